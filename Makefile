@@ -16,6 +16,14 @@ BUILD    ?= build
 SANITIZE ?=
 OPT      ?= -O2
 CC       ?= cc
+V        ?= 0
+ifeq ($(V),0)
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2)
+else
+Q :=
+say = @true
+endif
 
 PKGS := libsodium libxxhash jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -64,28 +72,34 @@ deps:
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(call say,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(LIB_COMMON): $(call obj,$(COMMON_SRC))
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
 
 $(LIB_PRIVACY): $(call obj,$(PRIVACY_SRC))
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
 # Unit tests: every tests/<component>/test_<module>.c in one Criterion binary.
 $(TEST_BIN): $(call obj,$(TEST_SRC)) $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(call obj,$(TEST_SRC)) $(LIBS) $(CRITERION_LIBS) $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(call obj,$(TEST_SRC)) $(LIBS) $(CRITERION_LIBS) $(LDLIBS)
 
 $(BUILD)/obj/tests/%.o: ALL_CFLAGS += -Itests
 
@@ -93,22 +107,21 @@ $(BUILD)/obj/tests/%.o: ALL_CFLAGS += -Itests
 # long property runs.
 $(BUILD)/obj-slow/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -DHUSH_TEST_SLOW -c $< -o $@
+	$(call say,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -DHUSH_TEST_SLOW -c $< -o $@
 
 $(TEST_SLOW_BIN): $(patsubst %.c,$(BUILD)/obj-slow/%.o,$(TEST_SRC)) $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(patsubst %.c,$(BUILD)/obj-slow/%.o,$(TEST_SRC)) $(LIBS) \
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(patsubst %.c,$(BUILD)/obj-slow/%.o,$(TEST_SRC)) $(LIBS) \
 	    $(CRITERION_LIBS) $(LDLIBS)
 
 # Fuzz targets are also built with a replay driver and run over their seed
 # corpus in every test run, so a crash found once stays fixed.
 $(BUILD)/fuzz-replay/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay_main.o $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(LDLIBS)
-
-$(BUILD)/obj/tests/fuzz/replay_main.o: tests/fuzz/replay_main.c
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(LDLIBS)
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bin/hush-demo
@@ -139,7 +152,7 @@ fuzz: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PRIVACY_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -DHUSH_NO_MULTIVERSION -Icommon -Iprivacy $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+	    -fno-sanitize-recover=all -DHUSH_NO_MULTIVERSION -Icommon -Iprivacy $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
@@ -150,7 +163,10 @@ lint:
 	clang-format --dry-run --Werror $(C_FILES)
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -Icommon -Iprivacy \
-	    -D__GNUC__ -D__x86_64__ common privacy tools bench tests
+	    -D__GNUC__ -D__x86_64__ common privacy tools bench tests/fuzz
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
+	    --inline-suppr --suppress=missingIncludeSystem --suppress=unknownMacro \
+	    -Icommon -Iprivacy -Itests tests/common tests/privacy
 
 clean:
 	rm -rf build build-asan

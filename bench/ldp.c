@@ -108,7 +108,8 @@ static void run(const struct config *cfg)
     if (trials > MAX_TRIALS) {
         trials = MAX_TRIALS;
     }
-    double enc_rate[MAX_TRIALS], add_rate[MAX_TRIALS], est_time[MAX_TRIALS];
+    double enc_rate[MAX_TRIALS] = {0}, add_rate[MAX_TRIALS] = {0},
+           est_time[MAX_TRIALS] = {0};
     double sq_err = 0.0;
     double formula = 0.0;
     uint8_t *reports = NULL;
@@ -118,7 +119,8 @@ static void run(const struct config *cfg)
         hush_ldp *m = NULL;
         hush_ldp_agg *agg = NULL;
         hush_rng *rng = NULL;
-        if (hush_ldp_new(&params, &m, &err) != 0 || hush_ldp_agg_new(m, &agg, &err) != 0) {
+        if (hush_ldp_new(&params, &m, &err) != 0 ||
+            hush_ldp_agg_new(m, &agg, &err) != 0) {
             die("setup", &err);
         }
         if (hush_rng_new_seeded_u64(1000 + (uint64_t)t, &rng) != 0) {
@@ -165,7 +167,8 @@ static void run(const struct config *cfg)
         hush_ldp_free(m);
     }
     printf("{\"bench\":\"ldp\",\"mechanism\":\"%s\",\"d\":%u,\"epsilon\":%g,\"n\":%llu,"
-           "\"trials\":%d,\"report_bytes\":%zu,\"encode_per_s\":%.0f,\"aggregate_per_s\":%.0f,"
+           "\"trials\":%d,\"report_bytes\":%zu,\"encode_per_s\":%.0f,\"aggregate_per_s\":"
+           "%.0f,"
            "\"estimate_s\":%.6f,\"var_ratio\":%.4f,\"support_counting\":\"%s\"}\n",
            hush_ldp_mechanism_name(cfg->mech), cfg->d, cfg->epsilon,
            (unsigned long long)cfg->n, trials, rs, median(enc_rate, trials),
@@ -193,16 +196,18 @@ int main(int argc, char **argv)
         hush_ldp_mechanism mech = mechs[mi];
         for (size_t di = 0; di < sizeof domains / sizeof domains[0]; di++) {
             uint32_t d = domains[di];
-            bool large_ok = mech == HUSH_LDP_HR || mech == HUSH_LDP_CMS ||
-                            mech == HUSH_LDP_HCMS;
+            bool large_ok =
+                mech == HUSH_LDP_HR || mech == HUSH_LDP_CMS || mech == HUSH_LDP_HCMS;
             if (d > 65536 && !large_ok) {
                 continue;
             }
             for (size_t ei = 0; ei < (quick ? 1u : sizeof epsilons / sizeof epsilons[0]);
                  ei++) {
-                struct config cfg = {.mech = mech, .d = d, .epsilon = epsilons[ei], .n = n_full};
+                struct config cfg = {
+                    .mech = mech, .d = d, .epsilon = epsilons[ei], .n = n_full};
                 if (mech == HUSH_LDP_OUE && cfg.n * ((d + 7) / 8) > (UINT64_C(1) << 29)) {
-                    cfg.n = (UINT64_C(1) << 29) / ((d + 7) / 8); /* d-bit reports: <= 512 MiB */
+                    cfg.n = (UINT64_C(1) << 29) /
+                            ((d + 7) / 8); /* d-bit reports: <= 512 MiB */
                 }
                 if (mech == HUSH_LDP_OLH && cfg.n * d > (UINT64_C(1) << 31)) {
                     cfg.n = (UINT64_C(1) << 31) / d; /* d hash evaluations per report */

@@ -11,8 +11,8 @@
 const char *hush_strerror(int code)
 {
     switch (code) {
-#define HUSH_ERRNO_TEXT(name, value, text)                                             \
-    case (value):                                                                      \
+#define HUSH_ERRNO_TEXT(name, value, text) \
+    case (value):                          \
         return (text);
         HUSH_ERRNO_MAP(HUSH_ERRNO_TEXT)
 #undef HUSH_ERRNO_TEXT

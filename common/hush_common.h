@@ -37,23 +37,23 @@ extern "C" {
 
 /* Error codes.  One X-macro generates the enum and hush_strerror(), so the two
  * cannot disagree.  Every code but HUSH_OK is negative. */
-#define HUSH_ERRNO_MAP(X)                                                              \
-    X(OK, 0, "success")                                                                \
-    X(EINVAL, -1, "invalid argument")                                                  \
-    X(ENOMEM, -2, "out of memory")                                                     \
-    X(ERANGE, -3, "value out of range")                                                \
-    X(ECORRUPT, -4, "corrupt or truncated data")                                       \
-    X(EVERSION, -5, "unsupported format version")                                      \
-    X(EMISMATCH, -6, "parameters do not match")                                        \
-    X(EIO, -7, "input/output error")                                                   \
-    X(ENOTFOUND, -8, "not found")                                                      \
-    X(EEXIST, -9, "already exists")                                                    \
-    X(EBUDGET, -10, "privacy budget exhausted")                                        \
-    X(ESIGNATURE, -11, "bad or missing signature")                                     \
-    X(ESTATE, -12, "operation not allowed in this state")                              \
-    X(EOVERFLOW, -13, "arithmetic overflow")                                           \
-    X(ETOOBIG, -14, "input too large")                                                 \
-    X(ETIMEOUT, -15, "timed out")                                                      \
+#define HUSH_ERRNO_MAP(X)                                 \
+    X(OK, 0, "success")                                   \
+    X(EINVAL, -1, "invalid argument")                     \
+    X(ENOMEM, -2, "out of memory")                        \
+    X(ERANGE, -3, "value out of range")                   \
+    X(ECORRUPT, -4, "corrupt or truncated data")          \
+    X(EVERSION, -5, "unsupported format version")         \
+    X(EMISMATCH, -6, "parameters do not match")           \
+    X(EIO, -7, "input/output error")                      \
+    X(ENOTFOUND, -8, "not found")                         \
+    X(EEXIST, -9, "already exists")                       \
+    X(EBUDGET, -10, "privacy budget exhausted")           \
+    X(ESIGNATURE, -11, "bad or missing signature")        \
+    X(ESTATE, -12, "operation not allowed in this state") \
+    X(EOVERFLOW, -13, "arithmetic overflow")              \
+    X(ETOOBIG, -14, "input too large")                    \
+    X(ETIMEOUT, -15, "timed out")                         \
     X(EUNSUPPORTED, -16, "not supported")
 
 typedef enum hush_errno {
@@ -70,8 +70,8 @@ HUSH_API const char *hush_strerror(int code);
  * initialise it with hush_err_clear() or `hush_err e = {0};`. */
 #define HUSH_ERR_MSG_MAX 256
 typedef struct hush_err {
-    int code;                    /* 0 until an error is recorded */
-    char msg[HUSH_ERR_MSG_MAX];  /* NUL-terminated; names the bad value */
+    int code;                   /* 0 until an error is recorded */
+    char msg[HUSH_ERR_MSG_MAX]; /* NUL-terminated; names the bad value */
 } hush_err;
 
 /** Resets `err` to "no error".  NULL is accepted. */
@@ -82,7 +82,8 @@ HUSH_API void hush_err_clear(hush_err *err);
  * already recorded there; returns `code` so callers can write
  * `return hush_err_set(err, HUSH_EINVAL, "...")`.  NULL `err` is accepted.
  */
-HUSH_API int hush_err_set(hush_err *err, int code, const char *fmt, ...) HUSH_PRINTF(3, 4);
+HUSH_API int hush_err_set(hush_err *err, int code, const char *fmt, ...)
+    HUSH_PRINTF(3, 4);
 HUSH_API int hush_err_setv(hush_err *err, int code, const char *fmt, va_list ap)
     HUSH_PRINTF(3, 0);
 
@@ -124,8 +125,9 @@ static inline bool hush_size_add(size_t a, size_t b, size_t *out)
  * no leading space, no trailing characters.  Returns 0, or HUSH_EINVAL /
  * HUSH_ERANGE with a message naming `what` and the text.
  */
-HUSH_API int hush_parse_u64(const char *text, uint64_t min, uint64_t max, const char *what,
-                            uint64_t *out, hush_err *err) HUSH_WARN_UNUSED;
+HUSH_API int hush_parse_u64(const char *text, uint64_t min, uint64_t max,
+                            const char *what, uint64_t *out,
+                            hush_err *err) HUSH_WARN_UNUSED;
 
 /** Parses a whole string as a finite double in [min, max] (inf allowed only if
  * max is inf).  Same error convention as hush_parse_u64. */
@@ -174,9 +176,9 @@ static inline double hush_bits_double(uint64_t u)
 /* Hot loops that profit from wider vectors are compiled for several x86-64
  * levels and picked at load time (GCC/clang function multiversioning), so one
  * binary is fast on new machines and still runs on old ones. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                   \
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
     defined(__gnu_linux__) && !defined(HUSH_NO_MULTIVERSION)
-#define HUSH_TARGET_CLONES                                                             \
+#define HUSH_TARGET_CLONES \
     __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define HUSH_TARGET_CLONES

@@ -94,8 +94,8 @@ HUSH_API int hush_rng_new_system(hush_rng **out) HUSH_WARN_UNUSED;
  * whose first bytes equal randombytes_buf_deterministic(seed).  For tests and
  * simulations only.  Returns 0 or HUSH_ENOMEM; *out is new.
  */
-HUSH_API int hush_rng_new_seeded(const uint8_t seed[HUSH_RNG_SEED_BYTES], hush_rng **out)
-    HUSH_WARN_UNUSED;
+HUSH_API int hush_rng_new_seeded(const uint8_t seed[HUSH_RNG_SEED_BYTES],
+                                 hush_rng **out) HUSH_WARN_UNUSED;
 
 /** Same, with the seed given as a number (little-endian in the first 8 bytes). */
 HUSH_API int hush_rng_new_seeded_u64(uint64_t seed, hush_rng **out) HUSH_WARN_UNUSED;
@@ -160,9 +160,9 @@ typedef enum hush_ldp_mechanism {
 #define HUSH_LDP_MECHANISM_COUNT 6
 
 /* Limits every mechanism enforces. */
-#define HUSH_LDP_EPSILON_MAX 30.0        /* larger values are not privacy */
-#define HUSH_LDP_DOMAIN_MAX (1u << 26)   /* values are uint32 indices < d */
-#define HUSH_LDP_OUE_DOMAIN_MAX (1u << 20) /* OUE reports are d bits */
+#define HUSH_LDP_EPSILON_MAX 30.0            /* larger values are not privacy */
+#define HUSH_LDP_DOMAIN_MAX (1u << 26)       /* values are uint32 indices < d */
+#define HUSH_LDP_OUE_DOMAIN_MAX (1u << 20)   /* OUE reports are d bits */
 #define HUSH_LDP_SKETCH_CELLS_MAX (1u << 27) /* k * m */
 #define HUSH_LDP_SKETCH_ROWS_DEFAULT 256u
 #define HUSH_LDP_SKETCH_COLS_DEFAULT 1024u
@@ -198,8 +198,8 @@ typedef struct hush_ldp hush_ldp;
  * names the bad parameter and value) or HUSH_ENOMEM.  *out is new
  * (hush_ldp_free).
  */
-HUSH_API int hush_ldp_new(const hush_ldp_params *params, hush_ldp **out, hush_err *err)
-    HUSH_WARN_UNUSED;
+HUSH_API int hush_ldp_new(const hush_ldp_params *params, hush_ldp **out,
+                          hush_err *err) HUSH_WARN_UNUSED;
 
 /** Frees an instance.  NULL does nothing. */
 HUSH_API void hush_ldp_free(hush_ldp *mech);
@@ -222,8 +222,8 @@ HUSH_API unsigned hush_ldp_report_bits(const hush_ldp *mech);
  * small.  Thread-safe for distinct rngs.
  */
 HUSH_API int hush_ldp_encode(const hush_ldp *mech, uint32_t value, hush_rng *rng,
-                             uint8_t *report, size_t report_cap, hush_err *err)
-    HUSH_WARN_UNUSED;
+                             uint8_t *report, size_t report_cap,
+                             hush_err *err) HUSH_WARN_UNUSED;
 
 /**
  * Sketches only (CMS, HCMS): encodes an arbitrary item identified by a 64-bit
@@ -232,8 +232,8 @@ HUSH_API int hush_ldp_encode(const hush_ldp *mech, uint32_t value, hush_rng *rng
  * Returns HUSH_EUNSUPPORTED for the other mechanisms.
  */
 HUSH_API int hush_ldp_encode_key(const hush_ldp *mech, uint64_t key, hush_rng *rng,
-                                 uint8_t *report, size_t report_cap, hush_err *err)
-    HUSH_WARN_UNUSED;
+                                 uint8_t *report, size_t report_cap,
+                                 hush_err *err) HUSH_WARN_UNUSED;
 
 /** The sketch key of an item given by its bytes (XXH3 64-bit, seed 0). */
 HUSH_API uint64_t hush_ldp_item_key(const void *bytes, size_t len);
@@ -264,14 +264,14 @@ typedef struct hush_ldp_estimate {
                          as the estimate clamped to [0, n] */
     double ci_low;    /* 95% confidence interval: count -/+ 1.96 std_error */
     double ci_high;
-    double frequency;  /* count / n (0 when n = 0) */
-    bool significant;  /* count > z * sigma0, sigma0 = std error at count 0 */
+    double frequency; /* count / n (0 when n = 0) */
+    bool significant; /* count > z * sigma0, sigma0 = std error at count 0 */
 } hush_ldp_estimate;
 
 /** Creates an empty state for `mech` (copied; the instance may be freed
  * afterwards).  Returns 0 or HUSH_ENOMEM; *out is new (hush_ldp_agg_free). */
-HUSH_API int hush_ldp_agg_new(const hush_ldp *mech, hush_ldp_agg **out, hush_err *err)
-    HUSH_WARN_UNUSED;
+HUSH_API int hush_ldp_agg_new(const hush_ldp *mech, hush_ldp_agg **out,
+                              hush_err *err) HUSH_WARN_UNUSED;
 
 /** Frees a state.  NULL does nothing. */
 HUSH_API void hush_ldp_agg_free(hush_ldp_agg *agg);
@@ -296,8 +296,8 @@ HUSH_API int hush_ldp_agg_add(hush_ldp_agg *agg, const uint8_t *reports, size_t 
 
 /** Adds another state of the same parameters into `agg` (HUSH_EMISMATCH
  * otherwise; `agg` unchanged on any error). */
-HUSH_API int hush_ldp_agg_merge(hush_ldp_agg *agg, const hush_ldp_agg *other, hush_err *err)
-    HUSH_WARN_UNUSED;
+HUSH_API int hush_ldp_agg_merge(hush_ldp_agg *agg, const hush_ldp_agg *other,
+                                hush_err *err) HUSH_WARN_UNUSED;
 
 /** Resets the state to empty. */
 HUSH_API void hush_ldp_agg_reset(hush_ldp_agg *agg);
@@ -310,8 +310,8 @@ HUSH_API bool hush_ldp_agg_equal(const hush_ldp_agg *a, const hush_ldp_agg *b);
  * little-endian).  *out is new (hush_free), *out_len its length.
  * Returns 0, HUSH_ENOMEM or HUSH_EOVERFLOW.
  */
-HUSH_API int hush_ldp_agg_serialize(const hush_ldp_agg *agg, uint8_t **out, size_t *out_len,
-                                    hush_err *err) HUSH_WARN_UNUSED;
+HUSH_API int hush_ldp_agg_serialize(const hush_ldp_agg *agg, uint8_t **out,
+                                    size_t *out_len, hush_err *err) HUSH_WARN_UNUSED;
 
 /**
  * Parses a serialized state.  If `expect` is not NULL the state's parameters
@@ -319,8 +319,9 @@ HUSH_API int hush_ldp_agg_serialize(const hush_ldp_agg *agg, uint8_t **out, size
  * or inconsistent input returns HUSH_ECORRUPT, an unknown version
  * HUSH_EVERSION.  *out is new (hush_ldp_agg_free).
  */
-HUSH_API int hush_ldp_agg_deserialize(const uint8_t *buf, size_t len, const hush_ldp *expect,
-                                      hush_ldp_agg **out, hush_err *err) HUSH_WARN_UNUSED;
+HUSH_API int hush_ldp_agg_deserialize(const uint8_t *buf, size_t len,
+                                      const hush_ldp *expect, hush_ldp_agg **out,
+                                      hush_err *err) HUSH_WARN_UNUSED;
 
 /**
  * Estimates every item 0 .. d-1 into `out` (capacity `out_len` >= d).
@@ -328,8 +329,9 @@ HUSH_API int hush_ldp_agg_deserialize(const uint8_t *buf, size_t len, const hush
  * Phi^-1(1 - 0.05/d), so that across all d items the chance of flagging any
  * zero-count item is at most 5%.  Returns 0, HUSH_EINVAL or HUSH_ENOMEM.
  */
-HUSH_API int hush_ldp_agg_estimate(const hush_ldp_agg *agg, double z, hush_ldp_estimate *out,
-                                   size_t out_len, hush_err *err) HUSH_WARN_UNUSED;
+HUSH_API int hush_ldp_agg_estimate(const hush_ldp_agg *agg, double z,
+                                   hush_ldp_estimate *out, size_t out_len,
+                                   hush_err *err) HUSH_WARN_UNUSED;
 
 /**
  * Only the raw unbiased counts of items 0 .. d-1 (capacity `out_len` >= d).

@@ -52,9 +52,9 @@ static int ldp_init(const hush_ldp_params *params, hush_ldp *m, hush_err *err)
     }
     int mech = (int)params->mechanism;
     if (mech < 1 || mech > HUSH_LDP_MECHANISM_COUNT) {
-        return hush_err_set(err, HUSH_EINVAL,
-                            "mechanism must be one of grr, oue, olh, hr, cms, hcms (got %d)",
-                            mech);
+        return hush_err_set(
+            err, HUSH_EINVAL,
+            "mechanism must be one of grr, oue, olh, hr, cms, hcms (got %d)", mech);
     }
     if (params->domain < 2 || params->domain > HUSH_LDP_DOMAIN_MAX) {
         return hush_err_set(err, HUSH_ERANGE, "domain must be in [2, %u] (got %u)",
@@ -65,6 +65,16 @@ static int ldp_init(const hush_ldp_params *params, hush_ldp *m, hush_err *err)
                             HUSH_LDP_EPSILON_MAX, params->epsilon);
     }
     m->params = *params;
+    /* Fields a mechanism does not use are zeroed, so that equal mechanisms
+     * have equal parameters (merges and checkpoints compare them). */
+    if (params->mechanism != HUSH_LDP_OLH) {
+        m->params.olh_g = 0;
+    }
+    if (params->mechanism != HUSH_LDP_CMS && params->mechanism != HUSH_LDP_HCMS) {
+        m->params.sketch_rows = 0;
+        m->params.sketch_cols = 0;
+        m->params.hash_seed = 0;
+    }
     m->ops = ops_table[mech];
     return m->ops->init(m, err);
 }
@@ -120,13 +130,14 @@ int hush_ldp_encode(const hush_ldp *mech, uint32_t value, hush_rng *rng, uint8_t
     return 0;
 }
 
-int hush_ldp_encode_key(const hush_ldp *mech, uint64_t key, hush_rng *rng, uint8_t *report,
-                        size_t report_cap, hush_err *err)
+int hush_ldp_encode_key(const hush_ldp *mech, uint64_t key, hush_rng *rng,
+                        uint8_t *report, size_t report_cap, hush_err *err)
 {
     if (mech->ops->estimate_keys == NULL) {
-        return hush_err_set(err, HUSH_EUNSUPPORTED,
-                            "%s reports values by index; only cms and hcms take item keys",
-                            hush_ldp_mechanism_name(mech->params.mechanism));
+        return hush_err_set(
+            err, HUSH_EUNSUPPORTED,
+            "%s reports values by index; only cms and hcms take item keys",
+            hush_ldp_mechanism_name(mech->params.mechanism));
     }
     if (report_cap < mech->report_size) {
         return hush_err_set(err, HUSH_EINVAL, "report buffer holds %zu bytes, need %zu",
@@ -147,7 +158,8 @@ int hush_ldp_check_report(const hush_ldp *mech, const uint8_t *report, size_t re
     return mech->ops->check(mech, report, err);
 }
 
-double hush_ldp_variance(const hush_ldp *mech, double n, double count, double others_sum_sq)
+double hush_ldp_variance(const hush_ldp *mech, double n, double count,
+                         double others_sum_sq)
 {
     return mech->ops->variance(mech, n, count, others_sum_sq);
 }
@@ -173,7 +185,10 @@ static void summarize(const hush_ldp_agg *agg, const double *counts, size_t n_it
 {
     const hush_ldp *m = &agg->mech;
     double n = (double)agg->n_reports;
-    double var0 = m->ops->variance(m, n, 0.0, 0.0);
+    /* The null hypothesis of the significance test: the item has count 0
+     * and every report belongs to the other items (for the sketches, their
+     * collisions are part of the null spread). */
+    double var0 = m->ops->variance(m, n, 0.0, sum_sq);
     double sigma0 = sqrt(var0 > 0.0 ? var0 : 0.0);
     for (size_t i = 0; i < n_items; i++) {
         double c = counts[i];
@@ -223,8 +238,8 @@ int hush_ldp_agg_estimate_counts(const hush_ldp_agg *agg, double *counts, size_t
                                  hush_err *err)
 {
     if (out_len < agg->mech.params.domain) {
-        return hush_err_set(err, HUSH_EINVAL, "output holds %zu items, domain is %u", out_len,
-                            agg->mech.params.domain);
+        return hush_err_set(err, HUSH_EINVAL, "output holds %zu items, domain is %u",
+                            out_len, agg->mech.params.domain);
     }
     return agg->mech.ops->estimate(agg, counts, err);
 }
@@ -234,8 +249,8 @@ int hush_ldp_agg_estimate(const hush_ldp_agg *agg, double z, hush_ldp_estimate *
 {
     size_t d = agg->mech.params.domain;
     if (out_len < d) {
-        return hush_err_set(err, HUSH_EINVAL, "output holds %zu items, domain is %zu", out_len,
-                            d);
+        return hush_err_set(err, HUSH_EINVAL, "output holds %zu items, domain is %zu",
+                            out_len, d);
     }
     double *counts = hush_calloc(d, sizeof *counts);
     if (counts == NULL) {
@@ -250,14 +265,16 @@ int hush_ldp_agg_estimate(const hush_ldp_agg *agg, double z, hush_ldp_estimate *
     return rc;
 }
 
-int hush_ldp_agg_estimate_keys(const hush_ldp_agg *agg, const uint64_t *keys, size_t n_keys,
-                               double z, hush_ldp_estimate *out, hush_err *err)
+int hush_ldp_agg_estimate_keys(const hush_ldp_agg *agg, const uint64_t *keys,
+                               size_t n_keys, double z, hush_ldp_estimate *out,
+                               hush_err *err)
 {
     const hush_ldp *m = &agg->mech;
     if (!is_sketch(m)) {
-        return hush_err_set(err, HUSH_EUNSUPPORTED,
-                            "%s estimates items by index; only cms and hcms take item keys",
-                            hush_ldp_mechanism_name(m->params.mechanism));
+        return hush_err_set(
+            err, HUSH_EUNSUPPORTED,
+            "%s estimates items by index; only cms and hcms take item keys",
+            hush_ldp_mechanism_name(m->params.mechanism));
     }
     int rc = 0;
     size_t d = m->params.domain;
@@ -275,7 +292,8 @@ int hush_ldp_agg_estimate_keys(const hush_ldp_agg *agg, const uint64_t *keys, si
     if (rc != 0) {
         goto out;
     }
-    summarize(agg, counts, n_keys, default_z(m, z), domain_sum_sq(agg, domain_counts), out);
+    summarize(agg, counts, n_keys, default_z(m, z), domain_sum_sq(agg, domain_counts),
+              out);
 out:
     hush_free(domain_counts);
     hush_free(counts);
@@ -287,13 +305,15 @@ out:
 int hush_ldp_recommend(uint32_t domain, double epsilon, unsigned max_report_bits,
                        hush_ldp_params *out, hush_err *err)
 {
-    static const hush_ldp_mechanism candidates[] = {HUSH_LDP_GRR, HUSH_LDP_OUE, HUSH_LDP_OLH,
-                                                    HUSH_LDP_HR, HUSH_LDP_HCMS, HUSH_LDP_CMS};
+    static const hush_ldp_mechanism candidates[] = {HUSH_LDP_GRR,  HUSH_LDP_OUE,
+                                                    HUSH_LDP_OLH,  HUSH_LDP_HR,
+                                                    HUSH_LDP_HCMS, HUSH_LDP_CMS};
     hush_ldp best;
     double best_var = INFINITY;
     bool found = false;
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
-        hush_ldp_params p = {.mechanism = candidates[i], .domain = domain, .epsilon = epsilon};
+        hush_ldp_params p = {
+            .mechanism = candidates[i], .domain = domain, .epsilon = epsilon};
         if (candidates[i] == HUSH_LDP_OLH && domain > HUSH_LDP_OLH_AUTO_DOMAIN_MAX) {
             continue;
         }
@@ -325,8 +345,8 @@ int hush_ldp_recommend(uint32_t domain, double epsilon, unsigned max_report_bits
     }
     if (!found) {
         return hush_err_set(err, HUSH_ENOTFOUND,
-                            "no mechanism fits reports of %u bits for domain %u", max_report_bits,
-                            domain);
+                            "no mechanism fits reports of %u bits for domain %u",
+                            max_report_bits, domain);
     }
     *out = best.params;
     return 0;

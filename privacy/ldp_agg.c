@@ -85,12 +85,13 @@ int hush_ldp_agg_add(hush_ldp_agg *agg, const uint8_t *reports, size_t len,
             *bad_index = len / rs;
         }
         return hush_err_set(err, HUSH_EINVAL,
-                            "%zu bytes is not a whole number of %zu-byte %s reports", len, rs,
-                            hush_ldp_mechanism_name(m->params.mechanism));
+                            "%zu bytes is not a whole number of %zu-byte %s reports", len,
+                            rs, hush_ldp_mechanism_name(m->params.mechanism));
     }
     size_t n = len / rs;
     if (agg->n_reports > (uint64_t)INT64_MAX - n) {
-        return hush_err_set(err, HUSH_EOVERFLOW, "state cannot hold more than 2^63 reports");
+        return hush_err_set(err, HUSH_EOVERFLOW,
+                            "state cannot hold more than 2^63 reports");
     }
     size_t bad = m->ops->scan(m, reports, n);
     if (bad < n) {
@@ -98,7 +99,8 @@ int hush_ldp_agg_add(hush_ldp_agg *agg, const uint8_t *reports, size_t len,
             *bad_index = bad;
         }
         int rc = m->ops->check(m, reports + bad * rs, err);
-        return rc != 0 ? rc : hush_err_set(err, HUSH_EINVAL, "report %zu is invalid", bad);
+        return rc != 0 ? rc
+                       : hush_err_set(err, HUSH_EINVAL, "report %zu is invalid", bad);
     }
     m->ops->add(agg, reports, n);
     agg->n_reports += n;
@@ -122,7 +124,8 @@ int hush_ldp_agg_merge(hush_ldp_agg *agg, const hush_ldp_agg *other, hush_err *e
                             hush_ldp_mechanism_name(other->mech.params.mechanism));
     }
     if (agg->n_reports > (uint64_t)INT64_MAX - other->n_reports) {
-        return hush_err_set(err, HUSH_EOVERFLOW, "merged state would exceed 2^63 reports");
+        return hush_err_set(err, HUSH_EOVERFLOW,
+                            "merged state would exceed 2^63 reports");
     }
     /* Every |sum| is bounded by its report count (check_state enforces it for
      * parsed states), so the element-wise sums cannot overflow either. */
@@ -135,7 +138,8 @@ int hush_ldp_agg_merge(hush_ldp_agg *agg, const hush_ldp_agg *other, hush_err *e
 
 bool hush_ldp_agg_equal(const hush_ldp_agg *a, const hush_ldp_agg *b)
 {
-    return same_params(&a->mech.params, &b->mech.params) && a->n_reports == b->n_reports &&
+    return same_params(&a->mech.params, &b->mech.params) &&
+           a->n_reports == b->n_reports &&
            memcmp(a->cells, b->cells, a->mech.n_cells * sizeof *a->cells) == 0;
 }
 
@@ -151,7 +155,8 @@ int hush_ldp_agg_serialize(const hush_ldp_agg *agg, uint8_t **out, size_t *out_l
     }
     uint8_t *buf = hush_malloc(total);
     if (buf == NULL) {
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory serializing %zu bytes", total);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory serializing %zu bytes",
+                            total);
     }
     memcpy(buf, AGG_MAGIC, 8);
     hush_store_le32(buf + 8, AGG_VERSION);
@@ -181,7 +186,8 @@ int hush_ldp_agg_deserialize(const uint8_t *buf, size_t len, const hush_ldp *exp
     hush_ldp *mech = NULL;
     int rc = 0;
     if (buf == NULL || len < AGG_HEADER + AGG_TRAILER) {
-        return hush_err_set(err, HUSH_ECORRUPT, "state is truncated (%zu bytes, need >= %u)",
+        return hush_err_set(err, HUSH_ECORRUPT,
+                            "state is truncated (%zu bytes, need >= %u)",
                             buf != NULL ? len : 0, AGG_HEADER + AGG_TRAILER);
     }
     if (memcmp(buf, AGG_MAGIC, 8) != 0) {
@@ -189,8 +195,10 @@ int hush_ldp_agg_deserialize(const uint8_t *buf, size_t len, const hush_ldp *exp
     }
     uint32_t version = hush_load_le32(buf + 8);
     if (version != AGG_VERSION) {
-        return hush_err_set(err, HUSH_EVERSION, "state format version %u is not supported "
-                            "(this build reads %u)", version, AGG_VERSION);
+        return hush_err_set(err, HUSH_EVERSION,
+                            "state format version %u is not supported "
+                            "(this build reads %u)",
+                            version, AGG_VERSION);
     }
     uint64_t sum = hush_load_le64(buf + len - AGG_TRAILER);
     if (XXH3_64bits(buf, len - AGG_TRAILER) != sum) {

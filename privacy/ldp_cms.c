@@ -106,21 +106,23 @@ static int cms_check_state(const hush_ldp_agg *agg, hush_err *err)
     for (uint32_t j = 0; j < m->sk_rows; j++) {
         int64_t nj = row_counts[j];
         if (nj < 0 || (uint64_t)nj > agg->n_reports - total) {
-            return hush_err_set(err, HUSH_ECORRUPT, "cms row count %u is out of range", j);
+            return hush_err_set(err, HUSH_ECORRUPT, "cms row count %u is out of range",
+                                j);
         }
         total += (uint64_t)nj;
         for (uint32_t c = 0; c < m->sk_cols; c++) {
             int64_t v = agg->cells[(size_t)j * m->sk_cols + c];
             if (v < 0 || v > nj) {
-                return hush_err_set(err, HUSH_ECORRUPT, "cms sum [%u][%u] is out of range", j,
-                                    c);
+                return hush_err_set(err, HUSH_ECORRUPT,
+                                    "cms sum [%u][%u] is out of range", j, c);
             }
         }
     }
     if (total != agg->n_reports) {
         return hush_err_set(err, HUSH_ECORRUPT,
                             "cms row counts add up to %llu, the state says %llu reports",
-                            (unsigned long long)total, (unsigned long long)agg->n_reports);
+                            (unsigned long long)total,
+                            (unsigned long long)agg->n_reports);
     }
     return 0;
 }
@@ -145,14 +147,14 @@ static double *cms_table(const hush_ldp_agg *agg)
     return table;
 }
 
-static int cms_estimate_common(const hush_ldp_agg *agg, const uint64_t *keys, size_t n_keys,
-                               double *counts, hush_err *err)
+static int cms_estimate_common(const hush_ldp_agg *agg, const uint64_t *keys,
+                               size_t n_keys, double *counts, hush_err *err)
 {
     const hush_ldp *m = &agg->mech;
     double *table = cms_table(agg);
     if (table == NULL) {
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory for a %u x %u sketch", m->sk_rows,
-                            m->sk_cols);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory for a %u x %u sketch",
+                            m->sk_rows, m->sk_cols);
     }
     int rc = hush__sketch_lookup(m, table, keys, n_keys, counts, err);
     double mm = m->sk_cols;
@@ -175,7 +177,8 @@ static int cms_estimate_keys(const hush_ldp_agg *agg, const uint64_t *keys, size
     return cms_estimate_common(agg, keys, n, counts, err);
 }
 
-static double cms_variance(const hush_ldp *m, double n, double count, double others_sum_sq)
+static double cms_variance(const hush_ldp *m, double n, double count,
+                           double others_sum_sq)
 {
     double mm = m->sk_cols;
     double k = m->sk_rows;

@@ -71,17 +71,20 @@ static void grr_add(hush_ldp_agg *agg, const uint8_t *reports, size_t n)
 
 static int grr_check_state(const hush_ldp_agg *agg, hush_err *err)
 {
-    int64_t total = 0;
+    uint64_t total = 0;
     for (size_t i = 0; i < agg->mech.n_cells; i++) {
-        if (agg->cells[i] < 0 || agg->cells[i] > (int64_t)agg->n_reports) {
-            return hush_err_set(err, HUSH_ECORRUPT, "grr count %zu is out of range", i);
+        int64_t c = agg->cells[i];
+        if (c < 0 || (uint64_t)c > agg->n_reports - total) {
+            return hush_err_set(err, HUSH_ECORRUPT,
+                                "grr counts exceed the state's %llu reports (count %zu)",
+                                (unsigned long long)agg->n_reports, i);
         }
-        total += agg->cells[i];
+        total += (uint64_t)c;
     }
-    if ((uint64_t)total != agg->n_reports) {
-        return hush_err_set(err, HUSH_ECORRUPT,
-                            "grr counts add up to %lld, the state says %llu reports",
-                            (long long)total, (unsigned long long)agg->n_reports);
+    if (total != agg->n_reports) {
+        return hush_err_set(
+            err, HUSH_ECORRUPT, "grr counts add up to %llu, the state says %llu reports",
+            (unsigned long long)total, (unsigned long long)agg->n_reports);
     }
     return 0;
 }
@@ -98,7 +101,8 @@ static int grr_estimate(const hush_ldp_agg *agg, double *counts, hush_err *err)
     return 0;
 }
 
-static double grr_variance(const hush_ldp *m, double n, double count, double others_sum_sq)
+static double grr_variance(const hush_ldp *m, double n, double count,
+                           double others_sum_sq)
 {
     (void)others_sum_sq;
     return hush__pure_variance(m->p, m->q, n, count);

@@ -89,18 +89,19 @@ static void hcms_add(hush_ldp_agg *agg, const uint8_t *reports, size_t n)
 
 static int hcms_check_state(const hush_ldp_agg *agg, hush_err *err)
 {
-    return hush__check_sign_sums(agg->cells, agg->mech.n_cells, agg->n_reports, "hcms", err);
+    return hush__check_sign_sums(agg->cells, agg->mech.n_cells, agg->n_reports, "hcms",
+                                 err);
 }
 
-static int hcms_estimate_common(const hush_ldp_agg *agg, const uint64_t *keys, size_t n_keys,
-                                double *counts, hush_err *err)
+static int hcms_estimate_common(const hush_ldp_agg *agg, const uint64_t *keys,
+                                size_t n_keys, double *counts, hush_err *err)
 {
     const hush_ldp *m = &agg->mech;
     size_t cells = m->n_cells;
     double *table = hush_malloc(cells * sizeof *table);
     if (table == NULL) {
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory for a %u x %u sketch", m->sk_rows,
-                            m->sk_cols);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory for a %u x %u sketch",
+                            m->sk_rows, m->sk_cols);
     }
     for (size_t i = 0; i < cells; i++) {
         table[i] = m->c_eps * (double)agg->cells[i];
@@ -129,7 +130,8 @@ static int hcms_estimate_keys(const hush_ldp_agg *agg, const uint64_t *keys, siz
     return hcms_estimate_common(agg, keys, n, counts, err);
 }
 
-static double hcms_variance(const hush_ldp *m, double n, double count, double others_sum_sq)
+static double hcms_variance(const hush_ldp *m, double n, double count,
+                            double others_sum_sq)
 {
     double mm = m->sk_cols;
     double k = m->sk_rows;

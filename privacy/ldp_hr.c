@@ -76,7 +76,8 @@ static void hr_add(hush_ldp_agg *agg, const uint8_t *reports, size_t n)
 
 static int hr_check_state(const hush_ldp_agg *agg, hush_err *err)
 {
-    return hush__check_sign_sums(agg->cells, agg->mech.n_cells, agg->n_reports, "hr", err);
+    return hush__check_sign_sums(agg->cells, agg->mech.n_cells, agg->n_reports, "hr",
+                                 err);
 }
 
 static int hr_estimate(const hush_ldp_agg *agg, double *counts, hush_err *err)
@@ -84,7 +85,8 @@ static int hr_estimate(const hush_ldp_agg *agg, double *counts, hush_err *err)
     const hush_ldp *m = &agg->mech;
     double *x = hush_malloc((size_t)m->hr_k * sizeof *x);
     if (x == NULL) {
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory for a transform of %u", m->hr_k);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory for a transform of %u",
+                            m->hr_k);
     }
     for (uint32_t l = 0; l < m->hr_k; l++) {
         x[l] = (double)agg->cells[l];

@@ -44,8 +44,8 @@ static int olh_init(hush_ldp *m, hush_err *err)
     }
     uint32_t g = m->params.olh_g;
     if (g < 2 || g > OLH_G_MAX) {
-        return hush_err_set(err, HUSH_ERANGE, "olh g must be in [2, %u] (got %u)", OLH_G_MAX,
-                            g);
+        return hush_err_set(err, HUSH_ERANGE, "olh g must be in [2, %u] (got %u)",
+                            OLH_G_MAX, g);
     }
     m->g = g;
     double p = 1.0 / (1.0 + (g - 1.0) * exp(-m->params.epsilon));
@@ -74,8 +74,8 @@ static int olh_check(const hush_ldp *m, const uint8_t *report, hush_err *err)
 {
     uint32_t y = hush_load_le32(report + 4);
     if (y >= m->g) {
-        return hush_err_set(err, HUSH_ERANGE, "olh report hash value must be < g = %u (got %u)",
-                            m->g, y);
+        return hush_err_set(err, HUSH_ERANGE,
+                            "olh report hash value must be < g = %u (got %u)", m->g, y);
     }
     return 0;
 }
@@ -114,7 +114,8 @@ static int olh_check_state(const hush_ldp_agg *agg, hush_err *err)
 {
     for (size_t i = 0; i < agg->mech.n_cells; i++) {
         if (agg->cells[i] < 0 || agg->cells[i] > (int64_t)agg->n_reports) {
-            return hush_err_set(err, HUSH_ECORRUPT, "olh support count %zu is out of range", i);
+            return hush_err_set(err, HUSH_ECORRUPT,
+                                "olh support count %zu is out of range", i);
         }
     }
     return 0;
@@ -132,7 +133,8 @@ static int olh_estimate(const hush_ldp_agg *agg, double *counts, hush_err *err)
     return 0;
 }
 
-static double olh_variance(const hush_ldp *m, double n, double count, double others_sum_sq)
+static double olh_variance(const hush_ldp *m, double n, double count,
+                           double others_sum_sq)
 {
     (void)others_sum_sq;
     return hush__pure_variance(m->p, m->q, n, count);

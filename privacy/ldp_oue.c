@@ -148,7 +148,8 @@ static int oue_estimate(const hush_ldp_agg *agg, double *counts, hush_err *err)
     return 0;
 }
 
-static double oue_variance(const hush_ldp *m, double n, double count, double others_sum_sq)
+static double oue_variance(const hush_ldp *m, double n, double count,
+                           double others_sum_sq)
 {
     (void)others_sum_sq;
     return hush__pure_variance(m->p, m->q, n, count);

@@ -96,13 +96,13 @@ int hush__sketch_init(hush_ldp *m, bool power_of_two_cols, hush_err *err)
     uint32_t cols = m->params.sketch_cols;
     const char *name = hush_ldp_mechanism_name(m->params.mechanism);
     if (cols < 2 || (power_of_two_cols && (cols & (cols - 1)) != 0)) {
-        return hush_err_set(err, HUSH_ERANGE, "%s sketch_cols must be %s>= 2 (got %u)", name,
-                            power_of_two_cols ? "a power of two " : "", cols);
+        return hush_err_set(err, HUSH_ERANGE, "%s sketch_cols must be %s>= 2 (got %u)",
+                            name, power_of_two_cols ? "a power of two " : "", cols);
     }
     if ((uint64_t)k * cols > HUSH_LDP_SKETCH_CELLS_MAX) {
         return hush_err_set(err, HUSH_ERANGE,
-                            "%s sketch_rows * sketch_cols must be <= %u (got %u * %u)", name,
-                            HUSH_LDP_SKETCH_CELLS_MAX, k, cols);
+                            "%s sketch_rows * sketch_cols must be <= %u (got %u * %u)",
+                            name, HUSH_LDP_SKETCH_CELLS_MAX, k, cols);
     }
     m->sk_rows = k;
     m->sk_cols = cols;

@@ -15,22 +15,22 @@
 typedef struct hush__ldp_ops hush__ldp_ops;
 
 struct hush_ldp {
-    hush_ldp_params params;   /* defaults filled in */
+    hush_ldp_params params; /* defaults filled in */
     const hush__ldp_ops *ops;
-    size_t report_size;       /* bytes */
+    size_t report_size; /* bytes */
     unsigned report_bits;
-    size_t n_cells;           /* int64 sums in the aggregate state */
+    size_t n_cells; /* int64 sums in the aggregate state */
     /* Probabilities the encoder actually realises (threshold / 2^64), so the
      * estimator is unbiased for the implemented mechanism, not the nominal. */
     double p, q;
-    uint64_t t_main;          /* the mechanism's main Bernoulli threshold */
-    uint64_t t_other;         /* a second threshold (OUE: the q bits) */
-    double c_eps;             /* HR/HCMS: 1/(2p-1); CMS: 1/(1-2r) */
-    uint32_t g;               /* OLH hash range */
-    uint32_t hr_k;            /* HR: Hadamard order K (power of two >= d) */
+    uint64_t t_main;  /* the mechanism's main Bernoulli threshold */
+    uint64_t t_other; /* a second threshold (OUE: the q bits) */
+    double c_eps;     /* HR/HCMS: 1/(2p-1); CMS: 1/(1-2r) */
+    uint32_t g;       /* OLH hash range */
+    uint32_t hr_k;    /* HR: Hadamard order K (power of two >= d) */
     unsigned hr_log2k;
     uint32_t sk_rows, sk_cols;
-    unsigned sk_log2cols;     /* HCMS */
+    unsigned sk_log2cols; /* HCMS */
 };
 
 struct hush_ldp_agg {

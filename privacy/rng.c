@@ -187,7 +187,8 @@ bool hush_rng_bernoulli(hush_rng *rng, uint64_t threshold)
     return bernoulli_from(rng, threshold, next_byte(rng));
 }
 
-void hush_rng_bernoulli_bits(hush_rng *rng, uint64_t threshold, uint8_t *bits, size_t nbits)
+void hush_rng_bernoulli_bits(hush_rng *rng, uint64_t threshold, uint8_t *bits,
+                             size_t nbits)
 {
     uint8_t t = (uint8_t)(threshold >> 56);
     size_t nbytes = (nbits + 7) / 8;

@@ -61,8 +61,8 @@ void harness_run_trials(const hush_ldp_params *params, const uint64_t *counts, i
         hush_ldp *m = NULL;
         hush_ldp_agg *agg = NULL;
         hush_rng *rng = NULL;
-        cr_assert_eq(hush_ldp_new(&p, &m, &err), 0, "seed %llu: %s", (unsigned long long)seed,
-                     err.msg);
+        cr_assert_eq(hush_ldp_new(&p, &m, &err), 0, "seed %llu: %s",
+                     (unsigned long long)seed, err.msg);
         cr_assert_eq(hush_ldp_agg_new(m, &agg, &err), 0);
         cr_assert_eq(hush_rng_new_seeded_u64(seed * 1000003u + (uint64_t)t, &rng), 0);
         size_t rs = hush_ldp_report_size(m);
@@ -76,7 +76,8 @@ void harness_run_trials(const hush_ldp_params *params, const uint64_t *counts, i
                 cr_assert_eq(hush_ldp_encode(m, v, rng, r, rs, &err), 0, "%s", err.msg);
             }
         }
-        cr_assert_eq(hush_ldp_agg_add(agg, reports, rs * n, NULL, &err), 0, "%s", err.msg);
+        cr_assert_eq(hush_ldp_agg_add(agg, reports, rs * n, NULL, &err), 0, "%s",
+                     err.msg);
         cr_assert_eq(hush_ldp_agg_count(agg), n);
         cr_assert_eq(hush_ldp_agg_estimate_counts(agg, est, d, &err), 0, "%s", err.msg);
         for (uint32_t v = 0; v < d; v++) {
@@ -125,8 +126,9 @@ void harness_run_trials(const hush_ldp_params *params, const uint64_t *counts, i
     free(sq);
 }
 
-void harness_check_accuracy(hush_ldp_mechanism mech, const uint32_t *domains, size_t n_domains,
-                            double epsilon, uint32_t sketch_rows, uint32_t sketch_cols)
+void harness_check_accuracy(hush_ldp_mechanism mech, const uint32_t *domains,
+                            size_t n_domains, double epsilon, uint32_t sketch_rows,
+                            uint32_t sketch_cols)
 {
     const uint64_t n = 100000;
 #ifdef HUSH_TEST_SLOW
@@ -160,16 +162,16 @@ void harness_check_accuracy(hush_ldp_mechanism mech, const uint32_t *domains, si
         cr_expect(st.max_bias_z <= zcrit,
                   "%s d=%u eps=%g seed=%llu: item %u mean error is %.2f standard errors "
                   "from the truth (limit %.2f, %d trials)",
-                  name, d, epsilon, (unsigned long long)seed, st.worst_item, st.max_bias_z,
-                  zcrit, trials);
+                  name, d, epsilon, (unsigned long long)seed, st.worst_item,
+                  st.max_bias_z, zcrit, trials);
         cr_expect(st.var_ratio_se <= 0.15 / 4.0,
                   "%s d=%u eps=%g: the variance check is too coarse (se %.4f)", name, d,
                   epsilon, st.var_ratio_se);
         cr_expect(fabs(st.var_ratio - 1.0) <= 0.15,
                   "%s d=%u eps=%g seed=%llu: empirical variance / formula = %.4f "
                   "(se %.4f, %d trials)",
-                  name, d, epsilon, (unsigned long long)seed, st.var_ratio, st.var_ratio_se,
-                  trials);
+                  name, d, epsilon, (unsigned long long)seed, st.var_ratio,
+                  st.var_ratio_se, trials);
         free(counts);
     }
 }
@@ -197,18 +199,19 @@ void harness_audit(const hush_ldp *m, size_t n_outputs, harness_output_fn output
         for (size_t i = 0; i < n_outputs; i++) {
             s += p[(size_t)v * n_outputs + i];
         }
-        cr_assert(fabsl(s - total) < 1e-12L, "model of input %u sums to %.15Lg, not %.15Lg", v,
-                  s, total);
+        cr_assert(fabsl(s - total) < 1e-12L,
+                  "model of input %u sums to %.15Lg, not %.15Lg", v, s, total);
     }
     for (size_t i = 0; i < n_outputs; i++) {
         for (uint32_t v = 0; v < d; v++) {
             for (uint32_t w = 0; w < d; w++) {
                 long double a = p[(size_t)v * n_outputs + i];
                 long double b = p[(size_t)w * n_outputs + i];
-                cr_assert(a <= bound * b,
-                          "%s eps=%g: P[r%zu|%u]/P[r%zu|%u] = %.12Lg exceeds e^eps = %.12Lg",
-                          hush_ldp_mechanism_name(m->params.mechanism), m->params.epsilon, i,
-                          v, i, w, a / b, bound);
+                cr_assert(
+                    a <= bound * b,
+                    "%s eps=%g: P[r%zu|%u]/P[r%zu|%u] = %.12Lg exceeds e^eps = %.12Lg",
+                    hush_ldp_mechanism_name(m->params.mechanism), m->params.epsilon, i, v,
+                    i, w, a / b, bound);
             }
         }
     }
@@ -253,11 +256,12 @@ void harness_audit(const hush_ldp *m, size_t n_outputs, harness_output_fn output
             cr_assert(pooled_obs == 0.0, "input %u produced an impossible report", v);
         }
         double limit = harness_chi2_quantile(cells > 1 ? cells - 1 : 1, 1e-6);
-        cr_expect(chi2 <= limit,
-                  "%s eps=%g seed=%llu: input %u output frequencies differ from the model "
-                  "(chi2 %.1f > %.1f on %d cells)",
-                  hush_ldp_mechanism_name(m->params.mechanism), m->params.epsilon,
-                  (unsigned long long)seed, v, chi2, limit, cells - 1);
+        cr_expect(
+            chi2 <= limit,
+            "%s eps=%g seed=%llu: input %u output frequencies differ from the model "
+            "(chi2 %.1f > %.1f on %d cells)",
+            hush_ldp_mechanism_name(m->params.mechanism), m->params.epsilon,
+            (unsigned long long)seed, v, chi2, limit, cells - 1);
     }
     /* Empirical ratios, where both frequencies are well measured. */
     for (size_t i = 0; i < n_outputs; i++) {
@@ -269,10 +273,11 @@ void harness_audit(const hush_ldp *m, size_t n_outputs, harness_output_fn output
                     continue;
                 }
                 double tol = 5.0 * sqrt(1.0 / a + 1.0 / b);
-                cr_expect(log(a / b) <= (double)m->params.epsilon + tol,
-                          "empirical ratio %g for output %zu, inputs %u/%u, exceeds e^eps "
-                          "beyond sampling error",
-                          a / b, i, v, w);
+                cr_expect(
+                    log(a / b) <= (double)m->params.epsilon + tol,
+                    "empirical ratio %g for output %zu, inputs %u/%u, exceeds e^eps "
+                    "beyond sampling error",
+                    a / b, i, v, w);
             }
         }
     }

@@ -18,9 +18,9 @@ void harness_zipf_counts(uint32_t d, uint64_t n, double s, uint64_t *counts);
 typedef struct harness_stats {
     int trials;
     uint32_t d;
-    double max_bias_z;  /* max over items of |mean error| / (sigma / sqrt(T)) */
+    double max_bias_z; /* max over items of |mean error| / (sigma / sqrt(T)) */
     uint32_t worst_item;
-    double var_ratio;   /* mean over items and trials of error^2 / formula */
+    double var_ratio;    /* mean over items and trials of error^2 / formula */
     double var_ratio_se; /* its standard error, estimated from the samples */
 } harness_stats;
 
@@ -36,8 +36,9 @@ void harness_run_trials(const hush_ldp_params *params, const uint64_t *counts, i
  * unbiasedness within a Bonferroni-corrected z (at least 4) per item, and
  * |var_ratio - 1| <= 0.15 with the test's own resolution (4 standard errors)
  * inside that band. */
-void harness_check_accuracy(hush_ldp_mechanism mech, const uint32_t *domains, size_t n_domains,
-                            double epsilon, uint32_t sketch_rows, uint32_t sketch_cols);
+void harness_check_accuracy(hush_ldp_mechanism mech, const uint32_t *domains,
+                            size_t n_domains, double epsilon, uint32_t sketch_rows,
+                            uint32_t sketch_cols);
 
 /*
  * Privacy audit of one instance with a small output space.  `n_outputs`
@@ -51,7 +52,8 @@ void harness_check_accuracy(hush_ldp_mechanism mech, const uint32_t *domains, si
  * returns n_outputs for reports outside the enumerated slice.
  */
 typedef void (*harness_output_fn)(const hush_ldp *m, size_t i, uint8_t *report);
-typedef long double (*harness_prob_fn)(const hush_ldp *m, uint32_t v, const uint8_t *report);
+typedef long double (*harness_prob_fn)(const hush_ldp *m, uint32_t v,
+                                       const uint8_t *report);
 typedef size_t (*harness_index_fn)(const hush_ldp *m, const uint8_t *report);
 
 void harness_audit(const hush_ldp *m, size_t n_outputs, harness_output_fn output,
@@ -60,31 +62,34 @@ void harness_audit(const hush_ldp *m, size_t n_outputs, harness_output_fn output
 
 /* Five accuracy tests, one per epsilon in {0.5, 1, 2, 4, 8}, over the
  * domains 16, 128 and 1000, at n = 10^5. */
-#define HARNESS_ACCURACY_TESTS(suite, mech, rows, cols)                                    \
-    static const uint32_t suite##_domains[] = {16, 128, 1000};                             \
-    Test(suite, accuracy_eps_0_5, .timeout = 900)                                          \
-    {                                                                                      \
-        harness_check_accuracy(mech, suite##_domains, 3, 0.5, rows, cols);                 \
-    }                                                                                      \
-    Test(suite, accuracy_eps_1, .timeout = 900)                                            \
-    {                                                                                      \
-        harness_check_accuracy(mech, suite##_domains, 3, 1.0, rows, cols);                 \
-    }                                                                                      \
-    Test(suite, accuracy_eps_2, .timeout = 900)                                            \
-    {                                                                                      \
-        harness_check_accuracy(mech, suite##_domains, 3, 2.0, rows, cols);                 \
-    }                                                                                      \
-    Test(suite, accuracy_eps_4, .timeout = 900)                                            \
-    {                                                                                      \
-        harness_check_accuracy(mech, suite##_domains, 3, 4.0, rows, cols);                 \
-    }                                                                                      \
-    Test(suite, accuracy_eps_8, .timeout = 900)                                            \
-    {                                                                                      \
-        harness_check_accuracy(mech, suite##_domains, 3, 8.0, rows, cols);                 \
+#define HARNESS_ACCURACY_TESTS(suite, mech, rows, cols)                    \
+    static const uint32_t suite##_domains[] = {16, 128, 1000};             \
+    Test(suite, accuracy_eps_0_5, .timeout = 900)                          \
+    {                                                                      \
+        harness_check_accuracy(mech, suite##_domains, 3, 0.5, rows, cols); \
+    }                                                                      \
+    Test(suite, accuracy_eps_1, .timeout = 900)                            \
+    {                                                                      \
+        harness_check_accuracy(mech, suite##_domains, 3, 1.0, rows, cols); \
+    }                                                                      \
+    Test(suite, accuracy_eps_2, .timeout = 900)                            \
+    {                                                                      \
+        harness_check_accuracy(mech, suite##_domains, 3, 2.0, rows, cols); \
+    }                                                                      \
+    Test(suite, accuracy_eps_4, .timeout = 900)                            \
+    {                                                                      \
+        harness_check_accuracy(mech, suite##_domains, 3, 4.0, rows, cols); \
+    }                                                                      \
+    Test(suite, accuracy_eps_8, .timeout = 900)                            \
+    {                                                                      \
+        harness_check_accuracy(mech, suite##_domains, 3, 8.0, rows, cols); \
     }
 
 /* The epsilons every privacy audit runs at. */
-#define HARNESS_AUDIT_EPSILONS {0.5, 1.0, 2.0, 4.0, 8.0}
+#define HARNESS_AUDIT_EPSILONS  \
+    {                           \
+        0.5, 1.0, 2.0, 4.0, 8.0 \
+    }
 
 /* Chi-square upper quantile (Wilson-Hilferty), df >= 1, upper tail p. */
 double harness_chi2_quantile(double df, double p_upper);

@@ -57,16 +57,20 @@ Test(cms, privacy_audit)
                                   .hash_seed = 77};
         hush_ldp *m = NULL;
         cr_assert_eq(hush_ldp_new(&params, &m, NULL), 0);
-        harness_audit(m, (size_t)AUDIT_ROWS << AUDIT_COLS, cms_output, cms_prob, cms_index,
-                      1.0L, 400000, 51 + e);
+        harness_audit(m, (size_t)AUDIT_ROWS << AUDIT_COLS, cms_output, cms_prob,
+                      cms_index, 1.0L, 400000, 51 + e);
         hush_ldp_free(m);
     }
 }
 
 Test(cms, item_keys_estimate_like_indices)
 {
-    hush_ldp_params params = {.mechanism = HUSH_LDP_CMS, .domain = 50, .epsilon = 4.0,
-                              .sketch_rows = 32, .sketch_cols = 128, .hash_seed = 3};
+    hush_ldp_params params = {.mechanism = HUSH_LDP_CMS,
+                              .domain = 50,
+                              .epsilon = 4.0,
+                              .sketch_rows = 32,
+                              .sketch_cols = 128,
+                              .hash_seed = 3};
     hush_ldp *m = NULL;
     hush_ldp_agg *agg = NULL;
     hush_rng *rng = NULL;
@@ -106,8 +110,11 @@ Test(cms, item_keys_estimate_like_indices)
 
 Test(cms, rejects_bad_rows_and_padding)
 {
-    hush_ldp_params params = {.mechanism = HUSH_LDP_CMS, .domain = 4, .epsilon = 1.0,
-                              .sketch_rows = 3, .sketch_cols = 5};
+    hush_ldp_params params = {.mechanism = HUSH_LDP_CMS,
+                              .domain = 4,
+                              .epsilon = 1.0,
+                              .sketch_rows = 3,
+                              .sketch_cols = 5};
     hush_ldp *m = NULL;
     cr_assert_eq(hush_ldp_new(&params, &m, NULL), 0);
     cr_assert_eq(hush_ldp_report_size(m), 5);

@@ -32,7 +32,8 @@ Test(grr, privacy_audit)
     static const double eps[] = HARNESS_AUDIT_EPSILONS;
     for (size_t e = 0; e < sizeof eps / sizeof eps[0]; e++) {
         for (uint32_t d = 2; d <= 6; d += 4) {
-            hush_ldp_params params = {.mechanism = HUSH_LDP_GRR, .domain = d, .epsilon = eps[e]};
+            hush_ldp_params params = {
+                .mechanism = HUSH_LDP_GRR, .domain = d, .epsilon = eps[e]};
             hush_ldp *m = NULL;
             cr_assert_eq(hush_ldp_new(&params, &m, NULL), 0);
             harness_audit(m, d, grr_output, grr_prob, grr_index, 1.0L, 200000, 11 + e);

@@ -63,13 +63,16 @@ Test(hcms, privacy_audit)
 
 Test(hcms, columns_must_be_a_power_of_two)
 {
-    hush_ldp_params params = {.mechanism = HUSH_LDP_HCMS, .domain = 4, .epsilon = 1.0,
-                              .sketch_rows = 4, .sketch_cols = 48};
+    hush_ldp_params params = {.mechanism = HUSH_LDP_HCMS,
+                              .domain = 4,
+                              .epsilon = 1.0,
+                              .sketch_rows = 4,
+                              .sketch_cols = 48};
     hush_ldp *m = NULL;
     hush_err err = {0};
     cr_assert_eq(hush_ldp_new(&params, &m, &err), HUSH_ERANGE);
-    cr_assert(strstr(err.msg, "power of two") != NULL && strstr(err.msg, "48") != NULL, "%s",
-              err.msg);
+    cr_assert(strstr(err.msg, "power of two") != NULL && strstr(err.msg, "48") != NULL,
+              "%s", err.msg);
     params.sketch_cols = 64;
     params.sketch_rows = HUSH_LDP_SKETCH_CELLS_MAX;
     hush_err_clear(&err);
@@ -85,8 +88,11 @@ Test(hcms, columns_must_be_a_power_of_two)
 
 Test(hcms, rejects_bad_rows_and_columns)
 {
-    hush_ldp_params params = {.mechanism = HUSH_LDP_HCMS, .domain = 4, .epsilon = 1.0,
-                              .sketch_rows = 3, .sketch_cols = 4};
+    hush_ldp_params params = {.mechanism = HUSH_LDP_HCMS,
+                              .domain = 4,
+                              .epsilon = 1.0,
+                              .sketch_rows = 3,
+                              .sketch_cols = 4};
     hush_ldp *m = NULL;
     cr_assert_eq(hush_ldp_new(&params, &m, NULL), 0);
     uint8_t r[8] = {0};

@@ -38,7 +38,8 @@ Test(hr, privacy_audit)
 {
     static const double eps[] = HARNESS_AUDIT_EPSILONS;
     for (size_t e = 0; e < sizeof eps / sizeof eps[0]; e++) {
-        hush_ldp_params params = {.mechanism = HUSH_LDP_HR, .domain = 5, .epsilon = eps[e]};
+        hush_ldp_params params = {
+            .mechanism = HUSH_LDP_HR, .domain = 5, .epsilon = eps[e]};
         hush_ldp *m = NULL;
         cr_assert_eq(hush_ldp_new(&params, &m, NULL), 0);
         cr_assert_eq(m->hr_k, 8);

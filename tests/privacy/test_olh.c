@@ -19,7 +19,8 @@ __extension__ typedef unsigned __int128 u128;
  * floor(h * g / 2^64). */
 static uint32_t test_hash(uint32_t v, uint32_t seed, uint32_t g)
 {
-    uint8_t le[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    uint8_t le[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
+                     (uint8_t)(v >> 24)};
     uint64_t h = XXH3_64bits_withSeed(le, 4, seed);
     return (uint32_t)(((u128)h * g) >> 64);
 }
@@ -53,7 +54,8 @@ Test(olh, privacy_audit)
 {
     static const double eps[] = HARNESS_AUDIT_EPSILONS;
     for (size_t e = 0; e < sizeof eps / sizeof eps[0]; e++) {
-        hush_ldp_params params = {.mechanism = HUSH_LDP_OLH, .domain = 6, .epsilon = eps[e]};
+        hush_ldp_params params = {
+            .mechanism = HUSH_LDP_OLH, .domain = 6, .epsilon = eps[e]};
         hush_ldp *m = NULL;
         cr_assert_eq(hush_ldp_new(&params, &m, NULL), 0);
         cr_assert_eq(m->g, (uint32_t)floor(exp(eps[e]) + 0.5) + 1);
@@ -83,7 +85,8 @@ Test(olh, privacy_audit)
                 chi2 += (hits[off] - expect) * (hits[off] - expect) / expect;
             }
             double limit = harness_chi2_quantile(m->g - 1, 1e-6);
-            cr_expect(chi2 <= limit, "eps=%g v=%u: chi2 %.1f > %.1f", eps[e], v, chi2, limit);
+            cr_expect(chi2 <= limit, "eps=%g v=%u: chi2 %.1f > %.1f", eps[e], v, chi2,
+                      limit);
             free(hits);
         }
         hush_rng_free(rng);
@@ -105,8 +108,9 @@ Test(olh, support_counting_matches_a_direct_count)
     enum { N = 2000 };
     static uint8_t reports[N * 8];
     for (int i = 0; i < N; i++) {
-        cr_assert_eq(hush_ldp_encode(m, (uint32_t)(i * 7 % 300), rng, reports + 8 * i, 8, NULL),
-                     0);
+        cr_assert_eq(
+            hush_ldp_encode(m, (uint32_t)(i * 7 % 300), rng, reports + 8 * i, 8, NULL),
+            0);
     }
     cr_assert_eq(hush_ldp_agg_add(agg, reports, sizeof reports, NULL, NULL), 0);
     for (uint32_t v = 0; v < 300; v++) {
@@ -125,8 +129,8 @@ Test(olh, support_counting_matches_a_direct_count)
 
 Test(olh, g_parameter_is_checked)
 {
-    hush_ldp_params params = {.mechanism = HUSH_LDP_OLH, .domain = 10, .epsilon = 1.0,
-                              .olh_g = 1};
+    hush_ldp_params params = {
+        .mechanism = HUSH_LDP_OLH, .domain = 10, .epsilon = 1.0, .olh_g = 1};
     hush_ldp *m = NULL;
     hush_err err = {0};
     cr_assert_eq(hush_ldp_new(&params, &m, &err), HUSH_ERANGE);

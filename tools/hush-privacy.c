@@ -1,0 +1,180 @@
+/*
+ * hush-privacy - the operator's planning tool: what a privacy setting costs
+ * in accuracy, before a campaign is created.
+ *
+ *   hush-privacy ldp --domain D --epsilon E --reports N
+ *                    [--mechanism M] [--max-report-bits B]
+ *
+ * prints one JSON document: the chosen mechanism (recommended, or the one
+ * named), its report size, and the expected standard error of each count and
+ * of each frequency at n reports (for an item of true count 0; the error
+ * shrinks slightly for frequent items), plus the same figures for every other
+ * mechanism so the choice can be checked.  Exit status: 0 on success, 2 on a
+ * usage error (message on stderr).
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hush_privacy.h"
+
+static void usage(FILE *out)
+{
+    fputs("usage: hush-privacy ldp --domain D --epsilon E --reports N\n"
+          "                        [--mechanism auto|grr|oue|olh|hr|cms|hcms]\n"
+          "                        [--max-report-bits B]\n"
+          "\n"
+          "Prints, as JSON, the local-DP mechanism for a domain of D values at\n"
+          "epsilon E per report, its report size, and the expected standard error\n"
+          "of each count and each frequency after N reports.\n",
+          out);
+}
+
+static int fail_usage(const char *msg)
+{
+    fprintf(stderr, "hush-privacy: %s\n", msg);
+    usage(stderr);
+    return 2;
+}
+
+/* Describes one mechanism at (params, n) as a JSON object, or NULL if the
+ * parameters are not valid for it (reason in err). */
+static json_t *describe(const hush_ldp_params *params, double n, hush_err *err)
+{
+    hush_ldp *m = NULL;
+    if (hush_ldp_new(params, &m, err) != 0) {
+        return NULL;
+    }
+    const hush_ldp_params *p = hush_ldp_get_params(m);
+    double var = hush_ldp_variance(m, n, 0.0, 0.0);
+    double se = sqrt(var);
+    json_t *o = json_pack("{s:s, s:I, s:I, s:f, s:f, s:f}", "mechanism",
+                          hush_ldp_mechanism_name(p->mechanism), "report_bits",
+                          (json_int_t)hush_ldp_report_bits(m), "report_bytes",
+                          (json_int_t)hush_ldp_report_size(m), "std_error_count", se,
+                          "std_error_frequency", se / n, "ci95_halfwidth_count",
+                          1.959963984540054 * se);
+    if (o != NULL && p->mechanism == HUSH_LDP_OLH) {
+        json_object_set_new(o, "olh_g", json_integer(p->olh_g));
+    }
+    if (o != NULL && (p->mechanism == HUSH_LDP_CMS || p->mechanism == HUSH_LDP_HCMS)) {
+        json_object_set_new(o, "sketch_rows", json_integer(p->sketch_rows));
+        json_object_set_new(o, "sketch_cols", json_integer(p->sketch_cols));
+    }
+    hush_ldp_free(m);
+    return o;
+}
+
+static int cmd_ldp(int argc, char **argv)
+{
+    uint64_t domain = 0, reports = 0, max_bits = 0;
+    double epsilon = 0.0;
+    hush_ldp_mechanism mech = HUSH_LDP_AUTO;
+    hush_err err = {0};
+    bool have_d = false, have_e = false, have_n = false;
+    for (int i = 0; i < argc; i++) {
+        const char *flag = argv[i];
+        if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "hush-privacy: %s needs a value\n", flag);
+            return 2;
+        }
+        const char *val = argv[++i];
+        int rc;
+        if (strcmp(flag, "--domain") == 0) {
+            rc = hush_parse_u64(val, 2, HUSH_LDP_DOMAIN_MAX, "--domain", &domain, &err);
+            have_d = true;
+        } else if (strcmp(flag, "--epsilon") == 0) {
+            rc = hush_parse_double(val, 0.0, HUSH_LDP_EPSILON_MAX, "--epsilon", &epsilon,
+                                   &err);
+            if (rc == 0 && epsilon <= 0.0) {
+                rc = hush_err_set(&err, HUSH_ERANGE, "--epsilon must be > 0 (got %s)",
+                                  val);
+            }
+            have_e = true;
+        } else if (strcmp(flag, "--reports") == 0) {
+            rc = hush_parse_u64(val, 1, UINT64_C(1) << 53, "--reports", &reports, &err);
+            have_n = true;
+        } else if (strcmp(flag, "--max-report-bits") == 0) {
+            rc = hush_parse_u64(val, 1, 1u << 30, "--max-report-bits", &max_bits, &err);
+        } else if (strcmp(flag, "--mechanism") == 0) {
+            rc = hush_ldp_mechanism_parse(val, &mech, &err);
+        } else {
+            fprintf(stderr, "hush-privacy: unknown option %s\n", flag);
+            usage(stderr);
+            return 2;
+        }
+        if (rc != 0) {
+            fprintf(stderr, "hush-privacy: %s\n", err.msg);
+            return 2;
+        }
+    }
+    if (!have_d || !have_e || !have_n) {
+        return fail_usage("ldp needs --domain, --epsilon and --reports");
+    }
+    hush_ldp_params chosen = {
+        .mechanism = mech, .domain = (uint32_t)domain, .epsilon = epsilon};
+    if (mech == HUSH_LDP_AUTO &&
+        hush_ldp_recommend((uint32_t)domain, epsilon, (unsigned)max_bits, &chosen,
+                           &err) != 0) {
+        fprintf(stderr, "hush-privacy: %s\n", err.msg);
+        return 2;
+    }
+    double n = (double)reports;
+    json_t *main_obj = describe(&chosen, n, &err);
+    if (main_obj == NULL) {
+        fprintf(stderr, "hush-privacy: %s\n", err.msg);
+        return 2;
+    }
+    json_t *alts = json_array();
+    for (int k = 1; k <= HUSH_LDP_MECHANISM_COUNT; k++) {
+        hush_ldp_params p = {.mechanism = (hush_ldp_mechanism)k,
+                             .domain = (uint32_t)domain,
+                             .epsilon = epsilon};
+        hush_err e2 = {0};
+        json_t *o = describe(&p, n, &e2);
+        if (o == NULL) {
+            o = json_pack("{s:s, s:s}", "mechanism", hush_ldp_mechanism_name(p.mechanism),
+                          "unavailable", e2.msg);
+        } else if (max_bits != 0 && json_integer_value(json_object_get(
+                                        o, "report_bits")) > (json_int_t)max_bits) {
+            json_object_set_new(o, "exceeds_max_report_bits", json_true());
+        }
+        json_array_append_new(alts, o);
+    }
+    json_t *doc =
+        json_pack("{s:s, s:I, s:f, s:I, s:s, s:o, s:o}", "command", "ldp", "domain",
+                  (json_int_t)domain, "epsilon", epsilon, "reports", (json_int_t)reports,
+                  "selection", mech == HUSH_LDP_AUTO ? "recommended" : "requested",
+                  "mechanism", main_obj, "all_mechanisms", alts);
+    if (max_bits != 0) {
+        json_object_set_new(doc, "max_report_bits", json_integer((json_int_t)max_bits));
+    }
+    json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+    fputc('\n', stdout);
+    json_decref(doc);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (hush_global_init() != 0) {
+        fprintf(stderr, "hush-privacy: libsodium failed to initialise\n");
+        return 1;
+    }
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "ldp") == 0) {
+        return cmd_ldp(argc - 2, argv + 2);
+    }
+    fprintf(stderr, "hush-privacy: unknown command \"%s\"\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
