@@ -169,7 +169,7 @@ static void run(const struct config *cfg)
     printf("{\"bench\":\"ldp\",\"mechanism\":\"%s\",\"d\":%u,\"epsilon\":%g,\"n\":%llu,"
            "\"trials\":%d,\"report_bytes\":%zu,\"encode_per_s\":%.0f,\"aggregate_per_s\":"
            "%.0f,"
-           "\"estimate_s\":%.6f,\"var_ratio\":%.4f,\"support_counting\":\"%s\"}\n",
+           "\"estimate_s\":%.3e,\"var_ratio\":%.4f,\"support_counting\":\"%s\"}\n",
            hush_ldp_mechanism_name(cfg->mech), cfg->d, cfg->epsilon,
            (unsigned long long)cfg->n, trials, rs, median(enc_rate, trials),
            median(add_rate, trials), median(est_time, trials), sq_err / formula,
