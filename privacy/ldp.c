@@ -170,6 +170,25 @@ double hush__pure_variance(double p, double q, double n, double count)
     return n * q * (1.0 - q) / (d * d) + count * (1.0 - p - q) / d;
 }
 
+int hush__pure_estimate(const hush_ldp_agg *agg, double *counts, hush_err *err)
+{
+    (void)err;
+    const hush_ldp *m = &agg->mech;
+    double n = (double)agg->n_reports;
+    double scale = 1.0 / (m->p - m->q);
+    for (uint32_t v = 0; v < m->params.domain; v++) {
+        counts[v] = ((double)agg->cells[v] - n * m->q) * scale;
+    }
+    return 0;
+}
+
+double hush__pure_variance_op(const hush_ldp *m, double n, double count,
+                              double others_sum_sq)
+{
+    (void)others_sum_sq;
+    return hush__pure_variance(m->p, m->q, n, count);
+}
+
 /* ---- estimates ---- */
 
 static double clamp(double x, double lo, double hi)

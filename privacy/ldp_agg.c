@@ -289,3 +289,16 @@ int hush__check_sign_sums(const int64_t *cells, size_t n_cells, uint64_t n_repor
     }
     return 0;
 }
+
+int hush__check_count_range(const hush_ldp_agg *agg, hush_err *err)
+{
+    for (size_t i = 0; i < agg->mech.n_cells; i++) {
+        if (agg->cells[i] < 0 || agg->cells[i] > (int64_t)agg->n_reports) {
+            return hush_err_set(err, HUSH_ECORRUPT,
+                                "%s count %zu exceeds the state's %llu reports",
+                                hush_ldp_mechanism_name(agg->mech.params.mechanism), i,
+                                (unsigned long long)agg->n_reports);
+        }
+    }
+    return 0;
+}

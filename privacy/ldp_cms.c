@@ -147,36 +147,6 @@ static double *cms_table(const hush_ldp_agg *agg)
     return table;
 }
 
-static int cms_estimate_common(const hush_ldp_agg *agg, const uint64_t *keys,
-                               size_t n_keys, double *counts, hush_err *err)
-{
-    const hush_ldp *m = &agg->mech;
-    double *table = cms_table(agg);
-    if (table == NULL) {
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory for a %u x %u sketch",
-                            m->sk_rows, m->sk_cols);
-    }
-    int rc = hush__sketch_lookup(m, table, keys, n_keys, counts, err);
-    double mm = m->sk_cols;
-    double n = (double)agg->n_reports;
-    for (size_t i = 0; rc == 0 && i < n_keys; i++) {
-        counts[i] = mm / (mm - 1.0) * (counts[i] - n / mm);
-    }
-    hush_free(table);
-    return rc;
-}
-
-static int cms_estimate(const hush_ldp_agg *agg, double *counts, hush_err *err)
-{
-    return cms_estimate_common(agg, NULL, agg->mech.params.domain, counts, err);
-}
-
-static int cms_estimate_keys(const hush_ldp_agg *agg, const uint64_t *keys, size_t n,
-                             double *counts, hush_err *err)
-{
-    return cms_estimate_common(agg, keys, n, counts, err);
-}
-
 static double cms_variance(const hush_ldp *m, double n, double count,
                            double others_sum_sq)
 {
@@ -199,7 +169,8 @@ const hush__ldp_ops hush__ldp_cms_ops = {
     .scan = cms_scan,
     .add = cms_add,
     .check_state = cms_check_state,
-    .estimate = cms_estimate,
-    .estimate_keys = cms_estimate_keys,
+    .estimate = hush__sketch_estimate,
+    .estimate_keys = hush__sketch_estimate_keys,
+    .sketch_table = cms_table,
     .variance = cms_variance,
 };

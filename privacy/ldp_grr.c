@@ -89,25 +89,6 @@ static int grr_check_state(const hush_ldp_agg *agg, hush_err *err)
     return 0;
 }
 
-static int grr_estimate(const hush_ldp_agg *agg, double *counts, hush_err *err)
-{
-    (void)err;
-    const hush_ldp *m = &agg->mech;
-    double n = (double)agg->n_reports;
-    double scale = 1.0 / (m->p - m->q);
-    for (uint32_t v = 0; v < m->params.domain; v++) {
-        counts[v] = ((double)agg->cells[v] - n * m->q) * scale;
-    }
-    return 0;
-}
-
-static double grr_variance(const hush_ldp *m, double n, double count,
-                           double others_sum_sq)
-{
-    (void)others_sum_sq;
-    return hush__pure_variance(m->p, m->q, n, count);
-}
-
 const hush__ldp_ops hush__ldp_grr_ops = {
     .id = HUSH_LDP_GRR,
     .init = grr_init,
@@ -116,6 +97,6 @@ const hush__ldp_ops hush__ldp_grr_ops = {
     .scan = grr_scan,
     .add = grr_add,
     .check_state = grr_check_state,
-    .estimate = grr_estimate,
-    .variance = grr_variance,
+    .estimate = hush__pure_estimate,
+    .variance = hush__pure_variance_op,
 };

@@ -93,41 +93,21 @@ static int hcms_check_state(const hush_ldp_agg *agg, hush_err *err)
                                  err);
 }
 
-static int hcms_estimate_common(const hush_ldp_agg *agg, const uint64_t *keys,
-                                size_t n_keys, double *counts, hush_err *err)
+/* T_j = c_e H S_j for every row: Apple's M H^T divided by k. */
+static double *hcms_table(const hush_ldp_agg *agg)
 {
     const hush_ldp *m = &agg->mech;
-    size_t cells = m->n_cells;
-    double *table = hush_malloc(cells * sizeof *table);
+    double *table = hush_malloc(m->n_cells * sizeof *table);
     if (table == NULL) {
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory for a %u x %u sketch",
-                            m->sk_rows, m->sk_cols);
+        return NULL;
     }
-    for (size_t i = 0; i < cells; i++) {
+    for (size_t i = 0; i < m->n_cells; i++) {
         table[i] = m->c_eps * (double)agg->cells[i];
     }
     for (uint32_t j = 0; j < m->sk_rows; j++) {
         hush__fwht(table + (size_t)j * m->sk_cols, m->sk_cols);
     }
-    int rc = hush__sketch_lookup(m, table, keys, n_keys, counts, err);
-    double mm = m->sk_cols;
-    double n = (double)agg->n_reports;
-    for (size_t i = 0; rc == 0 && i < n_keys; i++) {
-        counts[i] = mm / (mm - 1.0) * (counts[i] - n / mm);
-    }
-    hush_free(table);
-    return rc;
-}
-
-static int hcms_estimate(const hush_ldp_agg *agg, double *counts, hush_err *err)
-{
-    return hcms_estimate_common(agg, NULL, agg->mech.params.domain, counts, err);
-}
-
-static int hcms_estimate_keys(const hush_ldp_agg *agg, const uint64_t *keys, size_t n,
-                              double *counts, hush_err *err)
-{
-    return hcms_estimate_common(agg, keys, n, counts, err);
+    return table;
 }
 
 static double hcms_variance(const hush_ldp *m, double n, double count,
@@ -151,7 +131,8 @@ const hush__ldp_ops hush__ldp_hcms_ops = {
     .scan = hcms_scan,
     .add = hcms_add,
     .check_state = hcms_check_state,
-    .estimate = hcms_estimate,
-    .estimate_keys = hcms_estimate_keys,
+    .estimate = hush__sketch_estimate,
+    .estimate_keys = hush__sketch_estimate_keys,
+    .sketch_table = hcms_table,
     .variance = hcms_variance,
 };

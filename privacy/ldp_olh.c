@@ -110,36 +110,6 @@ static void olh_add(hush_ldp_agg *agg, const uint8_t *reports, size_t n)
     }
 }
 
-static int olh_check_state(const hush_ldp_agg *agg, hush_err *err)
-{
-    for (size_t i = 0; i < agg->mech.n_cells; i++) {
-        if (agg->cells[i] < 0 || agg->cells[i] > (int64_t)agg->n_reports) {
-            return hush_err_set(err, HUSH_ECORRUPT,
-                                "olh support count %zu is out of range", i);
-        }
-    }
-    return 0;
-}
-
-static int olh_estimate(const hush_ldp_agg *agg, double *counts, hush_err *err)
-{
-    (void)err;
-    const hush_ldp *m = &agg->mech;
-    double n = (double)agg->n_reports;
-    double scale = 1.0 / (m->p - m->q);
-    for (uint32_t v = 0; v < m->params.domain; v++) {
-        counts[v] = ((double)agg->cells[v] - n * m->q) * scale;
-    }
-    return 0;
-}
-
-static double olh_variance(const hush_ldp *m, double n, double count,
-                           double others_sum_sq)
-{
-    (void)others_sum_sq;
-    return hush__pure_variance(m->p, m->q, n, count);
-}
-
 const hush__ldp_ops hush__ldp_olh_ops = {
     .id = HUSH_LDP_OLH,
     .init = olh_init,
@@ -147,7 +117,7 @@ const hush__ldp_ops hush__ldp_olh_ops = {
     .check = olh_check,
     .scan = olh_scan,
     .add = olh_add,
-    .check_state = olh_check_state,
-    .estimate = olh_estimate,
-    .variance = olh_variance,
+    .check_state = hush__check_count_range,
+    .estimate = hush__pure_estimate,
+    .variance = hush__pure_variance_op,
 };

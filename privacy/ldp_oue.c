@@ -126,35 +126,6 @@ static void oue_add(hush_ldp_agg *agg, const uint8_t *reports, size_t n)
     }
 }
 
-static int oue_check_state(const hush_ldp_agg *agg, hush_err *err)
-{
-    for (size_t i = 0; i < agg->mech.n_cells; i++) {
-        if (agg->cells[i] < 0 || agg->cells[i] > (int64_t)agg->n_reports) {
-            return hush_err_set(err, HUSH_ECORRUPT, "oue count %zu is out of range", i);
-        }
-    }
-    return 0;
-}
-
-static int oue_estimate(const hush_ldp_agg *agg, double *counts, hush_err *err)
-{
-    (void)err;
-    const hush_ldp *m = &agg->mech;
-    double n = (double)agg->n_reports;
-    double scale = 1.0 / (m->p - m->q);
-    for (uint32_t v = 0; v < m->params.domain; v++) {
-        counts[v] = ((double)agg->cells[v] - n * m->q) * scale;
-    }
-    return 0;
-}
-
-static double oue_variance(const hush_ldp *m, double n, double count,
-                           double others_sum_sq)
-{
-    (void)others_sum_sq;
-    return hush__pure_variance(m->p, m->q, n, count);
-}
-
 const hush__ldp_ops hush__ldp_oue_ops = {
     .id = HUSH_LDP_OUE,
     .init = oue_init,
@@ -162,7 +133,7 @@ const hush__ldp_ops hush__ldp_oue_ops = {
     .check = oue_check,
     .scan = oue_scan,
     .add = oue_add,
-    .check_state = oue_check_state,
-    .estimate = oue_estimate,
-    .variance = oue_variance,
+    .check_state = hush__check_count_range,
+    .estimate = hush__pure_estimate,
+    .variance = hush__pure_variance_op,
 };

@@ -84,6 +84,38 @@ int hush__sketch_lookup(const hush_ldp *m, const double *table, const uint64_t *
     return 0;
 }
 
+/* Both sketches estimate alike once their debiased table is built:
+ * c^(x) = m/(m-1) (sum_j table[j][h_j(x)] - n/m). */
+static int sketch_estimate(const hush_ldp_agg *agg, const uint64_t *keys, size_t n_keys,
+                           double *counts, hush_err *err)
+{
+    const hush_ldp *m = &agg->mech;
+    double *table = m->ops->sketch_table(agg);
+    if (table == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory for a %u x %u sketch",
+                            m->sk_rows, m->sk_cols);
+    }
+    int rc = hush__sketch_lookup(m, table, keys, n_keys, counts, err);
+    double mm = m->sk_cols;
+    double n = (double)agg->n_reports;
+    for (size_t i = 0; rc == 0 && i < n_keys; i++) {
+        counts[i] = mm / (mm - 1.0) * (counts[i] - n / mm);
+    }
+    hush_free(table);
+    return rc;
+}
+
+int hush__sketch_estimate(const hush_ldp_agg *agg, double *counts, hush_err *err)
+{
+    return sketch_estimate(agg, NULL, agg->mech.params.domain, counts, err);
+}
+
+int hush__sketch_estimate_keys(const hush_ldp_agg *agg, const uint64_t *keys, size_t n,
+                               double *counts, hush_err *err)
+{
+    return sketch_estimate(agg, keys, n, counts, err);
+}
+
 int hush__sketch_init(hush_ldp *m, bool power_of_two_cols, hush_err *err)
 {
     if (m->params.sketch_rows == 0) {

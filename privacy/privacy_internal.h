@@ -59,6 +59,9 @@ struct hush__ldp_ops {
     /* Sketches only: counts for arbitrary keys. */
     int (*estimate_keys)(const hush_ldp_agg *agg, const uint64_t *keys, size_t n,
                          double *counts, hush_err *err);
+    /* Sketches only: the debiased per-row table the estimators look items up
+     * in (new, hush_free), or NULL when out of memory. */
+    double *(*sketch_table)(const hush_ldp_agg *agg);
     /* Variance of the count estimate (see hush_privacy.h). */
     double (*variance)(const hush_ldp *m, double n, double count, double others_sum_sq);
 };
@@ -73,6 +76,15 @@ extern const hush__ldp_ops hush__ldp_hcms_ops;
 /* Variance of the "pure" estimator (C - nq)/(p - q) (Wang et al. 2017, eq. 2):
  * n q(1-q)/(p-q)^2 + c (1-p-q)/(p-q). */
 double hush__pure_variance(double p, double q, double n, double count);
+
+/* The estimator and variance of the "pure" protocols (GRR, OUE, OLH), whose
+ * sums are support counts: c^ = (C - n q)/(p - q). */
+int hush__pure_estimate(const hush_ldp_agg *agg, double *counts, hush_err *err);
+double hush__pure_variance_op(const hush_ldp *m, double n, double count,
+                              double others_sum_sq);
+
+/* Checks that every sum is a count in [0, n] (HUSH_ECORRUPT otherwise). */
+int hush__check_count_range(const hush_ldp_agg *agg, hush_err *err);
 
 /* Checks sums to which every report added +1 or -1 once: their absolute
  * values add up to at most n and their total has n's parity (HUSH_ECORRUPT
@@ -89,6 +101,11 @@ uint32_t hush__sketch_column(uint64_t seed, uint32_t row, uint64_t key, uint32_t
 
 /* Fills in sketch defaults and checks k and m (HCMS: m a power of two). */
 int hush__sketch_init(hush_ldp *m, bool power_of_two_cols, hush_err *err);
+
+/* The sketch estimators (for every item 0..d-1, or for given keys). */
+int hush__sketch_estimate(const hush_ldp_agg *agg, double *counts, hush_err *err);
+int hush__sketch_estimate_keys(const hush_ldp_agg *agg, const uint64_t *keys, size_t n,
+                               double *counts, hush_err *err);
 
 /* Sum over rows of table[row * cols + column(row, key)] for every key 0..d-1
  * (or the given keys), used by both sketch estimators. */
