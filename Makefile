@@ -37,7 +37,7 @@ WARNINGS := -Wall -Wextra -Werror -Wpedantic -Wstrict-prototypes -Wmissing-proto
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARNINGS) -fvect-cost-model=dynamic \
               -fvisibility=hidden -fPIC -MMD -MP $(CFLAGS) $(PKG_CFLAGS) \
-              -Icommon -Iprivacy
+              -Icommon -Iprivacy -Iembeddings
 LDLIBS  := -Wl,--as-needed $(PKG_LIBS) -lm -lpthread
 
 ifneq ($(SANITIZE),)
@@ -48,15 +48,17 @@ endif
 # ---- components: one folder, one static library --------------------------
 COMMON_SRC  := $(wildcard common/*.c)
 PRIVACY_SRC := $(wildcard privacy/*.c)
+EMBED_SRC   := $(wildcard embeddings/*.c)
 
 LIB_COMMON  := $(BUILD)/lib/libhush-common.a
 LIB_PRIVACY := $(BUILD)/lib/libhush-privacy.a
-LIBS        := $(LIB_PRIVACY) $(LIB_COMMON)
+LIB_EMBED   := $(BUILD)/lib/libhush-embed.a
+LIBS        := $(LIB_EMBED) $(LIB_PRIVACY) $(LIB_COMMON)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-TOOLS := $(BUILD)/bin/hush-privacy $(BUILD)/bin/hush-demo
-BENCHES := $(BUILD)/bench/ldp
+TOOLS := $(BUILD)/bin/hush-privacy $(BUILD)/bin/hush-demo $(BUILD)/bin/hush-embed
+BENCHES := $(BUILD)/bench/ldp $(BUILD)/bench/embed-quality
 
 TEST_SRC := $(filter-out tests/fuzz/%,$(wildcard tests/*/*.c))
 TEST_BIN := $(BUILD)/tests/hush-tests
@@ -85,7 +87,17 @@ $(LIB_PRIVACY): $(call obj,$(PRIVACY_SRC))
 	$(call say,AR,$@)
 	$(Q)$(AR) rcs $@ $^
 
+$(LIB_EMBED): $(call obj,$(EMBED_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+
+$(BUILD)/bench/embed-quality: $(BUILD)/obj/bench/embed_quality.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
@@ -149,10 +161,10 @@ bench: deps $(BENCHES)
 FUZZ_CC ?= clang
 fuzz: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PRIVACY_SRC)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PRIVACY_SRC) $(EMBED_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -DHUSH_NO_MULTIVERSION -Icommon -Iprivacy $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+	    -fno-sanitize-recover=all -DHUSH_NO_MULTIVERSION -Icommon -Iprivacy -Iembeddings $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
@@ -162,11 +174,11 @@ format:
 lint:
 	clang-format --dry-run --Werror $(C_FILES)
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
-	    --inline-suppr --suppress=missingIncludeSystem -Icommon -Iprivacy \
-	    -D__GNUC__ -D__x86_64__ common privacy tools bench tests/fuzz
+	    --inline-suppr --suppress=missingIncludeSystem -Icommon -Iprivacy -Iembeddings \
+	    -D__GNUC__ -D__x86_64__ common privacy embeddings tools bench tests/fuzz
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem --suppress=unknownMacro \
-	    -Icommon -Iprivacy -Itests tests/common tests/privacy
+	    -Icommon -Iprivacy -Iembeddings -Itests tests/common tests/privacy tests/embeddings
 
 clean:
 	rm -rf build build-asan
