@@ -58,7 +58,7 @@ LIBS        := $(LIB_EMBED) $(LIB_PRIVACY) $(LIB_COMMON)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 TOOLS := $(BUILD)/bin/hush-privacy $(BUILD)/bin/hush-demo $(BUILD)/bin/hush-embed
-BENCHES := $(BUILD)/bench/ldp $(BUILD)/bench/embed-quality
+BENCHES := $(BUILD)/bench/ldp $(BUILD)/bench/embed $(BUILD)/bench/embed-quality
 
 TEST_SRC := $(filter-out tests/fuzz/%,$(wildcard tests/*/*.c))
 TEST_BIN := $(BUILD)/tests/hush-tests

@@ -58,7 +58,8 @@ static inline int corpus_load(const char *path, corpus *c)
             c->len = realloc(c->len, cap * sizeof *c->len);
             c->group = realloc(c->group, cap * sizeof *c->group);
             c->spam = realloc(c->spam, cap * sizeof *c->spam);
-            if (c->text == NULL || c->len == NULL || c->group == NULL || c->spam == NULL) {
+            if (c->text == NULL || c->len == NULL || c->group == NULL ||
+                c->spam == NULL) {
                 fprintf(stderr, "out of memory loading %s\n", path);
                 exit(1);
             }

@@ -75,8 +75,8 @@ static void report(const char *embedder, unsigned dim, const char *matrix, int s
 }
 
 /* 1-NN accuracy of dense embeddings `vec` (n x dim) on one split. */
-static double knn_dense(const corpus *c, const float *vec, uint32_t dim, const size_t *order,
-                        hush_matrix_type type)
+static double knn_dense(const corpus *c, const float *vec, uint32_t dim,
+                        const size_t *order, hush_matrix_type type)
 {
     size_t half = c->n / 2, nq = c->n - half;
     hush_matrix *idx = NULL, *q = NULL;
@@ -231,8 +231,8 @@ static double knn_bow(const corpus *c, const sparse *v, const size_t *order)
 }
 
 /* Every row for one corpus file. */
-static int run_corpus(const char *path, const char *model, const uint8_t *idf, size_t idf_len,
-                      uint64_t splits)
+static int run_corpus(const char *path, const char *model, const uint8_t *idf,
+                      size_t idf_len, uint64_t splits)
 {
     hush_err err = {0};
     corpus c;
@@ -253,8 +253,8 @@ static int run_corpus(const char *path, const char *model, const uint8_t *idf, s
             json_object_set_new(root, "dim", json_integer(dims[di]));
             char *desc = json_dumps(root, JSON_COMPACT);
             json_decref(root);
-            if (desc == NULL ||
-                hush_embedder_new(desc, strlen(desc), idf, idf_len, NULL, &e, &err) != 0) {
+            if (desc == NULL || hush_embedder_new(desc, strlen(desc), idf, idf_len, NULL,
+                                                  &e, &err) != 0) {
                 die("model", &err);
             }
             free(desc);
@@ -264,7 +264,8 @@ static int run_corpus(const char *path, const char *model, const uint8_t *idf, s
         float *vec = calloc(c.n * dims[di], sizeof *vec);
         for (size_t i = 0; i < c.n; i++) {
             hush_err e2 = {0};
-            int rc = hush_embed_text(e, c.text[i], c.len[i], vec + i * dims[di], dims[di], &e2);
+            int rc = hush_embed_text(e, c.text[i], c.len[i], vec + i * dims[di], dims[di],
+                                     &e2);
             if (rc != 0 && rc != HUSH_EINVAL) {
                 die("embed", &e2);
             }
@@ -313,7 +314,8 @@ int main(int argc, char **argv)
     hush_err err = {0};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--splits") == 0) {
-            if (hush_parse_u64(argv[i + 1], 1, MAX_SPLITS, "--splits", &splits, &err) != 0) {
+            if (hush_parse_u64(argv[i + 1], 1, MAX_SPLITS, "--splits", &splits, &err) !=
+                0) {
                 die("usage", &err);
             }
         } else if (strcmp(argv[i], "--corpus") == 0) {

@@ -121,7 +121,8 @@ static bool get_header(header_view h, const char *name, char *out, size_t cap)
     while (s < h.end) {
         const char *nl = memchr(s, '\n', (size_t)(h.end - s));
         const char *le = nl != NULL ? nl : h.end;
-        if ((size_t)(le - s) > nlen && strncasecmp(s, name, nlen) == 0 && s[nlen] == ':') {
+        if ((size_t)(le - s) > nlen && strncasecmp(s, name, nlen) == 0 &&
+            s[nlen] == ':') {
             size_t o = 0;
             const char *v = s + nlen + 1;
             for (;;) {
@@ -159,8 +160,8 @@ static bool get_param(const char *value, const char *param, char *out, size_t ca
 {
     size_t plen = strlen(param);
     for (const char *s = value; *s != '\0'; s++) {
-        if ((s == value || s[-1] == ';' || s[-1] == ' ') && strncasecmp(s, param, plen) == 0 &&
-            s[plen] == '=') {
+        if ((s == value || s[-1] == ';' || s[-1] == ' ') &&
+            strncasecmp(s, param, plen) == 0 && s[plen] == '=') {
             const char *v = s + plen + 1;
             size_t o = 0;
             if (*v == '"') {
@@ -268,9 +269,10 @@ static void decode_b64(const char *s, const char *end, buf *out)
 static void latin1_to_utf8(const char *s, size_t len, buf *out)
 {
     static const uint16_t cp1252[32] = {
-        0x20AC, 0xFFFD, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
-        0x2039, 0x0152, 0xFFFD, 0x017D, 0xFFFD, 0xFFFD, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
-        0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0xFFFD, 0x017E, 0x0178};
+        0x20AC, 0xFFFD, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+        0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0xFFFD, 0x017D, 0xFFFD,
+        0xFFFD, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+        0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0xFFFD, 0x017E, 0x0178};
     for (size_t i = 0; i < len; i++) {
         uint8_t c = (uint8_t)s[i];
         if (c == 0) {
@@ -305,7 +307,8 @@ static bool is_latin1(const char *charset)
     return strncasecmp(charset, "iso-8859-1", 10) == 0 ||
            strncasecmp(charset, "iso-8859-15", 11) == 0 ||
            strncasecmp(charset, "windows-1252", 12) == 0 ||
-           strncasecmp(charset, "latin1", 6) == 0 || strncasecmp(charset, "cp1252", 6) == 0;
+           strncasecmp(charset, "latin1", 6) == 0 ||
+           strncasecmp(charset, "cp1252", 6) == 0;
 }
 
 /* Bytes in `charset` to valid UTF-8, appended to out. */
@@ -383,7 +386,8 @@ static void strip_html(const char *s, const char *end, buf *out)
             const char *name = closing ? t + 1 : t;
             /* skip scripts, styles and comments whole */
             if (!closing && (tag_is(name, end, "script") || tag_is(name, end, "style"))) {
-                const char *tagname = tag_is(name, end, "script") ? "</script" : "</style";
+                const char *tagname =
+                    tag_is(name, end, "script") ? "</script" : "</style";
                 const char *c = name;
                 while (c < end && !((size_t)(end - c) >= strlen(tagname) &&
                                     strncasecmp(c, tagname, strlen(tagname)) == 0)) {
@@ -398,8 +402,9 @@ static void strip_html(const char *s, const char *end, buf *out)
                 s = c + 2 < end ? c + 3 : end;
                 continue;
             }
-            if (tag_is(name, end, "br") || tag_is(name, end, "p") || tag_is(name, end, "div") ||
-                tag_is(name, end, "tr") || tag_is(name, end, "li") || tag_is(name, end, "h1") ||
+            if (tag_is(name, end, "br") || tag_is(name, end, "p") ||
+                tag_is(name, end, "div") || tag_is(name, end, "tr") ||
+                tag_is(name, end, "li") || tag_is(name, end, "h1") ||
                 tag_is(name, end, "h2") || tag_is(name, end, "h3") ||
                 tag_is(name, end, "table")) {
                 buf_putc(out, '\n');
@@ -412,14 +417,15 @@ static void strip_html(const char *s, const char *end, buf *out)
             static const struct {
                 const char *name;
                 uint32_t cp;
-            } ents[] = {{"amp;", '&'},     {"lt;", '<'},      {"gt;", '>'},
-                        {"quot;", '"'},    {"apos;", '\''},   {"nbsp;", ' '},
-                        {"copy;", 0xA9},   {"reg;", 0xAE},    {"eacute;", 0xE9},
+            } ents[] = {{"amp;", '&'},      {"lt;", '<'},       {"gt;", '>'},
+                        {"quot;", '"'},     {"apos;", '\''},    {"nbsp;", ' '},
+                        {"copy;", 0xA9},    {"reg;", 0xAE},     {"eacute;", 0xE9},
                         {"mdash;", 0x2014}, {"ndash;", 0x2013}, {"hellip;", 0x2026}};
             bool done = false;
             for (size_t i = 0; i < sizeof ents / sizeof ents[0]; i++) {
                 size_t n = strlen(ents[i].name);
-                if ((size_t)(end - s - 1) >= n && strncasecmp(s + 1, ents[i].name, n) == 0) {
+                if ((size_t)(end - s - 1) >= n &&
+                    strncasecmp(s + 1, ents[i].name, n) == 0) {
                     buf_put_cp(out, ents[i].cp);
                     s += 1 + n;
                     done = true;
@@ -568,7 +574,8 @@ static void drop_quotes_and_signature(const char *s, const char *end, buf *out)
         const char *next = nl != NULL ? nl + 1 : end;
         const char *t = le > s && le[-1] == '\r' ? le - 1 : le;
         /* a signature: "-- " alone on a line; forwarded originals */
-        if ((t - s == 3 && strncmp(s, "-- ", 3) == 0) || (t - s == 2 && strncmp(s, "--", 2) == 0) ||
+        if ((t - s == 3 && strncmp(s, "-- ", 3) == 0) ||
+            (t - s == 2 && strncmp(s, "--", 2) == 0) ||
             starts_with_ci(s, t, "-----Original Message-----") ||
             starts_with_ci(s, t, "________________________________")) {
             return;
@@ -594,11 +601,13 @@ static void drop_quotes_and_signature(const char *s, const char *end, buf *out)
     }
 }
 
-int hush_email_to_text(const char *raw, size_t len, char **out, size_t *out_len, hush_err *err)
+int hush_email_to_text(const char *raw, size_t len, char **out, size_t *out_len,
+                       hush_err *err)
 {
     if (len > HUSH_EMBED_TEXT_MAX) {
-        return hush_err_set(err, HUSH_ETOOBIG, "message of %zu bytes exceeds the %u-byte limit",
-                            len, HUSH_EMBED_TEXT_MAX);
+        return hush_err_set(err, HUSH_ETOOBIG,
+                            "message of %zu bytes exceeds the %u-byte limit", len,
+                            HUSH_EMBED_TEXT_MAX);
     }
     const char *p = raw != NULL ? raw : "";
     const char *end = p + (raw != NULL ? len : 0);

@@ -49,13 +49,16 @@ int hush__extract_char_ngrams(const hush__ngram_config *cfg, const char *tok, si
 #define HUSH__GROUP_WORD 0u
 #define HUSH__GROUP_CHAR 1u
 
-/* Sorts the features so that equal ones are adjacent. */
-void hush__features_sort(hush__features *f);
+/* Sorts the features ascending, so that equal ones are adjacent (0 or
+ * HUSH_ENOMEM). */
+int hush__features_sort(hush__features *f);
 
 /* Sublinear term frequency 1 + ln(tf). */
 static inline double hush__sublinear(uint64_t tf)
 {
-    return 1.0 + hush__det_log((double)tf);
+    /* most features occur once; ln 1 = 0 exactly, so this is no shortcut
+     * in the result, only in the time */
+    return tf == 1 ? 1.0 : 1.0 + hush__det_log((double)tf);
 }
 
 /* Feature hashing: bucket and sign of a feature hash. */
@@ -73,7 +76,7 @@ static inline double hush__sign(uint64_t h)
 /* IDF model (parsed model file). */
 typedef struct hush__idf {
     size_t n;
-    uint64_t *hash;  /* sorted */
+    uint64_t *hash; /* sorted */
     float *weight;
     float default_weight;
     uint64_t config_fingerprint;
@@ -95,11 +98,11 @@ uint64_t hush__ngram_fingerprint(const hush__ngram_config *cfg);
 struct hush_wordvec {
     uint32_t dim;
     size_t n;
-    char *words;        /* all words, NUL-separated */
-    size_t *word_off;   /* offset of word i in `words` */
-    float *vec;         /* n x dim */
-    size_t slots;       /* hash index: power of two > 2n */
-    uint32_t *slot;     /* word index + 1, 0 = empty */
+    char *words;      /* all words, NUL-separated */
+    size_t *word_off; /* offset of word i in `words` */
+    float *vec;       /* n x dim */
+    size_t slots;     /* hash index: power of two > 2n */
+    uint32_t *slot;   /* word index + 1, 0 = empty */
     uint64_t checksum;
 };
 

@@ -20,12 +20,12 @@ enum kind { KIND_HASHED = 1, KIND_WORDVEC = 2 };
 struct hush_embedder {
     enum kind kind;
     uint32_t dim;
-    hush__ngram_config ngram;   /* hashed-ngram features, or the fallback */
+    hush__ngram_config ngram; /* hashed-ngram features, or the fallback */
     double weight_word, weight_char;
     bool sublinear_tf;
     bool has_idf;
     hush__idf idf;
-    hush_wordvec *vectors;      /* word-vectors only (own copy) */
+    hush_wordvec *vectors; /* word-vectors only (own copy) */
 };
 
 #define SEED_MAX ((UINT64_C(1) << 53) - 1)
@@ -83,35 +83,38 @@ static int check_fields(json_t *obj, const char *what, const char *const *allowe
     return 0;
 }
 
-static int get_uint(json_t *obj, const char *key, uint64_t min, uint64_t max, bool required,
-                    uint64_t dflt, uint64_t *out, hush_err *err)
+static int get_uint(json_t *obj, const char *key, uint64_t min, uint64_t max,
+                    bool required, uint64_t dflt, uint64_t *out, hush_err *err)
 {
     json_t *v = json_object_get(obj, key);
     if (v == NULL) {
         if (required) {
-            return hush_err_set(err, HUSH_EINVAL, "model description: \"%s\" is missing", key);
+            return hush_err_set(err, HUSH_EINVAL, "model description: \"%s\" is missing",
+                                key);
         }
         *out = dflt;
         return 0;
     }
     if (!json_is_integer(v) || json_integer_value(v) < 0) {
         return hush_err_set(err, HUSH_EINVAL,
-                            "model description: \"%s\" must be a non-negative integer", key);
+                            "model description: \"%s\" must be a non-negative integer",
+                            key);
     }
     uint64_t x = (uint64_t)json_integer_value(v);
     if (x < min || x > max) {
-        return hush_err_set(err, HUSH_ERANGE,
-                            "model description: \"%s\" must be in [%llu, %llu] (got %llu)", key,
-                            (unsigned long long)min, (unsigned long long)max,
-                            (unsigned long long)x);
+        return hush_err_set(
+            err, HUSH_ERANGE,
+            "model description: \"%s\" must be in [%llu, %llu] (got %llu)", key,
+            (unsigned long long)min, (unsigned long long)max, (unsigned long long)x);
     }
     *out = x;
     return 0;
 }
 
 /* [a, b] with lo <= a <= b <= hi, or [] for none. */
-static int get_range(json_t *obj, const char *key, uint32_t lo, uint32_t hi, uint32_t dmin,
-                     uint32_t dmax, uint32_t *min_out, uint32_t *max_out, hush_err *err)
+static int get_range(json_t *obj, const char *key, uint32_t lo, uint32_t hi,
+                     uint32_t dmin, uint32_t dmax, uint32_t *min_out, uint32_t *max_out,
+                     hush_err *err)
 {
     json_t *v = json_object_get(obj, key);
     if (v == NULL) {
@@ -132,10 +135,11 @@ static int get_range(json_t *obj, const char *key, uint32_t lo, uint32_t hi, uin
     }
     json_int_t x = json_integer_value(a), y = json_integer_value(b);
     if (x < (json_int_t)lo || y > (json_int_t)hi || x > y) {
-        return hush_err_set(err, HUSH_ERANGE,
-                            "model description: \"%s\" must satisfy %u <= min <= max <= %u "
-                            "(got [%lld, %lld])",
-                            key, lo, hi, (long long)x, (long long)y);
+        return hush_err_set(
+            err, HUSH_ERANGE,
+            "model description: \"%s\" must satisfy %u <= min <= max <= %u "
+            "(got [%lld, %lld])",
+            key, lo, hi, (long long)x, (long long)y);
     }
     *min_out = (uint32_t)x;
     *max_out = (uint32_t)y;
@@ -148,7 +152,8 @@ static int get_hex(json_t *obj, const char *key, char out[17], hush_err *err)
     const char *s = json_string_value(v);
     if (s == NULL || strlen(s) != 16 || strspn(s, "0123456789abcdef") != 16) {
         return hush_err_set(err, HUSH_EINVAL,
-                            "model description: \"%s\" must be 16 lower-case hex digits", key);
+                            "model description: \"%s\" must be 16 lower-case hex digits",
+                            key);
     }
     memcpy(out, s, 17);
     return 0;
@@ -157,9 +162,9 @@ static int get_hex(json_t *obj, const char *key, char out[17], hush_err *err)
 static int parse_hashed(hush_embedder *e, json_t *root, const uint8_t *idf_model,
                         size_t idf_len, hush_err *err)
 {
-    static const char *const fields[] = {"kind",        "version", "dim",     "seed",
-                                         "word_ngrams", "char_ngrams", "weights",
-                                         "sublinear_tf", "idf",    NULL};
+    static const char *const fields[] = {
+        "kind",        "version", "dim",          "seed", "word_ngrams",
+        "char_ngrams", "weights", "sublinear_tf", "idf",  NULL};
     uint64_t dim, seed;
     int rc;
     if ((rc = check_fields(root, "model description", fields, err)) != 0 ||
@@ -175,17 +180,19 @@ static int parse_hashed(hush_embedder *e, json_t *root, const uint8_t *idf_model
     e->dim = (uint32_t)dim;
     e->ngram.seed = seed;
     if (e->ngram.word_max == 0 && e->ngram.char_max == 0) {
-        return hush_err_set(err, HUSH_EINVAL,
-                            "model description: word_ngrams and char_ngrams are both empty");
+        return hush_err_set(
+            err, HUSH_EINVAL,
+            "model description: word_ngrams and char_ngrams are both empty");
     }
     e->weight_word = e->weight_char = 1.0;
     json_t *w = json_object_get(root, "weights");
     if (w != NULL) {
         static const char *const wf[] = {"word", "char", NULL};
         if (!json_is_object(w) || (rc = check_fields(w, "weights", wf, err)) != 0) {
-            return rc != 0 ? rc
-                           : hush_err_set(err, HUSH_EINVAL,
-                                          "model description: \"weights\" must be an object");
+            return rc != 0
+                       ? rc
+                       : hush_err_set(err, HUSH_EINVAL,
+                                      "model description: \"weights\" must be an object");
         }
         double *slots[2] = {&e->weight_word, &e->weight_char};
         for (int i = 0; i < 2; i++) {
@@ -195,10 +202,11 @@ static int parse_hashed(hush_embedder *e, json_t *root, const uint8_t *idf_model
             }
             if (!json_is_number(x) || !(json_number_value(x) >= 0.0) ||
                 !(json_number_value(x) <= 1e6)) {
-                return hush_err_set(err, HUSH_ERANGE,
-                                    "model description: weights.%s must be a number in [0, "
-                                    "1e6]",
-                                    wf[i]);
+                return hush_err_set(
+                    err, HUSH_ERANGE,
+                    "model description: weights.%s must be a number in [0, "
+                    "1e6]",
+                    wf[i]);
             }
             *slots[i] = json_number_value(x);
         }
@@ -207,8 +215,9 @@ static int parse_hashed(hush_embedder *e, json_t *root, const uint8_t *idf_model
     e->sublinear_tf = true;
     if (sub != NULL) {
         if (!json_is_boolean(sub)) {
-            return hush_err_set(err, HUSH_EINVAL,
-                                "model description: \"sublinear_tf\" must be true or false");
+            return hush_err_set(
+                err, HUSH_EINVAL,
+                "model description: \"sublinear_tf\" must be true or false");
         }
         e->sublinear_tf = json_is_true(sub);
     }
@@ -216,7 +225,8 @@ static int parse_hashed(hush_embedder *e, json_t *root, const uint8_t *idf_model
     if (idf != NULL) {
         static const char *const idf_fields[] = {"checksum", NULL};
         char want[17];
-        if (!json_is_object(idf) || (rc = check_fields(idf, "idf", idf_fields, err)) != 0 ||
+        if (!json_is_object(idf) ||
+            (rc = check_fields(idf, "idf", idf_fields, err)) != 0 ||
             (rc = get_hex(idf, "checksum", want, err)) != 0) {
             return rc != 0 ? rc
                            : hush_err_set(err, HUSH_EINVAL,
@@ -224,7 +234,8 @@ static int parse_hashed(hush_embedder *e, json_t *root, const uint8_t *idf_model
         }
         if (idf_model == NULL) {
             return hush_err_set(err, HUSH_EINVAL,
-                                "model description names IDF model %s; none was given", want);
+                                "model description names IDF model %s; none was given",
+                                want);
         }
         if ((rc = hush__idf_parse(idf_model, idf_len, &e->idf, err)) != 0) {
             return rc;
@@ -236,8 +247,9 @@ static int parse_hashed(hush_embedder *e, json_t *root, const uint8_t *idf_model
                                 e->idf.checksum, want);
         }
         if (e->idf.config_fingerprint != hush__ngram_fingerprint(&e->ngram)) {
-            return hush_err_set(err, HUSH_EMISMATCH,
-                                "the IDF model was built for other n-gram settings or seed");
+            return hush_err_set(
+                err, HUSH_EMISMATCH,
+                "the IDF model was built for other n-gram settings or seed");
         }
     }
     return 0;
@@ -268,7 +280,8 @@ static int parse_wordvec(hush_embedder *e, json_t *root, const hush_wordvec *vec
     json_t *fb = json_object_get(root, "fallback");
     static const char *const ff[] = {"seed", "char_ngrams", NULL};
     if (!json_is_object(fb)) {
-        return hush_err_set(err, HUSH_EINVAL, "model description: \"fallback\" is missing");
+        return hush_err_set(err, HUSH_EINVAL,
+                            "model description: \"fallback\" is missing");
     }
     if ((rc = check_fields(fb, "fallback", ff, err)) != 0 ||
         (rc = get_uint(fb, "seed", 0, SEED_MAX, true, 0, &seed, err)) != 0 ||
@@ -285,18 +298,19 @@ static int parse_wordvec(hush_embedder *e, json_t *root, const hush_wordvec *vec
                             "model description: \"sublinear_tf\" must be true or false");
     }
     if (vectors == NULL) {
-        return hush_err_set(err, HUSH_EINVAL,
-                            "model description names word-vector table %s; none was given",
-                            want);
+        return hush_err_set(
+            err, HUSH_EINVAL,
+            "model description names word-vector table %s; none was given", want);
     }
     char have[17];
     hush_wordvec_checksum(vectors, have);
     if (strcmp(have, want) != 0 || vectors->n != words || vectors->dim != dim) {
-        return hush_err_set(err, HUSH_EMISMATCH,
-                            "word-vector table is %s (%zu words, dim %u), the description "
-                            "names %s (%llu words, dim %llu)",
-                            have, vectors->n, vectors->dim, want, (unsigned long long)words,
-                            (unsigned long long)dim);
+        return hush_err_set(
+            err, HUSH_EMISMATCH,
+            "word-vector table is %s (%zu words, dim %u), the description "
+            "names %s (%llu words, dim %llu)",
+            have, vectors->n, vectors->dim, want, (unsigned long long)words,
+            (unsigned long long)dim);
     }
     if (hush__wordvec_copy(vectors, &e->vectors) != 0) {
         return hush_err_set(err, HUSH_ENOMEM, "out of memory copying the word vectors");
@@ -304,8 +318,9 @@ static int parse_wordvec(hush_embedder *e, json_t *root, const hush_wordvec *vec
     return 0;
 }
 
-int hush_embedder_new(const char *desc, size_t len, const uint8_t *idf_model, size_t idf_len,
-                      const hush_wordvec *vectors, hush_embedder **out, hush_err *err)
+int hush_embedder_new(const char *desc, size_t len, const uint8_t *idf_model,
+                      size_t idf_len, const hush_wordvec *vectors, hush_embedder **out,
+                      hush_err *err)
 {
     if (desc == NULL || len > HUSH_EMBED_DESC_MAX) {
         return hush_err_set(err, HUSH_ETOOBIG, "model description longer than %u bytes",
@@ -314,8 +329,9 @@ int hush_embedder_new(const char *desc, size_t len, const uint8_t *idf_model, si
     json_error_t jerr;
     json_t *root = json_loadb(desc, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
-        return hush_err_set(err, HUSH_EINVAL, "model description is not JSON: %s (line %d)",
-                            jerr.text, jerr.line);
+        return hush_err_set(err, HUSH_EINVAL,
+                            "model description is not JSON: %s (line %d)", jerr.text,
+                            jerr.line);
     }
     hush_embedder *e = hush_calloc(1, sizeof *e);
     int rc = 0;
@@ -338,17 +354,18 @@ int hush_embedder_new(const char *desc, size_t len, const uint8_t *idf_model, si
     } else if (strcmp(kind, "word-vectors") == 0) {
         e->kind = KIND_WORDVEC;
     } else {
-        rc = hush_err_set(err, HUSH_EINVAL,
-                          "unknown embedder kind \"%s\" (this build knows hashed-ngram and "
-                          "word-vectors)",
-                          kind);
+        rc = hush_err_set(
+            err, HUSH_EINVAL,
+            "unknown embedder kind \"%s\" (this build knows hashed-ngram and "
+            "word-vectors)",
+            kind);
         goto out;
     }
     if (!json_is_integer(version) || json_integer_value(version) != 1) {
-        rc = hush_err_set(err, HUSH_EVERSION,
-                          "%s version %lld is not supported (this build knows version 1)",
-                          kind, json_is_integer(version) ? (long long)json_integer_value(version)
-                                                         : -1LL);
+        rc = hush_err_set(
+            err, HUSH_EVERSION,
+            "%s version %lld is not supported (this build knows version 1)", kind,
+            json_is_integer(version) ? (long long)json_integer_value(version) : -1LL);
         goto out;
     }
     rc = e->kind == KIND_HASHED ? parse_hashed(e, root, idf_model, idf_len, err)
@@ -363,12 +380,13 @@ out:
     return 0;
 }
 
-int hush_embedder_new_default(uint32_t dim, uint64_t seed, hush_embedder **out, hush_err *err)
+int hush_embedder_new_default(uint32_t dim, uint64_t seed, hush_embedder **out,
+                              hush_err *err)
 {
     char desc[256];
     int n = snprintf(desc, sizeof desc,
-                     "{\"kind\":\"hashed-ngram\",\"version\":1,\"dim\":%u,\"seed\":%llu}", dim,
-                     (unsigned long long)seed);
+                     "{\"kind\":\"hashed-ngram\",\"version\":1,\"dim\":%u,\"seed\":%llu}",
+                     dim, (unsigned long long)seed);
     return hush_embedder_new(desc, (size_t)n, NULL, 0, NULL, out, err);
 }
 
@@ -392,9 +410,9 @@ int hush_embedder_describe(const hush_embedder *e, char **out, hush_err *err)
                                    range_json(e->ngram.word_min, e->ngram.word_max));
         bad |= json_object_set_new(root, "char_ngrams",
                                    range_json(e->ngram.char_min, e->ngram.char_max));
-        bad |= json_object_set_new(root, "weights",
-                                   json_pack("{s:f, s:f}", "word", e->weight_word, "char",
-                                             e->weight_char));
+        bad |= json_object_set_new(
+            root, "weights",
+            json_pack("{s:f, s:f}", "word", e->weight_word, "char", e->weight_char));
         bad |= json_object_set_new(root, "sublinear_tf", json_boolean(e->sublinear_tf));
         if (e->has_idf) {
             bad |= json_object_set_new(root, "idf",
@@ -406,9 +424,9 @@ int hush_embedder_describe(const hush_embedder *e, char **out, hush_err *err)
         bad |= json_object_set_new(root, "kind", json_string("word-vectors"));
         bad |= json_object_set_new(root, "version", json_integer(1));
         bad |= json_object_set_new(root, "dim", json_integer(e->dim));
-        bad |= json_object_set_new(root, "table",
-                                   json_pack("{s:I, s:s}", "words",
-                                             (json_int_t)e->vectors->n, "checksum", sum));
+        bad |= json_object_set_new(
+            root, "table",
+            json_pack("{s:I, s:s}", "words", (json_int_t)e->vectors->n, "checksum", sum));
         bad |= json_object_set_new(
             root, "fallback",
             json_pack("{s:I, s:o}", "seed", (json_int_t)e->ngram.seed, "char_ngrams",
@@ -451,7 +469,10 @@ static int embed_hashed(const hush_embedder *e, const char *norm, size_t len, do
         hush__features_dispose(&f);
         return hush_err_set(err, rc, "out of memory extracting features");
     }
-    hush__features_sort(&f);
+    if (hush__features_sort(&f) != 0) {
+        hush__features_dispose(&f);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory sorting features");
+    }
     double *group[2] = {acc, acc + e->dim};
     for (size_t i = 0; i < f.n;) {
         size_t j = i + 1;
@@ -492,8 +513,8 @@ static int cmp_token(const void *a, const void *b)
     return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-static int embed_wordvec(const hush_embedder *e, const char *norm, size_t len, double *acc,
-                         hush_err *err)
+static int embed_wordvec(const hush_embedder *e, const char *norm, size_t len,
+                         double *acc, hush_err *err)
 {
     size_t ntok = 0;
     for (size_t i = 0; i < len; i++) {
@@ -535,12 +556,15 @@ static int embed_wordvec(const hush_embedder *e, const char *norm, size_t len, d
             /* an unknown word: its hashed character n-grams, as a unit
              * vector of the same dimension */
             f.n = 0;
-            if (hush__extract_char_ngrams(&e->ngram, norm + tok[i].start, tok[i].len, &f) !=
-                0) {
+            if (hush__extract_char_ngrams(&e->ngram, norm + tok[i].start, tok[i].len,
+                                          &f) != 0) {
                 rc = hush_err_set(err, HUSH_ENOMEM, "out of memory extracting features");
                 goto out;
             }
-            hush__features_sort(&f);
+            if (hush__features_sort(&f) != 0) {
+                rc = hush_err_set(err, HUSH_ENOMEM, "out of memory sorting features");
+                goto out;
+            }
             memset(fallback, 0, e->dim * sizeof *fallback);
             for (size_t k = 0; k < f.n; k++) {
                 fallback[hush__bucket(f.h[k], e->dim)] += hush__sign(f.h[k]);
@@ -563,8 +587,8 @@ int hush_embed_text(const hush_embedder *e, const char *text, size_t len, float 
                     size_t out_cap, hush_err *err)
 {
     if (out_cap < e->dim) {
-        return hush_err_set(err, HUSH_EINVAL, "output holds %zu floats, dim is %u", out_cap,
-                            e->dim);
+        return hush_err_set(err, HUSH_EINVAL, "output holds %zu floats, dim is %u",
+                            out_cap, e->dim);
     }
     memset(out, 0, e->dim * sizeof *out);
     char *norm = NULL;
@@ -593,7 +617,8 @@ int hush_embed_text(const hush_embedder *e, const char *text, size_t len, float 
             ss += acc[i] * acc[i];
         }
         if (ss == 0.0) {
-            rc = hush_err_set(err, HUSH_EINVAL, "text has no features this embedder uses");
+            rc =
+                hush_err_set(err, HUSH_EINVAL, "text has no features this embedder uses");
         }
     }
     hush_free(acc);

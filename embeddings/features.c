@@ -9,7 +9,6 @@
  * seed + 64 + n.  Bit 0 of every stored hash is replaced by the feature's
  * group (word or char), so the two groups never share a feature.
  */
-#include <stdlib.h>
 #include <xxhash.h>
 
 #include "embed_internal.h"
@@ -145,14 +144,44 @@ out:
     return rc;
 }
 
-static int cmp_u64(const void *a, const void *b)
+/* LSD radix sort, eight passes of eight bits: the same ascending order as a
+ * comparison sort (so the same floating-point sums downstream), in linear
+ * time.  Passes whose byte is constant across the input are skipped. */
+int hush__features_sort(hush__features *f)
 {
-    uint64_t x = *(const uint64_t *)a;
-    uint64_t y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-void hush__features_sort(hush__features *f)
-{
-    qsort(f->h, f->n, sizeof *f->h, cmp_u64);
+    size_t n = f->n;
+    if (n < 2) {
+        return 0;
+    }
+    uint64_t *tmp = hush_malloc(n * sizeof *tmp);
+    if (tmp == NULL) {
+        return HUSH_ENOMEM;
+    }
+    uint64_t *src = f->h, *dst = tmp;
+    for (unsigned shift = 0; shift < 64; shift += 8) {
+        size_t count[256] = {0};
+        for (size_t i = 0; i < n; i++) {
+            count[(src[i] >> shift) & 0xffu]++;
+        }
+        if (count[(src[0] >> shift) & 0xffu] == n) {
+            continue;
+        }
+        size_t pos = 0;
+        for (unsigned b = 0; b < 256; b++) {
+            size_t c = count[b];
+            count[b] = pos;
+            pos += c;
+        }
+        for (size_t i = 0; i < n; i++) {
+            dst[count[(src[i] >> shift) & 0xffu]++] = src[i];
+        }
+        uint64_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != f->h) {
+        memcpy(f->h, src, n * sizeof *src);
+    }
+    hush_free(tmp);
+    return 0;
 }

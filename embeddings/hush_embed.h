@@ -62,8 +62,8 @@ extern "C" {
  * *out is new (hush_free), NUL-terminated, *out_len its length.
  * Returns 0, HUSH_ETOOBIG (len > HUSH_EMBED_TEXT_MAX) or HUSH_ENOMEM.
  */
-HUSH_API int hush_text_normalize(const char *text, size_t len, char **out, size_t *out_len,
-                                 hush_err *err) HUSH_WARN_UNUSED;
+HUSH_API int hush_text_normalize(const char *text, size_t len, char **out,
+                                 size_t *out_len, hush_err *err) HUSH_WARN_UNUSED;
 
 /* ------------------------------------------------------------------------ */
 /* Embedders                                                                */
@@ -104,8 +104,8 @@ HUSH_API uint32_t hush_embedder_dim(const hush_embedder *e);
  * explicit): what the collector publishes.  Building an embedder from it
  * gives an identical embedder.  *out is new (hush_free).
  */
-HUSH_API int hush_embedder_describe(const hush_embedder *e, char **out, hush_err *err)
-    HUSH_WARN_UNUSED;
+HUSH_API int hush_embedder_describe(const hush_embedder *e, char **out,
+                                    hush_err *err) HUSH_WARN_UNUSED;
 
 /**
  * Embeds UTF-8 `text` (`len` bytes) into `out` (capacity `out_cap` >= dim
@@ -113,8 +113,8 @@ HUSH_API int hush_embedder_describe(const hush_embedder *e, char **out, hush_err
  * no letters or digits (nothing to embed: `out` is zeroed); HUSH_ETOOBIG;
  * HUSH_ENOMEM.  Thread-safe.
  */
-HUSH_API int hush_embed_text(const hush_embedder *e, const char *text, size_t len, float *out,
-                             size_t out_cap, hush_err *err) HUSH_WARN_UNUSED;
+HUSH_API int hush_embed_text(const hush_embedder *e, const char *text, size_t len,
+                             float *out, size_t out_cap, hush_err *err) HUSH_WARN_UNUSED;
 
 /* ---- IDF model files ---- */
 
@@ -129,7 +129,8 @@ HUSH_API int hush_embed_text(const hush_embedder *e, const char *text, size_t le
  */
 HUSH_API int hush_idf_build(const char *desc, size_t desc_len, const char *const *docs,
                             const size_t *doc_lens, size_t n_docs, uint32_t min_df,
-                            uint8_t **out, size_t *out_len, hush_err *err) HUSH_WARN_UNUSED;
+                            uint8_t **out, size_t *out_len,
+                            hush_err *err) HUSH_WARN_UNUSED;
 
 /** The checksum that identifies a model file (16 hex digits, NUL-terminated,
  * in `hex` of capacity >= 17). */
@@ -196,15 +197,15 @@ HUSH_API float hush_matrix_scale(const hush_matrix *m, uint32_t r);
  * an int8 matrix with scale = max|x|/127 and round-to-nearest, so every
  * value is off by at most scale/2.
  */
-HUSH_API int hush_matrix_set_row(hush_matrix *m, uint32_t r, const float *values, size_t n,
-                                 hush_err *err) HUSH_WARN_UNUSED;
+HUSH_API int hush_matrix_set_row(hush_matrix *m, uint32_t r, const float *values,
+                                 size_t n, hush_err *err) HUSH_WARN_UNUSED;
 
 /** Reads row r back as floats (dequantized for int8) into `out` (>= cols). */
 HUSH_API void hush_matrix_get_row(const hush_matrix *m, uint32_t r, float *out);
 
 /** A new int8 matrix quantizing every row of a float32 matrix. */
-HUSH_API int hush_matrix_quantize(const hush_matrix *f32, hush_matrix **out, hush_err *err)
-    HUSH_WARN_UNUSED;
+HUSH_API int hush_matrix_quantize(const hush_matrix *f32, hush_matrix **out,
+                                  hush_err *err) HUSH_WARN_UNUSED;
 
 /**
  * Serializes (magic "HUSHMAT1", version, type, rows, cols, scales, data,
@@ -218,16 +219,16 @@ HUSH_API int hush_matrix_deserialize(const uint8_t *buf, size_t len, hush_matrix
                                      hush_err *err) HUSH_WARN_UNUSED;
 /** The serialized form in base64 (RFC 4648, with padding), for JSON.  *out
  * is new, NUL-terminated. */
-HUSH_API int hush_matrix_to_base64(const hush_matrix *m, char **out, hush_err *err)
-    HUSH_WARN_UNUSED;
+HUSH_API int hush_matrix_to_base64(const hush_matrix *m, char **out,
+                                   hush_err *err) HUSH_WARN_UNUSED;
 HUSH_API int hush_matrix_from_base64(const char *b64, size_t len, hush_matrix **out,
                                      hush_err *err) HUSH_WARN_UNUSED;
 /** Writes / reads a matrix file (written atomically: temporary file, fsync,
  * rename). */
-HUSH_API int hush_matrix_save(const hush_matrix *m, const char *path, hush_err *err)
-    HUSH_WARN_UNUSED;
-HUSH_API int hush_matrix_load(const char *path, hush_matrix **out, hush_err *err)
-    HUSH_WARN_UNUSED;
+HUSH_API int hush_matrix_save(const hush_matrix *m, const char *path,
+                              hush_err *err) HUSH_WARN_UNUSED;
+HUSH_API int hush_matrix_load(const char *path, hush_matrix **out,
+                              hush_err *err) HUSH_WARN_UNUSED;
 
 /* ------------------------------------------------------------------------ */
 /* Nearest neighbours                                                       */
@@ -249,9 +250,9 @@ typedef struct hush_match {
  * with int8: integer dot products, the scales cancel in the cosine; float32
  * with float32).  Zero rows have similarity 0 with everything.  Thread-safe.
  */
-HUSH_API int hush_nearest(const hush_matrix *candidates, const hush_matrix *queries, size_t k,
-                          float threshold, hush_match *out, size_t out_len, hush_err *err)
-    HUSH_WARN_UNUSED;
+HUSH_API int hush_nearest(const hush_matrix *candidates, const hush_matrix *queries,
+                          size_t k, float threshold, hush_match *out, size_t out_len,
+                          hush_err *err) HUSH_WARN_UNUSED;
 
 /* ------------------------------------------------------------------------ */
 /* Email                                                                    */

@@ -69,8 +69,8 @@ int hush__idf_parse(const uint8_t *buf, size_t len, hush__idf *out, hush_err *er
     }
     uint32_t n = hush_load_le32(buf + 12);
     if (n > IDF_MAX_ENTRIES || len != IDF_HEADER + (size_t)n * IDF_ENTRY + 8) {
-        return hush_err_set(err, HUSH_ECORRUPT, "IDF model of %zu bytes cannot hold %u entries",
-                            len, n);
+        return hush_err_set(err, HUSH_ECORRUPT,
+                            "IDF model of %zu bytes cannot hold %u entries", len, n);
     }
     if (XXH3_64bits(buf, len - 8) != hush_load_le64(buf + len - 8)) {
         return hush_err_set(err, HUSH_ECORRUPT, "IDF model checksum mismatch");
@@ -146,8 +146,9 @@ static int merge_pending(struct df_list *acc, hush__features *pend)
     }
     size_t i = 0, j = 0, o = 0;
     while (i < acc->n || j < pend->n) {
-        uint64_t next = i < acc->n && (j >= pend->n || acc->h[i] <= pend->h[j]) ? acc->h[i]
-                                                                                 : pend->h[j];
+        uint64_t next = i < acc->n && (j >= pend->n || acc->h[i] <= pend->h[j])
+                            ? acc->h[i]
+                            : pend->h[j];
         uint32_t count = 0;
         while (i < acc->n && acc->h[i] == next) {
             count += acc->df[i++];
@@ -181,7 +182,8 @@ int hush_idf_build(const char *desc, size_t desc_len, const char *const *docs,
     bool hashed = hush__embedder_ngram(e, &cfg);
     hush_embedder_free(e);
     if (!hashed) {
-        return hush_err_set(err, HUSH_EINVAL, "IDF models are for hashed-ngram embedders");
+        return hush_err_set(err, HUSH_EINVAL,
+                            "IDF models are for hashed-ngram embedders");
     }
     struct df_list acc = {0};
     hush__features doc = {0}, pend = {0};
@@ -198,7 +200,9 @@ int hush_idf_build(const char *desc, size_t desc_len, const char *const *docs,
         if (rc != 0) {
             break;
         }
-        hush__features_sort(&doc);
+        if ((rc = hush__features_sort(&doc)) != 0) {
+            break;
+        }
         for (size_t i = 0; i < doc.n && rc == 0; i++) {
             if (i > 0 && doc.h[i] == doc.h[i - 1]) {
                 continue; /* document frequency: once per document */

@@ -36,27 +36,29 @@ void hush_matrix_free(hush_matrix *m)
 {
     if (m != NULL) {
         hush_free(m->f32);
-        hush_free(m->i8);
+        hush_free(m->i8_raw);
         hush_free(m->scale);
         hush_free(m->norm);
         hush_free(m);
     }
 }
 
-int hush_matrix_new(hush_matrix_type type, uint32_t rows, uint32_t cols, hush_matrix **out,
-                    hush_err *err)
+int hush_matrix_new(hush_matrix_type type, uint32_t rows, uint32_t cols,
+                    hush_matrix **out, hush_err *err)
 {
     if (type != HUSH_MATRIX_F32 && type != HUSH_MATRIX_I8) {
-        return hush_err_set(err, HUSH_EINVAL, "matrix type must be 1 (float32) or 2 (int8), "
-                            "got %d", (int)type);
+        return hush_err_set(err, HUSH_EINVAL,
+                            "matrix type must be 1 (float32) or 2 (int8), "
+                            "got %d",
+                            (int)type);
     }
     if (cols == 0) {
         return hush_err_set(err, HUSH_EINVAL, "a matrix needs at least one column");
     }
     uint64_t cells = (uint64_t)rows * cols;
     if (cells > HUSH_MATRIX_CELLS_MAX) {
-        return hush_err_set(err, HUSH_ETOOBIG, "%u x %u matrix exceeds %llu cells", rows, cols,
-                            (unsigned long long)HUSH_MATRIX_CELLS_MAX);
+        return hush_err_set(err, HUSH_ETOOBIG, "%u x %u matrix exceeds %llu cells", rows,
+                            cols, (unsigned long long)HUSH_MATRIX_CELLS_MAX);
     }
     hush_matrix *m = hush_calloc(1, sizeof *m);
     if (m == NULL) {
@@ -72,12 +74,14 @@ int hush_matrix_new(hush_matrix_type type, uint32_t rows, uint32_t cols, hush_ma
         m->f32 = hush_calloc(n, sizeof *m->f32);
     } else {
         m->stride = (cols + 63u) & ~63u;
-        m->i8 = hush_calloc((size_t)(rows ? rows : 1) * m->stride, 1);
+        m->i8_raw = hush_calloc((size_t)(rows ? rows : 1) * m->stride + 63, 1);
+        m->i8 = m->i8_raw != NULL ? hush__align64(m->i8_raw) : NULL;
         m->scale = hush_calloc(rows ? rows : 1, sizeof *m->scale);
     }
     m->norm = hush_calloc(rows ? rows : 1, sizeof *m->norm);
     if ((type == HUSH_MATRIX_F32 && m->f32 == NULL) ||
-        (type == HUSH_MATRIX_I8 && (m->i8 == NULL || m->scale == NULL)) || m->norm == NULL) {
+        (type == HUSH_MATRIX_I8 && (m->i8 == NULL || m->scale == NULL)) ||
+        m->norm == NULL) {
         hush_matrix_free(m);
         return hush_err_set(err, HUSH_ENOMEM, "out of memory for a %u x %u matrix", rows,
                             cols);
@@ -103,17 +107,20 @@ uint32_t hush_matrix_cols(const hush_matrix *m)
 
 float *hush_matrix_row_f32(hush_matrix *m, uint32_t r)
 {
-    return m->type == HUSH_MATRIX_F32 && r < m->rows ? m->f32 + (size_t)r * m->cols : NULL;
+    return m->type == HUSH_MATRIX_F32 && r < m->rows ? m->f32 + (size_t)r * m->cols
+                                                     : NULL;
 }
 
 const float *hush_matrix_crow_f32(const hush_matrix *m, uint32_t r)
 {
-    return m->type == HUSH_MATRIX_F32 && r < m->rows ? m->f32 + (size_t)r * m->cols : NULL;
+    return m->type == HUSH_MATRIX_F32 && r < m->rows ? m->f32 + (size_t)r * m->cols
+                                                     : NULL;
 }
 
 const int8_t *hush_matrix_row_i8(const hush_matrix *m, uint32_t r)
 {
-    return m->type == HUSH_MATRIX_I8 && r < m->rows ? m->i8 + (size_t)r * m->stride : NULL;
+    return m->type == HUSH_MATRIX_I8 && r < m->rows ? m->i8 + (size_t)r * m->stride
+                                                    : NULL;
 }
 
 float hush_matrix_scale(const hush_matrix *m, uint32_t r)
@@ -212,7 +219,8 @@ static size_t serialized_size(const hush_matrix *m)
     return MAT_HEADER + (size_t)m->rows * 4 + cells + 8;
 }
 
-int hush_matrix_serialize(const hush_matrix *m, uint8_t **out, size_t *out_len, hush_err *err)
+int hush_matrix_serialize(const hush_matrix *m, uint8_t **out, size_t *out_len,
+                          hush_err *err)
 {
     size_t len = serialized_size(m);
     uint8_t *buf = hush_malloc(len);
@@ -247,14 +255,16 @@ int hush_matrix_serialize(const hush_matrix *m, uint8_t **out, size_t *out_len, 
     return 0;
 }
 
-int hush_matrix_deserialize(const uint8_t *buf, size_t len, hush_matrix **out, hush_err *err)
+int hush_matrix_deserialize(const uint8_t *buf, size_t len, hush_matrix **out,
+                            hush_err *err)
 {
     if (buf == NULL || len < MAT_HEADER + 8 || memcmp(buf, MAT_MAGIC, 8) != 0) {
         return hush_err_set(err, HUSH_ECORRUPT, "not a hush matrix (%zu bytes)",
                             buf != NULL ? len : 0);
     }
     if (hush_load_le32(buf + 8) != 1) {
-        return hush_err_set(err, HUSH_EVERSION, "matrix format version %u is not supported",
+        return hush_err_set(err, HUSH_EVERSION,
+                            "matrix format version %u is not supported",
                             hush_load_le32(buf + 8));
     }
     if (XXH3_64bits(buf, len - 8) != hush_load_le64(buf + len - 8)) {
@@ -267,13 +277,16 @@ int hush_matrix_deserialize(const uint8_t *buf, size_t len, hush_matrix **out, h
         return hush_err_set(err, HUSH_ECORRUPT, "matrix type %u is unknown", type);
     }
     if ((uint64_t)rows * cols > HUSH_MATRIX_CELLS_MAX || cols == 0) {
-        return hush_err_set(err, HUSH_ECORRUPT, "matrix shape %u x %u is invalid", rows, cols);
+        return hush_err_set(err, HUSH_ECORRUPT, "matrix shape %u x %u is invalid", rows,
+                            cols);
     }
-    uint64_t want = MAT_HEADER + 8 + (uint64_t)rows * cols * (type == HUSH_MATRIX_F32 ? 4 : 1) +
+    uint64_t want = MAT_HEADER + 8 +
+                    (uint64_t)rows * cols * (type == HUSH_MATRIX_F32 ? 4 : 1) +
                     (type == HUSH_MATRIX_I8 ? (uint64_t)rows * 4 : 0);
     if (want != len) {
-        return hush_err_set(err, HUSH_ECORRUPT, "a %u x %u matrix needs %llu bytes, got %zu",
-                            rows, cols, (unsigned long long)want, len);
+        return hush_err_set(err, HUSH_ECORRUPT,
+                            "a %u x %u matrix needs %llu bytes, got %zu", rows, cols,
+                            (unsigned long long)want, len);
     }
     hush_matrix *m = NULL;
     int rc = hush_matrix_new((hush_matrix_type)type, rows, cols, &m, err);
@@ -287,7 +300,8 @@ int hush_matrix_deserialize(const uint8_t *buf, size_t len, hush_matrix **out, h
             memcpy(&m->f32[i], &bits, 4);
             if (!isfinite(m->f32[i])) {
                 hush_matrix_free(m);
-                return hush_err_set(err, HUSH_ECORRUPT, "matrix value %zu is not finite", i);
+                return hush_err_set(err, HUSH_ECORRUPT, "matrix value %zu is not finite",
+                                    i);
             }
         }
     } else {
@@ -296,7 +310,8 @@ int hush_matrix_deserialize(const uint8_t *buf, size_t len, hush_matrix **out, h
             memcpy(&m->scale[r], &bits, 4);
             if (!isfinite(m->scale[r]) || !(m->scale[r] > 0.0f)) {
                 hush_matrix_free(m);
-                return hush_err_set(err, HUSH_ECORRUPT, "matrix row %u scale is invalid", r);
+                return hush_err_set(err, HUSH_ECORRUPT, "matrix row %u scale is invalid",
+                                    r);
             }
         }
         for (uint32_t r = 0; r < rows; r++, p += cols) {
@@ -305,7 +320,8 @@ int hush_matrix_deserialize(const uint8_t *buf, size_t len, hush_matrix **out, h
                 if (m->i8[(size_t)r * m->stride + c] == -128) {
                     hush_matrix_free(m);
                     return hush_err_set(err, HUSH_ECORRUPT,
-                                        "matrix row %u holds -128 (values are -127..127)", r);
+                                        "matrix row %u holds -128 (values are -127..127)",
+                                        r);
                 }
             }
         }
@@ -421,8 +437,8 @@ int hush_matrix_load(const char *path, hush_matrix **out, hush_err *err)
     if (fstat(fd, &st) != 0 || st.st_size < 0 ||
         (uint64_t)st.st_size > HUSH_MATRIX_CELLS_MAX * 4 + (1u << 20)) {
         close(fd);
-        return hush_err_set(err, HUSH_ETOOBIG, "%s is not a matrix file of a sensible size",
-                            path);
+        return hush_err_set(err, HUSH_ETOOBIG,
+                            "%s is not a matrix file of a sensible size", path);
     }
     size_t len = (size_t)st.st_size;
     uint8_t *buf = hush_malloc(len ? len : 1);

@@ -17,11 +17,18 @@ struct hush_matrix {
     uint32_t rows, cols;
     uint32_t stride; /* int8: bytes between rows */
     float *f32;
-    int8_t *i8;
+    int8_t *i8; /* 64-byte aligned, inside i8_raw */
+    void *i8_raw;
     float *scale;
     float *norm;
 };
 
 void hush__matrix_update_norm(hush_matrix *m, uint32_t r);
+
+/* hush_calloc(n + 63) and the first 64-byte aligned address in it. */
+static inline void *hush__align64(void *raw)
+{
+    return (void *)(((uintptr_t)raw + 63u) & ~(uintptr_t)63u);
+}
 
 #endif

@@ -1,15 +1,17 @@
 /*
  * nearest.c - exact nearest-neighbour search by cosine similarity.
  *
- * int8 path: queries are taken QB at a time and widened to int16 once; the
- * kernel then walks the candidates, each loaded once per query block, and
- * computes QB integer dot products in one pass over the dimensions.  The
- * loop is plain C that GCC vectorizes (checked with -fopt-info-vec: 64-byte
- * vectors on x86-64-v4, where it becomes vpmaddwd/vpdpwssd; 32-byte on v3),
- * and rows are padded with zeros to a multiple of 64 so no remainder loop is
- * needed.  Cosine = dot / (|q| |c|) with the int8 norms: the per-row scales
- * cancel, and integer dot products are exact, so the result equals a
- * brute-force evaluation on the same int8 data bit for bit.
+ * int8 path: queries are taken QB at a time (biased to unsigned bytes once);
+ * the kernel then walks the candidates, each loaded once per query block,
+ * and computes QB integer dot products in one pass over the dimensions.  The
+ * loop is plain C that GCC vectorizes (checked with -fopt-info-vec and the
+ * assembly: vpdpbusd on 64-byte vectors where the CPU has AVX-512 VNNI,
+ * vpmaddwd on x86-64-v4 and v3 otherwise), and rows are padded with zeros to
+ * a multiple of 64 bytes, 64-byte aligned, so no remainder loop is needed.  Cosine = dot
+ * / (|q| |c|) with the int8 norms: the per-row scales cancel.  A candidate's similarity
+ * is computed as
+ * ((float)dot * (1/|c|)) * (1/|q|), always in that order, so the result equals
+ * a brute-force evaluation on the same int8 data bit for bit.
  *
  * Top-k: each query keeps its k best in a small sorted array; a candidate is
  * compared with the current k-th best first, which after the first few
@@ -21,50 +23,96 @@
 #include "embed_internal.h"
 #include "matrix_internal.h"
 
-#define QB 8                /* queries per block */
-#define CAND_BLOCK 1024     /* candidates per kernel call (scores fit in L1) */
+#define QB 8            /* queries per block */
+#define CAND_BLOCK 1024 /* candidates per kernel call (scores fit in L1) */
 
-/* scores[c * QB + j] = dot(candidate c, query j) for a block of candidates. */
-HUSH_TARGET_CLONES
-static void dot_block(const int16_t *restrict q, size_t stride, const int8_t *restrict cand,
-                      size_t n, int32_t *restrict scores)
+/*
+ * The kernel: scores[j * CAND_BLOCK + c] = dot(candidate c, query j) / |c|
+ * for a block of candidates (the query's norm is applied only to the few
+ * that pass the pre-filter).  Queries arrive biased to unsigned bytes,
+ * q + 128, so that the loop is the unsigned-by-signed byte dot product that
+ * AVX-512 VNNI computes in one instruction (vpdpbusd, 64 multiply-adds);
+ * the bias comes off exactly: dot = sum (q+128) c - 128 sum c.  Without
+ * VNNI the same loop vectorizes with 16-bit multiply-adds.
+ */
+static inline __attribute__((always_inline)) void
+dot_body(const uint8_t *restrict q, size_t stride, const int8_t *restrict cand,
+         const int32_t *restrict csum, const float *restrict inv_c, size_t n,
+         float *restrict scores)
 {
-    const int16_t *q0 = q, *q1 = q + stride, *q2 = q + 2 * stride, *q3 = q + 3 * stride;
-    const int16_t *q4 = q + 4 * stride, *q5 = q + 5 * stride, *q6 = q + 6 * stride;
-    const int16_t *q7 = q + 7 * stride;
+    const uint8_t *q0 = q, *q1 = q + stride, *q2 = q + 2 * stride, *q3 = q + 3 * stride;
+    const uint8_t *q4 = q + 4 * stride, *q5 = q + 5 * stride, *q6 = q + 6 * stride;
+    const uint8_t *q7 = q + 7 * stride;
     for (size_t c = 0; c < n; c++) {
         const int8_t *x = cand + c * stride;
         int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
         for (size_t i = 0; i < stride; i++) {
             int32_t v = x[i];
-            s0 += v * q0[i];
-            s1 += v * q1[i];
-            s2 += v * q2[i];
-            s3 += v * q3[i];
-            s4 += v * q4[i];
-            s5 += v * q5[i];
-            s6 += v * q6[i];
-            s7 += v * q7[i];
+            s0 += (int32_t)q0[i] * v;
+            s1 += (int32_t)q1[i] * v;
+            s2 += (int32_t)q2[i] * v;
+            s3 += (int32_t)q3[i] * v;
+            s4 += (int32_t)q4[i] * v;
+            s5 += (int32_t)q5[i] * v;
+            s6 += (int32_t)q6[i] * v;
+            s7 += (int32_t)q7[i] * v;
         }
-        int32_t *o = scores + c * QB;
-        o[0] = s0;
-        o[1] = s1;
-        o[2] = s2;
-        o[3] = s3;
-        o[4] = s4;
-        o[5] = s5;
-        o[6] = s6;
-        o[7] = s7;
+        int32_t bias = 128 * csum[c];
+        float ic = inv_c[c];
+        scores[0 * CAND_BLOCK + c] = (float)(s0 - bias) * ic;
+        scores[1 * CAND_BLOCK + c] = (float)(s1 - bias) * ic;
+        scores[2 * CAND_BLOCK + c] = (float)(s2 - bias) * ic;
+        scores[3 * CAND_BLOCK + c] = (float)(s3 - bias) * ic;
+        scores[4 * CAND_BLOCK + c] = (float)(s4 - bias) * ic;
+        scores[5 * CAND_BLOCK + c] = (float)(s5 - bias) * ic;
+        scores[6 * CAND_BLOCK + c] = (float)(s6 - bias) * ic;
+        scores[7 * CAND_BLOCK + c] = (float)(s7 - bias) * ic;
     }
 }
+
+HUSH_TARGET_CLONES
+static void dot_block_generic(const uint8_t *restrict q, size_t stride,
+                              const int8_t *restrict cand, const int32_t *restrict csum,
+                              const float *restrict inv_c, size_t n,
+                              float *restrict scores)
+{
+    dot_body(q, stride, cand, csum, inv_c, n, scores);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(HUSH_NO_MULTIVERSION)
+/* Chosen by feature test, not by CPU model: arch= clones would only match
+ * the exact model named. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) static void
+dot_block_vnni(const uint8_t *restrict q, size_t stride, const int8_t *restrict cand,
+               const int32_t *restrict csum, const float *restrict inv_c, size_t n,
+               float *restrict scores)
+{
+    dot_body(q, stride, cand, csum, inv_c, n, scores);
+}
+
+static void dot_block(const uint8_t *q, size_t stride, const int8_t *cand,
+                      const int32_t *csum, const float *inv_c, size_t n, float *scores)
+{
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl")) {
+        dot_block_vnni(q, stride, cand, csum, inv_c, n, scores);
+    } else {
+        dot_block_generic(q, stride, cand, csum, inv_c, n, scores);
+    }
+}
+#else
+#define dot_block dot_block_generic
+#endif
 
 /* Inserts (index, sim) into a query's k best, kept sorted by similarity
  * descending, then index ascending. */
 static void offer(hush_match *best, size_t k, uint32_t index, float sim)
 {
     size_t pos = k;
-    while (pos > 0 && (best[pos - 1].index == HUSH_MATCH_NONE || best[pos - 1].similarity < sim ||
-                       (best[pos - 1].similarity == sim && best[pos - 1].index > index))) {
+    while (pos > 0 &&
+           (best[pos - 1].index == HUSH_MATCH_NONE || best[pos - 1].similarity < sim ||
+            (best[pos - 1].similarity == sim && best[pos - 1].index > index))) {
         pos--;
     }
     if (pos == k) {
@@ -79,62 +127,105 @@ static void offer(hush_match *best, size_t k, uint32_t index, float sim)
 static float floor_of(const hush_match *best, size_t k, float threshold)
 {
     const hush_match *last = &best[k - 1];
-    return last->index == HUSH_MATCH_NONE || last->similarity < threshold ? threshold
-                                                                          : last->similarity;
+    return last->index == HUSH_MATCH_NONE || last->similarity < threshold
+               ? threshold
+               : last->similarity;
 }
 
-static int search_i8(const hush_matrix *cand, const hush_matrix *qm, size_t k, float threshold,
-                     hush_match *out, hush_err *err)
+/* The kernel-unit bound below which no candidate can reach similarity fl:
+ * sim = score / |q|, so score >= fl |q|, loosened by 2^-16 relative. */
+static float prefilter(float fl, float qnorm)
+{
+    float p = fl * qnorm;
+    return p - fabsf(p) * 0x1.0p-16f - 0x1.0p-20f;
+}
+
+HUSH_TARGET_CLONES
+static bool any_at_least(const float *restrict v, size_t n, float bound)
+{
+    int any = 0;
+    for (size_t i = 0; i < n; i++) {
+        any |= v[i] >= bound;
+    }
+    return any != 0;
+}
+
+static int search_i8(const hush_matrix *cand, const hush_matrix *qm, size_t k,
+                     float threshold, hush_match *out, hush_err *err)
 {
     size_t stride = cand->stride;
-    int16_t *qw = hush_malloc(QB * stride * sizeof *qw);
-    int32_t *scores = hush_malloc(CAND_BLOCK * QB * sizeof *scores);
+    void *qw_raw = hush_malloc(QB * stride + 63);
+    uint8_t *qw = qw_raw != NULL ? hush__align64(qw_raw) : NULL;
+    int32_t *csum = hush_malloc((cand->rows ? cand->rows : 1) * sizeof *csum);
+    float *scores = hush_malloc(CAND_BLOCK * QB * sizeof *scores);
     float *inv_c = hush_malloc((cand->rows ? cand->rows : 1) * sizeof *inv_c);
-    if (qw == NULL || scores == NULL || inv_c == NULL) {
-        hush_free(qw);
+    if (qw == NULL || scores == NULL || inv_c == NULL || csum == NULL) {
+        hush_free(qw_raw);
+        hush_free(csum);
         hush_free(scores);
         hush_free(inv_c);
         return hush_err_set(err, HUSH_ENOMEM, "out of memory for the search");
     }
     for (uint32_t c = 0; c < cand->rows; c++) {
         inv_c[c] = cand->norm[c] > 0.0f ? 1.0f / cand->norm[c] : 0.0f;
+        const int8_t *x = cand->i8 + (size_t)c * stride;
+        int32_t sum = 0;
+        for (size_t i = 0; i < stride; i++) {
+            sum += x[i];
+        }
+        csum[c] = sum;
     }
     for (uint32_t q0 = 0; q0 < qm->rows; q0 += QB) {
         uint32_t nq = qm->rows - q0 < QB ? qm->rows - q0 : QB;
         float inv_q[QB] = {0};
-        memset(qw, 0, QB * stride * sizeof *qw);
+        /* biased queries: q + 128; padding and absent queries hold 128
+         * (value 0), so they add exactly the bias that comes off again */
+        memset(qw, 128, QB * stride);
         for (uint32_t j = 0; j < nq; j++) {
             const int8_t *src = qm->i8 + (size_t)(q0 + j) * qm->stride;
             for (uint32_t i = 0; i < qm->cols; i++) {
-                qw[j * stride + i] = src[i];
+                qw[j * stride + i] = (uint8_t)(src[i] + 128);
             }
             inv_q[j] = qm->norm[q0 + j] > 0.0f ? 1.0f / qm->norm[q0 + j] : 0.0f;
         }
         for (uint32_t c0 = 0; c0 < cand->rows; c0 += CAND_BLOCK) {
             size_t nc = cand->rows - c0 < CAND_BLOCK ? cand->rows - c0 : CAND_BLOCK;
-            dot_block(qw, stride, cand->i8 + (size_t)c0 * stride, nc, scores);
+            dot_block(qw, stride, cand->i8 + (size_t)c0 * stride, csum + c0, inv_c + c0,
+                      nc, scores);
             for (uint32_t j = 0; j < nq; j++) {
                 hush_match *best = out + (size_t)(q0 + j) * k;
+                const float *sc = scores + (size_t)j * CAND_BLOCK;
                 float fl = floor_of(best, k, threshold);
+                float pre = prefilter(fl, qm->norm[q0 + j]);
+                /* Is anything in this block good enough?  A vectorized
+                 * compare over contiguous scores; after the first blocks
+                 * the answer is almost always no. */
+                if (!any_at_least(sc, nc, pre)) {
+                    continue;
+                }
                 for (size_t c = 0; c < nc; c++) {
-                    float sim = (float)scores[c * QB + j] * inv_q[j] * inv_c[c0 + c];
-                    if (sim >= fl) {
-                        offer(best, k, (uint32_t)(c0 + c), sim);
-                        fl = floor_of(best, k, threshold);
+                    if (sc[c] >= pre) {
+                        float sim = sc[c] * inv_q[j];
+                        if (sim >= fl) {
+                            offer(best, k, (uint32_t)(c0 + c), sim);
+                            fl = floor_of(best, k, threshold);
+                            pre = prefilter(fl, qm->norm[q0 + j]);
+                        }
                     }
                 }
             }
         }
     }
-    hush_free(qw);
+    hush_free(qw_raw);
+    hush_free(csum);
     hush_free(scores);
     hush_free(inv_c);
     return 0;
 }
 
 /* Float path: the reference, summed in double. */
-static void search_f32(const hush_matrix *cand, const hush_matrix *qm, size_t k, float threshold,
-                       hush_match *out)
+static void search_f32(const hush_matrix *cand, const hush_matrix *qm, size_t k,
+                       float threshold, hush_match *out)
 {
     for (uint32_t q = 0; q < qm->rows; q++) {
         const float *x = qm->f32 + (size_t)q * qm->cols;
@@ -158,12 +249,12 @@ int hush_nearest(const hush_matrix *candidates, const hush_matrix *queries, size
                  float threshold, hush_match *out, size_t out_len, hush_err *err)
 {
     if (candidates->type != queries->type) {
-        return hush_err_set(err, HUSH_EINVAL, "queries and candidates must have the same type");
+        return hush_err_set(err, HUSH_EINVAL,
+                            "queries and candidates must have the same type");
     }
     if (candidates->cols != queries->cols) {
-        return hush_err_set(err, HUSH_EINVAL,
-                            "queries have %u columns, candidates %u", queries->cols,
-                            candidates->cols);
+        return hush_err_set(err, HUSH_EINVAL, "queries have %u columns, candidates %u",
+                            queries->cols, candidates->cols);
     }
     if (k == 0 || k > 4096) {
         return hush_err_set(err, HUSH_ERANGE, "k must be in [1, 4096] (got %zu)", k);

@@ -136,11 +136,11 @@ bool hush__is_word_cp(uint32_t cp)
     if (cp == 0xD7 || cp == 0xF7) {
         return false; /* × ÷ */
     }
-    if ((cp >= 0x2000 && cp <= 0x2BFF) ||   /* punctuation, symbols, arrows, shapes */
-        (cp >= 0x2E00 && cp <= 0x2E7F) ||   /* supplemental punctuation */
-        (cp >= 0x3000 && cp <= 0x303F) ||   /* CJK symbols and punctuation */
-        (cp >= 0xFE30 && cp <= 0xFE4F) ||   /* CJK compatibility forms */
-        (cp >= 0xFF00 && cp <= 0xFF0F) ||   /* fullwidth punctuation */
+    if ((cp >= 0x2000 && cp <= 0x2BFF) || /* punctuation, symbols, arrows, shapes */
+        (cp >= 0x2E00 && cp <= 0x2E7F) || /* supplemental punctuation */
+        (cp >= 0x3000 && cp <= 0x303F) || /* CJK symbols and punctuation */
+        (cp >= 0xFE30 && cp <= 0xFE4F) || /* CJK compatibility forms */
+        (cp >= 0xFF00 && cp <= 0xFF0F) || /* fullwidth punctuation */
         (cp >= 0xFF1A && cp <= 0xFF20) || (cp >= 0xFF3B && cp <= 0xFF40) ||
         (cp >= 0xFF5B && cp <= 0xFF65) || cp == 0xFEFF || cp == HUSH_REPLACEMENT ||
         (cp >= 0xE000 && cp <= 0xF8FF) ||   /* private use */
@@ -159,8 +159,9 @@ int hush_text_normalize(const char *text, size_t len, char **out, size_t *out_le
                         hush_err *err)
 {
     if (len > HUSH_EMBED_TEXT_MAX) {
-        return hush_err_set(err, HUSH_ETOOBIG, "text of %zu bytes exceeds the %u-byte limit",
-                            len, HUSH_EMBED_TEXT_MAX);
+        return hush_err_set(err, HUSH_ETOOBIG,
+                            "text of %zu bytes exceeds the %u-byte limit", len,
+                            HUSH_EMBED_TEXT_MAX);
     }
     /* Folding never lengthens a character's encoding by more than one byte
      * (U+0130 -> 'i' shortens; the rest keep their length) and U+FFFD is at

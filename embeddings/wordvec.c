@@ -122,8 +122,8 @@ int hush__wordvec_copy(const hush_wordvec *src, hush_wordvec **out)
     if (w == NULL) {
         return HUSH_ENOMEM;
     }
-    size_t wbytes = src->n ? src->word_off[src->n - 1] + strlen(src->words +
-                                                                src->word_off[src->n - 1]) + 1
+    size_t wbytes = src->n ? src->word_off[src->n - 1] +
+                                 strlen(src->words + src->word_off[src->n - 1]) + 1
                            : 1;
     w->dim = src->dim;
     w->n = src->n;
@@ -243,8 +243,8 @@ int hush_wordvec_parse(const char *text, size_t len, hush_wordvec **out, hush_er
             }
             if (dim == 0 || dim > HUSH_EMBED_DIM_MAX) {
                 rc = hush_err_set(err, HUSH_EINVAL,
-                                  "word vectors line %zu: %u values (need 1 to %u)", line_no,
-                                  dim, HUSH_EMBED_DIM_MAX);
+                                  "word vectors line %zu: %u values (need 1 to %u)",
+                                  line_no, dim, HUSH_EMBED_DIM_MAX);
                 break;
             }
             w->dim = dim;
@@ -273,8 +273,9 @@ int hush_wordvec_parse(const char *text, size_t len, hush_wordvec **out, hush_er
             break;
         }
         if (d != w->dim) {
-            rc = hush_err_set(err, HUSH_EINVAL, "word vectors line %zu: %u values, need %u",
-                              line_no, d, w->dim);
+            rc = hush_err_set(err, HUSH_EINVAL,
+                              "word vectors line %zu: %u values, need %u", line_no, d,
+                              w->dim);
             break;
         }
         char *norm = NULL;
@@ -313,7 +314,8 @@ int hush_wordvec_parse(const char *text, size_t len, hush_wordvec **out, hush_er
             if (no != NULL) {
                 w->word_off = no;
             }
-            float *nv = no != NULL ? hush_realloc(w->vec, cap * w->dim * sizeof *nv) : NULL;
+            float *nv =
+                no != NULL ? hush_realloc(w->vec, cap * w->dim * sizeof *nv) : NULL;
             if (nv == NULL) {
                 hush_free(norm);
                 rc = hush_err_set(err, HUSH_ENOMEM, "out of memory parsing word vectors");

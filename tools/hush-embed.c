@@ -32,15 +32,16 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: hush-embed describe [--dim N] [--seed S]\n"
-          "       hush-embed encode [--model DESC.json] [--idf MODEL] [--vectors TABLE]\n"
-          "                         [--dim N] [--seed S] [--int8] INPUT.jsonl OUTPUT.mat\n"
-          "       hush-embed nearest --candidates C.mat --queries Q.mat [--k K]\n"
-          "                          [--threshold T] [--texts C.jsonl]\n"
-          "       hush-embed idf --model DESC.json --out MODEL [--min-df N] CORPUS.jsonl\n"
-          "       hush-embed email [FILE ...]\n"
-          "       hush-embed corpus [--raw] DIR\n",
-          f);
+    fputs(
+        "usage: hush-embed describe [--dim N] [--seed S]\n"
+        "       hush-embed encode [--model DESC.json] [--idf MODEL] [--vectors TABLE]\n"
+        "                         [--dim N] [--seed S] [--int8] INPUT.jsonl OUTPUT.mat\n"
+        "       hush-embed nearest --candidates C.mat --queries Q.mat [--k K]\n"
+        "                          [--threshold T] [--texts C.jsonl]\n"
+        "       hush-embed idf --model DESC.json --out MODEL [--min-df N] CORPUS.jsonl\n"
+        "       hush-embed email [FILE ...]\n"
+        "       hush-embed corpus [--raw] DIR\n",
+        f);
 }
 
 static int fail(const char *what, const hush_err *err)
@@ -122,7 +123,8 @@ static int read_jsonl(const char *path, texts *out)
             json_t *o = json_loadb(s, llen, JSON_REJECT_DUPLICATES, &jerr);
             json_t *t = json_object_get(o, "text");
             if (!json_is_string(t)) {
-                fprintf(stderr, "hush-embed: %s line %zu: need a JSON object with \"text\"%s%s\n",
+                fprintf(stderr,
+                        "hush-embed: %s line %zu: need a JSON object with \"text\"%s%s\n",
                         path, line, o == NULL ? ": " : "", o == NULL ? jerr.text : "");
                 json_decref(o);
                 rc = 1;
@@ -131,7 +133,8 @@ static int read_jsonl(const char *path, texts *out)
             if (out->n == cap) {
                 cap = cap ? cap * 2 : 256;
                 char **nt = realloc(out->text, cap * sizeof *nt);
-                size_t *nlens = nt != NULL ? realloc(out->len, cap * sizeof *nlens) : NULL;
+                size_t *nlens =
+                    nt != NULL ? realloc(out->len, cap * sizeof *nlens) : NULL;
                 if (nt != NULL) {
                     out->text = nt;
                 }
@@ -178,9 +181,11 @@ static int make_embedder(const struct embed_opts *o, hush_embedder **e, hush_err
     char *vtext = o->vectors != NULL ? read_file(o->vectors, &vlen) : NULL;
     hush_wordvec *vectors = NULL;
     int rc;
-    if (desc == NULL || (o->idf != NULL && idf == NULL) || (o->vectors != NULL && vtext == NULL)) {
+    if (desc == NULL || (o->idf != NULL && idf == NULL) ||
+        (o->vectors != NULL && vtext == NULL)) {
         rc = hush_err_set(err, HUSH_EIO, "cannot read the model files");
-    } else if (vtext != NULL && (rc = hush_wordvec_parse(vtext, vlen, &vectors, err)) != 0) {
+    } else if (vtext != NULL &&
+               (rc = hush_wordvec_parse(vtext, vlen, &vectors, err)) != 0) {
         /* rc set */
     } else {
         rc = hush_embedder_new(desc, dlen, (const uint8_t *)idf, ilen, vectors, e, err);
@@ -207,7 +212,8 @@ static bool parse_common(int argc, char **argv, int *i, struct embed_opts *o, in
     } else if (strcmp(flag, "--vectors") == 0) {
         o->vectors = val;
     } else if (strcmp(flag, "--dim") == 0) {
-        *rc = hush_parse_u64(val, HUSH_EMBED_DIM_MIN, HUSH_EMBED_DIM_MAX, "--dim", &o->dim, &err);
+        *rc = hush_parse_u64(val, HUSH_EMBED_DIM_MIN, HUSH_EMBED_DIM_MAX, "--dim",
+                             &o->dim, &err);
     } else if (strcmp(flag, "--seed") == 0) {
         *rc = hush_parse_u64(val, 0, (UINT64_C(1) << 53) - 1, "--seed", &o->seed, &err);
     } else {
@@ -313,7 +319,8 @@ static int cmd_encode(int argc, char **argv)
     if (rc != 0) {
         return fail("encode", &err);
     }
-    fprintf(stderr, "hush-embed: %zu rows of dimension %u written to %s\n", t.n, dim, pos[1]);
+    fprintf(stderr, "hush-embed: %zu rows of dimension %u written to %s\n", t.n, dim,
+            pos[1]);
     return 0;
 }
 
@@ -334,7 +341,8 @@ static int cmd_nearest(int argc, char **argv)
         } else if (strcmp(argv[i], "--k") == 0) {
             rc = hush_parse_u64(argv[i + 1], 1, 4096, "--k", &k, &err);
         } else if (strcmp(argv[i], "--threshold") == 0) {
-            rc = hush_parse_double(argv[i + 1], -1.0, 1.0, "--threshold", &threshold, &err);
+            rc = hush_parse_double(argv[i + 1], -1.0, 1.0, "--threshold", &threshold,
+                                   &err);
         } else {
             usage(stderr);
             return 2;
@@ -352,7 +360,8 @@ static int cmd_nearest(int argc, char **argv)
     texts t = {0};
     hush_match *out = NULL;
     int rc = 0;
-    if (hush_matrix_load(cpath, &c, &err) != 0 || hush_matrix_load(qpath, &q, &err) != 0) {
+    if (hush_matrix_load(cpath, &c, &err) != 0 ||
+        hush_matrix_load(qpath, &q, &err) != 0) {
         rc = fail("load", &err);
         goto done;
     }
@@ -361,9 +370,8 @@ static int cmd_nearest(int argc, char **argv)
         goto done;
     }
     out = calloc((size_t)hush_matrix_rows(q) * k + 1, sizeof *out);
-    if (out == NULL ||
-        hush_nearest(c, q, k, (float)threshold, out, (size_t)hush_matrix_rows(q) * k, &err) !=
-            0) {
+    if (out == NULL || hush_nearest(c, q, k, (float)threshold, out,
+                                    (size_t)hush_matrix_rows(q) * k, &err) != 0) {
         rc = fail("nearest", &err);
         goto done;
     }
@@ -374,14 +382,16 @@ static int cmd_nearest(int argc, char **argv)
             if (mt.index == HUSH_MATCH_NONE) {
                 break;
             }
-            json_t *o = json_pack("{s:I, s:f}", "index", (json_int_t)mt.index, "similarity",
-                                  (double)mt.similarity);
+            json_t *o = json_pack("{s:I, s:f}", "index", (json_int_t)mt.index,
+                                  "similarity", (double)mt.similarity);
             if (mt.index < t.n) {
-                json_object_set_new(o, "text", json_stringn(t.text[mt.index], t.len[mt.index]));
+                json_object_set_new(o, "text",
+                                    json_stringn(t.text[mt.index], t.len[mt.index]));
             }
             json_array_append_new(matches, o);
         }
-        json_t *line = json_pack("{s:I, s:o}", "query", (json_int_t)i, "matches", matches);
+        json_t *line =
+            json_pack("{s:I, s:o}", "query", (json_int_t)i, "matches", matches);
         char *s = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(6));
         if (s != NULL) {
             puts(s);
@@ -508,8 +518,8 @@ static int cmd_corpus(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    static const char *const groups[] = {"easy-ham-1", "easy-ham-2", "hard-ham-1", "spam-1",
-                                         "spam-2"};
+    static const char *const groups[] = {"easy-ham-1", "easy-ham-2", "hard-ham-1",
+                                         "spam-1", "spam-2"};
     size_t total = 0;
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         char dir[4096];
@@ -547,16 +557,18 @@ static int cmd_corpus(int argc, char **argv)
             json_t *text = json_object_get(o, "text");
             json_t *id = json_object_get(o, "id");
             if (!json_is_string(text) || !json_is_string(id)) {
-                fprintf(stderr, "hush-embed: %s: not a corpus entry (%s)\n", path, jerr.text);
+                fprintf(stderr, "hush-embed: %s: not a corpus entry (%s)\n", path,
+                        jerr.text);
                 json_decref(o);
                 continue;
             }
             char *body = NULL;
             size_t blen = 0;
             hush_err err = {0};
-            int rc = raw ? 0
-                         : hush_email_to_text(json_string_value(text),
-                                              json_string_length(text), &body, &blen, &err);
+            int rc =
+                raw ? 0
+                    : hush_email_to_text(json_string_value(text),
+                                         json_string_length(text), &body, &blen, &err);
             if (raw) {
                 /* the message as is (already valid UTF-8: it came from JSON) */
                 body = hush_strdup(json_string_value(text));
