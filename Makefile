@@ -164,7 +164,8 @@ fuzz: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PRIVACY_SRC) $(EMBED_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -DHUSH_NO_MULTIVERSION -Icommon -Iprivacy -Iembeddings $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+	    -fno-sanitize-recover=all -DHUSH_NO_MULTIVERSION -Icommon -Iprivacy -Iembeddings \
+	    $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 

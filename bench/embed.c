@@ -134,11 +134,12 @@ static void bench_match(hush_matrix *cand, hush_matrix *q, size_t k, const char 
     hush_set_allocator(NULL, NULL, NULL);
     hush_matrix_type type = hush_matrix_get_type(cand);
     size_t row_bytes = type == HUSH_MATRIX_I8 ? ((DIM + 63) / 64 * 64 + 8) : DIM * 4 + 4;
-    printf("{\"bench\":\"embed\",\"what\":\"match\",\"data\":\"%s\",\"candidates\":%d,"
-           "\"queries\":%d,\"dim\":%d,\"type\":\"%s\",\"k\":%zu,\"ms\":%.3f,\"ms_min\":%.3f,"
-           "\"scratch_kb\":%.1f,\"matrices_kb\":%.1f}\n",
-           data, N_CAND, N_QUERY, DIM, type == HUSH_MATRIX_I8 ? "int8" : "float32", k, t[7],
-           t[0], peak_bytes / 1024.0, (double)(N_CAND + N_QUERY) * row_bytes / 1024.0);
+    printf(
+        "{\"bench\":\"embed\",\"what\":\"match\",\"data\":\"%s\",\"candidates\":%d,"
+        "\"queries\":%d,\"dim\":%d,\"type\":\"%s\",\"k\":%zu,\"ms\":%.3f,\"ms_min\":%.3f,"
+        "\"scratch_kb\":%.1f,\"matrices_kb\":%.1f}\n",
+        data, N_CAND, N_QUERY, DIM, type == HUSH_MATRIX_I8 ? "int8" : "float32", k, t[7],
+        t[0], peak_bytes / 1024.0, (double)(N_CAND + N_QUERY) * row_bytes / 1024.0);
     fflush(stdout);
     free(out);
 }
@@ -184,7 +185,8 @@ int main(int argc, char **argv)
             t[rep] = now() - t0;
         }
         qsort(t, 3, sizeof t[0], cmp_double);
-        printf("{\"bench\":\"embed\",\"what\":\"embed\",\"embedder\":\"hashed-ngram\",\"dim\":%d,"
+        printf("{\"bench\":\"embed\",\"what\":\"embed\",\"embedder\":\"hashed-ngram\","
+               "\"dim\":%d,"
                "\"texts\":%zu,\"mb\":%.2f,\"texts_per_s\":%.0f,\"mb_per_s\":%.2f}\n",
                DIM, c.n, bytes / 1e6, c.n / t[1], bytes / 1e6 / t[1]);
         fflush(stdout);
@@ -195,7 +197,8 @@ int main(int argc, char **argv)
             while (s < end && nc < N_CAND) {
                 const char *para = strstr(s, "\n\n");
                 const char *pe = para != NULL && para < end ? para : end;
-                if (pe - s >= 40 && hush_embed_text(e, s, (size_t)(pe - s), v, DIM, NULL) == 0) {
+                if (pe - s >= 40 &&
+                    hush_embed_text(e, s, (size_t)(pe - s), v, DIM, NULL) == 0) {
                     if (hush_matrix_set_row(cand_f, nc++, v, DIM, &err) != 0) {
                         die("set row", &err);
                     }
@@ -233,7 +236,8 @@ int main(int argc, char **argv)
     bench_match(cand_f, q_f, 1, data);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("{\"bench\":\"embed\",\"what\":\"process\",\"peak_rss_kb\":%ld}\n", ru.ru_maxrss);
+    printf("{\"bench\":\"embed\",\"what\":\"process\",\"peak_rss_kb\":%ld}\n",
+           ru.ru_maxrss);
     hush_matrix_free(cand);
     hush_matrix_free(q);
     hush_matrix_free(cand_f);

@@ -140,7 +140,12 @@ static void bow_vector(const char *text, size_t len, sparse *out)
         }
         if (ntok == cap) {
             cap *= 2;
-            toks = realloc(toks, cap * sizeof *toks);
+            uint64_t *grown = realloc(toks, cap * sizeof *toks);
+            if (grown == NULL) {
+                fprintf(stderr, "embed-quality: out of memory\n");
+                exit(1);
+            }
+            toks = grown;
         }
         toks[ntok++] = XXH3_64bits(norm + i, j - i);
         i = j + 1;

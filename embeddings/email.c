@@ -80,9 +80,25 @@ typedef struct header_view {
 
 /* Finds the end of the header block starting at p: the first empty line.
  * *body is set past it (or to end if there is none). */
+static bool looks_like_header(const char *p, const char *end)
+{
+    /* RFC 5322 field name: printable ASCII except ':', then ':' */
+    const char *s = p;
+    while (s<end && * s> ' ' && *s < 127 && *s != ':') {
+        s++;
+    }
+    return s > p && s < end && *s == ':';
+}
+
 static header_view split_headers(const char *p, const char *end, const char **body)
 {
     header_view h = {p, end};
+    if (!looks_like_header(p, end)) {
+        /* no header block at all: everything is body */
+        h.end = p;
+        *body = p;
+        return h;
+    }
     const char *s = p;
     while (s < end) {
         const char *nl = memchr(s, '\n', (size_t)(end - s));
@@ -345,6 +361,7 @@ static void decode_header_words(const char *v, buf *out)
                     decode_qp(q2 + 1, e, true, &raw);
                 }
                 to_utf8(raw.p != NULL ? raw.p : "", raw.n, charset, out);
+                out->failed |= raw.failed;
                 hush_free(raw.p);
                 s = e + 2;
                 last_was_word = true;

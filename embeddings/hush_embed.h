@@ -172,8 +172,10 @@ typedef enum hush_matrix_type {
 
 typedef struct hush_matrix hush_matrix;
 
-/* Matrices larger than this many cells are refused (1 GiB of float32). */
+/* Matrices larger than this many cells, or wider than this many columns,
+ * are refused (1 GiB of float32). */
 #define HUSH_MATRIX_CELLS_MAX (UINT64_C(1) << 28)
+#define HUSH_MATRIX_COLS_MAX (1u << 16)
 
 /** Creates a zeroed rows x cols matrix.  *out is new (hush_matrix_free). */
 HUSH_API int hush_matrix_new(hush_matrix_type type, uint32_t rows, uint32_t cols,

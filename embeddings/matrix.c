@@ -55,6 +55,11 @@ int hush_matrix_new(hush_matrix_type type, uint32_t rows, uint32_t cols,
     if (cols == 0) {
         return hush_err_set(err, HUSH_EINVAL, "a matrix needs at least one column");
     }
+    if (cols > HUSH_MATRIX_COLS_MAX) {
+        return hush_err_set(err, HUSH_ETOOBIG,
+                            "a matrix of %u columns exceeds the %u limit", cols,
+                            HUSH_MATRIX_COLS_MAX);
+    }
     uint64_t cells = (uint64_t)rows * cols;
     if (cells > HUSH_MATRIX_CELLS_MAX) {
         return hush_err_set(err, HUSH_ETOOBIG, "%u x %u matrix exceeds %llu cells", rows,
@@ -85,6 +90,9 @@ int hush_matrix_new(hush_matrix_type type, uint32_t rows, uint32_t cols,
         hush_matrix_free(m);
         return hush_err_set(err, HUSH_ENOMEM, "out of memory for a %u x %u matrix", rows,
                             cols);
+    }
+    for (uint32_t r = 0; m->scale != NULL && r < rows; r++) {
+        m->scale[r] = 1.0f; /* a zero row's scale, as hush_matrix_set_row sets it */
     }
     *out = m;
     return 0;
@@ -276,7 +284,8 @@ int hush_matrix_deserialize(const uint8_t *buf, size_t len, hush_matrix **out,
     if (type != HUSH_MATRIX_F32 && type != HUSH_MATRIX_I8) {
         return hush_err_set(err, HUSH_ECORRUPT, "matrix type %u is unknown", type);
     }
-    if ((uint64_t)rows * cols > HUSH_MATRIX_CELLS_MAX || cols == 0) {
+    if ((uint64_t)rows * cols > HUSH_MATRIX_CELLS_MAX || cols == 0 ||
+        cols > HUSH_MATRIX_COLS_MAX) {
         return hush_err_set(err, HUSH_ECORRUPT, "matrix shape %u x %u is invalid", rows,
                             cols);
     }
