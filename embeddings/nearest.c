@@ -27,82 +27,77 @@
 #define CAND_BLOCK 1024 /* candidates per kernel call (scores fit in L1) */
 
 /*
- * The kernel: scores[j * CAND_BLOCK + c] = dot(candidate c, query j) / |c|
+ * The kernels: scores[j * CAND_BLOCK + c] = dot(candidate c, query j) / |c|
  * for a block of candidates (the query's norm is applied only to the few
- * that pass the pre-filter).  Queries arrive biased to unsigned bytes,
- * q + 128, so that the loop is the unsigned-by-signed byte dot product that
- * AVX-512 VNNI computes in one instruction (vpdpbusd, 64 multiply-adds);
- * the bias comes off exactly: dot = sum (q+128) c - 128 sum c.  Without
- * VNNI the same loop vectorizes with 16-bit multiply-adds.
+ * that pass the pre-filter).  Two forms of the same loop, each the one the
+ * compiler turns into the best instruction of its target:
+ *
+ *  - queries biased to unsigned bytes (q + 128): the unsigned-by-signed
+ *    byte dot product AVX-512 VNNI computes in one instruction (vpdpbusd,
+ *    64 multiply-adds); the bias comes off exactly: dot = sum (q+128) c -
+ *    128 sum c.
+ *  - queries widened to int16: 16-bit multiply-adds (vpmaddwd) on
+ *    x86-64-v4 and v3, where an unsigned-by-signed byte loop would be
+ *    widened twice and multiplied with vpmullw (four times slower here).
  */
-static inline __attribute__((always_inline)) void
-dot_body(const uint8_t *restrict q, size_t stride, const int8_t *restrict cand,
-         const int32_t *restrict csum, const float *restrict inv_c, size_t n,
-         float *restrict scores)
-{
-    const uint8_t *q0 = q, *q1 = q + stride, *q2 = q + 2 * stride, *q3 = q + 3 * stride;
-    const uint8_t *q4 = q + 4 * stride, *q5 = q + 5 * stride, *q6 = q + 6 * stride;
-    const uint8_t *q7 = q + 7 * stride;
-    for (size_t c = 0; c < n; c++) {
-        const int8_t *x = cand + c * stride;
-        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-        for (size_t i = 0; i < stride; i++) {
-            int32_t v = x[i];
-            s0 += (int32_t)q0[i] * v;
-            s1 += (int32_t)q1[i] * v;
-            s2 += (int32_t)q2[i] * v;
-            s3 += (int32_t)q3[i] * v;
-            s4 += (int32_t)q4[i] * v;
-            s5 += (int32_t)q5[i] * v;
-            s6 += (int32_t)q6[i] * v;
-            s7 += (int32_t)q7[i] * v;
-        }
-        int32_t bias = 128 * csum[c];
-        float ic = inv_c[c];
-        scores[0 * CAND_BLOCK + c] = (float)(s0 - bias) * ic;
-        scores[1 * CAND_BLOCK + c] = (float)(s1 - bias) * ic;
-        scores[2 * CAND_BLOCK + c] = (float)(s2 - bias) * ic;
-        scores[3 * CAND_BLOCK + c] = (float)(s3 - bias) * ic;
-        scores[4 * CAND_BLOCK + c] = (float)(s4 - bias) * ic;
-        scores[5 * CAND_BLOCK + c] = (float)(s5 - bias) * ic;
-        scores[6 * CAND_BLOCK + c] = (float)(s6 - bias) * ic;
-        scores[7 * CAND_BLOCK + c] = (float)(s7 - bias) * ic;
+#define KERNEL_BODY(QTYPE, BIAS)                                                       \
+    const QTYPE *q0 = q, *q1 = q + stride, *q2 = q + 2 * stride, *q3 = q + 3 * stride; \
+    const QTYPE *q4 = q + 4 * stride, *q5 = q + 5 * stride, *q6 = q + 6 * stride;      \
+    const QTYPE *q7 = q + 7 * stride;                                                  \
+    for (size_t c = 0; c < n; c++) {                                                   \
+        const int8_t *x = cand + c * stride;                                           \
+        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;        \
+        for (size_t i = 0; i < stride; i++) {                                          \
+            int32_t v = x[i];                                                          \
+            s0 += (int32_t)q0[i] * v;                                                  \
+            s1 += (int32_t)q1[i] * v;                                                  \
+            s2 += (int32_t)q2[i] * v;                                                  \
+            s3 += (int32_t)q3[i] * v;                                                  \
+            s4 += (int32_t)q4[i] * v;                                                  \
+            s5 += (int32_t)q5[i] * v;                                                  \
+            s6 += (int32_t)q6[i] * v;                                                  \
+            s7 += (int32_t)q7[i] * v;                                                  \
+        }                                                                              \
+        int32_t bias = (BIAS)*csum[c];                                                 \
+        float ic = inv_c[c];                                                           \
+        scores[0 * CAND_BLOCK + c] = (float)(s0 - bias) * ic;                          \
+        scores[1 * CAND_BLOCK + c] = (float)(s1 - bias) * ic;                          \
+        scores[2 * CAND_BLOCK + c] = (float)(s2 - bias) * ic;                          \
+        scores[3 * CAND_BLOCK + c] = (float)(s3 - bias) * ic;                          \
+        scores[4 * CAND_BLOCK + c] = (float)(s4 - bias) * ic;                          \
+        scores[5 * CAND_BLOCK + c] = (float)(s5 - bias) * ic;                          \
+        scores[6 * CAND_BLOCK + c] = (float)(s6 - bias) * ic;                          \
+        scores[7 * CAND_BLOCK + c] = (float)(s7 - bias) * ic;                          \
     }
-}
 
 HUSH_TARGET_CLONES
-static void dot_block_generic(const uint8_t *restrict q, size_t stride,
-                              const int8_t *restrict cand, const int32_t *restrict csum,
-                              const float *restrict inv_c, size_t n,
-                              float *restrict scores)
+static void dot_block_i16(const int16_t *restrict q, size_t stride,
+                          const int8_t *restrict cand, const int32_t *restrict csum,
+                          const float *restrict inv_c, size_t n, float *restrict scores)
 {
-    dot_body(q, stride, cand, csum, inv_c, n, scores);
+    KERNEL_BODY(int16_t, 0)
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
     !defined(HUSH_NO_MULTIVERSION)
-/* Chosen by feature test, not by CPU model: arch= clones would only match
+#define HAVE_VNNI_KERNEL 1
+/* Chosen by a feature test, not by CPU model: arch= clones would only match
  * the exact model named. */
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))) static void
-dot_block_vnni(const uint8_t *restrict q, size_t stride, const int8_t *restrict cand,
-               const int32_t *restrict csum, const float *restrict inv_c, size_t n,
-               float *restrict scores)
+dot_block_u8(const uint8_t *restrict q, size_t stride, const int8_t *restrict cand,
+             const int32_t *restrict csum, const float *restrict inv_c, size_t n,
+             float *restrict scores)
 {
-    dot_body(q, stride, cand, csum, inv_c, n, scores);
+    KERNEL_BODY(uint8_t, 128)
 }
 
-static void dot_block(const uint8_t *q, size_t stride, const int8_t *cand,
-                      const int32_t *csum, const float *inv_c, size_t n, float *scores)
+static bool have_vnni(void)
 {
-    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl")) {
-        dot_block_vnni(q, stride, cand, csum, inv_c, n, scores);
-    } else {
-        dot_block_generic(q, stride, cand, csum, inv_c, n, scores);
-    }
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
 }
 #else
-#define dot_block dot_block_generic
+#define HAVE_VNNI_KERNEL 0
 #endif
 
 /* Inserts (index, sim) into a query's k best, kept sorted by similarity
@@ -154,8 +149,14 @@ static int search_i8(const hush_matrix *cand, const hush_matrix *qm, size_t k,
                      float threshold, hush_match *out, hush_err *err)
 {
     size_t stride = cand->stride;
-    void *qw_raw = hush_malloc(QB * stride + 63);
-    uint8_t *qw = qw_raw != NULL ? hush__align64(qw_raw) : NULL;
+#if HAVE_VNNI_KERNEL
+    bool vnni = have_vnni();
+#else
+    bool vnni = false;
+#endif
+    size_t qbytes = vnni ? 1 : sizeof(int16_t);
+    void *qw_raw = hush_malloc(QB * stride * qbytes + 63);
+    void *qw = qw_raw != NULL ? hush__align64(qw_raw) : NULL;
     int32_t *csum = hush_malloc((cand->rows ? cand->rows : 1) * sizeof *csum);
     float *scores = hush_malloc(CAND_BLOCK * QB * sizeof *scores);
     float *inv_c = hush_malloc((cand->rows ? cand->rows : 1) * sizeof *inv_c);
@@ -178,20 +179,36 @@ static int search_i8(const hush_matrix *cand, const hush_matrix *qm, size_t k,
     for (uint32_t q0 = 0; q0 < qm->rows; q0 += QB) {
         uint32_t nq = qm->rows - q0 < QB ? qm->rows - q0 : QB;
         float inv_q[QB] = {0};
-        /* biased queries: q + 128; padding and absent queries hold 128
-         * (value 0), so they add exactly the bias that comes off again */
-        memset(qw, 128, QB * stride);
+        /* VNNI: biased queries, q + 128, with padding and absent queries at
+         * 128 (value 0) so that they add exactly the bias that comes off
+         * again; otherwise queries widened to int16, padding 0. */
+        if (vnni) {
+            memset(qw, 128, QB * stride);
+        } else {
+            memset(qw, 0, QB * stride * sizeof(int16_t));
+        }
         for (uint32_t j = 0; j < nq; j++) {
             const int8_t *src = qm->i8 + (size_t)(q0 + j) * qm->stride;
             for (uint32_t i = 0; i < qm->cols; i++) {
-                qw[j * stride + i] = (uint8_t)(src[i] + 128);
+                if (vnni) {
+                    ((uint8_t *)qw)[j * stride + i] = (uint8_t)(src[i] + 128);
+                } else {
+                    ((int16_t *)qw)[j * stride + i] = src[i];
+                }
             }
             inv_q[j] = qm->norm[q0 + j] > 0.0f ? 1.0f / qm->norm[q0 + j] : 0.0f;
         }
         for (uint32_t c0 = 0; c0 < cand->rows; c0 += CAND_BLOCK) {
             size_t nc = cand->rows - c0 < CAND_BLOCK ? cand->rows - c0 : CAND_BLOCK;
-            dot_block(qw, stride, cand->i8 + (size_t)c0 * stride, csum + c0, inv_c + c0,
-                      nc, scores);
+            const int8_t *cb = cand->i8 + (size_t)c0 * stride;
+#if HAVE_VNNI_KERNEL
+            if (vnni) {
+                dot_block_u8(qw, stride, cb, csum + c0, inv_c + c0, nc, scores);
+            } else
+#endif
+            {
+                dot_block_i16(qw, stride, cb, csum + c0, inv_c + c0, nc, scores);
+            }
             for (uint32_t j = 0; j < nq; j++) {
                 hush_match *best = out + (size_t)(q0 + j) * k;
                 const float *sc = scores + (size_t)j * CAND_BLOCK;
