@@ -240,21 +240,41 @@ static int search_i8(const hush_matrix *cand, const hush_matrix *qm, size_t k,
     return 0;
 }
 
-/* Float path: the reference, summed in double. */
-static void search_f32(const hush_matrix *cand, const hush_matrix *qm, size_t k,
-                       float threshold, hush_match *out)
+/* Float path: 16 partial sums, one per lane, added in a fixed order at the
+ * end.  Written lane-wise, the loop vectorizes without letting the compiler
+ * reassociate anything, so results do not depend on the target. */
+#define F32_LANES 16
+
+HUSH_TARGET_CLONES
+static float dot_f32(const float *restrict x, const float *restrict y, size_t n)
+{
+    float part[F32_LANES] = {0};
+    size_t i = 0;
+    for (; i + F32_LANES <= n; i += F32_LANES) {
+        for (size_t l = 0; l < F32_LANES; l++) {
+            part[l] += x[i + l] * y[i + l];
+        }
+    }
+    for (size_t l = 0; i < n; i++, l++) {
+        part[l] += x[i] * y[i];
+    }
+    double sum = 0.0;
+    for (size_t l = 0; l < F32_LANES; l++) {
+        sum += part[l];
+    }
+    return (float)sum;
+}
+
+static void search_f32(const hush_matrix *cand, const hush_matrix *qm, size_t k, float threshold,
+                       hush_match *out)
 {
     for (uint32_t q = 0; q < qm->rows; q++) {
         const float *x = qm->f32 + (size_t)q * qm->cols;
         hush_match *best = out + (size_t)q * k;
         for (uint32_t c = 0; c < cand->rows; c++) {
             const float *y = cand->f32 + (size_t)c * cand->cols;
-            double dot = 0.0;
-            for (uint32_t i = 0; i < qm->cols; i++) {
-                dot += (double)x[i] * y[i];
-            }
             double den = (double)qm->norm[q] * cand->norm[c];
-            float sim = den > 0.0 ? (float)(dot / den) : 0.0f;
+            float sim = den > 0.0 ? (float)(dot_f32(x, y, qm->cols) / den) : 0.0f;
             if (sim >= floor_of(best, k, threshold)) {
                 offer(best, k, c, sim);
             }
