@@ -25,7 +25,7 @@ Q :=
 say = @true
 endif
 
-PKGS := libsodium libxxhash jansson
+PKGS := libsodium libxxhash jansson libmicrohttpd sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
@@ -37,7 +37,7 @@ WARNINGS := -Wall -Wextra -Werror -Wpedantic -Wstrict-prototypes -Wmissing-proto
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARNINGS) -fvect-cost-model=dynamic \
               -fvisibility=hidden -fPIC -MMD -MP $(CFLAGS) $(PKG_CFLAGS) \
-              -Icommon -Iprivacy -Iembeddings
+              -Icommon -Iprivacy -Iembeddings -Iprotocol -Icollector
 LDLIBS  := -Wl,--as-needed $(PKG_LIBS) -lm -lpthread
 
 ifneq ($(SANITIZE),)
@@ -49,15 +49,19 @@ endif
 COMMON_SRC  := $(wildcard common/*.c)
 PRIVACY_SRC := $(wildcard privacy/*.c)
 EMBED_SRC   := $(wildcard embeddings/*.c)
+PROTO_SRC   := $(wildcard protocol/*.c)
+COLL_SRC    := $(filter-out collector/main.c,$(wildcard collector/*.c))
 
 LIB_COMMON  := $(BUILD)/lib/libhush-common.a
 LIB_PRIVACY := $(BUILD)/lib/libhush-privacy.a
 LIB_EMBED   := $(BUILD)/lib/libhush-embed.a
-LIBS        := $(LIB_EMBED) $(LIB_PRIVACY) $(LIB_COMMON)
+LIB_PROTO   := $(BUILD)/lib/libhush-protocol.a
+LIB_COLL    := $(BUILD)/lib/libhush-collector.a
+LIBS        := $(LIB_COLL) $(LIB_PROTO) $(LIB_EMBED) $(LIB_PRIVACY) $(LIB_COMMON)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-TOOLS := $(BUILD)/bin/hush-privacy $(BUILD)/bin/hush-demo $(BUILD)/bin/hush-embed
+TOOLS := $(BUILD)/bin/hushd $(BUILD)/bin/hush-privacy $(BUILD)/bin/hush-demo $(BUILD)/bin/hush-embed
 BENCHES := $(BUILD)/bench/ldp $(BUILD)/bench/embed $(BUILD)/bench/embed-quality
 
 TEST_SRC := $(filter-out tests/fuzz/%,$(wildcard tests/*/*.c))
@@ -91,6 +95,21 @@ $(LIB_EMBED): $(call obj,$(EMBED_SRC))
 	@mkdir -p $(dir $@)
 	$(call say,AR,$@)
 	$(Q)$(AR) rcs $@ $^
+
+$(LIB_PROTO): $(call obj,$(PROTO_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
+$(LIB_COLL): $(call obj,$(COLL_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
+$(BUILD)/bin/hushd: $(BUILD)/obj/collector/main.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBS)
 	@mkdir -p $(dir $@)

@@ -265,8 +265,8 @@ static float dot_f32(const float *restrict x, const float *restrict y, size_t n)
     return (float)sum;
 }
 
-static void search_f32(const hush_matrix *cand, const hush_matrix *qm, size_t k, float threshold,
-                       hush_match *out)
+static void search_f32(const hush_matrix *cand, const hush_matrix *qm, size_t k,
+                       float threshold, hush_match *out)
 {
     for (uint32_t q = 0; q < qm->rows; q++) {
         const float *x = qm->f32 + (size_t)q * qm->cols;

@@ -1,0 +1,707 @@
+/*
+ * campaigns.c - creating campaigns, publishing their signed rounds, and
+ * serving their estimates.
+ *
+ * A campaign is created from an admin request, turned into a publication
+ * document (the parameters, the candidates, for synthetic campaigns the
+ * embedder and the int8 candidate matrix), signed with the collector's
+ * Ed25519 key, stored, and installed.  Installing goes through the same
+ * parser devices use (hush_publication_parse), at creation and at every
+ * restart, so the collector never serves a publication a device would
+ * refuse.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "collector_internal.h"
+
+#define NAME_MAX_LEN 200
+#define MAX_CANDIDATES 100000
+#define DEFAULT_TOP 100
+
+/* ---- the registry ---- */
+
+hush__campaign *hush__campaign_find(hush_collector *h, const char *id)
+{
+    hush__campaign *found = NULL;
+    pthread_rwlock_rdlock(&h->campaigns_lock);
+    for (size_t i = 0; i < h->n_campaigns && found == NULL; i++) {
+        if (strcmp(h->campaigns[i]->id, id) == 0) {
+            found = h->campaigns[i];
+        }
+    }
+    pthread_rwlock_unlock(&h->campaigns_lock);
+    return found;
+}
+
+static void round_free(hush__round *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    hush_ldp_agg_free(r->agg);
+    for (unsigned i = 0; i < HUSH__EST_CACHE; i++) {
+        free(r->cache[i].json);
+    }
+    pthread_mutex_destroy(&r->lock);
+    hush_free(r);
+}
+
+void hush__campaign_free(hush__campaign *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    hush_free(c->name);
+    hush_free(c->pub_body);
+    hush_free(c->signature);
+    hush_publication_free(c->pub);
+    hush_ldp_free(c->mech);
+    round_free(c->agg);
+    hush_free(c);
+}
+
+int hush__campaigns_list_rebuild(hush_collector *h)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < h->n_campaigns; i++) {
+        const hush__campaign *c = h->campaigns[i];
+        json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I}", "id", c->id, "name",
+                              c->name, "kind",
+                              c->pub->kind == HUSH_CAMPAIGN_POLL ? "poll" : "synthetic",
+                              "round", (json_int_t)c->round, "mechanism",
+                              hush_ldp_mechanism_name(c->pub->params.mechanism), "candidates",
+                              (json_int_t)c->pub->n_candidates, "created_at",
+                              (json_int_t)c->created_at);
+        if (o == NULL || json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    json_t *doc = arr != NULL ? json_pack("{s:o}", "campaigns", arr) : NULL;
+    char *s = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (s == NULL) {
+        return HUSH_ENOMEM;
+    }
+    free(h->list_json);
+    h->list_json = s;
+    return 0;
+}
+
+int hush__campaign_install(hush_collector *h, const char *id, const char *name,
+                           int64_t created_at, uint32_t round, const char *pub_body,
+                           size_t pub_len, const char *signature, hush_err *err)
+{
+    hush__campaign *c = hush_calloc(1, sizeof *c);
+    hush__round *r = hush_calloc(1, sizeof *r);
+    int rc = 0;
+    if (c == NULL || r == NULL) {
+        hush_free(c);
+        hush_free(r);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory installing a campaign");
+    }
+    pthread_mutex_init(&r->lock, NULL);
+    c->agg = r;
+    r->round = round;
+    snprintf(c->id, sizeof c->id, "%s", id);
+    c->created_at = created_at;
+    c->round = round;
+    c->name = hush_strdup(name);
+    c->pub_body = hush_malloc(pub_len + 1);
+    c->signature = hush_strdup(signature);
+    if (c->name == NULL || c->pub_body == NULL || c->signature == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory installing a campaign");
+        goto out;
+    }
+    memcpy(c->pub_body, pub_body, pub_len);
+    c->pub_body[pub_len] = '\0';
+    c->pub_len = pub_len;
+    if ((rc = hush_publication_verify(pub_body, pub_len, signature, h->sign_pk, err)) != 0 ||
+        (rc = hush_publication_parse(pub_body, pub_len, &c->pub, err)) != 0 ||
+        (rc = hush_ldp_new(&c->pub->params, &c->mech, err)) != 0 ||
+        (rc = hush_ldp_agg_new(c->mech, &r->agg, err)) != 0) {
+        goto out;
+    }
+    if (strcmp(c->pub->campaign, id) != 0 || c->pub->round != round) {
+        rc = hush_err_set(err, HUSH_ECORRUPT, "stored publication of %s names another campaign",
+                          id);
+        goto out;
+    }
+    pthread_rwlock_wrlock(&h->campaigns_lock);
+    if (h->n_campaigns == h->cap_campaigns) {
+        size_t cap = h->cap_campaigns ? h->cap_campaigns * 2 : 16;
+        hush__campaign **grown = hush_realloc(h->campaigns, cap * sizeof *grown);
+        if (grown == NULL) {
+            pthread_rwlock_unlock(&h->campaigns_lock);
+            rc = hush_err_set(err, HUSH_ENOMEM, "out of memory installing a campaign");
+            goto out;
+        }
+        h->campaigns = grown;
+        h->cap_campaigns = cap;
+    }
+    h->campaigns[h->n_campaigns++] = c;
+    rc = hush__campaigns_list_rebuild(h);
+    pthread_rwlock_unlock(&h->campaigns_lock);
+    if (rc != 0) {
+        /* the campaign is installed; only the list body is stale */
+        return hush_err_set(err, rc, "out of memory listing campaigns");
+    }
+    return 0;
+out:
+    hush__campaign_free(c);
+    return rc;
+}
+
+/* ---- creation ---- */
+
+static int fail(json_t **response, int *status, int http, const char *code, const char *fmt,
+                ...) HUSH_PRINTF(5, 6);
+
+static int fail(json_t **response, int *status, int http, const char *code, const char *fmt,
+                ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    *status = http;
+    *response = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+    return -1;
+}
+
+static bool valid_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > HUSH_CAMPAIGN_ID_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The candidates as [{"id","text"}]: strings get ids c0, c1, ... */
+static json_t *normalize_candidates(const json_t *in, json_t **response, int *status)
+{
+    size_t n = json_array_size(in);
+    if (!json_is_array(in) || n == 0 || n > MAX_CANDIDATES) {
+        fail(response, status, 400, "invalid_candidates",
+             "\"candidates\" must be an array of 1 to %d strings or {\"id\",\"text\"} objects",
+             MAX_CANDIDATES);
+        return NULL;
+    }
+    json_t *out = json_array();
+    for (size_t i = 0; out != NULL && i < n; i++) {
+        const json_t *c = json_array_get(in, i);
+        json_t *o = NULL;
+        if (json_is_string(c)) {
+            char id[32];
+            snprintf(id, sizeof id, "c%zu", i);
+            o = json_pack("{s:s, s:O}", "id", id, "text", c);
+        } else if (json_is_object(c) && json_is_string(json_object_get(c, "id")) &&
+                   json_is_string(json_object_get(c, "text")) && json_object_size(c) == 2) {
+            o = json_pack("{s:O, s:O}", "id", json_object_get(c, "id"), "text",
+                          json_object_get(c, "text"));
+        } else {
+            json_decref(out);
+            fail(response, status, 400, "invalid_candidates",
+                 "candidate %zu must be a string or {\"id\": string, \"text\": string}", i);
+            return NULL;
+        }
+        json_array_append_new(out, o);
+    }
+    return out;
+}
+
+static int resolve_mechanism(const json_t *req, uint32_t domain, double epsilon,
+                             hush_ldp_params *params, json_t **response, int *status)
+{
+    const json_t *mech = json_object_get(req, "mechanism");
+    const json_t *bits = json_object_get(req, "max_report_bits");
+    hush_err err = {0};
+    int64_t max_bits = 64;
+    if (bits != NULL) {
+        if (!json_is_integer(bits) || json_integer_value(bits) < 1) {
+            return fail(response, status, 400, "invalid_mechanism",
+                        "\"max_report_bits\" must be a positive integer");
+        }
+        max_bits = json_integer_value(bits);
+    }
+    if (mech == NULL || (json_is_string(mech) && strcmp(json_string_value(mech), "auto") == 0)) {
+        if (hush_ldp_recommend(domain, epsilon, (unsigned)max_bits, params, &err) != 0) {
+            return fail(response, status, 400, "invalid_mechanism", "%s", err.msg);
+        }
+        return 0;
+    }
+    if (json_is_string(mech)) {
+        memset(params, 0, sizeof *params);
+        if (hush_ldp_mechanism_parse(json_string_value(mech), &params->mechanism, &err) != 0) {
+            return fail(response, status, 400, "invalid_mechanism", "%s", err.msg);
+        }
+    } else if (json_is_object(mech)) {
+        json_t *copy = json_deep_copy(mech);
+        if (json_object_get(copy, "domain") == NULL) {
+            json_object_set_new(copy, "domain", json_integer(domain));
+        }
+        if (json_object_get(copy, "epsilon") == NULL) {
+            json_object_set_new(copy, "epsilon", json_real(epsilon));
+        }
+        int rc = hush_wire_params_from_json(copy, params, &err);
+        json_decref(copy);
+        if (rc != 0) {
+            return fail(response, status, 400, "invalid_mechanism", "%s", err.msg);
+        }
+        if (params->domain != domain || params->epsilon != epsilon) {
+            return fail(response, status, 400, "invalid_mechanism",
+                        "mechanism domain and epsilon must match the campaign (%u, %g)", domain,
+                        epsilon);
+        }
+    } else {
+        return fail(response, status, 400, "invalid_mechanism",
+                    "\"mechanism\" must be \"auto\", a mechanism name, or an object");
+    }
+    params->domain = domain;
+    params->epsilon = epsilon;
+    if (params->mechanism == HUSH_LDP_CMS || params->mechanism == HUSH_LDP_HCMS) {
+        if (params->hash_seed == 0) {
+            randombytes_buf(&params->hash_seed, sizeof params->hash_seed);
+        }
+    }
+    hush_ldp *m = NULL;
+    if (hush_ldp_new(params, &m, &err) != 0) {
+        return fail(response, status, 400, "invalid_mechanism", "%s", err.msg);
+    }
+    *params = *hush_ldp_get_params(m);
+    hush_ldp_free(m);
+    return 0;
+}
+
+/* Synthetic campaigns: the embedder and the int8 matrix of the candidates. */
+static int embed_candidates(const json_t *req, const json_t *cands, json_t **embedder_out,
+                            char **matrix_b64, json_t **response, int *status)
+{
+    const json_t *emb = json_object_get(req, "embedder");
+    char *desc = NULL;
+    hush_err err = {0};
+    hush_embedder *e = NULL;
+    if (emb == NULL) {
+        uint64_t seed;
+        randombytes_buf(&seed, sizeof seed);
+        if (hush_embedder_new_default(256, seed >> 11, &e, &err) != 0) {
+            return fail(response, status, 500, "internal", "%s", err.msg);
+        }
+    } else {
+        desc = json_is_object(emb) ? json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17))
+                                   : NULL;
+        if (desc == NULL ||
+            hush_embedder_new(desc, strlen(desc), NULL, 0, NULL, &e, &err) != 0) {
+            free(desc);
+            return fail(response, status, 400, "invalid_embedder", "%s",
+                        err.msg[0] ? err.msg : "\"embedder\" must be a description object");
+        }
+        free(desc);
+    }
+    uint32_t dim = hush_embedder_dim(e);
+    size_t n = json_array_size(cands);
+    hush_matrix *m = NULL;
+    float *v = hush_malloc(dim * sizeof *v);
+    int rc = v != NULL ? hush_matrix_new(HUSH_MATRIX_I8, (uint32_t)n, dim, &m, &err)
+                       : HUSH_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const json_t *t = json_object_get(json_array_get(cands, i), "text");
+        hush_err e2 = {0};
+        int r = hush_embed_text(e, json_string_value(t), json_string_length(t), v, dim, &e2);
+        if (r != 0) {
+            rc = fail(response, status, 400, "invalid_candidates", "candidate %zu: %s", i,
+                      e2.msg);
+            break;
+        }
+        rc = hush_matrix_set_row(m, (uint32_t)i, v, dim, &err);
+    }
+    char *canon = NULL;
+    if (rc == 0 && (hush_matrix_to_base64(m, matrix_b64, &err) != 0 ||
+                    hush_embedder_describe(e, &canon, &err) != 0)) {
+        rc = fail(response, status, 500, "internal", "%s", err.msg);
+    }
+    if (rc == 0) {
+        *embedder_out = json_loads(canon, 0, NULL);
+        rc = *embedder_out != NULL ? 0 : fail(response, status, 500, "internal", "no memory");
+    } else if (rc > 0) {
+        rc = fail(response, status, 500, "internal", "%s", err.msg);
+    }
+    hush_free(canon);
+    hush_free(v);
+    hush_matrix_free(m);
+    hush_embedder_free(e);
+    return rc;
+}
+
+static const char *const create_fields[] = {
+    "id",          "name",    "kind",   "candidates",      "epsilon",
+    "mechanism",   "max_report_bits",   "budget",          "match_threshold",
+    "embedder",    "min_reports",       NULL};
+
+int hush__campaign_create(hush_collector *h, const char *body, size_t len, json_t **response,
+                          int *status)
+{
+    json_error_t jerr;
+    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *cands = NULL, *pub = NULL, *embedder = NULL;
+    char *matrix = NULL, *pub_body = NULL, *sig_b64 = NULL, *spec = NULL;
+    int rc = -1;
+    if (req == NULL || !json_is_object(req)) {
+        fail(response, status, 400, "malformed", "the request is not a JSON object%s%s",
+             req == NULL ? ": " : "", req == NULL ? jerr.text : "");
+        goto out;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(req, key, val)
+    {
+        (void)val;
+        bool known = false;
+        for (size_t i = 0; create_fields[i] != NULL; i++) {
+            known = known || strcmp(key, create_fields[i]) == 0;
+        }
+        if (!known) {
+            fail(response, status, 400, "malformed", "unknown field \"%s\"", key);
+            goto out;
+        }
+    }
+    char id[HUSH_CAMPAIGN_ID_MAX + 1];
+    const json_t *jid = json_object_get(req, "id");
+    if (jid != NULL) {
+        if (!json_is_string(jid) || !valid_id(json_string_value(jid))) {
+            fail(response, status, 400, "invalid_id",
+                 "\"id\" must be 1 to %d letters, digits, '-' or '_'", HUSH_CAMPAIGN_ID_MAX);
+            goto out;
+        }
+        snprintf(id, sizeof id, "%s", json_string_value(jid));
+    } else {
+        uint8_t raw[8];
+        randombytes_buf(raw, sizeof raw);
+        id[0] = 'c';
+        sodium_bin2hex(id + 1, sizeof id - 1, raw, sizeof raw);
+    }
+    if (hush__campaign_find(h, id) != NULL) {
+        fail(response, status, 409, "exists", "campaign \"%s\" already exists", id);
+        goto out;
+    }
+    const char *name = json_string_value(json_object_get(req, "name"));
+    if (name == NULL || strlen(name) == 0 || strlen(name) > NAME_MAX_LEN) {
+        fail(response, status, 400, "invalid_name", "\"name\" must be a string of 1 to %d bytes",
+             NAME_MAX_LEN);
+        goto out;
+    }
+    const char *kind = json_string_value(json_object_get(req, "kind"));
+    bool synthetic = kind != NULL && strcmp(kind, "synthetic") == 0;
+    if (kind == NULL || (!synthetic && strcmp(kind, "poll") != 0)) {
+        fail(response, status, 400, "invalid_kind", "\"kind\" must be \"poll\" or \"synthetic\"");
+        goto out;
+    }
+    const json_t *eps = json_object_get(req, "epsilon");
+    if (!json_is_number(eps) || !(json_number_value(eps) > 0) ||
+        !(json_number_value(eps) <= HUSH_LDP_EPSILON_MAX)) {
+        fail(response, status, 400, "invalid_epsilon", "\"epsilon\" must be a number in (0, %g]",
+             HUSH_LDP_EPSILON_MAX);
+        goto out;
+    }
+    double epsilon = json_number_value(eps);
+    if ((cands = normalize_candidates(json_object_get(req, "candidates"), response, status)) ==
+        NULL) {
+        goto out;
+    }
+    uint32_t domain = (uint32_t)json_array_size(cands) + (synthetic ? 1 : 0);
+    hush_ldp_params params;
+    if (resolve_mechanism(req, domain, epsilon, &params, response, status) != 0) {
+        goto out;
+    }
+    const json_t *budget = json_object_get(req, "budget");
+    const json_t *rpd = json_object_get(budget, "reports_per_device_per_day");
+    const json_t *epd = json_object_get(budget, "epsilon_per_device_per_day");
+    json_int_t reports_per_day = rpd != NULL ? (json_is_integer(rpd) ? json_integer_value(rpd)
+                                                                     : -1)
+                                             : 1;
+    double eps_per_day = epd != NULL ? (json_is_number(epd) ? json_number_value(epd) : -1)
+                                     : epsilon * (double)reports_per_day;
+    if ((budget != NULL && !json_is_object(budget)) || reports_per_day < 1 ||
+        reports_per_day > 10000 || !(eps_per_day >= epsilon) || !isfinite(eps_per_day)) {
+        fail(response, status, 400, "invalid_budget",
+             "\"budget\" needs reports_per_device_per_day in [1, 10000] and "
+             "epsilon_per_device_per_day >= epsilon (%g)",
+             epsilon);
+        goto out;
+    }
+    const json_t *minr = json_object_get(req, "min_reports");
+    json_int_t min_reports = minr != NULL ? (json_is_integer(minr) ? json_integer_value(minr)
+                                                                   : -1)
+                                          : 100;
+    if (min_reports < 0) {
+        fail(response, status, 400, "invalid_min_reports",
+             "\"min_reports\" must be a non-negative integer");
+        goto out;
+    }
+    const json_t *thr = json_object_get(req, "match_threshold");
+    double threshold = thr != NULL ? (json_is_number(thr) ? json_number_value(thr) : 2.0) : 0.3;
+    if (synthetic && !(threshold >= -1.0 && threshold <= 1.0)) {
+        fail(response, status, 400, "invalid_threshold",
+             "\"match_threshold\" must be a number in [-1, 1]");
+        goto out;
+    }
+    if (!synthetic && (thr != NULL || json_object_get(req, "embedder") != NULL)) {
+        fail(response, status, 400, "malformed",
+             "\"match_threshold\" and \"embedder\" are for synthetic campaigns");
+        goto out;
+    }
+    if (synthetic && embed_candidates(req, cands, &embedder, &matrix, response, status) != 0) {
+        goto out;
+    }
+    /* the publication, in a fixed field order */
+    json_t *mech_json = hush_wire_params_to_json(&params);
+    pub = json_pack("{s:s, s:I, s:s, s:s, s:o, s:{s:I, s:f}, s:I, s:O}", "campaign", id, "round",
+                    (json_int_t)1, "kind", synthetic ? "synthetic" : "poll", "name", name,
+                    "mechanism", mech_json, "budget", "reports_per_device_per_day",
+                    reports_per_day, "epsilon_per_device_per_day", eps_per_day, "min_reports",
+                    min_reports, "candidates", cands);
+    if (pub != NULL && synthetic) {
+        json_object_set_new(pub, "match_threshold", json_real(threshold));
+        json_object_set_new(pub, "no_match_id", json_string(HUSH_NO_MATCH_ID));
+        json_object_set(pub, "embedder", embedder);
+        json_object_set_new(pub, "matrix", json_string(matrix));
+    }
+    pub_body = pub != NULL ? json_dumps(pub, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    spec = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    if (pub_body == NULL || spec == NULL) {
+        fail(response, status, 500, "internal", "out of memory");
+        goto out;
+    }
+    uint8_t sig[crypto_sign_BYTES];
+    crypto_sign_detached(sig, NULL, (const uint8_t *)pub_body, strlen(pub_body), h->sign_sk);
+    sig_b64 = hush_b64_encode(sig, sizeof sig);
+    hush__campaign tmp = {.name = (char *)name,
+                          .created_at = hush__wall(),
+                          .round = 1,
+                          .pub_body = pub_body,
+                          .pub_len = strlen(pub_body),
+                          .signature = sig_b64};
+    snprintf(tmp.id, sizeof tmp.id, "%s", id);
+    hush_err err = {0};
+    if (sig_b64 == NULL) {
+        fail(response, status, 500, "internal", "out of memory");
+        goto out;
+    }
+    /* Check the publication before storing it: a device must accept it. */
+    hush_publication *check = NULL;
+    if (hush_publication_parse(pub_body, strlen(pub_body), &check, &err) != 0) {
+        fail(response, status, 400, "invalid_campaign", "%s", err.msg);
+        goto out;
+    }
+    hush_publication_free(check);
+    int src = hush__store_save_campaign(h, &tmp, spec, &err);
+    if (src != 0) {
+        fail(response, status, src == HUSH_EEXIST ? 409 : 503,
+             src == HUSH_EEXIST ? "exists" : "unavailable", "%s", err.msg);
+        goto out;
+    }
+    if (hush__campaign_install(h, id, name, tmp.created_at, 1, pub_body, strlen(pub_body),
+                               sig_b64, &err) != 0) {
+        fail(response, status, 500, "internal", "%s", err.msg);
+        goto out;
+    }
+    hush_ldp *m = NULL;
+    unsigned report_bits = 0;
+    if (hush_ldp_new(&params, &m, NULL) == 0) {
+        report_bits = hush_ldp_report_bits(m);
+        hush_ldp_free(m);
+    }
+    char url[128];
+    snprintf(url, sizeof url, "/v1/campaigns/%s", id);
+    *response = json_pack("{s:s, s:I, s:s, s:o, s:I, s:s}", "id", id, "round", (json_int_t)1,
+                          "kind", synthetic ? "synthetic" : "poll", "mechanism",
+                          hush_wire_params_to_json(&params), "report_bits",
+                          (json_int_t)report_bits, "url", url);
+    *status = 201;
+    rc = 0;
+out:
+    json_decref(req);
+    json_decref(cands);
+    json_decref(pub);
+    json_decref(embedder);
+    hush_free(matrix);
+    free(pub_body);
+    free(spec);
+    hush_free(sig_b64);
+    return rc;
+}
+
+/* ---- estimates ---- */
+
+struct ranked {
+    uint32_t item;
+    double estimate;
+};
+
+static int by_estimate(const void *a, const void *b)
+{
+    const struct ranked *x = a, *y = b;
+    if (x->estimate != y->estimate) {
+        return x->estimate < y->estimate ? 1 : -1;
+    }
+    return (x->item > y->item) - (x->item < y->item);
+}
+
+static char *error_body(int *status, int http, const char *code, const char *msg, size_t *len)
+{
+    *status = http;
+    return hush__error_json(code, msg, len);
+}
+
+char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *round_arg,
+                           const char *top_arg, int *status, size_t *len)
+{
+    hush_err err = {0};
+    uint64_t round = c->round, top = 0;
+    if (round_arg != NULL &&
+        hush_parse_u64(round_arg, 1, UINT32_MAX, "round", &round, &err) != 0) {
+        return error_body(status, 400, "invalid_round", err.msg, len);
+    }
+    if (round != c->agg->round) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "round %llu of %s has no estimates (current round %u)",
+                 (unsigned long long)round, c->id, c->round);
+        return error_body(status, 404, "unknown_round", msg, len);
+    }
+    uint32_t d = c->pub->params.domain;
+    top = d < DEFAULT_TOP ? d : DEFAULT_TOP;
+    if (top_arg != NULL && hush_parse_u64(top_arg, 1, d, "top", &top, &err) != 0) {
+        return error_body(status, 400, "invalid_top", err.msg, len);
+    }
+    (void)h;
+    hush__round *r = c->agg;
+    /* served from the cache when the state has not changed */
+    pthread_mutex_lock(&r->lock);
+    for (unsigned i = 0; i < HUSH__EST_CACHE; i++) {
+        if (r->cache[i].json != NULL && r->cache[i].version == r->version &&
+            r->cache[i].top == top) {
+            char *copy = malloc(r->cache[i].len + 1);
+            if (copy != NULL) {
+                memcpy(copy, r->cache[i].json, r->cache[i].len + 1);
+                *len = r->cache[i].len;
+            }
+            pthread_mutex_unlock(&r->lock);
+            *status = copy != NULL ? 200 : 500;
+            return copy != NULL ? copy : hush__error_json("internal", "out of memory", len);
+        }
+    }
+    uint64_t version = r->version;
+    uint64_t n = hush_ldp_agg_count(r->agg);
+    hush_ldp_estimate *est = NULL;
+    int rc = 0;
+    if (n >= c->pub->min_reports) {
+        est = hush_calloc(d, sizeof *est);
+        rc = est != NULL ? hush_ldp_agg_estimate(r->agg, 0.0, est, d, &err) : HUSH_ENOMEM;
+    }
+    pthread_mutex_unlock(&r->lock);
+    json_t *doc = NULL;
+    if (rc != 0) {
+        hush_free(est);
+        return error_body(status, 500, "internal", err.msg[0] ? err.msg : "out of memory", len);
+    }
+    const hush_ldp_params *p = &c->pub->params;
+    doc = json_pack("{s:s, s:I, s:I, s:f, s:s, s:I}", "campaign", c->id, "round",
+                    (json_int_t)round, "n_reports", (json_int_t)n, "epsilon", p->epsilon,
+                    "mechanism", hush_ldp_mechanism_name(p->mechanism), "candidates",
+                    (json_int_t)d);
+    if (doc != NULL && est == NULL) {
+        char reason[160];
+        snprintf(reason, sizeof reason,
+                 "estimates are withheld until the round holds %llu reports (it holds %llu)",
+                 (unsigned long long)c->pub->min_reports, (unsigned long long)n);
+        json_object_set_new(doc, "withheld", json_true());
+        json_object_set_new(doc, "reason", json_string(reason));
+        json_object_set_new(doc, "min_reports", json_integer((json_int_t)c->pub->min_reports));
+    } else if (doc != NULL) {
+        struct ranked *order = hush_malloc(d * sizeof *order);
+        json_t *items = json_array();
+        for (uint32_t i = 0; order != NULL && i < d; i++) {
+            order[i] = (struct ranked){i, est[i].count};
+        }
+        if (order != NULL) {
+            qsort(order, d, sizeof *order, by_estimate);
+        }
+        for (uint64_t k = 0; order != NULL && items != NULL && k < top; k++) {
+            uint32_t i = order[k].item;
+            bool none = i >= c->pub->n_candidates;
+            json_t *o = json_pack(
+                "{s:s, s:s, s:f, s:f, s:[f, f], s:f, s:b}", "candidate_id",
+                none ? HUSH_NO_MATCH_ID : c->pub->candidate_ids[i], "text",
+                none ? "" : c->pub->candidate_texts[i], "estimate", est[i].count, "std_error",
+                est[i].std_error, "ci95", est[i].ci_low, est[i].ci_high, "frequency",
+                est[i].frequency, "significant", est[i].significant);
+            json_array_append_new(items, o);
+        }
+        json_object_set_new(doc, "withheld", json_false());
+        json_object_set_new(doc, "top", json_integer((json_int_t)top));
+        json_object_set_new(doc, "items", items != NULL ? items : json_array());
+        hush_free(order);
+    }
+    hush_free(est);
+    char *body = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(doc);
+    if (body == NULL) {
+        return error_body(status, 500, "internal", "out of memory", len);
+    }
+    *len = strlen(body);
+    /* keep a copy for the next poll at this version */
+    pthread_mutex_lock(&r->lock);
+    unsigned slot = r->cache_next++ % HUSH__EST_CACHE;
+    free(r->cache[slot].json);
+    r->cache[slot].json = malloc(*len + 1);
+    if (r->cache[slot].json != NULL) {
+        memcpy(r->cache[slot].json, body, *len + 1);
+        r->cache[slot].len = *len;
+        r->cache[slot].version = version;
+        r->cache[slot].top = (uint32_t)top;
+    }
+    pthread_mutex_unlock(&r->lock);
+    *status = 200;
+    return body;
+}
+
+/* ---- the demo campaign ---- */
+
+int hush__demo_campaign(hush_collector *h, hush_err *err)
+{
+    pthread_rwlock_rdlock(&h->campaigns_lock);
+    size_t n = h->n_campaigns;
+    pthread_rwlock_unlock(&h->campaigns_lock);
+    if (n > 0) {
+        return 0;
+    }
+    static const char demo[] =
+        "{\"id\":\"demo-emoji\",\"name\":\"Favourite emoji (demo)\",\"kind\":\"poll\","
+        "\"candidates\":[\"face with tears of joy\",\"red heart\",\"thumbs up\","
+        "\"loudly crying face\",\"folded hands\",\"fire\",\"sparkles\",\"party popper\","
+        "\"thinking face\",\"rocket\",\"pizza\",\"rainbow\"],"
+        "\"epsilon\":4,\"mechanism\":\"auto\","
+        "\"budget\":{\"reports_per_device_per_day\":1,\"epsilon_per_device_per_day\":4},"
+        "\"min_reports\":10}";
+    json_t *response = NULL;
+    int status = 0;
+    int rc = hush__campaign_create(h, demo, sizeof demo - 1, &response, &status);
+    if (rc != 0) {
+        const char *msg = json_string_value(
+            json_object_get(json_object_get(response, "error"), "message"));
+        hush_err_set(err, HUSH_EIO, "demo campaign: %s", msg != NULL ? msg : "failed");
+    }
+    json_decref(response);
+    return rc != 0 ? HUSH_EIO : 0;
+}

@@ -1,0 +1,245 @@
+/*
+ * config.c - hushd's settings: defaults, command-line flags, config files.
+ *
+ * Every setting has one name, used as "--name value" on the command line
+ * and "name = value" in a config file, and one parser, so the two cannot
+ * disagree.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "collector_internal.h"
+
+void hush_collector_config_defaults(hush_collector_config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->listen, sizeof c->listen, "127.0.0.1");
+    c->port = 8080;
+    snprintf(c->store, sizeof c->store, "sqlite:./var/hush.db");
+    snprintf(c->key_dir, sizeof c->key_dir, "./var/keys");
+    snprintf(c->admin_token_file, sizeof c->admin_token_file, "./var/admin-token");
+    snprintf(c->access_log, sizeof c->access_log, "-");
+    c->max_body_bytes = 4u << 20;
+    c->connection_limit = 4096;
+    c->connection_timeout_s = 30;
+    c->threads = 0;
+    c->sync_full = true;
+    c->checkpoint_interval_s = 30;
+    c->max_batches_per_commit = 4096;
+    c->estimates_admin_only = false;
+    c->demo = false;
+}
+
+const char *hush_collector_usage(void)
+{
+    return "usage: hushd [options]\n"
+           "  --listen ADDR               address to bind (default 127.0.0.1)\n"
+           "  --port N                    port (default 8080; 0 = any free port)\n"
+           "  --store sqlite:PATH         where batches and campaigns live\n"
+           "                              (default sqlite:./var/hush.db)\n"
+           "  --key-dir DIR               signing and sealing keys, created on first start\n"
+           "                              (default ./var/keys)\n"
+           "  --admin-token-file FILE     admin bearer token, created if missing\n"
+           "                              (default ./var/admin-token)\n"
+           "  --access-log FILE|-|off     one line per request (default - = stderr)\n"
+           "  --max-body-bytes N          larger request bodies get 413 (default 4194304)\n"
+           "  --connection-limit N        concurrent connections (default 4096)\n"
+           "  --connection-timeout S      idle connection timeout (default 30)\n"
+           "  --threads N                 HTTP threads (default: one per core)\n"
+           "  --sync full|normal          SQLite durability (default full: fsync per commit)\n"
+           "  --checkpoint-interval S     aggregate checkpoints (default 30)\n"
+           "  --max-batches-per-commit N  group commit size cap (default 4096)\n"
+           "  --estimates public|admin    who may read estimates (default public)\n"
+           "  --demo                      create a demo campaign if there is none\n"
+           "  --config FILE               read \"name = value\" settings from FILE\n"
+           "  --help                      this text\n";
+}
+
+static int set_path(char *dst, size_t cap, const char *name, const char *value, hush_err *err)
+{
+    size_t n = strlen(value);
+    if (n >= cap) {
+        return hush_err_set(err, HUSH_ERANGE, "%s is longer than %zu bytes", name, cap - 1);
+    }
+    memcpy(dst, value, n + 1);
+    return 0;
+}
+
+static int set_uint(unsigned *dst, const char *name, const char *value, uint64_t min,
+                    uint64_t max, hush_err *err)
+{
+    uint64_t v;
+    int rc = hush_parse_u64(value, min, max, name, &v, err);
+    if (rc == 0) {
+        *dst = (unsigned)v;
+    }
+    return rc;
+}
+
+int hush_collector_config_set(hush_collector_config *c, const char *name, const char *value,
+                              hush_err *err)
+{
+    if (strcmp(name, "listen") == 0) {
+        return set_path(c->listen, sizeof c->listen, name, value, err);
+    }
+    if (strcmp(name, "port") == 0) {
+        uint64_t v;
+        int rc = hush_parse_u64(value, 0, 65535, "port", &v, err);
+        c->port = rc == 0 ? (uint16_t)v : c->port;
+        return rc;
+    }
+    if (strcmp(name, "store") == 0) {
+        if (strncmp(value, "sqlite:", 7) != 0 || value[7] == '\0') {
+            return hush_err_set(err, HUSH_EINVAL,
+                                "store must be sqlite:PATH (got \"%s\"); PostgreSQL comes with "
+                                "scale-out",
+                                value);
+        }
+        return set_path(c->store, sizeof c->store, name, value, err);
+    }
+    if (strcmp(name, "key-dir") == 0) {
+        return set_path(c->key_dir, sizeof c->key_dir, name, value, err);
+    }
+    if (strcmp(name, "admin-token-file") == 0) {
+        return set_path(c->admin_token_file, sizeof c->admin_token_file, name, value, err);
+    }
+    if (strcmp(name, "access-log") == 0) {
+        return set_path(c->access_log, sizeof c->access_log, name,
+                        strcmp(value, "off") == 0 ? "" : value, err);
+    }
+    if (strcmp(name, "max-body-bytes") == 0) {
+        uint64_t v;
+        int rc = hush_parse_u64(value, 1024, 1u << 30, name, &v, err);
+        c->max_body_bytes = rc == 0 ? (size_t)v : c->max_body_bytes;
+        return rc;
+    }
+    if (strcmp(name, "connection-limit") == 0) {
+        return set_uint(&c->connection_limit, name, value, 1, 1u << 20, err);
+    }
+    if (strcmp(name, "connection-timeout") == 0) {
+        return set_uint(&c->connection_timeout_s, name, value, 1, 3600, err);
+    }
+    if (strcmp(name, "threads") == 0) {
+        return set_uint(&c->threads, name, value, 0, 256, err);
+    }
+    if (strcmp(name, "checkpoint-interval") == 0) {
+        return set_uint(&c->checkpoint_interval_s, name, value, 1, 86400, err);
+    }
+    if (strcmp(name, "max-batches-per-commit") == 0) {
+        return set_uint(&c->max_batches_per_commit, name, value, 1, 1u << 20, err);
+    }
+    if (strcmp(name, "sync") == 0) {
+        if (strcmp(value, "full") != 0 && strcmp(value, "normal") != 0) {
+            return hush_err_set(err, HUSH_EINVAL, "sync must be full or normal (got \"%s\")",
+                                value);
+        }
+        c->sync_full = strcmp(value, "full") == 0;
+        return 0;
+    }
+    if (strcmp(name, "estimates") == 0) {
+        if (strcmp(value, "public") != 0 && strcmp(value, "admin") != 0) {
+            return hush_err_set(err, HUSH_EINVAL,
+                                "estimates must be public or admin (got \"%s\")", value);
+        }
+        c->estimates_admin_only = strcmp(value, "admin") == 0;
+        return 0;
+    }
+    if (strcmp(name, "demo") == 0) {
+        if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
+            return hush_err_set(err, HUSH_EINVAL, "demo must be true or false (got \"%s\")",
+                                value);
+        }
+        c->demo = strcmp(value, "true") == 0;
+        return 0;
+    }
+    return hush_err_set(err, HUSH_EINVAL, "unknown setting \"%s\"", name);
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t') {
+        s++;
+    }
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' ||
+                     s[n - 1] == '\r')) {
+        s[--n] = '\0';
+    }
+    return s;
+}
+
+static int load_file(hush_collector_config *c, const char *path, hush_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return hush_err_set(err, HUSH_EIO, "cannot open config file %s: %s", path,
+                            strerror(errno));
+    }
+    char line[2048];
+    int line_no = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
+        line_no++;
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#') {
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (eq == NULL) {
+            rc = hush_err_set(err, HUSH_EINVAL, "%s:%d: expected \"name = value\"", path,
+                              line_no);
+            break;
+        }
+        *eq = '\0';
+        hush_err local = {0};
+        rc = hush_collector_config_set(c, trim(s), trim(eq + 1), &local);
+        if (rc != 0) {
+            hush_err_set(err, rc, "%s:%d: %s", path, line_no, local.msg);
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int hush_collector_config_args(hush_collector_config *c, int argc, char **argv, bool *help,
+                               hush_err *err)
+{
+    *help = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            *help = true;
+            return 0;
+        }
+        if (strcmp(a, "--demo") == 0) {
+            c->demo = true;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            return hush_err_set(err, HUSH_EINVAL, "unexpected argument \"%s\"", a);
+        }
+        const char *name = a + 2;
+        const char *value = strchr(name, '=');
+        char buf[64];
+        if (value != NULL) {
+            size_t n = (size_t)(value - name);
+            if (n >= sizeof buf) {
+                return hush_err_set(err, HUSH_EINVAL, "unknown option %s", a);
+            }
+            memcpy(buf, name, n);
+            buf[n] = '\0';
+            name = buf;
+            value++;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            return hush_err_set(err, HUSH_EINVAL, "%s needs a value", a);
+        }
+        int rc = strcmp(name, "config") == 0 ? load_file(c, value, err)
+                                             : hush_collector_config_set(c, name, value, err);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,546 @@
+/*
+ * http.c - the REST API on libmicrohttpd: routing, bodies, responses, the
+ * access log.
+ *
+ * The access handler is called several times per request (STYLE.md): the
+ * first call allocates the request context and refuses an oversize
+ * Content-Length with 413 at once; body calls append to a capped buffer;
+ * the final call parses and answers.  A report batch instead suspends its
+ * connection and goes to the writer thread; once its commit is done the
+ * connection is resumed, the handler runs again, and answers from the
+ * item.  Nothing here reads or logs the client's address.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "collector_internal.h"
+
+typedef struct request {
+    enum hush__route route;
+    const char *method;
+    double t0;
+    char *body;
+    size_t len, cap;
+    bool too_big;
+    hush__item *item;
+    int status;
+    size_t bytes;
+} request;
+
+double hush__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int64_t hush__wall(void)
+{
+    return (int64_t)time(NULL);
+}
+
+char *hush__error_json(const char *code, const char *message, size_t *len)
+{
+    json_t *doc = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+    char *s = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (s == NULL) {
+        static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+        s = malloc(sizeof oom);
+        if (s != NULL) {
+            memcpy(s, oom, sizeof oom);
+        }
+    }
+    *len = s != NULL ? strlen(s) : 0;
+    return s;
+}
+
+/* Queues a response whose body is malloc'd (freed by libmicrohttpd). */
+static enum MHD_Result respond(struct MHD_Connection *conn, request *req, int status, char *body,
+                               size_t len, const char *content_type, const char *hname,
+                               const char *hvalue)
+{
+    if (body == NULL) {
+        status = 500;
+        body = hush__error_json("internal", "out of memory", &len);
+        content_type = "application/json";
+        hname = NULL;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (hname != NULL) {
+        MHD_add_response_header(resp, hname, hvalue);
+    }
+    req->status = status;
+    req->bytes = len;
+    enum MHD_Result r = MHD_queue_response(conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *conn, request *req, int status,
+                                     const char *code, const char *message)
+{
+    size_t len = 0;
+    char *body = hush__error_json(code, message, &len);
+    return respond(conn, req, status, body, len, "application/json", NULL, NULL);
+}
+
+static enum MHD_Result respond_copy(struct MHD_Connection *conn, request *req, int status,
+                                    const char *text, const char *content_type)
+{
+    size_t len = strlen(text);
+    char *copy = malloc(len + 1);
+    if (copy != NULL) {
+        memcpy(copy, text, len + 1);
+    }
+    return respond(conn, req, status, copy, len, content_type, NULL, NULL);
+}
+
+static enum MHD_Result respond_json_doc(struct MHD_Connection *conn, request *req, int status,
+                                        json_t *doc)
+{
+    char *body = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(doc);
+    return respond(conn, req, status, body, body != NULL ? strlen(body) : 0, "application/json",
+                   NULL, NULL);
+}
+
+/* ---- routing ---- */
+
+static enum hush__route route_of(const char *method, const char *url, char *id, size_t id_cap)
+{
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    bool post = strcmp(method, "POST") == 0;
+    id[0] = '\0';
+    if (strcmp(url, "/healthz") == 0) {
+        return get ? ROUTE_HEALTHZ : ROUTE_OTHER;
+    }
+    if (strcmp(url, "/metrics") == 0) {
+        return get ? ROUTE_METRICS : ROUTE_OTHER;
+    }
+    if (strcmp(url, "/v1/keys") == 0) {
+        return get ? ROUTE_KEYS : ROUTE_OTHER;
+    }
+    if (strcmp(url, "/v1/reports") == 0) {
+        return post ? ROUTE_REPORTS : ROUTE_OTHER;
+    }
+    if (strcmp(url, "/v1/campaigns") == 0) {
+        return get ? ROUTE_CAMPAIGNS_LIST : post ? ROUTE_CAMPAIGNS_CREATE : ROUTE_OTHER;
+    }
+    static const char prefix[] = "/v1/campaigns/";
+    if (strncmp(url, prefix, sizeof prefix - 1) == 0) {
+        const char *rest = url + sizeof prefix - 1;
+        const char *slash = strchr(rest, '/');
+        size_t n = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
+        if (n == 0 || n >= id_cap) {
+            return ROUTE_OTHER;
+        }
+        memcpy(id, rest, n);
+        id[n] = '\0';
+        if (slash == NULL) {
+            return get ? ROUTE_CAMPAIGN_GET : ROUTE_OTHER;
+        }
+        if (strcmp(slash, "/estimates") == 0) {
+            return get ? ROUTE_ESTIMATES : ROUTE_OTHER;
+        }
+    }
+    return ROUTE_OTHER;
+}
+
+/* Known path, wrong method: 405 with Allow; unknown path: 404. */
+static enum MHD_Result not_routed(struct MHD_Connection *conn, request *req, const char *url)
+{
+    const char *allow = NULL;
+    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0 ||
+        strcmp(url, "/v1/keys") == 0) {
+        allow = "GET";
+    } else if (strcmp(url, "/v1/reports") == 0) {
+        allow = "POST";
+    } else if (strcmp(url, "/v1/campaigns") == 0) {
+        allow = "GET, POST";
+    } else if (strncmp(url, "/v1/campaigns/", 14) == 0 &&
+               (strchr(url + 14, '/') == NULL || strstr(url + 14, "/estimates") != NULL)) {
+        allow = "GET";
+    }
+    if (allow == NULL) {
+        return respond_error(conn, req, 404, "not_found", "no such route");
+    }
+    size_t len = 0;
+    char msg[64];
+    snprintf(msg, sizeof msg, "this route allows %s", allow);
+    char *body = hush__error_json("method_not_allowed", msg, &len);
+    return respond(conn, req, 405, body, len, "application/json", MHD_HTTP_HEADER_ALLOW, allow);
+}
+
+/* ---- reports ---- */
+
+static enum MHD_Result reject(hush_collector *h, struct MHD_Connection *conn, request *req,
+                              int status, enum hush__reject why, uint64_t n, const char *code,
+                              const char *message)
+{
+    hush__metrics_reject(&h->metrics, why, n);
+    return respond_error(conn, req, status, code, message);
+}
+
+static enum MHD_Result post_reports(hush_collector *h, struct MHD_Connection *conn, request *req)
+{
+    json_error_t jerr;
+    hush_err err = {0};
+    json_t *doc = json_loadb(req->body != NULL ? req->body : "", req->len,
+                             JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "the batch is not JSON: %s", jerr.text);
+        return reject(h, conn, req, 400, REJECT_MALFORMED, 0, "malformed", msg);
+    }
+    /* a sealed batch: open it and parse what is inside */
+    const json_t *sealed = json_object_get(doc, "sealed");
+    if (sealed != NULL) {
+        uint8_t *plain = NULL;
+        size_t plen = 0;
+        if (!json_is_string(sealed) || json_object_size(doc) != 1 ||
+            hush_unseal(json_string_value(sealed), json_string_length(sealed), h->seal_pk,
+                        h->seal_sk, &plain, &plen, &err) != 0) {
+            json_decref(doc);
+            return reject(h, conn, req, 400, REJECT_SEALED, 0, "sealed",
+                          err.msg[0] ? err.msg
+                                     : "a sealed batch is {\"sealed\": base64} and nothing "
+                                       "else");
+        }
+        json_decref(doc);
+        doc = json_loadb((const char *)plain, plen, JSON_REJECT_DUPLICATES, &jerr);
+        hush_free(plain);
+        if (doc == NULL) {
+            return reject(h, conn, req, 400, REJECT_MALFORMED, 0, "malformed",
+                          "the sealed batch does not hold JSON");
+        }
+    }
+    hush_batch_header hdr;
+    if (hush_batch_read_header(doc, &hdr, &err) != 0) {
+        json_decref(doc);
+        return reject(h, conn, req, 400, REJECT_MALFORMED, 0, "malformed", err.msg);
+    }
+    uint64_t n = json_array_size(hdr.reports);
+    hush__campaign *c = hush__campaign_find(h, hdr.campaign);
+    if (c == NULL) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "no campaign \"%s\"", hdr.campaign);
+        json_decref(doc);
+        return reject(h, conn, req, 404, REJECT_UNKNOWN_CAMPAIGN, n, "unknown_campaign", msg);
+    }
+    hush__round *round = c->agg;
+    if (hdr.round != round->round) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "round %u of %s is %s; the current round is %u", hdr.round,
+                 c->id, hdr.round < round->round ? "closed" : "not open yet", round->round);
+        json_decref(doc);
+        return reject(h, conn, req, 409, REJECT_ROUND, n, "round_closed", msg);
+    }
+    hush__item *item = hush_calloc(1, sizeof *item);
+    size_t bad = 0;
+    if (item == NULL) {
+        json_decref(doc);
+        return respond_error(conn, req, 500, "internal", "out of memory");
+    }
+    if (hush_batch_decode_reports(c->mech, hdr.reports, &item->reports, &item->n_reports, &bad,
+                                  &err) != 0) {
+        json_decref(doc);
+        hush__item_free(item);
+        return reject(h, conn, req, err.code == HUSH_ENOMEM ? 500 : 400, REJECT_INVALID, n,
+                      "invalid_report", err.msg);
+    }
+    memcpy(item->batch_id, hdr.batch_id, sizeof item->batch_id);
+    json_decref(doc);
+    item->conn = conn;
+    item->campaign = c;
+    item->round = round;
+    req->item = item;
+    MHD_suspend_connection(conn);
+    hush__enqueue(h, item);
+    return MHD_YES;
+}
+
+static enum MHD_Result reports_done(hush_collector *h, struct MHD_Connection *conn, request *req)
+{
+    hush__item *it = req->item;
+    (void)h;
+    if (it->status == 200) {
+        char *body = malloc(96);
+        if (body != NULL) {
+            snprintf(body, 96, "{\"accepted\":%zu,\"duplicate\":%s}",
+                     it->duplicate ? (size_t)0 : it->n_reports,
+                     it->duplicate ? "true" : "false");
+        }
+        return respond(conn, req, 200, body, body != NULL ? strlen(body) : 0, "application/json",
+                       NULL, NULL);
+    }
+    return respond_error(conn, req, it->status, it->status == 503 ? "unavailable" : "internal",
+                         it->status == 503 ? "the store could not commit; retry with the same "
+                                             "batch_id"
+                                           : "internal error");
+}
+
+/* ---- the handler ---- */
+
+static bool is_json(struct MHD_Connection *conn)
+{
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_TYPE);
+    return ct != NULL && strncmp(ct, "application/json", 16) == 0;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
+                               const char *method, const char *version,
+                               const char *upload_data, size_t *upload_data_size,
+                               void **req_cls)
+{
+    hush_collector *h = cls;
+    (void)version;
+    request *req = *req_cls;
+    char id[HUSH_CAMPAIGN_ID_MAX + 2];
+    if (req == NULL) {
+        req = calloc(1, sizeof *req);
+        if (req == NULL) {
+            return MHD_NO;
+        }
+        req->t0 = hush__now();
+        req->method = strcmp(method, "GET") == 0    ? "GET"
+                      : strcmp(method, "POST") == 0 ? "POST"
+                      : strcmp(method, "HEAD") == 0 ? "HEAD"
+                                                    : "OTHER";
+        req->route = route_of(method, url, id, sizeof id);
+        *req_cls = req;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        uint64_t declared;
+        if (cl != NULL && hush_parse_u64(cl, 0, UINT64_MAX, "length", &declared, NULL) == 0 &&
+            declared > h->cfg.max_body_bytes) {
+            hush__metrics_reject(&h->metrics, REJECT_TOO_LARGE, 0);
+            return respond_error(conn, req, 413, "too_large",
+                                 "the request body exceeds the collector's limit");
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (req->too_big || req->len + n > h->cfg.max_body_bytes) {
+            req->too_big = true;
+            return MHD_YES;
+        }
+        if (req->len + n + 1 > req->cap) {
+            size_t cap = req->cap ? req->cap : 4096;
+            while (cap < req->len + n + 1) {
+                cap *= 2;
+            }
+            char *grown = realloc(req->body, cap);
+            if (grown == NULL) {
+                req->too_big = true;
+                return MHD_YES;
+            }
+            req->body = grown;
+            req->cap = cap;
+        }
+        memcpy(req->body + req->len, upload_data, n);
+        req->len += n;
+        req->body[req->len] = '\0';
+        return MHD_YES;
+    }
+    if (req->item != NULL) {
+        return reports_done(h, conn, req);
+    }
+    if (req->too_big) {
+        hush__metrics_reject(&h->metrics, REJECT_TOO_LARGE, 0);
+        return respond_error(conn, req, 413, "too_large",
+                             "the request body exceeds the collector's limit");
+    }
+    route_of(method, url, id, sizeof id);
+    switch (req->route) {
+    case ROUTE_HEALTHZ: {
+        static const char ok[] = "{\"status\":\"ok\"}";
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(sizeof ok - 1, (void *)ok, MHD_RESPMEM_PERSISTENT);
+        if (resp == NULL) {
+            return MHD_NO;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        req->status = 200;
+        req->bytes = sizeof ok - 1;
+        enum MHD_Result r = MHD_queue_response(conn, 200, resp);
+        MHD_destroy_response(resp);
+        return r;
+    }
+    case ROUTE_METRICS: {
+        size_t len = 0;
+        char *text = hush__metrics_render(&h->metrics, &len);
+        return respond(conn, req, 200, text, len, "text/plain; version=0.0.4", NULL, NULL);
+    }
+    case ROUTE_KEYS:
+        return respond_copy(conn, req, 200, h->keys_json, "application/json");
+    case ROUTE_CAMPAIGNS_LIST: {
+        pthread_rwlock_rdlock(&h->campaigns_lock);
+        enum MHD_Result r = respond_copy(conn, req, 200, h->list_json, "application/json");
+        pthread_rwlock_unlock(&h->campaigns_lock);
+        return r;
+    }
+    case ROUTE_CAMPAIGNS_CREATE: {
+        const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                       MHD_HTTP_HEADER_AUTHORIZATION);
+        if (!hush__admin_ok(h, auth)) {
+            return respond_error(conn, req, 401, "unauthorized",
+                                 "creating a campaign needs the admin bearer token");
+        }
+        if (!is_json(conn)) {
+            return respond_error(conn, req, 415, "unsupported_media_type",
+                                 "send Content-Type: application/json");
+        }
+        json_t *resp = NULL;
+        int status = 500;
+        hush__campaign_create(h, req->body != NULL ? req->body : "", req->len, &resp, &status);
+        return respond_json_doc(conn, req, status, resp);
+    }
+    case ROUTE_CAMPAIGN_GET: {
+        hush__campaign *c = hush__campaign_find(h, id);
+        if (c == NULL) {
+            return respond_error(conn, req, 404, "unknown_campaign", "no such campaign");
+        }
+        pthread_rwlock_rdlock(&h->campaigns_lock);
+        char *body = malloc(c->pub_len + 1);
+        size_t len = c->pub_len;
+        char sig[128];
+        snprintf(sig, sizeof sig, "%s", c->signature);
+        if (body != NULL) {
+            memcpy(body, c->pub_body, len + 1);
+        }
+        pthread_rwlock_unlock(&h->campaigns_lock);
+        return respond(conn, req, 200, body, len, "application/json", HUSH_SIGNATURE_HEADER,
+                       sig);
+    }
+    case ROUTE_ESTIMATES: {
+        hush__campaign *c = hush__campaign_find(h, id);
+        if (c == NULL) {
+            return respond_error(conn, req, 404, "unknown_campaign", "no such campaign");
+        }
+        if (h->cfg.estimates_admin_only &&
+            !hush__admin_ok(h, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                           MHD_HTTP_HEADER_AUTHORIZATION))) {
+            return respond_error(conn, req, 401, "unauthorized",
+                                 "estimates need the admin bearer token on this collector");
+        }
+        int status = 500;
+        size_t len = 0;
+        char *body = hush__estimates_json(
+            h, c, MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "round"),
+            MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "top"), &status, &len);
+        return respond(conn, req, status, body, len, "application/json", NULL, NULL);
+    }
+    case ROUTE_REPORTS:
+        if (!is_json(conn)) {
+            hush__metrics_reject(&h->metrics, REJECT_MALFORMED, 0);
+            return respond_error(conn, req, 415, "unsupported_media_type",
+                                 "send Content-Type: application/json");
+        }
+        return post_reports(h, conn, req);
+    default:
+        return not_routed(conn, req, url);
+    }
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    hush_collector *h = cls;
+    request *req = *req_cls;
+    (void)conn;
+    if (req == NULL) {
+        return;
+    }
+    int status = req->status != 0 ? req->status : 499; /* 499: closed before an answer */
+    hush__metrics_request(&h->metrics, req->route, status);
+    if (h->access_log != NULL) {
+        double ms = (hush__now() - req->t0) * 1e3;
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        char ts[32];
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        pthread_mutex_lock(&h->log_lock);
+        fprintf(h->access_log, "%s %s %s %d %.3fms %zuB%s\n", ts, req->method,
+                hush__route_name(req->route), status, ms, req->bytes,
+                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+        /* a file log is buffered: written out at most a second late */
+        double now_s = hush__now();
+        if (now_s - h->log_flushed > 1.0) {
+            fflush(h->access_log);
+            h->log_flushed = now_s;
+        }
+        pthread_mutex_unlock(&h->log_lock);
+    }
+    hush__item_free(req->item);
+    free(req->body);
+    free(req);
+    *req_cls = NULL;
+}
+
+int hush__http_start(hush_collector *h, hush_err *err)
+{
+    struct sockaddr_in v4;
+    struct sockaddr_in6 v6;
+    struct sockaddr *addr;
+    memset(&v4, 0, sizeof v4);
+    memset(&v6, 0, sizeof v6);
+    if (strchr(h->cfg.listen, ':') != NULL) {
+        v6.sin6_family = AF_INET6;
+        v6.sin6_port = htons(h->cfg.port);
+        if (inet_pton(AF_INET6, h->cfg.listen, &v6.sin6_addr) != 1) {
+            return hush_err_set(err, HUSH_EINVAL, "listen address \"%s\" is not IPv6",
+                                h->cfg.listen);
+        }
+        addr = (struct sockaddr *)&v6;
+    } else {
+        v4.sin_family = AF_INET;
+        v4.sin_port = htons(h->cfg.port);
+        if (inet_pton(AF_INET, h->cfg.listen, &v4.sin_addr) != 1) {
+            return hush_err_set(err, HUSH_EINVAL, "listen address \"%s\" is not IPv4",
+                                h->cfg.listen);
+        }
+        addr = (struct sockaddr *)&v4;
+    }
+    unsigned threads = h->cfg.threads;
+    if (threads == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores > 0 ? (unsigned)cores : 1;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_TURBO | (addr == (struct sockaddr *)&v6 ? MHD_USE_IPv6 : 0);
+    h->mhd = MHD_start_daemon(
+        flags, h->cfg.port, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR, addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+        h->cfg.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, h->cfg.connection_timeout_s,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+        MHD_OPTION_END);
+    if (h->mhd == NULL) {
+        return hush_err_set(err, HUSH_EIO, "cannot listen on %s:%u (address in use?)",
+                            h->cfg.listen, h->cfg.port);
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info != NULL ? info->port : h->cfg.port;
+    return 0;
+}
+
+void hush__http_stop(hush_collector *h)
+{
+    if (h->mhd != NULL) {
+        MHD_stop_daemon(h->mhd);
+        h->mhd = NULL;
+    }
+}

@@ -1,0 +1,92 @@
+/*
+ * hush_collector.h - hushd, the collector, as a library: configuration and
+ * the server's life cycle.  main.c is a thin wrapper; tests start servers
+ * in-process through the same calls.
+ *
+ * The collector publishes signed campaigns, ingests randomized report
+ * batches durably (SQLite, group commit, answered only once committed),
+ * keeps aggregates in memory (rebuilt at start from a checkpoint plus the
+ * batches after it), and serves estimates.  It never sees raw device data,
+ * stores no identifiers, and logs no client addresses.
+ *
+ * Ownership: hush_collector_start returns a new server, stopped and freed
+ * by hush_collector_stop.  Thread safety: a configuration is a plain value;
+ * the server's handle may be used from any one thread at a time (its
+ * internal threads are its own).
+ */
+#ifndef HUSH_COLLECTOR_H
+#define HUSH_COLLECTOR_H
+
+#include "hush_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HUSH_PATH_MAX 1024
+
+typedef struct hush_collector_config {
+    char listen[64];                 /* address to bind, default 127.0.0.1 */
+    uint16_t port;                   /* default 8080; 0 = any free port */
+    char store[HUSH_PATH_MAX];       /* "sqlite:PATH", default sqlite:./var/hush.db */
+    char key_dir[HUSH_PATH_MAX];     /* default ./var/keys */
+    char admin_token_file[HUSH_PATH_MAX]; /* default ./var/admin-token */
+    char access_log[HUSH_PATH_MAX];  /* "-" stderr (default), "" off, or a file */
+    size_t max_body_bytes;           /* default 4 MiB; larger bodies get 413 */
+    unsigned connection_limit;       /* default 4096 */
+    unsigned connection_timeout_s;   /* default 30 */
+    unsigned threads;                /* HTTP threads; 0 = one per core */
+    bool sync_full;                  /* SQLite synchronous=FULL (default) or NORMAL */
+    unsigned checkpoint_interval_s;  /* default 30 */
+    unsigned max_batches_per_commit; /* default 4096 */
+    bool estimates_admin_only;       /* default false: estimates are public */
+    bool demo;                       /* create a demo campaign if none exists */
+} hush_collector_config;
+
+/** Fills in every default. */
+HUSH_API void hush_collector_config_defaults(hush_collector_config *c);
+
+/**
+ * Applies command-line flags (--listen, --port, --store, --key-dir,
+ * --admin-token-file, --access-log, --max-body-bytes, --connection-limit,
+ * --connection-timeout, --threads, --sync, --checkpoint-interval,
+ * --max-batches-per-commit, --estimates, --demo, --config FILE).  A config
+ * file holds the same settings as "name = value" lines ('#' comments);
+ * flags given after --config override it.  Returns 0, or HUSH_EINVAL/
+ * HUSH_ERANGE/HUSH_EIO with a message naming the flag or line.
+ * *help is set when --help was given.
+ */
+HUSH_API int hush_collector_config_args(hush_collector_config *c, int argc, char **argv,
+                                        bool *help, hush_err *err) HUSH_WARN_UNUSED;
+
+/** Applies one "name = value" setting (what a config file line holds). */
+HUSH_API int hush_collector_config_set(hush_collector_config *c, const char *name,
+                                       const char *value, hush_err *err) HUSH_WARN_UNUSED;
+
+/** The usage text for hushd (static string). */
+HUSH_API const char *hush_collector_usage(void);
+
+typedef struct hush_collector hush_collector;
+
+/**
+ * Opens the store (creating it and its directory), loads or creates the
+ * keys and the admin token, rebuilds the aggregates, and starts serving.
+ * *out is new.  Returns 0 or an error with a message.
+ */
+HUSH_API int hush_collector_start(const hush_collector_config *c, hush_collector **out,
+                                  hush_err *err) HUSH_WARN_UNUSED;
+
+/** The port actually bound (useful with port 0). */
+HUSH_API uint16_t hush_collector_port(const hush_collector *h);
+
+/**
+ * Graceful stop: stops accepting, lets in-flight requests finish (their
+ * batches are committed and answered), checkpoints the aggregates, closes
+ * the store, frees everything.  NULL does nothing.
+ */
+HUSH_API void hush_collector_stop(hush_collector *h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HUSH_COLLECTOR_H */

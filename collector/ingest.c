@@ -1,0 +1,176 @@
+/*
+ * ingest.c - the writer thread: group commit of report batches.
+ *
+ * HTTP threads validate a batch, suspend its connection and queue it here.
+ * The writer takes everything queued (up to max_batches_per_commit), writes
+ * it in one SQLite transaction (one fsync for all of them), adds the new
+ * batches to their aggregates, and only then resumes the connections, whose
+ * handlers answer.  So an acknowledged batch is on disk and counted, a
+ * repeated batch_id is acknowledged and not counted again, and a crash can
+ * lose only batches nobody was told about.  The writer also takes the
+ * periodic aggregate checkpoints, between commits, so a checkpoint always
+ * matches the last row id it records.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "collector_internal.h"
+
+void hush__item_free(hush__item *item)
+{
+    if (item != NULL) {
+        hush_free(item->reports);
+        hush_free(item);
+    }
+}
+
+void hush__enqueue(hush_collector *h, hush__item *item)
+{
+    item->next = NULL;
+    pthread_mutex_lock(&h->queue_lock);
+    if (h->queue_tail != NULL) {
+        h->queue_tail->next = item;
+    } else {
+        h->queue_head = item;
+    }
+    h->queue_tail = item;
+    pthread_cond_signal(&h->queue_cond);
+    pthread_mutex_unlock(&h->queue_lock);
+}
+
+/* Takes up to `max` items off the queue, waiting until there is one, the
+ * server stops, or `deadline` (CLOCK_MONOTONIC seconds) passes. */
+static hush__item *take(hush_collector *h, unsigned max, double deadline, bool *stop)
+{
+    pthread_mutex_lock(&h->queue_lock);
+    while (h->queue_head == NULL && !h->stopping) {
+        double left = deadline - hush__now();
+        if (left <= 0) {
+            break;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        double t = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 + left;
+        ts.tv_sec = (time_t)t;
+        ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+        pthread_cond_timedwait(&h->queue_cond, &h->queue_lock, &ts);
+    }
+    hush__item *first = h->queue_head, *last = NULL;
+    unsigned n = 0;
+    for (hush__item *it = first; it != NULL && n < max; it = it->next) {
+        last = it;
+        n++;
+    }
+    if (last != NULL) {
+        h->queue_head = last->next;
+        if (h->queue_head == NULL) {
+            h->queue_tail = NULL;
+        }
+        last->next = NULL;
+    }
+    *stop = h->stopping && h->queue_head == NULL && first == NULL;
+    pthread_mutex_unlock(&h->queue_lock);
+    return first;
+}
+
+static void checkpoint(hush_collector *h)
+{
+    hush_err err = {0};
+    if (hush__store_checkpoint(h, &err) != 0 && h->access_log != NULL) {
+        pthread_mutex_lock(&h->log_lock);
+        fprintf(h->access_log, "hushd: checkpoint failed: %s\n", err.msg);
+        fflush(h->access_log);
+        pthread_mutex_unlock(&h->log_lock);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    hush_collector *h = arg;
+    double next_checkpoint = hush__now() + h->cfg.checkpoint_interval_s;
+    int64_t checkpointed = h->last_rowid;
+    for (;;) {
+        bool stop = false;
+        hush__item *items = take(h, h->cfg.max_batches_per_commit, next_checkpoint, &stop);
+        if (items != NULL) {
+            size_t n = 0;
+            for (hush__item *it = items; it != NULL; it = it->next) {
+                n++;
+            }
+            double t0 = hush__now();
+            int64_t last = h->last_rowid;
+            int rc = hush__store_commit(h, items, &last);
+            hush__metrics_commit(&h->metrics, hush__now() - t0, n);
+            for (hush__item *it = items; it != NULL; it = it->next) {
+                if (rc != 0) {
+                    it->status = 503;
+                    hush__metrics_reject(&h->metrics, REJECT_UNAVAILABLE, it->n_reports);
+                    continue;
+                }
+                it->status = 200;
+                if (it->duplicate) {
+                    hush__metrics_reject(&h->metrics, REJECT_DUPLICATE, it->n_reports);
+                    continue;
+                }
+                /* validated before it was queued: the add cannot fail */
+                size_t bytes = it->n_reports * hush_ldp_report_size(it->campaign->mech);
+                pthread_mutex_lock(&it->round->lock);
+                int arc = hush_ldp_agg_add(it->round->agg, it->reports, bytes, NULL, NULL);
+                it->round->version++;
+                pthread_mutex_unlock(&it->round->lock);
+                if (arc != 0) {
+                    it->status = 500;
+                    continue;
+                }
+                __atomic_add_fetch(&h->metrics.reports_accepted, it->n_reports,
+                                   __ATOMIC_RELAXED);
+                __atomic_add_fetch(&h->metrics.batches_accepted, 1, __ATOMIC_RELAXED);
+            }
+            if (rc == 0) {
+                h->last_rowid = last;
+            }
+            /* answer: the handler runs again once resumed */
+            for (hush__item *it = items, *next; it != NULL; it = next) {
+                next = it->next;
+                __atomic_store_n(&it->done, true, __ATOMIC_RELEASE);
+                MHD_resume_connection(it->conn);
+            }
+        }
+        if (hush__now() >= next_checkpoint || stop) {
+            if (h->last_rowid != checkpointed) {
+                checkpoint(h);
+                checkpointed = h->last_rowid;
+            }
+            next_checkpoint = hush__now() + h->cfg.checkpoint_interval_s;
+        }
+        if (stop) {
+            break;
+        }
+    }
+    return NULL;
+}
+
+int hush__writer_start(hush_collector *h, hush_err *err)
+{
+    int rc = pthread_create(&h->writer, NULL, writer_main, h);
+    if (rc != 0) {
+        return hush_err_set(err, HUSH_EIO, "cannot start the writer thread: %s", strerror(rc));
+    }
+    h->writer_started = true;
+    return 0;
+}
+
+void hush__writer_stop(hush_collector *h)
+{
+    if (!h->writer_started) {
+        return;
+    }
+    pthread_mutex_lock(&h->queue_lock);
+    h->stopping = true;
+    pthread_cond_broadcast(&h->queue_cond);
+    pthread_mutex_unlock(&h->queue_lock);
+    pthread_join(h->writer, NULL);
+    h->writer_started = false;
+}

@@ -1,0 +1,178 @@
+/*
+ * keys.c - the collector's long-term secrets: the Ed25519 signing key, the
+ * X25519 sealing key, and the admin token.
+ *
+ * Invariants: key files are created once, with mode 0600, by exclusive
+ * create, written and fsynced before use; a key file of the wrong size is an
+ * error, never silently replaced.  The admin token itself is not kept in
+ * memory: only its BLAKE2b hash, compared in constant time.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "collector_internal.h"
+
+int hush__mkdir_p(const char *path, mode_t mode, hush_err *err)
+{
+    char buf[HUSH_PATH_MAX];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) {
+        return hush_err_set(err, HUSH_EINVAL, "bad directory path \"%s\"", path);
+    }
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char c = buf[i];
+            buf[i] = '\0';
+            if (mkdir(buf, mode) != 0 && errno != EEXIST) {
+                return hush_err_set(err, HUSH_EIO, "cannot create directory %s: %s", buf,
+                                    strerror(errno));
+            }
+            buf[i] = c;
+        }
+    }
+    return 0;
+}
+
+/* Reads exactly `len` bytes from `path`, or creates it with `fresh` bytes
+ * (mode 0600) if it does not exist.  *created says which. */
+static int read_or_create(const char *path, uint8_t *buf, size_t len, const uint8_t *fresh,
+                          bool *created, hush_err *err)
+{
+    *created = false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            return hush_err_set(err, HUSH_EIO, "cannot create %s: %s", path, strerror(errno));
+        }
+        ssize_t w = write(fd, fresh, len);
+        int sync_rc = fsync(fd);
+        close(fd);
+        if (w != (ssize_t)len || sync_rc != 0) {
+            unlink(path);
+            return hush_err_set(err, HUSH_EIO, "cannot write %s", path);
+        }
+        memcpy(buf, fresh, len);
+        *created = true;
+        return 0;
+    }
+    if (fd < 0) {
+        return hush_err_set(err, HUSH_EIO, "cannot open %s: %s", path, strerror(errno));
+    }
+    uint8_t extra;
+    ssize_t r = read(fd, buf, len);
+    ssize_t more = read(fd, &extra, 1);
+    close(fd);
+    if (r != (ssize_t)len || more != 0) {
+        return hush_err_set(err, HUSH_ECORRUPT,
+                            "%s is not a %zu-byte key file; refusing to replace it", path, len);
+    }
+    return 0;
+}
+
+int hush__keys_load(hush_collector *h, hush_err *err)
+{
+    int rc = hush__mkdir_p(h->cfg.key_dir, 0700, err);
+    if (rc != 0) {
+        return rc;
+    }
+    char path[HUSH_PATH_MAX + 32];
+    uint8_t seed[crypto_sign_SEEDBYTES], fresh[32];
+    bool created;
+    randombytes_buf(fresh, sizeof fresh);
+    snprintf(path, sizeof path, "%s/signing.key", h->cfg.key_dir);
+    rc = read_or_create(path, seed, sizeof seed, fresh, &created, err);
+    sodium_memzero(fresh, sizeof fresh);
+    if (rc != 0) {
+        return rc;
+    }
+    crypto_sign_seed_keypair(h->sign_pk, h->sign_sk, seed);
+    sodium_memzero(seed, sizeof seed);
+    randombytes_buf(fresh, sizeof fresh);
+    snprintf(path, sizeof path, "%s/sealing.key", h->cfg.key_dir);
+    rc = read_or_create(path, h->seal_sk, sizeof h->seal_sk, fresh, &created, err);
+    sodium_memzero(fresh, sizeof fresh);
+    if (rc != 0) {
+        return rc;
+    }
+    crypto_scalarmult_base(h->seal_pk, h->seal_sk);
+    char *sign_b64 = hush_b64_encode(h->sign_pk, sizeof h->sign_pk);
+    char *seal_b64 = hush_b64_encode(h->seal_pk, sizeof h->seal_pk);
+    json_t *doc = sign_b64 != NULL && seal_b64 != NULL
+                      ? json_pack("{s:s, s:s, s:s, s:s}", "signing_key", sign_b64,
+                                  "signing_algorithm", "ed25519", "sealing_key", seal_b64,
+                                  "sealing_algorithm", "crypto_box_seal")
+                      : NULL;
+    hush_free(sign_b64);
+    hush_free(seal_b64);
+    h->keys_json = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    return h->keys_json != NULL ? 0 : hush_err_set(err, HUSH_ENOMEM, "out of memory");
+}
+
+int hush__admin_token_load(hush_collector *h, hush_err *err)
+{
+    const char *path = h->cfg.admin_token_file;
+    char dir[HUSH_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL && slash != dir) {
+        *slash = '\0';
+        int rc = hush__mkdir_p(dir, 0700, err);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    uint8_t raw[32];
+    char fresh[65], token[129];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(fresh, sizeof fresh, raw, sizeof raw);
+    sodium_memzero(raw, sizeof raw);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        ssize_t w = write(fd, fresh, 64);
+        ssize_t nl = write(fd, "\n", 1);
+        int sync_rc = fsync(fd);
+        close(fd);
+        if (w != 64 || nl != 1 || sync_rc != 0) {
+            unlink(path);
+            return hush_err_set(err, HUSH_EIO, "cannot write %s", path);
+        }
+    } else if (errno != EEXIST) {
+        return hush_err_set(err, HUSH_EIO, "cannot create %s: %s", path, strerror(errno));
+    }
+    sodium_memzero(fresh, sizeof fresh);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return hush_err_set(err, HUSH_EIO, "cannot read %s: %s", path, strerror(errno));
+    }
+    size_t n = fread(token, 1, sizeof token - 1, f);
+    fclose(f);
+    while (n > 0 && (token[n - 1] == '\n' || token[n - 1] == '\r' || token[n - 1] == ' ')) {
+        n--;
+    }
+    if (n < 16 || n >= sizeof token - 1) {
+        sodium_memzero(token, sizeof token);
+        return hush_err_set(err, HUSH_EINVAL,
+                            "%s must hold one admin token of 16 to 127 characters", path);
+    }
+    crypto_generichash(h->admin_hash, sizeof h->admin_hash, (const uint8_t *)token, n, NULL, 0);
+    sodium_memzero(token, sizeof token);
+    return 0;
+}
+
+bool hush__admin_ok(const hush_collector *h, const char *authorization)
+{
+    if (authorization == NULL || strncmp(authorization, "Bearer ", 7) != 0) {
+        return false;
+    }
+    const char *token = authorization + 7;
+    uint8_t hash[crypto_generichash_BYTES];
+    crypto_generichash(hash, sizeof hash, (const uint8_t *)token, strlen(token), NULL, 0);
+    return sodium_memcmp(hash, h->admin_hash, sizeof hash) == 0;
+}

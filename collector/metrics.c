@@ -1,0 +1,184 @@
+/*
+ * metrics.c - counters and histograms, rendered in the Prometheus text
+ * exposition format for GET /metrics.
+ *
+ * Counters are updated with atomic adds from any thread; the histograms'
+ * floating-point sums take a small lock.  Nothing here knows anything about
+ * clients: there is no per-client dimension.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "collector_internal.h"
+
+static const int status_codes[HUSH__N_STATUS] = {200, 201, 400, 401, 403, 404, 405,
+                                                 409, 413, 415, 500, 503, 0};
+static const double commit_bounds_s[HUSH__COMMIT_BUCKETS] = {
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
+static const char *const reject_names[REJECT_COUNT] = {
+    "malformed", "invalid_report", "unknown_campaign", "round_closed",
+    "duplicate", "too_large",      "sealed",           "unavailable"};
+static const char *const route_names[ROUTE_COUNT] = {
+    "/healthz", "/metrics", "/v1/keys", "/v1/campaigns", "/v1/campaigns",
+    "/v1/campaigns/{id}", "/v1/reports", "/v1/campaigns/{id}/estimates", "other"};
+static const char *const route_methods[ROUTE_COUNT] = {"GET", "GET",  "GET", "GET", "POST",
+                                                       "GET", "POST", "GET", "any"};
+
+const char *hush__route_name(enum hush__route r)
+{
+    return (int)r >= 0 && r < ROUTE_COUNT ? route_names[r] : "other";
+}
+
+void hush__metrics_init(hush__metrics *m)
+{
+    memset(m, 0, sizeof *m);
+    pthread_mutex_init(&m->lock, NULL);
+}
+
+void hush__metrics_dispose(hush__metrics *m)
+{
+    pthread_mutex_destroy(&m->lock);
+}
+
+void hush__metrics_request(hush__metrics *m, enum hush__route r, int status)
+{
+    int i = 0;
+    while (i < HUSH__N_STATUS - 1 && status_codes[i] != status) {
+        i++;
+    }
+    __atomic_add_fetch(&m->requests[r][i], 1, __ATOMIC_RELAXED);
+}
+
+void hush__metrics_reject(hush__metrics *m, enum hush__reject why, uint64_t reports)
+{
+    __atomic_add_fetch(&m->reports_rejected[why], reports, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&m->batches_rejected[why], 1, __ATOMIC_RELAXED);
+}
+
+void hush__metrics_commit(hush__metrics *m, double seconds, size_t batches)
+{
+    int b = 0;
+    while (b < HUSH__COMMIT_BUCKETS && seconds > commit_bounds_s[b]) {
+        b++;
+    }
+    int k = 0;
+    while (k < HUSH__BATCH_BUCKETS && batches > ((size_t)1 << k)) {
+        k++;
+    }
+    pthread_mutex_lock(&m->lock);
+    m->commit_bucket[b]++;
+    m->commit_sum_s += seconds;
+    m->commit_count++;
+    m->batches_bucket[k]++;
+    m->batches_sum += batches;
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* A growable text buffer for the exposition. */
+struct text {
+    char *p;
+    size_t n, cap;
+};
+
+static void put(struct text *t, const char *fmt, ...) HUSH_PRINTF(2, 3);
+
+static void put(struct text *t, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int need = t->p != NULL ? vsnprintf(t->p + t->n, t->cap - t->n, fmt, ap) : -1;
+        va_end(ap);
+        if (need >= 0 && t->n + (size_t)need < t->cap) {
+            t->n += (size_t)need;
+            return;
+        }
+        size_t cap = t->cap ? t->cap * 2 : 8192;
+        char *np = realloc(t->p, cap);
+        if (np == NULL) {
+            return;
+        }
+        t->p = np;
+        t->cap = cap;
+    }
+}
+
+char *hush__metrics_render(hush__metrics *m, size_t *len)
+{
+    struct text t = {0};
+    put(&t, "# HELP hush_http_requests_total HTTP requests by route and status.\n"
+            "# TYPE hush_http_requests_total counter\n");
+    for (int r = 0; r < ROUTE_COUNT; r++) {
+        for (int s = 0; s < HUSH__N_STATUS; s++) {
+            uint64_t v = __atomic_load_n(&m->requests[r][s], __ATOMIC_RELAXED);
+            if (v != 0) {
+                char code[16];
+                snprintf(code, sizeof code, "%d", status_codes[s]);
+                put(&t,
+                    "hush_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} "
+                    "%llu\n",
+                    route_methods[r], route_names[r], status_codes[s] != 0 ? code : "other",
+                    (unsigned long long)v);
+            }
+        }
+    }
+    put(&t, "# HELP hush_reports_accepted_total Reports committed and counted.\n"
+            "# TYPE hush_reports_accepted_total counter\n"
+            "hush_reports_accepted_total %llu\n"
+            "# HELP hush_batches_accepted_total Batches committed and counted.\n"
+            "# TYPE hush_batches_accepted_total counter\n"
+            "hush_batches_accepted_total %llu\n"
+            "# HELP hush_reports_rejected_total Reports not counted, by reason.\n"
+            "# TYPE hush_reports_rejected_total counter\n",
+        (unsigned long long)__atomic_load_n(&m->reports_accepted, __ATOMIC_RELAXED),
+        (unsigned long long)__atomic_load_n(&m->batches_accepted, __ATOMIC_RELAXED));
+    for (int i = 0; i < REJECT_COUNT; i++) {
+        put(&t, "hush_reports_rejected_total{reason=\"%s\"} %llu\n", reject_names[i],
+            (unsigned long long)__atomic_load_n(&m->reports_rejected[i], __ATOMIC_RELAXED));
+    }
+    put(&t, "# HELP hush_batches_rejected_total Batches not counted, by reason (duplicates\n"
+            "# are acknowledged; the rest are refused).\n"
+            "# TYPE hush_batches_rejected_total counter\n");
+    for (int i = 0; i < REJECT_COUNT; i++) {
+        put(&t, "hush_batches_rejected_total{reason=\"%s\"} %llu\n", reject_names[i],
+            (unsigned long long)__atomic_load_n(&m->batches_rejected[i], __ATOMIC_RELAXED));
+    }
+    pthread_mutex_lock(&m->lock);
+    put(&t, "# HELP hush_commit_duration_seconds Group commit latency (write + fsync).\n"
+            "# TYPE hush_commit_duration_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int b = 0; b < HUSH__COMMIT_BUCKETS; b++) {
+        cum += m->commit_bucket[b];
+        put(&t, "hush_commit_duration_seconds_bucket{le=\"%g\"} %llu\n", commit_bounds_s[b],
+            (unsigned long long)cum);
+    }
+    cum += m->commit_bucket[HUSH__COMMIT_BUCKETS];
+    put(&t,
+        "hush_commit_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+        "hush_commit_duration_seconds_sum %.6f\n"
+        "hush_commit_duration_seconds_count %llu\n",
+        (unsigned long long)cum, m->commit_sum_s, (unsigned long long)m->commit_count);
+    put(&t, "# HELP hush_batches_per_commit Batches sharing one commit.\n"
+            "# TYPE hush_batches_per_commit histogram\n");
+    cum = 0;
+    for (int k = 0; k < HUSH__BATCH_BUCKETS; k++) {
+        cum += m->batches_bucket[k];
+        put(&t, "hush_batches_per_commit_bucket{le=\"%d\"} %llu\n", 1 << k,
+            (unsigned long long)cum);
+    }
+    cum += m->batches_bucket[HUSH__BATCH_BUCKETS];
+    put(&t,
+        "hush_batches_per_commit_bucket{le=\"+Inf\"} %llu\n"
+        "hush_batches_per_commit_sum %llu\n"
+        "hush_batches_per_commit_count %llu\n",
+        (unsigned long long)cum, (unsigned long long)m->batches_sum,
+        (unsigned long long)m->commit_count);
+    put(&t,
+        "# HELP hush_aggregate_rebuild_seconds Time to rebuild the aggregates at start.\n"
+        "# TYPE hush_aggregate_rebuild_seconds gauge\n"
+        "hush_aggregate_rebuild_seconds %.6f\n",
+        m->rebuild_seconds);
+    pthread_mutex_unlock(&m->lock);
+    *len = t.n;
+    return t.p;
+}

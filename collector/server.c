@@ -1,0 +1,132 @@
+/*
+ * server.c - starting and stopping the collector: store, keys, campaigns,
+ * aggregates, writer thread, HTTP, in that order, and back.
+ *
+ * Stopping is graceful: the listening socket closes first, requests in
+ * flight finish (their batches are committed by the writer and answered),
+ * then the writer drains its queue and checkpoints, and only then do the
+ * HTTP threads and the store close.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "collector_internal.h"
+
+static void destroy(hush_collector *h)
+{
+    hush__http_stop(h);
+    hush__writer_stop(h);
+    hush__store_close(h);
+    for (size_t i = 0; i < h->n_campaigns; i++) {
+        hush__campaign_free(h->campaigns[i]);
+    }
+    hush_free(h->campaigns);
+    free(h->keys_json);
+    free(h->list_json);
+    if (h->access_log != NULL) {
+        fflush(h->access_log);
+        if (h->access_log_owned) {
+            fclose(h->access_log);
+        }
+    }
+    sodium_memzero(h->sign_sk, sizeof h->sign_sk);
+    sodium_memzero(h->seal_sk, sizeof h->seal_sk);
+    pthread_rwlock_destroy(&h->campaigns_lock);
+    pthread_mutex_destroy(&h->db_lock);
+    pthread_mutex_destroy(&h->queue_lock);
+    pthread_cond_destroy(&h->queue_cond);
+    pthread_mutex_destroy(&h->log_lock);
+    hush__metrics_dispose(&h->metrics);
+    hush_free(h);
+}
+
+int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
+                         hush_err *err)
+{
+    if (hush_global_init() != 0) {
+        return hush_err_set(err, HUSH_EIO, "libsodium failed to initialise");
+    }
+    hush_collector *h = hush_calloc(1, sizeof *h);
+    if (h == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory");
+    }
+    h->cfg = *cfg;
+    pthread_rwlock_init(&h->campaigns_lock, NULL);
+    pthread_mutex_init(&h->db_lock, NULL);
+    pthread_mutex_init(&h->queue_lock, NULL);
+    pthread_mutex_init(&h->log_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->queue_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    hush__metrics_init(&h->metrics);
+    int rc = 0;
+    if (strcmp(cfg->access_log, "-") == 0) {
+        h->access_log = stderr;
+    } else if (cfg->access_log[0] != '\0') {
+        h->access_log = fopen(cfg->access_log, "a");
+        h->access_log_owned = h->access_log != NULL;
+        if (h->access_log == NULL) {
+            rc = hush_err_set(err, HUSH_EIO, "cannot open the access log %s", cfg->access_log);
+            goto fail;
+        }
+    }
+    if ((rc = hush__keys_load(h, err)) != 0 || (rc = hush__admin_token_load(h, err)) != 0 ||
+        (rc = hush__store_open(h, err)) != 0 || (rc = hush__store_load_campaigns(h, err)) != 0 ||
+        (rc = hush__store_rebuild(h, err)) != 0) {
+        goto fail;
+    }
+    if (h->list_json == NULL && (rc = hush__campaigns_list_rebuild(h)) != 0) {
+        hush_err_set(err, rc, "out of memory");
+        goto fail;
+    }
+    if ((rc = hush__writer_start(h, err)) != 0) {
+        goto fail;
+    }
+    if (cfg->demo && (rc = hush__demo_campaign(h, err)) != 0) {
+        goto fail;
+    }
+    if ((rc = hush__http_start(h, err)) != 0) {
+        goto fail;
+    }
+    *out = h;
+    return 0;
+fail:
+    destroy(h);
+    return rc;
+}
+
+uint16_t hush_collector_port(const hush_collector *h)
+{
+    return h->port;
+}
+
+void hush_collector_stop(hush_collector *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    if (h->mhd != NULL) {
+        /* no new connections; let requests in flight be answered */
+        MHD_quiesce_daemon(h->mhd);
+        for (int i = 0; i < 1000; i++) {
+            const union MHD_DaemonInfo *info =
+                MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+            pthread_mutex_lock(&h->queue_lock);
+            bool queued = h->queue_head != NULL;
+            pthread_mutex_unlock(&h->queue_lock);
+            if (!queued && (info == NULL || info->num_connections == 0)) {
+                break;
+            }
+            if (!queued && i >= 100) {
+                break; /* only idle keep-alive connections are left after 1 s */
+            }
+            usleep(10000);
+        }
+    }
+    hush__writer_stop(h);
+    destroy(h);
+}

@@ -1,0 +1,336 @@
+/*
+ * store.c - the collector's durable state in SQLite: campaigns, their rounds'
+ * signed publications, every acknowledged report batch, and aggregate
+ * checkpoints.
+ *
+ * Invariants: a batch is acknowledged only after the transaction holding it
+ * committed (WAL, synchronous=FULL by default: fsynced); batch_id is UNIQUE,
+ * so a replayed batch is stored once; the aggregates equal the last
+ * checkpoint plus every batch with a larger row id, because only the writer
+ * thread adds to them, in row-id order, and checkpoints record the last row
+ * id they include.  One connection, used under db_lock.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "collector_internal.h"
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS campaigns("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    "  spec TEXT NOT NULL, round INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS rounds("
+    "  campaign TEXT NOT NULL, round INTEGER NOT NULL, publication TEXT NOT NULL,"
+    "  signature TEXT NOT NULL, opened_at INTEGER NOT NULL, closed_at INTEGER,"
+    "  PRIMARY KEY(campaign, round));"
+    "CREATE TABLE IF NOT EXISTS batches("
+    "  id INTEGER PRIMARY KEY, batch_id BLOB NOT NULL UNIQUE, campaign TEXT NOT NULL,"
+    "  round INTEGER NOT NULL, n INTEGER NOT NULL, reports BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS checkpoints("
+    "  campaign TEXT NOT NULL, round INTEGER NOT NULL, last_rowid INTEGER NOT NULL,"
+    "  state BLOB NOT NULL, PRIMARY KEY(campaign, round));"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');";
+
+static int db_error(hush_collector *h, hush_err *err, const char *what)
+{
+    return hush_err_set(err, HUSH_EIO, "store: %s: %s", what, sqlite3_errmsg(h->db));
+}
+
+int hush__store_open(hush_collector *h, hush_err *err)
+{
+    const char *path = h->cfg.store + strlen("sqlite:");
+    char dir[HUSH_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL && slash != dir) {
+        *slash = '\0';
+        int rc = hush__mkdir_p(dir, 0700, err);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if (sqlite3_open_v2(path, &h->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        int rc = hush_err_set(err, HUSH_EIO, "store: cannot open %s: %s", path,
+                              h->db != NULL ? sqlite3_errmsg(h->db) : "out of memory");
+        sqlite3_close(h->db);
+        h->db = NULL;
+        return rc;
+    }
+    sqlite3_busy_timeout(h->db, 5000);
+    char pragmas[128];
+    snprintf(pragmas, sizeof pragmas, "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;",
+             h->cfg.sync_full ? "FULL" : "NORMAL");
+    if (sqlite3_exec(h->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(h->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+        return db_error(h, err, "cannot set up the schema");
+    }
+    return 0;
+}
+
+void hush__store_close(hush_collector *h)
+{
+    if (h->db != NULL) {
+        sqlite3_close(h->db);
+        h->db = NULL;
+    }
+}
+
+int hush__store_save_campaign(hush_collector *h, const hush__campaign *c, const char *spec,
+                              hush_err *err)
+{
+    int rc = 0;
+    sqlite3_stmt *a = NULL, *b = NULL;
+    pthread_mutex_lock(&h->db_lock);
+    if (sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(h->db,
+                           "INSERT INTO campaigns(id, name, created_at, spec, round) "
+                           "VALUES(?, ?, ?, ?, ?)",
+                           -1, &a, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(h->db,
+                           "INSERT INTO rounds(campaign, round, publication, signature, "
+                           "opened_at) VALUES(?, ?, ?, ?, ?)",
+                           -1, &b, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot save the campaign");
+        goto out;
+    }
+    sqlite3_bind_text(a, 1, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(a, 2, c->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(a, 3, c->created_at);
+    sqlite3_bind_text(a, 4, spec, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(a, 5, c->round);
+    sqlite3_bind_text(b, 1, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(b, 2, c->round);
+    sqlite3_bind_text(b, 3, c->pub_body, (int)c->pub_len, SQLITE_STATIC);
+    sqlite3_bind_text(b, 4, c->signature, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(b, 5, c->created_at);
+    if (sqlite3_step(a) != SQLITE_DONE) {
+        rc = sqlite3_extended_errcode(h->db) == SQLITE_CONSTRAINT_PRIMARYKEY
+                 ? hush_err_set(err, HUSH_EEXIST, "campaign \"%s\" already exists", c->id)
+                 : db_error(h, err, "cannot save the campaign");
+        goto out;
+    }
+    if (sqlite3_step(b) != SQLITE_DONE) {
+        rc = db_error(h, err, "cannot save the round");
+        goto out;
+    }
+    if (sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot commit the campaign");
+    }
+out:
+    if (rc != 0) {
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    sqlite3_finalize(a);
+    sqlite3_finalize(b);
+    pthread_mutex_unlock(&h->db_lock);
+    return rc;
+}
+
+int hush__store_load_campaigns(hush_collector *h, hush_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT c.id, c.name, c.created_at, c.round, r.publication, "
+                           "r.signature FROM campaigns c JOIN rounds r ON r.campaign = c.id "
+                           "AND r.round = c.round ORDER BY c.created_at, c.id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        return db_error(h, err, "cannot read campaigns");
+    }
+    int step;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = hush__campaign_install(
+            h, (const char *)sqlite3_column_text(st, 0),
+            (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
+            (uint32_t)sqlite3_column_int64(st, 3), (const char *)sqlite3_column_text(st, 4),
+            (size_t)sqlite3_column_bytes(st, 4), (const char *)sqlite3_column_text(st, 5), err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int hush__store_commit(hush_collector *h, hush__item *items, int64_t *last_rowid)
+{
+    static const char sql[] = "INSERT OR IGNORE INTO batches(batch_id, campaign, round, n, "
+                              "reports) VALUES(?, ?, ?, ?, ?)";
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    pthread_mutex_lock(&h->db_lock);
+    if (sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(h->db, sql, sizeof sql - 1, &st, NULL) != SQLITE_OK) {
+        rc = HUSH_EIO;
+        goto out;
+    }
+    int64_t last = *last_rowid;
+    for (hush__item *it = items; it != NULL; it = it->next) {
+        size_t bytes = it->n_reports * hush_ldp_report_size(it->campaign->mech);
+        sqlite3_bind_blob(st, 1, it->batch_id, HUSH_BATCH_ID_BYTES, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, it->campaign->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, it->round->round);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)it->n_reports);
+        sqlite3_bind_blob(st, 5, it->reports, (int)bytes, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = HUSH_EIO;
+            goto out;
+        }
+        it->duplicate = sqlite3_changes(h->db) == 0;
+        if (!it->duplicate) {
+            last = sqlite3_last_insert_rowid(h->db);
+        }
+        sqlite3_reset(st);
+    }
+    if (sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = HUSH_EIO;
+        goto out;
+    }
+    *last_rowid = last;
+out:
+    if (rc != 0) {
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->db_lock);
+    return rc;
+}
+
+int hush__store_checkpoint(hush_collector *h, hush_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    pthread_mutex_lock(&h->db_lock);
+    if (sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(h->db,
+                           "INSERT OR REPLACE INTO checkpoints(campaign, round, last_rowid, "
+                           "state) VALUES(?, ?, ?, ?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot checkpoint");
+        goto out;
+    }
+    pthread_rwlock_rdlock(&h->campaigns_lock);
+    for (size_t i = 0; i < h->n_campaigns && rc == 0; i++) {
+        hush__campaign *c = h->campaigns[i];
+        uint8_t *state = NULL;
+        size_t len = 0;
+        pthread_mutex_lock(&c->agg->lock);
+        rc = hush_ldp_agg_serialize(c->agg->agg, &state, &len, err);
+        pthread_mutex_unlock(&c->agg->lock);
+        if (rc != 0) {
+            break;
+        }
+        sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, c->agg->round);
+        sqlite3_bind_int64(st, 3, h->last_rowid);
+        sqlite3_bind_blob(st, 4, state, (int)len, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = db_error(h, err, "cannot write a checkpoint");
+        }
+        sqlite3_reset(st);
+        hush_free(state);
+    }
+    pthread_rwlock_unlock(&h->campaigns_lock);
+    if (rc == 0 && sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot commit a checkpoint");
+    }
+out:
+    if (rc != 0) {
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->db_lock);
+    return rc;
+}
+
+/* Per campaign: the checkpoint's row id, or 0 (no checkpoint: replay all). */
+static int load_checkpoint(hush_collector *h, hush__campaign *c, int64_t *from, hush_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    *from = 0;
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT last_rowid, state FROM checkpoints WHERE campaign = ? AND "
+                           "round = ?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        return db_error(h, err, "cannot read checkpoints");
+    }
+    sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, c->agg->round);
+    int rc = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        hush_ldp_agg *agg = NULL;
+        hush_err local = {0};
+        rc = hush_ldp_agg_deserialize(sqlite3_column_blob(st, 1),
+                                      (size_t)sqlite3_column_bytes(st, 1), c->mech, &agg,
+                                      &local);
+        if (rc != 0) {
+            rc = hush_err_set(err, rc, "store: checkpoint of campaign %s round %u: %s", c->id,
+                              c->agg->round, local.msg);
+        } else {
+            hush_ldp_agg_free(c->agg->agg);
+            c->agg->agg = agg;
+            *from = sqlite3_column_int64(st, 0);
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int hush__store_rebuild(hush_collector *h, hush_err *err)
+{
+    double t0 = hush__now();
+    int64_t *from = hush_calloc(h->n_campaigns ? h->n_campaigns : 1, sizeof *from);
+    if (from == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory rebuilding aggregates");
+    }
+    int64_t min_from = INT64_MAX;
+    int rc = 0;
+    for (size_t i = 0; i < h->n_campaigns && rc == 0; i++) {
+        rc = load_checkpoint(h, h->campaigns[i], &from[i], err);
+        min_from = from[i] < min_from ? from[i] : min_from;
+    }
+    sqlite3_stmt *st = NULL;
+    int64_t last = 0;
+    if (rc == 0 &&
+        sqlite3_prepare_v2(h->db, "SELECT MAX(id) FROM batches", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        last = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == 0 && h->n_campaigns > 0) {
+        if (sqlite3_prepare_v2(h->db,
+                               "SELECT id, campaign, round, reports FROM batches WHERE id > ? "
+                               "ORDER BY id",
+                               -1, &st, NULL) != SQLITE_OK) {
+            rc = db_error(h, err, "cannot read batches");
+        } else {
+            sqlite3_bind_int64(st, 1, min_from);
+            while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+                int64_t id = sqlite3_column_int64(st, 0);
+                const char *cid = (const char *)sqlite3_column_text(st, 1);
+                uint32_t round = (uint32_t)sqlite3_column_int64(st, 2);
+                for (size_t i = 0; i < h->n_campaigns; i++) {
+                    hush__campaign *c = h->campaigns[i];
+                    if (strcmp(c->id, cid) != 0 || c->agg->round != round || id <= from[i]) {
+                        continue;
+                    }
+                    hush_err local = {0};
+                    if (hush_ldp_agg_add(c->agg->agg, sqlite3_column_blob(st, 3),
+                                         (size_t)sqlite3_column_bytes(st, 3), NULL,
+                                         &local) != 0) {
+                        rc = hush_err_set(err, HUSH_ECORRUPT,
+                                          "store: batch row %lld does not fit campaign %s: %s",
+                                          (long long)id, cid, local.msg);
+                    }
+                    c->agg->version++;
+                    break;
+                }
+            }
+        }
+    }
+    sqlite3_finalize(st);
+    hush_free(from);
+    h->last_rowid = last;
+    h->metrics.rebuild_seconds = hush__now() - t0;
+    return rc;
+}

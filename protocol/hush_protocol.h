@@ -1,0 +1,182 @@
+/*
+ * hush_protocol.h - the wire formats the collector and the device agent must
+ * agree on: mechanism parameters and reports in JSON, report batches, sealed
+ * batches, and signed campaign publications.
+ *
+ * ARCHITECTURE.md keeps device/ and collector/ from including each other;
+ * what both read and write lives here, next to the JSON Schemas in schemas/
+ * that document it.  Everything is JSON (jansson) with binary payloads in
+ * base64 (RFC 4648, padded).
+ *
+ * Ownership: functions returning json_t * return a new reference (the caller
+ * json_decref()s it); json_t * arguments are borrowed.  `**out` buffers are
+ * new and freed with hush_free.  Thread safety: all functions are
+ * thread-safe (no shared state).
+ */
+#ifndef HUSH_PROTOCOL_H
+#define HUSH_PROTOCOL_H
+
+#include <jansson.h>
+
+#include "hush_common.h"
+#include "hush_embed.h"
+#include "hush_privacy.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HUSH_BATCH_ID_BYTES 16
+#define HUSH_BATCH_MAX_REPORTS 10000
+#define HUSH_CAMPAIGN_ID_MAX 64
+#define HUSH_SIGNATURE_HEADER "Hush-Signature"
+
+/* ---- mechanism parameters ---- */
+
+/**
+ * {"name":"grr","domain":…,"epsilon":…} plus "olh_g" for OLH and
+ * "sketch_rows","sketch_cols","hash_seed" (a decimal string: 64-bit) for
+ * the sketches.  New reference, or NULL when out of memory.
+ */
+HUSH_API json_t *hush_wire_params_to_json(const hush_ldp_params *p);
+
+/** Parses the object above; the result is validated by hush_ldp_new.
+ * Returns 0 or HUSH_EINVAL/HUSH_ERANGE with a message. */
+HUSH_API int hush_wire_params_from_json(const json_t *o, hush_ldp_params *out, hush_err *err)
+    HUSH_WARN_UNUSED;
+
+/* ---- reports ---- */
+
+/*
+ * One report in JSON, by mechanism (the binary layout is docs/privacy.md's):
+ *   grr      the value, an integer
+ *   hr       l * 2 + b, an integer
+ *   olh      [seed, y], two integers
+ *   hcms     [row, l * 2 + b], two integers
+ *   oue      the d-bit vector, base64
+ *   cms      [row, "base64 of the m-bit vector"]
+ */
+
+/** The JSON form of one binary report (new reference, NULL on ENOMEM). */
+HUSH_API json_t *hush_wire_report_to_json(const hush_ldp *m, const uint8_t *report);
+
+/** Decodes one JSON report into `report` (hush_ldp_report_size bytes) and
+ * checks it against the mechanism.  Returns 0 or HUSH_EINVAL/HUSH_ERANGE. */
+HUSH_API int hush_wire_report_from_json(const hush_ldp *m, const json_t *v, uint8_t *report,
+                                        hush_err *err) HUSH_WARN_UNUSED;
+
+/* ---- batches ---- */
+
+/** The envelope of a batch: {campaign, round, batch_id, reports}. */
+typedef struct hush_batch_header {
+    char campaign[HUSH_CAMPAIGN_ID_MAX + 1];
+    uint32_t round;
+    uint8_t batch_id[HUSH_BATCH_ID_BYTES];
+    const json_t *reports; /* borrowed from the parsed document */
+} hush_batch_header;
+
+/**
+ * Reads the envelope of a parsed batch document.  Campaign ids are
+ * [A-Za-z0-9_-]{1,64}; batch_id is 16 bytes of base64; reports is an array
+ * of 1 .. HUSH_BATCH_MAX_REPORTS.  Returns 0 or HUSH_EINVAL with a message.
+ */
+HUSH_API int hush_batch_read_header(const json_t *doc, hush_batch_header *out, hush_err *err)
+    HUSH_WARN_UNUSED;
+
+/**
+ * Decodes every report of a batch for mechanism `m` into a new buffer of
+ * n * hush_ldp_report_size bytes (*out, hush_free).  All or nothing: on a
+ * bad report, *bad_index names it and the message says what is wrong.
+ */
+HUSH_API int hush_batch_decode_reports(const hush_ldp *m, const json_t *reports, uint8_t **out,
+                                       size_t *n, size_t *bad_index, hush_err *err)
+    HUSH_WARN_UNUSED;
+
+/**
+ * Builds a batch document for `n` binary reports (new reference; the
+ * caller serializes it).  `batch_id` is the device's random 16 bytes.
+ */
+HUSH_API json_t *hush_batch_build(const hush_ldp *m, const char *campaign, uint32_t round,
+                                  const uint8_t batch_id[HUSH_BATCH_ID_BYTES],
+                                  const uint8_t *reports, size_t n);
+
+/* ---- sealing (crypto_box_seal to the collector's X25519 key) ---- */
+
+/** {"sealed": base64(crypto_box_seal(msg))}: a new NUL-terminated string. */
+HUSH_API int hush_seal(const uint8_t *msg, size_t len,
+                       const uint8_t public_key[32], char **out, hush_err *err)
+    HUSH_WARN_UNUSED;
+
+/** Opens a sealed document's base64 payload with the collector's key pair.
+ * *out is new (hush_free), *out_len its length.  Tampered or truncated
+ * ciphertext returns HUSH_ESIGNATURE. */
+HUSH_API int hush_unseal(const char *b64, size_t b64_len, const uint8_t public_key[32],
+                         const uint8_t secret_key[32], uint8_t **out, size_t *out_len,
+                         hush_err *err) HUSH_WARN_UNUSED;
+
+/* ---- base64 ---- */
+
+/** Base64 (original alphabet, padded) of `len` bytes: new, NUL-terminated. */
+HUSH_API char *hush_b64_encode(const uint8_t *bin, size_t len);
+/** Decodes into `out` (capacity `cap`); returns 0 and *out_len, or
+ * HUSH_EINVAL for bad base64 or too much data. */
+HUSH_API int hush_b64_decode(const char *b64, size_t len, uint8_t *out, size_t cap,
+                             size_t *out_len) HUSH_WARN_UNUSED;
+
+/* ---- campaign publications ---- */
+
+typedef enum hush_campaign_kind {
+    HUSH_CAMPAIGN_POLL = 1,      /* a fixed list of candidate strings */
+    HUSH_CAMPAIGN_SYNTHETIC = 2, /* candidate texts matched by embedding */
+} hush_campaign_kind;
+
+/** The reserved "no match" candidate of synthetic campaigns: always the
+ * last item of the domain, so a device never abstains. */
+#define HUSH_NO_MATCH_ID "none"
+
+/**
+ * A parsed publication: what a device needs to take part in a round.  Made
+ * by hush_publication_parse; freed with hush_publication_free.
+ */
+typedef struct hush_publication {
+    char campaign[HUSH_CAMPAIGN_ID_MAX + 1];
+    uint32_t round;
+    hush_campaign_kind kind;
+    hush_ldp_params params;   /* domain = candidates (+1 for "none") */
+    double match_threshold;   /* synthetic only */
+    uint32_t reports_per_device_per_day;
+    double epsilon_per_device_per_day;
+    uint64_t min_reports;
+    size_t n_candidates;      /* not counting "none" */
+    char **candidate_ids;     /* n_candidates, NUL-terminated */
+    char **candidate_texts;
+    char *embedder;           /* synthetic: the description, canonical JSON */
+    hush_matrix *matrix;      /* synthetic: int8, n_candidates x dim */
+} hush_publication;
+
+/** Frees a publication.  NULL does nothing. */
+HUSH_API void hush_publication_free(hush_publication *p);
+
+/**
+ * Parses and validates a publication body (before or after its signature
+ * was checked; see hush_publication_verify).  Every field is checked: ids,
+ * parameters (through hush_ldp_new), budget rules, candidates, and for
+ * synthetic campaigns the embedder description and the matrix's shape.
+ * *out is new.  Returns 0 or HUSH_EINVAL/HUSH_ERANGE/HUSH_ECORRUPT.
+ */
+HUSH_API int hush_publication_parse(const char *body, size_t len, hush_publication **out,
+                                    hush_err *err) HUSH_WARN_UNUSED;
+
+/**
+ * Checks a publication's detached Ed25519 signature (base64, as sent in the
+ * Hush-Signature header) against the pinned collector key.  Returns 0, or
+ * HUSH_ESIGNATURE for a missing, malformed or wrong signature.
+ */
+HUSH_API int hush_publication_verify(const char *body, size_t len, const char *signature_b64,
+                                     const uint8_t public_key[32], hush_err *err)
+    HUSH_WARN_UNUSED;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HUSH_PROTOCOL_H */
