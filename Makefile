@@ -159,13 +159,14 @@ run: deps
 	@$(BUILD)/bin/hush-demo
 
 # `check` builds and runs one configuration; `test` runs both.
-check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS)
+check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(BUILD)/bin/hushd
 	@scripts/check-vectorized $(BUILD)
 	@for f in $(FUZZ_REPLAY); do \
 	    name=$$(basename $$f); \
 	    $$f tests/fuzz/corpus/$$name || exit 1; \
 	done
 	@$(TEST_BIN) $(TEST_ARGS)
+	@/usr/bin/python3 tests/e2e/test_collector.py $(BUILD)/bin/hushd
 
 test: deps
 	@$(MAKE) --no-print-directory check BUILD=build
@@ -179,16 +180,19 @@ test-slow: deps $(TEST_SLOW_BIN)
 data/spamassassin.jsonl data/spamassassin-raw.jsonl:
 	scripts/fetch-corpus
 
-bench: deps $(BENCHES) data/spamassassin.jsonl
+bench: $(BENCHES) $(BUILD)/bin/hushd
+	@scripts/install-deps --bench
+	@$(MAKE) --no-print-directory data/spamassassin.jsonl
 	@for b in $(BENCHES); do $$b || exit 1; done
+	@/usr/bin/python3 bench/ingest/run.py --hushd $(BUILD)/bin/hushd
 
 FUZZ_CC ?= clang
 fuzz: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PRIVACY_SRC) $(EMBED_SRC)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PRIVACY_SRC) $(EMBED_SRC) $(PROTO_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -DHUSH_NO_MULTIVERSION -Icommon -Iprivacy -Iembeddings \
+	    -fno-sanitize-recover=all -DHUSH_NO_MULTIVERSION -Icommon -Iprivacy -Iembeddings -Iprotocol \
 	    $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)

@@ -67,13 +67,12 @@ int hush__campaigns_list_rebuild(hush_collector *h)
     json_t *arr = json_array();
     for (size_t i = 0; arr != NULL && i < h->n_campaigns; i++) {
         const hush__campaign *c = h->campaigns[i];
-        json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I}", "id", c->id, "name",
-                              c->name, "kind",
-                              c->pub->kind == HUSH_CAMPAIGN_POLL ? "poll" : "synthetic",
-                              "round", (json_int_t)c->round, "mechanism",
-                              hush_ldp_mechanism_name(c->pub->params.mechanism), "candidates",
-                              (json_int_t)c->pub->n_candidates, "created_at",
-                              (json_int_t)c->created_at);
+        json_t *o = json_pack(
+            "{s:s, s:s, s:s, s:I, s:s, s:I, s:I}", "id", c->id, "name", c->name, "kind",
+            c->pub->kind == HUSH_CAMPAIGN_POLL ? "poll" : "synthetic", "round",
+            (json_int_t)c->round, "mechanism",
+            hush_ldp_mechanism_name(c->pub->params.mechanism), "candidates",
+            (json_int_t)c->pub->n_candidates, "created_at", (json_int_t)c->created_at);
         if (o == NULL || json_array_append_new(arr, o) != 0) {
             json_decref(arr);
             arr = NULL;
@@ -118,15 +117,16 @@ int hush__campaign_install(hush_collector *h, const char *id, const char *name,
     memcpy(c->pub_body, pub_body, pub_len);
     c->pub_body[pub_len] = '\0';
     c->pub_len = pub_len;
-    if ((rc = hush_publication_verify(pub_body, pub_len, signature, h->sign_pk, err)) != 0 ||
+    if ((rc = hush_publication_verify(pub_body, pub_len, signature, h->sign_pk, err)) !=
+            0 ||
         (rc = hush_publication_parse(pub_body, pub_len, &c->pub, err)) != 0 ||
         (rc = hush_ldp_new(&c->pub->params, &c->mech, err)) != 0 ||
         (rc = hush_ldp_agg_new(c->mech, &r->agg, err)) != 0) {
         goto out;
     }
     if (strcmp(c->pub->campaign, id) != 0 || c->pub->round != round) {
-        rc = hush_err_set(err, HUSH_ECORRUPT, "stored publication of %s names another campaign",
-                          id);
+        rc = hush_err_set(err, HUSH_ECORRUPT,
+                          "stored publication of %s names another campaign", id);
         goto out;
     }
     pthread_rwlock_wrlock(&h->campaigns_lock);
@@ -156,11 +156,11 @@ out:
 
 /* ---- creation ---- */
 
-static int fail(json_t **response, int *status, int http, const char *code, const char *fmt,
-                ...) HUSH_PRINTF(5, 6);
+static int fail(json_t **response, int *status, int http, const char *code,
+                const char *fmt, ...) HUSH_PRINTF(5, 6);
 
-static int fail(json_t **response, int *status, int http, const char *code, const char *fmt,
-                ...)
+static int fail(json_t **response, int *status, int http, const char *code,
+                const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -180,8 +180,8 @@ static bool valid_id(const char *s)
     }
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_')) {
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '-' || ch == '_')) {
             return false;
         }
     }
@@ -194,7 +194,8 @@ static json_t *normalize_candidates(const json_t *in, json_t **response, int *st
     size_t n = json_array_size(in);
     if (!json_is_array(in) || n == 0 || n > MAX_CANDIDATES) {
         fail(response, status, 400, "invalid_candidates",
-             "\"candidates\" must be an array of 1 to %d strings or {\"id\",\"text\"} objects",
+             "\"candidates\" must be an array of 1 to %d strings or {\"id\",\"text\"} "
+             "objects",
              MAX_CANDIDATES);
         return NULL;
     }
@@ -207,13 +208,15 @@ static json_t *normalize_candidates(const json_t *in, json_t **response, int *st
             snprintf(id, sizeof id, "c%zu", i);
             o = json_pack("{s:s, s:O}", "id", id, "text", c);
         } else if (json_is_object(c) && json_is_string(json_object_get(c, "id")) &&
-                   json_is_string(json_object_get(c, "text")) && json_object_size(c) == 2) {
+                   json_is_string(json_object_get(c, "text")) &&
+                   json_object_size(c) == 2) {
             o = json_pack("{s:O, s:O}", "id", json_object_get(c, "id"), "text",
                           json_object_get(c, "text"));
         } else {
             json_decref(out);
             fail(response, status, 400, "invalid_candidates",
-                 "candidate %zu must be a string or {\"id\": string, \"text\": string}", i);
+                 "candidate %zu must be a string or {\"id\": string, \"text\": string}",
+                 i);
             return NULL;
         }
         json_array_append_new(out, o);
@@ -235,7 +238,8 @@ static int resolve_mechanism(const json_t *req, uint32_t domain, double epsilon,
         }
         max_bits = json_integer_value(bits);
     }
-    if (mech == NULL || (json_is_string(mech) && strcmp(json_string_value(mech), "auto") == 0)) {
+    if (mech == NULL ||
+        (json_is_string(mech) && strcmp(json_string_value(mech), "auto") == 0)) {
         if (hush_ldp_recommend(domain, epsilon, (unsigned)max_bits, params, &err) != 0) {
             return fail(response, status, 400, "invalid_mechanism", "%s", err.msg);
         }
@@ -243,7 +247,8 @@ static int resolve_mechanism(const json_t *req, uint32_t domain, double epsilon,
     }
     if (json_is_string(mech)) {
         memset(params, 0, sizeof *params);
-        if (hush_ldp_mechanism_parse(json_string_value(mech), &params->mechanism, &err) != 0) {
+        if (hush_ldp_mechanism_parse(json_string_value(mech), &params->mechanism, &err) !=
+            0) {
             return fail(response, status, 400, "invalid_mechanism", "%s", err.msg);
         }
     } else if (json_is_object(mech)) {
@@ -261,8 +266,8 @@ static int resolve_mechanism(const json_t *req, uint32_t domain, double epsilon,
         }
         if (params->domain != domain || params->epsilon != epsilon) {
             return fail(response, status, 400, "invalid_mechanism",
-                        "mechanism domain and epsilon must match the campaign (%u, %g)", domain,
-                        epsilon);
+                        "mechanism domain and epsilon must match the campaign (%u, %g)",
+                        domain, epsilon);
         }
     } else {
         return fail(response, status, 400, "invalid_mechanism",
@@ -299,13 +304,15 @@ static int embed_candidates(const json_t *req, const json_t *cands, json_t **emb
             return fail(response, status, 500, "internal", "%s", err.msg);
         }
     } else {
-        desc = json_is_object(emb) ? json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17))
-                                   : NULL;
+        desc = json_is_object(emb)
+                   ? json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17))
+                   : NULL;
         if (desc == NULL ||
             hush_embedder_new(desc, strlen(desc), NULL, 0, NULL, &e, &err) != 0) {
             free(desc);
             return fail(response, status, 400, "invalid_embedder", "%s",
-                        err.msg[0] ? err.msg : "\"embedder\" must be a description object");
+                        err.msg[0] ? err.msg
+                                   : "\"embedder\" must be a description object");
         }
         free(desc);
     }
@@ -318,7 +325,8 @@ static int embed_candidates(const json_t *req, const json_t *cands, json_t **emb
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const json_t *t = json_object_get(json_array_get(cands, i), "text");
         hush_err e2 = {0};
-        int r = hush_embed_text(e, json_string_value(t), json_string_length(t), v, dim, &e2);
+        int r =
+            hush_embed_text(e, json_string_value(t), json_string_length(t), v, dim, &e2);
         if (r != 0) {
             rc = fail(response, status, 400, "invalid_candidates", "candidate %zu: %s", i,
                       e2.msg);
@@ -333,7 +341,8 @@ static int embed_candidates(const json_t *req, const json_t *cands, json_t **emb
     }
     if (rc == 0) {
         *embedder_out = json_loads(canon, 0, NULL);
-        rc = *embedder_out != NULL ? 0 : fail(response, status, 500, "internal", "no memory");
+        rc = *embedder_out != NULL ? 0
+                                   : fail(response, status, 500, "internal", "no memory");
     } else if (rc > 0) {
         rc = fail(response, status, 500, "internal", "%s", err.msg);
     }
@@ -344,13 +353,21 @@ static int embed_candidates(const json_t *req, const json_t *cands, json_t **emb
     return rc;
 }
 
-static const char *const create_fields[] = {
-    "id",          "name",    "kind",   "candidates",      "epsilon",
-    "mechanism",   "max_report_bits",   "budget",          "match_threshold",
-    "embedder",    "min_reports",       NULL};
+static const char *const create_fields[] = {"id",
+                                            "name",
+                                            "kind",
+                                            "candidates",
+                                            "epsilon",
+                                            "mechanism",
+                                            "max_report_bits",
+                                            "budget",
+                                            "match_threshold",
+                                            "embedder",
+                                            "min_reports",
+                                            NULL};
 
-int hush__campaign_create(hush_collector *h, const char *body, size_t len, json_t **response,
-                          int *status)
+int hush__campaign_create(hush_collector *h, const char *body, size_t len,
+                          json_t **response, int *status)
 {
     json_error_t jerr;
     json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -381,7 +398,8 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len, json_
     if (jid != NULL) {
         if (!json_is_string(jid) || !valid_id(json_string_value(jid))) {
             fail(response, status, 400, "invalid_id",
-                 "\"id\" must be 1 to %d letters, digits, '-' or '_'", HUSH_CAMPAIGN_ID_MAX);
+                 "\"id\" must be 1 to %d letters, digits, '-' or '_'",
+                 HUSH_CAMPAIGN_ID_MAX);
             goto out;
         }
         snprintf(id, sizeof id, "%s", json_string_value(jid));
@@ -397,26 +415,27 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len, json_
     }
     const char *name = json_string_value(json_object_get(req, "name"));
     if (name == NULL || strlen(name) == 0 || strlen(name) > NAME_MAX_LEN) {
-        fail(response, status, 400, "invalid_name", "\"name\" must be a string of 1 to %d bytes",
-             NAME_MAX_LEN);
+        fail(response, status, 400, "invalid_name",
+             "\"name\" must be a string of 1 to %d bytes", NAME_MAX_LEN);
         goto out;
     }
     const char *kind = json_string_value(json_object_get(req, "kind"));
     bool synthetic = kind != NULL && strcmp(kind, "synthetic") == 0;
     if (kind == NULL || (!synthetic && strcmp(kind, "poll") != 0)) {
-        fail(response, status, 400, "invalid_kind", "\"kind\" must be \"poll\" or \"synthetic\"");
+        fail(response, status, 400, "invalid_kind",
+             "\"kind\" must be \"poll\" or \"synthetic\"");
         goto out;
     }
     const json_t *eps = json_object_get(req, "epsilon");
     if (!json_is_number(eps) || !(json_number_value(eps) > 0) ||
         !(json_number_value(eps) <= HUSH_LDP_EPSILON_MAX)) {
-        fail(response, status, 400, "invalid_epsilon", "\"epsilon\" must be a number in (0, %g]",
-             HUSH_LDP_EPSILON_MAX);
+        fail(response, status, 400, "invalid_epsilon",
+             "\"epsilon\" must be a number in (0, %g]", HUSH_LDP_EPSILON_MAX);
         goto out;
     }
     double epsilon = json_number_value(eps);
-    if ((cands = normalize_candidates(json_object_get(req, "candidates"), response, status)) ==
-        NULL) {
+    if ((cands = normalize_candidates(json_object_get(req, "candidates"), response,
+                                      status)) == NULL) {
         goto out;
     }
     uint32_t domain = (uint32_t)json_array_size(cands) + (synthetic ? 1 : 0);
@@ -427,9 +446,8 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len, json_
     const json_t *budget = json_object_get(req, "budget");
     const json_t *rpd = json_object_get(budget, "reports_per_device_per_day");
     const json_t *epd = json_object_get(budget, "epsilon_per_device_per_day");
-    json_int_t reports_per_day = rpd != NULL ? (json_is_integer(rpd) ? json_integer_value(rpd)
-                                                                     : -1)
-                                             : 1;
+    json_int_t reports_per_day =
+        rpd != NULL ? (json_is_integer(rpd) ? json_integer_value(rpd) : -1) : 1;
     double eps_per_day = epd != NULL ? (json_is_number(epd) ? json_number_value(epd) : -1)
                                      : epsilon * (double)reports_per_day;
     if ((budget != NULL && !json_is_object(budget)) || reports_per_day < 1 ||
@@ -441,16 +459,16 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len, json_
         goto out;
     }
     const json_t *minr = json_object_get(req, "min_reports");
-    json_int_t min_reports = minr != NULL ? (json_is_integer(minr) ? json_integer_value(minr)
-                                                                   : -1)
-                                          : 100;
+    json_int_t min_reports =
+        minr != NULL ? (json_is_integer(minr) ? json_integer_value(minr) : -1) : 100;
     if (min_reports < 0) {
         fail(response, status, 400, "invalid_min_reports",
              "\"min_reports\" must be a non-negative integer");
         goto out;
     }
     const json_t *thr = json_object_get(req, "match_threshold");
-    double threshold = thr != NULL ? (json_is_number(thr) ? json_number_value(thr) : 2.0) : 0.3;
+    double threshold =
+        thr != NULL ? (json_is_number(thr) ? json_number_value(thr) : 2.0) : 0.3;
     if (synthetic && !(threshold >= -1.0 && threshold <= 1.0)) {
         fail(response, status, 400, "invalid_threshold",
              "\"match_threshold\" must be a number in [-1, 1]");
@@ -461,30 +479,34 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len, json_
              "\"match_threshold\" and \"embedder\" are for synthetic campaigns");
         goto out;
     }
-    if (synthetic && embed_candidates(req, cands, &embedder, &matrix, response, status) != 0) {
+    if (synthetic &&
+        embed_candidates(req, cands, &embedder, &matrix, response, status) != 0) {
         goto out;
     }
     /* the publication, in a fixed field order */
     json_t *mech_json = hush_wire_params_to_json(&params);
-    pub = json_pack("{s:s, s:I, s:s, s:s, s:o, s:{s:I, s:f}, s:I, s:O}", "campaign", id, "round",
-                    (json_int_t)1, "kind", synthetic ? "synthetic" : "poll", "name", name,
-                    "mechanism", mech_json, "budget", "reports_per_device_per_day",
-                    reports_per_day, "epsilon_per_device_per_day", eps_per_day, "min_reports",
-                    min_reports, "candidates", cands);
+    pub = json_pack("{s:s, s:I, s:s, s:s, s:o, s:{s:I, s:f}, s:I, s:O}", "campaign", id,
+                    "round", (json_int_t)1, "kind", synthetic ? "synthetic" : "poll",
+                    "name", name, "mechanism", mech_json, "budget",
+                    "reports_per_device_per_day", reports_per_day,
+                    "epsilon_per_device_per_day", eps_per_day, "min_reports", min_reports,
+                    "candidates", cands);
     if (pub != NULL && synthetic) {
         json_object_set_new(pub, "match_threshold", json_real(threshold));
         json_object_set_new(pub, "no_match_id", json_string(HUSH_NO_MATCH_ID));
         json_object_set(pub, "embedder", embedder);
         json_object_set_new(pub, "matrix", json_string(matrix));
     }
-    pub_body = pub != NULL ? json_dumps(pub, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    pub_body =
+        pub != NULL ? json_dumps(pub, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     spec = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
     if (pub_body == NULL || spec == NULL) {
         fail(response, status, 500, "internal", "out of memory");
         goto out;
     }
     uint8_t sig[crypto_sign_BYTES];
-    crypto_sign_detached(sig, NULL, (const uint8_t *)pub_body, strlen(pub_body), h->sign_sk);
+    crypto_sign_detached(sig, NULL, (const uint8_t *)pub_body, strlen(pub_body),
+                         h->sign_sk);
     sig_b64 = hush_b64_encode(sig, sizeof sig);
     hush__campaign tmp = {.name = (char *)name,
                           .created_at = hush__wall(),
@@ -524,9 +546,9 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len, json_
     }
     char url[128];
     snprintf(url, sizeof url, "/v1/campaigns/%s", id);
-    *response = json_pack("{s:s, s:I, s:s, s:o, s:I, s:s}", "id", id, "round", (json_int_t)1,
-                          "kind", synthetic ? "synthetic" : "poll", "mechanism",
-                          hush_wire_params_to_json(&params), "report_bits",
+    *response = json_pack("{s:s, s:I, s:s, s:o, s:I, s:s}", "id", id, "round",
+                          (json_int_t)1, "kind", synthetic ? "synthetic" : "poll",
+                          "mechanism", hush_wire_params_to_json(&params), "report_bits",
                           (json_int_t)report_bits, "url", url);
     *status = 201;
     rc = 0;
@@ -558,7 +580,8 @@ static int by_estimate(const void *a, const void *b)
     return (x->item > y->item) - (x->item < y->item);
 }
 
-static char *error_body(int *status, int http, const char *code, const char *msg, size_t *len)
+static char *error_body(int *status, int http, const char *code, const char *msg,
+                        size_t *len)
 {
     *status = http;
     return hush__error_json(code, msg, len);
@@ -598,7 +621,8 @@ char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *rou
             }
             pthread_mutex_unlock(&r->lock);
             *status = copy != NULL ? 200 : 500;
-            return copy != NULL ? copy : hush__error_json("internal", "out of memory", len);
+            return copy != NULL ? copy
+                                : hush__error_json("internal", "out of memory", len);
         }
     }
     uint64_t version = r->version;
@@ -613,7 +637,8 @@ char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *rou
     json_t *doc = NULL;
     if (rc != 0) {
         hush_free(est);
-        return error_body(status, 500, "internal", err.msg[0] ? err.msg : "out of memory", len);
+        return error_body(status, 500, "internal", err.msg[0] ? err.msg : "out of memory",
+                          len);
     }
     const hush_ldp_params *p = &c->pub->params;
     doc = json_pack("{s:s, s:I, s:I, s:f, s:s, s:I}", "campaign", c->id, "round",
@@ -622,12 +647,14 @@ char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *rou
                     (json_int_t)d);
     if (doc != NULL && est == NULL) {
         char reason[160];
-        snprintf(reason, sizeof reason,
-                 "estimates are withheld until the round holds %llu reports (it holds %llu)",
-                 (unsigned long long)c->pub->min_reports, (unsigned long long)n);
+        snprintf(
+            reason, sizeof reason,
+            "estimates are withheld until the round holds %llu reports (it holds %llu)",
+            (unsigned long long)c->pub->min_reports, (unsigned long long)n);
         json_object_set_new(doc, "withheld", json_true());
         json_object_set_new(doc, "reason", json_string(reason));
-        json_object_set_new(doc, "min_reports", json_integer((json_int_t)c->pub->min_reports));
+        json_object_set_new(doc, "min_reports",
+                            json_integer((json_int_t)c->pub->min_reports));
     } else if (doc != NULL) {
         struct ranked *order = hush_malloc(d * sizeof *order);
         json_t *items = json_array();
@@ -643,9 +670,9 @@ char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *rou
             json_t *o = json_pack(
                 "{s:s, s:s, s:f, s:f, s:[f, f], s:f, s:b}", "candidate_id",
                 none ? HUSH_NO_MATCH_ID : c->pub->candidate_ids[i], "text",
-                none ? "" : c->pub->candidate_texts[i], "estimate", est[i].count, "std_error",
-                est[i].std_error, "ci95", est[i].ci_low, est[i].ci_high, "frequency",
-                est[i].frequency, "significant", est[i].significant);
+                none ? "" : c->pub->candidate_texts[i], "estimate", est[i].count,
+                "std_error", est[i].std_error, "ci95", est[i].ci_low, est[i].ci_high,
+                "frequency", est[i].frequency, "significant", est[i].significant);
             json_array_append_new(items, o);
         }
         json_object_set_new(doc, "withheld", json_false());
@@ -654,7 +681,8 @@ char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *rou
         hush_free(order);
     }
     hush_free(est);
-    char *body = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    char *body =
+        doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(doc);
     if (body == NULL) {
         return error_body(status, 500, "internal", "out of memory", len);

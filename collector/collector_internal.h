@@ -45,7 +45,7 @@ enum hush__reject {
     REJECT_ROUND,     /* closed or future round */
     REJECT_DUPLICATE, /* a batch_id seen before (acknowledged, not counted) */
     REJECT_TOO_LARGE,
-    REJECT_SEALED,    /* a sealed batch that does not open */
+    REJECT_SEALED,      /* a sealed batch that does not open */
     REJECT_UNAVAILABLE, /* the store failed */
     REJECT_COUNT
 };
@@ -171,8 +171,8 @@ bool hush__admin_ok(const hush_collector *h, const char *authorization);
 /* store.c */
 int hush__store_open(hush_collector *h, hush_err *err);
 void hush__store_close(hush_collector *h);
-int hush__store_save_campaign(hush_collector *h, const hush__campaign *c, const char *spec,
-                              hush_err *err);
+int hush__store_save_campaign(hush_collector *h, const hush__campaign *c,
+                              const char *spec, hush_err *err);
 int hush__store_load_campaigns(hush_collector *h, hush_err *err);
 /* Commits a group of batches in one transaction; sets each item's
  * duplicate flag; returns 0 or an error (nothing committed). */
@@ -182,8 +182,8 @@ int hush__store_rebuild(hush_collector *h, hush_err *err);
 
 /* campaigns.c */
 hush__campaign *hush__campaign_find(hush_collector *h, const char *id);
-int hush__campaign_create(hush_collector *h, const char *body, size_t len, json_t **response,
-                          int *status);
+int hush__campaign_create(hush_collector *h, const char *body, size_t len,
+                          json_t **response, int *status);
 /* Builds and installs a campaign from a stored publication (at start). */
 int hush__campaign_install(hush_collector *h, const char *id, const char *name,
                            int64_t created_at, uint32_t round, const char *pub_body,

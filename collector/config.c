@@ -38,16 +38,19 @@ const char *hush_collector_usage(void)
            "  --port N                    port (default 8080; 0 = any free port)\n"
            "  --store sqlite:PATH         where batches and campaigns live\n"
            "                              (default sqlite:./var/hush.db)\n"
-           "  --key-dir DIR               signing and sealing keys, created on first start\n"
+           "  --key-dir DIR               signing and sealing keys, created on first "
+           "start\n"
            "                              (default ./var/keys)\n"
            "  --admin-token-file FILE     admin bearer token, created if missing\n"
            "                              (default ./var/admin-token)\n"
            "  --access-log FILE|-|off     one line per request (default - = stderr)\n"
-           "  --max-body-bytes N          larger request bodies get 413 (default 4194304)\n"
+           "  --max-body-bytes N          larger request bodies get 413 (default "
+           "4194304)\n"
            "  --connection-limit N        concurrent connections (default 4096)\n"
            "  --connection-timeout S      idle connection timeout (default 30)\n"
            "  --threads N                 HTTP threads (default: one per core)\n"
-           "  --sync full|normal          SQLite durability (default full: fsync per commit)\n"
+           "  --sync full|normal          SQLite durability (default full: fsync per "
+           "commit)\n"
            "  --checkpoint-interval S     aggregate checkpoints (default 30)\n"
            "  --max-batches-per-commit N  group commit size cap (default 4096)\n"
            "  --estimates public|admin    who may read estimates (default public)\n"
@@ -56,11 +59,13 @@ const char *hush_collector_usage(void)
            "  --help                      this text\n";
 }
 
-static int set_path(char *dst, size_t cap, const char *name, const char *value, hush_err *err)
+static int set_path(char *dst, size_t cap, const char *name, const char *value,
+                    hush_err *err)
 {
     size_t n = strlen(value);
     if (n >= cap) {
-        return hush_err_set(err, HUSH_ERANGE, "%s is longer than %zu bytes", name, cap - 1);
+        return hush_err_set(err, HUSH_ERANGE, "%s is longer than %zu bytes", name,
+                            cap - 1);
     }
     memcpy(dst, value, n + 1);
     return 0;
@@ -77,8 +82,8 @@ static int set_uint(unsigned *dst, const char *name, const char *value, uint64_t
     return rc;
 }
 
-int hush_collector_config_set(hush_collector_config *c, const char *name, const char *value,
-                              hush_err *err)
+int hush_collector_config_set(hush_collector_config *c, const char *name,
+                              const char *value, hush_err *err)
 {
     if (strcmp(name, "listen") == 0) {
         return set_path(c->listen, sizeof c->listen, name, value, err);
@@ -91,10 +96,11 @@ int hush_collector_config_set(hush_collector_config *c, const char *name, const 
     }
     if (strcmp(name, "store") == 0) {
         if (strncmp(value, "sqlite:", 7) != 0 || value[7] == '\0') {
-            return hush_err_set(err, HUSH_EINVAL,
-                                "store must be sqlite:PATH (got \"%s\"); PostgreSQL comes with "
-                                "scale-out",
-                                value);
+            return hush_err_set(
+                err, HUSH_EINVAL,
+                "store must be sqlite:PATH (got \"%s\"); PostgreSQL comes with "
+                "scale-out",
+                value);
         }
         return set_path(c->store, sizeof c->store, name, value, err);
     }
@@ -102,7 +108,8 @@ int hush_collector_config_set(hush_collector_config *c, const char *name, const 
         return set_path(c->key_dir, sizeof c->key_dir, name, value, err);
     }
     if (strcmp(name, "admin-token-file") == 0) {
-        return set_path(c->admin_token_file, sizeof c->admin_token_file, name, value, err);
+        return set_path(c->admin_token_file, sizeof c->admin_token_file, name, value,
+                        err);
     }
     if (strcmp(name, "access-log") == 0) {
         return set_path(c->access_log, sizeof c->access_log, name,
@@ -131,8 +138,8 @@ int hush_collector_config_set(hush_collector_config *c, const char *name, const 
     }
     if (strcmp(name, "sync") == 0) {
         if (strcmp(value, "full") != 0 && strcmp(value, "normal") != 0) {
-            return hush_err_set(err, HUSH_EINVAL, "sync must be full or normal (got \"%s\")",
-                                value);
+            return hush_err_set(err, HUSH_EINVAL,
+                                "sync must be full or normal (got \"%s\")", value);
         }
         c->sync_full = strcmp(value, "full") == 0;
         return 0;
@@ -147,8 +154,8 @@ int hush_collector_config_set(hush_collector_config *c, const char *name, const 
     }
     if (strcmp(name, "demo") == 0) {
         if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
-            return hush_err_set(err, HUSH_EINVAL, "demo must be true or false (got \"%s\")",
-                                value);
+            return hush_err_set(err, HUSH_EINVAL,
+                                "demo must be true or false (got \"%s\")", value);
         }
         c->demo = strcmp(value, "true") == 0;
         return 0;
@@ -201,8 +208,8 @@ static int load_file(hush_collector_config *c, const char *path, hush_err *err)
     return rc;
 }
 
-int hush_collector_config_args(hush_collector_config *c, int argc, char **argv, bool *help,
-                               hush_err *err)
+int hush_collector_config_args(hush_collector_config *c, int argc, char **argv,
+                               bool *help, hush_err *err)
 {
     *help = false;
     for (int i = 1; i < argc; i++) {
@@ -235,8 +242,9 @@ int hush_collector_config_args(hush_collector_config *c, int argc, char **argv, 
         } else {
             return hush_err_set(err, HUSH_EINVAL, "%s needs a value", a);
         }
-        int rc = strcmp(name, "config") == 0 ? load_file(c, value, err)
-                                             : hush_collector_config_set(c, name, value, err);
+        int rc = strcmp(name, "config") == 0
+                     ? load_file(c, value, err)
+                     : hush_collector_config_set(c, name, value, err);
         if (rc != 0) {
             return rc;
         }

@@ -49,7 +49,8 @@ char *hush__error_json(const char *code, const char *message, size_t *len)
     char *s = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (s == NULL) {
-        static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+        static const char oom[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
         s = malloc(sizeof oom);
         if (s != NULL) {
             memcpy(s, oom, sizeof oom);
@@ -60,9 +61,9 @@ char *hush__error_json(const char *code, const char *message, size_t *len)
 }
 
 /* Queues a response whose body is malloc'd (freed by libmicrohttpd). */
-static enum MHD_Result respond(struct MHD_Connection *conn, request *req, int status, char *body,
-                               size_t len, const char *content_type, const char *hname,
-                               const char *hvalue)
+static enum MHD_Result respond(struct MHD_Connection *conn, request *req, int status,
+                               char *body, size_t len, const char *content_type,
+                               const char *hname, const char *hvalue)
 {
     if (body == NULL) {
         status = 500;
@@ -70,7 +71,8 @@ static enum MHD_Result respond(struct MHD_Connection *conn, request *req, int st
         content_type = "application/json";
         hname = NULL;
     }
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (resp == NULL) {
         free(body);
         return MHD_NO;
@@ -86,8 +88,8 @@ static enum MHD_Result respond(struct MHD_Connection *conn, request *req, int st
     return r;
 }
 
-static enum MHD_Result respond_error(struct MHD_Connection *conn, request *req, int status,
-                                     const char *code, const char *message)
+static enum MHD_Result respond_error(struct MHD_Connection *conn, request *req,
+                                     int status, const char *code, const char *message)
 {
     size_t len = 0;
     char *body = hush__error_json(code, message, &len);
@@ -105,18 +107,20 @@ static enum MHD_Result respond_copy(struct MHD_Connection *conn, request *req, i
     return respond(conn, req, status, copy, len, content_type, NULL, NULL);
 }
 
-static enum MHD_Result respond_json_doc(struct MHD_Connection *conn, request *req, int status,
-                                        json_t *doc)
+static enum MHD_Result respond_json_doc(struct MHD_Connection *conn, request *req,
+                                        int status, json_t *doc)
 {
-    char *body = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    char *body =
+        doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(doc);
-    return respond(conn, req, status, body, body != NULL ? strlen(body) : 0, "application/json",
-                   NULL, NULL);
+    return respond(conn, req, status, body, body != NULL ? strlen(body) : 0,
+                   "application/json", NULL, NULL);
 }
 
 /* ---- routing ---- */
 
-static enum hush__route route_of(const char *method, const char *url, char *id, size_t id_cap)
+static enum hush__route route_of(const char *method, const char *url, char *id,
+                                 size_t id_cap)
 {
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     bool post = strcmp(method, "POST") == 0;
@@ -157,7 +161,8 @@ static enum hush__route route_of(const char *method, const char *url, char *id, 
 }
 
 /* Known path, wrong method: 405 with Allow; unknown path: 404. */
-static enum MHD_Result not_routed(struct MHD_Connection *conn, request *req, const char *url)
+static enum MHD_Result not_routed(struct MHD_Connection *conn, request *req,
+                                  const char *url)
 {
     const char *allow = NULL;
     if (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0 ||
@@ -168,7 +173,8 @@ static enum MHD_Result not_routed(struct MHD_Connection *conn, request *req, con
     } else if (strcmp(url, "/v1/campaigns") == 0) {
         allow = "GET, POST";
     } else if (strncmp(url, "/v1/campaigns/", 14) == 0 &&
-               (strchr(url + 14, '/') == NULL || strstr(url + 14, "/estimates") != NULL)) {
+               (strchr(url + 14, '/') == NULL ||
+                strstr(url + 14, "/estimates") != NULL)) {
         allow = "GET";
     }
     if (allow == NULL) {
@@ -178,20 +184,22 @@ static enum MHD_Result not_routed(struct MHD_Connection *conn, request *req, con
     char msg[64];
     snprintf(msg, sizeof msg, "this route allows %s", allow);
     char *body = hush__error_json("method_not_allowed", msg, &len);
-    return respond(conn, req, 405, body, len, "application/json", MHD_HTTP_HEADER_ALLOW, allow);
+    return respond(conn, req, 405, body, len, "application/json", MHD_HTTP_HEADER_ALLOW,
+                   allow);
 }
 
 /* ---- reports ---- */
 
-static enum MHD_Result reject(hush_collector *h, struct MHD_Connection *conn, request *req,
-                              int status, enum hush__reject why, uint64_t n, const char *code,
-                              const char *message)
+static enum MHD_Result reject(hush_collector *h, struct MHD_Connection *conn,
+                              request *req, int status, enum hush__reject why, uint64_t n,
+                              const char *code, const char *message)
 {
     hush__metrics_reject(&h->metrics, why, n);
     return respond_error(conn, req, status, code, message);
 }
 
-static enum MHD_Result post_reports(hush_collector *h, struct MHD_Connection *conn, request *req)
+static enum MHD_Result post_reports(hush_collector *h, struct MHD_Connection *conn,
+                                    request *req)
 {
     json_error_t jerr;
     hush_err err = {0};
@@ -212,9 +220,10 @@ static enum MHD_Result post_reports(hush_collector *h, struct MHD_Connection *co
                         h->seal_sk, &plain, &plen, &err) != 0) {
             json_decref(doc);
             return reject(h, conn, req, 400, REJECT_SEALED, 0, "sealed",
-                          err.msg[0] ? err.msg
-                                     : "a sealed batch is {\"sealed\": base64} and nothing "
-                                       "else");
+                          err.msg[0]
+                              ? err.msg
+                              : "a sealed batch is {\"sealed\": base64} and nothing "
+                                "else");
         }
         json_decref(doc);
         doc = json_loadb((const char *)plain, plen, JSON_REJECT_DUPLICATES, &jerr);
@@ -235,13 +244,15 @@ static enum MHD_Result post_reports(hush_collector *h, struct MHD_Connection *co
         char msg[128];
         snprintf(msg, sizeof msg, "no campaign \"%s\"", hdr.campaign);
         json_decref(doc);
-        return reject(h, conn, req, 404, REJECT_UNKNOWN_CAMPAIGN, n, "unknown_campaign", msg);
+        return reject(h, conn, req, 404, REJECT_UNKNOWN_CAMPAIGN, n, "unknown_campaign",
+                      msg);
     }
     hush__round *round = c->agg;
     if (hdr.round != round->round) {
         char msg[160];
-        snprintf(msg, sizeof msg, "round %u of %s is %s; the current round is %u", hdr.round,
-                 c->id, hdr.round < round->round ? "closed" : "not open yet", round->round);
+        snprintf(msg, sizeof msg, "round %u of %s is %s; the current round is %u",
+                 hdr.round, c->id, hdr.round < round->round ? "closed" : "not open yet",
+                 round->round);
         json_decref(doc);
         return reject(h, conn, req, 409, REJECT_ROUND, n, "round_closed", msg);
     }
@@ -251,12 +262,12 @@ static enum MHD_Result post_reports(hush_collector *h, struct MHD_Connection *co
         json_decref(doc);
         return respond_error(conn, req, 500, "internal", "out of memory");
     }
-    if (hush_batch_decode_reports(c->mech, hdr.reports, &item->reports, &item->n_reports, &bad,
-                                  &err) != 0) {
+    if (hush_batch_decode_reports(c->mech, hdr.reports, &item->reports, &item->n_reports,
+                                  &bad, &err) != 0) {
         json_decref(doc);
         hush__item_free(item);
-        return reject(h, conn, req, err.code == HUSH_ENOMEM ? 500 : 400, REJECT_INVALID, n,
-                      "invalid_report", err.msg);
+        return reject(h, conn, req, err.code == HUSH_ENOMEM ? 500 : 400, REJECT_INVALID,
+                      n, "invalid_report", err.msg);
     }
     memcpy(item->batch_id, hdr.batch_id, sizeof item->batch_id);
     json_decref(doc);
@@ -269,7 +280,8 @@ static enum MHD_Result post_reports(hush_collector *h, struct MHD_Connection *co
     return MHD_YES;
 }
 
-static enum MHD_Result reports_done(hush_collector *h, struct MHD_Connection *conn, request *req)
+static enum MHD_Result reports_done(hush_collector *h, struct MHD_Connection *conn,
+                                    request *req)
 {
     hush__item *it = req->item;
     (void)h;
@@ -280,21 +292,22 @@ static enum MHD_Result reports_done(hush_collector *h, struct MHD_Connection *co
                      it->duplicate ? (size_t)0 : it->n_reports,
                      it->duplicate ? "true" : "false");
         }
-        return respond(conn, req, 200, body, body != NULL ? strlen(body) : 0, "application/json",
-                       NULL, NULL);
+        return respond(conn, req, 200, body, body != NULL ? strlen(body) : 0,
+                       "application/json", NULL, NULL);
     }
-    return respond_error(conn, req, it->status, it->status == 503 ? "unavailable" : "internal",
-                         it->status == 503 ? "the store could not commit; retry with the same "
-                                             "batch_id"
-                                           : "internal error");
+    return respond_error(
+        conn, req, it->status, it->status == 503 ? "unavailable" : "internal",
+        it->status == 503 ? "the store could not commit; retry with the same "
+                            "batch_id"
+                          : "internal error");
 }
 
 /* ---- the handler ---- */
 
 static bool is_json(struct MHD_Connection *conn)
 {
-    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *ct =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     return ct != NULL && strncmp(ct, "application/json", 16) == 0;
 }
 
@@ -322,7 +335,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         uint64_t declared;
-        if (cl != NULL && hush_parse_u64(cl, 0, UINT64_MAX, "length", &declared, NULL) == 0 &&
+        if (cl != NULL &&
+            hush_parse_u64(cl, 0, UINT64_MAX, "length", &declared, NULL) == 0 &&
             declared > h->cfg.max_body_bytes) {
             hush__metrics_reject(&h->metrics, REJECT_TOO_LARGE, 0);
             return respond_error(conn, req, 413, "too_large",
@@ -367,8 +381,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     switch (req->route) {
     case ROUTE_HEALTHZ: {
         static const char ok[] = "{\"status\":\"ok\"}";
-        struct MHD_Response *resp =
-            MHD_create_response_from_buffer(sizeof ok - 1, (void *)ok, MHD_RESPMEM_PERSISTENT);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(
+            sizeof ok - 1, (void *)ok, MHD_RESPMEM_PERSISTENT);
         if (resp == NULL) {
             return MHD_NO;
         }
@@ -382,13 +396,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     case ROUTE_METRICS: {
         size_t len = 0;
         char *text = hush__metrics_render(&h->metrics, &len);
-        return respond(conn, req, 200, text, len, "text/plain; version=0.0.4", NULL, NULL);
+        return respond(conn, req, 200, text, len, "text/plain; version=0.0.4", NULL,
+                       NULL);
     }
     case ROUTE_KEYS:
         return respond_copy(conn, req, 200, h->keys_json, "application/json");
     case ROUTE_CAMPAIGNS_LIST: {
         pthread_rwlock_rdlock(&h->campaigns_lock);
-        enum MHD_Result r = respond_copy(conn, req, 200, h->list_json, "application/json");
+        enum MHD_Result r =
+            respond_copy(conn, req, 200, h->list_json, "application/json");
         pthread_rwlock_unlock(&h->campaigns_lock);
         return r;
     }
@@ -405,7 +421,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         }
         json_t *resp = NULL;
         int status = 500;
-        hush__campaign_create(h, req->body != NULL ? req->body : "", req->len, &resp, &status);
+        hush__campaign_create(h, req->body != NULL ? req->body : "", req->len, &resp,
+                              &status);
         return respond_json_doc(conn, req, status, resp);
     }
     case ROUTE_CAMPAIGN_GET: {
@@ -422,8 +439,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             memcpy(body, c->pub_body, len + 1);
         }
         pthread_rwlock_unlock(&h->campaigns_lock);
-        return respond(conn, req, 200, body, len, "application/json", HUSH_SIGNATURE_HEADER,
-                       sig);
+        return respond(conn, req, 200, body, len, "application/json",
+                       HUSH_SIGNATURE_HEADER, sig);
     }
     case ROUTE_ESTIMATES: {
         hush__campaign *c = hush__campaign_find(h, id);
@@ -431,16 +448,19 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             return respond_error(conn, req, 404, "unknown_campaign", "no such campaign");
         }
         if (h->cfg.estimates_admin_only &&
-            !hush__admin_ok(h, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                           MHD_HTTP_HEADER_AUTHORIZATION))) {
-            return respond_error(conn, req, 401, "unauthorized",
-                                 "estimates need the admin bearer token on this collector");
+            !hush__admin_ok(h,
+                            MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_AUTHORIZATION))) {
+            return respond_error(
+                conn, req, 401, "unauthorized",
+                "estimates need the admin bearer token on this collector");
         }
         int status = 500;
         size_t len = 0;
         char *body = hush__estimates_json(
             h, c, MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "round"),
-            MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "top"), &status, &len);
+            MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "top"), &status,
+            &len);
         return respond(conn, req, status, body, len, "application/json", NULL, NULL);
     }
     case ROUTE_REPORTS:
@@ -520,19 +540,21 @@ int hush__http_start(hush_collector *h, hush_err *err)
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         threads = cores > 0 ? (unsigned)cores : 1;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_TURBO | (addr == (struct sockaddr *)&v6 ? MHD_USE_IPv6 : 0);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
+                     (addr == (struct sockaddr *)&v6 ? MHD_USE_IPv6 : 0);
     h->mhd = MHD_start_daemon(
         flags, h->cfg.port, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR, addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-        h->cfg.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT, h->cfg.connection_timeout_s,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_NOTIFY_COMPLETED, completed, h,
-        MHD_OPTION_END);
+        h->cfg.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+        h->cfg.connection_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_END);
     if (h->mhd == NULL) {
         return hush_err_set(err, HUSH_EIO, "cannot listen on %s:%u (address in use?)",
                             h->cfg.listen, h->cfg.port);
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info != NULL ? info->port : h->cfg.port;
     return 0;
 }

@@ -26,16 +26,16 @@ extern "C" {
 #define HUSH_PATH_MAX 1024
 
 typedef struct hush_collector_config {
-    char listen[64];                 /* address to bind, default 127.0.0.1 */
-    uint16_t port;                   /* default 8080; 0 = any free port */
-    char store[HUSH_PATH_MAX];       /* "sqlite:PATH", default sqlite:./var/hush.db */
-    char key_dir[HUSH_PATH_MAX];     /* default ./var/keys */
+    char listen[64];             /* address to bind, default 127.0.0.1 */
+    uint16_t port;               /* default 8080; 0 = any free port */
+    char store[HUSH_PATH_MAX];   /* "sqlite:PATH", default sqlite:./var/hush.db */
+    char key_dir[HUSH_PATH_MAX]; /* default ./var/keys */
     char admin_token_file[HUSH_PATH_MAX]; /* default ./var/admin-token */
-    char access_log[HUSH_PATH_MAX];  /* "-" stderr (default), "" off, or a file */
-    size_t max_body_bytes;           /* default 4 MiB; larger bodies get 413 */
-    unsigned connection_limit;       /* default 4096 */
-    unsigned connection_timeout_s;   /* default 30 */
-    unsigned threads;                /* HTTP threads; 0 = one per core */
+    char access_log[HUSH_PATH_MAX];       /* "-" stderr (default), "" off, or a file */
+    size_t max_body_bytes;                /* default 4 MiB; larger bodies get 413 */
+    unsigned connection_limit;            /* default 4096 */
+    unsigned connection_timeout_s;        /* default 30 */
+    unsigned threads;                     /* HTTP threads; 0 = one per core */
     bool sync_full;                  /* SQLite synchronous=FULL (default) or NORMAL */
     unsigned checkpoint_interval_s;  /* default 30 */
     unsigned max_batches_per_commit; /* default 4096 */

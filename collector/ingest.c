@@ -93,7 +93,8 @@ static void *writer_main(void *arg)
     int64_t checkpointed = h->last_rowid;
     for (;;) {
         bool stop = false;
-        hush__item *items = take(h, h->cfg.max_batches_per_commit, next_checkpoint, &stop);
+        hush__item *items =
+            take(h, h->cfg.max_batches_per_commit, next_checkpoint, &stop);
         if (items != NULL) {
             size_t n = 0;
             for (hush__item *it = items; it != NULL; it = it->next) {
@@ -117,7 +118,8 @@ static void *writer_main(void *arg)
                 /* validated before it was queued: the add cannot fail */
                 size_t bytes = it->n_reports * hush_ldp_report_size(it->campaign->mech);
                 pthread_mutex_lock(&it->round->lock);
-                int arc = hush_ldp_agg_add(it->round->agg, it->reports, bytes, NULL, NULL);
+                int arc =
+                    hush_ldp_agg_add(it->round->agg, it->reports, bytes, NULL, NULL);
                 it->round->version++;
                 pthread_mutex_unlock(&it->round->lock);
                 if (arc != 0) {
@@ -156,7 +158,8 @@ int hush__writer_start(hush_collector *h, hush_err *err)
 {
     int rc = pthread_create(&h->writer, NULL, writer_main, h);
     if (rc != 0) {
-        return hush_err_set(err, HUSH_EIO, "cannot start the writer thread: %s", strerror(rc));
+        return hush_err_set(err, HUSH_EIO, "cannot start the writer thread: %s",
+                            strerror(rc));
     }
     h->writer_started = true;
     return 0;

@@ -40,15 +40,16 @@ int hush__mkdir_p(const char *path, mode_t mode, hush_err *err)
 
 /* Reads exactly `len` bytes from `path`, or creates it with `fresh` bytes
  * (mode 0600) if it does not exist.  *created says which. */
-static int read_or_create(const char *path, uint8_t *buf, size_t len, const uint8_t *fresh,
-                          bool *created, hush_err *err)
+static int read_or_create(const char *path, uint8_t *buf, size_t len,
+                          const uint8_t *fresh, bool *created, hush_err *err)
 {
     *created = false;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0) {
-            return hush_err_set(err, HUSH_EIO, "cannot create %s: %s", path, strerror(errno));
+            return hush_err_set(err, HUSH_EIO, "cannot create %s: %s", path,
+                                strerror(errno));
         }
         ssize_t w = write(fd, fresh, len);
         int sync_rc = fsync(fd);
@@ -70,7 +71,8 @@ static int read_or_create(const char *path, uint8_t *buf, size_t len, const uint
     close(fd);
     if (r != (ssize_t)len || more != 0) {
         return hush_err_set(err, HUSH_ECORRUPT,
-                            "%s is not a %zu-byte key file; refusing to replace it", path, len);
+                            "%s is not a %zu-byte key file; refusing to replace it", path,
+                            len);
     }
     return 0;
 }
@@ -153,7 +155,8 @@ int hush__admin_token_load(hush_collector *h, hush_err *err)
     }
     size_t n = fread(token, 1, sizeof token - 1, f);
     fclose(f);
-    while (n > 0 && (token[n - 1] == '\n' || token[n - 1] == '\r' || token[n - 1] == ' ')) {
+    while (n > 0 &&
+           (token[n - 1] == '\n' || token[n - 1] == '\r' || token[n - 1] == ' ')) {
         n--;
     }
     if (n < 16 || n >= sizeof token - 1) {
@@ -161,7 +164,8 @@ int hush__admin_token_load(hush_collector *h, hush_err *err)
         return hush_err_set(err, HUSH_EINVAL,
                             "%s must hold one admin token of 16 to 127 characters", path);
     }
-    crypto_generichash(h->admin_hash, sizeof h->admin_hash, (const uint8_t *)token, n, NULL, 0);
+    crypto_generichash(h->admin_hash, sizeof h->admin_hash, (const uint8_t *)token, n,
+                       NULL, 0);
     sodium_memzero(token, sizeof token);
     return 0;
 }

@@ -38,35 +38,37 @@ int main(int argc, char **argv)
         return 1;
     }
     unsigned port = hush_collector_port(h);
-    fprintf(stderr, "hushd: listening on http://%s:%u (store %s, keys in %s)\n", cfg.listen, port,
-            cfg.store, cfg.key_dir);
+    fprintf(stderr, "hushd: listening on http://%s:%u (store %s, keys in %s)\n",
+            cfg.listen, port, cfg.store, cfg.key_dir);
     if (cfg.demo) {
-        fprintf(stderr,
-                "\nTry it:\n"
-                "  curl -s http://%s:%u/healthz\n"
-                "  curl -s http://%s:%u/v1/campaigns\n"
-                "  curl -si http://%s:%u/v1/campaigns/demo-emoji   # signed: Hush-Signature\n"
-                "  curl -s http://%s:%u/v1/keys\n"
-                "  # a batch of 3 randomized GRR reports (values are candidate indices):\n"
-                "  curl -s -H 'Content-Type: application/json' -d "
-                "'{\"campaign\":\"demo-emoji\",\"round\":1,"
-                "\"batch_id\":\"'$(head -c16 /dev/urandom | base64)'\",\"reports\":[0,1,0]}' "
-                "http://%s:%u/v1/reports\n"
-                "  curl -s 'http://%s:%u/v1/campaigns/demo-emoji/estimates?top=5'\n"
-                "  # create a campaign (admin):\n"
-                "  curl -s -H \"Authorization: Bearer $(cat %s)\" -H 'Content-Type: "
-                "application/json' -d '{\"name\":\"Colours\",\"kind\":\"poll\","
-                "\"candidates\":[\"red\",\"green\",\"blue\"],\"epsilon\":2}' "
-                "http://%s:%u/v1/campaigns\n"
-                "  curl -s http://%s:%u/metrics | head\n\n"
-                "Ctrl-C stops the collector (gracefully).\n",
-                cfg.listen, port, cfg.listen, port, cfg.listen, port, cfg.listen, port,
-                cfg.listen, port, cfg.listen, port, cfg.admin_token_file, cfg.listen, port,
-                cfg.listen, port);
+        fprintf(
+            stderr,
+            "\nTry it:\n"
+            "  curl -s http://%s:%u/healthz\n"
+            "  curl -s http://%s:%u/v1/campaigns\n"
+            "  curl -si http://%s:%u/v1/campaigns/demo-emoji   # signed: Hush-Signature\n"
+            "  curl -s http://%s:%u/v1/keys\n"
+            "  # a batch of 3 randomized GRR reports (values are candidate indices):\n"
+            "  curl -s -H 'Content-Type: application/json' -d "
+            "'{\"campaign\":\"demo-emoji\",\"round\":1,"
+            "\"batch_id\":\"'$(head -c16 /dev/urandom | base64)'\",\"reports\":[0,1,0]}' "
+            "http://%s:%u/v1/reports\n"
+            "  curl -s 'http://%s:%u/v1/campaigns/demo-emoji/estimates?top=5'\n"
+            "  # create a campaign (admin):\n"
+            "  curl -s -H \"Authorization: Bearer $(cat %s)\" -H 'Content-Type: "
+            "application/json' -d '{\"name\":\"Colours\",\"kind\":\"poll\","
+            "\"candidates\":[\"red\",\"green\",\"blue\"],\"epsilon\":2}' "
+            "http://%s:%u/v1/campaigns\n"
+            "  curl -s http://%s:%u/metrics | head\n\n"
+            "Ctrl-C stops the collector (gracefully).\n",
+            cfg.listen, port, cfg.listen, port, cfg.listen, port, cfg.listen, port,
+            cfg.listen, port, cfg.listen, port, cfg.admin_token_file, cfg.listen, port,
+            cfg.listen, port);
     }
     int sig = 0;
     sigwait(&set, &sig);
-    fprintf(stderr, "hushd: %s received, stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    fprintf(stderr, "hushd: %s received, stopping\n",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT");
     hush_collector_stop(h);
     fprintf(stderr, "hushd: stopped\n");
     return 0;

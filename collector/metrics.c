@@ -19,10 +19,11 @@ static const char *const reject_names[REJECT_COUNT] = {
     "malformed", "invalid_report", "unknown_campaign", "round_closed",
     "duplicate", "too_large",      "sealed",           "unavailable"};
 static const char *const route_names[ROUTE_COUNT] = {
-    "/healthz", "/metrics", "/v1/keys", "/v1/campaigns", "/v1/campaigns",
-    "/v1/campaigns/{id}", "/v1/reports", "/v1/campaigns/{id}/estimates", "other"};
-static const char *const route_methods[ROUTE_COUNT] = {"GET", "GET",  "GET", "GET", "POST",
-                                                       "GET", "POST", "GET", "any"};
+    "/healthz",      "/metrics",           "/v1/keys",    "/v1/campaigns",
+    "/v1/campaigns", "/v1/campaigns/{id}", "/v1/reports", "/v1/campaigns/{id}/estimates",
+    "other"};
+static const char *const route_methods[ROUTE_COUNT] = {
+    "GET", "GET", "GET", "GET", "POST", "GET", "POST", "GET", "any"};
 
 const char *hush__route_name(enum hush__route r)
 {
@@ -117,31 +118,35 @@ char *hush__metrics_render(hush__metrics *m, size_t *len)
                 put(&t,
                     "hush_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} "
                     "%llu\n",
-                    route_methods[r], route_names[r], status_codes[s] != 0 ? code : "other",
-                    (unsigned long long)v);
+                    route_methods[r], route_names[r],
+                    status_codes[s] != 0 ? code : "other", (unsigned long long)v);
             }
         }
     }
-    put(&t, "# HELP hush_reports_accepted_total Reports committed and counted.\n"
-            "# TYPE hush_reports_accepted_total counter\n"
-            "hush_reports_accepted_total %llu\n"
-            "# HELP hush_batches_accepted_total Batches committed and counted.\n"
-            "# TYPE hush_batches_accepted_total counter\n"
-            "hush_batches_accepted_total %llu\n"
-            "# HELP hush_reports_rejected_total Reports not counted, by reason.\n"
-            "# TYPE hush_reports_rejected_total counter\n",
+    put(&t,
+        "# HELP hush_reports_accepted_total Reports committed and counted.\n"
+        "# TYPE hush_reports_accepted_total counter\n"
+        "hush_reports_accepted_total %llu\n"
+        "# HELP hush_batches_accepted_total Batches committed and counted.\n"
+        "# TYPE hush_batches_accepted_total counter\n"
+        "hush_batches_accepted_total %llu\n"
+        "# HELP hush_reports_rejected_total Reports not counted, by reason.\n"
+        "# TYPE hush_reports_rejected_total counter\n",
         (unsigned long long)__atomic_load_n(&m->reports_accepted, __ATOMIC_RELAXED),
         (unsigned long long)__atomic_load_n(&m->batches_accepted, __ATOMIC_RELAXED));
     for (int i = 0; i < REJECT_COUNT; i++) {
         put(&t, "hush_reports_rejected_total{reason=\"%s\"} %llu\n", reject_names[i],
-            (unsigned long long)__atomic_load_n(&m->reports_rejected[i], __ATOMIC_RELAXED));
+            (unsigned long long)__atomic_load_n(&m->reports_rejected[i],
+                                                __ATOMIC_RELAXED));
     }
-    put(&t, "# HELP hush_batches_rejected_total Batches not counted, by reason (duplicates\n"
-            "# are acknowledged; the rest are refused).\n"
-            "# TYPE hush_batches_rejected_total counter\n");
+    put(&t,
+        "# HELP hush_batches_rejected_total Batches not counted, by reason (duplicates\n"
+        "# are acknowledged; the rest are refused).\n"
+        "# TYPE hush_batches_rejected_total counter\n");
     for (int i = 0; i < REJECT_COUNT; i++) {
         put(&t, "hush_batches_rejected_total{reason=\"%s\"} %llu\n", reject_names[i],
-            (unsigned long long)__atomic_load_n(&m->batches_rejected[i], __ATOMIC_RELAXED));
+            (unsigned long long)__atomic_load_n(&m->batches_rejected[i],
+                                                __ATOMIC_RELAXED));
     }
     pthread_mutex_lock(&m->lock);
     put(&t, "# HELP hush_commit_duration_seconds Group commit latency (write + fsync).\n"
@@ -149,8 +154,8 @@ char *hush__metrics_render(hush__metrics *m, size_t *len)
     uint64_t cum = 0;
     for (int b = 0; b < HUSH__COMMIT_BUCKETS; b++) {
         cum += m->commit_bucket[b];
-        put(&t, "hush_commit_duration_seconds_bucket{le=\"%g\"} %llu\n", commit_bounds_s[b],
-            (unsigned long long)cum);
+        put(&t, "hush_commit_duration_seconds_bucket{le=\"%g\"} %llu\n",
+            commit_bounds_s[b], (unsigned long long)cum);
     }
     cum += m->commit_bucket[HUSH__COMMIT_BUCKETS];
     put(&t,

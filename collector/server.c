@@ -70,12 +70,15 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
         h->access_log = fopen(cfg->access_log, "a");
         h->access_log_owned = h->access_log != NULL;
         if (h->access_log == NULL) {
-            rc = hush_err_set(err, HUSH_EIO, "cannot open the access log %s", cfg->access_log);
+            rc = hush_err_set(err, HUSH_EIO, "cannot open the access log %s",
+                              cfg->access_log);
             goto fail;
         }
     }
-    if ((rc = hush__keys_load(h, err)) != 0 || (rc = hush__admin_token_load(h, err)) != 0 ||
-        (rc = hush__store_open(h, err)) != 0 || (rc = hush__store_load_campaigns(h, err)) != 0 ||
+    if ((rc = hush__keys_load(h, err)) != 0 ||
+        (rc = hush__admin_token_load(h, err)) != 0 ||
+        (rc = hush__store_open(h, err)) != 0 ||
+        (rc = hush__store_load_campaigns(h, err)) != 0 ||
         (rc = hush__store_rebuild(h, err)) != 0) {
         goto fail;
     }

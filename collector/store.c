@@ -77,8 +77,8 @@ void hush__store_close(hush_collector *h)
     }
 }
 
-int hush__store_save_campaign(hush_collector *h, const hush__campaign *c, const char *spec,
-                              hush_err *err)
+int hush__store_save_campaign(hush_collector *h, const hush__campaign *c,
+                              const char *spec, hush_err *err)
 {
     int rc = 0;
     sqlite3_stmt *a = NULL, *b = NULL;
@@ -132,11 +132,12 @@ int hush__store_load_campaigns(hush_collector *h, hush_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = 0;
-    if (sqlite3_prepare_v2(h->db,
-                           "SELECT c.id, c.name, c.created_at, c.round, r.publication, "
-                           "r.signature FROM campaigns c JOIN rounds r ON r.campaign = c.id "
-                           "AND r.round = c.round ORDER BY c.created_at, c.id",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            h->db,
+            "SELECT c.id, c.name, c.created_at, c.round, r.publication, "
+            "r.signature FROM campaigns c JOIN rounds r ON r.campaign = c.id "
+            "AND r.round = c.round ORDER BY c.created_at, c.id",
+            -1, &st, NULL) != SQLITE_OK) {
         return db_error(h, err, "cannot read campaigns");
     }
     int step;
@@ -144,8 +145,9 @@ int hush__store_load_campaigns(hush_collector *h, hush_err *err)
         rc = hush__campaign_install(
             h, (const char *)sqlite3_column_text(st, 0),
             (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
-            (uint32_t)sqlite3_column_int64(st, 3), (const char *)sqlite3_column_text(st, 4),
-            (size_t)sqlite3_column_bytes(st, 4), (const char *)sqlite3_column_text(st, 5), err);
+            (uint32_t)sqlite3_column_int64(st, 3),
+            (const char *)sqlite3_column_text(st, 4), (size_t)sqlite3_column_bytes(st, 4),
+            (const char *)sqlite3_column_text(st, 5), err);
     }
     sqlite3_finalize(st);
     return rc;
@@ -153,8 +155,9 @@ int hush__store_load_campaigns(hush_collector *h, hush_err *err)
 
 int hush__store_commit(hush_collector *h, hush__item *items, int64_t *last_rowid)
 {
-    static const char sql[] = "INSERT OR IGNORE INTO batches(batch_id, campaign, round, n, "
-                              "reports) VALUES(?, ?, ?, ?, ?)";
+    static const char sql[] =
+        "INSERT OR IGNORE INTO batches(batch_id, campaign, round, n, "
+        "reports) VALUES(?, ?, ?, ?, ?)";
     sqlite3_stmt *st = NULL;
     int rc = 0;
     pthread_mutex_lock(&h->db_lock);
@@ -201,10 +204,11 @@ int hush__store_checkpoint(hush_collector *h, hush_err *err)
     int rc = 0;
     pthread_mutex_lock(&h->db_lock);
     if (sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(h->db,
-                           "INSERT OR REPLACE INTO checkpoints(campaign, round, last_rowid, "
-                           "state) VALUES(?, ?, ?, ?)",
-                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(
+            h->db,
+            "INSERT OR REPLACE INTO checkpoints(campaign, round, last_rowid, "
+            "state) VALUES(?, ?, ?, ?)",
+            -1, &st, NULL) != SQLITE_OK) {
         rc = db_error(h, err, "cannot checkpoint");
         goto out;
     }
@@ -243,14 +247,16 @@ out:
 }
 
 /* Per campaign: the checkpoint's row id, or 0 (no checkpoint: replay all). */
-static int load_checkpoint(hush_collector *h, hush__campaign *c, int64_t *from, hush_err *err)
+static int load_checkpoint(hush_collector *h, hush__campaign *c, int64_t *from,
+                           hush_err *err)
 {
     sqlite3_stmt *st = NULL;
     *from = 0;
-    if (sqlite3_prepare_v2(h->db,
-                           "SELECT last_rowid, state FROM checkpoints WHERE campaign = ? AND "
-                           "round = ?",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            h->db,
+            "SELECT last_rowid, state FROM checkpoints WHERE campaign = ? AND "
+            "round = ?",
+            -1, &st, NULL) != SQLITE_OK) {
         return db_error(h, err, "cannot read checkpoints");
     }
     sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
@@ -263,8 +269,8 @@ static int load_checkpoint(hush_collector *h, hush__campaign *c, int64_t *from, 
                                       (size_t)sqlite3_column_bytes(st, 1), c->mech, &agg,
                                       &local);
         if (rc != 0) {
-            rc = hush_err_set(err, rc, "store: checkpoint of campaign %s round %u: %s", c->id,
-                              c->agg->round, local.msg);
+            rc = hush_err_set(err, rc, "store: checkpoint of campaign %s round %u: %s",
+                              c->id, c->agg->round, local.msg);
         } else {
             hush_ldp_agg_free(c->agg->agg);
             c->agg->agg = agg;
@@ -291,17 +297,19 @@ int hush__store_rebuild(hush_collector *h, hush_err *err)
     sqlite3_stmt *st = NULL;
     int64_t last = 0;
     if (rc == 0 &&
-        sqlite3_prepare_v2(h->db, "SELECT MAX(id) FROM batches", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(h->db, "SELECT MAX(id) FROM batches", -1, &st, NULL) ==
+            SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW) {
         last = sqlite3_column_int64(st, 0);
     }
     sqlite3_finalize(st);
     st = NULL;
     if (rc == 0 && h->n_campaigns > 0) {
-        if (sqlite3_prepare_v2(h->db,
-                               "SELECT id, campaign, round, reports FROM batches WHERE id > ? "
-                               "ORDER BY id",
-                               -1, &st, NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v2(
+                h->db,
+                "SELECT id, campaign, round, reports FROM batches WHERE id > ? "
+                "ORDER BY id",
+                -1, &st, NULL) != SQLITE_OK) {
             rc = db_error(h, err, "cannot read batches");
         } else {
             sqlite3_bind_int64(st, 1, min_from);
@@ -311,16 +319,18 @@ int hush__store_rebuild(hush_collector *h, hush_err *err)
                 uint32_t round = (uint32_t)sqlite3_column_int64(st, 2);
                 for (size_t i = 0; i < h->n_campaigns; i++) {
                     hush__campaign *c = h->campaigns[i];
-                    if (strcmp(c->id, cid) != 0 || c->agg->round != round || id <= from[i]) {
+                    if (strcmp(c->id, cid) != 0 || c->agg->round != round ||
+                        id <= from[i]) {
                         continue;
                     }
                     hush_err local = {0};
                     if (hush_ldp_agg_add(c->agg->agg, sqlite3_column_blob(st, 3),
                                          (size_t)sqlite3_column_bytes(st, 3), NULL,
                                          &local) != 0) {
-                        rc = hush_err_set(err, HUSH_ECORRUPT,
-                                          "store: batch row %lld does not fit campaign %s: %s",
-                                          (long long)id, cid, local.msg);
+                        rc = hush_err_set(
+                            err, HUSH_ECORRUPT,
+                            "store: batch row %lld does not fit campaign %s: %s",
+                            (long long)id, cid, local.msg);
                     }
                     c->agg->version++;
                     break;

@@ -42,8 +42,8 @@ HUSH_API json_t *hush_wire_params_to_json(const hush_ldp_params *p);
 
 /** Parses the object above; the result is validated by hush_ldp_new.
  * Returns 0 or HUSH_EINVAL/HUSH_ERANGE with a message. */
-HUSH_API int hush_wire_params_from_json(const json_t *o, hush_ldp_params *out, hush_err *err)
-    HUSH_WARN_UNUSED;
+HUSH_API int hush_wire_params_from_json(const json_t *o, hush_ldp_params *out,
+                                        hush_err *err) HUSH_WARN_UNUSED;
 
 /* ---- reports ---- */
 
@@ -62,8 +62,8 @@ HUSH_API json_t *hush_wire_report_to_json(const hush_ldp *m, const uint8_t *repo
 
 /** Decodes one JSON report into `report` (hush_ldp_report_size bytes) and
  * checks it against the mechanism.  Returns 0 or HUSH_EINVAL/HUSH_ERANGE. */
-HUSH_API int hush_wire_report_from_json(const hush_ldp *m, const json_t *v, uint8_t *report,
-                                        hush_err *err) HUSH_WARN_UNUSED;
+HUSH_API int hush_wire_report_from_json(const hush_ldp *m, const json_t *v,
+                                        uint8_t *report, hush_err *err) HUSH_WARN_UNUSED;
 
 /* ---- batches ---- */
 
@@ -80,17 +80,17 @@ typedef struct hush_batch_header {
  * [A-Za-z0-9_-]{1,64}; batch_id is 16 bytes of base64; reports is an array
  * of 1 .. HUSH_BATCH_MAX_REPORTS.  Returns 0 or HUSH_EINVAL with a message.
  */
-HUSH_API int hush_batch_read_header(const json_t *doc, hush_batch_header *out, hush_err *err)
-    HUSH_WARN_UNUSED;
+HUSH_API int hush_batch_read_header(const json_t *doc, hush_batch_header *out,
+                                    hush_err *err) HUSH_WARN_UNUSED;
 
 /**
  * Decodes every report of a batch for mechanism `m` into a new buffer of
  * n * hush_ldp_report_size bytes (*out, hush_free).  All or nothing: on a
  * bad report, *bad_index names it and the message says what is wrong.
  */
-HUSH_API int hush_batch_decode_reports(const hush_ldp *m, const json_t *reports, uint8_t **out,
-                                       size_t *n, size_t *bad_index, hush_err *err)
-    HUSH_WARN_UNUSED;
+HUSH_API int hush_batch_decode_reports(const hush_ldp *m, const json_t *reports,
+                                       uint8_t **out, size_t *n, size_t *bad_index,
+                                       hush_err *err) HUSH_WARN_UNUSED;
 
 /**
  * Builds a batch document for `n` binary reports (new reference; the
@@ -103,9 +103,8 @@ HUSH_API json_t *hush_batch_build(const hush_ldp *m, const char *campaign, uint3
 /* ---- sealing (crypto_box_seal to the collector's X25519 key) ---- */
 
 /** {"sealed": base64(crypto_box_seal(msg))}: a new NUL-terminated string. */
-HUSH_API int hush_seal(const uint8_t *msg, size_t len,
-                       const uint8_t public_key[32], char **out, hush_err *err)
-    HUSH_WARN_UNUSED;
+HUSH_API int hush_seal(const uint8_t *msg, size_t len, const uint8_t public_key[32],
+                       char **out, hush_err *err) HUSH_WARN_UNUSED;
 
 /** Opens a sealed document's base64 payload with the collector's key pair.
  * *out is new (hush_free), *out_len its length.  Tampered or truncated
@@ -142,16 +141,16 @@ typedef struct hush_publication {
     char campaign[HUSH_CAMPAIGN_ID_MAX + 1];
     uint32_t round;
     hush_campaign_kind kind;
-    hush_ldp_params params;   /* domain = candidates (+1 for "none") */
-    double match_threshold;   /* synthetic only */
+    hush_ldp_params params; /* domain = candidates (+1 for "none") */
+    double match_threshold; /* synthetic only */
     uint32_t reports_per_device_per_day;
     double epsilon_per_device_per_day;
     uint64_t min_reports;
-    size_t n_candidates;      /* not counting "none" */
-    char **candidate_ids;     /* n_candidates, NUL-terminated */
+    size_t n_candidates;  /* not counting "none" */
+    char **candidate_ids; /* n_candidates, NUL-terminated */
     char **candidate_texts;
-    char *embedder;           /* synthetic: the description, canonical JSON */
-    hush_matrix *matrix;      /* synthetic: int8, n_candidates x dim */
+    char *embedder;      /* synthetic: the description, canonical JSON */
+    hush_matrix *matrix; /* synthetic: int8, n_candidates x dim */
 } hush_publication;
 
 /** Frees a publication.  NULL does nothing. */
@@ -172,9 +171,10 @@ HUSH_API int hush_publication_parse(const char *body, size_t len, hush_publicati
  * Hush-Signature header) against the pinned collector key.  Returns 0, or
  * HUSH_ESIGNATURE for a missing, malformed or wrong signature.
  */
-HUSH_API int hush_publication_verify(const char *body, size_t len, const char *signature_b64,
-                                     const uint8_t public_key[32], hush_err *err)
-    HUSH_WARN_UNUSED;
+HUSH_API int hush_publication_verify(const char *body, size_t len,
+                                     const char *signature_b64,
+                                     const uint8_t public_key[32],
+                                     hush_err *err) HUSH_WARN_UNUSED;
 
 #ifdef __cplusplus
 }

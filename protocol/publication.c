@@ -47,12 +47,14 @@ int hush_publication_verify(const char *body, size_t len, const char *signature_
         return hush_err_set(err, HUSH_ESIGNATURE, "the publication is not signed (no %s)",
                             HUSH_SIGNATURE_HEADER);
     }
-    if (hush_b64_decode(signature_b64, strlen(signature_b64), sig, sizeof sig, &got) != 0 ||
+    if (hush_b64_decode(signature_b64, strlen(signature_b64), sig, sizeof sig, &got) !=
+            0 ||
         got != sizeof sig) {
-        return hush_err_set(err, HUSH_ESIGNATURE, "the signature is not %d bytes of base64",
-                            crypto_sign_BYTES);
+        return hush_err_set(err, HUSH_ESIGNATURE,
+                            "the signature is not %d bytes of base64", crypto_sign_BYTES);
     }
-    if (crypto_sign_verify_detached(sig, (const unsigned char *)body, len, public_key) != 0) {
+    if (crypto_sign_verify_detached(sig, (const unsigned char *)body, len, public_key) !=
+        0) {
         return hush_err_set(err, HUSH_ESIGNATURE,
                             "the publication's signature does not verify with the pinned "
                             "collector key");
@@ -88,13 +90,15 @@ static int parse_candidates(const json_t *arr, hush_publication *p, hush_err *er
         const json_t *text = json_object_get(c, "text");
         if (!json_is_string(id) || json_string_length(id) == 0 ||
             json_string_length(id) > CANDIDATE_ID_MAX || !json_is_string(text)) {
-            return hush_err_set(err, HUSH_EINVAL,
-                                "publication: candidate %zu needs a string \"id\" (1 to %d "
-                                "bytes) and a string \"text\"",
-                                i, CANDIDATE_ID_MAX);
+            return hush_err_set(
+                err, HUSH_EINVAL,
+                "publication: candidate %zu needs a string \"id\" (1 to %d "
+                "bytes) and a string \"text\"",
+                i, CANDIDATE_ID_MAX);
         }
         if (strcmp(json_string_value(id), HUSH_NO_MATCH_ID) == 0) {
-            return hush_err_set(err, HUSH_EINVAL, "publication: candidate id \"%s\" is reserved",
+            return hush_err_set(err, HUSH_EINVAL,
+                                "publication: candidate id \"%s\" is reserved",
                                 HUSH_NO_MATCH_ID);
         }
         p->candidate_ids[i] = hush_strdup(json_string_value(id));
@@ -113,8 +117,8 @@ static int parse_candidates(const json_t *arr, hush_publication *p, hush_err *er
     int rc = 0;
     for (size_t i = 1; i < n && rc == 0; i++) {
         if (strcmp(sorted[i - 1], sorted[i]) == 0) {
-            rc = hush_err_set(err, HUSH_EINVAL, "publication: candidate id \"%s\" repeats",
-                              sorted[i]);
+            rc = hush_err_set(err, HUSH_EINVAL,
+                              "publication: candidate id \"%s\" repeats", sorted[i]);
         }
     }
     hush_free(sorted);
@@ -157,22 +161,25 @@ static int parse_synthetic(const json_t *doc, hush_publication *p, hush_err *err
     if (!json_is_string(mat)) {
         return bad(err, "\"matrix\" must be the candidates' int8 matrix in base64");
     }
-    rc = hush_matrix_from_base64(json_string_value(mat), json_string_length(mat), &p->matrix,
-                                 err);
+    rc = hush_matrix_from_base64(json_string_value(mat), json_string_length(mat),
+                                 &p->matrix, err);
     if (rc != 0) {
         return rc;
     }
     if (hush_matrix_get_type(p->matrix) != HUSH_MATRIX_I8 ||
-        hush_matrix_rows(p->matrix) != p->n_candidates || hush_matrix_cols(p->matrix) != dim) {
-        return hush_err_set(err, HUSH_EINVAL,
-                            "publication: the matrix must be int8, one row per candidate (%zu) "
-                            "and one column per embedder dimension (%u)",
-                            p->n_candidates, dim);
+        hush_matrix_rows(p->matrix) != p->n_candidates ||
+        hush_matrix_cols(p->matrix) != dim) {
+        return hush_err_set(
+            err, HUSH_EINVAL,
+            "publication: the matrix must be int8, one row per candidate (%zu) "
+            "and one column per embedder dimension (%u)",
+            p->n_candidates, dim);
     }
     return 0;
 }
 
-int hush_publication_parse(const char *body, size_t len, hush_publication **out, hush_err *err)
+int hush_publication_parse(const char *body, size_t len, hush_publication **out,
+                           hush_err *err)
 {
     json_error_t jerr;
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -188,7 +195,8 @@ int hush_publication_parse(const char *body, size_t len, hush_publication **out,
     const char *campaign = json_string_value(json_object_get(doc, "campaign"));
     const json_t *round = json_object_get(doc, "round");
     const char *kind = json_string_value(json_object_get(doc, "kind"));
-    if (campaign == NULL || strlen(campaign) == 0 || strlen(campaign) > HUSH_CAMPAIGN_ID_MAX) {
+    if (campaign == NULL || strlen(campaign) == 0 ||
+        strlen(campaign) > HUSH_CAMPAIGN_ID_MAX) {
         rc = bad(err, "\"campaign\" must be a campaign id");
         goto out;
     }
@@ -207,8 +215,8 @@ int hush_publication_parse(const char *body, size_t len, hush_publication **out,
         rc = bad(err, "\"kind\" must be \"poll\" or \"synthetic\"");
         goto out;
     }
-    if ((rc = hush_wire_params_from_json(json_object_get(doc, "mechanism"), &p->params, err)) !=
-        0) {
+    if ((rc = hush_wire_params_from_json(json_object_get(doc, "mechanism"), &p->params,
+                                         err)) != 0) {
         goto out;
     }
     hush_ldp *m = NULL;
@@ -222,11 +230,13 @@ int hush_publication_parse(const char *body, size_t len, hush_publication **out,
     const json_t *epd = json_object_get(budget, "epsilon_per_device_per_day");
     if (!json_is_integer(rpd) || json_integer_value(rpd) < 1 ||
         json_integer_value(rpd) > MAX_REPORTS_PER_DAY || !json_is_number(epd) ||
-        !(json_number_value(epd) >= p->params.epsilon) || !isfinite(json_number_value(epd))) {
-        rc = hush_err_set(err, HUSH_EINVAL,
-                          "publication: \"budget\" needs reports_per_device_per_day in [1, %d] "
-                          "and epsilon_per_device_per_day >= the report epsilon %g",
-                          MAX_REPORTS_PER_DAY, p->params.epsilon);
+        !(json_number_value(epd) >= p->params.epsilon) ||
+        !isfinite(json_number_value(epd))) {
+        rc = hush_err_set(
+            err, HUSH_EINVAL,
+            "publication: \"budget\" needs reports_per_device_per_day in [1, %d] "
+            "and epsilon_per_device_per_day >= the report epsilon %g",
+            MAX_REPORTS_PER_DAY, p->params.epsilon);
         goto out;
     }
     p->reports_per_device_per_day = (uint32_t)json_integer_value(rpd);
@@ -242,9 +252,10 @@ int hush_publication_parse(const char *body, size_t len, hush_publication **out,
     }
     size_t want = p->n_candidates + (p->kind == HUSH_CAMPAIGN_SYNTHETIC ? 1 : 0);
     if (p->params.domain != want) {
-        rc = hush_err_set(err, HUSH_EINVAL,
-                          "publication: the mechanism's domain is %u, the candidates need %zu",
-                          p->params.domain, want);
+        rc = hush_err_set(
+            err, HUSH_EINVAL,
+            "publication: the mechanism's domain is %u, the candidates need %zu",
+            p->params.domain, want);
         goto out;
     }
     if (p->kind == HUSH_CAMPAIGN_SYNTHETIC) {

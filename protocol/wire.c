@@ -21,7 +21,8 @@ char *hush_b64_encode(const uint8_t *bin, size_t len)
     return out;
 }
 
-int hush_b64_decode(const char *b64, size_t len, uint8_t *out, size_t cap, size_t *out_len)
+int hush_b64_decode(const char *b64, size_t len, uint8_t *out, size_t cap,
+                    size_t *out_len)
 {
     const char *end = NULL;
     if (sodium_base642bin(out, cap, b64, len, NULL, out_len, &end,
@@ -36,8 +37,9 @@ int hush_b64_decode(const char *b64, size_t len, uint8_t *out, size_t cap, size_
 
 json_t *hush_wire_params_to_json(const hush_ldp_params *p)
 {
-    json_t *o = json_pack("{s:s, s:I, s:f}", "name", hush_ldp_mechanism_name(p->mechanism),
-                          "domain", (json_int_t)p->domain, "epsilon", p->epsilon);
+    json_t *o =
+        json_pack("{s:s, s:I, s:f}", "name", hush_ldp_mechanism_name(p->mechanism),
+                  "domain", (json_int_t)p->domain, "epsilon", p->epsilon);
     if (o == NULL) {
         return NULL;
     }
@@ -69,8 +71,8 @@ static int get_u32(const json_t *o, const char *key, bool required, uint32_t *ou
     }
     if (!json_is_integer(v) || json_integer_value(v) < 0 ||
         json_integer_value(v) > (json_int_t)UINT32_MAX) {
-        return hush_err_set(err, HUSH_EINVAL, "mechanism.%s must be an integer in [0, 2^32)",
-                            key);
+        return hush_err_set(err, HUSH_EINVAL,
+                            "mechanism.%s must be an integer in [0, 2^32)", key);
     }
     *out = (uint32_t)json_integer_value(v);
     return 0;
@@ -99,11 +101,13 @@ int hush_wire_params_from_json(const json_t *o, hush_ldp_params *out, hush_err *
         return rc;
     }
     const json_t *seed = json_object_get(o, "hash_seed");
-    if (seed != NULL && (!json_is_string(seed) ||
-                         hush_parse_u64(json_string_value(seed), 0, UINT64_MAX,
-                                        "mechanism.hash_seed", &out->hash_seed, err) != 0)) {
-        return hush_err_set(err, HUSH_EINVAL,
-                            "mechanism.hash_seed must be a decimal string of a 64-bit number");
+    if (seed != NULL &&
+        (!json_is_string(seed) ||
+         hush_parse_u64(json_string_value(seed), 0, UINT64_MAX, "mechanism.hash_seed",
+                        &out->hash_seed, err) != 0)) {
+        return hush_err_set(
+            err, HUSH_EINVAL,
+            "mechanism.hash_seed must be a decimal string of a 64-bit number");
     }
     return 0;
 }
@@ -134,8 +138,9 @@ json_t *hush_wire_report_to_json(const hush_ldp *m, const uint8_t *report)
         return b64_json(report, rs);
     case HUSH_LDP_CMS: {
         json_t *bits = b64_json(report + 4, rs - 4);
-        return bits != NULL ? json_pack("[I, o]", (json_int_t)hush_load_le32(report), bits)
-                            : NULL;
+        return bits != NULL
+                   ? json_pack("[I, o]", (json_int_t)hush_load_le32(report), bits)
+                   : NULL;
     }
     default:
         return NULL;
@@ -156,7 +161,8 @@ static bool bits_of(const json_t *v, uint8_t *out, size_t len)
 {
     size_t got = 0;
     return json_is_string(v) &&
-           hush_b64_decode(json_string_value(v), json_string_length(v), out, len, &got) == 0 &&
+           hush_b64_decode(json_string_value(v), json_string_length(v), out, len, &got) ==
+               0 &&
            got == len;
 }
 
@@ -177,8 +183,8 @@ int hush_wire_report_from_json(const hush_ldp *m, const json_t *v, uint8_t *repo
         break;
     case HUSH_LDP_OLH:
     case HUSH_LDP_HCMS:
-        ok = json_is_array(v) && json_array_size(v) == 2 && u32_of(json_array_get(v, 0), &a) &&
-             u32_of(json_array_get(v, 1), &b);
+        ok = json_is_array(v) && json_array_size(v) == 2 &&
+             u32_of(json_array_get(v, 0), &a) && u32_of(json_array_get(v, 1), &b);
         hush_store_le32(report, a);
         hush_store_le32(report + 4, b);
         shape = "[integer, integer]";
@@ -188,7 +194,8 @@ int hush_wire_report_from_json(const hush_ldp *m, const json_t *v, uint8_t *repo
         shape = "base64 of the bit vector";
         break;
     case HUSH_LDP_CMS:
-        ok = json_is_array(v) && json_array_size(v) == 2 && u32_of(json_array_get(v, 0), &a) &&
+        ok = json_is_array(v) && json_array_size(v) == 2 &&
+             u32_of(json_array_get(v, 0), &a) &&
              bits_of(json_array_get(v, 1), report + 4, rs - 4);
         hush_store_le32(report, a);
         shape = "[row, base64 of the bit vector]";
@@ -213,8 +220,8 @@ static bool valid_campaign_id(const char *s)
     }
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_')) {
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '-' || c == '_')) {
             return false;
         }
     }
@@ -229,9 +236,10 @@ int hush_batch_read_header(const json_t *doc, hush_batch_header *out, hush_err *
     }
     const char *campaign = json_string_value(json_object_get(doc, "campaign"));
     if (campaign == NULL || !valid_campaign_id(campaign)) {
-        return hush_err_set(err, HUSH_EINVAL,
-                            "\"campaign\" must be an id of 1 to %d letters, digits, '-' or '_'",
-                            HUSH_CAMPAIGN_ID_MAX);
+        return hush_err_set(
+            err, HUSH_EINVAL,
+            "\"campaign\" must be an id of 1 to %d letters, digits, '-' or '_'",
+            HUSH_CAMPAIGN_ID_MAX);
     }
     memcpy(out->campaign, campaign, strlen(campaign) + 1);
     const json_t *round = json_object_get(doc, "round");
@@ -277,11 +285,13 @@ int hush_batch_decode_reports(const hush_ldp *m, const json_t *reports, uint8_t 
     size_t rs = hush_ldp_report_size(m);
     uint8_t *buf = hush_malloc(count * rs);
     if (buf == NULL) {
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory decoding %zu reports", count);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory decoding %zu reports",
+                            count);
     }
     for (size_t i = 0; i < count; i++) {
         hush_err local = {0};
-        int rc = hush_wire_report_from_json(m, json_array_get(reports, i), buf + i * rs, &local);
+        int rc = hush_wire_report_from_json(m, json_array_get(reports, i), buf + i * rs,
+                                            &local);
         if (rc != 0) {
             hush_free(buf);
             if (bad_index != NULL) {
@@ -296,8 +306,8 @@ int hush_batch_decode_reports(const hush_ldp *m, const json_t *reports, uint8_t 
 }
 
 json_t *hush_batch_build(const hush_ldp *m, const char *campaign, uint32_t round,
-                         const uint8_t batch_id[HUSH_BATCH_ID_BYTES], const uint8_t *reports,
-                         size_t n)
+                         const uint8_t batch_id[HUSH_BATCH_ID_BYTES],
+                         const uint8_t *reports, size_t n)
 {
     json_t *arr = json_array();
     size_t rs = hush_ldp_report_size(m);
@@ -314,8 +324,8 @@ json_t *hush_batch_build(const hush_ldp *m, const char *campaign, uint32_t round
         json_decref(id);
         return NULL;
     }
-    return json_pack("{s:s, s:I, s:o, s:o}", "campaign", campaign, "round", (json_int_t)round,
-                     "batch_id", id, "reports", arr);
+    return json_pack("{s:s, s:I, s:o, s:o}", "campaign", campaign, "round",
+                     (json_int_t)round, "batch_id", id, "reports", arr);
 }
 
 /* ---- sealing ---- */
@@ -350,7 +360,8 @@ int hush_seal(const uint8_t *msg, size_t len, const uint8_t public_key[32], char
 }
 
 int hush_unseal(const char *b64, size_t b64_len, const uint8_t public_key[32],
-                const uint8_t secret_key[32], uint8_t **out, size_t *out_len, hush_err *err)
+                const uint8_t secret_key[32], uint8_t **out, size_t *out_len,
+                hush_err *err)
 {
     size_t cap = b64_len / 4 * 3 + 3;
     uint8_t *c = hush_malloc(cap ? cap : 1);
@@ -358,9 +369,11 @@ int hush_unseal(const char *b64, size_t b64_len, const uint8_t public_key[32],
         return hush_err_set(err, HUSH_ENOMEM, "out of memory opening a sealed batch");
     }
     size_t clen = 0;
-    if (hush_b64_decode(b64, b64_len, c, cap, &clen) != 0 || clen < crypto_box_SEALBYTES) {
+    if (hush_b64_decode(b64, b64_len, c, cap, &clen) != 0 ||
+        clen < crypto_box_SEALBYTES) {
         hush_free(c);
-        return hush_err_set(err, HUSH_ESIGNATURE, "\"sealed\" is not valid sealed base64");
+        return hush_err_set(err, HUSH_ESIGNATURE,
+                            "\"sealed\" is not valid sealed base64");
     }
     uint8_t *m = hush_malloc(clen - crypto_box_SEALBYTES + 1);
     if (m == NULL) {

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""bench/ingest: load against a real hushd on loopback, with wrk.
+
+Starts hushd (durable defaults: SQLite WAL, synchronous=FULL, access log on,
+to a file) in a temporary directory, creates the campaigns, and runs wrk
+(keep-alive) against
+
+  - POST /v1/reports: batches of 100 GRR reports with unique batch ids;
+  - GET /healthz;
+  - GET /v1/campaigns/{id}/estimates for a 10,000-candidate campaign, both
+    while its state is unchanged (the cached answer) and while reports keep
+    arriving (each new aggregate version recomputes all 10,000 estimates);
+
+printing one JSON object per line:
+  {"bench":"ingest","what":…,"rate":…,"reports_per_s":…,"p50_ms":…,"p99_ms":…}
+
+The machine's two cores run hushd and wrk together.  Usage:
+  bench/ingest/run.py [--hushd build/bin/hushd] [--seconds 10]
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(url, doc, token=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    req = urllib.request.Request(url, data=json.dumps(doc).encode(), headers=headers)
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read())
+
+
+def wrk(args, env=None):
+    out = subprocess.run(["wrk"] + args, capture_output=True, text=True,
+                         env=dict(os.environ, **(env or {})), check=True).stdout
+    for line in out.splitlines():
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError("wrk printed no result:\n" + out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hushd", default="build/bin/hushd")
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=128)
+    a = ap.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench/ingest: wrk is missing (scripts/install-deps installs it)")
+    hushd = os.path.abspath(a.hushd)
+    work = tempfile.mkdtemp(prefix="hush-ingest-")
+    port = free_port()
+    base = "http://127.0.0.1:%d" % port
+    proc = subprocess.Popen([hushd, "--port", str(port), "--access-log", "access.log"],
+                            cwd=work, stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/healthz").read()
+                break
+            except OSError:
+                time.sleep(0.05)
+        token = open(os.path.join(work, "var/admin-token")).read().strip()
+        post(base + "/v1/campaigns", {"id": "ingest", "name": "ingest", "kind": "poll",
+                                      "candidates": ["c%d" % i for i in range(64)],
+                                      "epsilon": 4, "mechanism": "grr", "min_reports": 0},
+             token)
+        post(base + "/v1/campaigns", {"id": "big", "name": "big", "kind": "poll",
+                                      "candidates": ["item %d" % i for i in range(10000)],
+                                      "epsilon": 4, "mechanism": "hr", "min_reports": 0},
+             token)
+        d = str(a.seconds) + "s"
+        c = str(a.connections)
+
+        def report(what, r, extra):
+            rate = r["requests"] / r["seconds"]
+            row = {"bench": "ingest", "what": what, "seconds": r["seconds"],
+                   "requests": r["requests"], "rate": round(rate), "non2xx": r["non2xx"],
+                   "socket_errors": r["socket_errors"], "p50_ms": r["p50_ms"],
+                   "p90_ms": r["p90_ms"], "p99_ms": r["p99_ms"], "max_ms": r["max_ms"]}
+            row.update(extra(rate))
+            print(json.dumps(row), flush=True)
+
+        r = wrk(["-t1", "-c" + c, "-d" + d, "-s", os.path.join(HERE, "reports.lua"), base],
+                {"HUSH_CAMPAIGN": "ingest", "HUSH_DOMAIN": "64", "HUSH_BATCH": "100"})
+        report("reports", r, lambda rate: {"batch": 100, "connections": a.connections,
+                                           "reports_per_s": round(rate * 100)})
+        r = wrk(["-t2", "-c64", "-d" + d, "-s", os.path.join(HERE, "get.lua"),
+                 base + "/healthz"])
+        report("healthz", r, lambda rate: {"connections": 64})
+        # a populated 10,000-candidate state, then polling it unchanged
+        wrk(["-t1", "-c16", "-d2s", "-s", os.path.join(HERE, "reports.lua"), base],
+            {"HUSH_CAMPAIGN": "big", "HUSH_DOMAIN": "16384", "HUSH_BATCH": "100"})
+        r = wrk(["-t2", "-c32", "-d" + d, "-s", os.path.join(HERE, "get.lua"),
+                 base + "/v1/campaigns/big/estimates"])
+        report("estimates", r, lambda rate: {"candidates": 10000, "top": 100,
+                                             "state": "unchanged", "connections": 32})
+        # polling while batches keep arriving: the cache turns over
+        ingest = subprocess.Popen(["wrk", "-t1", "-c8", "-d" + d, "-s",
+                                   os.path.join(HERE, "reports.lua"), base],
+                                  env=dict(os.environ, HUSH_CAMPAIGN="big",
+                                           HUSH_DOMAIN="16384", HUSH_BATCH="100"),
+                                  stdout=subprocess.DEVNULL)
+        r = wrk(["-t1", "-c32", "-d" + d, "-s", os.path.join(HERE, "get.lua"),
+                 base + "/v1/campaigns/big/estimates"])
+        ingest.wait()
+        report("estimates", r, lambda rate: {"candidates": 10000, "top": 100,
+                                             "state": "changing", "connections": 32})
+        metrics = urllib.request.urlopen(base + "/metrics").read().decode()
+        for line in metrics.splitlines():
+            if line.startswith("hush_batches_per_commit_sum") or \
+               line.startswith("hush_batches_per_commit_count") or \
+               line.startswith("hush_commit_duration_seconds_sum"):
+                name, value = line.split()
+                print(json.dumps({"bench": "ingest", "what": "metric", "name": name,
+                                  "value": float(value)}), flush=True)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+    if proc.returncode != 0:
+        sys.exit("bench/ingest: hushd exited with %d" % proc.returncode)
+
+
+if __name__ == "__main__":
+    main()

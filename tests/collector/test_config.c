@@ -1,0 +1,65 @@
+/*
+ * test_config.c - hushd's flags and config files.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "hush_collector.h"
+
+Test(config, defaults_flags_and_files)
+{
+    hush_collector_config c;
+    hush_collector_config_defaults(&c);
+    cr_assert_eq(c.port, 8080);
+    cr_assert_str_eq(c.store, "sqlite:./var/hush.db");
+    cr_assert(c.sync_full);
+    char path[] = "/tmp/hushd-conf-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    const char text[] = "# comment\nport = 9000\n  store = sqlite:/tmp/x.db\nsync=normal\n";
+    cr_assert_eq(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fd);
+    char *argv[] = {"hushd", "--config", path, "--port=9001", "--threads", "3", "--demo"};
+    bool help = false;
+    hush_err err = {0};
+    cr_assert_eq(hush_collector_config_args(&c, 7, argv, &help, &err), 0, "%s", err.msg);
+    cr_assert_eq(c.port, 9001, "flags after --config win");
+    cr_assert_str_eq(c.store, "sqlite:/tmp/x.db");
+    cr_assert(!c.sync_full);
+    cr_assert_eq(c.threads, 3);
+    cr_assert(c.demo);
+    unlink(path);
+}
+
+Test(config, errors_name_the_setting)
+{
+    hush_collector_config c;
+    hush_collector_config_defaults(&c);
+    bool help = false;
+    struct {
+        char *args[3];
+        const char *fragment;
+    } cases[] = {
+        {{"hushd", "--port", "70000"}, "port"},
+        {{"hushd", "--store", "postgres://x"}, "sqlite:PATH"},
+        {{"hushd", "--sync", "sometimes"}, "sync"},
+        {{"hushd", "--colour", "red"}, "unknown setting \"colour\""},
+        {{"hushd", "--estimates", "secret"}, "estimates"},
+        {{"hushd", "--config", "/nonexistent/hushd.conf"}, "cannot open"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hush_err err = {0};
+        cr_assert_neq(hush_collector_config_args(&c, 3, cases[i].args, &help, &err), 0,
+                      "case %zu", i);
+        cr_assert(strstr(err.msg, cases[i].fragment) != NULL, "\"%s\" lacks \"%s\"", err.msg,
+                  cases[i].fragment);
+    }
+    char *missing[] = {"hushd", "--port"};
+    cr_assert_neq(hush_collector_config_args(&c, 2, missing, &help, NULL), 0);
+    char *h[] = {"hushd", "--help"};
+    cr_assert_eq(hush_collector_config_args(&c, 2, h, &help, NULL), 0);
+    cr_assert(help);
+    cr_assert(strstr(hush_collector_usage(), "--store") != NULL);
+}

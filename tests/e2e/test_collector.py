@@ -1,0 +1,434 @@
+#!/usr/bin/env python3
+"""End-to-end tests of hushd: a real server on loopback, real HTTP.
+
+  - every JSON Schema example and every live response validates (jsonschema);
+  - publications are signed (checked with libsodium directly, and with
+    OpenSSL as a second, independent Ed25519 implementation);
+  - bad input gets its documented status and error JSON, and changes nothing;
+  - sealed batches open, tampered or truncated ones are refused;
+  - kill -9 in the middle of concurrent ingestion loses nothing that was
+    acknowledged and half-counts nothing: after a restart, resending every
+    batch counts each exactly once;
+  - SIGTERM stops the server gracefully with exit status 0;
+  - no client address appears in the logs.
+
+Usage: test_collector.py path/to/hushd
+"""
+import base64
+import glob
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+import jsonschema
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hushlib import REPO, Hushd, Sodium, batch_id  # noqa: E402
+
+SCHEMAS = os.path.join(REPO, "schemas")
+HUSHD = None
+RESULTS = []
+
+
+def schema(name):
+    with open(os.path.join(SCHEMAS, name + ".schema.json")) as f:
+        return json.load(f)
+
+
+def registry():
+    store = {}
+    for path in glob.glob(os.path.join(SCHEMAS, "*.schema.json")):
+        with open(path) as f:
+            s = json.load(f)
+        store[os.path.basename(path)] = s
+        store[s["$id"]] = s
+    return store
+
+
+STORE = None
+
+
+def validate(doc, name):
+    s = schema(name)
+    resolver = jsonschema.RefResolver(base_uri=s["$id"], referrer=s, store=STORE)
+    jsonschema.Draft202012Validator(s, resolver=resolver).validate(doc)
+
+
+def test(fn):
+    def run():
+        t0 = time.time()
+        try:
+            fn()
+            RESULTS.append((fn.__name__, True, time.time() - t0, ""))
+            print("[PASS] e2e::%s (%.2fs)" % (fn.__name__, time.time() - t0), flush=True)
+        except Exception:  # noqa: BLE001 - report every failure
+            RESULTS.append((fn.__name__, False, time.time() - t0, traceback.format_exc()))
+            print("[FAIL] e2e::%s\n%s" % (fn.__name__, traceback.format_exc()), flush=True)
+    run.__name__ = fn.__name__
+    return run
+
+
+def expect(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def n_reports(h, cid):
+    status, doc, _ = h.json("GET", "/v1/campaigns/%s/estimates" % cid)
+    expect(status == 200, "estimates: %s %s" % (status, doc))
+    return doc["n_reports"]
+
+
+# ---------------------------------------------------------------------------
+
+@test
+def schema_examples_validate():
+    pairs = {
+        "campaign-create.poll": "campaign-create", "campaign-create.synthetic": "campaign-create",
+        "campaign-created": "campaign-created", "campaign-list": "campaign-list",
+        "publication.poll": "publication", "publication.synthetic": "publication",
+        "report-batch": "report-batch", "sealed-batch": "sealed-batch",
+        "report-ack": "report-ack", "estimates": "estimates",
+        "estimates.withheld": "estimates", "keys": "keys", "health": "health", "error": "error",
+    }
+    examples = sorted(glob.glob(os.path.join(SCHEMAS, "examples", "*.json")))
+    expect(len(examples) == len(pairs), "every example is listed: %s" % examples)
+    for path in examples:
+        name = os.path.basename(path)[:-5]
+        with open(path) as f:
+            validate(json.load(f), pairs[name])
+    for path in glob.glob(os.path.join(SCHEMAS, "*.schema.json")):
+        with open(path) as f:
+            jsonschema.Draft202012Validator.check_schema(json.load(f))
+    with open(os.path.join(SCHEMAS, "openapi.yaml")) as f:
+        api = yaml.safe_load(f)
+    expect(api["openapi"].startswith("3.1"), "OpenAPI 3.1")
+    for ref in json.dumps(api).split('"$ref": "')[1:]:
+        target = ref.split('"')[0]
+        if not target.startswith("#"):
+            expect(os.path.exists(os.path.join(SCHEMAS, target)), "missing " + target)
+    for route in ["/healthz", "/metrics", "/v1/keys", "/v1/campaigns", "/v1/campaigns/{id}",
+                  "/v1/campaigns/{id}/estimates", "/v1/reports"]:
+        expect(route in api["paths"], "OpenAPI covers " + route)
+
+
+@test
+def routes_respond_and_validate():
+    h = Hushd(HUSHD)
+    try:
+        s, doc, _ = h.json("GET", "/healthz")
+        expect(s == 200, "healthz")
+        validate(doc, "health")
+        s, keys, _ = h.json("GET", "/v1/keys")
+        validate(keys, "keys")
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body={
+            "id": "poll1", "name": "Colours", "kind": "poll", "candidates": ["red", "green", "blue"],
+            "epsilon": 2, "min_reports": 0})
+        expect(s == 201, "create: %s %s" % (s, doc))
+        validate(doc, "campaign-created")
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body={
+            "id": "syn1", "name": "Emails", "kind": "synthetic", "epsilon": 2,
+            "candidates": ["Lunch at noon?", "Invoice attached", "Your package shipped"],
+            "match_threshold": 0.2, "embedder": {"kind": "hashed-ngram", "version": 1,
+                                                 "dim": 32, "seed": 5}})
+        expect(s == 201, "create synthetic: %s %s" % (s, doc))
+        expect(doc["mechanism"]["domain"] == 4, "synthetic domain includes none")
+        s, doc, _ = h.json("GET", "/v1/campaigns")
+        validate(doc, "campaign-list")
+        expect([c["id"] for c in doc["campaigns"]] == ["poll1", "syn1"], "listed")
+        sodium = Sodium()
+        pk = base64.b64decode(keys["signing_key"])
+        for cid in ["poll1", "syn1"]:
+            s, body, hdrs = h.request("GET", "/v1/campaigns/" + cid)
+            expect(s == 200, "publication")
+            pub = json.loads(body)
+            validate(pub, "publication")
+            sig = base64.b64decode(hdrs["Hush-Signature"])
+            expect(sodium.verify(sig, body, pk), "libsodium verifies the publication")
+            expect(not sodium.verify(sig, body.replace(b"Colours", b"Colourz"), pk)
+                   or b"Colours" not in body, "a tampered body does not verify")
+            openssl_verify(body, sig, pk)
+        s, doc, _ = h.json("POST", "/v1/reports", body={
+            "campaign": "poll1", "round": 1, "batch_id": batch_id(), "reports": [0, 1, 2, 0]})
+        expect(s == 200 and doc == {"accepted": 4, "duplicate": False}, "ack %s %s" % (s, doc))
+        validate(doc, "report-ack")
+        s, doc, _ = h.json("GET", "/v1/campaigns/poll1/estimates?top=2")
+        validate(doc, "estimates")
+        expect(doc["n_reports"] == 4 and len(doc["items"]) == 2, "estimates %s" % doc)
+        s, doc, _ = h.json("GET", "/v1/campaigns/syn1/estimates")
+        validate(doc, "estimates")
+        expect(doc["withheld"] is True and "min_reports" in doc, "withheld %s" % doc)
+        s, body, hdrs = h.request("GET", "/metrics")
+        text = body.decode()
+        expect("hush_reports_accepted_total 4" in text, "metrics count the reports")
+        expect("hush_commit_duration_seconds_bucket" in text, "commit histogram")
+    finally:
+        h.cleanup()
+
+
+def openssl_verify(body, sig, pk):
+    if shutil.which("openssl") is None:
+        return
+    d = tempfile.mkdtemp()
+    try:
+        der = bytes.fromhex("302a300506032b6570032100") + pk
+        pem = "-----BEGIN PUBLIC KEY-----\n%s\n-----END PUBLIC KEY-----\n" % \
+            base64.b64encode(der).decode()
+        for name, data in (("key.pem", pem.encode()), ("body", body), ("sig", sig)):
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+        r = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "key.pem",
+                            "-rawin", "-in", "body", "-sigfile", "sig"], cwd=d,
+                           capture_output=True, text=True)
+        expect(r.returncode == 0, "OpenSSL verifies the Ed25519 signature: " + r.stdout + r.stderr)
+    finally:
+        shutil.rmtree(d)
+
+
+@test
+def bad_input_is_refused_and_changes_nothing():
+    h = Hushd(HUSHD, extra=["--max-body-bytes", "65536"])
+    try:
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body={
+            "id": "p", "name": "P", "kind": "poll", "candidates": ["a", "b", "c", "d"],
+            "epsilon": 1, "mechanism": "grr", "min_reports": 0})
+        expect(s == 201, "create")
+        good = {"campaign": "p", "round": 1, "batch_id": batch_id(), "reports": [0, 1]}
+        s, doc, _ = h.json("POST", "/v1/reports", body=good)
+        expect(doc["accepted"] == 2, "first batch")
+        keys = h.json("GET", "/v1/keys")[1]
+        sodium = Sodium()
+        sealed_ok = sodium.seal(json.dumps({"campaign": "p", "round": 1, "batch_id": batch_id(),
+                                            "reports": [3]}).encode(),
+                                base64.b64decode(keys["sealing_key"]))
+        tampered = bytearray(sealed_ok)
+        tampered[-1] ^= 1
+        cases = [
+            ("malformed JSON", None, b'{"campaign":', {}, 400, "malformed"),
+            ("not an object", [1, 2], None, {}, 400, "malformed"),
+            ("round as a string", dict(good, round="1", batch_id=batch_id()), None, {}, 400,
+             "malformed"),
+            ("missing reports", {"campaign": "p", "round": 1, "batch_id": batch_id()}, None, {},
+             400, "malformed"),
+            ("short batch_id", dict(good, batch_id="AAAA"), None, {}, 400, "malformed"),
+            ("empty reports", dict(good, batch_id=batch_id(), reports=[]), None, {}, 400,
+             "malformed"),
+            ("extra field", dict(good, batch_id=batch_id(), device="x"), None, {}, 400,
+             "malformed"),
+            ("report out of range", dict(good, batch_id=batch_id(), reports=[0, 4]), None, {},
+             400, "invalid_report"),
+            ("negative report", dict(good, batch_id=batch_id(), reports=[-1]), None, {}, 400,
+             "invalid_report"),
+            ("report of the wrong type", dict(good, batch_id=batch_id(), reports=["0"]), None,
+             {}, 400, "invalid_report"),
+            ("unknown campaign", dict(good, campaign="nope", batch_id=batch_id()), None, {}, 404,
+             "unknown_campaign"),
+            ("future round", dict(good, round=2, batch_id=batch_id()), None, {}, 409,
+             "round_closed"),
+            ("oversize body", None, b"[" + b"0," * 70000 + b"0]", {}, 413, "too_large"),
+            ("wrong content type", None, json.dumps(dict(good, batch_id=batch_id())).encode(),
+             {"Content-Type": "text/plain"}, 415, "unsupported_media_type"),
+            ("tampered sealed batch", {"sealed": base64.b64encode(bytes(tampered)).decode()},
+             None, {}, 400, "sealed"),
+            ("truncated sealed batch", {"sealed": base64.b64encode(sealed_ok[:40]).decode()},
+             None, {}, 400, "sealed"),
+            ("sealed with extra fields", {"sealed": base64.b64encode(sealed_ok).decode(),
+                                          "x": 1}, None, {}, 400, "sealed"),
+        ]
+        before = n_reports(h, "p")
+        for what, body, raw, headers, want, code in cases:
+            s, doc, _ = h.json("POST", "/v1/reports", body=body, raw=raw, headers=headers)
+            expect(s == want, "%s: status %s, want %s (%s)" % (what, s, want, doc))
+            validate(doc, "error")
+            expect(doc["error"]["code"] == code, "%s: code %s, want %s" % (what, doc, code))
+            expect(n_reports(h, "p") == before, what + " changed the aggregate")
+        s, doc, _ = h.json("POST", "/v1/reports", body=good)
+        expect(s == 200 and doc == {"accepted": 0, "duplicate": True}, "replay: %s" % doc)
+        expect(n_reports(h, "p") == before, "a replayed batch is not counted again")
+        s, doc, _ = h.json("POST", "/v1/reports",
+                           body={"sealed": base64.b64encode(sealed_ok).decode()})
+        expect(s == 200 and doc["accepted"] == 1, "a sealed batch: %s %s" % (s, doc))
+        expect(n_reports(h, "p") == before + 1, "sealed batch counted")
+        s, doc, _ = h.json("POST", "/v1/reports", body=dict(good, batch_id=batch_id(),
+                                                             reports=[1] * 3 + [9]))
+        expect("report 3" in doc["error"]["message"], "names the first bad report: %s" % doc)
+        # admin routes
+        spec = {"name": "Q", "kind": "poll", "candidates": ["x", "y"], "epsilon": 1}
+        s, doc, _ = h.json("POST", "/v1/campaigns", body=spec)
+        expect(s == 401 and doc["error"]["code"] == "unauthorized", "no token: %s" % s)
+        s, doc, _ = h.json("POST", "/v1/campaigns", body=spec,
+                           headers={"Authorization": "Bearer " + "0" * 64})
+        expect(s == 401, "wrong token: %s" % s)
+        for bad, code in [({"name": "Q", "kind": "vote", "candidates": ["x"], "epsilon": 1},
+                           "invalid_kind"),
+                          ({"name": "Q", "kind": "poll", "candidates": [], "epsilon": 1},
+                           "invalid_candidates"),
+                          ({"name": "Q", "kind": "poll", "candidates": ["x"], "epsilon": -1},
+                           "invalid_epsilon"),
+                          ({"name": "Q", "kind": "poll", "candidates": ["x", "y"], "epsilon": 1,
+                            "mechanism": "rappor"}, "invalid_mechanism"),
+                          ({"name": "Q", "kind": "poll", "candidates": ["x", "y"], "epsilon": 2,
+                            "budget": {"epsilon_per_device_per_day": 1}}, "invalid_budget"),
+                          ({"name": "Q", "kind": "poll", "candidates": ["x", "y"], "epsilon": 1,
+                            "colour": "red"}, "malformed"),
+                          ({"id": "p", "name": "Q", "kind": "poll", "candidates": ["x", "y"],
+                            "epsilon": 1}, "exists")]:
+            s, doc, _ = h.json("POST", "/v1/campaigns", body=bad, admin=True)
+            expect(s in (400, 409) and doc["error"]["code"] == code,
+                   "bad campaign %s: %s %s" % (bad, s, doc))
+        s, doc, _ = h.json("GET", "/v1/campaigns")
+        expect(len(doc["campaigns"]) == 1, "no refused campaign was created")
+        s, doc, _ = h.json("GET", "/v1/nothing")
+        expect(s == 404, "unknown route")
+        s, doc, _ = h.json("DELETE", "/v1/reports")
+        expect(s == 405 and doc["error"]["code"] == "method_not_allowed", "405")
+        s, doc, _ = h.json("GET", "/v1/campaigns/p/estimates?top=0")
+        expect(s == 400, "top=0")
+        s, doc, _ = h.json("GET", "/v1/campaigns/p/estimates?round=3")
+        expect(s == 404, "unknown round")
+        h.stop()
+        log = open(os.path.join(h.dir, "access.log")).read() + h.stderr()
+        # the server's own address is named once, at start; no client's ever
+        lines = [line for line in log.splitlines() if not line.startswith("hushd: listening")]
+        expect(not any("127.0.0.1" in line for line in lines), "no client address in the logs")
+        expect("POST /v1/reports 400" in log, "one line per request")
+    finally:
+        h.cleanup()
+
+
+def post_batches(h, cid, batches, acked, errors, stop):
+    for b in batches:
+        if stop.is_set():
+            return
+        try:
+            s, doc, _ = h.json("POST", "/v1/reports", body=b)
+            if s == 200:
+                acked.append(b["batch_id"])
+        except Exception:  # noqa: BLE001 - connection reset by the kill
+            errors.append(b["batch_id"])
+            return
+
+
+@test
+def kill_9_loses_nothing_acknowledged_and_counts_each_batch_once():
+    workdir = tempfile.mkdtemp(prefix="hush-crash-")
+    h = Hushd(HUSHD, workdir=workdir)
+    try:
+        d = 16
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body={
+            "id": "crash", "name": "crash", "kind": "poll",
+            "candidates": ["v%d" % i for i in range(d)], "epsilon": 2, "mechanism": "grr",
+            "min_reports": 0})
+        expect(s == 201, "create")
+        rng = random.Random(7)
+        clients = []
+        for c in range(6):
+            batches = []
+            for _ in range(400):
+                batches.append({"campaign": "crash", "round": 1, "batch_id": batch_id(),
+                                "reports": [rng.randrange(d) for _ in range(50)]})
+            clients.append(batches)
+        acked, errors, stop = [], [], threading.Event()
+        threads = [threading.Thread(target=post_batches, args=(h, "crash", b, acked, errors, stop))
+                   for b in clients]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        h.kill()  # SIGKILL in the middle of the load
+        stop.set()
+        for t in threads:
+            t.join()
+        expect(len(acked) > 50, "some batches were acknowledged before the kill (%d)" % len(acked))
+        acked_set = set(acked)
+        h.start()  # same directory: same store and keys
+        # everything acknowledged survived: resending it is a duplicate
+        counted_before = n_reports(h, "crash")
+        expect(counted_before >= 50 * len(acked_set),
+               "acknowledged reports survive: %d < %d" % (counted_before, 50 * len(acked_set)))
+        expect(counted_before % 50 == 0, "no half-counted batch (%d)" % counted_before)
+        all_batches = [b for bs in clients for b in bs]
+        for b in all_batches:
+            s, doc, _ = h.json("POST", "/v1/reports", body=b)
+            expect(s == 200, "resend: %s %s" % (s, doc))
+            if b["batch_id"] in acked_set:
+                expect(doc["duplicate"] is True, "an acknowledged batch was lost")
+        total = n_reports(h, "crash")
+        expect(total == 50 * len(all_batches),
+               "every batch counted exactly once: %d != %d" % (total, 50 * len(all_batches)))
+        # and the counts are the sent values', exactly: invert the GRR estimator
+        counts = [0] * d
+        for b in all_batches:
+            for v in b["reports"]:
+                counts[v] += 1
+        s, est, _ = h.json("GET", "/v1/campaigns/crash/estimates?top=%d" % d)
+        e = math.exp(2.0)
+        p, q = e / (e + d - 1), 1 / (e + d - 1)
+        n = total
+        for item in est["items"]:
+            v = int(item["candidate_id"][1:])
+            support = item["estimate"] * (p - q) + n * q
+            expect(abs(support - counts[v]) < 1e-6 * n, "value %d: %f vs %d" %
+                   (v, support, counts[v]))
+        # a graceful stop checkpoints and exits 0; the next start sees it all
+        expect(h.stop() == 0, "SIGTERM exits 0")
+        h.start()
+        expect(n_reports(h, "crash") == total, "after a graceful restart")
+    finally:
+        h.cleanup()
+
+
+@test
+def sigterm_under_load_answers_in_flight_and_exits_0():
+    h = Hushd(HUSHD)
+    try:
+        h.json("POST", "/v1/campaigns", admin=True, body={
+            "id": "t", "name": "t", "kind": "poll", "candidates": ["a", "b"], "epsilon": 1,
+            "mechanism": "grr", "min_reports": 0})
+        batches = [{"campaign": "t", "round": 1, "batch_id": batch_id(), "reports": [0, 1] * 20}
+                   for _ in range(3000)]
+        acked, errors, stop = [], [], threading.Event()
+        threads = [threading.Thread(target=post_batches,
+                                    args=(h, "t", batches[i::4], acked, errors, stop))
+                   for i in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.8)
+        code = h.stop()
+        stop.set()
+        for t in threads:
+            t.join()
+        expect(code == 0, "exit status %s" % code)
+        h.start()
+        expect(n_reports(h, "t") >= 40 * len(acked), "every acknowledged batch survives")
+    finally:
+        h.cleanup()
+
+
+def main():
+    global HUSHD, STORE
+    if len(sys.argv) != 2:
+        sys.exit("usage: test_collector.py path/to/hushd")
+    HUSHD = os.path.abspath(sys.argv[1])
+    STORE = registry()
+    for t in [schema_examples_validate, routes_respond_and_validate,
+              bad_input_is_refused_and_changes_nothing,
+              kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
+              sigterm_under_load_answers_in_flight_and_exits_0]:
+        t()
+    failed = sum(1 for r in RESULTS if not r[1])
+    print("[====] e2e: Tested: %d | Passing: %d | Failing: %d" %
+          (len(RESULTS), len(RESULTS) - failed, failed), flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
