@@ -204,10 +204,12 @@ lint:
 	clang-format --dry-run --Werror $(C_FILES)
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -Icommon -Iprivacy -Iembeddings \
-	    -D__GNUC__ -D__x86_64__ common privacy embeddings tools bench tests/fuzz
+	    -Iprotocol -Icollector -D__GNUC__ -D__x86_64__ \
+	    common privacy embeddings protocol collector tools bench tests/fuzz
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem --suppress=unknownMacro \
-	    -Icommon -Iprivacy -Iembeddings -Itests tests/common tests/privacy tests/embeddings
+	    -Icommon -Iprivacy -Iembeddings -Iprotocol -Icollector -Itests \
+	    tests/common tests/privacy tests/embeddings tests/protocol tests/collector
 
 clean:
 	rm -rf build build-asan

@@ -18,7 +18,8 @@ Test(config, defaults_flags_and_files)
     char path[] = "/tmp/hushd-conf-XXXXXX";
     int fd = mkstemp(path);
     cr_assert_geq(fd, 0);
-    const char text[] = "# comment\nport = 9000\n  store = sqlite:/tmp/x.db\nsync=normal\n";
+    const char text[] =
+        "# comment\nport = 9000\n  store = sqlite:/tmp/x.db\nsync=normal\n";
     cr_assert_eq(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
     close(fd);
     char *argv[] = {"hushd", "--config", path, "--port=9001", "--threads", "3", "--demo"};
@@ -53,8 +54,8 @@ Test(config, errors_name_the_setting)
         hush_err err = {0};
         cr_assert_neq(hush_collector_config_args(&c, 3, cases[i].args, &help, &err), 0,
                       "case %zu", i);
-        cr_assert(strstr(err.msg, cases[i].fragment) != NULL, "\"%s\" lacks \"%s\"", err.msg,
-                  cases[i].fragment);
+        cr_assert(strstr(err.msg, cases[i].fragment) != NULL, "\"%s\" lacks \"%s\"",
+                  err.msg, cases[i].fragment);
     }
     char *missing[] = {"hushd", "--port"};
     cr_assert_neq(hush_collector_config_args(&c, 2, missing, &help, NULL), 0);

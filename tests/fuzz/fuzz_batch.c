@@ -16,9 +16,15 @@ static const hush_ldp_params instances[] = {
     {.mechanism = HUSH_LDP_OUE, .domain = 13, .epsilon = 1.0},
     {.mechanism = HUSH_LDP_OLH, .domain = 50, .epsilon = 2.0},
     {.mechanism = HUSH_LDP_HR, .domain = 100, .epsilon = 1.0},
-    {.mechanism = HUSH_LDP_CMS, .domain = 20, .epsilon = 2.0, .sketch_rows = 5,
+    {.mechanism = HUSH_LDP_CMS,
+     .domain = 20,
+     .epsilon = 2.0,
+     .sketch_rows = 5,
      .sketch_cols = 11},
-    {.mechanism = HUSH_LDP_HCMS, .domain = 20, .epsilon = 2.0, .sketch_rows = 5,
+    {.mechanism = HUSH_LDP_HCMS,
+     .domain = 20,
+     .epsilon = 2.0,
+     .sketch_rows = 5,
      .sketch_cols = 16},
 };
 
@@ -27,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0) {
         return 0;
     }
-    json_t *doc = json_loadb((const char *)data + 1, size - 1, JSON_REJECT_DUPLICATES, NULL);
+    json_t *doc =
+        json_loadb((const char *)data + 1, size - 1, JSON_REJECT_DUPLICATES, NULL);
     hush_batch_header hdr;
     if (doc == NULL || hush_batch_read_header(doc, &hdr, NULL) != 0) {
         json_decref(doc);
@@ -42,16 +49,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *reports = NULL;
     size_t n = 0, bad = 0;
     if (hush_batch_decode_reports(m, hdr.reports, &reports, &n, &bad, NULL) == 0) {
-        if (hush_ldp_agg_add(agg, reports, n * hush_ldp_report_size(m), NULL, NULL) != 0) {
+        if (hush_ldp_agg_add(agg, reports, n * hush_ldp_report_size(m), NULL, NULL) !=
+            0) {
             abort();
         }
-        json_t *again = hush_batch_build(m, hdr.campaign, hdr.round, hdr.batch_id, reports, n);
+        json_t *again =
+            hush_batch_build(m, hdr.campaign, hdr.round, hdr.batch_id, reports, n);
         hush_batch_header h2;
         uint8_t *r2 = NULL;
         size_t n2 = 0;
         if (again == NULL || hush_batch_read_header(again, &h2, NULL) != 0 ||
-            hush_batch_decode_reports(m, h2.reports, &r2, &n2, &bad, NULL) != 0 || n2 != n ||
-            memcmp(r2, reports, n * hush_ldp_report_size(m)) != 0) {
+            hush_batch_decode_reports(m, h2.reports, &r2, &n2, &bad, NULL) != 0 ||
+            n2 != n || memcmp(r2, reports, n * hush_ldp_report_size(m)) != 0) {
             abort();
         }
         hush_free(r2);

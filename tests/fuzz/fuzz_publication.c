@@ -19,7 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     hush_ldp *m = NULL;
     if (hush_ldp_new(&p->params, &m, NULL) != 0 ||
-        p->params.domain != p->n_candidates + (p->kind == HUSH_CAMPAIGN_SYNTHETIC ? 1 : 0)) {
+        p->params.domain !=
+            p->n_candidates + (p->kind == HUSH_CAMPAIGN_SYNTHETIC ? 1 : 0)) {
         abort();
     }
     hush_ldp_free(m);

@@ -19,7 +19,8 @@ Test(publication, parses_a_poll)
 {
     hush_publication *p = NULL;
     hush_err err = {0};
-    cr_assert_eq(hush_publication_parse(poll, sizeof poll - 1, &p, &err), 0, "%s", err.msg);
+    cr_assert_eq(hush_publication_parse(poll, sizeof poll - 1, &p, &err), 0, "%s",
+                 err.msg);
     cr_assert_str_eq(p->campaign, "emoji");
     cr_assert_eq(p->kind, HUSH_CAMPAIGN_POLL);
     cr_assert_eq(p->n_candidates, 3);
@@ -37,9 +38,11 @@ static void refused(const char *from, const char *to, const char *fragment)
     snprintf(doc, sizeof doc, "%.*s%s%s", (int)(at - poll), poll, to, at + strlen(from));
     hush_publication *p = NULL;
     hush_err err = {0};
-    cr_assert_neq(hush_publication_parse(doc, strlen(doc), &p, &err), 0, "accepted: %s", doc);
+    cr_assert_neq(hush_publication_parse(doc, strlen(doc), &p, &err), 0, "accepted: %s",
+                  doc);
     cr_assert_null(p);
-    cr_assert(strstr(err.msg, fragment) != NULL, "\"%s\" lacks \"%s\"", err.msg, fragment);
+    cr_assert(strstr(err.msg, fragment) != NULL, "\"%s\" lacks \"%s\"", err.msg,
+              fragment);
 }
 
 Test(publication, bad_documents_are_refused)
@@ -47,7 +50,8 @@ Test(publication, bad_documents_are_refused)
     refused("\"kind\":\"poll\"", "\"kind\":\"vote\"", "kind");
     refused("\"domain\":3", "\"domain\":4", "domain is 4");
     refused("\"epsilon\":4.0}", "\"epsilon\":-4.0}", "epsilon");
-    refused("\"reports_per_device_per_day\":1", "\"reports_per_device_per_day\":0", "budget");
+    refused("\"reports_per_device_per_day\":1", "\"reports_per_device_per_day\":0",
+            "budget");
     refused("\"epsilon_per_device_per_day\":4.0", "\"epsilon_per_device_per_day\":1.0",
             "budget");
     refused("{\"id\":\"b\"", "{\"id\":\"a\"", "repeats");
@@ -70,8 +74,8 @@ Test(publication, signatures)
     hush_err err = {0};
     cr_assert_eq(hush_publication_verify(poll, sizeof poll - 1, b64, other_pk, &err),
                  HUSH_ESIGNATURE, "wrong key");
-    cr_assert_eq(hush_publication_verify(poll, sizeof poll - 2, b64, pk, NULL), HUSH_ESIGNATURE,
-                 "a changed body");
+    cr_assert_eq(hush_publication_verify(poll, sizeof poll - 2, b64, pk, NULL),
+                 HUSH_ESIGNATURE, "a changed body");
     cr_assert_eq(hush_publication_verify(poll, sizeof poll - 1, NULL, pk, NULL),
                  HUSH_ESIGNATURE, "no signature");
     cr_assert_eq(hush_publication_verify(poll, sizeof poll - 1, "AAAA", pk, NULL),

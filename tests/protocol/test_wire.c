@@ -12,10 +12,18 @@ static const hush_ldp_params all[] = {
     {.mechanism = HUSH_LDP_OUE, .domain = 20, .epsilon = 2.0},
     {.mechanism = HUSH_LDP_OLH, .domain = 20, .epsilon = 2.0},
     {.mechanism = HUSH_LDP_HR, .domain = 20, .epsilon = 2.0},
-    {.mechanism = HUSH_LDP_CMS, .domain = 20, .epsilon = 2.0, .sketch_rows = 8,
-     .sketch_cols = 20, .hash_seed = UINT64_C(18446744073709551557)},
-    {.mechanism = HUSH_LDP_HCMS, .domain = 20, .epsilon = 2.0, .sketch_rows = 8,
-     .sketch_cols = 16, .hash_seed = 5},
+    {.mechanism = HUSH_LDP_CMS,
+     .domain = 20,
+     .epsilon = 2.0,
+     .sketch_rows = 8,
+     .sketch_cols = 20,
+     .hash_seed = UINT64_C(18446744073709551557)},
+    {.mechanism = HUSH_LDP_HCMS,
+     .domain = 20,
+     .epsilon = 2.0,
+     .sketch_rows = 8,
+     .sketch_cols = 16,
+     .hash_seed = 5},
 };
 
 Test(wire, reports_and_params_round_trip)
@@ -33,7 +41,8 @@ Test(wire, reports_and_params_round_trip)
         cr_assert_eq(hush_ldp_new(&back, &m2, NULL), 0);
         cr_assert_eq(memcmp(hush_ldp_get_params(m), hush_ldp_get_params(m2),
                             sizeof(hush_ldp_params)),
-                     0, "%s parameters survive JSON", hush_ldp_mechanism_name(all[k].mechanism));
+                     0, "%s parameters survive JSON",
+                     hush_ldp_mechanism_name(all[k].mechanism));
         json_decref(pj);
         size_t rs = hush_ldp_report_size(m);
         uint8_t *r = malloc(rs), *r2 = malloc(rs);
@@ -60,8 +69,11 @@ Test(wire, bad_reports_are_named)
     cr_assert_eq(hush_ldp_new(&all[2], &m, NULL), 0); /* olh */
     uint8_t r[8];
     hush_err err = {0};
-    json_t *bad[] = {json_integer(3), json_pack("[i]", 1), json_pack("[i, i]", 1, 1000),
-                     json_pack("[i, s]", 1, "x"), json_pack("[i, i]", -1, 0),
+    json_t *bad[] = {json_integer(3),
+                     json_pack("[i]", 1),
+                     json_pack("[i, i]", 1, 1000),
+                     json_pack("[i, s]", 1, "x"),
+                     json_pack("[i, i]", -1, 0),
                      json_pack("[I, i]", (json_int_t)1 << 40, 0)};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         hush_err_clear(&err);
@@ -94,7 +106,8 @@ Test(wire, batches)
     hush_free(out);
     json_array_set_new((json_t *)hdr.reports, 1, json_integer(20));
     hush_err err = {0};
-    cr_assert_eq(hush_batch_decode_reports(m, hdr.reports, &out, &n, &bad, &err), HUSH_ERANGE);
+    cr_assert_eq(hush_batch_decode_reports(m, hdr.reports, &out, &n, &bad, &err),
+                 HUSH_ERANGE);
     cr_assert_eq(bad, 1);
     cr_assert(strstr(err.msg, "report 1") != NULL, "%s", err.msg);
     const char *bad_docs[] = {
@@ -138,7 +151,8 @@ Test(wire, seal_and_unseal)
     /* another key pair cannot open it; a truncation cannot either */
     uint8_t pk2[32], sk2[32];
     crypto_box_keypair(pk2, sk2);
-    cr_assert_eq(hush_unseal(b64, strlen(b64), pk2, sk2, &plain, &plen, NULL), HUSH_ESIGNATURE);
+    cr_assert_eq(hush_unseal(b64, strlen(b64), pk2, sk2, &plain, &plen, NULL),
+                 HUSH_ESIGNATURE);
     cr_assert_eq(hush_unseal(b64, 40, pk, sk, &plain, &plen, NULL), HUSH_ESIGNATURE);
     cr_assert_eq(hush_unseal("!!", 2, pk, sk, &plain, &plen, NULL), HUSH_ESIGNATURE);
     json_decref(doc);
