@@ -1,7 +1,7 @@
 # hush - top-level Makefile.
 #
 #   make            build libraries, tools, tests and benchmarks into build/
-#   make run        install what is missing, then run the demo
+#   make run        install what is missing, then start hushd with a demo campaign
 #   make test       install what is missing, then build and run every test twice:
 #                   a normal build (build/) and an ASan+UBSan build (build-asan/)
 #   make test-slow  the long property and soak tests
@@ -154,13 +154,14 @@ $(BUILD)/fuzz-replay/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/repl
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(LDLIBS)
 
+# The collector on its defaults (127.0.0.1:8080, ./var), with a demo campaign.
 run: deps
-	@$(MAKE) --no-print-directory $(BUILD)/bin/hush-demo
-	@$(BUILD)/bin/hush-demo
+	@$(MAKE) --no-print-directory $(BUILD)/bin/hushd
+	@exec $(BUILD)/bin/hushd --demo
 
 # `check` builds and runs one configuration; `test` runs both.
 check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(BUILD)/bin/hushd
-	@scripts/check-vectorized $(BUILD)
+	@if [ -z "$(SANITIZE)" ]; then scripts/check-vectorized $(BUILD); fi
 	@for f in $(FUZZ_REPLAY); do \
 	    name=$$(basename $$f); \
 	    $$f tests/fuzz/corpus/$$name || exit 1; \
