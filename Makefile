@@ -25,7 +25,7 @@ Q :=
 say = @true
 endif
 
-PKGS := libsodium libxxhash jansson libmicrohttpd sqlite3
+PKGS := libsodium libxxhash jansson libmicrohttpd sqlite3 libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
