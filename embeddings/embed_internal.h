@@ -53,12 +53,12 @@ int hush__extract_char_ngrams(const hush__ngram_config *cfg, const char *tok, si
  * HUSH_ENOMEM). */
 int hush__features_sort(hush__features *f);
 
-/* Sublinear term frequency 1 + ln(tf). */
+/* Sublinear term frequency 1 + ln(tf): a table below 256, the deterministic
+ * logarithm above. */
+extern const double hush__sublinear_table[256];
 static inline double hush__sublinear(uint64_t tf)
 {
-    /* most features occur once; ln 1 = 0 exactly, so this is no shortcut
-     * in the result, only in the time */
-    return tf == 1 ? 1.0 : 1.0 + hush__det_log((double)tf);
+    return tf < 256 ? hush__sublinear_table[tf] : 1.0 + hush__det_log((double)tf);
 }
 
 /* Feature hashing: bucket and sign of a feature hash. */

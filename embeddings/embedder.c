@@ -460,6 +460,9 @@ static void normalize_into(double *v, uint32_t dim)
     }
 }
 
+/* Term frequencies by open addressing; the distinct features are then
+ * weighted in order of first occurrence in the text, which fixes the order
+ * of the floating-point sums on every platform. */
 static int embed_hashed(const hush_embedder *e, const char *norm, size_t len, double *acc,
                         hush_err *err)
 {
@@ -469,25 +472,50 @@ static int embed_hashed(const hush_embedder *e, const char *norm, size_t len, do
         hush__features_dispose(&f);
         return hush_err_set(err, rc, "out of memory extracting features");
     }
-    if (hush__features_sort(&f) != 0) {
-        hush__features_dispose(&f);
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory sorting features");
+    /* count: open addressing over twice the features, then the distinct
+     * features in order of first occurrence (a fixed order for the
+     * floating-point sums, independent of the table's layout) */
+    size_t slots = 64;
+    while (slots < 2 * f.n) {
+        slots <<= 1;
     }
-    double *group[2] = {acc, acc + e->dim};
-    for (size_t i = 0; i < f.n;) {
-        size_t j = i + 1;
-        while (j < f.n && f.h[j] == f.h[i]) {
-            j++;
-        }
+    struct slot {
+        uint64_t key;
+        uint32_t tf;
+    } *table = hush_calloc(slots, sizeof *table);
+    uint32_t *order = hush_malloc((f.n ? f.n : 1) * sizeof *order);
+    if (table == NULL || order == NULL) {
+        hush_free(table);
+        hush_free(order);
+        hush__features_dispose(&f);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory counting features");
+    }
+    size_t mask = slots - 1, distinct = 0;
+    for (size_t i = 0; i < f.n; i++) {
         uint64_t h = f.h[i];
-        double w = e->sublinear_tf ? hush__sublinear(j - i) : (double)(j - i);
+        size_t s = (size_t)(h >> 17) & mask;
+        while (table[s].tf != 0 && table[s].key != h) {
+            s = (s + 1) & mask;
+        }
+        if (table[s].tf == 0) {
+            table[s].key = h;
+            order[distinct++] = (uint32_t)s;
+        }
+        table[s].tf++;
+    }
+    hush__features_dispose(&f);
+    double *group[2] = {acc, acc + e->dim};
+    for (size_t k = 0; k < distinct; k++) {
+        const struct slot *sl = &table[order[k]];
+        uint64_t h = sl->key;
+        double w = e->sublinear_tf ? hush__sublinear(sl->tf) : (double)sl->tf;
         if (e->has_idf) {
             w *= (double)hush__idf_lookup(&e->idf, h);
         }
         group[h & 1u][hush__bucket(h, e->dim)] += hush__sign(h) * w;
-        i = j;
     }
-    hush__features_dispose(&f);
+    hush_free(table);
+    hush_free(order);
     normalize_into(group[0], e->dim);
     normalize_into(group[1], e->dim);
     for (uint32_t i = 0; i < e->dim; i++) {

@@ -31,8 +31,8 @@ static size_t collect(char *p, size_t size, size_t n, void *userdata)
     return size * n;
 }
 
-static struct reply call(uint16_t port, const char *method, const char *path, const char *body,
-                         const char *token)
+static struct reply call(uint16_t port, const char *method, const char *path,
+                         const char *body, const char *token)
 {
     struct reply r = {0};
     char url[256], auth[256];
@@ -101,9 +101,10 @@ static json_int_t n_reports(uint16_t port, const char *cid)
 static void batch(uint16_t port, int i, const char *reports, long want)
 {
     char body[512];
-    snprintf(body, sizeof body,
-             "{\"campaign\":\"t\",\"round\":1,\"batch_id\":\"%020dAA==\",\"reports\":[%s]}", i,
-             reports);
+    snprintf(
+        body, sizeof body,
+        "{\"campaign\":\"t\",\"round\":1,\"batch_id\":\"%020dAA==\",\"reports\":[%s]}", i,
+        reports);
     struct reply r = call(port, "POST", "/v1/reports", body, NULL);
     cr_assert_eq(r.status, want, "batch %d: %s", i, r.body);
 }

@@ -127,6 +127,16 @@ Test(normalize, oversized_text_is_refused)
     free(big);
 }
 
+Test(normalize, sublinear_table_is_the_deterministic_log)
+{
+    for (uint64_t tf = 1; tf < 256; tf++) {
+        double want = 1.0 + hush__det_log((double)tf);
+        cr_assert_eq(hush__sublinear(tf), want, "tf %llu: %a vs %a",
+                     (unsigned long long)tf, hush__sublinear(tf), want);
+    }
+    cr_assert_eq(hush__sublinear(1000), 1.0 + hush__det_log(1000.0));
+}
+
 Test(normalize, deterministic_log)
 {
     /* ln via + - * / only: within one ulp or two of libm, and exact at 1 */
