@@ -491,6 +491,12 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
                     "reports_per_device_per_day", reports_per_day,
                     "epsilon_per_device_per_day", eps_per_day, "min_reports", min_reports,
                     "candidates", cands);
+    if (pub != NULL) {
+        /* devices seal batches to this key; it travels signed, with the rest */
+        char *seal = hush_b64_encode(h->seal_pk, sizeof h->seal_pk);
+        json_object_set_new(pub, "sealing_key", seal != NULL ? json_string(seal) : json_null());
+        hush_free(seal);
+    }
     if (pub != NULL && synthetic) {
         json_object_set_new(pub, "match_threshold", json_real(threshold));
         json_object_set_new(pub, "no_match_id", json_string(HUSH_NO_MATCH_ID));

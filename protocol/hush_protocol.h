@@ -151,6 +151,8 @@ typedef struct hush_publication {
     char **candidate_texts;
     char *embedder;      /* synthetic: the description, canonical JSON */
     hush_matrix *matrix; /* synthetic: int8, n_candidates x dim */
+    bool has_sealing_key;
+    uint8_t sealing_key[32]; /* the collector's X25519 key, signed with the rest */
 } hush_publication;
 
 /** Frees a publication.  NULL does nothing. */

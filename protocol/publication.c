@@ -258,6 +258,18 @@ int hush_publication_parse(const char *body, size_t len, hush_publication **out,
             p->params.domain, want);
         goto out;
     }
+    const json_t *seal = json_object_get(doc, "sealing_key");
+    if (seal != NULL) {
+        size_t got = 0;
+        if (!json_is_string(seal) ||
+            hush_b64_decode(json_string_value(seal), json_string_length(seal), p->sealing_key,
+                            sizeof p->sealing_key, &got) != 0 ||
+            got != sizeof p->sealing_key) {
+            rc = bad(err, "\"sealing_key\" must be 32 bytes of base64");
+            goto out;
+        }
+        p->has_sealing_key = true;
+    }
     if (p->kind == HUSH_CAMPAIGN_SYNTHETIC) {
         rc = parse_synthetic(doc, p, err);
     }
