@@ -37,7 +37,7 @@ WARNINGS := -Wall -Wextra -Werror -Wpedantic -Wstrict-prototypes -Wmissing-proto
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARNINGS) -fvect-cost-model=dynamic \
               -fvisibility=hidden -fPIC -MMD -MP $(CFLAGS) $(PKG_CFLAGS) \
-              -Icommon -Iprivacy -Iembeddings -Iprotocol -Icollector
+              -Icommon -Iprivacy -Iembeddings -Iprotocol -Icollector -Idevice
 LDLIBS  := -Wl,--as-needed $(PKG_LIBS) -lm -lpthread
 
 ifneq ($(SANITIZE),)
@@ -50,6 +50,7 @@ COMMON_SRC  := $(wildcard common/*.c)
 PRIVACY_SRC := $(wildcard privacy/*.c)
 EMBED_SRC   := $(wildcard embeddings/*.c)
 PROTO_SRC   := $(wildcard protocol/*.c)
+DEV_SRC     := $(wildcard device/*.c)
 COLL_SRC    := $(filter-out collector/main.c,$(wildcard collector/*.c))
 
 LIB_COMMON  := $(BUILD)/lib/libhush-common.a
@@ -57,12 +58,16 @@ LIB_PRIVACY := $(BUILD)/lib/libhush-privacy.a
 LIB_EMBED   := $(BUILD)/lib/libhush-embed.a
 LIB_PROTO   := $(BUILD)/lib/libhush-protocol.a
 LIB_COLL    := $(BUILD)/lib/libhush-collector.a
-LIBS        := $(LIB_COLL) $(LIB_PROTO) $(LIB_EMBED) $(LIB_PRIVACY) $(LIB_COMMON)
+LIB_DEV     := $(BUILD)/lib/libhush-device.a
+LIB_DEV_SO  := $(BUILD)/lib/libhush-device.so.0
+LIBS        := $(LIB_COLL) $(LIB_DEV) $(LIB_PROTO) $(LIB_EMBED) $(LIB_PRIVACY) $(LIB_COMMON)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-TOOLS := $(BUILD)/bin/hushd $(BUILD)/bin/hush-privacy $(BUILD)/bin/hush-demo $(BUILD)/bin/hush-embed
-BENCHES := $(BUILD)/bench/ldp $(BUILD)/bench/embed $(BUILD)/bench/embed-quality
+TOOLS := $(BUILD)/bin/hushd $(BUILD)/bin/hush-agent $(BUILD)/bin/hush-privacy $(BUILD)/bin/hush-demo \
+         $(BUILD)/bin/hush-embed
+BENCHES := $(BUILD)/bench/ldp $(BUILD)/bench/embed $(BUILD)/bench/embed-quality \
+           $(BUILD)/bench/device
 
 TEST_SRC := $(filter-out tests/fuzz/%,$(wildcard tests/*/*.c))
 TEST_BIN := $(BUILD)/tests/hush-tests
@@ -71,7 +76,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRC))
 
 .PHONY: all deps run test check test-slow bench fuzz format lint clean
-all: $(LIBS) $(TOOLS) $(TEST_BIN) $(BENCHES) $(FUZZ_REPLAY)
+all: $(LIBS) $(LIB_DEV_SO) $(TOOLS) $(TEST_BIN) $(BENCHES) $(FUZZ_REPLAY)
 
 deps:
 	@scripts/install-deps
@@ -100,6 +105,22 @@ $(LIB_PROTO): $(call obj,$(PROTO_SRC))
 	@mkdir -p $(dir $@)
 	$(call say,AR,$@)
 	$(Q)$(AR) rcs $@ $^
+
+$(LIB_DEV): $(call obj,$(DEV_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
+# The shared device library: the agent and everything below it, exporting
+# only the hush_* API (-fvisibility=hidden, HUSH_API); scripts/check-exports
+# compares its dynamic symbols with the headers' declarations.
+DEV_SO_OBJ := $(call obj,$(DEV_SRC) $(PROTO_SRC) $(EMBED_SRC) $(PRIVACY_SRC) $(COMMON_SRC))
+$(LIB_DEV_SO): $(DEV_SO_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,libhush-device.so.0 -Wl,--no-undefined \
+	    -o $@ $^ $(LDLIBS)
+	@ln -sf libhush-device.so.0 $(BUILD)/lib/libhush-device.so
 
 $(LIB_COLL): $(call obj,$(COLL_SRC))
 	@mkdir -p $(dir $@)

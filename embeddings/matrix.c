@@ -263,80 +263,122 @@ int hush_matrix_serialize(const hush_matrix *m, uint8_t **out, size_t *out_len,
     return 0;
 }
 
-int hush_matrix_deserialize(const uint8_t *buf, size_t len, hush_matrix **out,
-                            hush_err *err)
+/* Checks a header (the first MAT_HEADER bytes) and returns the total
+ * serialized length it implies. */
+static int read_header(const uint8_t *h, uint32_t *type, uint32_t *rows, uint32_t *cols,
+                       uint64_t *total, hush_err *err)
 {
-    if (buf == NULL || len < MAT_HEADER + 8 || memcmp(buf, MAT_MAGIC, 8) != 0) {
-        return hush_err_set(err, HUSH_ECORRUPT, "not a hush matrix (%zu bytes)",
-                            buf != NULL ? len : 0);
+    if (memcmp(h, MAT_MAGIC, 8) != 0) {
+        return hush_err_set(err, HUSH_ECORRUPT, "not a hush matrix (bad magic)");
     }
-    if (hush_load_le32(buf + 8) != 1) {
-        return hush_err_set(err, HUSH_EVERSION,
-                            "matrix format version %u is not supported",
-                            hush_load_le32(buf + 8));
+    if (hush_load_le32(h + 8) != 1) {
+        return hush_err_set(err, HUSH_EVERSION, "matrix format version %u is not supported",
+                            hush_load_le32(h + 8));
     }
-    if (XXH3_64bits(buf, len - 8) != hush_load_le64(buf + len - 8)) {
-        return hush_err_set(err, HUSH_ECORRUPT, "matrix checksum mismatch");
+    *type = hush_load_le32(h + 12);
+    *rows = hush_load_le32(h + 16);
+    *cols = hush_load_le32(h + 20);
+    if (*type != HUSH_MATRIX_F32 && *type != HUSH_MATRIX_I8) {
+        return hush_err_set(err, HUSH_ECORRUPT, "matrix type %u is unknown", *type);
     }
-    uint32_t type = hush_load_le32(buf + 12);
-    uint32_t rows = hush_load_le32(buf + 16);
-    uint32_t cols = hush_load_le32(buf + 20);
-    if (type != HUSH_MATRIX_F32 && type != HUSH_MATRIX_I8) {
-        return hush_err_set(err, HUSH_ECORRUPT, "matrix type %u is unknown", type);
+    if ((uint64_t)*rows * *cols > HUSH_MATRIX_CELLS_MAX || *cols == 0 ||
+        *cols > HUSH_MATRIX_COLS_MAX) {
+        return hush_err_set(err, HUSH_ECORRUPT, "matrix shape %u x %u is invalid", *rows,
+                            *cols);
     }
-    if ((uint64_t)rows * cols > HUSH_MATRIX_CELLS_MAX || cols == 0 ||
-        cols > HUSH_MATRIX_COLS_MAX) {
-        return hush_err_set(err, HUSH_ECORRUPT, "matrix shape %u x %u is invalid", rows,
-                            cols);
+    *total = MAT_HEADER + 8 + (uint64_t)*rows * *cols * (*type == HUSH_MATRIX_F32 ? 4 : 1) +
+             (*type == HUSH_MATRIX_I8 ? (uint64_t)*rows * 4 : 0);
+    return 0;
+}
+
+/* Copies serialized bytes [off, off + n) of the body (after the header,
+ * before the checksum) to where they belong in the matrix.  Scales and
+ * floats are copied as their little-endian bytes and converted in finish(). */
+static void place(hush_matrix *m, uint64_t off, const uint8_t *p, size_t n)
+{
+    uint64_t d = off - MAT_HEADER;
+    if (m->type == HUSH_MATRIX_F32) {
+        memcpy((uint8_t *)m->f32 + d, p, n);
+        return;
     }
-    uint64_t want = MAT_HEADER + 8 +
-                    (uint64_t)rows * cols * (type == HUSH_MATRIX_F32 ? 4 : 1) +
-                    (type == HUSH_MATRIX_I8 ? (uint64_t)rows * 4 : 0);
-    if (want != len) {
-        return hush_err_set(err, HUSH_ECORRUPT,
-                            "a %u x %u matrix needs %llu bytes, got %zu", rows, cols,
-                            (unsigned long long)want, len);
+    uint64_t scales = (uint64_t)m->rows * 4;
+    while (n > 0) {
+        size_t take;
+        if (d < scales) {
+            take = (size_t)(scales - d) < n ? (size_t)(scales - d) : n;
+            memcpy((uint8_t *)m->scale + d, p, take);
+        } else {
+            uint64_t cell = d - scales;
+            uint64_t col = cell % m->cols;
+            take = (size_t)(m->cols - col) < n ? (size_t)(m->cols - col) : n;
+            memcpy(m->i8 + (cell / m->cols) * m->stride + col, p, take);
+        }
+        p += take;
+        d += take;
+        n -= take;
     }
-    hush_matrix *m = NULL;
-    int rc = hush_matrix_new((hush_matrix_type)type, rows, cols, &m, err);
-    if (rc != 0) {
-        return rc;
-    }
-    const uint8_t *p = buf + MAT_HEADER;
-    if (type == HUSH_MATRIX_F32) {
-        for (size_t i = 0; i < (size_t)rows * cols; i++, p += 4) {
-            uint32_t bits = hush_load_le32(p);
+}
+
+/* Converts the placed little-endian values, checks them, computes norms. */
+static int finish(hush_matrix *m, hush_err *err)
+{
+    if (m->type == HUSH_MATRIX_F32) {
+        for (size_t i = 0; i < (size_t)m->rows * m->cols; i++) {
+            uint32_t bits = hush_load_le32((const uint8_t *)&m->f32[i]);
             memcpy(&m->f32[i], &bits, 4);
             if (!isfinite(m->f32[i])) {
-                hush_matrix_free(m);
-                return hush_err_set(err, HUSH_ECORRUPT, "matrix value %zu is not finite",
-                                    i);
+                return hush_err_set(err, HUSH_ECORRUPT, "matrix value %zu is not finite", i);
             }
         }
     } else {
-        for (uint32_t r = 0; r < rows; r++, p += 4) {
-            uint32_t bits = hush_load_le32(p);
+        for (uint32_t r = 0; r < m->rows; r++) {
+            uint32_t bits = hush_load_le32((const uint8_t *)&m->scale[r]);
             memcpy(&m->scale[r], &bits, 4);
             if (!isfinite(m->scale[r]) || !(m->scale[r] > 0.0f)) {
-                hush_matrix_free(m);
-                return hush_err_set(err, HUSH_ECORRUPT, "matrix row %u scale is invalid",
-                                    r);
+                return hush_err_set(err, HUSH_ECORRUPT, "matrix row %u scale is invalid", r);
             }
-        }
-        for (uint32_t r = 0; r < rows; r++, p += cols) {
-            memcpy(m->i8 + (size_t)r * m->stride, p, cols);
-            for (uint32_t c = 0; c < cols; c++) {
-                if (m->i8[(size_t)r * m->stride + c] == -128) {
-                    hush_matrix_free(m);
+            const int8_t *q = m->i8 + (size_t)r * m->stride;
+            for (uint32_t c = 0; c < m->cols; c++) {
+                if (q[c] == -128) {
                     return hush_err_set(err, HUSH_ECORRUPT,
-                                        "matrix row %u holds -128 (values are -127..127)",
-                                        r);
+                                        "matrix row %u holds -128 (values are -127..127)", r);
                 }
             }
         }
     }
-    for (uint32_t r = 0; r < rows; r++) {
+    for (uint32_t r = 0; r < m->rows; r++) {
         hush__matrix_update_norm(m, r);
+    }
+    return 0;
+}
+
+int hush_matrix_deserialize(const uint8_t *buf, size_t len, hush_matrix **out, hush_err *err)
+{
+    uint32_t type, rows, cols;
+    uint64_t total;
+    if (buf == NULL || len < MAT_HEADER + 8) {
+        return hush_err_set(err, HUSH_ECORRUPT, "not a hush matrix (%zu bytes)",
+                            buf != NULL ? len : 0);
+    }
+    int rc = read_header(buf, &type, &rows, &cols, &total, err);
+    if (rc != 0) {
+        return rc;
+    }
+    if (XXH3_64bits(buf, len - 8) != hush_load_le64(buf + len - 8)) {
+        return hush_err_set(err, HUSH_ECORRUPT, "matrix checksum mismatch");
+    }
+    if (total != len) {
+        return hush_err_set(err, HUSH_ECORRUPT, "a %u x %u matrix needs %llu bytes, got %zu",
+                            rows, cols, (unsigned long long)total, len);
+    }
+    hush_matrix *m = NULL;
+    if ((rc = hush_matrix_new((hush_matrix_type)type, rows, cols, &m, err)) != 0) {
+        return rc;
+    }
+    place(m, MAT_HEADER, buf + MAT_HEADER, len - MAT_HEADER - 8);
+    if ((rc = finish(m, err)) != 0) {
+        hush_matrix_free(m);
+        return rc;
     }
     *out = m;
     return 0;
@@ -362,24 +404,81 @@ int hush_matrix_to_base64(const hush_matrix *m, char **out, hush_err *err)
     return 0;
 }
 
+/* Decodes base64 in chunks straight into the matrix, so that a large matrix
+ * (a device's candidate matrix) never exists twice in memory. */
 int hush_matrix_from_base64(const char *b64, size_t len, hush_matrix **out, hush_err *err)
 {
-    size_t cap = len / 4 * 3 + 3;
-    uint8_t *bin = hush_malloc(cap);
-    if (bin == NULL) {
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory decoding a matrix");
-    }
-    size_t bin_len = 0;
+    enum { CHUNK = 4096 }; /* base64 characters per step: a multiple of 4 */
+    uint8_t bin[CHUNK / 4 * 3];
+    size_t got = 0;
     const char *end = NULL;
-    if (sodium_base642bin(bin, cap, b64, len, NULL, &bin_len, &end,
+    if (b64 == NULL || len % 4 != 0 || len < 4 * ((MAT_HEADER + 8 + 2) / 3)) {
+        return hush_err_set(err, HUSH_EINVAL, "matrix is not valid base64 (length %zu)", len);
+    }
+    /* the header: the first 32 characters are exactly its 24 bytes */
+    if (sodium_base642bin(bin, sizeof bin, b64, 32, NULL, &got, &end,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        end != b64 + len) {
-        hush_free(bin);
+        got != MAT_HEADER) {
         return hush_err_set(err, HUSH_EINVAL, "matrix is not valid base64");
     }
-    int rc = hush_matrix_deserialize(bin, bin_len, out, err);
-    hush_free(bin);
-    return rc;
+    uint32_t type, rows, cols;
+    uint64_t total;
+    int rc = read_header(bin, &type, &rows, &cols, &total, err);
+    if (rc != 0) {
+        return rc;
+    }
+    if ((total + 2) / 3 * 4 != len) {
+        return hush_err_set(err, HUSH_ECORRUPT, "a %u x %u matrix needs %llu bytes of base64, "
+                            "got %zu",
+                            rows, cols, (unsigned long long)((total + 2) / 3 * 4), len);
+    }
+    hush_matrix *m = NULL;
+    XXH3_state_t *st = XXH3_createState();
+    if (st == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory decoding a matrix");
+    }
+    XXH3_64bits_reset(st);
+    XXH3_64bits_update(st, bin, MAT_HEADER);
+    if ((rc = hush_matrix_new((hush_matrix_type)type, rows, cols, &m, err)) != 0) {
+        XXH3_freeState(st);
+        return rc;
+    }
+    uint64_t body_end = total - 8; /* the checksum's offset */
+    uint8_t sum[8];
+    uint64_t off = MAT_HEADER;
+    for (size_t pos = 32; pos < len && rc == 0; pos += CHUNK) {
+        size_t n = len - pos < CHUNK ? len - pos : CHUNK;
+        if (sodium_base642bin(bin, sizeof bin, b64 + pos, n, NULL, &got, &end,
+                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
+            end != b64 + pos + n || (got != n / 4 * 3 && pos + n != len)) {
+            rc = hush_err_set(err, HUSH_EINVAL, "matrix is not valid base64");
+            break;
+        }
+        /* the body part of this chunk, then any checksum bytes */
+        size_t body = off < body_end ? (size_t)(body_end - off < got ? body_end - off : got) : 0;
+        XXH3_64bits_update(st, bin, body);
+        place(m, off, bin, body);
+        for (size_t i = body; i < got && off + i < total; i++) {
+            sum[off + i - body_end] = bin[i];
+        }
+        off += got;
+    }
+    if (rc == 0 && off != total) {
+        rc = hush_err_set(err, HUSH_ECORRUPT, "matrix is truncated");
+    }
+    if (rc == 0 && XXH3_64bits_digest(st) != hush_load_le64(sum)) {
+        rc = hush_err_set(err, HUSH_ECORRUPT, "matrix checksum mismatch");
+    }
+    XXH3_freeState(st);
+    if (rc == 0) {
+        rc = finish(m, err);
+    }
+    if (rc != 0) {
+        hush_matrix_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
 }
 
 int hush_matrix_save(const hush_matrix *m, const char *path, hush_err *err)

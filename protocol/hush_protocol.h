@@ -168,6 +168,16 @@ HUSH_API void hush_publication_free(hush_publication *p);
 HUSH_API int hush_publication_parse(const char *body, size_t len, hush_publication **out,
                                     hush_err *err) HUSH_WARN_UNUSED;
 
+/** hush_publication_parse_flags: keep only what a device needs (the texts
+ * of a synthetic campaign's candidates are not kept: devices match by
+ * embedding). */
+#define HUSH_PUBLICATION_DEVICE 1u
+
+/** hush_publication_parse with flags (HUSH_PUBLICATION_*). */
+HUSH_API int hush_publication_parse_flags(const char *body, size_t len, unsigned flags,
+                                          hush_publication **out, hush_err *err)
+    HUSH_WARN_UNUSED;
+
 /**
  * Checks a publication's detached Ed25519 signature (base64, as sent in the
  * Hush-Signature header) against the pinned collector key.  Returns 0, or

@@ -72,15 +72,16 @@ static int bad(hush_err *err, const char *what)
     return hush_err_set(err, HUSH_EINVAL, "publication: %s", what);
 }
 
-static int parse_candidates(const json_t *arr, hush_publication *p, hush_err *err)
+static int parse_candidates(const json_t *arr, hush_publication *p, bool keep_texts,
+                            hush_err *err)
 {
     size_t n = json_array_size(arr);
     if (!json_is_array(arr) || n == 0 || n > MAX_CANDIDATES) {
         return bad(err, "\"candidates\" must be an array of 1 to 1000000 candidates");
     }
     p->candidate_ids = hush_calloc(n, sizeof(char *));
-    p->candidate_texts = hush_calloc(n, sizeof(char *));
-    if (p->candidate_ids == NULL || p->candidate_texts == NULL) {
+    p->candidate_texts = keep_texts ? hush_calloc(n, sizeof(char *)) : NULL;
+    if (p->candidate_ids == NULL || (keep_texts && p->candidate_texts == NULL)) {
         return hush_err_set(err, HUSH_ENOMEM, "out of memory for %zu candidates", n);
     }
     p->n_candidates = n;
@@ -102,8 +103,10 @@ static int parse_candidates(const json_t *arr, hush_publication *p, hush_err *er
                                 HUSH_NO_MATCH_ID);
         }
         p->candidate_ids[i] = hush_strdup(json_string_value(id));
-        p->candidate_texts[i] = hush_strdup(json_string_value(text));
-        if (p->candidate_ids[i] == NULL || p->candidate_texts[i] == NULL) {
+        if (keep_texts) {
+            p->candidate_texts[i] = hush_strdup(json_string_value(text));
+        }
+        if (p->candidate_ids[i] == NULL || (keep_texts && p->candidate_texts[i] == NULL)) {
             return hush_err_set(err, HUSH_ENOMEM, "out of memory for candidates");
         }
     }
@@ -125,7 +128,7 @@ static int parse_candidates(const json_t *arr, hush_publication *p, hush_err *er
     return rc;
 }
 
-static int parse_synthetic(const json_t *doc, hush_publication *p, hush_err *err)
+static int parse_synthetic(json_t *doc, hush_publication *p, hush_err *err)
 {
     const json_t *thr = json_object_get(doc, "match_threshold");
     if (!json_is_number(thr) || !(json_number_value(thr) >= -1.0) ||
@@ -178,8 +181,13 @@ static int parse_synthetic(const json_t *doc, hush_publication *p, hush_err *err
     return 0;
 }
 
-int hush_publication_parse(const char *body, size_t len, hush_publication **out,
-                           hush_err *err)
+int hush_publication_parse(const char *body, size_t len, hush_publication **out, hush_err *err)
+{
+    return hush_publication_parse_flags(body, len, 0, out, err);
+}
+
+int hush_publication_parse_flags(const char *body, size_t len, unsigned flags,
+                                 hush_publication **out, hush_err *err)
 {
     json_error_t jerr;
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -247,9 +255,13 @@ int hush_publication_parse(const char *body, size_t len, hush_publication **out,
         goto out;
     }
     p->min_reports = (uint64_t)json_integer_value(minr);
-    if ((rc = parse_candidates(json_object_get(doc, "candidates"), p, err)) != 0) {
+    const char *kind_s = json_string_value(json_object_get(doc, "kind"));
+    bool keep_texts = !(flags & HUSH_PUBLICATION_DEVICE) ||
+                      (kind_s != NULL && strcmp(kind_s, "poll") == 0);
+    if ((rc = parse_candidates(json_object_get(doc, "candidates"), p, keep_texts, err)) != 0) {
         goto out;
     }
+    json_object_del(doc, "candidates"); /* copied: free its objects early */
     size_t want = p->n_candidates + (p->kind == HUSH_CAMPAIGN_SYNTHETIC ? 1 : 0);
     if (p->params.domain != want) {
         rc = hush_err_set(

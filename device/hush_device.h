@@ -1,0 +1,210 @@
+/*
+ * hush_device.h - libhush-device, the agent apps link to take part in hush
+ * campaigns without ever sending their users' data.
+ *
+ * The agent holds a sample of the app's local data in memory (never on disk,
+ * never on the wire), accepts campaign publications only when their Ed25519
+ * signature verifies with the pinned collector key, and turns the local
+ * sample into a batch of local-DP randomized reports, each charged to an
+ * on-disk privacy budget ledger before the batch is handed out.
+ *
+ * Sans-I/O: the core never opens a socket.  It consumes response bodies
+ * (publications) and produces request bodies (batches), so any networking
+ * stack can carry them.  An optional libcurl transport (hush_transport_*)
+ * does the HTTP for apps that want it, and the hush-agent tool uses it.
+ *
+ * Ownership: _open/_new return objects freed by the matching _close/_free
+ * (NULL accepted).  `char **out` results are new, NUL-terminated, and freed
+ * with hush_free.  All other pointers are borrowed for the call only;
+ * nothing keeps a pointer the caller passed.
+ *
+ * Thread safety: call hush_global_init() once before anything else.  An
+ * agent is not thread-safe: use it from one thread at a time (calls on
+ * different agents, with different state directories, may run in parallel).
+ * A hush_campaign is immutable and may be shared by threads and agents.
+ * Two agents must never share a state directory.
+ *
+ * Errors: functions return 0 or a negative HUSH_E* code (hush_common.h) and
+ * fill an optional hush_err with a message.  HUSH_EBUDGET means the privacy
+ * budget does not allow a report now; HUSH_ESIGNATURE that a publication is
+ * not signed by the pinned key.
+ */
+#ifndef HUSH_DEVICE_H
+#define HUSH_DEVICE_H
+
+#include "hush_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HUSH_DEVICE_VERSION_STRING "0.1.0"
+
+/** The library version ("major.minor.patch"), a static string. */
+HUSH_API const char *hush_device_version(void);
+
+typedef struct hush_agent hush_agent;
+typedef struct hush_campaign hush_campaign;
+
+typedef struct hush_agent_config {
+    /* Directory for the budget ledger; created (mode 0700) if missing.
+     * Required.  Nothing else is ever written there. */
+    const char *state_dir;
+    /* The collector's Ed25519 signing key, pinned by the app (32 bytes, as
+     * served by GET /v1/keys).  Required. */
+    uint8_t collector_key[32];
+    /* The app's device-wide policy, across all campaigns: the most epsilon
+     * and the most reports per UTC day.  0 = no device-wide cap beyond each
+     * campaign's own rules. */
+    double max_epsilon_per_day;
+    uint32_t max_reports_per_day;
+    /* The in-memory local sample: capacity (0 = 200 texts, reservoir-sampled
+     * beyond that) and the longest text kept (0 = 64 KiB; longer ones are
+     * refused). */
+    size_t max_samples;
+    size_t max_sample_bytes;
+    /* For tests and simulations only: a fixed clock (seconds since 1970;
+     * NULL = the system clock) and a 32-byte seed for deterministic
+     * randomness (NULL = the operating system's randomness, which is what
+     * production must use). */
+    int64_t (*clock)(void *ctx);
+    void *clock_ctx;
+    const uint8_t *rng_seed;
+} hush_agent_config;
+
+/**
+ * Opens an agent: checks the configuration, creates the state directory and
+ * an empty ledger on first use, or loads the ledger.  A ledger that is
+ * corrupt, or missing from a directory that had one, fails closed with
+ * HUSH_ECORRUPT: no reports until the app deals with it.  *out is new
+ * (hush_agent_close).
+ */
+HUSH_API int hush_agent_open(const hush_agent_config *config, hush_agent **out, hush_err *err)
+    HUSH_WARN_UNUSED;
+
+/** Closes an agent and wipes its local sample from memory.  NULL is fine. */
+HUSH_API void hush_agent_close(hush_agent *agent);
+
+/**
+ * Adds one piece of local data (UTF-8 text, `len` bytes) to the in-memory
+ * sample.  Beyond the capacity, reservoir sampling keeps a uniform random
+ * subset of everything added.  The text is copied; it is never written to
+ * disk.  Returns 0, HUSH_EINVAL (empty), HUSH_ETOOBIG or HUSH_ENOMEM.
+ */
+HUSH_API int hush_agent_add_sample(hush_agent *agent, const char *text, size_t len,
+                                   hush_err *err) HUSH_WARN_UNUSED;
+
+/** How many texts the sample holds. */
+HUSH_API size_t hush_agent_sample_count(const hush_agent *agent);
+
+/** Wipes the local sample. */
+HUSH_API void hush_agent_clear_samples(hush_agent *agent);
+
+/**
+ * Accepts a campaign publication (the body of GET /v1/campaigns/{id}) and
+ * its Hush-Signature header value: verifies the signature with the pinned
+ * key, then parses and validates every field.  Returns 0, HUSH_ESIGNATURE
+ * (missing, malformed or wrong signature, or a tampered body), or
+ * HUSH_EINVAL/HUSH_ERANGE/HUSH_ECORRUPT for a bad document.  *out is new
+ * (hush_campaign_free) and independent of the agent.
+ */
+HUSH_API int hush_agent_accept_campaign(hush_agent *agent, const char *body, size_t len,
+                                        const char *signature, hush_campaign **out,
+                                        hush_err *err) HUSH_WARN_UNUSED;
+
+/** Frees a campaign.  NULL does nothing. */
+HUSH_API void hush_campaign_free(hush_campaign *campaign);
+/** The campaign's id and round (borrowed / by value). */
+HUSH_API const char *hush_campaign_id(const hush_campaign *campaign);
+HUSH_API uint32_t hush_campaign_round(const hush_campaign *campaign);
+/** True for a poll (a fixed list of candidates), false for a synthetic
+ * campaign (candidates matched by embedding the local sample). */
+HUSH_API bool hush_campaign_is_poll(const hush_campaign *campaign);
+/** The epsilon one report spends. */
+HUSH_API double hush_campaign_epsilon(const hush_campaign *campaign);
+
+typedef struct hush_batch_options {
+    /* Seal the batch to the collector's key from the (signed) publication,
+     * so that relays see only ciphertext. */
+    bool seal;
+    /* At most this many reports; 0 = as many as the budget allows today,
+     * up to the campaign's reports per device per day. */
+    uint32_t max_reports;
+} hush_batch_options;
+
+/**
+ * Makes a batch of randomized reports for a synthetic campaign: embeds the
+ * local sample with the campaign's embedder, finds each text's nearest
+ * candidate (or the reserved "none" below the campaign's threshold), draws
+ * texts uniformly at random, randomizes their votes with the campaign's
+ * mechanism, charges the ledger (written atomically: temporary file, fsync,
+ * rename) and only then returns the batch JSON (sealed when asked).  A
+ * crash after the charge loses the batch, never the charge.  Returns 0,
+ * HUSH_EBUDGET (nothing may be reported now; the message says which rule),
+ * HUSH_ESTATE (no local sample, or a poll campaign), HUSH_EIO (the ledger
+ * could not be written: nothing is returned), HUSH_ENOMEM.
+ */
+HUSH_API int hush_agent_make_report_batch(hush_agent *agent, const hush_campaign *campaign,
+                                          const hush_batch_options *options, char **out,
+                                          size_t *out_len, hush_err *err) HUSH_WARN_UNUSED;
+
+/**
+ * The poll variant: the app gives the value itself (e.g. the prompt a user
+ * typed).  The value is matched to a candidate by its text or its id; a
+ * value outside the list is reported by its item key when the campaign uses
+ * a sketch mechanism (CMS, HCMS), and refused with HUSH_ENOTFOUND
+ * otherwise.  One report; budget and ledger as above.
+ */
+HUSH_API int hush_agent_make_poll_batch(hush_agent *agent, const hush_campaign *campaign,
+                                        const char *value, size_t len,
+                                        const hush_batch_options *options, char **out,
+                                        size_t *out_len, hush_err *err) HUSH_WARN_UNUSED;
+
+/**
+ * What today's ledger says: epsilon and reports spent today by the campaign
+ * (NULL: by the whole device).  Returns 0 or HUSH_ESTATE (a failed ledger).
+ */
+HUSH_API int hush_agent_spent_today(const hush_agent *agent, const char *campaign_id,
+                                    double *epsilon, uint32_t *reports) HUSH_WARN_UNUSED;
+
+/* ------------------------------------------------------------------------ */
+/* The optional libcurl transport                                           */
+/* ------------------------------------------------------------------------ */
+
+typedef struct hush_transport hush_transport;
+
+typedef struct hush_transport_options {
+    long connect_timeout_ms; /* 0 = 5000 */
+    long timeout_ms;         /* whole request; 0 = 30000 */
+    unsigned retries;        /* extra attempts on network errors and 5xx; 0 = 4 */
+    long backoff_ms;         /* first back-off, doubled each time, +- 50% jitter; 0 = 200 */
+} hush_transport_options;
+
+/** A transport to one collector (base URL like "http://127.0.0.1:8080").
+ * `options` may be NULL.  *out is new (hush_transport_free). */
+HUSH_API int hush_transport_new(const char *base_url, const hush_transport_options *options,
+                                hush_transport **out, hush_err *err) HUSH_WARN_UNUSED;
+HUSH_API void hush_transport_free(hush_transport *t);
+
+/**
+ * GET `path`: *body (new) and its length; *signature (new, or NULL) is the
+ * Hush-Signature header; *status the HTTP status.  Retries network errors
+ * and 5xx with exponential back-off and jitter.  Returns 0 once a response
+ * arrived (any status), or HUSH_EIO after the last attempt.
+ */
+HUSH_API int hush_transport_get(hush_transport *t, const char *path, long *status, char **body,
+                                size_t *len, char **signature, hush_err *err) HUSH_WARN_UNUSED;
+
+/**
+ * POST a JSON body to `path`, with the same retries: the body is sent again
+ * unchanged (same batch_id, so the collector counts it once, and the device
+ * is not charged again).  *status and *response (new) as above.
+ */
+HUSH_API int hush_transport_post(hush_transport *t, const char *path, const char *body,
+                                 size_t len, long *status, char **response, hush_err *err)
+    HUSH_WARN_UNUSED;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HUSH_DEVICE_H */

@@ -1,0 +1,240 @@
+/*
+ * transport_curl.c - the optional HTTP transport (libcurl) for apps that do
+ * not bring their own: GET publications and keys, POST batches, with
+ * timeouts, retries, exponential back-off and jitter.
+ *
+ * A retried POST sends exactly the same bytes, so a batch keeps its
+ * batch_id: the collector counts it once, and the agent, which charged the
+ * ledger when it made the batch, never charges it again.  Responses are
+ * capped (16 MiB) so a hostile server cannot exhaust memory.
+ */
+#include <curl/curl.h>
+#include <math.h>
+#include <strings.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "device_internal.h"
+
+#define RESPONSE_MAX (16u << 20)
+
+struct hush_transport {
+    char *base;
+    hush_transport_options opt;
+    hush_rng *rng; /* jitter */
+};
+
+typedef struct buffer {
+    char *p;
+    size_t n, cap;
+    bool too_big;
+} buffer;
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    buffer *b = userdata;
+    size_t n = size * nmemb;
+    if (b->n + n > RESPONSE_MAX) {
+        b->too_big = true;
+        return 0; /* aborts the transfer */
+    }
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + n + 1) {
+            cap *= 2;
+        }
+        char *p = hush_realloc(b->p, cap);
+        if (p == NULL) {
+            return 0;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, data, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+    return n;
+}
+
+typedef struct headers {
+    char *signature;
+} headers;
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    headers *h = userdata;
+    size_t n = size * nmemb;
+    static const char name[] = HUSH_SIGNATURE_HEADER ":";
+    if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0 &&
+        h->signature == NULL) {
+        const char *v = data + sizeof name - 1;
+        const char *end = data + n;
+        while (v < end && (*v == ' ' || *v == '\t')) {
+            v++;
+        }
+        while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) {
+            end--;
+        }
+        h->signature = hush_malloc((size_t)(end - v) + 1);
+        if (h->signature != NULL) {
+            memcpy(h->signature, v, (size_t)(end - v));
+            h->signature[end - v] = '\0';
+        }
+    }
+    return n;
+}
+
+int hush_transport_new(const char *base_url, const hush_transport_options *options,
+                       hush_transport **out, hush_err *err)
+{
+    if (base_url == NULL || (strncmp(base_url, "http://", 7) != 0 &&
+                             strncmp(base_url, "https://", 8) != 0)) {
+        return hush_err_set(err, HUSH_EINVAL, "the collector URL must start with http:// or "
+                                              "https://");
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        return hush_err_set(err, HUSH_EIO, "libcurl failed to initialise");
+    }
+    hush_transport *t = hush_calloc(1, sizeof *t);
+    if (t == NULL || (t->base = hush_strdup(base_url)) == NULL ||
+        hush_rng_new_system(&t->rng) != 0) {
+        hush_transport_free(t);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory for a transport");
+    }
+    size_t n = strlen(t->base);
+    while (n > 0 && t->base[n - 1] == '/') {
+        t->base[--n] = '\0';
+    }
+    if (options != NULL) {
+        t->opt = *options;
+    }
+    if (t->opt.connect_timeout_ms <= 0) {
+        t->opt.connect_timeout_ms = 5000;
+    }
+    if (t->opt.timeout_ms <= 0) {
+        t->opt.timeout_ms = 30000;
+    }
+    if (t->opt.retries == 0) {
+        t->opt.retries = 4;
+    }
+    if (t->opt.backoff_ms <= 0) {
+        t->opt.backoff_ms = 200;
+    }
+    *out = t;
+    return 0;
+}
+
+void hush_transport_free(hush_transport *t)
+{
+    if (t != NULL) {
+        hush_free(t->base);
+        hush_rng_free(t->rng);
+        hush_free(t);
+    }
+}
+
+/* Sleeps the back-off for attempt k (0-based): backoff * 2^k, times a
+ * uniform factor in [0.5, 1.5) so that many devices do not retry in step. */
+static void back_off(hush_transport *t, unsigned k)
+{
+    double ms = (double)t->opt.backoff_ms * (double)(1u << (k < 16 ? k : 16));
+    ms *= 0.5 + hush_rng_unit(t->rng);
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)fmod(ms, 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static int perform(hush_transport *t, const char *path, const char *body, size_t len,
+                   long *status, char **resp, size_t *resp_len, char **signature, hush_err *err)
+{
+    size_t ulen = strlen(t->base) + strlen(path) + 1;
+    char *url = hush_malloc(ulen);
+    if (url == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory");
+    }
+    snprintf(url, ulen, "%s%s", t->base, path);
+    int rc = HUSH_EIO;
+    char last[CURL_ERROR_SIZE] = "";
+    for (unsigned attempt = 0; attempt <= t->opt.retries; attempt++) {
+        if (attempt > 0) {
+            back_off(t, attempt - 1);
+        }
+        CURL *c = curl_easy_init();
+        if (c == NULL) {
+            rc = hush_err_set(err, HUSH_ENOMEM, "out of memory (curl)");
+            break;
+        }
+        buffer b = {0};
+        headers h = {0};
+        struct curl_slist *hl = NULL;
+        char errbuf[CURL_ERROR_SIZE] = "";
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, t->opt.connect_timeout_ms);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, t->opt.timeout_ms);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+        curl_easy_setopt(c, CURLOPT_USERAGENT, "libhush-device/" HUSH_DEVICE_VERSION_STRING);
+        if (body != NULL) {
+            hl = curl_slist_append(hl, "Content-Type: application/json");
+            curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        }
+        CURLcode cc = curl_easy_perform(c);
+        long code = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        curl_slist_free_all(hl);
+        curl_easy_cleanup(c);
+        if (b.too_big) {
+            hush_free(b.p);
+            hush_free(h.signature);
+            rc = hush_err_set(err, HUSH_ETOOBIG, "the response from %s exceeds %u bytes", url,
+                              RESPONSE_MAX);
+            break;
+        }
+        if (cc == CURLE_OK && code < 500) {
+            *status = code;
+            *resp = b.p != NULL ? b.p : hush_strdup("");
+            if (resp_len != NULL) {
+                *resp_len = b.n;
+            }
+            if (signature != NULL) {
+                *signature = h.signature;
+            } else {
+                hush_free(h.signature);
+            }
+            rc = *resp != NULL ? 0 : hush_err_set(err, HUSH_ENOMEM, "out of memory");
+            break;
+        }
+        snprintf(last, sizeof last, "%s",
+                 cc != CURLE_OK ? (errbuf[0] ? errbuf : curl_easy_strerror(cc)) : "a 5xx status");
+        hush_free(b.p);
+        hush_free(h.signature);
+    }
+    if (rc == HUSH_EIO) {
+        hush_err_set(err, HUSH_EIO, "%s: %s after %u attempts", url, last,
+                     t->opt.retries + 1);
+    }
+    hush_free(url);
+    return rc;
+}
+
+int hush_transport_get(hush_transport *t, const char *path, long *status, char **body,
+                       size_t *len, char **signature, hush_err *err)
+{
+    if (signature != NULL) {
+        *signature = NULL;
+    }
+    return perform(t, path, NULL, 0, status, body, len, signature, err);
+}
+
+int hush_transport_post(hush_transport *t, const char *path, const char *body, size_t len,
+                        long *status, char **response, hush_err *err)
+{
+    return perform(t, path, body, len, status, response, NULL, NULL, err);
+}
