@@ -3,7 +3,8 @@
  *
  * A 10,000-candidate campaign (corpus paragraphs, or generated sentences
  * without the corpus) with a dim-256 hashed-ngram embedder is published and
- * signed by a "collector" process; a separate "device" process (this program
+ * signed by a "collector" process in the form devices fetch (the device
+ * view: candidate_count and the matrix, no texts); a separate "device" process (this program
  * run again with --run, so that its memory is only the agent's) opens an
  * agent, adds 200 local samples (corpus emails), accepts the publication,
  * and makes a batch: embed + match + randomize + charge + render, timed.
@@ -131,13 +132,14 @@ static void prepare(const char *dir, const char *corpus_path)
     crypto_box_keypair(seal_pk, seal_sk);
     char *seal_b64 = hush_b64_encode(seal_pk, 32);
     json_t *pub = json_pack(
-        "{s:s, s:i, s:s, s:s, s:{s:s, s:i, s:f}, s:{s:i, s:f}, s:i, s:s, s:o, s:f, s:s, s:o, "
+        "{s:s, s:i, s:s, s:s, s:{s:s, s:i, s:f}, s:{s:i, s:f}, s:i, s:s, s:i, s:f, s:s, s:o, "
         "s:s}",
         "campaign", "bench", "round", 1, "kind", "synthetic", "name", "bench", "mechanism",
         "name", "hr", "domain", CANDIDATES + 1, "epsilon", 2.0, "budget",
         "reports_per_device_per_day", 100, "epsilon_per_device_per_day", 200.0, "min_reports",
-        0, "sealing_key", seal_b64, "candidates", cands, "match_threshold", 0.2, "no_match_id",
+        0, "sealing_key", seal_b64, "candidate_count", CANDIDATES, "match_threshold", 0.2, "no_match_id",
         "none", "embedder", json_loads(desc, 0, NULL), "matrix", b64);
+    json_decref(cands);
     char *body = json_dumps(pub, JSON_COMPACT);
     uint8_t sig[64];
     crypto_sign_detached(sig, NULL, (const uint8_t *)body, strlen(body), sk);
@@ -300,6 +302,11 @@ int main(int argc, char **argv)
     int status = 0;
     waitpid(prep, &status, 0);
     if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char rm[128];
+        snprintf(rm, sizeof rm, "rm -rf %s", dir);
+        if (system(rm) != 0) {
+            fprintf(stderr, "bench/device: could not remove %s\n", dir);
+        }
         die("prepare", "the collector side failed");
     }
     data[strcspn(data, "\n")] = '\0';

@@ -56,6 +56,8 @@ void hush__campaign_free(hush__campaign *c)
     hush_free(c->name);
     hush_free(c->pub_body);
     hush_free(c->signature);
+    free(c->dev_body);
+    hush_free(c->dev_signature);
     hush_publication_free(c->pub);
     hush_ldp_free(c->mech);
     round_free(c->agg);
@@ -86,6 +88,41 @@ int hush__campaigns_list_rebuild(hush_collector *h)
     }
     free(h->list_json);
     h->list_json = s;
+    return 0;
+}
+
+/*
+ * Derives and signs the device view of a synthetic publication: the same
+ * document with "candidate_count" in place of the candidate list.  Devices
+ * match by embedding, so the texts (and ids) would only cost them memory
+ * and bandwidth: with 10,000 candidates the list is most of the body and
+ * most of a JSON tree's size.  Ed25519 is deterministic, so a restart
+ * derives the same bytes and signature.
+ */
+static int make_device_view(const hush_collector *h, hush__campaign *c, hush_err *err)
+{
+    if (c->pub->kind != HUSH_CAMPAIGN_SYNTHETIC) {
+        return 0;
+    }
+    json_t *doc = json_loadb(c->pub_body, c->pub_len, 0, NULL);
+    if (doc == NULL || json_object_del(doc, "candidates") != 0 ||
+        json_object_set_new(doc, "candidate_count", json_integer((json_int_t)c->pub->n_candidates)) !=
+            0) {
+        json_decref(doc);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory deriving a device view");
+    }
+    c->dev_body = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(doc);
+    if (c->dev_body == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory deriving a device view");
+    }
+    c->dev_len = strlen(c->dev_body);
+    uint8_t sig[crypto_sign_BYTES];
+    crypto_sign_detached(sig, NULL, (const uint8_t *)c->dev_body, c->dev_len, h->sign_sk);
+    c->dev_signature = hush_b64_encode(sig, sizeof sig);
+    if (c->dev_signature == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory deriving a device view");
+    }
     return 0;
 }
 
@@ -127,6 +164,9 @@ int hush__campaign_install(hush_collector *h, const char *id, const char *name,
     if (strcmp(c->pub->campaign, id) != 0 || c->pub->round != round) {
         rc = hush_err_set(err, HUSH_ECORRUPT,
                           "stored publication of %s names another campaign", id);
+        goto out;
+    }
+    if ((rc = make_device_view(h, c, err)) != 0) {
         goto out;
     }
     pthread_rwlock_wrlock(&h->campaigns_lock);

@@ -103,6 +103,12 @@ typedef struct hush__campaign {
     char *pub_body;
     size_t pub_len;
     char *signature;
+    /* the device view (synthetic campaigns; NULL for polls, whose devices
+     * get the full publication): candidate_count in place of the candidate
+     * list, so devices download rows of embeddings, not texts; signed too */
+    char *dev_body;
+    size_t dev_len;
+    char *dev_signature;
     hush_publication *pub;
     hush_ldp *mech;
     hush__round *agg; /* the current round's aggregate */

@@ -430,13 +430,22 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         if (c == NULL) {
             return respond_error(conn, req, 404, "unknown_campaign", "no such campaign");
         }
+        const char *view =
+            MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "view");
+        bool device = view != NULL && strcmp(view, "device") == 0;
+        if (view != NULL && !device && strcmp(view, "full") != 0) {
+            return respond_error(conn, req, 400, "invalid_view",
+                                 "view must be \"full\" or \"device\"");
+        }
         pthread_rwlock_rdlock(&h->campaigns_lock);
-        char *body = malloc(c->pub_len + 1);
-        size_t len = c->pub_len;
+        device = device && c->dev_body != NULL; /* polls: one view */
+        const char *src = device ? c->dev_body : c->pub_body;
+        size_t len = device ? c->dev_len : c->pub_len;
+        char *body = malloc(len + 1);
         char sig[128];
-        snprintf(sig, sizeof sig, "%s", c->signature);
+        snprintf(sig, sizeof sig, "%s", device ? c->dev_signature : c->signature);
         if (body != NULL) {
-            memcpy(body, c->pub_body, len + 1);
+            memcpy(body, src, len + 1);
         }
         pthread_rwlock_unlock(&h->campaigns_lock);
         return respond(conn, req, 200, body, len, "application/json",

@@ -101,8 +101,9 @@ HUSH_API size_t hush_agent_sample_count(const hush_agent *agent);
 HUSH_API void hush_agent_clear_samples(hush_agent *agent);
 
 /**
- * Accepts a campaign publication (the body of GET /v1/campaigns/{id}) and
- * its Hush-Signature header value: verifies the signature with the pinned
+ * Accepts a campaign publication (the body of GET /v1/campaigns/{id};
+ * devices should ask for ?view=device, which leaves out the texts of a
+ * synthetic campaign's candidates) and its Hush-Signature header value: verifies the signature with the pinned
  * key, then parses and validates every field.  Returns 0, HUSH_ESIGNATURE
  * (missing, malformed or wrong signature, or a tampered body), or
  * HUSH_EINVAL/HUSH_ERANGE/HUSH_ECORRUPT for a bad document.  *out is new

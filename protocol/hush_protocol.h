@@ -146,8 +146,11 @@ typedef struct hush_publication {
     uint32_t reports_per_device_per_day;
     double epsilon_per_device_per_day;
     uint64_t min_reports;
-    size_t n_candidates;  /* not counting "none" */
-    char **candidate_ids; /* n_candidates, NUL-terminated */
+    size_t n_candidates; /* not counting "none" */
+    /* n_candidates NUL-terminated strings each; both NULL in the device view
+     * of a synthetic campaign (candidate_count and the matrix only), texts
+     * also NULL for a synthetic campaign parsed with HUSH_PUBLICATION_DEVICE */
+    char **candidate_ids;
     char **candidate_texts;
     char *embedder;      /* synthetic: the description, canonical JSON */
     hush_matrix *matrix; /* synthetic: int8, n_candidates x dim */

@@ -166,6 +166,7 @@ static int parse_synthetic(json_t *doc, hush_publication *p, hush_err *err)
     }
     rc = hush_matrix_from_base64(json_string_value(mat), json_string_length(mat),
                                  &p->matrix, err);
+    json_object_del(doc, "matrix"); /* decoded: free the base64 early */
     if (rc != 0) {
         return rc;
     }
@@ -258,7 +259,19 @@ int hush_publication_parse_flags(const char *body, size_t len, unsigned flags,
     const char *kind_s = json_string_value(json_object_get(doc, "kind"));
     bool keep_texts = !(flags & HUSH_PUBLICATION_DEVICE) ||
                       (kind_s != NULL && strcmp(kind_s, "poll") == 0);
-    if ((rc = parse_candidates(json_object_get(doc, "candidates"), p, keep_texts, err)) != 0) {
+    const json_t *count = json_object_get(doc, "candidate_count");
+    if (count != NULL) {
+        /* the device view of a synthetic campaign: rows of the matrix only */
+        if (p->kind != HUSH_CAMPAIGN_SYNTHETIC || json_object_get(doc, "candidates") != NULL ||
+            !json_is_integer(count) || json_integer_value(count) < 1 ||
+            json_integer_value(count) > MAX_CANDIDATES) {
+            rc = bad(err, "\"candidate_count\" (1 to 1000000) replaces \"candidates\" "
+                          "only in the device view of a synthetic campaign");
+            goto out;
+        }
+        p->n_candidates = (size_t)json_integer_value(count);
+    } else if ((rc = parse_candidates(json_object_get(doc, "candidates"), p, keep_texts,
+                                      err)) != 0) {
         goto out;
     }
     json_object_del(doc, "candidates"); /* copied: free its objects early */

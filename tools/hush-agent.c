@@ -93,7 +93,7 @@ struct opts {
 static int participate(hush_agent *a, hush_transport *t, const struct opts *o, const char *id)
 {
     char path[160];
-    snprintf(path, sizeof path, "/v1/campaigns/%s", id);
+    snprintf(path, sizeof path, "/v1/campaigns/%s?view=device", id);
     long status = 0;
     char *body = NULL, *sig = NULL, *batch = NULL, *resp = NULL;
     size_t len = 0, blen = 0;

@@ -96,6 +96,7 @@ def schema_examples_validate():
         "campaign-create.poll": "campaign-create", "campaign-create.synthetic": "campaign-create",
         "campaign-created": "campaign-created", "campaign-list": "campaign-list",
         "publication.poll": "publication", "publication.synthetic": "publication",
+        "publication.synthetic-device": "publication",
         "report-batch": "report-batch", "sealed-batch": "sealed-batch",
         "report-ack": "report-ack", "estimates": "estimates",
         "estimates.withheld": "estimates", "keys": "keys", "health": "health", "error": "error",
@@ -157,6 +158,23 @@ def routes_respond_and_validate():
             expect(not sodium.verify(sig, body.replace(b"Colours", b"Colourz"), pk)
                    or b"Colours" not in body, "a tampered body does not verify")
             openssl_verify(body, sig, pk)
+            # the device view: signed on its own, no candidate texts
+            s, dbody, dhdrs = h.request("GET", "/v1/campaigns/%s?view=device" % cid)
+            expect(s == 200, "device view")
+            dev = json.loads(dbody)
+            validate(dev, "publication")
+            dsig = base64.b64decode(dhdrs["Hush-Signature"])
+            expect(sodium.verify(dsig, dbody, pk), "the device view's signature verifies")
+            if cid == "syn1":
+                expect("candidates" not in dev and dev["candidate_count"] == 3,
+                       "device view replaces the list by its count: %s" % dev.keys())
+                expect(b"Invoice" not in dbody and dev["matrix"] == pub["matrix"],
+                       "same matrix, no texts")
+                expect(len(dbody) < len(body), "the device view is smaller")
+            else:
+                expect(dbody == body, "a poll has one view")
+        s, doc, _ = h.request("GET", "/v1/campaigns/syn1?view=thumbnail")
+        expect(s == 400 and json.loads(doc)["error"]["code"] == "invalid_view", "bad view")
         s, doc, _ = h.json("POST", "/v1/reports", body={
             "campaign": "poll1", "round": 1, "batch_id": batch_id(), "reports": [0, 1, 2, 0]})
         expect(s == 200 and doc == {"accepted": 4, "duplicate": False}, "ack %s %s" % (s, doc))
