@@ -8,6 +8,8 @@
 #   make bench      build and run everything in bench/ (one JSON object per line)
 #   make fuzz       build the libFuzzer targets of tests/fuzz/ with clang
 #   make format     clang-format every C file;  make lint: cppcheck + format check
+#   make install    libhush-device (+ -curl), headers, pkg-config files, tools
+#                   (PREFIX=/usr/local, DESTDIR for staging)
 #
 # Variables: SANITIZE=address,undefined adds sanitizers; BUILD=dir moves the
 # output; OPT=-O0 for debugging.
@@ -50,7 +52,8 @@ COMMON_SRC  := $(wildcard common/*.c)
 PRIVACY_SRC := $(wildcard privacy/*.c)
 EMBED_SRC   := $(wildcard embeddings/*.c)
 PROTO_SRC   := $(wildcard protocol/*.c)
-DEV_SRC     := $(wildcard device/*.c)
+DEV_SRC     := device/agent.c device/ledger.c
+DEVCURL_SRC := device/transport_curl.c
 COLL_SRC    := $(filter-out collector/main.c,$(wildcard collector/*.c))
 
 LIB_COMMON  := $(BUILD)/lib/libhush-common.a
@@ -58,9 +61,15 @@ LIB_PRIVACY := $(BUILD)/lib/libhush-privacy.a
 LIB_EMBED   := $(BUILD)/lib/libhush-embed.a
 LIB_PROTO   := $(BUILD)/lib/libhush-protocol.a
 LIB_COLL    := $(BUILD)/lib/libhush-collector.a
+# What apps link: libhush-device (the sans-I/O agent with everything below
+# it, no libcurl) and the optional libhush-device-curl transport.
 LIB_DEV     := $(BUILD)/lib/libhush-device.a
 LIB_DEV_SO  := $(BUILD)/lib/libhush-device.so.0
-LIBS        := $(LIB_COLL) $(LIB_DEV) $(LIB_PROTO) $(LIB_EMBED) $(LIB_PRIVACY) $(LIB_COMMON)
+LIB_CURL    := $(BUILD)/lib/libhush-device-curl.a
+LIB_CURL_SO := $(BUILD)/lib/libhush-device-curl.so.0
+LIBS        := $(LIB_COLL) $(LIB_CURL) $(LIB_DEV) $(LIB_PROTO) $(LIB_EMBED) $(LIB_PRIVACY) \
+               $(LIB_COMMON)
+SHARED_LIBS := $(LIB_DEV_SO) $(LIB_CURL_SO)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -75,8 +84,8 @@ TEST_SLOW_BIN := $(BUILD)/tests/hush-tests-slow
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRC))
 
-.PHONY: all deps run test check test-slow bench fuzz format lint clean
-all: $(LIBS) $(LIB_DEV_SO) $(TOOLS) $(TEST_BIN) $(BENCHES) $(FUZZ_REPLAY)
+.PHONY: all deps run test check test-slow bench fuzz format lint clean install uninstall
+all: $(LIBS) $(SHARED_LIBS) $(TOOLS) $(TEST_BIN) $(BENCHES) $(FUZZ_REPLAY)
 
 deps:
 	@scripts/install-deps
@@ -106,21 +115,34 @@ $(LIB_PROTO): $(call obj,$(PROTO_SRC))
 	$(call say,AR,$@)
 	$(Q)$(AR) rcs $@ $^
 
-$(LIB_DEV): $(call obj,$(DEV_SRC))
+# The device library, static and shared: the agent and everything below it
+# (protocol, embeddings, privacy, common), exporting only the hush_* API
+# (-fvisibility=hidden, HUSH_API); scripts/check-exports compares the shared
+# libraries' dynamic symbols with their headers' declarations.
+DEV_OBJ := $(call obj,$(DEV_SRC) $(PROTO_SRC) $(EMBED_SRC) $(PRIVACY_SRC) $(COMMON_SRC))
+$(LIB_DEV): $(DEV_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,AR,$@)
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-# The shared device library: the agent and everything below it, exporting
-# only the hush_* API (-fvisibility=hidden, HUSH_API); scripts/check-exports
-# compares its dynamic symbols with the headers' declarations.
-DEV_SO_OBJ := $(call obj,$(DEV_SRC) $(PROTO_SRC) $(EMBED_SRC) $(PRIVACY_SRC) $(COMMON_SRC))
-$(LIB_DEV_SO): $(DEV_SO_OBJ)
+$(LIB_DEV_SO): $(DEV_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,libhush-device.so.0 -Wl,--no-undefined \
 	    -o $@ $^ $(LDLIBS)
 	@ln -sf libhush-device.so.0 $(BUILD)/lib/libhush-device.so
+
+$(LIB_CURL): $(call obj,$(DEVCURL_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(LIB_CURL_SO): $(call obj,$(DEVCURL_SRC)) $(LIB_DEV_SO)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,libhush-device-curl.so.0 -Wl,--no-undefined \
+	    -o $@ $(call obj,$(DEVCURL_SRC)) -L$(BUILD)/lib -lhush-device $(LDLIBS)
+	@ln -sf libhush-device-curl.so.0 $(BUILD)/lib/libhush-device-curl.so
 
 $(LIB_COLL): $(call obj,$(COLL_SRC))
 	@mkdir -p $(dir $@)
@@ -181,8 +203,9 @@ run: deps
 	@exec $(BUILD)/bin/hushd --demo
 
 # `check` builds and runs one configuration; `test` runs both.
-check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(BUILD)/bin/hushd
+check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS)
 	@if [ -z "$(SANITIZE)" ]; then scripts/check-vectorized $(BUILD); fi
+	@scripts/check-exports $(BUILD)
 	@for f in $(FUZZ_REPLAY); do \
 	    name=$$(basename $$f); \
 	    $$f tests/fuzz/corpus/$$name || exit 1; \
@@ -216,6 +239,45 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PRIVACY_SRC) $(EMBED_SRC) $(PROT
 	$(FUZZ_CC) -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all -DHUSH_NO_MULTIVERSION -Icommon -Iprivacy -Iembeddings -Iprotocol \
 	    $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+# ---- install ------------------------------------------------------------
+VERSION    := $(shell sed -n 's/^\#define HUSH_DEVICE_VERSION_STRING "\(.*\)"/\1/p' \
+                device/hush_device.h)
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+PUBLIC_HEADERS := common/hush_common.h privacy/hush_privacy.h embeddings/hush_embed.h \
+                  protocol/hush_protocol.h device/hush_device.h device/hush_transport.h
+INSTALL_TOOLS  := $(BUILD)/bin/hushd $(BUILD)/bin/hush-agent $(BUILD)/bin/hush-privacy \
+                  $(BUILD)/bin/hush-embed
+
+# The .pc files say where things were installed: made by install itself.
+pc = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+         -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $(1) > $(2)
+
+install: $(LIB_DEV) $(LIB_CURL) $(SHARED_LIBS) $(INSTALL_TOOLS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/hush \
+	    $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCLUDEDIR)/hush/
+	install -m 644 $(LIB_DEV) $(LIB_CURL) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED_LIBS) $(DESTDIR)$(LIBDIR)/
+	ln -sf libhush-device.so.0 $(DESTDIR)$(LIBDIR)/libhush-device.so
+	ln -sf libhush-device-curl.so.0 $(DESTDIR)$(LIBDIR)/libhush-device-curl.so
+	$(call pc,device/hush-device.pc.in,$(DESTDIR)$(PKGCONFIGDIR)/hush-device.pc)
+	$(call pc,device/hush-device-curl.pc.in,$(DESTDIR)$(PKGCONFIGDIR)/hush-device-curl.pc)
+	install -m 755 $(INSTALL_TOOLS) $(DESTDIR)$(BINDIR)/
+	@if [ -z "$(DESTDIR)" ] && command -v ldconfig >/dev/null && [ -w /etc/ld.so.cache ]; \
+	then ldconfig; fi
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/hush/,$(notdir $(PUBLIC_HEADERS)))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/hush
+	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,libhush-device.a libhush-device-curl.a \
+	    libhush-device.so.0 libhush-device.so libhush-device-curl.so.0 libhush-device-curl.so)
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/hush-device.pc $(DESTDIR)$(PKGCONFIGDIR)/hush-device-curl.pc
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INSTALL_TOOLS)))
 
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 

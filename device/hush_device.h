@@ -10,8 +10,9 @@
  *
  * Sans-I/O: the core never opens a socket.  It consumes response bodies
  * (publications) and produces request bodies (batches), so any networking
- * stack can carry them.  An optional libcurl transport (hush_transport_*)
- * does the HTTP for apps that want it, and the hush-agent tool uses it.
+ * stack can carry them.  An optional libcurl transport, libhush-device-curl
+ * (hush_transport.h), does the HTTP for apps that want it; the hush-agent
+ * tool uses it.  libhush-device itself does not link libcurl.
  *
  * Ownership: _open/_new return objects freed by the matching _close/_free
  * (NULL accepted).  `char **out` results are new, NUL-terminated, and freed
@@ -167,43 +168,6 @@ HUSH_API int hush_agent_make_poll_batch(hush_agent *agent, const hush_campaign *
  */
 HUSH_API int hush_agent_spent_today(const hush_agent *agent, const char *campaign_id,
                                     double *epsilon, uint32_t *reports) HUSH_WARN_UNUSED;
-
-/* ------------------------------------------------------------------------ */
-/* The optional libcurl transport                                           */
-/* ------------------------------------------------------------------------ */
-
-typedef struct hush_transport hush_transport;
-
-typedef struct hush_transport_options {
-    long connect_timeout_ms; /* 0 = 5000 */
-    long timeout_ms;         /* whole request; 0 = 30000 */
-    unsigned retries;        /* extra attempts on network errors and 5xx; 0 = 4 */
-    long backoff_ms;         /* first back-off, doubled each time, +- 50% jitter; 0 = 200 */
-} hush_transport_options;
-
-/** A transport to one collector (base URL like "http://127.0.0.1:8080").
- * `options` may be NULL.  *out is new (hush_transport_free). */
-HUSH_API int hush_transport_new(const char *base_url, const hush_transport_options *options,
-                                hush_transport **out, hush_err *err) HUSH_WARN_UNUSED;
-HUSH_API void hush_transport_free(hush_transport *t);
-
-/**
- * GET `path`: *body (new) and its length; *signature (new, or NULL) is the
- * Hush-Signature header; *status the HTTP status.  Retries network errors
- * and 5xx with exponential back-off and jitter.  Returns 0 once a response
- * arrived (any status), or HUSH_EIO after the last attempt.
- */
-HUSH_API int hush_transport_get(hush_transport *t, const char *path, long *status, char **body,
-                                size_t *len, char **signature, hush_err *err) HUSH_WARN_UNUSED;
-
-/**
- * POST a JSON body to `path`, with the same retries: the body is sent again
- * unchanged (same batch_id, so the collector counts it once, and the device
- * is not charged again).  *status and *response (new) as above.
- */
-HUSH_API int hush_transport_post(hush_transport *t, const char *path, const char *body,
-                                 size_t len, long *status, char **response, hush_err *err)
-    HUSH_WARN_UNUSED;
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "device_internal.h"
+#include "hush_transport.h"
 
 #define RESPONSE_MAX (16u << 20)
 
@@ -98,7 +99,11 @@ int hush_transport_new(const char *base_url, const hush_transport_options *optio
         return hush_err_set(err, HUSH_EIO, "libcurl failed to initialise");
     }
     hush_transport *t = hush_calloc(1, sizeof *t);
-    if (t == NULL || (t->base = hush_strdup(base_url)) == NULL ||
+    if (t == NULL) {
+        curl_global_cleanup();
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory for a transport");
+    }
+    if ((t->base = hush_strdup(base_url)) == NULL ||
         hush_rng_new_system(&t->rng) != 0) {
         hush_transport_free(t);
         return hush_err_set(err, HUSH_ENOMEM, "out of memory for a transport");
@@ -132,6 +137,7 @@ void hush_transport_free(hush_transport *t)
         hush_free(t->base);
         hush_rng_free(t->rng);
         hush_free(t);
+        curl_global_cleanup(); /* pairs with hush_transport_new's init */
     }
 }
 

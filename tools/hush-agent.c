@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "hush_device.h"
+#include "hush_transport.h"
 #include "hush_protocol.h"
 
 static void usage(FILE *f)
