@@ -234,10 +234,11 @@ bench: $(BENCHES) $(BUILD)/bin/hushd
 FUZZ_CC ?= clang
 fuzz: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PRIVACY_SRC) $(EMBED_SRC) $(PROTO_SRC)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PRIVACY_SRC) $(EMBED_SRC) $(PROTO_SRC) $(DEV_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all -DHUSH_NO_MULTIVERSION -Icommon -Iprivacy -Iembeddings -Iprotocol \
+	    -Idevice \
 	    $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 # ---- install ------------------------------------------------------------
@@ -288,12 +289,12 @@ lint:
 	clang-format --dry-run --Werror $(C_FILES)
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -Icommon -Iprivacy -Iembeddings \
-	    -Iprotocol -Icollector -D__GNUC__ -D__x86_64__ \
-	    common privacy embeddings protocol collector tools bench tests/fuzz
+	    -Iprotocol -Icollector -Idevice -D__GNUC__ -D__x86_64__ \
+	    common privacy embeddings protocol collector device tools bench tests/fuzz
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem --suppress=unknownMacro \
-	    -Icommon -Iprivacy -Iembeddings -Iprotocol -Icollector -Itests \
-	    tests/common tests/privacy tests/embeddings tests/protocol tests/collector
+	    -Icommon -Iprivacy -Iembeddings -Iprotocol -Icollector -Idevice -Itests \
+	    tests/common tests/privacy tests/embeddings tests/protocol tests/collector tests/device
 
 clean:
 	rm -rf build build-asan

@@ -4,11 +4,10 @@
  * A 10,000-candidate campaign (corpus paragraphs, or generated sentences
  * without the corpus) with a dim-256 hashed-ngram embedder is published and
  * signed by a "collector" process in the form devices fetch (the device
- * view: candidate_count and the matrix, no texts); a separate "device" process (this program
- * run again with --run, so that its memory is only the agent's) opens an
- * agent, adds 200 local samples (corpus emails), accepts the publication,
- * and makes a batch: embed + match + randomize + charge + render, timed.
- * One JSON object:
+ * view: candidate_count and the matrix, no texts); a separate "device" process (this
+ * program run again with --run, so that its memory is only the agent's) opens an agent,
+ * adds 200 local samples (corpus emails), accepts the publication, and makes a batch:
+ * embed + match + randomize + charge + render, timed. One JSON object:
  *
  *   {"bench":"device","candidates":10000,"dim":256,"samples":200,
  *    "reports":…,"ms":…,"ms_min":…,"accept_ms":…,"peak_rss_kb":…}
@@ -106,8 +105,8 @@ static void prepare(const char *dir, const char *corpus_path)
             snprintf(text, sizeof text, "%.*s", (int)(len < 300 ? len : 300),
                      s + (i / (c.n / 2)) % 7 * 40);
         } else {
-            snprintf(text, sizeof text, "synthetic candidate number %zu about topic %zu", i,
-                     i % 97);
+            snprintf(text, sizeof text, "synthetic candidate number %zu about topic %zu",
+                     i, i % 97);
         }
         char id[16];
         snprintf(id, sizeof id, "s%u", n);
@@ -124,21 +123,24 @@ static void prepare(const char *dir, const char *corpus_path)
         n++;
     }
     char *b64 = NULL, *desc = NULL;
-    if (hush_matrix_to_base64(m, &b64, &err) != 0 || hush_embedder_describe(e, &desc, &err) != 0) {
+    if (hush_matrix_to_base64(m, &b64, &err) != 0 ||
+        hush_embedder_describe(e, &desc, &err) != 0) {
         die("encode", err.msg);
     }
     uint8_t pk[32], sk[64], seal_pk[32], seal_sk[32];
     crypto_sign_keypair(pk, sk);
     crypto_box_keypair(seal_pk, seal_sk);
     char *seal_b64 = hush_b64_encode(seal_pk, 32);
-    json_t *pub = json_pack(
-        "{s:s, s:i, s:s, s:s, s:{s:s, s:i, s:f}, s:{s:i, s:f}, s:i, s:s, s:i, s:f, s:s, s:o, "
-        "s:s}",
-        "campaign", "bench", "round", 1, "kind", "synthetic", "name", "bench", "mechanism",
-        "name", "hr", "domain", CANDIDATES + 1, "epsilon", 2.0, "budget",
-        "reports_per_device_per_day", 100, "epsilon_per_device_per_day", 200.0, "min_reports",
-        0, "sealing_key", seal_b64, "candidate_count", CANDIDATES, "match_threshold", 0.2, "no_match_id",
-        "none", "embedder", json_loads(desc, 0, NULL), "matrix", b64);
+    json_t *pub = json_pack("{s:s, s:i, s:s, s:s, s:{s:s, s:i, s:f}, s:{s:i, s:f}, s:i, "
+                            "s:s, s:i, s:f, s:s, s:o, "
+                            "s:s}",
+                            "campaign", "bench", "round", 1, "kind", "synthetic", "name",
+                            "bench", "mechanism", "name", "hr", "domain", CANDIDATES + 1,
+                            "epsilon", 2.0, "budget", "reports_per_device_per_day", 100,
+                            "epsilon_per_device_per_day", 200.0, "min_reports", 0,
+                            "sealing_key", seal_b64, "candidate_count", CANDIDATES,
+                            "match_threshold", 0.2, "no_match_id", "none", "embedder",
+                            json_loads(desc, 0, NULL), "matrix", b64);
     json_decref(cands);
     char *body = json_dumps(pub, JSON_COMPACT);
     uint8_t sig[64];
@@ -155,9 +157,10 @@ static void prepare(const char *dir, const char *corpus_path)
     snprintf(path, sizeof path, "%s/samples.jsonl", dir);
     FILE *f = fopen(path, "w");
     for (int i = 0; i < SAMPLES; i++) {
-        json_t *o = json_pack("{s:s}", "text",
-                              have ? c.text[(size_t)i * (c.n / 2) / SAMPLES]
-                                   : "Hi, the meeting moved to Tuesday at 3pm, see you there.");
+        json_t *o =
+            json_pack("{s:s}", "text",
+                      have ? c.text[(size_t)i * (c.n / 2) / SAMPLES]
+                           : "Hi, the meeting moved to Tuesday at 3pm, see you there.");
         char *s = json_dumps(o, JSON_COMPACT);
         fprintf(f, "%s\n", s);
         free(s);
@@ -213,7 +216,8 @@ static void run(const char *dir, const char *data)
     while ((got = getline(&line, &cap, f)) > 0) {
         json_t *o = json_loadb(line, (size_t)got, 0, NULL);
         json_t *t = json_object_get(o, "text");
-        if (hush_agent_add_sample(a, json_string_value(t), json_string_length(t), &err) != 0) {
+        if (hush_agent_add_sample(a, json_string_value(t), json_string_length(t), &err) !=
+            0) {
             die("sample", err.msg);
         }
         json_decref(o);
@@ -248,7 +252,8 @@ static void run(const char *dir, const char *data)
     qsort(ms, RUNS, sizeof ms[0], cmp_double);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("{\"bench\":\"device\",\"data\":\"%s\",\"candidates\":%d,\"dim\":%d,\"samples\":%d,"
+    printf("{\"bench\":\"device\",\"data\":\"%s\",\"candidates\":%d,\"dim\":%d,"
+           "\"samples\":%d,"
            "\"reports\":%zu,\"ms\":%.3f,\"ms_min\":%.3f,\"accept_ms\":%.3f,"
            "\"peak_rss_kb\":%ld}\n",
            data, CANDIDATES, DIM, SAMPLES, reports, ms[RUNS / 2], ms[0], accept_ms,

@@ -106,8 +106,8 @@ static int make_device_view(const hush_collector *h, hush__campaign *c, hush_err
     }
     json_t *doc = json_loadb(c->pub_body, c->pub_len, 0, NULL);
     if (doc == NULL || json_object_del(doc, "candidates") != 0 ||
-        json_object_set_new(doc, "candidate_count", json_integer((json_int_t)c->pub->n_candidates)) !=
-            0) {
+        json_object_set_new(doc, "candidate_count",
+                            json_integer((json_int_t)c->pub->n_candidates)) != 0) {
         json_decref(doc);
         return hush_err_set(err, HUSH_ENOMEM, "out of memory deriving a device view");
     }
@@ -534,7 +534,8 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
     if (pub != NULL) {
         /* devices seal batches to this key; it travels signed, with the rest */
         char *seal = hush_b64_encode(h->seal_pk, sizeof h->seal_pk);
-        json_object_set_new(pub, "sealing_key", seal != NULL ? json_string(seal) : json_null());
+        json_object_set_new(pub, "sealing_key",
+                            seal != NULL ? json_string(seal) : json_null());
         hush_free(seal);
     }
     if (pub != NULL && synthetic) {

@@ -16,6 +16,8 @@
 
 #define DEFAULT_SAMPLES 200
 #define DEFAULT_SAMPLE_BYTES (64u << 10)
+#define MAX_SAMPLES 100000u
+#define MAX_SAMPLE_BYTES (16u << 20)
 
 const char *hush_device_version(void)
 {
@@ -38,7 +40,14 @@ int hush_agent_open(const hush_agent_config *config, hush_agent **out, hush_err 
     }
     uint8_t zero[32] = {0};
     if (sodium_memcmp(config->collector_key, zero, sizeof zero) == 0) {
-        return hush_err_set(err, HUSH_EINVAL, "the agent needs the collector's signing key");
+        return hush_err_set(err, HUSH_EINVAL,
+                            "the agent needs the collector's signing key");
+    }
+    if (config->max_samples > MAX_SAMPLES ||
+        config->max_sample_bytes > MAX_SAMPLE_BYTES) {
+        return hush_err_set(err, HUSH_ERANGE,
+                            "max_samples is at most %u and max_sample_bytes at most %u",
+                            MAX_SAMPLES, MAX_SAMPLE_BYTES);
     }
     if (hush_global_init() != 0) {
         return hush_err_set(err, HUSH_EIO, "libsodium failed to initialise");
@@ -183,8 +192,8 @@ double hush_campaign_epsilon(const hush_campaign *c)
     return c->pub->params.epsilon;
 }
 
-int hush_agent_accept_campaign(hush_agent *a, const char *body, size_t len, const char *signature,
-                               hush_campaign **out, hush_err *err)
+int hush_agent_accept_campaign(hush_agent *a, const char *body, size_t len,
+                               const char *signature, hush_campaign **out, hush_err *err)
 {
     int rc = hush_publication_verify(body, len, signature, a->cfg.collector_key, err);
     if (rc != 0) {
@@ -194,8 +203,8 @@ int hush_agent_accept_campaign(hush_agent *a, const char *body, size_t len, cons
     if (c == NULL) {
         return hush_err_set(err, HUSH_ENOMEM, "out of memory accepting a campaign");
     }
-    if ((rc = hush_publication_parse_flags(body, len, HUSH_PUBLICATION_DEVICE, &c->pub, err)) !=
-            0 ||
+    if ((rc = hush_publication_parse_flags(body, len, HUSH_PUBLICATION_DEVICE, &c->pub,
+                                           err)) != 0 ||
         (rc = hush_ldp_new(&c->pub->params, &c->mech, err)) != 0) {
         hush_campaign_free(c);
         return rc;
@@ -249,7 +258,8 @@ static uint32_t allowed_reports(hush_agent *a, const hush_campaign *c, uint32_t 
     const hush__ledger_entry *e = hush__ledger_find(&a->ledger, p->campaign);
     uint32_t used = e != NULL ? e->reports : 0;
     double spent = e != NULL ? e->epsilon : 0.0;
-    uint32_t n = used < p->reports_per_device_per_day ? p->reports_per_device_per_day - used : 0;
+    uint32_t n =
+        used < p->reports_per_device_per_day ? p->reports_per_device_per_day - used : 0;
     *why = "the campaign's reports per device per day";
     uint32_t k = fits(p->epsilon_per_device_per_day, spent, eps);
     if (k < n) {
@@ -300,15 +310,17 @@ static int finish_batch(hush_agent *a, const hush_campaign *c, const uint64_t *v
     }
     for (uint32_t i = 0; i < n && rc == 0; i++) {
         rc = by_key != NULL && by_key[i]
-                 ? hush_ldp_encode_key(c->mech, values[i], a->rng, reports + i * rs, rs, err)
-                 : hush_ldp_encode(c->mech, (uint32_t)values[i], a->rng, reports + i * rs, rs,
-                                   err);
+                 ? hush_ldp_encode_key(c->mech, values[i], a->rng, reports + i * rs, rs,
+                                       err)
+                 : hush_ldp_encode(c->mech, (uint32_t)values[i], a->rng, reports + i * rs,
+                                   rs, err);
     }
     if (rc != 0) {
         goto out;
     }
     hush_rng_bytes(a->rng, batch_id, sizeof batch_id);
-    doc = hush_batch_build(c->mech, c->pub->campaign, c->pub->round, batch_id, reports, n);
+    doc =
+        hush_batch_build(c->mech, c->pub->campaign, c->pub->round, batch_id, reports, n);
     char *s = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
     json = s != NULL ? hush_strdup(s) : NULL;
     free(s);
@@ -317,7 +329,8 @@ static int finish_batch(hush_agent *a, const hush_campaign *c, const uint64_t *v
         goto out;
     }
     if (opt != NULL && opt->seal) {
-        rc = hush_seal((const uint8_t *)json, strlen(json), c->pub->sealing_key, &result, err);
+        rc = hush_seal((const uint8_t *)json, strlen(json), c->pub->sealing_key, &result,
+                       err);
     } else {
         result = json;
         json = NULL;
@@ -326,7 +339,8 @@ static int finish_batch(hush_agent *a, const hush_campaign *c, const uint64_t *v
         goto out;
     }
     /* the charge goes to disk before the batch leaves the library */
-    rc = hush__ledger_charge(&a->ledger, c->pub->campaign, c->pub->params.epsilon * n, n, err);
+    rc = hush__ledger_charge(&a->ledger, c->pub->campaign, c->pub->params.epsilon * n, n,
+                             err);
     if (rc != 0) {
         goto out;
     }
@@ -343,8 +357,8 @@ out:
 }
 
 int hush_agent_make_report_batch(hush_agent *a, const hush_campaign *c,
-                                 const hush_batch_options *opt, char **out, size_t *out_len,
-                                 hush_err *err)
+                                 const hush_batch_options *opt, char **out,
+                                 size_t *out_len, hush_err *err)
 {
     if (c->pub->kind != HUSH_CAMPAIGN_SYNTHETIC) {
         return hush_err_set(err, HUSH_ESTATE,
@@ -352,7 +366,8 @@ int hush_agent_make_report_batch(hush_agent *a, const hush_campaign *c,
                             c->pub->campaign);
     }
     if (a->n_samples == 0) {
-        return hush_err_set(err, HUSH_ESTATE, "the agent holds no local sample to vote with");
+        return hush_err_set(err, HUSH_ESTATE,
+                            "the agent holds no local sample to vote with");
     }
     const char *why = NULL;
     uint32_t n = allowed_reports(a, c, opt != NULL ? opt->max_reports : 0, &why);
@@ -370,7 +385,8 @@ int hush_agent_make_report_batch(hush_agent *a, const hush_campaign *c,
                  : hush_matrix_new(HUSH_MATRIX_I8, (uint32_t)a->n_samples, dim, &q, err);
     for (size_t i = 0; rc == 0 && i < a->n_samples; i++) {
         hush_err local = {0};
-        int erc = hush_embed_text(c->embedder, a->samples[i], a->sample_len[i], v, dim, &local);
+        int erc =
+            hush_embed_text(c->embedder, a->samples[i], a->sample_len[i], v, dim, &local);
         if (erc == HUSH_EINVAL) {
             memset(v, 0, dim * sizeof *v); /* nothing to embed: it matches nothing */
         } else if (erc != 0) {
@@ -392,8 +408,20 @@ int hush_agent_make_report_batch(hush_agent *a, const hush_campaign *c,
         }
         rc = finish_batch(a, c, values, NULL, n, opt, out, out_len, err);
     }
+    /* what was derived from local texts does not outlive the call */
     if (values != NULL) {
         sodium_memzero(values, (size_t)n * sizeof *values);
+    }
+    if (v != NULL) {
+        memset(v, 0, dim * sizeof *v);
+        for (uint32_t i = 0; q != NULL && i < hush_matrix_rows(q); i++) {
+            if (hush_matrix_set_row(q, i, v, dim, NULL) != 0) {
+                break; /* cannot fail for a row in range and finite values */
+            }
+        }
+    }
+    if (best != NULL) {
+        sodium_memzero(best, a->n_samples * sizeof *best);
     }
     hush_free(values);
     hush_free(v);
@@ -407,9 +435,10 @@ int hush_agent_make_poll_batch(hush_agent *a, const hush_campaign *c, const char
                                size_t *out_len, hush_err *err)
 {
     if (c->pub->kind != HUSH_CAMPAIGN_POLL) {
-        return hush_err_set(err, HUSH_ESTATE,
-                            "%s is a synthetic campaign: use hush_agent_make_report_batch",
-                            c->pub->campaign);
+        return hush_err_set(
+            err, HUSH_ESTATE,
+            "%s is a synthetic campaign: use hush_agent_make_report_batch",
+            c->pub->campaign);
     }
     if (value == NULL || len == 0) {
         return hush_err_set(err, HUSH_EINVAL, "a poll report needs a value");
@@ -426,10 +455,11 @@ int hush_agent_make_poll_batch(hush_agent *a, const hush_campaign *c, const char
     hush_ldp_mechanism m = c->pub->params.mechanism;
     if (item == UINT64_MAX) {
         if (m != HUSH_LDP_CMS && m != HUSH_LDP_HCMS) {
-            return hush_err_set(err, HUSH_ENOTFOUND,
-                                "the value is not one of %s's candidates (and its %s mechanism "
-                                "reports candidates only)",
-                                c->pub->campaign, hush_ldp_mechanism_name(m));
+            return hush_err_set(
+                err, HUSH_ENOTFOUND,
+                "the value is not one of %s's candidates (and its %s mechanism "
+                "reports candidates only)",
+                c->pub->campaign, hush_ldp_mechanism_name(m));
         }
         item = hush_ldp_item_key(value, len);
         by_key = true;

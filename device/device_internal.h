@@ -38,8 +38,13 @@ void hush__ledger_roll(hush__ledger *l, int64_t now);
 const hush__ledger_entry *hush__ledger_find(const hush__ledger *l, const char *campaign);
 /* Adds the spending and writes the ledger atomically; on failure the ledger
  * in memory is unchanged and HUSH_EIO is returned. */
-int hush__ledger_charge(hush__ledger *l, const char *campaign, double epsilon, uint32_t reports,
-                        hush_err *err);
+/* The file format (ledger.c): render returns a new buffer (hush_free) of
+ * *len bytes; parse reads a NUL-terminated text of `len` bytes (modifying
+ * it) into a zeroed ledger: 0 or HUSH_ECORRUPT/HUSH_ENOMEM. */
+char *hush__ledger_render(const hush__ledger *l, size_t *len);
+int hush__ledger_parse(hush__ledger *l, char *text, size_t len, hush_err *err);
+int hush__ledger_charge(hush__ledger *l, const char *campaign, double epsilon,
+                        uint32_t reports, hush_err *err);
 
 struct hush_campaign {
     hush_publication *pub;

@@ -60,8 +60,8 @@ typedef struct hush_agent_config {
     double max_epsilon_per_day;
     uint32_t max_reports_per_day;
     /* The in-memory local sample: capacity (0 = 200 texts, reservoir-sampled
-     * beyond that) and the longest text kept (0 = 64 KiB; longer ones are
-     * refused). */
+     * beyond that; at most 100,000) and the longest text kept (0 = 64 KiB,
+     * at most 16 MiB; longer ones are refused). */
     size_t max_samples;
     size_t max_sample_bytes;
     /* For tests and simulations only: a fixed clock (seconds since 1970;
@@ -80,8 +80,8 @@ typedef struct hush_agent_config {
  * HUSH_ECORRUPT: no reports until the app deals with it.  *out is new
  * (hush_agent_close).
  */
-HUSH_API int hush_agent_open(const hush_agent_config *config, hush_agent **out, hush_err *err)
-    HUSH_WARN_UNUSED;
+HUSH_API int hush_agent_open(const hush_agent_config *config, hush_agent **out,
+                             hush_err *err) HUSH_WARN_UNUSED;
 
 /** Closes an agent and wipes its local sample from memory.  NULL is fine. */
 HUSH_API void hush_agent_close(hush_agent *agent);
@@ -104,9 +104,9 @@ HUSH_API void hush_agent_clear_samples(hush_agent *agent);
 /**
  * Accepts a campaign publication (the body of GET /v1/campaigns/{id};
  * devices should ask for ?view=device, which leaves out the texts of a
- * synthetic campaign's candidates) and its Hush-Signature header value: verifies the signature with the pinned
- * key, then parses and validates every field.  Returns 0, HUSH_ESIGNATURE
- * (missing, malformed or wrong signature, or a tampered body), or
+ * synthetic campaign's candidates) and its Hush-Signature header value: verifies the
+ * signature with the pinned key, then parses and validates every field.  Returns 0,
+ * HUSH_ESIGNATURE (missing, malformed or wrong signature, or a tampered body), or
  * HUSH_EINVAL/HUSH_ERANGE/HUSH_ECORRUPT for a bad document.  *out is new
  * (hush_campaign_free) and independent of the agent.
  */
@@ -146,9 +146,11 @@ typedef struct hush_batch_options {
  * HUSH_ESTATE (no local sample, or a poll campaign), HUSH_EIO (the ledger
  * could not be written: nothing is returned), HUSH_ENOMEM.
  */
-HUSH_API int hush_agent_make_report_batch(hush_agent *agent, const hush_campaign *campaign,
+HUSH_API int hush_agent_make_report_batch(hush_agent *agent,
+                                          const hush_campaign *campaign,
                                           const hush_batch_options *options, char **out,
-                                          size_t *out_len, hush_err *err) HUSH_WARN_UNUSED;
+                                          size_t *out_len,
+                                          hush_err *err) HUSH_WARN_UNUSED;
 
 /**
  * The poll variant: the app gives the value itself (e.g. the prompt a user

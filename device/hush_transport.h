@@ -20,19 +20,19 @@
 extern "C" {
 #endif
 
-
 typedef struct hush_transport hush_transport;
 
 typedef struct hush_transport_options {
     long connect_timeout_ms; /* 0 = 5000 */
     long timeout_ms;         /* whole request; 0 = 30000 */
     unsigned retries;        /* extra attempts on network errors and 5xx; 0 = 4 */
-    long backoff_ms;         /* first back-off, doubled each time, +- 50% jitter; 0 = 200 */
+    long backoff_ms; /* first back-off, doubled each time, +- 50% jitter; 0 = 200 */
 } hush_transport_options;
 
 /** A transport to one collector (base URL like "http://127.0.0.1:8080").
  * `options` may be NULL.  *out is new (hush_transport_free). */
-HUSH_API int hush_transport_new(const char *base_url, const hush_transport_options *options,
+HUSH_API int hush_transport_new(const char *base_url,
+                                const hush_transport_options *options,
                                 hush_transport **out, hush_err *err) HUSH_WARN_UNUSED;
 HUSH_API void hush_transport_free(hush_transport *t);
 
@@ -42,8 +42,9 @@ HUSH_API void hush_transport_free(hush_transport *t);
  * and 5xx with exponential back-off and jitter.  Returns 0 once a response
  * arrived (any status), or HUSH_EIO after the last attempt.
  */
-HUSH_API int hush_transport_get(hush_transport *t, const char *path, long *status, char **body,
-                                size_t *len, char **signature, hush_err *err) HUSH_WARN_UNUSED;
+HUSH_API int hush_transport_get(hush_transport *t, const char *path, long *status,
+                                char **body, size_t *len, char **signature,
+                                hush_err *err) HUSH_WARN_UNUSED;
 
 /**
  * POST a JSON body to `path`, with the same retries: the body is sent again
@@ -51,8 +52,8 @@ HUSH_API int hush_transport_get(hush_transport *t, const char *path, long *statu
  * is not charged again).  *status and *response (new) as above.
  */
 HUSH_API int hush_transport_post(hush_transport *t, const char *path, const char *body,
-                                 size_t len, long *status, char **response, hush_err *err)
-    HUSH_WARN_UNUSED;
+                                 size_t len, long *status, char **response,
+                                 hush_err *err) HUSH_WARN_UNUSED;
 
 #ifdef __cplusplus
 }

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -63,7 +64,7 @@ const hush__ledger_entry *hush__ledger_find(const hush__ledger *l, const char *c
 }
 
 /* The ledger's text (new, hush_free). */
-static char *render(const hush__ledger *l, size_t *len)
+char *hush__ledger_render(const hush__ledger *l, size_t *len)
 {
     size_t cap = 128 + l->n * (HUSH_CAMPAIGN_ID_MAX + 64);
     char *buf = hush_malloc(cap);
@@ -75,11 +76,13 @@ static char *render(const hush__ledger *l, size_t *len)
     o += (size_t)snprintf(buf + o, cap - o, "device %016" PRIx64 " %" PRIu32 "\n",
                           hush_double_bits(l->device_epsilon), l->device_reports);
     for (size_t i = 0; i < l->n; i++) {
-        o += (size_t)snprintf(buf + o, cap - o, "campaign %s %016" PRIx64 " %" PRIu32 "\n",
-                              l->entries[i].campaign, hush_double_bits(l->entries[i].epsilon),
-                              l->entries[i].reports);
+        o += (size_t)snprintf(
+            buf + o, cap - o, "campaign %s %016" PRIx64 " %" PRIu32 "\n",
+            l->entries[i].campaign, hush_double_bits(l->entries[i].epsilon),
+            l->entries[i].reports);
     }
-    o += (size_t)snprintf(buf + o, cap - o, "checksum %016" PRIx64 "\n", XXH3_64bits(buf, o));
+    o += (size_t)snprintf(buf + o, cap - o, "checksum %016" PRIx64 "\n",
+                          XXH3_64bits(buf, o));
     *len = o;
     return buf;
 }
@@ -87,7 +90,7 @@ static char *render(const hush__ledger *l, size_t *len)
 static int write_atomically(const hush__ledger *l, hush_err *err)
 {
     size_t len = 0;
-    char *text = render(l, &len);
+    char *text = hush__ledger_render(l, &len);
     if (text == NULL) {
         return hush_err_set(err, HUSH_ENOMEM, "out of memory writing the ledger");
     }
@@ -112,7 +115,8 @@ static int write_atomically(const hush__ledger *l, hush_err *err)
         off += (size_t)w;
     }
     if (rc == 0 && fsync(fd) != 0) {
-        rc = hush_err_set(err, HUSH_EIO, "ledger: cannot sync %s: %s", l->tmp, strerror(errno));
+        rc = hush_err_set(err, HUSH_EIO, "ledger: cannot sync %s: %s", l->tmp,
+                          strerror(errno));
     }
     close(fd);
     if (rc == 0 && rename(l->tmp, l->path) != 0) {
@@ -138,10 +142,11 @@ out:
 
 static int corrupt(hush_err *err, const char *path, const char *why)
 {
-    return hush_err_set(err, HUSH_ECORRUPT,
-                        "the privacy budget ledger %s is %s; no reports until it is repaired "
-                        "(the agent fails closed)",
-                        path, why);
+    return hush_err_set(
+        err, HUSH_ECORRUPT,
+        "the privacy budget ledger %s is %s; no reports until it is repaired "
+        "(the agent fails closed)",
+        path, why);
 }
 
 static int add_entry(hush__ledger *l, const char *campaign, double eps, uint32_t reports)
@@ -162,16 +167,20 @@ static int add_entry(hush__ledger *l, const char *campaign, double eps, uint32_t
     return 0;
 }
 
-static int parse(hush__ledger *l, char *text, size_t len, hush_err *err)
+int hush__ledger_parse(hush__ledger *l, char *text, size_t len, hush_err *err)
 {
-    char *sum = len > 0 ? strstr(text, "checksum ") : NULL;
+    /* the last line, exactly: "checksum " + 16 hex digits + "\n" */
+    enum { SUM_LINE = 9 + 16 + 1 };
+    char *sum = len >= SUM_LINE ? text + len - SUM_LINE : NULL;
     uint64_t want = 0;
-    if (sum == NULL || (sum != text && sum[-1] != '\n') ||
-        sscanf(sum, "checksum %16" SCNx64, &want) != 1 ||
-        XXH3_64bits(text, (size_t)(sum - text)) != want) {
+    int end = 0;
+    if (sum == NULL || (sum != text && sum[-1] != '\n') || text[len - 1] != '\n' ||
+        sscanf(sum, "checksum %16" SCNx64 "%n", &want, &end) != 1 ||
+        end != SUM_LINE - 1 || XXH3_64bits(text, (size_t)(sum - text)) != want) {
         return corrupt(err, l->path, "corrupt (checksum)");
     }
     *sum = '\0';
+    /* strictly the order render writes: version, day, device, campaigns */
     int line = 0;
     for (char *s = text, *nl; *s != '\0'; s = nl + 1) {
         nl = strchr(s, '\n');
@@ -184,25 +193,32 @@ static int parse(hush__ledger *l, char *text, size_t len, hush_err *err)
         uint64_t bits;
         uint32_t reports;
         int64_t day;
+        double eps;
         if (line == 1) {
             if (strcmp(s, "hush-ledger 1") != 0) {
                 return corrupt(err, l->path, "of an unknown version");
             }
-        } else if (sscanf(s, "day %" SCNd64, &day) == 1) {
+        } else if (line == 2 && sscanf(s, "day %" SCNd64, &day) == 1) {
             l->day = day;
-        } else if (sscanf(s, "device %16" SCNx64 " %" SCNu32, &bits, &reports) == 2) {
-            l->device_epsilon = hush_bits_double(bits);
+        } else if (line == 3 &&
+                   sscanf(s, "device %16" SCNx64 " %" SCNu32, &bits, &reports) == 2 &&
+                   (eps = hush_bits_double(bits)) >= 0.0 && isfinite(eps)) {
+            l->device_epsilon = eps;
             l->device_reports = reports;
-        } else if (sscanf(s, "campaign %65s %16" SCNx64 " %" SCNu32, id, &bits, &reports) == 3 &&
-                   strlen(id) <= HUSH_CAMPAIGN_ID_MAX) {
-            if (add_entry(l, id, hush_bits_double(bits), reports) != 0) {
+        } else if (line > 3 &&
+                   sscanf(s, "campaign %65s %16" SCNx64 " %" SCNu32, id, &bits,
+                          &reports) == 3 &&
+                   strlen(id) <= HUSH_CAMPAIGN_ID_MAX &&
+                   hush__ledger_find(l, id) == NULL &&
+                   (eps = hush_bits_double(bits)) >= 0.0 && isfinite(eps)) {
+            if (add_entry(l, id, eps, reports) != 0) {
                 return hush_err_set(err, HUSH_ENOMEM, "out of memory reading the ledger");
             }
         } else {
             return corrupt(err, l->path, "malformed");
         }
     }
-    if (!(l->device_epsilon >= 0.0) || line < 3) {
+    if (line < 3) {
         return corrupt(err, l->path, "malformed");
     }
     return 0;
@@ -217,8 +233,8 @@ int hush__ledger_open(hush__ledger *l, const char *dir, int64_t now, hush_err *e
         return hush_err_set(err, HUSH_EINVAL, "state directory path is too long");
     }
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        return hush_err_set(err, HUSH_EIO, "cannot create the state directory %s: %s", dir,
-                            strerror(errno));
+        return hush_err_set(err, HUSH_EIO, "cannot create the state directory %s: %s",
+                            dir, strerror(errno));
     }
     char marker[HUSH__STATE_PATH_MAX + 32];
     snprintf(marker, sizeof marker, "%s/" MARKER, dir);
@@ -253,24 +269,32 @@ int hush__ledger_open(hush__ledger *l, const char *dir, int64_t now, hush_err *e
     }
     size_t len = 0;
     ssize_t r;
-    while (len < LEDGER_MAX_BYTES && (r = read(fd, text + len, LEDGER_MAX_BYTES - len)) > 0) {
+    while (len < LEDGER_MAX_BYTES &&
+           (r = read(fd, text + len, LEDGER_MAX_BYTES - len)) > 0) {
         len += (size_t)r;
     }
     close(fd);
     text[len] = '\0';
     int rc = strlen(text) != len ? corrupt(err, l->path, "corrupt (NUL bytes)")
-                                 : parse(l, text, len, err);
+                                 : hush__ledger_parse(l, text, len, err);
     hush_free(text);
     if (rc != 0) {
         hush__ledger_dispose(l);
         return rc;
     }
     hush__ledger_roll(l, now);
+    if (access(marker, F_OK) != 0) {
+        /* a crash between the first ledger and the marker: make it now */
+        int mfd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (mfd >= 0) {
+            close(mfd);
+        }
+    }
     return 0;
 }
 
-int hush__ledger_charge(hush__ledger *l, const char *campaign, double epsilon, uint32_t reports,
-                        hush_err *err)
+int hush__ledger_charge(hush__ledger *l, const char *campaign, double epsilon,
+                        uint32_t reports, hush_err *err)
 {
     hush__ledger before = *l;
     hush__ledger_entry saved = {0};

@@ -10,9 +10,9 @@
  */
 #include <curl/curl.h>
 #include <math.h>
-#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,10 +90,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
 int hush_transport_new(const char *base_url, const hush_transport_options *options,
                        hush_transport **out, hush_err *err)
 {
-    if (base_url == NULL || (strncmp(base_url, "http://", 7) != 0 &&
-                             strncmp(base_url, "https://", 8) != 0)) {
-        return hush_err_set(err, HUSH_EINVAL, "the collector URL must start with http:// or "
-                                              "https://");
+    if (base_url == NULL ||
+        (strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0)) {
+        return hush_err_set(err, HUSH_EINVAL,
+                            "the collector URL must start with http:// or "
+                            "https://");
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
         return hush_err_set(err, HUSH_EIO, "libcurl failed to initialise");
@@ -103,8 +104,7 @@ int hush_transport_new(const char *base_url, const hush_transport_options *optio
         curl_global_cleanup();
         return hush_err_set(err, HUSH_ENOMEM, "out of memory for a transport");
     }
-    if ((t->base = hush_strdup(base_url)) == NULL ||
-        hush_rng_new_system(&t->rng) != 0) {
+    if ((t->base = hush_strdup(base_url)) == NULL || hush_rng_new_system(&t->rng) != 0) {
         hush_transport_free(t);
         return hush_err_set(err, HUSH_ENOMEM, "out of memory for a transport");
     }
@@ -147,12 +147,14 @@ static void back_off(hush_transport *t, unsigned k)
 {
     double ms = (double)t->opt.backoff_ms * (double)(1u << (k < 16 ? k : 16));
     ms *= 0.5 + hush_rng_unit(t->rng);
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)fmod(ms, 1000) * 1000000};
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
+                          .tv_nsec = (long)fmod(ms, 1000) * 1000000};
     nanosleep(&ts, NULL);
 }
 
 static int perform(hush_transport *t, const char *path, const char *body, size_t len,
-                   long *status, char **resp, size_t *resp_len, char **signature, hush_err *err)
+                   long *status, char **resp, size_t *resp_len, char **signature,
+                   hush_err *err)
 {
     size_t ulen = strlen(t->base) + strlen(path) + 1;
     char *url = hush_malloc(ulen);
@@ -184,7 +186,8 @@ static int perform(hush_transport *t, const char *path, const char *body, size_t
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
         curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
-        curl_easy_setopt(c, CURLOPT_USERAGENT, "libhush-device/" HUSH_DEVICE_VERSION_STRING);
+        curl_easy_setopt(c, CURLOPT_USERAGENT,
+                         "libhush-device/" HUSH_DEVICE_VERSION_STRING);
         if (body != NULL) {
             hl = curl_slist_append(hl, "Content-Type: application/json");
             curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
@@ -199,8 +202,8 @@ static int perform(hush_transport *t, const char *path, const char *body, size_t
         if (b.too_big) {
             hush_free(b.p);
             hush_free(h.signature);
-            rc = hush_err_set(err, HUSH_ETOOBIG, "the response from %s exceeds %u bytes", url,
-                              RESPONSE_MAX);
+            rc = hush_err_set(err, HUSH_ETOOBIG, "the response from %s exceeds %u bytes",
+                              url, RESPONSE_MAX);
             break;
         }
         if (cc == CURLE_OK && code < 500) {
@@ -218,7 +221,8 @@ static int perform(hush_transport *t, const char *path, const char *body, size_t
             break;
         }
         snprintf(last, sizeof last, "%s",
-                 cc != CURLE_OK ? (errbuf[0] ? errbuf : curl_easy_strerror(cc)) : "a 5xx status");
+                 cc != CURLE_OK ? (errbuf[0] ? errbuf : curl_easy_strerror(cc))
+                                : "a 5xx status");
         hush_free(b.p);
         hush_free(h.signature);
     }

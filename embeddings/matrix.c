@@ -272,7 +272,8 @@ static int read_header(const uint8_t *h, uint32_t *type, uint32_t *rows, uint32_
         return hush_err_set(err, HUSH_ECORRUPT, "not a hush matrix (bad magic)");
     }
     if (hush_load_le32(h + 8) != 1) {
-        return hush_err_set(err, HUSH_EVERSION, "matrix format version %u is not supported",
+        return hush_err_set(err, HUSH_EVERSION,
+                            "matrix format version %u is not supported",
                             hush_load_le32(h + 8));
     }
     *type = hush_load_le32(h + 12);
@@ -286,7 +287,8 @@ static int read_header(const uint8_t *h, uint32_t *type, uint32_t *rows, uint32_
         return hush_err_set(err, HUSH_ECORRUPT, "matrix shape %u x %u is invalid", *rows,
                             *cols);
     }
-    *total = MAT_HEADER + 8 + (uint64_t)*rows * *cols * (*type == HUSH_MATRIX_F32 ? 4 : 1) +
+    *total = MAT_HEADER + 8 +
+             (uint64_t)*rows * *cols * (*type == HUSH_MATRIX_F32 ? 4 : 1) +
              (*type == HUSH_MATRIX_I8 ? (uint64_t)*rows * 4 : 0);
     return 0;
 }
@@ -327,7 +329,8 @@ static int finish(hush_matrix *m, hush_err *err)
             uint32_t bits = hush_load_le32((const uint8_t *)&m->f32[i]);
             memcpy(&m->f32[i], &bits, 4);
             if (!isfinite(m->f32[i])) {
-                return hush_err_set(err, HUSH_ECORRUPT, "matrix value %zu is not finite", i);
+                return hush_err_set(err, HUSH_ECORRUPT, "matrix value %zu is not finite",
+                                    i);
             }
         }
     } else {
@@ -335,13 +338,15 @@ static int finish(hush_matrix *m, hush_err *err)
             uint32_t bits = hush_load_le32((const uint8_t *)&m->scale[r]);
             memcpy(&m->scale[r], &bits, 4);
             if (!isfinite(m->scale[r]) || !(m->scale[r] > 0.0f)) {
-                return hush_err_set(err, HUSH_ECORRUPT, "matrix row %u scale is invalid", r);
+                return hush_err_set(err, HUSH_ECORRUPT, "matrix row %u scale is invalid",
+                                    r);
             }
             const int8_t *q = m->i8 + (size_t)r * m->stride;
             for (uint32_t c = 0; c < m->cols; c++) {
                 if (q[c] == -128) {
                     return hush_err_set(err, HUSH_ECORRUPT,
-                                        "matrix row %u holds -128 (values are -127..127)", r);
+                                        "matrix row %u holds -128 (values are -127..127)",
+                                        r);
                 }
             }
         }
@@ -352,7 +357,8 @@ static int finish(hush_matrix *m, hush_err *err)
     return 0;
 }
 
-int hush_matrix_deserialize(const uint8_t *buf, size_t len, hush_matrix **out, hush_err *err)
+int hush_matrix_deserialize(const uint8_t *buf, size_t len, hush_matrix **out,
+                            hush_err *err)
 {
     uint32_t type, rows, cols;
     uint64_t total;
@@ -368,8 +374,9 @@ int hush_matrix_deserialize(const uint8_t *buf, size_t len, hush_matrix **out, h
         return hush_err_set(err, HUSH_ECORRUPT, "matrix checksum mismatch");
     }
     if (total != len) {
-        return hush_err_set(err, HUSH_ECORRUPT, "a %u x %u matrix needs %llu bytes, got %zu",
-                            rows, cols, (unsigned long long)total, len);
+        return hush_err_set(err, HUSH_ECORRUPT,
+                            "a %u x %u matrix needs %llu bytes, got %zu", rows, cols,
+                            (unsigned long long)total, len);
     }
     hush_matrix *m = NULL;
     if ((rc = hush_matrix_new((hush_matrix_type)type, rows, cols, &m, err)) != 0) {
@@ -413,7 +420,8 @@ int hush_matrix_from_base64(const char *b64, size_t len, hush_matrix **out, hush
     size_t got = 0;
     const char *end = NULL;
     if (b64 == NULL || len % 4 != 0 || len < 4 * ((MAT_HEADER + 8 + 2) / 3)) {
-        return hush_err_set(err, HUSH_EINVAL, "matrix is not valid base64 (length %zu)", len);
+        return hush_err_set(err, HUSH_EINVAL, "matrix is not valid base64 (length %zu)",
+                            len);
     }
     /* the header: the first 32 characters are exactly its 24 bytes */
     if (sodium_base642bin(bin, sizeof bin, b64, 32, NULL, &got, &end,
@@ -428,7 +436,8 @@ int hush_matrix_from_base64(const char *b64, size_t len, hush_matrix **out, hush
         return rc;
     }
     if ((total + 2) / 3 * 4 != len) {
-        return hush_err_set(err, HUSH_ECORRUPT, "a %u x %u matrix needs %llu bytes of base64, "
+        return hush_err_set(err, HUSH_ECORRUPT,
+                            "a %u x %u matrix needs %llu bytes of base64, "
                             "got %zu",
                             rows, cols, (unsigned long long)((total + 2) / 3 * 4), len);
     }
@@ -444,7 +453,7 @@ int hush_matrix_from_base64(const char *b64, size_t len, hush_matrix **out, hush
         return rc;
     }
     uint64_t body_end = total - 8; /* the checksum's offset */
-    uint8_t sum[8];
+    uint8_t sum[8] = {0};
     uint64_t off = MAT_HEADER;
     for (size_t pos = 32; pos < len && rc == 0; pos += CHUNK) {
         size_t n = len - pos < CHUNK ? len - pos : CHUNK;
@@ -455,7 +464,8 @@ int hush_matrix_from_base64(const char *b64, size_t len, hush_matrix **out, hush
             break;
         }
         /* the body part of this chunk, then any checksum bytes */
-        size_t body = off < body_end ? (size_t)(body_end - off < got ? body_end - off : got) : 0;
+        size_t body =
+            off < body_end ? (size_t)(body_end - off < got ? body_end - off : got) : 0;
         XXH3_64bits_update(st, bin, body);
         place(m, off, bin, body);
         for (size_t i = body; i < got && off + i < total; i++) {

@@ -178,8 +178,8 @@ HUSH_API int hush_publication_parse(const char *body, size_t len, hush_publicati
 
 /** hush_publication_parse with flags (HUSH_PUBLICATION_*). */
 HUSH_API int hush_publication_parse_flags(const char *body, size_t len, unsigned flags,
-                                          hush_publication **out, hush_err *err)
-    HUSH_WARN_UNUSED;
+                                          hush_publication **out,
+                                          hush_err *err) HUSH_WARN_UNUSED;
 
 /**
  * Checks a publication's detached Ed25519 signature (base64, as sent in the

@@ -106,7 +106,8 @@ static int parse_candidates(const json_t *arr, hush_publication *p, bool keep_te
         if (keep_texts) {
             p->candidate_texts[i] = hush_strdup(json_string_value(text));
         }
-        if (p->candidate_ids[i] == NULL || (keep_texts && p->candidate_texts[i] == NULL)) {
+        if (p->candidate_ids[i] == NULL ||
+            (keep_texts && p->candidate_texts[i] == NULL)) {
             return hush_err_set(err, HUSH_ENOMEM, "out of memory for candidates");
         }
     }
@@ -182,7 +183,8 @@ static int parse_synthetic(json_t *doc, hush_publication *p, hush_err *err)
     return 0;
 }
 
-int hush_publication_parse(const char *body, size_t len, hush_publication **out, hush_err *err)
+int hush_publication_parse(const char *body, size_t len, hush_publication **out,
+                           hush_err *err)
 {
     return hush_publication_parse_flags(body, len, 0, out, err);
 }
@@ -262,9 +264,9 @@ int hush_publication_parse_flags(const char *body, size_t len, unsigned flags,
     const json_t *count = json_object_get(doc, "candidate_count");
     if (count != NULL) {
         /* the device view of a synthetic campaign: rows of the matrix only */
-        if (p->kind != HUSH_CAMPAIGN_SYNTHETIC || json_object_get(doc, "candidates") != NULL ||
-            !json_is_integer(count) || json_integer_value(count) < 1 ||
-            json_integer_value(count) > MAX_CANDIDATES) {
+        if (p->kind != HUSH_CAMPAIGN_SYNTHETIC ||
+            json_object_get(doc, "candidates") != NULL || !json_is_integer(count) ||
+            json_integer_value(count) < 1 || json_integer_value(count) > MAX_CANDIDATES) {
             rc = bad(err, "\"candidate_count\" (1 to 1000000) replaces \"candidates\" "
                           "only in the device view of a synthetic campaign");
             goto out;
@@ -287,8 +289,8 @@ int hush_publication_parse_flags(const char *body, size_t len, unsigned flags,
     if (seal != NULL) {
         size_t got = 0;
         if (!json_is_string(seal) ||
-            hush_b64_decode(json_string_value(seal), json_string_length(seal), p->sealing_key,
-                            sizeof p->sealing_key, &got) != 0 ||
+            hush_b64_decode(json_string_value(seal), json_string_length(seal),
+                            p->sealing_key, sizeof p->sealing_key, &got) != 0 ||
             got != sizeof p->sealing_key) {
             rc = bad(err, "\"sealing_key\" must be 32 bytes of base64");
             goto out;

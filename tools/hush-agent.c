@@ -26,8 +26,8 @@
 #include <string.h>
 
 #include "hush_device.h"
-#include "hush_transport.h"
 #include "hush_protocol.h"
+#include "hush_transport.h"
 
 static void usage(FILE *f)
 {
@@ -55,11 +55,13 @@ static int load_samples(hush_agent *a, const char *path)
         json_t *t = json_object_get(o, "text");
         hush_err err = {0};
         if (!json_is_string(t)) {
-            fprintf(stderr, "hush-agent: %s line %zu: need {\"text\": ...}\n", path, line_no);
+            fprintf(stderr, "hush-agent: %s line %zu: need {\"text\": ...}\n", path,
+                    line_no);
             rc = 1;
-        } else if (hush_agent_add_sample(a, json_string_value(t), json_string_length(t), &err) !=
-                   0) {
-            fprintf(stderr, "hush-agent: %s line %zu: %s (skipped)\n", path, line_no, err.msg);
+        } else if (hush_agent_add_sample(a, json_string_value(t), json_string_length(t),
+                                         &err) != 0) {
+            fprintf(stderr, "hush-agent: %s line %zu: %s (skipped)\n", path, line_no,
+                    err.msg);
         } else {
             n++;
         }
@@ -91,7 +93,8 @@ struct opts {
 };
 
 /* One campaign: fetch, verify, make, post. 0 = handled, 1 = failed. */
-static int participate(hush_agent *a, hush_transport *t, const struct opts *o, const char *id)
+static int participate(hush_agent *a, hush_transport *t, const struct opts *o,
+                       const char *id)
 {
     char path[160];
     snprintf(path, sizeof path, "/v1/campaigns/%s?view=device", id);
@@ -101,22 +104,24 @@ static int participate(hush_agent *a, hush_transport *t, const struct opts *o, c
     hush_err err = {0};
     hush_campaign *c = NULL;
     int rc = 0;
-    if (hush_transport_get(t, path, &status, &body, &len, &sig, &err) != 0 || status != 200) {
-        print_line(json_pack("{s:s, s:s, s:s}", "campaign", id, "error", "fetch", "message",
+    if (hush_transport_get(t, path, &status, &body, &len, &sig, &err) != 0 ||
+        status != 200) {
+        print_line(json_pack("{s:s, s:s, s:s}", "campaign", id, "error", "fetch",
+                             "message",
                              err.msg[0] ? err.msg : "the collector did not serve it"));
         rc = 1;
         goto out;
     }
     if (hush_agent_accept_campaign(a, body, len, sig, &c, &err) != 0) {
-        print_line(json_pack("{s:s, s:s, s:s}", "campaign", id, "error", "refused", "message",
-                             err.msg));
+        print_line(json_pack("{s:s, s:s, s:s}", "campaign", id, "error", "refused",
+                             "message", err.msg));
         rc = 1;
         goto out;
     }
     bool poll = hush_campaign_is_poll(c);
     if (poll && o->value == NULL) {
-        print_line(json_pack("{s:s, s:s}", "campaign", id, "skipped",
-                             "a poll needs --value"));
+        print_line(
+            json_pack("{s:s, s:s}", "campaign", id, "skipped", "a poll needs --value"));
         goto out;
     }
     if (o->dry_run) {
@@ -126,38 +131,39 @@ static int participate(hush_agent *a, hush_transport *t, const struct opts *o, c
             rc = 1;
             goto out;
         }
-        print_line(json_pack("{s:s, s:I, s:s, s:f, s:f, s:I, s:b}", "campaign", id, "round",
-                             (json_int_t)hush_campaign_round(c), "dry_run",
+        print_line(json_pack("{s:s, s:I, s:s, s:f, s:f, s:I, s:b}", "campaign", id,
+                             "round", (json_int_t)hush_campaign_round(c), "dry_run",
                              poll ? "one poll report" : "reports from the local sample",
                              "epsilon_per_report", hush_campaign_epsilon(c),
-                             "epsilon_spent_today", eps, "reports_today", (json_int_t)reports,
-                             "sealed", o->seal));
+                             "epsilon_spent_today", eps, "reports_today",
+                             (json_int_t)reports, "sealed", o->seal));
         goto out;
     }
     hush_batch_options bo = {.seal = o->seal, .max_reports = (uint32_t)o->max_reports};
-    int mrc = poll ? hush_agent_make_poll_batch(a, c, o->value, strlen(o->value), &bo, &batch,
-                                                &blen, &err)
+    int mrc = poll ? hush_agent_make_poll_batch(a, c, o->value, strlen(o->value), &bo,
+                                                &batch, &blen, &err)
                    : hush_agent_make_report_batch(a, c, &bo, &batch, &blen, &err);
     if (mrc == HUSH_EBUDGET || mrc == HUSH_ENOTFOUND || mrc == HUSH_ESTATE) {
         print_line(json_pack("{s:s, s:s}", "campaign", id, "skipped", err.msg));
         goto out;
     }
     if (mrc != 0) {
-        print_line(json_pack("{s:s, s:s, s:s}", "campaign", id, "error", "batch", "message",
-                             err.msg));
+        print_line(json_pack("{s:s, s:s, s:s}", "campaign", id, "error", "batch",
+                             "message", err.msg));
         rc = 1;
         goto out;
     }
     hush_err_clear(&err);
     if (hush_transport_post(t, "/v1/reports", batch, blen, &status, &resp, &err) != 0) {
-        print_line(json_pack("{s:s, s:s, s:s}", "campaign", id, "error", "post", "message",
-                             err.msg));
+        print_line(json_pack("{s:s, s:s, s:s}", "campaign", id, "error", "post",
+                             "message", err.msg));
         rc = 1;
         goto out;
     }
     json_t *ack = json_loads(resp, 0, NULL);
-    json_t *line = json_pack("{s:s, s:I, s:I}", "campaign", id, "round",
-                             (json_int_t)hush_campaign_round(c), "status", (json_int_t)status);
+    json_t *line =
+        json_pack("{s:s, s:I, s:I}", "campaign", id, "round",
+                  (json_int_t)hush_campaign_round(c), "status", (json_int_t)status);
     if (ack != NULL) {
         json_object_update(line, ack);
     }
@@ -237,8 +243,9 @@ int main(int argc, char **argv)
     if (hush_b64_decode(o.key, strlen(o.key), cfg.collector_key, sizeof cfg.collector_key,
                         &klen) != 0 ||
         klen != 32) {
-        fprintf(stderr, "hush-agent: --key must be the collector's 32-byte signing key in "
-                        "base64 (GET /v1/keys)\n");
+        fprintf(stderr,
+                "hush-agent: --key must be the collector's 32-byte signing key in "
+                "base64 (GET /v1/keys)\n");
         return 2;
     }
     uint8_t seed[32] = {0};

@@ -24,6 +24,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     hush_ldp_free(m);
+    /* the device's parse accepts exactly what the full parse accepts */
+    hush_publication *d = NULL;
+    if (hush_publication_parse_flags((const char *)data, size, HUSH_PUBLICATION_DEVICE,
+                                     &d, NULL) != 0 ||
+        d->n_candidates != p->n_candidates || d->params.domain != p->params.domain) {
+        abort();
+    }
+    hush_publication_free(d);
     hush_publication_free(p);
     return 0;
 }
