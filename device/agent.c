@@ -288,6 +288,17 @@ static uint32_t allowed_reports(hush_agent *a, const hush_campaign *c, uint32_t 
     return n;
 }
 
+int hush_agent_reports_allowed(hush_agent *a, const hush_campaign *c, uint32_t *n,
+                               const char **why)
+{
+    const char *w = NULL;
+    *n = allowed_reports(a, c, 0, &w);
+    if (why != NULL) {
+        *why = w;
+    }
+    return 0;
+}
+
 /* ---- batches ---- */
 
 /* Encodes the chosen values, charges the ledger, and renders the batch. */

@@ -165,6 +165,16 @@ HUSH_API int hush_agent_make_poll_batch(hush_agent *agent, const hush_campaign *
                                         size_t *out_len, hush_err *err) HUSH_WARN_UNUSED;
 
 /**
+ * How many reports the budget allows `campaign` right now (0 to the
+ * campaign's reports per device per day), after every rule: the campaign's
+ * reports and epsilon per device per day and the app's device-wide policy.
+ * *why (optional) names the rule that binds, a static string.  Nothing is
+ * charged.  Returns 0.
+ */
+HUSH_API int hush_agent_reports_allowed(hush_agent *agent, const hush_campaign *campaign,
+                                        uint32_t *n, const char **why) HUSH_WARN_UNUSED;
+
+/**
  * What today's ledger says: epsilon and reports spent today by the campaign
  * (NULL: by the whole device).  Returns 0 or HUSH_ESTATE (a failed ledger).
  */

@@ -126,15 +126,25 @@ static int participate(hush_agent *a, hush_transport *t, const struct opts *o,
     }
     if (o->dry_run) {
         double eps = 0;
-        uint32_t reports = 0;
-        if (hush_agent_spent_today(a, id, &eps, &reports) != 0) {
+        uint32_t reports = 0, allowed = 0;
+        const char *why = NULL;
+        if (hush_agent_spent_today(a, id, &eps, &reports) != 0 ||
+            hush_agent_reports_allowed(a, c, &allowed, &why) != 0) {
             rc = 1;
             goto out;
         }
-        print_line(json_pack("{s:s, s:I, s:s, s:f, s:f, s:I, s:b}", "campaign", id,
+        if (poll && allowed > 1) {
+            allowed = 1;
+        }
+        if (o->max_reports != 0 && allowed > o->max_reports) {
+            allowed = (uint32_t)o->max_reports;
+        }
+        print_line(json_pack("{s:s, s:I, s:s, s:I, s:f, s:s, s:f, s:I, s:b}", "campaign", id,
                              "round", (json_int_t)hush_campaign_round(c), "dry_run",
-                             poll ? "one poll report" : "reports from the local sample",
-                             "epsilon_per_report", hush_campaign_epsilon(c),
+                             poll ? "one poll report of --value"
+                                  : "reports from the local sample",
+                             "would_send", (json_int_t)allowed, "epsilon_per_report",
+                             hush_campaign_epsilon(c), "limited_by", why,
                              "epsilon_spent_today", eps, "reports_today",
                              (json_int_t)reports, "sealed", o->seal));
         goto out;
