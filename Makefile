@@ -213,6 +213,7 @@ check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS)
 	@$(TEST_BIN) $(TEST_ARGS)
 	@/usr/bin/python3 tests/e2e/test_collector.py $(BUILD)/bin/hushd
 	@/usr/bin/python3 tests/e2e/test_device.py $(BUILD)
+	@/usr/bin/python3 tests/e2e/test_integration.py $(BUILD) $(SANITIZE)
 
 test: deps
 	@$(MAKE) --no-print-directory check BUILD=build

@@ -139,14 +139,13 @@ static int participate(hush_agent *a, hush_transport *t, const struct opts *o,
         if (o->max_reports != 0 && allowed > o->max_reports) {
             allowed = (uint32_t)o->max_reports;
         }
-        print_line(json_pack("{s:s, s:I, s:s, s:I, s:f, s:s, s:f, s:I, s:b}", "campaign", id,
-                             "round", (json_int_t)hush_campaign_round(c), "dry_run",
-                             poll ? "one poll report of --value"
-                                  : "reports from the local sample",
-                             "would_send", (json_int_t)allowed, "epsilon_per_report",
-                             hush_campaign_epsilon(c), "limited_by", why,
-                             "epsilon_spent_today", eps, "reports_today",
-                             (json_int_t)reports, "sealed", o->seal));
+        print_line(json_pack(
+            "{s:s, s:I, s:s, s:I, s:f, s:s, s:f, s:I, s:b}", "campaign", id, "round",
+            (json_int_t)hush_campaign_round(c), "dry_run",
+            poll ? "one poll report of --value" : "reports from the local sample",
+            "would_send", (json_int_t)allowed, "epsilon_per_report",
+            hush_campaign_epsilon(c), "limited_by", why, "epsilon_spent_today", eps,
+            "reports_today", (json_int_t)reports, "sealed", o->seal));
         goto out;
     }
     hush_batch_options bo = {.seal = o->seal, .max_reports = (uint32_t)o->max_reports};

@@ -112,7 +112,7 @@ void fx_synthetic(fx_pub *p, const fx_keys *k, double epsilon, double threshold,
     } else {
         json_t *cands = json_array();
         for (int i = 0; i < 4; i++) {
-            char id[8];
+            char id[16];
             snprintf(id, sizeof id, "s%d", i);
             json_array_append_new(
                 cands, json_pack("{s:s, s:s}", "id", id, "text", fx_synthetic_texts[i]));

@@ -282,6 +282,11 @@ Test(agent, budget_holds_across_restarts_and_days)
     }
     hush_agent *a = open_ok(&cfg);
     hush_campaign *c = accept_ok(a, &p);
+    uint32_t allowed = 99;
+    const char *why = NULL;
+    cr_assert_eq(hush_agent_reports_allowed(a, c, &allowed, &why), 0);
+    cr_assert_eq(allowed, 0);
+    cr_assert(strstr(why, "epsilon") != NULL, "%s", why);
     hush_err_clear(&err);
     cr_assert_eq(poll_batch(a, c, "fire", false, &b, &err), HUSH_EBUDGET);
     cr_assert_null(b);
@@ -296,6 +301,8 @@ Test(agent, budget_holds_across_restarts_and_days)
     /* the next UTC day starts afresh */
     now += DAY;
     cr_assert_eq(spent_reports(a, "emoji"), 0);
+    cr_assert_eq(hush_agent_reports_allowed(a, c, &allowed, NULL), 0);
+    cr_assert_eq(allowed, 2, "epsilon 2.5 a day allows two reports of epsilon 1");
     hush_err_clear(&err);
     cr_assert_eq(poll_batch(a, c, "fire", false, &b, &err), 0, "%s", err.msg);
     hush_free(b);
