@@ -45,7 +45,29 @@ static void round_free(hush__round *r)
         free(r->cache[i].json);
     }
     pthread_mutex_destroy(&r->lock);
+    hush_free(r->pub_body);
+    hush_free(r->signature);
+    free(r->dev_body);
+    hush_free(r->dev_signature);
+    hush_publication_free(r->pub);
+    hush_ldp_free(r->mech);
     hush_free(r);
+}
+
+hush__round *hush__round_get(hush_collector *h, hush__campaign *c)
+{
+    pthread_rwlock_rdlock(&h->campaigns_lock);
+    hush__round *r = c->cur;
+    __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+    pthread_rwlock_unlock(&h->campaigns_lock);
+    return r;
+}
+
+void hush__round_put(hush__round *r)
+{
+    if (r != NULL && __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        round_free(r);
+    }
 }
 
 void hush__campaign_free(hush__campaign *c)
@@ -54,27 +76,24 @@ void hush__campaign_free(hush__campaign *c)
         return;
     }
     hush_free(c->name);
-    hush_free(c->pub_body);
-    hush_free(c->signature);
-    free(c->dev_body);
-    hush_free(c->dev_signature);
-    hush_publication_free(c->pub);
-    hush_ldp_free(c->mech);
-    round_free(c->agg);
+    hush_free(c->spec);
+    hush__round_put(c->cur);
     hush_free(c);
 }
 
+/* Called with campaigns_lock held (read or write). */
 int hush__campaigns_list_rebuild(hush_collector *h)
 {
     json_t *arr = json_array();
     for (size_t i = 0; arr != NULL && i < h->n_campaigns; i++) {
         const hush__campaign *c = h->campaigns[i];
+        const hush_publication *p = c->cur->pub;
         json_t *o = json_pack(
             "{s:s, s:s, s:s, s:I, s:s, s:I, s:I}", "id", c->id, "name", c->name, "kind",
-            c->pub->kind == HUSH_CAMPAIGN_POLL ? "poll" : "synthetic", "round",
-            (json_int_t)c->round, "mechanism",
-            hush_ldp_mechanism_name(c->pub->params.mechanism), "candidates",
-            (json_int_t)c->pub->n_candidates, "created_at", (json_int_t)c->created_at);
+            p->kind == HUSH_CAMPAIGN_POLL ? "poll" : "synthetic", "round",
+            (json_int_t)c->cur->round, "mechanism",
+            hush_ldp_mechanism_name(p->params.mechanism), "candidates",
+            (json_int_t)p->n_candidates, "created_at", (json_int_t)c->created_at);
         if (o == NULL || json_array_append_new(arr, o) != 0) {
             json_decref(arr);
             arr = NULL;
@@ -99,75 +118,94 @@ int hush__campaigns_list_rebuild(hush_collector *h)
  * most of a JSON tree's size.  Ed25519 is deterministic, so a restart
  * derives the same bytes and signature.
  */
-static int make_device_view(const hush_collector *h, hush__campaign *c, hush_err *err)
+static int make_device_view(const hush_collector *h, hush__round *r, hush_err *err)
 {
-    if (c->pub->kind != HUSH_CAMPAIGN_SYNTHETIC) {
+    if (r->pub->kind != HUSH_CAMPAIGN_SYNTHETIC) {
         return 0;
     }
-    json_t *doc = json_loadb(c->pub_body, c->pub_len, 0, NULL);
+    json_t *doc = json_loadb(r->pub_body, r->pub_len, 0, NULL);
     if (doc == NULL || json_object_del(doc, "candidates") != 0 ||
         json_object_set_new(doc, "candidate_count",
-                            json_integer((json_int_t)c->pub->n_candidates)) != 0) {
+                            json_integer((json_int_t)r->pub->n_candidates)) != 0) {
         json_decref(doc);
         return hush_err_set(err, HUSH_ENOMEM, "out of memory deriving a device view");
     }
-    c->dev_body = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    r->dev_body = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(doc);
-    if (c->dev_body == NULL) {
+    if (r->dev_body == NULL) {
         return hush_err_set(err, HUSH_ENOMEM, "out of memory deriving a device view");
     }
-    c->dev_len = strlen(c->dev_body);
+    r->dev_len = strlen(r->dev_body);
     uint8_t sig[crypto_sign_BYTES];
-    crypto_sign_detached(sig, NULL, (const uint8_t *)c->dev_body, c->dev_len, h->sign_sk);
-    c->dev_signature = hush_b64_encode(sig, sizeof sig);
-    if (c->dev_signature == NULL) {
+    crypto_sign_detached(sig, NULL, (const uint8_t *)r->dev_body, r->dev_len, h->sign_sk);
+    r->dev_signature = hush_b64_encode(sig, sizeof sig);
+    if (r->dev_signature == NULL) {
         return hush_err_set(err, HUSH_ENOMEM, "out of memory deriving a device view");
     }
     return 0;
 }
 
-int hush__campaign_install(hush_collector *h, const char *id, const char *name,
-                           int64_t created_at, uint32_t round, const char *pub_body,
-                           size_t pub_len, const char *signature, hush_err *err)
+int hush__round_new(hush_collector *h, const char *id, uint32_t round, int64_t opened_at,
+                    const char *pub_body, size_t pub_len, const char *signature,
+                    hush__round **out, hush_err *err)
 {
-    hush__campaign *c = hush_calloc(1, sizeof *c);
     hush__round *r = hush_calloc(1, sizeof *r);
-    int rc = 0;
-    if (c == NULL || r == NULL) {
-        hush_free(c);
-        hush_free(r);
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory installing a campaign");
+    if (r == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory for a round");
     }
     pthread_mutex_init(&r->lock, NULL);
-    c->agg = r;
+    r->refs = 1;
     r->round = round;
-    snprintf(c->id, sizeof c->id, "%s", id);
-    c->created_at = created_at;
-    c->round = round;
-    c->name = hush_strdup(name);
-    c->pub_body = hush_malloc(pub_len + 1);
-    c->signature = hush_strdup(signature);
-    if (c->name == NULL || c->pub_body == NULL || c->signature == NULL) {
-        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory installing a campaign");
+    r->opened_at = opened_at;
+    r->opened_mono = hush__now();
+    r->pub_body = hush_malloc(pub_len + 1);
+    r->signature = hush_strdup(signature);
+    int rc = 0;
+    if (r->pub_body == NULL || r->signature == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory for a round");
         goto out;
     }
-    memcpy(c->pub_body, pub_body, pub_len);
-    c->pub_body[pub_len] = '\0';
-    c->pub_len = pub_len;
+    memcpy(r->pub_body, pub_body, pub_len);
+    r->pub_body[pub_len] = '\0';
+    r->pub_len = pub_len;
     if ((rc = hush_publication_verify(pub_body, pub_len, signature, h->sign_pk, err)) !=
             0 ||
-        (rc = hush_publication_parse(pub_body, pub_len, &c->pub, err)) != 0 ||
-        (rc = hush_ldp_new(&c->pub->params, &c->mech, err)) != 0 ||
-        (rc = hush_ldp_agg_new(c->mech, &r->agg, err)) != 0) {
+        (rc = hush_publication_parse(pub_body, pub_len, &r->pub, err)) != 0 ||
+        (rc = hush_ldp_new(&r->pub->params, &r->mech, err)) != 0 ||
+        (rc = hush_ldp_agg_new(r->mech, &r->agg, err)) != 0) {
         goto out;
     }
-    if (strcmp(c->pub->campaign, id) != 0 || c->pub->round != round) {
-        rc = hush_err_set(err, HUSH_ECORRUPT,
-                          "stored publication of %s names another campaign", id);
+    if (strcmp(r->pub->campaign, id) != 0 || r->pub->round != round) {
+        rc = hush_err_set(
+            err, HUSH_ECORRUPT,
+            "the publication of %s round %u names another campaign or round", id, round);
         goto out;
     }
-    if ((rc = make_device_view(h, c, err)) != 0) {
-        goto out;
+    rc = make_device_view(h, r, err);
+out:
+    if (rc != 0) {
+        round_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int hush__campaign_install(hush_collector *h, const char *id, const char *name,
+                           int64_t created_at, const char *spec, hush__round *round,
+                           hush_err *err)
+{
+    hush__campaign *c = hush_calloc(1, sizeof *c);
+    if (c == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory installing a campaign");
+    }
+    snprintf(c->id, sizeof c->id, "%s", id);
+    c->created_at = created_at;
+    c->name = hush_strdup(name);
+    c->spec = hush_strdup(spec);
+    if (c->name == NULL || c->spec == NULL) {
+        hush__campaign_free(c);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory installing a campaign");
     }
     pthread_rwlock_wrlock(&h->campaigns_lock);
     if (h->n_campaigns == h->cap_campaigns) {
@@ -175,23 +213,21 @@ int hush__campaign_install(hush_collector *h, const char *id, const char *name,
         hush__campaign **grown = hush_realloc(h->campaigns, cap * sizeof *grown);
         if (grown == NULL) {
             pthread_rwlock_unlock(&h->campaigns_lock);
-            rc = hush_err_set(err, HUSH_ENOMEM, "out of memory installing a campaign");
-            goto out;
+            hush__campaign_free(c);
+            return hush_err_set(err, HUSH_ENOMEM, "out of memory installing a campaign");
         }
         h->campaigns = grown;
         h->cap_campaigns = cap;
     }
+    c->cur = round; /* the campaign takes the caller's reference */
     h->campaigns[h->n_campaigns++] = c;
-    rc = hush__campaigns_list_rebuild(h);
+    int rc = hush__campaigns_list_rebuild(h);
     pthread_rwlock_unlock(&h->campaigns_lock);
     if (rc != 0) {
         /* the campaign is installed; only the list body is stale */
         return hush_err_set(err, rc, "out of memory listing campaigns");
     }
     return 0;
-out:
-    hush__campaign_free(c);
-    return rc;
 }
 
 /* ---- creation ---- */
@@ -330,10 +366,9 @@ static int resolve_mechanism(const json_t *req, uint32_t domain, double epsilon,
 }
 
 /* Synthetic campaigns: the embedder and the int8 matrix of the candidates. */
-static int embed_candidates(const json_t *req, const json_t *cands, json_t **embedder_out,
+static int embed_candidates(const json_t *emb, const json_t *cands, json_t **embedder_out,
                             char **matrix_b64, json_t **response, int *status)
 {
-    const json_t *emb = json_object_get(req, "embedder");
     char *desc = NULL;
     hush_err err = {0};
     hush_embedder *e = NULL;
@@ -404,6 +439,7 @@ static const char *const create_fields[] = {"id",
                                             "match_threshold",
                                             "embedder",
                                             "min_reports",
+                                            "refine",
                                             NULL};
 
 int hush__campaign_create(hush_collector *h, const char *body, size_t len,
@@ -411,8 +447,8 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
 {
     json_error_t jerr;
     json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    json_t *cands = NULL, *pub = NULL, *embedder = NULL;
-    char *matrix = NULL, *pub_body = NULL, *sig_b64 = NULL, *spec = NULL;
+    json_t *cands = NULL;
+    char *pub_body = NULL, *sig_b64 = NULL, *spec = NULL;
     int rc = -1;
     if (req == NULL || !json_is_object(req)) {
         fail(response, status, 400, "malformed", "the request is not a JSON object%s%s",
@@ -478,11 +514,6 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
                                       status)) == NULL) {
         goto out;
     }
-    uint32_t domain = (uint32_t)json_array_size(cands) + (synthetic ? 1 : 0);
-    hush_ldp_params params;
-    if (resolve_mechanism(req, domain, epsilon, &params, response, status) != 0) {
-        goto out;
-    }
     const json_t *budget = json_object_get(req, "budget");
     const json_t *rpd = json_object_get(budget, "reports_per_device_per_day");
     const json_t *epd = json_object_get(budget, "epsilon_per_device_per_day");
@@ -519,78 +550,59 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
              "\"match_threshold\" and \"embedder\" are for synthetic campaigns");
         goto out;
     }
-    if (synthetic &&
-        embed_candidates(req, cands, &embedder, &matrix, response, status) != 0) {
+    const json_t *refine = json_object_get(req, "refine");
+    if (refine != NULL &&
+        (!synthetic || hush__refine_check(refine, response, status) != 0)) {
+        if (!synthetic) {
+            fail(response, status, 400, "malformed",
+                 "\"refine\" is for synthetic campaigns");
+        }
         goto out;
     }
-    /* the publication, in a fixed field order */
-    json_t *mech_json = hush_wire_params_to_json(&params);
-    pub = json_pack("{s:s, s:I, s:s, s:s, s:o, s:{s:I, s:f}, s:I, s:O}", "campaign", id,
-                    "round", (json_int_t)1, "kind", synthetic ? "synthetic" : "poll",
-                    "name", name, "mechanism", mech_json, "budget",
-                    "reports_per_device_per_day", reports_per_day,
-                    "epsilon_per_device_per_day", eps_per_day, "min_reports", min_reports,
-                    "candidates", cands);
-    if (pub != NULL) {
-        /* devices seal batches to this key; it travels signed, with the rest */
-        char *seal = hush_b64_encode(h->seal_pk, sizeof h->seal_pk);
-        json_object_set_new(pub, "sealing_key",
-                            seal != NULL ? json_string(seal) : json_null());
-        hush_free(seal);
+    hush__pub_spec ps = {.id = id,
+                         .name = name,
+                         .round = 1,
+                         .synthetic = synthetic,
+                         .epsilon = epsilon,
+                         .reports_per_day = reports_per_day,
+                         .eps_per_day = eps_per_day,
+                         .min_reports = min_reports,
+                         .threshold = threshold,
+                         .spec = req,
+                         .embedder = json_object_get(req, "embedder")};
+    hush_ldp_params params;
+    if (hush__publication_build(h, &ps, cands, &pub_body, &sig_b64, &params, response,
+                                status) != 0) {
+        goto out;
     }
-    if (pub != NULL && synthetic) {
-        json_object_set_new(pub, "match_threshold", json_real(threshold));
-        json_object_set_new(pub, "no_match_id", json_string(HUSH_NO_MATCH_ID));
-        json_object_set(pub, "embedder", embedder);
-        json_object_set_new(pub, "matrix", json_string(matrix));
-    }
-    pub_body =
-        pub != NULL ? json_dumps(pub, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     spec = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
-    if (pub_body == NULL || spec == NULL) {
-        fail(response, status, 500, "internal", "out of memory");
-        goto out;
-    }
-    uint8_t sig[crypto_sign_BYTES];
-    crypto_sign_detached(sig, NULL, (const uint8_t *)pub_body, strlen(pub_body),
-                         h->sign_sk);
-    sig_b64 = hush_b64_encode(sig, sizeof sig);
-    hush__campaign tmp = {.name = (char *)name,
-                          .created_at = hush__wall(),
-                          .round = 1,
-                          .pub_body = pub_body,
-                          .pub_len = strlen(pub_body),
-                          .signature = sig_b64};
-    snprintf(tmp.id, sizeof tmp.id, "%s", id);
+    hush__round *round = NULL;
     hush_err err = {0};
-    if (sig_b64 == NULL) {
+    if (spec == NULL) {
         fail(response, status, 500, "internal", "out of memory");
         goto out;
     }
-    /* Check the publication before storing it: a device must accept it. */
-    hush_publication *check = NULL;
-    if (hush_publication_parse(pub_body, strlen(pub_body), &check, &err) != 0) {
-        fail(response, status, 400, "invalid_campaign", "%s", err.msg);
+    int64_t now = hush__wall();
+    if (hush__round_new(h, id, 1, now, pub_body, strlen(pub_body), sig_b64, &round,
+                        &err) != 0) {
+        fail(response, status, 500, "internal", "%s", err.msg);
         goto out;
     }
-    hush_publication_free(check);
-    int src = hush__store_save_campaign(h, &tmp, spec, &err);
+    hush__campaign tmp = {.name = (char *)name, .created_at = now, .spec = spec};
+    snprintf(tmp.id, sizeof tmp.id, "%s", id);
+    int src = hush__store_save_campaign(h, &tmp, round, &err);
     if (src != 0) {
+        hush__round_put(round);
         fail(response, status, src == HUSH_EEXIST ? 409 : 503,
              src == HUSH_EEXIST ? "exists" : "unavailable", "%s", err.msg);
         goto out;
     }
-    if (hush__campaign_install(h, id, name, tmp.created_at, 1, pub_body, strlen(pub_body),
-                               sig_b64, &err) != 0) {
+    if (hush__campaign_install(h, id, name, now, spec, round, &err) != 0) {
+        hush__round_put(round);
         fail(response, status, 500, "internal", "%s", err.msg);
         goto out;
     }
-    hush_ldp *m = NULL;
-    unsigned report_bits = 0;
-    if (hush_ldp_new(&params, &m, NULL) == 0) {
-        report_bits = hush_ldp_report_bits(m);
-        hush_ldp_free(m);
-    }
+    unsigned report_bits = hush_ldp_report_bits(round->mech);
     char url[128];
     snprintf(url, sizeof url, "/v1/campaigns/%s", id);
     *response = json_pack("{s:s, s:I, s:s, s:o, s:I, s:s}", "id", id, "round",
@@ -602,12 +614,79 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
 out:
     json_decref(req);
     json_decref(cands);
-    json_decref(pub);
-    json_decref(embedder);
-    hush_free(matrix);
     free(pub_body);
     free(spec);
     hush_free(sig_b64);
+    return rc;
+}
+
+int hush__publication_build(hush_collector *h, const hush__pub_spec *ps,
+                            const json_t *cands, char **pub_body, char **sig_b64,
+                            hush_ldp_params *params, json_t **response, int *status)
+{
+    json_t *pub = NULL, *embedder = NULL;
+    char *matrix = NULL, *body = NULL, *sig = NULL;
+    int rc = -1;
+    uint32_t domain = (uint32_t)json_array_size(cands) + (ps->synthetic ? 1 : 0);
+    if (resolve_mechanism(ps->spec, domain, ps->epsilon, params, response, status) != 0) {
+        goto out;
+    }
+    if (ps->synthetic && embed_candidates(ps->embedder, cands, &embedder, &matrix,
+                                          response, status) != 0) {
+        goto out;
+    }
+    /* the publication, in a fixed field order */
+    json_t *mech_json = hush_wire_params_to_json(params);
+    pub = json_pack(
+        "{s:s, s:I, s:s, s:s, s:o, s:{s:I, s:f}, s:I, s:O}", "campaign", ps->id, "round",
+        (json_int_t)ps->round, "kind", ps->synthetic ? "synthetic" : "poll", "name",
+        ps->name, "mechanism", mech_json, "budget", "reports_per_device_per_day",
+        (json_int_t)ps->reports_per_day, "epsilon_per_device_per_day", ps->eps_per_day,
+        "min_reports", (json_int_t)ps->min_reports, "candidates", cands);
+    if (pub != NULL) {
+        /* devices seal batches to this key; it travels signed, with the rest */
+        char *seal = hush_b64_encode(h->seal_pk, sizeof h->seal_pk);
+        json_object_set_new(pub, "sealing_key",
+                            seal != NULL ? json_string(seal) : json_null());
+        hush_free(seal);
+    }
+    if (pub != NULL && ps->synthetic) {
+        json_object_set_new(pub, "match_threshold", json_real(ps->threshold));
+        json_object_set_new(pub, "no_match_id", json_string(HUSH_NO_MATCH_ID));
+        json_object_set(pub, "embedder", embedder);
+        json_object_set_new(pub, "matrix", json_string(matrix));
+    }
+    body = pub != NULL ? json_dumps(pub, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    if (body == NULL) {
+        fail(response, status, 500, "internal", "out of memory");
+        goto out;
+    }
+    uint8_t raw[crypto_sign_BYTES];
+    crypto_sign_detached(raw, NULL, (const uint8_t *)body, strlen(body), h->sign_sk);
+    sig = hush_b64_encode(raw, sizeof raw);
+    if (sig == NULL) {
+        fail(response, status, 500, "internal", "out of memory");
+        goto out;
+    }
+    /* Check the publication before storing it: a device must accept it. */
+    hush_publication *check = NULL;
+    hush_err err = {0};
+    if (hush_publication_parse(body, strlen(body), &check, &err) != 0) {
+        fail(response, status, 400, "invalid_campaign", "%s", err.msg);
+        goto out;
+    }
+    hush_publication_free(check);
+    *pub_body = body;
+    *sig_b64 = sig;
+    body = NULL;
+    sig = NULL;
+    rc = 0;
+out:
+    json_decref(pub);
+    json_decref(embedder);
+    hush_free(matrix);
+    free(body);
+    hush_free(sig);
     return rc;
 }
 
@@ -634,74 +713,28 @@ static char *error_body(int *status, int http, const char *code, const char *msg
     return hush__error_json(code, msg, len);
 }
 
-char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *round_arg,
-                           const char *top_arg, int *status, size_t *len)
+/* The estimates document of a round: the top `top` items of `est` (NULL:
+ * withheld below min_reports).  New reference, or NULL (ENOMEM). */
+json_t *hush__estimates_doc(const char *campaign, const hush__round *r, uint64_t n,
+                            const hush_ldp_estimate *est, uint64_t top)
 {
-    hush_err err = {0};
-    uint64_t round = c->round, top = 0;
-    if (round_arg != NULL &&
-        hush_parse_u64(round_arg, 1, UINT32_MAX, "round", &round, &err) != 0) {
-        return error_body(status, 400, "invalid_round", err.msg, len);
-    }
-    if (round != c->agg->round) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "round %llu of %s has no estimates (current round %u)",
-                 (unsigned long long)round, c->id, c->round);
-        return error_body(status, 404, "unknown_round", msg, len);
-    }
-    uint32_t d = c->pub->params.domain;
-    top = d < DEFAULT_TOP ? d : DEFAULT_TOP;
-    if (top_arg != NULL && hush_parse_u64(top_arg, 1, d, "top", &top, &err) != 0) {
-        return error_body(status, 400, "invalid_top", err.msg, len);
-    }
-    (void)h;
-    hush__round *r = c->agg;
-    /* served from the cache when the state has not changed */
-    pthread_mutex_lock(&r->lock);
-    for (unsigned i = 0; i < HUSH__EST_CACHE; i++) {
-        if (r->cache[i].json != NULL && r->cache[i].version == r->version &&
-            r->cache[i].top == top) {
-            char *copy = malloc(r->cache[i].len + 1);
-            if (copy != NULL) {
-                memcpy(copy, r->cache[i].json, r->cache[i].len + 1);
-                *len = r->cache[i].len;
-            }
-            pthread_mutex_unlock(&r->lock);
-            *status = copy != NULL ? 200 : 500;
-            return copy != NULL ? copy
-                                : hush__error_json("internal", "out of memory", len);
-        }
-    }
-    uint64_t version = r->version;
-    uint64_t n = hush_ldp_agg_count(r->agg);
-    hush_ldp_estimate *est = NULL;
-    int rc = 0;
-    if (n >= c->pub->min_reports) {
-        est = hush_calloc(d, sizeof *est);
-        rc = est != NULL ? hush_ldp_agg_estimate(r->agg, 0.0, est, d, &err) : HUSH_ENOMEM;
-    }
-    pthread_mutex_unlock(&r->lock);
-    json_t *doc = NULL;
-    if (rc != 0) {
-        hush_free(est);
-        return error_body(status, 500, "internal", err.msg[0] ? err.msg : "out of memory",
-                          len);
-    }
-    const hush_ldp_params *p = &c->pub->params;
-    doc = json_pack("{s:s, s:I, s:I, s:f, s:s, s:I}", "campaign", c->id, "round",
-                    (json_int_t)round, "n_reports", (json_int_t)n, "epsilon", p->epsilon,
-                    "mechanism", hush_ldp_mechanism_name(p->mechanism), "candidates",
-                    (json_int_t)d);
+    const hush_publication *pub = r->pub;
+    const hush_ldp_params *p = &pub->params;
+    uint32_t d = p->domain;
+    json_t *doc = json_pack(
+        "{s:s, s:I, s:I, s:f, s:s, s:I}", "campaign", campaign, "round",
+        (json_int_t)r->round, "n_reports", (json_int_t)n, "epsilon", p->epsilon,
+        "mechanism", hush_ldp_mechanism_name(p->mechanism), "candidates", (json_int_t)d);
     if (doc != NULL && est == NULL) {
         char reason[160];
         snprintf(
             reason, sizeof reason,
             "estimates are withheld until the round holds %llu reports (it holds %llu)",
-            (unsigned long long)c->pub->min_reports, (unsigned long long)n);
+            (unsigned long long)pub->min_reports, (unsigned long long)n);
         json_object_set_new(doc, "withheld", json_true());
         json_object_set_new(doc, "reason", json_string(reason));
         json_object_set_new(doc, "min_reports",
-                            json_integer((json_int_t)c->pub->min_reports));
+                            json_integer((json_int_t)pub->min_reports));
     } else if (doc != NULL) {
         struct ranked *order = hush_malloc(d * sizeof *order);
         json_t *items = json_array();
@@ -713,11 +746,11 @@ char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *rou
         }
         for (uint64_t k = 0; order != NULL && items != NULL && k < top; k++) {
             uint32_t i = order[k].item;
-            bool none = i >= c->pub->n_candidates;
+            bool none = i >= pub->n_candidates;
             json_t *o = json_pack(
                 "{s:s, s:s, s:f, s:f, s:[f, f], s:f, s:b}", "candidate_id",
-                none ? HUSH_NO_MATCH_ID : c->pub->candidate_ids[i], "text",
-                none ? "" : c->pub->candidate_texts[i], "estimate", est[i].count,
+                none ? HUSH_NO_MATCH_ID : pub->candidate_ids[i], "text",
+                none ? "" : pub->candidate_texts[i], "estimate", est[i].count,
                 "std_error", est[i].std_error, "ci95", est[i].ci_low, est[i].ci_high,
                 "frequency", est[i].frequency, "significant", est[i].significant);
             json_array_append_new(items, o);
@@ -725,13 +758,128 @@ char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *rou
         json_object_set_new(doc, "withheld", json_false());
         json_object_set_new(doc, "top", json_integer((json_int_t)top));
         json_object_set_new(doc, "items", items != NULL ? items : json_array());
+        if (order == NULL || items == NULL) {
+            json_decref(doc);
+            doc = NULL;
+        }
         hush_free(order);
     }
+    return doc;
+}
+
+/* A closed round's estimates, as frozen when it closed, cut to `top`. */
+static char *closed_estimates(hush_collector *h, hush__campaign *c, uint32_t round,
+                              const char *top_arg, int *status, size_t *len)
+{
+    char *frozen = NULL;
+    hush_err err = {0};
+    int rc = hush__store_round_estimates(h, c->id, round, &frozen, &err);
+    if (rc == HUSH_ENOTFOUND) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "campaign %s has no closed round %u with estimates",
+                 c->id, round);
+        return error_body(status, 404, "unknown_round", msg, len);
+    }
+    if (rc != 0) {
+        return error_body(status, 503, "unavailable", err.msg, len);
+    }
+    json_t *doc = json_loads(frozen, 0, NULL);
+    free(frozen);
+    if (doc == NULL) {
+        return error_body(status, 500, "internal", "a stored estimate does not parse",
+                          len);
+    }
+    json_t *items = json_object_get(doc, "items");
+    uint64_t d = (uint64_t)json_integer_value(json_object_get(doc, "candidates"));
+    uint64_t top = d < DEFAULT_TOP ? d : DEFAULT_TOP;
+    if (top_arg != NULL && hush_parse_u64(top_arg, 1, d, "top", &top, &err) != 0) {
+        json_decref(doc);
+        return error_body(status, 400, "invalid_top", err.msg, len);
+    }
+    if (json_is_array(items)) {
+        while (json_array_size(items) > top) {
+            json_array_remove(items, json_array_size(items) - 1);
+        }
+        json_object_set_new(doc, "top", json_integer((json_int_t)top));
+    }
+    char *body = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(doc);
+    if (body == NULL) {
+        return error_body(status, 500, "internal", "out of memory", len);
+    }
+    *len = strlen(body);
+    *status = 200;
+    return body;
+}
+
+char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *round_arg,
+                           const char *top_arg, int *status, size_t *len)
+{
+    hush_err err = {0};
+    hush__round *r = hush__round_get(h, c);
+    uint64_t round = r->round, top = 0;
+    if (round_arg != NULL &&
+        hush_parse_u64(round_arg, 1, UINT32_MAX, "round", &round, &err) != 0) {
+        hush__round_put(r);
+        return error_body(status, 400, "invalid_round", err.msg, len);
+    }
+    if (round != r->round) {
+        uint32_t current = r->round;
+        hush__round_put(r);
+        if (round > current) {
+            char msg[192];
+            snprintf(msg, sizeof msg,
+                     "round %llu of %s is not open yet (current round %u)",
+                     (unsigned long long)round, c->id, current);
+            return error_body(status, 404, "unknown_round", msg, len);
+        }
+        return closed_estimates(h, c, (uint32_t)round, top_arg, status, len);
+    }
+    uint32_t d = r->pub->params.domain;
+    top = d < DEFAULT_TOP ? d : DEFAULT_TOP;
+    if (top_arg != NULL && hush_parse_u64(top_arg, 1, d, "top", &top, &err) != 0) {
+        hush__round_put(r);
+        return error_body(status, 400, "invalid_top", err.msg, len);
+    }
+    /* served from the cache when the state has not changed */
+    pthread_mutex_lock(&r->lock);
+    for (unsigned i = 0; i < HUSH__EST_CACHE; i++) {
+        if (r->cache[i].json != NULL && r->cache[i].version == r->version &&
+            r->cache[i].top == top) {
+            char *copy = malloc(r->cache[i].len + 1);
+            if (copy != NULL) {
+                memcpy(copy, r->cache[i].json, r->cache[i].len + 1);
+                *len = r->cache[i].len;
+            }
+            pthread_mutex_unlock(&r->lock);
+            hush__round_put(r);
+            *status = copy != NULL ? 200 : 500;
+            return copy != NULL ? copy
+                                : hush__error_json("internal", "out of memory", len);
+        }
+    }
+    uint64_t version = r->version;
+    uint64_t n = hush_ldp_agg_count(r->agg);
+    hush_ldp_estimate *est = NULL;
+    int rc = 0;
+    if (n >= r->pub->min_reports) {
+        est = hush_calloc(d, sizeof *est);
+        rc = est != NULL ? hush_ldp_agg_estimate(r->agg, 0.0, est, d, &err) : HUSH_ENOMEM;
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (rc != 0) {
+        hush_free(est);
+        hush__round_put(r);
+        return error_body(status, 500, "internal", err.msg[0] ? err.msg : "out of memory",
+                          len);
+    }
+    json_t *doc = hush__estimates_doc(c->id, r, n, est, top);
     hush_free(est);
     char *body =
         doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(doc);
     if (body == NULL) {
+        hush__round_put(r);
         return error_body(status, 500, "internal", "out of memory", len);
     }
     *len = strlen(body);
@@ -747,6 +895,7 @@ char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *rou
         r->cache[slot].top = (uint32_t)top;
     }
     pthread_mutex_unlock(&r->lock);
+    hush__round_put(r);
     *status = 200;
     return body;
 }

@@ -34,6 +34,8 @@ enum hush__route {
     ROUTE_CAMPAIGN_GET,
     ROUTE_REPORTS,
     ROUTE_ESTIMATES,
+    ROUTE_ROUNDS_LIST,
+    ROUTE_ROUNDS_CLOSE,
     ROUTE_OTHER,
     ROUTE_COUNT
 };
@@ -50,7 +52,7 @@ enum hush__reject {
     REJECT_COUNT
 };
 
-#define HUSH__N_STATUS 13
+#define HUSH__N_STATUS 15
 #define HUSH__COMMIT_BUCKETS 12
 #define HUSH__BATCH_BUCKETS 14
 
@@ -80,26 +82,17 @@ const char *hush__route_name(enum hush__route r);
 
 #define HUSH__EST_CACHE 4
 
+/*
+ * One round of a campaign: its signed publication (immutable once
+ * installed) and its aggregate (under `lock`).  Rounds are reference
+ * counted: the campaign holds one reference to its current round, and every
+ * request or queued batch that uses a round holds one, so closing a round
+ * never frees what another thread still reads.
+ */
 typedef struct hush__round {
     uint32_t round;
-    hush_ldp_agg *agg;
-    pthread_mutex_t lock;
-    uint64_t version; /* bumped by every add */
-    struct {
-        uint64_t version;
-        uint32_t top;
-        char *json; /* malloc'd response body */
-        size_t len;
-    } cache[HUSH__EST_CACHE];
-    unsigned cache_next;
-} hush__round;
-
-typedef struct hush__campaign {
-    char id[HUSH_CAMPAIGN_ID_MAX + 1];
-    char *name;
-    int64_t created_at;
-    /* the current round's publication: body, signature, parsed form */
-    uint32_t round;
+    int64_t opened_at;  /* wall clock, seconds */
+    double opened_mono; /* monotonic, for automatic rounds */
     char *pub_body;
     size_t pub_len;
     char *signature;
@@ -111,7 +104,28 @@ typedef struct hush__campaign {
     char *dev_signature;
     hush_publication *pub;
     hush_ldp *mech;
-    hush__round *agg; /* the current round's aggregate */
+    /* the aggregate */
+    hush_ldp_agg *agg;
+    pthread_mutex_t lock;
+    uint64_t version; /* bumped by every add */
+    struct {
+        uint64_t version;
+        uint32_t top;
+        char *json; /* malloc'd response body */
+        size_t len;
+    } cache[HUSH__EST_CACHE];
+    unsigned cache_next;
+    unsigned refs; /* atomic */
+} hush__round;
+
+typedef struct hush__campaign {
+    char id[HUSH_CAMPAIGN_ID_MAX + 1];
+    char *name;
+    int64_t created_at;
+    char *spec;        /* the creation request, canonical JSON: later rounds reuse it */
+    hush__round *cur;  /* the open round: read and swapped under campaigns_lock */
+    bool closing;      /* a round close is running (atomic) */
+    double auto_retry; /* monotonic time before which no automatic close is tried */
 } hush__campaign;
 
 /* ---- ingest ---- */
@@ -125,6 +139,7 @@ typedef struct hush__item {
     uint8_t *reports;
     size_t n_reports;
     /* set by the writer */
+    bool closed; /* its round closed while it waited: 409 */
     int status;
     bool duplicate;
     bool done;
@@ -166,6 +181,15 @@ struct hush_collector {
     pthread_mutex_t log_lock;
 
     hush__metrics metrics;
+
+    /* refinement */
+    char **corpus; /* the public generator corpus, one text each */
+    size_t n_corpus;
+    pthread_t refiner;
+    bool refiner_started;
+    pthread_mutex_t refiner_lock;
+    pthread_cond_t refiner_cond;
+    bool refiner_stop;
 };
 
 /* keys.c */
@@ -178,7 +202,26 @@ bool hush__admin_ok(const hush_collector *h, const char *authorization);
 int hush__store_open(hush_collector *h, hush_err *err);
 void hush__store_close(hush_collector *h);
 int hush__store_save_campaign(hush_collector *h, const hush__campaign *c,
-                              const char *spec, hush_err *err);
+                              const hush__round *r, hush_err *err);
+/* What closing a round records about it. */
+typedef struct hush__round_record {
+    uint64_t n_reports;
+    unsigned kept, generated;
+    const char *timings;   /* JSON object */
+    const char *metrics;   /* JSON object or NULL */
+    const char *estimates; /* JSON document: every item */
+    const char *policy;    /* JSON object: what the close used */
+} hush__round_record;
+/* Closes round `closing` of c and opens `next`, in one transaction. */
+int hush__store_close_round(hush_collector *h, const hush__campaign *c, uint32_t closing,
+                            const hush__round_record *rec, const hush__round *next,
+                            hush_err *err);
+/* Every round of a campaign, oldest first: a new JSON array. */
+int hush__store_rounds(hush_collector *h, const char *campaign, json_t **out,
+                       hush_err *err);
+/* A closed round's frozen estimates (malloc'd), or HUSH_ENOTFOUND. */
+int hush__store_round_estimates(hush_collector *h, const char *campaign, uint32_t round,
+                                char **out, hush_err *err);
 int hush__store_load_campaigns(hush_collector *h, hush_err *err);
 /* Commits a group of batches in one transaction; sets each item's
  * duplicate flag; returns 0 or an error (nothing committed). */
@@ -188,18 +231,84 @@ int hush__store_rebuild(hush_collector *h, hush_err *err);
 
 /* campaigns.c */
 hush__campaign *hush__campaign_find(hush_collector *h, const char *id);
+/* The campaign's open round, with a reference (hush__round_put). */
+hush__round *hush__round_get(hush_collector *h, hush__campaign *c);
+void hush__round_put(hush__round *r);
+/* A round from a stored or new publication: verified with the signing key,
+ * parsed, its mechanism and empty aggregate built, its device view signed.
+ * One reference, the caller's. */
+int hush__round_new(hush_collector *h, const char *id, uint32_t round, int64_t opened_at,
+                    const char *pub_body, size_t pub_len, const char *signature,
+                    hush__round **out, hush_err *err);
+/* Builds and signs a publication: `cands` are {"id","text"} objects; for a
+ * synthetic campaign `embedder` is a description (NULL: a new default one).
+ * The mechanism follows the spec's choice for the candidates' domain.  On
+ * failure, *response holds the error document and *status its HTTP status. */
+typedef struct hush__pub_spec {
+    const char *id, *name;
+    uint32_t round;
+    bool synthetic;
+    double epsilon;
+    int64_t reports_per_day;
+    double eps_per_day;
+    int64_t min_reports;
+    double threshold;
+    const json_t *spec;     /* the creation request: mechanism, max_report_bits */
+    const json_t *embedder; /* synthetic: description, or NULL */
+} hush__pub_spec;
+int hush__publication_build(hush_collector *h, const hush__pub_spec *ps,
+                            const json_t *cands, char **pub_body, char **sig_b64,
+                            hush_ldp_params *params, json_t **response, int *status);
 int hush__campaign_create(hush_collector *h, const char *body, size_t len,
                           json_t **response, int *status);
 /* Builds and installs a campaign from a stored publication (at start). */
 int hush__campaign_install(hush_collector *h, const char *id, const char *name,
-                           int64_t created_at, uint32_t round, const char *pub_body,
-                           size_t pub_len, const char *signature, hush_err *err);
+                           int64_t created_at, const char *spec, hush__round *round,
+                           hush_err *err);
 void hush__campaign_free(hush__campaign *c);
 int hush__campaigns_list_rebuild(hush_collector *h);
 /* The estimates response body (malloc'd); *status is the HTTP status. */
 char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *round_arg,
                            const char *top_arg, int *status, size_t *len);
+json_t *hush__estimates_doc(const char *campaign, const hush__round *r, uint64_t n,
+                            const hush_ldp_estimate *est, uint64_t top);
 int hush__demo_campaign(hush_collector *h, hush_err *err);
+
+/* generate.c: variations of the kept samples (docs/generators.md) */
+typedef struct hush__parent {
+    const char *id;
+    const char *text;
+    double estimate, std_error; /* the votes it got */
+} hush__parent;
+void hush__texts_free(char **texts, size_t n);
+/* Up to `want` new distinct texts (fewer if the parents do not allow as
+ * many), deterministic under the seed.  *out is new (hush__texts_free). */
+int hush__generate_builtin(const hush__parent *parents, size_t n, size_t want,
+                           uint64_t seed, const char *const *corpus, size_t n_corpus,
+                           size_t max_bytes, char ***out, size_t *n_out, hush_err *err);
+/* Runs `cmd` (/bin/sh -c) with the parents as JSON lines on stdin; reads
+ * 1 to `want` JSON lines {"text"} from stdout.  HUSH_EIO (exit status,
+ * signal, time limit), HUSH_ETOOBIG (output cap), HUSH_EINVAL (bad line). */
+int hush__generate_external(const char *cmd, unsigned timeout_s, size_t max_output,
+                            const hush__parent *parents, size_t n, size_t want,
+                            const char *campaign, uint32_t round, uint64_t seed,
+                            size_t max_bytes, char ***out, size_t *n_out, hush_err *err);
+
+/* rounds.c */
+/* Checks a "refine" policy object (campaign spec or close request). */
+int hush__refine_check(const json_t *refine, json_t **response, int *status);
+/* POST /v1/campaigns/{id}/rounds: closes the open round and publishes the
+ * next; *response and *status are the answer. */
+void hush__round_close(hush_collector *h, hush__campaign *c, const char *body, size_t len,
+                       json_t **response, int *status);
+/* GET /v1/campaigns/{id}/rounds: the history (malloc'd body). */
+char *hush__rounds_json(hush_collector *h, hush__campaign *c, int *status, size_t *len);
+/* The generator's public corpus (--generator-corpus). */
+int hush__corpus_load(hush_collector *h, hush_err *err);
+void hush__corpus_free(hush_collector *h);
+/* The automatic rounds thread. */
+int hush__refiner_start(hush_collector *h, hush_err *err);
+void hush__refiner_stop(hush_collector *h);
 
 /* ingest.c */
 int hush__writer_start(hush_collector *h, hush_err *err);

@@ -29,6 +29,8 @@ void hush_collector_config_defaults(hush_collector_config *c)
     c->max_batches_per_commit = 4096;
     c->estimates_admin_only = false;
     c->demo = false;
+    c->generator_timeout_s = 60;
+    c->generator_max_bytes = 16u << 20;
 }
 
 const char *hush_collector_usage(void)
@@ -55,6 +57,12 @@ const char *hush_collector_usage(void)
            "  --max-batches-per-commit N  group commit size cap (default 4096)\n"
            "  --estimates public|admin    who may read estimates (default public)\n"
            "  --demo                      create a demo campaign if there is none\n"
+           "  --generator-cmd CMD         external generator for refinement rounds\n"
+           "                              (run with /bin/sh -c; docs/generators.md)\n"
+           "  --generator-timeout S       its time limit per round (default 60)\n"
+           "  --generator-max-bytes N     its output cap (default 16777216)\n"
+           "  --generator-corpus FILE     public texts (JSON lines or plain lines) the\n"
+           "                              built-in generator borrows words from\n"
            "  --config FILE               read \"name = value\" settings from FILE\n"
            "  --help                      this text\n";
 }
@@ -135,6 +143,22 @@ int hush_collector_config_set(hush_collector_config *c, const char *name,
     }
     if (strcmp(name, "max-batches-per-commit") == 0) {
         return set_uint(&c->max_batches_per_commit, name, value, 1, 1u << 20, err);
+    }
+    if (strcmp(name, "generator-cmd") == 0) {
+        return set_path(c->generator_cmd, sizeof c->generator_cmd, name, value, err);
+    }
+    if (strcmp(name, "generator-corpus") == 0) {
+        return set_path(c->generator_corpus, sizeof c->generator_corpus, name, value,
+                        err);
+    }
+    if (strcmp(name, "generator-timeout") == 0) {
+        return set_uint(&c->generator_timeout_s, name, value, 1, 86400, err);
+    }
+    if (strcmp(name, "generator-max-bytes") == 0) {
+        uint64_t v;
+        int rc = hush_parse_u64(value, 1024, 1u << 30, name, &v, err);
+        c->generator_max_bytes = rc == 0 ? (size_t)v : c->generator_max_bytes;
+        return rc;
     }
     if (strcmp(name, "sync") == 0) {
         if (strcmp(value, "full") != 0 && strcmp(value, "normal") != 0) {

@@ -156,6 +156,9 @@ static enum hush__route route_of(const char *method, const char *url, char *id,
         if (strcmp(slash, "/estimates") == 0) {
             return get ? ROUTE_ESTIMATES : ROUTE_OTHER;
         }
+        if (strcmp(slash, "/rounds") == 0) {
+            return get ? ROUTE_ROUNDS_LIST : post ? ROUTE_ROUNDS_CLOSE : ROUTE_OTHER;
+        }
     }
     return ROUTE_OTHER;
 }
@@ -176,6 +179,9 @@ static enum MHD_Result not_routed(struct MHD_Connection *conn, request *req,
                (strchr(url + 14, '/') == NULL ||
                 strstr(url + 14, "/estimates") != NULL)) {
         allow = "GET";
+    } else if (strncmp(url, "/v1/campaigns/", 14) == 0 &&
+               strstr(url + 14, "/rounds") != NULL) {
+        allow = "GET, POST";
     }
     if (allow == NULL) {
         return respond_error(conn, req, 404, "not_found", "no such route");
@@ -247,23 +253,26 @@ static enum MHD_Result post_reports(hush_collector *h, struct MHD_Connection *co
         return reject(h, conn, req, 404, REJECT_UNKNOWN_CAMPAIGN, n, "unknown_campaign",
                       msg);
     }
-    hush__round *round = c->agg;
+    hush__round *round = hush__round_get(h, c);
     if (hdr.round != round->round) {
         char msg[160];
         snprintf(msg, sizeof msg, "round %u of %s is %s; the current round is %u",
                  hdr.round, c->id, hdr.round < round->round ? "closed" : "not open yet",
                  round->round);
         json_decref(doc);
+        hush__round_put(round);
         return reject(h, conn, req, 409, REJECT_ROUND, n, "round_closed", msg);
     }
     hush__item *item = hush_calloc(1, sizeof *item);
     size_t bad = 0;
     if (item == NULL) {
         json_decref(doc);
+        hush__round_put(round);
         return respond_error(conn, req, 500, "internal", "out of memory");
     }
-    if (hush_batch_decode_reports(c->mech, hdr.reports, &item->reports, &item->n_reports,
-                                  &bad, &err) != 0) {
+    item->round = round; /* the item holds the reference from here on */
+    if (hush_batch_decode_reports(round->mech, hdr.reports, &item->reports,
+                                  &item->n_reports, &bad, &err) != 0) {
         json_decref(doc);
         hush__item_free(item);
         return reject(h, conn, req, err.code == HUSH_ENOMEM ? 500 : 400, REJECT_INVALID,
@@ -273,7 +282,6 @@ static enum MHD_Result post_reports(hush_collector *h, struct MHD_Connection *co
     json_decref(doc);
     item->conn = conn;
     item->campaign = c;
-    item->round = round;
     req->item = item;
     MHD_suspend_connection(conn);
     hush__enqueue(h, item);
@@ -294,6 +302,13 @@ static enum MHD_Result reports_done(hush_collector *h, struct MHD_Connection *co
         }
         return respond(conn, req, 200, body, body != NULL ? strlen(body) : 0,
                        "application/json", NULL, NULL);
+    }
+    if (it->status == 409) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "round %u of %s closed while the batch waited; fetch the current round",
+                 it->round->round, it->campaign->id);
+        return respond_error(conn, req, 409, "round_closed", msg);
     }
     return respond_error(
         conn, req, it->status, it->status == 503 ? "unavailable" : "internal",
@@ -437,17 +452,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             return respond_error(conn, req, 400, "invalid_view",
                                  "view must be \"full\" or \"device\"");
         }
-        pthread_rwlock_rdlock(&h->campaigns_lock);
-        device = device && c->dev_body != NULL; /* polls: one view */
-        const char *src = device ? c->dev_body : c->pub_body;
-        size_t len = device ? c->dev_len : c->pub_len;
+        hush__round *r = hush__round_get(h, c);
+        device = device && r->dev_body != NULL; /* polls: one view */
+        const char *src = device ? r->dev_body : r->pub_body;
+        size_t len = device ? r->dev_len : r->pub_len;
         char *body = malloc(len + 1);
         char sig[128];
-        snprintf(sig, sizeof sig, "%s", device ? c->dev_signature : c->signature);
+        snprintf(sig, sizeof sig, "%s", device ? r->dev_signature : r->signature);
         if (body != NULL) {
             memcpy(body, src, len + 1);
         }
-        pthread_rwlock_unlock(&h->campaigns_lock);
+        hush__round_put(r);
         return respond(conn, req, 200, body, len, "application/json",
                        HUSH_SIGNATURE_HEADER, sig);
     }
@@ -471,6 +486,37 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "top"), &status,
             &len);
         return respond(conn, req, status, body, len, "application/json", NULL, NULL);
+    }
+    case ROUTE_ROUNDS_LIST: {
+        hush__campaign *c = hush__campaign_find(h, id);
+        if (c == NULL) {
+            return respond_error(conn, req, 404, "unknown_campaign", "no such campaign");
+        }
+        int status = 500;
+        size_t len = 0;
+        char *body = hush__rounds_json(h, c, &status, &len);
+        return respond(conn, req, status, body, len, "application/json", NULL, NULL);
+    }
+    case ROUTE_ROUNDS_CLOSE: {
+        if (!hush__admin_ok(h,
+                            MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_AUTHORIZATION))) {
+            return respond_error(conn, req, 401, "unauthorized",
+                                 "closing a round needs the admin bearer token");
+        }
+        hush__campaign *c = hush__campaign_find(h, id);
+        if (c == NULL) {
+            return respond_error(conn, req, 404, "unknown_campaign", "no such campaign");
+        }
+        if (req->len > 0 && !is_json(conn)) {
+            return respond_error(conn, req, 415, "unsupported_media_type",
+                                 "send Content-Type: application/json");
+        }
+        json_t *resp = NULL;
+        int status = 500;
+        hush__round_close(h, c, req->body != NULL ? req->body : "", req->len, &resp,
+                          &status);
+        return respond_json_doc(conn, req, status, resp);
     }
     case ROUTE_REPORTS:
         if (!is_json(conn)) {

@@ -41,6 +41,14 @@ typedef struct hush_collector_config {
     unsigned max_batches_per_commit; /* default 4096 */
     bool estimates_admin_only;       /* default false: estimates are public */
     bool demo;                       /* create a demo campaign if none exists */
+    /* refinement: an external generator command (run with /bin/sh -c; ""
+     * = none, only the built-in generator), its time limit and output cap,
+     * and a public corpus (JSON lines {"text": ...} or plain lines) the
+     * built-in generator draws words and phrases from */
+    char generator_cmd[HUSH_PATH_MAX];
+    unsigned generator_timeout_s; /* default 60 */
+    size_t generator_max_bytes;   /* default 16 MiB */
+    char generator_corpus[HUSH_PATH_MAX];
 } hush_collector_config;
 
 /** Fills in every default. */
@@ -50,7 +58,9 @@ HUSH_API void hush_collector_config_defaults(hush_collector_config *c);
  * Applies command-line flags (--listen, --port, --store, --key-dir,
  * --admin-token-file, --access-log, --max-body-bytes, --connection-limit,
  * --connection-timeout, --threads, --sync, --checkpoint-interval,
- * --max-batches-per-commit, --estimates, --demo, --config FILE).  A config
+ * --max-batches-per-commit, --estimates, --demo, --generator-cmd,
+ * --generator-timeout, --generator-max-bytes, --generator-corpus,
+ * --config FILE).  A config
  * file holds the same settings as "name = value" lines ('#' comments);
  * flags given after --config override it.  Returns 0, or HUSH_EINVAL/
  * HUSH_ERANGE/HUSH_EIO with a message naming the flag or line.

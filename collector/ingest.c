@@ -21,6 +21,7 @@
 void hush__item_free(hush__item *item)
 {
     if (item != NULL) {
+        hush__round_put(item->round);
         hush_free(item->reports);
         hush_free(item);
     }
@@ -102,9 +103,21 @@ static void *writer_main(void *arg)
             }
             double t0 = hush__now();
             int64_t last = h->last_rowid;
+            /* A round closes under the write lock: holding the read lock from
+             * this check to the last add means a batch is either counted in
+             * the round it names before it closes, or refused with 409. */
+            pthread_rwlock_rdlock(&h->campaigns_lock);
+            for (hush__item *it = items; it != NULL; it = it->next) {
+                it->closed = it->round != it->campaign->cur;
+            }
             int rc = hush__store_commit(h, items, &last);
             hush__metrics_commit(&h->metrics, hush__now() - t0, n);
             for (hush__item *it = items; it != NULL; it = it->next) {
+                if (it->closed) {
+                    it->status = 409;
+                    hush__metrics_reject(&h->metrics, REJECT_ROUND, it->n_reports);
+                    continue;
+                }
                 if (rc != 0) {
                     it->status = 503;
                     hush__metrics_reject(&h->metrics, REJECT_UNAVAILABLE, it->n_reports);
@@ -116,7 +129,7 @@ static void *writer_main(void *arg)
                     continue;
                 }
                 /* validated before it was queued: the add cannot fail */
-                size_t bytes = it->n_reports * hush_ldp_report_size(it->campaign->mech);
+                size_t bytes = it->n_reports * hush_ldp_report_size(it->round->mech);
                 pthread_mutex_lock(&it->round->lock);
                 int arc =
                     hush_ldp_agg_add(it->round->agg, it->reports, bytes, NULL, NULL);
@@ -130,6 +143,7 @@ static void *writer_main(void *arg)
                                    __ATOMIC_RELAXED);
                 __atomic_add_fetch(&h->metrics.batches_accepted, 1, __ATOMIC_RELAXED);
             }
+            pthread_rwlock_unlock(&h->campaigns_lock);
             if (rc == 0) {
                 h->last_rowid = last;
             }

@@ -11,19 +11,26 @@
 
 #include "collector_internal.h"
 
-static const int status_codes[HUSH__N_STATUS] = {200, 201, 400, 401, 403, 404, 405,
-                                                 409, 413, 415, 500, 503, 0};
+static const int status_codes[HUSH__N_STATUS] = {200, 201, 400, 401, 403, 404, 405, 409,
+                                                 413, 415, 422, 500, 502, 503, 0};
 static const double commit_bounds_s[HUSH__COMMIT_BUCKETS] = {
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
 static const char *const reject_names[REJECT_COUNT] = {
     "malformed", "invalid_report", "unknown_campaign", "round_closed",
     "duplicate", "too_large",      "sealed",           "unavailable"};
-static const char *const route_names[ROUTE_COUNT] = {
-    "/healthz",      "/metrics",           "/v1/keys",    "/v1/campaigns",
-    "/v1/campaigns", "/v1/campaigns/{id}", "/v1/reports", "/v1/campaigns/{id}/estimates",
-    "other"};
+static const char *const route_names[ROUTE_COUNT] = {"/healthz",
+                                                     "/metrics",
+                                                     "/v1/keys",
+                                                     "/v1/campaigns",
+                                                     "/v1/campaigns",
+                                                     "/v1/campaigns/{id}",
+                                                     "/v1/reports",
+                                                     "/v1/campaigns/{id}/estimates",
+                                                     "/v1/campaigns/{id}/rounds",
+                                                     "/v1/campaigns/{id}/rounds",
+                                                     "other"};
 static const char *const route_methods[ROUTE_COUNT] = {
-    "GET", "GET", "GET", "GET", "POST", "GET", "POST", "GET", "any"};
+    "GET", "GET", "GET", "GET", "POST", "GET", "POST", "GET", "GET", "POST", "any"};
 
 const char *hush__route_name(enum hush__route r)
 {

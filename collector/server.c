@@ -16,6 +16,7 @@
 
 static void destroy(hush_collector *h)
 {
+    hush__refiner_stop(h);
     hush__http_stop(h);
     hush__writer_stop(h);
     hush__store_close(h);
@@ -23,6 +24,7 @@ static void destroy(hush_collector *h)
         hush__campaign_free(h->campaigns[i]);
     }
     hush_free(h->campaigns);
+    hush__corpus_free(h);
     free(h->keys_json);
     free(h->list_json);
     if (h->access_log != NULL) {
@@ -53,7 +55,13 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
         return hush_err_set(err, HUSH_ENOMEM, "out of memory");
     }
     h->cfg = *cfg;
-    pthread_rwlock_init(&h->campaigns_lock, NULL);
+    /* writers first: a round close must not wait behind a stream of
+     * readers (the writer thread reads under it for every commit) */
+    pthread_rwlockattr_t rwa;
+    pthread_rwlockattr_init(&rwa);
+    pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&h->campaigns_lock, &rwa);
+    pthread_rwlockattr_destroy(&rwa);
     pthread_mutex_init(&h->db_lock, NULL);
     pthread_mutex_init(&h->queue_lock, NULL);
     pthread_mutex_init(&h->log_lock, NULL);
@@ -75,7 +83,7 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
             goto fail;
         }
     }
-    if ((rc = hush__keys_load(h, err)) != 0 ||
+    if ((rc = hush__keys_load(h, err)) != 0 || (rc = hush__corpus_load(h, err)) != 0 ||
         (rc = hush__admin_token_load(h, err)) != 0 ||
         (rc = hush__store_open(h, err)) != 0 ||
         (rc = hush__store_load_campaigns(h, err)) != 0 ||
@@ -92,7 +100,7 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
     if (cfg->demo && (rc = hush__demo_campaign(h, err)) != 0) {
         goto fail;
     }
-    if ((rc = hush__http_start(h, err)) != 0) {
+    if ((rc = hush__http_start(h, err)) != 0 || (rc = hush__refiner_start(h, err)) != 0) {
         goto fail;
     }
     *out = h;
@@ -130,6 +138,7 @@ void hush_collector_stop(hush_collector *h)
             usleep(10000);
         }
     }
+    hush__refiner_stop(h);
     hush__writer_stop(h);
     destroy(h);
 }

@@ -32,6 +32,13 @@ static const char schema[] =
     "  state BLOB NOT NULL, PRIMARY KEY(campaign, round));"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');";
 
+/* Schema 2: what closing a round records (refinement). */
+static const char *const round_columns[] = {
+    "n_reports INTEGER", "kept INTEGER",   "generated INTEGER", "timings TEXT",
+    "metrics TEXT",      "estimates TEXT", "policy TEXT",       NULL};
+
+static int migrate(hush_collector *h, hush_err *err);
+
 static int db_error(hush_collector *h, hush_err *err, const char *what)
 {
     return hush_err_set(err, HUSH_EIO, "store: %s: %s", what, sqlite3_errmsg(h->db));
@@ -66,6 +73,46 @@ int hush__store_open(hush_collector *h, hush_err *err)
         sqlite3_exec(h->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
         return db_error(h, err, "cannot set up the schema");
     }
+    return migrate(h, err);
+}
+
+/* Adds the round columns a schema-1 store lacks, in one transaction. */
+static int migrate(hush_collector *h, hush_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    bool have[8] = {false};
+    if (sqlite3_prepare_v2(h->db, "PRAGMA table_info(rounds)", -1, &st, NULL) !=
+        SQLITE_OK) {
+        return db_error(h, err, "cannot read the schema");
+    }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *col = (const char *)sqlite3_column_text(st, 1);
+        for (size_t i = 0; round_columns[i] != NULL; i++) {
+            size_t n = strcspn(round_columns[i], " ");
+            have[i] =
+                have[i] || (strlen(col) == n && strncmp(col, round_columns[i], n) == 0);
+        }
+    }
+    sqlite3_finalize(st);
+    if (sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        return db_error(h, err, "cannot migrate the schema");
+    }
+    for (size_t i = 0; round_columns[i] != NULL; i++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "ALTER TABLE rounds ADD COLUMN %s", round_columns[i]);
+        if (!have[i] && sqlite3_exec(h->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+            int rc = db_error(h, err, "cannot migrate the schema");
+            sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+            return rc;
+        }
+    }
+    if (sqlite3_exec(h->db, "UPDATE meta SET value = '2' WHERE key = 'schema'", NULL,
+                     NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        int rc = db_error(h, err, "cannot migrate the schema");
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
     return 0;
 }
 
@@ -78,7 +125,7 @@ void hush__store_close(hush_collector *h)
 }
 
 int hush__store_save_campaign(hush_collector *h, const hush__campaign *c,
-                              const char *spec, hush_err *err)
+                              const hush__round *r, hush_err *err)
 {
     int rc = 0;
     sqlite3_stmt *a = NULL, *b = NULL;
@@ -98,13 +145,13 @@ int hush__store_save_campaign(hush_collector *h, const hush__campaign *c,
     sqlite3_bind_text(a, 1, c->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(a, 2, c->name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(a, 3, c->created_at);
-    sqlite3_bind_text(a, 4, spec, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(a, 5, c->round);
+    sqlite3_bind_text(a, 4, c->spec, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(a, 5, r->round);
     sqlite3_bind_text(b, 1, c->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(b, 2, c->round);
-    sqlite3_bind_text(b, 3, c->pub_body, (int)c->pub_len, SQLITE_STATIC);
-    sqlite3_bind_text(b, 4, c->signature, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(b, 5, c->created_at);
+    sqlite3_bind_int64(b, 2, r->round);
+    sqlite3_bind_text(b, 3, r->pub_body, (int)r->pub_len, SQLITE_STATIC);
+    sqlite3_bind_text(b, 4, r->signature, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(b, 5, r->opened_at);
     if (sqlite3_step(a) != SQLITE_DONE) {
         rc = sqlite3_extended_errcode(h->db) == SQLITE_CONSTRAINT_PRIMARYKEY
                  ? hush_err_set(err, HUSH_EEXIST, "campaign \"%s\" already exists", c->id)
@@ -135,19 +182,27 @@ int hush__store_load_campaigns(hush_collector *h, hush_err *err)
     if (sqlite3_prepare_v2(
             h->db,
             "SELECT c.id, c.name, c.created_at, c.round, r.publication, "
-            "r.signature FROM campaigns c JOIN rounds r ON r.campaign = c.id "
-            "AND r.round = c.round ORDER BY c.created_at, c.id",
+            "r.signature, c.spec, r.opened_at FROM campaigns c JOIN rounds r ON "
+            "r.campaign = c.id AND r.round = c.round ORDER BY c.created_at, c.id",
             -1, &st, NULL) != SQLITE_OK) {
         return db_error(h, err, "cannot read campaigns");
     }
     int step;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = hush__campaign_install(
-            h, (const char *)sqlite3_column_text(st, 0),
-            (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
-            (uint32_t)sqlite3_column_int64(st, 3),
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        hush__round *r = NULL;
+        rc = hush__round_new(
+            h, id, (uint32_t)sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 7),
             (const char *)sqlite3_column_text(st, 4), (size_t)sqlite3_column_bytes(st, 4),
-            (const char *)sqlite3_column_text(st, 5), err);
+            (const char *)sqlite3_column_text(st, 5), &r, err);
+        if (rc == 0) {
+            rc = hush__campaign_install(h, id, (const char *)sqlite3_column_text(st, 1),
+                                        sqlite3_column_int64(st, 2),
+                                        (const char *)sqlite3_column_text(st, 6), r, err);
+            if (rc != 0) {
+                hush__round_put(r);
+            }
+        }
     }
     sqlite3_finalize(st);
     return rc;
@@ -168,7 +223,10 @@ int hush__store_commit(hush_collector *h, hush__item *items, int64_t *last_rowid
     }
     int64_t last = *last_rowid;
     for (hush__item *it = items; it != NULL; it = it->next) {
-        size_t bytes = it->n_reports * hush_ldp_report_size(it->campaign->mech);
+        if (it->closed) {
+            continue; /* its round closed while it waited: answered 409 */
+        }
+        size_t bytes = it->n_reports * hush_ldp_report_size(it->round->mech);
         sqlite3_bind_blob(st, 1, it->batch_id, HUSH_BATCH_ID_BYTES, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, it->campaign->id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, it->round->round);
@@ -202,6 +260,8 @@ int hush__store_checkpoint(hush_collector *h, hush_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = 0;
+    /* lock order everywhere: campaigns, then the store */
+    pthread_rwlock_rdlock(&h->campaigns_lock);
     pthread_mutex_lock(&h->db_lock);
     if (sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(
@@ -212,19 +272,18 @@ int hush__store_checkpoint(hush_collector *h, hush_err *err)
         rc = db_error(h, err, "cannot checkpoint");
         goto out;
     }
-    pthread_rwlock_rdlock(&h->campaigns_lock);
     for (size_t i = 0; i < h->n_campaigns && rc == 0; i++) {
-        hush__campaign *c = h->campaigns[i];
+        hush__round *r = h->campaigns[i]->cur;
         uint8_t *state = NULL;
         size_t len = 0;
-        pthread_mutex_lock(&c->agg->lock);
-        rc = hush_ldp_agg_serialize(c->agg->agg, &state, &len, err);
-        pthread_mutex_unlock(&c->agg->lock);
+        pthread_mutex_lock(&r->lock);
+        rc = hush_ldp_agg_serialize(r->agg, &state, &len, err);
+        pthread_mutex_unlock(&r->lock);
         if (rc != 0) {
             break;
         }
-        sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, c->agg->round);
+        sqlite3_bind_text(st, 1, h->campaigns[i]->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, r->round);
         sqlite3_bind_int64(st, 3, h->last_rowid);
         sqlite3_bind_blob(st, 4, state, (int)len, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE) {
@@ -233,7 +292,6 @@ int hush__store_checkpoint(hush_collector *h, hush_err *err)
         sqlite3_reset(st);
         hush_free(state);
     }
-    pthread_rwlock_unlock(&h->campaigns_lock);
     if (rc == 0 && sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         rc = db_error(h, err, "cannot commit a checkpoint");
     }
@@ -243,6 +301,7 @@ out:
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&h->db_lock);
+    pthread_rwlock_unlock(&h->campaigns_lock);
     return rc;
 }
 
@@ -259,21 +318,22 @@ static int load_checkpoint(hush_collector *h, hush__campaign *c, int64_t *from,
             -1, &st, NULL) != SQLITE_OK) {
         return db_error(h, err, "cannot read checkpoints");
     }
+    hush__round *r = c->cur;
     sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, c->agg->round);
+    sqlite3_bind_int64(st, 2, r->round);
     int rc = 0;
     if (sqlite3_step(st) == SQLITE_ROW) {
         hush_ldp_agg *agg = NULL;
         hush_err local = {0};
         rc = hush_ldp_agg_deserialize(sqlite3_column_blob(st, 1),
-                                      (size_t)sqlite3_column_bytes(st, 1), c->mech, &agg,
+                                      (size_t)sqlite3_column_bytes(st, 1), r->mech, &agg,
                                       &local);
         if (rc != 0) {
             rc = hush_err_set(err, rc, "store: checkpoint of campaign %s round %u: %s",
-                              c->id, c->agg->round, local.msg);
+                              c->id, r->round, local.msg);
         } else {
-            hush_ldp_agg_free(c->agg->agg);
-            c->agg->agg = agg;
+            hush_ldp_agg_free(r->agg);
+            r->agg = agg;
             *from = sqlite3_column_int64(st, 0);
         }
     }
@@ -319,12 +379,12 @@ int hush__store_rebuild(hush_collector *h, hush_err *err)
                 uint32_t round = (uint32_t)sqlite3_column_int64(st, 2);
                 for (size_t i = 0; i < h->n_campaigns; i++) {
                     hush__campaign *c = h->campaigns[i];
-                    if (strcmp(c->id, cid) != 0 || c->agg->round != round ||
+                    if (strcmp(c->id, cid) != 0 || c->cur->round != round ||
                         id <= from[i]) {
                         continue;
                     }
                     hush_err local = {0};
-                    if (hush_ldp_agg_add(c->agg->agg, sqlite3_column_blob(st, 3),
+                    if (hush_ldp_agg_add(c->cur->agg, sqlite3_column_blob(st, 3),
                                          (size_t)sqlite3_column_bytes(st, 3), NULL,
                                          &local) != 0) {
                         rc = hush_err_set(
@@ -332,7 +392,7 @@ int hush__store_rebuild(hush_collector *h, hush_err *err)
                             "store: batch row %lld does not fit campaign %s: %s",
                             (long long)id, cid, local.msg);
                     }
-                    c->agg->version++;
+                    c->cur->version++;
                     break;
                 }
             }
@@ -342,5 +402,157 @@ int hush__store_rebuild(hush_collector *h, hush_err *err)
     hush_free(from);
     h->last_rowid = last;
     h->metrics.rebuild_seconds = hush__now() - t0;
+    return rc;
+}
+
+int hush__store_close_round(hush_collector *h, const hush__campaign *c, uint32_t closing,
+                            const hush__round_record *rec, const hush__round *next,
+                            hush_err *err)
+{
+    sqlite3_stmt *a = NULL, *b = NULL, *u = NULL;
+    int rc = 0;
+    pthread_mutex_lock(&h->db_lock);
+    if (sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(h->db,
+                           "UPDATE rounds SET closed_at = ?, n_reports = ?, kept = ?, "
+                           "generated = ?, timings = ?, metrics = ?, estimates = ?, "
+                           "policy = ? WHERE campaign = ? AND round = ? AND closed_at IS "
+                           "NULL",
+                           -1, &a, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(h->db,
+                           "INSERT INTO rounds(campaign, round, publication, signature, "
+                           "opened_at) VALUES(?, ?, ?, ?, ?)",
+                           -1, &b, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(h->db, "UPDATE campaigns SET round = ? WHERE id = ?", -1, &u,
+                           NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot close the round");
+        goto out;
+    }
+    sqlite3_bind_int64(a, 1, next->opened_at);
+    sqlite3_bind_int64(a, 2, (sqlite3_int64)rec->n_reports);
+    sqlite3_bind_int64(a, 3, rec->kept);
+    sqlite3_bind_int64(a, 4, rec->generated);
+    sqlite3_bind_text(a, 5, rec->timings, -1, SQLITE_STATIC);
+    if (rec->metrics != NULL) {
+        sqlite3_bind_text(a, 6, rec->metrics, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(a, 6);
+    }
+    sqlite3_bind_text(a, 7, rec->estimates, -1, SQLITE_STATIC);
+    sqlite3_bind_text(a, 8, rec->policy, -1, SQLITE_STATIC);
+    sqlite3_bind_text(a, 9, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(a, 10, closing);
+    sqlite3_bind_text(b, 1, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(b, 2, next->round);
+    sqlite3_bind_text(b, 3, next->pub_body, (int)next->pub_len, SQLITE_STATIC);
+    sqlite3_bind_text(b, 4, next->signature, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(b, 5, next->opened_at);
+    sqlite3_bind_int64(u, 1, next->round);
+    sqlite3_bind_text(u, 2, c->id, -1, SQLITE_STATIC);
+    if (sqlite3_step(a) != SQLITE_DONE || sqlite3_changes(h->db) != 1) {
+        rc = sqlite3_changes(h->db) != 1
+                 ? hush_err_set(err, HUSH_ECORRUPT,
+                                "round %u of %s is not open in the store", closing, c->id)
+                 : db_error(h, err, "cannot close the round");
+        goto out;
+    }
+    if (sqlite3_step(b) != SQLITE_DONE || sqlite3_step(u) != SQLITE_DONE) {
+        rc = db_error(h, err, "cannot open the next round");
+        goto out;
+    }
+    if (sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot commit the round");
+    }
+out:
+    if (rc != 0) {
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    sqlite3_finalize(a);
+    sqlite3_finalize(b);
+    sqlite3_finalize(u);
+    pthread_mutex_unlock(&h->db_lock);
+    return rc;
+}
+
+static json_t *json_column(sqlite3_stmt *st, int col)
+{
+    const char *text = (const char *)sqlite3_column_text(st, col);
+    json_t *v = text != NULL ? json_loads(text, 0, NULL) : NULL;
+    return v != NULL ? v : json_null();
+}
+
+int hush__store_rounds(hush_collector *h, const char *campaign, json_t **out,
+                       hush_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    json_t *arr = json_array();
+    pthread_mutex_lock(&h->db_lock);
+    if (arr == NULL ||
+        sqlite3_prepare_v2(
+            h->db,
+            "SELECT round, opened_at, closed_at, n_reports, kept, generated, "
+            "timings, metrics, policy FROM rounds WHERE campaign = ? ORDER "
+            "BY round",
+            -1, &st, NULL) != SQLITE_OK) {
+        rc = arr == NULL ? hush_err_set(err, HUSH_ENOMEM, "out of memory")
+                         : db_error(h, err, "cannot read rounds");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, campaign, -1, SQLITE_STATIC);
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        bool closed = sqlite3_column_type(st, 2) != SQLITE_NULL;
+        json_t *o =
+            json_pack("{s:I, s:I, s:o}", "round", (json_int_t)sqlite3_column_int64(st, 0),
+                      "opened_at", (json_int_t)sqlite3_column_int64(st, 1), "closed_at",
+                      closed ? json_integer(sqlite3_column_int64(st, 2)) : json_null());
+        if (o != NULL && closed) {
+            json_object_set_new(o, "n_reports",
+                                json_integer(sqlite3_column_int64(st, 3)));
+            json_object_set_new(o, "kept", json_integer(sqlite3_column_int64(st, 4)));
+            json_object_set_new(o, "generated",
+                                json_integer(sqlite3_column_int64(st, 5)));
+            json_object_set_new(o, "timings", json_column(st, 6));
+            json_object_set_new(o, "metrics", json_column(st, 7));
+            json_object_set_new(o, "policy", json_column(st, 8));
+        }
+        if (o == NULL || json_array_append_new(arr, o) != 0) {
+            rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
+        }
+    }
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->db_lock);
+    if (rc != 0) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return 0;
+}
+
+int hush__store_round_estimates(hush_collector *h, const char *campaign, uint32_t round,
+                                char **out, hush_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = HUSH_ENOTFOUND;
+    pthread_mutex_lock(&h->db_lock);
+    if (sqlite3_prepare_v2(
+            h->db,
+            "SELECT estimates FROM rounds WHERE campaign = ? AND round = ? "
+            "AND closed_at IS NOT NULL AND estimates IS NOT NULL",
+            -1, &st, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot read rounds");
+    } else {
+        sqlite3_bind_text(st, 1, campaign, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, round);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const char *text = (const char *)sqlite3_column_text(st, 0);
+            *out = text != NULL ? strdup(text) : NULL;
+            rc = *out != NULL ? 0 : hush_err_set(err, HUSH_ENOMEM, "out of memory");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->db_lock);
     return rc;
 }

@@ -1,0 +1,858 @@
+/*
+ * generate.c - variations of the synthetic samples devices voted for: the
+ * built-in generator and the protocol for external ones (docs/generators.md).
+ *
+ * Built-in: no model.  Each new text starts from a parent drawn in
+ * proportion to its vote estimate and goes through one or two operations:
+ * sentence crossover with a second parent, word substitution from a
+ * vocabulary (the parents' words, weighted by their votes, and a public
+ * corpus), insertion of a sentence from another parent or the corpus, or
+ * deletion of a sentence.  The result depends only on the parents, the
+ * corpus and the seed.
+ *
+ * External: any command, run with /bin/sh -c in its own process group,
+ * given the parents as JSON lines on stdin and the request in environment
+ * variables, returning JSON lines {"text": ...} on stdout within a time
+ * limit and an output cap.  Everything it prints is validated; any failure
+ * (exit status, signal, time, size, a bad line) is an error naming it.
+ *
+ * Invariant: on success *out holds n_out distinct, valid UTF-8 texts of 1
+ * to max_text_bytes bytes, each with a letter or digit, none equal to a
+ * parent's text.  On failure nothing is returned.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "collector_internal.h"
+
+extern char **environ;
+
+void hush__texts_free(char **texts, size_t n)
+{
+    for (size_t i = 0; texts != NULL && i < n; i++) {
+        hush_free(texts[i]);
+    }
+    hush_free(texts);
+}
+
+/* ---- a growable list of strings ---- */
+
+typedef struct strs {
+    char **v;
+    size_t n, cap;
+} strs;
+
+static int strs_push(strs *s, const char *p, size_t len)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        char **g = hush_realloc(s->v, cap * sizeof *g);
+        if (g == NULL) {
+            return HUSH_ENOMEM;
+        }
+        s->v = g;
+        s->cap = cap;
+    }
+    char *c = hush_malloc(len + 1);
+    if (c == NULL) {
+        return HUSH_ENOMEM;
+    }
+    memcpy(c, p, len);
+    c[len] = '\0';
+    s->v[s->n++] = c;
+    return 0;
+}
+
+static void strs_free(strs *s)
+{
+    hush__texts_free(s->v, s->n);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- a set of text hashes, to keep outputs distinct ---- */
+
+typedef struct hashset {
+    uint64_t *slot;
+    size_t cap, n;
+} hashset;
+
+static int set_init(hashset *s, size_t expect)
+{
+    s->cap = 64;
+    while (s->cap < expect * 2 + 2) {
+        s->cap *= 2;
+    }
+    s->n = 0;
+    s->slot = hush_calloc(s->cap, sizeof *s->slot);
+    return s->slot != NULL ? 0 : HUSH_ENOMEM;
+}
+
+/* Adds the text's hash; false if it was there. */
+static bool set_add(hashset *s, const char *text, size_t len)
+{
+    uint64_t h = XXH3_64bits(text, len) | 1; /* 0 marks an empty slot */
+    size_t i = (size_t)h & (s->cap - 1);
+    while (s->slot[i] != 0) {
+        if (s->slot[i] == h) {
+            return false;
+        }
+        i = (i + 1) & (s->cap - 1);
+    }
+    s->slot[i] = h;
+    s->n++;
+    return true;
+}
+
+/* ---- text checks ---- */
+
+static bool has_alnum(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
+            ch >= 0xc0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Valid UTF-8 without NUL or other C0 controls except tab and newline. */
+static bool clean_utf8(const char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) {
+            if (c < 0x20 && c != '\t' && c != '\n') {
+                return false;
+            }
+            i++;
+            continue;
+        }
+        size_t n = c >= 0xf0 && c <= 0xf4  ? 4
+                   : c >= 0xe0             ? 3
+                   : c >= 0xc2 && c < 0xe0 ? 2
+                                           : 0;
+        if (n == 0 || i + n > len) {
+            return false;
+        }
+        for (size_t k = 1; k < n; k++) {
+            if (((unsigned char)s[i + k] & 0xc0) != 0x80) {
+                return false;
+            }
+        }
+        i += n;
+    }
+    return true;
+}
+
+/* ---- built-in generator ---- */
+
+/* Splits a text into sentences: a sentence ends after . ! ? followed by
+ * white space, or at a newline.  Pieces are trimmed; empty ones dropped. */
+static int split_sentences(const char *t, strs *out)
+{
+    size_t len = strlen(t), start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        bool end = i == len || t[i] == '\n' ||
+                   ((t[i] == '.' || t[i] == '!' || t[i] == '?') && i + 1 < len &&
+                    (t[i + 1] == ' ' || t[i + 1] == '\n' || t[i + 1] == '\t'));
+        if (!end) {
+            continue;
+        }
+        size_t stop = i < len && t[i] != '\n' ? i + 1 : i;
+        size_t a = start, b = stop;
+        while (a < b && (t[a] == ' ' || t[a] == '\t')) {
+            a++;
+        }
+        while (b > a && (t[b - 1] == ' ' || t[b - 1] == '\t' || t[b - 1] == '\r')) {
+            b--;
+        }
+        if (b > a && has_alnum(t + a, b - a) && strs_push(out, t + a, b - a) != 0) {
+            return HUSH_ENOMEM;
+        }
+        start = stop;
+    }
+    return 0;
+}
+
+/* Words: maximal runs of letters, digits, apostrophes and non-ASCII bytes,
+ * of 3 to 24 bytes. */
+static int split_words(const char *t, strs *out)
+{
+    size_t i = 0, len = strlen(t);
+    while (i < len) {
+        while (i < len && !has_alnum(t + i, 1) && t[i] != '\'') {
+            i++;
+        }
+        size_t a = i;
+        while (i < len && (has_alnum(t + i, 1) || t[i] == '\'' ||
+                           ((unsigned char)t[i] & 0xc0) == 0x80)) {
+            i++;
+        }
+        if (i - a >= 3 && i - a <= 24 && strs_push(out, t + a, i - a) != 0) {
+            return HUSH_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+typedef struct gen {
+    hush_rng *rng;
+    strs *sent; /* per parent */
+    size_t n_parents;
+    double *cum;  /* cumulative parent weights */
+    strs vocab;   /* words, repeated by weight */
+    strs phrases; /* corpus sentences */
+    size_t max_bytes;
+} gen;
+
+static size_t pick_parent(gen *g)
+{
+    double u = hush_rng_unit(g->rng) * g->cum[g->n_parents - 1];
+    size_t lo = 0, hi = g->n_parents - 1;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (g->cum[mid] > u) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    return lo;
+}
+
+/* A child as a list of sentence pointers (borrowed). */
+typedef struct child {
+    const char **s;
+    size_t n, cap;
+} child;
+
+static int child_push(child *c, const char *s, size_t at)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        const char **g = hush_realloc(c->s, cap * sizeof *g);
+        if (g == NULL) {
+            return HUSH_ENOMEM;
+        }
+        c->s = g;
+        c->cap = cap;
+    }
+    memmove(c->s + at + 1, c->s + at, (c->n - at) * sizeof *c->s);
+    c->s[at] = s;
+    c->n++;
+    return 0;
+}
+
+/* Joins sentences with spaces, up to max bytes (whole sentences only; at
+ * least the first, cut at a UTF-8 boundary if it alone is too long). */
+static char *join(const child *c, size_t max, size_t *len)
+{
+    char *out = hush_malloc(max + 1);
+    if (out == NULL) {
+        return NULL;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        size_t n = strlen(c->s[i]);
+        size_t need = n + (o > 0 ? 1 : 0);
+        if (o + need > max) {
+            if (o > 0) {
+                break;
+            }
+            n = max;
+            while (n > 0 && ((unsigned char)c->s[i][n] & 0xc0) == 0x80) {
+                n--;
+            }
+            need = n;
+        }
+        if (o > 0) {
+            out[o++] = ' ';
+        }
+        memcpy(out + o, c->s[i], n);
+        o += n;
+    }
+    out[o] = '\0';
+    *len = o;
+    return out;
+}
+
+/* Replaces about a tenth of the words of `text` (at least one) with
+ * vocabulary words.  New string. */
+static char *substitute(gen *g, const char *text, size_t *len)
+{
+    size_t tl = strlen(text);
+    char *out = hush_malloc(g->max_bytes + 1);
+    if (out == NULL || g->vocab.n == 0) {
+        hush_free(out);
+        return NULL;
+    }
+    size_t o = 0, i = 0, n_words = 0;
+    /* count words first, to aim at ~10% */
+    for (size_t k = 0; k < tl; k++) {
+        n_words += (k == 0 || text[k - 1] == ' ') && text[k] != ' ';
+    }
+    double p = n_words > 0 ? (n_words < 10 ? 1.0 / (double)n_words : 0.1) : 0.0;
+    while (i < tl) {
+        size_t a = i;
+        while (i < tl && text[i] != ' ') {
+            i++;
+        }
+        const char *w = text + a;
+        size_t wl = i - a;
+        if (wl >= 3 && hush_rng_unit(g->rng) < p) {
+            w = g->vocab.v[hush_rng_uniform(g->rng, g->vocab.n)];
+            wl = strlen(w);
+        }
+        if (o + wl + 1 > g->max_bytes) {
+            break;
+        }
+        if (o > 0) {
+            out[o++] = ' ';
+        }
+        memcpy(out + o, w, wl);
+        o += wl;
+        while (i < tl && text[i] == ' ') {
+            i++;
+        }
+    }
+    out[o] = '\0';
+    *len = o;
+    return out;
+}
+
+/* One child of parent `a`; new string or NULL (ENOMEM). */
+static char *make_child(gen *g, size_t a, size_t *len)
+{
+    child c = {0};
+    const strs *pa = &g->sent[a];
+    for (size_t i = 0; i < pa->n; i++) {
+        if (child_push(&c, pa->v[i], c.n) != 0) {
+            hush_free(c.s);
+            return NULL;
+        }
+    }
+    unsigned ops = 1 + (hush_rng_unit(g->rng) < 0.5);
+    bool substitute_after = false;
+    for (unsigned k = 0; k < ops; k++) {
+        double u = hush_rng_unit(g->rng);
+        if (u < 0.40) {
+            /* crossover: each sentence from a second parent with
+             * probability 1/2, the second parent's extra sentences
+             * appended with probability 1/2 each */
+            const strs *pb = &g->sent[pick_parent(g)];
+            for (size_t i = 0; i < pb->n; i++) {
+                if (i < c.n) {
+                    if (hush_rng_unit(g->rng) < 0.5) {
+                        c.s[i] = pb->v[i];
+                    }
+                } else if (hush_rng_unit(g->rng) < 0.5 &&
+                           child_push(&c, pb->v[i], c.n) != 0) {
+                    hush_free(c.s);
+                    return NULL;
+                }
+            }
+        } else if (u < 0.65) {
+            substitute_after = true;
+        } else if (u < 0.85) {
+            /* insert a sentence: another parent's (70%) or the corpus's */
+            const char *s = NULL;
+            if (g->phrases.n > 0 && hush_rng_unit(g->rng) < 0.3) {
+                s = g->phrases.v[hush_rng_uniform(g->rng, g->phrases.n)];
+            } else {
+                const strs *pb = &g->sent[pick_parent(g)];
+                s = pb->n > 0 ? pb->v[hush_rng_uniform(g->rng, pb->n)] : NULL;
+            }
+            if (s != NULL &&
+                child_push(&c, s, (size_t)hush_rng_uniform(g->rng, c.n + 1)) != 0) {
+                hush_free(c.s);
+                return NULL;
+            }
+        } else if (c.n > 1) {
+            /* delete a sentence */
+            size_t at = (size_t)hush_rng_uniform(g->rng, c.n);
+            memmove(c.s + at, c.s + at + 1, (c.n - at - 1) * sizeof *c.s);
+            c.n--;
+        }
+    }
+    char *text = join(&c, g->max_bytes, len);
+    hush_free(c.s);
+    if (text != NULL && substitute_after && g->vocab.n > 0) {
+        char *sub = substitute(g, text, len);
+        hush_free(text);
+        text = sub;
+    }
+    return text;
+}
+
+int hush__generate_builtin(const hush__parent *parents, size_t n, size_t want,
+                           uint64_t seed, const char *const *corpus, size_t n_corpus,
+                           size_t max_bytes, char ***out, size_t *n_out, hush_err *err)
+{
+    if (n == 0) {
+        return hush_err_set(err, HUSH_EINVAL,
+                            "the generator needs at least one kept sample");
+    }
+    if (max_bytes < 16) {
+        return hush_err_set(err, HUSH_EINVAL, "texts of at most %zu bytes are too short",
+                            max_bytes);
+    }
+    gen g = {.n_parents = n, .max_bytes = max_bytes};
+    strs result = {0};
+    hashset seen = {0};
+    uint8_t key[32] = {0};
+    for (int i = 0; i < 4; i++) {
+        uint64_t k = XXH3_64bits_withSeed(&seed, sizeof seed, (uint64_t)i);
+        hush_store_le64(key + 8 * i, k);
+    }
+    int rc = hush_rng_new_seeded(key, &g.rng);
+    g.sent = rc == 0 ? hush_calloc(n, sizeof *g.sent) : NULL;
+    g.cum = g.sent != NULL ? hush_malloc(n * sizeof *g.cum) : NULL;
+    if (g.cum == NULL || set_init(&seen, n + want) != 0) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory generating");
+        goto out;
+    }
+    double total = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        /* weights: the vote estimate, floored so every kept sample can
+         * be a parent */
+        double w = parents[i].estimate > 1.0 ? parents[i].estimate : 1.0;
+        total += w;
+        g.cum[i] = total;
+        set_add(&seen, parents[i].text, strlen(parents[i].text));
+        rc = split_sentences(parents[i].text, &g.sent[i]);
+        if (rc == 0 && g.sent[i].n == 0) {
+            rc = strs_push(&g.sent[i], parents[i].text, strlen(parents[i].text));
+        }
+        /* the parent's words, once per tenth of its share of the votes */
+        strs words = {0};
+        if (rc == 0) {
+            rc = split_words(parents[i].text, &words);
+        }
+        unsigned copies = 1 + (unsigned)(9.0 * w / (w + 10.0));
+        for (size_t k = 0; rc == 0 && k < words.n; k++) {
+            for (unsigned c = 0; rc == 0 && c < copies; c++) {
+                rc = strs_push(&g.vocab, words.v[k], strlen(words.v[k]));
+            }
+        }
+        strs_free(&words);
+    }
+    for (size_t i = 0; i < n_corpus && rc == 0; i++) {
+        rc = split_sentences(corpus[i], &g.phrases);
+        strs words = {0};
+        if (rc == 0) {
+            rc = split_words(corpus[i], &words);
+        }
+        for (size_t k = 0; rc == 0 && k < words.n; k++) {
+            rc = strs_push(&g.vocab, words.v[k], strlen(words.v[k]));
+        }
+        strs_free(&words);
+    }
+    if (rc != 0) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory generating");
+        goto out;
+    }
+    /* Distinct children; a bounded number of attempts, since a tiny
+     * parent set may not have `want` distinct variations. */
+    size_t attempts = 0, max_attempts = want * 20 + 100;
+    while (result.n < want && attempts++ < max_attempts) {
+        size_t len = 0;
+        char *t = make_child(&g, pick_parent(&g), &len);
+        if (t == NULL) {
+            rc = hush_err_set(err, HUSH_ENOMEM, "out of memory generating");
+            goto out;
+        }
+        if (len > 0 && has_alnum(t, len) && clean_utf8(t, len) &&
+            set_add(&seen, t, len)) {
+            if (strs_push(&result, t, len) != 0) {
+                hush_free(t);
+                rc = hush_err_set(err, HUSH_ENOMEM, "out of memory generating");
+                goto out;
+            }
+        }
+        hush_free(t);
+    }
+    *out = result.v;
+    *n_out = result.n;
+    result.v = NULL;
+    result.n = 0;
+out:
+    strs_free(&result);
+    for (size_t i = 0; g.sent != NULL && i < n; i++) {
+        strs_free(&g.sent[i]);
+    }
+    hush_free(g.sent);
+    hush_free(g.cum);
+    strs_free(&g.vocab);
+    strs_free(&g.phrases);
+    hush_free(seen.slot);
+    hush_rng_free(g.rng);
+    return rc;
+}
+
+/* ---- external generator ---- */
+
+typedef struct buf {
+    char *p;
+    size_t n, cap;
+} buf;
+
+static int buf_add(buf *b, const char *p, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + n + 1) {
+            cap *= 2;
+        }
+        char *g = hush_realloc(b->p, cap);
+        if (g == NULL) {
+            return HUSH_ENOMEM;
+        }
+        b->p = g;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+    return 0;
+}
+
+/* A pipe whose ends other children do not inherit (the generator gets its
+ * ends through dup2, which clears the flag). */
+static int pipe_cloexec(int p[2])
+{
+    if (pipe(p) != 0) {
+        return -1;
+    }
+    fcntl(p[0], F_SETFD, FD_CLOEXEC);
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
+/* The parents as JSON lines. */
+static int render_input(const hush__parent *parents, size_t n, buf *in)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_pack("{s:s, s:s, s:f, s:f}", "id", parents[i].id, "text",
+                              parents[i].text, "estimate", parents[i].estimate,
+                              "std_error", parents[i].std_error);
+        char *line =
+            o != NULL ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+        json_decref(o);
+        int rc = line != NULL ? buf_add(in, line, strlen(line)) : HUSH_ENOMEM;
+        free(line);
+        if (rc != 0 || (rc = buf_add(in, "\n", 1)) != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* What stderr said, for the error message: its last line, printable. */
+static void stderr_tail(const buf *e, char *dst, size_t cap)
+{
+    dst[0] = '\0';
+    if (e->n == 0) {
+        return;
+    }
+    size_t end = e->n;
+    while (end > 0 && (e->p[end - 1] == '\n' || e->p[end - 1] == '\r')) {
+        end--;
+    }
+    size_t start = end;
+    while (start > 0 && e->p[start - 1] != '\n' && end - start < cap - 8) {
+        start--;
+    }
+    size_t o = 0;
+    o += (size_t)snprintf(dst, cap, "; stderr: ");
+    for (size_t i = start; i < end && o + 1 < cap; i++) {
+        unsigned char ch = (unsigned char)e->p[i];
+        dst[o++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    dst[o] = '\0';
+}
+
+/* Parses the generator's output: JSON lines {"text": ...}. */
+static int parse_output(const buf *o, size_t want, size_t max_bytes,
+                        const hush__parent *parents, size_t n_parents, char ***out,
+                        size_t *n_out, hush_err *err)
+{
+    strs result = {0};
+    hashset seen = {0};
+    int rc = set_init(&seen, n_parents + want);
+    for (size_t i = 0; rc == 0 && i < n_parents; i++) {
+        set_add(&seen, parents[i].text, strlen(parents[i].text));
+    }
+    size_t line_no = 0, pos = 0;
+    while (rc == 0 && pos < o->n) {
+        size_t end = pos;
+        while (end < o->n && o->p[end] != '\n') {
+            end++;
+        }
+        line_no++;
+        size_t len = end - pos;
+        if (len > 0 && o->p[end - 1] == '\r') {
+            len--;
+        }
+        if (len > 0) {
+            json_error_t jerr;
+            json_t *doc = json_loadb(o->p + pos, len, JSON_REJECT_DUPLICATES, &jerr);
+            const json_t *t = json_object_get(doc, "text");
+            const char *s = json_string_value(t);
+            size_t sl = json_string_length(t);
+            if (doc == NULL || !json_is_object(doc) || s == NULL) {
+                rc = hush_err_set(err, HUSH_EINVAL,
+                                  "generator output line %zu is not {\"text\": string}",
+                                  line_no);
+            } else if (sl == 0 || sl > max_bytes || !has_alnum(s, sl) ||
+                       !clean_utf8(s, sl)) {
+                rc = hush_err_set(
+                    err, HUSH_EINVAL,
+                    "generator output line %zu: a text must be 1 to %zu bytes "
+                    "of UTF-8 with a letter or digit and no control "
+                    "characters",
+                    line_no, max_bytes);
+            } else if (result.n == want) {
+                rc = hush_err_set(
+                    err, HUSH_EINVAL,
+                    "the generator printed more than the %zu texts asked for", want);
+            } else if (set_add(&seen, s, sl)) {
+                /* a repeat (of a parent or an earlier line) is skipped */
+                if (strs_push(&result, s, sl) != 0) {
+                    rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
+                }
+            }
+            json_decref(doc);
+        }
+        pos = end + 1;
+    }
+    if (rc == 0 && result.n == 0) {
+        rc = hush_err_set(err, HUSH_EINVAL, "the generator printed no new texts");
+    }
+    hush_free(seen.slot);
+    if (rc != 0) {
+        strs_free(&result);
+        return rc;
+    }
+    *out = result.v;
+    *n_out = result.n;
+    return 0;
+}
+
+int hush__generate_external(const char *cmd, unsigned timeout_s, size_t max_output,
+                            const hush__parent *parents, size_t n, size_t want,
+                            const char *campaign, uint32_t round, uint64_t seed,
+                            size_t max_bytes, char ***out, size_t *n_out, hush_err *err)
+{
+    if (cmd == NULL || cmd[0] == '\0') {
+        return hush_err_set(
+            err, HUSH_EINVAL,
+            "no external generator is configured (hushd --generator-cmd)");
+    }
+    buf in = {0}, o = {0}, e = {0};
+    int rc = render_input(parents, n, &in);
+    if (rc != 0) {
+        hush_free(in.p);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory");
+    }
+    /* the environment: ours, plus the request */
+    size_t n_env = 0;
+    while (environ[n_env] != NULL) {
+        n_env++;
+    }
+    char vars[4][128];
+    snprintf(vars[0], sizeof vars[0], "HUSH_CAMPAIGN=%s", campaign);
+    snprintf(vars[1], sizeof vars[1], "HUSH_ROUND=%u", round);
+    snprintf(vars[2], sizeof vars[2], "HUSH_WANT=%zu", want);
+    snprintf(vars[3], sizeof vars[3], "HUSH_SEED=%llu", (unsigned long long)seed);
+    char **envp = hush_calloc(n_env + 5, sizeof *envp);
+    int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
+    pid_t pid = -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    bool fa_ok = false, attr_ok = false;
+    if (envp == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
+        goto out;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n_env; i++) {
+        if (strncmp(environ[i], "HUSH_", 5) != 0) {
+            envp[k++] = environ[i];
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        envp[k++] = vars[i];
+    }
+    if (pipe_cloexec(pin) != 0 || pipe_cloexec(pout) != 0 || pipe_cloexec(perr) != 0) {
+        rc = hush_err_set(err, HUSH_EIO, "cannot create pipes: %s", strerror(errno));
+        goto out;
+    }
+    fa_ok = posix_spawn_file_actions_init(&fa) == 0;
+    attr_ok = posix_spawnattr_init(&attr) == 0;
+    sigset_t none;
+    sigemptyset(&none);
+    if (!fa_ok || !attr_ok || posix_spawn_file_actions_adddup2(&fa, pin[0], 0) != 0 ||
+        posix_spawn_file_actions_adddup2(&fa, pout[1], 1) != 0 ||
+        posix_spawn_file_actions_adddup2(&fa, perr[1], 2) != 0 ||
+        posix_spawnattr_setpgroup(&attr, 0) != 0 ||
+        posix_spawnattr_setsigmask(&attr, &none) != 0 ||
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK) !=
+            0) {
+        rc = hush_err_set(err, HUSH_EIO, "cannot set up the generator process");
+        goto out;
+    }
+    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+    int sp = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, envp);
+    if (sp != 0) {
+        pid = -1;
+        rc = hush_err_set(err, HUSH_EIO, "cannot start the generator: %s", strerror(sp));
+        goto out;
+    }
+    close(pin[0]);
+    close(pout[1]);
+    close(perr[1]);
+    pin[0] = pout[1] = perr[1] = -1;
+    fcntl(pin[1], F_SETFL, O_NONBLOCK);
+    /* A generator that stops reading must not kill hushd with SIGPIPE:
+     * block it in this thread, and take any pending one before returning. */
+    sigset_t pipe_set, old_mask;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
+    double deadline = hush__now() + timeout_s;
+    size_t written = 0;
+    bool timed_out = false, too_much = false;
+    while (pout[0] >= 0 || perr[0] >= 0) {
+        struct pollfd fds[3];
+        int nf = 0, iin = -1, iout = -1, ierr = -1;
+        if (pin[1] >= 0) {
+            fds[nf] = (struct pollfd){.fd = pin[1], .events = POLLOUT};
+            iin = nf++;
+        }
+        if (pout[0] >= 0) {
+            fds[nf] = (struct pollfd){.fd = pout[0], .events = POLLIN};
+            iout = nf++;
+        }
+        if (perr[0] >= 0) {
+            fds[nf] = (struct pollfd){.fd = perr[0], .events = POLLIN};
+            ierr = nf++;
+        }
+        double left = deadline - hush__now();
+        if (left <= 0) {
+            timed_out = true;
+            break;
+        }
+        int pr = poll(fds, (nfds_t)nf, (int)(left * 1000) + 1);
+        if (pr < 0 && errno != EINTR) {
+            break;
+        }
+        if (pr <= 0) {
+            continue;
+        }
+        if (iin >= 0 && fds[iin].revents != 0) {
+            ssize_t w = write(pin[1], in.p + written, in.n - written);
+            if (w > 0) {
+                written += (size_t)w;
+            }
+            if ((w < 0 && errno != EAGAIN && errno != EINTR) || written == in.n) {
+                close(pin[1]); /* done, or the generator stopped reading */
+                pin[1] = -1;
+            }
+        }
+        int rfd[2] = {iout, ierr};
+        for (int j = 0; j < 2; j++) {
+            if (rfd[j] < 0 || fds[rfd[j]].revents == 0) {
+                continue;
+            }
+            char chunk[16384];
+            int *fd = j == 0 ? &pout[0] : &perr[0];
+            ssize_t r = read(*fd, chunk, sizeof chunk);
+            if (r > 0) {
+                buf *b = j == 0 ? &o : &e;
+                if (b->n + (size_t)r > (j == 0 ? max_output : 65536)) {
+                    too_much = j == 0;
+                    if (too_much) {
+                        break;
+                    }
+                    continue; /* stderr beyond 64 KiB is dropped */
+                }
+                if (buf_add(b, chunk, (size_t)r) != 0) {
+                    too_much = true;
+                    break;
+                }
+            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                close(*fd);
+                *fd = -1;
+            }
+        }
+        if (too_much) {
+            break;
+        }
+    }
+    if (timed_out || too_much) {
+        kill(-pid, SIGKILL);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid = -1;
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe_set, NULL, &zero) > 0) {
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    char tail[200];
+    stderr_tail(&e, tail, sizeof tail);
+    if (timed_out) {
+        rc = hush_err_set(err, HUSH_EIO, "the generator did not finish within %u s%s",
+                          timeout_s, tail);
+    } else if (too_much) {
+        rc = hush_err_set(err, HUSH_ETOOBIG, "the generator printed more than %zu bytes",
+                          max_output);
+    } else if (WIFSIGNALED(status)) {
+        rc = hush_err_set(err, HUSH_EIO, "the generator was killed by signal %d%s",
+                          WTERMSIG(status), tail);
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        rc = hush_err_set(err, HUSH_EIO, "the generator exited with status %d%s",
+                          WEXITSTATUS(status), tail);
+    } else {
+        rc = parse_output(&o, want, max_bytes, parents, n, out, n_out, err);
+    }
+out:
+    if (pid > 0) {
+        kill(-pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (pin[i] >= 0) {
+            close(pin[i]);
+        }
+        if (pout[i] >= 0) {
+            close(pout[i]);
+        }
+        if (perr[i] >= 0) {
+            close(perr[i]);
+        }
+    }
+    if (fa_ok) {
+        posix_spawn_file_actions_destroy(&fa);
+    }
+    if (attr_ok) {
+        posix_spawnattr_destroy(&attr);
+    }
+    hush_free(envp);
+    hush_free(in.p);
+    hush_free(o.p);
+    hush_free(e.p);
+    return rc;
+}

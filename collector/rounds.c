@@ -1,0 +1,701 @@
+/*
+ * rounds.c - refinement: closing a synthetic campaign's round, keeping the
+ * samples devices voted for most, generating variations, and publishing the
+ * next round; the round history; automatic rounds.
+ *
+ * Closing round r (POST /v1/campaigns/{id}/rounds, or the refiner thread):
+ *   1. the estimates of r as they stand select the kept samples (the top
+ *      `keep` with estimate >= min_z standard errors and > 0; never "none");
+ *   2. a generator makes population - kept variations of them;
+ *   3. the new population is embedded, published as round r+1 and signed;
+ *   4. under the campaigns write lock, which the writer thread's commits
+ *      also take, r's final estimates are frozen, the store closes r and
+ *      opens r+1 in one transaction, and r+1 becomes the open round.
+ * A batch for r is therefore either counted in r's final estimates or
+ * refused with 409; a failure at any step leaves r open and unchanged.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <xxhash.h>
+
+#include "collector_internal.h"
+
+#define DEFAULT_KEEP_SHARE 0.2
+#define MAX_POPULATION 100000
+#define MAX_METRICS_BYTES 16384
+#define MAX_GENERATED_BYTES 4096
+
+typedef struct policy {
+    int64_t keep; /* 0: DEFAULT_KEEP_SHARE of the population */
+    double min_z;
+    int64_t population; /* 0: the current number of candidates */
+    bool external;
+    bool has_seed;
+    uint64_t seed;
+    int64_t auto_reports; /* automatic rounds (campaign spec only) */
+    int64_t auto_seconds;
+} policy;
+
+static int fail(json_t **response, int *status, int http, const char *code,
+                const char *fmt, ...) HUSH_PRINTF(5, 6);
+
+static int fail(json_t **response, int *status, int http, const char *code,
+                const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    *status = http;
+    *response = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+    return -1;
+}
+
+/* Reads policy fields from `o` over `p`; `closing` allows the close
+ * request's own fields, otherwise "auto" (the campaign spec's). */
+static int parse_policy(const json_t *o, policy *p, bool closing, json_t **response,
+                        int *status)
+{
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)o, key, v)
+    {
+        if (strcmp(key, "keep") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                json_integer_value(v) > MAX_POPULATION) {
+                return fail(response, status, 400, "invalid_policy",
+                            "\"keep\" must be an integer in [1, %d]", MAX_POPULATION);
+            }
+            p->keep = json_integer_value(v);
+        } else if (strcmp(key, "min_z") == 0) {
+            if (!json_is_number(v) || !(json_number_value(v) >= 0) ||
+                !(json_number_value(v) <= 100)) {
+                return fail(response, status, 400, "invalid_policy",
+                            "\"min_z\" must be a number in [0, 100]");
+            }
+            p->min_z = json_number_value(v);
+        } else if (strcmp(key, "population") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                json_integer_value(v) > MAX_POPULATION) {
+                return fail(response, status, 400, "invalid_policy",
+                            "\"population\" must be an integer in [1, %d]",
+                            MAX_POPULATION);
+            }
+            p->population = json_integer_value(v);
+        } else if (strcmp(key, "generator") == 0) {
+            const char *g = json_string_value(v);
+            if (g == NULL || (strcmp(g, "builtin") != 0 && strcmp(g, "external") != 0)) {
+                return fail(response, status, 400, "invalid_policy",
+                            "\"generator\" must be \"builtin\" or \"external\"");
+            }
+            p->external = strcmp(g, "external") == 0;
+        } else if (strcmp(key, "seed") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0) {
+                return fail(response, status, 400, "invalid_policy",
+                            "\"seed\" must be a non-negative integer");
+            }
+            p->has_seed = true;
+            p->seed = (uint64_t)json_integer_value(v);
+        } else if (!closing && strcmp(key, "auto") == 0) {
+            const json_t *r = json_object_get(v, "reports"),
+                         *s = json_object_get(v, "seconds");
+            if (!json_is_object(v) ||
+                json_object_size(v) != (size_t)(r != NULL) + (s != NULL) ||
+                (r != NULL && (!json_is_integer(r) || json_integer_value(r) < 1)) ||
+                (s != NULL && (!json_is_integer(s) || json_integer_value(s) < 1)) ||
+                (r == NULL && s == NULL)) {
+                return fail(response, status, 400, "invalid_policy",
+                            "\"auto\" must be {\"reports\": N} and/or {\"seconds\": T}, "
+                            "positive integers");
+            }
+            p->auto_reports = r != NULL ? json_integer_value(r) : 0;
+            p->auto_seconds = s != NULL ? json_integer_value(s) : 0;
+        } else if (closing &&
+                   (strcmp(key, "metrics") == 0 || strcmp(key, "round") == 0)) {
+            continue; /* read by the caller */
+        } else {
+            return fail(response, status, 400, "invalid_policy", "unknown field \"%s\"",
+                        key);
+        }
+    }
+    return 0;
+}
+
+int hush__refine_check(const json_t *refine, json_t **response, int *status)
+{
+    policy p = {0};
+    if (!json_is_object(refine)) {
+        return fail(response, status, 400, "invalid_policy",
+                    "\"refine\" must be an object");
+    }
+    return parse_policy(refine, &p, false, response, status);
+}
+
+/* The campaign's policy: its spec's "refine", then the request's fields. */
+static int load_policy(const hush__campaign *c, const json_t *req, policy *p,
+                       json_t **response, int *status)
+{
+    memset(p, 0, sizeof *p);
+    json_t *spec = json_loads(c->spec, 0, NULL);
+    const json_t *refine = json_object_get(spec, "refine");
+    int rc = refine != NULL ? parse_policy(refine, p, false, response, status) : 0;
+    json_decref(spec);
+    if (rc == 0 && req != NULL) {
+        rc = parse_policy(req, p, true, response, status);
+    }
+    return rc;
+}
+
+struct ranked {
+    uint32_t item;
+    double estimate;
+};
+
+static int by_estimate(const void *a, const void *b)
+{
+    const struct ranked *x = a, *y = b;
+    if (x->estimate != y->estimate) {
+        return x->estimate < y->estimate ? 1 : -1;
+    }
+    return (x->item > y->item) - (x->item < y->item);
+}
+
+static double ms_since(double t0)
+{
+    return (hush__now() - t0) * 1e3;
+}
+
+/* The spec's budget and mechanism settings, as the first round had them. */
+static int spec_settings(const hush__campaign *c, const hush_publication *pub,
+                         json_t **spec, hush__pub_spec *ps)
+{
+    *spec = json_loads(c->spec, 0, NULL);
+    if (*spec == NULL) {
+        return HUSH_ECORRUPT;
+    }
+    ps->id = c->id;
+    ps->name = c->name;
+    ps->synthetic = true;
+    ps->epsilon = pub->params.epsilon;
+    ps->reports_per_day = pub->reports_per_device_per_day;
+    ps->eps_per_day = pub->epsilon_per_device_per_day;
+    ps->min_reports = (int64_t)pub->min_reports;
+    ps->threshold = pub->match_threshold;
+    ps->spec = *spec;
+    return 0;
+}
+
+static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req,
+                         json_t **response, int *status)
+{
+    double t_start = hush__now();
+    policy pol;
+    if (load_policy(c, req, &pol, response, status) != 0) {
+        return;
+    }
+    hush__round *r = hush__round_get(h, c);
+    const hush_publication *pub = r->pub;
+    json_t *spec = NULL, *cands = NULL, *metrics = NULL;
+    char **texts = NULL, *pub_body = NULL, *sig = NULL;
+    size_t n_texts = 0;
+    hush_ldp_estimate *est = NULL;
+    struct ranked *order = NULL;
+    hush__parent *parents = NULL;
+    hush__round *next = NULL;
+    const json_t *want_round = req != NULL ? json_object_get(req, "round") : NULL;
+    if (want_round != NULL &&
+        (!json_is_integer(want_round) || json_integer_value(want_round) != r->round)) {
+        fail(response, status, 409, "round_mismatch",
+             "round %u is open, not the round the request names", r->round);
+        goto out;
+    }
+    metrics = req != NULL ? json_object_get(req, "metrics") : NULL;
+    char *metrics_text = NULL;
+    if (metrics != NULL) {
+        metrics_text = json_is_object(metrics)
+                           ? json_dumps(metrics, JSON_COMPACT | JSON_REAL_PRECISION(10))
+                           : NULL;
+        if (metrics_text == NULL || strlen(metrics_text) > MAX_METRICS_BYTES) {
+            free(metrics_text);
+            fail(response, status, 400, "invalid_metrics",
+                 "\"metrics\" must be an object of at most %d bytes", MAX_METRICS_BYTES);
+            goto out;
+        }
+    }
+    if (pub->kind != HUSH_CAMPAIGN_SYNTHETIC) {
+        free(metrics_text);
+        fail(response, status, 409, "not_synthetic",
+             "%s is a poll: its candidates are fixed and it has no rounds to close",
+             c->id);
+        goto out;
+    }
+    /* 1. select from the estimates as they stand */
+    double t0 = hush__now();
+    uint32_t d = pub->params.domain;
+    hush_err err = {0};
+    est = hush_calloc(d, sizeof *est);
+    order = hush_malloc(d * sizeof *order);
+    if (est == NULL || order == NULL) {
+        free(metrics_text);
+        fail(response, status, 500, "internal", "out of memory");
+        goto out;
+    }
+    pthread_mutex_lock(&r->lock);
+    uint64_t n_now = hush_ldp_agg_count(r->agg);
+    int erc =
+        n_now >= pub->min_reports ? hush_ldp_agg_estimate(r->agg, 0.0, est, d, &err) : 0;
+    pthread_mutex_unlock(&r->lock);
+    if (n_now < pub->min_reports || n_now == 0) {
+        free(metrics_text);
+        fail(response, status, 409, "too_few_reports",
+             "round %u holds %llu reports; closing needs at least %llu and one", r->round,
+             (unsigned long long)n_now, (unsigned long long)pub->min_reports);
+        goto out;
+    }
+    if (erc != 0) {
+        free(metrics_text);
+        fail(response, status, 500, "internal", "%s", err.msg);
+        goto out;
+    }
+    size_t population = pol.population > 0 ? (size_t)pol.population : pub->n_candidates;
+    size_t keep = pol.keep > 0 ? (size_t)pol.keep
+                               : (size_t)ceil(DEFAULT_KEEP_SHARE * (double)population);
+    if (keep > population) {
+        keep = population;
+    }
+    for (uint32_t i = 0; i < pub->n_candidates; i++) {
+        order[i] = (struct ranked){i, est[i].count};
+    }
+    qsort(order, pub->n_candidates, sizeof *order, by_estimate);
+    parents = hush_calloc(keep, sizeof *parents);
+    if (parents == NULL) {
+        free(metrics_text);
+        fail(response, status, 500, "internal", "out of memory");
+        goto out;
+    }
+    size_t kept = 0;
+    for (size_t k = 0; k < pub->n_candidates && kept < keep; k++) {
+        uint32_t i = order[k].item;
+        if (!(est[i].count > 0)) {
+            break; /* ranked by estimate: none after this is positive */
+        }
+        if (est[i].count < pol.min_z * est[i].std_error) {
+            continue;
+        }
+        parents[kept++] = (hush__parent){.id = pub->candidate_ids[i],
+                                         .text = pub->candidate_texts[i],
+                                         .estimate = est[i].count,
+                                         .std_error = est[i].std_error};
+    }
+    if (kept == 0) {
+        free(metrics_text);
+        fail(response, status, 409, "nothing_to_keep",
+             "no candidate of round %u has a positive estimate of at least %g standard "
+             "errors; lower min_z or wait for more reports",
+             r->round, pol.min_z);
+        goto out;
+    }
+    double estimate_ms = ms_since(t0);
+    /* 2. generate */
+    t0 = hush__now();
+    size_t want = population - kept;
+    uint64_t seed =
+        pol.has_seed ? pol.seed : XXH3_64bits_withSeed(c->id, strlen(c->id), r->round);
+    int grc = 0;
+    if (want > 0) {
+        hush_err gerr = {0};
+        grc = pol.external
+                  ? hush__generate_external(
+                        h->cfg.generator_cmd, h->cfg.generator_timeout_s,
+                        h->cfg.generator_max_bytes, parents, kept, want, c->id, r->round,
+                        seed, MAX_GENERATED_BYTES, &texts, &n_texts, &gerr)
+                  : hush__generate_builtin(parents, kept, want, seed,
+                                           (const char *const *)h->corpus, h->n_corpus,
+                                           MAX_GENERATED_BYTES, &texts, &n_texts, &gerr);
+        if (grc != 0) {
+            free(metrics_text);
+            fail(response, status,
+                 grc == HUSH_ENOMEM ? 500
+                 : pol.external     ? 502
+                                    : 500,
+                 "generator_failed", "round %u stays open: %s", r->round, gerr.msg);
+            goto out;
+        }
+    }
+    double generate_ms = ms_since(t0);
+    /* 3. the next population: kept samples (their ids stay), then the new */
+    t0 = hush__now();
+    cands = json_array();
+    for (size_t i = 0; cands != NULL && i < kept; i++) {
+        json_array_append_new(
+            cands, json_pack("{s:s, s:s}", "id", parents[i].id, "text", parents[i].text));
+    }
+    for (size_t i = 0; cands != NULL && i < n_texts; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "r%u-%zu", r->round + 1, i);
+        for (size_t k = 0; k < kept; k++) {
+            if (strcmp(parents[k].id, id) == 0) { /* a kept sample named like ours */
+                snprintf(id, sizeof id, "r%u-%zu-n", r->round + 1, i);
+                break;
+            }
+        }
+        json_array_append_new(cands, json_pack("{s:s, s:s}", "id", id, "text", texts[i]));
+    }
+    hush__pub_spec ps = {.round = r->round + 1};
+    json_t *embedder = pub->embedder != NULL ? json_loads(pub->embedder, 0, NULL) : NULL;
+    ps.embedder = embedder;
+    hush_ldp_params params;
+    if (cands == NULL || embedder == NULL || spec_settings(c, pub, &spec, &ps) != 0) {
+        json_decref(embedder);
+        free(metrics_text);
+        fail(response, status, 500, "internal", "out of memory");
+        goto out;
+    }
+    int brc = hush__publication_build(h, &ps, cands, &pub_body, &sig, &params, response,
+                                      status);
+    json_decref(embedder);
+    if (brc != 0) {
+        free(metrics_text);
+        goto out; /* *response says why (e.g. a generated text with nothing to embed) */
+    }
+    int64_t now = hush__wall();
+    if (hush__round_new(h, c->id, r->round + 1, now, pub_body, strlen(pub_body), sig,
+                        &next, &err) != 0) {
+        free(metrics_text);
+        fail(response, status, 500, "internal", "%s", err.msg);
+        goto out;
+    }
+    double publish_ms = ms_since(t0);
+    /* 4. freeze r, store, switch */
+    t0 = hush__now();
+    json_t *pol_doc = json_pack("{s:I, s:f, s:I, s:s, s:I}", "keep", (json_int_t)keep,
+                                "min_z", pol.min_z, "population", (json_int_t)population,
+                                "generator", pol.external ? "external" : "builtin",
+                                "seed", (json_int_t)(seed & INT64_MAX));
+    char *policy_text = pol_doc != NULL ? json_dumps(pol_doc, JSON_COMPACT) : NULL;
+    json_decref(pol_doc);
+    pthread_rwlock_wrlock(&h->campaigns_lock);
+    pthread_mutex_lock(&r->lock);
+    uint64_t n_final = hush_ldp_agg_count(r->agg);
+    erc = hush_ldp_agg_estimate(r->agg, 0.0, est, d, &err);
+    pthread_mutex_unlock(&r->lock);
+    json_t *frozen = erc == 0 ? hush__estimates_doc(c->id, r, n_final, est, d) : NULL;
+    char *frozen_text = frozen != NULL
+                            ? json_dumps(frozen, JSON_COMPACT | JSON_REAL_PRECISION(10))
+                            : NULL;
+    json_decref(frozen);
+    json_t *timings = json_pack("{s:f, s:f, s:f}", "estimate_ms", estimate_ms,
+                                "generate_ms", generate_ms, "publish_ms", publish_ms);
+    char *timings_text = timings != NULL ? json_dumps(timings, JSON_COMPACT) : NULL;
+    json_decref(timings);
+    int src = HUSH_ENOMEM;
+    if (frozen_text != NULL && timings_text != NULL && policy_text != NULL) {
+        hush__round_record rec = {.n_reports = n_final,
+                                  .kept = (unsigned)kept,
+                                  .generated = (unsigned)n_texts,
+                                  .timings = timings_text,
+                                  .metrics = metrics_text,
+                                  .estimates = frozen_text,
+                                  .policy = policy_text};
+        src = hush__store_close_round(h, c, r->round, &rec, next, &err);
+    }
+    if (src == 0) {
+        hush__round *old = c->cur;
+        c->cur = next;
+        next = NULL;
+        hush__campaigns_list_rebuild(h);
+        hush__round_put(old); /* the campaign's reference */
+    }
+    pthread_rwlock_unlock(&h->campaigns_lock);
+    free(frozen_text);
+    free(timings_text);
+    free(policy_text);
+    free(metrics_text);
+    if (src != 0) {
+        fail(response, status, src == HUSH_ENOMEM ? 500 : 503,
+             src == HUSH_ENOMEM ? "internal" : "unavailable", "round %u stays open: %s",
+             r->round, err.msg[0] ? err.msg : "out of memory");
+        goto out;
+    }
+    double store_ms = ms_since(t0);
+    char url[128];
+    snprintf(url, sizeof url, "/v1/campaigns/%s", c->id);
+    *response =
+        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:f, s:f, s:f, s:f, s:f}, s:s}",
+                  "campaign", c->id, "closed", (json_int_t)r->round, "round",
+                  (json_int_t)r->round + 1, "n_reports", (json_int_t)n_final, "kept",
+                  (json_int_t)kept, "generated", (json_int_t)n_texts, "candidates",
+                  (json_int_t)(kept + n_texts), "timings", "estimate_ms", estimate_ms,
+                  "generate_ms", generate_ms, "publish_ms", publish_ms, "store_ms",
+                  store_ms, "total_ms", ms_since(t_start), "url", url);
+    *status = 201;
+out:
+    hush__round_put(next);
+    hush__round_put(r);
+    json_decref(spec);
+    json_decref(cands);
+    hush__texts_free(texts, n_texts);
+    hush_free(est);
+    hush_free(order);
+    hush_free(parents);
+    free(pub_body);
+    hush_free(sig);
+}
+
+void hush__round_close(hush_collector *h, hush__campaign *c, const char *body, size_t len,
+                       json_t **response, int *status)
+{
+    json_t *req = NULL;
+    if (len > 0) {
+        json_error_t jerr;
+        req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (req == NULL || !json_is_object(req)) {
+            json_decref(req);
+            fail(response, status, 400, "malformed",
+                 "the request is not a JSON object%s%s", req == NULL ? ": " : "",
+                 req == NULL ? jerr.text : "");
+            return;
+        }
+    }
+    /* one close at a time per campaign */
+    if (__atomic_exchange_n(&c->closing, true, __ATOMIC_ACQ_REL)) {
+        json_decref(req);
+        fail(response, status, 409, "close_in_progress",
+             "a round of %s is being closed; retry when it is done", c->id);
+        return;
+    }
+    close_locked(h, c, req, response, status);
+    __atomic_store_n(&c->closing, false, __ATOMIC_RELEASE);
+    json_decref(req);
+}
+
+char *hush__rounds_json(hush_collector *h, hush__campaign *c, int *status, size_t *len)
+{
+    json_t *arr = NULL;
+    hush_err err = {0};
+    if (hush__store_rounds(h, c->id, &arr, &err) != 0) {
+        *status = 503;
+        return hush__error_json("unavailable", err.msg, len);
+    }
+    /* the open round: its live report count */
+    hush__round *r = hush__round_get(h, c);
+    pthread_mutex_lock(&r->lock);
+    uint64_t n = hush_ldp_agg_count(r->agg);
+    pthread_mutex_unlock(&r->lock);
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *o = json_array_get(arr, i);
+        if (json_integer_value(json_object_get(o, "round")) == r->round) {
+            json_object_set_new(o, "n_reports", json_integer((json_int_t)n));
+            json_object_set_new(o, "candidates",
+                                json_integer((json_int_t)r->pub->n_candidates));
+        }
+    }
+    json_t *doc = json_pack("{s:s, s:I, s:o}", "campaign", c->id, "round",
+                            (json_int_t)r->round, "rounds", arr);
+    hush__round_put(r);
+    char *body =
+        doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(doc);
+    if (body == NULL) {
+        *status = 500;
+        return hush__error_json("internal", "out of memory", len);
+    }
+    *status = 200;
+    *len = strlen(body);
+    return body;
+}
+
+/* ---- automatic rounds ---- */
+
+static void log_line(hush_collector *h, const char *fmt, ...) HUSH_PRINTF(2, 3);
+
+static void log_line(hush_collector *h, const char *fmt, ...)
+{
+    if (h->access_log == NULL) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&h->log_lock);
+    fputs("hushd: ", h->access_log);
+    vfprintf(h->access_log, fmt, ap);
+    fputc('\n', h->access_log);
+    fflush(h->access_log);
+    pthread_mutex_unlock(&h->log_lock);
+    va_end(ap);
+}
+
+static void auto_check(hush_collector *h, hush__campaign *c)
+{
+    policy pol;
+    json_t *response = NULL;
+    int status = 0;
+    if (load_policy(c, NULL, &pol, &response, &status) != 0 ||
+        (pol.auto_reports == 0 && pol.auto_seconds == 0) || hush__now() < c->auto_retry) {
+        json_decref(response);
+        return;
+    }
+    hush__round *r = hush__round_get(h, c);
+    pthread_mutex_lock(&r->lock);
+    uint64_t n = hush_ldp_agg_count(r->agg);
+    pthread_mutex_unlock(&r->lock);
+    bool due = (pol.auto_reports > 0 && n >= (uint64_t)pol.auto_reports) ||
+               (pol.auto_seconds > 0 &&
+                hush__now() - r->opened_mono >= (double)pol.auto_seconds);
+    uint32_t round = r->round;
+    hush__round_put(r);
+    if (!due) {
+        return;
+    }
+    hush__round_close(h, c, "", 0, &response, &status);
+    if (status != 201) {
+        const char *msg = json_string_value(
+            json_object_get(json_object_get(response, "error"), "message"));
+        log_line(h, "automatic close of %s round %u failed (%d): %s; retrying in 60 s",
+                 c->id, round, status, msg != NULL ? msg : "?");
+        c->auto_retry = hush__now() + 60;
+    } else {
+        log_line(h, "closed %s round %u automatically", c->id, round);
+    }
+    json_decref(response);
+}
+
+static void *refiner_main(void *arg)
+{
+    hush_collector *h = arg;
+    pthread_mutex_lock(&h->refiner_lock);
+    while (!h->refiner_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&h->refiner_cond, &h->refiner_lock, &ts);
+        if (h->refiner_stop) {
+            break;
+        }
+        pthread_mutex_unlock(&h->refiner_lock);
+        pthread_rwlock_rdlock(&h->campaigns_lock);
+        size_t n = h->n_campaigns;
+        pthread_rwlock_unlock(&h->campaigns_lock);
+        for (size_t i = 0; i < n; i++) {
+            pthread_rwlock_rdlock(&h->campaigns_lock);
+            hush__campaign *c = h->campaigns[i];
+            pthread_rwlock_unlock(&h->campaigns_lock);
+            auto_check(h, c);
+        }
+        pthread_mutex_lock(&h->refiner_lock);
+    }
+    pthread_mutex_unlock(&h->refiner_lock);
+    return NULL;
+}
+
+int hush__refiner_start(hush_collector *h, hush_err *err)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->refiner_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&h->refiner_lock, NULL);
+    h->refiner_stop = false;
+    int rc = pthread_create(&h->refiner, NULL, refiner_main, h);
+    if (rc != 0) {
+        return hush_err_set(err, HUSH_EIO, "cannot start the refiner thread: %s",
+                            strerror(rc));
+    }
+    h->refiner_started = true;
+    return 0;
+}
+
+void hush__refiner_stop(hush_collector *h)
+{
+    if (!h->refiner_started) {
+        return;
+    }
+    pthread_mutex_lock(&h->refiner_lock);
+    h->refiner_stop = true;
+    pthread_cond_broadcast(&h->refiner_cond);
+    pthread_mutex_unlock(&h->refiner_lock);
+    pthread_join(h->refiner, NULL);
+    pthread_cond_destroy(&h->refiner_cond);
+    pthread_mutex_destroy(&h->refiner_lock);
+    h->refiner_started = false;
+}
+
+/* ---- the public corpus ---- */
+
+int hush__corpus_load(hush_collector *h, hush_err *err)
+{
+    if (h->cfg.generator_corpus[0] == '\0') {
+        return 0;
+    }
+    FILE *f = fopen(h->cfg.generator_corpus, "r");
+    if (f == NULL) {
+        return hush_err_set(err, HUSH_EIO, "cannot open the generator corpus %s: %s",
+                            h->cfg.generator_corpus, strerror(errno));
+    }
+    char *line = NULL;
+    size_t cap = 0, n_cap = 0, line_no = 0;
+    ssize_t got;
+    int rc = 0;
+    while (rc == 0 && (got = getline(&line, &cap, f)) > 0) {
+        line_no++;
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) {
+            line[--got] = '\0';
+        }
+        if (got == 0) {
+            continue;
+        }
+        const char *text = line;
+        size_t len = (size_t)got;
+        json_t *doc = NULL;
+        if (line[0] == '{') {
+            doc = json_loadb(line, len, 0, NULL);
+            text = json_string_value(json_object_get(doc, "text"));
+            len = text != NULL ? json_string_length(json_object_get(doc, "text")) : 0;
+            if (text == NULL) {
+                rc = hush_err_set(err, HUSH_EINVAL,
+                                  "%s:%zu: a JSON line needs a \"text\" string",
+                                  h->cfg.generator_corpus, line_no);
+            }
+        }
+        if (rc == 0 && len > 0) {
+            if (h->n_corpus == n_cap) {
+                size_t grow = n_cap ? n_cap * 2 : 256;
+                char **g = hush_realloc(h->corpus, grow * sizeof *g);
+                if (g == NULL) {
+                    rc = hush_err_set(err, HUSH_ENOMEM,
+                                      "out of memory reading the corpus");
+                } else {
+                    h->corpus = g;
+                    n_cap = grow;
+                }
+            }
+            if (rc == 0) {
+                h->corpus[h->n_corpus] = hush_malloc(len + 1);
+                if (h->corpus[h->n_corpus] == NULL) {
+                    rc = hush_err_set(err, HUSH_ENOMEM,
+                                      "out of memory reading the corpus");
+                } else {
+                    memcpy(h->corpus[h->n_corpus], text, len);
+                    h->corpus[h->n_corpus][len] = '\0';
+                    h->n_corpus++;
+                }
+            }
+        }
+        json_decref(doc);
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+void hush__corpus_free(hush_collector *h)
+{
+    hush__texts_free(h->corpus, h->n_corpus);
+    h->corpus = NULL;
+    h->n_corpus = 0;
+}
