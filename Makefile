@@ -6,6 +6,7 @@
 #                   a normal build (build/) and an ASan+UBSan build (build-asan/)
 #   make test-slow  the long property and soak tests
 #   make bench      build and run everything in bench/ (one JSON object per line)
+#   make demo       hush-sim: the synthetic-data loop on real emails, with a plot
 #   make fuzz       build the libFuzzer targets of tests/fuzz/ with clang
 #   make format     clang-format every C file;  make lint: cppcheck + format check
 #   make install    libhush-device (+ -curl), headers, pkg-config files, tools
@@ -74,7 +75,7 @@ SHARED_LIBS := $(LIB_DEV_SO) $(LIB_CURL_SO)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 TOOLS := $(BUILD)/bin/hushd $(BUILD)/bin/hush-agent $(BUILD)/bin/hush-privacy $(BUILD)/bin/hush-demo \
-         $(BUILD)/bin/hush-embed
+         $(BUILD)/bin/hush-embed $(BUILD)/bin/hush-sim
 BENCHES := $(BUILD)/bench/ldp $(BUILD)/bench/embed $(BUILD)/bench/embed-quality \
            $(BUILD)/bench/device
 
@@ -84,7 +85,7 @@ TEST_SLOW_BIN := $(BUILD)/tests/hush-tests-slow
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRC))
 
-.PHONY: all deps run test check test-slow bench fuzz format lint clean install uninstall
+.PHONY: all deps run test check test-slow bench demo fuzz format lint clean install uninstall
 all: $(LIBS) $(SHARED_LIBS) $(TOOLS) $(TEST_BIN) $(BENCHES) $(FUZZ_REPLAY)
 
 deps:
@@ -227,11 +228,19 @@ test-slow: deps $(TEST_SLOW_BIN)
 data/spamassassin.jsonl data/spamassassin-raw.jsonl:
 	scripts/fetch-corpus
 
-bench: $(BENCHES) $(BUILD)/bin/hushd
+bench: $(BENCHES) $(BUILD)/bin/hushd $(BUILD)/bin/hush-sim
 	@scripts/install-deps --bench
 	@$(MAKE) --no-print-directory data/spamassassin.jsonl
 	@for b in $(BENCHES); do $$b || exit 1; done
 	@/usr/bin/python3 bench/ingest/run.py --hushd $(BUILD)/bin/hushd
+	@bench/refine/run $(BUILD)
+
+# The synthetic-data loop on the SpamAssassin corpus: about a minute.
+demo: deps
+	@scripts/install-deps --demo
+	@$(MAKE) --no-print-directory $(BUILD)/bin/hushd $(BUILD)/bin/hush-sim
+	@$(MAKE) --no-print-directory data/spamassassin.jsonl
+	@$(BUILD)/bin/hush-sim --out $(BUILD)/demo
 
 FUZZ_CC ?= clang
 fuzz: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))

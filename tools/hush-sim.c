@@ -1,0 +1,1145 @@
+/*
+ * hush-sim - the synthetic-data loop, end to end, on real emails.
+ *
+ *   hush-sim [--corpus data/spamassassin.jsonl] [--hushd build/bin/hushd]
+ *            [--devices 100000] [--candidates 1000] [--rounds 5]
+ *            [--epsilon 1,2,4,8,inf] [--private easy-ham] [--initial spam]
+ *            [--emails-per-device 3] [--keep 0.2] [--dim 256] [--seed 1]
+ *            [--real-devices 200] [--out DIR] [--json] [--no-plot]
+ *            [--generator builtin|external --generator-cmd CMD]
+ *
+ * A population of devices holds real emails of the private groups (each a
+ * few, drawn from one half of them; the other half is held out for the
+ * oracle).  The synthetic set starts from sentences of other groups (spam by
+ * default), never from the private emails.  For each epsilon a real hushd
+ * runs R rounds: the devices fetch the signed round, match their emails to
+ * the nearest synthetic sample and send randomized votes over HTTP; hushd
+ * closes the round, keeps the most voted samples, generates variations and
+ * publishes the next round.  --real-devices of the devices go through the
+ * whole device library (hush_agent: budget ledger, signature check,
+ * embedding, matching) and its curl transport; the others are simulated in
+ * process with the same embedder, the same int8 matrix and the same
+ * mechanism, for speed, and their reports are posted over HTTP too.
+ * Epsilon "inf" is the same loop with exact votes: GRR at epsilon 30, where
+ * a report differs from the true vote with probability (d-1)/(e^30+d-1),
+ * about 1e-10 for d = 1001.
+ *
+ * The simulator alone sees the private emails, and after every round it
+ * measures the synthetic set against them (embedding space, cosine):
+ *   coverage    mean over private emails of the similarity to the nearest
+ *               synthetic sample;
+ *   precision   share of synthetic samples inside some private email's
+ *               k-NN ball (k = 3; Kynkaenniemi et al. 2019);
+ *   recall      share of private emails inside some synthetic sample's
+ *               k-NN ball among the synthetic samples;
+ *   oracle      the coverage a same-sized set of held-out real emails gives;
+ *   gap_closed  (coverage - initial) / (oracle - initial).
+ *
+ * Output: a progress bar on a terminal, one line per round (a table, or
+ * with --json one JSON object per line, {"bench":"refine",...}), a CSV
+ * (DIR/refine.csv), and a plot (DIR/refine.png, DIR/refine.svg, gnuplot).
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hush_device.h"
+#include "hush_embed.h"
+#include "hush_privacy.h"
+#include "hush_protocol.h"
+#include "hush_transport.h"
+
+extern char **environ;
+
+#define KNN 3
+#define MAX_EPS 8
+#define DAY 86400
+
+typedef struct opts {
+    const char *corpus, *hushd, *out, *private_prefix, *initial_prefix;
+    const char *generator, *generator_cmd;
+    size_t devices, candidates, rounds, emails_per_device, real_devices;
+    double keep;
+    double eps[MAX_EPS];
+    size_t n_eps;
+    uint32_t dim;
+    uint64_t seed;
+    bool json, plot, progress;
+} opts;
+
+static void die(const char *fmt, ...) HUSH_PRINTF(1, 2);
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("hush-sim: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- data ---------------------------------------------------------------- */
+
+typedef struct texts {
+    char **v;
+    size_t n, cap;
+} texts;
+
+static void texts_push(texts *t, const char *s, size_t len)
+{
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 1024;
+        t->v = realloc(t->v, t->cap * sizeof *t->v);
+        if (t->v == NULL) {
+            die("out of memory");
+        }
+    }
+    char *c = malloc(len + 1);
+    if (c == NULL) {
+        die("out of memory");
+    }
+    memcpy(c, s, len);
+    c[len] = '\0';
+    t->v[t->n++] = c;
+}
+
+static void texts_free(texts *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->v[i]);
+    }
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
+/* Fisher-Yates with the simulation's generator. */
+static void shuffle(char **v, size_t n, hush_rng *rng)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)hush_rng_uniform(rng, i);
+        char *t = v[i - 1];
+        v[i - 1] = v[j];
+        v[j] = t;
+    }
+}
+
+static size_t words_in(const char *s, size_t len)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < len; i++) {
+        w += (i == 0 || s[i - 1] == ' ') && s[i] != ' ';
+    }
+    return w;
+}
+
+/* Sentences of 5 to 60 words (at most 300 bytes) from a text. */
+static void sentences_of(const char *t, texts *out)
+{
+    size_t len = strlen(t), start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        bool end = i == len || t[i] == '\n' ||
+                   ((t[i] == '.' || t[i] == '!' || t[i] == '?') && i + 1 < len &&
+                    t[i + 1] == ' ');
+        if (!end) {
+            continue;
+        }
+        size_t stop = i < len && t[i] != '\n' ? i + 1 : i, a = start;
+        while (a < stop && (t[a] == ' ' || t[a] == '\t' || t[a] == '>')) {
+            a++;
+        }
+        size_t n = stop - a, w = words_in(t + a, n);
+        if (n <= 300 && w >= 5 && w <= 60) {
+            texts_push(out, t + a, n);
+        }
+        start = stop;
+    }
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void load_corpus(const opts *o, texts *private_, texts *initial, hush_rng *rng)
+{
+    FILE *f = fopen(o->corpus, "r");
+    if (f == NULL) {
+        die("%s is missing: run scripts/fetch-corpus first", o->corpus);
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    texts init_sent = {0};
+    while ((got = getline(&line, &cap, f)) > 0) {
+        json_t *doc = json_loadb(line, (size_t)got, 0, NULL);
+        const char *group = json_string_value(json_object_get(doc, "group"));
+        const json_t *t = json_object_get(doc, "text");
+        if (group != NULL && json_is_string(t)) {
+            if (strncmp(group, o->private_prefix, strlen(o->private_prefix)) == 0) {
+                if (json_string_length(t) > 0) {
+                    texts_push(private_, json_string_value(t), json_string_length(t));
+                }
+            } else if (strncmp(group, o->initial_prefix, strlen(o->initial_prefix)) ==
+                       0) {
+                sentences_of(json_string_value(t), &init_sent);
+            }
+        }
+        json_decref(doc);
+    }
+    free(line);
+    fclose(f);
+    if (private_->n < 20) {
+        die("the corpus has %zu emails in groups %s*", private_->n, o->private_prefix);
+    }
+    /* distinct initial sentences, in a seeded order */
+    qsort(init_sent.v, init_sent.n, sizeof *init_sent.v, cmp_str);
+    for (size_t i = 0; i < init_sent.n; i++) {
+        if (i == 0 || strcmp(init_sent.v[i - 1], init_sent.v[i]) != 0) {
+            texts_push(initial, init_sent.v[i], strlen(init_sent.v[i]));
+        }
+    }
+    texts_free(&init_sent);
+    shuffle(initial->v, initial->n, rng);
+    shuffle(private_->v, private_->n, rng);
+}
+
+/* ---- float embeddings and the quality metrics ---------------------------- */
+
+typedef struct fmat {
+    float *v; /* n rows of dim, L2-normalized (or zero) */
+    size_t n;
+    uint32_t dim;
+} fmat;
+
+static void embed_all(const hush_embedder *e, char *const *t, size_t n, fmat *m)
+{
+    m->dim = hush_embedder_dim(e);
+    m->n = n;
+    m->v = calloc(n * m->dim + 1, sizeof *m->v);
+    if (m->v == NULL) {
+        die("out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        hush_err err = {0};
+        int rc = hush_embed_text(e, t[i], strlen(t[i]), m->v + i * m->dim, m->dim, &err);
+        if (rc != 0 && rc != HUSH_EINVAL) {
+            die("embedding: %s", err.msg);
+        }
+    }
+}
+
+/* out[i * b->n + j] = a_i . b_j */
+static void dots(const fmat *a, const fmat *b, float *out)
+{
+    const uint32_t d = a->dim;
+    for (size_t i = 0; i < a->n; i++) {
+        const float *x = a->v + i * d;
+        for (size_t j = 0; j < b->n; j++) {
+            const float *y = b->v + j * d;
+            float s = 0;
+            for (uint32_t k = 0; k < d; k++) {
+                s += x[k] * y[k];
+            }
+            out[i * b->n + j] = s;
+        }
+    }
+}
+
+/* The k-th largest of row (excluding index `self`). */
+static float kth_largest(const float *row, size_t n, size_t self, unsigned k)
+{
+    float top[KNN + 1];
+    unsigned have = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (j == self) {
+            continue;
+        }
+        float v = row[j];
+        if (have < k) {
+            unsigned p = have++;
+            while (p > 0 && top[p - 1] < v) {
+                top[p] = top[p - 1];
+                p--;
+            }
+            top[p] = v;
+        } else if (v > top[k - 1]) {
+            unsigned p = k - 1;
+            while (p > 0 && top[p - 1] < v) {
+                top[p] = top[p - 1];
+                p--;
+            }
+            top[p] = v;
+        }
+    }
+    return have < k ? -1.0f : top[k - 1];
+}
+
+typedef struct quality {
+    double coverage, precision, recall;
+} quality;
+
+/* P: private, with its k-NN similarity thresholds p_knn. */
+static quality measure(const fmat *P, const float *p_knn, const fmat *S)
+{
+    quality q = {0};
+    float *ps = malloc(P->n * S->n * sizeof *ps + 1);
+    float *ss = malloc(S->n * S->n * sizeof *ss + 1);
+    float *s_knn = malloc(S->n * sizeof *s_knn + 1);
+    if (ps == NULL || ss == NULL || s_knn == NULL) {
+        die("out of memory");
+    }
+    dots(P, S, ps);
+    dots(S, S, ss);
+    for (size_t j = 0; j < S->n; j++) {
+        s_knn[j] = kth_largest(ss + j * S->n, S->n, j, KNN);
+    }
+    size_t s_in = 0, p_in = 0;
+    double cov = 0;
+    for (size_t i = 0; i < P->n; i++) {
+        float best = -1;
+        bool inside = false;
+        for (size_t j = 0; j < S->n; j++) {
+            float v = ps[i * S->n + j];
+            best = v > best ? v : best;
+            /* within a synthetic sample's ball: similarity >= its k-th */
+            inside = inside || v >= s_knn[j];
+        }
+        cov += best;
+        p_in += inside;
+    }
+    for (size_t j = 0; j < S->n; j++) {
+        bool inside = false;
+        for (size_t i = 0; i < P->n && !inside; i++) {
+            inside = ps[i * S->n + j] >= p_knn[i];
+        }
+        s_in += inside;
+    }
+    q.coverage = cov / (double)P->n;
+    q.precision = (double)s_in / (double)S->n;
+    q.recall = (double)p_in / (double)P->n;
+    free(ps);
+    free(ss);
+    free(s_knn);
+    return q;
+}
+
+/* ---- HTTP ------------------------------------------------------------------ */
+
+typedef struct buf {
+    char *p;
+    size_t n, cap;
+} buf;
+
+static size_t on_data(char *d, size_t size, size_t nmemb, void *ud)
+{
+    buf *b = ud;
+    size_t n = size * nmemb;
+    if (b->n + n + 1 > b->cap) {
+        b->cap = (b->n + n + 1) * 2;
+        b->p = realloc(b->p, b->cap);
+        if (b->p == NULL) {
+            return 0;
+        }
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+    return n;
+}
+
+typedef struct http {
+    CURL *c;
+    char base[128];
+    char token[256];
+} http;
+
+/* One request; returns the status; *out holds the body (reset first). */
+static long request(http *h, const char *method, const char *path, const char *body,
+                    size_t len, bool admin, buf *out)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", h->base, path);
+    out->n = 0;
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    char auth[300];
+    if (admin) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", h->token);
+        hdr = curl_slist_append(hdr, auth);
+    }
+    curl_easy_reset(h->c);
+    curl_easy_setopt(h->c, CURLOPT_URL, url);
+    curl_easy_setopt(h->c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h->c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h->c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(h->c, CURLOPT_TIMEOUT, 600L);
+    if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(h->c, CURLOPT_POST, 1L);
+        curl_easy_setopt(h->c, CURLOPT_POSTFIELDS, body != NULL ? body : "");
+        curl_easy_setopt(h->c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    CURLcode rc = curl_easy_perform(h->c);
+    long status = 0;
+    curl_easy_getinfo(h->c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hdr);
+    if (out->p == NULL) {
+        on_data("", 0, 0, out);
+    }
+    if (rc != CURLE_OK) {
+        die("%s %s: %s", method, path, curl_easy_strerror(rc));
+    }
+    return status;
+}
+
+/* ---- hushd ------------------------------------------------------------- */
+
+typedef struct server {
+    pid_t pid;
+    char dir[256];
+    uint16_t port;
+} server;
+
+static uint16_t free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof a;
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(s, (struct sockaddr *)&a, &l) != 0) {
+        die("no free port: %s", strerror(errno));
+    }
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+static void server_start(server *s, const opts *o, const char *corpus_file, http *h)
+{
+    snprintf(s->dir, sizeof s->dir, "%s/hushd-XXXXXX", o->out);
+    if (mkdtemp(s->dir) == NULL) {
+        die("mkdtemp in %s: %s", o->out, strerror(errno));
+    }
+    s->port = free_port();
+    char port[16], log[300];
+    snprintf(port, sizeof port, "%u", s->port);
+    snprintf(log, sizeof log, "%s/hushd.log", s->dir);
+    const char *argv[24] = {o->hushd,    "--port", port,     "--access-log",
+                            "off",       "--sync", "normal", "--generator-corpus",
+                            corpus_file, NULL};
+    size_t a = 9;
+    if (o->generator_cmd != NULL) {
+        argv[a++] = "--generator-cmd";
+        argv[a++] = o->generator_cmd;
+        argv[a++] = "--generator-timeout";
+        argv[a++] = "600";
+    }
+    argv[a] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    char *cwd = getcwd(NULL, 0);
+    if (chdir(s->dir) != 0) {
+        die("chdir %s", s->dir);
+    }
+    int rc = posix_spawn(&s->pid, o->hushd, &fa, NULL, (char *const *)argv, environ);
+    if (chdir(cwd) != 0) {
+        die("chdir back");
+    }
+    free(cwd);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        die("cannot start %s: %s", o->hushd, strerror(rc));
+    }
+    snprintf(h->base, sizeof h->base, "http://127.0.0.1:%u", s->port);
+    buf b = {0};
+    for (int i = 0;; i++) {
+        int status = 0;
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            die("hushd exited; see %s", log);
+        }
+        curl_easy_reset(h->c);
+        char url[200];
+        snprintf(url, sizeof url, "%s/healthz", h->base);
+        curl_easy_setopt(h->c, CURLOPT_URL, url);
+        curl_easy_setopt(h->c, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(h->c, CURLOPT_WRITEDATA, &b);
+        if (curl_easy_perform(h->c) == CURLE_OK) {
+            break;
+        }
+        if (i > 400) {
+            die("hushd did not come up; see %s", log);
+        }
+        usleep(25000);
+    }
+    free(b.p);
+    char tok[300];
+    snprintf(tok, sizeof tok, "%s/var/admin-token", s->dir);
+    FILE *f = fopen(tok, "r");
+    if (f == NULL || fgets(h->token, sizeof h->token, f) == NULL) {
+        die("cannot read %s", tok);
+    }
+    fclose(f);
+    h->token[strcspn(h->token, "\r\n")] = '\0';
+}
+
+static void server_stop(server *s)
+{
+    kill(s->pid, SIGTERM);
+    int status;
+    waitpid(s->pid, &status, 0);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "hush-sim: could not remove %s\n", s->dir);
+    }
+}
+
+/* ---- the progress bar -------------------------------------------------- */
+
+static void progress(const opts *o, const char *eps, size_t round, size_t rounds,
+                     double frac, const char *what)
+{
+    if (!o->progress) {
+        return;
+    }
+    int width = 30, fill = (int)(frac * width + 0.5);
+    fprintf(stderr, "\r  eps %-4s round %zu/%zu [", eps, round, rounds);
+    for (int i = 0; i < width; i++) {
+        fputs(i < fill ? "#" : ".", stderr);
+    }
+    fprintf(stderr, "] %-24s", what);
+    fflush(stderr);
+}
+
+/* ---- one run: one epsilon ------------------------------------------------ */
+
+typedef struct world {
+    texts device_emails; /* the half devices hold */
+    texts oracle_emails;
+    texts initial;
+    uint32_t *holds; /* devices x emails_per_device indices into device_emails */
+    fmat P;          /* device_emails embedded (float) */
+    float *p_knn;
+    double oracle_coverage;
+    hush_embedder *embedder;
+    char *embedder_desc;
+} world;
+
+static int64_t sim_clock(void *ctx)
+{
+    return *(const int64_t *)ctx;
+}
+
+static void eps_name(double eps, char *out, size_t cap)
+{
+    if (isinf(eps)) {
+        snprintf(out, cap, "inf");
+    } else {
+        snprintf(out, cap, "%g", eps);
+    }
+}
+
+typedef struct row {
+    double eps;
+    size_t round;
+    quality q;
+    double gap;
+    uint64_t n_reports;
+    long kept, generated;
+} row;
+
+static void emit(const opts *o, const world *w, const row *r, FILE *csv)
+{
+    char en[16];
+    eps_name(r->eps, en, sizeof en);
+    if (o->progress) {
+        fputs("\r\033[K", stderr);
+    }
+    if (o->json) {
+        printf("{\"bench\":\"refine\",\"epsilon\":%s%s%s,\"round\":%zu,\"coverage\":%.4f,"
+               "\"oracle_coverage\":%.4f,\"gap_closed\":%.4f,\"precision\":%.4f,"
+               "\"recall\":%.4f,\"devices\":%zu,\"candidates\":%zu}\n",
+               isinf(r->eps) ? "\"" : "", en, isinf(r->eps) ? "\"" : "", r->round,
+               r->q.coverage, w->oracle_coverage, r->gap, r->q.precision, r->q.recall,
+               o->devices, o->candidates);
+    } else {
+        printf("  eps %-4s round %zu  coverage %.4f  gap closed %6.1f%%  precision %.3f  "
+               "recall %.3f\n",
+               en, r->round, r->q.coverage, 100 * r->gap, r->q.precision, r->q.recall);
+    }
+    fflush(stdout);
+    fprintf(csv, "%s,%zu,%.6f,%.6f,%.6f,%.6f,%.6f,%llu,%ld,%ld\n", en, r->round,
+            r->q.coverage, w->oracle_coverage, r->gap, r->q.precision, r->q.recall,
+            (unsigned long long)r->n_reports, r->kept, r->generated);
+    fflush(csv);
+}
+
+/* Fetches a view of the campaign; verifies it with the pinned key. */
+static hush_publication *fetch(http *h, const uint8_t pk[32], bool device, buf *body,
+                               char **sig_out)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/campaigns/mail%s", device ? "?view=device" : "");
+    /* the signature header, through a header callback */
+    request(h, "GET", path, NULL, 0, false, body);
+    /* curl_easy_header is 7.83+: use it for the Hush-Signature value */
+    struct curl_header *hd = NULL;
+    if (curl_easy_header(h->c, HUSH_SIGNATURE_HEADER, 0, CURLH_HEADER, -1, &hd) !=
+        CURLHE_OK) {
+        die("GET %s: no %s header", path, HUSH_SIGNATURE_HEADER);
+    }
+    hush_err err = {0};
+    if (hush_publication_verify(body->p, body->n, hd->value, pk, &err) != 0) {
+        die("GET %s: %s", path, err.msg);
+    }
+    if (sig_out != NULL) {
+        *sig_out = strdup(hd->value);
+    }
+    hush_publication *p = NULL;
+    if (hush_publication_parse_flags(
+            body->p, body->n, device ? HUSH_PUBLICATION_DEVICE : 0, &p, &err) != 0) {
+        die("GET %s: %s", path, err.msg);
+    }
+    return p;
+}
+
+static void run(const opts *o, world *w, double eps, FILE *csv, const char *corpus_file,
+                size_t run_index)
+{
+    char en[16];
+    eps_name(eps, en, sizeof en);
+    http h = {.c = curl_easy_init()};
+    server srv;
+    server_start(&srv, o, corpus_file, &h);
+    buf b = {0};
+    /* the pinned key */
+    request(&h, "GET", "/v1/keys", NULL, 0, false, &b);
+    json_t *keys = json_loads(b.p, 0, NULL);
+    const char *k64 = json_string_value(json_object_get(keys, "signing_key"));
+    uint8_t pk[32];
+    size_t klen = 0;
+    if (k64 == NULL || hush_b64_decode(k64, strlen(k64), pk, 32, &klen) != 0 ||
+        klen != 32) {
+        die("GET /v1/keys: no signing key");
+    }
+    json_decref(keys);
+    /* the campaign */
+    json_t *cands = json_array();
+    for (size_t i = 0; i < o->candidates; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "s%zu", i);
+        json_array_append_new(cands,
+                              json_pack("{s:s, s:s}", "id", id, "text", w->initial.v[i]));
+    }
+    json_t *create = json_pack(
+        "{s:s, s:s, s:s, s:o, s:f, s:s, s:f, s:o, s:{s:i, s:f}, s:i, s:{s:I, s:I, s:s}}",
+        "id", "mail", "name", "Synthetic mail (hush-sim)", "kind", "synthetic",
+        "candidates", cands, "epsilon", isinf(eps) ? HUSH_LDP_EPSILON_MAX : eps,
+        "mechanism", isinf(eps) ? "grr" : "auto", "match_threshold", -1.0, "embedder",
+        json_loads(w->embedder_desc, 0, NULL), "budget", "reports_per_device_per_day", 1,
+        "epsilon_per_device_per_day", isinf(eps) ? HUSH_LDP_EPSILON_MAX : eps,
+        "min_reports", 0, "refine", "population", (json_int_t)o->candidates, "keep",
+        (json_int_t)fmax(1, round(o->keep * (double)o->candidates)), "generator",
+        o->generator);
+    char *body = json_dumps(create, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(create);
+    long st = request(&h, "POST", "/v1/campaigns", body, strlen(body), true, &b);
+    free(body);
+    if (st != 201) {
+        die("creating the campaign: HTTP %ld %s", st, b.p);
+    }
+    /* the real devices: agents with their own state, on a simulated clock */
+    int64_t clock_now = 20000LL * DAY;
+    char agents_dir[300];
+    snprintf(agents_dir, sizeof agents_dir, "%s/agents", srv.dir);
+    mkdir(agents_dir, 0700);
+    hush_transport *t = NULL;
+    hush_err err = {0};
+    if (o->real_devices > 0 && hush_transport_new(h.base, NULL, &t, &err) != 0) {
+        die("transport: %s", err.msg);
+    }
+    hush_rng *rng = NULL;
+    if (hush_rng_new_seeded_u64(o->seed * 1000003 + run_index, &rng) != 0) {
+        die("rng");
+    }
+    double initial_coverage = 0;
+    uint32_t *match = malloc(w->device_emails.n * sizeof *match + 1);
+    for (size_t round = 0;; round++) {
+        progress(o, en, round, o->rounds, 0.0, "measuring");
+        /* the analyst's view: the texts, measured against the private data */
+        hush_publication *full = fetch(&h, pk, false, &b, NULL);
+        fmat S;
+        embed_all(w->embedder, full->candidate_texts, full->n_candidates, &S);
+        row r = {.eps = eps, .round = round};
+        r.q = measure(&w->P, w->p_knn, &S);
+        free(S.v);
+        hush_publication_free(full);
+        if (round == 0) {
+            initial_coverage = r.q.coverage;
+        }
+        double span = w->oracle_coverage - initial_coverage;
+        r.gap = span > 0 ? (r.q.coverage - initial_coverage) / span : 0;
+        if (round > 0) {
+            /* the previous close's record */
+            request(&h, "GET", "/v1/campaigns/mail/rounds", NULL, 0, false, &b);
+            json_t *hist = json_loads(b.p, 0, NULL);
+            json_t *prev = json_array_get(json_object_get(hist, "rounds"), round - 1);
+            r.n_reports =
+                (uint64_t)json_integer_value(json_object_get(prev, "n_reports"));
+            r.kept = (long)json_integer_value(json_object_get(prev, "kept"));
+            r.generated = (long)json_integer_value(json_object_get(prev, "generated"));
+            json_decref(hist);
+        }
+        emit(o, w, &r, csv);
+        if (round == o->rounds) {
+            break;
+        }
+        /* the devices' view: signed, no texts */
+        char *sig = NULL;
+        hush_publication *dev = fetch(&h, pk, true, &b, &sig);
+        char *dev_body = malloc(b.n + 1);
+        memcpy(dev_body, b.p, b.n + 1);
+        size_t dev_len = b.n;
+        hush_ldp *mech = NULL;
+        if (hush_ldp_new(&dev->params, &mech, &err) != 0) {
+            die("mechanism: %s", err.msg);
+        }
+        /* every private email's match, as a device computes it */
+        hush_matrix *q = NULL;
+        if (hush_matrix_new(HUSH_MATRIX_I8, (uint32_t)w->device_emails.n, w->P.dim, &q,
+                            &err) != 0) {
+            die("matrix: %s", err.msg);
+        }
+        for (size_t i = 0; i < w->device_emails.n; i++) {
+            if (hush_matrix_set_row(q, (uint32_t)i, w->P.v + i * w->P.dim, w->P.dim,
+                                    &err) != 0) {
+                die("matrix: %s", err.msg);
+            }
+        }
+        hush_match *best = malloc(w->device_emails.n * sizeof *best);
+        if (hush_nearest(dev->matrix, q, 1, (float)dev->match_threshold, best,
+                         w->device_emails.n, &err) != 0) {
+            die("nearest: %s", err.msg);
+        }
+        uint32_t none = dev->params.domain - 1;
+        for (size_t i = 0; i < w->device_emails.n; i++) {
+            match[i] = best[i].index == HUSH_MATCH_NONE ? none : best[i].index;
+        }
+        free(best);
+        hush_matrix_free(q);
+        /* the real devices */
+        clock_now += DAY;
+        for (size_t d = 0; d < o->real_devices && d < o->devices; d++) {
+            char state[400];
+            snprintf(state, sizeof state, "%s/%zu", agents_dir, d);
+            uint8_t seed[32] = {0};
+            hush_store_le64(seed, o->seed * 7919 + d * 104729 + round);
+            hush_agent_config cfg = {.state_dir = state,
+                                     .clock = sim_clock,
+                                     .clock_ctx = &clock_now,
+                                     .rng_seed = seed};
+            memcpy(cfg.collector_key, pk, 32);
+            hush_agent *a = NULL;
+            hush_campaign *c = NULL;
+            char *batch = NULL, *resp = NULL;
+            size_t blen = 0;
+            long pst = 0;
+            if (hush_agent_open(&cfg, &a, &err) != 0) {
+                die("agent: %s", err.msg);
+            }
+            for (size_t k = 0; k < o->emails_per_device; k++) {
+                const char *tx =
+                    w->device_emails.v[w->holds[d * o->emails_per_device + k]];
+                if (hush_agent_add_sample(a, tx, strlen(tx), &err) != 0) {
+                    die("agent sample: %s", err.msg);
+                }
+            }
+            if (hush_agent_accept_campaign(a, dev_body, dev_len, sig, &c, &err) != 0 ||
+                hush_agent_make_report_batch(a, c, NULL, &batch, &blen, &err) != 0 ||
+                hush_transport_post(t, "/v1/reports", batch, blen, &pst, &resp, &err) !=
+                    0) {
+                die("real device %zu: %s", d, err.msg);
+            }
+            if (pst != 200) {
+                die("real device %zu: HTTP %ld %s", d, pst, resp);
+            }
+            hush_free(batch);
+            hush_free(resp);
+            hush_campaign_free(c);
+            hush_agent_close(a);
+        }
+        /* the simulated devices, in batches of up to HUSH_BATCH_MAX_REPORTS */
+        size_t rs = hush_ldp_report_size(mech);
+        uint8_t *reports = malloc(HUSH_BATCH_MAX_REPORTS * rs);
+        size_t first = o->real_devices < o->devices ? o->real_devices : o->devices;
+        for (size_t d = first; d < o->devices;) {
+            size_t n = o->devices - d < HUSH_BATCH_MAX_REPORTS ? o->devices - d
+                                                               : HUSH_BATCH_MAX_REPORTS;
+            for (size_t i = 0; i < n; i++) {
+                size_t dv = d + i;
+                uint32_t e = w->holds[dv * o->emails_per_device +
+                                      hush_rng_uniform(rng, o->emails_per_device)];
+                if (hush_ldp_encode(mech, match[e], rng, reports + i * rs, rs, &err) !=
+                    0) {
+                    die("encode: %s", err.msg);
+                }
+            }
+            uint8_t id[HUSH_BATCH_ID_BYTES];
+            hush_rng_bytes(rng, id, sizeof id);
+            json_t *bd = hush_batch_build(mech, "mail", dev->round, id, reports, n);
+            char *bj = json_dumps(bd, JSON_COMPACT);
+            json_decref(bd);
+            st = request(&h, "POST", "/v1/reports", bj, strlen(bj), false, &b);
+            free(bj);
+            if (st != 200) {
+                die("posting reports: HTTP %ld %s", st, b.p);
+            }
+            d += n;
+            progress(o, en, round, o->rounds, (double)d / (double)o->devices, "voting");
+        }
+        free(reports);
+        hush_ldp_free(mech);
+        /* close the round: keep, vary, publish */
+        progress(o, en, round, o->rounds, 1.0, "refining");
+        json_t *close = json_pack(
+            "{s:I, s:{s:f, s:f, s:f, s:f, s:f}}", "round", (json_int_t)dev->round,
+            "metrics", "coverage", r.q.coverage, "precision", r.q.precision, "recall",
+            r.q.recall, "oracle_coverage", w->oracle_coverage, "gap_closed", r.gap);
+        char *cj = json_dumps(close, JSON_COMPACT | JSON_REAL_PRECISION(10));
+        json_decref(close);
+        st = request(&h, "POST", "/v1/campaigns/mail/rounds", cj, strlen(cj), true, &b);
+        free(cj);
+        if (st != 201) {
+            die("closing round %u: HTTP %ld %s", dev->round, st, b.p);
+        }
+        hush_publication_free(dev);
+        free(dev_body);
+        free(sig);
+    }
+    free(match);
+    hush_rng_free(rng);
+    hush_transport_free(t);
+    free(b.p);
+    server_stop(&srv);
+    curl_easy_cleanup(h.c);
+}
+
+/* ---- the plot ------------------------------------------------------------ */
+
+static void plot(const opts *o)
+{
+    char script[1200];
+    snprintf(script, sizeof script, "%s/refine.gp", o->out);
+    FILE *f = fopen(script, "w");
+    if (f == NULL) {
+        return;
+    }
+    fprintf(
+        f,
+        "set datafile separator ','\n"
+        "set key outside right\n"
+        "set xlabel 'round'\nset ylabel 'coverage (mean cosine to nearest synthetic)'\n"
+        "set title 'hush-sim: synthetic set vs private emails'\n"
+        "set grid\nset xtics 1\n"
+        "files = '%s/refine.csv'\n",
+        o->out);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 0) {
+            fprintf(f, "set terminal pngcairo size 900,540\nset output '%s/refine.png'\n",
+                    o->out);
+        } else {
+            fprintf(f, "set terminal svg size 900,540\nset output '%s/refine.svg'\n",
+                    o->out);
+        }
+        fprintf(f, "plot ");
+        for (size_t i = 0; i < o->n_eps; i++) {
+            char en[16];
+            eps_name(o->eps[i], en, sizeof en);
+            fprintf(
+                f,
+                "files using (strcol(1) eq '%s' ? $2 : 1/0):(strcol(1) eq '%s' ? $3 : "
+                "1/0) with linespoints title 'eps %s', ",
+                en, en, en);
+        }
+        fprintf(f, "files using 2:4 with lines dashtype 2 lc 'black' title 'oracle'\n");
+    }
+    fclose(f);
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>/dev/null", script);
+    if (system(cmd) != 0) {
+        fprintf(stderr,
+                "hush-sim: gnuplot failed or is missing (scripts/install-deps); the "
+                "CSV is still there\n");
+    }
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+    fputs(
+        "usage: hush-sim [--corpus FILE] [--hushd PATH] [--devices N] [--candidates N]\n"
+        "                [--rounds R] [--epsilon LIST] [--private PREFIX] [--initial "
+        "PREFIX]\n"
+        "                [--emails-per-device K] [--keep SHARE] [--dim D] [--seed S]\n"
+        "                [--real-devices N] [--out DIR] [--json] [--no-plot]\n"
+        "                [--generator builtin|external] [--generator-cmd CMD]\n"
+        "defaults: data/spamassassin.jsonl, hushd next to hush-sim, 100000 devices,\n"
+        "1000 candidates, 5 rounds, epsilon 1,2,4,8,inf, private easy-ham, initial "
+        "spam,\n"
+        "3 emails a device, keep 0.2, dim 256, seed 1, 200 real devices, out "
+        "hush-sim-out\n",
+        f);
+}
+
+static size_t parse_size(const char *flag, const char *v, uint64_t min, uint64_t max)
+{
+    uint64_t x;
+    hush_err err = {0};
+    if (hush_parse_u64(v, min, max, flag, &x, &err) != 0) {
+        die("%s", err.msg);
+    }
+    return (size_t)x;
+}
+
+int main(int argc, char **argv)
+{
+    opts o = {.corpus = "data/spamassassin.jsonl",
+              .out = "hush-sim-out",
+              .private_prefix = "easy-ham",
+              .initial_prefix = "spam",
+              .generator = "builtin",
+              .devices = 100000,
+              .candidates = 1000,
+              .rounds = 5,
+              .emails_per_device = 3,
+              .real_devices = 200,
+              .keep = 0.2,
+              .eps = {1, 2, 4, 8, INFINITY},
+              .n_eps = 5,
+              .dim = 256,
+              .seed = 1,
+              .plot = true};
+    static char hushd[4096];
+    ssize_t self = readlink("/proc/self/exe", hushd, sizeof hushd - 16);
+    if (self > 0) {
+        hushd[self] = '\0';
+        char *slash = strrchr(hushd, '/');
+        snprintf(slash + 1, sizeof hushd - (size_t)(slash + 1 - hushd), "hushd");
+        o.hushd = hushd;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        if (strcmp(f, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(f, "--json") == 0) {
+            o.json = true;
+            continue;
+        }
+        if (strcmp(f, "--no-plot") == 0) {
+            o.plot = false;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            usage(stderr);
+            return 2;
+        }
+        const char *v = argv[++i];
+        if (strcmp(f, "--corpus") == 0) {
+            o.corpus = v;
+        } else if (strcmp(f, "--hushd") == 0) {
+            o.hushd = v;
+        } else if (strcmp(f, "--out") == 0) {
+            o.out = v;
+        } else if (strcmp(f, "--private") == 0) {
+            o.private_prefix = v;
+        } else if (strcmp(f, "--initial") == 0) {
+            o.initial_prefix = v;
+        } else if (strcmp(f, "--generator") == 0) {
+            if (strcmp(v, "builtin") != 0 && strcmp(v, "external") != 0) {
+                die("--generator is builtin or external");
+            }
+            o.generator = v;
+        } else if (strcmp(f, "--generator-cmd") == 0) {
+            o.generator_cmd = v;
+        } else if (strcmp(f, "--devices") == 0) {
+            o.devices = parse_size(f, v, 1, 100000000);
+        } else if (strcmp(f, "--candidates") == 0) {
+            o.candidates = parse_size(f, v, 2, 100000);
+        } else if (strcmp(f, "--rounds") == 0) {
+            o.rounds = parse_size(f, v, 1, 1000);
+        } else if (strcmp(f, "--emails-per-device") == 0) {
+            o.emails_per_device = parse_size(f, v, 1, 1000);
+        } else if (strcmp(f, "--real-devices") == 0) {
+            o.real_devices = parse_size(f, v, 0, 100000);
+        } else if (strcmp(f, "--dim") == 0) {
+            o.dim = (uint32_t)parse_size(f, v, 8, 4096);
+        } else if (strcmp(f, "--seed") == 0) {
+            o.seed = parse_size(f, v, 0, UINT64_MAX);
+        } else if (strcmp(f, "--keep") == 0) {
+            char *end = NULL;
+            o.keep = strtod(v, &end);
+            if (end == v || *end != '\0' || !(o.keep > 0 && o.keep <= 1)) {
+                die("--keep is a share in (0, 1]");
+            }
+        } else if (strcmp(f, "--epsilon") == 0) {
+            o.n_eps = 0;
+            char list[256];
+            snprintf(list, sizeof list, "%s", v);
+            for (char *p = list; *p != '\0' && o.n_eps < MAX_EPS;) {
+                size_t n = strcspn(p, ",");
+                char item[32];
+                snprintf(item, sizeof item, "%.*s", (int)n, p);
+                char *end = NULL;
+                double e = strcmp(item, "inf") == 0 ? INFINITY : strtod(item, &end);
+                if ((!isinf(e) && (end == item || *end != '\0')) || !(e > 0) ||
+                    (!isinf(e) && e > HUSH_LDP_EPSILON_MAX)) {
+                    die("--epsilon: \"%s\" is not in (0, %g] or inf", item,
+                        HUSH_LDP_EPSILON_MAX);
+                }
+                o.eps[o.n_eps++] = e;
+                p += n + (p[n] == ',');
+            }
+            if (o.n_eps == 0) {
+                die("--epsilon needs a value");
+            }
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (o.hushd == NULL || access(o.hushd, X_OK) != 0) {
+        die("cannot run hushd at %s (--hushd PATH)", o.hushd != NULL ? o.hushd : "?");
+    }
+    o.progress = !o.json && isatty(STDERR_FILENO);
+    if (hush_global_init() != 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        die("initialisation failed");
+    }
+    mkdir(o.out, 0755);
+    double t0 = now_s();
+    world w = {0};
+    hush_rng *rng = NULL;
+    if (hush_rng_new_seeded_u64(o.seed, &rng) != 0) {
+        die("rng");
+    }
+    texts private_ = {0};
+    load_corpus(&o, &private_, &w.initial, rng);
+    if (w.initial.n < o.candidates) {
+        die("only %zu initial sentences in groups %s*", w.initial.n, o.initial_prefix);
+    }
+    /* halves: devices hold the even ones, the oracle draws from the odd */
+    for (size_t i = 0; i < private_.n; i++) {
+        texts_push(i % 2 == 0 ? &w.device_emails : &w.oracle_emails, private_.v[i],
+                   strlen(private_.v[i]));
+    }
+    texts_free(&private_);
+    w.holds = malloc(o.devices * o.emails_per_device * sizeof *w.holds);
+    if (w.holds == NULL) {
+        die("out of memory");
+    }
+    for (size_t i = 0; i < o.devices * o.emails_per_device; i++) {
+        w.holds[i] = (uint32_t)hush_rng_uniform(rng, w.device_emails.n);
+    }
+    /* the campaign's embedder, which devices and the metrics share */
+    hush_err err = {0};
+    if (hush_embedder_new_default(o.dim, o.seed, &w.embedder, &err) != 0 ||
+        hush_embedder_describe(w.embedder, &w.embedder_desc, &err) != 0) {
+        die("embedder: %s", err.msg);
+    }
+    embed_all(w.embedder, w.device_emails.v, w.device_emails.n, &w.P);
+    float *pp = malloc(w.P.n * w.P.n * sizeof *pp);
+    w.p_knn = malloc(w.P.n * sizeof *w.p_knn);
+    if (pp == NULL || w.p_knn == NULL) {
+        die("out of memory");
+    }
+    dots(&w.P, &w.P, pp);
+    for (size_t i = 0; i < w.P.n; i++) {
+        w.p_knn[i] = kth_largest(pp + i * w.P.n, w.P.n, i, KNN);
+    }
+    free(pp);
+    /* the oracle: as many held-out real emails as there are candidates */
+    size_t n_oracle = w.oracle_emails.n < o.candidates ? w.oracle_emails.n : o.candidates;
+    fmat O;
+    embed_all(w.embedder, w.oracle_emails.v, n_oracle, &O);
+    w.oracle_coverage = measure(&w.P, w.p_knn, &O).coverage;
+    free(O.v);
+    /* the generator's public corpus: the initial groups' sentences */
+    char corpus_file[1100];
+    snprintf(corpus_file, sizeof corpus_file, "%s/public-corpus.jsonl", o.out);
+    FILE *cf = fopen(corpus_file, "w");
+    if (cf == NULL) {
+        die("cannot write %s", corpus_file);
+    }
+    for (size_t i = 0; i < w.initial.n; i++) {
+        json_t *line = json_pack("{s:s}", "text", w.initial.v[i]);
+        char *s = json_dumps(line, JSON_COMPACT);
+        fprintf(cf, "%s\n", s);
+        free(s);
+        json_decref(line);
+    }
+    fclose(cf);
+    char *abs_corpus = realpath(corpus_file, NULL);
+    char csv_path[1100];
+    snprintf(csv_path, sizeof csv_path, "%s/refine.csv", o.out);
+    FILE *csv = fopen(csv_path, "w");
+    if (csv == NULL) {
+        die("cannot write %s", csv_path);
+    }
+    fprintf(csv, "epsilon,round,coverage,oracle_coverage,gap_closed,precision,recall,"
+                 "n_reports,kept,generated\n");
+    if (!o.json) {
+        printf("hush-sim: %zu devices holding %zu private emails (%s*), %zu held out; "
+               "oracle "
+               "coverage %.4f (%zu emails); %zu candidates from %s* sentences\n",
+               o.devices, w.device_emails.n, o.private_prefix, w.oracle_emails.n,
+               w.oracle_coverage, n_oracle, o.candidates, o.initial_prefix);
+    }
+    for (size_t i = 0; i < o.n_eps; i++) {
+        run(&o, &w, o.eps[i], csv, abs_corpus, i);
+    }
+    fclose(csv);
+    free(abs_corpus);
+    if (o.plot) {
+        plot(&o);
+    }
+    if (!o.json) {
+        printf("hush-sim: %.0f s; CSV %s%s%s%s\n", now_s() - t0, csv_path,
+               o.plot ? ", plot " : "", o.plot ? o.out : "",
+               o.plot ? "/refine.png and .svg" : "");
+    }
+    texts_free(&w.device_emails);
+    texts_free(&w.oracle_emails);
+    texts_free(&w.initial);
+    free(w.holds);
+    free(w.P.v);
+    free(w.p_knn);
+    hush_free(w.embedder_desc);
+    hush_embedder_free(w.embedder);
+    hush_rng_free(rng);
+    curl_global_cleanup();
+    return 0;
+}
