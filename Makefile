@@ -213,6 +213,7 @@ check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS)
 	done
 	@$(TEST_BIN) $(TEST_ARGS)
 	@/usr/bin/python3 tests/e2e/test_collector.py $(BUILD)/bin/hushd
+	@/usr/bin/python3 tests/e2e/test_rounds.py $(BUILD)/bin/hushd
 	@/usr/bin/python3 tests/e2e/test_device.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_integration.py $(BUILD) $(SANITIZE)
 
@@ -245,11 +246,12 @@ demo: deps
 FUZZ_CC ?= clang
 fuzz: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PRIVACY_SRC) $(EMBED_SRC) $(PROTO_SRC) $(DEV_SRC)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PRIVACY_SRC) $(EMBED_SRC) $(PROTO_SRC) $(DEV_SRC) \
+                 $(COLL_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all -DHUSH_NO_MULTIVERSION -Icommon -Iprivacy -Iembeddings -Iprotocol \
-	    -Idevice \
+	    -Idevice -Icollector \
 	    $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 # ---- install ------------------------------------------------------------

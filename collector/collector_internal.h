@@ -294,6 +294,13 @@ int hush__generate_external(const char *cmd, unsigned timeout_s, size_t max_outp
                             const char *campaign, uint32_t round, uint64_t seed,
                             size_t max_bytes, char ***out, size_t *n_out, hush_err *err);
 
+/* What an external generator printed: 1 to `want` JSON lines {"text"},
+ * validated; repeats (of parents or earlier lines) skipped. */
+int hush__generator_output_parse(const char *text, size_t len, size_t want,
+                                 size_t max_bytes, const hush__parent *parents,
+                                 size_t n_parents, char ***out, size_t *n_out,
+                                 hush_err *err);
+
 /* rounds.c */
 /* Checks a "refine" policy object (campaign spec or close request). */
 int hush__refine_check(const json_t *refine, json_t **response, int *status);

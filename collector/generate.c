@@ -582,11 +582,13 @@ static void stderr_tail(const buf *e, char *dst, size_t cap)
     dst[o] = '\0';
 }
 
-/* Parses the generator's output: JSON lines {"text": ...}. */
-static int parse_output(const buf *o, size_t want, size_t max_bytes,
-                        const hush__parent *parents, size_t n_parents, char ***out,
-                        size_t *n_out, hush_err *err)
+int hush__generator_output_parse(const char *text, size_t len, size_t want,
+                                 size_t max_bytes, const hush__parent *parents,
+                                 size_t n_parents, char ***out, size_t *n_out,
+                                 hush_err *err)
 {
+    const buf view = {.p = (char *)text, .n = len};
+    const buf *o = &view;
     strs result = {0};
     hashset seen = {0};
     int rc = set_init(&seen, n_parents + want);
@@ -600,13 +602,13 @@ static int parse_output(const buf *o, size_t want, size_t max_bytes,
             end++;
         }
         line_no++;
-        size_t len = end - pos;
-        if (len > 0 && o->p[end - 1] == '\r') {
-            len--;
+        size_t line_len = end - pos;
+        if (line_len > 0 && o->p[end - 1] == '\r') {
+            line_len--;
         }
-        if (len > 0) {
+        if (line_len > 0) {
             json_error_t jerr;
-            json_t *doc = json_loadb(o->p + pos, len, JSON_REJECT_DUPLICATES, &jerr);
+            json_t *doc = json_loadb(o->p + pos, line_len, JSON_REJECT_DUPLICATES, &jerr);
             const json_t *t = json_object_get(doc, "text");
             const char *s = json_string_value(t);
             size_t sl = json_string_length(t);
@@ -826,7 +828,8 @@ int hush__generate_external(const char *cmd, unsigned timeout_s, size_t max_outp
         rc = hush_err_set(err, HUSH_EIO, "the generator exited with status %d%s",
                           WEXITSTATUS(status), tail);
     } else {
-        rc = parse_output(&o, want, max_bytes, parents, n, out, n_out, err);
+        rc = hush__generator_output_parse(o.p, o.n, want, max_bytes, parents, n, out,
+                                          n_out, err);
     }
 out:
     if (pid > 0) {

@@ -73,9 +73,9 @@ static int parse_policy(const json_t *o, policy *p, bool closing, json_t **respo
             p->keep = json_integer_value(v);
         } else if (strcmp(key, "min_z") == 0) {
             if (!json_is_number(v) || !(json_number_value(v) >= 0) ||
-                !(json_number_value(v) <= 100)) {
+                !(json_number_value(v) <= 1e6)) {
                 return fail(response, status, 400, "invalid_policy",
-                            "\"min_z\" must be a number in [0, 100]");
+                            "\"min_z\" must be a number in [0, 1e6]");
             }
             p->min_z = json_number_value(v);
         } else if (strcmp(key, "population") == 0) {

@@ -1,0 +1,235 @@
+/*
+ * test_generate.c - the refinement generators: the built-in one's
+ * determinism and limits, and an external command that works, crashes,
+ * hangs, floods, or prints garbage.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "collector_internal.h"
+
+static const hush__parent parents[] = {
+    {"s1", "Lunch meeting moved to Thursday at noon. Bring the slides! See you there.",
+     120, 9},
+    {"s2", "Your invoice for October is attached. Payment is due in thirty days.", 80, 8},
+    {"s3", "The package you ordered has shipped. It will arrive on Monday.", 40, 7},
+};
+#define N_PARENTS (sizeof parents / sizeof parents[0])
+
+static const char *const corpus[] = {
+    "Limited offer: act now and save on every order this week.",
+    "Click here to unsubscribe from the mailing list.",
+};
+
+static void check_texts(char **t, size_t n, size_t max_bytes)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(t[i]);
+        cr_assert(len > 0 && len <= max_bytes, "text %zu has %zu bytes", i, len);
+        for (size_t p = 0; p < N_PARENTS; p++) {
+            cr_assert_str_neq(t[i], parents[p].text, "a parent came back unchanged");
+        }
+        for (size_t k = 0; k < i; k++) {
+            cr_assert_str_neq(t[i], t[k], "texts %zu and %zu repeat", k, i);
+        }
+    }
+}
+
+Test(generate, builtin_is_deterministic_under_its_seed)
+{
+    char **a = NULL, **b = NULL, **c = NULL;
+    size_t na = 0, nb = 0, nc = 0;
+    hush_err err = {0};
+    cr_assert_eq(
+        hush__generate_builtin(parents, N_PARENTS, 40, 7, corpus, 2, 512, &a, &na, &err),
+        0, "%s", err.msg);
+    cr_assert_eq(
+        hush__generate_builtin(parents, N_PARENTS, 40, 7, corpus, 2, 512, &b, &nb, &err),
+        0);
+    cr_assert_eq(
+        hush__generate_builtin(parents, N_PARENTS, 40, 8, corpus, 2, 512, &c, &nc, &err),
+        0);
+    cr_assert_eq(na, 40, "three parents allow forty variations (got %zu)", na);
+    cr_assert_eq(na, nb);
+    size_t same = 0;
+    for (size_t i = 0; i < na; i++) {
+        cr_assert_str_eq(a[i], b[i], "same seed, same text %zu", i);
+    }
+    for (size_t i = 0; i < na && i < nc; i++) {
+        same += strcmp(a[i], c[i]) == 0;
+    }
+    cr_assert_lt(same, na / 2, "another seed, other texts (%zu of %zu equal)", same, na);
+    check_texts(a, na, 512);
+    hush__texts_free(a, na);
+    hush__texts_free(b, nb);
+    hush__texts_free(c, nc);
+}
+
+Test(generate, builtin_respects_its_limits)
+{
+    char **t = NULL;
+    size_t n = 0;
+    hush_err err = {0};
+    /* a byte cap shorter than any parent: whole sentences, or a cut one */
+    cr_assert_eq(
+        hush__generate_builtin(parents, N_PARENTS, 30, 1, NULL, 0, 40, &t, &n, &err), 0,
+        "%s", err.msg);
+    cr_assert_gt(n, 0);
+    check_texts(t, n, 40);
+    hush__texts_free(t, n);
+    /* one one-word parent cannot give many distinct variations: fewer,
+     * and no endless loop */
+    hush__parent tiny = {"t", "hello", 5, 1};
+    cr_assert_eq(hush__generate_builtin(&tiny, 1, 500, 1, NULL, 0, 64, &t, &n, &err), 0);
+    cr_assert_lt(n, 500);
+    hush__texts_free(t, n);
+    cr_assert_eq(hush__generate_builtin(parents, 0, 5, 1, NULL, 0, 64, &t, &n, &err),
+                 HUSH_EINVAL);
+}
+
+/* The external protocol, with small shell programs. */
+static int external(const char *cmd, unsigned timeout, size_t max_output, size_t want,
+                    char ***t, size_t *n, hush_err *err)
+{
+    hush_err_clear(err);
+    *t = NULL;
+    *n = 0;
+    return hush__generate_external(cmd, timeout, max_output, parents, N_PARENTS, want,
+                                   "mail", 3, 42, 256, t, n, err);
+}
+
+Test(generate, external_generator_protocol)
+{
+    char **t = NULL;
+    size_t n = 0;
+    hush_err err = {0};
+    /* reads the parents, uses the request variables, prints new texts */
+    const char *good = "n=$(wc -l); test \"$n\" = 3 || exit 9; "
+                       "test \"$HUSH_CAMPAIGN/$HUSH_ROUND/$HUSH_WANT/$HUSH_SEED\" = "
+                       "mail/3/4/42 || exit 8; "
+                       "printf '{\"text\":\"first variation\"}\\n\\n{\"text\":\"second "
+                       "variation\"}\\n'; "
+                       "printf '{\"text\":\"first variation\"}\\n'";
+    cr_assert_eq(external(good, 10, 1 << 20, 4, &t, &n, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, 2, "a repeated text counts once");
+    cr_assert_str_eq(t[0], "first variation");
+    cr_assert_str_eq(t[1], "second variation");
+    hush__texts_free(t, n);
+    /* a parent's own text is not new */
+    cr_assert_eq(
+        external("cat >/dev/null; echo '{\"text\":\"Lunch meeting moved to Thursday at "
+                 "noon. Bring the slides! See you there.\"}'; echo '{\"text\":\"x1\"}'",
+                 10, 1 << 20, 4, &t, &n, &err),
+        0, "%s", err.msg);
+    cr_assert_eq(n, 1);
+    hush__texts_free(t, n);
+    /* a generator that does not read its input is fine, and no SIGPIPE */
+    cr_assert_eq(
+        external("echo '{\"text\":\"ignored the input\"}'", 10, 1 << 20, 4, &t, &n, &err),
+        0, "%s", err.msg);
+    hush__texts_free(t, n);
+}
+
+static void refused(const char *cmd, unsigned timeout, size_t max_output, size_t want,
+                    int code, const char *fragment)
+{
+    char **t = NULL;
+    size_t n = 0;
+    hush_err err = {0};
+    int rc = external(cmd, timeout, max_output, want, &t, &n, &err);
+    cr_assert_eq(rc, code, "%s: rc %d (%s)", cmd, rc, err.msg);
+    cr_assert_null(t);
+    cr_assert(strstr(err.msg, fragment) != NULL, "%s: \"%s\" lacks \"%s\"", cmd, err.msg,
+              fragment);
+}
+
+Test(generate, external_failures_are_clear_errors)
+{
+    refused("cat >/dev/null; echo 'model not loaded' >&2; exit 3", 10, 1 << 20, 4,
+            HUSH_EIO, "status 3; stderr: model not loaded");
+    refused("kill -9 $$", 10, 1 << 20, 4, HUSH_EIO, "signal 9");
+    refused("echo not json", 10, 1 << 20, 4, HUSH_EINVAL, "line 1");
+    refused("echo '{\"txt\":\"a\"}'", 10, 1 << 20, 4, HUSH_EINVAL, "line 1");
+    refused("echo '{\"text\":\"\"}'", 10, 1 << 20, 4, HUSH_EINVAL, "line 1");
+    refused("echo '{\"text\":\"!!!\"}'", 10, 1 << 20, 4, HUSH_EINVAL, "letter or digit");
+    refused("printf '{\"text\":\"a\\\\u0001b\"}\\n'", 10, 1 << 20, 4, HUSH_EINVAL,
+            "control");
+    refused("for i in 1 2 3; do echo \"{\\\"text\\\":\\\"t$i\\\"}\"; done", 10, 1 << 20,
+            2, HUSH_EINVAL, "more than the 2 texts");
+    refused("true", 10, 1 << 20, 4, HUSH_EINVAL, "no new texts");
+    refused("yes '{\"text\":\"flood\"}'", 10, 1 << 16, 4, HUSH_ETOOBIG,
+            "more than 65536 bytes");
+    refused("", 10, 1 << 20, 4, HUSH_EINVAL, "no external generator");
+    char too_long[400];
+    snprintf(too_long, sizeof too_long, "echo '{\"text\":\"%0300d\"}'", 7);
+    refused(too_long, 10, 1 << 20, 4, HUSH_EINVAL, "1 to 256 bytes");
+}
+
+/* Processes of group `pgid` that are not zombies, from /proc. */
+static int live_in_group(pid_t pgid)
+{
+    DIR *d = opendir("/proc");
+    cr_assert_not_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') {
+            continue;
+        }
+        char path[300], line[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL) {
+            continue;
+        }
+        size_t got = fread(line, 1, sizeof line - 1, f);
+        fclose(f);
+        line[got] = '\0';
+        const char *close = strrchr(line, ')'); /* after the command name */
+        char state = 0;
+        long ppid = 0, pgrp = 0;
+        if (close != NULL &&
+            sscanf(close + 1, " %c %ld %ld", &state, &ppid, &pgrp) == 3 && pgrp == pgid &&
+            state != 'Z' && state != 'X') {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+Test(generate, a_hanging_generator_is_killed_at_its_time_limit)
+{
+    char pidfile[] = "/tmp/hush-gen-XXXXXX";
+    int fd = mkstemp(pidfile);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    char cmd[256];
+    /* the shell and a child of it: the whole process group must go */
+    snprintf(cmd, sizeof cmd, "echo $$ > %s; sleep 30 & sleep 30", pidfile);
+    double t0 = hush__now();
+    refused(cmd, 1, 1 << 20, 4, HUSH_EIO, "did not finish within 1 s");
+    double took = hush__now() - t0;
+    cr_assert_lt(took, 5.0, "took %.1f s", took);
+    FILE *f = fopen(pidfile, "r");
+    long pgid = 0;
+    cr_assert(f != NULL && fscanf(f, "%ld", &pgid) == 1 && pgid > 1);
+    fclose(f);
+    unlink(pidfile);
+    /* no live process of that group is left (a killed orphan may stay a
+     * zombie until whoever adopted it reaps it: that is not alive) */
+    int alive = 0;
+    for (int i = 0; i < 100; i++) {
+        alive = live_in_group((pid_t)pgid);
+        if (alive == 0) {
+            break;
+        }
+        usleep(10000);
+    }
+    cr_assert_eq(alive, 0, "%d processes of the generator's group survived", alive);
+}

@@ -1,0 +1,359 @@
+#!/usr/bin/env python3
+"""End-to-end tests of refinement rounds: a real hushd on loopback.
+
+  - closing a round keeps the most voted samples (by the round policy),
+    generates the rest, and publishes the next round, signed, in both views;
+  - reports for a closed round get 409; every batch acknowledged while a
+    close runs is counted in the closed round's frozen estimates;
+  - the round policy (keep, min_z, population), its errors, and what cannot
+    be closed (polls, too few reports, the wrong round, no admin token);
+  - an external generator that fails, hangs, or prints garbage leaves the
+    round open with a clear error, and one that works is used;
+  - the history and the frozen estimates survive a restart;
+  - automatic rounds close after N reports.
+
+Usage: test_rounds.py path/to/hushd
+"""
+import base64
+import json
+import os
+import stat
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hushlib import Hushd, Sodium, batch_id  # noqa: E402
+
+HUSHD = None
+RESULTS = []
+TEXTS = [
+    "Lunch meeting moved to Thursday at noon. Bring the slides. See you there.",
+    "Your invoice for October is attached. Payment is due in thirty days.",
+    "The package you ordered has shipped. It will arrive on Monday.",
+    "Reminder: the security training must be completed this week.",
+    "Can you review my pull request before the release? Thanks a lot.",
+    "The quarterly report is ready. Numbers look good this time.",
+]
+
+
+def expect(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def test(fn):
+    def run():
+        t0 = time.time()
+        try:
+            fn()
+            RESULTS.append(True)
+            print("[PASS] e2e::%s (%.2fs)" % (fn.__name__, time.time() - t0), flush=True)
+        except Exception:
+            RESULTS.append(False)
+            print("[FAIL] e2e::%s\n%s" % (fn.__name__, traceback.format_exc()), flush=True)
+    run.__name__ = fn.__name__
+    return run
+
+
+def create(h, cid="mail", refine=None, min_reports=0, epsilon=8):
+    body = {"id": cid, "name": "Mail", "kind": "synthetic", "candidates": TEXTS,
+            "epsilon": epsilon, "mechanism": "grr", "match_threshold": 0.1,
+            "embedder": {"kind": "hashed-ngram", "version": 1, "dim": 64, "seed": 3},
+            "min_reports": min_reports}
+    if refine is not None:
+        body["refine"] = refine
+    s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body=body)
+    expect(s == 201, "create %s: %s %s" % (cid, s, doc))
+
+
+def post(h, cid, rnd, reports):
+    return h.json("POST", "/v1/reports", body={"campaign": cid, "round": rnd,
+                                                "batch_id": batch_id(), "reports": reports})
+
+
+def close(h, cid="mail", body=None, admin=True):
+    return h.json("POST", "/v1/campaigns/%s/rounds" % cid, admin=admin, body=body)
+
+
+def publication(h, cid="mail", view=""):
+    s, body, hdrs = h.request("GET", "/v1/campaigns/%s%s" % (cid, view))
+    expect(s == 200, "publication %s" % s)
+    return body, hdrs["Hush-Signature"], json.loads(body)
+
+
+@test
+def close_keeps_the_most_voted_and_publishes_the_next_round():
+    h = Hushd(HUSHD)
+    try:
+        create(h, refine={"keep": 2, "population": 6})
+        # votes: c0 30, c1 20, c2 5 (GRR at epsilon 8 is nearly exact)
+        s, doc, _ = post(h, "mail", 1, [0] * 30 + [1] * 20 + [2] * 5)
+        expect(s == 200, "post %s" % doc)
+        s, doc, _ = close(h, body={"round": 1, "metrics": {"coverage": 0.4}})
+        expect(s == 201, "close %s %s" % (s, doc))
+        expect(doc["closed"] == 1 and doc["round"] == 2 and doc["kept"] == 2 and
+               doc["generated"] == 4 and doc["n_reports"] == 55, "answer %s" % doc)
+        body, sig, pub = publication(h)
+        keys = h.json("GET", "/v1/keys")[1]
+        pk = base64.b64decode(keys["signing_key"])
+        expect(Sodium().verify(base64.b64decode(sig), body, pk), "round 2 is signed")
+        ids = [c["id"] for c in pub["candidates"]]
+        expect(pub["round"] == 2 and ids[:2] == ["c0", "c1"] and len(ids) == 6,
+               "kept c0, c1 first, then new: %s" % ids)
+        expect(all(i.startswith("r2-") for i in ids[2:]), "new ids %s" % ids)
+        texts = [c["text"] for c in pub["candidates"]]
+        expect(len(set(texts)) == 6, "distinct texts")
+        dbody, dsig, dev = publication(h, view="?view=device")
+        expect(dev["round"] == 2 and dev["candidate_count"] == 6 and
+               Sodium().verify(base64.b64decode(dsig), dbody, pk), "device view of round 2")
+        expect(pub["mechanism"]["domain"] == 7, "domain follows the population")
+        # a late batch for round 1, then one for round 2
+        s, doc, _ = post(h, "mail", 1, [0])
+        expect(s == 409 and doc["error"]["code"] == "round_closed", "late: %s %s" % (s, doc))
+        s, doc, _ = post(h, "mail", 2, [0, 1, 6])
+        expect(s == 200, "round 2 report %s" % doc)
+        # round 1's estimates stay, frozen
+        s, est, _ = h.json("GET", "/v1/campaigns/mail/estimates?round=1&top=3")
+        expect(s == 200 and est["round"] == 1 and est["n_reports"] == 55 and
+               [i["candidate_id"] for i in est["items"]] == ["c0", "c1", "c2"], "frozen %s" % est)
+        s, est, _ = h.json("GET", "/v1/campaigns/mail/estimates")
+        expect(est["round"] == 2 and est["n_reports"] == 3, "current %s" % est)
+        s, est, _ = h.json("GET", "/v1/campaigns/mail/estimates?round=3")
+        expect(s == 404, "a future round has no estimates")
+        s, hist, _ = h.json("GET", "/v1/campaigns/mail/rounds")
+        r = hist["rounds"]
+        expect(hist["round"] == 2 and len(r) == 2 and r[0]["n_reports"] == 55 and
+               r[0]["kept"] == 2 and r[0]["generated"] == 4 and
+               r[0]["metrics"] == {"coverage": 0.4} and r[0]["policy"]["keep"] == 2 and
+               "generate_ms" in r[0]["timings"] and r[1]["closed_at"] is None and
+               r[1]["n_reports"] == 3, "history %s" % hist)
+        s, lst, _ = h.json("GET", "/v1/campaigns")
+        expect(lst["campaigns"][0]["round"] == 2, "the list shows round 2")
+    finally:
+        h.cleanup()
+
+
+@test
+def round_policy_and_what_cannot_be_closed():
+    h = Hushd(HUSHD)
+    try:
+        create(h)
+        s, doc, _ = close(h)
+        expect(s == 409 and doc["error"]["code"] == "too_few_reports", "empty: %s" % doc)
+        post(h, "mail", 1, [0] * 40 + [1] * 3 + [3] * 20)
+        for body, code in [({"keep": 0}, "invalid_policy"), ({"kepp": 2}, "invalid_policy"),
+                           ({"population": 10 ** 9}, "invalid_policy"),
+                           ({"min_z": -1}, "invalid_policy"), ({"auto": {"reports": 5}},
+                                                                "invalid_policy"),
+                           ({"generator": "gpt"}, "invalid_policy"),
+                           ({"metrics": [1]}, "invalid_metrics")]:
+            s, doc, _ = close(h, body=body)
+            expect(s == 400 and doc["error"]["code"] == code, "%s: %s %s" % (body, s, doc))
+        s, doc, _ = close(h, body={"round": 7})
+        expect(s == 409 and doc["error"]["code"] == "round_mismatch", "round %s" % doc)
+        s, doc, _ = close(h, body={"min_z": 10000})
+        expect(s == 409 and doc["error"]["code"] == "nothing_to_keep", "min_z %s" % doc)
+        s, doc, _ = close(h, admin=False)
+        expect(s == 401, "no token: %s" % s)
+        s, doc, _ = close(h, cid="nope")
+        expect(s == 404, "unknown campaign")
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body={
+            "id": "poll", "name": "p", "kind": "poll", "candidates": ["a", "b"], "epsilon": 1,
+            "min_reports": 0})
+        post(h, "poll", 1, [0, 1])
+        s, doc, _ = close(h, cid="poll")
+        expect(s == 409 and doc["error"]["code"] == "not_synthetic", "poll %s" % doc)
+        # nothing changed: still round 1, still every report
+        s, est, _ = h.json("GET", "/v1/campaigns/mail/estimates")
+        expect(est["round"] == 1 and est["n_reports"] == 63, "unchanged %s" % est)
+        # min_z keeps what is voted well above its noise: at epsilon 8 the
+        # standard error of a count c is about sqrt(0.02 + 0.0017 c), so
+        # c0 (40 votes) and c3 (20) stand at z > 80, c1 (3) near 18
+        s, doc, _ = close(h, body={"min_z": 50, "keep": 5, "population": 8})
+        expect(s == 201 and doc["kept"] == 2 and doc["candidates"] == 8, "min_z close %s" % doc)
+        ids = [c["id"] for c in publication(h)[2]["candidates"]]
+        expect(ids[:2] == ["c0", "c3"], "kept %s" % ids)
+    finally:
+        h.cleanup()
+
+
+def generator_script(d, name, text):
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, stat.S_IRWXU)
+    return path
+
+
+@test
+def a_failing_external_generator_leaves_the_round_open():
+    d = tempfile.mkdtemp(prefix="hush-gen-")
+    good = generator_script(d, "good.py", """#!/usr/bin/env python3
+import json, os, sys
+kept = [json.loads(l) for l in sys.stdin if l.strip()]
+for i in range(int(os.environ["HUSH_WANT"])):
+    p = kept[i % len(kept)]
+    print(json.dumps({"text": p["text"] + " (variation %d of %s)" % (i, p["id"])}))
+""")
+    cases = [("echo 'GPU out of memory' >&2; exit 2", "GPU out of memory"),
+             ("sleep 20", "did not finish within 1 s"),
+             ("echo '<html>oops</html>'", "line 1")]
+    try:
+        for cmd, fragment in cases:
+            h = Hushd(HUSHD, extra=["--generator-cmd", cmd, "--generator-timeout", "1"])
+            try:
+                create(h, refine={"generator": "external", "keep": 2})
+                post(h, "mail", 1, [0] * 10 + [1] * 5)
+                t0 = time.time()
+                s, doc, _ = close(h)
+                expect(s == 502 and doc["error"]["code"] == "generator_failed" and
+                       fragment in doc["error"]["message"] and
+                       "stays open" in doc["error"]["message"], "%s: %s %s" % (cmd, s, doc))
+                expect(time.time() - t0 < 10, "the time limit holds")
+                expect(publication(h)[2]["round"] == 1, "round 1 stays open")
+                s, doc, _ = post(h, "mail", 1, [2])
+                expect(s == 200, "round 1 still takes reports")
+                s, hist, _ = h.json("GET", "/v1/campaigns/mail/rounds")
+                expect(len(hist["rounds"]) == 1 and hist["rounds"][0]["n_reports"] == 16,
+                       "history %s" % hist)
+            finally:
+                h.cleanup()
+        h = Hushd(HUSHD, extra=["--generator-cmd", good])
+        try:
+            create(h, refine={"generator": "external", "keep": 2})
+            post(h, "mail", 1, [0] * 10 + [1] * 5)
+            s, doc, _ = close(h)
+            expect(s == 201 and doc["generated"] == 4, "external close %s" % doc)
+            texts = [c["text"] for c in publication(h)[2]["candidates"]]
+            expect("(variation 0 of c0)" in texts[2], "the generator's texts %s" % texts)
+            # without --generator-cmd the external generator is refused
+        finally:
+            h.cleanup()
+        h = Hushd(HUSHD)
+        try:
+            create(h, refine={"generator": "external"})
+            post(h, "mail", 1, [0] * 10)
+            s, doc, _ = close(h)
+            expect(s == 502 and "--generator-cmd" in doc["error"]["message"], "%s" % doc)
+        finally:
+            h.cleanup()
+    finally:
+        for f in os.listdir(d):
+            os.unlink(os.path.join(d, f))
+        os.rmdir(d)
+
+
+@test
+def history_survives_a_restart():
+    h = Hushd(HUSHD)
+    try:
+        create(h, refine={"keep": 3})
+        post(h, "mail", 1, [0] * 10 + [2] * 8 + [4] * 6)
+        s, doc, _ = close(h, body={"metrics": {"coverage": 0.5}})
+        expect(s == 201, "close %s" % doc)
+        post(h, "mail", 2, [1] * 7)
+        s, hist1, _ = h.json("GET", "/v1/campaigns/mail/rounds")
+        s, est1, _ = h.json("GET", "/v1/campaigns/mail/estimates?round=1")
+        body1, sig1, _ = publication(h)
+        dbody1, dsig1, _ = publication(h, view="?view=device")
+        expect(h.stop() == 0, "clean stop")
+        h.start()
+        s, hist2, _ = h.json("GET", "/v1/campaigns/mail/rounds")
+        s, est2, _ = h.json("GET", "/v1/campaigns/mail/estimates?round=1")
+        body2, sig2, _ = publication(h)
+        dbody2, dsig2, _ = publication(h, view="?view=device")
+        expect(hist1 == hist2, "history %s\nvs %s" % (hist1, hist2))
+        expect(est1 == est2, "frozen estimates")
+        expect(body1 == body2 and sig1 == sig2 and dbody1 == dbody2 and dsig1 == dsig2,
+               "round 2's publication, both views, byte for byte")
+        s, est, _ = h.json("GET", "/v1/campaigns/mail/estimates")
+        expect(est["round"] == 2 and est["n_reports"] == 7, "round 2 rebuilt %s" % est)
+        # kill -9 after another close: still there
+        s, doc, _ = close(h)
+        expect(s == 201 and doc["round"] == 3, "close 2 %s" % doc)
+        h.kill()
+        h.start()
+        s, hist3, _ = h.json("GET", "/v1/campaigns/mail/rounds")
+        expect(hist3["round"] == 3 and len(hist3["rounds"]) == 3, "after kill -9 %s" % hist3)
+    finally:
+        h.cleanup()
+
+
+@test
+def batches_racing_a_close_are_counted_or_refused():
+    h = Hushd(HUSHD)
+    try:
+        create(h, refine={"keep": 2})
+        post(h, "mail", 1, [0] * 5)
+        acked, stop = [], threading.Event()
+        lock = threading.Lock()
+
+        def sender():
+            while not stop.is_set():
+                s, doc, _ = post(h, "mail", 1, [0, 1, 2, 3])
+                if s == 200:
+                    with lock:
+                        acked.append(doc["accepted"])
+                elif s == 409:
+                    return
+                else:
+                    raise AssertionError("unexpected %s %s" % (s, doc))
+
+        threads = [threading.Thread(target=sender) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        s, doc, _ = close(h)
+        stop.set()
+        for t in threads:
+            t.join()
+        expect(s == 201, "close %s" % doc)
+        s, est, _ = h.json("GET", "/v1/campaigns/mail/estimates?round=1")
+        expect(est["n_reports"] == 5 + sum(acked),
+               "frozen %d == 5 + acknowledged %d" % (est["n_reports"], sum(acked)))
+        expect(doc["n_reports"] == est["n_reports"], "the answer agrees")
+    finally:
+        h.cleanup()
+
+
+@test
+def automatic_rounds_close_after_n_reports():
+    h = Hushd(HUSHD)
+    try:
+        create(h, refine={"keep": 2, "auto": {"reports": 50}})
+        post(h, "mail", 1, [0] * 30)
+        time.sleep(1.5)
+        expect(publication(h)[2]["round"] == 1, "not yet at 30 reports")
+        post(h, "mail", 1, [1] * 30)
+        deadline = time.time() + 10
+        while time.time() < deadline and publication(h)[2]["round"] == 1:
+            time.sleep(0.2)
+        expect(publication(h)[2]["round"] == 2, "closed by itself after 50 reports")
+        s, hist, _ = h.json("GET", "/v1/campaigns/mail/rounds")
+        expect(hist["rounds"][0]["n_reports"] == 60, "history %s" % hist)
+    finally:
+        h.cleanup()
+
+
+def main():
+    global HUSHD
+    if len(sys.argv) != 2:
+        sys.exit("usage: test_rounds.py path/to/hushd")
+    HUSHD = os.path.abspath(sys.argv[1])
+    for t in [close_keeps_the_most_voted_and_publishes_the_next_round,
+              round_policy_and_what_cannot_be_closed,
+              a_failing_external_generator_leaves_the_round_open, history_survives_a_restart,
+              batches_racing_a_close_are_counted_or_refused,
+              automatic_rounds_close_after_n_reports]:
+        t()
+    failed = RESULTS.count(False)
+    print("[====] e2e rounds: Tested: %d | Passing: %d | Failing: %d" %
+          (len(RESULTS), len(RESULTS) - failed, failed), flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
