@@ -4,6 +4,7 @@ lacks, so that the checks use an implementation independent of hush's."""
 import base64
 import ctypes
 import ctypes.util
+import glob
 import json
 import os
 import shutil
@@ -16,6 +17,30 @@ import urllib.error
 import urllib.request
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SCHEMAS = os.path.join(REPO, "schemas")
+_STORE = None
+
+
+def schema(name):
+    with open(os.path.join(SCHEMAS, name + ".schema.json")) as f:
+        return json.load(f)
+
+
+def validate(doc, name):
+    """Validates a document against schemas/NAME.schema.json (references
+    resolved among the project's schemas); raises on a mismatch."""
+    global _STORE
+    import jsonschema
+    if _STORE is None:
+        _STORE = {}
+        for path in glob.glob(os.path.join(SCHEMAS, "*.schema.json")):
+            with open(path) as f:
+                s = json.load(f)
+            _STORE[os.path.basename(path)] = s
+            _STORE[s["$id"]] = s
+    s = schema(name)
+    resolver = jsonschema.RefResolver(base_uri=s["$id"], referrer=s, store=_STORE)
+    jsonschema.Draft202012Validator(s, resolver=resolver).validate(doc)
 
 
 def free_port():

@@ -25,7 +25,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hushlib import Hushd, Sodium, batch_id  # noqa: E402
+from hushlib import Hushd, Sodium, batch_id, validate  # noqa: E402
 
 HUSHD = None
 RESULTS = []
@@ -92,8 +92,10 @@ def close_keeps_the_most_voted_and_publishes_the_next_round():
         # votes: c0 30, c1 20, c2 5 (GRR at epsilon 8 is nearly exact)
         s, doc, _ = post(h, "mail", 1, [0] * 30 + [1] * 20 + [2] * 5)
         expect(s == 200, "post %s" % doc)
+        validate({"round": 1, "metrics": {"coverage": 0.4}}, "round-close")
         s, doc, _ = close(h, body={"round": 1, "metrics": {"coverage": 0.4}})
         expect(s == 201, "close %s %s" % (s, doc))
+        validate(doc, "round-closed")
         expect(doc["closed"] == 1 and doc["round"] == 2 and doc["kept"] == 2 and
                doc["generated"] == 4 and doc["n_reports"] == 55, "answer %s" % doc)
         body, sig, pub = publication(h)
@@ -117,6 +119,9 @@ def close_keeps_the_most_voted_and_publishes_the_next_round():
         expect(s == 200, "round 2 report %s" % doc)
         # round 1's estimates stay, frozen
         s, est, _ = h.json("GET", "/v1/campaigns/mail/estimates?round=1&top=3")
+        validate(est, "estimates")
+        validate(pub, "publication")
+        validate(dev, "publication")
         expect(s == 200 and est["round"] == 1 and est["n_reports"] == 55 and
                [i["candidate_id"] for i in est["items"]] == ["c0", "c1", "c2"], "frozen %s" % est)
         s, est, _ = h.json("GET", "/v1/campaigns/mail/estimates")
@@ -124,6 +129,7 @@ def close_keeps_the_most_voted_and_publishes_the_next_round():
         s, est, _ = h.json("GET", "/v1/campaigns/mail/estimates?round=3")
         expect(s == 404, "a future round has no estimates")
         s, hist, _ = h.json("GET", "/v1/campaigns/mail/rounds")
+        validate(hist, "rounds")
         r = hist["rounds"]
         expect(hist["round"] == 2 and len(r) == 2 and r[0]["n_reports"] == 55 and
                r[0]["kept"] == 2 and r[0]["generated"] == 4 and
@@ -154,6 +160,7 @@ def round_policy_and_what_cannot_be_closed():
             expect(s == 400 and doc["error"]["code"] == code, "%s: %s %s" % (body, s, doc))
         s, doc, _ = close(h, body={"round": 7})
         expect(s == 409 and doc["error"]["code"] == "round_mismatch", "round %s" % doc)
+        validate(doc, "error")
         s, doc, _ = close(h, body={"min_z": 10000})
         expect(s == 409 and doc["error"]["code"] == "nothing_to_keep", "min_z %s" % doc)
         s, doc, _ = close(h, admin=False)
