@@ -80,6 +80,10 @@ typedef struct opts {
     bool json, plot, progress;
 } opts;
 
+/* The hushd this process started, so that no failure leaves it running. */
+static pid_t running_hushd = 0;
+static char running_dir[256];
+
 static void die(const char *fmt, ...) HUSH_PRINTF(1, 2);
 
 static void die(const char *fmt, ...)
@@ -90,6 +94,12 @@ static void die(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+    if (running_hushd > 0) {
+        kill(running_hushd, SIGTERM);
+        waitpid(running_hushd, NULL, 0);
+        fprintf(stderr, "hush-sim: hushd's directory, with its log, is kept: %s\n",
+                running_dir);
+    }
     exit(1);
 }
 
@@ -472,6 +482,8 @@ static void server_start(server *s, const opts *o, const char *corpus_file, http
     if (rc != 0) {
         die("cannot start %s: %s", o->hushd, strerror(rc));
     }
+    running_hushd = s->pid;
+    snprintf(running_dir, sizeof running_dir, "%s", s->dir);
     snprintf(h->base, sizeof h->base, "http://127.0.0.1:%u", s->port);
     buf b = {0};
     for (int i = 0;; i++) {
@@ -509,6 +521,7 @@ static void server_stop(server *s)
     kill(s->pid, SIGTERM);
     int status;
     waitpid(s->pid, &status, 0);
+    running_hushd = 0;
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
     if (system(cmd) != 0) {
@@ -759,7 +772,8 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
             hush_agent_config cfg = {.state_dir = state,
                                      .clock = sim_clock,
                                      .clock_ctx = &clock_now,
-                                     .rng_seed = seed};
+                                     .rng_seed = seed,
+                                     .max_sample_bytes = 16u << 20};
             memcpy(cfg.collector_key, pk, 32);
             hush_agent *a = NULL;
             hush_campaign *c = NULL;
@@ -1040,6 +1054,12 @@ int main(int argc, char **argv)
         die("initialisation failed");
     }
     mkdir(o.out, 0755);
+    /* absolute: hushd runs in a directory of its own */
+    char *out_abs = realpath(o.out, NULL);
+    if (out_abs == NULL) {
+        die("cannot use %s: %s", o.out, strerror(errno));
+    }
+    o.out = out_abs;
     double t0 = now_s();
     world w = {0};
     hush_rng *rng = NULL;
@@ -1070,6 +1090,23 @@ int main(int argc, char **argv)
         hush_embedder_describe(w.embedder, &w.embedder_desc, &err) != 0) {
         die("embedder: %s", err.msg);
     }
+    /* initial samples must embed (some sentences are all symbols) */
+    size_t keep_n = 0;
+    float *probe = malloc(o.dim * sizeof *probe);
+    for (size_t i = 0; i < w.initial.n; i++) {
+        if (hush_embed_text(w.embedder, w.initial.v[i], strlen(w.initial.v[i]), probe,
+                            o.dim, NULL) == 0) {
+            w.initial.v[keep_n++] = w.initial.v[i];
+        } else {
+            free(w.initial.v[i]);
+        }
+    }
+    free(probe);
+    w.initial.n = keep_n;
+    if (w.initial.n < o.candidates) {
+        die("only %zu usable initial sentences in groups %s*", w.initial.n,
+            o.initial_prefix);
+    }
     embed_all(w.embedder, w.device_emails.v, w.device_emails.n, &w.P);
     float *pp = malloc(w.P.n * w.P.n * sizeof *pp);
     w.p_knn = malloc(w.P.n * sizeof *w.p_knn);
@@ -1085,7 +1122,8 @@ int main(int argc, char **argv)
     size_t n_oracle = w.oracle_emails.n < o.candidates ? w.oracle_emails.n : o.candidates;
     fmat O;
     embed_all(w.embedder, w.oracle_emails.v, n_oracle, &O);
-    w.oracle_coverage = measure(&w.P, w.p_knn, &O).coverage;
+    quality oq = measure(&w.P, w.p_knn, &O);
+    w.oracle_coverage = oq.coverage;
     free(O.v);
     /* the generator's public corpus: the initial groups' sentences */
     char corpus_file[1100];
@@ -1114,9 +1152,11 @@ int main(int argc, char **argv)
     if (!o.json) {
         printf("hush-sim: %zu devices holding %zu private emails (%s*), %zu held out; "
                "oracle "
-               "coverage %.4f (%zu emails); %zu candidates from %s* sentences\n",
+               "(%zu held-out emails): coverage %.4f, precision %.3f, recall %.3f; %zu "
+               "candidates from %s* sentences\n",
                o.devices, w.device_emails.n, o.private_prefix, w.oracle_emails.n,
-               w.oracle_coverage, n_oracle, o.candidates, o.initial_prefix);
+               n_oracle, oq.coverage, oq.precision, oq.recall, o.candidates,
+               o.initial_prefix);
     }
     for (size_t i = 0; i < o.n_eps; i++) {
         run(&o, &w, o.eps[i], csv, abs_corpus, i);
@@ -1140,6 +1180,7 @@ int main(int argc, char **argv)
     hush_free(w.embedder_desc);
     hush_embedder_free(w.embedder);
     hush_rng_free(rng);
+    free(out_abs);
     curl_global_cleanup();
     return 0;
 }
