@@ -280,7 +280,7 @@ static void dots(const fmat *a, const fmat *b, float *out)
 /* The k-th largest of row (excluding index `self`). */
 static float kth_largest(const float *row, size_t n, size_t self, unsigned k)
 {
-    float top[KNN + 1];
+    float top[KNN + 1] = {0};
     unsigned have = 0;
     for (size_t j = 0; j < n; j++) {
         if (j == self) {
@@ -644,7 +644,7 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
     char en[16];
     eps_name(eps, en, sizeof en);
     http h = {.c = curl_easy_init()};
-    server srv;
+    server srv = {0};
     server_start(&srv, o, corpus_file, &h);
     buf b = {0};
     /* the pinned key */
