@@ -362,6 +362,44 @@ HUSH_API int hush_ldp_agg_estimate_keys(const hush_ldp_agg *agg, const uint64_t 
 HUSH_API int hush_ldp_recommend(uint32_t domain, double epsilon, unsigned max_report_bits,
                                 hush_ldp_params *out, hush_err *err) HUSH_WARN_UNUSED;
 
+/* ------------------------------------------------------------------------ */
+/* Central DP: the discrete Gaussian and the RDP accountant                 */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * One draw of the discrete Gaussian N_Z(0, sigma^2) over the integers,
+ * sigma a positive integer of at most 2^20 (larger values are clamped).
+ * Exact: integer arithmetic on uniform bits only (Canonne, Kamath, Steinke
+ * 2020), so it leaks nothing through floating-point rounding; scale the
+ * integer by a lattice step afterwards (docs/privacy.md).
+ */
+HUSH_API int64_t hush_discrete_gaussian(hush_rng *rng, uint32_t sigma);
+
+/**
+ * Rényi DP at order alpha (> 1) of one step of the Poisson-subsampled
+ * Gaussian mechanism with sampling rate q and noise multiplier z
+ * (Mironov, Talwar, Zhang 2019); NAN for arguments out of range.
+ */
+HUSH_API double hush_rdp_sampled_gaussian(double q, double z, double alpha);
+
+/** The orders the accountant minimizes over (static array; its length). */
+HUSH_API size_t hush_rdp_default_orders(const double **orders);
+
+/**
+ * (epsilon, delta) after `steps` steps: the minimum over the default orders
+ * of the improved conversion (Balle et al. 2020).  *best_order (optional)
+ * gets the minimizing order.  Returns 0 or HUSH_ERANGE.
+ */
+HUSH_API int hush_rdp_epsilon(double q, double z, uint64_t steps, double delta,
+                              double *epsilon, double *best_order,
+                              hush_err *err) HUSH_WARN_UNUSED;
+
+/** The smallest noise multiplier (to 1e-6 relative) whose epsilon after
+ * `steps` steps is at most `target`.  Returns 0 or HUSH_ERANGE. */
+HUSH_API int hush_rdp_noise_for_epsilon(double q, uint64_t steps, double delta,
+                                        double target, double *z,
+                                        hush_err *err) HUSH_WARN_UNUSED;
+
 #ifdef __cplusplus
 }
 #endif
