@@ -40,7 +40,7 @@ WARNINGS := -Wall -Wextra -Werror -Wpedantic -Wstrict-prototypes -Wmissing-proto
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARNINGS) -fvect-cost-model=dynamic \
               -fvisibility=hidden -fPIC -MMD -MP $(CFLAGS) $(PKG_CFLAGS) \
-              -Icommon -Iprivacy -Iembeddings -Iprotocol -Icollector -Idevice
+              -Icommon -Iprivacy -Iembeddings -Ilearning -Iprotocol -Icollector -Idevice
 LDLIBS  := -Wl,--as-needed $(PKG_LIBS) -lm -lpthread
 
 ifneq ($(SANITIZE),)
@@ -53,6 +53,7 @@ COMMON_SRC  := $(wildcard common/*.c)
 PRIVACY_SRC := $(wildcard privacy/*.c)
 EMBED_SRC   := $(wildcard embeddings/*.c)
 PROTO_SRC   := $(wildcard protocol/*.c)
+LEARN_SRC   := $(wildcard learning/*.c)
 DEV_SRC     := device/agent.c device/ledger.c
 DEVCURL_SRC := device/transport_curl.c
 COLL_SRC    := $(filter-out collector/main.c,$(wildcard collector/*.c))
@@ -61,6 +62,7 @@ LIB_COMMON  := $(BUILD)/lib/libhush-common.a
 LIB_PRIVACY := $(BUILD)/lib/libhush-privacy.a
 LIB_EMBED   := $(BUILD)/lib/libhush-embed.a
 LIB_PROTO   := $(BUILD)/lib/libhush-protocol.a
+LIB_LEARN   := $(BUILD)/lib/libhush-learning.a
 LIB_COLL    := $(BUILD)/lib/libhush-collector.a
 # What apps link: libhush-device (the sans-I/O agent with everything below
 # it, no libcurl) and the optional libhush-device-curl transport.
@@ -68,8 +70,8 @@ LIB_DEV     := $(BUILD)/lib/libhush-device.a
 LIB_DEV_SO  := $(BUILD)/lib/libhush-device.so.0
 LIB_CURL    := $(BUILD)/lib/libhush-device-curl.a
 LIB_CURL_SO := $(BUILD)/lib/libhush-device-curl.so.0
-LIBS        := $(LIB_COLL) $(LIB_CURL) $(LIB_DEV) $(LIB_PROTO) $(LIB_EMBED) $(LIB_PRIVACY) \
-               $(LIB_COMMON)
+LIBS        := $(LIB_COLL) $(LIB_CURL) $(LIB_DEV) $(LIB_PROTO) $(LIB_LEARN) $(LIB_EMBED) \
+               $(LIB_PRIVACY) $(LIB_COMMON)
 SHARED_LIBS := $(LIB_DEV_SO) $(LIB_CURL_SO)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -116,11 +118,17 @@ $(LIB_PROTO): $(call obj,$(PROTO_SRC))
 	$(call say,AR,$@)
 	$(Q)$(AR) rcs $@ $^
 
+$(LIB_LEARN): $(call obj,$(LEARN_SRC))
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
 # The device library, static and shared: the agent and everything below it
-# (protocol, embeddings, privacy, common), exporting only the hush_* API
+# (protocol, learning, embeddings, privacy, common), exporting only the hush_* API
 # (-fvisibility=hidden, HUSH_API); scripts/check-exports compares the shared
 # libraries' dynamic symbols with their headers' declarations.
-DEV_OBJ := $(call obj,$(DEV_SRC) $(PROTO_SRC) $(EMBED_SRC) $(PRIVACY_SRC) $(COMMON_SRC))
+DEV_OBJ := $(call obj,$(DEV_SRC) $(PROTO_SRC) $(LEARN_SRC) $(EMBED_SRC) $(PRIVACY_SRC) \
+                      $(COMMON_SRC))
 $(LIB_DEV): $(DEV_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,AR,$@)
@@ -247,12 +255,12 @@ demo: deps
 FUZZ_CC ?= clang
 fuzz: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PRIVACY_SRC) $(EMBED_SRC) $(PROTO_SRC) $(DEV_SRC) \
-                 $(COLL_SRC)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PRIVACY_SRC) $(EMBED_SRC) $(LEARN_SRC) \
+                 $(PROTO_SRC) $(DEV_SRC) $(COLL_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all -DHUSH_NO_MULTIVERSION -Icommon -Iprivacy -Iembeddings -Iprotocol \
-	    -Idevice -Icollector \
+	    -Ilearning -Idevice -Icollector \
 	    $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 # ---- install ------------------------------------------------------------
@@ -264,7 +272,8 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 PUBLIC_HEADERS := common/hush_common.h privacy/hush_privacy.h embeddings/hush_embed.h \
-                  protocol/hush_protocol.h device/hush_device.h device/hush_transport.h
+                  learning/hush_learning.h protocol/hush_protocol.h device/hush_device.h \
+                  device/hush_transport.h
 INSTALL_TOOLS  := $(BUILD)/bin/hushd $(BUILD)/bin/hush-agent $(BUILD)/bin/hush-privacy \
                   $(BUILD)/bin/hush-embed
 
@@ -303,12 +312,13 @@ lint:
 	clang-format --dry-run --Werror $(C_FILES)
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -Icommon -Iprivacy -Iembeddings \
-	    -Iprotocol -Icollector -Idevice -D__GNUC__ -D__x86_64__ \
-	    common privacy embeddings protocol collector device tools bench tests/fuzz
+	    -Ilearning -Iprotocol -Icollector -Idevice -D__GNUC__ -D__x86_64__ \
+	    common privacy embeddings learning protocol collector device tools bench tests/fuzz
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem --suppress=unknownMacro \
-	    -Icommon -Iprivacy -Iembeddings -Iprotocol -Icollector -Idevice -Itests \
-	    tests/common tests/privacy tests/embeddings tests/protocol tests/collector tests/device
+	    -Icommon -Iprivacy -Iembeddings -Ilearning -Iprotocol -Icollector -Idevice -Itests \
+	    tests/common tests/privacy tests/embeddings tests/learning tests/protocol \
+	    tests/collector tests/device
 
 clean:
 	rm -rf build build-asan

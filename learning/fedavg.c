@@ -1,0 +1,246 @@
+/*
+ * fedavg.c - the server's half of federated averaging: DP-FedAvg's
+ * accumulator on an integer lattice, adaptive clipping, server optimizers.
+ *
+ * With DP (noise multiplier z > 0) each accepted update is truncated
+ * toward zero on the lattice of step gamma = z S / 1024 and added to int64
+ * sums; the round's result is gamma (sum + N_Z(0, 1024^2)) per coordinate:
+ * in real units, noise of standard deviation z S around a sum whose L2
+ * sensitivity to any one update is at most S (truncation never raises a
+ * norm).  The mean divides by the expected number of clients, a constant,
+ * so the count of updates does not enter the output unnoised (McMahan et
+ * al. 2018, "Learning differentially private recurrent language models").
+ * Adaptive clipping adds N_Z(0, ceil(bit_noise)^2) to the count of
+ * unclipped updates (Andrew et al. 2021).
+ */
+#include <math.h>
+
+#include "learning_internal.h"
+
+#define LATTICE_SIGMA 1024u
+
+struct hush_fedavg {
+    hush_fedavg_config cfg;
+    double gamma;  /* lattice step (DP) */
+    int64_t *isum; /* DP: lattice sums */
+    double *fsum;  /* no DP: plain sums */
+    uint32_t count, unclipped;
+};
+
+int hush_fedavg_new(const hush_fedavg_config *cfg, hush_fedavg **out, hush_err *err)
+{
+    if (cfg->dim == 0 || cfg->dim > HUSH_MODEL_MAX_PARAMS || !(cfg->clip > 0) ||
+        !isfinite(cfg->clip) || !(cfg->noise_multiplier >= 0) ||
+        !isfinite(cfg->noise_multiplier) || !(cfg->bit_noise >= 0)) {
+        return hush_err_set(
+            err, HUSH_ERANGE,
+            "an aggregator needs 1 to %u coordinates, a positive clip and a "
+            "non-negative noise multiplier",
+            HUSH_MODEL_MAX_PARAMS);
+    }
+    if (cfg->noise_multiplier > 0 && cfg->expected_clients == 0) {
+        return hush_err_set(
+            err, HUSH_EINVAL,
+            "DP averaging divides by the expected number of clients: set it");
+    }
+    hush_fedavg *a = hush_calloc(1, sizeof *a);
+    if (a == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory for an aggregator");
+    }
+    a->cfg = *cfg;
+    if (cfg->noise_multiplier > 0) {
+        a->gamma = cfg->noise_multiplier * cfg->clip / LATTICE_SIGMA;
+        a->isum = hush_calloc(cfg->dim, sizeof *a->isum);
+    } else {
+        a->fsum = hush_calloc(cfg->dim, sizeof *a->fsum);
+    }
+    if (a->isum == NULL && a->fsum == NULL) {
+        hush_free(a);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory for an aggregator of %zu",
+                            cfg->dim);
+    }
+    *out = a;
+    return 0;
+}
+
+void hush_fedavg_free(hush_fedavg *a)
+{
+    if (a != NULL) {
+        hush_free(a->isum);
+        hush_free(a->fsum);
+        hush_free(a);
+    }
+}
+
+uint32_t hush_fedavg_count(const hush_fedavg *a)
+{
+    return a->count;
+}
+
+int hush_fedavg_add(hush_fedavg *a, const float *u, bool unclipped, hush_err *err)
+{
+    const size_t n = a->cfg.dim;
+    double norm2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(u[i])) {
+            return hush_err_set(err, HUSH_ERANGE,
+                                "coordinate %zu of the update is not finite", i);
+        }
+        norm2 += (double)u[i] * u[i];
+    }
+    double norm = sqrt(norm2);
+    if (norm > a->cfg.clip * (1 + 1e-6)) {
+        return hush_err_set(err, HUSH_ERANGE,
+                            "the update's L2 norm %.6g exceeds the clip norm %.6g", norm,
+                            a->cfg.clip);
+    }
+    if (a->isum != NULL) {
+        const double inv = 1.0 / a->gamma;
+        for (size_t i = 0; i < n; i++) {
+            a->isum[i] += (int64_t)((double)u[i] * inv); /* truncates toward zero */
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            a->fsum[i] += u[i];
+        }
+    }
+    a->count++;
+    a->unclipped += unclipped;
+    return 0;
+}
+
+int hush_fedavg_finish(hush_fedavg *a, hush_rng *rng, float *mean,
+                       double *unclipped_share, hush_err *err)
+{
+    const size_t n = a->cfg.dim;
+    if (a->count == 0 && a->cfg.noise_multiplier == 0) {
+        return hush_err_set(err, HUSH_ESTATE, "no updates to average");
+    }
+    double denom =
+        a->cfg.expected_clients > 0 ? (double)a->cfg.expected_clients : (double)a->count;
+    if (a->isum != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            int64_t noisy = a->isum[i] + hush_discrete_gaussian(rng, LATTICE_SIGMA);
+            mean[i] = (float)((double)noisy * a->gamma / denom);
+            a->isum[i] = 0;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            mean[i] = (float)(a->fsum[i] / denom);
+            a->fsum[i] = 0;
+        }
+    }
+    if (unclipped_share != NULL) {
+        uint32_t bs = (uint32_t)ceil(a->cfg.bit_noise);
+        double noisy = (double)a->unclipped + (double)hush_discrete_gaussian(rng, bs);
+        *unclipped_share = denom > 0 ? noisy / denom : NAN;
+    }
+    a->count = 0;
+    a->unclipped = 0;
+    return 0;
+}
+
+double hush_adaptive_clip_next(double clip, double unclipped_share,
+                               double target_quantile, double lr)
+{
+    if (!isfinite(unclipped_share)) {
+        return clip;
+    }
+    return clip * exp(-lr * (unclipped_share - target_quantile));
+}
+
+int hush_adaptive_noise_split(double z, double bit_noise, double *z_update, hush_err *err)
+{
+    if (!(z > 0) || !(2 * bit_noise > z)) {
+        return hush_err_set(
+            err, HUSH_ERANGE,
+            "adaptive clipping needs 2 x bit_noise > z (got z=%g, bit_noise=%g)", z,
+            bit_noise);
+    }
+    *z_update = 1.0 / sqrt(1.0 / (z * z) - 1.0 / (4 * bit_noise * bit_noise));
+    return 0;
+}
+
+struct hush_server_opt {
+    hush_server_opt_kind kind;
+    size_t dim;
+    double lr;
+    float *m, *v; /* FedAdam moments, one array of 2 dim */
+};
+
+int hush_server_opt_new(hush_server_opt_kind kind, size_t dim, double lr,
+                        hush_server_opt **out, hush_err *err)
+{
+    if ((kind != HUSH_SERVER_FEDAVG && kind != HUSH_SERVER_FEDADAM) || dim == 0 ||
+        !(lr > 0) || !isfinite(lr)) {
+        return hush_err_set(err, HUSH_EINVAL,
+                            "a server optimizer is fedavg or fedadam with "
+                            "a positive learning rate");
+    }
+    hush_server_opt *o = hush_calloc(1, sizeof *o);
+    if (o == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory for an optimizer");
+    }
+    o->kind = kind;
+    o->dim = dim;
+    o->lr = lr;
+    if (kind == HUSH_SERVER_FEDADAM) {
+        o->m = hush_calloc(2 * dim, sizeof *o->m);
+        if (o->m == NULL) {
+            hush_free(o);
+            return hush_err_set(err, HUSH_ENOMEM, "out of memory for an optimizer");
+        }
+        o->v = o->m + dim;
+    }
+    *out = o;
+    return 0;
+}
+
+void hush_server_opt_free(hush_server_opt *o)
+{
+    if (o != NULL) {
+        hush_free(o->m);
+        hush_free(o);
+    }
+}
+
+void hush_server_opt_step(hush_server_opt *o, float *w, const float *mean)
+{
+    if (o->kind == HUSH_SERVER_FEDAVG) {
+        for (size_t i = 0; i < o->dim; i++) {
+            w[i] += (float)(o->lr * mean[i]);
+        }
+        return;
+    }
+    const float b1 = 0.9f, b2 = 0.99f, tau = 1e-3f;
+    for (size_t i = 0; i < o->dim; i++) {
+        o->m[i] = b1 * o->m[i] + (1 - b1) * mean[i];
+        o->v[i] = b2 * o->v[i] + (1 - b2) * mean[i] * mean[i];
+        w[i] += (float)(o->lr * o->m[i] / (sqrtf(o->v[i]) + tau));
+    }
+}
+
+size_t hush_server_opt_state(const hush_server_opt *o, const float **state)
+{
+    *state = o->m;
+    return o->m != NULL ? 2 * o->dim : 0;
+}
+
+int hush_server_opt_restore(hush_server_opt *o, const float *state, size_t n,
+                            hush_err *err)
+{
+    if (n != (o->m != NULL ? 2 * o->dim : 0)) {
+        return hush_err_set(err, HUSH_EMISMATCH,
+                            "the optimizer state has %zu values, not %zu", n,
+                            o->m != NULL ? 2 * o->dim : 0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(state[i])) {
+            return hush_err_set(err, HUSH_ECORRUPT, "the optimizer state is not finite");
+        }
+    }
+    if (n > 0) {
+        memcpy(o->m, state, n * sizeof *state);
+    }
+    return 0;
+}
