@@ -4,13 +4,21 @@
  *
  *   hush-privacy ldp --domain D --epsilon E --reports N
  *                    [--mechanism M] [--max-report-bits B]
+ *   hush-privacy dpfedavg --sampling-rate Q --rounds T --delta D
+ *                    (--noise-multiplier Z | --target-epsilon E)
  *
  * prints one JSON document: the chosen mechanism (recommended, or the one
  * named), its report size, and the expected standard error of each count and
  * of each frequency at n reports (for an item of true count 0; the error
  * shrinks slightly for frequent items), plus the same figures for every other
- * mechanism so the choice can be checked.  Exit status: 0 on success, 2 on a
- * usage error (message on stderr).
+ * mechanism so the choice can be checked.
+ *
+ * dpfedavg plans a federated learning task: with a noise multiplier it
+ * prints the (epsilon, delta) spent after T rounds of Poisson sampling at
+ * rate Q (RDP accountant, docs/privacy.md) and the best order; with a
+ * target epsilon it prints the smallest noise multiplier that meets it.
+ *
+ * Exit status: 0 on success, 2 on a usage error (message on stderr).
  */
 #include <jansson.h>
 #include <math.h>
@@ -26,9 +34,15 @@ static void usage(FILE *out)
           "                        [--mechanism auto|grr|oue|olh|hr|cms|hcms]\n"
           "                        [--max-report-bits B]\n"
           "\n"
-          "Prints, as JSON, the local-DP mechanism for a domain of D values at\n"
-          "epsilon E per report, its report size, and the expected standard error\n"
-          "of each count and each frequency after N reports.\n",
+          "       hush-privacy dpfedavg --sampling-rate Q --rounds T --delta D\n"
+          "                        (--noise-multiplier Z | --target-epsilon E)\n"
+          "\n"
+          "ldp: the local-DP mechanism for a domain of D values at epsilon E per\n"
+          "report, its report size, and the expected standard error of each count\n"
+          "and each frequency after N reports.\n"
+          "dpfedavg: the epsilon a DP-FedAvg task spends after T rounds sampling a\n"
+          "share Q of the devices with noise multiplier Z, or the noise multiplier\n"
+          "a target epsilon needs.  JSON on stdout.\n",
           out);
 }
 
@@ -161,6 +175,70 @@ static int cmd_ldp(int argc, char **argv)
     return 0;
 }
 
+static int number(const char *flag, const char *v, double *out)
+{
+    char *end = NULL;
+    *out = strtod(v, &end);
+    if (end == v || *end != '\0' || !isfinite(*out)) {
+        fprintf(stderr, "hush-privacy: %s needs a number (got \"%s\")\n", flag, v);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_dpfedavg(int argc, char **argv)
+{
+    double q = NAN, z = NAN, delta = NAN, target = NAN, rounds = NAN;
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i];
+        if (i + 1 >= argc) {
+            return fail_usage("every option needs a value");
+        }
+        const char *v = argv[++i];
+        double *dst = strcmp(f, "--sampling-rate") == 0      ? &q
+                      : strcmp(f, "--noise-multiplier") == 0 ? &z
+                      : strcmp(f, "--delta") == 0            ? &delta
+                      : strcmp(f, "--target-epsilon") == 0   ? &target
+                      : strcmp(f, "--rounds") == 0           ? &rounds
+                                                             : NULL;
+        if (dst == NULL) {
+            return fail_usage("unknown option for dpfedavg");
+        }
+        if (number(f, v, dst) != 0) {
+            return 2;
+        }
+    }
+    if (isnan(q) || isnan(delta) || isnan(rounds) || isnan(z) == isnan(target)) {
+        return fail_usage("dpfedavg needs --sampling-rate, --rounds, --delta, and one of "
+                          "--noise-multiplier or --target-epsilon");
+    }
+    if (!(rounds >= 1) || rounds != floor(rounds) || rounds > 1e9) {
+        return fail_usage("--rounds must be a positive integer");
+    }
+    hush_err err = {0};
+    double eps = 0, order = 0;
+    if (isnan(z) && hush_rdp_noise_for_epsilon(q, (uint64_t)rounds, delta, target, &z, &err) != 0) {
+        fprintf(stderr, "hush-privacy: %s\n", err.msg);
+        return 2;
+    }
+    if (hush_rdp_epsilon(q, z, (uint64_t)rounds, delta, &eps, &order, &err) != 0) {
+        fprintf(stderr, "hush-privacy: %s\n", err.msg);
+        return 2;
+    }
+    json_t *doc = json_pack("{s:s, s:f, s:I, s:f, s:f, s:f, s:f, s:s}", "accountant",
+                            "rdp-sampled-gaussian", "sampling_rate", q, "rounds",
+                            (json_int_t)rounds, "noise_multiplier", z, "delta", delta, "epsilon",
+                            eps, "best_order", order, "conversion", "balle2020");
+    if (!isnan(target)) {
+        json_object_set_new(doc, "target_epsilon", json_real(target));
+    }
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    printf("%s\n", text);
+    free(text);
+    json_decref(doc);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (hush_global_init() != 0) {
@@ -173,6 +251,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "ldp") == 0) {
         return cmd_ldp(argc - 2, argv + 2);
+    }
+    if (strcmp(argv[1], "dpfedavg") == 0) {
+        return cmd_dpfedavg(argc - 2, argv + 2);
     }
     fprintf(stderr, "hush-privacy: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
