@@ -20,6 +20,7 @@
 
 #include "hush_common.h"
 #include "hush_embed.h"
+#include "hush_learning.h"
 #include "hush_privacy.h"
 
 #ifdef __cplusplus
@@ -190,6 +191,68 @@ HUSH_API int hush_publication_verify(const char *body, size_t len,
                                      const char *signature_b64,
                                      const uint8_t public_key[32],
                                      hush_err *err) HUSH_WARN_UNUSED;
+
+/* ---- federated learning: model publications and updates ---- */
+
+typedef enum hush_personalization {
+    HUSH_PERSONAL_NONE = 0,
+    HUSH_PERSONAL_FEDPER = 1, /* the output layer stays on the device */
+    HUSH_PERSONAL_DITTO = 2   /* a personal model pulled toward the global one */
+} hush_personalization;
+
+#define HUSH_MODEL_ID_MAX HUSH_CAMPAIGN_ID_MAX
+
+/**
+ * A model publication (GET /v1/models/{id}, signed like a campaign): the
+ * current global model and how devices train on it.  Made by
+ * hush_model_pub_parse; freed with hush_model_pub_free.
+ */
+typedef struct hush_model_pub {
+    char model[HUSH_MODEL_ID_MAX + 1];
+    uint32_t round;
+    hush_model *global;
+    char *embedder;      /* description, canonical JSON */
+    char **labels;       /* classes of them */
+    double clip;         /* S: the update norm devices clip to */
+    bool adaptive;       /* devices report whether they were clipped */
+    double sampling_rate; /* q: each device takes part in a round with this probability */
+    hush_train_options local; /* epochs, batch, lr (prox is set by the device) */
+    hush_personalization personalization;
+    double ditto_lambda;
+    double local_noise; /* local DP noise multiplier; 0 = none */
+    uint32_t updates_per_device_per_day;
+} hush_model_pub;
+
+HUSH_API void hush_model_pub_free(hush_model_pub *p);
+
+/** Parses and checks a model publication.  *out is new.  HUSH_EINVAL,
+ * HUSH_ERANGE, HUSH_ECORRUPT (the weights) with a message. */
+HUSH_API int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out,
+                                  hush_err *err) HUSH_WARN_UNUSED;
+
+/** How many floats an update carries: the body only under FedPer, else
+ * every parameter. */
+HUSH_API size_t hush_model_pub_update_size(const hush_model_pub *p);
+
+/** An update: {"model", "round", "batch_id", "update" (base64 float32),
+ * "unclipped"}.  A new string (hush_free), or NULL. */
+HUSH_API char *hush_model_update_build(const char *model, uint32_t round,
+                                       const uint8_t batch_id[HUSH_BATCH_ID_BYTES],
+                                       const float *update, size_t n, bool unclipped);
+
+typedef struct hush_model_update {
+    char model[HUSH_MODEL_ID_MAX + 1];
+    uint32_t round;
+    uint8_t batch_id[HUSH_BATCH_ID_BYTES];
+    bool unclipped;
+    float *update; /* n floats, hush_free */
+    size_t n;
+} hush_model_update;
+
+/** Parses an update of exactly `n` floats (finite).  On success out->update
+ * is new (hush_free).  HUSH_EINVAL / HUSH_ERANGE with a message. */
+HUSH_API int hush_model_update_parse(const char *body, size_t len, size_t n,
+                                     hush_model_update *out, hush_err *err) HUSH_WARN_UNUSED;
 
 #ifdef __cplusplus
 }

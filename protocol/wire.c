@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "hush_protocol.h"
+#include "protocol_internal.h"
 
 char *hush_b64_encode(const uint8_t *bin, size_t len)
 {
@@ -212,7 +212,7 @@ int hush_wire_report_from_json(const hush_ldp *m, const json_t *v, uint8_t *repo
 
 /* ---- batches ---- */
 
-static bool valid_campaign_id(const char *s)
+bool hush__valid_id(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > HUSH_CAMPAIGN_ID_MAX) {
@@ -235,7 +235,7 @@ int hush_batch_read_header(const json_t *doc, hush_batch_header *out, hush_err *
         return hush_err_set(err, HUSH_EINVAL, "a batch must be a JSON object");
     }
     const char *campaign = json_string_value(json_object_get(doc, "campaign"));
-    if (campaign == NULL || !valid_campaign_id(campaign)) {
+    if (campaign == NULL || !hush__valid_id(campaign)) {
         return hush_err_set(
             err, HUSH_EINVAL,
             "\"campaign\" must be an id of 1 to %d letters, digits, '-' or '_'",

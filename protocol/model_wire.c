@@ -1,0 +1,293 @@
+/*
+ * model_wire.c - the documents of federated learning: a model publication
+ * (what a device trains from) and an update (what it sends back).
+ *
+ * Invariant: a publication that parses is usable as is: its model, its
+ * training settings and its privacy settings are all in range, and its
+ * labels are as many as the model's classes.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "protocol_internal.h"
+
+void hush_model_pub_free(hush_model_pub *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    hush_model_free(p->global);
+    hush_free(p->embedder);
+    for (size_t i = 0; p->labels != NULL && p->global != NULL &&
+                       i < hush_model_get_spec(p->global)->classes;
+         i++) {
+        hush_free(p->labels[i]);
+    }
+    hush_free(p->labels);
+    hush_free(p);
+}
+
+static int bad(hush_err *err, const char *what)
+{
+    return hush_err_set(err, HUSH_EINVAL, "model publication: %s", what);
+}
+
+static bool number_in(const json_t *v, double lo, double hi, double *out)
+{
+    if (!json_is_number(v)) {
+        return false;
+    }
+    double x = json_number_value(v);
+    if (!(x >= lo && x <= hi)) {
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out, hush_err *err)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL || !json_is_object(doc)) {
+        json_decref(doc);
+        return hush_err_set(err, HUSH_EINVAL, "model publication is not a JSON object%s%s",
+                            doc == NULL ? ": " : "", doc == NULL ? jerr.text : "");
+    }
+    hush_model_pub *p = hush_calloc(1, sizeof *p);
+    int rc = 0;
+    if (p == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory for a model publication");
+        goto out;
+    }
+    const char *id = json_string_value(json_object_get(doc, "model"));
+    const json_t *round = json_object_get(doc, "round");
+    if (id == NULL || !hush__valid_id(id)) {
+        rc = bad(err, "\"model\" must be an id of 1 to 64 letters, digits, '-' or '_'");
+        goto out;
+    }
+    snprintf(p->model, sizeof p->model, "%s", id);
+    if (!json_is_integer(round) || json_integer_value(round) < 1 ||
+        json_integer_value(round) > (json_int_t)UINT32_MAX) {
+        rc = bad(err, "\"round\" must be a positive integer");
+        goto out;
+    }
+    p->round = (uint32_t)json_integer_value(round);
+    const json_t *w = json_object_get(doc, "weights");
+    if (!json_is_string(w)) {
+        rc = bad(err, "\"weights\" must be the model in base64");
+        goto out;
+    }
+    if ((rc = hush_model_from_base64(json_string_value(w), json_string_length(w), &p->global,
+                                     err)) != 0) {
+        goto out;
+    }
+    const hush_model_spec *spec = hush_model_get_spec(p->global);
+    /* the architecture, stated again, must be the weights' */
+    const json_t *arch = json_object_get(doc, "architecture");
+    hush_model_kind kind;
+    if (hush_model_kind_parse(json_string_value(json_object_get(arch, "kind")), &kind, NULL) !=
+            0 ||
+        kind != spec->kind ||
+        json_integer_value(json_object_get(arch, "inputs")) != (json_int_t)spec->inputs ||
+        json_integer_value(json_object_get(arch, "classes")) != (json_int_t)spec->classes ||
+        json_integer_value(json_object_get(arch, "hidden")) != (json_int_t)spec->hidden) {
+        rc = bad(err, "\"architecture\" does not describe the weights");
+        goto out;
+    }
+    const json_t *labels = json_object_get(doc, "labels");
+    if (json_array_size(labels) != spec->classes) {
+        rc = bad(err, "\"labels\" must name every class");
+        goto out;
+    }
+    p->labels = hush_calloc(spec->classes, sizeof *p->labels);
+    for (size_t i = 0; p->labels != NULL && i < spec->classes; i++) {
+        const char *l = json_string_value(json_array_get(labels, i));
+        if (l == NULL || strlen(l) == 0 || strlen(l) > 128) {
+            rc = bad(err, "every label is a string of 1 to 128 bytes");
+            goto out;
+        }
+        if ((p->labels[i] = hush_strdup(l)) == NULL) {
+            break;
+        }
+    }
+    const json_t *emb = json_object_get(doc, "embedder");
+    char *desc = json_is_object(emb) ? json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17))
+                                     : NULL;
+    hush_embedder *e = NULL;
+    if (desc == NULL || hush_embedder_new(desc, strlen(desc), NULL, 0, NULL, &e, err) != 0) {
+        free(desc);
+        rc = err != NULL && err->code != 0 ? err->code : bad(err, "\"embedder\" is missing");
+        goto out;
+    }
+    free(desc);
+    bool dims_ok = hush_embedder_dim(e) == spec->inputs;
+    rc = hush_embedder_describe(e, &p->embedder, err);
+    hush_embedder_free(e);
+    if (rc != 0) {
+        goto out;
+    }
+    if (!dims_ok) {
+        rc = bad(err, "the embedder's dimension is not the model's input size");
+        goto out;
+    }
+    double x = 0;
+    if (!number_in(json_object_get(doc, "clip_norm"), 1e-9, 1e9, &p->clip)) {
+        rc = bad(err, "\"clip_norm\" must be a positive number");
+        goto out;
+    }
+    p->adaptive = json_is_true(json_object_get(doc, "adaptive_clipping"));
+    if (!number_in(json_object_get(doc, "sampling_rate"), 1e-9, 1, &p->sampling_rate)) {
+        rc = bad(err, "\"sampling_rate\" must be in (0, 1]");
+        goto out;
+    }
+    const json_t *local = json_object_get(doc, "local");
+    if (!number_in(json_object_get(local, "epochs"), 1, 1000, &x)) {
+        rc = bad(err, "\"local\" needs epochs (1 to 1000), batch and lr");
+        goto out;
+    }
+    p->local.epochs = (uint32_t)x;
+    if (!number_in(json_object_get(local, "batch"), 1, 65536, &x)) {
+        rc = bad(err, "\"local\" needs epochs, batch (1 to 65536) and lr");
+        goto out;
+    }
+    p->local.batch = (uint32_t)x;
+    if (!number_in(json_object_get(local, "lr"), 1e-9, 100, &x)) {
+        rc = bad(err, "\"local\" needs epochs, batch and lr (0 to 100]");
+        goto out;
+    }
+    p->local.lr = (float)x;
+    const char *pers = json_string_value(json_object_get(doc, "personalization"));
+    if (pers == NULL || strcmp(pers, "none") == 0) {
+        p->personalization = HUSH_PERSONAL_NONE;
+    } else if (strcmp(pers, "fedper") == 0) {
+        p->personalization = HUSH_PERSONAL_FEDPER;
+    } else if (strcmp(pers, "ditto") == 0) {
+        p->personalization = HUSH_PERSONAL_DITTO;
+    } else {
+        rc = bad(err, "\"personalization\" is none, fedper or ditto");
+        goto out;
+    }
+    if (p->personalization == HUSH_PERSONAL_FEDPER && hush_model_head_offset(p->global) == 0) {
+        rc = bad(err, "fedper needs a model with a body (an MLP)");
+        goto out;
+    }
+    p->ditto_lambda = 0.1;
+    const json_t *lam = json_object_get(doc, "ditto_lambda");
+    if (lam != NULL && !number_in(lam, 0, 1e6, &p->ditto_lambda)) {
+        rc = bad(err, "\"ditto_lambda\" must be a number in [0, 1e6]");
+        goto out;
+    }
+    const json_t *ln = json_object_get(doc, "local_noise_multiplier");
+    if (ln != NULL && !number_in(ln, 0, 1e6, &p->local_noise)) {
+        rc = bad(err, "\"local_noise_multiplier\" must be a number in [0, 1e6]");
+        goto out;
+    }
+    const json_t *upd = json_object_get(json_object_get(doc, "budget"), "updates_per_device_per_day");
+    p->updates_per_device_per_day = 1;
+    if (upd != NULL) {
+        if (!number_in(upd, 1, 10000, &x) || x != floor(x)) {
+            rc = bad(err, "\"budget\".updates_per_device_per_day must be 1 to 10000");
+            goto out;
+        }
+        p->updates_per_device_per_day = (uint32_t)x;
+    }
+    if (p->labels == NULL || p->labels[spec->classes - 1] == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory for a model publication");
+    }
+out:
+    json_decref(doc);
+    if (rc != 0) {
+        hush_model_pub_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+size_t hush_model_pub_update_size(const hush_model_pub *p)
+{
+    return p->personalization == HUSH_PERSONAL_FEDPER ? hush_model_head_offset(p->global)
+                                                      : hush_model_size(p->global);
+}
+
+char *hush_model_update_build(const char *model, uint32_t round,
+                              const uint8_t batch_id[HUSH_BATCH_ID_BYTES], const float *update,
+                              size_t n, bool unclipped)
+{
+    char *vec = hush_vec_to_base64(update, n);
+    char *id = hush_b64_encode(batch_id, HUSH_BATCH_ID_BYTES);
+    json_t *doc = vec != NULL && id != NULL
+                      ? json_pack("{s:s, s:I, s:s, s:s, s:b}", "model", model, "round",
+                                  (json_int_t)round, "batch_id", id, "update", vec, "unclipped",
+                                  unclipped)
+                      : NULL;
+    char *s = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    char *out = s != NULL ? hush_strdup(s) : NULL;
+    free(s);
+    json_decref(doc);
+    hush_free(vec);
+    hush_free(id);
+    return out;
+}
+
+int hush_model_update_parse(const char *body, size_t len, size_t n, hush_model_update *out,
+                            hush_err *err)
+{
+    memset(out, 0, sizeof *out);
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    int rc = 0;
+    if (doc == NULL || !json_is_object(doc)) {
+        rc = hush_err_set(err, HUSH_EINVAL, "the update is not a JSON object%s%s",
+                          doc == NULL ? ": " : "", doc == NULL ? jerr.text : "");
+        goto out;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(doc, key, v)
+    {
+        if (strcmp(key, "model") != 0 && strcmp(key, "round") != 0 &&
+            strcmp(key, "batch_id") != 0 && strcmp(key, "update") != 0 &&
+            strcmp(key, "unclipped") != 0) {
+            rc = hush_err_set(err, HUSH_EINVAL, "unknown field \"%s\" in the update", key);
+            goto out;
+        }
+    }
+    const char *model = json_string_value(json_object_get(doc, "model"));
+    const json_t *round = json_object_get(doc, "round");
+    const json_t *id = json_object_get(doc, "batch_id");
+    const json_t *vec = json_object_get(doc, "update");
+    const json_t *unclipped = json_object_get(doc, "unclipped");
+    size_t got = 0;
+    if (model == NULL || !hush__valid_id(model) || !json_is_integer(round) ||
+        json_integer_value(round) < 1 || json_integer_value(round) > (json_int_t)UINT32_MAX ||
+        !json_is_string(id) ||
+        hush_b64_decode(json_string_value(id), json_string_length(id), out->batch_id,
+                        sizeof out->batch_id, &got) != 0 ||
+        got != HUSH_BATCH_ID_BYTES || !json_is_string(vec) ||
+        (unclipped != NULL && !json_is_boolean(unclipped))) {
+        rc = hush_err_set(err, HUSH_EINVAL,
+                          "an update is {\"model\": id, \"round\": n, \"batch_id\": 16 bytes "
+                          "base64, \"update\": base64 float32, \"unclipped\": bool}");
+        goto out;
+    }
+    snprintf(out->model, sizeof out->model, "%s", model);
+    out->round = (uint32_t)json_integer_value(round);
+    out->unclipped = json_is_true(unclipped);
+    out->update = hush_malloc(n * sizeof *out->update + 1);
+    if (out->update == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory for an update");
+        goto out;
+    }
+    out->n = n;
+    rc = hush_vec_from_base64(json_string_value(vec), json_string_length(vec), out->update, n,
+                              err);
+out:
+    json_decref(doc);
+    if (rc != 0) {
+        hush_free(out->update);
+        out->update = NULL;
+    }
+    return rc;
+}
