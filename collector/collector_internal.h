@@ -36,6 +36,12 @@ enum hush__route {
     ROUTE_ESTIMATES,
     ROUTE_ROUNDS_LIST,
     ROUTE_ROUNDS_CLOSE,
+    ROUTE_MODELS_LIST,
+    ROUTE_MODELS_CREATE,
+    ROUTE_MODEL_GET,
+    ROUTE_MODEL_UPDATES,
+    ROUTE_MODEL_PRIVACY,
+    ROUTE_MODEL_ROUNDS,
     ROUTE_OTHER,
     ROUTE_COUNT
 };
@@ -145,6 +151,28 @@ typedef struct hush__item {
     bool done;
 } hush__item;
 
+/* ---- federated learning tasks (models.c) ---- */
+
+typedef struct hush__task hush__task;
+
+/* What the store keeps of a task. */
+typedef struct hush__task_row {
+    const char *id, *name, *spec;
+    int64_t created_at;
+    uint32_t round, done;
+    int state;
+    double clip;
+    const hush_model *model;
+    const float *opt; /* optimizer state (FedAdam moments) */
+    size_t opt_n;
+} hush__task_row;
+
+/* What closing a model round records. */
+typedef struct hush__model_round {
+    uint32_t round, updates;
+    double clip, epsilon, aggregate_ms;
+} hush__model_round;
+
 /* ---- the server ---- */
 
 struct hush_collector {
@@ -181,6 +209,10 @@ struct hush_collector {
     pthread_mutex_t log_lock;
 
     hush__metrics metrics;
+
+    /* federated learning tasks, under campaigns_lock like the campaigns */
+    hush__task **tasks;
+    size_t n_tasks;
 
     /* refinement */
     char **corpus; /* the public generator corpus, one text each */
@@ -300,6 +332,38 @@ int hush__generator_output_parse(const char *text, size_t len, size_t want,
                                  size_t max_bytes, const hush__parent *parents,
                                  size_t n_parents, char ***out, size_t *n_out,
                                  hush_err *err);
+
+/* models.c */
+hush__task *hush__task_find(hush_collector *h, const char *id);
+void hush__task_create(hush_collector *h, const char *body, size_t len, json_t **response,
+                       int *status);
+void hush__task_update(hush_collector *h, hush__task *t, const char *body, size_t len,
+                       json_t **response, int *status);
+/* The signed publication: malloc'd body, *signature new (hush_free). */
+char *hush__task_publication(hush__task *t, char **signature, size_t *len);
+json_t *hush__task_privacy(hush__task *t);
+json_t *hush__tasks_list(hush_collector *h);
+/* Closes rounds whose deadline passed (the refiner thread). */
+void hush__tasks_tick(hush_collector *h);
+void hush__tasks_free(hush_collector *h);
+int hush__task_restore(hush_collector *h, const char *spec, int64_t created_at,
+                       uint32_t round, uint32_t done, int state, double clip,
+                       const void *params, size_t params_len, const void *opt,
+                       size_t opt_len, hush_err *err);
+const char *hush__task_id(const hush__task *t);
+void hush__task_state(const hush__task *t, hush__task_row *row);
+uint32_t hush__task_round(const hush__task *t);
+int hush__task_replay_one(hush__task *t, const void *update, size_t len, bool unclipped,
+                          hush_err *err);
+/* store.c, for tasks */
+int hush__store_task_save(hush_collector *h, const hush__task *t, bool fresh,
+                          const hush__model_round *closed, hush_err *err);
+int hush__store_task_update(hush_collector *h, const char *id, const hush_model_update *u,
+                            bool *duplicate, hush_err *err);
+int hush__store_task_replay(hush_collector *h, hush__task *t, hush_err *err);
+int hush__store_load_tasks(hush_collector *h, hush_err *err);
+int hush__store_model_rounds(hush_collector *h, const char *id, json_t **out,
+                             hush_err *err);
 
 /* rounds.c */
 /* Checks a "refine" policy object (campaign spec or close request). */

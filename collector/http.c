@@ -140,6 +140,33 @@ static enum hush__route route_of(const char *method, const char *url, char *id,
     if (strcmp(url, "/v1/campaigns") == 0) {
         return get ? ROUTE_CAMPAIGNS_LIST : post ? ROUTE_CAMPAIGNS_CREATE : ROUTE_OTHER;
     }
+    if (strcmp(url, "/v1/models") == 0) {
+        return get ? ROUTE_MODELS_LIST : post ? ROUTE_MODELS_CREATE : ROUTE_OTHER;
+    }
+    static const char mprefix[] = "/v1/models/";
+    if (strncmp(url, mprefix, sizeof mprefix - 1) == 0) {
+        const char *rest = url + sizeof mprefix - 1;
+        const char *slash = strchr(rest, '/');
+        size_t n = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
+        if (n == 0 || n >= id_cap) {
+            return ROUTE_OTHER;
+        }
+        memcpy(id, rest, n);
+        id[n] = '\0';
+        if (slash == NULL) {
+            return get ? ROUTE_MODEL_GET : ROUTE_OTHER;
+        }
+        if (strcmp(slash, "/updates") == 0) {
+            return post ? ROUTE_MODEL_UPDATES : ROUTE_OTHER;
+        }
+        if (strcmp(slash, "/privacy") == 0) {
+            return get ? ROUTE_MODEL_PRIVACY : ROUTE_OTHER;
+        }
+        if (strcmp(slash, "/rounds") == 0) {
+            return get ? ROUTE_MODEL_ROUNDS : ROUTE_OTHER;
+        }
+        return ROUTE_OTHER;
+    }
     static const char prefix[] = "/v1/campaigns/";
     if (strncmp(url, prefix, sizeof prefix - 1) == 0) {
         const char *rest = url + sizeof prefix - 1;
@@ -182,6 +209,10 @@ static enum MHD_Result not_routed(struct MHD_Connection *conn, request *req,
     } else if (strncmp(url, "/v1/campaigns/", 14) == 0 &&
                strstr(url + 14, "/rounds") != NULL) {
         allow = "GET, POST";
+    } else if (strcmp(url, "/v1/models") == 0) {
+        allow = "GET, POST";
+    } else if (strncmp(url, "/v1/models/", 11) == 0) {
+        allow = strstr(url + 11, "/updates") != NULL ? "POST" : "GET";
     }
     if (allow == NULL) {
         return respond_error(conn, req, 404, "not_found", "no such route");
@@ -515,6 +546,65 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         json_t *resp = NULL;
         int status = 500;
         hush__round_close(h, c, req->body != NULL ? req->body : "", req->len, &resp,
+                          &status);
+        return respond_json_doc(conn, req, status, resp);
+    }
+    case ROUTE_MODELS_LIST:
+        return respond_json_doc(conn, req, 200, hush__tasks_list(h));
+    case ROUTE_MODELS_CREATE: {
+        if (!hush__admin_ok(h,
+                            MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_AUTHORIZATION))) {
+            return respond_error(conn, req, 401, "unauthorized",
+                                 "creating a model task needs the admin bearer token");
+        }
+        if (!is_json(conn)) {
+            return respond_error(conn, req, 415, "unsupported_media_type",
+                                 "send Content-Type: application/json");
+        }
+        json_t *resp = NULL;
+        int status = 500;
+        hush__task_create(h, req->body != NULL ? req->body : "", req->len, &resp,
+                          &status);
+        return respond_json_doc(conn, req, status, resp);
+    }
+    case ROUTE_MODEL_GET:
+    case ROUTE_MODEL_UPDATES:
+    case ROUTE_MODEL_PRIVACY:
+    case ROUTE_MODEL_ROUNDS: {
+        hush__task *t = hush__task_find(h, id);
+        if (t == NULL) {
+            return respond_error(conn, req, 404, "unknown_model", "no such model task");
+        }
+        if (req->route == ROUTE_MODEL_PRIVACY) {
+            return respond_json_doc(conn, req, 200, hush__task_privacy(t));
+        }
+        if (req->route == ROUTE_MODEL_ROUNDS) {
+            json_t *arr = NULL;
+            hush_err err = {0};
+            if (hush__store_model_rounds(h, id, &arr, &err) != 0) {
+                return respond_error(conn, req, 503, "unavailable", err.msg);
+            }
+            return respond_json_doc(conn, req, 200,
+                                    json_pack("{s:s, s:o}", "model", id, "rounds", arr));
+        }
+        if (req->route == ROUTE_MODEL_GET) {
+            char *sig = NULL;
+            size_t len = 0;
+            char *body = hush__task_publication(t, &sig, &len);
+            char hdr[128];
+            snprintf(hdr, sizeof hdr, "%s", sig != NULL ? sig : "");
+            hush_free(sig);
+            return respond(conn, req, 200, body, len, "application/json",
+                           HUSH_SIGNATURE_HEADER, hdr);
+        }
+        if (!is_json(conn)) {
+            return respond_error(conn, req, 415, "unsupported_media_type",
+                                 "send Content-Type: application/json");
+        }
+        json_t *resp = NULL;
+        int status = 500;
+        hush__task_update(h, t, req->body != NULL ? req->body : "", req->len, &resp,
                           &status);
         return respond_json_doc(conn, req, status, resp);
     }

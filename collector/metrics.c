@@ -28,9 +28,16 @@ static const char *const route_names[ROUTE_COUNT] = {"/healthz",
                                                      "/v1/campaigns/{id}/estimates",
                                                      "/v1/campaigns/{id}/rounds",
                                                      "/v1/campaigns/{id}/rounds",
+                                                     "/v1/models",
+                                                     "/v1/models",
+                                                     "/v1/models/{id}",
+                                                     "/v1/models/{id}/updates",
+                                                     "/v1/models/{id}/privacy",
+                                                     "/v1/models/{id}/rounds",
                                                      "other"};
 static const char *const route_methods[ROUTE_COUNT] = {
-    "GET", "GET", "GET", "GET", "POST", "GET", "POST", "GET", "GET", "POST", "any"};
+    "GET",  "GET", "GET",  "GET", "POST", "GET", "POST", "GET", "GET",
+    "POST", "GET", "POST", "GET", "POST", "GET", "GET",  "any"};
 
 const char *hush__route_name(enum hush__route r)
 {

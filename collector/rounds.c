@@ -586,6 +586,7 @@ static void *refiner_main(void *arg)
             pthread_rwlock_unlock(&h->campaigns_lock);
             auto_check(h, c);
         }
+        hush__tasks_tick(h); /* model rounds past their deadline */
         pthread_mutex_lock(&h->refiner_lock);
     }
     pthread_mutex_unlock(&h->refiner_lock);

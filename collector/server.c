@@ -25,6 +25,7 @@ static void destroy(hush_collector *h)
     }
     hush_free(h->campaigns);
     hush__corpus_free(h);
+    hush__tasks_free(h);
     free(h->keys_json);
     free(h->list_json);
     if (h->access_log != NULL) {
@@ -87,6 +88,7 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
         (rc = hush__admin_token_load(h, err)) != 0 ||
         (rc = hush__store_open(h, err)) != 0 ||
         (rc = hush__store_load_campaigns(h, err)) != 0 ||
+        (rc = hush__store_load_tasks(h, err)) != 0 ||
         (rc = hush__store_rebuild(h, err)) != 0) {
         goto fail;
     }

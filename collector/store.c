@@ -10,6 +10,7 @@
  * thread adds to them, in row-id order, and checkpoints record the last row
  * id they include.  One connection, used under db_lock.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -30,6 +31,17 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS checkpoints("
     "  campaign TEXT NOT NULL, round INTEGER NOT NULL, last_rowid INTEGER NOT NULL,"
     "  state BLOB NOT NULL, PRIMARY KEY(campaign, round));"
+    "CREATE TABLE IF NOT EXISTS models("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    "  spec TEXT NOT NULL, round INTEGER NOT NULL, done INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL, clip REAL NOT NULL, params BLOB NOT NULL, opt BLOB);"
+    "CREATE TABLE IF NOT EXISTS model_updates("
+    "  id INTEGER PRIMARY KEY, model TEXT NOT NULL, round INTEGER NOT NULL,"
+    "  batch_id BLOB NOT NULL UNIQUE, unclipped INTEGER NOT NULL, update_ BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS model_rounds("
+    "  model TEXT NOT NULL, round INTEGER NOT NULL, updates INTEGER NOT NULL,"
+    "  clip REAL NOT NULL, epsilon REAL, closed_at INTEGER NOT NULL,"
+    "  aggregate_ms REAL NOT NULL, PRIMARY KEY(model, round));"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');";
 
 /* Schema 2: what closing a round records (refinement). */
@@ -555,4 +567,214 @@ int hush__store_round_estimates(hush_collector *h, const char *campaign, uint32_
     sqlite3_finalize(st);
     pthread_mutex_unlock(&h->db_lock);
     return rc;
+}
+
+/* ---- federated learning tasks ---- */
+
+int hush__store_task_save(hush_collector *h, const hush__task *t, bool fresh,
+                          const hush__model_round *closed, hush_err *err)
+{
+    hush__task_row row;
+    hush__task_state(t, &row);
+    uint8_t *params = NULL;
+    size_t params_len = 0;
+    int rc = hush_model_serialize(row.model, &params, &params_len, err);
+    if (rc != 0) {
+        return rc;
+    }
+    sqlite3_stmt *a = NULL, *b = NULL, *c = NULL;
+    pthread_mutex_lock(&h->db_lock);
+    static const char insert[] = "INSERT INTO models(id, name, created_at, spec, round, "
+                                 "done, state, clip, params, opt) "
+                                 "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    static const char update[] =
+        "UPDATE models SET round = ?5, done = ?6, state = ?7, clip = ?8, params = ?9, "
+        "opt = ?10 WHERE id = ?1 AND ?2 IS NOT NULL AND ?3 IS NOT NULL AND ?4 IS NOT "
+        "NULL";
+    if (sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(h->db, fresh ? insert : update, -1, &a, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot save the model task");
+        goto out;
+    }
+    sqlite3_bind_text(a, 1, row.id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(a, 2, row.name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(a, 3, row.created_at);
+    sqlite3_bind_text(a, 4, row.spec, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(a, 5, row.round);
+    sqlite3_bind_int64(a, 6, row.done);
+    sqlite3_bind_int64(a, 7, row.state);
+    sqlite3_bind_double(a, 8, row.clip);
+    sqlite3_bind_blob(a, 9, params, (int)params_len, SQLITE_STATIC);
+    if (row.opt_n > 0) {
+        sqlite3_bind_blob(a, 10, row.opt, (int)(row.opt_n * sizeof(float)),
+                          SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(a, 10);
+    }
+    if (sqlite3_step(a) != SQLITE_DONE) {
+        rc = fresh && sqlite3_extended_errcode(h->db) == SQLITE_CONSTRAINT_PRIMARYKEY
+                 ? hush_err_set(err, HUSH_EEXIST, "model task \"%s\" already exists",
+                                row.id)
+                 : db_error(h, err, "cannot save the model task");
+        goto out;
+    }
+    if (closed != NULL) {
+        if (sqlite3_prepare_v2(
+                h->db,
+                "INSERT OR REPLACE INTO model_rounds(model, round, updates, clip, "
+                "epsilon, closed_at, aggregate_ms) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                -1, &b, NULL) != SQLITE_OK ||
+            sqlite3_prepare_v2(h->db,
+                               "DELETE FROM model_updates WHERE model = ? AND round = ?",
+                               -1, &c, NULL) != SQLITE_OK) {
+            rc = db_error(h, err, "cannot record the round");
+            goto out;
+        }
+        sqlite3_bind_text(b, 1, row.id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(b, 2, closed->round);
+        sqlite3_bind_int64(b, 3, closed->updates);
+        sqlite3_bind_double(b, 4, closed->clip);
+        if (isfinite(closed->epsilon)) {
+            sqlite3_bind_double(b, 5, closed->epsilon);
+        } else {
+            sqlite3_bind_null(b, 5);
+        }
+        sqlite3_bind_int64(b, 6, hush__wall());
+        sqlite3_bind_double(b, 7, closed->aggregate_ms);
+        sqlite3_bind_text(c, 1, row.id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(c, 2, closed->round);
+        if (sqlite3_step(b) != SQLITE_DONE || sqlite3_step(c) != SQLITE_DONE) {
+            rc = db_error(h, err, "cannot record the round");
+            goto out;
+        }
+    }
+    if (sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot commit the model task");
+    }
+out:
+    if (rc != 0) {
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    sqlite3_finalize(a);
+    sqlite3_finalize(b);
+    sqlite3_finalize(c);
+    pthread_mutex_unlock(&h->db_lock);
+    hush_free(params);
+    return rc;
+}
+
+int hush__store_task_update(hush_collector *h, const char *id, const hush_model_update *u,
+                            bool *duplicate, hush_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    pthread_mutex_lock(&h->db_lock);
+    if (sqlite3_prepare_v2(h->db,
+                           "INSERT OR IGNORE INTO model_updates(model, round, batch_id, "
+                           "unclipped, update_) VALUES(?, ?, ?, ?, ?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot store the update");
+    } else {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, u->round);
+        sqlite3_bind_blob(st, 3, u->batch_id, HUSH_BATCH_ID_BYTES, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, u->unclipped);
+        /* float32 in the host's order: hush runs on little-endian hosts */
+        sqlite3_bind_blob(st, 5, u->update, (int)(u->n * sizeof(float)), SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = db_error(h, err, "cannot store the update");
+        } else {
+            *duplicate = sqlite3_changes(h->db) == 0;
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->db_lock);
+    return rc;
+}
+
+int hush__store_task_replay(hush_collector *h, hush__task *t, hush_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    pthread_mutex_lock(&h->db_lock);
+    if (sqlite3_prepare_v2(
+            h->db,
+            "SELECT update_, unclipped FROM model_updates WHERE model = ? AND "
+            "round = ? ORDER BY id",
+            -1, &st, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot read updates");
+    } else {
+        sqlite3_bind_text(st, 1, hush__task_id(t), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, hush__task_round(t));
+        while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+            rc = hush__task_replay_one(t, sqlite3_column_blob(st, 0),
+                                       (size_t)sqlite3_column_bytes(st, 0),
+                                       sqlite3_column_int(st, 1) != 0, err);
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->db_lock);
+    return rc;
+}
+
+int hush__store_load_tasks(hush_collector *h, hush_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(
+            h->db,
+            "SELECT spec, created_at, round, done, state, clip, params, opt "
+            "FROM models ORDER BY created_at, id",
+            -1, &st, NULL) != SQLITE_OK) {
+        return db_error(h, err, "cannot read model tasks");
+    }
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        rc = hush__task_restore(
+            h, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+            (uint32_t)sqlite3_column_int64(st, 2), (uint32_t)sqlite3_column_int64(st, 3),
+            sqlite3_column_int(st, 4), sqlite3_column_double(st, 5),
+            sqlite3_column_blob(st, 6), (size_t)sqlite3_column_bytes(st, 6),
+            sqlite3_column_blob(st, 7), (size_t)sqlite3_column_bytes(st, 7), err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int hush__store_model_rounds(hush_collector *h, const char *id, json_t **out,
+                             hush_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    json_t *arr = json_array();
+    int rc = 0;
+    pthread_mutex_lock(&h->db_lock);
+    if (arr == NULL ||
+        sqlite3_prepare_v2(h->db,
+                           "SELECT round, updates, clip, epsilon, closed_at, "
+                           "aggregate_ms FROM model_rounds WHERE model = ? "
+                           "ORDER BY round",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot read model rounds");
+    } else {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            json_t *o = json_pack("{s:I, s:I, s:f, s:o, s:I, s:f}", "round",
+                                  (json_int_t)sqlite3_column_int64(st, 0), "updates",
+                                  (json_int_t)sqlite3_column_int64(st, 1), "clip_norm",
+                                  sqlite3_column_double(st, 2), "epsilon",
+                                  sqlite3_column_type(st, 3) == SQLITE_NULL
+                                      ? json_null()
+                                      : json_real(sqlite3_column_double(st, 3)),
+                                  "closed_at", (json_int_t)sqlite3_column_int64(st, 4),
+                                  "aggregate_ms", sqlite3_column_double(st, 5));
+            json_array_append_new(arr, o);
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->db_lock);
+    if (rc != 0) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return 0;
 }

@@ -211,10 +211,10 @@ typedef struct hush_model_pub {
     char model[HUSH_MODEL_ID_MAX + 1];
     uint32_t round;
     hush_model *global;
-    char *embedder;      /* description, canonical JSON */
-    char **labels;       /* classes of them */
-    double clip;         /* S: the update norm devices clip to */
-    bool adaptive;       /* devices report whether they were clipped */
+    char *embedder;       /* description, canonical JSON */
+    char **labels;        /* classes of them */
+    double clip;          /* S: the update norm devices clip to */
+    bool adaptive;        /* devices report whether they were clipped */
     double sampling_rate; /* q: each device takes part in a round with this probability */
     hush_train_options local; /* epochs, batch, lr (prox is set by the device) */
     hush_personalization personalization;
@@ -252,7 +252,8 @@ typedef struct hush_model_update {
 /** Parses an update of exactly `n` floats (finite).  On success out->update
  * is new (hush_free).  HUSH_EINVAL / HUSH_ERANGE with a message. */
 HUSH_API int hush_model_update_parse(const char *body, size_t len, size_t n,
-                                     hush_model_update *out, hush_err *err) HUSH_WARN_UNUSED;
+                                     hush_model_update *out,
+                                     hush_err *err) HUSH_WARN_UNUSED;
 
 #ifdef __cplusplus
 }

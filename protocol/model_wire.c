@@ -45,13 +45,15 @@ static bool number_in(const json_t *v, double lo, double hi, double *out)
     return true;
 }
 
-int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out, hush_err *err)
+int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out,
+                         hush_err *err)
 {
     json_error_t jerr;
     json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (doc == NULL || !json_is_object(doc)) {
         json_decref(doc);
-        return hush_err_set(err, HUSH_EINVAL, "model publication is not a JSON object%s%s",
+        return hush_err_set(err, HUSH_EINVAL,
+                            "model publication is not a JSON object%s%s",
                             doc == NULL ? ": " : "", doc == NULL ? jerr.text : "");
     }
     hush_model_pub *p = hush_calloc(1, sizeof *p);
@@ -78,19 +80,20 @@ int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out, hus
         rc = bad(err, "\"weights\" must be the model in base64");
         goto out;
     }
-    if ((rc = hush_model_from_base64(json_string_value(w), json_string_length(w), &p->global,
-                                     err)) != 0) {
+    if ((rc = hush_model_from_base64(json_string_value(w), json_string_length(w),
+                                     &p->global, err)) != 0) {
         goto out;
     }
     const hush_model_spec *spec = hush_model_get_spec(p->global);
     /* the architecture, stated again, must be the weights' */
     const json_t *arch = json_object_get(doc, "architecture");
     hush_model_kind kind;
-    if (hush_model_kind_parse(json_string_value(json_object_get(arch, "kind")), &kind, NULL) !=
-            0 ||
+    if (hush_model_kind_parse(json_string_value(json_object_get(arch, "kind")), &kind,
+                              NULL) != 0 ||
         kind != spec->kind ||
         json_integer_value(json_object_get(arch, "inputs")) != (json_int_t)spec->inputs ||
-        json_integer_value(json_object_get(arch, "classes")) != (json_int_t)spec->classes ||
+        json_integer_value(json_object_get(arch, "classes")) !=
+            (json_int_t)spec->classes ||
         json_integer_value(json_object_get(arch, "hidden")) != (json_int_t)spec->hidden) {
         rc = bad(err, "\"architecture\" does not describe the weights");
         goto out;
@@ -112,12 +115,15 @@ int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out, hus
         }
     }
     const json_t *emb = json_object_get(doc, "embedder");
-    char *desc = json_is_object(emb) ? json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17))
-                                     : NULL;
+    char *desc = json_is_object(emb)
+                     ? json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17))
+                     : NULL;
     hush_embedder *e = NULL;
-    if (desc == NULL || hush_embedder_new(desc, strlen(desc), NULL, 0, NULL, &e, err) != 0) {
+    if (desc == NULL ||
+        hush_embedder_new(desc, strlen(desc), NULL, 0, NULL, &e, err) != 0) {
         free(desc);
-        rc = err != NULL && err->code != 0 ? err->code : bad(err, "\"embedder\" is missing");
+        rc = err != NULL && err->code != 0 ? err->code
+                                           : bad(err, "\"embedder\" is missing");
         goto out;
     }
     free(desc);
@@ -168,7 +174,8 @@ int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out, hus
         rc = bad(err, "\"personalization\" is none, fedper or ditto");
         goto out;
     }
-    if (p->personalization == HUSH_PERSONAL_FEDPER && hush_model_head_offset(p->global) == 0) {
+    if (p->personalization == HUSH_PERSONAL_FEDPER &&
+        hush_model_head_offset(p->global) == 0) {
         rc = bad(err, "fedper needs a model with a body (an MLP)");
         goto out;
     }
@@ -183,7 +190,8 @@ int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out, hus
         rc = bad(err, "\"local_noise_multiplier\" must be a number in [0, 1e6]");
         goto out;
     }
-    const json_t *upd = json_object_get(json_object_get(doc, "budget"), "updates_per_device_per_day");
+    const json_t *upd =
+        json_object_get(json_object_get(doc, "budget"), "updates_per_device_per_day");
     p->updates_per_device_per_day = 1;
     if (upd != NULL) {
         if (!number_in(upd, 1, 10000, &x) || x != floor(x)) {
@@ -212,15 +220,15 @@ size_t hush_model_pub_update_size(const hush_model_pub *p)
 }
 
 char *hush_model_update_build(const char *model, uint32_t round,
-                              const uint8_t batch_id[HUSH_BATCH_ID_BYTES], const float *update,
-                              size_t n, bool unclipped)
+                              const uint8_t batch_id[HUSH_BATCH_ID_BYTES],
+                              const float *update, size_t n, bool unclipped)
 {
     char *vec = hush_vec_to_base64(update, n);
     char *id = hush_b64_encode(batch_id, HUSH_BATCH_ID_BYTES);
     json_t *doc = vec != NULL && id != NULL
                       ? json_pack("{s:s, s:I, s:s, s:s, s:b}", "model", model, "round",
-                                  (json_int_t)round, "batch_id", id, "update", vec, "unclipped",
-                                  unclipped)
+                                  (json_int_t)round, "batch_id", id, "update", vec,
+                                  "unclipped", unclipped)
                       : NULL;
     char *s = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
     char *out = s != NULL ? hush_strdup(s) : NULL;
@@ -231,8 +239,8 @@ char *hush_model_update_build(const char *model, uint32_t round,
     return out;
 }
 
-int hush_model_update_parse(const char *body, size_t len, size_t n, hush_model_update *out,
-                            hush_err *err)
+int hush_model_update_parse(const char *body, size_t len, size_t n,
+                            hush_model_update *out, hush_err *err)
 {
     memset(out, 0, sizeof *out);
     json_error_t jerr;
@@ -250,7 +258,8 @@ int hush_model_update_parse(const char *body, size_t len, size_t n, hush_model_u
         if (strcmp(key, "model") != 0 && strcmp(key, "round") != 0 &&
             strcmp(key, "batch_id") != 0 && strcmp(key, "update") != 0 &&
             strcmp(key, "unclipped") != 0) {
-            rc = hush_err_set(err, HUSH_EINVAL, "unknown field \"%s\" in the update", key);
+            rc =
+                hush_err_set(err, HUSH_EINVAL, "unknown field \"%s\" in the update", key);
             goto out;
         }
     }
@@ -261,15 +270,16 @@ int hush_model_update_parse(const char *body, size_t len, size_t n, hush_model_u
     const json_t *unclipped = json_object_get(doc, "unclipped");
     size_t got = 0;
     if (model == NULL || !hush__valid_id(model) || !json_is_integer(round) ||
-        json_integer_value(round) < 1 || json_integer_value(round) > (json_int_t)UINT32_MAX ||
-        !json_is_string(id) ||
+        json_integer_value(round) < 1 ||
+        json_integer_value(round) > (json_int_t)UINT32_MAX || !json_is_string(id) ||
         hush_b64_decode(json_string_value(id), json_string_length(id), out->batch_id,
                         sizeof out->batch_id, &got) != 0 ||
         got != HUSH_BATCH_ID_BYTES || !json_is_string(vec) ||
         (unclipped != NULL && !json_is_boolean(unclipped))) {
-        rc = hush_err_set(err, HUSH_EINVAL,
-                          "an update is {\"model\": id, \"round\": n, \"batch_id\": 16 bytes "
-                          "base64, \"update\": base64 float32, \"unclipped\": bool}");
+        rc = hush_err_set(
+            err, HUSH_EINVAL,
+            "an update is {\"model\": id, \"round\": n, \"batch_id\": 16 bytes "
+            "base64, \"update\": base64 float32, \"unclipped\": bool}");
         goto out;
     }
     snprintf(out->model, sizeof out->model, "%s", model);
@@ -281,8 +291,8 @@ int hush_model_update_parse(const char *body, size_t len, size_t n, hush_model_u
         goto out;
     }
     out->n = n;
-    rc = hush_vec_from_base64(json_string_value(vec), json_string_length(vec), out->update, n,
-                              err);
+    rc = hush_vec_from_base64(json_string_value(vec), json_string_length(vec),
+                              out->update, n, err);
 out:
     json_decref(doc);
     if (rc != 0) {

@@ -217,7 +217,8 @@ static int cmd_dpfedavg(int argc, char **argv)
     }
     hush_err err = {0};
     double eps = 0, order = 0;
-    if (isnan(z) && hush_rdp_noise_for_epsilon(q, (uint64_t)rounds, delta, target, &z, &err) != 0) {
+    if (isnan(z) &&
+        hush_rdp_noise_for_epsilon(q, (uint64_t)rounds, delta, target, &z, &err) != 0) {
         fprintf(stderr, "hush-privacy: %s\n", err.msg);
         return 2;
     }
@@ -225,10 +226,10 @@ static int cmd_dpfedavg(int argc, char **argv)
         fprintf(stderr, "hush-privacy: %s\n", err.msg);
         return 2;
     }
-    json_t *doc = json_pack("{s:s, s:f, s:I, s:f, s:f, s:f, s:f, s:s}", "accountant",
-                            "rdp-sampled-gaussian", "sampling_rate", q, "rounds",
-                            (json_int_t)rounds, "noise_multiplier", z, "delta", delta, "epsilon",
-                            eps, "best_order", order, "conversion", "balle2020");
+    json_t *doc = json_pack(
+        "{s:s, s:f, s:I, s:f, s:f, s:f, s:f, s:s}", "accountant", "rdp-sampled-gaussian",
+        "sampling_rate", q, "rounds", (json_int_t)rounds, "noise_multiplier", z, "delta",
+        delta, "epsilon", eps, "best_order", order, "conversion", "balle2020");
     if (!isnan(target)) {
         json_object_set_new(doc, "target_epsilon", json_real(target));
     }

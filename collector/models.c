@@ -1,0 +1,867 @@
+/*
+ * models.c - federated learning tasks: DP-FedAvg on the collector.
+ *
+ * A task holds a global model.  Each round it publishes the model, signed;
+ * devices that sample themselves in (probability q) train locally and post
+ * one clipped update each (a batch_id de-duplicates retries).  Updates are
+ * checked (length, finite, norm <= the clip) before anything is stored, then
+ * stored and added to the round's lattice accumulator.  The round closes
+ * when min_clients updates arrived or its deadline passed: the sum gets
+ * discrete Gaussian noise of standard deviation z S per coordinate, is
+ * divided by the expected number of clients, and the server optimizer
+ * applies it; adaptive clipping moves S.  Before a round opens, the RDP
+ * accountant checks that closing it keeps epsilon within the task's
+ * target; a task that cannot stops ("budget_exhausted") and refuses
+ * updates.  Late updates (for a closed round) get 409.
+ *
+ * Concurrency: each task has a mutex; requests on different tasks do not
+ * meet.  Durability: the model, its optimizer state and clip, and every
+ * stored update of the open round are in SQLite; a restart replays the
+ * round's updates into a fresh accumulator.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "collector_internal.h"
+
+#define TASK_FIELDS_MAX 32
+
+enum task_state { TASK_RUNNING = 0, TASK_FINISHED = 1, TASK_EXHAUSTED = 2 };
+
+static const char *state_name(int s)
+{
+    return s == TASK_RUNNING    ? "running"
+           : s == TASK_FINISHED ? "finished"
+                                : "budget_exhausted";
+}
+
+struct hush__task {
+    char id[HUSH_MODEL_ID_MAX + 1];
+    char *name;
+    int64_t created_at;
+    char *spec;       /* the creation request, canonical JSON */
+    json_t *template; /* the publication's fixed fields */
+    pthread_mutex_t lock;
+    /* settings */
+    double q, z, z_update, delta, target_eps, bit_noise, clip_lr, target_quantile;
+    bool adaptive, fedper;
+    uint32_t expected, min_clients, max_rounds, round_seconds;
+    size_t update_size;
+    /* state */
+    uint32_t round, done;
+    int state;
+    double clip;
+    hush_model *global;
+    hush_fedavg *agg;
+    hush_server_opt *opt;
+    char *pub_body;
+    char *signature;
+    double opened;
+};
+
+static int fail(json_t **response, int *status, int http, const char *code,
+                const char *fmt, ...) HUSH_PRINTF(5, 6);
+
+static int fail(json_t **response, int *status, int http, const char *code,
+                const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    *status = http;
+    *response = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+    return -1;
+}
+
+static void task_free(hush__task *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    hush_free(t->name);
+    hush_free(t->spec);
+    json_decref(t->template);
+    hush_model_free(t->global);
+    hush_fedavg_free(t->agg);
+    hush_server_opt_free(t->opt);
+    free(t->pub_body);
+    hush_free(t->signature);
+    pthread_mutex_destroy(&t->lock);
+    hush_free(t);
+}
+
+void hush__tasks_free(hush_collector *h)
+{
+    for (size_t i = 0; i < h->n_tasks; i++) {
+        task_free(h->tasks[i]);
+    }
+    hush_free(h->tasks);
+    h->tasks = NULL;
+    h->n_tasks = 0;
+}
+
+hush__task *hush__task_find(hush_collector *h, const char *id)
+{
+    hush__task *found = NULL;
+    pthread_rwlock_rdlock(&h->campaigns_lock);
+    for (size_t i = 0; i < h->n_tasks && found == NULL; i++) {
+        if (strcmp(h->tasks[i]->id, id) == 0) {
+            found = h->tasks[i];
+        }
+    }
+    pthread_rwlock_unlock(&h->campaigns_lock);
+    return found;
+}
+
+/* epsilon after `rounds` aggregated rounds (0 without noise: no guarantee) */
+static double epsilon_after(const hush__task *t, uint32_t rounds, double *order)
+{
+    double eps = 0;
+    *order = NAN;
+    if (t->z <= 0 || rounds == 0) {
+        return t->z <= 0 && rounds > 0 ? INFINITY : 0;
+    }
+    if (hush_rdp_epsilon(t->q, t->z, rounds, t->delta, &eps, order, NULL) != 0) {
+        return INFINITY;
+    }
+    return eps;
+}
+
+/* Can round `done + 1` be closed within the budget? */
+static bool round_affordable(const hush__task *t)
+{
+    double order;
+    return t->target_eps <= 0 || epsilon_after(t, t->done + 1, &order) <= t->target_eps;
+}
+
+/* The aggregator for the open round, at the current clip. */
+static int make_aggregator(hush__task *t, hush_err *err)
+{
+    hush_fedavg_free(t->agg);
+    t->agg = NULL;
+    hush_fedavg_config cfg = {.dim = t->update_size,
+                              .clip = t->clip,
+                              .noise_multiplier = t->z_update,
+                              .expected_clients = t->z > 0 ? t->expected : 0,
+                              .bit_noise = t->adaptive ? t->bit_noise : 0};
+    return hush_fedavg_new(&cfg, &t->agg, err);
+}
+
+/* Builds and signs the publication of the open round. */
+static int publish(hush_collector *h, hush__task *t, hush_err *err)
+{
+    char *weights = NULL;
+    int rc = hush_model_to_base64(t->global, &weights, err);
+    if (rc != 0) {
+        return rc;
+    }
+    json_t *doc = json_deep_copy(t->template);
+    if (doc == NULL || json_object_set_new(doc, "round", json_integer(t->round)) != 0 ||
+        json_object_set_new(doc, "clip_norm", json_real(t->clip)) != 0 ||
+        json_object_set_new(doc, "weights", json_string(weights)) != 0) {
+        json_decref(doc);
+        hush_free(weights);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory publishing a model");
+    }
+    hush_free(weights);
+    char *body = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(doc);
+    if (body == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory publishing a model");
+    }
+    /* a device must accept what is published */
+    hush_model_pub *check = NULL;
+    if ((rc = hush_model_pub_parse(body, strlen(body), &check, err)) != 0) {
+        free(body);
+        return rc;
+    }
+    hush_model_pub_free(check);
+    uint8_t sig[crypto_sign_BYTES];
+    crypto_sign_detached(sig, NULL, (const uint8_t *)body, strlen(body), h->sign_sk);
+    char *sig_b64 = hush_b64_encode(sig, sizeof sig);
+    if (sig_b64 == NULL) {
+        free(body);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory publishing a model");
+    }
+    free(t->pub_body);
+    hush_free(t->signature);
+    t->pub_body = body;
+    t->signature = sig_b64;
+    return 0;
+}
+
+/* ---- reading a task's settings (creation and restart alike) ---- */
+
+static double num(const json_t *o, const char *key, double dflt)
+{
+    const json_t *v = json_object_get(o, key);
+    return v == NULL ? dflt : json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static const char *const create_fields[] = {"id",
+                                            "name",
+                                            "architecture",
+                                            "embedder",
+                                            "labels",
+                                            "clip_norm",
+                                            "adaptive_clipping",
+                                            "noise_multiplier",
+                                            "delta",
+                                            "target_epsilon",
+                                            "expected_clients",
+                                            "population",
+                                            "rounds",
+                                            "min_clients",
+                                            "round_seconds",
+                                            "server_optimizer",
+                                            "server_lr",
+                                            "local",
+                                            "personalization",
+                                            "ditto_lambda",
+                                            "local_noise_multiplier",
+                                            "budget",
+                                            "seed",
+                                            NULL};
+
+/*
+ * Builds a task from its creation request.  `fresh`: a new task (draws the
+ * initial model and resolves the noise multiplier); otherwise the spec is
+ * a stored one and the state comes from the store afterwards.
+ */
+static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out,
+                          json_t **response, int *status)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)req, key, v)
+    {
+        bool known = false;
+        for (size_t i = 0; create_fields[i] != NULL; i++) {
+            known = known || strcmp(key, create_fields[i]) == 0;
+        }
+        if (!known) {
+            return fail(response, status, 400, "malformed", "unknown field \"%s\"", key);
+        }
+    }
+    const char *id = json_string_value(json_object_get(req, "id"));
+    const char *name = json_string_value(json_object_get(req, "name"));
+    if (id == NULL || strlen(id) == 0 || strlen(id) > HUSH_MODEL_ID_MAX ||
+        strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
+            strlen(id)) {
+        return fail(response, status, 400, "invalid_id",
+                    "\"id\" must be 1 to 64 letters, digits, '-' or '_'");
+    }
+    if (name == NULL || strlen(name) == 0 || strlen(name) > 200) {
+        return fail(response, status, 400, "invalid_name",
+                    "\"name\" must be 1 to 200 bytes");
+    }
+    hush__task *t = hush_calloc(1, sizeof *t);
+    if (t == NULL) {
+        return fail(response, status, 500, "internal", "out of memory");
+    }
+    pthread_mutex_init(&t->lock, NULL);
+    snprintf(t->id, sizeof t->id, "%s", id);
+    t->name = hush_strdup(name);
+    hush_err err = {0};
+    int rc = -1;
+    json_t *tmpl = NULL;
+    /* embedder */
+    const json_t *emb = json_object_get(req, "embedder");
+    hush_embedder *e = NULL;
+    char *desc =
+        emb != NULL ? json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    if (emb == NULL ? hush_embedder_new_default(256, 1, &e, &err) != 0
+                    : (desc == NULL || hush_embedder_new(desc, strlen(desc), NULL, 0,
+                                                         NULL, &e, &err) != 0)) {
+        free(desc);
+        fail(response, status, 400, "invalid_embedder", "%s",
+             err.msg[0] ? err.msg : "\"embedder\" must be a description");
+        goto out;
+    }
+    free(desc);
+    char *canon = NULL;
+    if (hush_embedder_describe(e, &canon, &err) != 0) {
+        hush_embedder_free(e);
+        fail(response, status, 500, "internal", "%s", err.msg);
+        goto out;
+    }
+    uint32_t dim = hush_embedder_dim(e);
+    hush_embedder_free(e);
+    json_t *emb_json = json_loads(canon, 0, NULL);
+    hush_free(canon);
+    /* architecture */
+    const json_t *arch = json_object_get(req, "architecture");
+    const json_t *labels = json_object_get(req, "labels");
+    hush_model_spec spec = {.inputs = dim, .classes = (uint32_t)json_array_size(labels)};
+    if (hush_model_kind_parse(json_string_value(json_object_get(arch, "kind")),
+                              &spec.kind, &err) != 0) {
+        json_decref(emb_json);
+        fail(response, status, 400, "invalid_architecture", "%s", err.msg);
+        goto out;
+    }
+    spec.hidden = (uint32_t)num(arch, "hidden", 0);
+    for (size_t i = 0; i < json_array_size(labels); i++) {
+        if (!json_is_string(json_array_get(labels, i))) {
+            spec.classes = 0;
+        }
+    }
+    if (hush_model_spec_check(&spec, &err) != 0) {
+        json_decref(emb_json);
+        fail(response, status, 400, "invalid_architecture",
+             "%s (labels give the classes)", err.msg);
+        goto out;
+    }
+    /* sampling, noise, budget */
+    double expected = num(req, "expected_clients", NAN),
+           population = num(req, "population", NAN);
+    double rounds = num(req, "rounds", 100),
+           min_clients = num(req, "min_clients", expected);
+    double round_seconds = num(req, "round_seconds", 0);
+    t->delta = num(req, "delta", 1e-5);
+    t->target_eps = num(req, "target_epsilon", 0);
+    t->z = num(req, "noise_multiplier", NAN);
+    if (!(expected >= 1 && expected <= 1e7 && expected == floor(expected)) ||
+        !(population >= expected && population <= 1e10) ||
+        !(rounds >= 1 && rounds <= 1e6 && rounds == floor(rounds)) ||
+        !(min_clients >= 1 && min_clients <= expected &&
+          min_clients == floor(min_clients)) ||
+        !(round_seconds >= 0 && round_seconds <= 1e7) ||
+        !(t->delta > 0 && t->delta < 1) ||
+        !(t->target_eps >= 0 && isfinite(t->target_eps))) {
+        json_decref(emb_json);
+        fail(
+            response, status, 400, "invalid_task",
+            "need expected_clients >= 1, population >= expected_clients, rounds >= 1, "
+            "min_clients in [1, expected_clients], delta in (0, 1), target_epsilon >= 0");
+        goto out;
+    }
+    t->expected = (uint32_t)expected;
+    t->q = expected / population;
+    t->max_rounds = (uint32_t)rounds;
+    t->min_clients = (uint32_t)min_clients;
+    t->round_seconds = (uint32_t)round_seconds;
+    if (isnan(t->z) && json_object_get(req, "noise_multiplier") == NULL) {
+        if (t->target_eps > 0) {
+            if (hush_rdp_noise_for_epsilon(t->q, t->max_rounds, t->delta, t->target_eps,
+                                           &t->z, &err) != 0) {
+                json_decref(emb_json);
+                fail(response, status, 400, "invalid_privacy", "%s", err.msg);
+                goto out;
+            }
+        } else {
+            t->z = 0;
+        }
+    }
+    if (!(t->z >= 0 && t->z <= 1e4)) {
+        json_decref(emb_json);
+        fail(response, status, 400, "invalid_privacy",
+             "\"noise_multiplier\" must be in [0, 1e4]");
+        goto out;
+    }
+    if (t->z > 0 && t->target_eps <= 0) {
+        json_decref(emb_json);
+        fail(response, status, 400, "invalid_privacy",
+             "a noised task needs \"target_epsilon\": the server refuses rounds beyond "
+             "it");
+        goto out;
+    }
+    /* clipping */
+    const json_t *ad = json_object_get(req, "adaptive_clipping");
+    t->adaptive = ad != NULL;
+    t->clip = t->adaptive ? num(ad, "initial", 0.1) : num(req, "clip_norm", NAN);
+    t->target_quantile = num(ad, "target_quantile", 0.5);
+    t->clip_lr = num(ad, "learning_rate", 0.2);
+    t->bit_noise = num(ad, "bit_noise", t->expected / 20.0);
+    t->z_update = t->z;
+    if (!(t->clip > 0 && t->clip < 1e9) ||
+        (t->adaptive && (!(t->target_quantile > 0 && t->target_quantile < 1) ||
+                         !(t->clip_lr > 0 && t->clip_lr < 10) || !(t->bit_noise >= 0)))) {
+        json_decref(emb_json);
+        fail(response, status, 400, "invalid_clipping",
+             "need a positive \"clip_norm\", or \"adaptive_clipping\" {initial > 0, "
+             "target_quantile in (0, 1), learning_rate in (0, 10), bit_noise >= 0}");
+        goto out;
+    }
+    if (t->adaptive && t->z > 0 &&
+        hush_adaptive_noise_split(t->z, t->bit_noise, &t->z_update, &err) != 0) {
+        json_decref(emb_json);
+        fail(response, status, 400, "invalid_clipping", "%s", err.msg);
+        goto out;
+    }
+    /* the publication's template: everything but round, clip and weights */
+    const json_t *local = json_object_get(req, "local");
+    const char *pers = json_string_value(json_object_get(req, "personalization"));
+    tmpl = json_pack(
+        "{s:s, s:I, s:s, s:{s:s, s:I, s:I, s:I}, s:O, s:o, s:b, s:f, "
+        "s:{s:f, s:f, s:f}, s:s, s:f, s:f, s:{s:f}}",
+        "model", t->id, "round", (json_int_t)1, "name", name, "architecture", "kind",
+        hush_model_kind_name(spec.kind), "inputs", (json_int_t)spec.inputs, "classes",
+        (json_int_t)spec.classes, "hidden", (json_int_t)spec.hidden, "labels", labels,
+        "embedder", emb_json, "adaptive_clipping", t->adaptive, "sampling_rate", t->q,
+        "local", "epochs", num(local, "epochs", 1), "batch", num(local, "batch", 16),
+        "lr", num(local, "lr", 0.1), "personalization", pers != NULL ? pers : "none",
+        "ditto_lambda", num(req, "ditto_lambda", 0.1), "local_noise_multiplier",
+        num(req, "local_noise_multiplier", 0), "budget", "updates_per_device_per_day",
+        num(json_object_get(req, "budget"), "updates_per_device_per_day", 1));
+    if (tmpl == NULL) {
+        fail(response, status, 400, "invalid_task",
+             "\"labels\" must be strings and \"local\" numbers");
+        goto out;
+    }
+    t->template = tmpl;
+    tmpl = NULL;
+    t->fedper = pers != NULL && strcmp(pers, "fedper") == 0;
+    /* the initial model */
+    uint64_t seed = (uint64_t)num(req, "seed", 1);
+    if (hush_model_new(&spec, seed, &t->global, &err) != 0) {
+        fail(response, status, 400, "invalid_architecture", "%s", err.msg);
+        goto out;
+    }
+    t->update_size =
+        t->fedper ? hush_model_head_offset(t->global) : hush_model_size(t->global);
+    const char *so = json_string_value(json_object_get(req, "server_optimizer"));
+    hush_server_opt_kind sk = so == NULL || strcmp(so, "fedavg") == 0 ? HUSH_SERVER_FEDAVG
+                              : strcmp(so, "fedadam") == 0 ? HUSH_SERVER_FEDADAM
+                                                           : (hush_server_opt_kind)0;
+    double slr = num(req, "server_lr", sk == HUSH_SERVER_FEDADAM ? 0.01 : 1.0);
+    if (hush_server_opt_new(sk, t->update_size, slr, &t->opt, &err) != 0) {
+        fail(response, status, 400, "invalid_task", "%s", err.msg);
+        goto out;
+    }
+    t->round = 1;
+    if (make_aggregator(t, &err) != 0) {
+        fail(response, status, 500, "internal", "%s", err.msg);
+        goto out;
+    }
+    char *spec_text = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    t->spec = spec_text != NULL ? hush_strdup(spec_text) : NULL;
+    free(spec_text);
+    if (t->name == NULL || t->spec == NULL) {
+        fail(response, status, 500, "internal", "out of memory");
+        goto out;
+    }
+    /* the template must give a valid publication */
+    if (publish(h, t, &err) != 0) {
+        fail(response, status, 400, "invalid_task", "%s", err.msg);
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(tmpl);
+    if (rc != 0) {
+        task_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+static int install(hush_collector *h, hush__task *t, hush_err *err)
+{
+    pthread_rwlock_wrlock(&h->campaigns_lock);
+    hush__task **grown = hush_realloc(h->tasks, (h->n_tasks + 1) * sizeof *grown);
+    if (grown == NULL) {
+        pthread_rwlock_unlock(&h->campaigns_lock);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory installing a task");
+    }
+    h->tasks = grown;
+    h->tasks[h->n_tasks++] = t;
+    pthread_rwlock_unlock(&h->campaigns_lock);
+    return 0;
+}
+
+static json_t *task_summary(const hush__task *t)
+{
+    double order;
+    double eps = epsilon_after(t, t->done, &order);
+    return json_pack("{s:s, s:s, s:I, s:I, s:s, s:I, s:I, s:f, s:f, s:f}", "id", t->id,
+                     "name", t->name, "round", (json_int_t)t->round, "rounds_completed",
+                     (json_int_t)t->done, "state", state_name(t->state), "parameters",
+                     (json_int_t)hush_model_size(t->global), "update_size",
+                     (json_int_t)t->update_size, "noise_multiplier", t->z,
+                     "sampling_rate", t->q, "epsilon_spent", isfinite(eps) ? eps : -1.0);
+}
+
+void hush__task_create(hush_collector *h, const char *body, size_t len, json_t **response,
+                       int *status)
+{
+    json_error_t jerr;
+    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (req == NULL || !json_is_object(req)) {
+        json_decref(req);
+        fail(response, status, 400, "malformed", "the request is not a JSON object");
+        return;
+    }
+    const char *id = json_string_value(json_object_get(req, "id"));
+    if (id != NULL && hush__task_find(h, id) != NULL) {
+        json_decref(req);
+        fail(response, status, 409, "exists", "model task \"%s\" already exists", id);
+        return;
+    }
+    hush__task *t = NULL;
+    if (task_from_spec(h, req, &t, response, status) != 0) {
+        json_decref(req);
+        return;
+    }
+    json_decref(req);
+    if (!round_affordable(t)) {
+        double order;
+        fail(response, status, 400, "invalid_privacy",
+             "one round already spends epsilon %.4g > target %.4g: raise the noise "
+             "multiplier",
+             epsilon_after(t, 1, &order), t->target_eps);
+        task_free(t);
+        return;
+    }
+    t->created_at = hush__wall();
+    t->opened = hush__now();
+    hush_err err = {0};
+    int rc = hush__store_task_save(h, t, true, NULL, &err);
+    if (rc == 0) {
+        rc = install(h, t, &err);
+    }
+    if (rc != 0) {
+        fail(response, status, rc == HUSH_EEXIST ? 409 : 503,
+             rc == HUSH_EEXIST ? "exists" : "unavailable", "%s", err.msg);
+        task_free(t);
+        return;
+    }
+    double order;
+    json_t *doc = task_summary(t);
+    json_object_set_new(
+        doc, "epsilon_after_all_rounds",
+        json_real(t->z > 0 ? epsilon_after(t, t->max_rounds, &order) : -1.0));
+    char url[128];
+    snprintf(url, sizeof url, "/v1/models/%s", t->id);
+    json_object_set_new(doc, "url", json_string(url));
+    *response = doc;
+    *status = 201;
+}
+
+/* ---- rounds ---- */
+
+/* Closes the open round: noise, average, optimizer, clip; the next round.
+ * Called with t->lock held. */
+static int close_round(hush_collector *h, hush__task *t, hush_err *err)
+{
+    double t0 = hush__now();
+    uint32_t n = hush_fedavg_count(t->agg);
+    float *mean = hush_malloc(t->update_size * sizeof *mean);
+    hush_rng *rng = NULL;
+    int rc = 0;
+    if (mean == NULL || hush_rng_new_system(&rng) != 0) {
+        hush_free(mean);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory closing a round");
+    }
+    /* keep the previous state to restore if the store fails */
+    hush_model *before = NULL;
+    if ((rc = hush_model_clone(t->global, &before, err)) != 0) {
+        hush_free(mean);
+        hush_rng_free(rng);
+        return rc;
+    }
+    const float *opt_state = NULL;
+    size_t opt_n = hush_server_opt_state(t->opt, &opt_state);
+    float *opt_before = opt_n > 0 ? hush_malloc(opt_n * sizeof *opt_before) : NULL;
+    if (opt_n > 0 && opt_before == NULL) {
+        hush_model_free(before);
+        hush_free(mean);
+        hush_rng_free(rng);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory closing a round");
+    }
+    if (opt_n > 0) {
+        memcpy(opt_before, opt_state, opt_n * sizeof *opt_before);
+    }
+    double share = NAN, clip_before = t->clip;
+    rc = hush_fedavg_finish(t->agg, rng, mean, &share, err);
+    double agg_ms = (hush__now() - t0) * 1e3;
+    if (rc == 0) {
+        hush_server_opt_step(t->opt, hush_model_params(t->global), mean);
+        if (t->adaptive) {
+            t->clip =
+                hush_adaptive_clip_next(t->clip, share, t->target_quantile, t->clip_lr);
+        }
+        t->done++;
+        t->round++;
+        if (t->done >= t->max_rounds) {
+            t->state = TASK_FINISHED;
+        } else if (!round_affordable(t)) {
+            t->state = TASK_EXHAUSTED;
+        }
+        double order;
+        hush__model_round rec = {.round = t->round - 1,
+                                 .updates = n,
+                                 .clip = clip_before,
+                                 .epsilon = epsilon_after(t, t->done, &order),
+                                 .aggregate_ms = agg_ms};
+        rc = make_aggregator(t, err);
+        if (rc == 0) {
+            rc = publish(h, t, err);
+        }
+        if (rc == 0) {
+            rc = hush__store_task_save(h, t, false, &rec, err);
+        }
+        if (rc != 0) {
+            /* back to the round as it was (its updates are still stored;
+             * the accumulator is rebuilt from them) */
+            memcpy(hush_model_params(t->global), hush_model_cparams(before),
+                   hush_model_size(before) * sizeof(float));
+            if (opt_n > 0) {
+                int orc = hush_server_opt_restore(t->opt, opt_before, opt_n, NULL);
+                (void)orc; /* the size it was saved with: cannot fail */
+            }
+            t->clip = clip_before;
+            t->done--;
+            t->round--;
+            t->state = TASK_RUNNING;
+            (void)make_aggregator(t, NULL);
+            (void)hush__store_task_replay(h, t, NULL);
+            (void)publish(h, t, NULL);
+        } else {
+            t->opened = hush__now();
+        }
+    }
+    hush_free(opt_before);
+    hush_model_free(before);
+    hush_free(mean);
+    hush_rng_free(rng);
+    return rc;
+}
+
+void hush__task_update(hush_collector *h, hush__task *t, const char *body, size_t len,
+                       json_t **response, int *status)
+{
+    hush_model_update u;
+    hush_err err = {0};
+    pthread_mutex_lock(&t->lock);
+    if (hush_model_update_parse(body, len, t->update_size, &u, &err) != 0) {
+        pthread_mutex_unlock(&t->lock);
+        fail(response, status, err.code == HUSH_ENOMEM ? 500 : 400, "invalid_update",
+             "%s", err.msg);
+        return;
+    }
+    if (strcmp(u.model, t->id) != 0) {
+        fail(response, status, 400, "invalid_update", "the update names model \"%s\"",
+             u.model);
+        goto out;
+    }
+    if (t->state != TASK_RUNNING) {
+        fail(response, status, 409, state_name(t->state), "task %s is %s: no more rounds",
+             t->id, state_name(t->state));
+        goto out;
+    }
+    if (u.round != t->round) {
+        fail(response, status, 409, u.round < t->round ? "round_closed" : "unknown_round",
+             "the update is for round %u; round %u is open", u.round, t->round);
+        goto out;
+    }
+    /* checked before anything is stored */
+    double norm = hush_l2_norm(u.update, u.n);
+    if (!(norm <= t->clip * (1 + 1e-6))) {
+        fail(response, status, 400, "invalid_update",
+             "the update's L2 norm %.6g exceeds the round's clip norm %.6g", norm,
+             t->clip);
+        goto out;
+    }
+    bool duplicate = false;
+    int rc = hush__store_task_update(h, t->id, &u, &duplicate, &err);
+    if (rc != 0) {
+        fail(response, status, 503, "unavailable", "%s", err.msg);
+        goto out;
+    }
+    if (!duplicate && hush_fedavg_add(t->agg, u.update, u.unclipped, &err) != 0) {
+        /* cannot happen after the checks above; the stored row would be
+         * replayed at the next start, so say so */
+        fail(response, status, 500, "internal", "%s", err.msg);
+        goto out;
+    }
+    uint32_t closed = 0;
+    if (!duplicate && hush_fedavg_count(t->agg) >= t->min_clients) {
+        closed = t->round;
+        if (close_round(h, t, &err) != 0) {
+            closed = 0;
+        }
+    }
+    *response = json_pack("{s:b, s:b, s:I}", "accepted", !duplicate, "duplicate",
+                          duplicate, "round", (json_int_t)u.round);
+    if (closed > 0) {
+        json_object_set_new(*response, "round_closed", json_true());
+    }
+    *status = 200;
+out:
+    pthread_mutex_unlock(&t->lock);
+    hush_free(u.update);
+}
+
+void hush__tasks_tick(hush_collector *h)
+{
+    pthread_rwlock_rdlock(&h->campaigns_lock);
+    size_t n = h->n_tasks;
+    pthread_rwlock_unlock(&h->campaigns_lock);
+    for (size_t i = 0; i < n; i++) {
+        pthread_rwlock_rdlock(&h->campaigns_lock);
+        hush__task *t = h->tasks[i];
+        pthread_rwlock_unlock(&h->campaigns_lock);
+        pthread_mutex_lock(&t->lock);
+        if (t->state == TASK_RUNNING && t->round_seconds > 0 &&
+            hush__now() - t->opened >= t->round_seconds &&
+            hush_fedavg_count(t->agg) > 0) {
+            hush_err err = {0};
+            (void)close_round(h, t, &err);
+        }
+        pthread_mutex_unlock(&t->lock);
+    }
+}
+
+char *hush__task_publication(hush__task *t, char **signature, size_t *len)
+{
+    pthread_mutex_lock(&t->lock);
+    size_t n = strlen(t->pub_body);
+    char *body = malloc(n + 1);
+    *signature = hush_strdup(t->signature);
+    if (body != NULL) {
+        memcpy(body, t->pub_body, n + 1);
+    }
+    pthread_mutex_unlock(&t->lock);
+    *len = n;
+    return body;
+}
+
+json_t *hush__task_privacy(hush__task *t)
+{
+    pthread_mutex_lock(&t->lock);
+    double order = NAN;
+    double eps = epsilon_after(t, t->done, &order);
+    json_t *doc =
+        json_pack("{s:s, s:I, s:s, s:s, s:f, s:f, s:I, s:f, s:f, s:f}", "model", t->id,
+                  "rounds_completed", (json_int_t)t->done, "state", state_name(t->state),
+                  "accountant", "rdp-sampled-gaussian", "noise_multiplier", t->z,
+                  "sampling_rate", t->q, "max_rounds", (json_int_t)t->max_rounds, "delta",
+                  t->delta, "target_epsilon", t->target_eps, "clip_norm", t->clip);
+    if (doc != NULL) {
+        json_object_set_new(doc, "epsilon",
+                            t->z > 0 || t->done == 0 ? json_real(eps) : json_null());
+        json_object_set_new(doc, "best_order",
+                            isnan(order) ? json_null() : json_real(order));
+        json_object_set_new(doc, "guarantee",
+                            json_string(t->z > 0
+                                            ? "central (epsilon, delta)-DP, user level"
+                                            : "none: the task adds no noise"));
+    }
+    pthread_mutex_unlock(&t->lock);
+    return doc;
+}
+
+json_t *hush__tasks_list(hush_collector *h)
+{
+    json_t *arr = json_array();
+    pthread_rwlock_rdlock(&h->campaigns_lock);
+    for (size_t i = 0; arr != NULL && i < h->n_tasks; i++) {
+        hush__task *t = h->tasks[i];
+        pthread_mutex_lock(&t->lock);
+        json_array_append_new(arr, task_summary(t));
+        pthread_mutex_unlock(&t->lock);
+    }
+    pthread_rwlock_unlock(&h->campaigns_lock);
+    return json_pack("{s:o}", "models", arr != NULL ? arr : json_array());
+}
+
+/* ---- restart ---- */
+
+int hush__task_restore(hush_collector *h, const char *spec_text, int64_t created_at,
+                       uint32_t round, uint32_t done, int state, double clip,
+                       const void *params, size_t params_len, const void *opt,
+                       size_t opt_len, hush_err *err)
+{
+    json_t *req = json_loads(spec_text, 0, NULL);
+    json_t *response = NULL;
+    int status = 0;
+    hush__task *t = NULL;
+    if (req == NULL || task_from_spec(h, req, &t, &response, &status) != 0) {
+        const char *msg = json_string_value(
+            json_object_get(json_object_get(response, "error"), "message"));
+        json_decref(req);
+        json_decref(response);
+        return hush_err_set(err, HUSH_ECORRUPT, "stored model task: %s",
+                            msg != NULL ? msg : "not JSON");
+    }
+    json_decref(req);
+    hush_model *m = NULL;
+    int rc = hush_model_deserialize(params, params_len, &m, err);
+    if (rc == 0 && (hush_model_size(m) != hush_model_size(t->global))) {
+        rc =
+            hush_err_set(err, HUSH_ECORRUPT, "stored model %s has the wrong size", t->id);
+    }
+    if (rc == 0 && opt_len % sizeof(float) != 0) {
+        rc = hush_err_set(err, HUSH_ECORRUPT, "stored optimizer state of %s is damaged",
+                          t->id);
+    }
+    if (rc == 0 && opt_len > 0) {
+        rc = hush_server_opt_restore(t->opt, opt, opt_len / sizeof(float), err);
+    }
+    if (rc != 0) {
+        hush_model_free(m);
+        task_free(t);
+        return rc;
+    }
+    hush_model_free(t->global);
+    t->global = m;
+    t->created_at = created_at;
+    t->round = round;
+    t->done = done;
+    t->state = state;
+    t->clip = clip;
+    t->opened = hush__now();
+    if ((rc = make_aggregator(t, err)) != 0 || (rc = publish(h, t, err)) != 0 ||
+        (rc = hush__store_task_replay(h, t, err)) != 0 ||
+        (rc = install(h, t, err)) != 0) {
+        task_free(t);
+        return rc;
+    }
+    return 0;
+}
+
+/* Accessors the store needs. */
+const char *hush__task_id(const hush__task *t)
+{
+    return t->id;
+}
+
+void hush__task_state(const hush__task *t, hush__task_row *row)
+{
+    row->id = t->id;
+    row->name = t->name;
+    row->created_at = t->created_at;
+    row->spec = t->spec;
+    row->round = t->round;
+    row->done = t->done;
+    row->state = t->state;
+    row->clip = t->clip;
+    row->model = t->global;
+    row->opt_n = hush_server_opt_state(t->opt, &row->opt);
+}
+
+int hush__task_replay_one(hush__task *t, const void *update, size_t len, bool unclipped,
+                          hush_err *err)
+{
+    if (len != t->update_size * sizeof(float)) {
+        return hush_err_set(err, HUSH_ECORRUPT,
+                            "a stored update of %s has the wrong size", t->id);
+    }
+    float *u = hush_malloc(len);
+    if (u == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory replaying updates");
+    }
+    memcpy(u, update, len);
+    int rc = hush_fedavg_add(t->agg, u, unclipped, err);
+    hush_free(u);
+    return rc;
+}
+
+uint32_t hush__task_round(const hush__task *t)
+{
+    return t->round;
+}
