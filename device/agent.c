@@ -68,8 +68,9 @@ int hush_agent_open(const hush_agent_config *config, hush_agent **out, hush_err 
     a->cfg.rng_seed = NULL;
     a->samples = hush_calloc(a->cfg.max_samples, sizeof *a->samples);
     a->sample_len = hush_calloc(a->cfg.max_samples, sizeof *a->sample_len);
+    a->examples = hush_calloc(a->cfg.max_samples, sizeof *a->examples);
     int rc = 0;
-    if (a->samples == NULL || a->sample_len == NULL) {
+    if (a->samples == NULL || a->sample_len == NULL || a->examples == NULL) {
         rc = hush_err_set(err, HUSH_ENOMEM, "out of memory for the local sample");
     } else if (config->rng_seed != NULL) {
         rc = hush_rng_new_seeded(config->rng_seed, &a->rng);
@@ -108,6 +109,10 @@ void hush_agent_close(hush_agent *a)
     if (a->samples != NULL) {
         hush_agent_clear_samples(a);
     }
+    if (a->examples != NULL) {
+        hush_agent_clear_examples(a);
+    }
+    hush_free(a->examples);
     hush_free(a->samples);
     hush_free(a->sample_len);
     hush_rng_free(a->rng);

@@ -7,13 +7,16 @@
 
 #include "hush_device.h"
 #include "hush_embed.h"
+#include "hush_learning.h"
 #include "hush_privacy.h"
 #include "hush_protocol.h"
 
 #define HUSH__STATE_PATH_MAX 1024
+/* ledger keys: a campaign id, or "model/" and a model id */
+#define HUSH__LEDGER_KEY_MAX 80
 
 typedef struct hush__ledger_entry {
-    char campaign[HUSH_CAMPAIGN_ID_MAX + 1];
+    char campaign[HUSH__LEDGER_KEY_MAX + 1];
     double epsilon;
     uint32_t reports;
 } hush__ledger_entry;
@@ -52,6 +55,22 @@ struct hush_campaign {
     hush_embedder *embedder; /* synthetic only */
 };
 
+/* Writes a file atomically: tmp, fsync, rename over path, fsync dir. */
+int hush__write_atomic(const char *dir, const char *path, const char *tmp,
+                       const void *data, size_t len, hush_err *err);
+
+/* A labelled local example (federated learning). */
+typedef struct hush__example {
+    char *text;
+    size_t len;
+    uint32_t label;
+} hush__example;
+
+struct hush_fl_model {
+    hush_model_pub *pub;
+    hush_embedder *embedder;
+};
+
 struct hush_agent {
     hush_agent_config cfg;
     char state_dir[HUSH__STATE_PATH_MAX];
@@ -61,6 +80,9 @@ struct hush_agent {
     size_t *sample_len;
     size_t n_samples;
     uint64_t seen; /* texts offered to the reservoir */
+    hush__example *examples;
+    size_t n_examples;
+    uint64_t examples_seen;
 };
 
 int64_t hush__agent_now(const hush_agent *a);

@@ -181,6 +181,73 @@ HUSH_API int hush_agent_reports_allowed(hush_agent *agent, const hush_campaign *
 HUSH_API int hush_agent_spent_today(const hush_agent *agent, const char *campaign_id,
                                     double *epsilon, uint32_t *reports) HUSH_WARN_UNUSED;
 
+/* ------------------------------------------------------------------------ */
+/* Federated learning                                                       */
+/* ------------------------------------------------------------------------ */
+
+typedef struct hush_fl_model hush_fl_model;
+
+/**
+ * Adds a labelled local example (UTF-8 text and the index of its label in
+ * the model's label list), kept in memory only, reservoir-sampled beyond
+ * max_samples like the sample.  Returns 0, HUSH_EINVAL, HUSH_ETOOBIG,
+ * HUSH_ENOMEM.
+ */
+HUSH_API int hush_agent_add_example(hush_agent *agent, const char *text, size_t len,
+                                    uint32_t label, hush_err *err) HUSH_WARN_UNUSED;
+HUSH_API size_t hush_agent_example_count(const hush_agent *agent);
+/** Wipes the examples. */
+HUSH_API void hush_agent_clear_examples(hush_agent *agent);
+
+/**
+ * Accepts a model publication (the body of GET /v1/models/{id} and its
+ * Hush-Signature): the signature is checked with the pinned key, then every
+ * field.  *out is new (hush_fl_model_free), immutable, shareable.
+ */
+HUSH_API int hush_agent_accept_model(hush_agent *agent, const char *body, size_t len,
+                                     const char *signature, hush_fl_model **out,
+                                     hush_err *err) HUSH_WARN_UNUSED;
+HUSH_API void hush_fl_model_free(hush_fl_model *model);
+HUSH_API const char *hush_fl_model_id(const hush_fl_model *model);
+HUSH_API uint32_t hush_fl_model_round(const hush_fl_model *model);
+/** The model's class labels (borrowed) and their number. */
+HUSH_API const char *const *hush_fl_model_labels(const hush_fl_model *model, size_t *n);
+
+typedef struct hush_train_budget {
+    double max_seconds;    /* the app's compute budget for local training; 0 = none */
+    uint32_t max_steps;    /* minibatch steps; 0 = none */
+    uint32_t max_examples; /* examples used; 0 = all */
+    bool always_sample;    /* simulations only: skip the sampling coin */
+} hush_train_budget;
+
+/**
+ * One participation in the model's open round, when the app allows it:
+ * the agent takes part with the publication's sampling probability q (so
+ * that the server's privacy accounting, which assumes Poisson sampling,
+ * holds), trains on the local examples within the budget, computes the
+ * update (local - global; under FedPer the body only), clips it to the
+ * round's norm, adds local noise when the task asks for local DP, charges
+ * the ledger ("model/<id>": one update, and the local-DP epsilon if any)
+ * and only then returns the update document.  Personal parts (the FedPer
+ * head, the Ditto model) are saved in the state directory and never leave
+ * the device.  Returns 0, HUSH_ENOTFOUND (not sampled this round: nothing
+ * done, nothing charged), HUSH_EBUDGET, HUSH_ESTATE (no examples),
+ * HUSH_EIO, HUSH_ENOMEM.
+ */
+HUSH_API int hush_agent_train_round(hush_agent *agent, const hush_fl_model *model,
+                                    const hush_train_budget *budget, char **out,
+                                    size_t *out_len, hush_err *err) HUSH_WARN_UNUSED;
+
+/**
+ * On-device prediction: class probabilities of a text (`probs` holds n >=
+ * classes floats), from the personal model when the task personalizes and
+ * the device has trained one, else from the global model.  Nothing is sent
+ * or stored.  Returns 0, HUSH_EINVAL, HUSH_ENOMEM.
+ */
+HUSH_API int hush_agent_predict(hush_agent *agent, const hush_fl_model *model,
+                                const char *text, size_t len, float *probs, size_t n,
+                                hush_err *err) HUSH_WARN_UNUSED;
+
 #ifdef __cplusplus
 }
 #endif

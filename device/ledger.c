@@ -66,7 +66,7 @@ const hush__ledger_entry *hush__ledger_find(const hush__ledger *l, const char *c
 /* The ledger's text (new, hush_free). */
 char *hush__ledger_render(const hush__ledger *l, size_t *len)
 {
-    size_t cap = 128 + l->n * (HUSH_CAMPAIGN_ID_MAX + 64);
+    size_t cap = 128 + l->n * (HUSH__LEDGER_KEY_MAX + 64);
     char *buf = hush_malloc(cap);
     if (buf == NULL) {
         return NULL;
@@ -87,6 +87,48 @@ char *hush__ledger_render(const hush__ledger *l, size_t *len)
     return buf;
 }
 
+int hush__write_atomic(const char *dir, const char *path, const char *tmp,
+                       const void *data, size_t len, hush_err *err)
+{
+    int rc = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return hush_err_set(err, HUSH_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    }
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, (const char *)data + off, len - off);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            rc = hush_err_set(err, HUSH_EIO, "cannot write %s: %s", tmp, strerror(errno));
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (rc == 0 && fsync(fd) != 0) {
+        rc = hush_err_set(err, HUSH_EIO, "cannot sync %s: %s", tmp, strerror(errno));
+    }
+    close(fd);
+    if (rc == 0 && rename(tmp, path) != 0) {
+        rc = hush_err_set(err, HUSH_EIO, "cannot rename %s: %s", tmp, strerror(errno));
+    }
+    if (rc == 0) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            if (fsync(dfd) != 0) {
+                rc = hush_err_set(err, HUSH_EIO, "cannot sync %s", dir);
+            }
+            close(dfd);
+        }
+    }
+    if (rc != 0) {
+        unlink(tmp);
+    }
+    return rc;
+}
+
 static int write_atomically(const hush__ledger *l, hush_err *err)
 {
     size_t len = 0;
@@ -94,47 +136,10 @@ static int write_atomically(const hush__ledger *l, hush_err *err)
     if (text == NULL) {
         return hush_err_set(err, HUSH_ENOMEM, "out of memory writing the ledger");
     }
-    int rc = 0;
-    int fd = open(l->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = hush_err_set(err, HUSH_EIO, "ledger: cannot create %s: %s", l->tmp,
-                          strerror(errno));
-        goto out;
-    }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            rc = hush_err_set(err, HUSH_EIO, "ledger: cannot write %s: %s", l->tmp,
-                              strerror(errno));
-            break;
-        }
-        off += (size_t)w;
-    }
-    if (rc == 0 && fsync(fd) != 0) {
-        rc = hush_err_set(err, HUSH_EIO, "ledger: cannot sync %s: %s", l->tmp,
-                          strerror(errno));
-    }
-    close(fd);
-    if (rc == 0 && rename(l->tmp, l->path) != 0) {
-        rc = hush_err_set(err, HUSH_EIO, "ledger: cannot rename %s: %s", l->tmp,
-                          strerror(errno));
-    }
-    if (rc == 0) {
-        int dfd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            if (fsync(dfd) != 0) {
-                rc = hush_err_set(err, HUSH_EIO, "ledger: cannot sync %s", l->dir);
-            }
-            close(dfd);
-        }
-    }
-out:
+    hush_err local = {0};
+    int rc = hush__write_atomic(l->dir, l->path, l->tmp, text, len, &local);
     if (rc != 0) {
-        unlink(l->tmp);
+        hush_err_set(err, rc, "ledger: %s", local.msg);
     }
     hush_free(text);
     return rc;
@@ -189,7 +194,7 @@ int hush__ledger_parse(hush__ledger *l, char *text, size_t len, hush_err *err)
         }
         *nl = '\0';
         line++;
-        char id[HUSH_CAMPAIGN_ID_MAX + 2];
+        char id[HUSH__LEDGER_KEY_MAX + 2];
         uint64_t bits;
         uint32_t reports;
         int64_t day;
@@ -206,9 +211,9 @@ int hush__ledger_parse(hush__ledger *l, char *text, size_t len, hush_err *err)
             l->device_epsilon = eps;
             l->device_reports = reports;
         } else if (line > 3 &&
-                   sscanf(s, "campaign %65s %16" SCNx64 " %" SCNu32, id, &bits,
+                   sscanf(s, "campaign %81s %16" SCNx64 " %" SCNu32, id, &bits,
                           &reports) == 3 &&
-                   strlen(id) <= HUSH_CAMPAIGN_ID_MAX &&
+                   strlen(id) <= HUSH__LEDGER_KEY_MAX &&
                    hush__ledger_find(l, id) == NULL &&
                    (eps = hush_bits_double(bits)) >= 0.0 && isfinite(eps)) {
             if (add_entry(l, id, eps, reports) != 0) {

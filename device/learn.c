@@ -1,0 +1,384 @@
+/*
+ * learn.c - the device's half of federated learning: labelled examples in
+ * memory, accepting a signed model, one training round, on-device
+ * prediction with personal models.
+ *
+ * Invariants: examples, like samples, live only in memory; what leaves is
+ * a clipped update (plus local noise when the task asks for local DP),
+ * charged to the ledger before it is returned; personal parameters (the
+ * FedPer head, the Ditto model) are written only to the state directory
+ * and never into an update.
+ */
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "device_internal.h"
+
+#define LOCAL_DP_DELTA 1e-5
+
+void hush_agent_clear_examples(hush_agent *a)
+{
+    for (size_t i = 0; i < a->n_examples; i++) {
+        sodium_memzero(a->examples[i].text, a->examples[i].len);
+        hush_free(a->examples[i].text);
+        a->examples[i].text = NULL;
+    }
+    a->n_examples = 0;
+    a->examples_seen = 0;
+}
+
+size_t hush_agent_example_count(const hush_agent *a)
+{
+    return a->n_examples;
+}
+
+int hush_agent_add_example(hush_agent *a, const char *text, size_t len, uint32_t label,
+                           hush_err *err)
+{
+    if (text == NULL || len == 0) {
+        return hush_err_set(err, HUSH_EINVAL, "an example needs some text");
+    }
+    if (len > a->cfg.max_sample_bytes) {
+        return hush_err_set(err, HUSH_ETOOBIG, "an example of %zu bytes exceeds %zu", len,
+                            a->cfg.max_sample_bytes);
+    }
+    size_t slot = a->n_examples;
+    if (a->n_examples == a->cfg.max_samples) {
+        uint64_t j = hush_rng_uniform(a->rng, a->examples_seen + 1);
+        if (j >= a->cfg.max_samples) {
+            a->examples_seen++;
+            return 0;
+        }
+        slot = (size_t)j;
+    }
+    char *copy = hush_malloc(len + 1);
+    if (copy == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory for an example");
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    if (slot < a->n_examples) {
+        sodium_memzero(a->examples[slot].text, a->examples[slot].len);
+        hush_free(a->examples[slot].text);
+    } else {
+        a->n_examples++;
+    }
+    a->examples[slot] = (hush__example){copy, len, label};
+    a->examples_seen++;
+    return 0;
+}
+
+void hush_fl_model_free(hush_fl_model *m)
+{
+    if (m != NULL) {
+        hush_model_pub_free(m->pub);
+        hush_embedder_free(m->embedder);
+        hush_free(m);
+    }
+}
+
+const char *hush_fl_model_id(const hush_fl_model *m)
+{
+    return m->pub->model;
+}
+
+uint32_t hush_fl_model_round(const hush_fl_model *m)
+{
+    return m->pub->round;
+}
+
+const char *const *hush_fl_model_labels(const hush_fl_model *m, size_t *n)
+{
+    *n = hush_model_get_spec(m->pub->global)->classes;
+    return (const char *const *)m->pub->labels;
+}
+
+int hush_agent_accept_model(hush_agent *a, const char *body, size_t len,
+                            const char *signature, hush_fl_model **out, hush_err *err)
+{
+    int rc = hush_publication_verify(body, len, signature, a->cfg.collector_key, err);
+    if (rc != 0) {
+        return rc;
+    }
+    hush_fl_model *m = hush_calloc(1, sizeof *m);
+    if (m == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory accepting a model");
+    }
+    if ((rc = hush_model_pub_parse(body, len, &m->pub, err)) != 0 ||
+        (rc = hush_embedder_new(m->pub->embedder, strlen(m->pub->embedder), NULL, 0, NULL,
+                                &m->embedder, err)) != 0) {
+        hush_fl_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+/* state_dir/personal-<id>.mdl and its temporary name */
+static void personal_paths(const hush_agent *a, const char *id, char *path, char *tmp,
+                           size_t cap)
+{
+    snprintf(path, cap, "%s/personal-%s.mdl", a->state_dir, id);
+    snprintf(tmp, cap, "%s/personal-%s.mdl.tmp", a->state_dir, id);
+}
+
+/* The saved personal model of this task, if any and if it fits the
+ * task's architecture (a task whose architecture changed starts over). */
+static hush_model *personal_load(const hush_agent *a, const hush_fl_model *m)
+{
+    char path[HUSH__STATE_PATH_MAX + 128], tmp[HUSH__STATE_PATH_MAX + 128];
+    personal_paths(a, m->pub->model, path, tmp, sizeof path);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    uint8_t *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 65536 > cap) {
+            cap = (n + 65536) * 2;
+            uint8_t *g = hush_realloc(buf, cap);
+            if (g == NULL) {
+                break;
+            }
+            buf = g;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            break;
+        }
+    }
+    fclose(f);
+    hush_model *p = NULL;
+    if (buf == NULL || hush_model_deserialize(buf, n, &p, NULL) != 0 ||
+        hush_model_size(p) != hush_model_size(m->pub->global) ||
+        hush_model_get_spec(p)->kind != hush_model_get_spec(m->pub->global)->kind) {
+        hush_model_free(p);
+        p = NULL;
+    }
+    hush_free(buf);
+    return p;
+}
+
+static int personal_save(const hush_agent *a, const hush_fl_model *m, const hush_model *p,
+                         hush_err *err)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = hush_model_serialize(p, &buf, &len, err);
+    if (rc != 0) {
+        return rc;
+    }
+    char path[HUSH__STATE_PATH_MAX + 128], tmp[HUSH__STATE_PATH_MAX + 128];
+    personal_paths(a, m->pub->model, path, tmp, sizeof path);
+    rc = hush__write_atomic(a->state_dir, path, tmp, buf, len, err);
+    hush_free(buf);
+    return rc;
+}
+
+/* The examples embedded: x (n x dim), y; *n may shrink to max. */
+static int embed_examples(const hush_agent *a, const hush_fl_model *m, size_t max,
+                          float **x, uint32_t **y, size_t *n, hush_err *err)
+{
+    size_t k = a->n_examples < max || max == 0 ? a->n_examples : max;
+    uint32_t dim = hush_embedder_dim(m->embedder);
+    uint32_t classes = hush_model_get_spec(m->pub->global)->classes;
+    *x = hush_calloc(k * dim + 1, sizeof **x);
+    *y = hush_calloc(k + 1, sizeof **y);
+    if (*x == NULL || *y == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory embedding examples");
+    }
+    size_t used = 0;
+    for (size_t i = 0; i < k; i++) {
+        const hush__example *e = &a->examples[i];
+        if (e->label >= classes) {
+            continue; /* a label the task does not have */
+        }
+        int rc =
+            hush_embed_text(m->embedder, e->text, e->len, *x + used * dim, dim, NULL);
+        if (rc == HUSH_ENOMEM) {
+            return hush_err_set(err, HUSH_ENOMEM, "out of memory embedding examples");
+        }
+        if (rc == 0) {
+            (*y)[used++] = e->label;
+        }
+    }
+    *n = used;
+    return 0;
+}
+
+static void model_key(const hush_fl_model *m, char *key, size_t cap)
+{
+    snprintf(key, cap, "model/%s", m->pub->model);
+}
+
+int hush_agent_train_round(hush_agent *a, const hush_fl_model *m,
+                           const hush_train_budget *budget, char **out, size_t *out_len,
+                           hush_err *err)
+{
+    const hush_model_pub *pub = m->pub;
+    hush_train_budget b = budget != NULL ? *budget : (hush_train_budget){0};
+    char key[HUSH__LEDGER_KEY_MAX + 1];
+    model_key(m, key, sizeof key);
+    double eps = pub->local_noise > 0
+                     ? hush_local_dp_epsilon(pub->local_noise, LOCAL_DP_DELTA)
+                     : 0.0;
+    /* the ledger's rules, then the sampling coin, then the work */
+    hush__ledger_roll(&a->ledger, hush__agent_now(a));
+    const hush__ledger_entry *e = hush__ledger_find(&a->ledger, key);
+    if (e != NULL && e->reports >= pub->updates_per_device_per_day) {
+        return hush_err_set(err, HUSH_EBUDGET,
+                            "model %s: %u update(s) a day, already sent today",
+                            pub->model, pub->updates_per_device_per_day);
+    }
+    if ((a->cfg.max_reports_per_day != 0 &&
+         a->ledger.device_reports >= a->cfg.max_reports_per_day) ||
+        (a->cfg.max_epsilon_per_day > 0 &&
+         a->ledger.device_epsilon + eps > a->cfg.max_epsilon_per_day * (1 + 1e-9))) {
+        return hush_err_set(err, HUSH_EBUDGET,
+                            "the app's device-wide policy allows no more "
+                            "today");
+    }
+    if (a->n_examples == 0) {
+        return hush_err_set(err, HUSH_ESTATE, "the agent holds no labelled examples");
+    }
+    if (!b.always_sample && !(hush_rng_unit(a->rng) < pub->sampling_rate)) {
+        return hush_err_set(err, HUSH_ENOTFOUND,
+                            "not sampled for round %u (each device takes part with "
+                            "probability %g)",
+                            pub->round, pub->sampling_rate);
+    }
+    float *x = NULL;
+    uint32_t *y = NULL;
+    size_t n = 0;
+    hush_model *local = NULL, *personal = NULL;
+    float *delta = NULL;
+    char *doc = NULL;
+    int rc = embed_examples(a, m, b.max_examples, &x, &y, &n, err);
+    if (rc == 0 && n == 0) {
+        rc = hush_err_set(err, HUSH_ESTATE,
+                          "no example has a label of this model and text to "
+                          "embed");
+    }
+    if (rc == 0) {
+        rc = hush_model_clone(pub->global, &local, err);
+    }
+    size_t size = hush_model_size(pub->global),
+           head = hush_model_head_offset(pub->global);
+    hush_train_options o = pub->local;
+    o.max_seconds = b.max_seconds;
+    o.max_steps = b.max_steps;
+    if (rc == 0 && pub->personalization == HUSH_PERSONAL_FEDPER) {
+        personal = personal_load(a, m);
+        if (personal != NULL) { /* the device's own head on the global body */
+            memcpy(hush_model_params(local) + head, hush_model_cparams(personal) + head,
+                   (size - head) * sizeof(float));
+        }
+    }
+    if (rc == 0) {
+        rc = hush_model_train(local, x, y, n, &o, a->rng, NULL, err);
+    }
+    size_t un = hush_model_pub_update_size(pub);
+    delta = rc == 0 ? hush_malloc(un * sizeof *delta + 1) : NULL;
+    if (rc == 0 && delta == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory for the update");
+    }
+    bool unclipped = false;
+    if (rc == 0) {
+        hush_update_delta(hush_model_cparams(local), hush_model_cparams(pub->global),
+                          delta, un);
+        double norm = hush_clip_l2(delta, un, pub->clip);
+        unclipped = norm <= pub->clip;
+        if (pub->local_noise > 0) {
+            hush_local_dp_noise(delta, un, pub->clip, pub->local_noise, a->rng);
+        }
+    }
+    /* the personal part: saved on the device before anything leaves */
+    if (rc == 0 && pub->personalization == HUSH_PERSONAL_FEDPER) {
+        rc = personal_save(a, m, local, err);
+    } else if (rc == 0 && pub->personalization == HUSH_PERSONAL_DITTO) {
+        personal = personal_load(a, m);
+        if (personal == NULL) {
+            rc = hush_model_clone(pub->global, &personal, err);
+        }
+        hush_train_options po = o;
+        po.prox = hush_model_cparams(pub->global);
+        po.prox_mu = (float)pub->ditto_lambda;
+        if (rc == 0) {
+            rc = hush_model_train(personal, x, y, n, &po, a->rng, NULL, err);
+        }
+        if (rc == 0) {
+            rc = personal_save(a, m, personal, err);
+        }
+    }
+    uint8_t batch_id[HUSH_BATCH_ID_BYTES];
+    hush_rng_bytes(a->rng, batch_id, sizeof batch_id);
+    if (rc == 0) {
+        doc = hush_model_update_build(pub->model, pub->round, batch_id, delta, un,
+                                      unclipped);
+        if (doc == NULL) {
+            rc = hush_err_set(err, HUSH_ENOMEM, "out of memory rendering the update");
+        }
+    }
+    if (rc == 0) {
+        /* charged before it is handed out */
+        rc = hush__ledger_charge(&a->ledger, key, eps, 1, err);
+    }
+    if (rc == 0) {
+        *out = doc;
+        *out_len = strlen(doc);
+        doc = NULL;
+    }
+    if (x != NULL) {
+        sodium_memzero(x, n * hush_embedder_dim(m->embedder) * sizeof *x);
+    }
+    hush_free(x);
+    hush_free(y);
+    hush_free(delta);
+    hush_free(doc);
+    hush_model_free(local);
+    hush_model_free(personal);
+    return rc;
+}
+
+int hush_agent_predict(hush_agent *a, const hush_fl_model *m, const char *text,
+                       size_t len, float *probs, size_t n, hush_err *err)
+{
+    const hush_model_pub *pub = m->pub;
+    uint32_t classes = hush_model_get_spec(pub->global)->classes;
+    if (text == NULL || len == 0 || n < classes) {
+        return hush_err_set(err, HUSH_EINVAL,
+                            "predict needs a text and room for %u classes", classes);
+    }
+    uint32_t dim = hush_embedder_dim(m->embedder);
+    float *x = hush_malloc(dim * sizeof *x);
+    if (x == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory predicting");
+    }
+    int rc = hush_embed_text(m->embedder, text, len, x, dim, err);
+    hush_model *use = NULL;
+    if (rc == 0) {
+        hush_model *personal =
+            pub->personalization != HUSH_PERSONAL_NONE ? personal_load(a, m) : NULL;
+        if (personal != NULL && pub->personalization == HUSH_PERSONAL_FEDPER) {
+            /* the latest global body with the device's head */
+            size_t head = hush_model_head_offset(pub->global);
+            memcpy(hush_model_params(personal), hush_model_cparams(pub->global),
+                   head * sizeof(float));
+        }
+        use = personal;
+        if (use == NULL) {
+            rc = hush_model_clone(pub->global, &use, err);
+        }
+    }
+    if (rc == 0) {
+        hush_model_predict(use, x, probs);
+    }
+    sodium_memzero(x, dim * sizeof *x);
+    hush_free(x);
+    hush_model_free(use);
+    return rc;
+}
