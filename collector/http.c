@@ -163,7 +163,7 @@ static enum hush__route route_of(const char *method, const char *url, char *id,
             return get ? ROUTE_MODEL_PRIVACY : ROUTE_OTHER;
         }
         if (strcmp(slash, "/rounds") == 0) {
-            return get ? ROUTE_MODEL_ROUNDS : ROUTE_OTHER;
+            return get ? ROUTE_MODEL_ROUNDS : post ? ROUTE_MODEL_CLOSE : ROUTE_OTHER;
         }
         return ROUTE_OTHER;
     }
@@ -212,7 +212,9 @@ static enum MHD_Result not_routed(struct MHD_Connection *conn, request *req,
     } else if (strcmp(url, "/v1/models") == 0) {
         allow = "GET, POST";
     } else if (strncmp(url, "/v1/models/", 11) == 0) {
-        allow = strstr(url + 11, "/updates") != NULL ? "POST" : "GET";
+        allow = strstr(url + 11, "/updates") != NULL  ? "POST"
+                : strstr(url + 11, "/rounds") != NULL ? "GET, POST"
+                                                      : "GET";
     }
     if (allow == NULL) {
         return respond_error(conn, req, 404, "not_found", "no such route");
@@ -566,6 +568,21 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         int status = 500;
         hush__task_create(h, req->body != NULL ? req->body : "", req->len, &resp,
                           &status);
+        return respond_json_doc(conn, req, status, resp);
+    }
+    case ROUTE_MODEL_CLOSE: {
+        if (!hush__admin_ok(h, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                           MHD_HTTP_HEADER_AUTHORIZATION))) {
+            return respond_error(conn, req, 401, "unauthorized",
+                                 "closing a model round needs the admin bearer token");
+        }
+        hush__task *t = hush__task_find(h, id);
+        if (t == NULL) {
+            return respond_error(conn, req, 404, "unknown_model", "no such model task");
+        }
+        json_t *resp = NULL;
+        int status = 500;
+        hush__task_close_now(h, t, &resp, &status);
         return respond_json_doc(conn, req, status, resp);
     }
     case ROUTE_MODEL_GET:

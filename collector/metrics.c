@@ -18,7 +18,7 @@ static const double commit_bounds_s[HUSH__COMMIT_BUCKETS] = {
 static const char *const reject_names[REJECT_COUNT] = {
     "malformed", "invalid_report", "unknown_campaign", "round_closed",
     "duplicate", "too_large",      "sealed",           "unavailable"};
-static const char *const route_names[ROUTE_COUNT] = {"/healthz",
+static const char *const route_names[] = {"/healthz",
                                                      "/metrics",
                                                      "/v1/keys",
                                                      "/v1/campaigns",
@@ -34,10 +34,15 @@ static const char *const route_names[ROUTE_COUNT] = {"/healthz",
                                                      "/v1/models/{id}/updates",
                                                      "/v1/models/{id}/privacy",
                                                      "/v1/models/{id}/rounds",
+                                                     "/v1/models/{id}/rounds",
                                                      "other"};
-static const char *const route_methods[ROUTE_COUNT] = {
+static const char *const route_methods[] = {
     "GET",  "GET", "GET",  "GET", "POST", "GET", "POST", "GET", "GET",
-    "POST", "GET", "POST", "GET", "POST", "GET", "GET",  "any"};
+    "POST", "GET", "POST", "GET", "POST", "GET", "GET",  "POST", "any"};
+
+_Static_assert(sizeof route_names / sizeof route_names[0] == ROUTE_COUNT &&
+                   sizeof route_methods / sizeof route_methods[0] == ROUTE_COUNT,
+               "one name and one method per route");
 
 const char *hush__route_name(enum hush__route r)
 {

@@ -696,6 +696,28 @@ out:
     hush_free(u.update);
 }
 
+void hush__task_close_now(hush_collector *h, hush__task *t, json_t **response, int *status)
+{
+    pthread_mutex_lock(&t->lock);
+    hush_err err = {0};
+    uint32_t n = hush_fedavg_count(t->agg), round = t->round;
+    if (t->state != TASK_RUNNING) {
+        fail(response, status, 409, state_name(t->state), "task %s is %s", t->id,
+             state_name(t->state));
+    } else if (n == 0) {
+        fail(response, status, 409, "no_updates", "round %u of %s has no updates yet", round,
+             t->id);
+    } else if (close_round(h, t, &err) != 0) {
+        fail(response, status, 503, "unavailable", "round %u stays open: %s", round, err.msg);
+    } else {
+        *response = json_pack("{s:s, s:I, s:I, s:I, s:s}", "model", t->id, "closed",
+                              (json_int_t)round, "updates", (json_int_t)n, "round",
+                              (json_int_t)t->round, "state", state_name(t->state));
+        *status = 201;
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
 void hush__tasks_tick(hush_collector *h)
 {
     pthread_rwlock_rdlock(&h->campaigns_lock);
