@@ -163,6 +163,12 @@ $(BUILD)/bin/hushd: $(BUILD)/obj/collector/main.o $(LIBS)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
+$(BUILD)/bin/hush-sim: $(BUILD)/obj/tools/hush-sim.o $(BUILD)/obj/tools/sim/common.o \
+                      $(BUILD)/obj/tools/sim/fl.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(LDLIBS)
+
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
@@ -185,6 +191,7 @@ $(TEST_BIN): $(call obj,$(TEST_SRC)) $(LIBS)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(call obj,$(TEST_SRC)) $(LIBS) $(CRITERION_LIBS) $(LDLIBS)
 
 $(BUILD)/obj/tests/%.o: ALL_CFLAGS += -Itests
+$(BUILD)/obj/tools/%.o: ALL_CFLAGS += -Itools
 
 # Slow tier: the same sources compiled with HUSH_TEST_SLOW, which enables the
 # long property runs.

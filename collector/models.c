@@ -45,6 +45,7 @@ struct hush__task {
     pthread_mutex_t lock;
     /* settings */
     double q, z, z_update, delta, target_eps, bit_noise, clip_lr, target_quantile;
+    double local_noise; /* devices noise their own updates (local DP) */
     bool adaptive, fedper;
     uint32_t expected, min_clients, max_rounds, round_seconds;
     size_t update_size;
@@ -137,13 +138,24 @@ static bool round_affordable(const hush__task *t)
     return t->target_eps <= 0 || epsilon_after(t, t->done + 1, &order) <= t->target_eps;
 }
 
+/* The largest norm an update may have: the clip, or with local DP a bound
+ * the clipped update plus its noise stays under (the server cannot see the
+ * update before the noise): S (1 + z_local (sqrt(d) + 10)), more than ten
+ * standard deviations above the noise's expected norm. */
+static double norm_bound(const hush__task *t)
+{
+    return t->local_noise > 0
+               ? t->clip * (1 + t->local_noise * (sqrt((double)t->update_size) + 10))
+               : t->clip;
+}
+
 /* The aggregator for the open round, at the current clip. */
 static int make_aggregator(hush__task *t, hush_err *err)
 {
     hush_fedavg_free(t->agg);
     t->agg = NULL;
     hush_fedavg_config cfg = {.dim = t->update_size,
-                              .clip = t->clip,
+                              .clip = norm_bound(t),
                               .noise_multiplier = t->z_update,
                               .expected_clients = t->z > 0 ? t->expected : 0,
                               .bit_noise = t->adaptive ? t->bit_noise : 0};
@@ -326,7 +338,7 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     if (!(expected >= 1 && expected <= 1e7 && expected == floor(expected)) ||
         !(population >= expected && population <= 1e10) ||
         !(rounds >= 1 && rounds <= 1e6 && rounds == floor(rounds)) ||
-        !(min_clients >= 1 && min_clients <= expected &&
+        !(min_clients >= 1 && min_clients <= population &&
           min_clients == floor(min_clients)) ||
         !(round_seconds >= 0 && round_seconds <= 1e7) ||
         !(t->delta > 0 && t->delta < 1) ||
@@ -335,7 +347,7 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
         fail(
             response, status, 400, "invalid_task",
             "need expected_clients >= 1, population >= expected_clients, rounds >= 1, "
-            "min_clients in [1, expected_clients], delta in (0, 1), target_epsilon >= 0");
+            "min_clients in [1, population], delta in (0, 1), target_epsilon >= 0");
         goto out;
     }
     t->expected = (uint32_t)expected;
@@ -414,6 +426,7 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     t->template = tmpl;
     tmpl = NULL;
     t->fedper = pers != NULL && strcmp(pers, "fedper") == 0;
+    t->local_noise = num(req, "local_noise_multiplier", 0);
     /* the initial model */
     uint64_t seed = (uint64_t)num(req, "seed", 1);
     if (hush_model_new(&spec, seed, &t->global, &err) != 0) {
@@ -660,10 +673,9 @@ void hush__task_update(hush_collector *h, hush__task *t, const char *body, size_
     }
     /* checked before anything is stored */
     double norm = hush_l2_norm(u.update, u.n);
-    if (!(norm <= t->clip * (1 + 1e-6))) {
+    if (!(norm <= norm_bound(t) * (1 + 1e-6))) {
         fail(response, status, 400, "invalid_update",
-             "the update's L2 norm %.6g exceeds the round's clip norm %.6g", norm,
-             t->clip);
+             "the update's L2 norm %.6g exceeds the round's bound %.6g", norm, norm_bound(t));
         goto out;
     }
     bool duplicate = false;

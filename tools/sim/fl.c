@@ -1,0 +1,609 @@
+/*
+ * fl.c - hush-sim fl: federated spam filtering on the SpamAssassin corpus,
+ * through a real hushd and the real device library.
+ *
+ *   hush-sim fl [--corpus FILE] [--devices 1000] [--rounds 60] [--rate 0.1]
+ *               [--epsilon 1,4,8] [--seed 1] [--out DIR] [--json]
+ *
+ * Every email (ham 0, spam 1; subject + body) belongs to one device, dealt
+ * at random, about six a device; a fifth of each device's emails are its
+ * test emails and the rest its training examples.  One hush_agent per
+ * device holds its examples in memory.  Each setting runs on a fresh hushd:
+ *
+ *   centralized    logistic regression trained on every training email in
+ *                  one place (the reference; no privacy);
+ *   fedavg         FedAvg: each round every device takes part with
+ *                  probability q (its own coin), trains locally, posts its
+ *                  update; the simulator then closes the round;
+ *   personalized   the same with Ditto personal models (lambda 0.1), each
+ *                  device predicting its test emails with its own model;
+ *   dp-fedavg      DP-FedAvg at each target epsilon (delta 1e-5): clipped
+ *                  updates, discrete Gaussian noise, the noise multiplier
+ *                  chosen by hushd's accountant for the rounds and q;
+ *   local-dp       each device noising its own update (per-update epsilon 8).
+ *
+ * Accuracy is on the union of the devices' test emails (the global model),
+ * or each device's own test emails with its own model (personalized).  A
+ * last line times the server's DP aggregation of 1,000 updates of a
+ * 10,000-parameter model.  One JSON object per line with --json.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "hush_device.h"
+#include "hush_embed.h"
+#include "hush_learning.h"
+#include "hush_protocol.h"
+#include "hush_transport.h"
+#include "sim.h"
+
+#define DAY 86400
+#define MAX_EPS 8
+
+typedef struct fl_opts {
+    const char *corpus, *hushd, *out;
+    size_t devices, rounds;
+    double rate;
+    double eps[MAX_EPS];
+    size_t n_eps;
+    uint64_t seed;
+    bool json;
+    double dp_clip, server_lr, local_lr;
+    uint32_t local_epochs;
+    const char *only; /* comma-separated settings to run; NULL = all */
+} fl_opts;
+
+static bool wanted(const fl_opts *o, const char *name)
+{
+    if (o->only == NULL) {
+        return true;
+    }
+    size_t n = strlen(name);
+    for (const char *p = o->only; (p = strstr(p, name)) != NULL; p += n) {
+        if ((p == o->only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0')) {
+            return true;
+        }
+    }
+    return false;
+}
+
+typedef struct email {
+    char *text;
+    uint32_t label;
+    uint32_t device;
+    bool test;
+} email;
+
+typedef struct world {
+    email *mail;
+    size_t n;
+    hush_embedder *embedder;
+    char *embedder_desc;
+    float *x_train, *x_test; /* embedded */
+    uint32_t *y_train, *y_test;
+    size_t n_train, n_test;
+    uint32_t dim;
+} world;
+
+static void load(const fl_opts *o, world *w)
+{
+    FILE *f = fopen(o->corpus, "r");
+    if (f == NULL) {
+        die("%s is missing: run scripts/fetch-corpus first", o->corpus);
+    }
+    char *line = NULL;
+    size_t cap = 0, mcap = 0;
+    ssize_t got;
+    while ((got = getline(&line, &cap, f)) > 0) {
+        json_t *doc = json_loadb(line, (size_t)got, 0, NULL);
+        const char *group = json_string_value(json_object_get(doc, "group"));
+        const json_t *t = json_object_get(doc, "text");
+        if (group != NULL && json_is_string(t) && json_string_length(t) > 0) {
+            if (w->n == mcap) {
+                mcap = mcap ? mcap * 2 : 4096;
+                w->mail = realloc(w->mail, mcap * sizeof *w->mail);
+                if (w->mail == NULL) {
+                    die("out of memory");
+                }
+            }
+            w->mail[w->n++] = (email){.text = strdup(json_string_value(t)),
+                                      .label = strncmp(group, "spam", 4) == 0 ? 1u : 0u};
+        }
+        json_decref(doc);
+    }
+    free(line);
+    fclose(f);
+    if (w->n < o->devices) {
+        die("%zu emails for %zu devices", w->n, o->devices);
+    }
+}
+
+/* Deals the emails to devices at random and marks each device's test fifth. */
+static void deal(const fl_opts *o, world *w, hush_rng *rng)
+{
+    for (size_t i = w->n; i > 1; i--) {
+        size_t j = (size_t)hush_rng_uniform(rng, i);
+        email t = w->mail[i - 1];
+        w->mail[i - 1] = w->mail[j];
+        w->mail[j] = t;
+    }
+    size_t *seen = calloc(o->devices, sizeof *seen);
+    for (size_t i = 0; i < w->n; i++) {
+        w->mail[i].device = (uint32_t)(i % o->devices);
+        w->mail[i].test = seen[w->mail[i].device]++ % 5 == 4;
+    }
+    free(seen);
+}
+
+static void embed_world(world *w)
+{
+    w->dim = hush_embedder_dim(w->embedder);
+    w->x_train = calloc(w->n * w->dim, sizeof *w->x_train);
+    w->x_test = calloc(w->n * w->dim, sizeof *w->x_test);
+    w->y_train = calloc(w->n, sizeof *w->y_train);
+    w->y_test = calloc(w->n, sizeof *w->y_test);
+    for (size_t i = 0; i < w->n; i++) {
+        bool test = w->mail[i].test;
+        float *x = test ? w->x_test + w->n_test * w->dim : w->x_train + w->n_train * w->dim;
+        if (hush_embed_text(w->embedder, w->mail[i].text, strlen(w->mail[i].text), x, w->dim,
+                            NULL) != 0) {
+            continue; /* nothing to embed */
+        }
+        if (test) {
+            w->y_test[w->n_test++] = w->mail[i].label;
+        } else {
+            w->y_train[w->n_train++] = w->mail[i].label;
+        }
+    }
+}
+
+static void line(const fl_opts *o, json_t *doc)
+{
+    if (o->json) {
+        char *s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        printf("%s\n", s);
+        free(s);
+    } else {
+        const char *setting = json_string_value(json_object_get(doc, "setting"));
+        printf("  %-14s", setting != NULL ? setting : "");
+        const char *key;
+        json_t *v;
+        json_object_foreach(doc, key, v)
+        {
+            if (strcmp(key, "bench") == 0 || strcmp(key, "setting") == 0) {
+                continue;
+            }
+            if (json_is_real(v)) {
+                printf(" %s %.4g", key, json_real_value(v));
+            } else if (json_is_integer(v)) {
+                printf(" %s %lld", key, (long long)json_integer_value(v));
+            } else if (json_is_string(v)) {
+                printf(" %s %s", key, json_string_value(v));
+            }
+        }
+        printf("\n");
+    }
+    fflush(stdout);
+    json_decref(doc);
+}
+
+static double centralized(const fl_opts *o, const world *w)
+{
+    hush_model_spec spec = {.kind = HUSH_MODEL_LOGISTIC, .inputs = w->dim, .classes = 2};
+    hush_model *m = NULL;
+    hush_rng *rng = NULL;
+    if (hush_model_new(&spec, o->seed, &m, NULL) != 0 ||
+        hush_rng_new_seeded_u64(o->seed + 7, &rng) != 0) {
+        die("model");
+    }
+    hush_train_options t = {.epochs = 40, .batch = 32, .lr = 0.5f};
+    if (hush_model_train(m, w->x_train, w->y_train, w->n_train, &t, rng, NULL, NULL) != 0) {
+        die("training");
+    }
+    double acc = hush_model_accuracy(m, w->x_test, w->y_test, w->n_test);
+    hush_model_free(m);
+    hush_rng_free(rng);
+    return acc;
+}
+
+static int64_t fl_clock(void *ctx)
+{
+    return *(const int64_t *)ctx;
+}
+
+typedef struct setting {
+    const char *name;
+    const char *personalization; /* "none" or "ditto" */
+    double target_eps;           /* 0: no central DP */
+    double clip;
+    double local_noise;
+} setting;
+
+/* Runs one federated setting through a fresh hushd; prints its line. */
+static void federated(const fl_opts *o, const world *w, const setting *st)
+{
+    http h = {.c = curl_easy_init()};
+    server srv = {0};
+    server_start(&srv, o->hushd, o->out, NULL, &h);
+    buf b = {0};
+    request(&h, "GET", "/v1/keys", NULL, 0, false, &b);
+    json_t *keys = json_loads(b.p, 0, NULL);
+    const char *k64 = json_string_value(json_object_get(keys, "signing_key"));
+    uint8_t pk[32];
+    size_t klen = 0;
+    if (k64 == NULL || hush_b64_decode(k64, strlen(k64), pk, 32, &klen) != 0 || klen != 32) {
+        die("no signing key");
+    }
+    json_decref(keys);
+    size_t expected = (size_t)fmax(1, round(o->rate * (double)o->devices));
+    json_t *task = json_pack(
+        "{s:s, s:s, s:{s:s}, s:o, s:[s, s], s:f, s:I, s:I, s:I, s:I, s:{s:i, s:i, s:f}, s:s, "
+        "s:f, s:f, s:I}",
+        "id", "spam", "name", "Spam filter (hush-sim)", "architecture", "kind", "logistic",
+        "embedder", json_loads(w->embedder_desc, 0, NULL), "labels", "ham", "spam", "clip_norm",
+        st->clip, "expected_clients", (json_int_t)expected, "population",
+        (json_int_t)o->devices, "rounds", (json_int_t)o->rounds, "min_clients",
+        (json_int_t)o->devices, "local", "epochs", (int)o->local_epochs, "batch", 8, "lr", o->local_lr, "personalization",
+        st->personalization, "ditto_lambda", 0.1, "local_noise_multiplier", st->local_noise,
+        "seed", (json_int_t)o->seed);
+    json_object_set_new(task, "server_lr", json_real(o->server_lr));
+    if (st->target_eps > 0) {
+        json_object_set_new(task, "target_epsilon", json_real(st->target_eps));
+        json_object_set_new(task, "delta", json_real(1e-5));
+    }
+    char *body = json_dumps(task, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(task);
+    long status = request(&h, "POST", "/v1/models", body, strlen(body), true, &b);
+    free(body);
+    if (status != 201) {
+        die("creating the task: HTTP %ld %s", status, b.p);
+    }
+    json_t *created = json_loads(b.p, 0, NULL);
+    double z = json_real_value(json_object_get(created, "noise_multiplier"));
+    json_decref(created);
+    /* the devices */
+    int64_t clock = 20000LL * DAY;
+    char agents_dir[400];
+    snprintf(agents_dir, sizeof agents_dir, "%s/agents", srv.dir);
+    mkdir(agents_dir, 0700);
+    hush_agent **agents = calloc(o->devices, sizeof *agents);
+    hush_err err = {0};
+    for (size_t d = 0; d < o->devices; d++) {
+        char state[500];
+        snprintf(state, sizeof state, "%s/%zu", agents_dir, d);
+        uint8_t seed[32] = {0};
+        hush_store_le64(seed, o->seed * 1000003 + d);
+        hush_agent_config cfg = {.state_dir = state,
+                                 .clock = fl_clock,
+                                 .clock_ctx = &clock,
+                                 .rng_seed = seed,
+                                 .max_sample_bytes = 16u << 20};
+        memcpy(cfg.collector_key, pk, 32);
+        if (hush_agent_open(&cfg, &agents[d], &err) != 0) {
+            die("agent: %s", err.msg);
+        }
+    }
+    for (size_t i = 0; i < w->n; i++) {
+        const email *e = &w->mail[i];
+        if (!e->test && hush_agent_add_example(agents[e->device], e->text, strlen(e->text),
+                                               e->label, &err) != 0) {
+            die("example: %s", err.msg);
+        }
+    }
+    hush_transport *t = NULL;
+    if (hush_transport_new(h.base, NULL, &t, &err) != 0) {
+        die("transport: %s", err.msg);
+    }
+    size_t updates = 0, rounds_done = 0;
+    double t0 = now_s();
+    hush_fl_model *model = NULL;
+    for (size_t r = 0; r < o->rounds; r++) {
+        long st_code = 0;
+        char *pub = NULL, *sig = NULL, *resp = NULL;
+        size_t len = 0;
+        if (hush_transport_get(t, "/v1/models/spam", &st_code, &pub, &len, &sig, &err) != 0 ||
+            st_code != 200) {
+            die("fetching the model: %s", err.msg);
+        }
+        hush_fl_model_free(model);
+        model = NULL;
+        if (hush_agent_accept_model(agents[0], pub, len, sig, &model, &err) != 0) {
+            die("accepting the model: %s", err.msg);
+        }
+        hush_free(pub);
+        hush_free(sig);
+        clock += DAY;
+        size_t sent = 0;
+        for (size_t d = 0; d < o->devices; d++) {
+            char *upd = NULL;
+            size_t ulen = 0;
+            hush_err_clear(&err);
+            int rc = hush_agent_train_round(agents[d], model, NULL, &upd, &ulen, &err);
+            if (rc == HUSH_ENOTFOUND || rc == HUSH_ESTATE) {
+                continue; /* not sampled this round, or no training examples */
+            }
+            if (rc != 0) {
+                die("device %zu: %s", d, err.msg);
+            }
+            if (hush_transport_post(t, "/v1/models/spam/updates", upd, ulen, &st_code, &resp,
+                                    &err) != 0 ||
+                st_code != 200) {
+                die("posting an update: HTTP %ld %s", st_code, resp != NULL ? resp : err.msg);
+            }
+            hush_free(upd);
+            hush_free(resp);
+            resp = NULL;
+            sent++;
+        }
+        updates += sent;
+        status = request(&h, "POST", "/v1/models/spam/rounds", "", 0, true, &b);
+        if (status == 201) {
+            rounds_done++;
+            json_t *c = json_loads(b.p, 0, NULL);
+            const char *state = json_string_value(json_object_get(c, "state"));
+            bool over = state != NULL && strcmp(state, "running") != 0;
+            json_decref(c);
+            if (over) {
+                break;
+            }
+        } else if (status != 409) {
+            die("closing a round: HTTP %ld %s", status, b.p);
+        }
+    }
+    double seconds = now_s() - t0;
+    /* the final global model */
+    long st_code = 0;
+    char *pub = NULL, *sig = NULL;
+    size_t len = 0;
+    if (hush_transport_get(t, "/v1/models/spam", &st_code, &pub, &len, &sig, &err) != 0) {
+        die("fetching the model: %s", err.msg);
+    }
+    hush_fl_model_free(model);
+    model = NULL;
+    if (hush_agent_accept_model(agents[0], pub, len, sig, &model, &err) != 0) {
+        die("accepting the model: %s", err.msg);
+    }
+    hush_free(pub);
+    hush_free(sig);
+    /* accuracy: each device's test emails, with its own model when
+     * personalized, else the global one */
+    size_t right = 0, total = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        const email *e = &w->mail[i];
+        if (!e->test) {
+            continue;
+        }
+        float probs[2];
+        hush_err_clear(&err);
+        if (hush_agent_predict(agents[e->device], model, e->text, strlen(e->text), probs, 2,
+                               &err) != 0) {
+            continue; /* nothing to embed */
+        }
+        right += (probs[1] > probs[0] ? 1u : 0u) == e->label;
+        total++;
+    }
+    request(&h, "GET", "/v1/models/spam/privacy", NULL, 0, false, &b);
+    json_t *priv = json_loads(b.p, 0, NULL);
+    json_t *out = json_pack("{s:s, s:s, s:f, s:I, s:I, s:I, s:f, s:f}", "bench", "fl", "setting",
+                            st->name, "accuracy", (double)right / (double)(total ? total : 1),
+                            "devices", (json_int_t)o->devices, "rounds", (json_int_t)rounds_done,
+                            "updates", (json_int_t)updates, "clip_norm", st->clip, "seconds",
+                            seconds);
+    if (st->target_eps > 0) {
+        json_object_set_new(out, "target_epsilon", json_real(st->target_eps));
+        json_object_set_new(out, "delta", json_real(1e-5));
+        json_object_set_new(out, "noise_multiplier", json_real(z));
+        json_object_set(out, "epsilon_spent", json_object_get(priv, "epsilon"));
+    }
+    if (st->local_noise > 0) {
+        json_object_set_new(out, "local_noise_multiplier", json_real(st->local_noise));
+        json_object_set_new(out, "epsilon_per_update",
+                            json_real(hush_local_dp_epsilon(st->local_noise, 1e-5)));
+    }
+    json_decref(priv);
+    line(o, out);
+    hush_fl_model_free(model);
+    for (size_t d = 0; d < o->devices; d++) {
+        hush_agent_close(agents[d]);
+    }
+    free(agents);
+    hush_transport_free(t);
+    free(b.p);
+    server_stop(&srv);
+    curl_easy_cleanup(h.c);
+}
+
+/* The server's DP aggregation of 1,000 updates of a 10,000-parameter model. */
+static void aggregation(const fl_opts *o)
+{
+    enum { DIM = 10000, UPDATES = 1000, RUNS = 5 };
+    hush_rng *rng = NULL;
+    if (hush_rng_new_seeded_u64(o->seed, &rng) != 0) {
+        die("rng");
+    }
+    float *u = malloc((size_t)UPDATES * DIM * sizeof *u), *mean = malloc(DIM * sizeof *mean);
+    for (size_t i = 0; i < (size_t)UPDATES * DIM; i++) {
+        u[i] = (float)(hush_rng_unit(rng) - 0.5);
+    }
+    for (size_t k = 0; k < UPDATES; k++) {
+        (void)hush_clip_l2(u + k * DIM, DIM, 1.0);
+    }
+    double ms[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        hush_fedavg *a = NULL;
+        hush_fedavg_config cfg = {
+            .dim = DIM, .clip = 1.0, .noise_multiplier = 1.0, .expected_clients = UPDATES};
+        if (hush_fedavg_new(&cfg, &a, NULL) != 0) {
+            die("aggregator");
+        }
+        double t0 = now_s();
+        for (size_t k = 0; k < UPDATES; k++) {
+            if (hush_fedavg_add(a, u + k * DIM, true, NULL) != 0) {
+                die("aggregating");
+            }
+        }
+        if (hush_fedavg_finish(a, rng, mean, NULL, NULL) != 0) {
+            die("aggregating");
+        }
+        ms[r] = (now_s() - t0) * 1e3;
+        hush_fedavg_free(a);
+    }
+    for (int i = 1; i < RUNS; i++) { /* insertion sort for the median */
+        for (int j = i; j > 0 && ms[j] < ms[j - 1]; j--) {
+            double tmp = ms[j];
+            ms[j] = ms[j - 1];
+            ms[j - 1] = tmp;
+        }
+    }
+    line(o, json_pack("{s:s, s:s, s:I, s:I, s:f, s:f, s:f}", "bench", "fl", "setting",
+                      "aggregate", "updates", (json_int_t)UPDATES, "parameters", (json_int_t)DIM,
+                      "noise_multiplier", 1.0, "ms", ms[RUNS / 2], "ms_min", ms[0]));
+    free(u);
+    free(mean);
+    hush_rng_free(rng);
+}
+
+int sim_fl_main(int argc, char **argv, const char *hushd)
+{
+    fl_opts o = {.corpus = "data/spamassassin.jsonl",
+                 .hushd = hushd,
+                 .out = "hush-sim-out",
+                 .devices = 1000,
+                 .rounds = 60,
+                 .rate = 0.1,
+                 .eps = {1, 4, 8},
+                 .n_eps = 3,
+                 .seed = 1,
+                 .dp_clip = 2.0,
+                 .server_lr = 1.0,
+                 .local_lr = 3.0,
+                 .local_epochs = 10};
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        if (strcmp(f, "--json") == 0) {
+            o.json = true;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            die("usage: hush-sim fl [--corpus FILE] [--devices N] [--rounds R] [--rate Q] "
+                "[--epsilon LIST] [--seed S] [--out DIR] [--hushd PATH] [--json]");
+        }
+        const char *v = argv[++i];
+        char *end = (char *)""; /* numbers set it to where parsing stopped */
+        if (strcmp(f, "--corpus") == 0) {
+            o.corpus = v;
+        } else if (strcmp(f, "--out") == 0) {
+            o.out = v;
+        } else if (strcmp(f, "--hushd") == 0) {
+            o.hushd = v;
+        } else if (strcmp(f, "--devices") == 0) {
+            o.devices = strtoul(v, &end, 10);
+        } else if (strcmp(f, "--rounds") == 0) {
+            o.rounds = strtoul(v, &end, 10);
+        } else if (strcmp(f, "--seed") == 0) {
+            o.seed = strtoull(v, &end, 10);
+        } else if (strcmp(f, "--rate") == 0) {
+            o.rate = strtod(v, &end);
+        } else if (strcmp(f, "--dp-clip") == 0) {
+            o.dp_clip = strtod(v, &end);
+        } else if (strcmp(f, "--server-lr") == 0) {
+            o.server_lr = strtod(v, &end);
+        } else if (strcmp(f, "--local-lr") == 0) {
+            o.local_lr = strtod(v, &end);
+        } else if (strcmp(f, "--local-epochs") == 0) {
+            o.local_epochs = (uint32_t)strtoul(v, &end, 10);
+        } else if (strcmp(f, "--only") == 0) {
+            o.only = v;
+        } else if (strcmp(f, "--epsilon") == 0) {
+            o.n_eps = 0;
+            for (const char *p = v; *p != '\0' && o.n_eps < MAX_EPS;) {
+                o.eps[o.n_eps++] = strtod(p, &end);
+                p = *end == ',' ? end + 1 : end;
+                if (end == p && *p != '\0') {
+                    die("--epsilon is a list of numbers");
+                }
+            }
+            end = (char *)"";
+        } else {
+            die("unknown option %s", f);
+        }
+        if (*end != '\0' || (end == v && *v != '\0')) {
+            die("%s: bad value \"%s\"", f, v);
+        }
+    }
+    if (o.devices < 2 || o.rounds < 1 || !(o.rate > 0 && o.rate <= 1)) {
+        die("need --devices >= 2, --rounds >= 1, --rate in (0, 1]");
+    }
+    mkdir(o.out, 0755);
+    char *out_abs = realpath(o.out, NULL);
+    if (out_abs == NULL) {
+        die("cannot use %s", o.out);
+    }
+    o.out = out_abs;
+    world w = {0};
+    hush_rng *rng = NULL;
+    hush_err err = {0};
+    if (hush_rng_new_seeded_u64(o.seed, &rng) != 0 ||
+        hush_embedder_new_default(256, o.seed, &w.embedder, &err) != 0 ||
+        hush_embedder_describe(w.embedder, &w.embedder_desc, &err) != 0) {
+        die("setup: %s", err.msg);
+    }
+    load(&o, &w);
+    deal(&o, &w, rng);
+    embed_world(&w);
+    if (!o.json) {
+        printf("hush-sim fl: %zu emails on %zu devices (%zu training, %zu test), %zu rounds, "
+               "q = %g\n",
+               w.n, o.devices, w.n_train, w.n_test, o.rounds, o.rate);
+    }
+    if (wanted(&o, "centralized")) {
+        line(&o, json_pack("{s:s, s:s, s:f, s:I}", "bench", "fl", "setting", "centralized",
+                           "accuracy", centralized(&o, &w), "examples", (json_int_t)w.n_train));
+    }
+    setting plain = {"fedavg", "none", 0, 100.0, 0};
+    if (wanted(&o, "fedavg")) {
+        federated(&o, &w, &plain);
+    }
+    setting personal = {"personalized", "ditto", 0, 100.0, 0};
+    if (wanted(&o, "personalized")) {
+        federated(&o, &w, &personal);
+    }
+    for (size_t i = 0; i < o.n_eps && wanted(&o, "dp-fedavg"); i++) {
+        setting dp = {"dp-fedavg", "none", o.eps[i], o.dp_clip, 0};
+        federated(&o, &w, &dp);
+    }
+    /* local DP: the noise multiplier that gives each update epsilon 8 */
+    double lo = 0.1, hi = 100;
+    for (int i = 0; i < 60; i++) {
+        double mid = 0.5 * (lo + hi);
+        if (hush_local_dp_epsilon(mid, 1e-5) > 8) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    setting ldp = {"local-dp", "none", 0, o.dp_clip, hi};
+    if (wanted(&o, "local-dp")) {
+        federated(&o, &w, &ldp);
+    }
+    if (wanted(&o, "aggregate")) {
+        aggregation(&o);
+    }
+    for (size_t i = 0; i < w.n; i++) {
+        free(w.mail[i].text);
+    }
+    free(w.mail);
+    free(w.x_train);
+    free(w.x_test);
+    free(w.y_train);
+    free(w.y_test);
+    hush_free(w.embedder_desc);
+    hush_embedder_free(w.embedder);
+    hush_rng_free(rng);
+    free(out_abs);
+    return 0;
+}
