@@ -229,6 +229,7 @@ check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS)
 	@$(TEST_BIN) $(TEST_ARGS)
 	@/usr/bin/python3 tests/e2e/test_collector.py $(BUILD)/bin/hushd
 	@/usr/bin/python3 tests/e2e/test_rounds.py $(BUILD)/bin/hushd
+	@/usr/bin/python3 tests/e2e/test_models.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_device.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_integration.py $(BUILD) $(SANITIZE)
 	@/usr/bin/python3 tests/e2e/test_sim.py $(BUILD)
@@ -251,6 +252,7 @@ bench: $(BENCHES) $(BUILD)/bin/hushd $(BUILD)/bin/hush-sim
 	@for b in $(BENCHES); do $$b || exit 1; done
 	@/usr/bin/python3 bench/ingest/run.py --hushd $(BUILD)/bin/hushd
 	@bench/refine/run $(BUILD)
+	@bench/fl/run $(BUILD)
 
 # The synthetic-data loop on the SpamAssassin corpus: about a minute.
 demo: deps

@@ -345,7 +345,8 @@ char *hush__task_publication(hush__task *t, char **signature, size_t *len);
 json_t *hush__task_privacy(hush__task *t);
 json_t *hush__tasks_list(hush_collector *h);
 /* POST /v1/models/{id}/rounds (admin): closes the open round now. */
-void hush__task_close_now(hush_collector *h, hush__task *t, json_t **response, int *status);
+void hush__task_close_now(hush_collector *h, hush__task *t, json_t **response,
+                          int *status);
 /* Closes rounds whose deadline passed (the refiner thread). */
 void hush__tasks_tick(hush_collector *h);
 void hush__tasks_free(hush_collector *h);

@@ -571,8 +571,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         return respond_json_doc(conn, req, status, resp);
     }
     case ROUTE_MODEL_CLOSE: {
-        if (!hush__admin_ok(h, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                           MHD_HTTP_HEADER_AUTHORIZATION))) {
+        if (!hush__admin_ok(h,
+                            MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_AUTHORIZATION))) {
             return respond_error(conn, req, 401, "unauthorized",
                                  "closing a model round needs the admin bearer token");
         }

@@ -19,26 +19,26 @@ static const char *const reject_names[REJECT_COUNT] = {
     "malformed", "invalid_report", "unknown_campaign", "round_closed",
     "duplicate", "too_large",      "sealed",           "unavailable"};
 static const char *const route_names[] = {"/healthz",
-                                                     "/metrics",
-                                                     "/v1/keys",
-                                                     "/v1/campaigns",
-                                                     "/v1/campaigns",
-                                                     "/v1/campaigns/{id}",
-                                                     "/v1/reports",
-                                                     "/v1/campaigns/{id}/estimates",
-                                                     "/v1/campaigns/{id}/rounds",
-                                                     "/v1/campaigns/{id}/rounds",
-                                                     "/v1/models",
-                                                     "/v1/models",
-                                                     "/v1/models/{id}",
-                                                     "/v1/models/{id}/updates",
-                                                     "/v1/models/{id}/privacy",
-                                                     "/v1/models/{id}/rounds",
-                                                     "/v1/models/{id}/rounds",
-                                                     "other"};
-static const char *const route_methods[] = {
-    "GET",  "GET", "GET",  "GET", "POST", "GET", "POST", "GET", "GET",
-    "POST", "GET", "POST", "GET", "POST", "GET", "GET",  "POST", "any"};
+                                          "/metrics",
+                                          "/v1/keys",
+                                          "/v1/campaigns",
+                                          "/v1/campaigns",
+                                          "/v1/campaigns/{id}",
+                                          "/v1/reports",
+                                          "/v1/campaigns/{id}/estimates",
+                                          "/v1/campaigns/{id}/rounds",
+                                          "/v1/campaigns/{id}/rounds",
+                                          "/v1/models",
+                                          "/v1/models",
+                                          "/v1/models/{id}",
+                                          "/v1/models/{id}/updates",
+                                          "/v1/models/{id}/privacy",
+                                          "/v1/models/{id}/rounds",
+                                          "/v1/models/{id}/rounds",
+                                          "other"};
+static const char *const route_methods[] = {"GET",  "GET",  "GET", "GET",  "POST", "GET",
+                                            "POST", "GET",  "GET", "POST", "GET",  "POST",
+                                            "GET",  "POST", "GET", "GET",  "POST", "any"};
 
 _Static_assert(sizeof route_names / sizeof route_names[0] == ROUTE_COUNT &&
                    sizeof route_methods / sizeof route_methods[0] == ROUTE_COUNT,

@@ -344,10 +344,9 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
         !(t->delta > 0 && t->delta < 1) ||
         !(t->target_eps >= 0 && isfinite(t->target_eps))) {
         json_decref(emb_json);
-        fail(
-            response, status, 400, "invalid_task",
-            "need expected_clients >= 1, population >= expected_clients, rounds >= 1, "
-            "min_clients in [1, population], delta in (0, 1), target_epsilon >= 0");
+        fail(response, status, 400, "invalid_task",
+             "need expected_clients >= 1, population >= expected_clients, rounds >= 1, "
+             "min_clients in [1, population], delta in (0, 1), target_epsilon >= 0");
         goto out;
     }
     t->expected = (uint32_t)expected;
@@ -675,7 +674,8 @@ void hush__task_update(hush_collector *h, hush__task *t, const char *body, size_
     double norm = hush_l2_norm(u.update, u.n);
     if (!(norm <= norm_bound(t) * (1 + 1e-6))) {
         fail(response, status, 400, "invalid_update",
-             "the update's L2 norm %.6g exceeds the round's bound %.6g", norm, norm_bound(t));
+             "the update's L2 norm %.6g exceeds the round's bound %.6g", norm,
+             norm_bound(t));
         goto out;
     }
     bool duplicate = false;
@@ -708,7 +708,8 @@ out:
     hush_free(u.update);
 }
 
-void hush__task_close_now(hush_collector *h, hush__task *t, json_t **response, int *status)
+void hush__task_close_now(hush_collector *h, hush__task *t, json_t **response,
+                          int *status)
 {
     pthread_mutex_lock(&t->lock);
     hush_err err = {0};
@@ -717,10 +718,11 @@ void hush__task_close_now(hush_collector *h, hush__task *t, json_t **response, i
         fail(response, status, 409, state_name(t->state), "task %s is %s", t->id,
              state_name(t->state));
     } else if (n == 0) {
-        fail(response, status, 409, "no_updates", "round %u of %s has no updates yet", round,
-             t->id);
+        fail(response, status, 409, "no_updates", "round %u of %s has no updates yet",
+             round, t->id);
     } else if (close_round(h, t, &err) != 0) {
-        fail(response, status, 503, "unavailable", "round %u stays open: %s", round, err.msg);
+        fail(response, status, 503, "unavailable", "round %u stays open: %s", round,
+             err.msg);
     } else {
         *response = json_pack("{s:s, s:I, s:I, s:I, s:s}", "model", t->id, "closed",
                               (json_int_t)round, "updates", (json_int_t)n, "round",

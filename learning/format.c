@@ -59,10 +59,11 @@ int hush_model_deserialize(const uint8_t *b, size_t len, hush_model **out, hush_
         return rc;
     }
     if (len != HEADER + m->n * 4 + 8) {
+        size_t n = m->n;
         hush_model_free(m);
         return hush_err_set(err, HUSH_ECORRUPT,
-                            "a model of %zu parameters is %zu bytes, not %zu",
-                            hush_model_size(m), HEADER + hush_model_size(m) * 4 + 8, len);
+                            "a model of %zu parameters is %zu bytes, not %zu", n,
+                            HEADER + n * 4 + 8, len);
     }
     if (XXH3_64bits(b, len - 8) != hush_load_le64(b + len - 8)) {
         hush_model_free(m);

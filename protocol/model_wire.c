@@ -16,14 +16,14 @@ void hush_model_pub_free(hush_model_pub *p)
     if (p == NULL) {
         return;
     }
-    hush_model_free(p->global);
-    hush_free(p->embedder);
-    for (size_t i = 0; p->labels != NULL && p->global != NULL &&
-                       i < hush_model_get_spec(p->global)->classes;
-         i++) {
+    /* the labels first: their number is the model's */
+    size_t n = p->global != NULL ? hush_model_get_spec(p->global)->classes : 0;
+    for (size_t i = 0; p->labels != NULL && i < n; i++) {
         hush_free(p->labels[i]);
     }
     hush_free(p->labels);
+    hush_model_free(p->global);
+    hush_free(p->embedder);
     hush_free(p);
 }
 

@@ -97,8 +97,8 @@ size_t on_data(char *d, size_t size, size_t nmemb, void *ud)
 }
 
 /* One request; returns the status; *out holds the body (reset first). */
-long request(http *h, const char *method, const char *path, const char *body,
-                    size_t len, bool admin, buf *out)
+long request(http *h, const char *method, const char *path, const char *body, size_t len,
+             bool admin, buf *out)
 {
     char url[512];
     snprintf(url, sizeof url, "%s%s", h->base, path);
@@ -149,8 +149,8 @@ uint16_t free_port(void)
     return ntohs(a.sin_port);
 }
 
-void server_start(server *s, const char *hushd, const char *out_dir, const char *const *extra,
-                  http *h)
+void server_start(server *s, const char *hushd, const char *out_dir,
+                  const char *const *extra, http *h)
 {
     snprintf(s->dir, sizeof s->dir, "%s/hushd-XXXXXX", out_dir);
     if (mkdtemp(s->dir) == NULL) {
@@ -160,7 +160,8 @@ void server_start(server *s, const char *hushd, const char *out_dir, const char 
     char port[16], log[300];
     snprintf(port, sizeof port, "%u", s->port);
     snprintf(log, sizeof log, "%s/hushd.log", s->dir);
-    const char *argv[40] = {hushd, "--port", port, "--access-log", "off", "--sync", "normal", NULL};
+    const char *argv[40] = {hushd, "--port", port,     "--access-log",
+                            "off", "--sync", "normal", NULL};
     size_t a = 7;
     for (size_t i = 0; extra != NULL && extra[i] != NULL && a < 38; i++) {
         argv[a++] = extra[i];
@@ -229,4 +230,3 @@ void server_stop(server *s)
         fprintf(stderr, "hush-sim: could not remove %s\n", s->dir);
     }
 }
-

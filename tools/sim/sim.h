@@ -47,8 +47,8 @@ typedef struct server {
 uint16_t free_port(void);
 /* Starts hushd in a new directory under out_dir on a free loopback port,
  * with `extra` flags (NULL-terminated); fills h's base URL and token. */
-void server_start(server *s, const char *hushd, const char *out_dir, const char *const *extra,
-                  http *h);
+void server_start(server *s, const char *hushd, const char *out_dir,
+                  const char *const *extra, http *h);
 void server_stop(server *s);
 
 /* hush-sim fl: the federated learning simulation (tools/sim/fl.c). */

@@ -1,0 +1,284 @@
+/*
+ * test_learn.c - federated learning on the device: signed models, the
+ * sampling coin, the ledger, personal models that stay on the device,
+ * local DP, prediction, and no local text in anything that leaves.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device_fixture.h"
+#include "hush_learning.h"
+#include "hush_protocol.h"
+
+#define DAY 86400
+#define T0 (20000 * (int64_t)DAY)
+
+/* A signed model publication (what hushd serves): logistic or MLP over a
+ * dim-32 embedder, labels ham/spam. */
+static void model_pub(fx_pub *p, const fx_keys *k, const char *personalization, double q,
+                      double local_noise, hush_model_kind kind)
+{
+    static const char desc[] =
+        "{\"kind\":\"hashed-ngram\",\"version\":1,\"dim\":32,\"seed\":4}";
+    hush_embedder *e = NULL;
+    char *canon = NULL, *w = NULL;
+    cr_assert_eq(hush_embedder_new(desc, sizeof desc - 1, NULL, 0, NULL, &e, NULL), 0);
+    cr_assert_eq(hush_embedder_describe(e, &canon, NULL), 0);
+    hush_model_spec spec = {.kind = kind,
+                            .inputs = 32,
+                            .classes = 2,
+                            .hidden = kind == HUSH_MODEL_MLP ? 8 : 0};
+    hush_model *m = NULL;
+    cr_assert_eq(hush_model_new(&spec, 1, &m, NULL), 0);
+    cr_assert_eq(hush_model_to_base64(m, &w, NULL), 0);
+    json_t *doc = json_pack(
+        "{s:s, s:i, s:s, s:{s:s, s:i, s:i, s:i}, s:[s, s], s:o, s:f, s:b, s:f, "
+        "s:{s:i, s:i, s:f}, s:s, s:f, s:f, s:{s:i}, s:s}",
+        "model", "spam", "round", 3, "name", "Spam", "architecture", "kind",
+        hush_model_kind_name(kind), "inputs", 32, "classes", 2, "hidden",
+        (int)spec.hidden, "labels", "ham", "spam", "embedder", json_loads(canon, 0, NULL),
+        "clip_norm", 0.5, "adaptive_clipping", true, "sampling_rate", q, "local",
+        "epochs", 5, "batch", 4, "lr", 1.0, "personalization", personalization,
+        "ditto_lambda", 0.1, "local_noise_multiplier", local_noise, "budget",
+        "updates_per_device_per_day", 1, "weights", w);
+    char *body = json_dumps(doc, JSON_COMPACT);
+    fx_pub_sign(p, k, body, strlen(body));
+    free(body);
+    json_decref(doc);
+    hush_free(w);
+    hush_free(canon);
+    hush_model_free(m);
+    hush_embedder_free(e);
+}
+
+static const char *const spam[] = {"cheap meds online buy now limited offer",
+                                   "you won a prize claim your money today",
+                                   "click here for free casino bonus cash"};
+static const char *const ham[] = {"the build is green after the compiler patch",
+                                  "lunch on friday with the team at noon",
+                                  "please review my notes before the meeting"};
+
+static hush_agent *agent_with_examples(const char *dir, const fx_keys *k, int64_t *now,
+                                       uint8_t seed_byte)
+{
+    uint8_t seed[32];
+    memset(seed, seed_byte, sizeof seed);
+    hush_agent_config cfg = fx_config(dir, k, now, seed);
+    hush_agent *a = NULL;
+    hush_err err = {0};
+    cr_assert_eq(hush_agent_open(&cfg, &a, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(hush_agent_add_example(a, spam[i], strlen(spam[i]), 1, &err), 0);
+        cr_assert_eq(hush_agent_add_example(a, ham[i], strlen(ham[i]), 0, &err), 0);
+    }
+    cr_assert_eq(hush_agent_example_count(a), 6);
+    return a;
+}
+
+static hush_fl_model *accept(hush_agent *a, const fx_pub *p)
+{
+    hush_fl_model *m = NULL;
+    hush_err err = {0};
+    cr_assert_eq(hush_agent_accept_model(a, p->body, p->len, p->signature, &m, &err), 0,
+                 "%s", err.msg);
+    return m;
+}
+
+static bool contains(const char *hay, const char *needle)
+{
+    return strstr(hay, needle) != NULL;
+}
+
+Test(learn, a_round_makes_a_clipped_charged_update_and_nothing_else_leaves)
+{
+    fx_keys k;
+    fx_keys_make(&k, 1);
+    char *dir = fx_tmpdir();
+    int64_t now = T0;
+    hush_agent *a = agent_with_examples(dir, &k, &now, 3);
+    fx_pub p;
+    model_pub(&p, &k, "none", 1.0, 0, HUSH_MODEL_LOGISTIC);
+    hush_fl_model *m = accept(a, &p);
+    cr_assert_str_eq(hush_fl_model_id(m), "spam");
+    cr_assert_eq(hush_fl_model_round(m), 3);
+    size_t nl = 0;
+    const char *const *labels = hush_fl_model_labels(m, &nl);
+    cr_assert(nl == 2 && strcmp(labels[1], "spam") == 0);
+    char *out = NULL;
+    size_t len = 0;
+    hush_err err = {0};
+    cr_assert_eq(hush_agent_train_round(a, m, NULL, &out, &len, &err), 0, "%s", err.msg);
+    hush_model_update u;
+    cr_assert_eq(hush_model_update_parse(out, len, 33, &u, &err), 0, "%s: %s", err.msg,
+                 out);
+    cr_assert_str_eq(u.model, "spam");
+    cr_assert_eq(u.round, 3);
+    cr_assert_leq(hush_l2_norm(u.update, u.n), 0.5 * (1 + 1e-6),
+                  "clipped to the round's norm");
+    cr_assert(!u.unclipped, "five epochs at lr 1 move further than 0.5: clipped");
+    for (int i = 0; i < 3; i++) {
+        cr_assert(!contains(out, "meds") && !contains(out, "lunch") &&
+                      !contains(out, "casino"),
+                  "no local text in the update");
+    }
+    hush_free(u.update);
+    hush_free(out);
+    /* one update a day: charged, then refused until tomorrow */
+    double eps = 0;
+    uint32_t reports = 0;
+    cr_assert_eq(hush_agent_spent_today(a, "model/spam", &eps, &reports), 0);
+    cr_assert_eq(reports, 1);
+    hush_err_clear(&err);
+    cr_assert_eq(hush_agent_train_round(a, m, NULL, &out, &len, &err), HUSH_EBUDGET);
+    now += DAY;
+    hush_err_clear(&err);
+    cr_assert_eq(hush_agent_train_round(a, m, NULL, &out, &len, &err), 0, "%s", err.msg);
+    hush_free(out);
+    /* no personalization: nothing but the ledger and its marker on disk */
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 2", dir);
+    cr_assert_eq(system(cmd), 0);
+    hush_fl_model_free(m);
+    hush_agent_close(a);
+    fx_pub_free(&p);
+    fx_rmdir(dir);
+}
+
+Test(learn, the_sampling_coin_and_refused_models)
+{
+    fx_keys k, other;
+    fx_keys_make(&k, 1);
+    fx_keys_make(&other, 2);
+    char *dir = fx_tmpdir();
+    int64_t now = T0;
+    hush_agent *a = agent_with_examples(dir, &k, &now, 4);
+    fx_pub rare, forged;
+    model_pub(&rare, &k, "none", 1e-6, 0, HUSH_MODEL_LOGISTIC);
+    model_pub(&forged, &other, "none", 1.0, 0, HUSH_MODEL_LOGISTIC);
+    hush_fl_model *m = NULL;
+    hush_err err = {0};
+    cr_assert_eq(
+        hush_agent_accept_model(a, forged.body, forged.len, forged.signature, &m, &err),
+        HUSH_ESIGNATURE);
+    cr_assert_eq(hush_agent_accept_model(a, rare.body, rare.len, NULL, &m, NULL),
+                 HUSH_ESIGNATURE);
+    m = accept(a, &rare);
+    char *out = NULL;
+    size_t len = 0;
+    /* q = 1e-6: not sampled, nothing done, nothing charged */
+    for (int i = 0; i < 20; i++) {
+        hush_err_clear(&err);
+        cr_assert_eq(hush_agent_train_round(a, m, NULL, &out, &len, &err),
+                     HUSH_ENOTFOUND);
+    }
+    double eps = 0;
+    uint32_t reports = 9;
+    cr_assert_eq(hush_agent_spent_today(a, NULL, &eps, &reports), 0);
+    cr_assert_eq(reports, 0);
+    /* a simulation may skip the coin */
+    hush_train_budget b = {.always_sample = true, .max_steps = 2};
+    cr_assert_eq(hush_agent_train_round(a, m, &b, &out, &len, &err), 0);
+    hush_free(out);
+    /* no examples: nothing to train on */
+    hush_agent_clear_examples(a);
+    now += DAY;
+    hush_err_clear(&err);
+    cr_assert_eq(hush_agent_train_round(a, m, &b, &out, &len, &err), HUSH_ESTATE);
+    hush_fl_model_free(m);
+    hush_agent_close(a);
+    fx_pub_free(&rare);
+    fx_pub_free(&forged);
+    fx_rmdir(dir);
+}
+
+static double spam_probability(hush_agent *a, const hush_fl_model *m, const char *text)
+{
+    float probs[2];
+    hush_err err = {0};
+    cr_assert_eq(hush_agent_predict(a, m, text, strlen(text), probs, 2, &err), 0, "%s",
+                 err.msg);
+    cr_assert_float_eq(probs[0] + probs[1], 1.0, 1e-5);
+    return probs[1];
+}
+
+Test(learn, personal_models_stay_on_the_device_and_predict)
+{
+    const char *kinds[] = {"ditto", "fedper"};
+    for (int i = 0; i < 2; i++) {
+        fx_keys k;
+        fx_keys_make(&k, 1);
+        char *dir = fx_tmpdir();
+        int64_t now = T0;
+        hush_agent *a = agent_with_examples(dir, &k, &now, 5);
+        fx_pub p;
+        model_pub(&p, &k, kinds[i], 1.0, 0,
+                  i == 0 ? HUSH_MODEL_LOGISTIC : HUSH_MODEL_MLP);
+        hush_fl_model *m = accept(a, &p);
+        double before = spam_probability(a, m, "free casino money bonus");
+        char *out = NULL;
+        size_t len = 0;
+        hush_err err = {0};
+        cr_assert_eq(hush_agent_train_round(a, m, NULL, &out, &len, &err), 0, "%s",
+                     err.msg);
+        /* the personal model learned the device's spam; the global did not
+         * change (the server has not averaged anything) */
+        double after = spam_probability(a, m, "free casino money bonus");
+        cr_assert_gt(after, before + 0.05, "%s: %g -> %g", kinds[i], before, after);
+        /* FedPer sends the body only */
+        hush_model_update u;
+        size_t expect_n = i == 0 ? 33 : 32 * 8 + 8;
+        cr_assert_eq(hush_model_update_parse(out, len, expect_n, &u, &err), 0, "%s",
+                     err.msg);
+        hush_free(u.update);
+        hush_free(out);
+        char path[1200];
+        snprintf(path, sizeof path, "%s/personal-spam.mdl", dir);
+        FILE *f = fopen(path, "rb");
+        cr_assert_not_null(f, "the personal model is saved on the device");
+        fclose(f);
+        /* and survives a restart */
+        hush_agent_close(a);
+        a = agent_with_examples(dir, &k, &now, 6);
+        cr_assert_float_eq(spam_probability(a, m, "free casino money bonus"), after,
+                           1e-6);
+        hush_fl_model_free(m);
+        hush_agent_close(a);
+        fx_pub_free(&p);
+        fx_rmdir(dir);
+    }
+}
+
+Test(learn, local_dp_noises_the_update_and_charges_its_epsilon)
+{
+    fx_keys k;
+    fx_keys_make(&k, 1);
+    char *dir = fx_tmpdir();
+    int64_t now = T0;
+    hush_agent *a = agent_with_examples(dir, &k, &now, 7);
+    fx_pub p;
+    model_pub(&p, &k, "none", 1.0, 2.0, HUSH_MODEL_LOGISTIC);
+    hush_fl_model *m = accept(a, &p);
+    char *out = NULL;
+    size_t len = 0;
+    hush_err err = {0};
+    cr_assert_eq(hush_agent_train_round(a, m, NULL, &out, &len, &err), 0, "%s", err.msg);
+    hush_model_update u;
+    cr_assert_eq(hush_model_update_parse(out, len, 33, &u, &err), 0);
+    /* noise of std z S = 1 per coordinate: the norm is about sqrt(33) */
+    double norm = hush_l2_norm(u.update, u.n);
+    cr_assert(norm > 3 && norm < 9, "noised norm %g", norm);
+    double eps = 0;
+    uint32_t reports = 0;
+    cr_assert_eq(hush_agent_spent_today(a, "model/spam", &eps, &reports), 0);
+    cr_assert_float_eq(eps, hush_local_dp_epsilon(2.0, 1e-5), 1e-9);
+    hush_free(u.update);
+    hush_free(out);
+    hush_fl_model_free(m);
+    hush_agent_close(a);
+    fx_pub_free(&p);
+    fx_rmdir(dir);
+}

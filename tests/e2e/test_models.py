@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""End-to-end tests of federated learning tasks on a real hushd.
+
+  - a task's publication is signed and describes the model;
+  - the round state machine: updates counted once (a repeated batch_id is a
+    duplicate), a round closing by count and by an admin close, late
+    updates refused with 409, a close without updates refused;
+  - bad updates (wrong size, NaN or infinity, a norm above the clip, the
+    wrong round, the wrong model, garbage) are refused and change nothing;
+  - the privacy accountant: epsilon after each round matches
+    hush-privacy dpfedavg, and a task stops before exceeding its target;
+  - the open round's updates survive a restart (kill -9).
+
+Usage: test_models.py BUILD_DIR
+"""
+import base64
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hushlib import Hushd, Sodium, batch_id  # noqa: E402
+
+BUILD = None
+RESULTS = []
+DIM = 16
+N = DIM + 1  # logistic: weights and bias
+
+
+def expect(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def test(fn):
+    def run():
+        t0 = time.time()
+        try:
+            fn()
+            RESULTS.append(True)
+            print("[PASS] e2e::%s (%.2fs)" % (fn.__name__, time.time() - t0), flush=True)
+        except Exception:
+            RESULTS.append(False)
+            print("[FAIL] e2e::%s\n%s" % (fn.__name__, traceback.format_exc()), flush=True)
+    run.__name__ = fn.__name__
+    return run
+
+
+def task(h, **over):
+    body = {"id": "spam", "name": "Spam", "architecture": {"kind": "logistic"},
+            "embedder": {"kind": "hashed-ngram", "version": 1, "dim": DIM, "seed": 2},
+            "labels": ["ham", "spam"], "clip_norm": 1.0, "expected_clients": 3,
+            "population": 30, "rounds": 10, "min_clients": 3,
+            "local": {"epochs": 1, "batch": 4, "lr": 0.1}}
+    body.update(over)
+    s, doc, _ = h.json("POST", "/v1/models", admin=True, body=body)
+    expect(s == 201, "create: %s %s" % (s, doc))
+    return doc
+
+
+def vec(values):
+    return base64.b64encode(struct.pack("<%df" % len(values), *values)).decode()
+
+
+def update(h, rnd, values, bid=None, model="spam", **extra):
+    body = {"model": model, "round": rnd, "batch_id": bid or batch_id(), "update": vec(values),
+            "unclipped": True}
+    body.update(extra)
+    return h.json("POST", "/v1/models/spam/updates", body=body)
+
+
+def weights(h):
+    s, body, hdrs = h.request("GET", "/v1/models/spam")
+    expect(s == 200, "publication %s" % s)
+    pub = json.loads(body)
+    raw = base64.b64decode(pub["weights"])
+    expect(raw[:8] == b"HUSHMDL1", "model format")
+    return pub, list(struct.unpack("<%df" % N, raw[28:28 + 4 * N])), body, hdrs
+
+
+@test
+def publication_is_signed_and_rounds_count_each_update_once():
+    h = Hushd(os.path.join(BUILD, "bin", "hushd"))
+    try:
+        task(h, clip_norm=2.0)  # no noise: FedAvg, mean over the updates
+        pub, w0, body, hdrs = weights(h)
+        pk = base64.b64decode(h.json("GET", "/v1/keys")[1]["signing_key"])
+        expect(Sodium().verify(base64.b64decode(hdrs["Hush-Signature"]), body, pk), "signed")
+        expect(pub["round"] == 1 and pub["architecture"]["inputs"] == DIM and
+               pub["labels"] == ["ham", "spam"] and pub["clip_norm"] == 2.0, "pub %s" % pub)
+        bid = batch_id()
+        s, doc, _ = update(h, 1, [0.1] * N, bid)
+        expect(s == 200 and doc["accepted"] and not doc["duplicate"], "first %s" % doc)
+        s, doc, _ = update(h, 1, [0.1] * N, bid)
+        expect(s == 200 and doc["duplicate"] and not doc["accepted"], "resent %s" % doc)
+        s, doc, _ = update(h, 1, [0.3] * N)
+        expect(s == 200 and "round_closed" not in doc, "second %s" % doc)
+        # three distinct updates close the round (min_clients 3)
+        s, doc, _ = update(h, 1, [-0.1] * N)
+        expect(s == 200 and doc.get("round_closed"), "third closes: %s" % doc)
+        pub, w1, _, _ = weights(h)
+        expect(pub["round"] == 2, "round 2 open")
+        for a, b in zip(w0, w1):  # FedAvg, server lr 1: w += mean(0.1, 0.3, -0.1)
+            expect(abs((b - a) - 0.1) < 1e-6, "moved by the mean: %g -> %g" % (a, b))
+        s, doc, _ = update(h, 1, [0.1] * N)
+        expect(s == 409 and doc["error"]["code"] == "round_closed", "late %s" % doc)
+        s, doc, _ = h.json("POST", "/v1/models/spam/rounds", admin=True)
+        expect(s == 409 and doc["error"]["code"] == "no_updates", "empty close %s" % doc)
+        update(h, 2, [0.2] * N)
+        s, doc, _ = h.json("POST", "/v1/models/spam/rounds")
+        expect(s == 401, "closing needs the token")
+        s, doc, _ = h.json("POST", "/v1/models/spam/rounds", admin=True)
+        expect(s == 201 and doc["closed"] == 2 and doc["updates"] == 1, "admin close %s" % doc)
+        s, hist, _ = h.json("GET", "/v1/models/spam/rounds")
+        expect([r["updates"] for r in hist["rounds"]] == [3, 1], "history %s" % hist)
+        s, lst, _ = h.json("GET", "/v1/models")
+        expect(lst["models"][0]["round"] == 3, "list %s" % lst)
+    finally:
+        h.cleanup()
+
+
+@test
+def bad_updates_are_refused_and_change_nothing():
+    h = Hushd(os.path.join(BUILD, "bin", "hushd"))
+    try:
+        task(h, min_clients=2)
+        update(h, 1, [0.05] * N)
+        nan = base64.b64encode(struct.pack("<%df" % N, *([math.nan] + [0.0] * (N - 1)))).decode()
+        inf = base64.b64encode(struct.pack("<%df" % N, *([math.inf] + [0.0] * (N - 1)))).decode()
+        cases = [
+            ({"update": vec([0.1] * (N - 1))}, 400, "invalid_update"),   # wrong size
+            ({"update": nan}, 400, "invalid_update"),
+            ({"update": inf}, 400, "invalid_update"),
+            ({"update": vec([1.0] * N)}, 400, "invalid_update"),          # norm 4.1 > clip 1
+            ({"round": 2}, 409, "unknown_round"),                         # not open yet
+            ({"model": "other"}, 400, "invalid_update"),
+            ({"update": "!!!"}, 400, "invalid_update"),
+            ({"unclipped": "yes"}, 400, "invalid_update"),
+            ({"extra": 1}, 400, "invalid_update"),
+        ]
+        for over, code, err in cases:
+            body = {"model": "spam", "round": 1, "batch_id": batch_id(),
+                    "update": vec([0.1] * N), "unclipped": True}
+            body.update(over)
+            s, doc, _ = h.json("POST", "/v1/models/spam/updates", body=body)
+            expect(s == code and doc["error"]["code"] == err, "%s: %s %s" % (over, s, doc))
+        s, doc, _ = h.request("POST", "/v1/models/spam/updates", raw=b"not json")
+        expect(s == 400, "garbage %s" % s)
+        s, doc, _ = h.request("POST", "/v1/models/nope/updates", raw=b"{}")
+        expect(s == 404, "unknown model")
+        # nothing moved: still round 1 with one update; one more closes it
+        pub, _, _, _ = weights(h)
+        expect(pub["round"] == 1, "still round 1")
+        s, doc, _ = update(h, 1, [0.05] * N)
+        expect(doc.get("round_closed"), "the second good update closes the round: %s" % doc)
+        s, hist, _ = h.json("GET", "/v1/models/spam/rounds")
+        expect(hist["rounds"][0]["updates"] == 2, "two updates counted: %s" % hist)
+    finally:
+        h.cleanup()
+
+
+def dpfedavg_epsilon(q, z, rounds):
+    out = subprocess.run([os.path.join(BUILD, "bin", "hush-privacy"), "dpfedavg",
+                          "--sampling-rate", repr(q), "--noise-multiplier", repr(z),
+                          "--rounds", str(rounds), "--delta", "1e-05"],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["epsilon"]
+
+
+@test
+def the_accountant_stops_a_task_at_its_budget():
+    h = Hushd(os.path.join(BUILD, "bin", "hushd"))
+    try:
+        # z = 1.1, q = 0.1: epsilon after 1, 2, 3 rounds; a target between
+        # rounds 2 and 3 allows exactly two
+        e2, e3 = dpfedavg_epsilon(0.1, 1.1, 2), dpfedavg_epsilon(0.1, 1.1, 3)
+        target = (e2 + e3) / 2
+        doc = task(h, noise_multiplier=1.1, target_epsilon=target, delta=1e-5, min_clients=1)
+        expect(abs(doc["sampling_rate"] - 0.1) < 1e-12, "q = expected / population")
+        for rnd in (1, 2):
+            s, d, _ = update(h, rnd, [0.01] * N)
+            expect(s == 200 and d.get("round_closed"), "round %d: %s" % (rnd, d))
+            s, priv, _ = h.json("GET", "/v1/models/spam/privacy")
+            want = dpfedavg_epsilon(0.1, 1.1, rnd)
+            expect(abs(priv["epsilon"] - want) <= 1e-9 * want, "eps %s vs %s" % (priv, want))
+        expect(priv["state"] == "budget_exhausted" and priv["epsilon"] <= target,
+               "stopped within the target: %s" % priv)
+        s, d, _ = update(h, 3, [0.01] * N)
+        expect(s == 409 and d["error"]["code"] == "budget_exhausted", "refused: %s" % d)
+        # a task that cannot afford one round is refused at creation
+        s, d, _ = h.json("POST", "/v1/models", admin=True, body={
+            "id": "tight", "name": "t", "architecture": {"kind": "logistic"},
+            "labels": ["a", "b"], "clip_norm": 1, "expected_clients": 10, "population": 10,
+            "noise_multiplier": 0.3, "target_epsilon": 0.5})
+        expect(s == 400 and d["error"]["code"] == "invalid_privacy", "tight: %s" % d)
+        # a target alone picks the noise multiplier
+        s, d, _ = h.json("POST", "/v1/models", admin=True, body={
+            "id": "auto", "name": "a", "architecture": {"kind": "logistic"},
+            "labels": ["a", "b"], "clip_norm": 1, "expected_clients": 10, "population": 100,
+            "rounds": 50, "target_epsilon": 4})
+        expect(s == 201 and abs(d["epsilon_after_all_rounds"] - 4) < 1e-3,
+               "auto noise: %s" % d)
+    finally:
+        h.cleanup()
+
+
+@test
+def the_open_round_survives_kill_9():
+    h = Hushd(os.path.join(BUILD, "bin", "hushd"))
+    try:
+        task(h, min_clients=3, clip_norm=2.0)
+        update(h, 1, [0.2] * N)
+        bid = batch_id()
+        update(h, 1, [0.4] * N, bid)
+        _, w0, _, _ = weights(h)
+        h.kill()
+        h.start()
+        s, d, _ = update(h, 1, [0.4] * N, bid)
+        expect(s == 200 and d["duplicate"], "the stored update is remembered: %s" % d)
+        s, d, _ = update(h, 1, [0.0] * N)
+        expect(d.get("round_closed"), "the third update closes the replayed round: %s" % d)
+        _, w1, _, _ = weights(h)
+        for a, b in zip(w0, w1):
+            expect(abs((b - a) - 0.2) < 1e-6, "mean of 0.2, 0.4, 0: %g" % (b - a))
+    finally:
+        h.cleanup()
+
+
+def main():
+    global BUILD
+    if len(sys.argv) != 2:
+        sys.exit("usage: test_models.py BUILD_DIR")
+    BUILD = os.path.abspath(sys.argv[1])
+    for t in [publication_is_signed_and_rounds_count_each_update_once,
+              bad_updates_are_refused_and_change_nothing,
+              the_accountant_stops_a_task_at_its_budget, the_open_round_survives_kill_9]:
+        t()
+    failed = RESULTS.count(False)
+    print("[====] e2e models: Tested: %d | Passing: %d | Failing: %d" %
+          (len(RESULTS), len(RESULTS) - failed, failed), flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
