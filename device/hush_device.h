@@ -48,8 +48,9 @@ typedef struct hush_agent hush_agent;
 typedef struct hush_campaign hush_campaign;
 
 typedef struct hush_agent_config {
-    /* Directory for the budget ledger; created (mode 0700) if missing.
-     * Required.  Nothing else is ever written there. */
+    /* Directory for the budget ledger (and personal models of federated
+     * learning tasks); created (mode 0700) if missing.  Required.  Nothing
+     * else is ever written there. */
     const char *state_dir;
     /* The collector's Ed25519 signing key, pinned by the app (32 bytes, as
      * served by GET /v1/keys).  Required. */

@@ -225,7 +225,7 @@ static double softmax(float *z, size_t n)
     for (size_t i = 0; i < n; i++) {
         z[i] = (float)(z[i] / sum);
     }
-    return log(sum) + mx;
+    return log(sum >= 1.0 ? sum : 1.0) + mx; /* the largest term is exp(0): sum >= 1 */
 }
 
 /*

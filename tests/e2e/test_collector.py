@@ -73,6 +73,8 @@ def schema_examples_validate():
         "publication.poll": "publication", "publication.synthetic": "publication",
         "publication.synthetic-device": "publication",
         "round-close": "round-close", "round-closed": "round-closed", "rounds": "rounds",
+        "model-create": "model-create", "model-update": "model-update",
+        "model-privacy": "model-privacy",
         "report-batch": "report-batch", "sealed-batch": "sealed-batch",
         "report-ack": "report-ack", "estimates": "estimates",
         "estimates.withheld": "estimates", "keys": "keys", "health": "health", "error": "error",

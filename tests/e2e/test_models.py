@@ -24,7 +24,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hushlib import Hushd, Sodium, batch_id  # noqa: E402
+from hushlib import Hushd, Sodium, batch_id, validate  # noqa: E402
 
 BUILD = None
 RESULTS = []
@@ -58,6 +58,7 @@ def task(h, **over):
             "population": 30, "rounds": 10, "min_clients": 3,
             "local": {"epochs": 1, "batch": 4, "lr": 0.1}}
     body.update(over)
+    validate(body, "model-create")
     s, doc, _ = h.json("POST", "/v1/models", admin=True, body=body)
     expect(s == 201, "create: %s %s" % (s, doc))
     return doc
@@ -71,6 +72,8 @@ def update(h, rnd, values, bid=None, model="spam", **extra):
     body = {"model": model, "round": rnd, "batch_id": bid or batch_id(), "update": vec(values),
             "unclipped": True}
     body.update(extra)
+    if not extra and model == "spam":
+        validate(body, "model-update")
     return h.json("POST", "/v1/models/spam/updates", body=body)
 
 
@@ -78,6 +81,7 @@ def weights(h):
     s, body, hdrs = h.request("GET", "/v1/models/spam")
     expect(s == 200, "publication %s" % s)
     pub = json.loads(body)
+    validate(pub, "model-publication")
     raw = base64.b64decode(pub["weights"])
     expect(raw[:8] == b"HUSHMDL1", "model format")
     return pub, list(struct.unpack("<%df" % N, raw[28:28 + 4 * N])), body, hdrs
@@ -186,6 +190,7 @@ def the_accountant_stops_a_task_at_its_budget():
             s, d, _ = update(h, rnd, [0.01] * N)
             expect(s == 200 and d.get("round_closed"), "round %d: %s" % (rnd, d))
             s, priv, _ = h.json("GET", "/v1/models/spam/privacy")
+            validate(priv, "model-privacy")
             want = dpfedavg_epsilon(0.1, 1.1, rnd)
             expect(abs(priv["epsilon"] - want) <= 1e-9 * want, "eps %s vs %s" % (priv, want))
         expect(priv["state"] == "budget_exhausted" and priv["epsilon"] <= target,

@@ -14,7 +14,7 @@
 #include "hush_common.h"
 
 /* Prints "hush-sim: ..." and exits 1, stopping a hushd it started. */
-void die(const char *fmt, ...) HUSH_PRINTF(1, 2);
+void die(const char *fmt, ...) HUSH_PRINTF(1, 2) __attribute__((noreturn));
 double now_s(void);
 
 typedef struct texts {
