@@ -228,7 +228,7 @@ static void run(const char *dir, const char *data)
     char *body = read_file(path, &body_len);
     hush_campaign *c = NULL;
     double t0 = now();
-    if (hush_agent_accept_campaign(a, body, body_len, sig, &c, &err) != 0) {
+    if (hush_agent_accept_campaign(a, "bench", body, body_len, sig, &c, &err) != 0) {
         die("accept", err.msg);
     }
     double accept_ms = (now() - t0) * 1e3;

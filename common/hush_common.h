@@ -54,7 +54,8 @@ extern "C" {
     X(EOVERFLOW, -13, "arithmetic overflow")              \
     X(ETOOBIG, -14, "input too large")                    \
     X(ETIMEOUT, -15, "timed out")                         \
-    X(EUNSUPPORTED, -16, "not supported")
+    X(EUNSUPPORTED, -16, "not supported")                 \
+    X(ESTALE, -17, "stale or replayed document")
 
 typedef enum hush_errno {
 #define HUSH_ERRNO_ENUM(name, value, text) HUSH_##name = (value),

@@ -66,6 +66,7 @@ int hush_agent_open(const hush_agent_config *config, hush_agent **out, hush_err 
     snprintf(a->state_dir, sizeof a->state_dir, "%s", config->state_dir);
     a->cfg.state_dir = a->state_dir;
     a->cfg.rng_seed = NULL;
+    a->ledger.lock_fd = -1;
     a->samples = hush_calloc(a->cfg.max_samples, sizeof *a->samples);
     a->sample_len = hush_calloc(a->cfg.max_samples, sizeof *a->sample_len);
     a->examples = hush_calloc(a->cfg.max_samples, sizeof *a->examples);
@@ -80,7 +81,8 @@ int hush_agent_open(const hush_agent_config *config, hush_agent **out, hush_err 
     if (rc != 0) {
         hush_err_set(err, rc, "cannot create the random generator");
     } else {
-        rc = hush__ledger_open(&a->ledger, a->state_dir, hush__agent_now(a), err);
+        rc = hush__ledger_open(&a->ledger, a->state_dir, hush__agent_now(a), a->rng,
+                               a->secret, err);
     }
     if (rc != 0) {
         hush_agent_close(a);
@@ -117,6 +119,7 @@ void hush_agent_close(hush_agent *a)
     hush_free(a->sample_len);
     hush_rng_free(a->rng);
     hush__ledger_dispose(&a->ledger);
+    sodium_memzero(a->secret, sizeof a->secret);
     hush_free(a);
 }
 
@@ -197,9 +200,32 @@ double hush_campaign_epsilon(const hush_campaign *c)
     return c->pub->params.epsilon;
 }
 
-int hush_agent_accept_campaign(hush_agent *a, const char *body, size_t len,
-                               const char *signature, hush_campaign **out, hush_err *err)
+int hush__check_round(hush_agent *a, const char *key, const char *what, uint32_t round,
+                      hush_err *err)
 {
+    const hush__ledger_round *r = hush__ledger_round_find(&a->ledger, key);
+    if (r != NULL && round < r->seen) {
+        return hush_err_set(err, HUSH_ESTALE,
+                            "%s is round %u, but round %u was already accepted: an old "
+                            "publication (replayed?) is refused",
+                            what, round, r->seen);
+    }
+    bool changed = false;
+    int rc = hush__ledger_note_round(&a->ledger, key, round, 0, &changed);
+    if (rc != 0) {
+        return hush_err_set(err, rc, "out of memory recording round %u", round);
+    }
+    return changed ? hush__ledger_save(&a->ledger, err) : 0;
+}
+
+int hush_agent_accept_campaign(hush_agent *a, const char *expected_id, const char *body,
+                               size_t len, const char *signature, hush_campaign **out,
+                               hush_err *err)
+{
+    if (expected_id == NULL || expected_id[0] == '\0') {
+        return hush_err_set(err, HUSH_EINVAL,
+                            "accepting a campaign needs the id it was fetched for");
+    }
     int rc = hush_publication_verify(body, len, signature, a->cfg.collector_key, err);
     if (rc != 0) {
         return rc;
@@ -220,6 +246,21 @@ int hush_agent_accept_campaign(hush_agent *a, const char *body, size_t len,
         hush_campaign_free(c);
         return rc;
     }
+    /* a genuine signature says the collector published it, not that it is
+     * the document asked for: another campaign's, or an older round's,
+     * would spend budget on the wrong thing */
+    if (strcmp(c->pub->campaign, expected_id) != 0) {
+        rc = hush_err_set(err, HUSH_EMISMATCH,
+                          "asked for campaign \"%s\" but the publication is \"%s\"'s",
+                          expected_id, c->pub->campaign);
+    } else if ((rc = hush__ledger_lock(&a->ledger, hush__agent_now(a), err)) == 0) {
+        rc = hush__check_round(a, c->pub->campaign, c->pub->campaign, c->pub->round, err);
+        hush__ledger_unlock(&a->ledger);
+    }
+    if (rc != 0) {
+        hush_campaign_free(c);
+        return rc;
+    }
     *out = c;
     return 0;
 }
@@ -230,15 +271,19 @@ int hush_agent_spent_today(const hush_agent *a, const char *campaign_id, double 
                            uint32_t *reports)
 {
     hush_agent *mut = (hush_agent *)a;
-    hush__ledger_roll(&mut->ledger, hush__agent_now(a));
+    /* re-read under the lock: another process may have spent since */
+    if (hush__ledger_lock(&mut->ledger, hush__agent_now(a), NULL) != 0) {
+        return HUSH_ESTATE;
+    }
     if (campaign_id == NULL) {
         *epsilon = a->ledger.device_epsilon;
         *reports = a->ledger.device_reports;
-        return 0;
+    } else {
+        const hush__ledger_entry *e = hush__ledger_find(&a->ledger, campaign_id);
+        *epsilon = e != NULL ? e->epsilon : 0.0;
+        *reports = e != NULL ? e->reports : 0;
     }
-    const hush__ledger_entry *e = hush__ledger_find(&a->ledger, campaign_id);
-    *epsilon = e != NULL ? e->epsilon : 0.0;
-    *reports = e != NULL ? e->reports : 0;
+    hush__ledger_unlock(&mut->ledger);
     return 0;
 }
 
@@ -297,11 +342,13 @@ int hush_agent_reports_allowed(hush_agent *a, const hush_campaign *c, uint32_t *
                                const char **why)
 {
     const char *w = NULL;
-    *n = allowed_reports(a, c, 0, &w);
+    int rc = hush__ledger_lock(&a->ledger, hush__agent_now(a), NULL);
+    *n = rc == 0 ? allowed_reports(a, c, 0, &w) : 0;
+    hush__ledger_unlock(&a->ledger);
     if (why != NULL) {
-        *why = w;
+        *why = rc == 0 ? w : "the ledger (it cannot be read: the agent fails closed)";
     }
-    return 0;
+    return rc;
 }
 
 /* ---- batches ---- */
@@ -355,7 +402,7 @@ static int finish_batch(hush_agent *a, const hush_campaign *c, const uint64_t *v
         goto out;
     }
     /* the charge goes to disk before the batch leaves the library */
-    rc = hush__ledger_charge(&a->ledger, c->pub->campaign, c->pub->params.epsilon * n, n,
+    rc = hush__ledger_charge(&a->ledger, c->pub->campaign, c->pub->params.epsilon * n, n, 0,
                              err);
     if (rc != 0) {
         goto out;
@@ -372,9 +419,9 @@ out:
     return rc;
 }
 
-int hush_agent_make_report_batch(hush_agent *a, const hush_campaign *c,
-                                 const hush_batch_options *opt, char **out,
-                                 size_t *out_len, hush_err *err)
+static int report_batch_locked(hush_agent *a, const hush_campaign *c,
+                               const hush_batch_options *opt, char **out, size_t *out_len,
+                               hush_err *err)
 {
     if (c->pub->kind != HUSH_CAMPAIGN_SYNTHETIC) {
         return hush_err_set(err, HUSH_ESTATE,
@@ -446,9 +493,9 @@ int hush_agent_make_report_batch(hush_agent *a, const hush_campaign *c,
     return rc;
 }
 
-int hush_agent_make_poll_batch(hush_agent *a, const hush_campaign *c, const char *value,
-                               size_t len, const hush_batch_options *opt, char **out,
-                               size_t *out_len, hush_err *err)
+static int poll_batch_locked(hush_agent *a, const hush_campaign *c, const char *value,
+                             size_t len, const hush_batch_options *opt, char **out,
+                             size_t *out_len, hush_err *err)
 {
     if (c->pub->kind != HUSH_CAMPAIGN_POLL) {
         return hush_err_set(
@@ -485,4 +532,36 @@ int hush_agent_make_poll_batch(hush_agent *a, const hush_campaign *c, const char
         return hush_err_set(err, HUSH_EBUDGET, "no report allowed now by %s", why);
     }
     return finish_batch(a, c, &item, &by_key, 1, opt, out, out_len, err);
+}
+
+/* The public batch calls: under the state directory's lock, with the ledger
+ * as it is on disk now, and never for a round older than one accepted. */
+int hush_agent_make_report_batch(hush_agent *a, const hush_campaign *c,
+                                 const hush_batch_options *opt, char **out,
+                                 size_t *out_len, hush_err *err)
+{
+    int rc = hush__ledger_lock(&a->ledger, hush__agent_now(a), err);
+    if (rc == 0) {
+        rc = hush__check_round(a, c->pub->campaign, c->pub->campaign, c->pub->round, err);
+    }
+    if (rc == 0) {
+        rc = report_batch_locked(a, c, opt, out, out_len, err);
+    }
+    hush__ledger_unlock(&a->ledger);
+    return rc;
+}
+
+int hush_agent_make_poll_batch(hush_agent *a, const hush_campaign *c, const char *value,
+                               size_t len, const hush_batch_options *opt, char **out,
+                               size_t *out_len, hush_err *err)
+{
+    int rc = hush__ledger_lock(&a->ledger, hush__agent_now(a), err);
+    if (rc == 0) {
+        rc = hush__check_round(a, c->pub->campaign, c->pub->campaign, c->pub->round, err);
+    }
+    if (rc == 0) {
+        rc = poll_batch_locked(a, c, value, len, opt, out, out_len, err);
+    }
+    hush__ledger_unlock(&a->ledger);
+    return rc;
 }

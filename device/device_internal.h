@@ -14,12 +14,24 @@
 #define HUSH__STATE_PATH_MAX 1024
 /* ledger keys: a campaign id, or "model/" and a model id */
 #define HUSH__LEDGER_KEY_MAX 80
+/* the device secret: keys the participation coin of federated rounds */
+#define HUSH__SECRET_BYTES 32
 
 typedef struct hush__ledger_entry {
     char campaign[HUSH__LEDGER_KEY_MAX + 1];
     double epsilon;
     uint32_t reports;
 } hush__ledger_entry;
+
+/* What the device remembers of a campaign's or a model task's rounds, for
+ * good (not only today): the highest round it accepted (so an older,
+ * replayed publication is refused) and the last round it sent something
+ * for (so a model task gets at most one update per round). */
+typedef struct hush__ledger_round {
+    char key[HUSH__LEDGER_KEY_MAX + 1];
+    uint32_t seen;
+    uint32_t sent;
+} hush__ledger_round;
 
 /* Today's spending: per campaign and for the whole device.  Days are UTC
  * (seconds / 86400); a clock that goes back keeps the later day's counts. */
@@ -32,22 +44,47 @@ typedef struct hush__ledger {
     uint32_t device_reports;
     hush__ledger_entry *entries;
     size_t n, cap;
+    hush__ledger_round *rounds;
+    size_t n_rounds, cap_rounds;
+    unsigned version; /* of the file read (1 had no round records) */
+    int lock_fd;      /* the state directory's lock file, -1 when closed */
+    bool locked;
 } hush__ledger;
 
-int hush__ledger_open(hush__ledger *l, const char *dir, int64_t now, hush_err *err);
+/* Opens (or creates) the ledger of `dir` under the directory's lock; also
+ * loads (or creates, on first use) the device secret into `secret`; `rng`
+ * draws a new secret. */
+int hush__ledger_open(hush__ledger *l, const char *dir, int64_t now, hush_rng *rng,
+                      uint8_t secret[HUSH__SECRET_BYTES], hush_err *err);
 void hush__ledger_dispose(hush__ledger *l);
+/* Takes the state directory's lock (an exclusive flock, which other
+ * processes and other agents on the same directory respect) and reloads the
+ * ledger from disk, so every decision made under it sees every charge made
+ * by anyone.  Every check-then-charge sequence runs between lock and
+ * unlock.  Returns 0, HUSH_EIO or HUSH_ECORRUPT (then not locked). */
+int hush__ledger_lock(hush__ledger *l, int64_t now, hush_err *err);
+void hush__ledger_unlock(hush__ledger *l);
+/* The round record of `key`, or NULL. */
+const hush__ledger_round *hush__ledger_round_find(const hush__ledger *l, const char *key);
+/* Records, in memory, `seen` (raised only) and `sent` (if not 0) for `key`;
+ * true if anything changed.  HUSH_ENOMEM leaves the ledger unchanged. */
+int hush__ledger_note_round(hush__ledger *l, const char *key, uint32_t seen,
+                            uint32_t sent, bool *changed);
+/* Writes the ledger as it is in memory (atomically). */
+int hush__ledger_save(hush__ledger *l, hush_err *err);
 /* Moves to the day of `now` (resetting the counts) if it is a later day. */
 void hush__ledger_roll(hush__ledger *l, int64_t now);
 const hush__ledger_entry *hush__ledger_find(const hush__ledger *l, const char *campaign);
-/* Adds the spending and writes the ledger atomically; on failure the ledger
- * in memory is unchanged and HUSH_EIO is returned. */
 /* The file format (ledger.c): render returns a new buffer (hush_free) of
  * *len bytes; parse reads a NUL-terminated text of `len` bytes (modifying
  * it) into a zeroed ledger: 0 or HUSH_ECORRUPT/HUSH_ENOMEM. */
 char *hush__ledger_render(const hush__ledger *l, size_t *len);
 int hush__ledger_parse(hush__ledger *l, char *text, size_t len, hush_err *err);
+/* Adds the spending (and, if round_sent != 0, records that an update or
+ * batch was sent for that round of `campaign`) and writes the ledger
+ * atomically; on failure the ledger in memory is unchanged. */
 int hush__ledger_charge(hush__ledger *l, const char *campaign, double epsilon,
-                        uint32_t reports, hush_err *err);
+                        uint32_t reports, uint32_t round_sent, hush_err *err);
 
 struct hush_campaign {
     hush_publication *pub;
@@ -76,6 +113,7 @@ struct hush_agent {
     char state_dir[HUSH__STATE_PATH_MAX];
     hush_rng *rng;
     hush__ledger ledger;
+    uint8_t secret[HUSH__SECRET_BYTES]; /* never leaves the device */
     char **samples;
     size_t *sample_len;
     size_t n_samples;
@@ -86,5 +124,12 @@ struct hush_agent {
 };
 
 int64_t hush__agent_now(const hush_agent *a);
+/* The participation coin of (device, task, round) at rate q (learn.c). */
+bool hush__participates(const hush_agent *a, const char *task, uint32_t round, double q);
+/* Under the ledger lock: refuses (HUSH_ESTALE) a `round` older than the
+ * highest accepted for `key`, and records it as seen (saving the ledger if
+ * that changed anything).  `what` names the document in the message. */
+int hush__check_round(hush_agent *a, const char *key, const char *what, uint32_t round,
+                      hush_err *err);
 
 #endif

@@ -23,7 +23,9 @@
  * agent is not thread-safe: use it from one thread at a time (calls on
  * different agents, with different state directories, may run in parallel).
  * A hush_campaign is immutable and may be shared by threads and agents.
- * Two agents must never share a state directory.
+ * Several agents, in one process or several (an app and its extension), may
+ * share a state directory: every check-then-charge of the budget runs under
+ * an exclusive lock of the directory with the ledger re-read from disk.
  *
  * Errors: functions return 0 or a negative HUSH_E* code (hush_common.h) and
  * fill an optional hush_err with a message.  HUSH_EBUDGET means the privacy
@@ -105,13 +107,21 @@ HUSH_API void hush_agent_clear_samples(hush_agent *agent);
 /**
  * Accepts a campaign publication (the body of GET /v1/campaigns/{id};
  * devices should ask for ?view=device, which leaves out the texts of a
- * synthetic campaign's candidates) and its Hush-Signature header value: verifies the
- * signature with the pinned key, then parses and validates every field.  Returns 0,
- * HUSH_ESIGNATURE (missing, malformed or wrong signature, or a tampered body), or
- * HUSH_EINVAL/HUSH_ERANGE/HUSH_ECORRUPT for a bad document.  *out is new
- * (hush_campaign_free) and independent of the agent.
+ * synthetic campaign's candidates) and its Hush-Signature header value:
+ * verifies the signature with the pinned key, then parses and validates
+ * every field, then checks that it is the document asked for: its id must be
+ * `expected_id` (the id the app fetched), and its round must not be older
+ * than the highest round of that campaign this state directory ever
+ * accepted (kept in the ledger; a replayed old publication would spend
+ * budget on votes the collector refuses).  Returns 0, HUSH_ESIGNATURE
+ * (missing, malformed or wrong signature, or a tampered body),
+ * HUSH_EMISMATCH (another campaign's publication), HUSH_ESTALE (an older
+ * round), HUSH_EINVAL/HUSH_ERANGE/HUSH_ECORRUPT for a bad document, HUSH_EIO
+ * when the ledger cannot be written.  *out is new (hush_campaign_free) and
+ * independent of the agent.
  */
-HUSH_API int hush_agent_accept_campaign(hush_agent *agent, const char *body, size_t len,
+HUSH_API int hush_agent_accept_campaign(hush_agent *agent, const char *expected_id,
+                                        const char *body, size_t len,
                                         const char *signature, hush_campaign **out,
                                         hush_err *err) HUSH_WARN_UNUSED;
 
@@ -203,11 +213,13 @@ HUSH_API void hush_agent_clear_examples(hush_agent *agent);
 /**
  * Accepts a model publication (the body of GET /v1/models/{id} and its
  * Hush-Signature): the signature is checked with the pinned key, then every
- * field.  *out is new (hush_fl_model_free), immutable, shareable.
+ * field, then that the task is `expected_id` (HUSH_EMISMATCH otherwise) and
+ * that the round is not older than one this state directory accepted
+ * (HUSH_ESTALE).  *out is new (hush_fl_model_free), immutable, shareable.
  */
-HUSH_API int hush_agent_accept_model(hush_agent *agent, const char *body, size_t len,
-                                     const char *signature, hush_fl_model **out,
-                                     hush_err *err) HUSH_WARN_UNUSED;
+HUSH_API int hush_agent_accept_model(hush_agent *agent, const char *expected_id,
+                                     const char *body, size_t len, const char *signature,
+                                     hush_fl_model **out, hush_err *err) HUSH_WARN_UNUSED;
 HUSH_API void hush_fl_model_free(hush_fl_model *model);
 HUSH_API const char *hush_fl_model_id(const hush_fl_model *model);
 HUSH_API uint32_t hush_fl_model_round(const hush_fl_model *model);
@@ -218,26 +230,43 @@ typedef struct hush_train_budget {
     double max_seconds;    /* the app's compute budget for local training; 0 = none */
     uint32_t max_steps;    /* minibatch steps; 0 = none */
     uint32_t max_examples; /* examples used; 0 = all */
-    bool always_sample;    /* simulations only: skip the sampling coin */
 } hush_train_budget;
 
 /**
- * One participation in the model's open round, when the app allows it:
- * the agent takes part with the publication's sampling probability q (so
- * that the server's privacy accounting, which assumes Poisson sampling,
- * holds), trains on the local examples within the budget, computes the
- * update (local - global; under FedPer the body only), clips it to the
- * round's norm, adds local noise when the task asks for local DP, charges
- * the ledger ("model/<id>": one update, and the local-DP epsilon if any)
- * and only then returns the update document.  Personal parts (the FedPer
- * head, the Ditto model) are saved in the state directory and never leave
- * the device.  Returns 0, HUSH_ENOTFOUND (not sampled this round: nothing
- * done, nothing charged), HUSH_EBUDGET, HUSH_ESTATE (no examples),
- * HUSH_EIO, HUSH_ENOMEM.
+ * One participation in the model's open round, when the app allows it
+ * (call it as often as you like: whenever the device is charging, idle and
+ * on Wi-Fi).  Whether this device takes part in the round is decided once
+ * per (device, task, round) with the publication's sampling probability q,
+ * by a keyed function of a secret that never leaves the state directory:
+ * every call in a round, across restarts and crashes, gets the same answer,
+ * so the server's accounting (Poisson sampling at rate q) holds however
+ * often the app calls.  A device in the sample trains on the local examples
+ * within the budget, computes the update (local - global; under FedPer the
+ * body only), clips it to the round's norm, adds local noise when the task
+ * asks for local DP, charges the ledger ("model/<id>": one update, the
+ * round it is for, and the local-DP epsilon if any) and only then returns
+ * the update document; a second call in the same round gets HUSH_EBUDGET.
+ * Personal parts (the FedPer head, the Ditto model) are saved in the state
+ * directory and never leave the device.  Returns 0, HUSH_ENOTFOUND (not
+ * sampled this round: nothing done, nothing charged), HUSH_EBUDGET,
+ * HUSH_ESTALE (an older round than one accepted), HUSH_ESTATE (no
+ * examples), HUSH_EIO, HUSH_ENOMEM.
  */
 HUSH_API int hush_agent_train_round(hush_agent *agent, const hush_fl_model *model,
                                     const hush_train_budget *budget, char **out,
                                     size_t *out_len, hush_err *err) HUSH_WARN_UNUSED;
+
+/**
+ * Trains only the device's personal model of a personalized task (Ditto's
+ * model, or the FedPer head on the current global body) on the local
+ * examples and saves it in the state directory.  Nothing is sent or
+ * charged and the sampling coin plays no part: call it whenever the app
+ * allows local work, sampled or not.  Returns 0, HUSH_EUNSUPPORTED (the task
+ * has no personal part), HUSH_ESTATE (no examples), HUSH_EIO, HUSH_ENOMEM.
+ */
+HUSH_API int hush_agent_train_personal(hush_agent *agent, const hush_fl_model *model,
+                                       const hush_train_budget *budget,
+                                       hush_err *err) HUSH_WARN_UNUSED;
 
 /**
  * On-device prediction: class probabilities of a text (`probs` holds n >=

@@ -95,9 +95,19 @@ const char *const *hush_fl_model_labels(const hush_fl_model *m, size_t *n)
     return (const char *const *)m->pub->labels;
 }
 
-int hush_agent_accept_model(hush_agent *a, const char *body, size_t len,
-                            const char *signature, hush_fl_model **out, hush_err *err)
+static void model_key(const char *id, char *key, size_t cap)
 {
+    snprintf(key, cap, "model/%s", id);
+}
+
+int hush_agent_accept_model(hush_agent *a, const char *expected_id, const char *body,
+                            size_t len, const char *signature, hush_fl_model **out,
+                            hush_err *err)
+{
+    if (expected_id == NULL || expected_id[0] == '\0') {
+        return hush_err_set(err, HUSH_EINVAL,
+                            "accepting a model needs the task id it was fetched for");
+    }
     int rc = hush_publication_verify(body, len, signature, a->cfg.collector_key, err);
     if (rc != 0) {
         return rc;
@@ -109,6 +119,20 @@ int hush_agent_accept_model(hush_agent *a, const char *body, size_t len,
     if ((rc = hush_model_pub_parse(body, len, &m->pub, err)) != 0 ||
         (rc = hush_embedder_new(m->pub->embedder, strlen(m->pub->embedder), NULL, 0, NULL,
                                 &m->embedder, err)) != 0) {
+        hush_fl_model_free(m);
+        return rc;
+    }
+    char key[HUSH__LEDGER_KEY_MAX + 1];
+    model_key(m->pub->model, key, sizeof key);
+    if (strcmp(m->pub->model, expected_id) != 0) {
+        rc = hush_err_set(err, HUSH_EMISMATCH,
+                          "asked for model task \"%s\" but the publication is \"%s\"'s",
+                          expected_id, m->pub->model);
+    } else if ((rc = hush__ledger_lock(&a->ledger, hush__agent_now(a), err)) == 0) {
+        rc = hush__check_round(a, key, m->pub->model, m->pub->round, err);
+        hush__ledger_unlock(&a->ledger);
+    }
+    if (rc != 0) {
         hush_fl_model_free(m);
         return rc;
     }
@@ -210,24 +234,105 @@ static int embed_examples(const hush_agent *a, const hush_fl_model *m, size_t ma
     return 0;
 }
 
-static void model_key(const hush_fl_model *m, char *key, size_t cap)
+/*
+ * The participation coin of (this device, task, round): a keyed PRF of the
+ * device secret (BLAKE2b), compared with q 2^64 rounded down.  Because it is
+ * a function of the secret, the task and the round only, every call in a
+ * round, after any restart or crash, gets the same answer, so the device is
+ * in the round's sample with probability exactly q (to 2^-64) however often
+ * the app calls: the Poisson sampling the RDP accountant assumes.  Rounds
+ * and tasks get independent coins; the secret never leaves the device, so
+ * nobody else can predict them.
+ */
+bool hush__participates(const hush_agent *a, const char *task, uint32_t round, double q)
 {
-    snprintf(key, cap, "model/%s", m->pub->model);
+    if (q >= 1.0) {
+        return true;
+    }
+    if (!(q > 0.0)) {
+        return false;
+    }
+    static const char tag[] = "hush fl participation v1";
+    size_t tl = strlen(task);
+    uint8_t msg[sizeof tag + HUSH__LEDGER_KEY_MAX + 8];
+    if (tl > HUSH__LEDGER_KEY_MAX) {
+        return false;
+    }
+    memcpy(msg, tag, sizeof tag); /* with its NUL: the tag ends unambiguously */
+    memcpy(msg + sizeof tag, task, tl);
+    msg[sizeof tag + tl] = 0;
+    hush_store_le32(msg + sizeof tag + tl + 1, round);
+    uint8_t h[crypto_generichash_BYTES_MIN];
+    crypto_generichash(h, sizeof h, msg, sizeof tag + tl + 5, a->secret,
+                       sizeof a->secret);
+    uint64_t u = hush_load_le64(h);
+    sodium_memzero(h, sizeof h);
+    return u < hush_prob_threshold(q, false);
 }
 
-int hush_agent_train_round(hush_agent *a, const hush_fl_model *m,
-                           const hush_train_budget *budget, char **out, size_t *out_len,
-                           hush_err *err)
+/* Trains the device's personal model of a personalized task on the
+ * embedded examples and saves it in the state directory: Ditto's model
+ * with its proximal pull toward the global one; under FedPer the device's
+ * head on the current global body (`trained`, if not NULL, is a local model
+ * whose head was just trained: it is saved as is).  Nothing is sent. */
+static int personal_step(hush_agent *a, const hush_fl_model *m, const float *x,
+                         const uint32_t *y, size_t n, const hush_train_options *o,
+                         const hush_model *trained, hush_err *err)
+{
+    const hush_model_pub *pub = m->pub;
+    if (trained != NULL) {
+        return personal_save(a, m, trained, err);
+    }
+    hush_model *personal = personal_load(a, m);
+    int rc = 0;
+    size_t head = hush_model_head_offset(pub->global);
+    if (personal == NULL) {
+        rc = hush_model_clone(pub->global, &personal, err);
+    } else if (pub->personalization == HUSH_PERSONAL_FEDPER) {
+        /* the latest global body under the device's own head */
+        memcpy(hush_model_params(personal), hush_model_cparams(pub->global),
+               head * sizeof(float));
+    }
+    hush_train_options po = *o;
+    if (pub->personalization == HUSH_PERSONAL_DITTO) {
+        po.prox = hush_model_cparams(pub->global);
+        po.prox_mu = (float)pub->ditto_lambda;
+    } else {
+        po.head_only = true;
+    }
+    if (rc == 0) {
+        rc = hush_model_train(personal, x, y, n, &po, a->rng, NULL, err);
+    }
+    if (rc == 0) {
+        rc = personal_save(a, m, personal, err);
+    }
+    hush_model_free(personal);
+    return rc;
+}
+
+static int train_round_locked(hush_agent *a, const hush_fl_model *m,
+                              const hush_train_budget *budget, char **out,
+                              size_t *out_len, hush_err *err)
 {
     const hush_model_pub *pub = m->pub;
     hush_train_budget b = budget != NULL ? *budget : (hush_train_budget){0};
     char key[HUSH__LEDGER_KEY_MAX + 1];
-    model_key(m, key, sizeof key);
+    model_key(pub->model, key, sizeof key);
     double eps = pub->local_noise > 0
                      ? hush_local_dp_epsilon(pub->local_noise, LOCAL_DP_DELTA)
                      : 0.0;
+    /* never an older round than one accepted; at most one update a round */
+    int rc = hush__check_round(a, key, pub->model, pub->round, err);
+    if (rc != 0) {
+        return rc;
+    }
+    const hush__ledger_round *r = hush__ledger_round_find(&a->ledger, key);
+    if (r != NULL && r->sent == pub->round) {
+        return hush_err_set(err, HUSH_EBUDGET,
+                            "model %s: this device already sent its update for round %u",
+                            pub->model, pub->round);
+    }
     /* the ledger's rules, then the sampling coin, then the work */
-    hush__ledger_roll(&a->ledger, hush__agent_now(a));
     const hush__ledger_entry *e = hush__ledger_find(&a->ledger, key);
     if (e != NULL && e->reports >= pub->updates_per_device_per_day) {
         return hush_err_set(err, HUSH_EBUDGET,
@@ -242,14 +347,14 @@ int hush_agent_train_round(hush_agent *a, const hush_fl_model *m,
                             "the app's device-wide policy allows no more "
                             "today");
     }
-    if (a->n_examples == 0) {
-        return hush_err_set(err, HUSH_ESTATE, "the agent holds no labelled examples");
-    }
-    if (!b.always_sample && !(hush_rng_unit(a->rng) < pub->sampling_rate)) {
+    if (!hush__participates(a, pub->model, pub->round, pub->sampling_rate)) {
         return hush_err_set(err, HUSH_ENOTFOUND,
                             "not sampled for round %u (each device takes part with "
-                            "probability %g)",
+                            "probability %g, decided once per round)",
                             pub->round, pub->sampling_rate);
+    }
+    if (a->n_examples == 0) {
+        return hush_err_set(err, HUSH_ESTATE, "the agent holds no labelled examples");
     }
     float *x = NULL;
     uint32_t *y = NULL;
@@ -257,7 +362,7 @@ int hush_agent_train_round(hush_agent *a, const hush_fl_model *m,
     hush_model *local = NULL, *personal = NULL;
     float *delta = NULL;
     char *doc = NULL;
-    int rc = embed_examples(a, m, b.max_examples, &x, &y, &n, err);
+    rc = embed_examples(a, m, b.max_examples, &x, &y, &n, err);
     if (rc == 0 && n == 0) {
         rc = hush_err_set(err, HUSH_ESTATE,
                           "no example has a label of this model and text to "
@@ -297,22 +402,10 @@ int hush_agent_train_round(hush_agent *a, const hush_fl_model *m,
         }
     }
     /* the personal part: saved on the device before anything leaves */
-    if (rc == 0 && pub->personalization == HUSH_PERSONAL_FEDPER) {
-        rc = personal_save(a, m, local, err);
-    } else if (rc == 0 && pub->personalization == HUSH_PERSONAL_DITTO) {
-        personal = personal_load(a, m);
-        if (personal == NULL) {
-            rc = hush_model_clone(pub->global, &personal, err);
-        }
-        hush_train_options po = o;
-        po.prox = hush_model_cparams(pub->global);
-        po.prox_mu = (float)pub->ditto_lambda;
-        if (rc == 0) {
-            rc = hush_model_train(personal, x, y, n, &po, a->rng, NULL, err);
-        }
-        if (rc == 0) {
-            rc = personal_save(a, m, personal, err);
-        }
+    if (rc == 0 && pub->personalization != HUSH_PERSONAL_NONE) {
+        rc = personal_step(a, m, x, y, n, &o,
+                           pub->personalization == HUSH_PERSONAL_FEDPER ? local : NULL,
+                           err);
     }
     uint8_t batch_id[HUSH_BATCH_ID_BYTES];
     hush_rng_bytes(a->rng, batch_id, sizeof batch_id);
@@ -324,8 +417,8 @@ int hush_agent_train_round(hush_agent *a, const hush_fl_model *m,
         }
     }
     if (rc == 0) {
-        /* charged before it is handed out */
-        rc = hush__ledger_charge(&a->ledger, key, eps, 1, err);
+        /* charged, with the round it is for, before it is handed out */
+        rc = hush__ledger_charge(&a->ledger, key, eps, 1, pub->round, err);
     }
     if (rc == 0) {
         *out = doc;
@@ -341,6 +434,54 @@ int hush_agent_train_round(hush_agent *a, const hush_fl_model *m,
     hush_free(doc);
     hush_model_free(local);
     hush_model_free(personal);
+    return rc;
+}
+
+int hush_agent_train_round(hush_agent *a, const hush_fl_model *m,
+                           const hush_train_budget *budget, char **out, size_t *out_len,
+                           hush_err *err)
+{
+    /* the whole round under the state directory's lock: two processes on
+     * one directory cannot both send this round's update */
+    int rc = hush__ledger_lock(&a->ledger, hush__agent_now(a), err);
+    if (rc == 0) {
+        rc = train_round_locked(a, m, budget, out, out_len, err);
+    }
+    hush__ledger_unlock(&a->ledger);
+    return rc;
+}
+
+int hush_agent_train_personal(hush_agent *a, const hush_fl_model *m,
+                              const hush_train_budget *budget, hush_err *err)
+{
+    const hush_model_pub *pub = m->pub;
+    if (pub->personalization == HUSH_PERSONAL_NONE) {
+        return hush_err_set(err, HUSH_EUNSUPPORTED,
+                            "model %s has no personal part to train", pub->model);
+    }
+    if (a->n_examples == 0) {
+        return hush_err_set(err, HUSH_ESTATE, "the agent holds no labelled examples");
+    }
+    hush_train_budget b = budget != NULL ? *budget : (hush_train_budget){0};
+    float *x = NULL;
+    uint32_t *y = NULL;
+    size_t n = 0;
+    int rc = embed_examples(a, m, b.max_examples, &x, &y, &n, err);
+    if (rc == 0 && n == 0) {
+        rc = hush_err_set(err, HUSH_ESTATE,
+                          "no example has a label of this model and text to embed");
+    }
+    hush_train_options o = pub->local;
+    o.max_seconds = b.max_seconds;
+    o.max_steps = b.max_steps;
+    if (rc == 0) {
+        rc = personal_step(a, m, x, y, n, &o, NULL, err);
+    }
+    if (x != NULL) {
+        sodium_memzero(x, n * hush_embedder_dim(m->embedder) * sizeof *x);
+    }
+    hush_free(x);
+    hush_free(y);
     return rc;
 }
 

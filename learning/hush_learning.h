@@ -149,9 +149,17 @@ typedef struct hush_fedavg_config {
     double clip;               /* S: an update's L2 norm may not exceed it */
     double noise_multiplier;   /* z: noise N_Z(0, (z S)^2) per coordinate; 0 = no DP */
     uint32_t expected_clients; /* DP: the fixed denominator (q N); 0 = the count */
-    double bit_noise;          /* adaptive clipping: std of the noise on the count of
-                                  unclipped updates (rounded up to an integer) */
+    double bit_noise;          /* adaptive clipping: sigma_b, the std of the noise on
+                                  the count of unclipped updates, each counted as
+                                  b - 1/2 (sensitivity 1/2; internally the sum of
+                                  2b - 1 with noise ceil(2 sigma_b)); 0 = the
+                                  count is released without noise (no DP) */
 } hush_fedavg_config;
+
+/** The relative rounding bound of DP aggregation with noise multiplier z
+ * over d coordinates: truncation to the lattice moves one update by at most
+ * this share of the clip in L2 (about 1/1024; 0 without noise). */
+HUSH_API double hush_fedavg_rounding_bound(double z, size_t dim);
 
 typedef struct hush_fedavg hush_fedavg;
 
@@ -163,9 +171,10 @@ HUSH_API void hush_fedavg_free(hush_fedavg *a);
  * Adds one update.  Refused without touching the sum: wrong length is the
  * caller's to check; a NaN or infinity (HUSH_ERANGE), a norm above the
  * clip (HUSH_ERANGE; 1e-6 relative slack for rounding).  With DP each
- * coordinate is truncated toward zero on the lattice of step
- * z S / 1024 first, so the sum's sensitivity in lattice units is exactly
- * 1024 / z.  `unclipped` is the client's bit for adaptive clipping.
+ * coordinate is truncated toward zero on the lattice of step z S / L first
+ * (L = max(1024, ceil(1024 z sqrt(dim))), so an update moves by at most
+ * S / 1024), and the sum's sensitivity in lattice units is L / z.
+ * `unclipped` is the client's bit for adaptive clipping.
  */
 HUSH_API int hush_fedavg_add(hush_fedavg *a, const float *update, bool unclipped,
                              hush_err *err) HUSH_WARN_UNUSED;
@@ -173,8 +182,10 @@ HUSH_API uint32_t hush_fedavg_count(const hush_fedavg *a);
 
 /**
  * The round's mean update: (sum + noise) / denominator into `mean` (dim
- * floats), and the noisy share of unclipped updates (for adaptive
- * clipping; NAN without updates).  Resets the accumulator.
+ * floats), and the share of unclipped updates (for adaptive clipping):
+ * with bit_noise, (sum of (2b - 1) + N_Z(0, ceil(2 bit_noise)^2)) / (2 m) +
+ * 1/2 over the expected clients m; without, the exact share (NAN without
+ * updates).  Resets the accumulator.
  */
 HUSH_API int hush_fedavg_finish(hush_fedavg *a, hush_rng *rng, float *mean,
                                 double *unclipped_share, hush_err *err) HUSH_WARN_UNUSED;

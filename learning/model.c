@@ -385,6 +385,12 @@ int hush_model_train(hush_model *m, const float *x, const uint32_t *y, size_t n,
     if (n == 0) {
         return hush_err_set(err, HUSH_EINVAL, "training needs at least one example");
     }
+    if (!isfinite(o.lr) || !(o.l2 >= 0) || !isfinite(o.l2) ||
+        (o.prox != NULL && (!(o.prox_mu >= 0) || !isfinite(o.prox_mu)))) {
+        return hush_err_set(err, HUSH_ERANGE,
+                            "training needs a finite lr, l2 >= 0 and a proximal "
+                            "strength >= 0");
+    }
     for (size_t i = 0; i < n; i++) {
         if (y[i] >= m->spec.classes) {
             return hush_err_set(err, HUSH_EINVAL,
@@ -418,12 +424,24 @@ int hush_model_train(hush_model *m, const float *x, const uint32_t *y, size_t n,
                 (void)example(m, x + i * m->spec.inputs, y[i], m->grad);
             }
             float scale = 1.0f / (float)nb;
-            for (size_t k = from; k < m->n; k++) {
-                float g = m->grad[k] * scale + o.l2 * m->p[k];
-                if (o.prox != NULL) {
-                    g += o.prox_mu * (m->p[k] - o.prox[k]);
+            if (o.prox != NULL) {
+                /* The proximal pull mu/2 |p - prox|^2 is taken implicitly
+                 * (a proximal step): p <- (p - lr g + lr mu prox) / (1 + lr
+                 * mu), the minimizer of the pull plus the distance to the
+                 * gradient step.  It contracts toward prox for any lr mu;
+                 * the explicit step p -= lr mu (p - prox) overshoots and
+                 * diverges once lr mu > 2 (Ditto at lambda 1, lr 3 wrote a
+                 * model of NaN). */
+                const float inv = 1.0f / (1.0f + o.lr * o.prox_mu);
+                for (size_t k = from; k < m->n; k++) {
+                    float g = m->grad[k] * scale + o.l2 * m->p[k];
+                    m->p[k] = (m->p[k] - o.lr * g + o.lr * o.prox_mu * o.prox[k]) * inv;
                 }
-                m->p[k] -= o.lr * g;
+            } else {
+                for (size_t k = from; k < m->n; k++) {
+                    float g = m->grad[k] * scale + o.l2 * m->p[k];
+                    m->p[k] -= o.lr * g;
+                }
             }
             taken++;
             stop = (o.max_steps > 0 && taken >= o.max_steps) ||

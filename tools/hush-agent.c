@@ -112,7 +112,7 @@ static int participate(hush_agent *a, hush_transport *t, const struct opts *o,
         rc = 1;
         goto out;
     }
-    if (hush_agent_accept_campaign(a, body, len, sig, &c, &err) != 0) {
+    if (hush_agent_accept_campaign(a, id, body, len, sig, &c, &err) != 0) {
         print_line(json_pack("{s:s, s:s, s:s}", "campaign", id, "error", "refused",
                              "message", err.msg));
         rc = 1;

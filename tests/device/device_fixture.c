@@ -35,6 +35,13 @@ void fx_pub_sign(fx_pub *p, const fx_keys *k, const char *body, size_t len)
     cr_assert_not_null(b64);
     p->signature = strdup(b64);
     hush_free(b64);
+    json_t *doc = json_loadb(body, len, 0, NULL);
+    const char *id = json_string_value(json_object_get(doc, "campaign"));
+    if (id == NULL) {
+        id = json_string_value(json_object_get(doc, "model"));
+    }
+    snprintf(p->id, sizeof p->id, "%s", id != NULL ? id : "");
+    json_decref(doc);
 }
 
 void fx_pub_free(fx_pub *p)

@@ -21,6 +21,7 @@ typedef struct fx_pub {
     char *body; /* malloc'd */
     size_t len;
     char *signature; /* malloc'd base64 */
+    char id[96];     /* the campaign's or model task's id, from the body */
 } fx_pub;
 
 /* Deterministic keys from a one-byte seed. */

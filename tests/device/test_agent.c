@@ -37,7 +37,7 @@ static hush_campaign *accept_ok(hush_agent *a, const fx_pub *p)
     hush_campaign *c = NULL;
     hush_err err = {0};
     hush_err_clear(&err);
-    cr_assert_eq(hush_agent_accept_campaign(a, p->body, p->len, p->signature, &c, &err),
+    cr_assert_eq(hush_agent_accept_campaign(a, p->id, p->body, p->len, p->signature, &c, &err),
                  0, "accept: %s", err.msg);
     return c;
 }
@@ -137,33 +137,33 @@ Test(agent, signature_checks_reject_and_report_nothing)
     char *t = strdup(p.body);
     *strstr(t, "Emoji") = 'e';
     hush_err_clear(&err);
-    cr_assert_eq(hush_agent_accept_campaign(a, t, p.len, p.signature, &c, &err),
+    cr_assert_eq(hush_agent_accept_campaign(a, "emoji", t, p.len, p.signature, &c, &err),
                  HUSH_ESIGNATURE);
     cr_assert_null(c);
     /* a body cut short, or with a byte more */
     hush_err_clear(&err);
-    cr_assert_eq(hush_agent_accept_campaign(a, p.body, p.len - 1, p.signature, &c, &err),
+    cr_assert_eq(hush_agent_accept_campaign(a, p.id, p.body, p.len - 1, p.signature, &c, &err),
                  HUSH_ESIGNATURE);
     /* signed by another key */
     hush_err_clear(&err);
-    cr_assert_eq(hush_agent_accept_campaign(a, forged.body, forged.len, forged.signature,
+    cr_assert_eq(hush_agent_accept_campaign(a, forged.id, forged.body, forged.len, forged.signature,
                                             &c, &err),
                  HUSH_ESIGNATURE);
     cr_assert(strstr(err.msg, "pinned") != NULL, "%s", err.msg);
     /* the right document with the wrong signature */
     hush_err_clear(&err);
-    cr_assert_eq(hush_agent_accept_campaign(a, p.body, p.len, forged.signature, &c, &err),
+    cr_assert_eq(hush_agent_accept_campaign(a, p.id, p.body, p.len, forged.signature, &c, &err),
                  HUSH_ESIGNATURE);
     /* missing and malformed signatures */
     hush_err_clear(&err);
-    cr_assert_eq(hush_agent_accept_campaign(a, p.body, p.len, NULL, &c, &err),
+    cr_assert_eq(hush_agent_accept_campaign(a, p.id, p.body, p.len, NULL, &c, &err),
                  HUSH_ESIGNATURE);
     cr_assert(strstr(err.msg, "not signed") != NULL, "%s", err.msg);
     hush_err_clear(&err);
-    cr_assert_eq(hush_agent_accept_campaign(a, p.body, p.len, "", &c, &err),
+    cr_assert_eq(hush_agent_accept_campaign(a, p.id, p.body, p.len, "", &c, &err),
                  HUSH_ESIGNATURE);
     hush_err_clear(&err);
-    cr_assert_eq(hush_agent_accept_campaign(a, p.body, p.len, "!!not base64!!", &c, &err),
+    cr_assert_eq(hush_agent_accept_campaign(a, p.id, p.body, p.len, "!!not base64!!", &c, &err),
                  HUSH_ESIGNATURE);
     cr_assert_null(c);
     /* nothing was charged or written */
@@ -194,7 +194,8 @@ static void refused_doc(hush_agent *a, const fx_keys *k, const char *body,
     fx_pub_sign(&p, k, body, strlen(body));
     hush_campaign *c = NULL;
     hush_err err = {0};
-    int rc = hush_agent_accept_campaign(a, p.body, p.len, p.signature, &c, &err);
+    int rc = hush_agent_accept_campaign(a, p.id[0] ? p.id : "x", p.body, p.len,
+                                        p.signature, &c, &err);
     cr_assert(rc == HUSH_EINVAL || rc == HUSH_ERANGE || rc == HUSH_ECORRUPT,
               "rc %d for %s (%s)", rc, body, err.msg);
     cr_assert_null(c);
@@ -383,7 +384,7 @@ Test(agent, crash_after_the_charge_keeps_the_charge)
             char *b = NULL;
             size_t len = 0;
             if (hush_agent_open(&cfg, &a, NULL) != 0 ||
-                hush_agent_accept_campaign(a, p.body, p.len, p.signature, &c, NULL) !=
+                hush_agent_accept_campaign(a, p.id, p.body, p.len, p.signature, &c, NULL) !=
                     0 ||
                 hush_agent_make_poll_batch(a, c, "fire", 4, NULL, &b, &len, NULL) != 0) {
                 _exit(1);
@@ -673,8 +674,9 @@ Test(agent, no_local_text_in_any_output)
                  HUSH_ETOOBIG);
     assert_no_local_text("an error message", err.msg, strlen(err.msg));
     /* and nothing on disk: every file of the state directory */
-    const char *names[] = {"ledger", "agent-initialised", "ledger.tmp"};
-    for (size_t i = 0; i < 3; i++) {
+    const char *names[] = {"ledger", "agent-initialised", "ledger.tmp", "lock",
+                           "device-secret"};
+    for (size_t i = 0; i < 5; i++) {
         char path[1100];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         size_t len = 0;
@@ -685,9 +687,10 @@ Test(agent, no_local_text_in_any_output)
         }
     }
     char cmd[1200];
-    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 2", dir);
+    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 4", dir);
     cr_assert_eq(system(cmd), 0,
-                 "the state directory holds the ledger and its marker only");
+                 "the state directory holds the ledger, its marker, the lock and the "
+                 "device secret only");
     hush_campaign_free(cs);
     hush_campaign_free(cp);
     hush_campaign_free(ck);
@@ -927,4 +930,167 @@ Test(agent, ledger_takes_campaign_ids_that_look_like_its_keywords)
     }
     fx_pub_free(&base);
     fx_rmdir(dir);
+}
+
+/* A copy of `src` with the first `from` replaced by `to`, signed by k. */
+static void resign(fx_pub *dst, const fx_keys *k, const fx_pub *src, const char *from,
+                   const char *to)
+{
+    const char *at = strstr(src->body, from);
+    cr_assert_not_null(at, "%s not in the body", from);
+    size_t head = (size_t)(at - src->body), fl = strlen(from), tl = strlen(to);
+    char *body = malloc(src->len - fl + tl + 1);
+    memcpy(body, src->body, head);
+    memcpy(body + head, to, tl);
+    memcpy(body + head + tl, at + fl, src->len - head - fl + 1);
+    fx_pub_sign(dst, k, body, src->len - fl + tl);
+    free(body);
+}
+
+/*
+ * A genuinely signed publication is not necessarily the one asked for: the
+ * agent takes the id the app fetched and refuses another campaign's
+ * document (also of another kind), and keeps the highest round it accepted
+ * in the ledger, refusing anything older, across restarts.  Nothing is
+ * charged for a refused document.  (Before the fix: accepted, and a vote
+ * for the wrong campaign or a stale round was charged.)
+ */
+Test(agent, swapped_and_replayed_campaigns_are_refused)
+{
+    fx_keys k;
+    fx_keys_make(&k, 1);
+    char *dir = fx_tmpdir();
+    int64_t now = T0;
+    hush_agent_config cfg = fx_config(dir, &k, &now, NULL);
+    hush_agent *a = open_ok(&cfg);
+    fx_pub poll1, poll2, other, syn;
+    fx_poll(&poll1, &k, grr3, 5, 5.0);
+    resign(&poll2, &k, &poll1, "\"round\":1", "\"round\":2");
+    resign(&other, &k, &poll1, "\"campaign\":\"emoji\"", "\"campaign\":\"flags\"");
+    fx_synthetic(&syn, &k, 1.0, 0.1, 5, 5.0, true);
+    hush_campaign *c = NULL;
+    hush_err err = {0};
+    /* swap: asked for "emoji", served "flags" */
+    cr_assert_eq(hush_agent_accept_campaign(a, "emoji", other.body, other.len,
+                                            other.signature, &c, &err),
+                 HUSH_EMISMATCH);
+    cr_assert(strstr(err.msg, "flags") != NULL, "%s", err.msg);
+    cr_assert_null(c);
+    /* kind swap: asked for the synthetic "mail", served the poll "emoji" */
+    hush_err_clear(&err);
+    cr_assert_eq(hush_agent_accept_campaign(a, "mail", poll1.body, poll1.len,
+                                            poll1.signature, &c, &err),
+                 HUSH_EMISMATCH);
+    /* and the poll asked for, served the synthetic campaign */
+    hush_err_clear(&err);
+    cr_assert_eq(hush_agent_accept_campaign(a, "emoji", syn.body, syn.len, syn.signature,
+                                            &c, &err),
+                 HUSH_EMISMATCH);
+    /* no id: refused */
+    hush_err_clear(&err);
+    cr_assert_eq(hush_agent_accept_campaign(a, NULL, poll1.body, poll1.len,
+                                            poll1.signature, &c, &err),
+                 HUSH_EINVAL);
+    /* replay: round 1 accepted, then round 2; round 1 is refused now */
+    hush_campaign *r1 = accept_ok(a, &poll1);
+    hush_campaign *r2 = accept_ok(a, &poll2);
+    hush_err_clear(&err);
+    cr_assert_eq(hush_agent_accept_campaign(a, "emoji", poll1.body, poll1.len,
+                                            poll1.signature, &c, &err),
+                 HUSH_ESTALE);
+    cr_assert(strstr(err.msg, "round 2") != NULL, "%s", err.msg);
+    /* the round-1 handle the app still holds makes no batch either */
+    char *out = NULL;
+    hush_err_clear(&err);
+    cr_assert_eq(poll_batch(a, r1, "fire", false, &out, &err), HUSH_ESTALE);
+    cr_assert_null(out);
+    cr_assert_eq(spent_reports(a, NULL), 0, "nothing charged for refused documents");
+    /* a restart (and a new day) keeps the highest round */
+    hush_agent_close(a);
+    now += DAY;
+    a = open_ok(&cfg);
+    hush_err_clear(&err);
+    cr_assert_eq(hush_agent_accept_campaign(a, "emoji", poll1.body, poll1.len,
+                                            poll1.signature, &c, &err),
+                 HUSH_ESTALE);
+    /* the current round still works, and re-accepting it is fine */
+    hush_campaign *again = accept_ok(a, &poll2);
+    hush_err_clear(&err);
+    cr_assert_eq(poll_batch(a, again, "fire", false, &out, &err), 0, "%s", err.msg);
+    hush_free(out);
+    cr_assert_eq(spent_reports(a, "emoji"), 1);
+    hush_campaign_free(again);
+    hush_campaign_free(r1);
+    hush_campaign_free(r2);
+    hush_agent_close(a);
+    fx_pub_free(&poll1);
+    fx_pub_free(&poll2);
+    fx_pub_free(&other);
+    fx_pub_free(&syn);
+    fx_rmdir(dir);
+}
+
+/*
+ * Two processes on one state directory (an app and its extension) race
+ * for a one-report-a-day budget: exactly one gets a batch, every time, and
+ * the ledger records one report.  (Before the fix: both sent in most
+ * trials, and the ledger recorded one.)
+ */
+Test(agent, two_processes_share_one_budget)
+{
+    fx_keys k;
+    fx_keys_make(&k, 1);
+    fx_pub p;
+    fx_poll(&p, &k, grr3, 1, 5.0);
+    enum { TRIALS = 40, PROCS = 3 };
+    int doubled = 0;
+    for (int trial = 0; trial < TRIALS; trial++) {
+        char *dir = fx_tmpdir();
+        int64_t now = T0;
+        hush_agent_config cfg = fx_config(dir, &k, &now, NULL);
+        hush_agent_close(open_ok(&cfg)); /* the directory exists */
+        int go[2];
+        cr_assert_eq(pipe(go), 0);
+        pid_t kids[PROCS];
+        for (int i = 0; i < PROCS; i++) {
+            kids[i] = fork();
+            cr_assert_neq(kids[i], -1);
+            if (kids[i] == 0) {
+                close(go[1]);
+                hush_agent *a = NULL;
+                hush_campaign *c = NULL;
+                char *out = NULL;
+                size_t len = 0;
+                if (hush_agent_open(&cfg, &a, NULL) != 0 ||
+                    hush_agent_accept_campaign(a, p.id, p.body, p.len, p.signature, &c,
+                                               NULL) != 0) {
+                    _exit(3);
+                }
+                char b;
+                if (read(go[0], &b, 1) < 0) { /* all start together */
+                    _exit(3);
+                }
+                int rc = hush_agent_make_poll_batch(a, c, "fire", 4, NULL, &out, &len,
+                                                    NULL);
+                _exit(rc == 0 ? 0 : rc == HUSH_EBUDGET ? 1 : 2);
+            }
+        }
+        close(go[0]);
+        close(go[1]); /* EOF wakes every child at once */
+        int sent = 0;
+        for (int i = 0; i < PROCS; i++) {
+            int st = 0;
+            cr_assert_eq(waitpid(kids[i], &st, 0), kids[i]);
+            cr_assert(WIFEXITED(st) && WEXITSTATUS(st) <= 1, "child status %d", st);
+            sent += WEXITSTATUS(st) == 0;
+        }
+        doubled += sent > 1;
+        cr_assert_eq(sent, 1, "trial %d: %d processes sent a report", trial, sent);
+        hush_agent *a = open_ok(&cfg);
+        cr_assert_eq(spent_reports(a, "emoji"), 1);
+        hush_agent_close(a);
+        fx_rmdir(dir);
+    }
+    cr_assert_eq(doubled, 0);
+    fx_pub_free(&p);
 }

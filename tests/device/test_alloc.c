@@ -39,7 +39,7 @@ static int participate(void *p)
         rc = hush_agent_add_sample(x->a, texts[i], strlen(texts[i]), NULL);
     }
     if (rc == 0) {
-        rc = hush_agent_accept_campaign(x->a, x->pub->body, x->pub->len,
+        rc = hush_agent_accept_campaign(x->a, x->pub->id, x->pub->body, x->pub->len,
                                         x->pub->signature, &x->c, NULL);
     }
     size_t len = 0;

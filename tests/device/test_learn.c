@@ -19,8 +19,9 @@
 
 /* A signed model publication (what hushd serves): logistic or MLP over a
  * dim-32 embedder, labels ham/spam. */
-static void model_pub(fx_pub *p, const fx_keys *k, const char *personalization, double q,
-                      double local_noise, hush_model_kind kind)
+static void model_pub_full(fx_pub *p, const fx_keys *k, const char *id, int round,
+                           const char *personalization, double q, double local_noise,
+                           hush_model_kind kind, double lambda, double lr)
 {
     static const char desc[] =
         "{\"kind\":\"hashed-ngram\",\"version\":1,\"dim\":32,\"seed\":4}";
@@ -38,12 +39,12 @@ static void model_pub(fx_pub *p, const fx_keys *k, const char *personalization, 
     json_t *doc = json_pack(
         "{s:s, s:i, s:s, s:{s:s, s:i, s:i, s:i}, s:[s, s], s:o, s:f, s:b, s:f, "
         "s:{s:i, s:i, s:f}, s:s, s:f, s:f, s:{s:i}, s:s}",
-        "model", "spam", "round", 3, "name", "Spam", "architecture", "kind",
+        "model", id, "round", round, "name", "Spam", "architecture", "kind",
         hush_model_kind_name(kind), "inputs", 32, "classes", 2, "hidden",
         (int)spec.hidden, "labels", "ham", "spam", "embedder", json_loads(canon, 0, NULL),
         "clip_norm", 0.5, "adaptive_clipping", true, "sampling_rate", q, "local",
-        "epochs", 5, "batch", 4, "lr", 1.0, "personalization", personalization,
-        "ditto_lambda", 0.1, "local_noise_multiplier", local_noise, "budget",
+        "epochs", 5, "batch", 4, "lr", lr, "personalization", personalization,
+        "ditto_lambda", lambda, "local_noise_multiplier", local_noise, "budget",
         "updates_per_device_per_day", 1, "weights", w);
     char *body = json_dumps(doc, JSON_COMPACT);
     fx_pub_sign(p, k, body, strlen(body));
@@ -53,6 +54,12 @@ static void model_pub(fx_pub *p, const fx_keys *k, const char *personalization, 
     hush_free(canon);
     hush_model_free(m);
     hush_embedder_free(e);
+}
+
+static void model_pub(fx_pub *p, const fx_keys *k, const char *personalization, double q,
+                      double local_noise, hush_model_kind kind)
+{
+    model_pub_full(p, k, "spam", 3, personalization, q, local_noise, kind, 0.1, 1.0);
 }
 
 static const char *const spam[] = {"cheap meds online buy now limited offer",
@@ -83,7 +90,7 @@ static hush_fl_model *accept(hush_agent *a, const fx_pub *p)
 {
     hush_fl_model *m = NULL;
     hush_err err = {0};
-    cr_assert_eq(hush_agent_accept_model(a, p->body, p->len, p->signature, &m, &err), 0,
+    cr_assert_eq(hush_agent_accept_model(a, p->id, p->body, p->len, p->signature, &m, &err), 0,
                  "%s", err.msg);
     return m;
 }
@@ -134,13 +141,23 @@ Test(learn, a_round_makes_a_clipped_charged_update_and_nothing_else_leaves)
     cr_assert_eq(reports, 1);
     hush_err_clear(&err);
     cr_assert_eq(hush_agent_train_round(a, m, NULL, &out, &len, &err), HUSH_EBUDGET);
+    /* a new day, the same round: still one update for the round */
     now += DAY;
     hush_err_clear(&err);
-    cr_assert_eq(hush_agent_train_round(a, m, NULL, &out, &len, &err), 0, "%s", err.msg);
+    cr_assert_eq(hush_agent_train_round(a, m, NULL, &out, &len, &err), HUSH_EBUDGET);
+    cr_assert(contains(err.msg, "round 3"), "%s", err.msg);
+    fx_pub next;
+    model_pub_full(&next, &k, "spam", 4, "none", 1.0, 0, HUSH_MODEL_LOGISTIC, 0.1, 1.0);
+    hush_fl_model *m4 = accept(a, &next);
+    hush_err_clear(&err);
+    cr_assert_eq(hush_agent_train_round(a, m4, NULL, &out, &len, &err), 0, "%s", err.msg);
     hush_free(out);
-    /* no personalization: nothing but the ledger and its marker on disk */
+    hush_fl_model_free(m4);
+    fx_pub_free(&next);
+    /* no personalization: nothing but the ledger, its marker, the lock and
+     * the device secret on disk */
     char cmd[1200];
-    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 2", dir);
+    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 4", dir);
     cr_assert_eq(system(cmd), 0);
     hush_fl_model_free(m);
     hush_agent_close(a);
@@ -162,9 +179,9 @@ Test(learn, the_sampling_coin_and_refused_models)
     hush_fl_model *m = NULL;
     hush_err err = {0};
     cr_assert_eq(
-        hush_agent_accept_model(a, forged.body, forged.len, forged.signature, &m, &err),
+        hush_agent_accept_model(a, forged.id, forged.body, forged.len, forged.signature, &m, &err),
         HUSH_ESIGNATURE);
-    cr_assert_eq(hush_agent_accept_model(a, rare.body, rare.len, NULL, &m, NULL),
+    cr_assert_eq(hush_agent_accept_model(a, rare.id, rare.body, rare.len, NULL, &m, NULL),
                  HUSH_ESIGNATURE);
     m = accept(a, &rare);
     char *out = NULL;
@@ -179,13 +196,23 @@ Test(learn, the_sampling_coin_and_refused_models)
     uint32_t reports = 9;
     cr_assert_eq(hush_agent_spent_today(a, NULL, &eps, &reports), 0);
     cr_assert_eq(reports, 0);
-    /* a simulation may skip the coin */
-    hush_train_budget b = {.always_sample = true, .max_steps = 2};
+    /* q = 1 (a later round): always in */
+    fx_pub sure;
+    model_pub_full(&sure, &k, "spam", 4, "none", 1.0, 0, HUSH_MODEL_LOGISTIC, 0.1, 1.0);
+    hush_fl_model_free(m);
+    m = accept(a, &sure);
+    fx_pub_free(&sure);
+    hush_train_budget b = {.max_steps = 2};
     cr_assert_eq(hush_agent_train_round(a, m, &b, &out, &len, &err), 0);
     hush_free(out);
     /* no examples: nothing to train on */
     hush_agent_clear_examples(a);
     now += DAY;
+    fx_pub five;
+    model_pub_full(&five, &k, "spam", 5, "none", 1.0, 0, HUSH_MODEL_LOGISTIC, 0.1, 1.0);
+    hush_fl_model_free(m);
+    m = accept(a, &five);
+    fx_pub_free(&five);
     hush_err_clear(&err);
     cr_assert_eq(hush_agent_train_round(a, m, &b, &out, &len, &err), HUSH_ESTATE);
     hush_fl_model_free(m);
@@ -277,6 +304,195 @@ Test(learn, local_dp_noises_the_update_and_charges_its_epsilon)
     cr_assert_float_eq(eps, hush_local_dp_epsilon(2.0, 1e-5), 1e-9);
     hush_free(u.update);
     hush_free(out);
+    hush_fl_model_free(m);
+    hush_agent_close(a);
+    fx_pub_free(&p);
+    fx_rmdir(dir);
+}
+
+/*
+ * The participation coin as apps really call: 1,000 devices, four tasks at
+ * q = 0.1, each called k = 1, 2, 5 or 24 times in its round (with a
+ * restart of every agent half-way).  For every k the share of devices whose
+ * update was made is within 4 sigma of q (Binomial(1000, q)); a device
+ * sends at most one update per round; and the coins of two tasks are
+ * independent (both-sampled share within 4 sigma of q^2).  (Before the fix
+ * the coin was drawn on each call: 0.1 / 0.19 / 0.41 / 0.92.)
+ */
+Test(learn, participation_is_decided_once_per_round_whatever_the_app_calls,
+     .timeout = 300)
+{
+    enum { DEVICES = 1000, TASKS = 4 };
+    static const int calls[TASKS] = {1, 2, 5, 24};
+    static const char *const ids[TASKS] = {"k1", "k2", "k5", "k24"};
+    const double q = 0.1;
+    fx_keys k;
+    fx_keys_make(&k, 1);
+    char *root = fx_tmpdir();
+    fx_pub pubs[TASKS];
+    for (int t = 0; t < TASKS; t++) {
+        model_pub_full(&pubs[t], &k, ids[t], 7, "none", q, 0, HUSH_MODEL_LOGISTIC, 0.1,
+                       1.0);
+    }
+    int64_t now = T0;
+    size_t sent[TASKS] = {0}, both01 = 0;
+    hush_train_budget b = {.max_steps = 1};
+    for (int d = 0; d < DEVICES; d++) {
+        char dir[1200];
+        snprintf(dir, sizeof dir, "%s/%d", root, d);
+        uint8_t seed[32] = {0};
+        memcpy(seed, &d, sizeof d);
+        seed[31] = 0x77;
+        hush_agent_config cfg = fx_config(dir, &k, &now, seed);
+        hush_agent *a = NULL;
+        hush_err err = {0};
+        cr_assert_eq(hush_agent_open(&cfg, &a, &err), 0, "%s", err.msg);
+        cr_assert_eq(hush_agent_add_example(a, spam[0], strlen(spam[0]), 1, &err), 0);
+        bool in[TASKS] = {false};
+        for (int t = 0; t < TASKS; t++) {
+            hush_fl_model *m = accept(a, &pubs[t]);
+            for (int c = 0; c < calls[t]; c++) {
+                if (c == calls[t] / 2 && c > 0) { /* the app restarts */
+                    hush_agent_close(a);
+                    a = NULL;
+                    cr_assert_eq(hush_agent_open(&cfg, &a, &err), 0, "%s", err.msg);
+                    cr_assert_eq(
+                        hush_agent_add_example(a, spam[0], strlen(spam[0]), 1, &err), 0);
+                }
+                char *out = NULL;
+                size_t len = 0;
+                hush_err_clear(&err);
+                int rc = hush_agent_train_round(a, m, &b, &out, &len, &err);
+                if (rc == 0) {
+                    cr_assert(!in[t], "device %d sent twice in round 7 of %s", d, ids[t]);
+                    in[t] = true;
+                    hush_free(out);
+                } else {
+                    cr_assert(rc == HUSH_ENOTFOUND || (rc == HUSH_EBUDGET && in[t]),
+                              "device %d, %s, call %d: %d %s", d, ids[t], c, rc, err.msg);
+                }
+            }
+            sent[t] += in[t];
+            hush_fl_model_free(m);
+        }
+        both01 += in[0] && in[1];
+        hush_agent_close(a);
+    }
+    double sd = sqrt(DEVICES * q * (1 - q));
+    for (int t = 0; t < TASKS; t++) {
+        cr_assert(fabs((double)sent[t] - DEVICES * q) <= 4 * sd,
+                  "k = %d calls: %zu of %d devices took part (expected %g +- %g)",
+                  calls[t], sent[t], DEVICES, DEVICES * q, 4 * sd);
+    }
+    double sd2 = sqrt(DEVICES * q * q * (1 - q * q));
+    cr_assert(fabs((double)both01 - DEVICES * q * q) <= 4 * sd2,
+              "%zu devices in both tasks' samples (expected %g)", both01,
+              DEVICES * q * q);
+    for (int t = 0; t < TASKS; t++) {
+        fx_pub_free(&pubs[t]);
+    }
+    fx_rmdir(root);
+}
+
+/* Model publications: another task's, a campaign in place of a model, and
+ * an older round are refused, across restarts; nothing is charged. */
+Test(learn, swapped_and_replayed_models_are_refused)
+{
+    fx_keys k;
+    fx_keys_make(&k, 1);
+    char *dir = fx_tmpdir();
+    int64_t now = T0;
+    hush_agent *a = agent_with_examples(dir, &k, &now, 4);
+    fx_pub r3, r4, other, camp;
+    model_pub_full(&r3, &k, "spam", 3, "none", 1.0, 0, HUSH_MODEL_LOGISTIC, 0.1, 1.0);
+    model_pub_full(&r4, &k, "spam", 4, "none", 1.0, 0, HUSH_MODEL_LOGISTIC, 0.1, 1.0);
+    model_pub_full(&other, &k, "ads", 9, "none", 1.0, 0, HUSH_MODEL_LOGISTIC, 0.1, 1.0);
+    fx_poll(&camp, &k, "{\"name\":\"grr\",\"domain\":3,\"epsilon\":1}", 1, 1.0);
+    hush_fl_model *m = NULL;
+    hush_err err = {0};
+    cr_assert_eq(hush_agent_accept_model(a, "spam", other.body, other.len,
+                                         other.signature, &m, &err),
+                 HUSH_EMISMATCH);
+    hush_err_clear(&err);
+    cr_assert_neq(
+        hush_agent_accept_model(a, "emoji", camp.body, camp.len, camp.signature, &m, &err),
+        0, "a campaign is not a model");
+    cr_assert_null(m);
+    hush_fl_model *m3 = accept(a, &r3);
+    hush_fl_model *m4 = accept(a, &r4);
+    hush_err_clear(&err);
+    cr_assert_eq(
+        hush_agent_accept_model(a, "spam", r3.body, r3.len, r3.signature, &m, &err),
+        HUSH_ESTALE, "%s", err.msg);
+    char *out = NULL;
+    size_t len = 0;
+    hush_err_clear(&err);
+    cr_assert_eq(hush_agent_train_round(a, m3, NULL, &out, &len, &err), HUSH_ESTALE);
+    double eps = 0;
+    uint32_t reports = 9;
+    cr_assert_eq(hush_agent_spent_today(a, NULL, &eps, &reports), 0);
+    cr_assert_eq(reports, 0);
+    hush_agent_close(a);
+    now += 3 * DAY;
+    a = agent_with_examples(dir, &k, &now, 4);
+    hush_err_clear(&err);
+    cr_assert_eq(
+        hush_agent_accept_model(a, "spam", r3.body, r3.len, r3.signature, &m, &err),
+        HUSH_ESTALE, "after a restart and days: %s", err.msg);
+    cr_assert_eq(hush_agent_train_round(a, m4, NULL, &out, &len, &err), 0, "%s", err.msg);
+    hush_free(out);
+    hush_fl_model_free(m3);
+    hush_fl_model_free(m4);
+    hush_agent_close(a);
+    fx_pub_free(&r3);
+    fx_pub_free(&r4);
+    fx_pub_free(&other);
+    fx_pub_free(&camp);
+    fx_rmdir(dir);
+}
+
+/* Personal training does not depend on the coin: a device never sampled
+ * (q tiny) still improves its personal model, and nothing is charged. */
+Test(learn, personal_training_needs_no_sampling)
+{
+    const char *kinds[] = {"ditto", "fedper"};
+    for (int i = 0; i < 2; i++) {
+        fx_keys k;
+        fx_keys_make(&k, 1);
+        char *dir = fx_tmpdir();
+        int64_t now = T0;
+        hush_agent *a = agent_with_examples(dir, &k, &now, 5);
+        fx_pub p;
+        model_pub_full(&p, &k, "spam", 3, kinds[i], 1e-9, 0,
+                       i == 0 ? HUSH_MODEL_LOGISTIC : HUSH_MODEL_MLP, 0.1, 1.0);
+        hush_fl_model *m = accept(a, &p);
+        double before = spam_probability(a, m, "free casino money bonus");
+        char *out = NULL;
+        size_t len = 0;
+        hush_err err = {0};
+        cr_assert_eq(hush_agent_train_round(a, m, NULL, &out, &len, &err), HUSH_ENOTFOUND);
+        cr_assert_eq(hush_agent_train_personal(a, m, NULL, &err), 0, "%s", err.msg);
+        double after = spam_probability(a, m, "free casino money bonus");
+        cr_assert_gt(after, before + 0.05, "%s: %g -> %g", kinds[i], before, after);
+        double eps = 0;
+        uint32_t reports = 9;
+        cr_assert_eq(hush_agent_spent_today(a, NULL, &eps, &reports), 0);
+        cr_assert_eq(reports, 0);
+        hush_fl_model_free(m);
+        hush_agent_close(a);
+        fx_pub_free(&p);
+        fx_rmdir(dir);
+    }
+    /* a task without a personal part has nothing to train */
+    fx_keys k;
+    fx_keys_make(&k, 1);
+    char *dir = fx_tmpdir();
+    int64_t now = T0;
+    hush_agent *a = agent_with_examples(dir, &k, &now, 5);
+    fx_pub p;
+    model_pub(&p, &k, "none", 1.0, 0, HUSH_MODEL_LOGISTIC);
+    hush_fl_model *m = accept(a, &p);
+    cr_assert_eq(hush_agent_train_personal(a, m, NULL, NULL), HUSH_EUNSUPPORTED);
     hush_fl_model_free(m);
     hush_agent_close(a);
     fx_pub_free(&p);

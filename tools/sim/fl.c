@@ -327,7 +327,7 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
         }
         hush_fl_model_free(model);
         model = NULL;
-        if (hush_agent_accept_model(agents[0], pub, len, sig, &model, &err) != 0) {
+        if (hush_agent_accept_model(agents[0], "spam", pub, len, sig, &model, &err) != 0) {
             die("accepting the model: %s", err.msg);
         }
         hush_free(pub);
@@ -381,7 +381,7 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
     }
     hush_fl_model_free(model);
     model = NULL;
-    if (hush_agent_accept_model(agents[0], pub, len, sig, &model, &err) != 0) {
+    if (hush_agent_accept_model(agents[0], "spam", pub, len, sig, &model, &err) != 0) {
         die("accepting the model: %s", err.msg);
     }
     hush_free(pub);
