@@ -503,10 +503,11 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
         goto out;
     }
     const json_t *eps = json_object_get(req, "epsilon");
-    if (!json_is_number(eps) || !(json_number_value(eps) > 0) ||
+    if (!json_is_number(eps) || !(json_number_value(eps) >= HUSH_LDP_EPSILON_MIN) ||
         !(json_number_value(eps) <= HUSH_LDP_EPSILON_MAX)) {
         fail(response, status, 400, "invalid_epsilon",
-             "\"epsilon\" must be a number in (0, %g]", HUSH_LDP_EPSILON_MAX);
+             "\"epsilon\" must be a number in [%g, %g] (got %.17g)", HUSH_LDP_EPSILON_MIN,
+             HUSH_LDP_EPSILON_MAX, json_is_number(eps) ? json_number_value(eps) : NAN);
         goto out;
     }
     double epsilon = json_number_value(eps);

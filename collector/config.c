@@ -63,6 +63,8 @@ const char *hush_collector_usage(void)
            "  --generator-max-bytes N     its output cap (default 16777216)\n"
            "  --generator-corpus FILE     public texts (JSON lines or plain lines) the\n"
            "                              built-in generator borrows words from\n"
+           "  --test-noise-seed N         tests only: replayable federated DP noise\n"
+           "                              (predictable noise protects nobody)\n"
            "  --config FILE               read \"name = value\" settings from FILE\n"
            "  --help                      this text\n";
 }
@@ -175,6 +177,11 @@ int hush_collector_config_set(hush_collector_config *c, const char *name,
         }
         c->estimates_admin_only = strcmp(value, "admin") == 0;
         return 0;
+    }
+    if (strcmp(name, "test-noise-seed") == 0) {
+        int rc = hush_parse_u64(value, 0, UINT64_MAX, name, &c->test_noise_seed, err);
+        c->has_test_noise_seed = rc == 0;
+        return rc;
     }
     if (strcmp(name, "demo") == 0) {
         if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {

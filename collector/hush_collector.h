@@ -49,6 +49,12 @@ typedef struct hush_collector_config {
     unsigned generator_timeout_s; /* default 60 */
     size_t generator_max_bytes;   /* default 16 MiB */
     char generator_corpus[HUSH_PATH_MAX];
+    /* Tests and benchmarks only: draw the central DP noise of federated
+     * rounds from a stream seeded by this number (with the task id and the
+     * round), so that a run can be replayed.  Noise an operator can
+     * predict protects nobody: hushd warns at start when it is set. */
+    bool has_test_noise_seed;
+    uint64_t test_noise_seed;
 } hush_collector_config;
 
 /** Fills in every default. */
@@ -60,7 +66,7 @@ HUSH_API void hush_collector_config_defaults(hush_collector_config *c);
  * --connection-timeout, --threads, --sync, --checkpoint-interval,
  * --max-batches-per-commit, --estimates, --demo, --generator-cmd,
  * --generator-timeout, --generator-max-bytes, --generator-corpus,
- * --config FILE).  A config
+ * --test-noise-seed, --config FILE).  A config
  * file holds the same settings as "name = value" lines ('#' comments);
  * flags given after --config override it.  Returns 0, or HUSH_EINVAL/
  * HUSH_ERANGE/HUSH_EIO with a message naming the flag or line.

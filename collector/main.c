@@ -38,6 +38,11 @@ int main(int argc, char **argv)
         return 1;
     }
     unsigned port = hush_collector_port(h);
+    if (cfg.has_test_noise_seed) {
+        fprintf(stderr, "hushd: WARNING: --test-noise-seed makes the central DP noise of "
+                        "federated rounds predictable; it is for tests only and voids "
+                        "every central privacy guarantee\n");
+    }
     fprintf(stderr, "hushd: listening on http://%s:%u (store %s, keys in %s)\n",
             cfg.listen, port, cfg.store, cfg.key_dir);
     if (cfg.demo) {

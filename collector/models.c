@@ -6,7 +6,10 @@
  * one clipped update each (a batch_id de-duplicates retries).  Updates are
  * checked (length, finite, norm <= the clip) before anything is stored, then
  * stored and added to the round's lattice accumulator.  The round closes
- * when min_clients updates arrived or its deadline passed: the sum gets
+ * when an admin closes it or its deadline passes, never on a count
+ * (min_clients is a floor for closing, not a cap: keeping the first K
+ * arrivals would make who is counted depend on arrival order, which the
+ * accountant's Poisson sampling does not cover), and the sum gets
  * discrete Gaussian noise of standard deviation z S per coordinate, is
  * divided by the expected number of clients, and the server optimizer
  * applies it; adaptive clipping moves S.  Before a round opens, the RDP
@@ -47,6 +50,7 @@ struct hush__task {
     double q, z, z_update, delta, target_eps, bit_noise, clip_lr, target_quantile;
     double local_noise; /* devices noise their own updates (local DP) */
     bool adaptive, fedper;
+    bool dp_none; /* "dp": "none": explicitly no central privacy */
     uint32_t expected, min_clients, max_rounds, round_seconds;
     size_t update_size;
     /* state */
@@ -158,7 +162,7 @@ static int make_aggregator(hush__task *t, hush_err *err)
                               .clip = norm_bound(t),
                               .noise_multiplier = t->z_update,
                               .expected_clients = t->z > 0 ? t->expected : 0,
-                              .bit_noise = t->adaptive ? t->bit_noise : 0};
+                              .bit_noise = t->adaptive && t->z > 0 ? t->bit_noise : 0};
     return hush_fedavg_new(&cfg, &t->agg, err);
 }
 
@@ -236,6 +240,7 @@ static const char *const create_fields[] = {"id",
                                             "local_noise_multiplier",
                                             "budget",
                                             "seed",
+                                            "dp",
                                             NULL};
 
 /*
@@ -329,24 +334,20 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     /* sampling, noise, budget */
     double expected = num(req, "expected_clients", NAN),
            population = num(req, "population", NAN);
-    double rounds = num(req, "rounds", 100),
-           min_clients = num(req, "min_clients", expected);
+    double rounds = num(req, "rounds", 100), min_clients = num(req, "min_clients", 1);
     double round_seconds = num(req, "round_seconds", 0);
     t->delta = num(req, "delta", 1e-5);
-    t->target_eps = num(req, "target_epsilon", 0);
-    t->z = num(req, "noise_multiplier", NAN);
     if (!(expected >= 1 && expected <= 1e7 && expected == floor(expected)) ||
         !(population >= expected && population <= 1e10) ||
         !(rounds >= 1 && rounds <= 1e6 && rounds == floor(rounds)) ||
         !(min_clients >= 1 && min_clients <= population &&
           min_clients == floor(min_clients)) ||
         !(round_seconds >= 0 && round_seconds <= 1e7) ||
-        !(t->delta > 0 && t->delta < 1) ||
-        !(t->target_eps >= 0 && isfinite(t->target_eps))) {
+        !(t->delta >= 1e-300 && t->delta < 1)) {
         json_decref(emb_json);
         fail(response, status, 400, "invalid_task",
              "need expected_clients >= 1, population >= expected_clients, rounds >= 1, "
-             "min_clients in [1, population], delta in (0, 1), target_epsilon >= 0");
+             "min_clients in [1, population], round_seconds >= 0, delta in (0, 1)");
         goto out;
     }
     t->expected = (uint32_t)expected;
@@ -354,8 +355,40 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     t->max_rounds = (uint32_t)rounds;
     t->min_clients = (uint32_t)min_clients;
     t->round_seconds = (uint32_t)round_seconds;
-    if (isnan(t->z) && json_object_get(req, "noise_multiplier") == NULL) {
-        if (t->target_eps > 0) {
+    /* No privacy must be said, never implied by a 0 or a missing number. */
+    const json_t *dpv = json_object_get(req, "dp");
+    const char *dp = json_string_value(dpv);
+    if (dpv != NULL && (dp == NULL || (strcmp(dp, "central") != 0 &&
+                                       strcmp(dp, "none") != 0))) {
+        json_decref(emb_json);
+        fail(response, status, 400, "invalid_privacy",
+             "\"dp\" must be \"central\" (the default) or \"none\"");
+        goto out;
+    }
+    t->dp_none = dp != NULL && strcmp(dp, "none") == 0;
+    const json_t *te = json_object_get(req, "target_epsilon");
+    const json_t *nm = json_object_get(req, "noise_multiplier");
+    if (t->dp_none) {
+        if (te != NULL || nm != NULL) {
+            json_decref(emb_json);
+            fail(response, status, 400, "invalid_privacy",
+                 "\"%s\" contradicts \"dp\": \"none\"",
+                 te != NULL ? "target_epsilon" : "noise_multiplier");
+            goto out;
+        }
+        t->target_eps = 0;
+        t->z = 0;
+    } else {
+        t->target_eps = json_is_number(te) ? json_number_value(te) : NAN;
+        if (!(t->target_eps >= HUSH_LDP_EPSILON_MIN && t->target_eps <= 1e4)) {
+            json_decref(emb_json);
+            fail(response, status, 400, "invalid_privacy",
+                 "\"target_epsilon\" must be a number in [%g, 1e4] (got %s); a task "
+                 "without central privacy says \"dp\": \"none\"",
+                 HUSH_LDP_EPSILON_MIN, te == NULL ? "nothing" : "another value");
+            goto out;
+        }
+        if (nm == NULL) {
             if (hush_rdp_noise_for_epsilon(t->q, t->max_rounds, t->delta, t->target_eps,
                                            &t->z, &err) != 0) {
                 json_decref(emb_json);
@@ -363,20 +396,24 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
                 goto out;
             }
         } else {
-            t->z = 0;
+            t->z = json_is_number(nm) ? json_number_value(nm) : NAN;
+            if (!(t->z >= 0.01 && t->z <= 1e4)) {
+                json_decref(emb_json);
+                fail(response, status, 400, "invalid_privacy",
+                     "\"noise_multiplier\" must be a number in [0.01, 1e4]; a task "
+                     "without central privacy says \"dp\": \"none\"");
+                goto out;
+            }
         }
     }
-    if (!(t->z >= 0 && t->z <= 1e4)) {
+    t->local_noise = num(req, "local_noise_multiplier", 0);
+    double lambda = num(req, "ditto_lambda", 0.1);
+    if (!(t->local_noise >= 0 && t->local_noise <= 1e4) ||
+        !(lambda >= 0 && lambda <= 1e4)) {
         json_decref(emb_json);
         fail(response, status, 400, "invalid_privacy",
-             "\"noise_multiplier\" must be in [0, 1e4]");
-        goto out;
-    }
-    if (t->z > 0 && t->target_eps <= 0) {
-        json_decref(emb_json);
-        fail(response, status, 400, "invalid_privacy",
-             "a noised task needs \"target_epsilon\": the server refuses rounds beyond "
-             "it");
+             "\"local_noise_multiplier\" and \"ditto_lambda\" must be numbers in "
+             "[0, 1e4]");
         goto out;
     }
     /* clipping */
@@ -389,11 +426,13 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     t->z_update = t->z;
     if (!(t->clip > 0 && t->clip < 1e9) ||
         (t->adaptive && (!(t->target_quantile > 0 && t->target_quantile < 1) ||
-                         !(t->clip_lr > 0 && t->clip_lr < 10) || !(t->bit_noise >= 0)))) {
+                         !(t->clip_lr > 0 && t->clip_lr < 10) ||
+                         !(t->bit_noise >= 0 && t->bit_noise <= 1e5)))) {
         json_decref(emb_json);
         fail(response, status, 400, "invalid_clipping",
              "need a positive \"clip_norm\", or \"adaptive_clipping\" {initial > 0, "
-             "target_quantile in (0, 1), learning_rate in (0, 10), bit_noise >= 0}");
+             "target_quantile in (0, 1), learning_rate in (0, 10), bit_noise in [0, "
+             "1e5]}");
         goto out;
     }
     if (t->adaptive && t->z > 0 &&
@@ -425,7 +464,6 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     t->template = tmpl;
     tmpl = NULL;
     t->fedper = pers != NULL && strcmp(pers, "fedper") == 0;
-    t->local_noise = num(req, "local_noise_multiplier", 0);
     /* the initial model */
     uint64_t seed = (uint64_t)num(req, "seed", 1);
     if (hush_model_new(&spec, seed, &t->global, &err) != 0) {
@@ -445,7 +483,8 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     }
     t->round = 1;
     if (make_aggregator(t, &err) != 0) {
-        fail(response, status, 500, "internal", "%s", err.msg);
+        fail(response, status, err.code == HUSH_ERANGE ? 400 : 500,
+             err.code == HUSH_ERANGE ? "invalid_privacy" : "internal", "%s", err.msg);
         goto out;
     }
     char *spec_text = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
@@ -555,6 +594,26 @@ void hush__task_create(hush_collector *h, const char *body, size_t len, json_t *
 
 /* ---- rounds ---- */
 
+/* The noise of the open round: the system's randomness, or with
+ * --test-noise-seed a stream keyed by (seed, task, round), so that a test
+ * or benchmark run can be replayed exactly. */
+static int noise_rng(const hush_collector *h, const hush__task *t, hush_rng **out)
+{
+    if (!h->cfg.has_test_noise_seed) {
+        return hush_rng_new_system(out);
+    }
+    uint8_t msg[8 + HUSH_MODEL_ID_MAX + 1 + 4], seed[HUSH_RNG_SEED_BYTES];
+    size_t idl = strlen(t->id);
+    hush_store_le64(msg, h->cfg.test_noise_seed);
+    memcpy(msg + 8, t->id, idl);
+    msg[8 + idl] = 0;
+    hush_store_le32(msg + 9 + idl, t->round);
+    crypto_generichash(seed, sizeof seed, msg, 13 + idl, NULL, 0);
+    int rc = hush_rng_new_seeded(seed, out);
+    sodium_memzero(seed, sizeof seed);
+    return rc;
+}
+
 /* Closes the open round: noise, average, optimizer, clip; the next round.
  * Called with t->lock held. */
 static int close_round(hush_collector *h, hush__task *t, hush_err *err)
@@ -564,7 +623,7 @@ static int close_round(hush_collector *h, hush__task *t, hush_err *err)
     float *mean = hush_malloc(t->update_size * sizeof *mean);
     hush_rng *rng = NULL;
     int rc = 0;
-    if (mean == NULL || hush_rng_new_system(&rng) != 0) {
+    if (mean == NULL || noise_rng(h, t, &rng) != 0) {
         hush_free(mean);
         return hush_err_set(err, HUSH_ENOMEM, "out of memory closing a round");
     }
@@ -690,18 +749,10 @@ void hush__task_update(hush_collector *h, hush__task *t, const char *body, size_
         fail(response, status, 500, "internal", "%s", err.msg);
         goto out;
     }
-    uint32_t closed = 0;
-    if (!duplicate && hush_fedavg_count(t->agg) >= t->min_clients) {
-        closed = t->round;
-        if (close_round(h, t, &err) != 0) {
-            closed = 0;
-        }
-    }
+    /* the round stays open: every sampled device's update counts until the
+     * deadline or an admin closes it */
     *response = json_pack("{s:b, s:b, s:I}", "accepted", !duplicate, "duplicate",
                           duplicate, "round", (json_int_t)u.round);
-    if (closed > 0) {
-        json_object_set_new(*response, "round_closed", json_true());
-    }
     *status = 200;
 out:
     pthread_mutex_unlock(&t->lock);
@@ -720,6 +771,11 @@ void hush__task_close_now(hush_collector *h, hush__task *t, json_t **response,
     } else if (n == 0) {
         fail(response, status, 409, "no_updates", "round %u of %s has no updates yet",
              round, t->id);
+    } else if (n < t->min_clients) {
+        fail(response, status, 409, "too_few_updates",
+             "round %u of %s has %u update(s); the task closes a round with at least "
+             "min_clients = %u",
+             round, t->id, n, t->min_clients);
     } else if (close_round(h, t, &err) != 0) {
         fail(response, status, 503, "unavailable", "round %u stays open: %s", round,
              err.msg);
@@ -744,7 +800,7 @@ void hush__tasks_tick(hush_collector *h)
         pthread_mutex_lock(&t->lock);
         if (t->state == TASK_RUNNING && t->round_seconds > 0 &&
             hush__now() - t->opened >= t->round_seconds &&
-            hush_fedavg_count(t->agg) > 0) {
+            hush_fedavg_count(t->agg) >= t->min_clients) {
             hush_err err = {0};
             (void)close_round(h, t, &err);
         }
@@ -778,14 +834,34 @@ json_t *hush__task_privacy(hush__task *t)
                   "sampling_rate", t->q, "max_rounds", (json_int_t)t->max_rounds, "delta",
                   t->delta, "target_epsilon", t->target_eps, "clip_norm", t->clip);
     if (doc != NULL) {
-        json_object_set_new(doc, "epsilon",
-                            t->z > 0 || t->done == 0 ? json_real(eps) : json_null());
+        json_object_set_new(doc, "dp", json_string(t->dp_none ? "none" : "central"));
+        json_object_set_new(doc, "epsilon", t->z > 0 ? json_real(eps) : json_null());
         json_object_set_new(doc, "best_order",
                             isnan(order) ? json_null() : json_real(order));
-        json_object_set_new(doc, "guarantee",
-                            json_string(t->z > 0
-                                            ? "central (epsilon, delta)-DP, user level"
-                                            : "none: the task adds no noise"));
+        json_object_set_new(
+            doc, "guarantee",
+            json_string(t->z > 0 ? "central (epsilon, delta)-DP, user level"
+                                 : "none: the task says \"dp\": \"none\" and the server "
+                                   "adds no noise"));
+        /* what the accountant's figure is made of, so it can be checked */
+        json_object_set_new(doc, "sampling",
+                            json_string("poisson: each device decides once per round, "
+                                        "with probability sampling_rate"));
+        json_object_set_new(doc, "update_noise_multiplier", json_real(t->z_update));
+        json_object_set_new(doc, "adaptive_clipping", json_boolean(t->adaptive));
+        if (t->adaptive && t->z > 0) {
+            /* the unclipped count: bits counted as b - 1/2 (sensitivity
+             * 1/2), noise of std count_noise_std; with the update's noise
+             * it composes to one Gaussian of multiplier noise_multiplier:
+             * z^-2 = z_update^-2 + (2 count_noise_std)^-2 */
+            json_object_set_new(doc, "count_noise_std", json_real(t->bit_noise));
+        }
+        json_object_set_new(doc, "lattice_rounding_bound",
+                            json_real(hush_fedavg_rounding_bound(t->z_update,
+                                                                 t->update_size)));
+        if (t->local_noise > 0) {
+            json_object_set_new(doc, "local_noise_multiplier", json_real(t->local_noise));
+        }
     }
     pthread_mutex_unlock(&t->lock);
     return doc;

@@ -60,9 +60,10 @@ static int ldp_init(const hush_ldp_params *params, hush_ldp *m, hush_err *err)
         return hush_err_set(err, HUSH_ERANGE, "domain must be in [2, %u] (got %u)",
                             HUSH_LDP_DOMAIN_MAX, params->domain);
     }
-    if (!(params->epsilon > 0.0) || !(params->epsilon <= HUSH_LDP_EPSILON_MAX)) {
-        return hush_err_set(err, HUSH_ERANGE, "epsilon must be in (0, %g] (got %g)",
-                            HUSH_LDP_EPSILON_MAX, params->epsilon);
+    if (!(params->epsilon >= HUSH_LDP_EPSILON_MIN) ||
+        !(params->epsilon <= HUSH_LDP_EPSILON_MAX)) {
+        return hush_err_set(err, HUSH_ERANGE, "epsilon must be in [%g, %g] (got %g)",
+                            HUSH_LDP_EPSILON_MIN, HUSH_LDP_EPSILON_MAX, params->epsilon);
     }
     m->params = *params;
     /* Fields a mechanism does not use are zeroed, so that equal mechanisms

@@ -57,7 +57,10 @@ def task(h, **over):
             "labels": ["ham", "spam"], "clip_norm": 1.0, "expected_clients": 3,
             "population": 30, "rounds": 10, "min_clients": 3,
             "local": {"epochs": 1, "batch": 4, "lr": 0.1}}
+    if "noise_multiplier" not in over and "target_epsilon" not in over:
+        body["dp"] = "none"   # no central noise must be said, never implied
     body.update(over)
+    body = {k: v for k, v in body.items() if v is not None}
     validate(body, "model-create")
     s, doc, _ = h.json("POST", "/v1/models", admin=True, body=body)
     expect(s == 201, "create: %s %s" % (s, doc))
@@ -104,24 +107,34 @@ def publication_is_signed_and_rounds_count_each_update_once():
         expect(s == 200 and doc["duplicate"] and not doc["accepted"], "resent %s" % doc)
         s, doc, _ = update(h, 1, [0.3] * N)
         expect(s == 200 and "round_closed" not in doc, "second %s" % doc)
-        # three distinct updates close the round (min_clients 3)
-        s, doc, _ = update(h, 1, [-0.1] * N)
-        expect(s == 200 and doc.get("round_closed"), "third closes: %s" % doc)
+        # min_clients (3) is a floor for closing ...
+        s, doc, _ = h.json("POST", "/v1/models/spam/rounds", admin=True)
+        expect(s == 409 and doc["error"]["code"] == "too_few_updates", "floor %s" % doc)
+        # ... never a cap: the third and the fourth update still count
+        for v in (-0.1, 0.1):
+            s, doc, _ = update(h, 1, [v] * N)
+            expect(s == 200 and doc["accepted"] and "round_closed" not in doc,
+                   "the round stays open: %s" % doc)
+        pub, _, _, _ = weights(h)
+        expect(pub["round"] == 1, "still round 1 until it is closed")
+        s, doc, _ = h.json("POST", "/v1/models/spam/rounds", admin=True)
+        expect(s == 201 and doc["closed"] == 1 and doc["updates"] == 4, "close %s" % doc)
         pub, w1, _, _ = weights(h)
         expect(pub["round"] == 2, "round 2 open")
-        for a, b in zip(w0, w1):  # FedAvg, server lr 1: w += mean(0.1, 0.3, -0.1)
+        for a, b in zip(w0, w1):  # FedAvg, server lr 1: w += mean(0.1, 0.3, -0.1, 0.1)
             expect(abs((b - a) - 0.1) < 1e-6, "moved by the mean: %g -> %g" % (a, b))
         s, doc, _ = update(h, 1, [0.1] * N)
         expect(s == 409 and doc["error"]["code"] == "round_closed", "late %s" % doc)
         s, doc, _ = h.json("POST", "/v1/models/spam/rounds", admin=True)
         expect(s == 409 and doc["error"]["code"] == "no_updates", "empty close %s" % doc)
-        update(h, 2, [0.2] * N)
+        for _ in range(3):
+            update(h, 2, [0.2] * N)
         s, doc, _ = h.json("POST", "/v1/models/spam/rounds")
         expect(s == 401, "closing needs the token")
         s, doc, _ = h.json("POST", "/v1/models/spam/rounds", admin=True)
-        expect(s == 201 and doc["closed"] == 2 and doc["updates"] == 1, "admin close %s" % doc)
+        expect(s == 201 and doc["closed"] == 2 and doc["updates"] == 3, "admin close %s" % doc)
         s, hist, _ = h.json("GET", "/v1/models/spam/rounds")
-        expect([r["updates"] for r in hist["rounds"]] == [3, 1], "history %s" % hist)
+        expect([r["updates"] for r in hist["rounds"]] == [4, 3], "history %s" % hist)
         s, lst, _ = h.json("GET", "/v1/models")
         expect(lst["models"][0]["round"] == 3, "list %s" % lst)
     finally:
@@ -157,11 +170,14 @@ def bad_updates_are_refused_and_change_nothing():
         expect(s == 400, "garbage %s" % s)
         s, doc, _ = h.request("POST", "/v1/models/nope/updates", raw=b"{}")
         expect(s == 404, "unknown model")
-        # nothing moved: still round 1 with one update; one more closes it
+        # nothing moved: still round 1 with one update; one more, and it closes
         pub, _, _, _ = weights(h)
         expect(pub["round"] == 1, "still round 1")
+        s, doc, _ = h.json("POST", "/v1/models/spam/rounds", admin=True)
+        expect(s == 409 and doc["error"]["code"] == "too_few_updates", "one: %s" % doc)
         s, doc, _ = update(h, 1, [0.05] * N)
-        expect(doc.get("round_closed"), "the second good update closes the round: %s" % doc)
+        s, doc, _ = h.json("POST", "/v1/models/spam/rounds", admin=True)
+        expect(s == 201 and doc["updates"] == 2, "the second good update counted: %s" % doc)
         s, hist, _ = h.json("GET", "/v1/models/spam/rounds")
         expect(hist["rounds"][0]["updates"] == 2, "two updates counted: %s" % hist)
     finally:
@@ -188,7 +204,9 @@ def the_accountant_stops_a_task_at_its_budget():
         expect(abs(doc["sampling_rate"] - 0.1) < 1e-12, "q = expected / population")
         for rnd in (1, 2):
             s, d, _ = update(h, rnd, [0.01] * N)
-            expect(s == 200 and d.get("round_closed"), "round %d: %s" % (rnd, d))
+            expect(s == 200, "round %d: %s" % (rnd, d))
+            s, d, _ = h.json("POST", "/v1/models/spam/rounds", admin=True)
+            expect(s == 201, "close %d: %s" % (rnd, d))
             s, priv, _ = h.json("GET", "/v1/models/spam/privacy")
             validate(priv, "model-privacy")
             want = dpfedavg_epsilon(0.1, 1.1, rnd)
@@ -228,12 +246,150 @@ def the_open_round_survives_kill_9():
         s, d, _ = update(h, 1, [0.4] * N, bid)
         expect(s == 200 and d["duplicate"], "the stored update is remembered: %s" % d)
         s, d, _ = update(h, 1, [0.0] * N)
-        expect(d.get("round_closed"), "the third update closes the replayed round: %s" % d)
+        s, d, _ = h.json("POST", "/v1/models/spam/rounds", admin=True)
+        expect(s == 201 and d["updates"] == 3, "the replayed round closes with 3: %s" % d)
         _, w1, _, _ = weights(h)
         for a, b in zip(w0, w1):
             expect(abs((b - a) - 0.2) < 1e-6, "mean of 0.2, 0.4, 0: %g" % (b - a))
     finally:
         h.cleanup()
+
+
+@test
+def rounds_count_every_update_until_the_deadline():
+    """A round closes at its deadline with every update that arrived, never
+    at min_clients (before: the round closed at the min_clients-th update
+    and refused the rest with 409, so who was counted depended on arrival
+    order, not on Poisson sampling)."""
+    h = Hushd(os.path.join(BUILD, "bin", "hushd"))
+    try:
+        task(h, min_clients=2, round_seconds=2, clip_norm=2.0)
+        for i in range(6):
+            s, d, _ = update(h, 1, [0.1] * N)
+            expect(s == 200 and d["accepted"], "update %d: %s %s" % (i, s, d))
+        deadline = time.time() + 15
+        hist = {"rounds": []}
+        while time.time() < deadline and not hist["rounds"]:
+            time.sleep(0.3)
+            s, hist, _ = h.json("GET", "/v1/models/spam/rounds")
+        expect([r["updates"] for r in hist["rounds"]] == [6],
+               "the deadline closed round 1 with all 6: %s" % hist)
+        # below min_clients the deadline waits
+        update(h, 2, [0.1] * N)
+        time.sleep(3.5)
+        s, hist, _ = h.json("GET", "/v1/models/spam/rounds")
+        expect(len(hist["rounds"]) == 1, "one update < min_clients 2: open %s" % hist)
+    finally:
+        h.cleanup()
+
+
+@test
+def no_privacy_must_be_said_and_bad_epsilons_are_refused():
+    """0, negative, tiny (subnormal), huge or missing epsilons and noise are
+    refused with a 400 naming the field; "dp": "none" is the only way to run
+    without central noise, and /privacy says so.  (Before: target_epsilon 0
+    made a task without noise; a campaign at epsilon 5e-324 was accepted.)"""
+    h = Hushd(os.path.join(BUILD, "bin", "hushd"))
+    try:
+        base = {"id": "t", "name": "t", "architecture": {"kind": "logistic"},
+                "labels": ["a", "b"], "clip_norm": 1, "expected_clients": 10,
+                "population": 100}
+        bad = [({"target_epsilon": 0}, "target_epsilon"),
+               ({"target_epsilon": -1}, "target_epsilon"),
+               ({"target_epsilon": 5e-324}, "target_epsilon"),
+               ({"target_epsilon": 1e-320}, "target_epsilon"),
+               ({"target_epsilon": "8"}, "target_epsilon"),
+               ({}, "target_epsilon"),
+               ({"target_epsilon": 8, "noise_multiplier": 0}, "noise_multiplier"),
+               ({"target_epsilon": 8, "noise_multiplier": 5e-324}, "noise_multiplier"),
+               ({"target_epsilon": 8, "noise_multiplier": -1}, "noise_multiplier"),
+               ({"dp": "none", "target_epsilon": 8}, "target_epsilon"),
+               ({"dp": "none", "noise_multiplier": 0}, "noise_multiplier"),
+               ({"dp": "maybe"}, "dp"),
+               ({"dp": "none", "local_noise_multiplier": -1}, "local_noise_multiplier")]
+        for over, field in bad:
+            body = dict(base)
+            body.update(over)
+            s, d, _ = h.json("POST", "/v1/models", admin=True, body=body)
+            expect(s == 400 and d["error"]["code"] == "invalid_privacy" and
+                   field in d["error"]["message"], "%s: %s %s" % (over, s, d))
+        s, lst, _ = h.json("GET", "/v1/models")
+        expect(lst["models"] == [], "nothing was created: %s" % lst)
+        body = dict(base, dp="none")
+        s, d, _ = h.json("POST", "/v1/models", admin=True, body=body)
+        expect(s == 201, "dp none: %s" % d)
+        s, priv, _ = h.json("GET", "/v1/models/t/privacy")
+        validate(priv, "model-privacy")
+        expect(priv["dp"] == "none" and priv["epsilon"] is None and
+               priv["guarantee"].startswith("none"), "privacy says none: %s" % priv)
+        # campaigns: the per-report epsilon
+        camp = {"id": "c", "name": "c", "kind": "poll", "mechanism": "grr",
+                "candidates": [{"id": "a", "text": "a"}, {"id": "b", "text": "b"}],
+                "budget": {"reports_per_device_per_day": 1}}
+        for eps in (0, -1, 5e-324, 1e-320, 1e-4, 31, "1"):
+            s, d, _ = h.json("POST", "/v1/campaigns", admin=True, body=dict(camp, epsilon=eps))
+            expect(s == 400 and d["error"]["code"] == "invalid_epsilon" and
+                   "epsilon" in d["error"]["message"], "campaign eps %r: %s %s" % (eps, s, d))
+        s, raw, _ = h.json("POST", "/v1/campaigns", admin=True,
+                           raw=json.dumps(dict(camp, epsilon=1)).replace(
+                               '"epsilon": 1', '"epsilon": 1e400').encode())
+        expect(s == 400, "epsilon 1e400: %s" % s)
+        s, lst, _ = h.json("GET", "/v1/campaigns")
+        expect(all(c["id"] != "c" for c in lst["campaigns"]), "no campaign: %s" % lst)
+    finally:
+        h.cleanup()
+
+
+@test
+def an_adaptive_task_reports_the_epsilon_of_both_mechanisms():
+    """Adaptive clipping releases two sums: the updates (noise z_update S)
+    and the unclipped count (bits as b - 1/2, sensitivity 1/2, noise
+    sigma_b).  Both use the same Poisson sample, so they compose into one
+    Gaussian mechanism of multiplier z = (z_update^-2 + (2 sigma_b)^-2)^-1/2;
+    the epsilon /privacy reports after each round equals the accountant's
+    (hush-privacy dpfedavg) for that z, to 1e-6."""
+    h = Hushd(os.path.join(BUILD, "bin", "hushd"), extra=["--test-noise-seed", "3"])
+    try:
+        doc = task(h, target_epsilon=8, expected_clients=20, population=200, rounds=20,
+                   min_clients=1, adaptive_clipping={"initial": 1.0}, clip_norm=None)
+        s, priv, _ = h.json("GET", "/v1/models/spam/privacy")
+        validate(priv, "model-privacy")
+        zu, sb = priv["update_noise_multiplier"], priv["count_noise_std"]
+        z = (zu ** -2 + (2 * sb) ** -2) ** -0.5
+        expect(abs(z - priv["noise_multiplier"]) <= 1e-9 * z, "composed z %g vs %s" % (z, priv))
+        expect(abs(sb - 20 / 20.0) < 1e-12, "default sigma_b = m / 20: %s" % priv)
+        for rnd in (1, 2, 3):
+            update(h, rnd, [0.01] * N)
+            s, d, _ = h.json("POST", "/v1/models/spam/rounds", admin=True)
+            expect(s == 201, "close %s" % d)
+            s, priv, _ = h.json("GET", "/v1/models/spam/privacy")
+            want = dpfedavg_epsilon(0.1, z, rnd)
+            expect(abs(priv["epsilon"] - want) <= 1e-6 * want,
+                   "round %d: epsilon %s, accountant %s" % (rnd, priv["epsilon"], want))
+    finally:
+        h.cleanup()
+
+
+@test
+def central_noise_replays_under_a_test_seed():
+    """With --test-noise-seed the server's DP noise is a function of (seed,
+    task, round): two collectors fed the same updates publish the same
+    model; another seed gives another.  (Before: the noise always came from
+    the system, so no DP run could be reproduced.)"""
+    models = []
+    for seed in ("11", "11", "12"):
+        h = Hushd(os.path.join(BUILD, "bin", "hushd"), extra=["--test-noise-seed", seed])
+        try:
+            task(h, noise_multiplier=1.0, target_epsilon=50, min_clients=1)
+            update(h, 1, [0.01] * N)
+            s, d, _ = h.json("POST", "/v1/models/spam/rounds", admin=True)
+            expect(s == 201, "close %s" % d)
+            models.append(weights(h)[1])
+            expect("test-noise-seed" in h.stderr(), "hushd warns about the seed")
+        finally:
+            h.cleanup()
+    expect(models[0] == models[1], "same seed, same noise")
+    expect(models[0] != models[2], "another seed, other noise")
 
 
 def main():
@@ -243,7 +399,11 @@ def main():
     BUILD = os.path.abspath(sys.argv[1])
     for t in [publication_is_signed_and_rounds_count_each_update_once,
               bad_updates_are_refused_and_change_nothing,
-              the_accountant_stops_a_task_at_its_budget, the_open_round_survives_kill_9]:
+              the_accountant_stops_a_task_at_its_budget, the_open_round_survives_kill_9,
+              rounds_count_every_update_until_the_deadline,
+              no_privacy_must_be_said_and_bad_epsilons_are_refused,
+              an_adaptive_task_reports_the_epsilon_of_both_mechanisms,
+              central_noise_replays_under_a_test_seed]:
         t()
     failed = RESULTS.count(False)
     print("[====] e2e models: Tested: %d | Passing: %d | Failing: %d" %

@@ -261,7 +261,7 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
                   "logistic", "embedder", json_loads(w->embedder_desc, 0, NULL), "labels",
                   "ham", "spam", "clip_norm", st->clip, "expected_clients",
                   (json_int_t)expected, "population", (json_int_t)o->devices, "rounds",
-                  (json_int_t)o->rounds, "min_clients", (json_int_t)o->devices, "local",
+                  (json_int_t)o->rounds, "min_clients", (json_int_t)1, "local",
                   "epochs", (int)o->local_epochs, "batch", 8, "lr", o->local_lr,
                   "personalization", st->personalization, "ditto_lambda", 0.1,
                   "local_noise_multiplier", st->local_noise, "seed", (json_int_t)o->seed);
@@ -269,6 +269,8 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
     if (st->target_eps > 0) {
         json_object_set_new(task, "target_epsilon", json_real(st->target_eps));
         json_object_set_new(task, "delta", json_real(1e-5));
+    } else {
+        json_object_set_new(task, "dp", json_string("none"));
     }
     char *body = json_dumps(task, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(task);
