@@ -737,6 +737,7 @@ json_t *hush__estimates_doc(const char *campaign, const hush__round *r, uint64_t
         json_object_set_new(doc, "min_reports",
                             json_integer((json_int_t)pub->min_reports));
     } else if (doc != NULL) {
+        bool exact = p->mechanism != HUSH_LDP_CMS && p->mechanism != HUSH_LDP_HCMS;
         struct ranked *order = hush_malloc(d * sizeof *order);
         json_t *items = json_array();
         for (uint32_t i = 0; order != NULL && i < d; i++) {
@@ -754,10 +755,30 @@ json_t *hush__estimates_doc(const char *campaign, const hush__round *r, uint64_t
                 none ? "" : pub->candidate_texts[i], "estimate", est[i].count,
                 "std_error", est[i].std_error, "ci95", est[i].ci_low, est[i].ci_high,
                 "frequency", est[i].frequency, "significant", est[i].significant);
+            if (o != NULL && !exact) {
+                json_object_set_new(o, "significant", json_null());
+            }
             json_array_append_new(items, o);
         }
         json_object_set_new(doc, "withheld", json_false());
         json_object_set_new(doc, "top", json_integer((json_int_t)top));
+        /* what the flag and the intervals claim, and what they do not */
+        json_object_set_new(
+            doc, "significance",
+            exact ? json_pack("{s:s, s:f, s:s}", "method", "exact-binomial-bonferroni",
+                              "family_wise_alpha", 0.05, "claim",
+                              "the chance that any absent candidate is flagged is at "
+                              "most 5%")
+                  : json_pack("{s:s, s:s}", "method", "none", "claim",
+                              "no significance claim: with one published hash seed, "
+                              "candidates that collide with popular items are inflated "
+                              "in every round; estimates are unbiased on average over "
+                              "hash families, not for this seed"));
+        json_object_set_new(
+            doc, "ci_method",
+            json_string(exact ? "clopper-pearson on the support count (normal beyond "
+                                "2000 supports), within [0, n_reports]"
+                              : "estimate +- 1.96 std_error"));
         json_object_set_new(doc, "items", items != NULL ? items : json_array());
         if (order == NULL || items == NULL) {
             json_decref(doc);

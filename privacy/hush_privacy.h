@@ -263,14 +263,34 @@ typedef struct hush_ldp_agg hush_ldp_agg;
 
 /** One item's estimate. */
 typedef struct hush_ldp_estimate {
-    double count;     /* unbiased estimate of how many reports hold the item */
+    double count;     /* unbiased estimate of how many reports hold the item
+                         (sketches: unbiased on average over hash families) */
     double std_error; /* sqrt of the variance formula, true count plugged in
                          as the estimate clamped to [0, n] */
-    double ci_low;    /* 95% confidence interval: count -/+ 1.96 std_error */
+    double ci_low;    /* 95% confidence interval.  GRR/OUE/OLH/HR: exact
+                         (Clopper-Pearson on the item's support count,
+                         mapped to the count) while either side has at most
+                         2,000 supports, else count -/+ 1.96 std_error;
+                         intersected with [0, n].  Sketches: count -/+ 1.96
+                         std_error. */
     double ci_high;
     double frequency; /* count / n (0 when n = 0) */
-    bool significant; /* count > z * sigma0, sigma0 = std error at count 0 */
+    bool significant; /* default (z <= 0), GRR/OUE/OLH/HR: the support count
+                         C has P[Bin(n, q) >= C] <= 0.05 / d, so the chance
+                         that any absent item is flagged is at most 5%;
+                         sketches: always false (no family-wise claim: see
+                         hush_ldp_has_significance).  z > 0: count >
+                         z sigma0, a per-item test with no family-wise claim */
 } hush_ldp_estimate;
+
+/**
+ * True if the mechanism's estimates carry the family-wise significance
+ * flag (GRR, OUE, OLH, HR: their null is exactly binomial).  The sketches
+ * (CMS, HCMS) do not: with one published hash seed, items that collide with
+ * heavy hitters are inflated in every round, and the collector does not
+ * know the counts needed to bound that, so no family-wise claim is made.
+ */
+HUSH_API bool hush_ldp_has_significance(const hush_ldp *mech);
 
 /** Creates an empty state for `mech` (copied; the instance may be freed
  * afterwards).  Returns 0 or HUSH_ENOMEM; *out is new (hush_ldp_agg_free). */
@@ -329,9 +349,10 @@ HUSH_API int hush_ldp_agg_deserialize(const uint8_t *buf, size_t len,
 
 /**
  * Estimates every item 0 .. d-1 into `out` (capacity `out_len` >= d).
- * `z` is the significance multiplier; z <= 0 selects the Bonferroni value
- * Phi^-1(1 - 0.05/d), so that across all d items the chance of flagging any
- * zero-count item is at most 5%.  Returns 0, HUSH_EINVAL or HUSH_ENOMEM.
+ * `z` <= 0 selects the family-wise test (see hush_ldp_estimate.significant:
+ * across all d items the chance of flagging any absent item is at most 5%,
+ * by the exact binomial null); z > 0 a per-item z test.  Returns 0,
+ * HUSH_EINVAL or HUSH_ENOMEM.
  */
 HUSH_API int hush_ldp_agg_estimate(const hush_ldp_agg *agg, double z,
                                    hush_ldp_estimate *out, size_t out_len,

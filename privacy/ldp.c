@@ -197,19 +197,69 @@ static double clamp(double x, double lo, double hi)
     return x < lo ? lo : (x > hi ? hi : x);
 }
 
+/* The support probabilities of the pure mechanisms: a report supports an
+ * item it holds with ps and any other item with qs, independently across
+ * reports.  False for the sketches, whose null depends on hash collisions. */
+static bool support_probs(const hush_ldp *m, double *ps, double *qs)
+{
+    switch (m->params.mechanism) {
+    case HUSH_LDP_GRR:
+    case HUSH_LDP_OUE:
+    case HUSH_LDP_OLH:
+        *ps = m->p;
+        *qs = m->q;
+        return true;
+    case HUSH_LDP_HR:
+        /* a column agrees with the item's sign for exactly half of the K
+         * columns when the report holds another item: qs = 1/2 */
+        *ps = m->p;
+        *qs = 0.5;
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool hush_ldp_has_significance(const hush_ldp *mech)
+{
+    double ps, qs;
+    return support_probs(mech, &ps, &qs);
+}
+
+/* Beyond this many supports on both sides the binomial is close enough to
+ * normal (skewness below 0.025) for the Wald interval of the variance
+ * formula; below it the interval is exact (Clopper-Pearson). */
+#define EXACT_CI_MAX 2000
+#define FAMILY_ALPHA 0.05
+
 /* Turns raw counts into estimates.  For the sketches the collision term needs
  * the sum of squared counts of the other items; it is estimated from the
- * domain's counts with the noise part of E[c^2] = c^2 + Var subtracted. */
+ * domain's counts with the noise part of E[c^2] = c^2 + Var subtracted.
+ * z > 0: the per-item test count > z sigma0 (no family-wise claim); z <= 0:
+ * the exact family-wise test for the pure mechanisms, none for sketches. */
 static void summarize(const hush_ldp_agg *agg, const double *counts, size_t n_items,
                       double z, double sum_sq, hush_ldp_estimate *out)
 {
     const hush_ldp *m = &agg->mech;
     double n = (double)agg->n_reports;
-    /* The null hypothesis of the significance test: the item has count 0
-     * and every report belongs to the other items (for the sketches, their
-     * collisions are part of the null spread). */
+    uint64_t nn = agg->n_reports;
+    double ps = 0, qs = 0;
+    bool pure = support_probs(m, &ps, &qs);
+    /* the z test's null: count 0, every report belonging to the other
+     * items (for the sketches, their collisions are part of the spread) */
     double var0 = m->ops->variance(m, n, 0.0, sum_sq);
     double sigma0 = sqrt(var0 > 0.0 ? var0 : 0.0);
+    /* the exact test's null: supports ~ Binomial(n, qs); Bonferroni over
+     * the d items of the domain */
+    uint64_t critical = UINT64_MAX;
+    if (pure && z <= 0.0 && nn > 0) {
+        critical = hush__binom_critical(nn, qs, FAMILY_ALPHA / (double)m->params.domain);
+    }
+    enum { MEMO_SLOTS = 2 * ((size_t)EXACT_CI_MAX + 1) + 1 };
+    double *memo = pure && nn > 0 ? hush_malloc(2 * MEMO_SLOTS * sizeof *memo) : NULL;
+    for (size_t i = 0; memo != NULL && i < 2 * MEMO_SLOTS; i++) {
+        memo[i] = NAN; /* not computed yet (without memory: no memo) */
+    }
     for (size_t i = 0; i < n_items; i++) {
         double c = counts[i];
         double plug = clamp(c, 0.0, n);
@@ -221,16 +271,51 @@ static void summarize(const hush_ldp_agg *agg, const double *counts, size_t n_it
         out[i].ci_low = c - 1.959963984540054 * se;
         out[i].ci_high = c + 1.959963984540054 * se;
         out[i].frequency = n > 0.0 ? c / n : 0.0;
-        out[i].significant = n > 0.0 && c > z * sigma0;
+        if (z > 0.0) {
+            out[i].significant = n > 0.0 && c > z * sigma0;
+        } else {
+            out[i].significant = false;
+        }
+        if (!pure || nn == 0) {
+            continue;
+        }
+        double supports = nearbyint(c * (ps - qs) + n * qs);
+        supports = clamp(supports, 0.0, n);
+        uint64_t sc = (uint64_t)supports;
+        if (z <= 0.0) {
+            out[i].significant = sc >= critical;
+        }
+        if (supports <= EXACT_CI_MAX || n - supports <= EXACT_CI_MAX) {
+            /* many items share a support count (the absent ones, mostly):
+             * each distinct count's interval is computed once */
+            size_t slot = supports <= EXACT_CI_MAX
+                              ? (size_t)sc
+                              : (size_t)EXACT_CI_MAX + 1 + (size_t)(nn - sc);
+            double lo, hi;
+            if (memo != NULL && !isnan(memo[2 * slot])) {
+                lo = memo[2 * slot];
+                hi = memo[2 * slot + 1];
+            } else {
+                hush__clopper_pearson(nn, sc, FAMILY_ALPHA, &lo, &hi);
+                if (memo != NULL) {
+                    memo[2 * slot] = lo;
+                    memo[2 * slot + 1] = hi;
+                }
+            }
+            out[i].ci_low = n * (lo - qs) / (ps - qs);
+            out[i].ci_high = n * (hi - qs) / (ps - qs);
+        }
+        /* the count lives in [0, n]: intersecting keeps the coverage */
+        out[i].ci_low = clamp(out[i].ci_low, 0.0, n);
+        out[i].ci_high = clamp(out[i].ci_high, 0.0, n);
     }
+    hush_free(memo);
 }
 
 static double default_z(const hush_ldp *m, double z)
 {
-    if (z > 0.0) {
-        return z;
-    }
-    return hush_normal_quantile(1.0 - 0.05 / (double)m->params.domain);
+    (void)m;
+    return z > 0.0 ? z : 0.0;
 }
 
 static bool is_sketch(const hush_ldp *m)
@@ -238,20 +323,57 @@ static bool is_sketch(const hush_ldp *m)
     return m->ops->estimate_keys != NULL;
 }
 
-/* Estimated sum over the domain of true counts squared (sketches only). */
+/* sum over the domain of Var(c^_x) when the true counts' squares add up to
+ * s2 (the counts themselves plugged in from their estimates) */
+static double domain_var_sum(const hush_ldp *m, double n, const double *counts, double s2)
+{
+    double v = 0.0;
+    for (uint32_t i = 0; i < m->params.domain; i++) {
+        double plug = clamp(counts[i], 0.0, n);
+        double others = s2 - plug * plug;
+        v += m->ops->variance(m, n, plug, others > 0.0 ? others : 0.0);
+    }
+    return v;
+}
+
+/*
+ * Estimated sum over the domain of true counts squared (sketches only).
+ * E[c^_x^2] = c_x^2 + Var c^_x, and a sketch's variance holds a collision
+ * part that itself grows with S2 = sum c^2, so sum c^2 = raw - sum Var is an
+ * equation in S2: S2 + V(S2) = raw, V(S2) = sum_x Var(c^_x | S2).  V is
+ * piecewise linear and non-decreasing in S2, so the root is found from V at
+ * two points and refined once.  (Subtracting the noise part alone left the
+ * collision part in S2 and made the standard errors 1.5-1.6 times too
+ * large at small k m.)
+ */
 static double domain_sum_sq(const hush_ldp_agg *agg, const double *counts)
 {
     const hush_ldp *m = &agg->mech;
     double n = (double)agg->n_reports;
     double raw = 0.0;
-    double noise = 0.0;
     for (uint32_t i = 0; i < m->params.domain; i++) {
-        double plug = clamp(counts[i], 0.0, n);
         raw += counts[i] * counts[i];
-        noise += m->ops->variance(m, n, plug, 0.0);
     }
-    double s = raw - noise;
-    return s > 0.0 ? s : 0.0;
+    double v0 = domain_var_sum(m, n, counts, 0.0);
+    double s = raw - v0;
+    if (!(s > 0.0)) {
+        return 0.0;
+    }
+    for (int it = 0; it < 3; it++) {
+        /* the secant of V between 0 and s, then the root of S2 + V = raw */
+        double vs = domain_var_sum(m, n, counts, s);
+        double slope = (vs - v0) / s;
+        double next = (raw - v0) / (1.0 + slope);
+        if (!(next > 0.0)) {
+            return 0.0;
+        }
+        if (fabs(next - s) <= 1e-9 * s) {
+            s = next;
+            break;
+        }
+        s = next;
+    }
+    return s;
 }
 
 int hush_ldp_agg_estimate_counts(const hush_ldp_agg *agg, double *counts, size_t out_len,

@@ -144,4 +144,11 @@ static inline bool hush__padding_clear(const uint8_t *bits, size_t nbits)
     return used == 0 || (bits[nbits >> 3] >> used) == 0;
 }
 
+/* binom.c: P[Bin(n, q) >= k]; the smallest k whose tail is <= level; the
+ * Clopper-Pearson interval of a binomial proportion (c successes of n) at
+ * confidence 1 - alpha. */
+double hush__binom_upper(uint64_t n, double q, uint64_t k);
+uint64_t hush__binom_critical(uint64_t n, double q, double level);
+void hush__clopper_pearson(uint64_t n, uint64_t c, double alpha, double *lo, double *hi);
+
 #endif /* HUSH_PRIVACY_INTERNAL_H */

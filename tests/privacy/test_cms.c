@@ -93,7 +93,7 @@ Test(cms, item_keys_estimate_like_indices)
     uint64_t keys[2] = {key, 7};
     hush_ldp_estimate est[2];
     double counts[50];
-    cr_assert_eq(hush_ldp_agg_estimate_keys(agg, keys, 2, 0, est, NULL), 0);
+    cr_assert_eq(hush_ldp_agg_estimate_keys(agg, keys, 2, 4.0, est, NULL), 0);
     cr_assert_eq(hush_ldp_agg_estimate_counts(agg, counts, 50, NULL), 0);
     cr_assert_float_eq(est[1].count, counts[7], 1e-9, "key 7 and index 7 must agree");
     /* within 5 standard errors of the truth */
