@@ -230,6 +230,9 @@ bool hush_ldp_has_significance(const hush_ldp *mech)
  * normal (skewness below 0.025) for the Wald interval of the variance
  * formula; below it the interval is exact (Clopper-Pearson). */
 #define EXACT_CI_MAX 2000
+/* the intervals memo: one pair per support count within EXACT_CI_MAX of 0
+ * or of n */
+#define MEMO_SLOTS (2 * ((size_t)EXACT_CI_MAX + 1) + 1)
 #define FAMILY_ALPHA 0.05
 
 /* Turns raw counts into estimates.  For the sketches the collision term needs
@@ -238,7 +241,7 @@ bool hush_ldp_has_significance(const hush_ldp *mech)
  * z > 0: the per-item test count > z sigma0 (no family-wise claim); z <= 0:
  * the exact family-wise test for the pure mechanisms, none for sketches. */
 static void summarize(const hush_ldp_agg *agg, const double *counts, size_t n_items,
-                      double z, double sum_sq, hush_ldp_estimate *out)
+                      double z, double sum_sq, double *memo, hush_ldp_estimate *out)
 {
     const hush_ldp *m = &agg->mech;
     double n = (double)agg->n_reports;
@@ -255,10 +258,8 @@ static void summarize(const hush_ldp_agg *agg, const double *counts, size_t n_it
     if (pure && z <= 0.0 && nn > 0) {
         critical = hush__binom_critical(nn, qs, FAMILY_ALPHA / (double)m->params.domain);
     }
-    enum { MEMO_SLOTS = 2 * ((size_t)EXACT_CI_MAX + 1) + 1 };
-    double *memo = pure && nn > 0 ? hush_malloc(2 * MEMO_SLOTS * sizeof *memo) : NULL;
     for (size_t i = 0; memo != NULL && i < 2 * MEMO_SLOTS; i++) {
-        memo[i] = NAN; /* not computed yet (without memory: no memo) */
+        memo[i] = NAN; /* not computed yet */
     }
     for (size_t i = 0; i < n_items; i++) {
         double c = counts[i];
@@ -309,7 +310,6 @@ static void summarize(const hush_ldp_agg *agg, const double *counts, size_t n_it
         out[i].ci_low = clamp(out[i].ci_low, 0.0, n);
         out[i].ci_high = clamp(out[i].ci_high, 0.0, n);
     }
-    hush_free(memo);
 }
 
 static double default_z(const hush_ldp *m, double z)
@@ -395,15 +395,19 @@ int hush_ldp_agg_estimate(const hush_ldp_agg *agg, double z, hush_ldp_estimate *
                             out_len, d);
     }
     double *counts = hush_calloc(d, sizeof *counts);
-    if (counts == NULL) {
+    double *memo = is_sketch(&agg->mech) ? NULL : hush_malloc(2 * MEMO_SLOTS * sizeof *memo);
+    if (counts == NULL || (memo == NULL && !is_sketch(&agg->mech))) {
+        hush_free(counts);
+        hush_free(memo);
         return hush_err_set(err, HUSH_ENOMEM, "out of memory estimating %zu items", d);
     }
     int rc = agg->mech.ops->estimate(agg, counts, err);
     if (rc == 0) {
         double sum_sq = is_sketch(&agg->mech) ? domain_sum_sq(agg, counts) : 0.0;
-        summarize(agg, counts, d, default_z(&agg->mech, z), sum_sq, out);
+        summarize(agg, counts, d, default_z(&agg->mech, z), sum_sq, memo, out);
     }
     hush_free(counts);
+    hush_free(memo);
     return rc;
 }
 
@@ -435,7 +439,7 @@ int hush_ldp_agg_estimate_keys(const hush_ldp_agg *agg, const uint64_t *keys,
         goto out;
     }
     summarize(agg, counts, n_keys, default_z(m, z), domain_sum_sq(agg, domain_counts),
-              out);
+              NULL, out);
 out:
     hush_free(domain_counts);
     hush_free(counts);
