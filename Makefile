@@ -233,6 +233,7 @@ check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS)
 	@/usr/bin/python3 tests/e2e/test_device.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_integration.py $(BUILD) $(SANITIZE)
 	@/usr/bin/python3 tests/e2e/test_sim.py $(BUILD)
+	@/usr/bin/python3 tests/e2e/test_fl_privacy.py $(BUILD)
 
 test: deps
 	@$(MAKE) --no-print-directory check BUILD=build

@@ -3,7 +3,12 @@
  * through a real hushd and the real device library.
  *
  *   hush-sim fl [--corpus FILE] [--devices 1000] [--rounds 60] [--rate 0.1]
- *               [--epsilon 1,4,8] [--seed 1] [--out DIR] [--json]
+ *               [--epsilon 1,4,8] [--seed 1] [--calls 1] [--out DIR] [--json]
+ *
+ * --calls K: every device calls hush_agent_train_round K times a round, as
+ * an app that trains whenever it may (charging, idle, Wi-Fi) does; the
+ * line then reports the share of devices in each round's sample
+ * ("participation", which must stay q whatever K).
  *
  * Every email (ham 0, spam 1; subject + body) belongs to one device, dealt
  * at random, about six a device; a fifth of each device's emails are its
@@ -54,6 +59,7 @@ typedef struct fl_opts {
     bool json;
     double dp_clip, server_lr, local_lr;
     uint32_t local_epochs;
+    size_t calls;     /* train_round calls per device per round */
     const char *only; /* comma-separated settings to run; NULL = all */
 } fl_opts;
 
@@ -165,7 +171,7 @@ static void embed_world(world *w)
 static void line(const fl_opts *o, json_t *doc)
 {
     if (o->json) {
-        char *s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        char *s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12));
         printf("%s\n", s);
         free(s);
     } else {
@@ -315,7 +321,8 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
     if (hush_transport_new(h.base, NULL, &t, &err) != 0) {
         die("transport: %s", err.msg);
     }
-    size_t updates = 0, rounds_done = 0;
+    size_t updates = 0, rounds_done = 0, part_n = 0;
+    double part_sum = 0;
     double t0 = now_s();
     hush_fl_model *model = NULL;
     for (size_t r = 0; r < o->rounds; r++) {
@@ -335,17 +342,31 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
         hush_free(pub);
         hush_free(sig);
         clock += DAY;
-        size_t sent = 0;
+        size_t sent = 0, in_sample = 0;
         for (size_t d = 0; d < o->devices; d++) {
             char *upd = NULL;
             size_t ulen = 0;
-            hush_err_clear(&err);
-            int rc = hush_agent_train_round(agents[d], model, NULL, &upd, &ulen, &err);
-            if (rc == HUSH_ENOTFOUND || rc == HUSH_ESTATE) {
-                continue; /* not sampled this round, or no training examples */
+            bool sampled = false;
+            for (size_t k = 0; k < o->calls; k++) {
+                char *doc = NULL;
+                size_t dl = 0;
+                hush_err_clear(&err);
+                int rk = hush_agent_train_round(agents[d], model, NULL, &doc, &dl, &err);
+                sampled = sampled || rk != HUSH_ENOTFOUND;
+                if (rk == 0) {
+                    if (upd != NULL) {
+                        die("device %zu sent twice in one round", d);
+                    }
+                    upd = doc;
+                    ulen = dl;
+                } else if (rk != HUSH_ENOTFOUND && rk != HUSH_ESTATE &&
+                           !(rk == HUSH_EBUDGET && upd != NULL)) {
+                    die("device %zu, call %zu: %s", d, k + 1, err.msg);
+                }
             }
-            if (rc != 0) {
-                die("device %zu: %s", d, err.msg);
+            in_sample += sampled;
+            if (upd == NULL) {
+                continue; /* not sampled this round, or no training examples */
             }
             if (hush_transport_post(t, "/v1/models/spam/updates", upd, ulen, &st_code,
                                     &resp, &err) != 0 ||
@@ -359,6 +380,8 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
             sent++;
         }
         updates += sent;
+        part_sum += (double)in_sample / (double)o->devices;
+        part_n++;
         status = request(&h, "POST", "/v1/models/spam/rounds", "", 0, true, &b);
         if (status == 201) {
             rounds_done++;
@@ -408,10 +431,14 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
     request(&h, "GET", "/v1/models/spam/privacy", NULL, 0, false, &b);
     json_t *priv = json_loads(b.p, 0, NULL);
     json_t *out = json_pack(
-        "{s:s, s:s, s:f, s:I, s:I, s:I, s:f, s:f}", "bench", "fl", "setting", st->name,
-        "accuracy", (double)right / (double)(total ? total : 1), "devices",
-        (json_int_t)o->devices, "rounds", (json_int_t)rounds_done, "updates",
-        (json_int_t)updates, "clip_norm", st->clip, "seconds", seconds);
+        "{s:s, s:s, s:f, s:I, s:I, s:I, s:f, s:f, s:I, s:f, s:f}", "bench", "fl",
+        "setting", st->name, "accuracy", (double)right / (double)(total ? total : 1),
+        "devices", (json_int_t)o->devices, "rounds", (json_int_t)rounds_done, "updates",
+        (json_int_t)updates, "clip_norm", st->clip, "seconds", seconds,
+        "calls_per_round", (json_int_t)o->calls, "participation",
+        part_n > 0 ? part_sum / (double)part_n : 0.0, "sampling_rate",
+        (double)(size_t)fmax(1, round(o->rate * (double)o->devices)) /
+            (double)o->devices);
     if (st->target_eps > 0) {
         json_object_set_new(out, "target_epsilon", json_real(st->target_eps));
         json_object_set_new(out, "delta", json_real(1e-5));
@@ -504,7 +531,8 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
                  .dp_clip = 2.0,
                  .server_lr = 2.0,
                  .local_lr = 3.0,
-                 .local_epochs = 10};
+                 .local_epochs = 10,
+                 .calls = 1};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         if (strcmp(f, "--json") == 0) {
@@ -514,7 +542,7 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
         if (i + 1 >= argc) {
             die("usage: hush-sim fl [--corpus FILE] [--devices N] [--rounds R] [--rate "
                 "Q] "
-                "[--epsilon LIST] [--seed S] [--out DIR] [--hushd PATH] [--json]");
+                "[--epsilon LIST] [--seed S] [--calls K] [--out DIR] [--hushd PATH] [--json]");
         }
         const char *v = argv[++i];
         char *end = (char *)""; /* numbers set it to where parsing stopped */
@@ -542,6 +570,8 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
             o.local_epochs = (uint32_t)strtoul(v, &end, 10);
         } else if (strcmp(f, "--only") == 0) {
             o.only = v;
+        } else if (strcmp(f, "--calls") == 0) {
+            o.calls = strtoul(v, &end, 10);
         } else if (strcmp(f, "--epsilon") == 0) {
             o.n_eps = 0;
             for (const char *p = v; *p != '\0' && o.n_eps < MAX_EPS;) {
@@ -559,8 +589,9 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
             die("%s: bad value \"%s\"", f, v);
         }
     }
-    if (o.devices < 2 || o.rounds < 1 || !(o.rate > 0 && o.rate <= 1)) {
-        die("need --devices >= 2, --rounds >= 1, --rate in (0, 1]");
+    if (o.devices < 2 || o.rounds < 1 || !(o.rate > 0 && o.rate <= 1) || o.calls < 1 ||
+        o.calls > 1000) {
+        die("need --devices >= 2, --rounds >= 1, --rate in (0, 1], --calls in [1, 1000]");
     }
     mkdir(o.out, 0755);
     char *out_abs = realpath(o.out, NULL);

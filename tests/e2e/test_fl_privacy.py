@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""The federated path's privacy as apps really call it, end to end.
+
+hush-sim fl runs 1,000 real agents (libhush-device) against a real hushd on
+a small made-up spam/ham corpus, each device calling hush_agent_train_round
+k = 1, 2, 5 or 24 times in every round, as an app that trains whenever it is
+charging, idle and on Wi-Fi does. For every k:
+
+- the share of devices in a round's sample stays within 4 standard
+  deviations of q (Binomial(1000, q) per round, averaged over the rounds):
+  the participation coin is decided once per (device, task, round), so the
+  accountant's Poisson sampling holds (before: 0.10 / 0.19 / 0.41 / 0.92);
+- the epsilon /privacy reports equals `hush-privacy dpfedavg` (to 1e-6; the
+  line carries 12 significant digits) for the same
+  q, noise multiplier, rounds and delta.
+
+Usage: test_fl_privacy.py BUILD_DIR
+"""
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HAM = "meeting agenda invoice flight review patch dinner garden notes team build".split()
+SPAM = "offer free click money winner prize deal subscribe discount casino cash".split()
+FILLER = "the a and of to in for with on this that we you it is be".split()
+
+DEVICES, ROUNDS, RATE = 1000, 2, 0.1
+
+
+def corpus(path, rng):
+    with open(path, "w") as f:
+        for i in range(1600):
+            spam = i % 2 == 1
+            words = SPAM if spam else HAM
+            text = " ".join(rng.choice(words + FILLER) for _ in range(rng.randint(8, 20)))
+            f.write(json.dumps({"id": "m%d" % i, "group": "spam-1" if spam else "easy-ham-1",
+                                "text": text}) + "\n")
+
+
+def dpfedavg(build, q, z, rounds, delta):
+    out = subprocess.run([os.path.join(build, "bin", "hush-privacy"), "dpfedavg",
+                          "--sampling-rate", repr(q), "--noise-multiplier", repr(z),
+                          "--rounds", str(rounds), "--delta", repr(delta)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["epsilon"]
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: test_fl_privacy.py BUILD_DIR")
+    build = os.path.abspath(sys.argv[1])
+    work = tempfile.mkdtemp(prefix="hush-e2e-flp-")
+    failed = 0
+    try:
+        path = os.path.join(work, "corpus.jsonl")
+        corpus(path, random.Random(3))
+        sd = math.sqrt(RATE * (1 - RATE) / (DEVICES * ROUNDS))
+        for k in (1, 2, 5, 24):
+            p = subprocess.run(
+                [os.path.join(build, "bin", "hush-sim"), "fl", "--corpus", path,
+                 "--devices", str(DEVICES), "--rounds", str(ROUNDS), "--rate", str(RATE),
+                 "--epsilon", "8", "--only", "dp-fedavg", "--calls", str(k),
+                 "--seed", str(10 + k), "--local-epochs", "1",
+                 "--out", os.path.join(work, "out%d" % k), "--json"],
+                capture_output=True, text=True, timeout=900)
+            try:
+                if p.returncode != 0:
+                    raise AssertionError("hush-sim fl failed:\n%s%s" % (p.stdout, p.stderr))
+                rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+                row = [r for r in rows if r.get("setting") == "dp-fedavg"][0]
+                part = row["participation"]
+                if abs(part - RATE) > 4 * sd:
+                    raise AssertionError("k = %d calls: participation %.4f, q = %g +- %.4f"
+                                         % (k, part, RATE, 4 * sd))
+                want = dpfedavg(build, row["sampling_rate"], row["noise_multiplier"],
+                                row["rounds"], row["delta"])
+                got = row["epsilon_spent"]
+                if abs(got - want) > 1e-6 * want:
+                    raise AssertionError("k = %d: /privacy epsilon %r, accountant %r"
+                                         % (k, got, want))
+                print("[PASS] e2e::participation_with_%d_calls_per_round: %.4f (q %g), "
+                      "epsilon %.6f" % (k, part, RATE, got), flush=True)
+            except AssertionError as e:
+                failed += 1
+                print("[FAIL] e2e::participation_with_%d_calls_per_round\n%s" % (k, e),
+                      flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("[====] e2e fl privacy: Tested: 4 | Passing: %d | Failing: %d" % (4 - failed, failed),
+          flush=True)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
