@@ -5,6 +5,8 @@
  *   hush-sim fl [--corpus FILE] [--devices 1000] [--rounds 60] [--rate 0.1]
  *               [--epsilon 1,4,8] [--seed 1] [--calls 1] [--out DIR] [--json]
  *
+ * hushd runs with --test-noise-seed SEED, so a DP row replays exactly.
+ *
  * --calls K: every device calls hush_agent_train_round K times a round, as
  * an app that trains whenever it may (charging, idle, Wi-Fi) does; the
  * line then reports the share of devices in each round's sample
@@ -246,7 +248,11 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
 {
     http h = {.c = curl_easy_init()};
     server srv = {0};
-    server_start(&srv, o->hushd, o->out, NULL, &h);
+    /* the server's DP noise from the run's seed: a benchmark row replays */
+    char noise_seed[32];
+    snprintf(noise_seed, sizeof noise_seed, "%llu", (unsigned long long)o->seed);
+    const char *extra[] = {"--test-noise-seed", noise_seed, NULL};
+    server_start(&srv, o->hushd, o->out, extra, &h);
     buf b = {0};
     request(&h, "GET", "/v1/keys", NULL, 0, false, &b);
     json_t *keys = json_loads(b.p, 0, NULL);
