@@ -183,8 +183,7 @@ static void run(const struct config *cfg)
            hush_ldp_mechanism_name(cfg->mech), cfg->d, cfg->epsilon,
            (unsigned long long)cfg->n, trials, rs, median(enc_rate, trials),
            median(add_rate, trials), median(est_time, trials), median(sum_time, trials),
-           sq_err / formula,
-           cfg->mech == HUSH_LDP_OLH ? "add" : "none");
+           sq_err / formula, cfg->mech == HUSH_LDP_OLH ? "add" : "none");
     fflush(stdout);
     free(reports);
     free(counts);

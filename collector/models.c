@@ -358,8 +358,8 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     /* No privacy must be said, never implied by a 0 or a missing number. */
     const json_t *dpv = json_object_get(req, "dp");
     const char *dp = json_string_value(dpv);
-    if (dpv != NULL && (dp == NULL || (strcmp(dp, "central") != 0 &&
-                                       strcmp(dp, "none") != 0))) {
+    if (dpv != NULL &&
+        (dp == NULL || (strcmp(dp, "central") != 0 && strcmp(dp, "none") != 0))) {
         json_decref(emb_json);
         fail(response, status, 400, "invalid_privacy",
              "\"dp\" must be \"central\" (the default) or \"none\"");
@@ -856,9 +856,9 @@ json_t *hush__task_privacy(hush__task *t)
              * z^-2 = z_update^-2 + (2 count_noise_std)^-2 */
             json_object_set_new(doc, "count_noise_std", json_real(t->bit_noise));
         }
-        json_object_set_new(doc, "lattice_rounding_bound",
-                            json_real(hush_fedavg_rounding_bound(t->z_update,
-                                                                 t->update_size)));
+        json_object_set_new(
+            doc, "lattice_rounding_bound",
+            json_real(hush_fedavg_rounding_bound(t->z_update, t->update_size)));
         if (t->local_noise > 0) {
             json_object_set_new(doc, "local_noise_multiplier", json_real(t->local_noise));
         }

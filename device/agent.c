@@ -402,8 +402,8 @@ static int finish_batch(hush_agent *a, const hush_campaign *c, const uint64_t *v
         goto out;
     }
     /* the charge goes to disk before the batch leaves the library */
-    rc = hush__ledger_charge(&a->ledger, c->pub->campaign, c->pub->params.epsilon * n, n, 0,
-                             err);
+    rc = hush__ledger_charge(&a->ledger, c->pub->campaign, c->pub->params.epsilon * n, n,
+                             0, err);
     if (rc != 0) {
         goto out;
     }

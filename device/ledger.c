@@ -386,8 +386,9 @@ static int load_secret(const hush__ledger *l, bool create, hush_rng *rng,
     close(fd);
     int rc = 0;
     if (got != HUSH__SECRET_BYTES) {
-        rc = hush_err_set(err, HUSH_ECORRUPT,
-                          "the device secret %s is damaged; the agent fails closed", path);
+        rc =
+            hush_err_set(err, HUSH_ECORRUPT,
+                         "the device secret %s is damaged; the agent fails closed", path);
     } else {
         memcpy(secret, buf, HUSH__SECRET_BYTES);
     }

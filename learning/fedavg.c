@@ -33,12 +33,12 @@
 
 struct hush_fedavg {
     hush_fedavg_config cfg;
-    double gamma;          /* lattice step (DP) */
+    double gamma;           /* lattice step (DP) */
     uint32_t lattice_sigma; /* the noise's std in lattice units */
-    int64_t *isum;         /* DP: lattice sums */
-    double *fsum;          /* no DP: plain sums */
+    int64_t *isum;          /* DP: lattice sums */
+    double *fsum;           /* no DP: plain sums */
     uint32_t count, unclipped;
-    int64_t centred;       /* sum of (2b - 1) */
+    int64_t centred; /* sum of (2b - 1) */
 };
 
 static uint32_t lattice_sigma(double z, size_t dim)

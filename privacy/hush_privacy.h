@@ -160,7 +160,7 @@ typedef enum hush_ldp_mechanism {
 #define HUSH_LDP_MECHANISM_COUNT 6
 
 /* Limits every mechanism enforces. */
-#define HUSH_LDP_EPSILON_MAX 30.0            /* larger values are not privacy */
+#define HUSH_LDP_EPSILON_MAX 30.0 /* larger values are not privacy */
 /* Smaller values are refused too: at epsilon 1e-3 one report already
  * carries a 1/(p - q) > 1000-fold weight, and 0, subnormal or NaN epsilons
  * (which used to pass as "> 0") made estimates of 1e11 from one report. */
@@ -185,9 +185,9 @@ HUSH_API int hush_ldp_mechanism_parse(const char *name, hush_ldp_mechanism *out,
 /** What a mechanism instance is built from.  Zero-initialise, then set. */
 typedef struct hush_ldp_params {
     hush_ldp_mechanism mechanism;
-    uint32_t domain;      /* d >= 2: values are 0 .. d-1 */
-    double epsilon;       /* per report, in [HUSH_LDP_EPSILON_MIN, HUSH_LDP_EPSILON_MAX] */
-    uint32_t olh_g;       /* OLH hash range; 0 = round(e^epsilon) + 1 */
+    uint32_t domain; /* d >= 2: values are 0 .. d-1 */
+    double epsilon;  /* per report, in [HUSH_LDP_EPSILON_MIN, HUSH_LDP_EPSILON_MAX] */
+    uint32_t olh_g;  /* OLH hash range; 0 = round(e^epsilon) + 1 */
     uint32_t sketch_rows; /* CMS/HCMS k; 0 = HUSH_LDP_SKETCH_ROWS_DEFAULT */
     uint32_t sketch_cols; /* CMS/HCMS m (HCMS: power of two); 0 = default */
     uint64_t hash_seed;   /* CMS/HCMS hash family; published with the campaign */

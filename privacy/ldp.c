@@ -395,7 +395,8 @@ int hush_ldp_agg_estimate(const hush_ldp_agg *agg, double z, hush_ldp_estimate *
                             out_len, d);
     }
     double *counts = hush_calloc(d, sizeof *counts);
-    double *memo = is_sketch(&agg->mech) ? NULL : hush_malloc(2 * MEMO_SLOTS * sizeof *memo);
+    double *memo =
+        is_sketch(&agg->mech) ? NULL : hush_malloc(2 * MEMO_SLOTS * sizeof *memo);
     if (counts == NULL || (memo == NULL && !is_sketch(&agg->mech))) {
         hush_free(counts);
         hush_free(memo);

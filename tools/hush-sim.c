@@ -562,7 +562,8 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
                     die("agent sample: %s", err.msg);
                 }
             }
-            if (hush_agent_accept_campaign(a, "mail", dev_body, dev_len, sig, &c, &err) != 0 ||
+            if (hush_agent_accept_campaign(a, "mail", dev_body, dev_len, sig, &c, &err) !=
+                    0 ||
                 hush_agent_make_report_batch(a, c, NULL, &batch, &blen, &err) != 0 ||
                 hush_transport_post(t, "/v1/reports", batch, blen, &pst, &resp, &err) !=
                     0) {

@@ -37,8 +37,9 @@ static hush_campaign *accept_ok(hush_agent *a, const fx_pub *p)
     hush_campaign *c = NULL;
     hush_err err = {0};
     hush_err_clear(&err);
-    cr_assert_eq(hush_agent_accept_campaign(a, p->id, p->body, p->len, p->signature, &c, &err),
-                 0, "accept: %s", err.msg);
+    cr_assert_eq(
+        hush_agent_accept_campaign(a, p->id, p->body, p->len, p->signature, &c, &err), 0,
+        "accept: %s", err.msg);
     return c;
 }
 
@@ -142,18 +143,20 @@ Test(agent, signature_checks_reject_and_report_nothing)
     cr_assert_null(c);
     /* a body cut short, or with a byte more */
     hush_err_clear(&err);
-    cr_assert_eq(hush_agent_accept_campaign(a, p.id, p.body, p.len - 1, p.signature, &c, &err),
-                 HUSH_ESIGNATURE);
+    cr_assert_eq(
+        hush_agent_accept_campaign(a, p.id, p.body, p.len - 1, p.signature, &c, &err),
+        HUSH_ESIGNATURE);
     /* signed by another key */
     hush_err_clear(&err);
-    cr_assert_eq(hush_agent_accept_campaign(a, forged.id, forged.body, forged.len, forged.signature,
-                                            &c, &err),
+    cr_assert_eq(hush_agent_accept_campaign(a, forged.id, forged.body, forged.len,
+                                            forged.signature, &c, &err),
                  HUSH_ESIGNATURE);
     cr_assert(strstr(err.msg, "pinned") != NULL, "%s", err.msg);
     /* the right document with the wrong signature */
     hush_err_clear(&err);
-    cr_assert_eq(hush_agent_accept_campaign(a, p.id, p.body, p.len, forged.signature, &c, &err),
-                 HUSH_ESIGNATURE);
+    cr_assert_eq(
+        hush_agent_accept_campaign(a, p.id, p.body, p.len, forged.signature, &c, &err),
+        HUSH_ESIGNATURE);
     /* missing and malformed signatures */
     hush_err_clear(&err);
     cr_assert_eq(hush_agent_accept_campaign(a, p.id, p.body, p.len, NULL, &c, &err),
@@ -163,8 +166,9 @@ Test(agent, signature_checks_reject_and_report_nothing)
     cr_assert_eq(hush_agent_accept_campaign(a, p.id, p.body, p.len, "", &c, &err),
                  HUSH_ESIGNATURE);
     hush_err_clear(&err);
-    cr_assert_eq(hush_agent_accept_campaign(a, p.id, p.body, p.len, "!!not base64!!", &c, &err),
-                 HUSH_ESIGNATURE);
+    cr_assert_eq(
+        hush_agent_accept_campaign(a, p.id, p.body, p.len, "!!not base64!!", &c, &err),
+        HUSH_ESIGNATURE);
     cr_assert_null(c);
     /* nothing was charged or written */
     cr_assert_eq(spent_reports(a, NULL), 0);
@@ -384,8 +388,8 @@ Test(agent, crash_after_the_charge_keeps_the_charge)
             char *b = NULL;
             size_t len = 0;
             if (hush_agent_open(&cfg, &a, NULL) != 0 ||
-                hush_agent_accept_campaign(a, p.id, p.body, p.len, p.signature, &c, NULL) !=
-                    0 ||
+                hush_agent_accept_campaign(a, p.id, p.body, p.len, p.signature, &c,
+                                           NULL) != 0 ||
                 hush_agent_make_poll_batch(a, c, "fire", 4, NULL, &b, &len, NULL) != 0) {
                 _exit(1);
             }
@@ -1070,8 +1074,8 @@ Test(agent, two_processes_share_one_budget)
                 if (read(go[0], &b, 1) < 0) { /* all start together */
                     _exit(3);
                 }
-                int rc = hush_agent_make_poll_batch(a, c, "fire", 4, NULL, &out, &len,
-                                                    NULL);
+                int rc =
+                    hush_agent_make_poll_batch(a, c, "fire", 4, NULL, &out, &len, NULL);
                 _exit(rc == 0 ? 0 : rc == HUSH_EBUDGET ? 1 : 2);
             }
         }

@@ -90,8 +90,9 @@ static hush_fl_model *accept(hush_agent *a, const fx_pub *p)
 {
     hush_fl_model *m = NULL;
     hush_err err = {0};
-    cr_assert_eq(hush_agent_accept_model(a, p->id, p->body, p->len, p->signature, &m, &err), 0,
-                 "%s", err.msg);
+    cr_assert_eq(
+        hush_agent_accept_model(a, p->id, p->body, p->len, p->signature, &m, &err), 0,
+        "%s", err.msg);
     return m;
 }
 
@@ -178,9 +179,9 @@ Test(learn, the_sampling_coin_and_refused_models)
     model_pub(&forged, &other, "none", 1.0, 0, HUSH_MODEL_LOGISTIC);
     hush_fl_model *m = NULL;
     hush_err err = {0};
-    cr_assert_eq(
-        hush_agent_accept_model(a, forged.id, forged.body, forged.len, forged.signature, &m, &err),
-        HUSH_ESIGNATURE);
+    cr_assert_eq(hush_agent_accept_model(a, forged.id, forged.body, forged.len,
+                                         forged.signature, &m, &err),
+                 HUSH_ESIGNATURE);
     cr_assert_eq(hush_agent_accept_model(a, rare.id, rare.body, rare.len, NULL, &m, NULL),
                  HUSH_ESIGNATURE);
     m = accept(a, &rare);
@@ -414,9 +415,9 @@ Test(learn, swapped_and_replayed_models_are_refused)
                                          other.signature, &m, &err),
                  HUSH_EMISMATCH);
     hush_err_clear(&err);
-    cr_assert_neq(
-        hush_agent_accept_model(a, "emoji", camp.body, camp.len, camp.signature, &m, &err),
-        0, "a campaign is not a model");
+    cr_assert_neq(hush_agent_accept_model(a, "emoji", camp.body, camp.len, camp.signature,
+                                          &m, &err),
+                  0, "a campaign is not a model");
     cr_assert_null(m);
     hush_fl_model *m3 = accept(a, &r3);
     hush_fl_model *m4 = accept(a, &r4);
@@ -470,7 +471,8 @@ Test(learn, personal_training_needs_no_sampling)
         char *out = NULL;
         size_t len = 0;
         hush_err err = {0};
-        cr_assert_eq(hush_agent_train_round(a, m, NULL, &out, &len, &err), HUSH_ENOTFOUND);
+        cr_assert_eq(hush_agent_train_round(a, m, NULL, &out, &len, &err),
+                     HUSH_ENOTFOUND);
         cr_assert_eq(hush_agent_train_personal(a, m, NULL, &err), 0, "%s", err.msg);
         double after = spam_probability(a, m, "free casino money bonus");
         cr_assert_gt(after, before + 0.05, "%s: %g -> %g", kinds[i], before, after);

@@ -366,8 +366,11 @@ Test(learn_model, proximal_step_is_stable_for_any_lr_times_mu)
     dataset(rng, N, D, 2, x, y, 0.5);
     const float mus[] = {1.0f, 10.0f, 1000.0f};
     for (int t = 0; t < 3; t++) {
-        hush_train_options o = {.epochs = 20, .batch = 8, .lr = 3.0f,
-                                .prox = hush_model_cparams(anchor), .prox_mu = mus[t]};
+        hush_train_options o = {.epochs = 20,
+                                .batch = 8,
+                                .lr = 3.0f,
+                                .prox = hush_model_cparams(anchor),
+                                .prox_mu = mus[t]};
         cr_assert_eq(hush_model_train(m, x, y, N, &o, rng, NULL, NULL), 0);
         double dist = 0;
         for (size_t k = 0; k < hush_model_size(m); k++) {
@@ -382,8 +385,8 @@ Test(learn_model, proximal_step_is_stable_for_any_lr_times_mu)
         cr_assert(sqrt(dist) < 10 * sqrt(D) / mus[t] + 10, "mu %g: |p - prox| = %g",
                   mus[t], sqrt(dist));
     }
-    hush_train_options bad = {.lr = 1.0f, .prox = hush_model_cparams(anchor),
-                              .prox_mu = -1.0f};
+    hush_train_options bad = {
+        .lr = 1.0f, .prox = hush_model_cparams(anchor), .prox_mu = -1.0f};
     cr_assert_eq(hush_model_train(m, x, y, N, &bad, rng, NULL, NULL), HUSH_ERANGE);
     hush_model_free(m);
     hush_model_free(anchor);
@@ -450,8 +453,8 @@ Test(fedavg, lattice_rounding_keeps_the_sum_within_one_percent, .timeout = 120)
             }
         }
         for (int t = 0; t < 3; t++) {
-            hush_fedavg_config cfg = {.dim = DIM, .clip = S, .noise_multiplier = zs[t],
-                                      .expected_clients = N};
+            hush_fedavg_config cfg = {
+                .dim = DIM, .clip = S, .noise_multiplier = zs[t], .expected_clients = N};
             rounded_sum(&cfg, u, N, DIM, got);
             double e2 = 0, w2 = 0, g2 = 0, dot = 0;
             size_t zeroed = 0;
@@ -463,9 +466,10 @@ Test(fedavg, lattice_rounding_keeps_the_sum_within_one_percent, .timeout = 120)
                 zeroed += got[i] == 0 && want[i] != 0;
             }
             double rel = sqrt(e2 / w2), cosine = dot / sqrt(w2 * g2);
-            cr_assert(rel < 0.01, "%s updates, z %g: rounding error %.4f of the sum (%zu "
-                      "of %d coordinates zeroed)", shared ? "agreeing" : "independent",
-                      zs[t], rel, zeroed, DIM);
+            cr_assert(rel < 0.01,
+                      "%s updates, z %g: rounding error %.4f of the sum (%zu "
+                      "of %d coordinates zeroed)",
+                      shared ? "agreeing" : "independent", zs[t], rel, zeroed, DIM);
             cr_assert(cosine > 0.9999, "z %g: cosine %g", zs[t], cosine);
             cr_assert(hush_fedavg_rounding_bound(zs[t], DIM) < 0.01);
         }
@@ -489,7 +493,8 @@ Test(fedavg, unclipped_count_has_the_sensitivity_the_split_assumes)
 {
     enum { M = 40, SEEDS = 4000 };
     const double sb = 3.3;
-    hush_fedavg_config cfg = {.dim = 1, .clip = 1, .expected_clients = M, .bit_noise = sb};
+    hush_fedavg_config cfg = {
+        .dim = 1, .clip = 1, .expected_clients = M, .bit_noise = sb};
     float zero = 0, mean;
     double shift = 0, s1 = 0, s2 = 0;
     for (int s = 0; s < SEEDS; s++) {
@@ -519,6 +524,6 @@ Test(fedavg, unclipped_count_has_the_sensitivity_the_split_assumes)
               "noise / sensitivity %g < 2 sigma_b = %g", sd / shift, 2 * sb);
     /* and the expected share is the true one: 20 of 30 unclipped, m = 40 */
     double expect = (20 - 10) / (2.0 * M) + 0.5;
-    cr_assert(fabs(s1 / SEEDS - expect) < 5 * want / sqrt(SEEDS), "mean share %g, want %g",
-              s1 / SEEDS, expect);
+    cr_assert(fabs(s1 / SEEDS - expect) < 5 * want / sqrt(SEEDS),
+              "mean share %g, want %g", s1 / SEEDS, expect);
 }

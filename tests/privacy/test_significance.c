@@ -44,7 +44,8 @@ static double null_q(const hush_ldp *m)
 static void run_case(const sig_case *c, double nq, uint64_t seed, int *false_trials,
                      double *coverage)
 {
-    hush_ldp_params p = {.mechanism = c->mech, .domain = c->domain, .epsilon = c->epsilon};
+    hush_ldp_params p = {
+        .mechanism = c->mech, .domain = c->domain, .epsilon = c->epsilon};
     hush_ldp *m = NULL;
     cr_assert_eq(hush_ldp_new(&p, &m, NULL), 0);
     uint64_t n = (uint64_t)ceil(nq / null_q(m));
@@ -77,7 +78,8 @@ static void run_case(const sig_case *c, double nq, uint64_t seed, int *false_tri
         }
         flagged += any;
         for (uint32_t v = 0; v < PRESENT; v++) {
-            covered += est[v].ci_low <= (double)truth[v] && (double)truth[v] <= est[v].ci_high;
+            covered +=
+                est[v].ci_low <= (double)truth[v] && (double)truth[v] <= est[v].ci_high;
             intervals++;
         }
         hush_ldp_agg_free(a);
@@ -93,14 +95,9 @@ static void run_case(const sig_case *c, double nq, uint64_t seed, int *false_tri
 Test(significance, family_wise_false_flags_stay_within_five_percent, .timeout = 600)
 {
     const sig_case cases[] = {
-        {HUSH_LDP_GRR, 1000, 1.0},
-        {HUSH_LDP_GRR, 1000, 8.0},
-        {HUSH_LDP_OUE, 1000, 4.0},
-        {HUSH_LDP_OLH, 1000, 4.0},
-        {HUSH_LDP_OUE, 200, 1.0},
-        {HUSH_LDP_OLH, 200, 2.0},
-        {HUSH_LDP_HR, 1000, 8.0},
-        {HUSH_LDP_HR, 128, 1.0},
+        {HUSH_LDP_GRR, 1000, 1.0}, {HUSH_LDP_GRR, 1000, 8.0}, {HUSH_LDP_OUE, 1000, 4.0},
+        {HUSH_LDP_OLH, 1000, 4.0}, {HUSH_LDP_OUE, 200, 1.0},  {HUSH_LDP_OLH, 200, 2.0},
+        {HUSH_LDP_HR, 1000, 8.0},  {HUSH_LDP_HR, 128, 1.0},
     };
     const double nqs[] = {0.5, 3, 30};
     const double allowed = 0.05 * TRIALS + 3 * sqrt(TRIALS * 0.05 * 0.95);
@@ -131,8 +128,12 @@ Test(significance, sketches_claim_nothing)
 {
     const hush_ldp_mechanism sk[] = {HUSH_LDP_CMS, HUSH_LDP_HCMS};
     for (int s = 0; s < 2; s++) {
-        hush_ldp_params p = {.mechanism = sk[s], .domain = 100, .epsilon = 4.0,
-                             .sketch_rows = 16, .sketch_cols = 64, .hash_seed = 9};
+        hush_ldp_params p = {.mechanism = sk[s],
+                             .domain = 100,
+                             .epsilon = 4.0,
+                             .sketch_rows = 16,
+                             .sketch_cols = 64,
+                             .hash_seed = 9};
         hush_ldp *m = NULL;
         cr_assert_eq(hush_ldp_new(&p, &m, NULL), 0);
         cr_assert(!hush_ldp_has_significance(m));
@@ -228,8 +229,11 @@ Test(significance, sketch_standard_errors_match_the_error_at_small_k_m, .timeout
         cr_assert_eq(hush_rng_new_seeded_u64(77 + (uint64_t)s, &rng), 0);
         double sum_var = 0, sum_err2 = 0;
         for (int t = 0; t < T; t++) {
-            hush_ldp_params p = {.mechanism = sk[s], .domain = D, .epsilon = 4.0,
-                                 .sketch_rows = 16, .sketch_cols = 64,
+            hush_ldp_params p = {.mechanism = sk[s],
+                                 .domain = D,
+                                 .epsilon = 4.0,
+                                 .sketch_rows = 16,
+                                 .sketch_cols = 64,
                                  .hash_seed = hush_rng_u64(rng)};
             hush_ldp *m = NULL;
             cr_assert_eq(hush_ldp_new(&p, &m, NULL), 0);

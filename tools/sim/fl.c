@@ -265,18 +265,17 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
     }
     json_decref(keys);
     size_t expected = (size_t)fmax(1, round(o->rate * (double)o->devices));
-    json_t *task =
-        json_pack("{s:s, s:s, s:{s:s}, s:o, s:[s, s], s:f, s:I, s:I, s:I, s:I, s:{s:i, "
-                  "s:i, s:f}, s:s, "
-                  "s:f, s:f, s:I}",
-                  "id", "spam", "name", "Spam filter (hush-sim)", "architecture", "kind",
-                  "logistic", "embedder", json_loads(w->embedder_desc, 0, NULL), "labels",
-                  "ham", "spam", "clip_norm", st->clip, "expected_clients",
-                  (json_int_t)expected, "population", (json_int_t)o->devices, "rounds",
-                  (json_int_t)o->rounds, "min_clients", (json_int_t)1, "local",
-                  "epochs", (int)o->local_epochs, "batch", 8, "lr", o->local_lr,
-                  "personalization", st->personalization, "ditto_lambda", 0.1,
-                  "local_noise_multiplier", st->local_noise, "seed", (json_int_t)o->seed);
+    json_t *task = json_pack(
+        "{s:s, s:s, s:{s:s}, s:o, s:[s, s], s:f, s:I, s:I, s:I, s:I, s:{s:i, "
+        "s:i, s:f}, s:s, "
+        "s:f, s:f, s:I}",
+        "id", "spam", "name", "Spam filter (hush-sim)", "architecture", "kind",
+        "logistic", "embedder", json_loads(w->embedder_desc, 0, NULL), "labels", "ham",
+        "spam", "clip_norm", st->clip, "expected_clients", (json_int_t)expected,
+        "population", (json_int_t)o->devices, "rounds", (json_int_t)o->rounds,
+        "min_clients", (json_int_t)1, "local", "epochs", (int)o->local_epochs, "batch", 8,
+        "lr", o->local_lr, "personalization", st->personalization, "ditto_lambda", 0.1,
+        "local_noise_multiplier", st->local_noise, "seed", (json_int_t)o->seed);
     json_object_set_new(task, "server_lr", json_real(o->server_lr));
     if (st->target_eps > 0) {
         json_object_set_new(task, "target_epsilon", json_real(st->target_eps));
@@ -342,7 +341,8 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
         }
         hush_fl_model_free(model);
         model = NULL;
-        if (hush_agent_accept_model(agents[0], "spam", pub, len, sig, &model, &err) != 0) {
+        if (hush_agent_accept_model(agents[0], "spam", pub, len, sig, &model, &err) !=
+            0) {
             die("accepting the model: %s", err.msg);
         }
         hush_free(pub);
@@ -440,8 +440,8 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
         "{s:s, s:s, s:f, s:I, s:I, s:I, s:f, s:f, s:I, s:f, s:f}", "bench", "fl",
         "setting", st->name, "accuracy", (double)right / (double)(total ? total : 1),
         "devices", (json_int_t)o->devices, "rounds", (json_int_t)rounds_done, "updates",
-        (json_int_t)updates, "clip_norm", st->clip, "seconds", seconds,
-        "calls_per_round", (json_int_t)o->calls, "participation",
+        (json_int_t)updates, "clip_norm", st->clip, "seconds", seconds, "calls_per_round",
+        (json_int_t)o->calls, "participation",
         part_n > 0 ? part_sum / (double)part_n : 0.0, "sampling_rate",
         (double)(size_t)fmax(1, round(o->rate * (double)o->devices)) /
             (double)o->devices);
@@ -548,7 +548,8 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
         if (i + 1 >= argc) {
             die("usage: hush-sim fl [--corpus FILE] [--devices N] [--rounds R] [--rate "
                 "Q] "
-                "[--epsilon LIST] [--seed S] [--calls K] [--out DIR] [--hushd PATH] [--json]");
+                "[--epsilon LIST] [--seed S] [--calls K] [--out DIR] [--hushd PATH] "
+                "[--json]");
         }
         const char *v = argv[++i];
         char *end = (char *)""; /* numbers set it to where parsing stopped */
