@@ -32,6 +32,16 @@ static void same(const hush__ledger *a, const hush__ledger *b)
             abort();
         }
     }
+    if (a->n_rounds != b->n_rounds) {
+        abort();
+    }
+    for (size_t i = 0; i < a->n_rounds; i++) {
+        if (strcmp(a->rounds[i].key, b->rounds[i].key) != 0 ||
+            a->rounds[i].seen != b->rounds[i].seen ||
+            a->rounds[i].sent != b->rounds[i].sent) {
+            abort();
+        }
+    }
 }
 
 static void one(const char *data, size_t size)
@@ -55,6 +65,13 @@ static void one(const char *data, size_t size)
     for (size_t i = 0; i < l.n; i++) {
         if (!(l.entries[i].epsilon >= 0.0) || !isfinite(l.entries[i].epsilon) ||
             hush__ledger_find(&l, l.entries[i].campaign) != &l.entries[i]) {
+            abort();
+        }
+    }
+    for (size_t i = 0; i < l.n_rounds; i++) {
+        /* unique keys; an update is never recorded for an unseen round */
+        if (hush__ledger_round_find(&l, l.rounds[i].key) != &l.rounds[i] ||
+            l.rounds[i].sent > l.rounds[i].seen) {
             abort();
         }
     }
