@@ -17,6 +17,7 @@
 
 #include "device_fixture.h"
 #include "device_internal.h"
+#include <xxhash.h>
 
 #define DAY 86400
 #define T0 (20000 * (int64_t)DAY + 3600) /* some day, 01:00 UTC */
@@ -1097,4 +1098,72 @@ Test(agent, two_processes_share_one_budget)
     }
     cr_assert_eq(doubled, 0);
     fx_pub_free(&p);
+}
+
+/* The device secret keys the participation coin: lost or damaged, it fails
+ * closed like the ledger (a new one would draw every coin again).  A state
+ * directory of the previous release (ledger version 1, no secret) is
+ * upgraded: its spending stands and a secret is made. */
+Test(agent, device_secret_fails_closed_and_old_ledgers_upgrade)
+{
+    fx_keys k;
+    fx_keys_make(&k, 1);
+    char *dir = fx_tmpdir();
+    int64_t now = T0;
+    hush_agent_config cfg = fx_config(dir, &k, &now, NULL);
+    hush_agent_close(open_ok(&cfg));
+    char secret[1100];
+    snprintf(secret, sizeof secret, "%s/device-secret", dir);
+    size_t len = 0;
+    char *bytes = fx_read(secret, &len);
+    cr_assert(bytes != NULL && len == 32, "a 32-byte secret");
+    hush_agent *a = NULL;
+    hush_err err = {0};
+    FILE *f = fopen(secret, "wb");
+    fwrite(bytes, 1, 5, f);
+    fclose(f);
+    cr_assert_eq(hush_agent_open(&cfg, &a, &err), HUSH_ECORRUPT);
+    cr_assert(strstr(err.msg, "device secret") != NULL, "%s", err.msg);
+    unlink(secret);
+    hush_err_clear(&err);
+    cr_assert_eq(hush_agent_open(&cfg, &a, &err), HUSH_ECORRUPT);
+    cr_assert(strstr(err.msg, "missing") != NULL, "%s", err.msg);
+    cr_assert_null(a);
+    free(bytes);
+    fx_rmdir(dir);
+    /* version 1: two reports of "emoji" spent today */
+    dir = fx_tmpdir();
+    char path[1100];
+    snprintf(path, sizeof path, "%s/ledger", dir);
+    hush__ledger l;
+    memset(&l, 0, sizeof l);
+    l.day = T0 / DAY;
+    l.device_epsilon = 2.0;
+    l.device_reports = 2;
+    hush__ledger_entry e = {.epsilon = 2.0, .reports = 2};
+    snprintf(e.campaign, sizeof e.campaign, "emoji");
+    l.entries = &e;
+    l.n = 1;
+    size_t n = 0;
+    char *text = hush__ledger_render(&l, &n);
+    /* the same records under the old version line, re-checksummed */
+    char *body = strchr(text, '\n') + 1;
+    char *sum = strstr(text, "checksum ");
+    char old[2048];
+    int o = snprintf(old, sizeof old, "hush-ledger 1\n%.*s", (int)(sum - body), body);
+    o += snprintf(old + o, sizeof old - (size_t)o, "checksum %016llx\n",
+                  (unsigned long long)XXH3_64bits(old, (size_t)o));
+    hush_free(text);
+    f = fopen(path, "wb");
+    fwrite(old, 1, (size_t)o, f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/agent-initialised", dir);
+    fclose(fopen(path, "wb"));
+    cfg = fx_config(dir, &k, &now, NULL);
+    a = open_ok(&cfg);
+    cr_assert_eq(spent_reports(a, "emoji"), 2, "the old ledger's spending stands");
+    hush_agent_close(a);
+    snprintf(secret, sizeof secret, "%s/device-secret", dir);
+    cr_assert_eq(access(secret, F_OK), 0, "a secret was made on upgrade");
+    fx_rmdir(dir);
 }
