@@ -1024,6 +1024,17 @@ Test(agent, swapped_and_replayed_campaigns_are_refused)
     cr_assert_eq(poll_batch(a, again, "fire", false, &out, &err), 0, "%s", err.msg);
     hush_free(out);
     cr_assert_eq(spent_reports(a, "emoji"), 1);
+    /* a synthetic campaign's rounds: the same */
+    fx_pub syn2;
+    resign(&syn2, &k, &syn, "\"round\":1", "\"round\":2");
+    hush_campaign *s2 = accept_ok(a, &syn2);
+    hush_err_clear(&err);
+    cr_assert_eq(
+        hush_agent_accept_campaign(a, "mail", syn.body, syn.len, syn.signature, &c, &err),
+        HUSH_ESTALE);
+    cr_assert_null(c);
+    hush_campaign_free(s2);
+    fx_pub_free(&syn2);
     hush_campaign_free(again);
     hush_campaign_free(r1);
     hush_campaign_free(r2);
