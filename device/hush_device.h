@@ -178,9 +178,11 @@ HUSH_API int hush_agent_make_poll_batch(hush_agent *agent, const hush_campaign *
 /**
  * How many reports the budget allows `campaign` right now (0 to the
  * campaign's reports per device per day), after every rule: the campaign's
- * reports and epsilon per device per day and the app's device-wide policy.
- * *why (optional) names the rule that binds, a static string.  Nothing is
- * charged.  Returns 0.
+ * reports and epsilon per device per day and the app's device-wide policy,
+ * as the ledger on disk says now (another process may have spent).  *why
+ * (optional) names the rule that binds, a static string.  Nothing is
+ * charged.  Returns 0, or HUSH_ECORRUPT/HUSH_EIO when the ledger cannot be
+ * read (then *n is 0: the agent fails closed).
  */
 HUSH_API int hush_agent_reports_allowed(hush_agent *agent, const hush_campaign *campaign,
                                         uint32_t *n, const char **why) HUSH_WARN_UNUSED;
