@@ -320,8 +320,7 @@ Test(learn, local_dp_noises_the_update_and_charges_its_epsilon)
  * independent (both-sampled share within 4 sigma of q^2).  (Before the fix
  * the coin was drawn on each call: 0.1 / 0.19 / 0.41 / 0.92.)
  */
-Test(learn, participation_is_decided_once_per_round_whatever_the_app_calls,
-     .timeout = 300)
+Test(learn, participation_is_decided_once_per_round_whatever_the_app_calls)
 {
     enum { DEVICES = 1000, TASKS = 4 };
     static const int calls[TASKS] = {1, 2, 5, 24};
@@ -364,13 +363,18 @@ Test(learn, participation_is_decided_once_per_round_whatever_the_app_calls,
                 size_t len = 0;
                 hush_err_clear(&err);
                 int rc = hush_agent_train_round(a, m, &b, &out, &len, &err);
+                /* plain checks in the hot loop: Criterion reports every
+                 * passing cr_assert to its runner */
                 if (rc == 0) {
-                    cr_assert(!in[t], "device %d sent twice in round 7 of %s", d, ids[t]);
+                    if (in[t]) {
+                        cr_assert_fail("device %d sent twice in round 7 of %s", d,
+                                       ids[t]);
+                    }
                     in[t] = true;
                     hush_free(out);
-                } else {
-                    cr_assert(rc == HUSH_ENOTFOUND || (rc == HUSH_EBUDGET && in[t]),
-                              "device %d, %s, call %d: %d %s", d, ids[t], c, rc, err.msg);
+                } else if (!(rc == HUSH_ENOTFOUND || (rc == HUSH_EBUDGET && in[t]))) {
+                    cr_assert_fail("device %d, %s, call %d: %d %s", d, ids[t], c, rc,
+                                   err.msg);
                 }
             }
             sent[t] += in[t];
