@@ -212,6 +212,12 @@ int hush__check_round(hush_agent *a, const char *key, const char *what, uint32_t
     }
     bool changed = false;
     int rc = hush__ledger_note_round(&a->ledger, key, round, 0, &changed);
+    if (rc == HUSH_ETOOBIG) {
+        return hush_err_set(err, rc,
+                            "the ledger already remembers the rounds of %u campaigns and "
+                            "tasks; %s is refused",
+                            HUSH__LEDGER_ROUNDS_MAX, what);
+    }
     if (rc != 0) {
         return hush_err_set(err, rc, "out of memory recording round %u", round);
     }

@@ -14,6 +14,9 @@
 #define HUSH__STATE_PATH_MAX 1024
 /* ledger keys: a campaign id, or "model/" and a model id */
 #define HUSH__LEDGER_KEY_MAX 80
+/* round records kept for good: bounded so the ledger stays far below the
+ * 1 MiB it is read with (a record is under 100 bytes) */
+#define HUSH__LEDGER_ROUNDS_MAX 4096
 /* the device secret: keys the participation coin of federated rounds */
 #define HUSH__SECRET_BYTES 32
 
@@ -67,7 +70,8 @@ void hush__ledger_unlock(hush__ledger *l);
 /* The round record of `key`, or NULL. */
 const hush__ledger_round *hush__ledger_round_find(const hush__ledger *l, const char *key);
 /* Records, in memory, `seen` (raised only) and `sent` (if not 0) for `key`;
- * true if anything changed.  HUSH_ENOMEM leaves the ledger unchanged. */
+ * true if anything changed.  HUSH_ENOMEM, or HUSH_ETOOBIG past
+ * HUSH__LEDGER_ROUNDS_MAX records, leaves the ledger unchanged. */
 int hush__ledger_note_round(hush__ledger *l, const char *key, uint32_t seen,
                             uint32_t sent, bool *changed);
 /* Writes the ledger as it is in memory (atomically). */

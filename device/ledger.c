@@ -236,6 +236,9 @@ int hush__ledger_note_round(hush__ledger *l, const char *key, uint32_t seen,
     hush__ledger_round *r = (hush__ledger_round *)hush__ledger_round_find(l, key);
     *changed = false;
     if (r == NULL) {
+        if (l->n_rounds >= HUSH__LEDGER_ROUNDS_MAX) {
+            return HUSH_ETOOBIG;
+        }
         if (add_round(l, key, seen > sent ? seen : sent, sent) != 0) {
             return HUSH_ENOMEM;
         }
@@ -312,7 +315,8 @@ int hush__ledger_parse(hush__ledger *l, char *text, size_t len, hush_err *err)
                    sscanf(s, "round %81s %" SCNu32 " %" SCNu32 "%n", id, &seen, &sent,
                           &used) == 3 &&
                    s[used] == '\0' && strlen(id) <= HUSH__LEDGER_KEY_MAX &&
-                   hush__ledger_round_find(l, id) == NULL && sent <= seen) {
+                   hush__ledger_round_find(l, id) == NULL && sent <= seen &&
+                   l->n_rounds < HUSH__LEDGER_ROUNDS_MAX) {
             in_rounds = true;
             if (add_round(l, id, seen, sent) != 0) {
                 return hush_err_set(err, HUSH_ENOMEM, "out of memory reading the ledger");
@@ -522,7 +526,7 @@ int hush__ledger_charge(hush__ledger *l, const char *campaign, double epsilon,
                  ? hush__ledger_note_round(l, campaign, round_sent, round_sent, &changed)
                  : 0;
     if (rc != 0) {
-        hush_err_set(err, rc, "out of memory charging the ledger");
+        hush_err_set(err, rc, "cannot record round %u in the ledger", round_sent);
     } else {
         l->device_epsilon += epsilon;
         l->device_reports += reports;

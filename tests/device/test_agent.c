@@ -1178,3 +1178,35 @@ Test(agent, device_secret_fails_closed_and_old_ledgers_upgrade)
     cr_assert_eq(access(secret, F_OK), 0, "a secret was made on upgrade");
     fx_rmdir(dir);
 }
+
+/* Round records are kept for good, so their number is bounded: the ledger
+ * must stay well under the 1 MiB it is read with, or the agent would fail
+ * closed for ever.  The 4,097th campaign is refused instead. */
+Test(agent, round_records_are_bounded)
+{
+    hush__ledger l;
+    memset(&l, 0, sizeof l);
+    bool changed = false;
+    char key[32];
+    for (int i = 0; i < HUSH__LEDGER_ROUNDS_MAX; i++) {
+        snprintf(key, sizeof key, "campaign-%d", i);
+        if (hush__ledger_note_round(&l, key, 7, 0, &changed) != 0 || !changed) {
+            cr_assert_fail("record %d", i);
+        }
+    }
+    cr_assert_eq(hush__ledger_note_round(&l, "one-more", 1, 0, &changed), HUSH_ETOOBIG);
+    cr_assert_eq(l.n_rounds, HUSH__LEDGER_ROUNDS_MAX);
+    /* an existing record still moves */
+    cr_assert_eq(hush__ledger_note_round(&l, "campaign-3", 8, 0, &changed), 0);
+    cr_assert(changed);
+    size_t len = 0;
+    char *text = hush__ledger_render(&l, &len);
+    cr_assert_lt(len, 512u << 10, "a full ledger is %zu bytes", len);
+    hush__ledger back;
+    memset(&back, 0, sizeof back);
+    cr_assert_eq(hush__ledger_parse(&back, text, len, NULL), 0);
+    cr_assert_eq(back.n_rounds, HUSH__LEDGER_ROUNDS_MAX);
+    hush__ledger_dispose(&back);
+    hush_free(text);
+    hush__ledger_dispose(&l);
+}
