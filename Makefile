@@ -82,6 +82,7 @@ BENCHES := $(BUILD)/bench/ldp $(BUILD)/bench/embed $(BUILD)/bench/embed-quality 
            $(BUILD)/bench/device
 
 TEST_SRC := $(filter-out tests/fuzz/%,$(wildcard tests/*/*.c))
+SIM_METRICS := $(BUILD)/obj/tools/sim/metrics.o
 TEST_BIN := $(BUILD)/tests/hush-tests
 TEST_SLOW_BIN := $(BUILD)/tests/hush-tests-slow
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -164,7 +165,7 @@ $(BUILD)/bin/hushd: $(BUILD)/obj/collector/main.o $(LIBS)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
 $(BUILD)/bin/hush-sim: $(BUILD)/obj/tools/hush-sim.o $(BUILD)/obj/tools/sim/common.o \
-                      $(BUILD)/obj/tools/sim/fl.o $(LIBS)
+                      $(BUILD)/obj/tools/sim/fl.o $(SIM_METRICS) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(LDLIBS)
@@ -184,13 +185,15 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBS)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
-# Unit tests: every tests/<component>/test_<module>.c in one Criterion binary.
-$(TEST_BIN): $(call obj,$(TEST_SRC)) $(LIBS)
+# Unit tests: every tests/<component>/test_<module>.c in one Criterion binary
+# (hush-sim's metrics are pure functions tested there too).
+$(TEST_BIN): $(call obj,$(TEST_SRC)) $(SIM_METRICS) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(call obj,$(TEST_SRC)) $(LIBS) $(CRITERION_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(call obj,$(TEST_SRC)) $(SIM_METRICS) $(LIBS) \
+	    $(CRITERION_LIBS) $(LDLIBS)
 
-$(BUILD)/obj/tests/%.o: ALL_CFLAGS += -Itests
+$(BUILD)/obj/tests/%.o: ALL_CFLAGS += -Itests -Itools
 $(BUILD)/obj/tools/%.o: ALL_CFLAGS += -Itools
 
 # Slow tier: the same sources compiled with HUSH_TEST_SLOW, which enables the
@@ -198,13 +201,13 @@ $(BUILD)/obj/tools/%.o: ALL_CFLAGS += -Itools
 $(BUILD)/obj-slow/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests -DHUSH_TEST_SLOW -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -Itools -DHUSH_TEST_SLOW -c $< -o $@
 
-$(TEST_SLOW_BIN): $(patsubst %.c,$(BUILD)/obj-slow/%.o,$(TEST_SRC)) $(LIBS)
+$(TEST_SLOW_BIN): $(patsubst %.c,$(BUILD)/obj-slow/%.o,$(TEST_SRC)) $(SIM_METRICS) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(patsubst %.c,$(BUILD)/obj-slow/%.o,$(TEST_SRC)) $(LIBS) \
-	    $(CRITERION_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(patsubst %.c,$(BUILD)/obj-slow/%.o,$(TEST_SRC)) \
+	    $(SIM_METRICS) $(LIBS) $(CRITERION_LIBS) $(LDLIBS)
 
 # Fuzz targets are also built with a replay driver and run over their seed
 # corpus in every test run, so a crash found once stays fixed.
