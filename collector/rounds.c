@@ -33,6 +33,7 @@ typedef struct policy {
     double min_z;
     int64_t population; /* 0: the current number of candidates */
     bool external;
+    bool shuffled_votes; /* a control for measuring the loop: no signal */
     bool has_seed;
     uint64_t seed;
     int64_t auto_reports; /* automatic rounds (campaign spec only) */
@@ -93,6 +94,14 @@ static int parse_policy(const json_t *o, policy *p, bool closing, json_t **respo
                             "\"generator\" must be \"builtin\" or \"external\"");
             }
             p->external = strcmp(g, "external") == 0;
+        } else if (strcmp(key, "votes") == 0) {
+            const char *vs = json_string_value(v);
+            if (vs == NULL ||
+                (strcmp(vs, "estimates") != 0 && strcmp(vs, "shuffled") != 0)) {
+                return fail(response, status, 400, "invalid_policy",
+                            "\"votes\" must be \"estimates\" or \"shuffled\"");
+            }
+            p->shuffled_votes = strcmp(vs, "shuffled") == 0;
         } else if (strcmp(key, "seed") == 0) {
             if (!json_is_integer(v) || json_integer_value(v) < 0) {
                 return fail(response, status, 400, "invalid_policy",
@@ -204,6 +213,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     size_t n_texts = 0;
     hush_ldp_estimate *est = NULL;
     struct ranked *order = NULL;
+    uint32_t *by = NULL;
     hush__parent *parents = NULL;
     hush__round *next = NULL;
     const json_t *want_round = req != NULL ? json_object_get(req, "round") : NULL;
@@ -267,8 +277,37 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     if (keep > population) {
         keep = population;
     }
+    /* which estimate each candidate is selected by: its own, or with
+     * "votes": "shuffled" another candidate's, drawn by a seeded permutation
+     * (the same vote distribution with no information in it: a control that
+     * shows what the loop does without the devices' signal) */
+    uint64_t seed =
+        pol.has_seed ? pol.seed : XXH3_64bits_withSeed(c->id, strlen(c->id), r->round);
+    by = hush_malloc((pub->n_candidates + 1) * sizeof *by);
+    if (by == NULL) {
+        free(metrics_text);
+        fail(response, status, 500, "internal", "out of memory");
+        goto out;
+    }
     for (uint32_t i = 0; i < pub->n_candidates; i++) {
-        order[i] = (struct ranked){i, est[i].count};
+        by[i] = i;
+    }
+    if (pol.shuffled_votes) {
+        hush_rng *prng = NULL;
+        if (hush_rng_new_seeded_u64(seed ^ UINT64_C(0x5eed5eed5eed5eed), &prng) != 0) {
+            free(metrics_text);
+            fail(response, status, 500, "internal", "out of memory");
+            goto out;
+        }
+        for (uint32_t i = pub->n_candidates; i > 1; i--) {
+            uint32_t j = (uint32_t)hush_rng_uniform(prng, i), t = by[i - 1];
+            by[i - 1] = by[j];
+            by[j] = t;
+        }
+        hush_rng_free(prng);
+    }
+    for (uint32_t i = 0; i < pub->n_candidates; i++) {
+        order[i] = (struct ranked){i, est[by[i]].count};
     }
     qsort(order, pub->n_candidates, sizeof *order, by_estimate);
     parents = hush_calloc(keep, sizeof *parents);
@@ -280,16 +319,17 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     size_t kept = 0;
     for (size_t k = 0; k < pub->n_candidates && kept < keep; k++) {
         uint32_t i = order[k].item;
-        if (!(est[i].count > 0)) {
+        const hush_ldp_estimate *e = &est[by[i]];
+        if (!(e->count > 0)) {
             break; /* ranked by estimate: none after this is positive */
         }
-        if (est[i].count < pol.min_z * est[i].std_error) {
+        if (e->count < pol.min_z * e->std_error) {
             continue;
         }
         parents[kept++] = (hush__parent){.id = pub->candidate_ids[i],
                                          .text = pub->candidate_texts[i],
-                                         .estimate = est[i].count,
-                                         .std_error = est[i].std_error};
+                                         .estimate = e->count,
+                                         .std_error = e->std_error};
     }
     if (kept == 0) {
         free(metrics_text);
@@ -303,8 +343,6 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     /* 2. generate */
     t0 = hush__now();
     size_t want = population - kept;
-    uint64_t seed =
-        pol.has_seed ? pol.seed : XXH3_64bits_withSeed(c->id, strlen(c->id), r->round);
     int grc = 0;
     if (want > 0) {
         hush_err gerr = {0};
@@ -372,10 +410,11 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     double publish_ms = ms_since(t0);
     /* 4. freeze r, store, switch */
     t0 = hush__now();
-    json_t *pol_doc = json_pack("{s:I, s:f, s:I, s:s, s:I}", "keep", (json_int_t)keep,
-                                "min_z", pol.min_z, "population", (json_int_t)population,
-                                "generator", pol.external ? "external" : "builtin",
-                                "seed", (json_int_t)(seed & INT64_MAX));
+    json_t *pol_doc = json_pack(
+        "{s:I, s:f, s:I, s:s, s:I, s:s}", "keep", (json_int_t)keep, "min_z", pol.min_z,
+        "population", (json_int_t)population, "generator",
+        pol.external ? "external" : "builtin", "seed", (json_int_t)(seed & INT64_MAX),
+        "votes", pol.shuffled_votes ? "shuffled" : "estimates");
     char *policy_text = pol_doc != NULL ? json_dumps(pol_doc, JSON_COMPACT) : NULL;
     json_decref(pol_doc);
     pthread_rwlock_wrlock(&h->campaigns_lock);
@@ -441,6 +480,7 @@ out:
     hush__texts_free(texts, n_texts);
     hush_free(est);
     hush_free(order);
+    hush_free(by);
     hush_free(parents);
     free(pub_body);
     hush_free(sig);

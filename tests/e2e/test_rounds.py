@@ -345,12 +345,39 @@ def automatic_rounds_close_after_n_reports():
         h.cleanup()
 
 
+@test
+def shuffled_votes_are_a_control_without_signal():
+    """"votes": "shuffled" selects each candidate by another's estimate (a
+    seeded permutation): the loop runs with the same vote distribution and
+    no information, which is the control a measurement of the loop needs.
+    The round's own estimates stay the real ones."""
+    h = Hushd(HUSHD)
+    try:
+        create(h, refine={"keep": 1, "population": 6})
+        # every vote for c0: with real votes c0 is kept
+        post(h, "mail", 1, [0] * 60)
+        s, doc, _ = close(h, body={"round": 1, "votes": "shuffled", "seed": 7})
+        expect(s == 201 and doc["kept"] == 1, "close %s %s" % (s, doc))
+        _, _, pub = publication(h)
+        kept = pub["candidates"][0]["id"]
+        expect(kept != "c0", "the permutation kept %s, not the voted c0" % kept)
+        s, est, _ = h.json("GET", "/v1/campaigns/mail/estimates?round=1&top=1")
+        expect(est["items"][0]["candidate_id"] == "c0", "frozen estimates are real: %s" % est)
+        s, hist, _ = h.json("GET", "/v1/campaigns/mail/rounds")
+        expect(hist["rounds"][0]["policy"]["votes"] == "shuffled", "history %s" % hist)
+        s, doc, _ = close(h, body={"round": 2, "votes": "loud"})
+        expect(s == 400 and doc["error"]["code"] == "invalid_policy", "bad votes %s" % doc)
+    finally:
+        h.cleanup()
+
+
 def main():
     global HUSHD
     if len(sys.argv) != 2:
         sys.exit("usage: test_rounds.py path/to/hushd")
     HUSHD = os.path.abspath(sys.argv[1])
     for t in [close_keeps_the_most_voted_and_publishes_the_next_round,
+              shuffled_votes_are_a_control_without_signal,
               round_policy_and_what_cannot_be_closed,
               a_failing_external_generator_leaves_the_round_open, history_survives_a_restart,
               batches_racing_a_close_are_counted_or_refused,
