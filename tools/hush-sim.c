@@ -25,15 +25,37 @@
  * about 1e-10 for d = 1001.
  *
  * The simulator alone sees the private emails, and after every round it
- * measures the synthetic set against them (embedding space, cosine):
- *   coverage    mean over private emails of the similarity to the nearest
- *               synthetic sample;
- *   precision   share of synthetic samples inside some private email's
- *               k-NN ball (k = 3; Kynkaenniemi et al. 2019);
- *   recall      share of private emails inside some synthetic sample's
- *               k-NN ball among the synthetic samples;
- *   oracle      the coverage a same-sized set of held-out real emails gives;
- *   gap_closed  (coverage - initial) / (oracle - initial).
+ * measures the synthetic set against them in a space the loop does not
+ * optimize (tools/sim/metrics.h): TF-IDF reduced to 100 dimensions by SVD,
+ * fitted on the corpus's emails that are neither private nor held out (the
+ * other groups).  Per round:
+ *   fd          Frechet distance to the private emails; fd_oracle that of
+ *               held-out real emails of the private groups (as many as the
+ *               set has samples);
+ *   gap         (fd_0 - fd_r) / (fd_0 - fd_oracle): the share of the way
+ *               from the initial set to real emails;
+ *   fd_judge2   the same distance in a second space, fitted on the held-out
+ *               emails (gap_judge2 likewise);
+ *   ncov        share of private emails whose own 3-NN ball holds a
+ *               synthetic sample (Naeem et al. 2020);
+ *   precision   share of synthetic samples in some private email's 3-NN
+ *               ball (Kynkaenniemi et al. 2019);
+ *   ovl         sum over 20 k-means clusters of the private emails of
+ *               min(synthetic share, private share);
+ *   auc         cross-validated AUC of a classifier telling the set from
+ *               the private emails (0.5: indistinguishable);
+ *   words       mean words per text (words_private: the private emails');
+ *   pairwise    mean pairwise cosine in the set, twins the share of texts
+ *               with a near-twin (cosine > 0.9);
+ *   coverage    hush's own: mean cosine, in the campaign's embedding, of
+ *               each private email to its nearest synthetic sample (the
+ *               quantity the votes optimize; reported, not judged by).
+ * Two controls with no private signal run beside the loop (unless
+ * --no-controls): "shuffled-votes", the same loop whose round closes select
+ * by a random permutation of the vote counts (hushd's "votes": "shuffled"),
+ * and "concat", concatenations of public sentences matched in length to
+ * each round's synthetic texts.  info = fd of the shuffled-votes control -
+ * fd of the loop at the same round.
  *
  * Output: a progress bar on a terminal, one line per round (a table, or
  * with --json one JSON object per line, {"bench":"refine",...}), a CSV
@@ -61,6 +83,7 @@
 #include "hush_privacy.h"
 #include "hush_protocol.h"
 #include "hush_transport.h"
+#include "sim/metrics.h"
 #include "sim/sim.h"
 
 extern char **environ;
@@ -78,7 +101,7 @@ typedef struct opts {
     size_t n_eps;
     uint32_t dim;
     uint64_t seed;
-    bool json, plot, progress;
+    bool json, plot, progress, controls;
 } opts;
 
 /* ---- data ---------------------------------------------------------------- */
@@ -131,7 +154,8 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void load_corpus(const opts *o, texts *private_, texts *initial, hush_rng *rng)
+static void load_corpus(const opts *o, texts *private_, texts *initial, texts *others,
+                        hush_rng *rng)
 {
     FILE *f = fopen(o->corpus, "r");
     if (f == NULL) {
@@ -150,9 +174,15 @@ static void load_corpus(const opts *o, texts *private_, texts *initial, hush_rng
                 if (json_string_length(t) > 0) {
                     texts_push(private_, json_string_value(t), json_string_length(t));
                 }
-            } else if (strncmp(group, o->initial_prefix, strlen(o->initial_prefix)) ==
-                       0) {
-                sentences_of(json_string_value(t), &init_sent);
+            } else {
+                /* neither private nor held out: what the judge's space is
+                 * fitted on */
+                if (json_string_length(t) > 0) {
+                    texts_push(others, json_string_value(t), json_string_length(t));
+                }
+                if (strncmp(group, o->initial_prefix, strlen(o->initial_prefix)) == 0) {
+                    sentences_of(json_string_value(t), &init_sent);
+                }
             }
         }
         json_decref(doc);
@@ -323,7 +353,99 @@ typedef struct world {
     double oracle_coverage;
     hush_embedder *embedder;
     char *embedder_desc;
+    /* the judges: spaces the loop does not optimize */
+    texts public_sentences; /* every initial-group sentence: the concat pool */
+    sim_space *eval, *judge2;
+    double *pe, *pj; /* device emails in each space */
+    double *centroids;
+    double fd_oracle, fd_oracle_j, words_private;
+    const char *split;
 } world;
+
+#define EVAL_DIMS 100
+#define EVAL_VOCAB 20000
+#define CLUSTERS 20
+
+typedef struct judged {
+    double fd, fd_j, ncov, precision, ovl, auc, words, pairwise, twins, coverage;
+} judged;
+
+/* Rows of n texts in a space (new, free). */
+static double *embed_space(const sim_space *sp, char *const *t, size_t n)
+{
+    uint32_t d = sim_space_dims(sp);
+    double *x = malloc((n * d + 1) * sizeof *x);
+    if (x == NULL) {
+        die("out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        sim_space_embed(sp, t[i], x + i * d);
+    }
+    return x;
+}
+
+/* Every measure of a set of texts against the private emails. */
+static void judge_set(const world *w, char *const *t, size_t n, uint64_t seed,
+                      judged *out)
+{
+    uint32_t d = sim_space_dims(w->eval), dj = sim_space_dims(w->judge2);
+    double *se = embed_space(w->eval, t, n), *sj = embed_space(w->judge2, t, n);
+    size_t np = w->device_emails.n;
+    hush_rng *rng = NULL;
+    if (hush_rng_new_seeded_u64(seed, &rng) != 0 ||
+        sim_frechet(se, n, w->pe, np, d, &out->fd) != 0 ||
+        sim_frechet(sj, n, w->pj, np, dj, &out->fd_j) != 0 ||
+        sim_ncov(w->pe, np, se, n, d, KNN, &out->ncov) != 0 ||
+        sim_precision(w->pe, np, se, n, d, KNN, &out->precision) != 0 ||
+        sim_c2st_auc(se, n, w->pe, np, d, 5, rng, &out->auc) != 0 ||
+        sim_pairwise(se, n, d, 0.9, &out->pairwise, &out->twins) != 0) {
+        die("out of memory measuring");
+    }
+    out->ovl = sim_ovl(w->pe, np, se, n, d, w->centroids, CLUSTERS);
+    double words = 0;
+    for (size_t i = 0; i < n; i++) {
+        words += (double)sim_words(t[i]);
+    }
+    out->words = n > 0 ? words / (double)n : 0;
+    fmat S;
+    embed_all(w->embedder, t, n, &S);
+    out->coverage = measure(&w->P, w->p_knn, &S).coverage;
+    free(S.v);
+    free(se);
+    free(sj);
+    hush_rng_free(rng);
+}
+
+/* Length-matched concatenations of public sentences: for each text of the
+ * set, sentences drawn at random until as many words (new texts). */
+static texts concat_control(const world *w, char *const *t, size_t n, hush_rng *rng)
+{
+    texts out = {0};
+    for (size_t i = 0; i < n; i++) {
+        size_t want = sim_words(t[i]), have = 0;
+        char *acc = NULL;
+        size_t len = 0;
+        while (have < want || acc == NULL) {
+            const char *sent =
+                w->public_sentences.v[hush_rng_uniform(rng, w->public_sentences.n)];
+            size_t sl = strlen(sent);
+            char *g = realloc(acc, len + sl + 2);
+            if (g == NULL) {
+                die("out of memory");
+            }
+            acc = g;
+            if (len > 0) {
+                acc[len++] = ' ';
+            }
+            memcpy(acc + len, sent, sl + 1);
+            len += sl;
+            have += sim_words(sent);
+        }
+        texts_push(&out, acc, len);
+        free(acc);
+    }
+    return out;
+}
 
 static int64_t sim_clock(void *ctx)
 {
@@ -341,35 +463,53 @@ static void eps_name(double eps, char *out, size_t cap)
 
 typedef struct row {
     double eps;
+    const char *control;
     size_t round;
-    quality q;
-    double gap;
+    judged j;
+    double gap, gap_j, info; /* info: NAN when there is no control */
     uint64_t n_reports;
     long kept, generated;
 } row;
 
 static void emit(const opts *o, const world *w, const row *r, FILE *csv)
 {
-    char en[16];
+    char en[16], info[32];
     eps_name(r->eps, en, sizeof en);
+    if (isnan(r->info)) {
+        snprintf(info, sizeof info, "null");
+    } else {
+        snprintf(info, sizeof info, "%.4f", r->info);
+    }
     if (o->progress) {
         fputs("\r\033[K", stderr);
     }
     if (o->json) {
-        printf("{\"bench\":\"refine\",\"epsilon\":%s%s%s,\"round\":%zu,\"coverage\":%.4f,"
-               "\"oracle_coverage\":%.4f,\"gap_closed\":%.4f,\"precision\":%.4f,"
-               "\"recall\":%.4f,\"devices\":%zu,\"candidates\":%zu}\n",
-               isinf(r->eps) ? "\"" : "", en, isinf(r->eps) ? "\"" : "", r->round,
-               r->q.coverage, w->oracle_coverage, r->gap, r->q.precision, r->q.recall,
-               o->devices, o->candidates);
+        printf("{\"bench\":\"refine\",\"split\":\"%s\",\"seed\":%llu,\"epsilon\":%s%s%s,"
+               "\"control\":\"%s\",\"round\":%zu,\"fd\":%.4f,\"fd_oracle\":%.4f,"
+               "\"gap\":%.4f,\"fd_judge2\":%.4f,\"gap_judge2\":%.4f,\"ncov\":%.4f,"
+               "\"ovl\":%.4f,\"precision\":%.4f,\"auc\":%.4f,\"words\":%.1f,"
+               "\"words_private\":%.1f,\"pairwise\":%.4f,\"twins\":%.4f,"
+               "\"coverage\":%.4f,\"info\":%s,\"devices\":%zu,\"candidates\":%zu}\n",
+               w->split, (unsigned long long)o->seed, isinf(r->eps) ? "\"" : "", en,
+               isinf(r->eps) ? "\"" : "", r->control, r->round, r->j.fd, w->fd_oracle,
+               r->gap, r->j.fd_j, r->gap_j, r->j.ncov, r->j.ovl, r->j.precision, r->j.auc,
+               r->j.words, w->words_private, r->j.pairwise, r->j.twins, r->j.coverage,
+               info, o->devices, o->candidates);
     } else {
-        printf("  eps %-4s round %zu  coverage %.4f  gap closed %6.1f%%  precision %.3f  "
-               "recall %.3f\n",
-               en, r->round, r->q.coverage, 100 * r->gap, r->q.precision, r->q.recall);
+        printf("  eps %-4s %-14s round %zu  fd %.3f (oracle %.3f)  gap %6.1f%%  judge2 "
+               "%6.1f%%  ncov %.3f  ovl %.2f  auc %.3f  words %5.1f  pairwise %.2f  "
+               "info %s\n",
+               en, r->control, r->round, r->j.fd, w->fd_oracle, 100 * r->gap,
+               100 * r->gap_j, r->j.ncov, r->j.ovl, r->j.auc, r->j.words, r->j.pairwise,
+               info);
     }
     fflush(stdout);
-    fprintf(csv, "%s,%zu,%.6f,%.6f,%.6f,%.6f,%.6f,%llu,%ld,%ld\n", en, r->round,
-            r->q.coverage, w->oracle_coverage, r->gap, r->q.precision, r->q.recall,
+    fprintf(csv,
+            "%s,%s,%zu,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.2f,%.2f,%.6f,%.6f,"
+            "%.6f,%s,%llu,%ld,%ld\n",
+            en, r->control, r->round, r->j.fd, w->fd_oracle, r->gap, r->j.fd_j, r->gap_j,
+            r->j.ncov, r->j.ovl, r->j.precision, r->j.auc, r->j.words, w->words_private,
+            r->j.pairwise, r->j.twins, r->j.coverage, isnan(r->info) ? "" : info,
             (unsigned long long)r->n_reports, r->kept, r->generated);
     fflush(csv);
 }
@@ -403,8 +543,12 @@ static hush_publication *fetch(http *h, const uint8_t pk[32], bool device, buf *
     return p;
 }
 
+/* One loop at one epsilon.  shuffled: the shuffled-votes control, which
+ * records its fd per round in fd_shuffled; otherwise the loop itself, whose
+ * rows get info from fd_shuffled (when the controls ran) and which also
+ * measures the concat control each round. */
 static void run(const opts *o, world *w, double eps, FILE *csv, const char *corpus_file,
-                size_t run_index)
+                size_t run_index, bool shuffled, double *fd_shuffled)
 {
     char en[16];
     eps_name(eps, en, sizeof en);
@@ -469,23 +613,35 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
     if (hush_rng_new_seeded_u64(o->seed * 1000003 + run_index, &rng) != 0) {
         die("rng");
     }
-    double initial_coverage = 0;
+    double fd0 = 0, fd0_j = 0;
+    hush_rng *crng = NULL; /* the concat control's draws */
+    if (hush_rng_new_seeded_u64(o->seed * 2654435761u + run_index, &crng) != 0) {
+        die("rng");
+    }
     uint32_t *match = malloc(w->device_emails.n * sizeof *match + 1);
     for (size_t round = 0;; round++) {
         progress(o, en, round, o->rounds, 0.0, "measuring");
         /* the analyst's view: the texts, measured against the private data */
         hush_publication *full = fetch(&h, pk, false, &b, NULL);
-        fmat S;
-        embed_all(w->embedder, full->candidate_texts, full->n_candidates, &S);
-        row r = {.eps = eps, .round = round};
-        r.q = measure(&w->P, w->p_knn, &S);
-        free(S.v);
-        hush_publication_free(full);
+        row r = {.eps = eps,
+                 .round = round,
+                 .control = shuffled ? "shuffled-votes" : "none",
+                 .info = NAN};
+        judge_set(w, full->candidate_texts, full->n_candidates, o->seed * 31 + round,
+                  &r.j);
         if (round == 0) {
-            initial_coverage = r.q.coverage;
+            fd0 = r.j.fd;
+            fd0_j = r.j.fd_j;
         }
-        double span = w->oracle_coverage - initial_coverage;
-        r.gap = span > 0 ? (r.q.coverage - initial_coverage) / span : 0;
+        r.gap = fd0 - w->fd_oracle > 0 ? (fd0 - r.j.fd) / (fd0 - w->fd_oracle) : 0;
+        r.gap_j = fd0_j - w->fd_oracle_j > 0
+                      ? (fd0_j - r.j.fd_j) / (fd0_j - w->fd_oracle_j)
+                      : 0;
+        if (shuffled) {
+            fd_shuffled[round] = r.j.fd;
+        } else if (o->controls) {
+            r.info = fd_shuffled[round] - r.j.fd;
+        }
         if (round > 0) {
             /* the previous close's record */
             request(&h, "GET", "/v1/campaigns/mail/rounds", NULL, 0, false, &b);
@@ -498,6 +654,18 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
             json_decref(hist);
         }
         emit(o, w, &r, csv);
+        if (!shuffled && o->controls) {
+            texts ct = concat_control(w, full->candidate_texts, full->n_candidates, crng);
+            row rc = {.eps = eps, .round = round, .control = "concat", .info = NAN};
+            judge_set(w, ct.v, ct.n, o->seed * 37 + round, &rc.j);
+            rc.gap = fd0 - w->fd_oracle > 0 ? (fd0 - rc.j.fd) / (fd0 - w->fd_oracle) : 0;
+            rc.gap_j = fd0_j - w->fd_oracle_j > 0
+                           ? (fd0_j - rc.j.fd_j) / (fd0_j - w->fd_oracle_j)
+                           : 0;
+            emit(o, w, &rc, csv);
+            texts_free(&ct);
+        }
+        hush_publication_free(full);
         if (round == o->rounds) {
             break;
         }
@@ -610,10 +778,13 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
         hush_ldp_free(mech);
         /* close the round: keep, vary, publish */
         progress(o, en, round, o->rounds, 1.0, "refining");
-        json_t *close = json_pack(
-            "{s:I, s:{s:f, s:f, s:f, s:f, s:f}}", "round", (json_int_t)dev->round,
-            "metrics", "coverage", r.q.coverage, "precision", r.q.precision, "recall",
-            r.q.recall, "oracle_coverage", w->oracle_coverage, "gap_closed", r.gap);
+        json_t *close = json_pack("{s:I, s:{s:f, s:f, s:f, s:f, s:f, s:f}}", "round",
+                                  (json_int_t)dev->round, "metrics", "fd", r.j.fd, "gap",
+                                  r.gap, "ncov", r.j.ncov, "ovl", r.j.ovl, "auc", r.j.auc,
+                                  "coverage", r.j.coverage);
+        if (shuffled) {
+            json_object_set_new(close, "votes", json_string("shuffled"));
+        }
         char *cj = json_dumps(close, JSON_COMPACT | JSON_REAL_PRECISION(10));
         json_decref(close);
         st = request(&h, "POST", "/v1/campaigns/mail/rounds", cj, strlen(cj), true, &b);
@@ -627,6 +798,7 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
     }
     free(match);
     hush_rng_free(rng);
+    hush_rng_free(crng);
     hush_transport_free(t);
     free(b.p);
     server_stop(&srv);
@@ -643,15 +815,14 @@ static void plot(const opts *o)
     if (f == NULL) {
         return;
     }
-    fprintf(
-        f,
-        "set datafile separator ','\n"
-        "set key outside right\n"
-        "set xlabel 'round'\nset ylabel 'coverage (mean cosine to nearest synthetic)'\n"
-        "set title 'hush-sim: synthetic set vs private emails'\n"
-        "set grid\nset xtics 1\n"
-        "files = '%s/refine.csv'\n",
-        o->out);
+    fprintf(f,
+            "set datafile separator ','\n"
+            "set key outside right\n"
+            "set xlabel 'round'\nset ylabel 'Frechet distance to the private emails'\n"
+            "set title 'hush-sim: synthetic set vs private emails (TF-IDF/SVD judge)'\n"
+            "set grid\nset xtics 1\n"
+            "files = '%s/refine.csv'\n",
+            o->out);
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 0) {
             fprintf(f, "set terminal pngcairo size 900,540\nset output '%s/refine.png'\n",
@@ -661,16 +832,22 @@ static void plot(const opts *o)
                     o->out);
         }
         fprintf(f, "plot ");
+        static const char *const controls[] = {"none", "shuffled-votes", "concat"};
         for (size_t i = 0; i < o->n_eps; i++) {
             char en[16];
             eps_name(o->eps[i], en, sizeof en);
-            fprintf(
-                f,
-                "files using (strcol(1) eq '%s' ? $2 : 1/0):(strcol(1) eq '%s' ? $3 : "
-                "1/0) with linespoints title 'eps %s', ",
-                en, en, en);
+            for (int c = 0; c < (o->controls ? 3 : 1); c++) {
+                fprintf(f,
+                        "files using (strcol(1) eq '%s' && strcol(2) eq '%s' ? $3 : "
+                        "1/0):(strcol(1) eq '%s' && strcol(2) eq '%s' ? $4 : 1/0) with "
+                        "linespoints dashtype %d lc %zu title 'eps %s%s%s', ",
+                        en, controls[c], en, controls[c], c + 1, i + 1, en,
+                        c > 0 ? ", " : "", c > 0 ? controls[c] : "");
+            }
         }
-        fprintf(f, "files using 2:4 with lines dashtype 2 lc 'black' title 'oracle'\n");
+        fprintf(
+            f, "files using 3:5 with lines dashtype 2 lc 'black' title 'oracle (held-out "
+               "emails)'\n");
     }
     fclose(f);
     char cmd[1400];
@@ -692,6 +869,7 @@ static void usage(FILE *f)
         "PREFIX]\n"
         "                [--emails-per-device K] [--keep SHARE] [--dim D] [--seed S]\n"
         "                [--real-devices N] [--out DIR] [--json] [--no-plot]\n"
+        "                [--no-controls]\n"
         "                [--generator builtin|external] [--generator-cmd CMD]\n"
         "defaults: data/spamassassin.jsonl, hushd next to hush-sim, 100000 devices,\n"
         "1000 candidates, 5 rounds, epsilon 1,2,4,8,inf, private easy-ham, initial "
@@ -728,7 +906,8 @@ int main(int argc, char **argv)
               .n_eps = 5,
               .dim = 256,
               .seed = 1,
-              .plot = true};
+              .plot = true,
+              .controls = true};
     static char hushd[4096];
     ssize_t self = readlink("/proc/self/exe", hushd, sizeof hushd - 16);
     if (self > 0) {
@@ -757,6 +936,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(f, "--no-plot") == 0) {
             o.plot = false;
+            continue;
+        }
+        if (strcmp(f, "--no-controls") == 0) {
+            o.controls = false;
             continue;
         }
         if (i + 1 >= argc) {
@@ -847,8 +1030,8 @@ int main(int argc, char **argv)
     if (hush_rng_new_seeded_u64(o.seed, &rng) != 0) {
         die("rng");
     }
-    texts private_ = {0};
-    load_corpus(&o, &private_, &w.initial, rng);
+    texts private_ = {0}, others = {0};
+    load_corpus(&o, &private_, &w.initial, &others, rng);
     if (w.initial.n < o.candidates) {
         die("only %zu initial sentences in groups %s*", w.initial.n, o.initial_prefix);
     }
@@ -888,6 +1071,39 @@ int main(int argc, char **argv)
         die("only %zu usable initial sentences in groups %s*", w.initial.n,
             o.initial_prefix);
     }
+    for (size_t i = 0; i < w.initial.n; i++) {
+        texts_push(&w.public_sentences, w.initial.v[i], strlen(w.initial.v[i]));
+    }
+    /* the judges: a space fitted on the other groups' emails, and a second
+     * one fitted on the held-out private-group emails */
+    if (others.n < 2 ||
+        sim_space_fit(others.v, others.n, EVAL_VOCAB, EVAL_DIMS, o.seed, &w.eval) != 0) {
+        die("cannot fit the evaluation space on %zu emails outside %s*", others.n,
+            o.private_prefix);
+    }
+    if (sim_space_fit(w.oracle_emails.v, w.oracle_emails.n, EVAL_VOCAB, EVAL_DIMS,
+                      o.seed + 1, &w.judge2) != 0) {
+        die("cannot fit the second judge's space on %zu held-out emails",
+            w.oracle_emails.n);
+    }
+    texts_free(&others);
+    w.pe = embed_space(w.eval, w.device_emails.v, w.device_emails.n);
+    w.pj = embed_space(w.judge2, w.device_emails.v, w.device_emails.n);
+    w.centroids = malloc(CLUSTERS * sim_space_dims(w.eval) * sizeof *w.centroids);
+    if (w.centroids == NULL || w.device_emails.n < CLUSTERS ||
+        sim_kmeans(w.pe, w.device_emails.n, sim_space_dims(w.eval), CLUSTERS, rng,
+                   w.centroids) != 0) {
+        die("k-means of the private emails failed");
+    }
+    double wp = 0;
+    for (size_t i = 0; i < w.device_emails.n; i++) {
+        wp += (double)sim_words(w.device_emails.v[i]);
+    }
+    w.words_private = wp / (double)w.device_emails.n;
+    w.split =
+        strcmp(o.private_prefix, "easy-ham") == 0 && strcmp(o.initial_prefix, "spam") == 0
+            ? "default"
+            : "custom";
     embed_all(w.embedder, w.device_emails.v, w.device_emails.n, &w.P);
     float *pp = malloc(w.P.n * w.P.n * sizeof *pp);
     w.p_knn = malloc(w.P.n * sizeof *w.p_knn);
@@ -906,6 +1122,18 @@ int main(int argc, char **argv)
     quality oq = measure(&w.P, w.p_knn, &O);
     w.oracle_coverage = oq.coverage;
     free(O.v);
+    {
+        double *oe = embed_space(w.eval, w.oracle_emails.v, n_oracle),
+               *oj = embed_space(w.judge2, w.oracle_emails.v, n_oracle);
+        if (sim_frechet(oe, n_oracle, w.pe, w.device_emails.n, sim_space_dims(w.eval),
+                        &w.fd_oracle) != 0 ||
+            sim_frechet(oj, n_oracle, w.pj, w.device_emails.n, sim_space_dims(w.judge2),
+                        &w.fd_oracle_j) != 0) {
+            die("out of memory");
+        }
+        free(oe);
+        free(oj);
+    }
     /* the generator's public corpus: the initial groups' sentences */
     char corpus_file[1100];
     snprintf(corpus_file, sizeof corpus_file, "%s/public-corpus.jsonl", o.out);
@@ -928,20 +1156,28 @@ int main(int argc, char **argv)
     if (csv == NULL) {
         die("cannot write %s", csv_path);
     }
-    fprintf(csv, "epsilon,round,coverage,oracle_coverage,gap_closed,precision,recall,"
+    fprintf(csv, "epsilon,control,round,fd,fd_oracle,gap,fd_judge2,gap_judge2,ncov,ovl,"
+                 "precision,auc,words,words_private,pairwise,twins,coverage,info,"
                  "n_reports,kept,generated\n");
     if (!o.json) {
         printf("hush-sim: %zu devices holding %zu private emails (%s*), %zu held out; "
-               "oracle "
-               "(%zu held-out emails): coverage %.4f, precision %.3f, recall %.3f; %zu "
+               "oracle (%zu held-out emails): fd %.4f (judge 2: %.4f), words %.1f; %zu "
                "candidates from %s* sentences\n",
                o.devices, w.device_emails.n, o.private_prefix, w.oracle_emails.n,
-               n_oracle, oq.coverage, oq.precision, oq.recall, o.candidates,
+               n_oracle, w.fd_oracle, w.fd_oracle_j, w.words_private, o.candidates,
                o.initial_prefix);
     }
-    for (size_t i = 0; i < o.n_eps; i++) {
-        run(&o, &w, o.eps[i], csv, abs_corpus, i);
+    double *fd_shuffled = calloc(o.rounds + 1, sizeof *fd_shuffled);
+    if (fd_shuffled == NULL) {
+        die("out of memory");
     }
+    for (size_t i = 0; i < o.n_eps; i++) {
+        if (o.controls) {
+            run(&o, &w, o.eps[i], csv, abs_corpus, 100 + i, true, fd_shuffled);
+        }
+        run(&o, &w, o.eps[i], csv, abs_corpus, i, false, fd_shuffled);
+    }
+    free(fd_shuffled);
     fclose(csv);
     free(abs_corpus);
     if (o.plot) {
@@ -958,6 +1194,12 @@ int main(int argc, char **argv)
     free(w.holds);
     free(w.P.v);
     free(w.p_knn);
+    texts_free(&w.public_sentences);
+    sim_space_free(w.eval);
+    sim_space_free(w.judge2);
+    free(w.pe);
+    free(w.pj);
+    free(w.centroids);
     hush_free(w.embedder_desc);
     hush_embedder_free(w.embedder);
     hush_rng_free(rng);
