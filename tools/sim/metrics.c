@@ -514,6 +514,15 @@ void sim_space_embed(const sim_space *s, const char *text, double *out)
             out[j] += r.w[t] * cp[j];
         }
     }
+    /* unit length, as latent semantic analysis does after the SVD: a
+     * text's direction, not how much of it the k dimensions explain */
+    double norm = 0;
+    for (uint32_t j = 0; j < s->dims; j++) {
+        norm += out[j] * out[j];
+    }
+    for (uint32_t j = 0; j < s->dims && norm > 0; j++) {
+        out[j] /= sqrt(norm);
+    }
     free(r.col);
     free(r.w);
 }

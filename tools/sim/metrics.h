@@ -48,8 +48,8 @@ int sim_space_fit(char *const *texts, size_t n, size_t max_vocab, uint32_t dims,
                   uint64_t seed, sim_space **out);
 void sim_space_free(sim_space *s);
 uint32_t sim_space_dims(const sim_space *s);
-/* The text's coordinates (dims doubles); a text with no known word maps
- * to the origin. */
+/* The text's coordinates (dims doubles), scaled to unit length as latent
+ * semantic analysis does; a text with no known word maps to the origin. */
 void sim_space_embed(const sim_space *s, const char *text, double *out);
 
 /* ---- moments and the Frechet distance ---- */
