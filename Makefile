@@ -77,7 +77,7 @@ SHARED_LIBS := $(LIB_DEV_SO) $(LIB_CURL_SO)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 TOOLS := $(BUILD)/bin/hushd $(BUILD)/bin/hush-agent $(BUILD)/bin/hush-privacy $(BUILD)/bin/hush-demo \
-         $(BUILD)/bin/hush-embed $(BUILD)/bin/hush-sim
+         $(BUILD)/bin/hush-embed $(BUILD)/bin/hush-sim $(BUILD)/bin/hush-generate-llm
 BENCHES := $(BUILD)/bench/ldp $(BUILD)/bench/embed $(BUILD)/bench/embed-quality \
            $(BUILD)/bench/device
 
@@ -237,6 +237,7 @@ check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS)
 	@/usr/bin/python3 tests/e2e/test_integration.py $(BUILD) $(SANITIZE)
 	@/usr/bin/python3 tests/e2e/test_sim.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_fl_privacy.py $(BUILD)
+	@/usr/bin/python3 tests/e2e/test_llm_generator.py $(BUILD)
 
 test: deps
 	@$(MAKE) --no-print-directory check BUILD=build
@@ -288,7 +289,7 @@ PUBLIC_HEADERS := common/hush_common.h privacy/hush_privacy.h embeddings/hush_em
                   learning/hush_learning.h protocol/hush_protocol.h device/hush_device.h \
                   device/hush_transport.h
 INSTALL_TOOLS  := $(BUILD)/bin/hushd $(BUILD)/bin/hush-agent $(BUILD)/bin/hush-privacy \
-                  $(BUILD)/bin/hush-embed
+                  $(BUILD)/bin/hush-embed $(BUILD)/bin/hush-generate-llm
 
 # The .pc files say where things were installed: made by install itself.
 pc = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
