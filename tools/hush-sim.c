@@ -837,12 +837,14 @@ static void plot(const opts *o)
             char en[16];
             eps_name(o->eps[i], en, sizeof en);
             for (int c = 0; c < (o->controls ? 3 : 1); c++) {
+                /* one series: the CSV's rows of this epsilon and control
+                 * (the loop's rows and its concat control's interleave) */
                 fprintf(f,
-                        "files using (strcol(1) eq '%s' && strcol(2) eq '%s' ? $3 : "
-                        "1/0):(strcol(1) eq '%s' && strcol(2) eq '%s' ? $4 : 1/0) with "
-                        "linespoints dashtype %d lc %zu title 'eps %s%s%s', ",
-                        en, controls[c], en, controls[c], c + 1, i + 1, en,
-                        c > 0 ? ", " : "", c > 0 ? controls[c] : "");
+                        "\"< awk -F, '$1 == \\\"%s\\\" && $2 == \\\"%s\\\"' "
+                        "%s/refine.csv\" using 3:4 with linespoints dashtype %d lc %zu "
+                        "title 'eps %s%s%s', ",
+                        en, controls[c], o->out, c + 1, i + 1, en, c > 0 ? ", " : "",
+                        c > 0 ? controls[c] : "");
             }
         }
         fprintf(
