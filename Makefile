@@ -170,6 +170,12 @@ $(BUILD)/bin/hush-sim: $(BUILD)/obj/tools/hush-sim.o $(BUILD)/obj/tools/sim/comm
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(LDLIBS)
 
+$(BUILD)/bin/hush-generate-llm: $(BUILD)/obj/tools/hush-generate-llm.o \
+                               $(BUILD)/obj/tools/llm_answer.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(LDLIBS)
+
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
@@ -211,6 +217,7 @@ $(TEST_SLOW_BIN): $(patsubst %.c,$(BUILD)/obj-slow/%.o,$(TEST_SRC)) $(SIM_METRIC
 
 # Fuzz targets are also built with a replay driver and run over their seed
 # corpus in every test run, so a crash found once stays fixed.
+$(BUILD)/fuzz-replay/fuzz_llm_answer: $(BUILD)/obj/tools/llm_answer.o
 $(BUILD)/fuzz-replay/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay_main.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
@@ -270,11 +277,11 @@ FUZZ_CC ?= clang
 fuzz: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PRIVACY_SRC) $(EMBED_SRC) $(LEARN_SRC) \
-                 $(PROTO_SRC) $(DEV_SRC) $(COLL_SRC)
+                 $(PROTO_SRC) $(DEV_SRC) $(COLL_SRC) tools/llm_answer.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all -DHUSH_NO_MULTIVERSION -Icommon -Iprivacy -Iembeddings -Iprotocol \
-	    -Ilearning -Idevice -Icollector \
+	    -Ilearning -Idevice -Icollector -Itools \
 	    $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 # ---- install ------------------------------------------------------------

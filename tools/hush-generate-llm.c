@@ -35,9 +35,10 @@
 #include <string.h>
 
 #include "hush_common.h"
+#include "llm_answer.h"
 
 #define MAX_RESPONSE (4u << 20)
-#define MAX_TEXT 4096
+#define MAX_TEXT HUSH_LLM_TEXT_MAX
 
 typedef struct opts {
     const char *endpoint, *model, *api_key_file;
@@ -74,18 +75,6 @@ static size_t on_body(char *d, size_t size, size_t nmemb, void *ud)
     b->n += add;
     b->p[b->n] = '\0';
     return add;
-}
-
-static size_t count_words(const char *s)
-{
-    size_t w = 0;
-    for (size_t i = 0; s[i] != '\0'; i++) {
-        bool space = s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r';
-        bool prev = i == 0 || s[i - 1] == ' ' || s[i - 1] == '\t' || s[i - 1] == '\n' ||
-                    s[i - 1] == '\r';
-        w += !space && prev;
-    }
-    return w;
 }
 
 static void usage(FILE *f)
@@ -152,55 +141,15 @@ static int complete(CURL *c, const opts *o, const char *auth, const sample *pare
     curl_slist_free_all(h);
     free(req);
     int rc = -1;
-    json_t *doc = NULL;
     if (cc != CURLE_OK) {
         snprintf(why, why_cap, "%s",
                  b.too_big ? "the answer is too large" : curl_easy_strerror(cc));
     } else if (status != 200) {
         snprintf(why, why_cap, "HTTP %ld", status);
-    } else if ((doc = json_loadb(b.p != NULL ? b.p : "", b.n, 0, NULL)) == NULL) {
-        snprintf(why, why_cap, "the answer is not JSON");
     } else {
-        json_t *msg = json_object_get(json_array_get(json_object_get(doc, "choices"), 0),
-                                      "message");
-        const char *content = json_string_value(json_object_get(msg, "content"));
-        /* trim the white space models like to add around the text */
-        size_t len = content != NULL ? strlen(content) : 0;
-        size_t a = 0;
-        while (a < len && strchr(" \t\r\n\"", content[a]) != NULL) {
-            a++;
-        }
-        while (len > a && strchr(" \t\r\n\"", content[len - 1]) != NULL) {
-            len--;
-        }
-        if (content == NULL) {
-            snprintf(why, why_cap, "no choices[0].message.content string in the answer");
-        } else if (len == a) {
-            snprintf(why, why_cap, "an empty text");
-        } else if (len - a > MAX_TEXT) {
-            snprintf(why, why_cap, "a text of %zu bytes (at most %u)", len - a, MAX_TEXT);
-        } else {
-            char *t = malloc(len - a + 1);
-            if (t == NULL) {
-                snprintf(why, why_cap, "out of memory");
-            } else {
-                memcpy(t, content + a, len - a);
-                t[len - a] = '\0';
-                double words = (double)count_words(t), pw = (double)parent->words;
-                if (words < o->min_ratio * pw || words > o->max_ratio * pw + 1) {
-                    snprintf(why, why_cap,
-                             "a text of %.0f words for a parent of %.0f (bounds %.2f to "
-                             "%.2f times)",
-                             words, pw, o->min_ratio, o->max_ratio);
-                    free(t);
-                } else {
-                    *text = t;
-                    rc = 0;
-                }
-            }
-        }
+        rc = hush_llm_answer_text(b.p, b.n, parent->words, o->min_ratio, o->max_ratio,
+                                  text, why, why_cap);
     }
-    json_decref(doc);
     free(b.p);
     return rc;
 }
@@ -320,7 +269,7 @@ int main(int argc, char **argv)
                 kept = g;
             }
             kept[n].text = strdup(t);
-            kept[n].words = count_words(t);
+            kept[n].words = hush_llm_words(t);
             n++;
         }
         json_decref(doc);
