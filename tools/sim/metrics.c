@@ -230,7 +230,9 @@ static int tfidf_row(const wtab *vocab, const double *idf, const char *text, sro
         free(c.ids);
         return rc;
     }
-    qsort(c.ids, c.n, sizeof *c.ids, cmp_long);
+    if (c.n > 0) { /* qsort must not see a null array, even empty */
+        qsort(c.ids, c.n, sizeof *c.ids, cmp_long);
+    }
     r->col = malloc((c.n + 1) * sizeof *r->col);
     r->w = malloc((c.n + 1) * sizeof *r->w);
     if (r->col == NULL || r->w == NULL) {
@@ -333,7 +335,9 @@ int sim_space_fit(char *const *texts, size_t n, size_t max_vocab, uint32_t dims,
             }
         }
         if (rc == 0) {
-            qsort(col.ids, col.n, sizeof *col.ids, cmp_long);
+            if (col.n > 0) {
+                qsort(col.ids, col.n, sizeof *col.ids, cmp_long);
+            }
             for (size_t k = 0; k < col.n; k++) {
                 if (k == 0 || col.ids[k] != col.ids[k - 1]) {
                     df[col.ids[k]]++;
