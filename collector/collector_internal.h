@@ -327,6 +327,17 @@ int hush__generate_external(const char *cmd, unsigned timeout_s, size_t max_outp
                             const char *campaign, uint32_t round, uint64_t seed,
                             size_t max_bytes, char ***out, size_t *n_out, hush_err *err);
 
+/* retrieve.c: up to `want` texts of the public corpus (documents,
+ * paragraphs, sentences), each one of the m most similar (m = 16, 8, 4, 2
+ * by round) unused units to a parent, parents in turn, words within [1/2,
+ * 3/2] of the parent's; never a text of `population` or of the parents.
+ * *out is new (hush__texts_free). */
+int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
+                             uint32_t round, uint64_t seed, const char *const *corpus,
+                             size_t n_corpus, const char *const *population,
+                             size_t n_population, const hush_embedder *e,
+                             size_t max_bytes, char ***out, size_t *n_out, hush_err *err);
+
 /* What an external generator printed: 1 to `want` JSON lines {"text"},
  * validated; repeats (of parents or earlier lines) skipped. */
 int hush__generator_output_parse(const char *text, size_t len, size_t want,

@@ -33,6 +33,7 @@ typedef struct policy {
     double min_z;
     int64_t population; /* 0: the current number of candidates */
     bool external;
+    bool retrieval;
     bool shuffled_votes; /* a control for measuring the loop: no signal */
     bool has_seed;
     uint64_t seed;
@@ -89,11 +90,14 @@ static int parse_policy(const json_t *o, policy *p, bool closing, json_t **respo
             p->population = json_integer_value(v);
         } else if (strcmp(key, "generator") == 0) {
             const char *g = json_string_value(v);
-            if (g == NULL || (strcmp(g, "builtin") != 0 && strcmp(g, "external") != 0)) {
+            if (g == NULL || (strcmp(g, "builtin") != 0 && strcmp(g, "external") != 0 &&
+                              strcmp(g, "retrieval") != 0)) {
                 return fail(response, status, 400, "invalid_policy",
-                            "\"generator\" must be \"builtin\" or \"external\"");
+                            "\"generator\" must be \"builtin\", \"retrieval\" or "
+                            "\"external\"");
             }
             p->external = strcmp(g, "external") == 0;
+            p->retrieval = strcmp(g, "retrieval") == 0;
         } else if (strcmp(key, "votes") == 0) {
             const char *vs = json_string_value(v);
             if (vs == NULL ||
@@ -346,19 +350,35 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     int grc = 0;
     if (want > 0) {
         hush_err gerr = {0};
-        grc = pol.external
-                  ? hush__generate_external(
-                        h->cfg.generator_cmd, h->cfg.generator_timeout_s,
-                        h->cfg.generator_max_bytes, parents, kept, want, c->id, r->round,
-                        seed, MAX_GENERATED_BYTES, &texts, &n_texts, &gerr)
-                  : hush__generate_builtin(parents, kept, want, seed,
-                                           (const char *const *)h->corpus, h->n_corpus,
-                                           MAX_GENERATED_BYTES, &texts, &n_texts, &gerr);
+        if (pol.external) {
+            grc = hush__generate_external(h->cfg.generator_cmd, h->cfg.generator_timeout_s,
+                                          h->cfg.generator_max_bytes, parents, kept, want,
+                                          c->id, r->round, seed, MAX_GENERATED_BYTES,
+                                          &texts, &n_texts, &gerr);
+        } else if (pol.retrieval) {
+            hush_embedder *emb = NULL;
+            grc = pub->embedder == NULL
+                      ? hush_err_set(&gerr, HUSH_EINVAL, "the campaign has no embedder")
+                      : hush_embedder_new(pub->embedder, strlen(pub->embedder), NULL, 0,
+                                          NULL, &emb, &gerr);
+            if (grc == 0) {
+                grc = hush__generate_retrieval(
+                    parents, kept, want, r->round, seed, (const char *const *)h->corpus,
+                    h->n_corpus, (const char *const *)pub->candidate_texts,
+                    pub->n_candidates, emb, MAX_GENERATED_BYTES, &texts, &n_texts, &gerr);
+            }
+            hush_embedder_free(emb);
+        } else {
+            grc = hush__generate_builtin(parents, kept, want, seed,
+                                         (const char *const *)h->corpus, h->n_corpus,
+                                         MAX_GENERATED_BYTES, &texts, &n_texts, &gerr);
+        }
         if (grc != 0) {
             free(metrics_text);
             fail(response, status,
                  grc == HUSH_ENOMEM ? 500
                  : pol.external     ? 502
+                 : pol.retrieval    ? 409
                                     : 500,
                  "generator_failed", "round %u stays open: %s", r->round, gerr.msg);
             goto out;
@@ -413,7 +433,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     json_t *pol_doc = json_pack(
         "{s:I, s:f, s:I, s:s, s:I, s:s}", "keep", (json_int_t)keep, "min_z", pol.min_z,
         "population", (json_int_t)population, "generator",
-        pol.external ? "external" : "builtin", "seed", (json_int_t)(seed & INT64_MAX),
+        pol.external ? "external" : pol.retrieval ? "retrieval" : "builtin", "seed", (json_int_t)(seed & INT64_MAX),
         "votes", pol.shuffled_votes ? "shuffled" : "estimates");
     char *policy_text = pol_doc != NULL ? json_dumps(pol_doc, JSON_COMPACT) : NULL;
     json_decref(pol_doc);

@@ -6,7 +6,7 @@
  *            [--epsilon 1,2,4,8,inf] [--private easy-ham] [--initial spam]
  *            [--emails-per-device 3] [--keep 0.2] [--dim 256] [--seed 1]
  *            [--real-devices 200] [--out DIR] [--json] [--no-plot]
- *            [--generator builtin|external --generator-cmd CMD]
+ *            [--generator builtin|retrieval|external --generator-cmd CMD]
  *
  * A population of devices holds real emails of the private groups (each a
  * few, drawn from one half of them; the other half is held out for the
@@ -155,7 +155,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 static void load_corpus(const opts *o, texts *private_, texts *initial, texts *others,
-                        hush_rng *rng)
+                        texts *public_docs, hush_rng *rng)
 {
     FILE *f = fopen(o->corpus, "r");
     if (f == NULL) {
@@ -182,6 +182,9 @@ static void load_corpus(const opts *o, texts *private_, texts *initial, texts *o
                 }
                 if (strncmp(group, o->initial_prefix, strlen(o->initial_prefix)) == 0) {
                     sentences_of(json_string_value(t), &init_sent);
+                    if (json_string_length(t) > 0) {
+                        texts_push(public_docs, json_string_value(t), json_string_length(t));
+                    }
                 }
             }
         }
@@ -872,7 +875,7 @@ static void usage(FILE *f)
         "                [--emails-per-device K] [--keep SHARE] [--dim D] [--seed S]\n"
         "                [--real-devices N] [--out DIR] [--json] [--no-plot]\n"
         "                [--no-controls]\n"
-        "                [--generator builtin|external] [--generator-cmd CMD]\n"
+        "                [--generator builtin|retrieval|external] [--generator-cmd CMD]\n"
         "defaults: data/spamassassin.jsonl, hushd next to hush-sim, 100000 devices,\n"
         "1000 candidates, 5 rounds, epsilon 1,2,4,8,inf, private easy-ham, initial "
         "spam,\n"
@@ -960,8 +963,9 @@ int main(int argc, char **argv)
         } else if (strcmp(f, "--initial") == 0) {
             o.initial_prefix = v;
         } else if (strcmp(f, "--generator") == 0) {
-            if (strcmp(v, "builtin") != 0 && strcmp(v, "external") != 0) {
-                die("--generator is builtin or external");
+            if (strcmp(v, "builtin") != 0 && strcmp(v, "external") != 0 &&
+                strcmp(v, "retrieval") != 0) {
+                die("--generator is builtin, retrieval or external");
             }
             o.generator = v;
         } else if (strcmp(f, "--generator-cmd") == 0) {
@@ -1032,8 +1036,8 @@ int main(int argc, char **argv)
     if (hush_rng_new_seeded_u64(o.seed, &rng) != 0) {
         die("rng");
     }
-    texts private_ = {0}, others = {0};
-    load_corpus(&o, &private_, &w.initial, &others, rng);
+    texts private_ = {0}, others = {0}, public_docs = {0};
+    load_corpus(&o, &private_, &w.initial, &others, &public_docs, rng);
     if (w.initial.n < o.candidates) {
         die("only %zu initial sentences in groups %s*", w.initial.n, o.initial_prefix);
     }
@@ -1143,14 +1147,19 @@ int main(int argc, char **argv)
     if (cf == NULL) {
         die("cannot write %s", corpus_file);
     }
-    for (size_t i = 0; i < w.initial.n; i++) {
-        json_t *line = json_pack("{s:s}", "text", w.initial.v[i]);
+    /* the retrieval generator draws documents, paragraphs and sentences
+     * from whole public emails; the built-in one recombines sentences */
+    bool docs = strcmp(o.generator, "retrieval") == 0;
+    const texts *pool = docs ? &public_docs : &w.initial;
+    for (size_t i = 0; i < pool->n; i++) {
+        json_t *line = json_pack("{s:s}", "text", pool->v[i]);
         char *s = json_dumps(line, JSON_COMPACT);
         fprintf(cf, "%s\n", s);
         free(s);
         json_decref(line);
     }
     fclose(cf);
+    texts_free(&public_docs);
     char *abs_corpus = realpath(corpus_file, NULL);
     char csv_path[1100];
     snprintf(csv_path, sizeof csv_path, "%s/refine.csv", o.out);

@@ -233,3 +233,84 @@ Test(generate, a_hanging_generator_is_killed_at_its_time_limit)
     }
     cr_assert_eq(alive, 0, "%d processes of the generator's group survived", alive);
 }
+
+/* A public pool with documents, paragraphs and sentences near the parents'
+ * topics and lengths, some of them already in the population. */
+static const char *const pool[] = {
+    "Team lunch moved to Friday at one. Bring your laptop! See you all there.\n\n"
+    "The meeting about the budget is on Monday at ten in the large room.",
+    "Your bill for November is attached. Payment is due within fourteen days.\n\n"
+    "Your receipt for the September order is attached for your records.",
+    "The parcel you bought has been sent. It should arrive on Tuesday.",
+    "Your order has shipped today and will arrive on Wednesday morning.",
+    "Win a free cruise now click here to claim your prize today.",
+};
+
+static bool words_within(const char *t, const char *parent)
+{
+    size_t w = 0, pw = 0;
+    for (size_t i = 0; t[i] != '\0'; i++) {
+        w += t[i] != ' ' && (i == 0 || t[i - 1] == ' ' || t[i - 1] == '\n');
+    }
+    for (size_t i = 0; parent[i] != '\0'; i++) {
+        pw += parent[i] != ' ' && (i == 0 || parent[i - 1] == ' ');
+    }
+    return 2 * w >= pw && 2 * w <= 3 * pw + 2;
+}
+
+/* Retrieval returns verbatim public units, never one the population holds,
+ * never twice, each near some parent's length; deterministic; fewer when
+ * the pool runs out; and it needs a corpus. */
+Test(generate, retrieval_draws_unused_public_texts)
+{
+    hush_embedder *e = NULL;
+    cr_assert_eq(hush_embedder_new_default(64, 3, &e, NULL), 0);
+    const char *population[] = {
+        parents[0].text, parents[1].text, parents[2].text,
+        "The parcel you bought has been sent. It should arrive on Tuesday."};
+    char **a = NULL, **b = NULL;
+    size_t na = 0, nb = 0;
+    hush_err err = {0};
+    cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 4, 1, 9, pool, 5, population,
+                                          4, e, 4096, &a, &na, &err),
+                 0, "%s", err.msg);
+    cr_assert(na >= 1 && na <= 4);
+    check_texts(a, na, 4096);
+    for (size_t i = 0; i < na; i++) {
+        bool in_pool = false, near = false;
+        for (size_t k = 0; k < 5; k++) {
+            in_pool = in_pool || strstr(pool[k], a[i]) != NULL;
+        }
+        for (size_t k = 0; k < N_PARENTS; k++) {
+            near = near || words_within(a[i], parents[k].text);
+        }
+        cr_assert(in_pool, "not a unit of the pool: %s", a[i]);
+        cr_assert(near, "no parent of a similar length: %s", a[i]);
+        for (size_t k = 0; k < 4; k++) {
+            cr_assert_str_neq(a[i], population[k], "drew a text the population holds");
+        }
+    }
+    cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 4, 1, 9, pool, 5, population,
+                                          4, e, 4096, &b, &nb, &err),
+                 0);
+    cr_assert_eq(na, nb);
+    for (size_t i = 0; i < na; i++) {
+        cr_assert_str_eq(a[i], b[i], "same seed, same texts");
+    }
+    hush__texts_free(a, na);
+    hush__texts_free(b, nb);
+    /* asking for more than the pool holds: fewer, all distinct */
+    cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 200, 3, 9, pool, 5, population,
+                                          4, e, 4096, &a, &na, &err),
+                 0);
+    cr_assert_lt(na, 200u);
+    check_texts(a, na, 4096);
+    hush__texts_free(a, na);
+    /* no corpus */
+    hush_err_clear(&err);
+    cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 4, 1, 9, NULL, 0, population,
+                                          4, e, 4096, &a, &na, &err),
+                 HUSH_EINVAL);
+    cr_assert(strstr(err.msg, "--generator-corpus") != NULL, "%s", err.msg);
+    hush_embedder_free(e);
+}
