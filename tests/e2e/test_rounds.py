@@ -371,6 +371,50 @@ def shuffled_votes_are_a_control_without_signal():
         h.cleanup()
 
 
+@test
+def retrieval_publishes_unused_public_texts():
+    """"generator": "retrieval" fills the next round with texts of the public
+    corpus (documents, paragraphs, sentences) near the kept samples, none of
+    them already in the population; without a corpus it is refused and the
+    round stays open."""
+    work = tempfile.mkdtemp(prefix="hush-e2e-retr-")
+    corpus = os.path.join(work, "public.jsonl")
+    docs = ["Team lunch moved to Friday at one. Bring your laptop. See you all there.",
+            "Your bill for November is attached. Payment is due within fourteen days.",
+            "The parcel you bought has been sent. It should arrive on Tuesday.",
+            "The training on phishing must be finished by Friday, please.",
+            "Could you look at my patch before the freeze? Thank you so much.",
+            "The yearly report is done. The figures look better this year."]
+    with open(corpus, "w") as f:
+        for d in docs:
+            f.write(json.dumps({"text": d}) + "\n")
+    h = Hushd(HUSHD, extra=["--generator-corpus", corpus])
+    try:
+        create(h, refine={"keep": 2, "population": 5, "generator": "retrieval"})
+        post(h, "mail", 1, [0] * 30 + [1] * 20)
+        s, doc, _ = close(h, body={"round": 1})
+        expect(s == 201 and doc["generated"] >= 1, "close %s %s" % (s, doc))
+        _, _, pub = publication(h)
+        new = [c["text"] for c in pub["candidates"][2:]]
+        expect(all(any(t in d for d in docs) for t in new), "public units: %s" % new)
+        expect(not set(new) & set(TEXTS), "nothing the population held: %s" % new)
+        s, hist, _ = h.json("GET", "/v1/campaigns/mail/rounds")
+        expect(hist["rounds"][0]["policy"]["generator"] == "retrieval", "%s" % hist)
+    finally:
+        h.cleanup()
+    h = Hushd(HUSHD)
+    try:
+        create(h, refine={"keep": 2, "population": 5, "generator": "retrieval"})
+        post(h, "mail", 1, [0] * 30)
+        s, doc, _ = close(h, body={"round": 1})
+        expect(s == 409 and doc["error"]["code"] == "generator_failed" and
+               "--generator-corpus" in doc["error"]["message"], "no corpus: %s %s" % (s, doc))
+        s, doc, _ = post(h, "mail", 1, [1])
+        expect(s == 200, "round 1 stays open: %s" % doc)
+    finally:
+        h.cleanup()
+
+
 def main():
     global HUSHD
     if len(sys.argv) != 2:
@@ -378,6 +422,7 @@ def main():
     HUSHD = os.path.abspath(sys.argv[1])
     for t in [close_keeps_the_most_voted_and_publishes_the_next_round,
               shuffled_votes_are_a_control_without_signal,
+              retrieval_publishes_unused_public_texts,
               round_policy_and_what_cannot_be_closed,
               a_failing_external_generator_leaves_the_round_open, history_survives_a_restart,
               batches_racing_a_close_are_counted_or_refused,
