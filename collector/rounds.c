@@ -34,6 +34,7 @@ typedef struct policy {
     int64_t population; /* 0: the current number of candidates */
     bool external;
     bool retrieval;
+    bool generator_set;  /* else: retrieval with a public corpus, builtin without */
     bool shuffled_votes; /* a control for measuring the loop: no signal */
     bool has_seed;
     uint64_t seed;
@@ -98,6 +99,7 @@ static int parse_policy(const json_t *o, policy *p, bool closing, json_t **respo
             }
             p->external = strcmp(g, "external") == 0;
             p->retrieval = strcmp(g, "retrieval") == 0;
+            p->generator_set = true;
         } else if (strcmp(key, "votes") == 0) {
             const char *vs = json_string_value(v);
             if (vs == NULL ||
@@ -344,17 +346,21 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
         goto out;
     }
     double estimate_ms = ms_since(t0);
-    /* 2. generate */
+    /* 2. generate (by default from the public corpus when there is one:
+     * recombination lengthens texts and makes near-copies; docs/generators.md) */
+    if (!pol.generator_set) {
+        pol.retrieval = h->n_corpus > 0;
+    }
     t0 = hush__now();
     size_t want = population - kept;
     int grc = 0;
     if (want > 0) {
         hush_err gerr = {0};
         if (pol.external) {
-            grc = hush__generate_external(h->cfg.generator_cmd, h->cfg.generator_timeout_s,
-                                          h->cfg.generator_max_bytes, parents, kept, want,
-                                          c->id, r->round, seed, MAX_GENERATED_BYTES,
-                                          &texts, &n_texts, &gerr);
+            grc = hush__generate_external(
+                h->cfg.generator_cmd, h->cfg.generator_timeout_s,
+                h->cfg.generator_max_bytes, parents, kept, want, c->id, r->round, seed,
+                MAX_GENERATED_BYTES, &texts, &n_texts, &gerr);
         } else if (pol.retrieval) {
             hush_embedder *emb = NULL;
             grc = pub->embedder == NULL
@@ -430,11 +436,14 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     double publish_ms = ms_since(t0);
     /* 4. freeze r, store, switch */
     t0 = hush__now();
-    json_t *pol_doc = json_pack(
-        "{s:I, s:f, s:I, s:s, s:I, s:s}", "keep", (json_int_t)keep, "min_z", pol.min_z,
-        "population", (json_int_t)population, "generator",
-        pol.external ? "external" : pol.retrieval ? "retrieval" : "builtin", "seed", (json_int_t)(seed & INT64_MAX),
-        "votes", pol.shuffled_votes ? "shuffled" : "estimates");
+    json_t *pol_doc =
+        json_pack("{s:I, s:f, s:I, s:s, s:I, s:s}", "keep", (json_int_t)keep, "min_z",
+                  pol.min_z, "population", (json_int_t)population, "generator",
+                  pol.external    ? "external"
+                  : pol.retrieval ? "retrieval"
+                                  : "builtin",
+                  "seed", (json_int_t)(seed & INT64_MAX), "votes",
+                  pol.shuffled_votes ? "shuffled" : "estimates");
     char *policy_text = pol_doc != NULL ? json_dumps(pol_doc, JSON_COMPACT) : NULL;
     json_decref(pol_doc);
     pthread_rwlock_wrlock(&h->campaigns_lock);

@@ -183,7 +183,8 @@ static void load_corpus(const opts *o, texts *private_, texts *initial, texts *o
                 if (strncmp(group, o->initial_prefix, strlen(o->initial_prefix)) == 0) {
                     sentences_of(json_string_value(t), &init_sent);
                     if (json_string_length(t) > 0) {
-                        texts_push(public_docs, json_string_value(t), json_string_length(t));
+                        texts_push(public_docs, json_string_value(t),
+                                   json_string_length(t));
                     }
                 }
             }
@@ -880,7 +881,8 @@ static void usage(FILE *f)
         "1000 candidates, 5 rounds, epsilon 1,2,4,8,inf, private easy-ham, initial "
         "spam,\n"
         "3 emails a device, keep 0.2, dim 256, seed 1, 200 real devices, out "
-        "hush-sim-out\n",
+        "hush-sim-out,\n"
+        "generator retrieval (from the initial groups' emails)\n",
         f);
 }
 
@@ -900,7 +902,7 @@ int main(int argc, char **argv)
               .out = "hush-sim-out",
               .private_prefix = "easy-ham",
               .initial_prefix = "spam",
-              .generator = "builtin",
+              .generator = "retrieval",
               .devices = 100000,
               .candidates = 1000,
               .rounds = 5,
