@@ -51,9 +51,8 @@ static int units_push(units *u, const char *p, size_t len, size_t max_bytes)
         p++;
         len--;
     }
-    while (len > 0 &&
-           (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\n' ||
-            p[len - 1] == '\r')) {
+    while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\n' ||
+                       p[len - 1] == '\r')) {
         len--;
     }
     size_t w = words_of(p, len);
@@ -164,7 +163,8 @@ int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
     used = taken != NULL ? hush_calloc(u.n + 1, sizeof *used) : NULL;
     top = used != NULL ? hush_malloc((u.n + 1) * sizeof *top) : NULL;
     result = top != NULL ? hush_calloc(want + 1, sizeof *result) : NULL;
-    if (result == NULL || hush_rng_new_seeded_u64(seed ^ 0x7265747269657665u, &rng) != 0) {
+    if (result == NULL ||
+        hush_rng_new_seeded_u64(seed ^ 0x7265747269657665u, &rng) != 0) {
         rc = hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
         goto out;
     }

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#define HUSH_LLM_TEXT_MAX 4096
+#define HUSH_LLM_TEXT_MAX 4096u
 
 /* Words separated by white space. */
 size_t hush_llm_words(const char *s);

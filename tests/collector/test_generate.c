@@ -271,8 +271,8 @@ Test(generate, retrieval_draws_unused_public_texts)
     char **a = NULL, **b = NULL;
     size_t na = 0, nb = 0;
     hush_err err = {0};
-    cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 4, 1, 9, pool, 5, population,
-                                          4, e, 4096, &a, &na, &err),
+    cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 4, 1, 9, pool, 5,
+                                          population, 4, e, 4096, &a, &na, &err),
                  0, "%s", err.msg);
     cr_assert(na >= 1 && na <= 4);
     check_texts(a, na, 4096);
@@ -290,8 +290,8 @@ Test(generate, retrieval_draws_unused_public_texts)
             cr_assert_str_neq(a[i], population[k], "drew a text the population holds");
         }
     }
-    cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 4, 1, 9, pool, 5, population,
-                                          4, e, 4096, &b, &nb, &err),
+    cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 4, 1, 9, pool, 5,
+                                          population, 4, e, 4096, &b, &nb, &err),
                  0);
     cr_assert_eq(na, nb);
     for (size_t i = 0; i < na; i++) {
@@ -300,16 +300,16 @@ Test(generate, retrieval_draws_unused_public_texts)
     hush__texts_free(a, na);
     hush__texts_free(b, nb);
     /* asking for more than the pool holds: fewer, all distinct */
-    cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 200, 3, 9, pool, 5, population,
-                                          4, e, 4096, &a, &na, &err),
+    cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 200, 3, 9, pool, 5,
+                                          population, 4, e, 4096, &a, &na, &err),
                  0);
     cr_assert_lt(na, 200u);
     check_texts(a, na, 4096);
     hush__texts_free(a, na);
     /* no corpus */
     hush_err_clear(&err);
-    cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 4, 1, 9, NULL, 0, population,
-                                          4, e, 4096, &a, &na, &err),
+    cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 4, 1, 9, NULL, 0,
+                                          population, 4, e, 4096, &a, &na, &err),
                  HUSH_EINVAL);
     cr_assert(strstr(err.msg, "--generator-corpus") != NULL, "%s", err.msg);
     hush_embedder_free(e);

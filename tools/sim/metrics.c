@@ -741,8 +741,11 @@ int sim_frechet(const double *a, size_t na, const double *b, size_t nb, uint32_t
 /* The squared distance from row i of x to its k-th nearest other row. */
 static double kth_radius(const double *x, size_t n, uint32_t d, size_t i, unsigned k)
 {
-    double top[16];
+    double top[16] = {0};
     unsigned have = 0;
+    if (k == 0) {
+        return 0.0; /* the point itself */
+    }
     if (k > 16) {
         k = 16;
     }
