@@ -244,6 +244,7 @@ typedef struct hush__round_record {
     const char *metrics;   /* JSON object or NULL */
     const char *estimates; /* JSON document: every item */
     const char *policy;    /* JSON object: what the close used */
+    const char *lineage;   /* JSON object: generated id -> parent id, or NULL */
 } hush__round_record;
 /* Closes round `closing` of c and opens `next`, in one transaction. */
 int hush__store_close_round(hush_collector *h, const hush__campaign *c, uint32_t closing,
@@ -319,6 +320,12 @@ void hush__texts_free(char **texts, size_t n);
 int hush__generate_builtin(const hush__parent *parents, size_t n, size_t want,
                            uint64_t seed, const char *const *corpus, size_t n_corpus,
                            size_t max_bytes, char ***out, size_t *n_out, hush_err *err);
+/* The same, with each new text's parent (an index into parents) written to
+ * parent_of[i] (room for `want`; NULL: not wanted). */
+int hush__generate_builtin_lineage(const hush__parent *parents, size_t n, size_t want,
+                                   uint64_t seed, const char *const *corpus,
+                                   size_t n_corpus, size_t max_bytes, char ***out,
+                                   size_t *n_out, size_t *parent_of, hush_err *err);
 /* Runs `cmd` (/bin/sh -c) with the parents as JSON lines on stdin; reads
  * 1 to `want` JSON lines {"text"} from stdout.  HUSH_EIO (exit status,
  * signal, time limit), HUSH_ETOOBIG (output cap), HUSH_EINVAL (bad line). */
@@ -331,12 +338,14 @@ int hush__generate_external(const char *cmd, unsigned timeout_s, size_t max_outp
  * paragraphs, sentences), each one of the m most similar (m = 16, 8, 4, 2
  * by round) unused units to a parent, parents in turn, words within [1/2,
  * 3/2] of the parent's; never a text of `population` or of the parents.
- * *out is new (hush__texts_free). */
+ * *out is new (hush__texts_free); parent_of (room for `want`, or NULL)
+ * gets each text's parent index. */
 int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
                              uint32_t round, uint64_t seed, const char *const *corpus,
                              size_t n_corpus, const char *const *population,
                              size_t n_population, const hush_embedder *e,
-                             size_t max_bytes, char ***out, size_t *n_out, hush_err *err);
+                             size_t max_bytes, char ***out, size_t *n_out,
+                             size_t *parent_of, hush_err *err);
 
 /* What an external generator printed: 1 to `want` JSON lines {"text"},
  * validated; repeats (of parents or earlier lines) skipped. */

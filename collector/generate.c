@@ -399,6 +399,15 @@ int hush__generate_builtin(const hush__parent *parents, size_t n, size_t want,
                            uint64_t seed, const char *const *corpus, size_t n_corpus,
                            size_t max_bytes, char ***out, size_t *n_out, hush_err *err)
 {
+    return hush__generate_builtin_lineage(parents, n, want, seed, corpus, n_corpus,
+                                          max_bytes, out, n_out, NULL, err);
+}
+
+int hush__generate_builtin_lineage(const hush__parent *parents, size_t n, size_t want,
+                                   uint64_t seed, const char *const *corpus,
+                                   size_t n_corpus, size_t max_bytes, char ***out,
+                                   size_t *n_out, size_t *parent_of, hush_err *err)
+{
     if (n == 0) {
         return hush_err_set(err, HUSH_EINVAL,
                             "the generator needs at least one kept sample");
@@ -467,13 +476,18 @@ int hush__generate_builtin(const hush__parent *parents, size_t n, size_t want,
     size_t attempts = 0, max_attempts = want * 20 + 100;
     while (result.n < want && attempts++ < max_attempts) {
         size_t len = 0;
-        char *t = make_child(&g, pick_parent(&g), &len);
+        size_t parent = pick_parent(&g);
+        char *t = make_child(&g, parent, &len);
         if (t == NULL) {
             rc = hush_err_set(err, HUSH_ENOMEM, "out of memory generating");
             goto out;
         }
         if (len > 0 && has_alnum(t, len) && clean_utf8(t, len) &&
             set_add(&seen, t, len)) {
+            if (parent_of != NULL) {
+                parent_of[result.n] = parent; /* the first parent (crossover mixes in
+                                               * a second) */
+            }
             if (strs_push(&result, t, len) != 0) {
                 hush_free(t);
                 rc = hush_err_set(err, HUSH_ENOMEM, "out of memory generating");

@@ -128,7 +128,8 @@ int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
                              uint32_t round, uint64_t seed, const char *const *corpus,
                              size_t n_corpus, const char *const *population,
                              size_t n_population, const hush_embedder *e,
-                             size_t max_bytes, char ***out, size_t *n_out, hush_err *err)
+                             size_t max_bytes, char ***out, size_t *n_out,
+                             size_t *parent_of, hush_err *err)
 {
     if (n == 0) {
         return hush_err_set(err, HUSH_EINVAL,
@@ -246,6 +247,9 @@ int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
                 if (!used[i] && u.v[i].hash == u.v[pick].hash) {
                     used[i] = true;
                 }
+            }
+            if (parent_of != NULL) {
+                parent_of[got] = k;
             }
             result[got++] = t;
         }

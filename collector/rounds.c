@@ -215,8 +215,10 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     hush__round *r = hush__round_get(h, c);
     const hush_publication *pub = r->pub;
     json_t *spec = NULL, *cands = NULL, *metrics = NULL;
-    char **texts = NULL, *pub_body = NULL, *sig = NULL;
+    char **texts = NULL, *pub_body = NULL, *sig = NULL, *lineage_text = NULL;
     size_t n_texts = 0;
+    size_t *parent_of = NULL; /* each new text's parent, where the generator knows it */
+    json_t *lineage = NULL;
     hush_ldp_estimate *est = NULL;
     struct ranked *order = NULL;
     uint32_t *by = NULL;
@@ -356,6 +358,15 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     int grc = 0;
     if (want > 0) {
         hush_err gerr = {0};
+        parent_of = hush_malloc((want + 1) * sizeof *parent_of);
+        if (parent_of == NULL) {
+            free(metrics_text);
+            fail(response, status, 500, "internal", "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i <= want; i++) {
+            parent_of[i] = SIZE_MAX; /* unknown (an external generator's) */
+        }
         if (pol.external) {
             grc = hush__generate_external(
                 h->cfg.generator_cmd, h->cfg.generator_timeout_s,
@@ -371,13 +382,14 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
                 grc = hush__generate_retrieval(
                     parents, kept, want, r->round, seed, (const char *const *)h->corpus,
                     h->n_corpus, (const char *const *)pub->candidate_texts,
-                    pub->n_candidates, emb, MAX_GENERATED_BYTES, &texts, &n_texts, &gerr);
+                    pub->n_candidates, emb, MAX_GENERATED_BYTES, &texts, &n_texts,
+                    parent_of, &gerr);
             }
             hush_embedder_free(emb);
         } else {
-            grc = hush__generate_builtin(parents, kept, want, seed,
-                                         (const char *const *)h->corpus, h->n_corpus,
-                                         MAX_GENERATED_BYTES, &texts, &n_texts, &gerr);
+            grc = hush__generate_builtin_lineage(
+                parents, kept, want, seed, (const char *const *)h->corpus, h->n_corpus,
+                MAX_GENERATED_BYTES, &texts, &n_texts, parent_of, &gerr);
         }
         if (grc != 0) {
             free(metrics_text);
@@ -408,6 +420,12 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
             }
         }
         json_array_append_new(cands, json_pack("{s:s, s:s}", "id", id, "text", texts[i]));
+        if (parent_of != NULL && parent_of[i] < kept) {
+            if (lineage == NULL) {
+                lineage = json_object();
+            }
+            json_object_set_new(lineage, id, json_string(parents[parent_of[i]].id));
+        }
     }
     hush__pub_spec ps = {.round = r->round + 1};
     json_t *embedder = pub->embedder != NULL ? json_loads(pub->embedder, 0, NULL) : NULL;
@@ -461,14 +479,17 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     char *timings_text = timings != NULL ? json_dumps(timings, JSON_COMPACT) : NULL;
     json_decref(timings);
     int src = HUSH_ENOMEM;
-    if (frozen_text != NULL && timings_text != NULL && policy_text != NULL) {
+    lineage_text = lineage != NULL ? json_dumps(lineage, JSON_COMPACT) : NULL;
+    if (frozen_text != NULL && timings_text != NULL && policy_text != NULL &&
+        (lineage == NULL || lineage_text != NULL)) {
         hush__round_record rec = {.n_reports = n_final,
                                   .kept = (unsigned)kept,
                                   .generated = (unsigned)n_texts,
                                   .timings = timings_text,
                                   .metrics = metrics_text,
                                   .estimates = frozen_text,
-                                  .policy = policy_text};
+                                  .policy = policy_text,
+                                  .lineage = lineage_text};
         src = hush__store_close_round(h, c, r->round, &rec, next, &err);
     }
     if (src == 0) {
@@ -511,6 +532,9 @@ out:
     hush_free(order);
     hush_free(by);
     hush_free(parents);
+    hush_free(parent_of);
+    json_decref(lineage);
+    free(lineage_text);
     free(pub_body);
     hush_free(sig);
 }

@@ -46,8 +46,9 @@ static const char schema[] =
 
 /* Schema 2: what closing a round records (refinement). */
 static const char *const round_columns[] = {
-    "n_reports INTEGER", "kept INTEGER",   "generated INTEGER", "timings TEXT",
-    "metrics TEXT",      "estimates TEXT", "policy TEXT",       NULL};
+    "n_reports INTEGER", "kept INTEGER", "generated INTEGER",
+    "timings TEXT",      "metrics TEXT", "estimates TEXT",
+    "policy TEXT",       "lineage TEXT", NULL};
 
 static int migrate(hush_collector *h, hush_err *err);
 
@@ -92,7 +93,7 @@ int hush__store_open(hush_collector *h, hush_err *err)
 static int migrate(hush_collector *h, hush_err *err)
 {
     sqlite3_stmt *st = NULL;
-    bool have[8] = {false};
+    bool have[16] = {false};
     if (sqlite3_prepare_v2(h->db, "PRAGMA table_info(rounds)", -1, &st, NULL) !=
         SQLITE_OK) {
         return db_error(h, err, "cannot read the schema");
@@ -428,8 +429,8 @@ int hush__store_close_round(hush_collector *h, const hush__campaign *c, uint32_t
         sqlite3_prepare_v2(h->db,
                            "UPDATE rounds SET closed_at = ?, n_reports = ?, kept = ?, "
                            "generated = ?, timings = ?, metrics = ?, estimates = ?, "
-                           "policy = ? WHERE campaign = ? AND round = ? AND closed_at IS "
-                           "NULL",
+                           "policy = ?, lineage = ? WHERE campaign = ? AND round = ? AND "
+                           "closed_at IS NULL",
                            -1, &a, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(h->db,
                            "INSERT INTO rounds(campaign, round, publication, signature, "
@@ -452,8 +453,13 @@ int hush__store_close_round(hush_collector *h, const hush__campaign *c, uint32_t
     }
     sqlite3_bind_text(a, 7, rec->estimates, -1, SQLITE_STATIC);
     sqlite3_bind_text(a, 8, rec->policy, -1, SQLITE_STATIC);
-    sqlite3_bind_text(a, 9, c->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(a, 10, closing);
+    if (rec->lineage != NULL) {
+        sqlite3_bind_text(a, 9, rec->lineage, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(a, 9);
+    }
+    sqlite3_bind_text(a, 10, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(a, 11, closing);
     sqlite3_bind_text(b, 1, c->id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(b, 2, next->round);
     sqlite3_bind_text(b, 3, next->pub_body, (int)next->pub_len, SQLITE_STATIC);
@@ -504,7 +510,7 @@ int hush__store_rounds(hush_collector *h, const char *campaign, json_t **out,
         sqlite3_prepare_v2(
             h->db,
             "SELECT round, opened_at, closed_at, n_reports, kept, generated, "
-            "timings, metrics, policy FROM rounds WHERE campaign = ? ORDER "
+            "timings, metrics, policy, lineage FROM rounds WHERE campaign = ? ORDER "
             "BY round",
             -1, &st, NULL) != SQLITE_OK) {
         rc = arr == NULL ? hush_err_set(err, HUSH_ENOMEM, "out of memory")
@@ -527,6 +533,7 @@ int hush__store_rounds(hush_collector *h, const char *campaign, json_t **out,
             json_object_set_new(o, "timings", json_column(st, 6));
             json_object_set_new(o, "metrics", json_column(st, 7));
             json_object_set_new(o, "policy", json_column(st, 8));
+            json_object_set_new(o, "lineage", json_column(st, 9));
         }
         if (o == NULL || json_array_append_new(arr, o) != 0) {
             rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");

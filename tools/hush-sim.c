@@ -49,7 +49,9 @@
  *               with a near-twin (cosine > 0.9);
  *   coverage    hush's own: mean cosine, in the campaign's embedding, of
  *               each private email to its nearest synthetic sample (the
- *               quantity the votes optimize; reported, not judged by).
+ *               quantity the votes optimize; reported, not judged by);
+ *   lineages    how many initial samples still have a descendant in the
+ *               set (from the round history's lineage; -1 when unknown).
  * Two controls with no private signal run beside the loop (unless
  * --no-controls): "shuffled-votes", the same loop whose round closes select
  * by a random permutation of the vote counts (hushd's "votes": "shuffled"),
@@ -471,6 +473,7 @@ typedef struct row {
     size_t round;
     judged j;
     double gap, gap_j, info; /* info: NAN when there is no control */
+    long lineages;           /* initial samples with a descendant; -1: unknown */
     uint64_t n_reports;
     long kept, generated;
 } row;
@@ -493,12 +496,13 @@ static void emit(const opts *o, const world *w, const row *r, FILE *csv)
                "\"gap\":%.4f,\"fd_judge2\":%.4f,\"gap_judge2\":%.4f,\"ncov\":%.4f,"
                "\"ovl\":%.4f,\"precision\":%.4f,\"auc\":%.4f,\"words\":%.1f,"
                "\"words_private\":%.1f,\"pairwise\":%.4f,\"twins\":%.4f,"
-               "\"coverage\":%.4f,\"info\":%s,\"devices\":%zu,\"candidates\":%zu}\n",
+               "\"coverage\":%.4f,\"info\":%s,\"lineages\":%ld,\"devices\":%zu,"
+               "\"candidates\":%zu}\n",
                w->split, (unsigned long long)o->seed, isinf(r->eps) ? "\"" : "", en,
                isinf(r->eps) ? "\"" : "", r->control, r->round, r->j.fd, w->fd_oracle,
                r->gap, r->j.fd_j, r->gap_j, r->j.ncov, r->j.ovl, r->j.precision, r->j.auc,
                r->j.words, w->words_private, r->j.pairwise, r->j.twins, r->j.coverage,
-               info, o->devices, o->candidates);
+               info, r->lineages, o->devices, o->candidates);
     } else {
         printf("  eps %-4s %-14s round %zu  fd %.3f (oracle %.3f)  gap %6.1f%%  judge2 "
                "%6.1f%%  ncov %.3f  ovl %.2f  auc %.3f  words %5.1f  pairwise %.2f  "
@@ -510,11 +514,11 @@ static void emit(const opts *o, const world *w, const row *r, FILE *csv)
     fflush(stdout);
     fprintf(csv,
             "%s,%s,%zu,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.2f,%.2f,%.6f,%.6f,"
-            "%.6f,%s,%llu,%ld,%ld\n",
+            "%.6f,%s,%llu,%ld,%ld,%ld\n",
             en, r->control, r->round, r->j.fd, w->fd_oracle, r->gap, r->j.fd_j, r->gap_j,
             r->j.ncov, r->j.ovl, r->j.precision, r->j.auc, r->j.words, w->words_private,
             r->j.pairwise, r->j.twins, r->j.coverage, isnan(r->info) ? "" : info,
-            (unsigned long long)r->n_reports, r->kept, r->generated);
+            (unsigned long long)r->n_reports, r->kept, r->generated, r->lineages);
     fflush(csv);
 }
 
@@ -618,7 +622,8 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
         die("rng");
     }
     double fd0 = 0, fd0_j = 0;
-    hush_rng *crng = NULL; /* the concat control's draws */
+    json_t *roots = json_object(); /* sample id -> the initial sample it descends from */
+    hush_rng *crng = NULL;         /* the concat control's draws */
     if (hush_rng_new_seeded_u64(o->seed * 2654435761u + run_index, &crng) != 0) {
         die("rng");
     }
@@ -630,7 +635,8 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
         row r = {.eps = eps,
                  .round = round,
                  .control = shuffled ? "shuffled-votes" : "none",
-                 .info = NAN};
+                 .info = NAN,
+                 .lineages = -1};
         judge_set(w, full->candidate_texts, full->n_candidates, o->seed * 31 + round,
                   &r.j);
         if (round == 0) {
@@ -655,12 +661,46 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
                 (uint64_t)json_integer_value(json_object_get(prev, "n_reports"));
             r.kept = (long)json_integer_value(json_object_get(prev, "kept"));
             r.generated = (long)json_integer_value(json_object_get(prev, "generated"));
+            /* lineage: a new sample descends from its parent's ancestor */
+            const char *child;
+            json_t *parent;
+            json_object_foreach(json_object_get(prev, "lineage"), child, parent)
+            {
+                json_t *root = json_object_get(roots, json_string_value(parent));
+                if (root != NULL) {
+                    json_object_set(roots, child, root);
+                }
+            }
             json_decref(hist);
+        }
+        if (round == 0) {
+            for (size_t i = 0; i < full->n_candidates; i++) {
+                json_object_set_new(roots, full->candidate_ids[i],
+                                    json_string(full->candidate_ids[i]));
+            }
+        }
+        {
+            /* how many initial samples still have a descendant */
+            json_t *alive = json_object();
+            bool known = true;
+            for (size_t i = 0; i < full->n_candidates; i++) {
+                json_t *root = json_object_get(roots, full->candidate_ids[i]);
+                known = known && root != NULL;
+                if (root != NULL) {
+                    json_object_set_new(alive, json_string_value(root), json_true());
+                }
+            }
+            r.lineages = known ? (long)json_object_size(alive) : -1;
+            json_decref(alive);
         }
         emit(o, w, &r, csv);
         if (!shuffled && o->controls) {
             texts ct = concat_control(w, full->candidate_texts, full->n_candidates, crng);
-            row rc = {.eps = eps, .round = round, .control = "concat", .info = NAN};
+            row rc = {.eps = eps,
+                      .round = round,
+                      .control = "concat",
+                      .info = NAN,
+                      .lineages = -1};
             judge_set(w, ct.v, ct.n, o->seed * 37 + round, &rc.j);
             rc.gap = fd0 - w->fd_oracle > 0 ? (fd0 - rc.j.fd) / (fd0 - w->fd_oracle) : 0;
             rc.gap_j = fd0_j - w->fd_oracle_j > 0
@@ -801,6 +841,7 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
         free(sig);
     }
     free(match);
+    json_decref(roots);
     hush_rng_free(rng);
     hush_rng_free(crng);
     hush_transport_free(t);
@@ -1171,7 +1212,7 @@ int main(int argc, char **argv)
     }
     fprintf(csv, "epsilon,control,round,fd,fd_oracle,gap,fd_judge2,gap_judge2,ncov,ovl,"
                  "precision,auc,words,words_private,pairwise,twins,coverage,info,"
-                 "n_reports,kept,generated\n");
+                 "n_reports,kept,generated,lineages\n");
     if (!o.json) {
         printf("hush-sim: %zu devices holding %zu private emails (%s*), %zu held out; "
                "oracle (%zu held-out emails): fd %.4f (judge 2: %.4f), words %.1f; %zu "

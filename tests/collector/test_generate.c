@@ -272,7 +272,7 @@ Test(generate, retrieval_draws_unused_public_texts)
     size_t na = 0, nb = 0;
     hush_err err = {0};
     cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 4, 1, 9, pool, 5,
-                                          population, 4, e, 4096, &a, &na, &err),
+                                          population, 4, e, 4096, &a, &na, NULL, &err),
                  0, "%s", err.msg);
     cr_assert(na >= 1 && na <= 4);
     check_texts(a, na, 4096);
@@ -291,7 +291,7 @@ Test(generate, retrieval_draws_unused_public_texts)
         }
     }
     cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 4, 1, 9, pool, 5,
-                                          population, 4, e, 4096, &b, &nb, &err),
+                                          population, 4, e, 4096, &b, &nb, NULL, &err),
                  0);
     cr_assert_eq(na, nb);
     for (size_t i = 0; i < na; i++) {
@@ -301,7 +301,7 @@ Test(generate, retrieval_draws_unused_public_texts)
     hush__texts_free(b, nb);
     /* asking for more than the pool holds: fewer, all distinct */
     cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 200, 3, 9, pool, 5,
-                                          population, 4, e, 4096, &a, &na, &err),
+                                          population, 4, e, 4096, &a, &na, NULL, &err),
                  0);
     cr_assert_lt(na, 200u);
     check_texts(a, na, 4096);
@@ -309,7 +309,7 @@ Test(generate, retrieval_draws_unused_public_texts)
     /* no corpus */
     hush_err_clear(&err);
     cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 4, 1, 9, NULL, 0,
-                                          population, 4, e, 4096, &a, &na, &err),
+                                          population, 4, e, 4096, &a, &na, NULL, &err),
                  HUSH_EINVAL);
     cr_assert(strstr(err.msg, "--generator-corpus") != NULL, "%s", err.msg);
     hush_embedder_free(e);

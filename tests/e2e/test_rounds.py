@@ -131,6 +131,10 @@ def close_keeps_the_most_voted_and_publishes_the_next_round():
         s, hist, _ = h.json("GET", "/v1/campaigns/mail/rounds")
         validate(hist, "rounds")
         r = hist["rounds"]
+        lineage = r[0]["lineage"]
+        expect(sorted(lineage) == sorted(ids[2:]) and
+               set(lineage.values()) <= {"c0", "c1"},
+               "every new sample names the kept sample it came from: %s" % lineage)
         expect(hist["round"] == 2 and len(r) == 2 and r[0]["n_reports"] == 55 and
                r[0]["kept"] == 2 and r[0]["generated"] == 4 and
                r[0]["metrics"] == {"coverage": 0.4} and r[0]["policy"]["keep"] == 2 and

@@ -73,12 +73,19 @@ def main():
                 assert 0 <= r[k] <= 1, "%s out of [0, 1]: %s" % (k, r)
             assert r["fd"] >= -1e-9 and r["fd_oracle"] >= -1e-9 and r["words"] > 0, r
             assert (r["info"] is None) == (r["control"] != "none"), "info: %s" % r
+            if r["control"] == "concat":
+                assert r["lineages"] == -1, "concat has no lineage: %s" % r
+            else:
+                assert 1 <= r["lineages"] <= 60, "lineages: %s" % r
         for control in ("none", "shuffled-votes", "concat"):
             assert len([r for r in rows if r["control"] == control]) == 8, control
         # the oracle is closer to the private emails than the initial set
         first = [r for r in rows if r["round"] == 0 and r["control"] == "none"][0]
         assert first["fd_oracle"] < first["fd"], "oracle %s" % first
         exact = [r for r in rows if r["epsilon"] == "inf" and r["control"] == "none"]
+        assert exact[0]["lineages"] == 60 and \
+            all(b["lineages"] <= a["lineages"] for a, b in zip(exact, exact[1:])), \
+            "lineages only die out: %s" % [r["lineages"] for r in exact]
         assert [r["round"] for r in exact] == [0, 1, 2, 3], exact
         cov = [r["coverage"] for r in exact]
         assert all(b >= a - 1e-9 for a, b in zip(cov, cov[1:])), "coverage fell: %s" % cov
