@@ -313,6 +313,8 @@ typedef struct hush__parent {
     const char *id;
     const char *text;
     double estimate, std_error; /* the votes it got */
+    size_t children;            /* how many variations it gets; 0 = the generator's
+                                   choice (retrieval honours it) */
 } hush__parent;
 void hush__texts_free(char **texts, size_t n);
 /* Up to `want` new distinct texts (fewer if the parents do not allow as

@@ -199,6 +199,10 @@ int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
     }
     size_t m = round <= 1 ? 16 : round == 2 ? 8 : round == 3 ? 4 : 2;
     size_t per_parent = (want + n - 1) / n;
+    bool allotted = false;
+    for (size_t k = 0; k < n; k++) {
+        allotted = allotted || parents[k].children > 0;
+    }
     for (size_t k = 0; k < n && got < want; k++) {
         const hush__parent *p = &parents[k];
         size_t plen = strlen(p->text), pw = words_of(p->text, plen);
@@ -222,7 +226,8 @@ int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
         if (cand > TOP_PER_PARENT) {
             cand = TOP_PER_PARENT;
         }
-        for (size_t c = 0; c < per_parent && got < want; c++) {
+        size_t mine = allotted ? parents[k].children : per_parent;
+        for (size_t c = 0; c < mine && got < want; c++) {
             /* one of the m most similar units still unused */
             size_t pool[16], np = 0;
             for (size_t i = 0; i < cand && np < m; i++) {

@@ -36,6 +36,10 @@ typedef struct policy {
     bool retrieval;
     bool generator_set;  /* else: retrieval with a public corpus, builtin without */
     bool shuffled_votes; /* a control for measuring the loop: no signal */
+    bool pe;             /* Private Evolution selection: no survivors, children
+                            drawn in proportion to the thresholded votes */
+    bool has_pe_threshold;
+    double pe_threshold; /* PE: standard errors subtracted from each count */
     bool has_seed;
     uint64_t seed;
     int64_t auto_reports; /* automatic rounds (campaign spec only) */
@@ -100,6 +104,21 @@ static int parse_policy(const json_t *o, policy *p, bool closing, json_t **respo
             p->external = strcmp(g, "external") == 0;
             p->retrieval = strcmp(g, "retrieval") == 0;
             p->generator_set = true;
+        } else if (strcmp(key, "selection") == 0) {
+            const char *sv = json_string_value(v);
+            if (sv == NULL || (strcmp(sv, "top") != 0 && strcmp(sv, "pe") != 0)) {
+                return fail(response, status, 400, "invalid_policy",
+                            "\"selection\" must be \"top\" or \"pe\"");
+            }
+            p->pe = strcmp(sv, "pe") == 0;
+        } else if (strcmp(key, "pe_threshold") == 0) {
+            if (!json_is_number(v) || !(json_number_value(v) >= 0) ||
+                !(json_number_value(v) <= 100)) {
+                return fail(response, status, 400, "invalid_policy",
+                            "\"pe_threshold\" must be a number in [0, 100]");
+            }
+            p->pe_threshold = json_number_value(v);
+            p->has_pe_threshold = true;
         } else if (strcmp(key, "votes") == 0) {
             const char *vs = json_string_value(v);
             if (vs == NULL ||
@@ -318,7 +337,14 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
         order[i] = (struct ranked){i, est[by[i]].count};
     }
     qsort(order, pub->n_candidates, sizeof *order, by_estimate);
-    parents = hush_calloc(keep, sizeof *parents);
+    /* PE (Lin et al. 2023; Hou et al. 2024): every candidate whose count
+     * exceeds pe_threshold standard errors is a parent, weighted by the
+     * excess; none survives; the children are drawn in proportion */
+    double pe_h = pol.has_pe_threshold ? pol.pe_threshold : 3.0;
+    if (pol.pe) {
+        keep = pub->n_candidates;
+    }
+    parents = hush_calloc(keep + 1, sizeof *parents);
     if (parents == NULL) {
         free(metrics_text);
         fail(response, status, 500, "internal", "out of memory");
@@ -334,10 +360,15 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
         if (e->count < pol.min_z * e->std_error) {
             continue;
         }
+        double weight = pol.pe ? e->count - pe_h * e->std_error : e->count;
+        if (pol.pe && !(weight > 0)) {
+            continue;
+        }
         parents[kept++] = (hush__parent){.id = pub->candidate_ids[i],
                                          .text = pub->candidate_texts[i],
-                                         .estimate = e->count,
-                                         .std_error = e->std_error};
+                                         .estimate = weight,
+                                         .std_error = e->std_error,
+                                         .children = 0};
     }
     if (kept == 0) {
         free(metrics_text);
@@ -354,7 +385,33 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
         pol.retrieval = h->n_corpus > 0;
     }
     t0 = hush__now();
-    size_t want = population - kept;
+    size_t survivors = pol.pe ? 0 : kept;
+    size_t want = population - survivors;
+    if (pol.pe && kept > 0) {
+        /* the children: `want` draws in proportion to the weights */
+        hush_rng *arng = NULL;
+        double total = 0;
+        for (size_t k = 0; k < kept; k++) {
+            total += parents[k].estimate;
+        }
+        if (hush_rng_new_seeded_u64(seed ^ UINT64_C(0x9e3779b97f4a7c15), &arng) != 0) {
+            free(metrics_text);
+            fail(response, status, 500, "internal", "out of memory");
+            goto out;
+        }
+        for (size_t draw = 0; draw < want; draw++) {
+            double u = hush_rng_unit(arng) * total, acc = 0;
+            size_t k = 0;
+            for (; k + 1 < kept; k++) {
+                acc += parents[k].estimate;
+                if (u < acc) {
+                    break;
+                }
+            }
+            parents[k].children++;
+        }
+        hush_rng_free(arng);
+    }
     int grc = 0;
     if (want > 0) {
         hush_err gerr = {0};
@@ -406,7 +463,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     /* 3. the next population: kept samples (their ids stay), then the new */
     t0 = hush__now();
     cands = json_array();
-    for (size_t i = 0; cands != NULL && i < kept; i++) {
+    for (size_t i = 0; cands != NULL && i < survivors; i++) {
         json_array_append_new(
             cands, json_pack("{s:s, s:s}", "id", parents[i].id, "text", parents[i].text));
     }
@@ -462,6 +519,13 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
                                   : "builtin",
                   "seed", (json_int_t)(seed & INT64_MAX), "votes",
                   pol.shuffled_votes ? "shuffled" : "estimates");
+    if (pol_doc != NULL) {
+        json_object_set_new(pol_doc, "selection", json_string(pol.pe ? "pe" : "top"));
+        json_object_set_new(pol_doc, "parents", json_integer((json_int_t)kept));
+        if (pol.pe) {
+            json_object_set_new(pol_doc, "pe_threshold", json_real(pe_h));
+        }
+    }
     char *policy_text = pol_doc != NULL ? json_dumps(pol_doc, JSON_COMPACT) : NULL;
     json_decref(pol_doc);
     pthread_rwlock_wrlock(&h->campaigns_lock);
@@ -483,7 +547,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     if (frozen_text != NULL && timings_text != NULL && policy_text != NULL &&
         (lineage == NULL || lineage_text != NULL)) {
         hush__round_record rec = {.n_reports = n_final,
-                                  .kept = (unsigned)kept,
+                                  .kept = (unsigned)survivors,
                                   .generated = (unsigned)n_texts,
                                   .timings = timings_text,
                                   .metrics = metrics_text,
@@ -517,10 +581,10 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
         json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:f, s:f, s:f, s:f, s:f}, s:s}",
                   "campaign", c->id, "closed", (json_int_t)r->round, "round",
                   (json_int_t)r->round + 1, "n_reports", (json_int_t)n_final, "kept",
-                  (json_int_t)kept, "generated", (json_int_t)n_texts, "candidates",
-                  (json_int_t)(kept + n_texts), "timings", "estimate_ms", estimate_ms,
-                  "generate_ms", generate_ms, "publish_ms", publish_ms, "store_ms",
-                  store_ms, "total_ms", ms_since(t_start), "url", url);
+                  (json_int_t)survivors, "generated", (json_int_t)n_texts, "candidates",
+                  (json_int_t)(survivors + n_texts), "timings", "estimate_ms",
+                  estimate_ms, "generate_ms", generate_ms, "publish_ms", publish_ms,
+                  "store_ms", store_ms, "total_ms", ms_since(t_start), "url", url);
     *status = 201;
 out:
     hush__round_put(next);

@@ -96,7 +96,7 @@ extern char **environ;
 
 typedef struct opts {
     const char *corpus, *hushd, *out, *private_prefix, *initial_prefix;
-    const char *generator, *generator_cmd;
+    const char *generator, *generator_cmd, *selection;
     size_t devices, candidates, rounds, emails_per_device, real_devices;
     double keep;
     double eps[MAX_EPS];
@@ -600,6 +600,8 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
         "min_reports", 0, "refine", "population", (json_int_t)o->candidates, "keep",
         (json_int_t)fmax(1, round(o->keep * (double)o->candidates)), "generator",
         o->generator);
+    json_object_set_new(json_object_get(create, "refine"), "selection",
+                        json_string(o->selection));
     char *body = json_dumps(create, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(create);
     long st = request(&h, "POST", "/v1/campaigns", body, strlen(body), true, &b);
@@ -918,6 +920,7 @@ static void usage(FILE *f)
         "                [--real-devices N] [--out DIR] [--json] [--no-plot]\n"
         "                [--no-controls]\n"
         "                [--generator builtin|retrieval|external] [--generator-cmd CMD]\n"
+        "                [--selection top|pe]\n"
         "defaults: data/spamassassin.jsonl, hushd next to hush-sim, 100000 devices,\n"
         "1000 candidates, 5 rounds, epsilon 1,2,4,8,inf, private easy-ham, initial "
         "spam,\n"
@@ -944,6 +947,7 @@ int main(int argc, char **argv)
               .private_prefix = "easy-ham",
               .initial_prefix = "spam",
               .generator = "retrieval",
+              .selection = "top",
               .devices = 100000,
               .candidates = 1000,
               .rounds = 5,
@@ -1011,6 +1015,11 @@ int main(int argc, char **argv)
                 die("--generator is builtin, retrieval or external");
             }
             o.generator = v;
+        } else if (strcmp(f, "--selection") == 0) {
+            if (strcmp(v, "top") != 0 && strcmp(v, "pe") != 0) {
+                die("--selection is top or pe");
+            }
+            o.selection = v;
         } else if (strcmp(f, "--generator-cmd") == 0) {
             o.generator_cmd = v;
         } else if (strcmp(f, "--devices") == 0) {

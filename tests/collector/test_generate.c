@@ -15,9 +15,9 @@
 
 static const hush__parent parents[] = {
     {"s1", "Lunch meeting moved to Thursday at noon. Bring the slides! See you there.",
-     120, 9},
-    {"s2", "Your invoice for October is attached. Payment is due in thirty days.", 80, 8},
-    {"s3", "The package you ordered has shipped. It will arrive on Monday.", 40, 7},
+     120, 9, 0},
+    {"s2", "Your invoice for October is attached. Payment is due in thirty days.", 80, 8, 0},
+    {"s3", "The package you ordered has shipped. It will arrive on Monday.", 40, 7, 0},
 };
 #define N_PARENTS (sizeof parents / sizeof parents[0])
 
@@ -84,7 +84,7 @@ Test(generate, builtin_respects_its_limits)
     hush__texts_free(t, n);
     /* one one-word parent cannot give many distinct variations: fewer,
      * and no endless loop */
-    hush__parent tiny = {"t", "hello", 5, 1};
+    hush__parent tiny = {"t", "hello", 5, 1, 0};
     cr_assert_eq(hush__generate_builtin(&tiny, 1, 500, 1, NULL, 0, 64, &t, &n, &err), 0);
     cr_assert_lt(n, 500);
     hush__texts_free(t, n);

@@ -419,6 +419,43 @@ def retrieval_publishes_unused_public_texts():
         h.cleanup()
 
 
+@test
+def pe_selection_draws_children_in_proportion_and_keeps_none():
+    """"selection": "pe": each candidate's weight is its count minus
+    pe_threshold standard errors; those with weight > 0 are parents, none
+    survives, and the children are drawn in proportion to the weights."""
+    work = tempfile.mkdtemp(prefix="hush-e2e-pe-")
+    corpus = os.path.join(work, "public.jsonl")
+    with open(corpus, "w") as f:
+        for i in range(40):
+            f.write(json.dumps({"text": "Public note number %d about meetings, invoices "
+                                        "and parcels that ship on Monday." % i}) + "\n")
+    h = Hushd(HUSHD, extra=["--generator-corpus", corpus])
+    try:
+        create(h, refine={"population": 12, "selection": "pe", "pe_threshold": 3},
+               epsilon=8)
+        # c0 400 votes, c1 100, c2 1: at epsilon 8 the standard error is about
+        # 1-2 counts, so c0 and c1 clear 3 of them and c2 does not
+        post(h, "mail", 1, [0] * 400 + [1] * 100 + [2] * 1)
+        s, doc, _ = close(h, body={"round": 1})
+        expect(s == 201 and doc["kept"] == 0 and doc["generated"] >= 1, "close %s %s" % (s, doc))
+        _, _, pub = publication(h)
+        ids = [c["id"] for c in pub["candidates"]]
+        expect(all(i.startswith("r2-") for i in ids), "no survivors: %s" % ids)
+        s, hist, _ = h.json("GET", "/v1/campaigns/mail/rounds")
+        r0 = hist["rounds"][0]
+        expect(r0["policy"]["selection"] == "pe" and r0["policy"]["parents"] == 2,
+               "policy %s" % r0["policy"])
+        parents = list(r0["lineage"].values())
+        expect(set(parents) <= {"c0", "c1"}, "parents %s" % parents)
+        # 12 draws at weights about 4:1: c0 gets most (P[c0 < 6 of 12] < 1%)
+        expect(parents.count("c0") >= 6, "in proportion: %s" % parents)
+        s, doc, _ = close(h, body={"round": 2, "selection": "best"})
+        expect(s == 400 and doc["error"]["code"] == "invalid_policy", "bad %s" % doc)
+    finally:
+        h.cleanup()
+
+
 def main():
     global HUSHD
     if len(sys.argv) != 2:
@@ -427,6 +464,7 @@ def main():
     for t in [close_keeps_the_most_voted_and_publishes_the_next_round,
               shuffled_votes_are_a_control_without_signal,
               retrieval_publishes_unused_public_texts,
+              pe_selection_draws_children_in_proportion_and_keeps_none,
               round_policy_and_what_cannot_be_closed,
               a_failing_external_generator_leaves_the_round_open, history_survives_a_restart,
               batches_racing_a_close_are_counted_or_refused,

@@ -14,8 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const hush__parent parents[] = {{"c0", "lunch at noon", 10, 2},
-                                           {"c1", "invoice attached", 5, 2}};
+    static const hush__parent parents[] = {{"c0", "lunch at noon", 10, 2, 0},
+                                           {"c1", "invoice attached", 5, 2, 0}};
     char **t = NULL;
     size_t n = 0;
     if (hush__generator_output_parse((const char *)data, size, 8, 64, parents, 2, &t, &n,
