@@ -548,8 +548,9 @@ void hush__task_create(hush_collector *h, const char *body, size_t len, json_t *
     }
     const char *id = json_string_value(json_object_get(req, "id"));
     if (id != NULL && hush__task_find(h, id) != NULL) {
-        json_decref(req);
+        /* the message first: id is borrowed from req */
         fail(response, status, 409, "exists", "model task \"%s\" already exists", id);
+        json_decref(req);
         return;
     }
     hush__task *t = NULL;

@@ -256,6 +256,39 @@ def the_open_round_survives_kill_9():
 
 
 @test
+def a_second_task_with_the_same_id_is_refused():
+    """Creating a task whose id exists answers 409 naming the id, also when
+    16 clients race to create it: exactly one 201.  (Before: the 409's
+    message read the freed request — 500 "out of memory" on the normal
+    build, an ASan abort on the sanitized one.)"""
+    import threading
+    h = Hushd(os.path.join(BUILD, "bin", "hushd"))
+    try:
+        task(h)
+        body = {"id": "spam", "name": "again", "architecture": {"kind": "logistic"},
+                "labels": ["a", "b"], "clip_norm": 1, "expected_clients": 3,
+                "population": 30, "dp": "none"}
+        s, d, _ = h.json("POST", "/v1/models", admin=True, body=body)
+        expect(s == 409 and d["error"]["code"] == "exists" and
+               '"spam"' in d["error"]["message"], "duplicate: %s %s" % (s, d))
+        statuses = []
+        lock = threading.Lock()
+
+        def create():
+            s, _, _ = h.json("POST", "/v1/models", admin=True, body=dict(body, id="race"))
+            with lock:
+                statuses.append(s)
+        threads = [threading.Thread(target=create) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        expect(sorted(statuses) == [201] + [409] * 15, "race: %s" % sorted(statuses))
+    finally:
+        h.cleanup()
+
+
+@test
 def rounds_count_every_update_until_the_deadline():
     """A round closes at its deadline with every update that arrived, never
     at min_clients (before: the round closed at the min_clients-th update
@@ -400,6 +433,7 @@ def main():
     for t in [publication_is_signed_and_rounds_count_each_update_once,
               bad_updates_are_refused_and_change_nothing,
               the_accountant_stops_a_task_at_its_budget, the_open_round_survives_kill_9,
+              a_second_task_with_the_same_id_is_refused,
               rounds_count_every_update_until_the_deadline,
               no_privacy_must_be_said_and_bad_epsilons_are_refused,
               an_adaptive_task_reports_the_epsilon_of_both_mechanisms,
