@@ -335,6 +335,12 @@ int hush__generate_external(const char *cmd, unsigned timeout_s, size_t max_outp
                             const hush__parent *parents, size_t n, size_t want,
                             const char *campaign, uint32_t round, uint64_t seed,
                             size_t max_bytes, char ***out, size_t *n_out, hush_err *err);
+int hush__generate_external_lineage(const char *cmd, unsigned timeout_s,
+                                    size_t max_output, const hush__parent *parents,
+                                    size_t n, size_t want, const char *campaign,
+                                    uint32_t round, uint64_t seed, size_t max_bytes,
+                                    char ***out, size_t *n_out, size_t *parent_of,
+                                    hush_err *err);
 
 /* retrieve.c: up to `want` texts of the public corpus (documents,
  * paragraphs, sentences), each one of the m most similar (m = 16, 8, 4, 2
@@ -355,6 +361,13 @@ int hush__generator_output_parse(const char *text, size_t len, size_t want,
                                  size_t max_bytes, const hush__parent *parents,
                                  size_t n_parents, char ***out, size_t *n_out,
                                  hush_err *err);
+/* The same, and each text's "parent" (the id of a kept sample, optional;
+ * one naming no kept sample is an error) as an index into parents in
+ * parent_of[i] (SIZE_MAX when the line names none; NULL: not wanted). */
+int hush__generator_output_parse_lineage(const char *text, size_t len, size_t want,
+                                         size_t max_bytes, const hush__parent *parents,
+                                         size_t n_parents, char ***out, size_t *n_out,
+                                         size_t *parent_of, hush_err *err);
 
 /* models.c */
 hush__task *hush__task_find(hush_collector *h, const char *id);

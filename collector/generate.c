@@ -601,6 +601,15 @@ int hush__generator_output_parse(const char *text, size_t len, size_t want,
                                  size_t n_parents, char ***out, size_t *n_out,
                                  hush_err *err)
 {
+    return hush__generator_output_parse_lineage(text, len, want, max_bytes, parents,
+                                                n_parents, out, n_out, NULL, err);
+}
+
+int hush__generator_output_parse_lineage(const char *text, size_t len, size_t want,
+                                         size_t max_bytes, const hush__parent *parents,
+                                         size_t n_parents, char ***out, size_t *n_out,
+                                         size_t *parent_of, hush_err *err)
+{
     const buf view = {.p = (char *)text, .n = len};
     const buf *o = &view;
     strs result = {0};
@@ -626,9 +635,23 @@ int hush__generator_output_parse(const char *text, size_t len, size_t want,
             const json_t *t = json_object_get(doc, "text");
             const char *s = json_string_value(t);
             size_t sl = json_string_length(t);
+            /* optional: the id of the kept sample the text was made from */
+            const json_t *pj = json_object_get(doc, "parent");
+            size_t parent = SIZE_MAX;
+            for (size_t k = 0; pj != NULL && json_is_string(pj) && k < n_parents; k++) {
+                if (strcmp(parents[k].id, json_string_value(pj)) == 0) {
+                    parent = k;
+                    break;
+                }
+            }
             if (doc == NULL || !json_is_object(doc) || s == NULL) {
                 rc = hush_err_set(err, HUSH_EINVAL,
                                   "generator output line %zu is not {\"text\": string}",
+                                  line_no);
+            } else if (pj != NULL && parent == SIZE_MAX) {
+                rc = hush_err_set(err, HUSH_EINVAL,
+                                  "generator output line %zu: \"parent\" names no kept "
+                                  "sample",
                                   line_no);
             } else if (sl == 0 || sl > max_bytes || !has_alnum(s, sl) ||
                        !clean_utf8(s, sl)) {
@@ -644,6 +667,9 @@ int hush__generator_output_parse(const char *text, size_t len, size_t want,
                     "the generator printed more than the %zu texts asked for", want);
             } else if (set_add(&seen, s, sl)) {
                 /* a repeat (of a parent or an earlier line) is skipped */
+                if (parent_of != NULL) {
+                    parent_of[result.n] = parent;
+                }
                 if (strs_push(&result, s, sl) != 0) {
                     rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
                 }
@@ -669,6 +695,18 @@ int hush__generate_external(const char *cmd, unsigned timeout_s, size_t max_outp
                             const hush__parent *parents, size_t n, size_t want,
                             const char *campaign, uint32_t round, uint64_t seed,
                             size_t max_bytes, char ***out, size_t *n_out, hush_err *err)
+{
+    return hush__generate_external_lineage(cmd, timeout_s, max_output, parents, n, want,
+                                           campaign, round, seed, max_bytes, out, n_out,
+                                           NULL, err);
+}
+
+int hush__generate_external_lineage(const char *cmd, unsigned timeout_s,
+                                    size_t max_output, const hush__parent *parents,
+                                    size_t n, size_t want, const char *campaign,
+                                    uint32_t round, uint64_t seed, size_t max_bytes,
+                                    char ***out, size_t *n_out, size_t *parent_of,
+                                    hush_err *err)
 {
     if (cmd == NULL || cmd[0] == '\0') {
         return hush_err_set(
@@ -842,8 +880,8 @@ int hush__generate_external(const char *cmd, unsigned timeout_s, size_t max_outp
         rc = hush_err_set(err, HUSH_EIO, "the generator exited with status %d%s",
                           WEXITSTATUS(status), tail);
     } else {
-        rc = hush__generator_output_parse(o.p, o.n, want, max_bytes, parents, n, out,
-                                          n_out, err);
+        rc = hush__generator_output_parse_lineage(o.p, o.n, want, max_bytes, parents, n,
+                                                  out, n_out, parent_of, err);
     }
 out:
     if (pid > 0) {

@@ -425,10 +425,10 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
             parent_of[i] = SIZE_MAX; /* unknown (an external generator's) */
         }
         if (pol.external) {
-            grc = hush__generate_external(
+            grc = hush__generate_external_lineage(
                 h->cfg.generator_cmd, h->cfg.generator_timeout_s,
                 h->cfg.generator_max_bytes, parents, kept, want, c->id, r->round, seed,
-                MAX_GENERATED_BYTES, &texts, &n_texts, &gerr);
+                MAX_GENERATED_BYTES, &texts, &n_texts, parent_of, &gerr);
         } else if (pol.retrieval) {
             hush_embedder *emb = NULL;
             grc = pub->embedder == NULL

@@ -48,7 +48,7 @@ typedef struct opts {
 } opts;
 
 typedef struct sample {
-    char *text;
+    char *id, *text;
     size_t words;
 } sample;
 
@@ -258,6 +258,7 @@ int main(int argc, char **argv)
     while ((got = getline(&line, &lcap, stdin)) > 0) {
         json_t *doc = json_loadb(line, (size_t)got, 0, NULL);
         const char *t = json_string_value(json_object_get(doc, "text"));
+        const char *id = json_string_value(json_object_get(doc, "id"));
         if (t != NULL && t[0] != '\0') {
             if (n == cap) {
                 cap = cap ? cap * 2 : 64;
@@ -269,6 +270,7 @@ int main(int argc, char **argv)
                 kept = g;
             }
             kept[n].text = strdup(t);
+            kept[n].id = id != NULL ? strdup(id) : NULL;
             kept[n].words = hush_llm_words(t);
             n++;
         }
@@ -297,6 +299,10 @@ int main(int argc, char **argv)
         }
         if (text != NULL) {
             json_t *out = json_pack("{s:s}", "text", text);
+            if (out != NULL && parent->id != NULL) {
+                /* the lineage hushd records in the round history */
+                json_object_set_new(out, "parent", json_string(parent->id));
+            }
             char *s = out != NULL ? json_dumps(out, JSON_COMPACT) : NULL;
             if (s != NULL) {
                 printf("%s\n", s);
@@ -312,6 +318,7 @@ int main(int argc, char **argv)
     curl_global_cleanup();
     for (size_t i = 0; i < n; i++) {
         free(kept[i].text);
+        free(kept[i].id);
     }
     free(kept);
     memset(auth, 0, sizeof auth);

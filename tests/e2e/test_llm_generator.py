@@ -143,7 +143,9 @@ def it_sends_aug_pe_prompts_and_prints_the_variations():
         p = run_tool(fake, 4, ["--api-key-file", key])
         expect(p.returncode == 0, "exit %d: %s" % (p.returncode, p.stderr))
         lines = [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
-        expect(len(lines) == 4 and all(set(l) == {"text"} for l in lines), "out %s" % lines)
+        expect(len(lines) == 4 and all(set(l) == {"text", "parent"} for l in lines),
+               "out %s" % lines)
+        expect([l["parent"] for l in lines] == ["c0", "c1", "c0", "c1"], "parents %s" % lines)
         expect(lines[0]["text"] == " ".join(["variation"] * 11), "trimmed: %r" % lines[0])
         expect(not fake.problems, "the fake saw %s" % fake.problems)
         expect(len(fake.requests) == 4, "one request per text: %d" % len(fake.requests))
@@ -228,6 +230,10 @@ def hushd_publishes_what_the_model_wrote():
             expect(new and all(t.startswith("variation") for t in new),
                    "the model's texts were published: %s" % new)
             expect(len(fake.requests) == 3 and not fake.problems, "three asked for")
+            s, hist, _ = h.json("GET", "/v1/campaigns/mail/rounds")
+            lineage = hist["rounds"][0]["lineage"]
+            expect(lineage and set(lineage.values()) <= {"c0", "c1"},
+                   "the adapter's parents are the round's lineage: %s" % lineage)
         finally:
             h.cleanup()
     finally:

@@ -18,8 +18,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                            {"c1", "invoice attached", 5, 2, 0}};
     char **t = NULL;
     size_t n = 0;
-    if (hush__generator_output_parse((const char *)data, size, 8, 64, parents, 2, &t, &n,
-                                     NULL) != 0) {
+    size_t parent_of[8];
+    if (hush__generator_output_parse_lineage((const char *)data, size, 8, 64, parents, 2,
+                                             &t, &n, parent_of, NULL) != 0) {
         return 0;
     }
     if (n == 0 || n > 8) {
@@ -27,6 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(t[i]);
+        if (parent_of[i] != SIZE_MAX && parent_of[i] >= 2) {
+            abort(); /* a parent is a kept sample or none */
+        }
         if (len == 0 || len > 64 || strcmp(t[i], parents[0].text) == 0 ||
             strcmp(t[i], parents[1].text) == 0) {
             abort();
