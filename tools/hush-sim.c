@@ -363,6 +363,9 @@ typedef struct world {
     texts public_sentences; /* every initial-group sentence: the concat pool */
     sim_space *eval, *judge2;
     double *pe, *pj; /* device emails in each space */
+    /* what every measurement compares against, computed once: the private
+     * emails' moments in both spaces and their 3-NN radii */
+    double *pe_mean, *pe_cov, *pj_mean, *pj_cov, *pe_radii;
     double *centroids;
     double fd_oracle, fd_oracle_j, words_private;
     const char *split;
@@ -399,14 +402,14 @@ static void judge_set(const world *w, char *const *t, size_t n, uint64_t seed,
     size_t np = w->device_emails.n;
     hush_rng *rng = NULL;
     if (hush_rng_new_seeded_u64(seed, &rng) != 0 ||
-        sim_frechet(se, n, w->pe, np, d, &out->fd) != 0 ||
-        sim_frechet(sj, n, w->pj, np, dj, &out->fd_j) != 0 ||
-        sim_ncov(w->pe, np, se, n, d, KNN, &out->ncov) != 0 ||
-        sim_precision(w->pe, np, se, n, d, KNN, &out->precision) != 0 ||
+        sim_frechet_to(se, n, d, w->pe_mean, w->pe_cov, &out->fd) != 0 ||
+        sim_frechet_to(sj, n, dj, w->pj_mean, w->pj_cov, &out->fd_j) != 0 ||
         sim_c2st_auc(se, n, w->pe, np, d, 5, rng, &out->auc) != 0 ||
         sim_pairwise(se, n, d, 0.9, &out->pairwise, &out->twins) != 0) {
         die("out of memory measuring");
     }
+    out->ncov = sim_ncov(w->pe, w->pe_radii, np, se, n, d);
+    out->precision = sim_precision(w->pe, w->pe_radii, np, se, n, d);
     out->ovl = sim_ovl(w->pe, np, se, n, d, w->centroids, CLUSTERS);
     double words = 0;
     for (size_t i = 0; i < n; i++) {
@@ -1183,10 +1186,18 @@ int main(int argc, char **argv)
     {
         double *oe = embed_space(w.eval, w.oracle_emails.v, n_oracle),
                *oj = embed_space(w.judge2, w.oracle_emails.v, n_oracle);
-        if (sim_frechet(oe, n_oracle, w.pe, w.device_emails.n, sim_space_dims(w.eval),
-                        &w.fd_oracle) != 0 ||
-            sim_frechet(oj, n_oracle, w.pj, w.device_emails.n, sim_space_dims(w.judge2),
-                        &w.fd_oracle_j) != 0) {
+        uint32_t de = sim_space_dims(w.eval), dj = sim_space_dims(w.judge2);
+        size_t np = w.device_emails.n;
+        w.pe_mean = malloc(de * sizeof *w.pe_mean);
+        w.pe_cov = malloc((size_t)de * de * sizeof *w.pe_cov);
+        w.pj_mean = malloc(dj * sizeof *w.pj_mean);
+        w.pj_cov = malloc((size_t)dj * dj * sizeof *w.pj_cov);
+        if (w.pe_mean == NULL || w.pe_cov == NULL || w.pj_mean == NULL ||
+            w.pj_cov == NULL || sim_moments(w.pe, np, de, w.pe_mean, w.pe_cov) != 0 ||
+            sim_moments(w.pj, np, dj, w.pj_mean, w.pj_cov) != 0 ||
+            sim_knn_radii(w.pe, np, de, KNN, &w.pe_radii) != 0 ||
+            sim_frechet_to(oe, n_oracle, de, w.pe_mean, w.pe_cov, &w.fd_oracle) != 0 ||
+            sim_frechet_to(oj, n_oracle, dj, w.pj_mean, w.pj_cov, &w.fd_oracle_j) != 0) {
             die("out of memory");
         }
         free(oe);
@@ -1262,6 +1273,11 @@ int main(int argc, char **argv)
     sim_space_free(w.judge2);
     free(w.pe);
     free(w.pj);
+    free(w.pe_mean);
+    free(w.pe_cov);
+    free(w.pj_mean);
+    free(w.pj_cov);
+    free(w.pe_radii);
     free(w.centroids);
     hush_free(w.embedder_desc);
     hush_embedder_free(w.embedder);

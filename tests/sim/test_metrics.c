@@ -58,24 +58,33 @@ Test(sim_metrics, frechet_of_sample_sets)
     cr_assert_eq(sim_moments(a, 4, 2, mean, cov), 0);
     cr_assert_float_eq(cov[0], 2.0 / 3, 1e-12);
     cr_assert_float_eq(cov[1], 0, 1e-12);
+    /* against precomputed moments: the same distance */
+    cr_assert_eq(sim_frechet_to(b, 4, 2, mean, cov, &fd), 0);
+    cr_assert_float_eq(fd, 9, 1e-10);
 }
 
 Test(sim_metrics, precision_and_ncov_on_a_line)
 {
     /* private points 0..9 on a line: each one's nearest other is at 1 */
-    double p[10], s[2] = {0.5, 100}, v = 0;
+    double p[10], s[2] = {0.5, 100}, *r1 = NULL, *r3 = NULL;
     for (int i = 0; i < 10; i++) {
         p[i] = i;
     }
-    cr_assert_eq(sim_precision(p, 10, s, 2, 1, 1, &v), 0);
-    cr_assert_float_eq(v, 0.5, 1e-12, "0.5 is inside, 100 is not");
-    cr_assert_eq(sim_ncov(p, 10, s, 2, 1, 1, &v), 0);
-    cr_assert_float_eq(v, 0.2, 1e-12, "points 0 and 1 have 0.5 in their ball");
+    cr_assert_eq(sim_knn_radii(p, 10, 1, 1, &r1), 0);
+    cr_assert_float_eq(r1[0], 1, 0, "squared distance to the nearest other point");
+    cr_assert_float_eq(sim_precision(p, r1, 10, s, 2, 1), 0.5, 1e-12,
+                       "0.5 is inside, 100 is not");
+    cr_assert_float_eq(sim_ncov(p, r1, 10, s, 2, 1), 0.2, 1e-12,
+                       "points 0 and 1 have 0.5 in their ball");
     /* k = 3: radius 2 for the inner points (3 for 0 and 9) */
     double s3 = 4.5;
-    cr_assert_eq(sim_ncov(p, 10, &s3, 1, 1, 3, &v), 0);
+    cr_assert_eq(sim_knn_radii(p, 10, 1, 3, &r3), 0);
+    cr_assert_float_eq(r3[5], 4, 0);
+    cr_assert_float_eq(r3[0], 9, 0);
     /* covered: 2 (r 2, d 2.5: no), 3, 4, 5, 6 (d <= 2), 7 (r 2, d 2.5: no) */
-    cr_assert_float_eq(v, 0.4, 1e-12);
+    cr_assert_float_eq(sim_ncov(p, r3, 10, &s3, 1, 1), 0.4, 1e-12);
+    free(r1);
+    free(r3);
 }
 
 Test(sim_metrics, auc_by_ranks)

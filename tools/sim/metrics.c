@@ -713,25 +713,28 @@ int sim_frechet_moments(const double *m1, const double *c1, const double *m2,
     return 0;
 }
 
-int sim_frechet(const double *a, size_t na, const double *b, size_t nb, uint32_t d,
-                double *out)
+int sim_frechet_to(const double *a, size_t na, uint32_t d, const double *m2,
+                   const double *c2, double *out)
 {
-    size_t dd = (size_t)d * d;
-    double *m1 = malloc(d * sizeof *m1), *m2 = malloc(d * sizeof *m2),
-           *c1 = malloc(dd * sizeof *c1), *c2 = malloc(dd * sizeof *c2);
-    int rc = m1 == NULL || m2 == NULL || c1 == NULL || c2 == NULL ? HUSH_ENOMEM : 0;
-    if (rc == 0) {
-        rc = sim_moments(a, na, d, m1, c1);
-    }
-    if (rc == 0) {
-        rc = sim_moments(b, nb, d, m2, c2);
-    }
+    double *m1 = malloc(d * sizeof *m1), *c1 = malloc((size_t)d * d * sizeof *c1);
+    int rc = m1 == NULL || c1 == NULL ? HUSH_ENOMEM : sim_moments(a, na, d, m1, c1);
     if (rc == 0) {
         rc = sim_frechet_moments(m1, c1, m2, c2, d, out);
     }
     free(m1);
-    free(m2);
     free(c1);
+    return rc;
+}
+
+int sim_frechet(const double *a, size_t na, const double *b, size_t nb, uint32_t d,
+                double *out)
+{
+    double *m2 = malloc(d * sizeof *m2), *c2 = malloc((size_t)d * d * sizeof *c2);
+    int rc = m2 == NULL || c2 == NULL ? HUSH_ENOMEM : sim_moments(b, nb, d, m2, c2);
+    if (rc == 0) {
+        rc = sim_frechet_to(a, na, d, m2, c2, out);
+    }
+    free(m2);
     free(c2);
     return rc;
 }
@@ -766,53 +769,45 @@ static double kth_radius(const double *x, size_t n, uint32_t d, size_t i, unsign
     return have < k ? INFINITY : top[k - 1];
 }
 
-static double *radii(const double *p, size_t np, uint32_t d, unsigned k)
+int sim_knn_radii(const double *p, size_t np, uint32_t d, unsigned k, double **out)
 {
     double *r = malloc((np + 1) * sizeof *r);
-    for (size_t i = 0; r != NULL && i < np; i++) {
-        r[i] = kth_radius(p, np, d, i, k);
-    }
-    return r;
-}
-
-int sim_precision(const double *p, size_t np, const double *s, size_t ns, uint32_t d,
-                  unsigned k, double *out)
-{
-    double *r = radii(p, np, d, k);
     if (r == NULL) {
         return HUSH_ENOMEM;
     }
+    for (size_t i = 0; i < np; i++) {
+        r[i] = kth_radius(p, np, d, i, k);
+    }
+    *out = r;
+    return 0;
+}
+
+double sim_precision(const double *p, const double *radii, size_t np, const double *s,
+                     size_t ns, uint32_t d)
+{
     size_t in = 0;
     for (size_t j = 0; j < ns; j++) {
         bool inside = false;
         for (size_t i = 0; i < np && !inside; i++) {
-            inside = sqdist(s + j * d, p + i * d, d) <= r[i];
+            inside = sqdist(s + j * d, p + i * d, d) <= radii[i];
         }
         in += inside;
     }
-    *out = ns > 0 ? (double)in / (double)ns : 0.0;
-    free(r);
-    return 0;
+    return ns > 0 ? (double)in / (double)ns : 0.0;
 }
 
-int sim_ncov(const double *p, size_t np, const double *s, size_t ns, uint32_t d,
-             unsigned k, double *out)
+double sim_ncov(const double *p, const double *radii, size_t np, const double *s,
+                size_t ns, uint32_t d)
 {
-    double *r = radii(p, np, d, k);
-    if (r == NULL) {
-        return HUSH_ENOMEM;
-    }
     size_t covered = 0;
     for (size_t i = 0; i < np; i++) {
         bool hit = false;
         for (size_t j = 0; j < ns && !hit; j++) {
-            hit = sqdist(p + i * d, s + j * d, d) <= r[i];
+            hit = sqdist(p + i * d, s + j * d, d) <= radii[i];
         }
         covered += hit;
     }
-    *out = np > 0 ? (double)covered / (double)np : 0.0;
-    free(r);
-    return 0;
+    return np > 0 ? (double)covered / (double)np : 0.0;
 }
 
 /* ---- clusters ---- */

@@ -59,9 +59,12 @@ int sim_moments(const double *x, size_t n, uint32_t d, double *mean, double *cov
 /* The Frechet distance between N(m1, c1) and N(m2, c2). */
 int sim_frechet_moments(const double *m1, const double *c1, const double *m2,
                         const double *c2, uint32_t d, double *out);
-/* The Frechet distance between Gaussian fits of two sets of rows. */
+/* The Frechet distance between Gaussian fits of two sets of rows; _to: of
+ * a's fit to N(m2, c2) (moments computed once for a fixed reference set). */
 int sim_frechet(const double *a, size_t na, const double *b, size_t nb, uint32_t d,
                 double *out);
+int sim_frechet_to(const double *a, size_t na, uint32_t d, const double *m2,
+                   const double *c2, double *out);
 
 /* Eigen-decomposition of a symmetric d x d matrix (cyclic Jacobi): the
  * eigenvalues into `values`, the eigenvectors as the columns of `vectors`
@@ -70,12 +73,15 @@ int sim_symmetric_eigen(double *a, uint32_t d, double *values, double *vectors);
 
 /* ---- neighbourhoods (Euclidean, k nearest, excluding the point itself) ---- */
 
+/* The squared distance from each row of P to its k-th nearest other row
+ * (new array of np, free): computed once for a fixed reference set. */
+int sim_knn_radii(const double *p, size_t np, uint32_t d, unsigned k, double **out);
 /* precision: share of S's rows within the k-NN radius of some row of P. */
-int sim_precision(const double *p, size_t np, const double *s, size_t ns, uint32_t d,
-                  unsigned k, double *out);
+double sim_precision(const double *p, const double *radii, size_t np, const double *s,
+                     size_t ns, uint32_t d);
 /* ncov: share of P's rows whose own k-NN radius (among P) holds a row of S. */
-int sim_ncov(const double *p, size_t np, const double *s, size_t ns, uint32_t d,
-             unsigned k, double *out);
+double sim_ncov(const double *p, const double *radii, size_t np, const double *s,
+                size_t ns, uint32_t d);
 
 /* ---- clusters ---- */
 
