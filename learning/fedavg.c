@@ -38,7 +38,6 @@ struct hush_fedavg {
     int64_t *isum;          /* DP: lattice sums */
     double *fsum;           /* no DP: plain sums */
     uint32_t count, unclipped;
-    int64_t centred; /* sum of (2b - 1) */
 };
 
 static uint32_t lattice_sigma(double z, size_t dim)
@@ -154,7 +153,6 @@ int hush_fedavg_add(hush_fedavg *a, const float *u, bool unclipped, hush_err *er
     }
     a->count++;
     a->unclipped += unclipped;
-    a->centred += unclipped ? 1 : -1;
     return 0;
 }
 
@@ -183,7 +181,8 @@ int hush_fedavg_finish(hush_fedavg *a, hush_rng *rng, float *mean,
         if (a->cfg.bit_noise > 0) {
             /* centred bits: sensitivity 1 in (2b - 1), noise 2 sigma_b */
             uint32_t bs = (uint32_t)ceil(2 * a->cfg.bit_noise);
-            double noisy = (double)a->centred + (double)hush_discrete_gaussian(rng, bs);
+            int64_t centred = 2 * (int64_t)a->unclipped - (int64_t)a->count;
+            double noisy = (double)centred + (double)hush_discrete_gaussian(rng, bs);
             *unclipped_share = noisy / (2.0 * (double)a->cfg.expected_clients) + 0.5;
         } else {
             *unclipped_share = a->count > 0 ? (double)a->unclipped / a->count : NAN;
@@ -191,7 +190,6 @@ int hush_fedavg_finish(hush_fedavg *a, hush_rng *rng, float *mean,
     }
     a->count = 0;
     a->unclipped = 0;
-    a->centred = 0;
     return 0;
 }
 
