@@ -273,16 +273,12 @@ bool hush__participates(const hush_agent *a, const char *task, uint32_t round, d
 /* Trains the device's personal model of a personalized task on the
  * embedded examples and saves it in the state directory: Ditto's model
  * with its proximal pull toward the global one; under FedPer the device's
- * head on the current global body (`trained`, if not NULL, is a local model
- * whose head was just trained: it is saved as is).  Nothing is sent. */
+ * head on the current global body.  Nothing is sent. */
 static int personal_step(hush_agent *a, const hush_fl_model *m, const float *x,
                          const uint32_t *y, size_t n, const hush_train_options *o,
-                         const hush_model *trained, hush_err *err)
+                         hush_err *err)
 {
     const hush_model_pub *pub = m->pub;
-    if (trained != NULL) {
-        return personal_save(a, m, trained, err);
-    }
     hush_model *personal = personal_load(a, m);
     int rc = 0;
     size_t head = hush_model_head_offset(pub->global);
@@ -402,10 +398,10 @@ static int train_round_locked(hush_agent *a, const hush_fl_model *m,
         }
     }
     /* the personal part: saved on the device before anything leaves */
-    if (rc == 0 && pub->personalization != HUSH_PERSONAL_NONE) {
-        rc = personal_step(a, m, x, y, n, &o,
-                           pub->personalization == HUSH_PERSONAL_FEDPER ? local : NULL,
-                           err);
+    if (rc == 0 && pub->personalization == HUSH_PERSONAL_FEDPER) {
+        rc = personal_save(a, m, local, err); /* the head it just trained */
+    } else if (rc == 0 && pub->personalization == HUSH_PERSONAL_DITTO) {
+        rc = personal_step(a, m, x, y, n, &o, err);
     }
     uint8_t batch_id[HUSH_BATCH_ID_BYTES];
     hush_rng_bytes(a->rng, batch_id, sizeof batch_id);
@@ -475,7 +471,7 @@ int hush_agent_train_personal(hush_agent *a, const hush_fl_model *m,
     o.max_seconds = b.max_seconds;
     o.max_steps = b.max_steps;
     if (rc == 0) {
-        rc = personal_step(a, m, x, y, n, &o, NULL, err);
+        rc = personal_step(a, m, x, y, n, &o, err);
     }
     if (x != NULL) {
         sodium_memzero(x, n * hush_embedder_dim(m->embedder) * sizeof *x);

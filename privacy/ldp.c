@@ -312,12 +312,6 @@ static void summarize(const hush_ldp_agg *agg, const double *counts, size_t n_it
     }
 }
 
-static double default_z(const hush_ldp *m, double z)
-{
-    (void)m;
-    return z > 0.0 ? z : 0.0;
-}
-
 static bool is_sketch(const hush_ldp *m)
 {
     return m->ops->estimate_keys != NULL;
@@ -405,7 +399,7 @@ int hush_ldp_agg_estimate(const hush_ldp_agg *agg, double z, hush_ldp_estimate *
     int rc = agg->mech.ops->estimate(agg, counts, err);
     if (rc == 0) {
         double sum_sq = is_sketch(&agg->mech) ? domain_sum_sq(agg, counts) : 0.0;
-        summarize(agg, counts, d, default_z(&agg->mech, z), sum_sq, memo, out);
+        summarize(agg, counts, d, z, sum_sq, memo, out);
     }
     hush_free(counts);
     hush_free(memo);
@@ -439,8 +433,7 @@ int hush_ldp_agg_estimate_keys(const hush_ldp_agg *agg, const uint64_t *keys,
     if (rc != 0) {
         goto out;
     }
-    summarize(agg, counts, n_keys, default_z(m, z), domain_sum_sq(agg, domain_counts),
-              NULL, out);
+    summarize(agg, counts, n_keys, z, domain_sum_sq(agg, domain_counts), NULL, out);
 out:
     hush_free(domain_counts);
     hush_free(counts);
