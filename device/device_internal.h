@@ -86,7 +86,8 @@ char *hush__ledger_render(const hush__ledger *l, size_t *len);
 int hush__ledger_parse(hush__ledger *l, char *text, size_t len, hush_err *err);
 /* Adds the spending (and, if round_sent != 0, records that an update or
  * batch was sent for that round of `campaign`) and writes the ledger
- * atomically; on failure the ledger in memory is unchanged. */
+ * atomically.  Call it under the lock; on failure the ledger in memory is
+ * re-read from the file, which the failed write left unchanged. */
 int hush__ledger_charge(hush__ledger *l, const char *campaign, double epsilon,
                         uint32_t reports, uint32_t round_sent, hush_err *err);
 

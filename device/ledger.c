@@ -400,16 +400,25 @@ static int load_secret(const hush__ledger *l, bool create, hush_rng *rng,
     return rc;
 }
 
-int hush__ledger_lock(hush__ledger *l, int64_t now, hush_err *err)
+/* An exclusive flock of the directory's lock file, retried on EINTR. */
+static int lock_exclusive(const hush__ledger *l, hush_err *err)
 {
-    if (l->locked) {
-        return 0;
-    }
     while (flock(l->lock_fd, LOCK_EX) != 0) {
         if (errno != EINTR) {
             return hush_err_set(err, HUSH_EIO, "cannot lock the state directory %s: %s",
                                 l->dir, strerror(errno));
         }
+    }
+    return 0;
+}
+
+int hush__ledger_lock(hush__ledger *l, int64_t now, hush_err *err)
+{
+    if (l->locked) {
+        return 0;
+    }
+    if (lock_exclusive(l, err) != 0) {
+        return HUSH_EIO;
     }
     int rc = load_file(l, err);
     if (rc == HUSH_ENOTFOUND) {
@@ -453,11 +462,8 @@ int hush__ledger_open(hush__ledger *l, const char *dir, int64_t now, hush_rng *r
     if (l->lock_fd < 0) {
         return hush_err_set(err, HUSH_EIO, "cannot open %s: %s", lock, strerror(errno));
     }
-    while (flock(l->lock_fd, LOCK_EX) != 0) {
-        if (errno != EINTR) {
-            return hush_err_set(err, HUSH_EIO, "cannot lock %s: %s", lock,
-                                strerror(errno));
-        }
+    if (lock_exclusive(l, err) != 0) {
+        return HUSH_EIO;
     }
     int rc = load_file(l, err);
     if (rc == HUSH_ENOTFOUND) {
@@ -506,46 +512,34 @@ int hush__ledger_open(hush__ledger *l, const char *dir, int64_t now, hush_rng *r
 int hush__ledger_charge(hush__ledger *l, const char *campaign, double epsilon,
                         uint32_t reports, uint32_t round_sent, hush_err *err)
 {
-    hush__ledger before = *l;
-    hush__ledger_entry saved = {0};
-    hush__ledger_round saved_round = {0};
-    const hush__ledger_round *r0 = hush__ledger_round_find(l, campaign);
-    if (r0 != NULL) {
-        saved_round = *r0;
-    }
     hush__ledger_entry *e = (hush__ledger_entry *)hush__ledger_find(l, campaign);
+    bool changed = false;
+    int rc = 0;
     if (e != NULL) {
-        saved = *e;
         e->epsilon += epsilon;
         e->reports += reports;
     } else if (add_entry(l, campaign, epsilon, reports) != 0) {
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory charging the ledger");
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory charging the ledger");
     }
-    bool changed = false;
-    int rc = round_sent != 0
-                 ? hush__ledger_note_round(l, campaign, round_sent, round_sent, &changed)
-                 : 0;
-    if (rc != 0) {
+    if (rc == 0 && round_sent != 0 &&
+        (rc = hush__ledger_note_round(l, campaign, round_sent, round_sent, &changed)) !=
+            0) {
         hush_err_set(err, rc, "cannot record round %u in the ledger", round_sent);
-    } else {
+    }
+    if (rc == 0) {
         l->device_epsilon += epsilon;
         l->device_reports += reports;
         rc = hush__ledger_save(l, err);
     }
     if (rc != 0) {
-        /* nothing was recorded on disk: undo in memory, hand nothing out */
-        if (e != NULL) {
-            *e = saved;
-        } else {
-            l->n--;
+        /* nothing was recorded on disk, and nothing is handed out: the ledger
+         * in memory goes back to what the file says (charges run under the
+         * lock, so the file is what it was when the lock re-read it) */
+        int64_t day = l->day;
+        if (load_file(l, NULL) != 0) {
+            l->n = l->n_rounds = 0; /* the next lock re-reads it anyway */
         }
-        if (r0 != NULL) {
-            *(hush__ledger_round *)hush__ledger_round_find(l, campaign) = saved_round;
-        } else if (changed) {
-            l->n_rounds--;
-        }
-        l->device_epsilon = before.device_epsilon;
-        l->device_reports = before.device_reports;
+        hush__ledger_roll(l, day * 86400);
     }
     return rc;
 }
