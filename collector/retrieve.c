@@ -105,6 +105,20 @@ static int cmp_hash(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+typedef struct hash_index {
+    uint64_t hash;
+    size_t index;
+} hash_index;
+
+static int cmp_hash_index(const void *a, const void *b)
+{
+    const hash_index *x = a, *y = b;
+    if (x->hash != y->hash) {
+        return x->hash < y->hash ? -1 : 1;
+    }
+    return (x->index > y->index) - (x->index < y->index);
+}
+
 static bool in_sorted(const uint64_t *v, size_t n, uint64_t h)
 {
     return n > 0 && bsearch(&h, v, n, sizeof h, cmp_hash) != NULL;
@@ -177,9 +191,25 @@ int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
         taken[n_population + i] = XXH3_64bits(parents[i].text, strlen(parents[i].text));
     }
     qsort(taken, n_taken, sizeof *taken, cmp_hash);
+    /* each distinct text once: a repeat of an earlier unit is used already */
+    hash_index *byhash = hush_malloc((u.n + 1) * sizeof *byhash);
+    if (byhash == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
+        goto out;
+    }
     for (size_t i = 0; i < u.n; i++) {
-        /* a unit equal to an earlier one is a repeat: used already */
-        used[i] = in_sorted(taken, n_taken, u.v[i].hash);
+        byhash[i] = (hash_index){u.v[i].hash, i};
+    }
+    qsort(byhash, u.n, sizeof *byhash, cmp_hash_index);
+    for (size_t k = 1; k < u.n; k++) {
+        used[byhash[k].index] = byhash[k].hash == byhash[k - 1].hash;
+    }
+    hush_free(byhash);
+    for (size_t i = 0; i < u.n; i++) {
+        used[i] = used[i] || in_sorted(taken, n_taken, u.v[i].hash);
+        if (used[i]) {
+            continue; /* never a candidate: no need to embed it */
+        }
         char *t = hush_malloc(u.v[i].len + 1);
         if (t == NULL) {
             rc = hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
@@ -247,12 +277,6 @@ int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
             }
             memcpy(t, u.v[pick].p, u.v[pick].len);
             t[u.v[pick].len] = '\0';
-            /* a unit equal to another unit's text counts once */
-            for (size_t i = 0; i < u.n; i++) {
-                if (!used[i] && u.v[i].hash == u.v[pick].hash) {
-                    used[i] = true;
-                }
-            }
             if (parent_of != NULL) {
                 parent_of[got] = k;
             }
