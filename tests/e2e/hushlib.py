@@ -11,8 +11,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import traceback
 import urllib.error
 import urllib.request
 
@@ -149,3 +151,39 @@ class Sodium:
     def verify(self, signature, message, public_key):
         return self.lib.crypto_sign_verify_detached(
             signature, message, ctypes.c_ulonglong(len(message)), public_key) == 0
+
+
+def expect(cond, what):
+    """Fails the current test with `what` unless cond holds."""
+    if not cond:
+        raise AssertionError(what)
+
+
+class Suite:
+    """The end-to-end runner the test files share: @suite.test records a
+    pass or a failure (with its traceback) per function, finish() prints the
+    closing line and exits non-zero on any failure."""
+
+    def __init__(self, name):
+        self.name = name
+        self.results = []
+
+    def test(self, fn):
+        def run():
+            t0 = time.time()
+            try:
+                fn()
+                self.results.append(True)
+                print("[PASS] e2e::%s (%.2fs)" % (fn.__name__, time.time() - t0), flush=True)
+            except Exception:
+                self.results.append(False)
+                print("[FAIL] e2e::%s\n%s" % (fn.__name__, traceback.format_exc()),
+                      flush=True)
+        run.__name__ = fn.__name__
+        return run
+
+    def finish(self):
+        failed = self.results.count(False)
+        print("[====] e2e %s: Tested: %d | Passing: %d | Failing: %d" %
+              (self.name, len(self.results), len(self.results) - failed, failed), flush=True)
+        sys.exit(1 if failed else 0)

@@ -20,24 +20,19 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hushlib import Hushd, batch_id  # noqa: E402
+from hushlib import Hushd, batch_id, Suite, expect  # noqa: E402
 
 BUILD = None
-RESULTS = []
+SUITE = Suite("llm generator")
+test = SUITE.test
 KEPT = [
     {"id": "c0", "text": "Lunch meeting moved to Thursday at noon in the small room.",
      "estimate": 30.0, "std_error": 2.0},
     {"id": "c1", "text": "Your invoice for October is attached and due in thirty days.",
      "estimate": 20.0, "std_error": 2.0},
 ]
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 class Fake:
@@ -116,20 +111,6 @@ def run_tool(fake, want, extra=(), timeout=30):
                            "--max-tokens", "300", "--timeout", "1"] + list(extra),
                           input=stdin, capture_output=True, text=True, env=env,
                           timeout=timeout)
-
-
-def test(fn):
-    def run():
-        t0 = time.time()
-        try:
-            fn()
-            RESULTS.append(True)
-            print("[PASS] e2e::%s (%.2fs)" % (fn.__name__, time.time() - t0), flush=True)
-        except Exception:
-            RESULTS.append(False)
-            print("[FAIL] e2e::%s\n%s" % (fn.__name__, traceback.format_exc()), flush=True)
-    run.__name__ = fn.__name__
-    return run
 
 
 @test
@@ -248,10 +229,7 @@ def main():
     for t in [it_sends_aug_pe_prompts_and_prints_the_variations,
               malformed_answers_are_refused, hushd_publishes_what_the_model_wrote]:
         t()
-    failed = RESULTS.count(False)
-    print("[====] e2e llm generator: Tested: %d | Passing: %d | Failing: %d" %
-          (len(RESULTS), len(RESULTS) - failed, failed), flush=True)
-    sys.exit(1 if failed else 0)
+    SUITE.finish()
 
 
 if __name__ == "__main__":

@@ -21,34 +21,15 @@ import struct
 import subprocess
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hushlib import Hushd, Sodium, batch_id, validate  # noqa: E402
+from hushlib import Hushd, Sodium, batch_id, validate, Suite, expect  # noqa: E402
 
 BUILD = None
-RESULTS = []
+SUITE = Suite("models")
+test = SUITE.test
 DIM = 16
 N = DIM + 1  # logistic: weights and bias
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def test(fn):
-    def run():
-        t0 = time.time()
-        try:
-            fn()
-            RESULTS.append(True)
-            print("[PASS] e2e::%s (%.2fs)" % (fn.__name__, time.time() - t0), flush=True)
-        except Exception:
-            RESULTS.append(False)
-            print("[FAIL] e2e::%s\n%s" % (fn.__name__, traceback.format_exc()), flush=True)
-    run.__name__ = fn.__name__
-    return run
 
 
 def task(h, **over):
@@ -439,10 +420,7 @@ def main():
               an_adaptive_task_reports_the_epsilon_of_both_mechanisms,
               central_noise_replays_under_a_test_seed]:
         t()
-    failed = RESULTS.count(False)
-    print("[====] e2e models: Tested: %d | Passing: %d | Failing: %d" %
-          (len(RESULTS), len(RESULTS) - failed, failed), flush=True)
-    sys.exit(1 if failed else 0)
+    SUITE.finish()
 
 
 if __name__ == "__main__":

@@ -22,13 +22,13 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hushlib import Hushd, Sodium, batch_id, validate  # noqa: E402
+from hushlib import Hushd, Sodium, batch_id, validate, Suite, expect  # noqa: E402
 
 HUSHD = None
-RESULTS = []
+SUITE = Suite("rounds")
+test = SUITE.test
 TEXTS = [
     "Lunch meeting moved to Thursday at noon. Bring the slides. See you there.",
     "Your invoice for October is attached. Payment is due in thirty days.",
@@ -37,25 +37,6 @@ TEXTS = [
     "Can you review my pull request before the release? Thanks a lot.",
     "The quarterly report is ready. Numbers look good this time.",
 ]
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def test(fn):
-    def run():
-        t0 = time.time()
-        try:
-            fn()
-            RESULTS.append(True)
-            print("[PASS] e2e::%s (%.2fs)" % (fn.__name__, time.time() - t0), flush=True)
-        except Exception:
-            RESULTS.append(False)
-            print("[FAIL] e2e::%s\n%s" % (fn.__name__, traceback.format_exc()), flush=True)
-    run.__name__ = fn.__name__
-    return run
 
 
 def create(h, cid="mail", refine=None, min_reports=0, epsilon=8):
@@ -470,10 +451,7 @@ def main():
               batches_racing_a_close_are_counted_or_refused,
               automatic_rounds_close_after_n_reports]:
         t()
-    failed = RESULTS.count(False)
-    print("[====] e2e rounds: Tested: %d | Passing: %d | Failing: %d" %
-          (len(RESULTS), len(RESULTS) - failed, failed), flush=True)
-    sys.exit(1 if failed else 0)
+    SUITE.finish()
 
 
 if __name__ == "__main__":
