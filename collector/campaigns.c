@@ -366,8 +366,9 @@ static int resolve_mechanism(const json_t *req, uint32_t domain, double epsilon,
 }
 
 /* Synthetic campaigns: the embedder and the int8 matrix of the candidates. */
-static int embed_candidates(const json_t *emb, const json_t *cands, json_t **embedder_out,
-                            char **matrix_b64, json_t **response, int *status)
+static int embed_candidates(const hush_wordvec *wordvec, const json_t *emb,
+                            const json_t *cands, json_t **embedder_out, char **matrix_b64,
+                            json_t **response, int *status)
 {
     char *desc = NULL;
     hush_err err = {0};
@@ -383,7 +384,7 @@ static int embed_candidates(const json_t *emb, const json_t *cands, json_t **emb
                    ? json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17))
                    : NULL;
         if (desc == NULL ||
-            hush_embedder_new(desc, strlen(desc), NULL, 0, NULL, &e, &err) != 0) {
+            hush_embedder_new(desc, strlen(desc), NULL, 0, wordvec, &e, &err) != 0) {
             free(desc);
             return fail(response, status, 400, "invalid_embedder", "%s",
                         err.msg[0] ? err.msg
@@ -632,8 +633,8 @@ int hush__publication_build(hush_collector *h, const hush__pub_spec *ps,
     if (resolve_mechanism(ps->spec, domain, ps->epsilon, params, response, status) != 0) {
         goto out;
     }
-    if (ps->synthetic && embed_candidates(ps->embedder, cands, &embedder, &matrix,
-                                          response, status) != 0) {
+    if (ps->synthetic && embed_candidates(h->wordvec, ps->embedder, cands, &embedder,
+                                          &matrix, response, status) != 0) {
         goto out;
     }
     /* the publication, in a fixed field order */

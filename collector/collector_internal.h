@@ -216,7 +216,8 @@ struct hush_collector {
     size_t n_tasks;
 
     /* refinement */
-    char **corpus; /* the public generator corpus, one text each */
+    hush_wordvec *wordvec; /* --word-vectors, or NULL */
+    char **corpus;         /* the public generator corpus, one text each */
     size_t n_corpus;
     pthread_t refiner;
     bool refiner_started;

@@ -63,6 +63,8 @@ const char *hush_collector_usage(void)
            "  --generator-max-bytes N     its output cap (default 16777216)\n"
            "  --generator-corpus FILE     public texts (JSON lines or plain lines) the\n"
            "                              built-in generator borrows words from\n"
+           "  --word-vectors FILE         SIF word-vector table for \"sif\" embedders\n"
+           "                              (scripts/fetch-wordvec)\n"
            "  --test-noise-seed N         tests only: replayable federated DP noise\n"
            "                              (predictable noise protects nobody)\n"
            "  --config FILE               read \"name = value\" settings from FILE\n"
@@ -152,6 +154,9 @@ int hush_collector_config_set(hush_collector_config *c, const char *name,
     if (strcmp(name, "generator-corpus") == 0) {
         return set_path(c->generator_corpus, sizeof c->generator_corpus, name, value,
                         err);
+    }
+    if (strcmp(name, "word-vectors") == 0) {
+        return set_path(c->word_vectors, sizeof c->word_vectors, name, value, err);
     }
     if (strcmp(name, "generator-timeout") == 0) {
         return set_uint(&c->generator_timeout_s, name, value, 1, 86400, err);

@@ -49,6 +49,10 @@ typedef struct hush_collector_config {
     unsigned generator_timeout_s; /* default 60 */
     size_t generator_max_bytes;   /* default 16 MiB */
     char generator_corpus[HUSH_PATH_MAX];
+    /* a word-vector file (a SIF table, hush-embed sif-table;
+     * scripts/fetch-wordvec) for campaigns and tasks whose embedder names
+     * it, and for the retrieval generator's word substitution ("" = none) */
+    char word_vectors[HUSH_PATH_MAX];
     /* Tests and benchmarks only: draw the central DP noise of federated
      * rounds from a stream seeded by this number (with the task id and the
      * round), so that a run can be replayed.  Noise an operator can
@@ -66,6 +70,7 @@ HUSH_API void hush_collector_config_defaults(hush_collector_config *c);
  * --connection-timeout, --threads, --sync, --checkpoint-interval,
  * --max-batches-per-commit, --estimates, --demo, --generator-cmd,
  * --generator-timeout, --generator-max-bytes, --generator-corpus,
+ * --word-vectors,
  * --test-noise-seed, --config FILE).  A config
  * file holds the same settings as "name = value" lines ('#' comments);
  * flags given after --config override it.  Returns 0, or HUSH_EINVAL/

@@ -292,7 +292,7 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
         emb != NULL ? json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     if (emb == NULL ? hush_embedder_new_default(256, 1, &e, &err) != 0
                     : (desc == NULL || hush_embedder_new(desc, strlen(desc), NULL, 0,
-                                                         NULL, &e, &err) != 0)) {
+                                                         h->wordvec, &e, &err) != 0)) {
         free(desc);
         fail(response, status, 400, "invalid_embedder", "%s",
              err.msg[0] ? err.msg : "\"embedder\" must be a description");

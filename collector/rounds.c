@@ -434,7 +434,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
             grc = pub->embedder == NULL
                       ? hush_err_set(&gerr, HUSH_EINVAL, "the campaign has no embedder")
                       : hush_embedder_new(pub->embedder, strlen(pub->embedder), NULL, 0,
-                                          NULL, &emb, &gerr);
+                                          h->wordvec, &emb, &gerr);
             if (grc == 0) {
                 grc = hush__generate_retrieval(
                     parents, kept, want, r->round, seed, (const char *const *)h->corpus,

@@ -25,6 +25,7 @@ static void destroy(hush_collector *h)
     }
     hush_free(h->campaigns);
     hush__corpus_free(h);
+    hush_wordvec_free(h->wordvec);
     hush__tasks_free(h);
     free(h->keys_json);
     free(h->list_json);
@@ -85,6 +86,8 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
         }
     }
     if ((rc = hush__keys_load(h, err)) != 0 || (rc = hush__corpus_load(h, err)) != 0 ||
+        (h->cfg.word_vectors[0] != '\0' &&
+         (rc = hush_wordvec_load(h->cfg.word_vectors, &h->wordvec, err)) != 0) ||
         (rc = hush__admin_token_load(h, err)) != 0 ||
         (rc = hush__store_open(h, err)) != 0 ||
         (rc = hush__store_load_campaigns(h, err)) != 0 ||

@@ -57,6 +57,9 @@ int hush_agent_open(const hush_agent_config *config, hush_agent **out, hush_err 
         return hush_err_set(err, HUSH_ENOMEM, "out of memory opening the agent");
     }
     a->cfg = *config;
+    if (config->word_vectors != NULL) {
+        a->cfg.word_vectors = hush_wordvec_ref(config->word_vectors);
+    }
     if (a->cfg.max_samples == 0) {
         a->cfg.max_samples = DEFAULT_SAMPLES;
     }
@@ -118,6 +121,7 @@ void hush_agent_close(hush_agent *a)
     hush_free(a->samples);
     hush_free(a->sample_len);
     hush_rng_free(a->rng);
+    hush_wordvec_free((hush_wordvec *)a->cfg.word_vectors);
     hush__ledger_dispose(&a->ledger);
     sodium_memzero(a->secret, sizeof a->secret);
     hush_free(a);
@@ -247,8 +251,8 @@ int hush_agent_accept_campaign(hush_agent *a, const char *expected_id, const cha
         return rc;
     }
     if (c->pub->kind == HUSH_CAMPAIGN_SYNTHETIC &&
-        (rc = hush_embedder_new(c->pub->embedder, strlen(c->pub->embedder), NULL, 0, NULL,
-                                &c->embedder, err)) != 0) {
+        (rc = hush_embedder_new(c->pub->embedder, strlen(c->pub->embedder), NULL, 0,
+                                a->cfg.word_vectors, &c->embedder, err)) != 0) {
         hush_campaign_free(c);
         return rc;
     }

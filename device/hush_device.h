@@ -74,6 +74,12 @@ typedef struct hush_agent_config {
     int64_t (*clock)(void *ctx);
     void *clock_ctx;
     const uint8_t *rng_seed;
+    /* The word-vector table the app ships (hush_wordvec_load; for "sif"
+     * campaigns, the SIF table of scripts/fetch-wordvec, which the
+     * campaign names by checksum).  NULL = none: campaigns whose embedder
+     * needs one are refused with HUSH_EINVAL.  The agent takes its own
+     * reference (hush_wordvec_ref); the app may free its own after open. */
+    const struct hush_wordvec *word_vectors;
 } hush_agent_config;
 
 /**

@@ -117,8 +117,8 @@ int hush_agent_accept_model(hush_agent *a, const char *expected_id, const char *
         return hush_err_set(err, HUSH_ENOMEM, "out of memory accepting a model");
     }
     if ((rc = hush_model_pub_parse(body, len, &m->pub, err)) != 0 ||
-        (rc = hush_embedder_new(m->pub->embedder, strlen(m->pub->embedder), NULL, 0, NULL,
-                                &m->embedder, err)) != 0) {
+        (rc = hush_embedder_new(m->pub->embedder, strlen(m->pub->embedder), NULL, 0,
+                                a->cfg.word_vectors, &m->embedder, err)) != 0) {
         hush_fl_model_free(m);
         return rc;
     }

@@ -94,21 +94,34 @@ bool hush__embedder_ngram(const hush_embedder *e, hush__ngram_config *out);
 /* Fingerprint of a feature configuration (what an IDF model was built for). */
 uint64_t hush__ngram_fingerprint(const hush__ngram_config *cfg);
 
-/* Word-vector table. */
+/* Word-vector table: float rows parsed from text (hush_wordvec_parse), or
+ * a SIF table (hush_wordvec_read): int8 rows with a scale, a SIF weight per
+ * word and the common component.  Immutable once built and shared by
+ * reference count (embedders hold a reference instead of a copy). */
 struct hush_wordvec {
     uint32_t dim;
     size_t n;
     char *words;      /* all words, NUL-separated */
     size_t *word_off; /* offset of word i in `words` */
-    float *vec;       /* n x dim */
+    float *vec;       /* n x dim (text tables), NULL for SIF tables */
     size_t slots;     /* hash index: power of two > 2n */
     uint32_t *slot;   /* word index + 1, 0 = empty */
     uint64_t checksum;
+    /* SIF tables only */
+    bool sif;
+    int8_t *q;     /* n x dim */
+    float *scale;  /* n: value = scale * q */
+    float *weight; /* n: a / (a + p(w)) */
+    float *common; /* dim: the common component, unit length */
+    float a, unk_weight, unk_norm;
+    uint64_t vocab;
+    size_t refs; /* atomically updated */
 };
 
 /* Row index of a (normalized) word, or SIZE_MAX. */
 size_t hush__wordvec_find(const hush_wordvec *w, const char *word, size_t len);
-/* Deep copy (the embedder keeps its own). */
-int hush__wordvec_copy(const hush_wordvec *src, hush_wordvec **out);
+/* Builds the hash index of w->n words (0 or HUSH_ENOMEM; HUSH_EINVAL if a
+ * word repeats). */
+int hush__wordvec_index(hush_wordvec *w);
 
 #endif /* HUSH_EMBED_INTERNAL_H */

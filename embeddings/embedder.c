@@ -15,7 +15,7 @@
 
 #include "embed_internal.h"
 
-enum kind { KIND_HASHED = 1, KIND_WORDVEC = 2 };
+enum kind { KIND_HASHED = 1, KIND_WORDVEC = 2, KIND_SIF = 3 };
 
 struct hush_embedder {
     enum kind kind;
@@ -25,7 +25,11 @@ struct hush_embedder {
     bool sublinear_tf;
     bool has_idf;
     hush__idf idf;
-    hush_wordvec *vectors; /* word-vectors only (own copy) */
+    hush_wordvec *vectors; /* word-vectors and sif: a reference */
+    /* the table the description names (what describe writes) */
+    uint64_t table_words;
+    char table_sum[17];
+    bool shape_only; /* hush_embedder_canonical: resources not loaded */
 };
 
 #define SEED_MAX ((UINT64_C(1) << 53) - 1)
@@ -232,6 +236,11 @@ static int parse_hashed(hush_embedder *e, json_t *root, const uint8_t *idf_model
                            : hush_err_set(err, HUSH_EINVAL,
                                           "model description: \"idf\" must be an object");
         }
+        if (e->shape_only) {
+            snprintf(e->idf.checksum, sizeof e->idf.checksum, "%s", want);
+            e->has_idf = true;
+            return 0;
+        }
         if (idf_model == NULL) {
             return hush_err_set(err, HUSH_EINVAL,
                                 "model description names IDF model %s; none was given",
@@ -260,9 +269,12 @@ static int parse_wordvec(hush_embedder *e, json_t *root, const hush_wordvec *vec
 {
     static const char *const fields[] = {"kind",     "version",      "dim", "table",
                                          "fallback", "sublinear_tf", NULL};
+    static const char *const sif_fields[] = {"kind",  "version",  "dim",
+                                             "table", "fallback", NULL};
     uint64_t dim, words, seed;
     int rc;
-    if ((rc = check_fields(root, "model description", fields, err)) != 0 ||
+    if ((rc = check_fields(root, "model description",
+                           e->kind == KIND_SIF ? sif_fields : fields, err)) != 0 ||
         (rc = get_uint(root, "dim", 1, HUSH_EMBED_DIM_MAX, true, 0, &dim, err)) != 0) {
         return rc;
     }
@@ -297,10 +309,24 @@ static int parse_wordvec(hush_embedder *e, json_t *root, const hush_wordvec *vec
         return hush_err_set(err, HUSH_EINVAL,
                             "model description: \"sublinear_tf\" must be true or false");
     }
+    e->table_words = words;
+    snprintf(e->table_sum, sizeof e->table_sum, "%s", want);
+    if (e->shape_only) {
+        return 0;
+    }
     if (vectors == NULL) {
         return hush_err_set(
             err, HUSH_EINVAL,
-            "model description names word-vector table %s; none was given", want);
+            "model description names word-vector table %s; none was given (hushd: "
+            "--word-vectors; device agents: hush_agent_config.word_vectors)",
+            want);
+    }
+    if ((e->kind == KIND_SIF) != vectors->sif) {
+        return hush_err_set(err, HUSH_EMISMATCH,
+                            e->kind == KIND_SIF
+                                ? "a sif embedder needs a SIF table (hush_wordvec_read)"
+                                : "a word-vectors embedder needs a text table, not a SIF "
+                                  "table");
     }
     char have[17];
     hush_wordvec_checksum(vectors, have);
@@ -312,15 +338,13 @@ static int parse_wordvec(hush_embedder *e, json_t *root, const hush_wordvec *vec
             have, vectors->n, vectors->dim, want, (unsigned long long)words,
             (unsigned long long)dim);
     }
-    if (hush__wordvec_copy(vectors, &e->vectors) != 0) {
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory copying the word vectors");
-    }
+    e->vectors = hush_wordvec_ref(vectors);
     return 0;
 }
 
-int hush_embedder_new(const char *desc, size_t len, const uint8_t *idf_model,
-                      size_t idf_len, const hush_wordvec *vectors, hush_embedder **out,
-                      hush_err *err)
+static int embedder_new(const char *desc, size_t len, const uint8_t *idf_model,
+                        size_t idf_len, const hush_wordvec *vectors, bool shape_only,
+                        hush_embedder **out, hush_err *err)
 {
     if (desc == NULL || len > HUSH_EMBED_DESC_MAX) {
         return hush_err_set(err, HUSH_ETOOBIG, "model description longer than %u bytes",
@@ -339,6 +363,7 @@ int hush_embedder_new(const char *desc, size_t len, const uint8_t *idf_model,
         rc = hush_err_set(err, HUSH_ENOMEM, "out of memory creating an embedder");
         goto out;
     }
+    e->shape_only = shape_only;
     if (!json_is_object(root)) {
         rc = hush_err_set(err, HUSH_EINVAL, "model description must be a JSON object");
         goto out;
@@ -353,12 +378,13 @@ int hush_embedder_new(const char *desc, size_t len, const uint8_t *idf_model,
         e->kind = KIND_HASHED;
     } else if (strcmp(kind, "word-vectors") == 0) {
         e->kind = KIND_WORDVEC;
+    } else if (strcmp(kind, "sif") == 0) {
+        e->kind = KIND_SIF;
     } else {
-        rc = hush_err_set(
-            err, HUSH_EINVAL,
-            "unknown embedder kind \"%s\" (this build knows hashed-ngram and "
-            "word-vectors)",
-            kind);
+        rc = hush_err_set(err, HUSH_EINVAL,
+                          "unknown embedder kind \"%s\" (this build knows hashed-ngram, "
+                          "word-vectors and sif)",
+                          kind);
         goto out;
     }
     if (!json_is_integer(version) || json_integer_value(version) != 1) {
@@ -378,6 +404,26 @@ out:
     }
     *out = e;
     return 0;
+}
+
+int hush_embedder_new(const char *desc, size_t len, const uint8_t *idf_model,
+                      size_t idf_len, const hush_wordvec *vectors, hush_embedder **out,
+                      hush_err *err)
+{
+    return embedder_new(desc, len, idf_model, idf_len, vectors, false, out, err);
+}
+
+int hush_embedder_canonical(const char *desc, size_t len, char **out, uint32_t *dim,
+                            hush_err *err)
+{
+    hush_embedder *e = NULL;
+    int rc = embedder_new(desc, len, NULL, 0, NULL, true, &e, err);
+    if (rc == 0) {
+        *dim = e->dim;
+        rc = hush_embedder_describe(e, out, err);
+    }
+    hush_embedder_free(e);
+    return rc;
 }
 
 int hush_embedder_new_default(uint32_t dim, uint64_t seed, hush_embedder **out,
@@ -419,19 +465,23 @@ int hush_embedder_describe(const hush_embedder *e, char **out, hush_err *err)
                                        json_pack("{s:s}", "checksum", e->idf.checksum));
         }
     } else {
-        char sum[17];
-        hush_wordvec_checksum(e->vectors, sum);
-        bad |= json_object_set_new(root, "kind", json_string("word-vectors"));
+
+        bad |= json_object_set_new(
+            root, "kind", json_string(e->kind == KIND_SIF ? "sif" : "word-vectors"));
         bad |= json_object_set_new(root, "version", json_integer(1));
         bad |= json_object_set_new(root, "dim", json_integer(e->dim));
-        bad |= json_object_set_new(
-            root, "table",
-            json_pack("{s:I, s:s}", "words", (json_int_t)e->vectors->n, "checksum", sum));
+        bad |= json_object_set_new(root, "table",
+                                   json_pack("{s:I, s:s}", "words",
+                                             (json_int_t)e->table_words, "checksum",
+                                             e->table_sum));
         bad |= json_object_set_new(
             root, "fallback",
             json_pack("{s:I, s:o}", "seed", (json_int_t)e->ngram.seed, "char_ngrams",
                       range_json(e->ngram.char_min, e->ngram.char_max)));
-        bad |= json_object_set_new(root, "sublinear_tf", json_boolean(e->sublinear_tf));
+        if (e->kind == KIND_WORDVEC) {
+            bad |=
+                json_object_set_new(root, "sublinear_tf", json_boolean(e->sublinear_tf));
+        }
     }
     char *s = bad ? NULL : json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(root);
@@ -524,6 +574,23 @@ static int embed_hashed(const hush_embedder *e, const char *norm, size_t len, do
     return 0;
 }
 
+/* The unit vector of an unknown word's hashed character n-grams. */
+static int fallback_vector(const hush_embedder *e, const char *tok, size_t len,
+                           hush__features *f, double *v, hush_err *err)
+{
+    f->n = 0;
+    if (hush__extract_char_ngrams(&e->ngram, tok, len, f) != 0 ||
+        hush__features_sort(f) != 0) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory extracting features");
+    }
+    memset(v, 0, e->dim * sizeof *v);
+    for (size_t k = 0; k < f->n; k++) {
+        v[hush__bucket(f->h[k], e->dim)] += hush__sign(f->h[k]);
+    }
+    normalize_into(v, e->dim);
+    return 0;
+}
+
 struct token {
     uint64_t h;
     size_t start, len;
@@ -583,21 +650,10 @@ static int embed_wordvec(const hush_embedder *e, const char *norm, size_t len,
         } else {
             /* an unknown word: its hashed character n-grams, as a unit
              * vector of the same dimension */
-            f.n = 0;
-            if (hush__extract_char_ngrams(&e->ngram, norm + tok[i].start, tok[i].len,
-                                          &f) != 0) {
-                rc = hush_err_set(err, HUSH_ENOMEM, "out of memory extracting features");
+            if ((rc = fallback_vector(e, norm + tok[i].start, tok[i].len, &f, fallback,
+                                      err)) != 0) {
                 goto out;
             }
-            if (hush__features_sort(&f) != 0) {
-                rc = hush_err_set(err, HUSH_ENOMEM, "out of memory sorting features");
-                goto out;
-            }
-            memset(fallback, 0, e->dim * sizeof *fallback);
-            for (size_t k = 0; k < f.n; k++) {
-                fallback[hush__bucket(f.h[k], e->dim)] += hush__sign(f.h[k]);
-            }
-            normalize_into(fallback, e->dim);
             for (uint32_t d = 0; d < e->dim; d++) {
                 acc[d] += w * fallback[d];
             }
@@ -607,6 +663,54 @@ static int embed_wordvec(const hush_embedder *e, const char *norm, size_t len,
 out:
     hush__features_dispose(&f);
     hush_free(tok);
+    hush_free(fallback);
+    return rc;
+}
+
+/* SIF: the sum over every word occurrence of a/(a + p(w)) v_w (unknown
+ * words: their hashed character n-grams at the table's median norm and the
+ * rarest word's weight), then the common component projected out.  The
+ * mean's 1/n is left out: the vector is normalized afterwards. */
+static int embed_sif(const hush_embedder *e, const char *norm, size_t len, double *acc,
+                     hush_err *err)
+{
+    const hush_wordvec *w = e->vectors;
+    double *fallback = hush_malloc(e->dim * sizeof *fallback);
+    hush__features f = {0};
+    int rc = 0;
+    if (fallback == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory embedding");
+    }
+    for (size_t i = 0; i < len && rc == 0;) {
+        size_t j = i;
+        while (j < len && norm[j] != ' ') {
+            j++;
+        }
+        size_t row = hush__wordvec_find(w, norm + i, j - i);
+        if (row != SIZE_MAX) {
+            double wt = (double)w->weight[row], sc = (double)w->scale[row];
+            const int8_t *q = w->q + row * e->dim;
+            for (uint32_t d = 0; d < e->dim; d++) {
+                acc[d] += wt * (sc * (double)q[d]);
+            }
+        } else if ((rc = fallback_vector(e, norm + i, j - i, &f, fallback, err)) == 0) {
+            double wt = (double)w->unk_weight * (double)w->unk_norm;
+            for (uint32_t d = 0; d < e->dim; d++) {
+                acc[d] += wt * fallback[d];
+            }
+        }
+        i = j + 1;
+    }
+    if (rc == 0) {
+        double proj = 0.0;
+        for (uint32_t d = 0; d < e->dim; d++) {
+            proj += acc[d] * (double)w->common[d];
+        }
+        for (uint32_t d = 0; d < e->dim; d++) {
+            acc[d] -= proj * (double)w->common[d];
+        }
+    }
+    hush__features_dispose(&f);
     hush_free(fallback);
     return rc;
 }
@@ -636,6 +740,7 @@ int hush_embed_text(const hush_embedder *e, const char *text, size_t len, float 
         return hush_err_set(err, HUSH_ENOMEM, "out of memory embedding");
     }
     rc = e->kind == KIND_HASHED ? embed_hashed(e, norm, nlen, acc, err)
+         : e->kind == KIND_SIF  ? embed_sif(e, norm, nlen, acc, err)
                                 : embed_wordvec(e, norm, nlen, acc, err);
     if (rc == 0) {
         normalize_into(acc, e->dim);

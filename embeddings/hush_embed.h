@@ -93,6 +93,16 @@ HUSH_API int hush_embedder_new(const char *desc, size_t len, const uint8_t *idf_
 HUSH_API int hush_embedder_new_default(uint32_t dim, uint64_t seed, hush_embedder **out,
                                        hush_err *err) HUSH_WARN_UNUSED;
 
+/**
+ * Checks a description's form -- kind, version, fields, ranges -- without
+ * the IDF model or word-vector table it names, and gives its canonical form
+ * (as hush_embedder_describe writes it; *out new, hush_free) and its
+ * dimension.  What a document that carries a description (a campaign, a
+ * model task) is validated with; whoever embeds still needs the resources.
+ */
+HUSH_API int hush_embedder_canonical(const char *desc, size_t len, char **out,
+                                     uint32_t *dim, hush_err *err) HUSH_WARN_UNUSED;
+
 /** Frees an embedder.  NULL does nothing. */
 HUSH_API void hush_embedder_free(hush_embedder *e);
 
@@ -150,8 +160,14 @@ HUSH_API void hush_idf_checksum(const uint8_t *model, size_t len, char hex[17]);
 HUSH_API int hush_wordvec_parse(const char *text, size_t len, hush_wordvec **out,
                                 hush_err *err) HUSH_WARN_UNUSED;
 
-/** Frees a table.  NULL does nothing. */
+/** Releases a table (a reference: the last one frees it).  NULL does
+ * nothing. */
 HUSH_API void hush_wordvec_free(hush_wordvec *w);
+
+/** Takes another reference to an (immutable) table, released by
+ * hush_wordvec_free: embedders and agents share one table this way.
+ * Thread-safe. */
+HUSH_API hush_wordvec *hush_wordvec_ref(const hush_wordvec *w);
 
 /** Dimension and word count of a table. */
 HUSH_API uint32_t hush_wordvec_dim(const hush_wordvec *w);
@@ -160,6 +176,62 @@ HUSH_API size_t hush_wordvec_words(const hush_wordvec *w);
 /** The table's checksum (16 hex digits), what a word-vectors description
  * names so that collector and device agree on the table. */
 HUSH_API void hush_wordvec_checksum(const hush_wordvec *w, char hex[17]);
+
+/* ---- SIF tables: word vectors for the "sif" embedder ---- */
+
+/**
+ * Builds a SIF table file from a word-vector table whose rows are in order
+ * of decreasing corpus frequency (GloVe's are): the first `max_words` words
+ * are kept, each with
+ *   - the SIF weight a/(a + p(w)) of Arora, Liang & Ma (2017), where p(w)
+ *     is the Zipf estimate 1/(r H_V) of the frequency of the word of rank r
+ *     among `vocab` words (H_V the V-th harmonic number; vocab = 0 means the
+ *     table's own size),
+ *   - its vector quantized to int8 with a per-word scale (max|x|/127),
+ * and the table's common component: the unit vector along
+ * sum_w p(w) a/(a + p(w)) v_w over the kept words, the expected SIF vector of
+ * a text drawn word by word from the same frequencies -- the direction that
+ * every text shares and that SIF removes.  Unknown words embed as hashed
+ * character n-grams scaled to the kept vectors' median norm, with the weight
+ * of the rarest word.  `a` in (0, 1).  *out is the file (new, hush_free):
+ * magic "HUSHSIF1"; its checksum is hush_wordvec_checksum of the table it
+ * reads back as.
+ */
+HUSH_API int hush_sif_table_build(const hush_wordvec *ordered, size_t max_words,
+                                  uint64_t vocab, double a, uint8_t **out,
+                                  size_t *out_len, hush_err *err) HUSH_WARN_UNUSED;
+
+/**
+ * Reads a SIF table file (as written by hush_sif_table_build).  Truncated,
+ * corrupt (checksum), inconsistent or oversized input is refused with
+ * HUSH_ECORRUPT/HUSH_EVERSION/HUSH_ETOOBIG and a message.  *out is new
+ * (hush_wordvec_free); its checksum is the file's trailing XXH3-64.
+ */
+HUSH_API int hush_wordvec_read(const uint8_t *buf, size_t len, hush_wordvec **out,
+                               hush_err *err) HUSH_WARN_UNUSED;
+
+/** Reads a word-vector file: a SIF table (by its magic) or the text format.
+ * Files over 2 GiB are refused.  *out is new. */
+HUSH_API int hush_wordvec_load(const char *path, hush_wordvec **out,
+                               hush_err *err) HUSH_WARN_UNUSED;
+
+/** Whether a table is a SIF table (what the "sif" embedder needs). */
+HUSH_API bool hush_wordvec_is_sif(const hush_wordvec *w);
+
+/** Row of a normalized word (`len` bytes), or -1.  The word i of a table,
+ * NUL-terminated (borrowed). */
+HUSH_API long hush_wordvec_lookup(const hush_wordvec *w, const char *word, size_t len);
+HUSH_API const char *hush_wordvec_word(const hush_wordvec *w, size_t i);
+
+/**
+ * The k words most similar (cosine) to word `row` among rows
+ * [first, limit) of the table, itself excluded, most similar first (ties:
+ * lower row first); n_out <= k of them are written to `out`.  Exact search,
+ * O(limit * dim).  Thread-safe.
+ */
+HUSH_API int hush_wordvec_neighbours(const hush_wordvec *w, size_t row, size_t first,
+                                     size_t limit, size_t k, uint32_t *out, size_t *n_out,
+                                     hush_err *err) HUSH_WARN_UNUSED;
 
 /* ------------------------------------------------------------------------ */
 /* Matrices                                                                 */

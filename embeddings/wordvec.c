@@ -20,13 +20,25 @@
 
 void hush_wordvec_free(hush_wordvec *w)
 {
-    if (w != NULL) {
-        hush_free(w->words);
-        hush_free(w->word_off);
-        hush_free(w->vec);
-        hush_free(w->slot);
-        hush_free(w);
+    if (w == NULL || __atomic_sub_fetch(&w->refs, 1, __ATOMIC_ACQ_REL) != 0) {
+        return;
     }
+    hush_free(w->words);
+    hush_free(w->word_off);
+    hush_free(w->vec);
+    hush_free(w->slot);
+    hush_free(w->q);
+    hush_free(w->scale);
+    hush_free(w->weight);
+    hush_free(w->common);
+    hush_free(w);
+}
+
+hush_wordvec *hush_wordvec_ref(const hush_wordvec *w)
+{
+    hush_wordvec *m = (hush_wordvec *)w; /* the count is the only mutable field */
+    __atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+    return m;
 }
 
 uint32_t hush_wordvec_dim(const hush_wordvec *w)
@@ -116,32 +128,16 @@ static int build_index(hush_wordvec *w)
     return w->slot != NULL ? 0 : HUSH_ENOMEM;
 }
 
-int hush__wordvec_copy(const hush_wordvec *src, hush_wordvec **out)
+int hush__wordvec_index(hush_wordvec *w)
 {
-    hush_wordvec *w = hush_calloc(1, sizeof *w);
-    if (w == NULL) {
+    if (build_index(w) != 0) {
         return HUSH_ENOMEM;
     }
-    size_t wbytes = src->n ? src->word_off[src->n - 1] +
-                                 strlen(src->words + src->word_off[src->n - 1]) + 1
-                           : 1;
-    w->dim = src->dim;
-    w->n = src->n;
-    w->checksum = src->checksum;
-    w->slots = src->slots;
-    w->words = hush_malloc(wbytes);
-    w->word_off = hush_malloc((src->n ? src->n : 1) * sizeof *w->word_off);
-    w->vec = hush_malloc((src->n ? src->n : 1) * src->dim * sizeof *w->vec);
-    w->slot = hush_malloc(src->slots * sizeof *w->slot);
-    if (w->words == NULL || w->word_off == NULL || w->vec == NULL || w->slot == NULL) {
-        hush_wordvec_free(w);
-        return HUSH_ENOMEM;
+    for (size_t i = 0; i < w->n; i++) {
+        if (!index_insert(w, i)) {
+            return HUSH_EINVAL;
+        }
     }
-    memcpy(w->words, src->words, wbytes);
-    memcpy(w->word_off, src->word_off, src->n * sizeof *w->word_off);
-    memcpy(w->vec, src->vec, src->n * src->dim * sizeof *w->vec);
-    memcpy(w->slot, src->slot, src->slots * sizeof *w->slot);
-    *out = w;
     return 0;
 }
 
@@ -190,6 +186,9 @@ int hush_wordvec_parse(const char *text, size_t len, hush_wordvec **out, hush_er
     locale_t old = uselocale(c_locale);
     hush_wordvec *w = hush_calloc(1, sizeof *w);
     float *row = NULL;
+    if (w != NULL) {
+        w->refs = 1;
+    }
     size_t words_cap = 0, rows_cap = 0, wbytes = 0;
     int rc = 0;
     if (w == NULL) {

@@ -118,21 +118,16 @@ int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out,
     char *desc = json_is_object(emb)
                      ? json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17))
                      : NULL;
-    hush_embedder *e = NULL;
+    uint32_t edim = 0;
     if (desc == NULL ||
-        hush_embedder_new(desc, strlen(desc), NULL, 0, NULL, &e, err) != 0) {
+        hush_embedder_canonical(desc, strlen(desc), &p->embedder, &edim, err) != 0) {
         free(desc);
         rc = err != NULL && err->code != 0 ? err->code
                                            : bad(err, "\"embedder\" is missing");
         goto out;
     }
     free(desc);
-    bool dims_ok = hush_embedder_dim(e) == spec->inputs;
-    rc = hush_embedder_describe(e, &p->embedder, err);
-    hush_embedder_free(e);
-    if (rc != 0) {
-        goto out;
-    }
+    bool dims_ok = edim == spec->inputs;
     if (!dims_ok) {
         rc = bad(err, "the embedder's dimension is not the model's input size");
         goto out;

@@ -149,15 +149,10 @@ static int parse_synthetic(json_t *doc, hush_publication *p, hush_err *err)
     if (desc == NULL) {
         return hush_err_set(err, HUSH_ENOMEM, "out of memory");
     }
-    hush_embedder *e = NULL;
-    int rc = hush_embedder_new(desc, strlen(desc), NULL, 0, NULL, &e, err);
+    /* the form only: the device checks the table it names when it embeds */
+    uint32_t dim = 0;
+    int rc = hush_embedder_canonical(desc, strlen(desc), &p->embedder, &dim, err);
     free(desc);
-    if (rc != 0) {
-        return rc;
-    }
-    rc = hush_embedder_describe(e, &p->embedder, err);
-    uint32_t dim = hush_embedder_dim(e);
-    hush_embedder_free(e);
     if (rc != 0) {
         return rc;
     }

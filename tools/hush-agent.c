@@ -4,12 +4,16 @@
  *   hush-agent run --collector URL --key SIGNING_KEY --samples FILE.jsonl
  *                  --state DIR [--value TEXT] [--campaign ID] [--seal]
  *                  [--max-reports N] [--dry-run] [--seed N]
+ *                  [--word-vectors TABLE]
  *
  * Fetches the campaign list, fetches and verifies each publication against
  * the pinned signing key (base64, from GET /v1/keys), embeds the local
  * samples (JSONL, {"text": ...} per line) for synthetic campaigns or reports
  * --value for polls, charges the budget ledger in DIR, and posts the batch
  * (retried with the same batch id).  One JSON line per campaign on stdout.
+ *
+ * --word-vectors names the word-vector table (scripts/fetch-wordvec) that
+ * campaigns with a "sif" embedder need.
  *
  * --dry-run contacts the collector and prints, per campaign, what would be
  * sent (how many reports, their epsilon cost, sealed or not) without making
@@ -26,6 +30,7 @@
 #include <string.h>
 
 #include "hush_device.h"
+#include "hush_embed.h"
 #include "hush_protocol.h"
 #include "hush_transport.h"
 
@@ -33,7 +38,8 @@ static void usage(FILE *f)
 {
     fputs("usage: hush-agent run --collector URL --key SIGNING_KEY --samples FILE.jsonl\n"
           "                      --state DIR [--value TEXT] [--campaign ID] [--seal]\n"
-          "                      [--max-reports N] [--dry-run] [--seed N]\n",
+          "                      [--max-reports N] [--dry-run] [--seed N]\n"
+          "                      [--word-vectors TABLE]\n",
           f);
 }
 
@@ -88,6 +94,7 @@ static void print_line(json_t *o)
 
 struct opts {
     const char *collector, *key, *samples, *state, *value, *only;
+    const char *word_vectors;
     bool seal, dry_run, seeded;
     uint64_t max_reports, seed;
 };
@@ -222,6 +229,8 @@ int main(int argc, char **argv)
             o.state = v;
         } else if (strcmp(f, "--value") == 0) {
             o.value = v;
+        } else if (strcmp(f, "--word-vectors") == 0) {
+            o.word_vectors = v;
         } else if (strcmp(f, "--campaign") == 0) {
             o.only = v;
         } else if (strcmp(f, "--max-reports") == 0) {
@@ -264,8 +273,16 @@ int main(int argc, char **argv)
     }
     hush_agent *a = NULL;
     hush_transport *t = NULL;
+    hush_wordvec *wv = NULL;
     int rc = 0;
-    if (hush_agent_open(&cfg, &a, &err) != 0) {
+    if (o.word_vectors != NULL && hush_wordvec_load(o.word_vectors, &wv, &err) != 0) {
+        fprintf(stderr, "hush-agent: %s\n", err.msg);
+        return 1;
+    }
+    cfg.word_vectors = wv;
+    rc = hush_agent_open(&cfg, &a, &err);
+    hush_wordvec_free(wv); /* the agent holds its own reference */
+    if (rc != 0) {
         fprintf(stderr, "hush-agent: %s\n", err.msg);
         return 1;
     }

@@ -12,6 +12,10 @@
  *   hush-embed idf --model DESC.json --out MODEL [--min-df N] CORPUS.jsonl
  *       build an IDF model from a public corpus; prints the description that
  *       names it
+ *   hush-embed sif-table --out TABLE [--words N] [--vocab V] [--a A] VECTORS.txt
+ *       build a SIF table (int8 word vectors with SIF weights and the common
+ *       component) from a text table in frequency order; prints the
+ *       description of a "sif" embedder that names it
  *   hush-embed email [FILE ...]
  *       print the embeddable text of raw RFC 822 messages (stdin if none)
  *   hush-embed corpus [--raw] DIR
@@ -39,6 +43,8 @@ static void usage(FILE *f)
         "       hush-embed nearest --candidates C.mat --queries Q.mat [--k K]\n"
         "                          [--threshold T] [--texts C.jsonl]\n"
         "       hush-embed idf --model DESC.json --out MODEL [--min-df N] CORPUS.jsonl\n"
+        "       hush-embed sif-table --out TABLE [--words N] [--vocab V] [--a A]\n"
+        "                            VECTORS.txt\n"
         "       hush-embed email [FILE ...]\n"
         "       hush-embed corpus [--raw] DIR\n",
         f);
@@ -175,17 +181,15 @@ static int make_embedder(const struct embed_opts *o, hush_embedder **e, hush_err
     if (o->model == NULL) {
         return hush_embedder_new_default((uint32_t)o->dim, o->seed, e, err);
     }
-    size_t dlen = 0, ilen = 0, vlen = 0;
+    size_t dlen = 0, ilen = 0;
     char *desc = read_file(o->model, &dlen);
     char *idf = o->idf != NULL ? read_file(o->idf, &ilen) : NULL;
-    char *vtext = o->vectors != NULL ? read_file(o->vectors, &vlen) : NULL;
     hush_wordvec *vectors = NULL;
     int rc;
-    if (desc == NULL || (o->idf != NULL && idf == NULL) ||
-        (o->vectors != NULL && vtext == NULL)) {
+    if (desc == NULL || (o->idf != NULL && idf == NULL)) {
         rc = hush_err_set(err, HUSH_EIO, "cannot read the model files");
-    } else if (vtext != NULL &&
-               (rc = hush_wordvec_parse(vtext, vlen, &vectors, err)) != 0) {
+    } else if (o->vectors != NULL &&
+               (rc = hush_wordvec_load(o->vectors, &vectors, err)) != 0) {
         /* rc set */
     } else {
         rc = hush_embedder_new(desc, dlen, (const uint8_t *)idf, ilen, vectors, e, err);
@@ -193,7 +197,6 @@ static int make_embedder(const struct embed_opts *o, hush_embedder **e, hush_err
     hush_wordvec_free(vectors);
     free(desc);
     free(idf);
-    free(vtext);
     return rc;
 }
 
@@ -476,6 +479,71 @@ static int cmd_idf(int argc, char **argv)
     return 0;
 }
 
+static int cmd_sif_table(int argc, char **argv)
+{
+    const char *outp = NULL, *input = NULL;
+    uint64_t words = 50000, vocab = 0;
+    double a = 1e-3;
+    hush_err err = {0};
+    for (int i = 0; i < argc; i++) {
+        int bad = 0;
+        if (i + 1 < argc && strcmp(argv[i], "--out") == 0) {
+            outp = argv[++i];
+        } else if (i + 1 < argc && strcmp(argv[i], "--words") == 0) {
+            bad = hush_parse_u64(argv[++i], 1, 1u << 24, "--words", &words, &err);
+        } else if (i + 1 < argc && strcmp(argv[i], "--vocab") == 0) {
+            bad =
+                hush_parse_u64(argv[++i], 0, UINT64_C(1) << 40, "--vocab", &vocab, &err);
+        } else if (i + 1 < argc && strcmp(argv[i], "--a") == 0) {
+            bad = hush_parse_double(argv[++i], 1e-9, 0.999, "--a", &a, &err);
+        } else if (input == NULL) {
+            input = argv[i];
+        } else {
+            usage(stderr);
+            return 2;
+        }
+        if (bad != 0) {
+            fprintf(stderr, "hush-embed: %s\n", err.msg);
+            return 2;
+        }
+    }
+    if (outp == NULL || input == NULL) {
+        usage(stderr);
+        return 2;
+    }
+    hush_wordvec *src = NULL, *table = NULL;
+    uint8_t *bin = NULL;
+    size_t blen = 0;
+    if (hush_wordvec_load(input, &src, &err) != 0 ||
+        hush_sif_table_build(src, (size_t)words, vocab, a, &bin, &blen, &err) != 0 ||
+        hush_wordvec_read(bin, blen, &table, &err) != 0) {
+        hush_wordvec_free(src);
+        hush_free(bin);
+        return fail("sif-table", &err);
+    }
+    hush_wordvec_free(src);
+    FILE *f = fopen(outp, "wb");
+    bool ok = f != NULL && fwrite(bin, 1, blen, f) == blen;
+    if (f != NULL) {
+        ok = fclose(f) == 0 && ok;
+    }
+    hush_free(bin);
+    char sum[17];
+    hush_wordvec_checksum(table, sum);
+    char desc[256];
+    snprintf(desc, sizeof desc,
+             "{\"kind\":\"sif\",\"version\":1,\"dim\":%u,\"table\":{\"words\":%zu,"
+             "\"checksum\":\"%s\"},\"fallback\":{\"seed\":1,\"char_ngrams\":[3,5]}}",
+             hush_wordvec_dim(table), hush_wordvec_words(table), sum);
+    hush_wordvec_free(table);
+    if (!ok) {
+        fprintf(stderr, "hush-embed: cannot write %s\n", outp);
+        return 1;
+    }
+    puts(desc);
+    return 0;
+}
+
 static int print_email(const char *data, size_t len)
 {
     char *text = NULL;
@@ -624,6 +692,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "idf") == 0) {
         return cmd_idf(argc - 2, argv + 2);
+    }
+    if (strcmp(cmd, "sif-table") == 0) {
+        return cmd_sif_table(argc - 2, argv + 2);
     }
     if (strcmp(cmd, "email") == 0) {
         return cmd_email(argc - 2, argv + 2);

@@ -7,6 +7,7 @@
  *            [--emails-per-device 3] [--keep 0.2] [--dim 256] [--seed 1]
  *            [--real-devices 200] [--out DIR] [--json] [--no-plot]
  *            [--generator builtin|retrieval|external --generator-cmd CMD]
+ *            [--embedder sif|hashed] [--word-vectors data/glove-sif-50k.hsif]
  *
  * A population of devices holds real emails of the private groups (each a
  * few, drawn from one half of them; the other half is held out for the
@@ -97,6 +98,7 @@ extern char **environ;
 typedef struct opts {
     const char *corpus, *hushd, *out, *private_prefix, *initial_prefix;
     const char *generator, *generator_cmd, *selection;
+    const char *embedder, *word_vectors;
     size_t devices, candidates, rounds, emails_per_device, real_devices;
     double keep;
     double eps[MAX_EPS];
@@ -359,6 +361,8 @@ typedef struct world {
     double oracle_coverage;
     hush_embedder *embedder;
     char *embedder_desc;
+    hush_wordvec *wordvec; /* the SIF table (--embedder sif) */
+    char wordvec_path[4096];
     /* the judges: spaces the loop does not optimize */
     texts public_sentences; /* every initial-group sentence: the concat pool */
     sim_space *eval, *judge2;
@@ -565,12 +569,17 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
     eps_name(eps, en, sizeof en);
     http h = {.c = curl_easy_init()};
     server srv = {0};
-    const char *extra[8] = {"--generator-corpus", corpus_file, NULL};
+    const char *extra[10] = {"--generator-corpus", corpus_file, NULL};
+    size_t ne = 2;
     if (o->generator_cmd != NULL) {
-        extra[2] = "--generator-cmd";
-        extra[3] = o->generator_cmd;
-        extra[4] = "--generator-timeout";
-        extra[5] = "600";
+        extra[ne++] = "--generator-cmd";
+        extra[ne++] = o->generator_cmd;
+        extra[ne++] = "--generator-timeout";
+        extra[ne++] = "600";
+    }
+    if (w->wordvec != NULL) {
+        extra[ne++] = "--word-vectors";
+        extra[ne++] = w->wordvec_path;
     }
     server_start(&srv, o->hushd, o->out, extra, &h);
     buf b = {0};
@@ -762,7 +771,8 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
                                      .clock = sim_clock,
                                      .clock_ctx = &clock_now,
                                      .rng_seed = seed,
-                                     .max_sample_bytes = 16u << 20};
+                                     .max_sample_bytes = 16u << 20,
+                                     .word_vectors = w->wordvec};
             memcpy(cfg.collector_key, pk, 32);
             hush_agent *a = NULL;
             hush_campaign *c = NULL;
@@ -923,13 +933,16 @@ static void usage(FILE *f)
         "                [--real-devices N] [--out DIR] [--json] [--no-plot]\n"
         "                [--no-controls]\n"
         "                [--generator builtin|retrieval|external] [--generator-cmd CMD]\n"
-        "                [--selection top|pe]\n"
+        "                [--selection top|pe] [--embedder sif|hashed]\n"
+        "                [--word-vectors TABLE]\n"
         "defaults: data/spamassassin.jsonl, hushd next to hush-sim, 100000 devices,\n"
         "1000 candidates, 5 rounds, epsilon 1,2,4,8,inf, private easy-ham, initial "
         "spam,\n"
         "3 emails a device, keep 0.2, dim 256, seed 1, 200 real devices, out "
         "hush-sim-out,\n"
-        "generator retrieval (from the initial groups' emails)\n",
+        "generator retrieval (from the initial groups' emails), embedder sif over\n"
+        "data/glove-sif-50k.hsif (scripts/fetch-wordvec; hashed: hashed n-grams of\n"
+        "--dim dimensions)\n",
         f);
 }
 
@@ -960,6 +973,8 @@ int main(int argc, char **argv)
               .eps = {1, 2, 4, 8, INFINITY},
               .n_eps = 5,
               .dim = 256,
+              .embedder = "sif",
+              .word_vectors = "data/glove-sif-50k.hsif",
               .seed = 1,
               .plot = true,
               .controls = true};
@@ -1023,6 +1038,13 @@ int main(int argc, char **argv)
                 die("--selection is top or pe");
             }
             o.selection = v;
+        } else if (strcmp(f, "--embedder") == 0) {
+            if (strcmp(v, "sif") != 0 && strcmp(v, "hashed") != 0) {
+                die("--embedder is sif or hashed");
+            }
+            o.embedder = v;
+        } else if (strcmp(f, "--word-vectors") == 0) {
+            o.word_vectors = v;
         } else if (strcmp(f, "--generator-cmd") == 0) {
             o.generator_cmd = v;
         } else if (strcmp(f, "--devices") == 0) {
@@ -1111,8 +1133,31 @@ int main(int argc, char **argv)
     }
     /* the campaign's embedder, which devices and the metrics share */
     hush_err err = {0};
-    if (hush_embedder_new_default(o.dim, o.seed, &w.embedder, &err) != 0 ||
-        hush_embedder_describe(w.embedder, &w.embedder_desc, &err) != 0) {
+    if (strcmp(o.embedder, "sif") == 0) {
+        char *abs_wv = realpath(o.word_vectors, NULL);
+        if (abs_wv == NULL || hush_wordvec_load(abs_wv, &w.wordvec, &err) != 0) {
+            die("%s: %s (scripts/fetch-wordvec builds it)", o.word_vectors,
+                abs_wv == NULL ? strerror(errno) : err.msg);
+        }
+        snprintf(w.wordvec_path, sizeof w.wordvec_path, "%s", abs_wv);
+        free(abs_wv);
+        char sum[17], desc[256];
+        hush_wordvec_checksum(w.wordvec, sum);
+        snprintf(
+            desc, sizeof desc,
+            "{\"kind\":\"sif\",\"version\":1,\"dim\":%u,\"table\":{\"words\":%zu,"
+            "\"checksum\":\"%s\"},\"fallback\":{\"seed\":%llu,\"char_ngrams\":[3,5]}}",
+            hush_wordvec_dim(w.wordvec), hush_wordvec_words(w.wordvec), sum,
+            (unsigned long long)o.seed);
+        if (hush_embedder_new(desc, strlen(desc), NULL, 0, w.wordvec, &w.embedder,
+                              &err) != 0) {
+            die("embedder: %s", err.msg);
+        }
+        o.dim = hush_embedder_dim(w.embedder);
+    } else if (hush_embedder_new_default(o.dim, o.seed, &w.embedder, &err) != 0) {
+        die("embedder: %s", err.msg);
+    }
+    if (hush_embedder_describe(w.embedder, &w.embedder_desc, &err) != 0) {
         die("embedder: %s", err.msg);
     }
     /* initial samples must embed (some sentences are all symbols) */
@@ -1281,6 +1326,7 @@ int main(int argc, char **argv)
     free(w.centroids);
     hush_free(w.embedder_desc);
     hush_embedder_free(w.embedder);
+    hush_wordvec_free(w.wordvec);
     hush_rng_free(rng);
     free(out_abs);
     curl_global_cleanup();
