@@ -343,18 +343,39 @@ int hush__generate_external_lineage(const char *cmd, unsigned timeout_s,
                                     char ***out, size_t *n_out, size_t *parent_of,
                                     hush_err *err);
 
+/* substitute.c: word substitution by word-vector neighbours. */
+#define HUSH__SUB_FIRST 100   /* words of lower rank are never replaced */
+#define HUSH__SUB_LIMIT 30000 /* replacements come from ranks below this */
+#define HUSH__SUB_K 8         /* replacements drawn among this many neighbours */
+#define HUSH__SUB_SHARE 0.15  /* the default share of content words replaced */
+typedef struct hush__subst_cache {
+    const hush_wordvec *w;
+    uint32_t *lists; /* words x HUSH__SUB_K neighbours */
+    uint8_t *count;  /* per word: how many, 0xff = not computed */
+} hush__subst_cache;
+int hush__subst_cache_init(hush__subst_cache *c, const hush_wordvec *w);
+void hush__subst_cache_free(hush__subst_cache *c);
+/* Replaces each eligible content word with probability `share` by one of
+ * its neighbours; whitespace and the word count are kept.  *out is new
+ * (hush_free); *n_changed counts the words replaced. */
+int hush__substitute(const char *text, double share, hush__subst_cache *c, hush_rng *rng,
+                     char **out, size_t *n_changed, hush_err *err);
+
 /* retrieve.c: up to `want` texts of the public corpus (documents,
  * paragraphs, sentences), each one of the m most similar (m = 16, 8, 4, 2
  * by round) unused units to a parent, parents in turn, words within [1/2,
  * 3/2] of the parent's; never a text of `population` or of the parents.
+ * With a SIF table `wv` and substitute > 0, each drawn text then has that
+ * share of its content words replaced by neighbours (hush__substitute).
  * *out is new (hush__texts_free); parent_of (room for `want`, or NULL)
  * gets each text's parent index. */
 int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
                              uint32_t round, uint64_t seed, const char *const *corpus,
                              size_t n_corpus, const char *const *population,
                              size_t n_population, const hush_embedder *e,
-                             size_t max_bytes, char ***out, size_t *n_out,
-                             size_t *parent_of, hush_err *err);
+                             const hush_wordvec *wv, double substitute, size_t max_bytes,
+                             char ***out, size_t *n_out, size_t *parent_of,
+                             hush_err *err);
 
 /* What an external generator printed: 1 to `want` JSON lines {"text"},
  * validated; repeats (of parents or earlier lines) skipped. */

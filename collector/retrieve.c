@@ -8,10 +8,16 @@
  * ones refine.  The kept samples take turns as parents, most voted first,
  * so each gets about as many children (Aug-PE's equal children).
  *
+ * With a SIF word-vector table (hushd --word-vectors) each drawn unit then
+ * has ~15% of its content words replaced sideways by one of their nearest
+ * neighbours in the table (substitute.c): the text stays real text, of the
+ * same word count, but is no longer a verbatim copy.
+ *
  * Invariants: a returned text is never one of the current population's
- * texts nor returned twice; it is a verbatim unit of the public corpus;
- * deterministic under the seed.  The corpus is public: whatever is drawn
- * from it is published.
+ * texts nor returned twice (two substituted texts could coincide only if
+ * their units did, and units are drawn once); without substitution it is a
+ * verbatim unit of the public corpus; deterministic under the seed.  The
+ * corpus is public: whatever is drawn from it is published.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -20,7 +26,11 @@
 
 #include "collector_internal.h"
 
-#define TOP_PER_PARENT 64
+#define TOP_PER_PARENT 256
+/* A unit this similar (cosine, campaign embedding) to a parent or to a text
+ * drawn earlier this round is a near-copy and is not drawn: public corpora
+ * hold templates that differ in a name or a number. */
+#define NEAR_COPY 0.9f
 
 typedef struct unit {
     const char *p; /* into the corpus */
@@ -124,6 +134,31 @@ static bool in_sorted(const uint64_t *v, size_t n, uint64_t h)
     return n > 0 && bsearch(&h, v, n, sizeof h, cmp_hash) != NULL;
 }
 
+static bool in_list(const uint64_t *v, size_t n, uint64_t h)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == h) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool near_copy(const float *x, const float *set, size_t n, uint32_t dim)
+{
+    for (size_t i = 0; i < n; i++) {
+        float s = 0;
+        const float *y = set + i * dim;
+        for (uint32_t d = 0; d < dim; d++) {
+            s += x[d] * y[d];
+        }
+        if (s > NEAR_COPY) {
+            return true;
+        }
+    }
+    return false;
+}
+
 typedef struct scored_unit {
     float score;
     uint32_t index;
@@ -142,8 +177,8 @@ int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
                              uint32_t round, uint64_t seed, const char *const *corpus,
                              size_t n_corpus, const char *const *population,
                              size_t n_population, const hush_embedder *e,
-                             size_t max_bytes, char ***out, size_t *n_out,
-                             size_t *parent_of, hush_err *err)
+                             const hush_wordvec *wv, double substitute, size_t max_bytes,
+                             char ***out, size_t *n_out, size_t *parent_of, hush_err *err)
 {
     if (n == 0) {
         return hush_err_set(err, HUSH_EINVAL,
@@ -162,8 +197,16 @@ int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
     bool *used = NULL;
     scored_unit *top = NULL;
     char **result = NULL;
+    uint64_t *out_hash = NULL; /* the hashes of result[0 .. got) */
+    float *chosen = NULL;      /* parents and drawn units, embedded */
+    size_t n_chosen = 0;
     size_t got = 0;
     hush_rng *rng = NULL;
+    hush__subst_cache cache = {0};
+    bool subst = wv != NULL && substitute > 0.0;
+    if (subst && hush__subst_cache_init(&cache, wv) != 0) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
+    }
     for (size_t i = 0; i < n_corpus && rc == 0; i++) {
         rc = split_units(corpus[i], max_bytes, &u);
     }
@@ -178,7 +221,8 @@ int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
     used = taken != NULL ? hush_calloc(u.n + 1, sizeof *used) : NULL;
     top = used != NULL ? hush_malloc((u.n + 1) * sizeof *top) : NULL;
     result = top != NULL ? hush_calloc(want + 1, sizeof *result) : NULL;
-    if (result == NULL ||
+    out_hash = result != NULL ? hush_malloc((want + 1) * sizeof *out_hash) : NULL;
+    if (out_hash == NULL ||
         hush_rng_new_seeded_u64(seed ^ 0x7265747269657665u, &rng) != 0) {
         rc = hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
         goto out;
@@ -227,6 +271,19 @@ int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
             used[i] = true; /* nothing to embed: never a candidate */
         }
     }
+    /* the parents and the texts drawn so far, against which near-copies
+     * are refused */
+    chosen = hush_malloc((n + want + 1) * (size_t)dim * sizeof *chosen);
+    if (chosen == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
+        goto out;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (hush_embed_text(e, parents[k].text, strlen(parents[k].text),
+                            chosen + n_chosen * dim, dim, NULL) == 0) {
+            n_chosen++;
+        }
+    }
     size_t m = round <= 1 ? 16 : round == 2 ? 8 : round == 3 ? 4 : 2;
     size_t per_parent = (want + n - 1) / n;
     bool allotted = false;
@@ -261,9 +318,14 @@ int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
             /* one of the m most similar units still unused */
             size_t pool[16], np = 0;
             for (size_t i = 0; i < cand && np < m; i++) {
-                if (!used[top[i].index]) {
-                    pool[np++] = top[i].index;
+                if (used[top[i].index]) {
+                    continue;
                 }
+                if (near_copy(vec + (size_t)top[i].index * dim, chosen, n_chosen, dim)) {
+                    used[top[i].index] = true;
+                    continue;
+                }
+                pool[np++] = top[i].index;
             }
             if (np == 0) {
                 break;
@@ -277,6 +339,34 @@ int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
             }
             memcpy(t, u.v[pick].p, u.v[pick].len);
             t[u.v[pick].len] = '\0';
+            if (subst) {
+                char *s = NULL;
+                size_t changed = 0;
+                if ((rc = hush__substitute(t, substitute, &cache, rng, &s, &changed,
+                                           err)) != 0) {
+                    hush_free(t);
+                    goto out;
+                }
+                /* a variation that happens to equal a text of the
+                 * population, or one returned already, is dropped for the
+                 * verbatim unit */
+                uint64_t sh = XXH3_64bits(s, strlen(s));
+                if (changed > 0 && !in_sorted(taken, n_taken, sh) &&
+                    !in_list(out_hash, got, sh)) {
+                    hush_free(t);
+                    t = s;
+                } else {
+                    hush_free(s);
+                }
+            }
+            uint64_t th = XXH3_64bits(t, strlen(t));
+            if (in_list(out_hash, got, th)) {
+                hush_free(t); /* equals an earlier variation: not twice */
+                continue;
+            }
+            out_hash[got] = th;
+            memcpy(chosen + n_chosen * dim, vec + pick * dim, dim * sizeof *chosen);
+            n_chosen++;
             if (parent_of != NULL) {
                 parent_of[got] = k;
             }
@@ -296,6 +386,9 @@ out:
         hush__texts_free(result, got);
     }
     hush_rng_free(rng);
+    hush__subst_cache_free(&cache);
+    hush_free(out_hash);
+    hush_free(chosen);
     hush_free(u.v);
     hush_free(vec);
     hush_free(pv);

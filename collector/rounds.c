@@ -40,6 +40,8 @@ typedef struct policy {
                             drawn in proportion to the thresholded votes */
     bool has_pe_threshold;
     double pe_threshold; /* PE: standard errors subtracted from each count */
+    bool has_substitute;
+    double substitute; /* retrieval: share of content words replaced */
     bool has_seed;
     uint64_t seed;
     int64_t auto_reports; /* automatic rounds (campaign spec only) */
@@ -119,6 +121,14 @@ static int parse_policy(const json_t *o, policy *p, bool closing, json_t **respo
             }
             p->pe_threshold = json_number_value(v);
             p->has_pe_threshold = true;
+        } else if (strcmp(key, "substitute") == 0) {
+            if (!json_is_number(v) || !(json_number_value(v) >= 0) ||
+                !(json_number_value(v) <= 0.5)) {
+                return fail(response, status, 400, "invalid_policy",
+                            "\"substitute\" must be a share in [0, 0.5]");
+            }
+            p->substitute = json_number_value(v);
+            p->has_substitute = true;
         } else if (strcmp(key, "votes") == 0) {
             const char *vs = json_string_value(v);
             if (vs == NULL ||
@@ -384,6 +394,15 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     if (!pol.generator_set) {
         pol.retrieval = h->n_corpus > 0;
     }
+    bool have_sif = h->wordvec != NULL && hush_wordvec_is_sif(h->wordvec);
+    if (!pol.has_substitute) {
+        pol.substitute = have_sif ? HUSH__SUB_SHARE : 0.0;
+    } else if (pol.substitute > 0.0 && !have_sif) {
+        free(metrics_text);
+        fail(response, status, 409, "no_word_vectors",
+             "word substitution needs a SIF word-vector table (hushd --word-vectors)");
+        goto out;
+    }
     t0 = hush__now();
     size_t survivors = pol.pe ? 0 : kept;
     size_t want = population - survivors;
@@ -439,8 +458,8 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
                 grc = hush__generate_retrieval(
                     parents, kept, want, r->round, seed, (const char *const *)h->corpus,
                     h->n_corpus, (const char *const *)pub->candidate_texts,
-                    pub->n_candidates, emb, MAX_GENERATED_BYTES, &texts, &n_texts,
-                    parent_of, &gerr);
+                    pub->n_candidates, emb, h->wordvec, pol.substitute,
+                    MAX_GENERATED_BYTES, &texts, &n_texts, parent_of, &gerr);
             }
             hush_embedder_free(emb);
         } else {
@@ -524,6 +543,9 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
         json_object_set_new(pol_doc, "parents", json_integer((json_int_t)kept));
         if (pol.pe) {
             json_object_set_new(pol_doc, "pe_threshold", json_real(pe_h));
+        }
+        if (pol.retrieval) {
+            json_object_set_new(pol_doc, "substitute", json_real(pol.substitute));
         }
     }
     char *policy_text = pol_doc != NULL ? json_dumps(pol_doc, JSON_COMPACT) : NULL;

@@ -16,7 +16,8 @@
 static const hush__parent parents[] = {
     {"s1", "Lunch meeting moved to Thursday at noon. Bring the slides! See you there.",
      120, 9, 0},
-    {"s2", "Your invoice for October is attached. Payment is due in thirty days.", 80, 8, 0},
+    {"s2", "Your invoice for October is attached. Payment is due in thirty days.", 80, 8,
+     0},
     {"s3", "The package you ordered has shipped. It will arrive on Monday.", 40, 7, 0},
 };
 #define N_PARENTS (sizeof parents / sizeof parents[0])
@@ -272,7 +273,8 @@ Test(generate, retrieval_draws_unused_public_texts)
     size_t na = 0, nb = 0;
     hush_err err = {0};
     cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 4, 1, 9, pool, 5,
-                                          population, 4, e, 4096, &a, &na, NULL, &err),
+                                          population, 4, e, NULL, 0.0, 4096, &a, &na,
+                                          NULL, &err),
                  0, "%s", err.msg);
     cr_assert(na >= 1 && na <= 4);
     check_texts(a, na, 4096);
@@ -291,7 +293,8 @@ Test(generate, retrieval_draws_unused_public_texts)
         }
     }
     cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 4, 1, 9, pool, 5,
-                                          population, 4, e, 4096, &b, &nb, NULL, &err),
+                                          population, 4, e, NULL, 0.0, 4096, &b, &nb,
+                                          NULL, &err),
                  0);
     cr_assert_eq(na, nb);
     for (size_t i = 0; i < na; i++) {
@@ -301,7 +304,8 @@ Test(generate, retrieval_draws_unused_public_texts)
     hush__texts_free(b, nb);
     /* asking for more than the pool holds: fewer, all distinct */
     cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 200, 3, 9, pool, 5,
-                                          population, 4, e, 4096, &a, &na, NULL, &err),
+                                          population, 4, e, NULL, 0.0, 4096, &a, &na,
+                                          NULL, &err),
                  0);
     cr_assert_lt(na, 200u);
     check_texts(a, na, 4096);
@@ -309,7 +313,8 @@ Test(generate, retrieval_draws_unused_public_texts)
     /* no corpus */
     hush_err_clear(&err);
     cr_assert_eq(hush__generate_retrieval(parents, N_PARENTS, 4, 1, 9, NULL, 0,
-                                          population, 4, e, 4096, &a, &na, NULL, &err),
+                                          population, 4, e, NULL, 0.0, 4096, &a, &na,
+                                          NULL, &err),
                  HUSH_EINVAL);
     cr_assert(strstr(err.msg, "--generator-corpus") != NULL, "%s", err.msg);
     hush_embedder_free(e);
