@@ -9,14 +9,19 @@
  * adds 200 local samples (corpus emails), accepts the publication, and makes a batch:
  * embed + match + randomize + charge + render, timed. One JSON object:
  *
- *   {"bench":"device","candidates":10000,"dim":256,"samples":200,
- *    "reports":…,"ms":…,"ms_min":…,"accept_ms":…,"peak_rss_kb":…}
+ *   {"bench":"device","embedder":"hashed-ngram"|"sif","candidates":10000,
+ *    "dim":256,"samples":200,"reports":…,"ms":…,"ms_min":…,"accept_ms":…,
+ *    "load_ms":…,"peak_rss_kb":…}
+ *
+ * With --word-vectors TABLE the campaign uses the "sif" embedder over that
+ * SIF table (dimension 100; scripts/fetch-wordvec) and the device loads the
+ * table first (load_ms; its memory counts in peak_rss_kb).
  *
  * ms is the median over 15 batches (the ledger allows them: the campaign
  * permits 100 reports a day and each batch makes one); peak_rss_kb is the
  * device process's maximum resident set, from getrusage.
  *
- * Usage: bench/device [--corpus PATH]
+ * Usage: bench/device [--corpus PATH] [--word-vectors TABLE]
  */
 #include <jansson.h>
 #include <sodium.h>
@@ -35,7 +40,7 @@
 
 #define CANDIDATES 10000
 #define SAMPLES 200
-#define DIM 256
+#define DIM_MAX 256
 #define RUNS 15
 
 static double now(void)
@@ -78,22 +83,51 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
+static const char *wv_path; /* --word-vectors: the sif embedder */
+static int DIM = 256;       /* the embedder's (100 for sif) */
+
+/* The campaign's embedder: the default hashed one, or sif over the table. */
+static hush_embedder *make_embedder(hush_wordvec **wv)
+{
+    hush_err err = {0};
+    hush_embedder *e = NULL;
+    *wv = NULL;
+    if (wv_path == NULL) {
+        if (hush_embedder_new_default(256, 11, &e, &err) != 0) {
+            die("embedder", err.msg);
+        }
+        return e;
+    }
+    if (hush_wordvec_load(wv_path, wv, &err) != 0) {
+        die(wv_path, err.msg);
+    }
+    char sum[17], desc[256];
+    hush_wordvec_checksum(*wv, sum);
+    snprintf(desc, sizeof desc,
+             "{\"kind\":\"sif\",\"version\":1,\"dim\":%u,\"table\":{\"words\":%zu,"
+             "\"checksum\":\"%s\"},\"fallback\":{\"seed\":1,\"char_ngrams\":[3,5]}}",
+             hush_wordvec_dim(*wv), hush_wordvec_words(*wv), sum);
+    if (hush_embedder_new(desc, strlen(desc), NULL, 0, *wv, &e, &err) != 0) {
+        die("embedder", err.msg);
+    }
+    DIM = (int)hush_embedder_dim(e);
+    return e;
+}
+
 /* The collector's side: candidates, embeddings, publication, signature. */
 static void prepare(const char *dir, const char *corpus_path)
 {
     corpus c;
     bool have = corpus_load(corpus_path, &c) == 0;
     hush_err err = {0};
-    hush_embedder *e = NULL;
-    if (hush_embedder_new_default(DIM, 11, &e, &err) != 0) {
-        die("embedder", err.msg);
-    }
+    hush_wordvec *wv = NULL;
+    hush_embedder *e = make_embedder(&wv);
     json_t *cands = json_array();
     hush_matrix *m = NULL;
     if (hush_matrix_new(HUSH_MATRIX_I8, CANDIDATES, DIM, &m, &err) != 0) {
         die("matrix", err.msg);
     }
-    float v[DIM];
+    float v[DIM_MAX];
     uint32_t n = 0;
     for (size_t i = 0; n < CANDIDATES; i++) {
         char text[512];
@@ -175,6 +209,7 @@ static void prepare(const char *dir, const char *corpus_path)
     hush_free(sig_b64);
     hush_matrix_free(m);
     hush_embedder_free(e);
+    hush_wordvec_free(wv);
     if (have) {
         corpus_free(&c);
     }
@@ -205,9 +240,17 @@ static void run(const char *dir, const char *data)
     hush_agent_config cfg = {.state_dir = state};
     memcpy(cfg.collector_key, key, 32);
     hush_agent *a = NULL;
+    hush_wordvec *wv = NULL;
+    double t_load = now();
+    if (wv_path != NULL && hush_wordvec_load(wv_path, &wv, &err) != 0) {
+        die(wv_path, err.msg);
+    }
+    double load_ms = (now() - t_load) * 1e3;
+    cfg.word_vectors = wv;
     if (hush_agent_open(&cfg, &a, &err) != 0) {
         die("open", err.msg);
     }
+    hush_wordvec_free(wv); /* the agent holds its own reference */
     snprintf(path, sizeof path, "%s/samples.jsonl", dir);
     FILE *f = fopen(path, "r");
     char *line = NULL;
@@ -252,12 +295,13 @@ static void run(const char *dir, const char *data)
     qsort(ms, RUNS, sizeof ms[0], cmp_double);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("{\"bench\":\"device\",\"data\":\"%s\",\"candidates\":%d,\"dim\":%d,"
-           "\"samples\":%d,"
+    printf("{\"bench\":\"device\",\"embedder\":\"%s\",\"data\":\"%s\","
+           "\"candidates\":%d,\"dim\":%d,\"samples\":%d,"
            "\"reports\":%zu,\"ms\":%.3f,\"ms_min\":%.3f,\"accept_ms\":%.3f,"
-           "\"peak_rss_kb\":%ld}\n",
-           data, CANDIDATES, DIM, SAMPLES, reports, ms[RUNS / 2], ms[0], accept_ms,
-           ru.ru_maxrss);
+           "\"load_ms\":%.3f,\"peak_rss_kb\":%ld}\n",
+           wv_path != NULL ? "sif" : "hashed-ngram", data, CANDIDATES,
+           wv_path != NULL ? 100 : 256, SAMPLES, reports, ms[RUNS / 2], ms[0], accept_ms,
+           load_ms, ru.ru_maxrss);
     hush_campaign_free(c);
     hush_agent_close(a);
     free(key);
@@ -267,19 +311,19 @@ static void run(const char *dir, const char *data)
 int main(int argc, char **argv)
 {
     const char *corpus_path = "data/spamassassin.jsonl";
-    if (argc == 4 && strcmp(argv[1], "--run") == 0) {
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "--run") == 0) {
+        wv_path = argc == 5 ? argv[4] : NULL;
         run(argv[2], argv[3]);
         return 0;
     }
-    if (argc == 3 && strcmp(argv[1], "--prepare") == 0) {
-        if (hush_global_init() != 0) {
-            return 1;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--corpus") == 0) {
+            corpus_path = argv[i + 1];
+        } else if (strcmp(argv[i], "--word-vectors") == 0) {
+            wv_path = argv[i + 1];
+        } else {
+            die("usage", "bench/device [--corpus PATH] [--word-vectors TABLE]");
         }
-        prepare(argv[2], corpus_path);
-        return 0;
-    }
-    if (argc == 3 && strcmp(argv[1], "--corpus") == 0) {
-        corpus_path = argv[2];
     }
     if (hush_global_init() != 0) {
         return 1;
@@ -317,7 +361,7 @@ int main(int argc, char **argv)
     data[strcspn(data, "\n")] = '\0';
     pid_t dev = fork();
     if (dev == 0) {
-        execl("/proc/self/exe", argv[0], "--run", dir, data, (char *)NULL);
+        execl("/proc/self/exe", argv[0], "--run", dir, data, wv_path, (char *)NULL);
         _exit(127);
     }
     waitpid(dev, &status, 0);

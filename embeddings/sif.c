@@ -31,6 +31,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <xxhash.h>
 
 #include "embed_internal.h"
@@ -313,6 +314,19 @@ int hush_wordvec_load(const char *path, hush_wordvec **out, hush_err *err)
     uint8_t *buf = NULL;
     size_t len = 0, cap = 0;
     int rc = 0;
+    /* a regular file is read in one buffer of its size (no regrowth: the
+     * peak memory of loading is the file plus the table, which matters on
+     * a phone); anything else grows as it reads */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        (uint64_t)st.st_size < WORDVEC_FILE_MAX) {
+        cap = (size_t)st.st_size + 1;
+        buf = hush_malloc(cap);
+        if (buf == NULL) {
+            fclose(f);
+            return hush_err_set(err, HUSH_ENOMEM, "out of memory reading %s", path);
+        }
+    }
     for (;;) {
         if (len == cap) {
             if (cap >= WORDVEC_FILE_MAX) {

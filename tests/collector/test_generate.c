@@ -4,7 +4,9 @@
  * hangs, floods, or prints garbage.
  */
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,4 +320,170 @@ Test(generate, retrieval_draws_unused_public_texts)
                  HUSH_EINVAL);
     cr_assert(strstr(err.msg, "--generator-corpus") != NULL, "%s", err.msg);
     hush_embedder_free(e);
+}
+
+/* A SIF table of the 676 two-letter words "aa".."zz" in that (frequency)
+ * order, dimension 16: word i points along axis i % 10 with a small
+ * individual tilt, so its nearest neighbours are the words of its group. */
+static hush_wordvec *group_table(void)
+{
+    size_t cap = 676 * 200, o = 0;
+    char *text = malloc(cap);
+    for (int i = 0; i < 676; i++) {
+        o += (size_t)snprintf(text + o, cap - o, "%c%c", 'a' + i / 26, 'a' + i % 26);
+        for (int d = 0; d < 16; d++) {
+            double v = d == i % 10 ? 3.0 : 0.05 * (double)((i * 7 + d * 13) % 11 - 5);
+            o += (size_t)snprintf(text + o, cap - o, " %.3f", v);
+        }
+        text[o++] = '\n';
+    }
+    hush_wordvec *src = NULL, *w = NULL;
+    uint8_t *bin = NULL;
+    size_t blen = 0;
+    hush_err err = {0};
+    cr_assert_eq(hush_wordvec_parse(text, o, &src, &err), 0, "%s", err.msg);
+    cr_assert_eq(hush_sif_table_build(src, 676, 0, 1e-3, &bin, &blen, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(hush_wordvec_read(bin, blen, &w, &err), 0, "%s", err.msg);
+    hush_wordvec_free(src);
+    hush_free(bin);
+    free(text);
+    return w;
+}
+
+static size_t count_words(const char *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; s[i] != '\0'; i++) {
+        n += (i == 0 || s[i - 1] == ' ' || s[i - 1] == '\n') && s[i] != ' ' &&
+             s[i] != '\n';
+    }
+    return n;
+}
+
+Test(generate, substitution_replaces_words_by_neighbours_and_keeps_the_count)
+{
+    hush_wordvec *w = group_table();
+    hush__subst_cache cache = {0};
+    cr_assert_eq(hush__subst_cache_init(&cache, w), 0);
+    hush_rng *rng = NULL;
+    cr_assert_eq(hush_rng_new_seeded_u64(5, &rng), 0);
+    /* 200 eligible words (ranks 100..299), in three case patterns, then
+     * words that must stay: frequent ones (rank < 100), parts of a URL, an
+     * address and a contraction */
+    char text[4096];
+    size_t o = 0;
+    for (int i = 100; i < 300; i++) {
+        char a = (char)('a' + i / 26), b = (char)('a' + i % 26);
+        if (i % 3 == 1) {
+            a = (char)(a - 'a' + 'A');
+        } else if (i % 3 == 2) {
+            a = (char)(a - 'a' + 'A');
+            b = (char)(b - 'a' + 'A');
+        }
+        o += (size_t)snprintf(text + o, sizeof text - o, "%c%c%s", a, b,
+                              i % 17 == 0   ? ", "
+                              : i % 29 == 0 ? ".\n"
+                                            : " ");
+    }
+    const char *tail = "aa ab ac http://zz.yy/xx mail xw@zz.zy it's the end";
+    snprintf(text + o, sizeof text - o, "%s", tail);
+    size_t n_trials = 0, n_changed_total = 0;
+    for (int rep = 0; rep < 20; rep++) {
+        char *out = NULL;
+        size_t changed = 0;
+        hush_err err = {0};
+        cr_assert_eq(
+            hush__substitute(text, HUSH__SUB_SHARE, &cache, rng, &out, &changed, &err), 0,
+            "%s", err.msg);
+        cr_assert_eq(strlen(out), strlen(text), "two-letter words for two-letter words");
+        cr_assert_eq(count_words(out), count_words(text), "the word count is kept");
+        size_t diff_words = 0;
+        for (size_t i = 0; i < strlen(text); i += 1) {
+            bool ws = text[i] == ' ' || text[i] == '\n';
+            cr_assert_eq(ws, out[i] == ' ' || out[i] == '\n', "whitespace kept at %zu",
+                         i);
+            if (!ws && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\n') && i < o &&
+                memcmp(text + i, out + i, 2) != 0) {
+                diff_words++;
+                /* a neighbour: the same group, in the same case pattern */
+                char orig[3] = {(char)tolower(text[i]), (char)tolower(text[i + 1]), 0};
+                char rep_w[3] = {(char)tolower(out[i]), (char)tolower(out[i + 1]), 0};
+                long ro = hush_wordvec_lookup(w, orig, 2),
+                     rr = hush_wordvec_lookup(w, rep_w, 2);
+                cr_assert(ro >= 0 && rr >= HUSH__SUB_FIRST, "%s -> %s", orig, rep_w);
+                cr_assert_eq(ro % 10, rr % 10, "%s -> %s: not a neighbour", orig, rep_w);
+                cr_assert_eq(isupper(text[i]) != 0, isupper(out[i]) != 0);
+                cr_assert_eq(isupper(text[i + 1]) != 0, isupper(out[i + 1]) != 0);
+            }
+        }
+        cr_assert_eq(diff_words, changed);
+        cr_assert_str_eq(out + o, tail,
+                         "frequent words, URLs, addresses and "
+                         "contractions stay");
+        n_trials += 200;
+        n_changed_total += changed;
+        hush_free(out);
+    }
+    /* each eligible word is replaced with probability 0.15: 4 sigma */
+    double mean = HUSH__SUB_SHARE * (double)n_trials;
+    double sd = sqrt(mean * (1 - HUSH__SUB_SHARE));
+    cr_assert(fabs((double)n_changed_total - mean) < 4 * sd, "%zu replaced of %zu",
+              n_changed_total, n_trials);
+    /* share 0: the text itself */
+    char *same = NULL;
+    size_t changed = 1;
+    cr_assert_eq(hush__substitute(text, 0.0, &cache, rng, &same, &changed, NULL), 0);
+    cr_assert_str_eq(same, text);
+    cr_assert_eq(changed, 0);
+    hush_free(same);
+    hush_rng_free(rng);
+    hush__subst_cache_free(&cache);
+    hush_wordvec_free(w);
+}
+
+Test(generate, retrieval_with_substitution_keeps_lengths_and_never_repeats)
+{
+    hush_wordvec *w = group_table();
+    hush_embedder *e = NULL;
+    cr_assert_eq(hush_embedder_new_default(64, 3, &e, NULL), 0);
+    /* a public pool whose sentences are made of table words */
+    static const char *const words_pool[] = {
+        "Di dj dk dl dm dn do. Dp dq dr ds dt du dv dw.",
+        "Ea eb ec ed ee ef eg eh. Ei ej ek el em en eo.",
+        "Fa fb fc fd fe ff fg fh fi. Fj fk fl fm fn fo fp fq.",
+        "Ga gb gc gd ge gf gg gh gi gj. Gk gl gm gn go gp gq gr gs.",
+    };
+    const hush__parent wp[] = {
+        {"p1", "Da db dc dd de df dg dh.", 50, 5, 0},
+        {"p2", "Ha hb hc hd he hf hg hh hi.", 40, 5, 0},
+    };
+    const char *population[] = {wp[0].text, wp[1].text};
+    char **a = NULL;
+    size_t na = 0;
+    size_t parent_of[40];
+    hush_err err = {0};
+    cr_assert_eq(hush__generate_retrieval(wp, 2, 40, 1, 9, words_pool, 4, population, 2,
+                                          e, w, 0.5, 4096, &a, &na, parent_of, &err),
+                 0, "%s", err.msg);
+    cr_assert(na >= 2);
+    size_t altered = 0;
+    for (size_t i = 0; i < na; i++) {
+        size_t wc = count_words(a[i]), pw = count_words(wp[parent_of[i]].text);
+        cr_assert(2 * wc >= pw && 2 * wc <= 3 * pw + 2, "%zu words, parent %zu", wc, pw);
+        bool verbatim = false;
+        for (size_t k = 0; k < 4; k++) {
+            verbatim = verbatim || strstr(words_pool[k], a[i]) != NULL;
+        }
+        altered += !verbatim;
+        for (size_t j = 0; j < i; j++) {
+            cr_assert_str_neq(a[i], a[j], "returned twice");
+        }
+        cr_assert_str_neq(a[i], population[0]);
+        cr_assert_str_neq(a[i], population[1]);
+    }
+    cr_assert_gt(altered, 0, "at share 0.5 some text is changed");
+    hush__texts_free(a, na);
+    hush_embedder_free(e);
+    hush_wordvec_free(w);
 }

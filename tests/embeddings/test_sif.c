@@ -215,7 +215,10 @@ Test(sif, damaged_tables_are_refused)
     cr_assert_eq(hush_wordvec_read(c, len, &w, &err), HUSH_EVERSION);
     /* a word that is not normalized ("Cat"), sealed */
     memcpy(c, buf, len);
-    uint8_t *cat = find(c, len, "\x03" "cat", 4);
+    uint8_t *cat = find(c, len,
+                        "\x03"
+                        "cat",
+                        4);
     cr_assert_not_null(cat);
     cat[1] = 'C';
     reseal(c, len);
@@ -224,7 +227,10 @@ Test(sif, damaged_tables_are_refused)
     cr_assert(strstr(err.msg, "normalized") != NULL, "%s", err.msg);
     /* a repeated word ("cat" -> "dog"), sealed */
     memcpy(c, buf, len);
-    cat = find(c, len, "\x03" "cat", 4);
+    cat = find(c, len,
+               "\x03"
+               "cat",
+               4);
     memcpy(cat + 1, "dog", 3);
     reseal(c, len);
     hush_err_clear(&err);
@@ -278,7 +284,8 @@ Test(sif, descriptions_name_the_table)
     const char *bad = "{\"kind\":\"sif\",\"version\":1,\"dim\":4,\"table\":{\"words\":6,"
                       "\"checksum\":\"0000000000000000\"},\"fallback\":{\"seed\":5,"
                       "\"char_ngrams\":[3,5]},\"sublinear_tf\":true}";
-    cr_assert_eq(hush_embedder_canonical(bad, strlen(bad), &canon, &dim, &err), HUSH_EINVAL);
+    cr_assert_eq(hush_embedder_canonical(bad, strlen(bad), &canon, &dim, &err),
+                 HUSH_EINVAL);
     hush_free(canon);
     hush_free(described);
     hush_embedder_free(full);
