@@ -702,12 +702,27 @@ static int embed_sif(const hush_embedder *e, const char *norm, size_t len, doubl
         i = j + 1;
     }
     if (rc == 0) {
-        double proj = 0.0;
+        /* projected out twice (one pass leaves a rounding residue along the
+         * component when the text lies almost along it); a text that is all
+         * common component carries nothing: its vector is zero */
+        double before = 0.0, after = 0.0;
         for (uint32_t d = 0; d < e->dim; d++) {
-            proj += acc[d] * (double)w->common[d];
+            before += acc[d] * acc[d];
+        }
+        for (int pass = 0; pass < 2; pass++) {
+            double proj = 0.0;
+            for (uint32_t d = 0; d < e->dim; d++) {
+                proj += acc[d] * (double)w->common[d];
+            }
+            for (uint32_t d = 0; d < e->dim; d++) {
+                acc[d] -= proj * (double)w->common[d];
+            }
         }
         for (uint32_t d = 0; d < e->dim; d++) {
-            acc[d] -= proj * (double)w->common[d];
+            after += acc[d] * acc[d];
+        }
+        if (after <= 1e-20 * before) {
+            memset(acc, 0, e->dim * sizeof *acc);
         }
     }
     hush__features_dispose(&f);

@@ -40,6 +40,10 @@
 #define SIF_HEADER 48u
 #define SIF_MAX_WORDS (1u << 24)
 #define WORDVEC_FILE_MAX ((size_t)2 << 30)
+/* Word vectors have coordinates of order 1 (GloVe's are below 10); a scale
+ * this large (coordinates up to 127e6) is a damaged table, and refusing it
+ * keeps every sum far from overflow. */
+#define SIF_SCALE_MAX 1e6f
 
 static void put_f32(uint8_t *p, float v)
 {
@@ -113,7 +117,7 @@ int hush_sif_table_build(const hush_wordvec *ordered, size_t max_words, uint64_t
         const float *v = ordered->vec + i * dim;
         double p = 1.0 / ((double)(i + 1) * h);
         double alpha = a / (a + p);
-        float m = 0.0f;
+        float m = 0.0f; /* (refused above SIF_SCALE_MAX * 127 when read back) */
         for (uint32_t d = 0; d < dim; d++) {
             m = fabsf(v[d]) > m ? fabsf(v[d]) : m;
         }
@@ -208,7 +212,7 @@ int hush_wordvec_read(const uint8_t *buf, size_t len, hush_wordvec **out, hush_e
     }
     float a = get_f32(buf + 32), unk_w = get_f32(buf + 36), unk_n = get_f32(buf + 40);
     if (!(a > 0.0f && a < 1.0f) || !(unk_w > 0.0f && unk_w <= 1.0f) ||
-        !(unk_n >= 0.0f && isfinite(unk_n))) {
+        !(unk_n >= 0.0f && unk_n <= 127.0f * SIF_SCALE_MAX * 64.0f)) {
         return corrupt(err, "bad parameters");
     }
     hush_wordvec *w = hush_calloc(1, sizeof *w);
@@ -255,7 +259,7 @@ int hush_wordvec_read(const uint8_t *buf, size_t len, hush_wordvec **out, hush_e
         w->weight[i] = get_f32(wp + 4 * (size_t)i);
         w->scale[i] = get_f32(sp + 4 * (size_t)i);
         if (!(w->weight[i] > 0.0f && w->weight[i] <= 1.0f) ||
-            !(w->scale[i] >= 0.0f && isfinite(w->scale[i]))) {
+            !(w->scale[i] >= 0.0f && w->scale[i] <= SIF_SCALE_MAX)) {
             rc = corrupt(err, "bad weight or scale");
             goto out;
         }
