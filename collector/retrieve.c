@@ -28,8 +28,9 @@
 
 #define TOP_PER_PARENT 256
 /* A unit this similar (cosine, campaign embedding) to a parent or to a text
- * drawn earlier this round is a near-copy and is not drawn: public corpora
- * hold templates that differ in a name or a number. */
+ * drawn earlier this round is a near-copy, drawn only when a parent has
+ * nothing else near it: public corpora hold templates that differ in a name
+ * or a number. */
 #define NEAR_COPY 0.9f
 
 typedef struct unit {
@@ -316,16 +317,17 @@ int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
         size_t mine = allotted ? parents[k].children : per_parent;
         for (size_t c = 0; c < mine && got < want; c++) {
             /* one of the m most similar units still unused */
+            /* (near-copies only when nothing else near the parent is left:
+             * a small or uniform corpus still gives a round) */
             size_t pool[16], np = 0;
-            for (size_t i = 0; i < cand && np < m; i++) {
-                if (used[top[i].index]) {
-                    continue;
+            for (int pass = 0; pass < 2 && np == 0; pass++) {
+                for (size_t i = 0; i < cand && np < m; i++) {
+                    if (!used[top[i].index] &&
+                        (pass == 1 || !near_copy(vec + (size_t)top[i].index * dim, chosen,
+                                                 n_chosen, dim))) {
+                        pool[np++] = top[i].index;
+                    }
                 }
-                if (near_copy(vec + (size_t)top[i].index * dim, chosen, n_chosen, dim)) {
-                    used[top[i].index] = true;
-                    continue;
-                }
-                pool[np++] = top[i].index;
             }
             if (np == 0) {
                 break;

@@ -34,7 +34,8 @@ static bool stands_alone(const char *t, size_t len, size_t start, size_t end)
 {
     if (start > 0) {
         char b = t[start - 1];
-        if (!(isspace((unsigned char)b) || b == '(' || b == '"' || b == '[' || b == '<')) {
+        if (!(isspace((unsigned char)b) || b == '(' || b == '"' || b == '[' ||
+              b == '<')) {
             return false;
         }
     }

@@ -18,6 +18,7 @@ import base64
 import json
 import os
 import stat
+import subprocess
 import sys
 import tempfile
 import threading
@@ -400,6 +401,123 @@ def retrieval_publishes_unused_public_texts():
         h.cleanup()
 
 
+def sif_table(work):
+    """A small SIF table (hush-embed sif-table) in which the words of TEXTS
+    and of the public corpus below are content words: 100 frequent filler
+    words first, then the rest with seeded random vectors."""
+    import random
+    rng = random.Random(7)
+    words = ["the", "a", "and", "of", "to", "in", "is", "you", "for", "on", "at", "be",
+             "your", "it", "this", "my", "by", "all", "there", "so"]
+    words += ["q%s%s" % (chr(97 + i // 26), chr(97 + i % 26)) for i in range(100 - len(words))]
+    content = set()
+    for t in TEXTS + PUBLIC_DOCS:
+        for w in t.lower().replace(".", " ").replace(",", " ").replace("?", " ").split():
+            if w.isalpha() and w not in words:
+                content.add(w)
+    words += sorted(content)
+    src = os.path.join(work, "vectors.txt")
+    with open(src, "w") as f:
+        for w in words:
+            f.write(w + " " + " ".join("%.4f" % rng.gauss(0, 1) for _ in range(16)) + "\n")
+    table = os.path.join(work, "table.hsif")
+    embed = os.path.join(os.path.dirname(HUSHD), "hush-embed")
+    p = subprocess.run([embed, "sif-table", "--out", table, src], capture_output=True,
+                       text=True, check=True)
+    return table, json.loads(p.stdout)
+
+
+PUBLIC_DOCS = ["Team lunch moved to Friday at one. Bring your laptop. See you all there.",
+               "Your bill for November is attached. Payment is due within fourteen days.",
+               "The parcel you bought has been sent. It should arrive on Tuesday.",
+               "The training on phishing must be finished by Friday, please.",
+               "Could you look at my patch before the freeze? Thank you so much.",
+               "The yearly report is done. The figures look better this year."]
+
+
+def words_of(t):
+    return len(t.split())
+
+
+@test
+def sif_campaigns_use_the_word_vector_table_and_substitute_words():
+    """A campaign whose embedder is "sif" names its table by checksum: hushd
+    embeds with the table given by --word-vectors (refusing a campaign
+    without it, or naming another), devices embed with theirs (hush-agent
+    --word-vectors), and retrieval replaces content words by their
+    neighbours, keeping every text's word count."""
+    work = tempfile.mkdtemp(prefix="hush-e2e-sif-")
+    table, desc = sif_table(work)
+    corpus = os.path.join(work, "public.jsonl")
+    with open(corpus, "w") as f:
+        for d in PUBLIC_DOCS:
+            f.write(json.dumps({"text": d}) + "\n")
+    body = {"id": "mail", "name": "Mail", "kind": "synthetic", "candidates": TEXTS,
+            "epsilon": 8, "mechanism": "grr", "match_threshold": -1, "embedder": desc,
+            "min_reports": 0, "refine": {"keep": 2, "population": 6}}
+    h = Hushd(HUSHD)
+    try:
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body=body)
+        expect(s == 400 and "--word-vectors" in doc["error"]["message"],
+               "no table: %s %s" % (s, doc))
+    finally:
+        h.cleanup()
+    h = Hushd(HUSHD, extra=["--generator-corpus", corpus, "--word-vectors", table])
+    try:
+        other = json.loads(json.dumps(desc))
+        other["table"]["checksum"] = "0123456789abcdef"
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body=dict(body, embedder=other))
+        expect(s == 400 and doc["error"]["code"] in ("invalid_embedder", "invalid_campaign"),
+               "another table: %s %s" % (s, doc))
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body=body)
+        expect(s == 201, "create %s %s" % (s, doc))
+        # a device with the table takes part
+        s, keys, _ = h.json("GET", "/v1/keys")
+        samples = os.path.join(work, "samples.jsonl")
+        with open(samples, "w") as f:
+            f.write(json.dumps({"text": TEXTS[1]}) + "\n")
+        agent = os.path.join(os.path.dirname(HUSHD), "hush-agent")
+        p = subprocess.run([agent, "run", "--collector", h.base, "--key", keys["signing_key"],
+                            "--samples", samples, "--state", os.path.join(work, "state"),
+                            "--seed", "3", "--word-vectors", table],
+                           capture_output=True, text=True, timeout=60)
+        expect(p.returncode == 0 and '"accepted":1' in p.stdout,
+               "hush-agent with the table: %s %s" % (p.stdout, p.stderr))
+        p = subprocess.run([agent, "run", "--collector", h.base, "--key", keys["signing_key"],
+                            "--samples", samples, "--state", os.path.join(work, "state2"),
+                            "--seed", "3"], capture_output=True, text=True, timeout=60)
+        expect("word-vector table" in p.stdout + p.stderr,
+               "hush-agent without it says why: %s %s" % (p.stdout, p.stderr))
+        post(h, "mail", 1, [0] * 30 + [1] * 20)
+        s, doc, _ = close(h, body={"round": 1, "substitute": 0.9})
+        expect(s == 400 and doc["error"]["code"] == "invalid_policy", "0.9: %s %s" % (s, doc))
+        s, doc, _ = close(h, body={"round": 1, "substitute": 0.5})
+        expect(s == 201 and doc["generated"] >= 1, "close %s %s" % (s, doc))
+        _, _, pub = publication(h)
+        new = [c["text"] for c in pub["candidates"][2:]]
+        units = [u.strip() for d in PUBLIC_DOCS for u in [d] + d.replace("? ", ". ").split(". ")]
+        expect(all(any(words_of(t) == words_of(u) for u in units) for t in new),
+               "word counts of public units: %s" % new)
+        expect(any(not any(t in d for d in PUBLIC_DOCS) for t in new),
+               "at 0.5 some words were replaced: %s" % new)
+        s, hist, _ = h.json("GET", "/v1/campaigns/mail/rounds")
+        expect(hist["rounds"][0]["policy"]["substitute"] == 0.5, "%s" % hist)
+    finally:
+        h.cleanup()
+    h = Hushd(HUSHD, extra=["--generator-corpus", corpus])
+    try:
+        create(h, refine={"keep": 2, "population": 5, "generator": "retrieval"})
+        post(h, "mail", 1, [0] * 30)
+        s, doc, _ = close(h, body={"round": 1, "substitute": 0.2})
+        expect(s == 409 and doc["error"]["code"] == "no_word_vectors", "%s %s" % (s, doc))
+        s, doc, _ = close(h, body={"round": 1})
+        expect(s == 201, "without a table retrieval does not substitute: %s %s" % (s, doc))
+        s, hist, _ = h.json("GET", "/v1/campaigns/mail/rounds")
+        expect(hist["rounds"][0]["policy"]["substitute"] == 0, "%s" % hist)
+    finally:
+        h.cleanup()
+
+
 @test
 def pe_selection_draws_children_in_proportion_and_keeps_none():
     """"selection": "pe": each candidate's weight is its count minus
@@ -408,9 +526,15 @@ def pe_selection_draws_children_in_proportion_and_keeps_none():
     work = tempfile.mkdtemp(prefix="hush-e2e-pe-")
     corpus = os.path.join(work, "public.jsonl")
     with open(corpus, "w") as f:
+        # forty distinct notes (not one template with a number: retrieval
+        # refuses near-copies)
+        import random
+        rng = random.Random(3)
+        vocab = ("meeting invoice parcel monday friday report budget office train "
+                 "dinner garden release patch review travel hotel payment slides "
+                 "weather football concert holiday").split()
         for i in range(40):
-            f.write(json.dumps({"text": "Public note number %d about meetings, invoices "
-                                        "and parcels that ship on Monday." % i}) + "\n")
+            f.write(json.dumps({"text": "Note: " + " ".join(rng.sample(vocab, 9)) + "."}) + "\n")
     h = Hushd(HUSHD, extra=["--generator-corpus", corpus])
     try:
         create(h, refine={"population": 12, "selection": "pe", "pe_threshold": 3},
@@ -445,6 +569,7 @@ def main():
     for t in [close_keeps_the_most_voted_and_publishes_the_next_round,
               shuffled_votes_are_a_control_without_signal,
               retrieval_publishes_unused_public_texts,
+              sif_campaigns_use_the_word_vector_table_and_substitute_words,
               pe_selection_draws_children_in_proportion_and_keeps_none,
               round_policy_and_what_cannot_be_closed,
               a_failing_external_generator_leaves_the_round_open, history_survives_a_restart,

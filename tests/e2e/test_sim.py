@@ -52,11 +52,28 @@ def main():
             for i in range(120):
                 text = " ".join(sentence(rng, PUBLIC, rng.randint(6, 10)) for _ in range(3))
                 f.write(json.dumps({"id": "s%d" % i, "group": "spam-1", "text": text}) + "\n")
+        # the word vectors of the default "sif" embedder: made up too, the
+        # frequent words first, each topic along its own axis
+        vectors = os.path.join(work, "vectors.txt")
+        with open(vectors, "w") as f:
+            axes = {w: t for t, ws in enumerate(list(TOPICS.values()) + [PUBLIC]) for w in ws}
+            words = FILLER + ["zq%s%s" % (chr(97 + i // 26), chr(97 + i % 26))
+                              for i in range(100 - len(FILLER))] + list(axes)
+            for w in words:
+                v = [rng.gauss(0, 0.3) for _ in range(16)]
+                if w in axes:
+                    v[axes[w]] += 3.0
+                else:
+                    v[15] += 2.0  # what every text shares
+                f.write(w + " " + " ".join("%.4f" % x for x in v) + "\n")
+        table = os.path.join(work, "table.hsif")
+        subprocess.run([os.path.join(build, "bin", "hush-embed"), "sif-table", "--out", table,
+                        vectors], check=True, capture_output=True)
         out = os.path.join(work, "out")
         p = subprocess.run([os.path.join(build, "bin", "hush-sim"), "--corpus", corpus,
                             "--devices", "3000", "--candidates", "60", "--rounds", "3",
                             "--epsilon", "2,inf", "--real-devices", "20", "--out", out,
-                            "--json", "--no-plot"],
+                            "--json", "--no-plot", "--word-vectors", table],
                            capture_output=True, text=True, timeout=600)
         if p.returncode != 0:
             raise AssertionError("hush-sim failed:\n%s%s" % (p.stdout, p.stderr))
