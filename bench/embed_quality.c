@@ -9,19 +9,28 @@
  *
  *   hashed-ngram, dim 128/256/512, int8 candidate and query matrices (the
  *     path devices use) and float32 (exact cosine of the same vectors);
+ *   sif, dim 100 (GloVe SIF table, --word-vectors, by default
+ *     data/glove-sif-50k.hsif when it exists), int8 and float32;
  *   bow: exact bag-of-words cosine without hashing (word counts, sparse).
  *
+ * And per dense embedder, how much it rewards length (the failure that made
+ * the refinement loop grow texts): the Pearson correlation, over all emails,
+ * between ln(words + 1) and the email's mean cosine to 500 other emails
+ * drawn at random (seeded).  Near 0: similarity does not depend on length.
+ *
+ * {"bench":"embed-quality","text":…,"embedder":…,"dim":…,"length_bias":…}
  * {"bench":"embed-quality","embedder":…,"dim":…,"matrix":…,"splits":…,
  *  "accuracy":…,"accuracy_min":…,"accuracy_max":…,"accuracy_split0":…}
  *
  * Needs data/spamassassin.jsonl (scripts/fetch-corpus).
  * Usage: bench/embed-quality [--splits N] [--corpus PATH] [--model DESC.json]
- *                            [--idf MODEL]
+ *                            [--idf MODEL] [--word-vectors TABLE]
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "corpus.h"
@@ -235,6 +244,65 @@ static double knn_bow(const corpus *c, const sparse *v, const size_t *order)
     return (double)right / (c->n - half);
 }
 
+static size_t n_words(const char *s, size_t len)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < len; i++) {
+        bool sp = s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r';
+        bool prev = i == 0 || s[i - 1] == ' ' || s[i - 1] == '\n' || s[i - 1] == '\t' ||
+                    s[i - 1] == '\r';
+        w += !sp && prev;
+    }
+    return w;
+}
+
+/* Pearson correlation of ln(words + 1) with the mean cosine to 500 others. */
+static void length_bias(const corpus *c, const float *vec, uint32_t dim, const char *name)
+{
+    enum { REFS = 500 };
+    size_t order[REFS];
+    size_t *all = malloc(c->n * sizeof *all);
+    split(c->n, 777, all);
+    for (size_t r = 0; r < REFS && r < c->n; r++) {
+        order[r] = all[r];
+    }
+    free(all);
+    double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
+    size_t m = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        double mean = 0;
+        size_t k = 0;
+        for (size_t r = 0; r < REFS && r < c->n; r++) {
+            if (order[r] == i) {
+                continue;
+            }
+            const float *a = vec + i * dim, *b = vec + order[r] * dim;
+            double dot = 0;
+            for (uint32_t d = 0; d < dim; d++) {
+                dot += (double)a[d] * b[d];
+            }
+            mean += dot;
+            k++;
+        }
+        double x = log((double)n_words(c->text[i], c->len[i]) + 1.0),
+               y = mean / (double)k;
+        sx += x;
+        sy += y;
+        sxx += x * x;
+        syy += y * y;
+        sxy += x * y;
+        m++;
+    }
+    double cov = sxy / m - (sx / m) * (sy / m);
+    double vx = sxx / m - (sx / m) * (sx / m), vy = syy / m - (sy / m) * (sy / m);
+    printf("{\"bench\":\"embed-quality\",\"text\":\"%s\",\"embedder\":\"%s\",\"dim\":%u,"
+           "\"length_bias\":%.4f}\n",
+           text_kind, name, dim, cov / sqrt(vx * vy));
+    fflush(stdout);
+}
+
+static const char *wv_path; /* --word-vectors */
+
 /* Every row for one corpus file. */
 static int run_corpus(const char *path, const char *model, const uint8_t *idf,
                       size_t idf_len, uint64_t splits)
@@ -284,8 +352,49 @@ static int run_corpus(const char *path, const char *model, const uint8_t *idf,
             acc[s] = knn_dense(&c, vec, dims[di], order[s], HUSH_MATRIX_F32);
         }
         report("hashed-ngram", dims[di], "float32", (int)splits, acc);
+        if (dims[di] == 256 && model == NULL) {
+            length_bias(&c, vec, dims[di], "hashed-ngram");
+        }
         free(vec);
         hush_embedder_free(e);
+    }
+    if (wv_path != NULL) {
+        hush_wordvec *wv = NULL;
+        hush_embedder *e = NULL;
+        if (hush_wordvec_load(wv_path, &wv, &err) != 0) {
+            die(wv_path, &err);
+        }
+        char sum[17], desc[256];
+        hush_wordvec_checksum(wv, sum);
+        snprintf(desc, sizeof desc,
+                 "{\"kind\":\"sif\",\"version\":1,\"dim\":%u,\"table\":{\"words\":%zu,"
+                 "\"checksum\":\"%s\"},\"fallback\":{\"seed\":1,\"char_ngrams\":[3,5]}}",
+                 hush_wordvec_dim(wv), hush_wordvec_words(wv), sum);
+        if (hush_embedder_new(desc, strlen(desc), NULL, 0, wv, &e, &err) != 0) {
+            die("sif", &err);
+        }
+        uint32_t dim = hush_embedder_dim(e);
+        float *vec = calloc(c.n * dim, sizeof *vec);
+        for (size_t i = 0; i < c.n; i++) {
+            hush_err e2 = {0};
+            int rc = hush_embed_text(e, c.text[i], c.len[i], vec + i * dim, dim, &e2);
+            if (rc != 0 && rc != HUSH_EINVAL) {
+                die("embed", &e2);
+            }
+        }
+        double acc[MAX_SPLITS];
+        for (uint64_t s = 0; s < splits; s++) {
+            acc[s] = knn_dense(&c, vec, dim, order[s], HUSH_MATRIX_I8);
+        }
+        report("sif", dim, "int8", (int)splits, acc);
+        for (uint64_t s = 0; s < splits; s++) {
+            acc[s] = knn_dense(&c, vec, dim, order[s], HUSH_MATRIX_F32);
+        }
+        report("sif", dim, "float32", (int)splits, acc);
+        length_bias(&c, vec, dim, "sif");
+        free(vec);
+        hush_embedder_free(e);
+        hush_wordvec_free(wv);
     }
     sparse *v = calloc(c.n, sizeof *v);
     for (size_t i = 0; i < c.n; i++) {
@@ -329,7 +438,12 @@ int main(int argc, char **argv)
             model = argv[i + 1];
         } else if (strcmp(argv[i], "--idf") == 0) {
             idf_path = argv[i + 1];
+        } else if (strcmp(argv[i], "--word-vectors") == 0) {
+            wv_path = argv[i + 1];
         }
+    }
+    if (wv_path == NULL && access("data/glove-sif-50k.hsif", R_OK) == 0) {
+        wv_path = "data/glove-sif-50k.hsif";
     }
     if (hush_global_init() != 0) {
         return 1;
