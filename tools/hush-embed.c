@@ -16,6 +16,10 @@
  *       build a SIF table (int8 word vectors with SIF weights and the common
  *       component) from a text table in frequency order; prints the
  *       description of a "sif" embedder that names it
+ *   hush-embed sif-common --table TABLE --out NEW CORPUS.jsonl
+ *       a copy of a SIF table whose common component is fitted on a public
+ *       corpus (the first principal component of its texts); prints the
+ *       description naming the new table
  *   hush-embed email [FILE ...]
  *       print the embeddable text of raw RFC 822 messages (stdin if none)
  *   hush-embed corpus [--raw] DIR
@@ -45,6 +49,7 @@ static void usage(FILE *f)
         "       hush-embed idf --model DESC.json --out MODEL [--min-df N] CORPUS.jsonl\n"
         "       hush-embed sif-table --out TABLE [--words N] [--vocab V] [--a A]\n"
         "                            VECTORS.txt\n"
+        "       hush-embed sif-common --table TABLE --out NEW CORPUS.jsonl\n"
         "       hush-embed email [FILE ...]\n"
         "       hush-embed corpus [--raw] DIR\n",
         f);
@@ -544,6 +549,70 @@ static int cmd_sif_table(int argc, char **argv)
     return 0;
 }
 
+static void print_sif_desc(const hush_wordvec *table)
+{
+    char sum[17];
+    hush_wordvec_checksum(table, sum);
+    printf("{\"kind\":\"sif\",\"version\":1,\"dim\":%u,\"table\":{\"words\":%zu,"
+           "\"checksum\":\"%s\"},\"fallback\":{\"seed\":1,\"char_ngrams\":[3,5]}}\n",
+           hush_wordvec_dim(table), hush_wordvec_words(table), sum);
+}
+
+static int cmd_sif_common(int argc, char **argv)
+{
+    const char *table = NULL, *outp = NULL, *corpus = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (i + 1 < argc && strcmp(argv[i], "--table") == 0) {
+            table = argv[++i];
+        } else if (i + 1 < argc && strcmp(argv[i], "--out") == 0) {
+            outp = argv[++i];
+        } else if (corpus == NULL) {
+            corpus = argv[i];
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (table == NULL || outp == NULL || corpus == NULL) {
+        usage(stderr);
+        return 2;
+    }
+    size_t tlen = 0;
+    char *tbuf = read_file(table, &tlen);
+    texts t;
+    if (tbuf == NULL || read_jsonl(corpus, &t) != 0) {
+        free(tbuf);
+        return 1;
+    }
+    hush_err err = {0};
+    uint8_t *bin = NULL;
+    size_t blen = 0;
+    hush_wordvec *w = NULL;
+    int rc =
+        hush_sif_table_recommon((const uint8_t *)tbuf, tlen, (const char *const *)t.text,
+                                t.len, t.n, &bin, &blen, &err);
+    texts_free(&t);
+    free(tbuf);
+    if (rc != 0 || hush_wordvec_read(bin, blen, &w, &err) != 0) {
+        hush_free(bin);
+        return fail("sif-common", &err);
+    }
+    FILE *f = fopen(outp, "wb");
+    bool ok = f != NULL && fwrite(bin, 1, blen, f) == blen;
+    if (f != NULL) {
+        ok = fclose(f) == 0 && ok;
+    }
+    hush_free(bin);
+    if (!ok) {
+        hush_wordvec_free(w);
+        fprintf(stderr, "hush-embed: cannot write %s\n", outp);
+        return 1;
+    }
+    print_sif_desc(w);
+    hush_wordvec_free(w);
+    return 0;
+}
+
 static int print_email(const char *data, size_t len)
 {
     char *text = NULL;
@@ -692,6 +761,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "idf") == 0) {
         return cmd_idf(argc - 2, argv + 2);
+    }
+    if (strcmp(cmd, "sif-common") == 0) {
+        return cmd_sif_common(argc - 2, argv + 2);
     }
     if (strcmp(cmd, "sif-table") == 0) {
         return cmd_sif_table(argc - 2, argv + 2);

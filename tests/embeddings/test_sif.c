@@ -343,3 +343,74 @@ Test(sif, load_reads_either_format)
     cr_assert_eq(hush_wordvec_load(path, &w, &err), HUSH_EIO);
     hush_free(buf);
 }
+
+Test(sif, the_common_component_can_be_fitted_on_a_corpus)
+{
+    size_t len;
+    uint8_t *buf = build(100, 10, 0.01, &len);
+    hush_wordvec *w = read_table(buf, len);
+    /* a corpus whose every text is along "fish" (0 0 3 0): the component
+     * is e3 */
+    const char *fishy[] = {"fish", "Fish, fish!", "fish zzyzx"};
+    size_t lens[] = {4, 11, 10};
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    hush_err err = {0};
+    cr_assert_eq(hush_sif_table_recommon(buf, len, fishy, lens, 3, &out, &out_len, &err),
+                 0, "%s", err.msg);
+    hush_wordvec *f = read_table(out, out_len);
+    cr_assert_float_eq(fabsf(f->common[2]), 1.0f, 1e-6);
+    cr_assert_float_eq(f->common[0], 0.0f, 1e-6);
+    char a[17], b[17];
+    hush_wordvec_checksum(w, a);
+    hush_wordvec_checksum(f, b);
+    cr_assert_str_neq(a, b, "a new table, named by a new checksum");
+    cr_assert(memcmp(buf + 48 + 16, out + 48 + 16, len - 48 - 16 - 8) == 0,
+              "words, weights and vectors unchanged");
+    /* two texts, "cat" and "car" (unit u and v, cos(u, v) < 0): the second
+     * moment (uu' + vv')/2 has its top eigenvector along u - v */
+    const char *two[] = {"cat", "car"};
+    size_t two_lens[] = {3, 3};
+    hush_free(out);
+    cr_assert_eq(
+        hush_sif_table_recommon(buf, len, two, two_lens, 2, &out, &out_len, &err), 0);
+    hush_wordvec *t = read_table(out, out_len);
+    double u[4], v[4], d[4], nu = 0, nv = 0, nd = 0, dot = 0;
+    size_t cat = hush__wordvec_find(w, "cat", 3), car = hush__wordvec_find(w, "car", 3);
+    for (int k = 0; k < 4; k++) {
+        u[k] = (double)w->scale[cat] * w->q[cat * 4 + k];
+        v[k] = (double)w->scale[car] * w->q[car * 4 + k];
+        nu += u[k] * u[k];
+        nv += v[k] * v[k];
+    }
+    for (int k = 0; k < 4; k++) {
+        d[k] = u[k] / sqrt(nu) - v[k] / sqrt(nv);
+        nd += d[k] * d[k];
+    }
+    for (int k = 0; k < 4; k++) {
+        dot += d[k] / sqrt(nd) * t->common[k];
+    }
+    cr_assert_float_eq(fabs(dot), 1.0, 1e-6, "along u - v");
+    /* embedding with the new table is orthogonal to its component */
+    hush_embedder *e = sif_embedder(t);
+    float x[4];
+    cr_assert_eq(hush_embed_text(e, "cat dog kitten", 14, x, 4, NULL), 0);
+    double xc = 0;
+    for (int k = 0; k < 4; k++) {
+        xc += x[k] * t->common[k];
+    }
+    cr_assert_float_eq(xc, 0.0, 1e-6);
+    /* nothing to fit on */
+    const char *none[] = {"zzyzx qwv"};
+    size_t none_len[] = {9};
+    uint8_t *o2 = NULL;
+    size_t l2 = 0;
+    cr_assert_eq(hush_sif_table_recommon(buf, len, none, none_len, 1, &o2, &l2, &err),
+                 HUSH_EINVAL);
+    hush_embedder_free(e);
+    hush_wordvec_free(t);
+    hush_wordvec_free(f);
+    hush_wordvec_free(w);
+    hush_free(out);
+    hush_free(buf);
+}
