@@ -14,9 +14,12 @@
  *   bow: exact bag-of-words cosine without hashing (word counts, sparse).
  *
  * And per dense embedder, how much it rewards length (the failure that made
- * the refinement loop grow texts): the Pearson correlation, over all emails,
- * between ln(words + 1) and the email's mean cosine to 500 other emails
- * drawn at random (seeded).  Near 0: similarity does not depend on length.
+ * the refinement loop grow texts): the Pearson correlation, over the emails
+ * of the corpus, between ln(words + 1) and the email's mean cosine to 500
+ * other emails drawn at random (seeded).  Near 0: similarity does not
+ * depend on length.  Over the whole corpus it mixes groups of different
+ * lengths and topics; give one group (--corpus with only its lines) for the
+ * within-group figure docs/embeddings.md quotes.
  *
  * {"bench":"embed-quality","text":…,"embedder":…,"dim":…,"length_bias":…}
  * {"bench":"embed-quality","embedder":…,"dim":…,"matrix":…,"splits":…,
