@@ -38,7 +38,10 @@ WARNINGS := -Wall -Wextra -Werror -Wpedantic -Wstrict-prototypes -Wmissing-proto
 # -fvect-cost-model=dynamic lets -O2 vectorize the hot loops (hash support
 # counting, bit adds, transforms) as -O3 would, without -O3's code growth.
 CFLAGS  ?= $(OPT) -g
-ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARNINGS) -fvect-cost-model=dynamic \
+# (gcc only: clang vectorizes these at -O2 anyway and does not know the flag)
+VECT_FLAGS := $(shell $(CC) -fvect-cost-model=dynamic -E -x c /dev/null >/dev/null 2>&1 \
+                && echo -fvect-cost-model=dynamic)
+ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARNINGS) $(VECT_FLAGS) \
               -fvisibility=hidden -fPIC -MMD -MP $(CFLAGS) $(PKG_CFLAGS) \
               -Icommon -Iprivacy -Iembeddings -Ilearning -Iprotocol -Icollector -Idevice
 LDLIBS  := -Wl,--as-needed $(PKG_LIBS) -lm -lpthread
