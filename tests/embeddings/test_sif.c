@@ -414,3 +414,42 @@ Test(sif, the_common_component_can_be_fitted_on_a_corpus)
     hush_free(out);
     hush_free(buf);
 }
+
+/* Bit-exact vectors (gcc -O2 and clang -O2 on x86-64 agree; the sanitizer
+ * build at -O1 checks them again): the table's build and the embedding use
+ * only IEEE +, -, *, /, sqrt in a fixed order, so any platform must give
+ * these bits, which is what lets a device and the collector agree. */
+Test(sif, golden_vectors)
+{
+    static const struct {
+        const char *text;
+        uint32_t bits[4];
+    } golden[] = {
+        {"Cat, cat the DOG", {0x3f23ce47u, 0xbecb3228u, 0xbf2738d9u, 0x3da39edeu}},
+        {"kitten and fish", {0x3e3e4d96u, 0xbf5b21f9u, 0x3eee35b0u, 0xbe02afb9u}},
+        {"\xc3\x9cn\xc3\xaf"
+         "code caf\xc3\xa9 kitten 42",
+         {0xbecf6e4du, 0xbed6a0cau, 0x3f4bcccau, 0x3e264b96u}},
+    };
+    size_t len;
+    uint8_t *buf = build(100, 10, 0.01, &len);
+    hush_wordvec *w = read_table(buf, len);
+    char sum[17];
+    hush_wordvec_checksum(w, sum);
+    cr_assert_str_eq(sum, "92aaab6332d2b4e4", "the table's bytes");
+    hush_embedder *e = sif_embedder(w);
+    for (size_t i = 0; i < sizeof golden / sizeof golden[0]; i++) {
+        float v[4];
+        cr_assert_eq(
+            hush_embed_text(e, golden[i].text, strlen(golden[i].text), v, 4, NULL), 0);
+        for (int d = 0; d < 4; d++) {
+            uint32_t bits;
+            memcpy(&bits, &v[d], 4);
+            cr_assert_eq(bits, golden[i].bits[d], "%s [%d]: %08x", golden[i].text, d,
+                         bits);
+        }
+    }
+    hush_embedder_free(e);
+    hush_wordvec_free(w);
+    hush_free(buf);
+}
