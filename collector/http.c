@@ -11,6 +11,7 @@
  * item.  Nothing here reads or logs the client's address.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@
 #include "collector_internal.h"
 
 typedef struct request {
+    bool started; /* the handler has seen the request's first call */
+    bool bad_uri; /* NUL or invalid percent-encoding in the raw URI */
     enum hush__route route;
     const char *method;
     double t0;
@@ -190,32 +193,15 @@ static enum hush__route route_of(const char *method, const char *url, char *id,
     return ROUTE_OTHER;
 }
 
-/* Known path, wrong method: 405 with Allow; unknown path: 404. */
+/* Known path, wrong method: 405 with Allow (the methods the same path is
+ * routed for); any other path: 404. */
 static enum MHD_Result not_routed(struct MHD_Connection *conn, request *req,
                                   const char *url)
 {
-    const char *allow = NULL;
-    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0 ||
-        strcmp(url, "/v1/keys") == 0) {
-        allow = "GET";
-    } else if (strcmp(url, "/v1/reports") == 0) {
-        allow = "POST";
-    } else if (strcmp(url, "/v1/campaigns") == 0) {
-        allow = "GET, POST";
-    } else if (strncmp(url, "/v1/campaigns/", 14) == 0 &&
-               (strchr(url + 14, '/') == NULL ||
-                strstr(url + 14, "/estimates") != NULL)) {
-        allow = "GET";
-    } else if (strncmp(url, "/v1/campaigns/", 14) == 0 &&
-               strstr(url + 14, "/rounds") != NULL) {
-        allow = "GET, POST";
-    } else if (strcmp(url, "/v1/models") == 0) {
-        allow = "GET, POST";
-    } else if (strncmp(url, "/v1/models/", 11) == 0) {
-        allow = strstr(url + 11, "/updates") != NULL  ? "POST"
-                : strstr(url + 11, "/rounds") != NULL ? "GET, POST"
-                                                      : "GET";
-    }
+    char id[HUSH_CAMPAIGN_ID_MAX + 2];
+    bool get = route_of("GET", url, id, sizeof id) != ROUTE_OTHER;
+    bool post = route_of("POST", url, id, sizeof id) != ROUTE_OTHER;
+    const char *allow = get && post ? "GET, POST" : get ? "GET" : post ? "POST" : NULL;
     if (allow == NULL) {
         return respond_error(conn, req, 404, "not_found", "no such route");
     }
@@ -368,18 +354,22 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     (void)version;
     request *req = *req_cls;
     char id[HUSH_CAMPAIGN_ID_MAX + 2];
-    if (req == NULL) {
-        req = calloc(1, sizeof *req);
-        if (req == NULL) {
+    if (req == NULL || !req->started) {
+        if (req == NULL) { /* (uri_seen allocates it; not when it failed) */
             return MHD_NO;
         }
-        req->t0 = hush__now();
+        req->started = true;
         req->method = strcmp(method, "GET") == 0    ? "GET"
                       : strcmp(method, "POST") == 0 ? "POST"
                       : strcmp(method, "HEAD") == 0 ? "HEAD"
                                                     : "OTHER";
         req->route = route_of(method, url, id, sizeof id);
-        *req_cls = req;
+        if (req->bad_uri) {
+            req->route = ROUTE_OTHER;
+            return respond_error(conn, req, 400, "bad_request",
+                                 "the path or query holds a NUL byte (%00) or an invalid "
+                                 "percent-encoding");
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         uint64_t declared;
@@ -638,6 +628,33 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     }
 }
 
+/* The raw request target, before libmicrohttpd decodes it (a decoded %00
+ * would cut the path short, so that "/v1/reports%00x" routed as
+ * "/v1/reports"): a NUL or a '%' not followed by two hex digits anywhere in
+ * it makes the request a 400.  Its return value is the request's context. */
+static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    request *req = calloc(1, sizeof *req);
+    if (req == NULL) {
+        return NULL;
+    }
+    req->t0 = hush__now();
+    for (const char *p = uri; *p != '\0'; p++) {
+        if (*p != '%') {
+            continue;
+        }
+        if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]) ||
+            (p[1] == '0' && p[2] == '0')) {
+            req->bad_uri = true;
+            break;
+        }
+        p += 2;
+    }
+    return req;
+}
+
 static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                       enum MHD_RequestTerminationCode toe)
 {
@@ -706,12 +723,13 @@ int hush__http_start(hush_collector *h, hush_err *err)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
                      (addr == (struct sockaddr *)&v6 ? MHD_USE_IPv6 : 0);
-    h->mhd = MHD_start_daemon(
-        flags, h->cfg.port, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR, addr,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
-        h->cfg.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
-        h->cfg.connection_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_END);
+    h->mhd = MHD_start_daemon(flags, h->cfg.port, NULL, NULL, handler, h,
+                              MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE,
+                              threads, MHD_OPTION_CONNECTION_LIMIT,
+                              h->cfg.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+                              h->cfg.connection_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+                              1024, MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+                              MHD_OPTION_URI_LOG_CALLBACK, uri_seen, h, MHD_OPTION_END);
     if (h->mhd == NULL) {
         return hush_err_set(err, HUSH_EIO, "cannot listen on %s:%u (address in use?)",
                             h->cfg.listen, h->cfg.port);

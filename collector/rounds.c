@@ -255,7 +255,13 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     hush__round *next = NULL;
     const json_t *want_round = req != NULL ? json_object_get(req, "round") : NULL;
     if (want_round != NULL &&
-        (!json_is_integer(want_round) || json_integer_value(want_round) != r->round)) {
+        (!json_is_integer(want_round) || json_integer_value(want_round) < 1 ||
+         json_integer_value(want_round) > UINT32_MAX)) {
+        fail(response, status, 400, "invalid_round",
+             "\"round\" must be a round number (an integer from 1)");
+        goto out;
+    }
+    if (want_round != NULL && json_integer_value(want_round) != r->round) {
         fail(response, status, 409, "round_mismatch",
              "round %u is open, not the round the request names", r->round);
         goto out;

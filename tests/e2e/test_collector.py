@@ -301,6 +301,78 @@ def bad_input_is_refused_and_changes_nothing():
         h.cleanup()
 
 
+def raw(h, method, target, body=None, headers=None):
+    """One request with the target sent byte for byte (urllib would not
+    send some of these)."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", h.port, timeout=10)
+    hdrs = {"Content-Type": "application/json"}
+    hdrs.update(headers or {})
+    c.putrequest(method, target, skip_accept_encoding=True)
+    data = json.dumps(body).encode() if body is not None else b""
+    for k, v in hdrs.items():
+        c.putheader(k, v)
+    c.putheader("Content-Length", str(len(data)))
+    c.endheaders(data)
+    r = c.getresponse()
+    text = r.read()
+    c.close()
+    return r.status, (json.loads(text) if text.startswith(b"{") else text), dict(r.getheaders())
+
+
+@test
+def paths_are_routed_exactly():
+    """A NUL (%00) or an invalid percent-encoding anywhere in the target is a
+    400 (a decoded %00 used to cut the path: /v1/campaigns/p%00/estimates
+    served the publication, /v1/reports%00x took a batch); a path no route
+    has is a 404, a routed path with the wrong method a 405 naming the right
+    ones; a round close naming round 0 is a 400."""
+    h = Hushd(HUSHD)
+    try:
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body={
+            "id": "p", "name": "P", "kind": "synthetic",
+            "candidates": ["lunch on friday", "the invoice is attached"],
+            "epsilon": 1, "mechanism": "grr", "min_reports": 0,
+            "embedder": {"kind": "hashed-ngram", "version": 1, "dim": 16, "seed": 1}})
+        expect(s == 201, "create %s %s" % (s, doc))
+        batch = {"campaign": "p", "round": 1, "batch_id": batch_id(), "reports": [0]}
+        for target in ["/v1/campaigns/p%00/estimates", "/v1/campaigns/p%00", "/v1/keys%00",
+                       "/v1/campaigns/p%zz", "/v1/campaigns/p%4", "/v1/campaigns/p%",
+                       "/v1/campaigns/p/estimates?top=%00", "/v1/campaigns/p/estimates?x=%g1"]:
+            s, doc, _ = raw(h, "GET", target)
+            expect(s == 400 and doc["error"]["code"] == "bad_request", "%s: %s %s" % (target, s, doc))
+        s, doc, _ = raw(h, "POST", "/v1/reports%00x", body=batch)
+        expect(s == 400, "POST /v1/reports%%00x: %s %s" % (s, doc))
+        expect(n_reports(h, "p") == 0, "the batch was not taken")
+        s, doc, _ = raw(h, "GET", "/v1/campaigns/p%2Fx")
+        expect(s == 404, "a valid escape decodes and routes: %s %s" % (s, doc))
+        for target in ["/v1/campaigns/" + "x" * 66, "/v1/campaigns//estimates",
+                       "/v1/campaigns/p/", "/v1/campaigns/p/estimates/extra",
+                       "/v1/models/../campaigns", "/v1/campaigns/p/rounds/1", "/v1/keys/",
+                       "/v2/campaigns", "/"]:
+            for method in ("GET", "POST", "DELETE"):
+                s, doc, _ = raw(h, method, target, body={} if method == "POST" else None)
+                expect(s == 404 and doc["error"]["code"] == "not_found",
+                       "%s %s: %s %s" % (method, target, s, doc))
+        for method, target, allow in [("DELETE", "/v1/campaigns/p", "GET"),
+                                      ("PUT", "/v1/campaigns/p/rounds", "GET, POST"),
+                                      ("GET", "/v1/reports", "POST"),
+                                      ("POST", "/v1/models/m/privacy", "GET"),
+                                      ("GET", "/v1/models/m/updates", "POST")]:
+            s, doc, hdrs = raw(h, method, target)
+            expect(s == 405 and hdrs.get("Allow") == allow,
+                   "%s %s: %s %s %s" % (method, target, s, doc, hdrs.get("Allow")))
+        s, doc, _ = h.json("POST", "/v1/reports", body=batch)
+        expect(s == 200, "a proper batch %s %s" % (s, doc))
+        for bad in (0, -1, 2 ** 32, "1"):
+            s, doc, _ = h.json("POST", "/v1/campaigns/p/rounds", admin=True, body={"round": bad})
+            expect(s == 400 and doc["error"]["code"] == "invalid_round", "round %r: %s %s" % (bad, s, doc))
+        s, doc, _ = h.json("POST", "/v1/campaigns/p/rounds", admin=True, body={"round": 2})
+        expect(s == 409 and doc["error"]["code"] == "round_mismatch", "round 2: %s %s" % (s, doc))
+    finally:
+        h.cleanup()
+
+
 def post_batches(h, cid, batches, acked, errors, stop):
     for b in batches:
         if stop.is_set():
@@ -415,7 +487,7 @@ def main():
         sys.exit("usage: test_collector.py path/to/hushd")
     HUSHD = os.path.abspath(sys.argv[1])
     for t in [schema_examples_validate, routes_respond_and_validate,
-              bad_input_is_refused_and_changes_nothing,
+              bad_input_is_refused_and_changes_nothing, paths_are_routed_exactly,
               kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
               sigterm_under_load_answers_in_flight_and_exits_0]:
         t()
