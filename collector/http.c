@@ -20,6 +20,10 @@
 
 #include "collector_internal.h"
 
+/* How much of a body past --max-body-bytes is read and dropped before the
+ * 413 is sent and the connection closed. */
+#define DISCARD_MAX (1u << 20)
+
 typedef struct request {
     bool started; /* the handler has seen the request's first call */
     bool bad_uri; /* NUL or invalid percent-encoding in the raw URI */
@@ -29,6 +33,7 @@ typedef struct request {
     char *body;
     size_t len, cap;
     bool too_big;
+    uint64_t discarded; /* bytes past the cap, read and dropped */
     hush__item *item;
     int status;
     size_t bytes;
@@ -385,8 +390,25 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     if (*upload_data_size != 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (req->too_big || req->len + n > h->cfg.max_body_bytes) {
+        if (req->too_big) {
+            /* past the cap: the rest is discarded, up to DISCARD_MAX more
+             * bytes, so that a body a little too large still ends and its
+             * client reads a clean 413; then the 413 is sent at once and
+             * the connection closed (a chunked body may never end) */
+            req->discarded += n;
+            if (req->discarded > DISCARD_MAX && req->status == 0) {
+                return respond_error(conn, req, 413, "too_large",
+                                     "the request body exceeds the collector's limit");
+            }
+            return MHD_YES;
+        }
+        if (req->len + n > h->cfg.max_body_bytes) {
             req->too_big = true;
+            req->discarded = req->len + n - h->cfg.max_body_bytes;
+            hush__metrics_reject(&h->metrics, REJECT_TOO_LARGE, 0);
+            free(req->body);
+            req->body = NULL;
+            req->len = req->cap = 0;
             return MHD_YES;
         }
         if (req->len + n + 1 > req->cap) {
@@ -397,7 +419,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             char *grown = realloc(req->body, cap);
             if (grown == NULL) {
                 req->too_big = true;
-                return MHD_YES;
+                return respond_error(conn, req, 503, "unavailable",
+                                     "out of memory receiving the request");
             }
             req->body = grown;
             req->cap = cap;
@@ -411,9 +434,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         return reports_done(h, conn, req);
     }
     if (req->too_big) {
-        hush__metrics_reject(&h->metrics, REJECT_TOO_LARGE, 0);
-        return respond_error(conn, req, 413, "too_large",
-                             "the request body exceeds the collector's limit");
+        return req->status != 0 ? MHD_YES /* answered when the discard ran out */
+                                : respond_error(conn, req, 413, "too_large",
+                                                "the request body exceeds the "
+                                                "collector's limit");
     }
     route_of(method, url, id, sizeof id);
     switch (req->route) {

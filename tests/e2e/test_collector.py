@@ -373,6 +373,60 @@ def paths_are_routed_exactly():
         h.cleanup()
 
 
+@test
+def an_endless_chunked_body_gets_413_at_the_cap():
+    """A chunked body past --max-body-bytes is not read for as long as the
+    client sends (it was: the 413 waited for a body end that never came).
+    hushd drops up to 1 MiB more, so that a body a little too large ends
+    and its client reads a clean 413, then answers and closes."""
+    import select
+    import socket
+    h = Hushd(HUSHD, extra=["--max-body-bytes", "65536"])
+    head = (b"POST /v1/reports HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"4000\r\n" + b"[" * 0x4000 + b"\r\n"
+    try:
+        # 1. endless: the server stops reading near cap + 1 MiB
+        sock = socket.create_connection(("127.0.0.1", h.port), timeout=10)
+        sock.sendall(head)
+        sent, answer, closed = 0, b"", False
+        deadline = time.time() + 30
+        while time.time() < deadline and sent < 64 << 20:
+            r, _, _ = select.select([sock], [], [], 0)
+            try:
+                if r:
+                    answer = sock.recv(65536)
+                    closed = True
+                    break
+                sock.sendall(chunk)
+            except OSError:
+                closed = True  # reset: the server closed with our bytes unread
+                break
+            sent += len(chunk)
+        sock.close()
+        expect(closed and sent < 8 << 20,
+               "closed by the server after %d bytes (answer %r)" % (sent, answer[:60]))
+        expect(answer == b"" or answer.startswith(b"HTTP/1.1 413"), "answer %r" % answer[:80])
+        # 2. a body a little too large (200 KB) ends: a clean 413 in JSON
+        sock = socket.create_connection(("127.0.0.1", h.port), timeout=10)
+        sock.sendall(head + chunk * 12 + b"0\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b"}") and len(answer) < 65536:
+            part = sock.recv(65536)
+            if not part:
+                break
+            answer += part
+        sock.close()
+        expect(answer.startswith(b"HTTP/1.1 413") and b'"too_large"' in answer,
+               "answer %r" % answer[:300])
+        s, doc, _ = h.json("GET", "/healthz")
+        expect(s == 200, "still serving")
+        s, text, _ = h.request("GET", "/metrics")
+        expect(b'reason="too_large"} 2' in text, "both counted once: %s" %
+               [line for line in text.decode().splitlines() if "too_large" in line])
+    finally:
+        h.cleanup()
+
 def post_batches(h, cid, batches, acked, errors, stop):
     for b in batches:
         if stop.is_set():
@@ -488,7 +542,7 @@ def main():
     HUSHD = os.path.abspath(sys.argv[1])
     for t in [schema_examples_validate, routes_respond_and_validate,
               bad_input_is_refused_and_changes_nothing, paths_are_routed_exactly,
-              kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
+              an_endless_chunked_body_gets_413_at_the_cap, kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
               sigterm_under_load_answers_in_flight_and_exits_0]:
         t()
     failed = sum(1 for r in RESULTS if not r[1])
