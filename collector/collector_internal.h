@@ -74,7 +74,8 @@ typedef struct hush__metrics {
     uint64_t batches_bucket[HUSH__BATCH_BUCKETS + 1];
     uint64_t batches_sum;
     double rebuild_seconds;
-    pthread_mutex_t lock; /* for the histograms' sums */
+    uint64_t requests_timed_out; /* closed by the request deadline */
+    pthread_mutex_t lock;        /* for the histograms' sums */
 } hush__metrics;
 
 void hush__metrics_init(hush__metrics *m);
@@ -176,10 +177,18 @@ typedef struct hush__model_round {
 
 /* ---- the server ---- */
 
+struct hush__conn; /* an open connection (http.c) */
+
 struct hush_collector {
     hush_collector_config cfg;
     struct MHD_Daemon *mhd;
     uint16_t port;
+    /* open connections and the thread that enforces the request deadline */
+    pthread_mutex_t conn_lock;
+    struct hush__conn *conns;
+    pthread_t reaper;
+    bool reaper_started, reaper_stop;
+    pthread_cond_t reaper_cond;
 
     sqlite3 *db;
     pthread_mutex_t db_lock;

@@ -23,6 +23,8 @@ void hush_collector_config_defaults(hush_collector_config *c)
     c->max_body_bytes = 4u << 20;
     c->connection_limit = 4096;
     c->connection_timeout_s = 30;
+    c->request_timeout_s = 30;
+    c->connections_per_client = 64;
     c->threads = 0;
     c->sync_full = true;
     c->checkpoint_interval_s = 30;
@@ -50,6 +52,10 @@ const char *hush_collector_usage(void)
            "4194304)\n"
            "  --connection-limit N        concurrent connections (default 4096)\n"
            "  --connection-timeout S      idle connection timeout (default 30)\n"
+           "  --request-timeout S         a request's whole head and body, however\n"
+           "                              slowly it trickles (default 30)\n"
+           "  --connections-per-client N  open connections from one address (default\n"
+           "                              64, 0 = no cap; the address is not kept)\n"
            "  --threads N                 HTTP threads (default: one per core)\n"
            "  --sync full|normal          SQLite durability (default full: fsync per "
            "commit)\n"
@@ -138,6 +144,12 @@ int hush_collector_config_set(hush_collector_config *c, const char *name,
     }
     if (strcmp(name, "connection-timeout") == 0) {
         return set_uint(&c->connection_timeout_s, name, value, 1, 3600, err);
+    }
+    if (strcmp(name, "request-timeout") == 0) {
+        return set_uint(&c->request_timeout_s, name, value, 1, 3600, err);
+    }
+    if (strcmp(name, "connections-per-client") == 0) {
+        return set_uint(&c->connections_per_client, name, value, 0, 1u << 20, err);
     }
     if (strcmp(name, "threads") == 0) {
         return set_uint(&c->threads, name, value, 0, 256, err);

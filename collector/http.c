@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -123,6 +124,113 @@ static enum MHD_Result respond_json_doc(struct MHD_Connection *conn, request *re
     json_decref(doc);
     return respond(conn, req, status, body, body != NULL ? strlen(body) : 0,
                    "application/json", NULL, NULL);
+}
+
+/* ---- the request deadline ----
+ *
+ * libmicrohttpd's connection timeout counts idle time only, so a client that
+ * trickles a header byte every few seconds keeps its connection forever,
+ * and a few thousand such clients lock everyone else out.  Every open
+ * connection is therefore registered here (NOTIFY_CONNECTION) with the time
+ * its current request began; a reaper thread shuts down the socket of any
+ * request whose head and body are not complete within --request-timeout
+ * (libmicrohttpd then sees the end of the stream and closes the connection
+ * itself).  A request stops counting once it is complete (its answer may
+ * take as long as its work takes) and the clock restarts for the next
+ * request on the connection.  The registry holds the socket, never the
+ * client's address.  libmicrohttpd reports a connection closed before it
+ * closes the socket, and the registry's lock is held around the shutdown,
+ * so a socket number is never used after it could be reused. */
+struct hush__conn {
+    struct hush__conn *prev, *next;
+    int fd;
+    double since;
+    bool busy; /* the request is complete: being answered */
+    bool reaped;
+};
+
+static struct hush__conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+static void conn_mark(hush_collector *h, struct MHD_Connection *conn, bool busy)
+{
+    struct hush__conn *c = conn_of(conn);
+    if (c != NULL) {
+        pthread_mutex_lock(&h->conn_lock);
+        c->busy = busy;
+        c->since = hush__now();
+        pthread_mutex_unlock(&h->conn_lock);
+    }
+}
+
+static void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                        enum MHD_ConnectionNotificationCode code)
+{
+    hush_collector *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct hush__conn *c = calloc(1, sizeof *c);
+        if (c == NULL || ci == NULL) {
+            free(c);
+            *socket_context = NULL; /* not registered: no deadline */
+            return;
+        }
+        c->fd = ci->connect_fd;
+        c->since = hush__now();
+        pthread_mutex_lock(&h->conn_lock);
+        c->next = h->conns;
+        if (h->conns != NULL) {
+            h->conns->prev = c;
+        }
+        h->conns = c;
+        pthread_mutex_unlock(&h->conn_lock);
+        *socket_context = c;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context != NULL) {
+        struct hush__conn *c = *socket_context;
+        pthread_mutex_lock(&h->conn_lock);
+        if (c->prev != NULL) {
+            c->prev->next = c->next;
+        } else {
+            h->conns = c->next;
+        }
+        if (c->next != NULL) {
+            c->next->prev = c->prev;
+        }
+        pthread_mutex_unlock(&h->conn_lock);
+        free(c);
+        *socket_context = NULL;
+    }
+}
+
+static void *reaper_main(void *arg)
+{
+    hush_collector *h = arg;
+    pthread_mutex_lock(&h->conn_lock);
+    while (!h->reaper_stop) {
+        double now = hush__now();
+        for (struct hush__conn *c = h->conns; c != NULL; c = c->next) {
+            if (!c->busy && !c->reaped && now - c->since > h->cfg.request_timeout_s) {
+                shutdown(c->fd, SHUT_RDWR);
+                c->reaped = true;
+                __atomic_add_fetch(&h->metrics.requests_timed_out, 1, __ATOMIC_RELAXED);
+            }
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 250 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&h->reaper_cond, &h->conn_lock, &until);
+    }
+    pthread_mutex_unlock(&h->conn_lock);
+    return NULL;
 }
 
 /* ---- routing ---- */
@@ -433,6 +541,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     if (req->item != NULL) {
         return reports_done(h, conn, req);
     }
+    conn_mark(h, conn, true); /* the request is complete: no deadline now */
     if (req->too_big) {
         return req->status != 0 ? MHD_YES /* answered when the discard ran out */
                                 : respond_error(conn, req, 413, "too_large",
@@ -684,8 +793,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 {
     hush_collector *h = cls;
     request *req = *req_cls;
-    (void)conn;
     if (req == NULL) {
+        conn_mark(h, conn, false);
         return;
     }
     int status = req->status != 0 ? req->status : 499; /* 499: closed before an answer */
@@ -713,6 +822,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     free(req->body);
     free(req);
     *req_cls = NULL;
+    conn_mark(h, conn, false); /* the next request's clock starts */
 }
 
 int hush__http_start(hush_collector *h, hush_err *err)
@@ -747,13 +857,15 @@ int hush__http_start(hush_collector *h, hush_err *err)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
                      (addr == (struct sockaddr *)&v6 ? MHD_USE_IPv6 : 0);
-    h->mhd = MHD_start_daemon(flags, h->cfg.port, NULL, NULL, handler, h,
-                              MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_THREAD_POOL_SIZE,
-                              threads, MHD_OPTION_CONNECTION_LIMIT,
-                              h->cfg.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
-                              h->cfg.connection_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-                              1024, MHD_OPTION_NOTIFY_COMPLETED, completed, h,
-                              MHD_OPTION_URI_LOG_CALLBACK, uri_seen, h, MHD_OPTION_END);
+    h->mhd = MHD_start_daemon(
+        flags, h->cfg.port, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR, addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+        h->cfg.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+        h->cfg.connection_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_URI_LOG_CALLBACK, uri_seen,
+        h, MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->cfg.connections_per_client,
+        MHD_OPTION_END);
     if (h->mhd == NULL) {
         return hush_err_set(err, HUSH_EIO, "cannot listen on %s:%u (address in use?)",
                             h->cfg.listen, h->cfg.port);
@@ -761,11 +873,26 @@ int hush__http_start(hush_collector *h, hush_err *err)
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info != NULL ? info->port : h->cfg.port;
+    h->reaper_stop = false;
+    if (pthread_create(&h->reaper, NULL, reaper_main, h) != 0) {
+        MHD_stop_daemon(h->mhd);
+        h->mhd = NULL;
+        return hush_err_set(err, HUSH_ENOMEM, "cannot start the request-deadline thread");
+    }
+    h->reaper_started = true;
     return 0;
 }
 
 void hush__http_stop(hush_collector *h)
 {
+    if (h->reaper_started) {
+        pthread_mutex_lock(&h->conn_lock);
+        h->reaper_stop = true;
+        pthread_cond_signal(&h->reaper_cond);
+        pthread_mutex_unlock(&h->conn_lock);
+        pthread_join(h->reaper, NULL);
+        h->reaper_started = false;
+    }
     if (h->mhd != NULL) {
         MHD_stop_daemon(h->mhd);
         h->mhd = NULL;

@@ -34,7 +34,10 @@ typedef struct hush_collector_config {
     char access_log[HUSH_PATH_MAX];       /* "-" stderr (default), "" off, or a file */
     size_t max_body_bytes;                /* default 4 MiB; larger bodies get 413 */
     unsigned connection_limit;            /* default 4096 */
-    unsigned connection_timeout_s;        /* default 30 */
+    unsigned connection_timeout_s;        /* default 30: idle time */
+    unsigned request_timeout_s;           /* default 30: a request's whole head
+                                             and body, however it trickles */
+    unsigned connections_per_client;      /* default 64; 0 = no cap */
     unsigned threads;                     /* HTTP threads; 0 = one per core */
     bool sync_full;                  /* SQLite synchronous=FULL (default) or NORMAL */
     unsigned checkpoint_interval_s;  /* default 30 */
@@ -67,7 +70,8 @@ HUSH_API void hush_collector_config_defaults(hush_collector_config *c);
 /**
  * Applies command-line flags (--listen, --port, --store, --key-dir,
  * --admin-token-file, --access-log, --max-body-bytes, --connection-limit,
- * --connection-timeout, --threads, --sync, --checkpoint-interval,
+ * --connection-timeout, --request-timeout, --connections-per-client, --threads, --sync,
+ * --checkpoint-interval,
  * --max-batches-per-commit, --estimates, --demo, --generator-cmd,
  * --generator-timeout, --generator-max-bytes, --generator-corpus,
  * --word-vectors,

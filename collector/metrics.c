@@ -143,6 +143,12 @@ char *hush__metrics_render(hush__metrics *m, size_t *len)
         }
     }
     put(&t,
+        "# HELP hush_requests_timed_out_total Connections closed because a request's "
+        "head and body took longer than --request-timeout.\n"
+        "# TYPE hush_requests_timed_out_total counter\n"
+        "hush_requests_timed_out_total %llu\n",
+        (unsigned long long)__atomic_load_n(&m->requests_timed_out, __ATOMIC_RELAXED));
+    put(&t,
         "# HELP hush_reports_accepted_total Reports committed and counted.\n"
         "# TYPE hush_reports_accepted_total counter\n"
         "hush_reports_accepted_total %llu\n"

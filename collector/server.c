@@ -42,6 +42,8 @@ static void destroy(hush_collector *h)
     pthread_mutex_destroy(&h->queue_lock);
     pthread_cond_destroy(&h->queue_cond);
     pthread_mutex_destroy(&h->log_lock);
+    pthread_mutex_destroy(&h->conn_lock);
+    pthread_cond_destroy(&h->reaper_cond);
     hush__metrics_dispose(&h->metrics);
     hush_free(h);
 }
@@ -67,6 +69,8 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
     pthread_mutex_init(&h->db_lock, NULL);
     pthread_mutex_init(&h->queue_lock, NULL);
     pthread_mutex_init(&h->log_lock, NULL);
+    pthread_mutex_init(&h->conn_lock, NULL);
+    pthread_cond_init(&h->reaper_cond, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

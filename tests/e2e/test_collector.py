@@ -427,6 +427,87 @@ def an_endless_chunked_body_gets_413_at_the_cap():
     finally:
         h.cleanup()
 
+@test
+def trickling_clients_do_not_lock_others_out():
+    """Slow-loris: 320 connections that trickle header bytes (from 20
+    loopback addresses) are closed once --request-timeout passes, however
+    steadily they trickle (libmicrohttpd's own timeout counts idle time
+    only); one address gets at most --connections-per-client connections;
+    and a well-behaved client is served all along."""
+    import select
+    import socket
+    h = Hushd(HUSHD, extra=["--request-timeout", "3", "--connections-per-client", "16"])
+    socks = []
+    try:
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body={
+            "id": "p", "name": "P", "kind": "poll", "candidates": ["a", "b"],
+            "epsilon": 1, "mechanism": "grr", "min_reports": 0})
+        expect(s == 201, "create")
+
+        def opened(src):
+            c = socket.socket()
+            c.bind((src, 0))
+            c.settimeout(2)
+            c.connect(("127.0.0.1", h.port))
+            c.sendall(b"POST /v1/reports HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            return c
+
+        for a in range(2, 22):
+            for _ in range(16):
+                socks.append(opened("127.0.0.%d" % a))
+        # one address over its cap: the 17th and later are closed at once
+        extra = [opened("127.0.0.99") for _ in range(24)]
+        time.sleep(0.3)
+        readable, _, _ = select.select(extra, [], [], 0)
+        refused = 0
+        for c in readable:
+            try:
+                refused += c.recv(16) == b""
+            except OSError:
+                refused += 1
+        for c in extra:
+            c.close()
+        expect(refused >= 8, "over the per-client cap: %d of 24 closed at once" % refused)
+        t0 = time.time()
+        served = []
+        open_midway = None
+        while time.time() - t0 < 8:
+            for c in socks:  # one more header byte each, every 0.5 s
+                try:
+                    c.send(b"a")
+                except OSError:
+                    pass
+            if time.time() - t0 < 1.5:
+                t = time.time()
+                s1, _, _ = h.json("GET", "/healthz")
+                s2, doc, _ = h.json("POST", "/v1/reports", body={
+                    "campaign": "p", "round": 1, "batch_id": batch_id(), "reports": [1]})
+                served.append((s1, s2, time.time() - t))
+            if open_midway is None and time.time() - t0 > 1.0:
+                open_midway = sum(1 for c in socks if not select.select([c], [], [], 0)[0])
+            time.sleep(0.5)
+        expect(served and all(a == 200 and b == 200 and dt < 1.0 for a, b, dt in served),
+               "a well-behaved client is served while they trickle: %s" % served)
+        expect(open_midway is not None and open_midway >= 300,
+               "the tricklers were open meanwhile: %s" % open_midway)
+        closed = 0
+        for c in socks:
+            r, _, _ = select.select([c], [], [], 0)
+            if r:
+                try:
+                    closed += c.recv(64) == b""
+                except OSError:
+                    closed += 1
+        expect(closed >= 310, "closed by the deadline: %d of %d" % (closed, len(socks)))
+        s, text, _ = h.request("GET", "/metrics")
+        line = [x for x in text.decode().splitlines() if x.startswith("hush_requests_timed_out")]
+        expect(line and int(line[0].split()[-1]) >= 310, "metric %s" % line)
+    finally:
+        for c in socks:
+            c.close()
+        h.cleanup()
+
+
 def post_batches(h, cid, batches, acked, errors, stop):
     for b in batches:
         if stop.is_set():
@@ -542,7 +623,8 @@ def main():
     HUSHD = os.path.abspath(sys.argv[1])
     for t in [schema_examples_validate, routes_respond_and_validate,
               bad_input_is_refused_and_changes_nothing, paths_are_routed_exactly,
-              an_endless_chunked_body_gets_413_at_the_cap, kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
+              an_endless_chunked_body_gets_413_at_the_cap,
+              trickling_clients_do_not_lock_others_out, kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
               sigterm_under_load_answers_in_flight_and_exits_0]:
         t()
     failed = sum(1 for r in RESULTS if not r[1])
