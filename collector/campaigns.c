@@ -18,6 +18,7 @@
 
 #define NAME_MAX_LEN 200
 #define MAX_CANDIDATES 100000
+#define MAX_REPORT_BITS (1 << 20)
 #define DEFAULT_TOP 100
 
 /* ---- the registry ---- */
@@ -308,9 +309,11 @@ static int resolve_mechanism(const json_t *req, uint32_t domain, double epsilon,
     hush_err err = {0};
     int64_t max_bits = 64;
     if (bits != NULL) {
-        if (!json_is_integer(bits) || json_integer_value(bits) < 1) {
+        if (!json_is_integer(bits) || json_integer_value(bits) < 1 ||
+            json_integer_value(bits) > MAX_REPORT_BITS) {
             return fail(response, status, 400, "invalid_mechanism",
-                        "\"max_report_bits\" must be a positive integer");
+                        "\"max_report_bits\" must be an integer in [1, %d]",
+                        MAX_REPORT_BITS);
         }
         max_bits = json_integer_value(bits);
     }
@@ -517,18 +520,31 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
         goto out;
     }
     const json_t *budget = json_object_get(req, "budget");
+    json_object_foreach((json_t *)budget, key, val)
+    {
+        if (strcmp(key, "reports_per_device_per_day") != 0 &&
+            strcmp(key, "epsilon_per_device_per_day") != 0) {
+            fail(response, status, 400, "invalid_budget", "unknown field \"budget.%s\"",
+                 key);
+            goto out;
+        }
+    }
     const json_t *rpd = json_object_get(budget, "reports_per_device_per_day");
     const json_t *epd = json_object_get(budget, "epsilon_per_device_per_day");
     json_int_t reports_per_day =
         rpd != NULL ? (json_is_integer(rpd) ? json_integer_value(rpd) : -1) : 1;
     double eps_per_day = epd != NULL ? (json_is_number(epd) ? json_number_value(epd) : -1)
                                      : epsilon * (double)reports_per_day;
+    /* a device can never spend more than a report's epsilon times its
+     * reports a day: a larger daily budget is a mistake (1e308 was taken) */
     if ((budget != NULL && !json_is_object(budget)) || reports_per_day < 1 ||
-        reports_per_day > 10000 || !(eps_per_day >= epsilon) || !isfinite(eps_per_day)) {
-        fail(response, status, 400, "invalid_budget",
-             "\"budget\" needs reports_per_device_per_day in [1, 10000] and "
-             "epsilon_per_device_per_day >= epsilon (%g)",
-             epsilon);
+        reports_per_day > 10000 || !(eps_per_day >= epsilon) ||
+        !(eps_per_day <= epsilon * (double)reports_per_day * (1 + 1e-12))) {
+        fail(
+            response, status, 400, "invalid_budget",
+            "\"budget\" needs reports_per_device_per_day in [1, 10000] and "
+            "epsilon_per_device_per_day in [epsilon, epsilon x reports a day] = [%g, %g]",
+            epsilon, epsilon * (double)(reports_per_day >= 1 ? reports_per_day : 1));
         goto out;
     }
     const json_t *minr = json_object_get(req, "min_reports");
@@ -635,6 +651,14 @@ int hush__publication_build(hush_collector *h, const hush__pub_spec *ps,
     }
     if (ps->synthetic && embed_candidates(h->wordvec, ps->embedder, cands, &embedder,
                                           &matrix, response, status) != 0) {
+        goto out;
+    }
+    /* the device view is the matrix and about a kilobyte of fields */
+    if (ps->synthetic && strlen(matrix) + 4096 > HUSH_PUBLICATION_DEVICE_MAX) {
+        fail(response, status, 400, "too_large_for_devices",
+             "the device view of %zu candidates would be about %zu bytes: devices "
+             "download at most %u (fewer candidates, or a smaller embedder dimension)",
+             json_array_size(cands), strlen(matrix) + 1024, HUSH_PUBLICATION_DEVICE_MAX);
         goto out;
     }
     /* the publication, in a fixed field order */

@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -451,11 +452,44 @@ static enum MHD_Result reports_done(hush_collector *h, struct MHD_Connection *co
 
 /* ---- the handler ---- */
 
+/* The media type is application/json, in any case, with or without
+ * parameters ("application/json; charset=utf-8"); "application/jsonx" is
+ * not. */
 static bool is_json(struct MHD_Connection *conn)
 {
     const char *ct =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    return ct != NULL && strncmp(ct, "application/json", 16) == 0;
+    if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0) {
+        return false;
+    }
+    const char *rest = ct + 16;
+    while (*rest == ' ' || *rest == '\t') {
+        rest++;
+    }
+    return *rest == '\0' || *rest == ';';
+}
+
+struct header_count {
+    const char *name;
+    unsigned n;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    struct header_count *c = cls;
+    (void)kind;
+    (void)value;
+    c->n += strcasecmp(key, c->name) == 0;
+    return MHD_YES;
+}
+
+/* How many times a request header appears. */
+static unsigned header_times(struct MHD_Connection *conn, const char *name)
+{
+    struct header_count c = {name, 0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &c);
+    return c.n;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -482,6 +516,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             return respond_error(conn, req, 400, "bad_request",
                                  "the path or query holds a NUL byte (%00) or an invalid "
                                  "percent-encoding");
+        }
+        /* which of two credentials or two types would count is anyone's
+         * guess: neither */
+        if (header_times(conn, MHD_HTTP_HEADER_AUTHORIZATION) > 1 ||
+            header_times(conn, MHD_HTTP_HEADER_CONTENT_TYPE) > 1) {
+            return respond_error(conn, req, 400, "bad_request",
+                                 "more than one Authorization or Content-Type header");
         }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);

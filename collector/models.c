@@ -324,6 +324,15 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
         if (!json_is_string(json_array_get(labels, i))) {
             spec.classes = 0;
         }
+        for (size_t j = 0; j < i && spec.classes != 0; j++) {
+            if (json_equal(json_array_get(labels, i), json_array_get(labels, j))) {
+                json_decref(emb_json);
+                fail(response, status, 400, "invalid_architecture",
+                     "label \"%s\" appears twice: each class needs its own",
+                     json_string_value(json_array_get(labels, i)));
+                goto out;
+            }
+        }
     }
     if (hush_model_spec_check(&spec, &err) != 0) {
         json_decref(emb_json);
@@ -472,6 +481,16 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     }
     t->update_size =
         t->fedper ? hush_model_head_offset(t->global) : hush_model_size(t->global);
+    /* an update is its floats in base64 and about a hundred bytes of fields:
+     * it must fit the request cap, or no device could ever send one */
+    size_t update_bytes = (t->update_size * 4 + 2) / 3 * 4 + 512;
+    if (update_bytes > h->cfg.max_body_bytes) {
+        fail(response, status, 400, "too_large_for_updates",
+             "an update of this model is %zu floats, about %zu bytes: more than the "
+             "collector takes in one request (--max-body-bytes %zu)",
+             t->update_size, update_bytes, h->cfg.max_body_bytes);
+        goto out;
+    }
     const char *so = json_string_value(json_object_get(req, "server_optimizer"));
     hush_server_opt_kind sk = so == NULL || strcmp(so, "fedavg") == 0 ? HUSH_SERVER_FEDAVG
                               : strcmp(so, "fedadam") == 0 ? HUSH_SERVER_FEDADAM

@@ -19,7 +19,7 @@
 #include "device_internal.h"
 #include "hush_transport.h"
 
-#define RESPONSE_MAX (16u << 20)
+#define RESPONSE_MAX HUSH_PUBLICATION_DEVICE_MAX
 
 struct hush_transport {
     char *base;

@@ -177,6 +177,11 @@ HUSH_API int hush_publication_parse(const char *body, size_t len, hush_publicati
  * embedding). */
 #define HUSH_PUBLICATION_DEVICE 1u
 
+/* The largest publication body a device agent downloads (the curl
+ * transport's response cap): the collector refuses a synthetic campaign
+ * whose device view would be larger, since no device could take part. */
+#define HUSH_PUBLICATION_DEVICE_MAX (16u << 20)
+
 /** hush_publication_parse with flags (HUSH_PUBLICATION_*). */
 HUSH_API int hush_publication_parse_flags(const char *body, size_t len, unsigned flags,
                                           hush_publication **out,

@@ -61,6 +61,9 @@ json_t *hush_wire_params_to_json(const hush_ldp_params *p)
     return o;
 }
 
+/* An optional field absent is 0 (the mechanism's default); present, it
+ * must be at least 1: an explicit 0 is a mistake, not a request for the
+ * default. */
 static int get_u32(const json_t *o, const char *key, bool required, uint32_t *out,
                    hush_err *err)
 {
@@ -69,10 +72,12 @@ static int get_u32(const json_t *o, const char *key, bool required, uint32_t *ou
         *out = 0;
         return 0;
     }
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+    json_int_t min = required ? 0 : 1;
+    if (!json_is_integer(v) || json_integer_value(v) < min ||
         json_integer_value(v) > (json_int_t)UINT32_MAX) {
         return hush_err_set(err, HUSH_EINVAL,
-                            "mechanism.%s must be an integer in [0, 2^32)", key);
+                            "mechanism.%s must be an integer in [%d, 2^32)%s", key,
+                            (int)min, required ? "" : " (leave it out for the default)");
     }
     *out = (uint32_t)json_integer_value(v);
     return 0;

@@ -508,6 +508,76 @@ def trickling_clients_do_not_lock_others_out():
         h.cleanup()
 
 
+@test
+def every_limit_is_checked_at_creation():
+    """What was accepted and should not have been, each refused with a 400
+    that names it, and nothing created: an explicit 0 for olh_g or
+    sketch_rows (silently replaced by defaults), unknown budget fields, a
+    daily epsilon no device can spend (1e308), max_report_bits 2^40, a
+    synthetic campaign whose device view no device can download, duplicate
+    model labels, a model whose updates cannot fit --max-body-bytes; and the
+    headers: Content-Type matched as a media type (not a prefix), two
+    Authorization headers refused."""
+    h = Hushd(HUSHD, extra=["--max-body-bytes", "1048576"])
+    try:
+        poll = {"name": "Q", "kind": "poll", "candidates": ["x", "y", "z"], "epsilon": 1}
+        for over, code, word in [
+                ({"mechanism": {"name": "olh", "olh_g": 0}}, "invalid_mechanism", "olh_g"),
+                ({"mechanism": {"name": "cms", "sketch_rows": 0, "sketch_cols": 64}},
+                 "invalid_mechanism", "sketch_rows"),
+                ({"budget": {"reports_per_device_per_day": 1, "cap": 3}}, "invalid_budget",
+                 "budget.cap"),
+                ({"budget": {"reports_per_device_per_day": 2,
+                             "epsilon_per_device_per_day": 1e308}}, "invalid_budget", "[1, 2]"),
+                ({"max_report_bits": 2 ** 40}, "invalid_mechanism", "max_report_bits")]:
+            s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body=dict(poll, **over))
+            expect(s == 400 and doc["error"]["code"] == code and word in doc["error"]["message"],
+                   "%s: %s %s" % (over, s, doc))
+        big = {"name": "Big", "kind": "synthetic", "epsilon": 1, "mechanism": "grr",
+               "candidates": ["candidate text number %d" % i for i in range(5000)],
+               "embedder": {"kind": "hashed-ngram", "version": 1, "dim": 4096, "seed": 1}}
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body=big)
+        expect(s == 400 and doc["error"]["code"] == "too_large_for_devices", "%s %s" % (s, doc))
+        s, doc, _ = h.json("GET", "/v1/campaigns")
+        expect(doc["campaigns"] == [], "nothing created: %s" % doc)
+        model = {"id": "m", "name": "M", "architecture": {"kind": "logistic"},
+                 "embedder": {"kind": "hashed-ngram", "version": 1, "dim": 16, "seed": 2},
+                 "labels": ["ham", "spam", "ham"], "clip_norm": 1.0, "expected_clients": 3,
+                 "population": 30, "rounds": 10, "dp": "none"}
+        s, doc, _ = h.json("POST", "/v1/models", admin=True, body=model)
+        expect(s == 400 and "twice" in doc["error"]["message"], "labels: %s %s" % (s, doc))
+        wide = dict(model, labels=["ham", "spam"], architecture={"kind": "mlp", "hidden": 256},
+                    embedder={"kind": "hashed-ngram", "version": 1, "dim": 1024, "seed": 2})
+        s, doc, _ = h.json("POST", "/v1/models", admin=True, body=wide)
+        expect(s == 400 and doc["error"]["code"] == "too_large_for_updates", "%s %s" % (s, doc))
+        s, doc, _ = h.json("GET", "/v1/models")
+        expect(doc["models"] == [], "no model created: %s" % doc)
+        # headers
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body=dict(poll, id="c1"),
+                           headers={"Content-Type": "application/jsonx"})
+        expect(s == 415, "application/jsonx: %s %s" % (s, doc))
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body=dict(poll, id="c2"),
+                           headers={"Content-Type": "APPLICATION/JSON; charset=utf-8"})
+        expect(s == 201, "APPLICATION/JSON: %s %s" % (s, doc))
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", h.port, timeout=10)
+        data = json.dumps(dict(poll, id="c3")).encode()
+        c.putrequest("POST", "/v1/campaigns")
+        c.putheader("Content-Type", "application/json")
+        c.putheader("Authorization", "Bearer " + "0" * 64)
+        c.putheader("Authorization", "Bearer " + h.token)
+        c.putheader("Content-Length", str(len(data)))
+        c.endheaders(data)
+        r = c.getresponse()
+        doc = json.loads(r.read())
+        c.close()
+        expect(r.status == 400 and doc["error"]["code"] == "bad_request", "two: %s %s" % (r.status, doc))
+        s, doc, _ = h.json("GET", "/v1/campaigns")
+        expect([x["id"] for x in doc["campaigns"]] == ["c2"], "only c2: %s" % doc)
+    finally:
+        h.cleanup()
+
+
 def post_batches(h, cid, batches, acked, errors, stop):
     for b in batches:
         if stop.is_set():
@@ -624,7 +694,8 @@ def main():
     for t in [schema_examples_validate, routes_respond_and_validate,
               bad_input_is_refused_and_changes_nothing, paths_are_routed_exactly,
               an_endless_chunked_body_gets_413_at_the_cap,
-              trickling_clients_do_not_lock_others_out, kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
+              trickling_clients_do_not_lock_others_out, every_limit_is_checked_at_creation,
+              kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
               sigterm_under_load_answers_in_flight_and_exits_0]:
         t()
     failed = sum(1 for r in RESULTS if not r[1])
