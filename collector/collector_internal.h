@@ -192,6 +192,8 @@ struct hush_collector {
 
     sqlite3 *db;
     pthread_mutex_t db_lock;
+    int store_lock_fd;          /* flock on <store>.lock: one hushd per store */
+    pthread_mutex_t admin_lock; /* admin_hash, which SIGHUP may replace */
 
     uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES];
     uint8_t sign_sk[crypto_sign_SECRETKEYBYTES];
@@ -239,7 +241,7 @@ struct hush_collector {
 int hush__mkdir_p(const char *path, mode_t mode, hush_err *err);
 int hush__keys_load(hush_collector *h, hush_err *err);
 int hush__admin_token_load(hush_collector *h, hush_err *err);
-bool hush__admin_ok(const hush_collector *h, const char *authorization);
+bool hush__admin_ok(hush_collector *h, const char *authorization);
 
 /* store.c */
 int hush__store_open(hush_collector *h, hush_err *err);

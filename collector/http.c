@@ -208,6 +208,7 @@ static void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_co
     }
 }
 
+/* The request deadline's thread, which also flushes the access log. */
 static void *reaper_main(void *arg)
 {
     hush_collector *h = arg;
@@ -221,6 +222,16 @@ static void *reaper_main(void *arg)
                 __atomic_add_fetch(&h->metrics.requests_timed_out, 1, __ATOMIC_RELAXED);
             }
         }
+        /* and the access log is written out at least every second, busy or
+         * idle (a request's line is otherwise flushed by the next one) */
+        pthread_mutex_unlock(&h->conn_lock);
+        pthread_mutex_lock(&h->log_lock);
+        if (h->access_log != NULL && now - h->log_flushed >= 1.0) {
+            fflush(h->access_log);
+            h->log_flushed = now;
+        }
+        pthread_mutex_unlock(&h->log_lock);
+        pthread_mutex_lock(&h->conn_lock);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += 250 * 1000 * 1000;

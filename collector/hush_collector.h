@@ -111,6 +111,15 @@ HUSH_API uint16_t hush_collector_port(const hush_collector *h);
  */
 HUSH_API void hush_collector_stop(hush_collector *h);
 
+/**
+ * What hushd does on SIGHUP: reopens the access log file (after logrotate
+ * moved it) and re-reads the admin token file (a rotated token takes effect
+ * at once).  What it cannot re-read while serving -- the listen address,
+ * the store, the keys, the corpus and word vectors -- needs a restart.  On
+ * an error the previous log and token stay in use.  Thread-safe.
+ */
+HUSH_API int hush_collector_reload(hush_collector *h, hush_err *err) HUSH_WARN_UNUSED;
+
 #ifdef __cplusplus
 }
 #endif

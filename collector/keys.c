@@ -164,13 +164,17 @@ int hush__admin_token_load(hush_collector *h, hush_err *err)
         return hush_err_set(err, HUSH_EINVAL,
                             "%s must hold one admin token of 16 to 127 characters", path);
     }
-    crypto_generichash(h->admin_hash, sizeof h->admin_hash, (const uint8_t *)token, n,
-                       NULL, 0);
+    uint8_t hash[crypto_generichash_BYTES];
+    crypto_generichash(hash, sizeof hash, (const uint8_t *)token, n, NULL, 0);
     sodium_memzero(token, sizeof token);
+    /* (SIGHUP re-reads the file while requests check tokens) */
+    pthread_mutex_lock(&h->admin_lock);
+    memcpy(h->admin_hash, hash, sizeof hash);
+    pthread_mutex_unlock(&h->admin_lock);
     return 0;
 }
 
-bool hush__admin_ok(const hush_collector *h, const char *authorization)
+bool hush__admin_ok(hush_collector *h, const char *authorization)
 {
     if (authorization == NULL || strncmp(authorization, "Bearer ", 7) != 0) {
         return false;
@@ -178,5 +182,8 @@ bool hush__admin_ok(const hush_collector *h, const char *authorization)
     const char *token = authorization + 7;
     uint8_t hash[crypto_generichash_BYTES];
     crypto_generichash(hash, sizeof hash, (const uint8_t *)token, strlen(token), NULL, 0);
-    return sodium_memcmp(hash, h->admin_hash, sizeof hash) == 0;
+    pthread_mutex_lock(&h->admin_lock);
+    bool ok = sodium_memcmp(hash, h->admin_hash, sizeof hash) == 0;
+    pthread_mutex_unlock(&h->admin_lock);
+    return ok;
 }

@@ -1,6 +1,7 @@
 /*
  * main.c - hushd: configure, start, wait for SIGTERM or SIGINT, stop
- * gracefully, exit 0.
+ * gracefully, exit 0.  SIGHUP reopens the access log and re-reads the admin
+ * token (hush_collector_reload) and keeps serving.
  *
  * Signals are blocked before any thread starts and taken with sigwait in
  * this thread, so no server thread is ever interrupted by one.
@@ -29,6 +30,7 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -71,7 +73,19 @@ int main(int argc, char **argv)
             cfg.listen, port);
     }
     int sig = 0;
-    sigwait(&set, &sig);
+    for (;;) {
+        sigwait(&set, &sig);
+        if (sig != SIGHUP) {
+            break;
+        }
+        hush_err rerr = {0};
+        if (hush_collector_reload(h, &rerr) != 0) {
+            fprintf(stderr, "hushd: error: SIGHUP: %s (kept the previous settings)\n",
+                    rerr.msg);
+        } else {
+            fprintf(stderr, "hushd: SIGHUP: access log reopened, admin token re-read\n");
+        }
+    }
     fprintf(stderr, "hushd: %s received, stopping\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
     hush_collector_stop(h);

@@ -7,6 +7,7 @@
  * then the writer drains its queue and checkpoints, and only then do the
  * HTTP threads and the store close.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -43,6 +44,7 @@ static void destroy(hush_collector *h)
     pthread_cond_destroy(&h->queue_cond);
     pthread_mutex_destroy(&h->log_lock);
     pthread_mutex_destroy(&h->conn_lock);
+    pthread_mutex_destroy(&h->admin_lock);
     pthread_cond_destroy(&h->reaper_cond);
     hush__metrics_dispose(&h->metrics);
     hush_free(h);
@@ -59,6 +61,7 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
         return hush_err_set(err, HUSH_ENOMEM, "out of memory");
     }
     h->cfg = *cfg;
+    h->store_lock_fd = -1;
     /* writers first: a round close must not wait behind a stream of
      * readers (the writer thread reads under it for every commit) */
     pthread_rwlockattr_t rwa;
@@ -70,6 +73,7 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
     pthread_mutex_init(&h->queue_lock, NULL);
     pthread_mutex_init(&h->log_lock, NULL);
     pthread_mutex_init(&h->conn_lock, NULL);
+    pthread_mutex_init(&h->admin_lock, NULL);
     pthread_cond_init(&h->reaper_cond, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -150,4 +154,26 @@ void hush_collector_stop(hush_collector *h)
     hush__refiner_stop(h);
     hush__writer_stop(h);
     destroy(h);
+}
+
+int hush_collector_reload(hush_collector *h, hush_err *err)
+{
+    int rc = 0;
+    if (h->access_log_owned) {
+        FILE *f = fopen(h->cfg.access_log, "a");
+        if (f == NULL) {
+            rc = hush_err_set(err, HUSH_EIO, "cannot reopen the access log %s: %s",
+                              h->cfg.access_log, strerror(errno));
+        } else {
+            pthread_mutex_lock(&h->log_lock);
+            FILE *old = h->access_log;
+            h->access_log = f;
+            pthread_mutex_unlock(&h->log_lock);
+            fclose(old); /* flushes what the old file still buffered */
+        }
+    }
+    if (rc == 0) {
+        rc = hush__admin_token_load(h, err);
+    }
+    return rc;
 }

@@ -10,9 +10,13 @@
  * thread adds to them, in row-id order, and checkpoints record the last row
  * id they include.  One connection, used under db_lock.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "collector_internal.h"
 
@@ -69,6 +73,35 @@ int hush__store_open(hush_collector *h, hush_err *err)
         if (rc != 0) {
             return rc;
         }
+    }
+    /* one store, one hushd: a second one on the same file would count apart
+     * and lose batches for rounds the first has closed.  An exclusive
+     * flock on <store>.lock, held for the process's life (the kernel drops
+     * it if the process dies), with the holder's pid in it for the message. */
+    char lock_path[HUSH_PATH_MAX + 8];
+    snprintf(lock_path, sizeof lock_path, "%s.lock", path);
+    h->store_lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (h->store_lock_fd < 0) {
+        return hush_err_set(err, HUSH_EIO, "store: cannot open %s: %s", lock_path,
+                            strerror(errno));
+    }
+    if (flock(h->store_lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(h->store_lock_fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(h->store_lock_fd);
+        h->store_lock_fd = -1;
+        return hush_err_set(err, HUSH_ESTATE,
+                            "store %s is in use by another hushd%s%s%s: one store, one "
+                            "hushd (stop it first)",
+                            path, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+    }
+    char pid[32];
+    int pl = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(h->store_lock_fd, 0) != 0 ||
+        pwrite(h->store_lock_fd, pid, (size_t)pl, 0) != pl) {
+        /* the lock holds without the pid: only the message is poorer */
     }
     if (sqlite3_open_v2(path, &h->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
@@ -134,6 +167,10 @@ void hush__store_close(hush_collector *h)
     if (h->db != NULL) {
         sqlite3_close(h->db);
         h->db = NULL;
+    }
+    if (h->store_lock_fd >= 0) {
+        close(h->store_lock_fd); /* releases the flock */
+        h->store_lock_fd = -1;
     }
 }
 

@@ -578,6 +578,59 @@ def every_limit_is_checked_at_creation():
         h.cleanup()
 
 
+@test
+def sighup_reopens_the_log_and_one_store_has_one_hushd():
+    """SIGHUP reopens the access log (after a rotation) and re-reads the
+    admin token, and hushd keeps serving (it used to die: wait status 129);
+    the access log is written out within a second even when idle; a second
+    hushd on the same store refuses to start, naming the first one's pid
+    (it used to start and count apart)."""
+    import signal
+    h = Hushd(HUSHD)
+    try:
+        log = os.path.join(h.dir, "access.log")
+        s, _, _ = h.json("GET", "/v1/keys")
+        time.sleep(1.6)
+        expect("GET /v1/keys 200" in open(log).read(), "flushed while idle: %r" % open(log).read())
+        os.rename(log, log + ".1")
+        h.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        expect(h.proc.poll() is None, "still running after SIGHUP")
+        s, _, _ = h.json("GET", "/healthz")
+        expect(s == 200, "serving after SIGHUP")
+        time.sleep(1.6)
+        expect(os.path.exists(log) and "GET /healthz 200" in open(log).read(),
+               "a new access log after the rotation")
+        expect(open(log + ".1").read().count("GET /healthz") == 1, "the old one kept the old lines")
+        old = h.token
+        with open(os.path.join(h.dir, "var/admin-token"), "w") as f:
+            f.write("f" * 64 + "\n")
+        h.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        s, _, _ = h.json("GET", "/v1/campaigns/x/rounds", headers={"Authorization": "Bearer " + old})
+        s2, _, _ = h.json("POST", "/v1/campaigns", body={"name": "Q", "kind": "poll",
+                          "candidates": ["a", "b"], "epsilon": 1},
+                          headers={"Authorization": "Bearer " + old})
+        expect(s2 == 401, "the old token no longer works: %s" % s2)
+        s3, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body={
+            "name": "Q", "kind": "poll", "candidates": ["a", "b"], "epsilon": 1})
+        expect(s3 == 201, "the new token works: %s %s" % (s3, doc))
+        expect("SIGHUP" in h.stderr(), "said so on stderr")
+        # a second hushd on the same store
+        p = subprocess.run([HUSHD, "--port", "0"], cwd=h.dir, capture_output=True, text=True,
+                           timeout=30)
+        expect(p.returncode == 1 and "in use by another hushd (pid %d)" % h.proc.pid in p.stderr,
+               "second hushd: %s %r" % (p.returncode, p.stderr))
+        s, doc, _ = h.json("GET", "/v1/campaigns")
+        expect(s == 200 and len(doc["campaigns"]) == 1, "the first still serves")
+        expect(h.stop() == 0, "SIGTERM still stops it")
+        h.start()
+        s, doc, _ = h.json("GET", "/v1/campaigns")
+        expect(s == 200 and len(doc["campaigns"]) == 1, "the store is free once it stopped")
+    finally:
+        h.cleanup()
+
+
 def post_batches(h, cid, batches, acked, errors, stop):
     for b in batches:
         if stop.is_set():
@@ -695,7 +748,7 @@ def main():
               bad_input_is_refused_and_changes_nothing, paths_are_routed_exactly,
               an_endless_chunked_body_gets_413_at_the_cap,
               trickling_clients_do_not_lock_others_out, every_limit_is_checked_at_creation,
-              kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
+              sighup_reopens_the_log_and_one_store_has_one_hushd, kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
               sigterm_under_load_answers_in_flight_and_exits_0]:
         t()
     failed = sum(1 for r in RESULTS if not r[1])
