@@ -43,6 +43,7 @@ enum hush__route {
     ROUTE_MODEL_PRIVACY,
     ROUTE_MODEL_ROUNDS,
     ROUTE_MODEL_CLOSE,
+    ROUTE_READYZ,
     ROUTE_OTHER,
     ROUTE_COUNT
 };
@@ -193,6 +194,8 @@ struct hush_collector {
     sqlite3 *db;
     pthread_mutex_t db_lock;
     int store_lock_fd;          /* flock on <store>.lock: one hushd per store */
+    bool store_ok;              /* the last commit worked (atomic) */
+    char store_error[256];      /* why it did not (under db_lock) */
     pthread_mutex_t admin_lock; /* admin_hash, which SIGHUP may replace */
 
     uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES];
@@ -272,6 +275,13 @@ int hush__store_load_campaigns(hush_collector *h, hush_err *err);
 /* Commits a group of batches in one transaction; sets each item's
  * duplicate flag; returns 0 or an error (nothing committed). */
 int hush__store_commit(hush_collector *h, hush__item *items, int64_t *last_rowid);
+/* 0 if the store takes writes: the last commit worked and a write lock can
+ * be taken now (GET /readyz). */
+int hush__store_probe(hush_collector *h, hush_err *err);
+/* A line on stderr (journald): "hushd: <level>: <message>".  Errors are
+ * never only in the access log. */
+void hush__log(hush_collector *h, const char *level, const char *fmt, ...)
+    HUSH_PRINTF(3, 4);
 int hush__store_checkpoint(hush_collector *h, hush_err *err);
 int hush__store_rebuild(hush_collector *h, hush_err *err);
 

@@ -256,6 +256,9 @@ static enum hush__route route_of(const char *method, const char *url, char *id,
     if (strcmp(url, "/healthz") == 0) {
         return get ? ROUTE_HEALTHZ : ROUTE_OTHER;
     }
+    if (strcmp(url, "/readyz") == 0) {
+        return get ? ROUTE_READYZ : ROUTE_OTHER;
+    }
     if (strcmp(url, "/metrics") == 0) {
         return get ? ROUTE_METRICS : ROUTE_OTHER;
     }
@@ -615,6 +618,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         enum MHD_Result r = MHD_queue_response(conn, 200, resp);
         MHD_destroy_response(resp);
         return r;
+    }
+    case ROUTE_READYZ: {
+        /* liveness is /healthz; ready means the store takes writes: the
+         * last commit worked and a write lock can be taken now */
+        hush_err rerr = {0};
+        if (hush__store_probe(h, &rerr) != 0) {
+            return respond_error(conn, req, 503, "unavailable", rerr.msg);
+        }
+        static const char ready[] = "{\"status\":\"ready\"}";
+        return respond_copy(conn, req, 200, ready, "application/json");
     }
     case ROUTE_METRICS: {
         size_t len = 0;

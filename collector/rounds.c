@@ -475,6 +475,9 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
         }
         if (grc != 0) {
             free(metrics_text);
+            hush__log(h, "error",
+                      "generating %s round %u failed, the round stays open: %s", c->id,
+                      r->round + 1, gerr.msg);
             fail(response, status,
                  grc == HUSH_ENOMEM ? 500
                  : pol.external     ? 502
@@ -696,24 +699,6 @@ char *hush__rounds_json(hush_collector *h, hush__campaign *c, int *status, size_
 
 /* ---- automatic rounds ---- */
 
-static void log_line(hush_collector *h, const char *fmt, ...) HUSH_PRINTF(2, 3);
-
-static void log_line(hush_collector *h, const char *fmt, ...)
-{
-    if (h->access_log == NULL) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    pthread_mutex_lock(&h->log_lock);
-    fputs("hushd: ", h->access_log);
-    vfprintf(h->access_log, fmt, ap);
-    fputc('\n', h->access_log);
-    fflush(h->access_log);
-    pthread_mutex_unlock(&h->log_lock);
-    va_end(ap);
-}
-
 static void auto_check(hush_collector *h, hush__campaign *c)
 {
     policy pol;
@@ -740,11 +725,12 @@ static void auto_check(hush_collector *h, hush__campaign *c)
     if (status != 201) {
         const char *msg = json_string_value(
             json_object_get(json_object_get(response, "error"), "message"));
-        log_line(h, "automatic close of %s round %u failed (%d): %s; retrying in 60 s",
-                 c->id, round, status, msg != NULL ? msg : "?");
+        hush__log(h, "error",
+                  "automatic close of %s round %u failed (%d): %s; retrying in 60 s",
+                  c->id, round, status, msg != NULL ? msg : "?");
         c->auto_retry = hush__now() + 60;
     } else {
-        log_line(h, "closed %s round %u automatically", c->id, round);
+        hush__log(h, "info", "closed %s round %u automatically", c->id, round);
     }
     json_decref(response);
 }

@@ -8,6 +8,7 @@
  * HTTP threads and the store close.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -62,6 +63,7 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
     }
     h->cfg = *cfg;
     h->store_lock_fd = -1;
+    h->store_ok = true;
     /* writers first: a round close must not wait behind a stream of
      * readers (the writer thread reads under it for every commit) */
     pthread_rwlockattr_t rwa;
@@ -176,4 +178,21 @@ int hush_collector_reload(hush_collector *h, hush_err *err)
         rc = hush__admin_token_load(h, err);
     }
     return rc;
+}
+
+void hush__log(hush_collector *h, const char *level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* one write per line, so that threads' lines do not interleave */
+    char line[1100];
+    int n = snprintf(line, sizeof line, "hushd: %s: %s\n", level, msg);
+    (void)h;
+    if (n > 0) {
+        fwrite(line, 1, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, stderr);
+        fflush(stderr);
+    }
 }

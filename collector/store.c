@@ -258,6 +258,26 @@ int hush__store_load_campaigns(hush_collector *h, hush_err *err)
     return rc;
 }
 
+int hush__store_probe(hush_collector *h, hush_err *err)
+{
+    /* whether a write could start now, without waiting for a lock (a probe
+     * must answer fast); the last commit's failure is in the message */
+    pthread_mutex_lock(&h->db_lock);
+    int rc = 0;
+    sqlite3_busy_timeout(h->db, 0);
+    if (sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = hush_err_set(err, HUSH_EIO, "the store cannot take a write lock: %s%s%s",
+                          sqlite3_errmsg(h->db),
+                          h->store_ok ? "" : "; the last commit failed: ",
+                          h->store_ok ? "" : h->store_error);
+    } else {
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    sqlite3_busy_timeout(h->db, 5000);
+    pthread_mutex_unlock(&h->db_lock);
+    return rc;
+}
+
 int hush__store_commit(hush_collector *h, hush__item *items, int64_t *last_rowid)
 {
     static const char sql[] =
@@ -299,8 +319,12 @@ int hush__store_commit(hush_collector *h, hush__item *items, int64_t *last_rowid
     *last_rowid = last;
 out:
     if (rc != 0) {
+        /* said on stderr by the writer; /readyz answers 503 until a commit
+         * works again */
+        snprintf(h->store_error, sizeof h->store_error, "%s", sqlite3_errmsg(h->db));
         sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
     }
+    __atomic_store_n(&h->store_ok, rc == 0, __ATOMIC_RELEASE);
     sqlite3_finalize(st);
     pthread_mutex_unlock(&h->db_lock);
     return rc;

@@ -631,6 +631,45 @@ def sighup_reopens_the_log_and_one_store_has_one_hushd():
         h.cleanup()
 
 
+@test
+def a_store_that_cannot_commit_is_said_and_not_ready():
+    """When the store cannot commit (another process holds its write lock),
+    the batches get 503, hushd says why on stderr with a level (it used to
+    say nothing), /readyz answers 503 while /healthz stays 200 (liveness),
+    and both recover when the store does."""
+    import sqlite3
+    h = Hushd(HUSHD)
+    try:
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body={
+            "id": "p", "name": "P", "kind": "poll", "candidates": ["a", "b"], "epsilon": 1,
+            "min_reports": 0})
+        expect(s == 201, "create")
+        s, doc, _ = h.json("GET", "/readyz")
+        expect(s == 200 and doc["status"] == "ready", "ready: %s %s" % (s, doc))
+        con = sqlite3.connect(os.path.join(h.dir, "var/hush.db"), isolation_level=None)
+        con.execute("BEGIN IMMEDIATE")
+        s, doc, _ = h.json("POST", "/v1/reports", body={"campaign": "p", "round": 1,
+                                                         "batch_id": batch_id(), "reports": [0]})
+        expect(s == 503 and doc["error"]["code"] == "unavailable", "batch: %s %s" % (s, doc))
+        s, doc, _ = h.json("GET", "/readyz")
+        expect(s == 503 and "write lock" in doc["error"]["message"], "not ready: %s %s" % (s, doc))
+        s, _, _ = h.json("GET", "/healthz")
+        expect(s == 200, "still alive")
+        err = h.stderr()
+        expect("hushd: error: store commit failed" in err and "locked" in err, "stderr: %s" % err)
+        con.execute("ROLLBACK")
+        con.close()
+        s, doc, _ = h.json("GET", "/readyz")
+        expect(s == 200, "ready again: %s %s" % (s, doc))
+        s, doc, _ = h.json("POST", "/v1/reports", body={"campaign": "p", "round": 1,
+                                                         "batch_id": batch_id(), "reports": [0]})
+        expect(s == 200, "a batch again: %s %s" % (s, doc))
+        expect("hushd: info: store commits work again" in h.stderr(), "said so")
+        expect(n_reports(h, "p") == 1, "counted once")
+    finally:
+        h.cleanup()
+
+
 def post_batches(h, cid, batches, acked, errors, stop):
     for b in batches:
         if stop.is_set():
@@ -748,7 +787,8 @@ def main():
               bad_input_is_refused_and_changes_nothing, paths_are_routed_exactly,
               an_endless_chunked_body_gets_413_at_the_cap,
               trickling_clients_do_not_lock_others_out, every_limit_is_checked_at_creation,
-              sighup_reopens_the_log_and_one_store_has_one_hushd, kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
+              sighup_reopens_the_log_and_one_store_has_one_hushd,
+              a_store_that_cannot_commit_is_said_and_not_ready, kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
               sigterm_under_load_answers_in_flight_and_exits_0]:
         t()
     failed = sum(1 for r in RESULTS if not r[1])
