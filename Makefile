@@ -91,7 +91,7 @@ TEST_SLOW_BIN := $(BUILD)/tests/hush-tests-slow
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRC))
 
-.PHONY: all deps run test check test-slow bench demo fuzz format lint clean install uninstall
+.PHONY: all deps run test check check-clang check-unit test-slow bench demo fuzz format lint clean install uninstall
 all: $(LIBS) $(SHARED_LIBS) $(TOOLS) $(TEST_BIN) $(BENCHES) $(FUZZ_REPLAY)
 
 deps:
@@ -249,10 +249,23 @@ check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS)
 	@/usr/bin/python3 tests/e2e/test_fl_privacy.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_llm_generator.py $(BUILD)
 
+# `check-clang`: everything built with clang (what Android's NDK and Xcode
+# use), -Werror clean, and its unit tests and fuzz replays run.
+check-clang:
+	@$(MAKE) --no-print-directory check-unit BUILD=build-clang CC=clang
+
+check-unit: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS)
+	@for f in $(FUZZ_REPLAY); do \
+	    name=$$(basename $$f); \
+	    $$f tests/fuzz/corpus/$$name || exit 1; \
+	done
+	@$(TEST_BIN) $(TEST_ARGS)
+
 test: deps
 	@$(MAKE) --no-print-directory check BUILD=build
 	@$(MAKE) --no-print-directory check BUILD=build-asan SANITIZE=address,undefined \
 	    OPT=-O1
+	@$(MAKE) --no-print-directory check-clang
 
 test-slow: deps $(TEST_SLOW_BIN)
 	@$(TEST_SLOW_BIN) $(TEST_ARGS)
