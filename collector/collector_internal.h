@@ -84,7 +84,7 @@ void hush__metrics_dispose(hush__metrics *m);
 void hush__metrics_request(hush__metrics *m, enum hush__route r, int status);
 void hush__metrics_reject(hush__metrics *m, enum hush__reject why, uint64_t reports);
 void hush__metrics_commit(hush__metrics *m, double seconds, size_t batches);
-char *hush__metrics_render(hush__metrics *m, size_t *len); /* malloc'd text */
+char *hush__metrics_render(hush_collector *h, size_t *len); /* malloc'd text */
 const char *hush__route_name(enum hush__route r);
 
 /* ---- campaigns ---- */
@@ -135,7 +135,18 @@ typedef struct hush__campaign {
     hush__round *cur;  /* the open round: read and swapped under campaigns_lock */
     bool closing;      /* a round close is running (atomic) */
     double auto_retry; /* monotonic time before which no automatic close is tried */
+    /* per campaign, for operators (GET /metrics; atomic, since the start) */
+    uint64_t reports_accepted, batches_accepted;
+    uint64_t reports_rejected[REJECT_COUNT], batches_rejected[REJECT_COUNT];
 } hush__campaign;
+
+/* Counts a campaign's rejected batch (and its reports) under `why`. */
+static inline void hush__campaign_reject(hush__campaign *c, enum hush__reject why,
+                                         uint64_t reports)
+{
+    __atomic_add_fetch(&c->reports_rejected[why], reports, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&c->batches_rejected[why], 1, __ATOMIC_RELAXED);
+}
 
 /* ---- ingest ---- */
 

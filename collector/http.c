@@ -408,6 +408,7 @@ static enum MHD_Result post_reports(hush_collector *h, struct MHD_Connection *co
                  round->round);
         json_decref(doc);
         hush__round_put(round);
+        hush__campaign_reject(c, REJECT_ROUND, n);
         return reject(h, conn, req, 409, REJECT_ROUND, n, "round_closed", msg);
     }
     hush__item *item = hush_calloc(1, sizeof *item);
@@ -422,6 +423,7 @@ static enum MHD_Result post_reports(hush_collector *h, struct MHD_Connection *co
                                   &item->n_reports, &bad, &err) != 0) {
         json_decref(doc);
         hush__item_free(item);
+        hush__campaign_reject(c, REJECT_INVALID, n);
         return reject(h, conn, req, err.code == HUSH_ENOMEM ? 500 : 400, REJECT_INVALID,
                       n, "invalid_report", err.msg);
     }
@@ -631,7 +633,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     }
     case ROUTE_METRICS: {
         size_t len = 0;
-        char *text = hush__metrics_render(&h->metrics, &len);
+        char *text = hush__metrics_render(h, &len);
         return respond(conn, req, 200, text, len, "text/plain; version=0.0.4", NULL,
                        NULL);
     }

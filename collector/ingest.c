@@ -123,16 +123,20 @@ static void *writer_main(void *arg)
                 if (it->closed) {
                     it->status = 409;
                     hush__metrics_reject(&h->metrics, REJECT_ROUND, it->n_reports);
+                    hush__campaign_reject(it->campaign, REJECT_ROUND, it->n_reports);
                     continue;
                 }
                 if (rc != 0) {
                     it->status = 503;
                     hush__metrics_reject(&h->metrics, REJECT_UNAVAILABLE, it->n_reports);
+                    hush__campaign_reject(it->campaign, REJECT_UNAVAILABLE,
+                                          it->n_reports);
                     continue;
                 }
                 it->status = 200;
                 if (it->duplicate) {
                     hush__metrics_reject(&h->metrics, REJECT_DUPLICATE, it->n_reports);
+                    hush__campaign_reject(it->campaign, REJECT_DUPLICATE, it->n_reports);
                     continue;
                 }
                 /* validated before it was queued: the add cannot fail */
@@ -149,6 +153,9 @@ static void *writer_main(void *arg)
                 __atomic_add_fetch(&h->metrics.reports_accepted, it->n_reports,
                                    __ATOMIC_RELAXED);
                 __atomic_add_fetch(&h->metrics.batches_accepted, 1, __ATOMIC_RELAXED);
+                __atomic_add_fetch(&it->campaign->reports_accepted, it->n_reports,
+                                   __ATOMIC_RELAXED);
+                __atomic_add_fetch(&it->campaign->batches_accepted, 1, __ATOMIC_RELAXED);
             }
             pthread_rwlock_unlock(&h->campaigns_lock);
             if (rc == 0) {

@@ -6,8 +6,11 @@
  * floating-point sums take a small lock.  Nothing here knows anything about
  * clients: there is no per-client dimension.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "collector_internal.h"
 
@@ -124,9 +127,138 @@ static void put(struct text *t, const char *fmt, ...)
     }
 }
 
-char *hush__metrics_render(hush__metrics *m, size_t *len)
+/* The process_* family every Prometheus client exports, from /proc. */
+static void process_metrics(struct text *t)
 {
+    long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    FILE *f = fopen("/proc/self/stat", "r");
+    char buf[1024];
+    size_t n = f != NULL ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f != NULL) {
+        fclose(f);
+    }
+    buf[n] = '\0';
+    /* fields after the command's closing parenthesis: 3 state ... 14 utime
+     * 15 stime ... 22 starttime 23 vsize 24 rss */
+    const char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0, start = 0, vsize = 0;
+    long long rss = 0;
+    if (p != NULL && tick > 0 &&
+        sscanf(
+            p + 2,
+            "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d "
+            "%*d %llu %llu %lld",
+            &ut, &st, &start, &vsize, &rss) == 5) {
+        double boot = 0;
+        FILE *s = fopen("/proc/stat", "r");
+        char line[256];
+        while (s != NULL && fgets(line, sizeof line, s) != NULL) {
+            unsigned long long bt;
+            if (sscanf(line, "btime %llu", &bt) == 1) {
+                boot = (double)bt;
+            }
+        }
+        if (s != NULL) {
+            fclose(s);
+        }
+        put(t,
+            "# HELP process_cpu_seconds_total User and system CPU time spent, seconds.\n"
+            "# TYPE process_cpu_seconds_total counter\n"
+            "process_cpu_seconds_total %.2f\n"
+            "# HELP process_start_time_seconds Start time of the process since the "
+            "epoch, "
+            "seconds.\n"
+            "# TYPE process_start_time_seconds gauge\n"
+            "process_start_time_seconds %.2f\n"
+            "# HELP process_virtual_memory_bytes Virtual memory size, bytes.\n"
+            "# TYPE process_virtual_memory_bytes gauge\n"
+            "process_virtual_memory_bytes %llu\n"
+            "# HELP process_resident_memory_bytes Resident memory size, bytes.\n"
+            "# TYPE process_resident_memory_bytes gauge\n"
+            "process_resident_memory_bytes %lld\n",
+            (double)(ut + st) / (double)tick, boot + (double)start / (double)tick, vsize,
+            rss * (long long)page);
+    }
+    long fds = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
+        fds += e->d_name[0] != '.';
+    }
+    if (d != NULL) {
+        closedir(d);
+        struct rlimit rl;
+        put(t,
+            "# HELP process_open_fds Open file descriptors.\n"
+            "# TYPE process_open_fds gauge\n"
+            "process_open_fds %ld\n",
+            fds - 1 /* the directory's own */);
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+            put(t,
+                "# HELP process_max_fds Maximum open file descriptors.\n"
+                "# TYPE process_max_fds gauge\n"
+                "process_max_fds %llu\n",
+                (unsigned long long)rl.rlim_cur);
+        }
+    }
+}
+
+/* Per campaign: what operators ask first when devices' uploads vanish. */
+static void campaign_metrics(hush_collector *h, struct text *t)
+{
+    put(t, "# HELP hush_campaign_reports_accepted_total Reports counted, by campaign.\n"
+           "# TYPE hush_campaign_reports_accepted_total counter\n");
+    pthread_rwlock_rdlock(&h->campaigns_lock);
+    for (size_t i = 0; i < h->n_campaigns; i++) {
+        const hush__campaign *c = h->campaigns[i];
+        put(t, "hush_campaign_reports_accepted_total{campaign=\"%s\"} %llu\n", c->id,
+            (unsigned long long)__atomic_load_n(&c->reports_accepted, __ATOMIC_RELAXED));
+    }
+    put(t, "# HELP hush_campaign_batches_accepted_total Batches counted, by campaign.\n"
+           "# TYPE hush_campaign_batches_accepted_total counter\n");
+    for (size_t i = 0; i < h->n_campaigns; i++) {
+        const hush__campaign *c = h->campaigns[i];
+        put(t, "hush_campaign_batches_accepted_total{campaign=\"%s\"} %llu\n", c->id,
+            (unsigned long long)__atomic_load_n(&c->batches_accepted, __ATOMIC_RELAXED));
+    }
+    static const char *const fam[2] = {"reports", "batches"};
+    for (int k = 0; k < 2; k++) {
+        put(t,
+            "# HELP hush_campaign_%s_rejected_total %s%s not counted, by campaign and "
+            "reason (the rejections before a campaign is known are in "
+            "hush_%s_rejected_total only).\n"
+            "# TYPE hush_campaign_%s_rejected_total counter\n",
+            fam[k], k == 0 ? "Reports" : "Batches", "", fam[k], fam[k]);
+        for (size_t i = 0; i < h->n_campaigns; i++) {
+            const hush__campaign *c = h->campaigns[i];
+            for (int r = 0; r < REJECT_COUNT; r++) {
+                uint64_t v = __atomic_load_n(k == 0 ? &c->reports_rejected[r]
+                                                    : &c->batches_rejected[r],
+                                             __ATOMIC_RELAXED);
+                if (v != 0) {
+                    put(t,
+                        "hush_campaign_%s_rejected_total{campaign=\"%s\",reason=\"%s\"} "
+                        "%llu\n",
+                        fam[k], c->id, reject_names[r], (unsigned long long)v);
+                }
+            }
+        }
+    }
+    pthread_rwlock_unlock(&h->campaigns_lock);
+}
+
+char *hush__metrics_render(hush_collector *h, size_t *len)
+{
+    hush__metrics *m = &h->metrics;
     struct text t = {0};
+    put(&t,
+        "# HELP hush_build_info Versions of hushd and the libraries it runs on.\n"
+        "# TYPE hush_build_info gauge\n"
+        "hush_build_info{version=\"%s\",sqlite=\"%s\",microhttpd=\"%s\","
+        "jansson=\"%s\",sodium=\"%s\"} 1\n",
+        HUSH_VERSION_STRING, sqlite3_libversion(), MHD_get_version(), JANSSON_VERSION,
+        sodium_version_string());
+    process_metrics(&t);
+    campaign_metrics(h, &t);
     put(&t, "# HELP hush_http_requests_total HTTP requests by route and status.\n"
             "# TYPE hush_http_requests_total counter\n");
     for (int r = 0; r < ROUTE_COUNT; r++) {
@@ -166,8 +298,8 @@ char *hush__metrics_render(hush__metrics *m, size_t *len)
                                                 __ATOMIC_RELAXED));
     }
     put(&t,
-        "# HELP hush_batches_rejected_total Batches not counted, by reason (duplicates\n"
-        "# are acknowledged; the rest are refused).\n"
+        "# HELP hush_batches_rejected_total Batches not counted, by reason (duplicates "
+        "are acknowledged; the rest are refused).\n"
         "# TYPE hush_batches_rejected_total counter\n");
     for (int i = 0; i < REJECT_COUNT; i++) {
         put(&t, "hush_batches_rejected_total{reason=\"%s\"} %llu\n", reject_names[i],

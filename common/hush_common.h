@@ -37,6 +37,9 @@ extern "C" {
 
 /* Error codes.  One X-macro generates the enum and hush_strerror(), so the two
  * cannot disagree.  Every code but HUSH_OK is negative. */
+/* hush's version: every tool's --version and hushd's hush_build_info. */
+#define HUSH_VERSION_STRING "0.1.0"
+
 #define HUSH_ERRNO_MAP(X)                                 \
     X(OK, 0, "success")                                   \
     X(EINVAL, -1, "invalid argument")                     \

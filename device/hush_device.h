@@ -41,7 +41,7 @@
 extern "C" {
 #endif
 
-#define HUSH_DEVICE_VERSION_STRING "0.1.0"
+#define HUSH_DEVICE_VERSION_STRING "0.1.0" /* = HUSH_VERSION_STRING */
 
 /** The library version ("major.minor.patch"), a static string. */
 HUSH_API const char *hush_device_version(void);

@@ -670,6 +670,52 @@ def a_store_that_cannot_commit_is_said_and_not_ready():
         h.cleanup()
 
 
+@test
+def metrics_answer_operators_questions():
+    """GET /metrics says, per campaign and per reason, what was counted and
+    what was refused (a device's bad upload leaves a trace), has the
+    process_* family and hush_build_info, no HELP text broken over lines,
+    and passes `promtool check metrics`."""
+    h = Hushd(HUSHD)
+    try:
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body={
+            "id": "p", "name": "P", "kind": "poll", "candidates": ["a", "b"], "epsilon": 1,
+            "mechanism": "grr", "min_reports": 0})
+        expect(s == 201, "create")
+        b = {"campaign": "p", "round": 1, "batch_id": batch_id(), "reports": [0, 1]}
+        expect(h.json("POST", "/v1/reports", body=b)[0] == 200, "a batch")
+        expect(h.json("POST", "/v1/reports", body=b)[0] == 200, "its duplicate")
+        expect(h.json("POST", "/v1/reports", body=dict(b, batch_id=batch_id(),
+                                                        reports=[0, 7]))[0] == 400, "invalid")
+        expect(h.json("POST", "/v1/reports", body=dict(b, batch_id=batch_id(), round=2))[0] == 409,
+               "round")
+        expect(h.json("POST", "/v1/reports", body=dict(b, campaign="nope"))[0] == 404, "unknown")
+        s, text, _ = h.request("GET", "/metrics")
+        text = text.decode()
+        want = ['hush_campaign_reports_accepted_total{campaign="p"} 2',
+                'hush_campaign_batches_accepted_total{campaign="p"} 1',
+                'hush_campaign_batches_rejected_total{campaign="p",reason="duplicate"} 1',
+                'hush_campaign_reports_rejected_total{campaign="p",reason="invalid_report"} 2',
+                'hush_campaign_batches_rejected_total{campaign="p",reason="round_closed"} 1',
+                'hush_batches_rejected_total{reason="unknown_campaign"} 1',
+                'hush_build_info{version="']
+        for w in want:
+            expect(w in text, "%s in /metrics:\n%s" % (w, text))
+        rss = [line for line in text.splitlines() if line.startswith("process_resident_memory_bytes ")]
+        expect(rss and int(rss[0].split()[1]) > 1 << 20, "rss %s" % rss)
+        lines = text.splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("# HELP "):
+                name = line.split()[2]
+                expect(lines[i + 1].startswith("# TYPE " + name + " "),
+                       "HELP of %s is one line: %r" % (name, lines[i + 1]))
+        p = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                           text=True)
+        expect(p.returncode == 0, "promtool: %s %s" % (p.stdout, p.stderr))
+    finally:
+        h.cleanup()
+
+
 def post_batches(h, cid, batches, acked, errors, stop):
     for b in batches:
         if stop.is_set():
@@ -788,7 +834,8 @@ def main():
               an_endless_chunked_body_gets_413_at_the_cap,
               trickling_clients_do_not_lock_others_out, every_limit_is_checked_at_creation,
               sighup_reopens_the_log_and_one_store_has_one_hushd,
-              a_store_that_cannot_commit_is_said_and_not_ready, kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
+              a_store_that_cannot_commit_is_said_and_not_ready,
+              metrics_answer_operators_questions, kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
               sigterm_under_load_answers_in_flight_and_exits_0]:
         t()
     failed = sum(1 for r in RESULTS if not r[1])
