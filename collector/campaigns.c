@@ -101,7 +101,7 @@ int hush__campaigns_list_rebuild(hush_collector *h)
         }
     }
     json_t *doc = arr != NULL ? json_pack("{s:o}", "campaigns", arr) : NULL;
-    char *s = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    char *s = doc != NULL ? hush_json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (s == NULL) {
         return HUSH_ENOMEM;
@@ -131,7 +131,7 @@ static int make_device_view(const hush_collector *h, hush__round *r, hush_err *e
         json_decref(doc);
         return hush_err_set(err, HUSH_ENOMEM, "out of memory deriving a device view");
     }
-    r->dev_body = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    r->dev_body = hush_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(doc);
     if (r->dev_body == NULL) {
         return hush_err_set(err, HUSH_ENOMEM, "out of memory deriving a device view");
@@ -384,7 +384,7 @@ static int embed_candidates(const hush_wordvec *wordvec, const json_t *emb,
         }
     } else {
         desc = json_is_object(emb)
-                   ? json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17))
+                   ? hush_json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17))
                    : NULL;
         if (desc == NULL ||
             hush_embedder_new(desc, strlen(desc), NULL, 0, wordvec, &e, &err) != 0) {
@@ -593,7 +593,7 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
                                 status) != 0) {
         goto out;
     }
-    spec = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    spec = hush_json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
     hush__round *round = NULL;
     hush_err err = {0};
     if (spec == NULL) {
@@ -682,7 +682,8 @@ int hush__publication_build(hush_collector *h, const hush__pub_spec *ps,
         json_object_set(pub, "embedder", embedder);
         json_object_set_new(pub, "matrix", json_string(matrix));
     }
-    body = pub != NULL ? json_dumps(pub, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    body =
+        pub != NULL ? hush_json_dumps(pub, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     if (body == NULL) {
         fail(response, status, 500, "internal", "out of memory");
         goto out;
@@ -849,7 +850,7 @@ static char *closed_estimates(hush_collector *h, hush__campaign *c, uint32_t rou
         }
         json_object_set_new(doc, "top", json_integer((json_int_t)top));
     }
-    char *body = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    char *body = hush_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(doc);
     if (body == NULL) {
         return error_body(status, 500, "internal", "out of memory", len);
@@ -923,7 +924,7 @@ char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *rou
     json_t *doc = hush__estimates_doc(c->id, r, n, est, top);
     hush_free(est);
     char *body =
-        doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+        doc != NULL ? hush_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(doc);
     if (body == NULL) {
         hush__round_put(r);

@@ -561,7 +561,7 @@ static int render_input(const hush__parent *parents, size_t n, buf *in)
                               parents[i].text, "estimate", parents[i].estimate,
                               "std_error", parents[i].std_error);
         char *line =
-            o != NULL ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+            o != NULL ? hush_json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
         json_decref(o);
         int rc = line != NULL ? buf_add(in, line, strlen(line)) : HUSH_ENOMEM;
         free(line);

@@ -56,7 +56,7 @@ int64_t hush__wall(void)
 char *hush__error_json(const char *code, const char *message, size_t *len)
 {
     json_t *doc = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
-    char *s = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    char *s = doc != NULL ? hush_json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (s == NULL) {
         static const char oom[] =
@@ -121,7 +121,7 @@ static enum MHD_Result respond_json_doc(struct MHD_Connection *conn, request *re
                                         int status, json_t *doc)
 {
     char *body =
-        doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+        doc != NULL ? hush_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(doc);
     return respond(conn, req, status, body, body != NULL ? strlen(body) : 0,
                    "application/json", NULL, NULL);

@@ -112,7 +112,7 @@ int hush__keys_load(hush_collector *h, hush_err *err)
                       : NULL;
     hush_free(sign_b64);
     hush_free(seal_b64);
-    h->keys_json = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    h->keys_json = doc != NULL ? hush_json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     return h->keys_json != NULL ? 0 : hush_err_set(err, HUSH_ENOMEM, "out of memory");
 }

@@ -183,7 +183,7 @@ static int publish(hush_collector *h, hush__task *t, hush_err *err)
         return hush_err_set(err, HUSH_ENOMEM, "out of memory publishing a model");
     }
     hush_free(weights);
-    char *body = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *body = hush_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(doc);
     if (body == NULL) {
         return hush_err_set(err, HUSH_ENOMEM, "out of memory publishing a model");
@@ -289,7 +289,7 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     const json_t *emb = json_object_get(req, "embedder");
     hush_embedder *e = NULL;
     char *desc =
-        emb != NULL ? json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+        emb != NULL ? hush_json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     if (emb == NULL ? hush_embedder_new_default(256, 1, &e, &err) != 0
                     : (desc == NULL || hush_embedder_new(desc, strlen(desc), NULL, 0,
                                                          h->wordvec, &e, &err) != 0)) {
@@ -506,7 +506,7 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
              err.code == HUSH_ERANGE ? "invalid_privacy" : "internal", "%s", err.msg);
         goto out;
     }
-    char *spec_text = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *spec_text = hush_json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
     t->spec = spec_text != NULL ? hush_strdup(spec_text) : NULL;
     free(spec_text);
     if (t->name == NULL || t->spec == NULL) {

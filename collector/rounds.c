@@ -138,12 +138,21 @@ static int parse_policy(const json_t *o, policy *p, bool closing, json_t **respo
             }
             p->shuffled_votes = strcmp(vs, "shuffled") == 0;
         } else if (strcmp(key, "seed") == 0) {
-            if (!json_is_integer(v) || json_integer_value(v) < 0) {
+            /* a decimal string carries all 64 bits (JavaScript and jq round
+             * integers beyond 2^53); a number up to 2^53 is taken too */
+            uint64_t sv = 0;
+            bool ok = json_is_string(v)
+                          ? hush_parse_u64(json_string_value(v), 0, UINT64_MAX, "seed",
+                                           &sv, NULL) == 0
+                          : json_is_integer(v) && json_integer_value(v) >= 0 &&
+                                json_integer_value(v) <= ((json_int_t)1 << 53);
+            if (!ok) {
                 return fail(response, status, 400, "invalid_policy",
-                            "\"seed\" must be a non-negative integer");
+                            "\"seed\" must be a decimal string of a 64-bit number (or "
+                            "an integer up to 2^53)");
             }
             p->has_seed = true;
-            p->seed = (uint64_t)json_integer_value(v);
+            p->seed = json_is_string(v) ? sv : (uint64_t)json_integer_value(v);
         } else if (!closing && strcmp(key, "auto") == 0) {
             const json_t *r = json_object_get(v, "reports"),
                          *s = json_object_get(v, "seconds");
@@ -269,9 +278,10 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     metrics = req != NULL ? json_object_get(req, "metrics") : NULL;
     char *metrics_text = NULL;
     if (metrics != NULL) {
-        metrics_text = json_is_object(metrics)
-                           ? json_dumps(metrics, JSON_COMPACT | JSON_REAL_PRECISION(10))
-                           : NULL;
+        metrics_text =
+            json_is_object(metrics)
+                ? hush_json_dumps(metrics, JSON_COMPACT | JSON_REAL_PRECISION(10))
+                : NULL;
         if (metrics_text == NULL || strlen(metrics_text) > MAX_METRICS_BYTES) {
             free(metrics_text);
             fail(response, status, 400, "invalid_metrics",
@@ -539,14 +549,15 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     double publish_ms = ms_since(t0);
     /* 4. freeze r, store, switch */
     t0 = hush__now();
-    json_t *pol_doc =
-        json_pack("{s:I, s:f, s:I, s:s, s:I, s:s}", "keep", (json_int_t)keep, "min_z",
-                  pol.min_z, "population", (json_int_t)population, "generator",
-                  pol.external    ? "external"
-                  : pol.retrieval ? "retrieval"
-                                  : "builtin",
-                  "seed", (json_int_t)(seed & INT64_MAX), "votes",
-                  pol.shuffled_votes ? "shuffled" : "estimates");
+    char seed_text[24];
+    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);
+    json_t *pol_doc = json_pack(
+        "{s:I, s:f, s:I, s:s, s:s, s:s}", "keep", (json_int_t)keep, "min_z", pol.min_z,
+        "population", (json_int_t)population, "generator",
+        pol.external    ? "external"
+        : pol.retrieval ? "retrieval"
+                        : "builtin",
+        "seed", seed_text, "votes", pol.shuffled_votes ? "shuffled" : "estimates");
     if (pol_doc != NULL) {
         json_object_set_new(pol_doc, "selection", json_string(pol.pe ? "pe" : "top"));
         json_object_set_new(pol_doc, "parents", json_integer((json_int_t)kept));
@@ -557,7 +568,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
             json_object_set_new(pol_doc, "substitute", json_real(pol.substitute));
         }
     }
-    char *policy_text = pol_doc != NULL ? json_dumps(pol_doc, JSON_COMPACT) : NULL;
+    char *policy_text = pol_doc != NULL ? hush_json_dumps(pol_doc, JSON_COMPACT) : NULL;
     json_decref(pol_doc);
     pthread_rwlock_wrlock(&h->campaigns_lock);
     pthread_mutex_lock(&r->lock);
@@ -565,16 +576,16 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     erc = hush_ldp_agg_estimate(r->agg, 0.0, est, d, &err);
     pthread_mutex_unlock(&r->lock);
     json_t *frozen = erc == 0 ? hush__estimates_doc(c->id, r, n_final, est, d) : NULL;
-    char *frozen_text = frozen != NULL
-                            ? json_dumps(frozen, JSON_COMPACT | JSON_REAL_PRECISION(10))
-                            : NULL;
+    char *frozen_text =
+        frozen != NULL ? hush_json_dumps(frozen, JSON_COMPACT | JSON_REAL_PRECISION(10))
+                       : NULL;
     json_decref(frozen);
     json_t *timings = json_pack("{s:f, s:f, s:f}", "estimate_ms", estimate_ms,
                                 "generate_ms", generate_ms, "publish_ms", publish_ms);
-    char *timings_text = timings != NULL ? json_dumps(timings, JSON_COMPACT) : NULL;
+    char *timings_text = timings != NULL ? hush_json_dumps(timings, JSON_COMPACT) : NULL;
     json_decref(timings);
     int src = HUSH_ENOMEM;
-    lineage_text = lineage != NULL ? json_dumps(lineage, JSON_COMPACT) : NULL;
+    lineage_text = lineage != NULL ? hush_json_dumps(lineage, JSON_COMPACT) : NULL;
     if (frozen_text != NULL && timings_text != NULL && policy_text != NULL &&
         (lineage == NULL || lineage_text != NULL)) {
         hush__round_record rec = {.n_reports = n_final,
@@ -686,7 +697,7 @@ char *hush__rounds_json(hush_collector *h, hush__campaign *c, int *status, size_
                             (json_int_t)r->round, "rounds", arr);
     hush__round_put(r);
     char *body =
-        doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+        doc != NULL ? hush_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(doc);
     if (body == NULL) {
         *status = 500;

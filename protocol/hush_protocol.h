@@ -41,6 +41,14 @@ extern "C" {
  */
 HUSH_API json_t *hush_wire_params_to_json(const hush_ldp_params *p);
 
+/**
+ * json_dumps (same flags) with every real number written in the shortest
+ * form that reads back to the same double: 0.1, not 0.10000000000000001;
+ * integral reals keep a ".0".  What hush sends and stores.  The result is
+ * malloc'd (free), NULL on failure.
+ */
+HUSH_API char *hush_json_dumps(const json_t *json, size_t flags);
+
 /** Parses the object above; the result is validated by hush_ldp_new.
  * Returns 0 or HUSH_EINVAL/HUSH_ERANGE with a message. */
 HUSH_API int hush_wire_params_from_json(const json_t *o, hush_ldp_params *out,

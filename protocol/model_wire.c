@@ -116,7 +116,7 @@ int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out,
     }
     const json_t *emb = json_object_get(doc, "embedder");
     char *desc = json_is_object(emb)
-                     ? json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17))
+                     ? hush_json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17))
                      : NULL;
     uint32_t edim = 0;
     if (desc == NULL ||
@@ -225,7 +225,7 @@ char *hush_model_update_build(const char *model, uint32_t round,
                                   (json_int_t)round, "batch_id", id, "update", vec,
                                   "unclipped", unclipped)
                       : NULL;
-    char *s = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    char *s = doc != NULL ? hush_json_dumps(doc, JSON_COMPACT) : NULL;
     char *out = s != NULL ? hush_strdup(s) : NULL;
     free(s);
     json_decref(doc);

@@ -145,7 +145,7 @@ static int parse_synthetic(json_t *doc, hush_publication *p, hush_err *err)
     if (!json_is_object(emb)) {
         return bad(err, "\"embedder\" must be an embedder description");
     }
-    char *desc = json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *desc = hush_json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17));
     if (desc == NULL) {
         return hush_err_set(err, HUSH_ENOMEM, "out of memory");
     }

@@ -519,6 +519,30 @@ def sif_campaigns_use_the_word_vector_table_and_substitute_words():
 
 
 @test
+def numbers_survive_javascript_and_jq():
+    """A 64-bit round seed goes in and out as a decimal string (as a JSON
+    number beyond 2^53 JavaScript and jq change it), and a number too large
+    to be exact is refused; reals are written in their shortest exact form
+    (0.1, not 0.10000000000000001)."""
+    h = Hushd(HUSHD)
+    try:
+        create(h, refine={"keep": 2, "population": 4})
+        post(h, "mail", 1, [0] * 10 + [1] * 5)
+        s, doc, _ = close(h, body={"round": 1, "seed": 2 ** 53 + 1})
+        expect(s == 400 and doc["error"]["code"] == "invalid_policy", "2^53+1: %s %s" % (s, doc))
+        s, doc, _ = close(h, body={"round": 1, "seed": "18446744073709551615"})
+        expect(s == 201, "close %s %s" % (s, doc))
+        s, raw, _ = h.request("GET", "/v1/campaigns/mail/rounds")
+        expect(b'"seed":"18446744073709551615"' in raw, "the seed as a string: %r" % raw[:400])
+        validate(json.loads(raw), "rounds")
+        s, raw, _ = h.request("GET", "/v1/campaigns/mail")
+        expect(b"0000000000000" not in raw and b'"match_threshold":0.1' in raw,
+               "shortest reals: %r" % raw[:300])
+    finally:
+        h.cleanup()
+
+
+@test
 def pe_selection_draws_children_in_proportion_and_keeps_none():
     """"selection": "pe": each candidate's weight is its count minus
     pe_threshold standard errors; those with weight > 0 are parents, none
@@ -570,6 +594,7 @@ def main():
               shuffled_votes_are_a_control_without_signal,
               retrieval_publishes_unused_public_texts,
               sif_campaigns_use_the_word_vector_table_and_substitute_words,
+              numbers_survive_javascript_and_jq,
               pe_selection_draws_children_in_proportion_and_keeps_none,
               round_policy_and_what_cannot_be_closed,
               a_failing_external_generator_leaves_the_round_open, history_survives_a_restart,
