@@ -41,7 +41,8 @@
 extern "C" {
 #endif
 
-#define HUSH_DEVICE_VERSION_STRING "0.1.0" /* = HUSH_VERSION_STRING */
+/* the same as HUSH_VERSION_STRING (the Makefile reads this line) */
+#define HUSH_DEVICE_VERSION_STRING "0.1.0"
 
 /** The library version ("major.minor.patch"), a static string. */
 HUSH_API const char *hush_device_version(void);
