@@ -262,6 +262,7 @@ check-unit: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS)
 	@$(TEST_BIN) $(TEST_ARGS)
 
 test: deps
+	@scripts/lint-openapi
 	@$(MAKE) --no-print-directory check BUILD=build
 	@$(MAKE) --no-print-directory check BUILD=build-asan SANITIZE=address,undefined \
 	    OPT=-O1

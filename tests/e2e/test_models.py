@@ -45,6 +45,9 @@ def task(h, **over):
     validate(body, "model-create")
     s, doc, _ = h.json("POST", "/v1/models", admin=True, body=body)
     expect(s == 201, "create: %s %s" % (s, doc))
+    validate(doc, "model-created")
+    s2, lst, _ = h.json("GET", "/v1/models")
+    validate(lst, "model-list")
     return doc
 
 
@@ -58,7 +61,10 @@ def update(h, rnd, values, bid=None, model="spam", **extra):
     body.update(extra)
     if not extra and model == "spam":
         validate(body, "model-update")
-    return h.json("POST", "/v1/models/spam/updates", body=body)
+    s, doc, hdrs = h.json("POST", "/v1/models/spam/updates", body=body)
+    if s == 200:
+        validate(doc, "model-update-ack")
+    return s, doc, hdrs
 
 
 def weights(h):
@@ -188,6 +194,8 @@ def the_accountant_stops_a_task_at_its_budget():
             expect(s == 200, "round %d: %s" % (rnd, d))
             s, d, _ = h.json("POST", "/v1/models/spam/rounds", admin=True)
             expect(s == 201, "close %d: %s" % (rnd, d))
+            validate(d, "model-round-closed")
+            validate(h.json("GET", "/v1/models/spam/rounds")[1], "model-rounds")
             s, raw, _ = h.request("GET", "/v1/models/spam/privacy")
             expect(b'"sampling_rate":0.1,' in raw, "shortest exact reals: %r" % raw[:200])
             priv = json.loads(raw)
