@@ -9,8 +9,9 @@
 #   make demo       hush-sim: the synthetic-data loop on real emails, with a plot
 #   make fuzz       build the libFuzzer targets of tests/fuzz/ with clang
 #   make format     clang-format every C file;  make lint: cppcheck + format check
-#   make install    libhush-device (+ -curl), headers, pkg-config files, tools
-#                   (PREFIX=/usr/local, DESTDIR for staging)
+#   make install    libhush-device (+ -curl), headers, pkg-config files, tools,
+#                   man pages, hushd's systemd unit and example settings
+#                   (PREFIX=/usr/local, SYSCONFDIR=/etc, DESTDIR for staging)
 #
 # Variables: SANITIZE=address,undefined adds sanitizers; BUILD=dir moves the
 # output; OPT=-O0 for debugging.
@@ -248,6 +249,7 @@ check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS)
 	@/usr/bin/python3 tests/e2e/test_sim.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_fl_privacy.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_llm_generator.py $(BUILD)
+	@/usr/bin/python3 tests/e2e/test_install.py $(BUILD)
 
 # `check-clang`: everything built with clang (what Android's NDK and Xcode
 # use), -Werror clean, and its unit tests and fuzz replays run.
@@ -314,6 +316,11 @@ BINDIR     ?= $(PREFIX)/bin
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+SYSCONFDIR ?= /etc
+MANDIR     ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+MAN_PAGES  := man/hushd.8 man/hush-agent.1 man/hush-embed.1 man/hush-privacy.1 \
+              man/hush-generate-llm.1
 PUBLIC_HEADERS := common/hush_common.h privacy/hush_privacy.h embeddings/hush_embed.h \
                   learning/hush_learning.h protocol/hush_protocol.h device/hush_device.h \
                   device/hush_transport.h
@@ -335,6 +342,18 @@ install: $(LIB_DEV) $(LIB_CURL) $(SHARED_LIBS) $(INSTALL_TOOLS)
 	$(call pc,device/hush-device.pc.in,$(DESTDIR)$(PKGCONFIGDIR)/hush-device.pc)
 	$(call pc,device/hush-device-curl.pc.in,$(DESTDIR)$(PKGCONFIGDIR)/hush-device-curl.pc)
 	install -m 755 $(INSTALL_TOOLS) $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/hush
+	install -m 644 $(filter %.1,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(filter %.8,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man8/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    dist/hushd.service.in > $(DESTDIR)$(SYSTEMDUNITDIR)/hushd.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/hushd.service
+	@# the example settings, never over an operator's own
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/hush/hushd.conf ]; then \
+	    echo "install: keeping $(DESTDIR)$(SYSCONFDIR)/hush/hushd.conf"; \
+	    install -m 644 dist/hushd.conf $(DESTDIR)$(SYSCONFDIR)/hush/hushd.conf.example; \
+	else install -m 644 dist/hushd.conf $(DESTDIR)$(SYSCONFDIR)/hush/hushd.conf; fi
 	@if [ -z "$(DESTDIR)" ] && command -v ldconfig >/dev/null && [ -w /etc/ld.so.cache ]; \
 	then ldconfig; fi
 
@@ -345,6 +364,9 @@ uninstall:
 	    libhush-device.so.0 libhush-device.so libhush-device-curl.so.0 libhush-device-curl.so)
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/hush-device.pc $(DESTDIR)$(PKGCONFIGDIR)/hush-device-curl.pc
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INSTALL_TOOLS)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(filter %.1,$(MAN_PAGES)))) \
+	    $(DESTDIR)$(MANDIR)/man8/hushd.8 $(DESTDIR)$(SYSTEMDUNITDIR)/hushd.service
+	@echo "uninstall: $(DESTDIR)$(SYSCONFDIR)/hush/hushd.conf and the state are left"
 
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 

@@ -5,9 +5,12 @@
  * and "name = value" in a config file, and one parser, so the two cannot
  * disagree.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "collector_internal.h"
 
@@ -74,6 +77,8 @@ const char *hush_collector_usage(void)
            "  --test-noise-seed N         tests only: replayable federated DP noise\n"
            "                              (predictable noise protects nobody)\n"
            "  --config FILE               read \"name = value\" settings from FILE\n"
+           "  --check-config              check the settings and exit (0: fine)\n"
+           "  --version                   print the version and exit\n"
            "  --help                      this text\n";
 }
 
@@ -295,6 +300,92 @@ int hush_collector_config_args(hush_collector_config *c, int argc, char **argv,
                      : hush_collector_config_set(c, name, value, err);
         if (rc != 0) {
             return rc;
+        }
+    }
+    return 0;
+}
+
+/* The directory of a file path exists, or its nearest existing ancestor is
+ * writable (so that hushd can make it). */
+static int dir_ok(const char *what, const char *path, bool is_dir, hush_err *err)
+{
+    char dir[HUSH_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    if (!is_dir) {
+        char *slash = strrchr(dir, '/');
+        if (slash == NULL) {
+            snprintf(dir, sizeof dir, ".");
+        } else if (slash == dir) {
+            dir[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+    }
+    for (;;) {
+        struct stat st;
+        if (stat(dir, &st) == 0) {
+            if (!S_ISDIR(st.st_mode)) {
+                return hush_err_set(err, HUSH_EINVAL, "%s: %s is not a directory", what,
+                                    dir);
+            }
+            if (access(dir, W_OK | X_OK) != 0) {
+                return hush_err_set(err, HUSH_EIO, "%s: cannot write in %s", what, dir);
+            }
+            return 0;
+        }
+        char *slash = strrchr(dir, '/');
+        if (slash == NULL) {
+            snprintf(dir, sizeof dir, ".");
+        } else if (slash == dir) {
+            dir[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+    }
+}
+
+int hush_collector_config_check(const hush_collector_config *c, hush_err *err)
+{
+    unsigned char addr[16];
+    if (inet_pton(strchr(c->listen, ':') != NULL ? AF_INET6 : AF_INET, c->listen, addr) !=
+        1) {
+        return hush_err_set(err, HUSH_EINVAL, "listen: \"%s\" is not an IP address",
+                            c->listen);
+    }
+    int rc;
+    if ((rc = dir_ok("store", c->store + strlen("sqlite:"), false, err)) != 0 ||
+        (rc = dir_ok("key-dir", c->key_dir, true, err)) != 0 ||
+        (rc = dir_ok("admin-token-file", c->admin_token_file, false, err)) != 0) {
+        return rc;
+    }
+    if (c->access_log[0] != '\0' && strcmp(c->access_log, "-") != 0 &&
+        (rc = dir_ok("access-log", c->access_log, false, err)) != 0) {
+        return rc;
+    }
+    if (c->generator_corpus[0] != '\0' && access(c->generator_corpus, R_OK) != 0) {
+        return hush_err_set(err, HUSH_EIO, "generator-corpus: cannot read %s: %s",
+                            c->generator_corpus, strerror(errno));
+    }
+    if (c->word_vectors[0] != '\0') {
+        hush_wordvec *w = NULL;
+        if ((rc = hush_wordvec_load(c->word_vectors, &w, err)) != 0) {
+            return rc;
+        }
+        hush_wordvec_free(w);
+    }
+    FILE *f = fopen(c->admin_token_file, "r");
+    if (f != NULL) {
+        char tok[130];
+        size_t n = fread(tok, 1, sizeof tok - 1, f);
+        fclose(f);
+        while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' ')) {
+            n--;
+        }
+        if (n < 16 || n > 127) {
+            return hush_err_set(err, HUSH_EINVAL,
+                                "admin-token-file: %s must hold one token of 16 to 127 "
+                                "characters",
+                                c->admin_token_file);
         }
     }
     return 0;

@@ -64,6 +64,16 @@ typedef struct hush_collector_config {
     uint64_t test_noise_seed;
 } hush_collector_config;
 
+/**
+ * Checks a configuration without starting anything (hushd --check-config):
+ * the listen address parses, the store's and keys' directories exist or can
+ * be made, the generator corpus and the word vectors can be read, the admin
+ * token file (if there) holds a token.  Returns 0, or an error naming the
+ * setting.
+ */
+HUSH_API int hush_collector_config_check(const hush_collector_config *c,
+                                         hush_err *err) HUSH_WARN_UNUSED;
+
 /** Fills in every default. */
 HUSH_API void hush_collector_config_defaults(hush_collector_config *c);
 

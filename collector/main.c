@@ -9,11 +9,26 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "hush_collector.h"
 
 int main(int argc, char **argv)
 {
+    bool check = false;
+    int kept = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("hushd %s\n", HUSH_VERSION_STRING);
+            return 0;
+        }
+        if (strcmp(argv[i], "--check-config") == 0) {
+            check = true; /* taken out: the rest is the configuration */
+        } else {
+            argv[kept++] = argv[i];
+        }
+    }
+    argc = kept;
     hush_collector_config cfg;
     hush_collector_config_defaults(&cfg);
     hush_err err = {0};
@@ -24,6 +39,15 @@ int main(int argc, char **argv)
     }
     if (help) {
         fputs(hush_collector_usage(), stdout);
+        return 0;
+    }
+    if (check) {
+        if (hush_collector_config_check(&cfg, &err) != 0) {
+            fprintf(stderr, "hushd: configuration: %s\n", err.msg);
+            return 1;
+        }
+        printf("hushd: configuration OK (listen %s:%u, store %s, keys in %s)\n",
+               cfg.listen, cfg.port, cfg.store, cfg.key_dir);
         return 0;
     }
     sigset_t set;

@@ -197,6 +197,10 @@ out:
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("hush-agent %s\n", HUSH_VERSION_STRING);
+        return 0;
+    }
     struct opts o = {0};
     hush_err err = {0};
     if (argc < 2 || strcmp(argv[1], "run") != 0) {

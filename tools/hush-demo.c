@@ -105,6 +105,10 @@ static int by_estimate(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("hush-demo %s\n", HUSH_VERSION_STRING);
+        return 0;
+    }
     uint64_t users = 100000;
     double epsilon = 4.0;
     hush_err err = {0};

@@ -167,6 +167,10 @@ static bool parse_double(const char *v, double lo, double hi, double *out)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("hush-generate-llm %s\n", HUSH_VERSION_STRING);
+        return 0;
+    }
     opts o = {.model = "default",
               .temperature = 0.9,
               .min_ratio = 0.5,

@@ -242,6 +242,10 @@ static int cmd_dpfedavg(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("hush-privacy %s\n", HUSH_VERSION_STRING);
+        return 0;
+    }
     if (hush_global_init() != 0) {
         fprintf(stderr, "hush-privacy: libsodium failed to initialise\n");
         return 1;

@@ -989,6 +989,10 @@ static size_t parse_size(const char *flag, const char *v, uint64_t min, uint64_t
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("hush-sim %s\n", HUSH_VERSION_STRING);
+        return 0;
+    }
     opts o = {.corpus = "data/spamassassin.jsonl",
               .out = "hush-sim-out",
               .private_prefix = "easy-ham",
