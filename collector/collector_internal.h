@@ -44,6 +44,7 @@ enum hush__route {
     ROUTE_MODEL_ROUNDS,
     ROUTE_MODEL_CLOSE,
     ROUTE_READYZ,
+    ROUTE_COMPACT,
     ROUTE_OTHER,
     ROUTE_COUNT
 };
@@ -286,6 +287,17 @@ int hush__store_load_campaigns(hush_collector *h, hush_err *err);
 /* Commits a group of batches in one transaction; sets each item's
  * duplicate flag; returns 0 or an error (nothing committed). */
 int hush__store_commit(hush_collector *h, hush__item *items, int64_t *last_rowid);
+/* Retention: the batches of closed rounds are needed by nothing once the
+ * round is closed (its estimates are frozen in the store, a batch for it is
+ * refused with 409 before any duplicate check, and the restart rebuild
+ * replays the open rounds only).  hush__store_compact deletes them in one
+ * transaction and says how much it freed. */
+typedef struct hush__compaction {
+    int64_t rounds, batches, reports;
+    int64_t bytes;      /* the deleted rows' payload: reports, ids, keys */
+    int64_t file_bytes; /* the store file's size (reused pages stay in it) */
+} hush__compaction;
+int hush__store_compact(hush_collector *h, hush__compaction *out, hush_err *err);
 /* 0 if the store takes writes: the last commit worked and a write lock can
  * be taken now (GET /readyz). */
 int hush__store_probe(hush_collector *h, hush_err *err);

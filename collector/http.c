@@ -259,6 +259,9 @@ static enum hush__route route_of(const char *method, const char *url, char *id,
     if (strcmp(url, "/readyz") == 0) {
         return get ? ROUTE_READYZ : ROUTE_OTHER;
     }
+    if (strcmp(url, "/v1/store/compact") == 0) {
+        return post ? ROUTE_COMPACT : ROUTE_OTHER;
+    }
     if (strcmp(url, "/metrics") == 0) {
         return get ? ROUTE_METRICS : ROUTE_OTHER;
     }
@@ -740,6 +743,30 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         hush__round_close(h, c, req->body != NULL ? req->body : "", req->len, &resp,
                           &status);
         return respond_json_doc(conn, req, status, resp);
+    }
+    case ROUTE_COMPACT: {
+        if (!hush__admin_ok(h,
+                            MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_AUTHORIZATION))) {
+            return respond_error(conn, req, 401, "unauthorized",
+                                 "compacting the store needs the admin bearer token");
+        }
+        hush__compaction cr = {0};
+        hush_err cerr = {0};
+        if (hush__store_compact(h, &cr, &cerr) != 0) {
+            hush__log(h, "error", "compaction failed: %s", cerr.msg);
+            return respond_error(conn, req, 503, "unavailable", cerr.msg);
+        }
+        hush__log(h, "info",
+                  "compaction: %lld batches of %lld closed rounds deleted, %lld bytes "
+                  "freed",
+                  (long long)cr.batches, (long long)cr.rounds, (long long)cr.bytes);
+        return respond_json_doc(
+            conn, req, 200,
+            json_pack("{s:I, s:I, s:I, s:I, s:I}", "rounds", (json_int_t)cr.rounds,
+                      "batches_deleted", (json_int_t)cr.batches, "reports_deleted",
+                      (json_int_t)cr.reports, "bytes_freed", (json_int_t)cr.bytes,
+                      "file_bytes", (json_int_t)cr.file_bytes));
     }
     case ROUTE_MODELS_LIST:
         return respond_json_doc(conn, req, 200, hush__tasks_list(h));

@@ -39,10 +39,11 @@ static const char *const route_names[] = {"/healthz",
                                           "/v1/models/{id}/rounds",
                                           "/v1/models/{id}/rounds",
                                           "/readyz",
+                                          "/v1/store/compact",
                                           "other"};
 static const char *const route_methods[] = {
-    "GET", "GET",  "GET", "GET",  "POST", "GET", "POST", "GET", "GET", "POST",
-    "GET", "POST", "GET", "POST", "GET",  "GET", "POST", "GET", "any"};
+    "GET", "GET",  "GET", "GET",  "POST", "GET", "POST", "GET", "GET",  "POST",
+    "GET", "POST", "GET", "POST", "GET",  "GET", "POST", "GET", "POST", "any"};
 
 _Static_assert(sizeof route_names / sizeof route_names[0] == ROUTE_COUNT &&
                    sizeof route_methods / sizeof route_methods[0] == ROUTE_COUNT,

@@ -846,3 +846,54 @@ int hush__store_model_rounds(hush_collector *h, const char *id, json_t **out,
     *out = arr;
     return 0;
 }
+
+int hush__store_compact(hush_collector *h, hush__compaction *out, hush_err *err)
+{
+    /* the campaigns' open rounds cannot change while the read lock is held
+     * (a close takes the write lock), and closed rounds never get a batch */
+    static const char measure[] =
+        "SELECT COUNT(DISTINCT b.campaign || '/' || b.round), COUNT(*), "
+        "COALESCE(SUM(b.n), 0), COALESCE(SUM(length(b.reports) + length(b.batch_id) + "
+        "length(b.campaign) + 24), 0) FROM batches b JOIN campaigns c ON c.id = "
+        "b.campaign WHERE b.round < c.round";
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    memset(out, 0, sizeof *out);
+    pthread_rwlock_rdlock(&h->campaigns_lock);
+    pthread_mutex_lock(&h->db_lock);
+    if (sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(h->db, measure, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_error(h, err, "cannot measure the closed rounds' batches");
+        goto out;
+    }
+    out->rounds = sqlite3_column_int64(st, 0);
+    out->batches = sqlite3_column_int64(st, 1);
+    out->reports = sqlite3_column_int64(st, 2);
+    out->bytes = sqlite3_column_int64(st, 3);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_exec(h->db,
+                     "DELETE FROM batches WHERE id IN (SELECT b.id FROM batches b JOIN "
+                     "campaigns c ON c.id = b.campaign WHERE b.round < c.round)",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot delete the closed rounds' batches");
+        goto out;
+    }
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT page_count * page_size FROM pragma_page_count(), "
+                           "pragma_page_size()",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        out->file_bytes = sqlite3_column_int64(st, 0);
+    }
+out:
+    if (rc != 0) {
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->db_lock);
+    pthread_rwlock_unlock(&h->campaigns_lock);
+    return rc;
+}

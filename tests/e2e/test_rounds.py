@@ -543,6 +543,52 @@ def numbers_survive_javascript_and_jq():
 
 
 @test
+def compaction_drops_closed_rounds_batches_and_changes_no_estimate():
+    """POST /v1/store/compact (admin) deletes the batches of closed rounds,
+    says how many and how many bytes, and changes nothing anyone can see:
+    closed rounds' frozen estimates, the open round's estimates (before and
+    after a restart), a resent batch of the open round still a duplicate, a
+    resent batch of a closed round still refused."""
+    h = Hushd(HUSHD)
+    try:
+        create(h, refine={"keep": 2, "population": 6})
+        old = [{"campaign": "mail", "round": 1, "batch_id": batch_id(), "reports": [0] * 20 + [1] * 10}
+               for _ in range(3)]
+        for b in old:
+            expect(h.json("POST", "/v1/reports", body=b)[0] == 200, "round 1 batch")
+        s, doc, _ = close(h, body={"round": 1})
+        expect(s == 201, "close %s %s" % (s, doc))
+        cur = [{"campaign": "mail", "round": 2, "batch_id": batch_id(), "reports": [0, 1, 2]}
+               for _ in range(2)]
+        for b in cur:
+            expect(h.json("POST", "/v1/reports", body=b)[0] == 200, "round 2 batch")
+        _, est1, _ = h.request("GET", "/v1/campaigns/mail/estimates?round=1")
+        _, est2, _ = h.request("GET", "/v1/campaigns/mail/estimates")
+        s, doc, _ = h.json("POST", "/v1/store/compact")
+        expect(s == 401, "admin only: %s" % s)
+        s, doc, _ = h.json("POST", "/v1/store/compact", admin=True)
+        validate(doc, "compaction")
+        expect(s == 200 and doc["rounds"] == 1 and doc["batches_deleted"] == 3 and
+               doc["reports_deleted"] == 90 and doc["bytes_freed"] >= 3 * (30 + 16) and
+               doc["file_bytes"] > 0, "compact: %s %s" % (s, doc))
+        expect(h.request("GET", "/v1/campaigns/mail/estimates?round=1")[1] == est1,
+               "round 1's frozen estimates")
+        expect(h.request("GET", "/v1/campaigns/mail/estimates")[1] == est2, "round 2's")
+        s, doc, _ = h.json("POST", "/v1/reports", body=cur[0])
+        expect(s == 200 and doc["duplicate"], "the open round still dedupes: %s" % doc)
+        s, doc, _ = h.json("POST", "/v1/reports", body=old[0])
+        expect(s == 409, "a closed round's batch is still refused: %s %s" % (s, doc))
+        h.stop()
+        h.start()
+        expect(h.request("GET", "/v1/campaigns/mail/estimates")[1] == est2, "after a restart")
+        expect(h.request("GET", "/v1/campaigns/mail/estimates?round=1")[1] == est1, "round 1 too")
+        s, doc, _ = h.json("POST", "/v1/store/compact", admin=True)
+        expect(s == 200 and doc["batches_deleted"] == 0, "nothing left: %s" % doc)
+    finally:
+        h.cleanup()
+
+
+@test
 def pe_selection_draws_children_in_proportion_and_keeps_none():
     """"selection": "pe": each candidate's weight is its count minus
     pe_threshold standard errors; those with weight > 0 are parents, none
@@ -595,6 +641,7 @@ def main():
               retrieval_publishes_unused_public_texts,
               sif_campaigns_use_the_word_vector_table_and_substitute_words,
               numbers_survive_javascript_and_jq,
+              compaction_drops_closed_rounds_batches_and_changes_no_estimate,
               pe_selection_draws_children_in_proportion_and_keeps_none,
               round_policy_and_what_cannot_be_closed,
               a_failing_external_generator_leaves_the_round_open, history_survives_a_restart,
