@@ -83,18 +83,35 @@ void hush__campaign_free(hush__campaign *c)
 }
 
 /* Called with campaigns_lock held (read or write). */
-int hush__campaigns_list_rebuild(hush_collector *h)
+char *hush__campaigns_list_json(hush_collector *h, bool all, int64_t now,
+                                int64_t *valid_until)
 {
     json_t *arr = json_array();
+    int64_t until = INT64_MAX;
     for (size_t i = 0; arr != NULL && i < h->n_campaigns; i++) {
         const hush__campaign *c = h->campaigns[i];
         const hush_publication *p = c->cur->pub;
+        bool ended = hush__campaign_ended(c, now);
+        if (!ended && c->ends_at != 0 && c->ends_at < until) {
+            until = c->ends_at; /* the list changes then */
+        }
+        if (ended && !all) {
+            continue; /* devices see the active ones */
+        }
         json_t *o = json_pack(
-            "{s:s, s:s, s:s, s:I, s:s, s:I, s:I}", "id", c->id, "name", c->name, "kind",
-            p->kind == HUSH_CAMPAIGN_POLL ? "poll" : "synthetic", "round",
+            "{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:s}", "id", c->id, "name", c->name,
+            "kind", p->kind == HUSH_CAMPAIGN_POLL ? "poll" : "synthetic", "round",
             (json_int_t)c->cur->round, "mechanism",
             hush_ldp_mechanism_name(p->params.mechanism), "candidates",
-            (json_int_t)p->n_candidates, "created_at", (json_int_t)c->created_at);
+            (json_int_t)p->n_candidates, "created_at", (json_int_t)c->created_at, "state",
+            ended ? "ended" : "active");
+        int64_t ended_at = __atomic_load_n(&c->ended_at, __ATOMIC_ACQUIRE);
+        if (o != NULL && c->ends_at != 0) {
+            json_object_set_new(o, "ends_at", json_integer(c->ends_at));
+        }
+        if (o != NULL && ended_at != 0) {
+            json_object_set_new(o, "ended_at", json_integer(ended_at));
+        }
         if (o == NULL || json_array_append_new(arr, o) != 0) {
             json_decref(arr);
             arr = NULL;
@@ -103,12 +120,40 @@ int hush__campaigns_list_rebuild(hush_collector *h)
     json_t *doc = arr != NULL ? json_pack("{s:o}", "campaigns", arr) : NULL;
     char *s = doc != NULL ? hush_json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
+    if (valid_until != NULL) {
+        *valid_until = until;
+    }
+    return s;
+}
+
+int hush__campaigns_list_rebuild(hush_collector *h)
+{
+    int64_t until = INT64_MAX;
+    char *s = hush__campaigns_list_json(h, false, hush__wall(), &until);
     if (s == NULL) {
         return HUSH_ENOMEM;
     }
     free(h->list_json);
     h->list_json = s;
+    __atomic_store_n(&h->list_valid_until, until, __ATOMIC_RELEASE);
     return 0;
+}
+
+int hush__campaign_end(hush_collector *h, hush__campaign *c, hush_err *err)
+{
+    int64_t now = hush__wall();
+    pthread_rwlock_wrlock(&h->campaigns_lock);
+    int rc = 0;
+    if (hush__campaign_ended(c, now)) {
+        rc = hush_err_set(err, HUSH_ESTATE, "campaign \"%s\" has ended already", c->id);
+    } else if ((rc = hush__store_end_campaign(h, c->id, now, err)) == 0) {
+        __atomic_store_n(&c->ended_at, now, __ATOMIC_RELEASE);
+        if (hush__campaigns_list_rebuild(h) != 0) {
+            /* ended and stored; only the cached list is stale until the next */
+        }
+    }
+    pthread_rwlock_unlock(&h->campaigns_lock);
+    return rc;
 }
 
 /*
@@ -202,6 +247,10 @@ int hush__campaign_install(hush_collector *h, const char *id, const char *name,
     }
     snprintf(c->id, sizeof c->id, "%s", id);
     c->created_at = created_at;
+    json_t *sj = json_loads(spec, 0, NULL);
+    const json_t *ends = json_object_get(sj, "ends_at");
+    c->ends_at = json_is_integer(ends) ? (int64_t)json_integer_value(ends) : 0;
+    json_decref(sj);
     c->name = hush_strdup(name);
     c->spec = hush_strdup(spec);
     if (c->name == NULL || c->spec == NULL) {
@@ -444,6 +493,7 @@ static const char *const create_fields[] = {"id",
                                             "embedder",
                                             "min_reports",
                                             "refine",
+                                            "ends_at",
                                             NULL};
 
 int hush__campaign_create(hush_collector *h, const char *body, size_t len,
@@ -545,6 +595,15 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
             "\"budget\" needs reports_per_device_per_day in [1, 10000] and "
             "epsilon_per_device_per_day in [epsilon, epsilon x reports a day] = [%g, %g]",
             epsilon, epsilon * (double)(reports_per_day >= 1 ? reports_per_day : 1));
+        goto out;
+    }
+    const json_t *ends = json_object_get(req, "ends_at");
+    if (ends != NULL &&
+        (!json_is_integer(ends) || json_integer_value(ends) <= hush__wall() ||
+         json_integer_value(ends) > hush__wall() + 20 * 366 * 86400LL)) {
+        fail(response, status, 400, "invalid_ends_at",
+             "\"ends_at\" must be a time in the future (seconds since 1970, within 20 "
+             "years)");
         goto out;
     }
     const json_t *minr = json_object_get(req, "min_reports");

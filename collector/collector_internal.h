@@ -45,6 +45,7 @@ enum hush__route {
     ROUTE_MODEL_CLOSE,
     ROUTE_READYZ,
     ROUTE_COMPACT,
+    ROUTE_CAMPAIGN_END,
     ROUTE_OTHER,
     ROUTE_COUNT
 };
@@ -58,6 +59,7 @@ enum hush__reject {
     REJECT_TOO_LARGE,
     REJECT_SEALED,      /* a sealed batch that does not open */
     REJECT_UNAVAILABLE, /* the store failed */
+    REJECT_ENDED,       /* the campaign has ended */
     REJECT_COUNT
 };
 
@@ -136,10 +138,21 @@ typedef struct hush__campaign {
     hush__round *cur;  /* the open round: read and swapped under campaigns_lock */
     bool closing;      /* a round close is running (atomic) */
     double auto_retry; /* monotonic time before which no automatic close is tried */
+    /* the end: a scheduled date ("ends_at" in the spec, 0 = none) and an
+     * explicit end (POST .../end; 0 = not ended), seconds since 1970 */
+    int64_t ends_at;
+    int64_t ended_at; /* atomic */
     /* per campaign, for operators (GET /metrics; atomic, since the start) */
     uint64_t reports_accepted, batches_accepted;
     uint64_t reports_rejected[REJECT_COUNT], batches_rejected[REJECT_COUNT];
 } hush__campaign;
+
+/* Whether a campaign has ended at `now` (seconds since 1970). */
+static inline bool hush__campaign_ended(const hush__campaign *c, int64_t now)
+{
+    int64_t e = __atomic_load_n(&c->ended_at, __ATOMIC_ACQUIRE);
+    return e != 0 || (c->ends_at != 0 && now >= c->ends_at);
+}
 
 /* Counts a campaign's rejected batch (and its reports) under `why`. */
 static inline void hush__campaign_reject(hush__campaign *c, enum hush__reject why,
@@ -220,7 +233,8 @@ struct hush_collector {
     hush__campaign **campaigns;
     size_t n_campaigns, cap_campaigns;
     pthread_rwlock_t campaigns_lock;
-    char *list_json; /* GET /v1/campaigns body, rebuilt on change */
+    char *list_json; /* GET /v1/campaigns body (active campaigns), rebuilt on change */
+    int64_t list_valid_until; /* and when a scheduled end makes it stale (atomic) */
 
     pthread_t writer;
     bool writer_started;
@@ -298,6 +312,11 @@ typedef struct hush__compaction {
     int64_t file_bytes; /* the store file's size (reused pages stay in it) */
 } hush__compaction;
 int hush__store_compact(hush_collector *h, hush__compaction *out, hush_err *err);
+/* Records that a campaign ended at `when` (POST /v1/campaigns/{id}/end). */
+int hush__store_end_campaign(hush_collector *h, const char *id, int64_t when,
+                             hush_err *err);
+/* Ends a campaign now: 0, or HUSH_ESTATE if it had ended. */
+int hush__campaign_end(hush_collector *h, hush__campaign *c, hush_err *err);
 /* 0 if the store takes writes: the last commit worked and a write lock can
  * be taken now (GET /readyz). */
 int hush__store_probe(hush_collector *h, hush_err *err);
@@ -345,6 +364,10 @@ int hush__campaign_install(hush_collector *h, const char *id, const char *name,
                            int64_t created_at, const char *spec, hush__round *round,
                            hush_err *err);
 void hush__campaign_free(hush__campaign *c);
+/* The campaign list's JSON (all, or the active ones) at `now`, and the
+ * time the list next changes by a scheduled end (new, free). */
+char *hush__campaigns_list_json(hush_collector *h, bool all, int64_t now,
+                                int64_t *valid_until);
 int hush__campaigns_list_rebuild(hush_collector *h);
 /* The estimates response body (malloc'd); *status is the HTTP status. */
 char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *round_arg,

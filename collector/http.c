@@ -320,6 +320,9 @@ static enum hush__route route_of(const char *method, const char *url, char *id,
         if (strcmp(slash, "/rounds") == 0) {
             return get ? ROUTE_ROUNDS_LIST : post ? ROUTE_ROUNDS_CLOSE : ROUTE_OTHER;
         }
+        if (strcmp(slash, "/end") == 0) {
+            return post ? ROUTE_CAMPAIGN_END : ROUTE_OTHER;
+        }
     }
     return ROUTE_OTHER;
 }
@@ -402,6 +405,12 @@ static enum MHD_Result post_reports(hush_collector *h, struct MHD_Connection *co
         json_decref(doc);
         return reject(h, conn, req, 404, REJECT_UNKNOWN_CAMPAIGN, n, "unknown_campaign",
                       msg);
+    }
+    if (hush__campaign_ended(c, hush__wall())) {
+        json_decref(doc);
+        hush__campaign_reject(c, REJECT_ENDED, n);
+        return reject(h, conn, req, 409, REJECT_ENDED, n, "campaign_ended",
+                      "the campaign has ended: it takes no more reports");
     }
     hush__round *round = hush__round_get(h, c);
     if (hdr.round != round->round) {
@@ -643,11 +652,59 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     case ROUTE_KEYS:
         return respond_copy(conn, req, 200, h->keys_json, "application/json");
     case ROUTE_CAMPAIGNS_LIST: {
+        const char *state =
+            MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "state");
+        if (state != NULL && strcmp(state, "all") != 0 && strcmp(state, "active") != 0) {
+            return respond_error(conn, req, 400, "invalid_state",
+                                 "state must be \"active\" (the default) or \"all\"");
+        }
+        int64_t now = hush__wall();
+        if (state != NULL && strcmp(state, "all") == 0) {
+            pthread_rwlock_rdlock(&h->campaigns_lock);
+            char *all = hush__campaigns_list_json(h, true, now, NULL);
+            pthread_rwlock_unlock(&h->campaigns_lock);
+            return all != NULL
+                       ? respond(conn, req, 200, all, strlen(all), "application/json",
+                                 NULL, NULL)
+                       : respond_error(conn, req, 500, "internal", "out of memory");
+        }
+        if (now >= __atomic_load_n(&h->list_valid_until, __ATOMIC_ACQUIRE)) {
+            /* a scheduled end passed: the cached list is stale */
+            pthread_rwlock_wrlock(&h->campaigns_lock);
+            if (hush__campaigns_list_rebuild(h) != 0) {
+                pthread_rwlock_unlock(&h->campaigns_lock);
+                return respond_error(conn, req, 500, "internal", "out of memory");
+            }
+            pthread_rwlock_unlock(&h->campaigns_lock);
+        }
         pthread_rwlock_rdlock(&h->campaigns_lock);
         enum MHD_Result r =
             respond_copy(conn, req, 200, h->list_json, "application/json");
         pthread_rwlock_unlock(&h->campaigns_lock);
         return r;
+    }
+    case ROUTE_CAMPAIGN_END: {
+        if (!hush__admin_ok(h,
+                            MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_AUTHORIZATION))) {
+            return respond_error(conn, req, 401, "unauthorized",
+                                 "ending a campaign needs the admin bearer token");
+        }
+        hush__campaign *c = hush__campaign_find(h, id);
+        if (c == NULL) {
+            return respond_error(conn, req, 404, "unknown_campaign", "no such campaign");
+        }
+        hush_err eerr = {0};
+        if (hush__campaign_end(h, c, &eerr) != 0) {
+            return respond_error(
+                conn, req, eerr.code == HUSH_ESTATE ? 409 : 503,
+                eerr.code == HUSH_ESTATE ? "campaign_ended" : "unavailable", eerr.msg);
+        }
+        hush__log(h, "info", "campaign %s ended", c->id);
+        return respond_json_doc(
+            conn, req, 200,
+            json_pack("{s:s, s:s, s:I}", "campaign", c->id, "state", "ended", "ended_at",
+                      (json_int_t)__atomic_load_n(&c->ended_at, __ATOMIC_ACQUIRE)));
     }
     case ROUTE_CAMPAIGNS_CREATE: {
         const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -677,6 +734,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         if (view != NULL && !device && strcmp(view, "full") != 0) {
             return respond_error(conn, req, 400, "invalid_view",
                                  "view must be \"full\" or \"device\"");
+        }
+        if (device && hush__campaign_ended(c, hush__wall())) {
+            /* devices stop here; analysts still read the full view */
+            return respond_error(conn, req, 410, "campaign_ended",
+                                 "the campaign has ended: it takes no more reports");
         }
         hush__round *r = hush__round_get(h, c);
         device = device && r->dev_body != NULL; /* polls: one view */

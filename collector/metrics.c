@@ -19,8 +19,8 @@ static const int status_codes[HUSH__N_STATUS] = {200, 201, 400, 401, 403, 404, 4
 static const double commit_bounds_s[HUSH__COMMIT_BUCKETS] = {
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
 static const char *const reject_names[REJECT_COUNT] = {
-    "malformed", "invalid_report", "unknown_campaign", "round_closed",
-    "duplicate", "too_large",      "sealed",           "unavailable"};
+    "malformed", "invalid_report", "unknown_campaign", "round_closed",  "duplicate",
+    "too_large", "sealed",         "unavailable",      "campaign_ended"};
 static const char *const route_names[] = {"/healthz",
                                           "/metrics",
                                           "/v1/keys",
@@ -40,10 +40,11 @@ static const char *const route_names[] = {"/healthz",
                                           "/v1/models/{id}/rounds",
                                           "/readyz",
                                           "/v1/store/compact",
+                                          "/v1/campaigns/{id}/end",
                                           "other"};
 static const char *const route_methods[] = {
-    "GET", "GET",  "GET", "GET",  "POST", "GET", "POST", "GET", "GET",  "POST",
-    "GET", "POST", "GET", "POST", "GET",  "GET", "POST", "GET", "POST", "any"};
+    "GET",  "GET", "GET",  "GET", "POST", "GET",  "POST", "GET",  "GET",  "POST", "GET",
+    "POST", "GET", "POST", "GET", "GET",  "POST", "GET",  "POST", "POST", "any"};
 
 _Static_assert(sizeof route_names / sizeof route_names[0] == ROUTE_COUNT &&
                    sizeof route_methods / sizeof route_methods[0] == ROUTE_COUNT,

@@ -649,6 +649,11 @@ void hush__round_close(hush_collector *h, hush__campaign *c, const char *body, s
                        json_t **response, int *status)
 {
     json_t *req = NULL;
+    if (hush__campaign_ended(c, hush__wall())) {
+        fail(response, status, 409, "campaign_ended",
+             "the campaign has ended: its rounds are closed for good");
+        return;
+    }
     if (len > 0) {
         json_error_t jerr;
         req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -715,7 +720,8 @@ static void auto_check(hush_collector *h, hush__campaign *c)
     policy pol;
     json_t *response = NULL;
     int status = 0;
-    if (load_policy(c, NULL, &pol, &response, &status) != 0 ||
+    if (hush__campaign_ended(c, hush__wall()) ||
+        load_policy(c, NULL, &pol, &response, &status) != 0 ||
         (pol.auto_reports == 0 && pol.auto_seconds == 0) || hush__now() < c->auto_retry) {
         json_decref(response);
         return;

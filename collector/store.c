@@ -46,6 +46,8 @@ static const char schema[] =
     "  model TEXT NOT NULL, round INTEGER NOT NULL, updates INTEGER NOT NULL,"
     "  clip REAL NOT NULL, epsilon REAL, closed_at INTEGER NOT NULL,"
     "  aggregate_ms REAL NOT NULL, PRIMARY KEY(model, round));"
+    "CREATE TABLE IF NOT EXISTS campaign_ends("
+    "  campaign TEXT PRIMARY KEY, ended_at INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');";
 
 /* Schema 2: what closing a round records (refinement). */
@@ -232,8 +234,9 @@ int hush__store_load_campaigns(hush_collector *h, hush_err *err)
     if (sqlite3_prepare_v2(
             h->db,
             "SELECT c.id, c.name, c.created_at, c.round, r.publication, "
-            "r.signature, c.spec, r.opened_at FROM campaigns c JOIN rounds r ON "
-            "r.campaign = c.id AND r.round = c.round ORDER BY c.created_at, c.id",
+            "r.signature, c.spec, r.opened_at, e.ended_at FROM campaigns c JOIN rounds r "
+            "ON r.campaign = c.id AND r.round = c.round LEFT JOIN campaign_ends e ON "
+            "e.campaign = c.id ORDER BY c.created_at, c.id",
             -1, &st, NULL) != SQLITE_OK) {
         return db_error(h, err, "cannot read campaigns");
     }
@@ -249,6 +252,10 @@ int hush__store_load_campaigns(hush_collector *h, hush_err *err)
             rc = hush__campaign_install(h, id, (const char *)sqlite3_column_text(st, 1),
                                         sqlite3_column_int64(st, 2),
                                         (const char *)sqlite3_column_text(st, 6), r, err);
+            hush__campaign *c = rc == 0 ? hush__campaign_find(h, id) : NULL;
+            if (c != NULL && sqlite3_column_type(st, 8) != SQLITE_NULL) {
+                c->ended_at = sqlite3_column_int64(st, 8);
+            }
             if (rc != 0) {
                 hush__round_put(r);
             }
@@ -895,5 +902,27 @@ out:
     sqlite3_finalize(st);
     pthread_mutex_unlock(&h->db_lock);
     pthread_rwlock_unlock(&h->campaigns_lock);
+    return rc;
+}
+
+int hush__store_end_campaign(hush_collector *h, const char *id, int64_t when,
+                             hush_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    pthread_mutex_lock(&h->db_lock);
+    if (sqlite3_prepare_v2(h->db,
+                           "INSERT INTO campaign_ends(campaign, ended_at) VALUES(?, ?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot end the campaign");
+    } else {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, when);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = db_error(h, err, "cannot end the campaign");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->db_lock);
     return rc;
 }

@@ -589,6 +589,66 @@ def compaction_drops_closed_rounds_batches_and_changes_no_estimate():
 
 
 @test
+def a_campaign_ends_now_or_at_its_date():
+    """POST /v1/campaigns/{id}/end (admin) ends a campaign: reports get 409
+    campaign_ended (counted per campaign), devices' view 410, a round close
+    409; its estimates and full publication stay; the list shows it only
+    with ?state=all; a second end is 409; it stays ended after a restart.
+    "ends_at" ends one by itself when the time comes."""
+    h = Hushd(HUSHD)
+    try:
+        create(h, refine={"keep": 2, "population": 6})
+        expect(post(h, "mail", 1, [0] * 5)[0] == 200, "a batch")
+        s, doc, _ = h.json("POST", "/v1/campaigns/mail/end")
+        expect(s == 401, "admin only: %s" % s)
+        s, doc, _ = h.json("POST", "/v1/campaigns/mail/end", admin=True)
+        expect(s == 200 and doc["state"] == "ended" and doc["ended_at"] > 0, "end %s %s" % (s, doc))
+        s, doc, _ = post(h, "mail", 1, [1])
+        expect(s == 409 and doc["error"]["code"] == "campaign_ended", "report %s %s" % (s, doc))
+        s, doc, _ = h.json("GET", "/v1/campaigns/mail?view=device")
+        expect(s == 410 and doc["error"]["code"] == "campaign_ended", "device view %s" % s)
+        expect(h.json("GET", "/v1/campaigns/mail")[0] == 200, "the full view stays")
+        s, est, _ = h.json("GET", "/v1/campaigns/mail/estimates")
+        expect(s == 200 and est["n_reports"] == 5, "estimates stay: %s" % est)
+        s, doc, _ = close(h, body={"round": 1})
+        expect(s == 409 and doc["error"]["code"] == "campaign_ended", "close %s %s" % (s, doc))
+        s, doc, _ = h.json("POST", "/v1/campaigns/mail/end", admin=True)
+        expect(s == 409, "twice: %s" % s)
+        s, lst, _ = h.json("GET", "/v1/campaigns")
+        expect(lst["campaigns"] == [], "the default list has the active ones: %s" % lst)
+        s, lst, _ = h.json("GET", "/v1/campaigns?state=all")
+        validate(lst, "campaign-list")
+        expect(lst["campaigns"][0]["state"] == "ended", "all: %s" % lst)
+        s, text, _ = h.request("GET", "/metrics")
+        expect(b'hush_campaign_batches_rejected_total{campaign="mail",reason="campaign_ended"} 1'
+               in text, "counted")
+        h.stop()
+        h.start()
+        s, doc, _ = post(h, "mail", 1, [1])
+        expect(s == 409 and doc["error"]["code"] == "campaign_ended", "after a restart: %s" % s)
+        # a scheduled end
+        body = {"id": "soon", "name": "Soon", "kind": "poll", "candidates": ["a", "b"],
+                "epsilon": 1, "min_reports": 0, "ends_at": int(time.time()) + 2}
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body=body)
+        expect(s == 201, "create with ends_at %s %s" % (s, doc))
+        expect(h.json("POST", "/v1/reports", body={"campaign": "soon", "round": 1,
+                      "batch_id": batch_id(), "reports": [0]})[0] == 200, "before its end")
+        s, lst, _ = h.json("GET", "/v1/campaigns")
+        expect([c["id"] for c in lst["campaigns"]] == ["soon"], "listed: %s" % lst)
+        time.sleep(2.5)
+        s, doc, _ = h.json("POST", "/v1/reports", body={"campaign": "soon", "round": 1,
+                           "batch_id": batch_id(), "reports": [0]})
+        expect(s == 409 and doc["error"]["code"] == "campaign_ended", "after it: %s" % s)
+        s, lst, _ = h.json("GET", "/v1/campaigns")
+        expect(lst["campaigns"] == [], "and gone from the list: %s" % lst)
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True,
+                           body=dict(body, id="past", ends_at=int(time.time()) - 1))
+        expect(s == 400 and doc["error"]["code"] == "invalid_ends_at", "a past date: %s" % doc)
+    finally:
+        h.cleanup()
+
+
+@test
 def pe_selection_draws_children_in_proportion_and_keeps_none():
     """"selection": "pe": each candidate's weight is its count minus
     pe_threshold standard errors; those with weight > 0 are parents, none
@@ -642,6 +702,7 @@ def main():
               sif_campaigns_use_the_word_vector_table_and_substitute_words,
               numbers_survive_javascript_and_jq,
               compaction_drops_closed_rounds_batches_and_changes_no_estimate,
+              a_campaign_ends_now_or_at_its_date,
               pe_selection_draws_children_in_proportion_and_keeps_none,
               round_policy_and_what_cannot_be_closed,
               a_failing_external_generator_leaves_the_round_open, history_survives_a_restart,
