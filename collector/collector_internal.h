@@ -172,6 +172,11 @@ typedef struct hush__item {
     uint8_t batch_id[HUSH_BATCH_ID_BYTES];
     uint8_t *reports;
     size_t n_reports;
+    /* a large batch of a mechanism whose reports each cost O(domain) to
+     * count (OLH, OUE): counted into its own aggregate by the HTTP thread,
+     * so that the single writer only merges (O(domain) once) instead of
+     * stalling every other campaign's ingestion; NULL otherwise */
+    hush_ldp_agg *delta;
     /* set by the writer */
     bool closed; /* its round closed while it waited: 409 */
     int status;
@@ -238,6 +243,13 @@ struct hush_collector {
 
     pthread_t writer;
     bool writer_started;
+    /* the counter threads: large OLH/OUE batches counted off the writer */
+    pthread_mutex_t count_lock;
+    pthread_cond_t count_cond;
+    hush__item *count_head, *count_tail;
+    bool count_stop;
+    pthread_t *counters;
+    unsigned n_counters;
     pthread_mutex_t queue_lock;
     pthread_cond_t queue_cond;
     hush__item *queue_head, *queue_tail;
@@ -512,6 +524,11 @@ void hush__refiner_stop(hush_collector *h);
 /* ingest.c */
 int hush__writer_start(hush_collector *h, hush_err *err);
 void hush__writer_stop(hush_collector *h);
+/* Queues a large OLH/OUE batch for a counter thread, which counts it into
+ * item->delta and then queues it for the writer (ingest.c). */
+void hush__count_enqueue(hush_collector *h, hush__item *item);
+int hush__counters_start(hush_collector *h, hush_err *err);
+void hush__counters_stop(hush_collector *h);
 void hush__enqueue(hush_collector *h, hush__item *item);
 void hush__item_free(hush__item *item);
 

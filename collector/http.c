@@ -22,6 +22,10 @@
 
 #include "collector_internal.h"
 
+/* A batch whose counting costs at least this many (report, value) steps is
+ * counted in its HTTP thread (about a millisecond of work and up). */
+#define DELTA_MIN_WORK (UINT64_C(1) << 22)
+
 /* How much of a body past --max-body-bytes is read and dropped before the
  * 413 is sent and the connection closed. */
 #define DISCARD_MAX (1u << 20)
@@ -441,11 +445,21 @@ static enum MHD_Result post_reports(hush_collector *h, struct MHD_Connection *co
     }
     memcpy(item->batch_id, hdr.batch_id, sizeof item->batch_id);
     json_decref(doc);
+    /* the support counting of a large OLH or OUE batch is done by a counter
+     * thread (several run at once), neither in this HTTP thread (its other
+     * connections would wait) nor in the writer (every campaign would) */
+    const hush_ldp_params *mp = hush_ldp_get_params(round->mech);
+    bool heavy = (mp->mechanism == HUSH_LDP_OLH || mp->mechanism == HUSH_LDP_OUE) &&
+                 (uint64_t)item->n_reports * mp->domain >= DELTA_MIN_WORK;
     item->conn = conn;
     item->campaign = c;
     req->item = item;
     MHD_suspend_connection(conn);
-    hush__enqueue(h, item);
+    if (heavy) {
+        hush__count_enqueue(h, item);
+    } else {
+        hush__enqueue(h, item);
+    }
     return MHD_YES;
 }
 

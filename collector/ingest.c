@@ -16,12 +16,15 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <unistd.h>
+
 #include "collector_internal.h"
 
 void hush__item_free(hush__item *item)
 {
     if (item != NULL) {
         hush__round_put(item->round);
+        hush_ldp_agg_free(item->delta);
         hush_free(item->reports);
         hush_free(item);
     }
@@ -139,11 +142,14 @@ static void *writer_main(void *arg)
                     hush__campaign_reject(it->campaign, REJECT_DUPLICATE, it->n_reports);
                     continue;
                 }
-                /* validated before it was queued: the add cannot fail */
+                /* validated before it was queued: the add cannot fail; a
+                 * large batch was counted already and is merged */
                 size_t bytes = it->n_reports * hush_ldp_report_size(it->round->mech);
                 pthread_mutex_lock(&it->round->lock);
-                int arc =
-                    hush_ldp_agg_add(it->round->agg, it->reports, bytes, NULL, NULL);
+                int arc = it->delta != NULL
+                              ? hush_ldp_agg_merge(it->round->agg, it->delta, NULL)
+                              : hush_ldp_agg_add(it->round->agg, it->reports, bytes, NULL,
+                                                 NULL);
                 it->round->version++;
                 pthread_mutex_unlock(&it->round->lock);
                 if (arc != 0) {
@@ -204,4 +210,89 @@ void hush__writer_stop(hush_collector *h)
     pthread_mutex_unlock(&h->queue_lock);
     pthread_join(h->writer, NULL);
     h->writer_started = false;
+}
+
+/* ---- counter threads ---- */
+
+void hush__count_enqueue(hush_collector *h, hush__item *item)
+{
+    item->next = NULL;
+    pthread_mutex_lock(&h->count_lock);
+    if (h->count_tail != NULL) {
+        h->count_tail->next = item;
+    } else {
+        h->count_head = item;
+    }
+    h->count_tail = item;
+    pthread_cond_signal(&h->count_cond);
+    pthread_mutex_unlock(&h->count_lock);
+}
+
+static void *counter_main(void *arg)
+{
+    hush_collector *h = arg;
+    pthread_mutex_lock(&h->count_lock);
+    for (;;) {
+        while (h->count_head == NULL && !h->count_stop) {
+            pthread_cond_wait(&h->count_cond, &h->count_lock);
+        }
+        hush__item *it = h->count_head;
+        if (it == NULL) {
+            break; /* stopping, and nothing left */
+        }
+        h->count_head = it->next;
+        if (h->count_head == NULL) {
+            h->count_tail = NULL;
+        }
+        it->next = NULL;
+        pthread_mutex_unlock(&h->count_lock);
+        size_t bytes = it->n_reports * hush_ldp_report_size(it->round->mech);
+        if (hush_ldp_agg_new(it->round->mech, &it->delta, NULL) != 0 ||
+            hush_ldp_agg_add(it->delta, it->reports, bytes, NULL, NULL) != 0) {
+            /* validated when it came: only memory can fail */
+            hush__log(h, "error", "out of memory counting a batch of %zu reports",
+                      it->n_reports);
+            it->status = 500;
+            __atomic_store_n(&it->done, true, __ATOMIC_RELEASE);
+            MHD_resume_connection(it->conn);
+        } else {
+            hush__enqueue(h, it);
+        }
+        pthread_mutex_lock(&h->count_lock);
+    }
+    pthread_mutex_unlock(&h->count_lock);
+    return NULL;
+}
+
+int hush__counters_start(hush_collector *h, hush_err *err)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned n = cores > 0 ? (unsigned)cores : 1;
+    h->counters = hush_calloc(n, sizeof *h->counters);
+    if (h->counters == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory starting counters");
+    }
+    h->count_stop = false;
+    for (unsigned i = 0; i < n; i++) {
+        if (pthread_create(&h->counters[i], NULL, counter_main, h) != 0) {
+            hush__counters_stop(h);
+            return hush_err_set(err, HUSH_EIO, "cannot start a counter thread");
+        }
+        h->n_counters++;
+    }
+    return 0;
+}
+
+void hush__counters_stop(hush_collector *h)
+{
+    pthread_mutex_lock(&h->count_lock);
+    h->count_stop = true;
+    pthread_cond_broadcast(&h->count_cond);
+    pthread_mutex_unlock(&h->count_lock);
+    for (unsigned i = 0; i < h->n_counters; i++) {
+        pthread_join(h->counters[i], NULL);
+    }
+    h->n_counters = 0;
+    hush_free(h->counters);
+    h->counters = NULL;
 }

@@ -20,6 +20,7 @@ static void destroy(hush_collector *h)
 {
     hush__refiner_stop(h);
     hush__http_stop(h);
+    hush__counters_stop(h); /* what they hold goes to the writer */
     hush__writer_stop(h);
     hush__store_close(h);
     for (size_t i = 0; i < h->n_campaigns; i++) {
@@ -46,6 +47,8 @@ static void destroy(hush_collector *h)
     pthread_mutex_destroy(&h->log_lock);
     pthread_mutex_destroy(&h->conn_lock);
     pthread_mutex_destroy(&h->admin_lock);
+    pthread_mutex_destroy(&h->count_lock);
+    pthread_cond_destroy(&h->count_cond);
     pthread_cond_destroy(&h->reaper_cond);
     hush__metrics_dispose(&h->metrics);
     hush_free(h);
@@ -76,6 +79,8 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
     pthread_mutex_init(&h->log_lock, NULL);
     pthread_mutex_init(&h->conn_lock, NULL);
     pthread_mutex_init(&h->admin_lock, NULL);
+    pthread_mutex_init(&h->count_lock, NULL);
+    pthread_cond_init(&h->count_cond, NULL);
     pthread_cond_init(&h->reaper_cond, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -109,7 +114,8 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
         hush_err_set(err, rc, "out of memory");
         goto fail;
     }
-    if ((rc = hush__writer_start(h, err)) != 0) {
+    if ((rc = hush__writer_start(h, err)) != 0 ||
+        (rc = hush__counters_start(h, err)) != 0) {
         goto fail;
     }
     if (cfg->demo && (rc = hush__demo_campaign(h, err)) != 0) {
@@ -144,6 +150,9 @@ void hush_collector_stop(hush_collector *h)
             pthread_mutex_lock(&h->queue_lock);
             bool queued = h->queue_head != NULL;
             pthread_mutex_unlock(&h->queue_lock);
+            pthread_mutex_lock(&h->count_lock);
+            queued = queued || h->count_head != NULL;
+            pthread_mutex_unlock(&h->count_lock);
             if (!queued && (info == NULL || info->num_connections == 0)) {
                 break;
             }

@@ -1,9 +1,11 @@
 -- wrk script: POST /v1/reports batches of BATCH GRR reports with unique
 -- batch ids, keep-alive; prints one JSON object with wrk's latency figures.
--- Environment: HUSH_CAMPAIGN, HUSH_DOMAIN, HUSH_BATCH.
+-- Environment: HUSH_CAMPAIGN, HUSH_DOMAIN, HUSH_BATCH; HUSH_OLH_G: OLH
+-- reports ([hash seed, value < g]) instead of GRR ones.
 local campaign = os.getenv("HUSH_CAMPAIGN") or "bench"
 local domain = tonumber(os.getenv("HUSH_DOMAIN") or "64")
 local batch = tonumber(os.getenv("HUSH_BATCH") or "100")
+local olh_g = tonumber(os.getenv("HUSH_OLH_G") or "0")
 local counter = 0
 local tid = 0
 local threads = {}
@@ -16,7 +18,14 @@ end
 function init(args)
    math.randomseed(tid * 7919)
    local r = {}
-   for i = 1, batch do r[i] = tostring(math.random(0, domain - 1)) end
+   for i = 1, batch do
+      if olh_g > 0 then
+         r[i] = "[" .. tostring(math.random(0, 2147483647)) .. "," ..
+                tostring(math.random(0, olh_g - 1)) .. "]"
+      else
+         r[i] = tostring(math.random(0, domain - 1))
+      end
+   end
    reports = table.concat(r, ",")
    prefix = '{"campaign":"' .. campaign .. '","round":1,"batch_id":"'
    suffix = '","reports":[' .. reports .. ']}'

@@ -10,6 +10,8 @@ to a file) in a temporary directory, creates the campaigns, and runs wrk
   - GET /v1/campaigns/{id}/estimates for a 10,000-candidate campaign, both
     while its state is unchanged (the cached answer) and while reports keep
     arriving (each new aggregate version recomputes all 10,000 estimates);
+  - 1-report batches to one campaign, alone and while another (OLH, 65,536
+    candidates) receives 10,000-report batches;
 
 printing one JSON object per line:
   {"bench":"ingest","what":…,"rate":…,"reports_per_s":…,"p50_ms":…,"p99_ms":…}
@@ -123,6 +125,28 @@ def main():
         ingest.wait()
         report("estimates", r, lambda rate: {"candidates": 10000, "top": 100,
                                              "state": "changing", "connections": 32})
+        # one campaign receiving 10,000-report OLH batches (65,536
+        # candidates: each batch is 655 M support-counting steps) while
+        # another's 1-report batches arrive: their latency, alone and beside
+        cands = ["item %d" % i for i in range(65536)]
+        olh = post(base + "/v1/campaigns", {"id": "olh", "name": "olh", "kind": "poll",
+                                            "candidates": cands, "epsilon": 2,
+                                            "mechanism": "olh", "min_reports": 0}, token)
+        small = {"HUSH_CAMPAIGN": "ingest", "HUSH_DOMAIN": "64", "HUSH_BATCH": "1"}
+        r = wrk(["-t1", "-c4", "-d" + d, "-s", os.path.join(HERE, "reports.lua"), base], small)
+        report("reports_alone", r, lambda rate: {"batch": 1, "connections": 4})
+        heavy = subprocess.Popen(["wrk", "-t1", "-c2", "-d" + d, "-s",
+                                  os.path.join(HERE, "reports.lua"), base],
+                                 env=dict(os.environ, HUSH_CAMPAIGN="olh", HUSH_DOMAIN="65536",
+                                          HUSH_BATCH="10000",
+                                          HUSH_OLH_G=str(olh["mechanism"]["olh_g"])),
+                                 stdout=subprocess.PIPE, text=True)
+        r = wrk(["-t1", "-c4", "-d" + d, "-s", os.path.join(HERE, "reports.lua"), base], small)
+        out, _ = heavy.communicate()
+        h = json.loads([line for line in out.splitlines() if line.startswith("{")][0])
+        report("reports_beside_olh", r, lambda rate: {
+            "batch": 1, "connections": 4, "olh_batches": h["requests"],
+            "olh_batch": 10000, "olh_candidates": 65536, "olh_p50_ms": h["p50_ms"]})
         metrics = urllib.request.urlopen(base + "/metrics").read().decode()
         for line in metrics.splitlines():
             if line.startswith("hush_batches_per_commit_sum") or \

@@ -766,6 +766,43 @@ def backup_and_restore_serve_the_same_estimates():
             new.cleanup()
 
 
+@test
+def large_olh_batches_are_counted_alike_outside_the_writer():
+    """A large OLH batch is counted by its HTTP thread and merged by the
+    writer (so that it does not stall the other campaigns' ingestion): the
+    same reports sent as one 2,000-report batch and as 40 small ones (counted
+    by the writer) give identical estimates."""
+    h = Hushd(HUSHD)
+    try:
+        d = 65536
+        cands = ["c%d" % i for i in range(d)]
+        for cid in ("big", "small"):
+            s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body={
+                "id": cid, "name": cid, "kind": "poll", "candidates": cands, "epsilon": 2,
+                "mechanism": "olh", "min_reports": 0})
+            expect(s == 201 and doc["mechanism"]["name"] == "olh", "create %s %s" % (cid, doc))
+            g = doc["mechanism"]["olh_g"]
+        rng = random.Random(9)
+        reports = [[rng.randrange(2 ** 32), rng.randrange(g)] for _ in range(2000)]
+        s, doc, _ = h.json("POST", "/v1/reports", body={"campaign": "big", "round": 1,
+                                                         "batch_id": batch_id(), "reports": reports})
+        expect(s == 200 and doc["accepted"] == 2000, "the big batch: %s %s" % (s, doc))
+        for i in range(0, 2000, 50):
+            s, doc, _ = h.json("POST", "/v1/reports", body={
+                "campaign": "small", "round": 1, "batch_id": batch_id(),
+                "reports": reports[i:i + 50]})
+            expect(s == 200, "a small batch: %s %s" % (s, doc))
+        _, a, _ = h.json("GET", "/v1/campaigns/big/estimates?top=65536")
+        _, b, _ = h.json("GET", "/v1/campaigns/small/estimates?top=65536")
+        expect(a["n_reports"] == b["n_reports"] == 2000, "counts %s %s" % (a["n_reports"], b["n_reports"]))
+        ea = sorted((e["candidate_id"], e["estimate"]) for e in a["items"])
+        eb = sorted((e["candidate_id"], e["estimate"]) for e in b["items"])
+        expect(len(ea) == 65536, "every candidate: %d" % len(ea))
+        expect(ea == eb, "identical estimates")
+    finally:
+        h.cleanup()
+
+
 def post_batches(h, cid, batches, acked, errors, stop):
     for b in batches:
         if stop.is_set():
@@ -886,7 +923,8 @@ def main():
               sighup_reopens_the_log_and_one_store_has_one_hushd,
               a_store_that_cannot_commit_is_said_and_not_ready,
               metrics_answer_operators_questions,
-              backup_and_restore_serve_the_same_estimates, kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
+              backup_and_restore_serve_the_same_estimates,
+              large_olh_batches_are_counted_alike_outside_the_writer, kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
               sigterm_under_load_answers_in_flight_and_exits_0]:
         t()
     failed = sum(1 for r in RESULTS if not r[1])
