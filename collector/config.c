@@ -27,7 +27,7 @@ void hush_collector_config_defaults(hush_collector_config *c)
     c->connection_limit = 4096;
     c->connection_timeout_s = 30;
     c->request_timeout_s = 30;
-    c->connections_per_client = 64;
+    c->connections_per_client = 1024;
     c->threads = 0;
     c->sync_full = true;
     c->checkpoint_interval_s = 30;
@@ -58,7 +58,7 @@ const char *hush_collector_usage(void)
            "  --request-timeout S         a request's whole head and body, however\n"
            "                              slowly it trickles (default 30)\n"
            "  --connections-per-client N  open connections from one address (default\n"
-           "                              64, 0 = no cap; the address is not kept)\n"
+           "                              1024, 0 = no cap; the address is not kept)\n"
            "  --threads N                 HTTP threads (default: one per core)\n"
            "  --sync full|normal          SQLite durability (default full: fsync per "
            "commit)\n"

@@ -6,6 +6,9 @@ local campaign = os.getenv("HUSH_CAMPAIGN") or "bench"
 local domain = tonumber(os.getenv("HUSH_DOMAIN") or "64")
 local batch = tonumber(os.getenv("HUSH_BATCH") or "100")
 local olh_g = tonumber(os.getenv("HUSH_OLH_G") or "0")
+-- a distinct number per wrk run, so that two runs never send the same
+-- batch id (a repeat is a duplicate: acknowledged, not counted)
+local run = tonumber(os.getenv("HUSH_RUN") or "0")
 local counter = 0
 local tid = 0
 local threads = {}
@@ -34,8 +37,9 @@ end
 
 function request()
    counter = counter + 1
-   -- 21 hex digits and 'A==' are valid base64 of 16 bytes; unique per thread
-   local id = string.format("%02x%019x", tid, counter) .. "A=="
+   -- 21 hex digits and 'A==' are valid base64 of 16 bytes; unique per run
+   -- and thread
+   local id = string.format("%02x%02x%017x", run % 256, tid, counter) .. "A=="
    return wrk.format("POST", "/v1/reports", headers, prefix .. id .. suffix)
 end
 

@@ -49,9 +49,18 @@ def post(url, doc, token=None):
         return json.loads(r.read())
 
 
+RUNS = [0]
+
+
+def run_env(env):
+    """The environment of one wrk run: its own HUSH_RUN (unique batch ids)."""
+    RUNS[0] += 1
+    return dict(os.environ, HUSH_RUN=str(RUNS[0]), **(env or {}))
+
+
 def wrk(args, env=None):
     out = subprocess.run(["wrk"] + args, capture_output=True, text=True,
-                         env=dict(os.environ, **(env or {})), check=True).stdout
+                         env=run_env(env), check=True).stdout
     for line in out.splitlines():
         if line.startswith("{"):
             return json.loads(line)
@@ -117,8 +126,8 @@ def main():
         # polling while batches keep arriving: the cache turns over
         ingest = subprocess.Popen(["wrk", "-t1", "-c8", "-d" + d, "-s",
                                    os.path.join(HERE, "reports.lua"), base],
-                                  env=dict(os.environ, HUSH_CAMPAIGN="big",
-                                           HUSH_DOMAIN="16384", HUSH_BATCH="100"),
+                                  env=run_env({"HUSH_CAMPAIGN": "big",
+                                               "HUSH_DOMAIN": "16384", "HUSH_BATCH": "100"}),
                                   stdout=subprocess.DEVNULL)
         r = wrk(["-t1", "-c32", "-d" + d, "-s", os.path.join(HERE, "get.lua"),
                  base + "/v1/campaigns/big/estimates"])
@@ -137,9 +146,9 @@ def main():
         report("reports_alone", r, lambda rate: {"batch": 1, "connections": 4})
         heavy = subprocess.Popen(["wrk", "-t1", "-c2", "-d" + d, "-s",
                                   os.path.join(HERE, "reports.lua"), base],
-                                 env=dict(os.environ, HUSH_CAMPAIGN="olh", HUSH_DOMAIN="65536",
-                                          HUSH_BATCH="10000",
-                                          HUSH_OLH_G=str(olh["mechanism"]["olh_g"])),
+                                 env=run_env({"HUSH_CAMPAIGN": "olh", "HUSH_DOMAIN": "65536",
+                                              "HUSH_BATCH": "10000",
+                                              "HUSH_OLH_G": str(olh["mechanism"]["olh_g"])}),
                                  stdout=subprocess.PIPE, text=True)
         r = wrk(["-t1", "-c4", "-d" + d, "-s", os.path.join(HERE, "reports.lua"), base], small)
         out, _ = heavy.communicate()
