@@ -37,8 +37,9 @@ typedef struct hush_collector_config {
     unsigned connection_timeout_s;        /* default 30: idle time */
     unsigned request_timeout_s;           /* default 30: a request's whole head
                                              and body, however it trickles */
-    unsigned connections_per_client;      /* default 1024 (a quarter of the connection limit): one address cannot take every slot; 0 = no cap */
-    unsigned threads;                     /* HTTP threads; 0 = one per core */
+    unsigned connections_per_client; /* default 1024 (a quarter of the connection limit):
+                                        one address cannot take every slot; 0 = no cap */
+    unsigned threads;                /* HTTP threads; 0 = one per core */
     bool sync_full;                  /* SQLite synchronous=FULL (default) or NORMAL */
     unsigned checkpoint_interval_s;  /* default 30 */
     unsigned max_batches_per_commit; /* default 4096 */

@@ -17,11 +17,15 @@
 
 #include "hush_protocol.h"
 
-/* The shortest "%.*g" of v that reads back as v, as a JSON real. */
+/* The shortest "%.*g" of v that reads back as v, as a JSON real.  %g drops
+ * trailing zeros, and a decimal of fewer than 15 digits that reads back as
+ * v is what v rounds to at 15 digits (v is within half an ulp of it, far
+ * less than half a unit of the 15th digit): so 15, 16 and 17 digits are
+ * the only ones to try. */
 static size_t shortest(double v, char out[40])
 {
     int n = 0;
-    for (int p = 1; p <= 17; p++) {
+    for (int p = 15; p <= 17; p++) {
         n = snprintf(out, 32, "%.*g", p, v);
         if (strtod(out, NULL) == v) {
             break;
@@ -36,7 +40,20 @@ static size_t shortest(double v, char out[40])
 
 char *hush_json_dumps(const json_t *json, size_t flags)
 {
-    char *s = json_dumps(json, flags | JSON_REAL_PRECISION(17));
+    /* a caller that chose a precision short of exact (estimates: 10
+     * digits) gets it; 17 or none means exact, written shortest */
+    size_t prec = (flags >> 11) & 0x1F;
+    if (prec != 0 && prec != 17) {
+        char *d = json_dumps(json, flags);
+        char *copy = d != NULL ? malloc(strlen(d) + 1) : NULL;
+        if (copy != NULL) {
+            memcpy(copy, d, strlen(d) + 1);
+        }
+        free(d);
+        return copy;
+    }
+    char *s = json_dumps(json, (flags & ~(size_t)JSON_REAL_PRECISION(31)) |
+                                   JSON_REAL_PRECISION(17));
     if (s == NULL) {
         return NULL;
     }
