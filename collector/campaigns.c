@@ -112,6 +112,10 @@ char *hush__campaigns_list_json(hush_collector *h, bool all, int64_t now,
         if (o != NULL && ended_at != 0) {
             json_object_set_new(o, "ended_at", json_integer(ended_at));
         }
+        int64_t archived_at = __atomic_load_n(&c->archived_at, __ATOMIC_ACQUIRE);
+        if (o != NULL && archived_at != 0) {
+            json_object_set_new(o, "archived_at", json_integer(archived_at));
+        }
         if (o == NULL || json_array_append_new(arr, o) != 0) {
             json_decref(arr);
             arr = NULL;

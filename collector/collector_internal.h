@@ -46,6 +46,7 @@ enum hush__route {
     ROUTE_READYZ,
     ROUTE_COMPACT,
     ROUTE_CAMPAIGN_END,
+    ROUTE_CAMPAIGN_ARCHIVE,
     ROUTE_OTHER,
     ROUTE_COUNT
 };
@@ -141,7 +142,8 @@ typedef struct hush__campaign {
     /* the end: a scheduled date ("ends_at" in the spec, 0 = none) and an
      * explicit end (POST .../end; 0 = not ended), seconds since 1970 */
     int64_t ends_at;
-    int64_t ended_at; /* atomic */
+    int64_t ended_at;    /* atomic */
+    int64_t archived_at; /* its batches deleted (POST .../archive; 0 = not) */
     /* per campaign, for operators (GET /metrics; atomic, since the start) */
     uint64_t reports_accepted, batches_accepted;
     uint64_t reports_rejected[REJECT_COUNT], batches_rejected[REJECT_COUNT];
@@ -327,6 +329,10 @@ int hush__store_compact(hush_collector *h, hush__compaction *out, hush_err *err)
 /* Records that a campaign ended at `when` (POST /v1/campaigns/{id}/end). */
 int hush__store_end_campaign(hush_collector *h, const char *id, int64_t when,
                              hush_err *err);
+/* Archives an ended campaign: its open round's state saved as its final
+ * checkpoint and every batch of it deleted, in one transaction. */
+int hush__store_archive_campaign(hush_collector *h, hush__campaign *c, int64_t when,
+                                 hush__compaction *out, hush_err *err);
 /* Ends a campaign now: 0, or HUSH_ESTATE if it had ended. */
 int hush__campaign_end(hush_collector *h, hush__campaign *c, hush_err *err);
 /* 0 if the store takes writes: the last commit worked and a write lock can

@@ -327,6 +327,9 @@ static enum hush__route route_of(const char *method, const char *url, char *id,
         if (strcmp(slash, "/end") == 0) {
             return post ? ROUTE_CAMPAIGN_END : ROUTE_OTHER;
         }
+        if (strcmp(slash, "/archive") == 0) {
+            return post ? ROUTE_CAMPAIGN_ARCHIVE : ROUTE_OTHER;
+        }
     }
     return ROUTE_OTHER;
 }
@@ -696,6 +699,42 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             respond_copy(conn, req, 200, h->list_json, "application/json");
         pthread_rwlock_unlock(&h->campaigns_lock);
         return r;
+    }
+    case ROUTE_CAMPAIGN_ARCHIVE: {
+        if (!hush__admin_ok(h,
+                            MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_AUTHORIZATION))) {
+            return respond_error(conn, req, 401, "unauthorized",
+                                 "archiving a campaign needs the admin bearer token");
+        }
+        hush__campaign *c = hush__campaign_find(h, id);
+        if (c == NULL) {
+            return respond_error(conn, req, 404, "unknown_campaign", "no such campaign");
+        }
+        int64_t now = hush__wall();
+        if (!hush__campaign_ended(c, now)) {
+            return respond_error(conn, req, 409, "campaign_active",
+                                 "end the campaign before archiving it");
+        }
+        if (__atomic_load_n(&c->archived_at, __ATOMIC_ACQUIRE) != 0) {
+            return respond_error(conn, req, 409, "campaign_archived",
+                                 "the campaign is archived already");
+        }
+        hush__compaction cr = {0};
+        hush_err aerr = {0};
+        if (hush__store_archive_campaign(h, c, now, &cr, &aerr) != 0) {
+            hush__log(h, "error", "archiving %s failed: %s", c->id, aerr.msg);
+            return respond_error(conn, req, 503, "unavailable", aerr.msg);
+        }
+        hush__log(h, "info",
+                  "campaign %s archived: %lld batches deleted, %lld bytes freed", c->id,
+                  (long long)cr.batches, (long long)cr.bytes);
+        return respond_json_doc(
+            conn, req, 200,
+            json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "campaign", c->id, "state",
+                      "archived", "archived_at", (json_int_t)now, "batches_deleted",
+                      (json_int_t)cr.batches, "reports_deleted", (json_int_t)cr.reports,
+                      "bytes_freed", (json_int_t)cr.bytes));
     }
     case ROUTE_CAMPAIGN_END: {
         if (!hush__admin_ok(h,

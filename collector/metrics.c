@@ -41,10 +41,11 @@ static const char *const route_names[] = {"/healthz",
                                           "/readyz",
                                           "/v1/store/compact",
                                           "/v1/campaigns/{id}/end",
+                                          "/v1/campaigns/{id}/archive",
                                           "other"};
 static const char *const route_methods[] = {
     "GET",  "GET", "GET",  "GET", "POST", "GET",  "POST", "GET",  "GET",  "POST", "GET",
-    "POST", "GET", "POST", "GET", "GET",  "POST", "GET",  "POST", "POST", "any"};
+    "POST", "GET", "POST", "GET", "GET",  "POST", "GET",  "POST", "POST", "POST", "any"};
 
 _Static_assert(sizeof route_names / sizeof route_names[0] == ROUTE_COUNT &&
                    sizeof route_methods / sizeof route_methods[0] == ROUTE_COUNT,

@@ -48,6 +48,8 @@ static const char schema[] =
     "  aggregate_ms REAL NOT NULL, PRIMARY KEY(model, round));"
     "CREATE TABLE IF NOT EXISTS campaign_ends("
     "  campaign TEXT PRIMARY KEY, ended_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS campaign_archives("
+    "  campaign TEXT PRIMARY KEY, archived_at INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');";
 
 /* Schema 2: what closing a round records (refinement). */
@@ -234,9 +236,11 @@ int hush__store_load_campaigns(hush_collector *h, hush_err *err)
     if (sqlite3_prepare_v2(
             h->db,
             "SELECT c.id, c.name, c.created_at, c.round, r.publication, "
-            "r.signature, c.spec, r.opened_at, e.ended_at FROM campaigns c JOIN rounds r "
-            "ON r.campaign = c.id AND r.round = c.round LEFT JOIN campaign_ends e ON "
-            "e.campaign = c.id ORDER BY c.created_at, c.id",
+            "r.signature, c.spec, r.opened_at, e.ended_at, a.archived_at FROM campaigns "
+            "c "
+            "JOIN rounds r ON r.campaign = c.id AND r.round = c.round LEFT JOIN "
+            "campaign_ends e ON e.campaign = c.id LEFT JOIN campaign_archives a ON "
+            "a.campaign = c.id ORDER BY c.created_at, c.id",
             -1, &st, NULL) != SQLITE_OK) {
         return db_error(h, err, "cannot read campaigns");
     }
@@ -255,6 +259,9 @@ int hush__store_load_campaigns(hush_collector *h, hush_err *err)
             hush__campaign *c = rc == 0 ? hush__campaign_find(h, id) : NULL;
             if (c != NULL && sqlite3_column_type(st, 8) != SQLITE_NULL) {
                 c->ended_at = sqlite3_column_int64(st, 8);
+            }
+            if (c != NULL && sqlite3_column_type(st, 9) != SQLITE_NULL) {
+                c->archived_at = sqlite3_column_int64(st, 9);
             }
             if (rc != 0) {
                 hush__round_put(r);
@@ -924,5 +931,106 @@ int hush__store_end_campaign(hush_collector *h, const char *id, int64_t when,
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&h->db_lock);
+    return rc;
+}
+
+int hush__store_archive_campaign(hush_collector *h, hush__campaign *c, int64_t when,
+                                 hush__compaction *out, hush_err *err)
+{
+    /* under the write lock: no writer is between a batch's commit and its
+     * add, so the aggregate saved here holds every batch deleted here */
+    sqlite3_stmt *st = NULL;
+    uint8_t *state = NULL;
+    size_t slen = 0;
+    int rc = 0;
+    memset(out, 0, sizeof *out);
+    pthread_rwlock_wrlock(&h->campaigns_lock);
+    pthread_mutex_lock(&h->db_lock);
+    hush__round *r = c->cur;
+    pthread_mutex_lock(&r->lock);
+    rc = hush_ldp_agg_serialize(r->agg, &state, &slen, err);
+    pthread_mutex_unlock(&r->lock);
+    if (rc != 0) {
+        goto out;
+    }
+    if (sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot archive");
+        goto out;
+    }
+    /* the open round's state, complete, as its checkpoint: a restart needs
+     * none of the batches deleted below */
+    if (sqlite3_prepare_v2(
+            h->db,
+            "INSERT OR REPLACE INTO checkpoints(campaign, round, last_rowid, "
+            "state) VALUES(?, ?, (SELECT COALESCE(MAX(id), 0) FROM batches), ?)",
+            -1, &st, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot archive");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r->round);
+    sqlite3_bind_blob(st, 3, state, (int)slen, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = db_error(h, err, "cannot save the final state");
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(h->db,
+                           "SELECT COUNT(DISTINCT round), COUNT(*), COALESCE(SUM(n), 0), "
+                           "COALESCE(SUM(length(reports) + length(batch_id) + "
+                           "length(campaign) + 24), 0) FROM batches WHERE campaign = ?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot archive");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_error(h, err, "cannot measure the campaign's batches");
+        goto out;
+    }
+    out->rounds = sqlite3_column_int64(st, 0);
+    out->batches = sqlite3_column_int64(st, 1);
+    out->reports = sqlite3_column_int64(st, 2);
+    out->bytes = sqlite3_column_int64(st, 3);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(h->db, "DELETE FROM batches WHERE campaign = ?", -1, &st,
+                           NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot archive");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = db_error(h, err, "cannot delete the campaign's batches");
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(
+            h->db, "INSERT INTO campaign_archives(campaign, archived_at) VALUES(?, ?)",
+            -1, &st, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot archive");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, when);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = db_error(h, err, "cannot record the archive");
+        goto out;
+    }
+    if (sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot commit the archive");
+        goto out;
+    }
+    __atomic_store_n(&c->archived_at, when, __ATOMIC_RELEASE);
+out:
+    if (rc != 0) {
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    sqlite3_finalize(st);
+    hush_free(state);
+    pthread_mutex_unlock(&h->db_lock);
+    pthread_rwlock_unlock(&h->campaigns_lock);
     return rc;
 }
