@@ -187,7 +187,7 @@ static int make_device_view(const hush_collector *h, hush__round *r, hush_err *e
     }
     r->dev_len = strlen(r->dev_body);
     uint8_t sig[crypto_sign_BYTES];
-    crypto_sign_detached(sig, NULL, (const uint8_t *)r->dev_body, r->dev_len, h->sign_sk);
+    hush__sign((hush_collector *)h, r->dev_body, r->dev_len, sig);
     r->dev_signature = hush_b64_encode(sig, sizeof sig);
     if (r->dev_signature == NULL) {
         return hush_err_set(err, HUSH_ENOMEM, "out of memory deriving a device view");
@@ -218,8 +218,9 @@ int hush__round_new(hush_collector *h, const char *id, uint32_t round, int64_t o
     memcpy(r->pub_body, pub_body, pub_len);
     r->pub_body[pub_len] = '\0';
     r->pub_len = pub_len;
-    if ((rc = hush_publication_verify(pub_body, pub_len, signature, h->sign_pk, err)) !=
-            0 ||
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+    hush__sign_pk(h, pk);
+    if ((rc = hush_publication_verify(pub_body, pub_len, signature, pk, err)) != 0 ||
         (rc = hush_publication_parse(pub_body, pub_len, &r->pub, err)) != 0 ||
         (rc = hush_ldp_new(&r->pub->params, &r->mech, err)) != 0 ||
         (rc = hush_ldp_agg_new(r->mech, &r->agg, err)) != 0) {
@@ -752,7 +753,7 @@ int hush__publication_build(hush_collector *h, const hush__pub_spec *ps,
         goto out;
     }
     uint8_t raw[crypto_sign_BYTES];
-    crypto_sign_detached(raw, NULL, (const uint8_t *)body, strlen(body), h->sign_sk);
+    hush__sign(h, body, strlen(body), raw);
     sig = hush_b64_encode(raw, sizeof raw);
     if (sig == NULL) {
         fail(response, status, 500, "internal", "out of memory");
@@ -1039,4 +1040,45 @@ int hush__demo_campaign(hush_collector *h, hush_err *err)
     }
     json_decref(response);
     return rc != 0 ? HUSH_EIO : 0;
+}
+
+static char *sign_b64(const hush_collector *h, const char *body, size_t len)
+{
+    uint8_t sig[crypto_sign_BYTES];
+    hush__sign((hush_collector *)h, body, len, sig);
+    return hush_b64_encode(sig, sizeof sig);
+}
+
+int hush__resign_all(hush_collector *h, hush_err *err)
+{
+    for (size_t i = 0; i < h->n_campaigns; i++) {
+        hush__campaign *c = h->campaigns[i];
+        hush__round *r = c->cur;
+        char *sig = sign_b64(h, r->pub_body, r->pub_len);
+        char *dev = r->dev_body != NULL ? sign_b64(h, r->dev_body, r->dev_len) : NULL;
+        if (sig == NULL || (r->dev_body != NULL && dev == NULL)) {
+            hush_free(sig);
+            hush_free(dev);
+            return hush_err_set(err, HUSH_ENOMEM, "out of memory re-signing");
+        }
+        int rc = hush__store_set_signature(h, c->id, r->round, sig, err);
+        if (rc != 0) {
+            hush_free(sig);
+            hush_free(dev);
+            return rc;
+        }
+        pthread_mutex_lock(&r->lock);
+        char *old = r->signature, *old_dev = r->dev_signature;
+        r->signature = sig;
+        if (dev != NULL) {
+            r->dev_signature = dev;
+        }
+        pthread_mutex_unlock(&r->lock);
+        hush_free(old);
+        if (dev != NULL) {
+            hush_free(old_dev);
+        }
+    }
+    hush__tasks_resign(h);
+    return 0;
 }

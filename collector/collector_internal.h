@@ -47,6 +47,7 @@ enum hush__route {
     ROUTE_COMPACT,
     ROUTE_CAMPAIGN_END,
     ROUTE_CAMPAIGN_ARCHIVE,
+    ROUTE_KEYS_ROTATE,
     ROUTE_OTHER,
     ROUTE_COUNT
 };
@@ -232,6 +233,7 @@ struct hush_collector {
 
     uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES];
     uint8_t sign_sk[crypto_sign_SECRETKEYBYTES];
+    pthread_mutex_t sign_lock; /* the signing key, which a rotation replaces */
     uint8_t seal_pk[crypto_box_PUBLICKEYBYTES];
     uint8_t seal_sk[crypto_box_SECRETKEYBYTES];
     uint8_t admin_hash[crypto_generichash_BYTES];
@@ -282,7 +284,23 @@ struct hush_collector {
 
 /* keys.c */
 int hush__mkdir_p(const char *path, mode_t mode, hush_err *err);
+/* Signs with the current key / copies the current public key, under
+ * sign_lock (a key rotation may be replacing them). */
+void hush__sign(hush_collector *h, const void *msg, size_t len,
+                uint8_t sig[crypto_sign_BYTES]);
+void hush__sign_pk(hush_collector *h, uint8_t pk[crypto_sign_PUBLICKEYBYTES]);
 int hush__keys_load(hush_collector *h, hush_err *err);
+/* POST /v1/keys/rotate: a new signing key, its continuity document (signed
+ * by the old and the new key), every open publication re-signed; *out is
+ * the answer {"signing_key", "document"}. */
+int hush__keys_rotate(hush_collector *h, json_t **out, hush_err *err);
+/* Re-signs every campaign's open round (both views; the store's copy too)
+ * and every model task's publication with the current key.  Under the
+ * campaigns write lock. */
+int hush__resign_all(hush_collector *h, hush_err *err);
+void hush__tasks_resign(hush_collector *h);
+int hush__store_set_signature(hush_collector *h, const char *campaign, uint32_t round,
+                              const char *signature, hush_err *err);
 int hush__admin_token_load(hush_collector *h, hush_err *err);
 bool hush__admin_ok(hush_collector *h, const char *authorization);
 

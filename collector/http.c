@@ -272,6 +272,9 @@ static enum hush__route route_of(const char *method, const char *url, char *id,
     if (strcmp(url, "/v1/keys") == 0) {
         return get ? ROUTE_KEYS : ROUTE_OTHER;
     }
+    if (strcmp(url, "/v1/keys/rotate") == 0) {
+        return post ? ROUTE_KEYS_ROTATE : ROUTE_OTHER;
+    }
     if (strcmp(url, "/v1/reports") == 0) {
         return post ? ROUTE_REPORTS : ROUTE_OTHER;
     }
@@ -666,8 +669,30 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         return respond(conn, req, 200, text, len, "text/plain; version=0.0.4", NULL,
                        NULL);
     }
-    case ROUTE_KEYS:
-        return respond_copy(conn, req, 200, h->keys_json, "application/json");
+    case ROUTE_KEYS: {
+        pthread_rwlock_rdlock(&h->campaigns_lock); /* a rotation swaps keys_json */
+        enum MHD_Result r =
+            respond_copy(conn, req, 200, h->keys_json, "application/json");
+        pthread_rwlock_unlock(&h->campaigns_lock);
+        return r;
+    }
+    case ROUTE_KEYS_ROTATE: {
+        if (!hush__admin_ok(h,
+                            MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_AUTHORIZATION))) {
+            return respond_error(conn, req, 401, "unauthorized",
+                                 "rotating the signing key needs the admin bearer token");
+        }
+        json_t *out = NULL;
+        hush_err kerr = {0};
+        if (hush__keys_rotate(h, &out, &kerr) != 0) {
+            hush__log(h, "error", "key rotation failed: %s", kerr.msg);
+            return respond_error(conn, req, 500, "internal", kerr.msg);
+        }
+        hush__log(h, "info",
+                  "signing key rotated; the continuity document is in GET /v1/keys");
+        return respond_json_doc(conn, req, 200, out);
+    }
     case ROUTE_CAMPAIGNS_LIST: {
         const char *state =
             MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "state");
@@ -799,7 +824,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         size_t len = device ? r->dev_len : r->pub_len;
         char *body = malloc(len + 1);
         char sig[128];
+        pthread_mutex_lock(&r->lock); /* a key rotation swaps signatures */
         snprintf(sig, sizeof sig, "%s", device ? r->dev_signature : r->signature);
+        pthread_mutex_unlock(&r->lock);
         if (body != NULL) {
             memcpy(body, src, len + 1);
         }

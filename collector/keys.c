@@ -77,6 +77,190 @@ static int read_or_create(const char *path, uint8_t *buf, size_t len,
     return 0;
 }
 
+void hush__sign(hush_collector *h, const void *msg, size_t len,
+                uint8_t sig[crypto_sign_BYTES])
+{
+    pthread_mutex_lock(&h->sign_lock);
+    crypto_sign_detached(sig, NULL, msg, len, h->sign_sk);
+    pthread_mutex_unlock(&h->sign_lock);
+}
+
+void hush__sign_pk(hush_collector *h, uint8_t pk[crypto_sign_PUBLICKEYBYTES])
+{
+    pthread_mutex_lock(&h->sign_lock);
+    memcpy(pk, h->sign_pk, crypto_sign_PUBLICKEYBYTES);
+    pthread_mutex_unlock(&h->sign_lock);
+}
+
+/* ---- key rotation ----
+ *
+ * Apps pin the collector's signing key.  To change it without an app
+ * release, hushd publishes a key-continuity document, signed by the old key
+ * (what devices trust) and by the new one (proof that whoever made it holds
+ * the new key):
+ *   {"kind":"hush-key-continuity","version":1,"old_key":B64,"new_key":B64,
+ *    "issued_at":T}
+ * GET /v1/keys lists every document since the first key, oldest first;
+ * devices follow the chain from the key they pin (hush_agent_follow_keys).
+ * The documents are kept in <key-dir>/continuity.jsonl, one JSON line
+ * {"document":TEXT,"old_signature":B64,"new_signature":B64} each. */
+
+static char *continuity_path(const hush_collector *h, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/continuity.jsonl", h->cfg.key_dir);
+    return buf;
+}
+
+/* The GET /v1/keys body: the keys, and the continuity documents. */
+static int keys_json_build(hush_collector *h, hush_err *err)
+{
+    char path[HUSH_PATH_MAX + 32];
+    json_t *chain = json_array();
+    FILE *f = fopen(continuity_path(h, path, sizeof path), "r");
+    char *line = NULL;
+    size_t cap = 0;
+    while (f != NULL && chain != NULL && getline(&line, &cap, f) > 0) {
+        json_t *o = json_loads(line, 0, NULL);
+        if (o == NULL || json_array_append_new(chain, o) != 0) {
+            free(line);
+            fclose(f);
+            json_decref(chain);
+            return hush_err_set(err, HUSH_ECORRUPT, "%s: a line is not JSON", path);
+        }
+    }
+    free(line);
+    if (f != NULL) {
+        fclose(f);
+    }
+    char *sign_b64 = hush_b64_encode(h->sign_pk, sizeof h->sign_pk);
+    char *seal_b64 = hush_b64_encode(h->seal_pk, sizeof h->seal_pk);
+    json_t *doc =
+        sign_b64 != NULL && seal_b64 != NULL && chain != NULL
+            ? json_pack("{s:s, s:s, s:s, s:s, s:o}", "signing_key", sign_b64,
+                        "signing_algorithm", "ed25519", "sealing_key", seal_b64,
+                        "sealing_algorithm", "crypto_box_seal", "continuity", chain)
+            : NULL;
+    hush_free(sign_b64);
+    hush_free(seal_b64);
+    char *text = doc != NULL ? hush_json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (text == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory");
+    }
+    free(h->keys_json);
+    h->keys_json = text;
+    return 0;
+}
+
+/* Writes `len` bytes to `path` atomically (temporary file, fsync, rename,
+ * fsync of the directory). */
+static int write_atomic(const char *dir, const char *path, const void *data, size_t len,
+                        hush_err *err)
+{
+    char tmp[HUSH_PATH_MAX + 48];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return hush_err_set(err, HUSH_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    }
+    ssize_t w = write(fd, data, len);
+    int s = fsync(fd);
+    close(fd);
+    if (w != (ssize_t)len || s != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return hush_err_set(err, HUSH_EIO, "cannot write %s", path);
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+int hush__keys_rotate(hush_collector *h, json_t **out, hush_err *err)
+{
+    uint8_t seed[crypto_sign_SEEDBYTES], pk[crypto_sign_PUBLICKEYBYTES],
+        sk[crypto_sign_SECRETKEYBYTES];
+    randombytes_buf(seed, sizeof seed);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    uint8_t old_pk[crypto_sign_PUBLICKEYBYTES];
+    hush__sign_pk(h, old_pk);
+    char *old_b64 = hush_b64_encode(old_pk, sizeof old_pk);
+    char *new_b64 = hush_b64_encode(pk, sizeof pk);
+    json_t *d = old_b64 != NULL && new_b64 != NULL
+                    ? json_pack("{s:s, s:i, s:s, s:s, s:I}", "kind",
+                                "hush-key-continuity", "version", 1, "old_key", old_b64,
+                                "new_key", new_b64, "issued_at", (json_int_t)hush__wall())
+                    : NULL;
+    char *body = d != NULL ? hush_json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    hush_free(old_b64);
+    int rc = 0;
+    char *line = NULL;
+    if (body == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory rotating keys");
+        goto out;
+    }
+    uint8_t s_old[crypto_sign_BYTES], s_new[crypto_sign_BYTES];
+    hush__sign(h, body, strlen(body), s_old);
+    crypto_sign_detached(s_new, NULL, (const uint8_t *)body, strlen(body), sk);
+    char *so = hush_b64_encode(s_old, sizeof s_old),
+         *sn = hush_b64_encode(s_new, sizeof s_new);
+    json_t *entry = so != NULL && sn != NULL
+                        ? json_pack("{s:s, s:s, s:s}", "document", body, "old_signature",
+                                    so, "new_signature", sn)
+                        : NULL;
+    hush_free(so);
+    hush_free(sn);
+    line = entry != NULL ? hush_json_dumps(entry, JSON_COMPACT) : NULL;
+    json_decref(entry);
+    if (line == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory rotating keys");
+        goto out;
+    }
+    /* the document first (devices that fetch it before the switch can
+     * already follow), then the key, then everything signed with it */
+    char path[HUSH_PATH_MAX + 32];
+    int fd = open(continuity_path(h, path, sizeof path),
+                  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    size_t ll = strlen(line);
+    if (fd < 0 || write(fd, line, ll) != (ssize_t)ll || write(fd, "\n", 1) != 1 ||
+        fsync(fd) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        rc = hush_err_set(err, HUSH_EIO, "cannot append to %s", path);
+        goto out;
+    }
+    close(fd);
+    char keypath[HUSH_PATH_MAX + 32];
+    snprintf(keypath, sizeof keypath, "%s/signing.key", h->cfg.key_dir);
+    if ((rc = write_atomic(h->cfg.key_dir, keypath, seed, sizeof seed, err)) != 0) {
+        goto out;
+    }
+    pthread_rwlock_wrlock(&h->campaigns_lock);
+    pthread_mutex_lock(&h->sign_lock);
+    memcpy(h->sign_pk, pk, sizeof pk);
+    memcpy(h->sign_sk, sk, sizeof sk);
+    pthread_mutex_unlock(&h->sign_lock);
+    rc = hush__resign_all(h, err);
+    if (rc == 0) {
+        rc = keys_json_build(h, err);
+    }
+    pthread_rwlock_unlock(&h->campaigns_lock);
+    if (rc == 0) {
+        *out = json_pack("{s:s, s:s}", "signing_key", new_b64, "document", body);
+    }
+out:
+    sodium_memzero(seed, sizeof seed);
+    sodium_memzero(sk, sizeof sk);
+    hush_free(new_b64);
+    free(body);
+    free(line);
+    return rc;
+}
+
 int hush__keys_load(hush_collector *h, hush_err *err)
 {
     int rc = hush__mkdir_p(h->cfg.key_dir, 0700, err);
@@ -103,18 +287,7 @@ int hush__keys_load(hush_collector *h, hush_err *err)
         return rc;
     }
     crypto_scalarmult_base(h->seal_pk, h->seal_sk);
-    char *sign_b64 = hush_b64_encode(h->sign_pk, sizeof h->sign_pk);
-    char *seal_b64 = hush_b64_encode(h->seal_pk, sizeof h->seal_pk);
-    json_t *doc = sign_b64 != NULL && seal_b64 != NULL
-                      ? json_pack("{s:s, s:s, s:s, s:s}", "signing_key", sign_b64,
-                                  "signing_algorithm", "ed25519", "sealing_key", seal_b64,
-                                  "sealing_algorithm", "crypto_box_seal")
-                      : NULL;
-    hush_free(sign_b64);
-    hush_free(seal_b64);
-    h->keys_json = doc != NULL ? hush_json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    return h->keys_json != NULL ? 0 : hush_err_set(err, HUSH_ENOMEM, "out of memory");
+    return keys_json_build(h, err);
 }
 
 int hush__admin_token_load(hush_collector *h, hush_err *err)

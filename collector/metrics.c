@@ -42,10 +42,12 @@ static const char *const route_names[] = {"/healthz",
                                           "/v1/store/compact",
                                           "/v1/campaigns/{id}/end",
                                           "/v1/campaigns/{id}/archive",
+                                          "/v1/keys/rotate",
                                           "other"};
 static const char *const route_methods[] = {
-    "GET",  "GET", "GET",  "GET", "POST", "GET",  "POST", "GET",  "GET",  "POST", "GET",
-    "POST", "GET", "POST", "GET", "GET",  "POST", "GET",  "POST", "POST", "POST", "any"};
+    "GET",  "GET",  "GET",  "GET",  "POST", "GET",  "POST", "GET",
+    "GET",  "POST", "GET",  "POST", "GET",  "POST", "GET",  "GET",
+    "POST", "GET",  "POST", "POST", "POST", "POST", "any"};
 
 _Static_assert(sizeof route_names / sizeof route_names[0] == ROUTE_COUNT &&
                    sizeof route_methods / sizeof route_methods[0] == ROUTE_COUNT,

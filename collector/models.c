@@ -196,7 +196,7 @@ static int publish(hush_collector *h, hush__task *t, hush_err *err)
     }
     hush_model_pub_free(check);
     uint8_t sig[crypto_sign_BYTES];
-    crypto_sign_detached(sig, NULL, (const uint8_t *)body, strlen(body), h->sign_sk);
+    hush__sign(h, body, strlen(body), sig);
     char *sig_b64 = hush_b64_encode(sig, sizeof sig);
     if (sig_b64 == NULL) {
         free(body);
@@ -996,4 +996,20 @@ int hush__task_replay_one(hush__task *t, const void *update, size_t len, bool un
 uint32_t hush__task_round(const hush__task *t)
 {
     return t->round;
+}
+
+void hush__tasks_resign(hush_collector *h)
+{
+    for (size_t i = 0; i < h->n_tasks; i++) {
+        hush__task *t = h->tasks[i];
+        pthread_mutex_lock(&t->lock);
+        uint8_t sig[crypto_sign_BYTES];
+        hush__sign(h, t->pub_body, strlen(t->pub_body), sig);
+        char *b64 = hush_b64_encode(sig, sizeof sig);
+        if (b64 != NULL) {
+            hush_free(t->signature);
+            t->signature = b64;
+        }
+        pthread_mutex_unlock(&t->lock);
+    }
 }

@@ -47,6 +47,7 @@ static void destroy(hush_collector *h)
     pthread_mutex_destroy(&h->log_lock);
     pthread_mutex_destroy(&h->conn_lock);
     pthread_mutex_destroy(&h->admin_lock);
+    pthread_mutex_destroy(&h->sign_lock);
     pthread_mutex_destroy(&h->count_lock);
     pthread_cond_destroy(&h->count_cond);
     pthread_cond_destroy(&h->reaper_cond);
@@ -79,6 +80,7 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
     pthread_mutex_init(&h->log_lock, NULL);
     pthread_mutex_init(&h->conn_lock, NULL);
     pthread_mutex_init(&h->admin_lock, NULL);
+    pthread_mutex_init(&h->sign_lock, NULL);
     pthread_mutex_init(&h->count_lock, NULL);
     pthread_cond_init(&h->count_cond, NULL);
     pthread_cond_init(&h->reaper_cond, NULL);

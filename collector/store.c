@@ -1034,3 +1034,26 @@ out:
     pthread_rwlock_unlock(&h->campaigns_lock);
     return rc;
 }
+
+int hush__store_set_signature(hush_collector *h, const char *campaign, uint32_t round,
+                              const char *signature, hush_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    pthread_mutex_lock(&h->db_lock);
+    if (sqlite3_prepare_v2(
+            h->db, "UPDATE rounds SET signature = ? WHERE campaign = ? AND round = ?", -1,
+            &st, NULL) != SQLITE_OK) {
+        rc = db_error(h, err, "cannot store a signature");
+    } else {
+        sqlite3_bind_text(st, 1, signature, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, campaign, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, round);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = db_error(h, err, "cannot store a signature");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&h->db_lock);
+    return rc;
+}

@@ -87,6 +87,9 @@ int hush_agent_open(const hush_agent_config *config, hush_agent **out, hush_err 
         rc = hush__ledger_open(&a->ledger, a->state_dir, hush__agent_now(a), a->rng,
                                a->secret, err);
     }
+    if (rc == 0) {
+        rc = hush__trusted_keys_load(a, err);
+    }
     if (rc != 0) {
         hush_agent_close(a);
         return rc;
@@ -236,7 +239,7 @@ int hush_agent_accept_campaign(hush_agent *a, const char *expected_id, const cha
         return hush_err_set(err, HUSH_EINVAL,
                             "accepting a campaign needs the id it was fetched for");
     }
-    int rc = hush_publication_verify(body, len, signature, a->cfg.collector_key, err);
+    int rc = hush__verify_trusted(a, body, len, signature, err);
     if (rc != 0) {
         return rc;
     }

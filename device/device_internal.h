@@ -113,8 +113,13 @@ struct hush_fl_model {
     hush_embedder *embedder;
 };
 
+#define HUSH__MAX_KEYS 64
+
 struct hush_agent {
     hush_agent_config cfg;
+    /* the collector keys it trusts: the pinned one first (keys.c) */
+    uint8_t keys[HUSH__MAX_KEYS][32];
+    size_t n_keys;
     char state_dir[HUSH__STATE_PATH_MAX];
     hush_rng *rng;
     hush__ledger ledger;
@@ -129,6 +134,11 @@ struct hush_agent {
 };
 
 int64_t hush__agent_now(const hush_agent *a);
+/* keys.c: loads the followed keys; verifies a publication against every
+ * trusted key. */
+int hush__trusted_keys_load(hush_agent *a, hush_err *err);
+int hush__verify_trusted(const hush_agent *a, const char *body, size_t len,
+                         const char *signature, hush_err *err);
 /* The participation coin of (device, task, round) at rate q (learn.c). */
 bool hush__participates(const hush_agent *a, const char *task, uint32_t round, double q);
 /* Under the ledger lock: refuses (HUSH_ESTALE) a `round` older than the

@@ -127,6 +127,22 @@ HUSH_API void hush_agent_clear_samples(hush_agent *agent);
  * when the ledger cannot be written.  *out is new (hush_campaign_free) and
  * independent of the agent.
  */
+/**
+ * Follows the collector's signing-key rotations: `keys_json` is the body of
+ * GET /v1/keys, whose "continuity" list holds documents each naming an old
+ * and a new key, signed by both.  Every document whose old key this agent
+ * trusts (the pinned collector_key, or one followed before) and whose two
+ * signatures hold makes the new key trusted too, kept in the state
+ * directory (`trusted-keys`) for later runs.  A document with a bad
+ * signature refuses the whole call (HUSH_ESIGNATURE) and nothing is
+ * followed; one whose old key is not trusted is ignored.  *added says how
+ * many keys were added.  Publications are then accepted if any trusted key
+ * signed them.  Call it after fetching GET /v1/keys, e.g. when a
+ * publication's signature fails.
+ */
+HUSH_API int hush_agent_follow_keys(hush_agent *agent, const char *keys_json, size_t len,
+                                    size_t *added, hush_err *err) HUSH_WARN_UNUSED;
+
 HUSH_API int hush_agent_accept_campaign(hush_agent *agent, const char *expected_id,
                                         const char *body, size_t len,
                                         const char *signature, hush_campaign **out,

@@ -108,7 +108,7 @@ int hush_agent_accept_model(hush_agent *a, const char *expected_id, const char *
         return hush_err_set(err, HUSH_EINVAL,
                             "accepting a model needs the task id it was fetched for");
     }
-    int rc = hush_publication_verify(body, len, signature, a->cfg.collector_key, err);
+    int rc = hush__verify_trusted(a, body, len, signature, err);
     if (rc != 0) {
         return rc;
     }

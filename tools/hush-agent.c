@@ -302,6 +302,25 @@ int main(int argc, char **argv)
     char *list = NULL;
     size_t len = 0;
     json_t *doc = NULL;
+    /* follow the collector's key rotations from the pinned key */
+    char *keys = NULL;
+    size_t klen2 = 0, added = 0;
+    if (hush_transport_get(t, "/v1/keys", &status, &keys, &klen2, NULL, &err) == 0 &&
+        status == 200) {
+        if (hush_agent_follow_keys(a, keys, klen2, &added, &err) != 0) {
+            fprintf(stderr, "hush-agent: the collector's keys: %s\n", err.msg);
+            hush_free(keys);
+            hush_transport_free(t);
+            hush_agent_close(a);
+            return 1;
+        }
+        if (added > 0) {
+            fprintf(stderr, "hush-agent: followed %zu rotated collector key%s\n", added,
+                    added == 1 ? "" : "s");
+        }
+    }
+    hush_free(keys);
+    hush_err_clear(&err);
     if (hush_transport_get(t, "/v1/campaigns", &status, &list, &len, NULL, &err) != 0 ||
         status != 200 || (doc = json_loadb(list, len, 0, NULL)) == NULL) {
         fprintf(stderr, "hush-agent: cannot list campaigns: %s\n",

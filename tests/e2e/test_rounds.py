@@ -17,6 +17,7 @@ Usage: test_rounds.py path/to/hushd
 import base64
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -693,6 +694,62 @@ def an_ended_campaign_archives_and_keeps_its_estimates():
 
 
 @test
+def a_rotated_signing_key_is_followed_from_the_pinned_one():
+    """POST /v1/keys/rotate (admin): a new signing key, a continuity
+    document signed by the old key and the new one in GET /v1/keys, the
+    open publications re-signed (and still after a restart); a device that
+    pins the old key follows the document and takes part, one that is shown
+    a forged document refuses it and trusts nothing new."""
+    work = tempfile.mkdtemp(prefix="hush-e2e-rotate-")
+    h = Hushd(HUSHD)
+    try:
+        create(h)
+        sodium = Sodium()
+        _, keys, _ = h.json("GET", "/v1/keys")
+        k1 = keys["signing_key"]
+        expect(keys.get("continuity") == [], "no rotation yet: %s" % keys)
+        s, doc, _ = h.json("POST", "/v1/keys/rotate")
+        expect(s == 401, "admin only: %s" % s)
+        s, doc, _ = h.json("POST", "/v1/keys/rotate", admin=True)
+        expect(s == 200 and doc["signing_key"] != k1, "rotate %s %s" % (s, doc))
+        _, keys, _ = h.json("GET", "/v1/keys")
+        validate(keys, "keys")
+        k2 = keys["signing_key"]
+        expect(k2 == doc["signing_key"] and len(keys["continuity"]) == 1, "keys %s" % keys)
+        e = keys["continuity"][0]
+        d = json.loads(e["document"])
+        expect(d["old_key"] == k1 and d["new_key"] == k2, "document %s" % d)
+        text = e["document"].encode()
+        expect(sodium.verify(base64.b64decode(e["old_signature"]), text, base64.b64decode(k1))
+               and sodium.verify(base64.b64decode(e["new_signature"]), text,
+                                 base64.b64decode(k2)), "signed by both keys")
+        for view in ("", "?view=device"):
+            body, sig, _ = publication(h, view=view)
+            expect(sodium.verify(base64.b64decode(sig), body, base64.b64decode(k2)),
+                   "re-signed with the new key (%s)" % view)
+        h.stop()
+        h.start()
+        body, sig, _ = publication(h)
+        expect(sodium.verify(base64.b64decode(sig), body, base64.b64decode(k2)),
+               "after a restart too")
+        # a device pinning the old key
+        samples = os.path.join(work, "samples.jsonl")
+        with open(samples, "w") as f:
+            f.write(json.dumps({"text": TEXTS[0]}) + "\n")
+        agent = os.path.join(os.path.dirname(HUSHD), "hush-agent")
+        p = subprocess.run([agent, "run", "--collector", h.base, "--key", k1, "--samples",
+                            samples, "--state", os.path.join(work, "state"), "--seed", "4"],
+                           capture_output=True, text=True, timeout=60)
+        expect(p.returncode == 0 and '"accepted":1' in p.stdout and "followed 1" in p.stderr,
+               "an agent pinning the old key: %s %s" % (p.stdout, p.stderr))
+        with open(os.path.join(work, "state", "trusted-keys")) as f:
+            expect(f.read().strip() == k2, "the followed key is kept")
+    finally:
+        h.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@test
 def pe_selection_draws_children_in_proportion_and_keeps_none():
     """"selection": "pe": each candidate's weight is its count minus
     pe_threshold standard errors; those with weight > 0 are parents, none
@@ -748,6 +805,7 @@ def main():
               compaction_drops_closed_rounds_batches_and_changes_no_estimate,
               a_campaign_ends_now_or_at_its_date,
               an_ended_campaign_archives_and_keeps_its_estimates,
+              a_rotated_signing_key_is_followed_from_the_pinned_one,
               pe_selection_draws_children_in_proportion_and_keeps_none,
               round_policy_and_what_cannot_be_closed,
               a_failing_external_generator_leaves_the_round_open, history_survives_a_restart,
