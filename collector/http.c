@@ -147,12 +147,17 @@ static enum MHD_Result respond_json_doc(struct MHD_Connection *conn, request *re
  * closes the socket, and the registry's lock is held around the shutdown,
  * so a socket number is never used after it could be reused. */
 struct hush__conn {
-    struct hush__conn *prev, *next;
+    struct hush__conn *prev, *next; /* under conn_lock */
     int fd;
-    double since;
-    bool busy; /* the request is complete: being answered */
-    bool reaped;
+    int64_t since_ms; /* when the current request began (atomic) */
+    bool busy;        /* the request is complete: being answered (atomic) */
+    bool reaped;      /* under conn_lock */
 };
+
+static int64_t now_ms(void)
+{
+    return (int64_t)(hush__now() * 1e3);
+}
 
 static struct hush__conn *conn_of(struct MHD_Connection *conn)
 {
@@ -161,14 +166,15 @@ static struct hush__conn *conn_of(struct MHD_Connection *conn)
     return ci != NULL ? ci->socket_context : NULL;
 }
 
+/* Marks the connection's request complete (busy) or a new one begun; on
+ * every request, so lock-free: the reaper reads both atomically. */
 static void conn_mark(hush_collector *h, struct MHD_Connection *conn, bool busy)
 {
+    (void)h;
     struct hush__conn *c = conn_of(conn);
     if (c != NULL) {
-        pthread_mutex_lock(&h->conn_lock);
-        c->busy = busy;
-        c->since = hush__now();
-        pthread_mutex_unlock(&h->conn_lock);
+        __atomic_store_n(&c->since_ms, now_ms(), __ATOMIC_RELAXED);
+        __atomic_store_n(&c->busy, busy, __ATOMIC_RELEASE);
     }
 }
 
@@ -186,7 +192,7 @@ static void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_co
             return;
         }
         c->fd = ci->connect_fd;
-        c->since = hush__now();
+        c->since_ms = now_ms();
         pthread_mutex_lock(&h->conn_lock);
         c->next = h->conns;
         if (h->conns != NULL) {
@@ -219,8 +225,10 @@ static void *reaper_main(void *arg)
     pthread_mutex_lock(&h->conn_lock);
     while (!h->reaper_stop) {
         double now = hush__now();
+        int64_t deadline_ms = now_ms() - (int64_t)h->cfg.request_timeout_s * 1000;
         for (struct hush__conn *c = h->conns; c != NULL; c = c->next) {
-            if (!c->busy && !c->reaped && now - c->since > h->cfg.request_timeout_s) {
+            if (!__atomic_load_n(&c->busy, __ATOMIC_ACQUIRE) && !c->reaped &&
+                __atomic_load_n(&c->since_ms, __ATOMIC_RELAXED) < deadline_ms) {
                 shutdown(c->fd, SHUT_RDWR);
                 c->reaped = true;
                 __atomic_add_fetch(&h->metrics.requests_timed_out, 1, __ATOMIC_RELAXED);
@@ -517,9 +525,10 @@ static bool is_json(struct MHD_Connection *conn)
     return *rest == '\0' || *rest == ';';
 }
 
+/* How many Authorization and Content-Type headers a request has, in one
+ * pass over its headers. */
 struct header_count {
-    const char *name;
-    unsigned n;
+    unsigned auth, type;
 };
 
 static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -528,16 +537,9 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
     struct header_count *c = cls;
     (void)kind;
     (void)value;
-    c->n += strcasecmp(key, c->name) == 0;
+    c->auth += strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0;
+    c->type += strcasecmp(key, MHD_HTTP_HEADER_CONTENT_TYPE) == 0;
     return MHD_YES;
-}
-
-/* How many times a request header appears. */
-static unsigned header_times(struct MHD_Connection *conn, const char *name)
-{
-    struct header_count c = {name, 0};
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &c);
-    return c.n;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -567,8 +569,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         }
         /* which of two credentials or two types would count is anyone's
          * guess: neither */
-        if (header_times(conn, MHD_HTTP_HEADER_AUTHORIZATION) > 1 ||
-            header_times(conn, MHD_HTTP_HEADER_CONTENT_TYPE) > 1) {
+        struct header_count hc = {0, 0};
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &hc);
+        if (hc.auth > 1 || hc.type > 1) {
             return respond_error(conn, req, 400, "bad_request",
                                  "more than one Authorization or Content-Type header");
         }

@@ -861,6 +861,16 @@ int hush__store_model_rounds(hush_collector *h, const char *id, json_t **out,
     return 0;
 }
 
+/* What a compaction or an archive deletes: (rounds, batches, reports,
+ * bytes) in the columns of the measuring query. */
+static void read_measure(sqlite3_stmt *st, hush__compaction *out)
+{
+    out->rounds = sqlite3_column_int64(st, 0);
+    out->batches = sqlite3_column_int64(st, 1);
+    out->reports = sqlite3_column_int64(st, 2);
+    out->bytes = sqlite3_column_int64(st, 3);
+}
+
 int hush__store_compact(hush_collector *h, hush__compaction *out, hush_err *err)
 {
     /* the campaigns' open rounds cannot change while the read lock is held
@@ -881,10 +891,7 @@ int hush__store_compact(hush_collector *h, hush__compaction *out, hush_err *err)
         rc = db_error(h, err, "cannot measure the closed rounds' batches");
         goto out;
     }
-    out->rounds = sqlite3_column_int64(st, 0);
-    out->batches = sqlite3_column_int64(st, 1);
-    out->reports = sqlite3_column_int64(st, 2);
-    out->bytes = sqlite3_column_int64(st, 3);
+    read_measure(st, out);
     sqlite3_finalize(st);
     st = NULL;
     if (sqlite3_exec(h->db,
@@ -989,10 +996,7 @@ int hush__store_archive_campaign(hush_collector *h, hush__campaign *c, int64_t w
         rc = db_error(h, err, "cannot measure the campaign's batches");
         goto out;
     }
-    out->rounds = sqlite3_column_int64(st, 0);
-    out->batches = sqlite3_column_int64(st, 1);
-    out->reports = sqlite3_column_int64(st, 2);
-    out->bytes = sqlite3_column_int64(st, 3);
+    read_measure(st, out);
     sqlite3_finalize(st);
     st = NULL;
     if (sqlite3_prepare_v2(h->db, "DELETE FROM batches WHERE campaign = ?", -1, &st,

@@ -51,7 +51,8 @@ int hush__trusted_keys_load(hush_agent *a, hush_err *err)
         uint8_t key[32];
         size_t n = 0;
         if (hush_b64_decode(line, strlen(line), key, sizeof key, &n) != 0 || n != 32) {
-            rc = hush_err_set(err, HUSH_ECORRUPT, "%s: a line is not a 32-byte key", path);
+            rc =
+                hush_err_set(err, HUSH_ECORRUPT, "%s: a line is not a 32-byte key", path);
         } else if (!trusted(a, key) && a->n_keys < HUSH__MAX_KEYS) {
             memcpy(a->keys[a->n_keys++], key, 32);
         }
@@ -109,7 +110,8 @@ static int b64_key(const json_t *v, uint8_t out[32])
 {
     size_t n = 0;
     const char *s = json_string_value(v);
-    return s != NULL && hush_b64_decode(s, strlen(s), out, 32, &n) == 0 && n == 32 ? 0 : -1;
+    return s != NULL && hush_b64_decode(s, strlen(s), out, 32, &n) == 0 && n == 32 ? 0
+                                                                                   : -1;
 }
 
 static int b64_sig(const json_t *v, uint8_t out[crypto_sign_BYTES])
@@ -130,8 +132,9 @@ int hush_agent_follow_keys(hush_agent *a, const char *keys_json, size_t len,
     const json_t *chain = json_object_get(doc, "continuity");
     if (doc == NULL || (chain != NULL && !json_is_array(chain))) {
         json_decref(doc);
-        return hush_err_set(err, HUSH_EINVAL,
-                            "not a GET /v1/keys document (\"continuity\" must be a list)");
+        return hush_err_set(
+            err, HUSH_EINVAL,
+            "not a GET /v1/keys document (\"continuity\" must be a list)");
     }
     int rc = 0;
     size_t before = a->n_keys;
@@ -143,7 +146,8 @@ int hush_agent_follow_keys(hush_agent *a, const char *keys_json, size_t len,
             const json_t *e = json_array_get(chain, i);
             const char *text = json_string_value(json_object_get(e, "document"));
             uint8_t so[crypto_sign_BYTES], sn[crypto_sign_BYTES], oldk[32], newk[32];
-            json_t *d = text != NULL ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
+            json_t *d =
+                text != NULL ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
             const char *kind = json_string_value(json_object_get(d, "kind"));
             if (d == NULL || kind == NULL || strcmp(kind, "hush-key-continuity") != 0 ||
                 json_integer_value(json_object_get(d, "version")) != 1 ||
@@ -151,16 +155,19 @@ int hush_agent_follow_keys(hush_agent *a, const char *keys_json, size_t len,
                 b64_key(json_object_get(d, "new_key"), newk) != 0 ||
                 b64_sig(json_object_get(e, "old_signature"), so) != 0 ||
                 b64_sig(json_object_get(e, "new_signature"), sn) != 0) {
-                rc = hush_err_set(err, HUSH_EINVAL, "continuity document %zu is malformed",
-                                  i + 1);
+                rc = hush_err_set(err, HUSH_EINVAL,
+                                  "continuity document %zu is malformed", i + 1);
             } else if (trusted(a, oldk) && !trusted(a, newk)) {
                 size_t tl = strlen(text);
-                if (crypto_sign_verify_detached(so, (const uint8_t *)text, tl, oldk) != 0 ||
-                    crypto_sign_verify_detached(sn, (const uint8_t *)text, tl, newk) != 0) {
-                    rc = hush_err_set(err, HUSH_ESIGNATURE,
-                                      "continuity document %zu is not signed by both keys: "
-                                      "refused",
-                                      i + 1);
+                if (crypto_sign_verify_detached(so, (const uint8_t *)text, tl, oldk) !=
+                        0 ||
+                    crypto_sign_verify_detached(sn, (const uint8_t *)text, tl, newk) !=
+                        0) {
+                    rc = hush_err_set(
+                        err, HUSH_ESIGNATURE,
+                        "continuity document %zu is not signed by both keys: "
+                        "refused",
+                        i + 1);
                 } else if (a->n_keys == HUSH__MAX_KEYS) {
                     rc = hush_err_set(err, HUSH_ETOOBIG, "more than %d collector keys",
                                       HUSH__MAX_KEYS);

@@ -65,7 +65,8 @@ Test(keys, rotations_are_followed_from_the_pinned_key_only)
     fx_pub p3;
     fx_poll(&p3, &k3, "{\"name\":\"grr\",\"domain\":3,\"epsilon\":1}", 3, 3.0);
     hush_campaign *c = NULL;
-    int arc = hush_agent_accept_campaign(a, "emoji", p3.body, p3.len, p3.signature, &c, &err);
+    int arc =
+        hush_agent_accept_campaign(a, "emoji", p3.body, p3.len, p3.signature, &c, &err);
     cr_assert_eq(arc, HUSH_ESIGNATURE, "%d %s", arc, err.msg);
     /* a forged k1 -> other document refuses the call: nothing followed */
     json_t *chain = json_array();
@@ -74,7 +75,8 @@ Test(keys, rotations_are_followed_from_the_pinned_key_only)
     char *doc = keys_doc(chain);
     size_t added = 9;
     hush_err_clear(&err);
-    cr_assert_eq(hush_agent_follow_keys(a, doc, strlen(doc), &added, &err), HUSH_ESIGNATURE);
+    cr_assert_eq(hush_agent_follow_keys(a, doc, strlen(doc), &added, &err),
+                 HUSH_ESIGNATURE);
     cr_assert(strstr(err.msg, "refused") != NULL, "%s", err.msg);
     free(doc);
     /* k1 -> k2 -> k3, and other -> k4 (not from a trusted key: ignored) */
@@ -83,7 +85,8 @@ Test(keys, rotations_are_followed_from_the_pinned_key_only)
     json_array_append_new(chain, entry(&other, &k4, false));
     json_array_append_new(chain, entry(&k1, &k2, false));
     doc = keys_doc(chain);
-    cr_assert_eq(hush_agent_follow_keys(a, doc, strlen(doc), &added, &err), 0, "%s", err.msg);
+    cr_assert_eq(hush_agent_follow_keys(a, doc, strlen(doc), &added, &err), 0, "%s",
+                 err.msg);
     cr_assert_eq(added, 2);
     cr_assert_eq(hush_agent_follow_keys(a, doc, strlen(doc), &added, &err), 0);
     cr_assert_eq(added, 0, "followed once");
@@ -95,16 +98,16 @@ Test(keys, rotations_are_followed_from_the_pinned_key_only)
     /* kept for the next run; k4 never trusted */
     hush_agent_close(a);
     cr_assert_eq(hush_agent_open(&cfg, &a, &err), 0, "%s", err.msg);
-    cr_assert_eq(hush_agent_accept_campaign(a, "emoji", p3.body, p3.len, p3.signature, &c,
-                                            &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(
+        hush_agent_accept_campaign(a, "emoji", p3.body, p3.len, p3.signature, &c, &err),
+        0, "%s", err.msg);
     hush_campaign_free(c);
     c = NULL;
     fx_pub p4;
     fx_poll(&p4, &k4, "{\"name\":\"grr\",\"domain\":3,\"epsilon\":1}", 3, 3.0);
-    cr_assert_eq(hush_agent_accept_campaign(a, "emoji", p4.body, p4.len, p4.signature, &c,
-                                            &err),
-                 HUSH_ESIGNATURE);
+    cr_assert_eq(
+        hush_agent_accept_campaign(a, "emoji", p4.body, p4.len, p4.signature, &c, &err),
+        HUSH_ESIGNATURE);
     /* malformed */
     cr_assert_eq(hush_agent_follow_keys(a, "{\"continuity\":3}", 16, &added, &err),
                  HUSH_EINVAL);

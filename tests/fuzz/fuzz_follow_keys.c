@@ -27,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     size_t added = 0;
-    if (hush_agent_follow_keys(a, (const char *)data, size, &added, NULL) == 0 && added != 0) {
+    if (hush_agent_follow_keys(a, (const char *)data, size, &added, NULL) == 0 &&
+        added != 0) {
         abort(); /* the pinned key's secret is unknown: nothing can chain from it */
     }
     return 0;
