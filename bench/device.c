@@ -101,13 +101,7 @@ static hush_embedder *make_embedder(hush_wordvec **wv)
     if (hush_wordvec_load(wv_path, wv, &err) != 0) {
         die(wv_path, err.msg);
     }
-    char sum[17], desc[256];
-    hush_wordvec_checksum(*wv, sum);
-    snprintf(desc, sizeof desc,
-             "{\"kind\":\"sif\",\"version\":1,\"dim\":%u,\"table\":{\"words\":%zu,"
-             "\"checksum\":\"%s\"},\"fallback\":{\"seed\":1,\"char_ngrams\":[3,5]}}",
-             hush_wordvec_dim(*wv), hush_wordvec_words(*wv), sum);
-    if (hush_embedder_new(desc, strlen(desc), NULL, 0, *wv, &e, &err) != 0) {
+    if (hush_embedder_new_sif(*wv, 1, &e, &err) != 0) {
         die("embedder", err.msg);
     }
     DIM = (int)hush_embedder_dim(e);

@@ -367,13 +367,7 @@ static int run_corpus(const char *path, const char *model, const uint8_t *idf,
         if (hush_wordvec_load(wv_path, &wv, &err) != 0) {
             die(wv_path, &err);
         }
-        char sum[17], desc[256];
-        hush_wordvec_checksum(wv, sum);
-        snprintf(desc, sizeof desc,
-                 "{\"kind\":\"sif\",\"version\":1,\"dim\":%u,\"table\":{\"words\":%zu,"
-                 "\"checksum\":\"%s\"},\"fallback\":{\"seed\":1,\"char_ngrams\":[3,5]}}",
-                 hush_wordvec_dim(wv), hush_wordvec_words(wv), sum);
-        if (hush_embedder_new(desc, strlen(desc), NULL, 0, wv, &e, &err) != 0) {
+        if (hush_embedder_new_sif(wv, 1, &e, &err) != 0) {
             die("sif", &err);
         }
         uint32_t dim = hush_embedder_dim(e);

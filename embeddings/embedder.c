@@ -413,6 +413,18 @@ int hush_embedder_new(const char *desc, size_t len, const uint8_t *idf_model,
     return embedder_new(desc, len, idf_model, idf_len, vectors, false, out, err);
 }
 
+int hush_embedder_new_sif(const hush_wordvec *table, uint64_t fallback_seed,
+                          hush_embedder **out, hush_err *err)
+{
+    char sum[17], desc[256];
+    hush_wordvec_checksum(table, sum);
+    snprintf(desc, sizeof desc,
+             "{\"kind\":\"sif\",\"version\":1,\"dim\":%u,\"table\":{\"words\":%zu,"
+             "\"checksum\":\"%s\"},\"fallback\":{\"seed\":%llu,\"char_ngrams\":[3,5]}}",
+             table->dim, table->n, sum, (unsigned long long)fallback_seed);
+    return hush_embedder_new(desc, strlen(desc), NULL, 0, table, out, err);
+}
+
 int hush_embedder_canonical(const char *desc, size_t len, char **out, uint32_t *dim,
                             hush_err *err)
 {

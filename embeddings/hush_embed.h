@@ -108,6 +108,12 @@ HUSH_API int hush_embedder_new_default(uint32_t dim, uint64_t seed, hush_embedde
 HUSH_API int hush_embedder_canonical(const char *desc, size_t len, char **out,
                                      uint32_t *dim, hush_err *err) HUSH_WARN_UNUSED;
 
+/** A "sif" embedder over SIF table `table` (its checksum and size named in
+ * the description), unknown words hashed under `fallback_seed` with
+ * character 3-5-grams.  *out is new. */
+HUSH_API int hush_embedder_new_sif(const hush_wordvec *table, uint64_t fallback_seed,
+                                   hush_embedder **out, hush_err *err) HUSH_WARN_UNUSED;
+
 /** Frees an embedder.  NULL does nothing. */
 HUSH_API void hush_embedder_free(hush_embedder *e);
 

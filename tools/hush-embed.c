@@ -484,6 +484,23 @@ static int cmd_idf(int argc, char **argv)
     return 0;
 }
 
+/* Prints the description of a "sif" embedder over `table`; 0 or 1. */
+static int print_sif_desc(const hush_wordvec *table)
+{
+    hush_embedder *e = NULL;
+    char *desc = NULL;
+    hush_err err = {0};
+    if (hush_embedder_new_sif(table, 1, &e, &err) != 0 ||
+        hush_embedder_describe(e, &desc, &err) != 0) {
+        hush_embedder_free(e);
+        return fail("sif", &err);
+    }
+    puts(desc);
+    hush_free(desc);
+    hush_embedder_free(e);
+    return 0;
+}
+
 static int cmd_sif_table(int argc, char **argv)
 {
     const char *outp = NULL, *input = NULL;
@@ -533,29 +550,14 @@ static int cmd_sif_table(int argc, char **argv)
         ok = fclose(f) == 0 && ok;
     }
     hush_free(bin);
-    char sum[17];
-    hush_wordvec_checksum(table, sum);
-    char desc[256];
-    snprintf(desc, sizeof desc,
-             "{\"kind\":\"sif\",\"version\":1,\"dim\":%u,\"table\":{\"words\":%zu,"
-             "\"checksum\":\"%s\"},\"fallback\":{\"seed\":1,\"char_ngrams\":[3,5]}}",
-             hush_wordvec_dim(table), hush_wordvec_words(table), sum);
-    hush_wordvec_free(table);
     if (!ok) {
+        hush_wordvec_free(table);
         fprintf(stderr, "hush-embed: cannot write %s\n", outp);
         return 1;
     }
-    puts(desc);
-    return 0;
-}
-
-static void print_sif_desc(const hush_wordvec *table)
-{
-    char sum[17];
-    hush_wordvec_checksum(table, sum);
-    printf("{\"kind\":\"sif\",\"version\":1,\"dim\":%u,\"table\":{\"words\":%zu,"
-           "\"checksum\":\"%s\"},\"fallback\":{\"seed\":1,\"char_ngrams\":[3,5]}}\n",
-           hush_wordvec_dim(table), hush_wordvec_words(table), sum);
+    int prc = print_sif_desc(table);
+    hush_wordvec_free(table);
+    return prc;
 }
 
 static int cmd_sif_common(int argc, char **argv)
@@ -608,9 +610,9 @@ static int cmd_sif_common(int argc, char **argv)
         fprintf(stderr, "hush-embed: cannot write %s\n", outp);
         return 1;
     }
-    print_sif_desc(w);
+    int prc = print_sif_desc(w);
     hush_wordvec_free(w);
-    return 0;
+    return prc;
 }
 
 static int print_email(const char *data, size_t len)

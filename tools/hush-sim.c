@@ -1214,16 +1214,7 @@ int main(int argc, char **argv)
             hush_free(nbuf);
             free(lens);
         }
-        char sum[17], desc[256];
-        hush_wordvec_checksum(w.wordvec, sum);
-        snprintf(
-            desc, sizeof desc,
-            "{\"kind\":\"sif\",\"version\":1,\"dim\":%u,\"table\":{\"words\":%zu,"
-            "\"checksum\":\"%s\"},\"fallback\":{\"seed\":%llu,\"char_ngrams\":[3,5]}}",
-            hush_wordvec_dim(w.wordvec), hush_wordvec_words(w.wordvec), sum,
-            (unsigned long long)o.seed);
-        if (hush_embedder_new(desc, strlen(desc), NULL, 0, w.wordvec, &w.embedder,
-                              &err) != 0) {
+        if (hush_embedder_new_sif(w.wordvec, o.seed, &w.embedder, &err) != 0) {
             die("embedder: %s", err.msg);
         }
         o.dim = hush_embedder_dim(w.embedder);
