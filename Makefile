@@ -92,7 +92,7 @@ TEST_SLOW_BIN := $(BUILD)/tests/hush-tests-slow
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRC))
 
-.PHONY: all deps run test check check-clang check-unit test-slow bench demo fuzz format lint clean install uninstall
+.PHONY: all deps run test check check-clang check-unit test-slow bench demo fuzz fuzz-run format lint clean install uninstall
 all: $(LIBS) $(SHARED_LIBS) $(TOOLS) $(TEST_BIN) $(BENCHES) $(FUZZ_REPLAY)
 
 deps:
@@ -299,6 +299,17 @@ demo: deps
 
 FUZZ_CC ?= clang
 fuzz: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+
+# make fuzz-run FUZZ=fuzz_batch [SECONDS=60]: one target on its corpus (new
+# inputs go to a scratch copy); artifacts (crash-*, leak-*, timeout-*) are
+# written under $(BUILD)/fuzz-artifacts/, never into the source tree.
+SECONDS ?= 60
+fuzz-run: $(BUILD)/fuzz/$(FUZZ)
+	@test -n "$(FUZZ)" || { echo "make fuzz-run FUZZ=<target>"; exit 2; }
+	@mkdir -p $(BUILD)/fuzz-artifacts/$(FUZZ) $(BUILD)/fuzz-corpus/$(FUZZ)
+	$(BUILD)/fuzz/$(FUZZ) -max_total_time=$(SECONDS) \
+	    -artifact_prefix=$(BUILD)/fuzz-artifacts/$(FUZZ)/ \
+	    $(BUILD)/fuzz-corpus/$(FUZZ) tests/fuzz/corpus/$(FUZZ)
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PRIVACY_SRC) $(EMBED_SRC) $(LEARN_SRC) \
                  $(PROTO_SRC) $(DEV_SRC) $(COLL_SRC) tools/llm_answer.c
