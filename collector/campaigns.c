@@ -43,12 +43,12 @@ static void round_free(hush__round *r)
     }
     hush_ldp_agg_free(r->agg);
     for (unsigned i = 0; i < HUSH__EST_CACHE; i++) {
-        free(r->cache[i].json);
+        hush_free(r->cache[i].json);
     }
     pthread_mutex_destroy(&r->lock);
     hush_free(r->pub_body);
     hush_free(r->signature);
-    free(r->dev_body);
+    hush_free(r->dev_body);
     hush_free(r->dev_signature);
     hush_publication_free(r->pub);
     hush_ldp_free(r->mech);
@@ -137,7 +137,7 @@ int hush__campaigns_list_rebuild(hush_collector *h)
     if (s == NULL) {
         return HUSH_ENOMEM;
     }
-    free(h->list_json);
+    hush_free(h->list_json);
     h->list_json = s;
     __atomic_store_n(&h->list_valid_until, until, __ATOMIC_RELEASE);
     return 0;
@@ -442,12 +442,12 @@ static int embed_candidates(const hush_wordvec *wordvec, const json_t *emb,
                    : NULL;
         if (desc == NULL ||
             hush_embedder_new(desc, strlen(desc), NULL, 0, wordvec, &e, &err) != 0) {
-            free(desc);
+            hush_free(desc);
             return fail(response, status, 400, "invalid_embedder", "%s",
                         err.msg[0] ? err.msg
                                    : "\"embedder\" must be a description object");
         }
-        free(desc);
+        hush_free(desc);
     }
     uint32_t dim = hush_embedder_dim(e);
     size_t n = json_array_size(cands);
@@ -696,8 +696,8 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
 out:
     json_decref(req);
     json_decref(cands);
-    free(pub_body);
-    free(spec);
+    hush_free(pub_body);
+    hush_free(spec);
     hush_free(sig_b64);
     return rc;
 }
@@ -776,7 +776,7 @@ out:
     json_decref(pub);
     json_decref(embedder);
     hush_free(matrix);
-    free(body);
+    hush_free(body);
     hush_free(sig);
     return rc;
 }
@@ -896,7 +896,7 @@ static char *closed_estimates(hush_collector *h, hush__campaign *c, uint32_t rou
         return error_body(status, 503, "unavailable", err.msg, len);
     }
     json_t *doc = json_loads(frozen, 0, NULL);
-    free(frozen);
+    hush_free(frozen);
     if (doc == NULL) {
         return error_body(status, 500, "internal", "a stored estimate does not parse",
                           len);
@@ -958,7 +958,7 @@ char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *rou
     for (unsigned i = 0; i < HUSH__EST_CACHE; i++) {
         if (r->cache[i].json != NULL && r->cache[i].version == r->version &&
             r->cache[i].top == top) {
-            char *copy = malloc(r->cache[i].len + 1);
+            char *copy = hush_malloc(r->cache[i].len + 1);
             if (copy != NULL) {
                 memcpy(copy, r->cache[i].json, r->cache[i].len + 1);
                 *len = r->cache[i].len;
@@ -998,8 +998,8 @@ char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *rou
     /* keep a copy for the next poll at this version */
     pthread_mutex_lock(&r->lock);
     unsigned slot = r->cache_next++ % HUSH__EST_CACHE;
-    free(r->cache[slot].json);
-    r->cache[slot].json = malloc(*len + 1);
+    hush_free(r->cache[slot].json);
+    r->cache[slot].json = hush_malloc(*len + 1);
     if (r->cache[slot].json != NULL) {
         memcpy(r->cache[slot].json, body, *len + 1);
         r->cache[slot].len = *len;

@@ -20,8 +20,12 @@
 #include <sqlite3.h>
 #include <sys/types.h>
 
+#include "hush_buf.h"
 #include "hush_collector.h"
 #include "hush_protocol.h"
+
+/* The longest line of the generator corpus (--generator-corpus). */
+#define HUSH__CORPUS_LINE_MAX ((size_t)16 << 20)
 
 /* ---- metrics ---- */
 

@@ -564,7 +564,7 @@ static int render_input(const hush__parent *parents, size_t n, buf *in)
             o != NULL ? hush_json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
         json_decref(o);
         int rc = line != NULL ? buf_add(in, line, strlen(line)) : HUSH_ENOMEM;
-        free(line);
+        hush_free(line);
         if (rc != 0 || (rc = buf_add(in, "\n", 1)) != 0) {
             return rc;
         }

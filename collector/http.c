@@ -65,7 +65,7 @@ char *hush__error_json(const char *code, const char *message, size_t *len)
     if (s == NULL) {
         static const char oom[] =
             "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
-        s = malloc(sizeof oom);
+        s = hush_malloc(sizeof oom);
         if (s != NULL) {
             memcpy(s, oom, sizeof oom);
         }
@@ -86,9 +86,9 @@ static enum MHD_Result respond(struct MHD_Connection *conn, request *req, int st
         hname = NULL;
     }
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+        MHD_create_response_from_buffer_with_free_callback(len, body, hush_free);
     if (resp == NULL) {
-        free(body);
+        hush_free(body);
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
@@ -114,7 +114,7 @@ static enum MHD_Result respond_copy(struct MHD_Connection *conn, request *req, i
                                     const char *text, const char *content_type)
 {
     size_t len = strlen(text);
-    char *copy = malloc(len + 1);
+    char *copy = hush_malloc(len + 1);
     if (copy != NULL) {
         memcpy(copy, text, len + 1);
     }
@@ -185,9 +185,9 @@ static void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_co
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        struct hush__conn *c = calloc(1, sizeof *c);
+        struct hush__conn *c = hush_calloc(1, sizeof *c);
         if (c == NULL || ci == NULL) {
-            free(c);
+            hush_free(c);
             *socket_context = NULL; /* not registered: no deadline */
             return;
         }
@@ -213,7 +213,7 @@ static void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_co
             c->next->prev = c->prev;
         }
         pthread_mutex_unlock(&h->conn_lock);
-        free(c);
+        hush_free(c);
         *socket_context = NULL;
     }
 }
@@ -483,7 +483,7 @@ static enum MHD_Result reports_done(hush_collector *h, struct MHD_Connection *co
     hush__item *it = req->item;
     (void)h;
     if (it->status == 200) {
-        char *body = malloc(96);
+        char *body = hush_malloc(96);
         if (body != NULL) {
             snprintf(body, 96, "{\"accepted\":%zu,\"duplicate\":%s}",
                      it->duplicate ? (size_t)0 : it->n_reports,
@@ -606,7 +606,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             req->too_big = true;
             req->discarded = req->len + n - h->cfg.max_body_bytes;
             hush__metrics_reject(&h->metrics, REJECT_TOO_LARGE, 0);
-            free(req->body);
+            hush_free(req->body);
             req->body = NULL;
             req->len = req->cap = 0;
             return MHD_YES;
@@ -616,7 +616,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
             while (cap < req->len + n + 1) {
                 cap *= 2;
             }
-            char *grown = realloc(req->body, cap);
+            char *grown = hush_realloc(req->body, cap);
             if (grown == NULL) {
                 req->too_big = true;
                 return respond_error(conn, req, 503, "unavailable",
@@ -825,7 +825,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         device = device && r->dev_body != NULL; /* polls: one view */
         const char *src = device ? r->dev_body : r->pub_body;
         size_t len = device ? r->dev_len : r->pub_len;
-        char *body = malloc(len + 1);
+        char *body = hush_malloc(len + 1);
         char sig[128];
         pthread_mutex_lock(&r->lock); /* a key rotation swaps signatures */
         snprintf(sig, sizeof sig, "%s", device ? r->dev_signature : r->signature);
@@ -1008,7 +1008,7 @@ static void *uri_seen(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     (void)cls;
     (void)conn;
-    request *req = calloc(1, sizeof *req);
+    request *req = hush_calloc(1, sizeof *req);
     if (req == NULL) {
         return NULL;
     }
@@ -1058,8 +1058,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         pthread_mutex_unlock(&h->log_lock);
     }
     hush__item_free(req->item);
-    free(req->body);
-    free(req);
+    hush_free(req->body);
+    hush_free(req);
     *req_cls = NULL;
     conn_mark(h, conn, false); /* the next request's clock starts */
 }

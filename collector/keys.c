@@ -117,18 +117,19 @@ static int keys_json_build(hush_collector *h, hush_err *err)
     char path[HUSH_PATH_MAX + 32];
     json_t *chain = json_array();
     FILE *f = fopen(continuity_path(h, path, sizeof path), "r");
-    char *line = NULL;
-    size_t cap = 0;
-    while (f != NULL && chain != NULL && getline(&line, &cap, f) > 0) {
-        json_t *o = json_loads(line, 0, NULL);
+    hush__buf line;
+    hush__buf_init(&line, 1 << 20);
+    int got;
+    while (f != NULL && chain != NULL && (got = hush__buf_getline(&line, f)) != 0) {
+        json_t *o = got > 0 ? json_loadb(line.data, line.len, 0, NULL) : NULL;
         if (o == NULL || json_array_append_new(chain, o) != 0) {
-            free(line);
+            hush__buf_free(&line);
             fclose(f);
             json_decref(chain);
             return hush_err_set(err, HUSH_ECORRUPT, "%s: a line is not JSON", path);
         }
     }
-    free(line);
+    hush__buf_free(&line);
     if (f != NULL) {
         fclose(f);
     }
@@ -147,7 +148,7 @@ static int keys_json_build(hush_collector *h, hush_err *err)
     if (text == NULL) {
         return hush_err_set(err, HUSH_ENOMEM, "out of memory");
     }
-    free(h->keys_json);
+    hush_free(h->keys_json);
     h->keys_json = text;
     return 0;
 }
@@ -256,8 +257,8 @@ out:
     sodium_memzero(seed, sizeof seed);
     sodium_memzero(sk, sizeof sk);
     hush_free(new_b64);
-    free(body);
-    free(line);
+    hush_free(body);
+    hush_free(line);
     return rc;
 }
 

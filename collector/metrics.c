@@ -123,7 +123,7 @@ static void put(struct text *t, const char *fmt, ...)
             return;
         }
         size_t cap = t->cap ? t->cap * 2 : 8192;
-        char *np = realloc(t->p, cap);
+        char *np = hush_realloc(t->p, cap);
         if (np == NULL) {
             return;
         }

@@ -92,7 +92,7 @@ static void task_free(hush__task *t)
     hush_model_free(t->global);
     hush_fedavg_free(t->agg);
     hush_server_opt_free(t->opt);
-    free(t->pub_body);
+    hush_free(t->pub_body);
     hush_free(t->signature);
     pthread_mutex_destroy(&t->lock);
     hush_free(t);
@@ -191,7 +191,7 @@ static int publish(hush_collector *h, hush__task *t, hush_err *err)
     /* a device must accept what is published */
     hush_model_pub *check = NULL;
     if ((rc = hush_model_pub_parse(body, strlen(body), &check, err)) != 0) {
-        free(body);
+        hush_free(body);
         return rc;
     }
     hush_model_pub_free(check);
@@ -199,10 +199,10 @@ static int publish(hush_collector *h, hush__task *t, hush_err *err)
     hush__sign(h, body, strlen(body), sig);
     char *sig_b64 = hush_b64_encode(sig, sizeof sig);
     if (sig_b64 == NULL) {
-        free(body);
+        hush_free(body);
         return hush_err_set(err, HUSH_ENOMEM, "out of memory publishing a model");
     }
-    free(t->pub_body);
+    hush_free(t->pub_body);
     hush_free(t->signature);
     t->pub_body = body;
     t->signature = sig_b64;
@@ -293,12 +293,12 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     if (emb == NULL ? hush_embedder_new_default(256, 1, &e, &err) != 0
                     : (desc == NULL || hush_embedder_new(desc, strlen(desc), NULL, 0,
                                                          h->wordvec, &e, &err) != 0)) {
-        free(desc);
+        hush_free(desc);
         fail(response, status, 400, "invalid_embedder", "%s",
              err.msg[0] ? err.msg : "\"embedder\" must be a description");
         goto out;
     }
-    free(desc);
+    hush_free(desc);
     char *canon = NULL;
     if (hush_embedder_describe(e, &canon, &err) != 0) {
         hush_embedder_free(e);
@@ -508,7 +508,7 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     }
     char *spec_text = hush_json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
     t->spec = spec_text != NULL ? hush_strdup(spec_text) : NULL;
-    free(spec_text);
+    hush_free(spec_text);
     if (t->name == NULL || t->spec == NULL) {
         fail(response, status, 500, "internal", "out of memory");
         goto out;
@@ -832,7 +832,7 @@ char *hush__task_publication(hush__task *t, char **signature, size_t *len)
 {
     pthread_mutex_lock(&t->lock);
     size_t n = strlen(t->pub_body);
-    char *body = malloc(n + 1);
+    char *body = hush_malloc(n + 1);
     *signature = hush_strdup(t->signature);
     if (body != NULL) {
         memcpy(body, t->pub_body, n + 1);

@@ -283,14 +283,14 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
                 ? hush_json_dumps(metrics, JSON_COMPACT | JSON_REAL_PRECISION(10))
                 : NULL;
         if (metrics_text == NULL || strlen(metrics_text) > MAX_METRICS_BYTES) {
-            free(metrics_text);
+            hush_free(metrics_text);
             fail(response, status, 400, "invalid_metrics",
                  "\"metrics\" must be an object of at most %d bytes", MAX_METRICS_BYTES);
             goto out;
         }
     }
     if (pub->kind != HUSH_CAMPAIGN_SYNTHETIC) {
-        free(metrics_text);
+        hush_free(metrics_text);
         fail(response, status, 409, "not_synthetic",
              "%s is a poll: its candidates are fixed and it has no rounds to close",
              c->id);
@@ -303,7 +303,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     est = hush_calloc(d, sizeof *est);
     order = hush_malloc(d * sizeof *order);
     if (est == NULL || order == NULL) {
-        free(metrics_text);
+        hush_free(metrics_text);
         fail(response, status, 500, "internal", "out of memory");
         goto out;
     }
@@ -313,14 +313,14 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
         n_now >= pub->min_reports ? hush_ldp_agg_estimate(r->agg, 0.0, est, d, &err) : 0;
     pthread_mutex_unlock(&r->lock);
     if (n_now < pub->min_reports || n_now == 0) {
-        free(metrics_text);
+        hush_free(metrics_text);
         fail(response, status, 409, "too_few_reports",
              "round %u holds %llu reports; closing needs at least %llu and one", r->round,
              (unsigned long long)n_now, (unsigned long long)pub->min_reports);
         goto out;
     }
     if (erc != 0) {
-        free(metrics_text);
+        hush_free(metrics_text);
         fail(response, status, 500, "internal", "%s", err.msg);
         goto out;
     }
@@ -338,7 +338,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
         pol.has_seed ? pol.seed : XXH3_64bits_withSeed(c->id, strlen(c->id), r->round);
     by = hush_malloc((pub->n_candidates + 1) * sizeof *by);
     if (by == NULL) {
-        free(metrics_text);
+        hush_free(metrics_text);
         fail(response, status, 500, "internal", "out of memory");
         goto out;
     }
@@ -348,7 +348,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     if (pol.shuffled_votes) {
         hush_rng *prng = NULL;
         if (hush_rng_new_seeded_u64(seed ^ UINT64_C(0x5eed5eed5eed5eed), &prng) != 0) {
-            free(metrics_text);
+            hush_free(metrics_text);
             fail(response, status, 500, "internal", "out of memory");
             goto out;
         }
@@ -372,7 +372,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     }
     parents = hush_calloc(keep + 1, sizeof *parents);
     if (parents == NULL) {
-        free(metrics_text);
+        hush_free(metrics_text);
         fail(response, status, 500, "internal", "out of memory");
         goto out;
     }
@@ -397,7 +397,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
                                          .children = 0};
     }
     if (kept == 0) {
-        free(metrics_text);
+        hush_free(metrics_text);
         fail(response, status, 409, "nothing_to_keep",
              "no candidate of round %u has a positive estimate of at least %g standard "
              "errors; lower min_z or wait for more reports",
@@ -414,7 +414,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     if (!pol.has_substitute) {
         pol.substitute = have_sif ? HUSH__SUB_SHARE : 0.0;
     } else if (pol.substitute > 0.0 && !have_sif) {
-        free(metrics_text);
+        hush_free(metrics_text);
         fail(response, status, 409, "no_word_vectors",
              "word substitution needs a SIF word-vector table (hushd --word-vectors)");
         goto out;
@@ -430,7 +430,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
             total += parents[k].estimate;
         }
         if (hush_rng_new_seeded_u64(seed ^ UINT64_C(0x9e3779b97f4a7c15), &arng) != 0) {
-            free(metrics_text);
+            hush_free(metrics_text);
             fail(response, status, 500, "internal", "out of memory");
             goto out;
         }
@@ -452,7 +452,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
         hush_err gerr = {0};
         parent_of = hush_malloc((want + 1) * sizeof *parent_of);
         if (parent_of == NULL) {
-            free(metrics_text);
+            hush_free(metrics_text);
             fail(response, status, 500, "internal", "out of memory");
             goto out;
         }
@@ -484,7 +484,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
                 MAX_GENERATED_BYTES, &texts, &n_texts, parent_of, &gerr);
         }
         if (grc != 0) {
-            free(metrics_text);
+            hush_free(metrics_text);
             hush__log(h, "error",
                       "generating %s round %u failed, the round stays open: %s", c->id,
                       r->round + 1, gerr.msg);
@@ -528,7 +528,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     hush_ldp_params params;
     if (cands == NULL || embedder == NULL || spec_settings(c, pub, &spec, &ps) != 0) {
         json_decref(embedder);
-        free(metrics_text);
+        hush_free(metrics_text);
         fail(response, status, 500, "internal", "out of memory");
         goto out;
     }
@@ -536,13 +536,13 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
                                       status);
     json_decref(embedder);
     if (brc != 0) {
-        free(metrics_text);
+        hush_free(metrics_text);
         goto out; /* *response says why (e.g. a generated text with nothing to embed) */
     }
     int64_t now = hush__wall();
     if (hush__round_new(h, c->id, r->round + 1, now, pub_body, strlen(pub_body), sig,
                         &next, &err) != 0) {
-        free(metrics_text);
+        hush_free(metrics_text);
         fail(response, status, 500, "internal", "%s", err.msg);
         goto out;
     }
@@ -606,10 +606,10 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
         hush__round_put(old); /* the campaign's reference */
     }
     pthread_rwlock_unlock(&h->campaigns_lock);
-    free(frozen_text);
-    free(timings_text);
-    free(policy_text);
-    free(metrics_text);
+    hush_free(frozen_text);
+    hush_free(timings_text);
+    hush_free(policy_text);
+    hush_free(metrics_text);
     if (src != 0) {
         fail(response, status, src == HUSH_ENOMEM ? 500 : 503,
              src == HUSH_ENOMEM ? "internal" : "unavailable", "round %u stays open: %s",
@@ -640,8 +640,8 @@ out:
     hush_free(parents);
     hush_free(parent_of);
     json_decref(lineage);
-    free(lineage_text);
-    free(pub_body);
+    hush_free(lineage_text);
+    hush_free(pub_body);
     hush_free(sig);
 }
 
@@ -826,20 +826,24 @@ int hush__corpus_load(hush_collector *h, hush_err *err)
         return hush_err_set(err, HUSH_EIO, "cannot open the generator corpus %s: %s",
                             h->cfg.generator_corpus, strerror(errno));
     }
-    char *line = NULL;
-    size_t cap = 0, n_cap = 0, line_no = 0;
-    ssize_t got;
-    int rc = 0;
-    while (rc == 0 && (got = getline(&line, &cap, f)) > 0) {
+    hush__buf lb;
+    hush__buf_init(&lb, HUSH__CORPUS_LINE_MAX);
+    size_t n_cap = 0, line_no = 0;
+    int rc = 0, got;
+    while (rc == 0 && (got = hush__buf_getline(&lb, f)) != 0) {
         line_no++;
-        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) {
-            line[--got] = '\0';
+        if (got < 0) {
+            rc = hush_err_set(err, got, "%s:%zu: %s", h->cfg.generator_corpus, line_no,
+                              got == HUSH_ETOOBIG ? "a line longer than 16 MiB"
+                                                  : hush_strerror(got));
+            break;
         }
-        if (got == 0) {
+        if (lb.len == 0) {
             continue;
         }
+        const char *line = lb.data;
         const char *text = line;
-        size_t len = (size_t)got;
+        size_t len = lb.len;
         json_t *doc = NULL;
         if (line[0] == '{') {
             doc = json_loadb(line, len, 0, NULL);
@@ -877,7 +881,7 @@ int hush__corpus_load(hush_collector *h, hush_err *err)
         }
         json_decref(doc);
     }
-    free(line);
+    hush__buf_free(&lb);
     fclose(f);
     return rc;
 }

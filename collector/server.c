@@ -30,8 +30,8 @@ static void destroy(hush_collector *h)
     hush__corpus_free(h);
     hush_wordvec_free(h->wordvec);
     hush__tasks_free(h);
-    free(h->keys_json);
-    free(h->list_json);
+    hush_free(h->keys_json);
+    hush_free(h->list_json);
     if (h->access_log != NULL) {
         fflush(h->access_log);
         if (h->access_log_owned) {

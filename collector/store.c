@@ -642,7 +642,7 @@ int hush__store_round_estimates(hush_collector *h, const char *campaign, uint32_
         sqlite3_bind_int64(st, 2, round);
         if (sqlite3_step(st) == SQLITE_ROW) {
             const char *text = (const char *)sqlite3_column_text(st, 0);
-            *out = text != NULL ? strdup(text) : NULL;
+            *out = text != NULL ? hush_strdup(text) : NULL;
             rc = *out != NULL ? 0 : hush_err_set(err, HUSH_ENOMEM, "out of memory");
         }
     }

@@ -5,9 +5,11 @@
  * is the only mutable global state outside hush_global_init.  Tests replace
  * them with an allocator that fails the Nth call.
  */
+#include <jansson.h>
 #include <stdlib.h>
 
 #include "hush_common.h"
+#include "hush_json.h"
 
 static hush_malloc_fn alloc_malloc = malloc;
 static hush_realloc_fn alloc_realloc = realloc;
@@ -18,6 +20,7 @@ void hush_set_allocator(hush_malloc_fn m, hush_realloc_fn r, hush_free_fn f)
     alloc_malloc = m != NULL ? m : malloc;
     alloc_realloc = r != NULL ? r : realloc;
     alloc_free = f != NULL ? f : free;
+    json_set_alloc_funcs(hush__json_malloc, hush_free);
 }
 
 void *hush_malloc(size_t size)

@@ -101,6 +101,10 @@ typedef void (*hush_free_fn)(void *ptr);
 /**
  * Replaces the allocator (NULL arguments restore the C library's).  Not
  * thread-safe: call it before any other hush function, or from tests.
+ * jansson is pointed at the same allocator (json_set_alloc_funcs, which is
+ * process-wide): what jansson returns (json_dumps) is freed with hush_free.
+ * An app that uses jansson itself and installs its own hush allocator
+ * should do so before it creates any JSON value.
  */
 HUSH_API void hush_set_allocator(hush_malloc_fn m, hush_realloc_fn r, hush_free_fn f);
 
@@ -138,7 +142,9 @@ HUSH_API int hush_parse_u64(const char *text, uint64_t min, uint64_t max,
 HUSH_API int hush_parse_double(const char *text, double min, double max, const char *what,
                                double *out, hush_err *err) HUSH_WARN_UNUSED;
 
-/** One-time initialisation (libsodium).  Idempotent; returns 0 or HUSH_EIO. */
+/** One-time initialisation: libsodium, and jansson allocating through
+ * hush_malloc/hush_free (see hush_set_allocator).  Idempotent; returns 0 or
+ * HUSH_EIO. */
 HUSH_API int hush_global_init(void) HUSH_WARN_UNUSED;
 
 /* Little-endian load/store.  The wire and file formats are little-endian on

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "device_internal.h"
+#include "hush_json.h"
 
 #define DEFAULT_SAMPLES 200
 #define DEFAULT_SAMPLE_BYTES (64u << 10)
@@ -397,9 +398,7 @@ static int finish_batch(hush_agent *a, const hush_campaign *c, const uint64_t *v
     hush_rng_bytes(a->rng, batch_id, sizeof batch_id);
     doc =
         hush_batch_build(c->mech, c->pub->campaign, c->pub->round, batch_id, reports, n);
-    char *s = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json = s != NULL ? hush_strdup(s) : NULL;
-    free(s);
+    json = doc != NULL ? hush__json_dumps(doc, JSON_COMPACT, NULL) : NULL;
     if (json == NULL) {
         rc = hush_err_set(err, HUSH_ENOMEM, "out of memory rendering the batch");
         goto out;

@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "embed_internal.h"
+#include "hush_json.h"
 
 enum kind { KIND_HASHED = 1, KIND_WORDVEC = 2, KIND_SIF = 3 };
 
@@ -351,11 +352,11 @@ static int embedder_new(const char *desc, size_t len, const uint8_t *idf_model,
                             HUSH_EMBED_DESC_MAX);
     }
     json_error_t jerr;
-    json_t *root = json_loadb(desc, len, JSON_REJECT_DUPLICATES, &jerr);
+    int jcode = 0;
+    json_t *root = hush__json_loadb(desc, len, JSON_REJECT_DUPLICATES, &jerr, &jcode);
     if (root == NULL) {
-        return hush_err_set(err, HUSH_EINVAL,
-                            "model description is not JSON: %s (line %d)", jerr.text,
-                            jerr.line);
+        return hush_err_set(err, jcode, "model description is not JSON: %s (line %d)",
+                            jerr.text, jerr.line);
     }
     hush_embedder *e = hush_calloc(1, sizeof *e);
     int rc = 0;
@@ -495,15 +496,12 @@ int hush_embedder_describe(const hush_embedder *e, char **out, hush_err *err)
                 json_object_set_new(root, "sublinear_tf", json_boolean(e->sublinear_tf));
         }
     }
-    char *s = bad ? NULL : json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    *out =
+        bad ? NULL : hush__json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17), NULL);
     json_decref(root);
-    if (s == NULL) {
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory describing an embedder");
-    }
-    /* json_dumps allocates with jansson's allocator; hand out a hush one */
-    *out = hush_strdup(s);
-    free(s);
-    return *out != NULL ? 0 : hush_err_set(err, HUSH_ENOMEM, "out of memory");
+    return *out != NULL
+               ? 0
+               : hush_err_set(err, HUSH_ENOMEM, "out of memory describing an embedder");
 }
 
 /* ---- embedding ---- */

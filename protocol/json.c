@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hush_json.h"
 #include "hush_protocol.h"
 
 /* The shortest "%.*g" of v that reads back as v, as a JSON real.  %g drops
@@ -44,16 +45,10 @@ char *hush_json_dumps(const json_t *json, size_t flags)
      * digits) gets it; 17 or none means exact, written shortest */
     size_t prec = (flags >> 11) & 0x1F;
     if (prec != 0 && prec != 17) {
-        char *d = json_dumps(json, flags);
-        char *copy = d != NULL ? malloc(strlen(d) + 1) : NULL;
-        if (copy != NULL) {
-            memcpy(copy, d, strlen(d) + 1);
-        }
-        free(d);
-        return copy;
+        return hush__json_dumps(json, flags, NULL);
     }
-    char *s = json_dumps(json, (flags & ~(size_t)JSON_REAL_PRECISION(31)) |
-                                   JSON_REAL_PRECISION(17));
+    char *s = hush__json_dumps(
+        json, (flags & ~(size_t)JSON_REAL_PRECISION(31)) | JSON_REAL_PRECISION(17), NULL);
     if (s == NULL) {
         return NULL;
     }
@@ -61,16 +56,16 @@ char *hush_json_dumps(const json_t *json, size_t flags)
      * into apps that may use a decimal comma) */
     locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     if (c_locale == (locale_t)0) {
-        free(s);
+        hush_free(s);
         return NULL;
     }
     locale_t old = uselocale(c_locale);
     size_t n = strlen(s);
     /* a shortest form is never longer than jansson's (fewer digits, and
      * ".0" only where jansson wrote one too), but leave room regardless */
-    char *out = malloc(n + n / 2 + 64);
+    char *out = hush_malloc(n + n / 2 + 64);
     if (out == NULL) {
-        free(s);
+        hush_free(s);
         uselocale(old);
         freelocale(c_locale);
         return NULL;
@@ -122,7 +117,7 @@ char *hush_json_dumps(const json_t *json, size_t flags)
         i++;
     }
     out[o] = '\0';
-    free(s);
+    hush_free(s);
     uselocale(old);
     freelocale(c_locale);
     return out;

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "hush_json.h"
 #include "protocol_internal.h"
 
 void hush_model_pub_free(hush_model_pub *p)
@@ -49,11 +50,11 @@ int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out,
                          hush_err *err)
 {
     json_error_t jerr;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    int jcode = HUSH_EINVAL;
+    json_t *doc = hush__json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr, &jcode);
     if (doc == NULL || !json_is_object(doc)) {
         json_decref(doc);
-        return hush_err_set(err, HUSH_EINVAL,
-                            "model publication is not a JSON object%s%s",
+        return hush_err_set(err, jcode, "model publication is not a JSON object%s%s",
                             doc == NULL ? ": " : "", doc == NULL ? jerr.text : "");
     }
     hush_model_pub *p = hush_calloc(1, sizeof *p);
@@ -121,12 +122,12 @@ int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out,
     uint32_t edim = 0;
     if (desc == NULL ||
         hush_embedder_canonical(desc, strlen(desc), &p->embedder, &edim, err) != 0) {
-        free(desc);
+        hush_free(desc);
         rc = err != NULL && err->code != 0 ? err->code
                                            : bad(err, "\"embedder\" is missing");
         goto out;
     }
-    free(desc);
+    hush_free(desc);
     bool dims_ok = edim == spec->inputs;
     if (!dims_ok) {
         rc = bad(err, "the embedder's dimension is not the model's input size");
@@ -227,7 +228,7 @@ char *hush_model_update_build(const char *model, uint32_t round,
                       : NULL;
     char *s = doc != NULL ? hush_json_dumps(doc, JSON_COMPACT) : NULL;
     char *out = s != NULL ? hush_strdup(s) : NULL;
-    free(s);
+    hush_free(s);
     json_decref(doc);
     hush_free(vec);
     hush_free(id);
@@ -239,10 +240,11 @@ int hush_model_update_parse(const char *body, size_t len, size_t n,
 {
     memset(out, 0, sizeof *out);
     json_error_t jerr;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    int jcode = HUSH_EINVAL;
+    json_t *doc = hush__json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr, &jcode);
     int rc = 0;
     if (doc == NULL || !json_is_object(doc)) {
-        rc = hush_err_set(err, HUSH_EINVAL, "the update is not a JSON object%s%s",
+        rc = hush_err_set(err, jcode, "the update is not a JSON object%s%s",
                           doc == NULL ? ": " : "", doc == NULL ? jerr.text : "");
         goto out;
     }

@@ -12,6 +12,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 
+#include "hush_json.h"
 #include "hush_protocol.h"
 
 #define CANDIDATE_ID_MAX 128
@@ -152,7 +153,7 @@ static int parse_synthetic(json_t *doc, hush_publication *p, hush_err *err)
     /* the form only: the device checks the table it names when it embeds */
     uint32_t dim = 0;
     int rc = hush_embedder_canonical(desc, strlen(desc), &p->embedder, &dim, err);
-    free(desc);
+    hush_free(desc);
     if (rc != 0) {
         return rc;
     }
@@ -188,9 +189,10 @@ int hush_publication_parse_flags(const char *body, size_t len, unsigned flags,
                                  hush_publication **out, hush_err *err)
 {
     json_error_t jerr;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    int jcode = 0;
+    json_t *doc = hush__json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr, &jcode);
     if (doc == NULL) {
-        return hush_err_set(err, HUSH_EINVAL, "publication is not JSON: %s", jerr.text);
+        return hush_err_set(err, jcode, "publication is not JSON: %s", jerr.text);
     }
     hush_publication *p = hush_calloc(1, sizeof *p);
     int rc = 0;

@@ -360,7 +360,7 @@ int hush_seal(const uint8_t *msg, size_t len, const uint8_t public_key[32], char
     char *s = doc != NULL ? hush_json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     *out = s != NULL ? hush_strdup(s) : NULL;
-    free(s);
+    hush_free(s);
     return *out != NULL ? 0 : hush_err_set(err, HUSH_ENOMEM, "out of memory sealing");
 }
 

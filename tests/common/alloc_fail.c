@@ -2,7 +2,9 @@
  * alloc_fail.c - the failing, counting test allocator (see alloc_fail.h).
  */
 #include <criterion/criterion.h>
+#include <execinfo.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "alloc_fail.h"
 #include "hush_common.h"
@@ -11,10 +13,24 @@ static long fail_at_n;
 static long calls;
 static long live;
 
+/* HUSH_ALLOC_TRACE=N in the environment prints the stack of the Nth
+ * allocation when a sweep fails it (to find the call that did not report
+ * HUSH_ENOMEM). */
+static void trace(void)
+{
+    const char *want = getenv("HUSH_ALLOC_TRACE");
+    if (want != NULL && strtol(want, NULL, 10) == calls) {
+        void *frames[32];
+        int n = backtrace(frames, 32);
+        backtrace_symbols_fd(frames, n, STDERR_FILENO);
+    }
+}
+
 static void *fail_malloc(size_t n)
 {
     calls++;
     if (fail_at_n != 0 && calls == fail_at_n) {
+        trace();
         return NULL;
     }
     void *p = malloc(n);
@@ -28,6 +44,7 @@ static void *fail_realloc(void *p, size_t n)
 {
     calls++;
     if (fail_at_n != 0 && calls == fail_at_n) {
+        trace();
         return NULL;
     }
     void *q = realloc(p, n);

@@ -885,7 +885,7 @@ Test(agent, reservoir_keeps_a_bounded_uniform_sample)
         hush_err_clear(&err);
         cr_assert_eq(hush_agent_sample_count(a), CAP);
         for (size_t s = 0; s < a->n_samples; s++) {
-            kept[atoi(a->samples[s] + 5)]++;
+            kept[strtol(a->samples[s] + 5, NULL, 10)]++;
         }
     }
     double p = (double)CAP / N, mean = R * p, sd = sqrt(R * p * (1 - p));
