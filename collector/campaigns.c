@@ -19,7 +19,6 @@
 #define NAME_MAX_LEN 200
 #define MAX_CANDIDATES 100000
 #define MAX_REPORT_BITS (1 << 20)
-#define DEFAULT_TOP 100
 
 /* ---- the registry ---- */
 
@@ -140,6 +139,79 @@ int hush__campaigns_list_rebuild(hush_collector *h)
     hush_free(h->list_json);
     h->list_json = s;
     __atomic_store_n(&h->list_valid_until, until, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int hush__campaigns_list(hush_collector *h, bool all, char **body, hush__fail *f)
+{
+    int64_t now = hush__wall();
+    if (all) {
+        pthread_rwlock_rdlock(&h->campaigns_lock);
+        *body = hush__campaigns_list_json(h, true, now, NULL);
+        pthread_rwlock_unlock(&h->campaigns_lock);
+    } else {
+        if (now >= __atomic_load_n(&h->list_valid_until, __ATOMIC_ACQUIRE)) {
+            /* a scheduled end passed: the cached list is stale */
+            pthread_rwlock_wrlock(&h->campaigns_lock);
+            int rc = hush__campaigns_list_rebuild(h);
+            pthread_rwlock_unlock(&h->campaigns_lock);
+            if (rc != 0) {
+                *body = NULL;
+                return hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
+            }
+        }
+        pthread_rwlock_rdlock(&h->campaigns_lock);
+        *body = hush_strdup(h->list_json);
+        pthread_rwlock_unlock(&h->campaigns_lock);
+    }
+    return *body != NULL ? 0
+                         : hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
+}
+
+int hush__campaign_view(hush_collector *h, hush__campaign *c, bool device, char **body,
+                        size_t *len, char sig[128], hush__fail *f)
+{
+    if (device && hush__campaign_ended(c, hush__wall())) {
+        /* devices stop here; analysts still read the full view */
+        return hush__fail_set(f, HUSH_ESTATE, "campaign_ended",
+                              "the campaign has ended: it takes no more reports");
+    }
+    hush__round *r = hush__round_get(h, c);
+    device = device && r->dev_body != NULL; /* polls: one view */
+    const char *src = device ? r->dev_body : r->pub_body;
+    *len = device ? r->dev_len : r->pub_len;
+    *body = hush_malloc(*len + 1);
+    pthread_mutex_lock(&r->lock); /* a key rotation swaps signatures */
+    snprintf(sig, 128, "%s", device ? r->dev_signature : r->signature);
+    pthread_mutex_unlock(&r->lock);
+    if (*body != NULL) {
+        memcpy(*body, src, *len + 1);
+    }
+    hush__round_put(r);
+    return *body != NULL ? 0
+                         : hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
+}
+
+int hush__campaign_archive(hush_collector *h, hush__campaign *c, int64_t *when,
+                           hush__compaction *out, hush__fail *f)
+{
+    int64_t now = hush__wall();
+    *when = now;
+    if (!hush__campaign_ended(c, now)) {
+        return hush__fail_set(f, HUSH_ESTATE, "campaign_active",
+                              "end the campaign before archiving it");
+    }
+    if (__atomic_load_n(&c->archived_at, __ATOMIC_ACQUIRE) != 0) {
+        return hush__fail_set(f, HUSH_ESTATE, "campaign_archived",
+                              "the campaign is archived already");
+    }
+    hush_err err = {0};
+    if (hush__store_archive_campaign(h, c, now, out, &err) != 0) {
+        hush__log(h, "error", "archiving %s failed: %s", c->id, err.msg);
+        return hush__fail_set(f, HUSH_EIO, "unavailable", "%s", err.msg);
+    }
+    hush__log(h, "info", "campaign %s archived: %lld batches deleted, %lld bytes freed",
+              c->id, (long long)out->batches, (long long)out->bytes);
     return 0;
 }
 
@@ -287,22 +359,6 @@ int hush__campaign_install(hush_collector *h, const char *id, const char *name,
 
 /* ---- creation ---- */
 
-static int fail(json_t **response, int *status, int http, const char *code,
-                const char *fmt, ...) HUSH_PRINTF(5, 6);
-
-static int fail(json_t **response, int *status, int http, const char *code,
-                const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    *status = http;
-    *response = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
-    return -1;
-}
-
 static bool valid_id(const char *s)
 {
     size_t n = strlen(s);
@@ -320,14 +376,15 @@ static bool valid_id(const char *s)
 }
 
 /* The candidates as [{"id","text"}]: strings get ids c0, c1, ... */
-static json_t *normalize_candidates(const json_t *in, json_t **response, int *status)
+static json_t *normalize_candidates(const json_t *in, hush__fail *f)
 {
     size_t n = json_array_size(in);
     if (!json_is_array(in) || n == 0 || n > MAX_CANDIDATES) {
-        fail(response, status, 400, "invalid_candidates",
-             "\"candidates\" must be an array of 1 to %d strings or {\"id\",\"text\"} "
-             "objects",
-             MAX_CANDIDATES);
+        hush__fail_set(
+            f, HUSH_EINVAL, "invalid_candidates",
+            "\"candidates\" must be an array of 1 to %d strings or {\"id\",\"text\"} "
+            "objects",
+            MAX_CANDIDATES);
         return NULL;
     }
     json_t *out = json_array();
@@ -345,9 +402,10 @@ static json_t *normalize_candidates(const json_t *in, json_t **response, int *st
                           json_object_get(c, "text"));
         } else {
             json_decref(out);
-            fail(response, status, 400, "invalid_candidates",
-                 "candidate %zu must be a string or {\"id\": string, \"text\": string}",
-                 i);
+            hush__fail_set(
+                f, HUSH_EINVAL, "invalid_candidates",
+                "candidate %zu must be a string or {\"id\": string, \"text\": string}",
+                i);
             return NULL;
         }
         json_array_append_new(out, o);
@@ -356,7 +414,7 @@ static json_t *normalize_candidates(const json_t *in, json_t **response, int *st
 }
 
 static int resolve_mechanism(const json_t *req, uint32_t domain, double epsilon,
-                             hush_ldp_params *params, json_t **response, int *status)
+                             hush_ldp_params *params, hush__fail *f)
 {
     const json_t *mech = json_object_get(req, "mechanism");
     const json_t *bits = json_object_get(req, "max_report_bits");
@@ -365,16 +423,16 @@ static int resolve_mechanism(const json_t *req, uint32_t domain, double epsilon,
     if (bits != NULL) {
         if (!json_is_integer(bits) || json_integer_value(bits) < 1 ||
             json_integer_value(bits) > MAX_REPORT_BITS) {
-            return fail(response, status, 400, "invalid_mechanism",
-                        "\"max_report_bits\" must be an integer in [1, %d]",
-                        MAX_REPORT_BITS);
+            return hush__fail_set(f, HUSH_EINVAL, "invalid_mechanism",
+                                  "\"max_report_bits\" must be an integer in [1, %d]",
+                                  MAX_REPORT_BITS);
         }
         max_bits = json_integer_value(bits);
     }
     if (mech == NULL ||
         (json_is_string(mech) && strcmp(json_string_value(mech), "auto") == 0)) {
         if (hush_ldp_recommend(domain, epsilon, (unsigned)max_bits, params, &err) != 0) {
-            return fail(response, status, 400, "invalid_mechanism", "%s", err.msg);
+            return hush__fail_set(f, HUSH_EINVAL, "invalid_mechanism", "%s", err.msg);
         }
         return 0;
     }
@@ -382,7 +440,7 @@ static int resolve_mechanism(const json_t *req, uint32_t domain, double epsilon,
         memset(params, 0, sizeof *params);
         if (hush_ldp_mechanism_parse(json_string_value(mech), &params->mechanism, &err) !=
             0) {
-            return fail(response, status, 400, "invalid_mechanism", "%s", err.msg);
+            return hush__fail_set(f, HUSH_EINVAL, "invalid_mechanism", "%s", err.msg);
         }
     } else if (json_is_object(mech)) {
         json_t *copy = json_deep_copy(mech);
@@ -395,16 +453,18 @@ static int resolve_mechanism(const json_t *req, uint32_t domain, double epsilon,
         int rc = hush_wire_params_from_json(copy, params, &err);
         json_decref(copy);
         if (rc != 0) {
-            return fail(response, status, 400, "invalid_mechanism", "%s", err.msg);
+            return hush__fail_set(f, HUSH_EINVAL, "invalid_mechanism", "%s", err.msg);
         }
         if (params->domain != domain || params->epsilon != epsilon) {
-            return fail(response, status, 400, "invalid_mechanism",
-                        "mechanism domain and epsilon must match the campaign (%u, %g)",
-                        domain, epsilon);
+            return hush__fail_set(
+                f, HUSH_EINVAL, "invalid_mechanism",
+                "mechanism domain and epsilon must match the campaign (%u, %g)", domain,
+                epsilon);
         }
     } else {
-        return fail(response, status, 400, "invalid_mechanism",
-                    "\"mechanism\" must be \"auto\", a mechanism name, or an object");
+        return hush__fail_set(
+            f, HUSH_EINVAL, "invalid_mechanism",
+            "\"mechanism\" must be \"auto\", a mechanism name, or an object");
     }
     params->domain = domain;
     params->epsilon = epsilon;
@@ -415,7 +475,7 @@ static int resolve_mechanism(const json_t *req, uint32_t domain, double epsilon,
     }
     hush_ldp *m = NULL;
     if (hush_ldp_new(params, &m, &err) != 0) {
-        return fail(response, status, 400, "invalid_mechanism", "%s", err.msg);
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_mechanism", "%s", err.msg);
     }
     *params = *hush_ldp_get_params(m);
     hush_ldp_free(m);
@@ -425,7 +485,7 @@ static int resolve_mechanism(const json_t *req, uint32_t domain, double epsilon,
 /* Synthetic campaigns: the embedder and the int8 matrix of the candidates. */
 static int embed_candidates(const hush_wordvec *wordvec, const json_t *emb,
                             const json_t *cands, json_t **embedder_out, char **matrix_b64,
-                            json_t **response, int *status)
+                            hush__fail *f)
 {
     char *desc = NULL;
     hush_err err = {0};
@@ -434,7 +494,7 @@ static int embed_candidates(const hush_wordvec *wordvec, const json_t *emb,
         uint64_t seed;
         randombytes_buf(&seed, sizeof seed);
         if (hush_embedder_new_default(256, seed >> 11, &e, &err) != 0) {
-            return fail(response, status, 500, "internal", "%s", err.msg);
+            return hush__fail_set(f, HUSH_EINTERNAL, "internal", "%s", err.msg);
         }
     } else {
         desc = json_is_object(emb)
@@ -443,9 +503,9 @@ static int embed_candidates(const hush_wordvec *wordvec, const json_t *emb,
         if (desc == NULL ||
             hush_embedder_new(desc, strlen(desc), NULL, 0, wordvec, &e, &err) != 0) {
             hush_free(desc);
-            return fail(response, status, 400, "invalid_embedder", "%s",
-                        err.msg[0] ? err.msg
-                                   : "\"embedder\" must be a description object");
+            return hush__fail_set(
+                f, HUSH_EINVAL, "invalid_embedder", "%s",
+                err.msg[0] ? err.msg : "\"embedder\" must be a description object");
         }
         hush_free(desc);
     }
@@ -461,8 +521,8 @@ static int embed_candidates(const hush_wordvec *wordvec, const json_t *emb,
         int r =
             hush_embed_text(e, json_string_value(t), json_string_length(t), v, dim, &e2);
         if (r != 0) {
-            rc = fail(response, status, 400, "invalid_candidates", "candidate %zu: %s", i,
-                      e2.msg);
+            rc = hush__fail_set(f, HUSH_EINVAL, "invalid_candidates", "candidate %zu: %s",
+                                i, e2.msg);
             break;
         }
         rc = hush_matrix_set_row(m, (uint32_t)i, v, dim, &err);
@@ -470,14 +530,15 @@ static int embed_candidates(const hush_wordvec *wordvec, const json_t *emb,
     char *canon = NULL;
     if (rc == 0 && (hush_matrix_to_base64(m, matrix_b64, &err) != 0 ||
                     hush_embedder_describe(e, &canon, &err) != 0)) {
-        rc = fail(response, status, 500, "internal", "%s", err.msg);
+        rc = hush__fail_set(f, HUSH_EINTERNAL, "internal", "%s", err.msg);
     }
     if (rc == 0) {
         *embedder_out = json_loads(canon, 0, NULL);
-        rc = *embedder_out != NULL ? 0
-                                   : fail(response, status, 500, "internal", "no memory");
+        rc = *embedder_out != NULL
+                 ? 0
+                 : hush__fail_set(f, HUSH_ENOMEM, "internal", "no memory");
     } else if (rc > 0) {
-        rc = fail(response, status, 500, "internal", "%s", err.msg);
+        rc = hush__fail_set(f, HUSH_EINTERNAL, "internal", "%s", err.msg);
     }
     hush_free(canon);
     hush_free(v);
@@ -501,22 +562,16 @@ static const char *const create_fields[] = {"id",
                                             "ends_at",
                                             NULL};
 
-int hush__campaign_create(hush_collector *h, const char *body, size_t len,
-                          json_t **response, int *status)
+int hush__campaign_create(hush_collector *h, const json_t *req, json_t **out,
+                          hush__fail *f)
 {
-    json_error_t jerr;
-    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     json_t *cands = NULL;
     char *pub_body = NULL, *sig_b64 = NULL, *spec = NULL;
     int rc = -1;
-    if (req == NULL || !json_is_object(req)) {
-        fail(response, status, 400, "malformed", "the request is not a JSON object%s%s",
-             req == NULL ? ": " : "", req == NULL ? jerr.text : "");
-        goto out;
-    }
+    *out = NULL;
     const char *key;
     json_t *val;
-    json_object_foreach(req, key, val)
+    json_object_foreach((json_t *)req, key, val)
     {
         (void)val;
         bool known = false;
@@ -524,7 +579,7 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
             known = known || strcmp(key, create_fields[i]) == 0;
         }
         if (!known) {
-            fail(response, status, 400, "malformed", "unknown field \"%s\"", key);
+            hush__fail_set(f, HUSH_EINVAL, "malformed", "unknown field \"%s\"", key);
             goto out;
         }
     }
@@ -532,9 +587,9 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
     const json_t *jid = json_object_get(req, "id");
     if (jid != NULL) {
         if (!json_is_string(jid) || !valid_id(json_string_value(jid))) {
-            fail(response, status, 400, "invalid_id",
-                 "\"id\" must be 1 to %d letters, digits, '-' or '_'",
-                 HUSH_CAMPAIGN_ID_MAX);
+            hush__fail_set(f, HUSH_EINVAL, "invalid_id",
+                           "\"id\" must be 1 to %d letters, digits, '-' or '_'",
+                           HUSH_CAMPAIGN_ID_MAX);
             goto out;
         }
         snprintf(id, sizeof id, "%s", json_string_value(jid));
@@ -545,33 +600,33 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
         sodium_bin2hex(id + 1, sizeof id - 1, raw, sizeof raw);
     }
     if (hush__campaign_find(h, id) != NULL) {
-        fail(response, status, 409, "exists", "campaign \"%s\" already exists", id);
+        hush__fail_set(f, HUSH_EEXIST, "exists", "campaign \"%s\" already exists", id);
         goto out;
     }
     const char *name = json_string_value(json_object_get(req, "name"));
     if (name == NULL || strlen(name) == 0 || strlen(name) > NAME_MAX_LEN) {
-        fail(response, status, 400, "invalid_name",
-             "\"name\" must be a string of 1 to %d bytes", NAME_MAX_LEN);
+        hush__fail_set(f, HUSH_EINVAL, "invalid_name",
+                       "\"name\" must be a string of 1 to %d bytes", NAME_MAX_LEN);
         goto out;
     }
     const char *kind = json_string_value(json_object_get(req, "kind"));
     bool synthetic = kind != NULL && strcmp(kind, "synthetic") == 0;
     if (kind == NULL || (!synthetic && strcmp(kind, "poll") != 0)) {
-        fail(response, status, 400, "invalid_kind",
-             "\"kind\" must be \"poll\" or \"synthetic\"");
+        hush__fail_set(f, HUSH_EINVAL, "invalid_kind",
+                       "\"kind\" must be \"poll\" or \"synthetic\"");
         goto out;
     }
     const json_t *eps = json_object_get(req, "epsilon");
     if (!json_is_number(eps) || !(json_number_value(eps) >= HUSH_LDP_EPSILON_MIN) ||
         !(json_number_value(eps) <= HUSH_LDP_EPSILON_MAX)) {
-        fail(response, status, 400, "invalid_epsilon",
-             "\"epsilon\" must be a number in [%g, %g] (got %.17g)", HUSH_LDP_EPSILON_MIN,
-             HUSH_LDP_EPSILON_MAX, json_is_number(eps) ? json_number_value(eps) : NAN);
+        hush__fail_set(f, HUSH_EINVAL, "invalid_epsilon",
+                       "\"epsilon\" must be a number in [%g, %g] (got %.17g)",
+                       HUSH_LDP_EPSILON_MIN, HUSH_LDP_EPSILON_MAX,
+                       json_is_number(eps) ? json_number_value(eps) : NAN);
         goto out;
     }
     double epsilon = json_number_value(eps);
-    if ((cands = normalize_candidates(json_object_get(req, "candidates"), response,
-                                      status)) == NULL) {
+    if ((cands = normalize_candidates(json_object_get(req, "candidates"), f)) == NULL) {
         goto out;
     }
     const json_t *budget = json_object_get(req, "budget");
@@ -579,8 +634,8 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
     {
         if (strcmp(key, "reports_per_device_per_day") != 0 &&
             strcmp(key, "epsilon_per_device_per_day") != 0) {
-            fail(response, status, 400, "invalid_budget", "unknown field \"budget.%s\"",
-                 key);
+            hush__fail_set(f, HUSH_EINVAL, "invalid_budget",
+                           "unknown field \"budget.%s\"", key);
             goto out;
         }
     }
@@ -595,8 +650,8 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
     if ((budget != NULL && !json_is_object(budget)) || reports_per_day < 1 ||
         reports_per_day > 10000 || !(eps_per_day >= epsilon) ||
         !(eps_per_day <= epsilon * (double)reports_per_day * (1 + 1e-12))) {
-        fail(
-            response, status, 400, "invalid_budget",
+        hush__fail_set(
+            f, HUSH_EINVAL, "invalid_budget",
             "\"budget\" needs reports_per_device_per_day in [1, 10000] and "
             "epsilon_per_device_per_day in [epsilon, epsilon x reports a day] = [%g, %g]",
             epsilon, epsilon * (double)(reports_per_day >= 1 ? reports_per_day : 1));
@@ -606,38 +661,39 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
     if (ends != NULL &&
         (!json_is_integer(ends) || json_integer_value(ends) <= hush__wall() ||
          json_integer_value(ends) > hush__wall() + 20 * 366 * 86400LL)) {
-        fail(response, status, 400, "invalid_ends_at",
-             "\"ends_at\" must be a time in the future (seconds since 1970, within 20 "
-             "years)");
+        hush__fail_set(
+            f, HUSH_EINVAL, "invalid_ends_at",
+            "\"ends_at\" must be a time in the future (seconds since 1970, within 20 "
+            "years)");
         goto out;
     }
     const json_t *minr = json_object_get(req, "min_reports");
     json_int_t min_reports =
         minr != NULL ? (json_is_integer(minr) ? json_integer_value(minr) : -1) : 100;
     if (min_reports < 0) {
-        fail(response, status, 400, "invalid_min_reports",
-             "\"min_reports\" must be a non-negative integer");
+        hush__fail_set(f, HUSH_EINVAL, "invalid_min_reports",
+                       "\"min_reports\" must be a non-negative integer");
         goto out;
     }
     const json_t *thr = json_object_get(req, "match_threshold");
     double threshold =
         thr != NULL ? (json_is_number(thr) ? json_number_value(thr) : 2.0) : 0.3;
     if (synthetic && !(threshold >= -1.0 && threshold <= 1.0)) {
-        fail(response, status, 400, "invalid_threshold",
-             "\"match_threshold\" must be a number in [-1, 1]");
+        hush__fail_set(f, HUSH_EINVAL, "invalid_threshold",
+                       "\"match_threshold\" must be a number in [-1, 1]");
         goto out;
     }
     if (!synthetic && (thr != NULL || json_object_get(req, "embedder") != NULL)) {
-        fail(response, status, 400, "malformed",
-             "\"match_threshold\" and \"embedder\" are for synthetic campaigns");
+        hush__fail_set(
+            f, HUSH_EINVAL, "malformed",
+            "\"match_threshold\" and \"embedder\" are for synthetic campaigns");
         goto out;
     }
     const json_t *refine = json_object_get(req, "refine");
-    if (refine != NULL &&
-        (!synthetic || hush__refine_check(refine, response, status) != 0)) {
+    if (refine != NULL && (!synthetic || hush__refine_check(refine, f) != 0)) {
         if (!synthetic) {
-            fail(response, status, 400, "malformed",
-                 "\"refine\" is for synthetic campaigns");
+            hush__fail_set(f, HUSH_EINVAL, "malformed",
+                           "\"refine\" is for synthetic campaigns");
         }
         goto out;
     }
@@ -653,21 +709,20 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
                          .spec = req,
                          .embedder = json_object_get(req, "embedder")};
     hush_ldp_params params;
-    if (hush__publication_build(h, &ps, cands, &pub_body, &sig_b64, &params, response,
-                                status) != 0) {
+    if (hush__publication_build(h, &ps, cands, &pub_body, &sig_b64, &params, f) != 0) {
         goto out;
     }
     spec = hush_json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
     hush__round *round = NULL;
     hush_err err = {0};
     if (spec == NULL) {
-        fail(response, status, 500, "internal", "out of memory");
+        hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
         goto out;
     }
     int64_t now = hush__wall();
     if (hush__round_new(h, id, 1, now, pub_body, strlen(pub_body), sig_b64, &round,
                         &err) != 0) {
-        fail(response, status, 500, "internal", "%s", err.msg);
+        hush__fail_set(f, HUSH_EINTERNAL, "internal", "%s", err.msg);
         goto out;
     }
     hush__campaign tmp = {.name = (char *)name, .created_at = now, .spec = spec};
@@ -675,54 +730,54 @@ int hush__campaign_create(hush_collector *h, const char *body, size_t len,
     int src = hush__store_save_campaign(h, &tmp, round, &err);
     if (src != 0) {
         hush__round_put(round);
-        fail(response, status, src == HUSH_EEXIST ? 409 : 503,
-             src == HUSH_EEXIST ? "exists" : "unavailable", "%s", err.msg);
+        hush__fail_from(f, &err, src == HUSH_EEXIST ? "exists" : "unavailable");
         goto out;
     }
     if (hush__campaign_install(h, id, name, now, spec, round, &err) != 0) {
         hush__round_put(round);
-        fail(response, status, 500, "internal", "%s", err.msg);
+        hush__fail_set(f, HUSH_EINTERNAL, "internal", "%s", err.msg);
         goto out;
     }
     unsigned report_bits = hush_ldp_report_bits(round->mech);
     char url[128];
     snprintf(url, sizeof url, "/v1/campaigns/%s", id);
-    *response = json_pack("{s:s, s:I, s:s, s:o, s:I, s:s}", "id", id, "round",
-                          (json_int_t)1, "kind", synthetic ? "synthetic" : "poll",
-                          "mechanism", hush_wire_params_to_json(&params), "report_bits",
-                          (json_int_t)report_bits, "url", url);
-    *status = 201;
-    rc = 0;
+    *out = json_pack("{s:s, s:I, s:s, s:o, s:I, s:s}", "id", id, "round", (json_int_t)1,
+                     "kind", synthetic ? "synthetic" : "poll", "mechanism",
+                     hush_wire_params_to_json(&params), "report_bits",
+                     (json_int_t)report_bits, "url", url);
+    rc = *out != NULL ? 0
+                      : hush__fail_set(f, HUSH_ENOMEM, "internal",
+                                       "out of memory answering a created campaign");
 out:
-    json_decref(req);
     json_decref(cands);
     hush_free(pub_body);
     hush_free(spec);
     hush_free(sig_b64);
-    return rc;
+    return rc == 0 ? 0 : f->err.code != 0 ? f->err.code : HUSH_EINTERNAL;
 }
 
 int hush__publication_build(hush_collector *h, const hush__pub_spec *ps,
                             const json_t *cands, char **pub_body, char **sig_b64,
-                            hush_ldp_params *params, json_t **response, int *status)
+                            hush_ldp_params *params, hush__fail *f)
 {
     json_t *pub = NULL, *embedder = NULL;
     char *matrix = NULL, *body = NULL, *sig = NULL;
     int rc = -1;
     uint32_t domain = (uint32_t)json_array_size(cands) + (ps->synthetic ? 1 : 0);
-    if (resolve_mechanism(ps->spec, domain, ps->epsilon, params, response, status) != 0) {
+    if (resolve_mechanism(ps->spec, domain, ps->epsilon, params, f) != 0) {
         goto out;
     }
-    if (ps->synthetic && embed_candidates(h->wordvec, ps->embedder, cands, &embedder,
-                                          &matrix, response, status) != 0) {
+    if (ps->synthetic &&
+        embed_candidates(h->wordvec, ps->embedder, cands, &embedder, &matrix, f) != 0) {
         goto out;
     }
     /* the device view is the matrix and about a kilobyte of fields */
     if (ps->synthetic && strlen(matrix) + 4096 > HUSH_PUBLICATION_DEVICE_MAX) {
-        fail(response, status, 400, "too_large_for_devices",
-             "the device view of %zu candidates would be about %zu bytes: devices "
-             "download at most %u (fewer candidates, or a smaller embedder dimension)",
-             json_array_size(cands), strlen(matrix) + 1024, HUSH_PUBLICATION_DEVICE_MAX);
+        hush__fail_set(
+            f, HUSH_EINVAL, "too_large_for_devices",
+            "the device view of %zu candidates would be about %zu bytes: devices "
+            "download at most %u (fewer candidates, or a smaller embedder dimension)",
+            json_array_size(cands), strlen(matrix) + 1024, HUSH_PUBLICATION_DEVICE_MAX);
         goto out;
     }
     /* the publication, in a fixed field order */
@@ -749,21 +804,21 @@ int hush__publication_build(hush_collector *h, const hush__pub_spec *ps,
     body =
         pub != NULL ? hush_json_dumps(pub, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     if (body == NULL) {
-        fail(response, status, 500, "internal", "out of memory");
+        hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
         goto out;
     }
     uint8_t raw[crypto_sign_BYTES];
     hush__sign(h, body, strlen(body), raw);
     sig = hush_b64_encode(raw, sizeof raw);
     if (sig == NULL) {
-        fail(response, status, 500, "internal", "out of memory");
+        hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
         goto out;
     }
     /* Check the publication before storing it: a device must accept it. */
     hush_publication *check = NULL;
     hush_err err = {0};
     if (hush_publication_parse(body, strlen(body), &check, &err) != 0) {
-        fail(response, status, 400, "invalid_campaign", "%s", err.msg);
+        hush__fail_set(f, HUSH_EINVAL, "invalid_campaign", "%s", err.msg);
         goto out;
     }
     hush_publication_free(check);
@@ -779,237 +834,6 @@ out:
     hush_free(body);
     hush_free(sig);
     return rc;
-}
-
-/* ---- estimates ---- */
-
-struct ranked {
-    uint32_t item;
-    double estimate;
-};
-
-static int by_estimate(const void *a, const void *b)
-{
-    const struct ranked *x = a, *y = b;
-    if (x->estimate != y->estimate) {
-        return x->estimate < y->estimate ? 1 : -1;
-    }
-    return (x->item > y->item) - (x->item < y->item);
-}
-
-static char *error_body(int *status, int http, const char *code, const char *msg,
-                        size_t *len)
-{
-    *status = http;
-    return hush__error_json(code, msg, len);
-}
-
-/* The estimates document of a round: the top `top` items of `est` (NULL:
- * withheld below min_reports).  New reference, or NULL (ENOMEM). */
-json_t *hush__estimates_doc(const char *campaign, const hush__round *r, uint64_t n,
-                            const hush_ldp_estimate *est, uint64_t top)
-{
-    const hush_publication *pub = r->pub;
-    const hush_ldp_params *p = &pub->params;
-    uint32_t d = p->domain;
-    json_t *doc = json_pack(
-        "{s:s, s:I, s:I, s:f, s:s, s:I}", "campaign", campaign, "round",
-        (json_int_t)r->round, "n_reports", (json_int_t)n, "epsilon", p->epsilon,
-        "mechanism", hush_ldp_mechanism_name(p->mechanism), "candidates", (json_int_t)d);
-    if (doc != NULL && est == NULL) {
-        char reason[160];
-        snprintf(
-            reason, sizeof reason,
-            "estimates are withheld until the round holds %llu reports (it holds %llu)",
-            (unsigned long long)pub->min_reports, (unsigned long long)n);
-        json_object_set_new(doc, "withheld", json_true());
-        json_object_set_new(doc, "reason", json_string(reason));
-        json_object_set_new(doc, "min_reports",
-                            json_integer((json_int_t)pub->min_reports));
-    } else if (doc != NULL) {
-        bool exact = p->mechanism != HUSH_LDP_CMS && p->mechanism != HUSH_LDP_HCMS;
-        struct ranked *order = hush_malloc(d * sizeof *order);
-        json_t *items = json_array();
-        for (uint32_t i = 0; order != NULL && i < d; i++) {
-            order[i] = (struct ranked){i, est[i].count};
-        }
-        if (order != NULL) {
-            qsort(order, d, sizeof *order, by_estimate);
-        }
-        for (uint64_t k = 0; order != NULL && items != NULL && k < top; k++) {
-            uint32_t i = order[k].item;
-            bool none = i >= pub->n_candidates;
-            json_t *o = json_pack(
-                "{s:s, s:s, s:f, s:f, s:[f, f], s:f, s:b}", "candidate_id",
-                none ? HUSH_NO_MATCH_ID : pub->candidate_ids[i], "text",
-                none ? "" : pub->candidate_texts[i], "estimate", est[i].count,
-                "std_error", est[i].std_error, "ci95", est[i].ci_low, est[i].ci_high,
-                "frequency", est[i].frequency, "significant", est[i].significant);
-            if (o != NULL && !exact) {
-                json_object_set_new(o, "significant", json_null());
-            }
-            json_array_append_new(items, o);
-        }
-        json_object_set_new(doc, "withheld", json_false());
-        json_object_set_new(doc, "top", json_integer((json_int_t)top));
-        /* what the flag and the intervals claim, and what they do not */
-        json_object_set_new(
-            doc, "significance",
-            exact ? json_pack("{s:s, s:f, s:s}", "method", "exact-binomial-bonferroni",
-                              "family_wise_alpha", 0.05, "claim",
-                              "the chance that any absent candidate is flagged is at "
-                              "most 5%")
-                  : json_pack("{s:s, s:s}", "method", "none", "claim",
-                              "no significance claim: with one published hash seed, "
-                              "candidates that collide with popular items are inflated "
-                              "in every round; estimates are unbiased on average over "
-                              "hash families, not for this seed"));
-        json_object_set_new(
-            doc, "ci_method",
-            json_string(exact ? "clopper-pearson on the support count (normal beyond "
-                                "2000 supports), within [0, n_reports]"
-                              : "estimate +- 1.96 std_error"));
-        json_object_set_new(doc, "items", items != NULL ? items : json_array());
-        if (order == NULL || items == NULL) {
-            json_decref(doc);
-            doc = NULL;
-        }
-        hush_free(order);
-    }
-    return doc;
-}
-
-/* A closed round's estimates, as frozen when it closed, cut to `top`. */
-static char *closed_estimates(hush_collector *h, hush__campaign *c, uint32_t round,
-                              const char *top_arg, int *status, size_t *len)
-{
-    char *frozen = NULL;
-    hush_err err = {0};
-    int rc = hush__store_round_estimates(h, c->id, round, &frozen, &err);
-    if (rc == HUSH_ENOTFOUND) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "campaign %s has no closed round %u with estimates",
-                 c->id, round);
-        return error_body(status, 404, "unknown_round", msg, len);
-    }
-    if (rc != 0) {
-        return error_body(status, 503, "unavailable", err.msg, len);
-    }
-    json_t *doc = json_loads(frozen, 0, NULL);
-    hush_free(frozen);
-    if (doc == NULL) {
-        return error_body(status, 500, "internal", "a stored estimate does not parse",
-                          len);
-    }
-    json_t *items = json_object_get(doc, "items");
-    uint64_t d = (uint64_t)json_integer_value(json_object_get(doc, "candidates"));
-    uint64_t top = d < DEFAULT_TOP ? d : DEFAULT_TOP;
-    if (top_arg != NULL && hush_parse_u64(top_arg, 1, d, "top", &top, &err) != 0) {
-        json_decref(doc);
-        return error_body(status, 400, "invalid_top", err.msg, len);
-    }
-    if (json_is_array(items)) {
-        while (json_array_size(items) > top) {
-            json_array_remove(items, json_array_size(items) - 1);
-        }
-        json_object_set_new(doc, "top", json_integer((json_int_t)top));
-    }
-    char *body = hush_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    json_decref(doc);
-    if (body == NULL) {
-        return error_body(status, 500, "internal", "out of memory", len);
-    }
-    *len = strlen(body);
-    *status = 200;
-    return body;
-}
-
-char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *round_arg,
-                           const char *top_arg, int *status, size_t *len)
-{
-    hush_err err = {0};
-    hush__round *r = hush__round_get(h, c);
-    uint64_t round = r->round, top = 0;
-    if (round_arg != NULL &&
-        hush_parse_u64(round_arg, 1, UINT32_MAX, "round", &round, &err) != 0) {
-        hush__round_put(r);
-        return error_body(status, 400, "invalid_round", err.msg, len);
-    }
-    if (round != r->round) {
-        uint32_t current = r->round;
-        hush__round_put(r);
-        if (round > current) {
-            char msg[192];
-            snprintf(msg, sizeof msg,
-                     "round %llu of %s is not open yet (current round %u)",
-                     (unsigned long long)round, c->id, current);
-            return error_body(status, 404, "unknown_round", msg, len);
-        }
-        return closed_estimates(h, c, (uint32_t)round, top_arg, status, len);
-    }
-    uint32_t d = r->pub->params.domain;
-    top = d < DEFAULT_TOP ? d : DEFAULT_TOP;
-    if (top_arg != NULL && hush_parse_u64(top_arg, 1, d, "top", &top, &err) != 0) {
-        hush__round_put(r);
-        return error_body(status, 400, "invalid_top", err.msg, len);
-    }
-    /* served from the cache when the state has not changed */
-    pthread_mutex_lock(&r->lock);
-    for (unsigned i = 0; i < HUSH__EST_CACHE; i++) {
-        if (r->cache[i].json != NULL && r->cache[i].version == r->version &&
-            r->cache[i].top == top) {
-            char *copy = hush_malloc(r->cache[i].len + 1);
-            if (copy != NULL) {
-                memcpy(copy, r->cache[i].json, r->cache[i].len + 1);
-                *len = r->cache[i].len;
-            }
-            pthread_mutex_unlock(&r->lock);
-            hush__round_put(r);
-            *status = copy != NULL ? 200 : 500;
-            return copy != NULL ? copy
-                                : hush__error_json("internal", "out of memory", len);
-        }
-    }
-    uint64_t version = r->version;
-    uint64_t n = hush_ldp_agg_count(r->agg);
-    hush_ldp_estimate *est = NULL;
-    int rc = 0;
-    if (n >= r->pub->min_reports) {
-        est = hush_calloc(d, sizeof *est);
-        rc = est != NULL ? hush_ldp_agg_estimate(r->agg, 0.0, est, d, &err) : HUSH_ENOMEM;
-    }
-    pthread_mutex_unlock(&r->lock);
-    if (rc != 0) {
-        hush_free(est);
-        hush__round_put(r);
-        return error_body(status, 500, "internal", err.msg[0] ? err.msg : "out of memory",
-                          len);
-    }
-    json_t *doc = hush__estimates_doc(c->id, r, n, est, top);
-    hush_free(est);
-    char *body =
-        doc != NULL ? hush_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
-    json_decref(doc);
-    if (body == NULL) {
-        hush__round_put(r);
-        return error_body(status, 500, "internal", "out of memory", len);
-    }
-    *len = strlen(body);
-    /* keep a copy for the next poll at this version */
-    pthread_mutex_lock(&r->lock);
-    unsigned slot = r->cache_next++ % HUSH__EST_CACHE;
-    hush_free(r->cache[slot].json);
-    r->cache[slot].json = hush_malloc(*len + 1);
-    if (r->cache[slot].json != NULL) {
-        memcpy(r->cache[slot].json, body, *len + 1);
-        r->cache[slot].len = *len;
-        r->cache[slot].version = version;
-        r->cache[slot].top = (uint32_t)top;
-    }
-    pthread_mutex_unlock(&r->lock);
-    hush__round_put(r);
-    *status = 200;
-    return body;
 }
 
 /* ---- the demo campaign ---- */
@@ -1030,16 +854,16 @@ int hush__demo_campaign(hush_collector *h, hush_err *err)
         "\"epsilon\":4,\"mechanism\":\"auto\","
         "\"budget\":{\"reports_per_device_per_day\":1,\"epsilon_per_device_per_day\":4},"
         "\"min_reports\":10}";
-    json_t *response = NULL;
-    int status = 0;
-    int rc = hush__campaign_create(h, demo, sizeof demo - 1, &response, &status);
+    json_t *req = json_loads(demo, 0, NULL), *out = NULL;
+    hush__fail f = {0};
+    int rc = req != NULL ? hush__campaign_create(h, req, &out, &f)
+                         : hush__fail_set(&f, HUSH_ENOMEM, "internal", "out of memory");
+    json_decref(req);
+    json_decref(out);
     if (rc != 0) {
-        const char *msg = json_string_value(
-            json_object_get(json_object_get(response, "error"), "message"));
-        hush_err_set(err, HUSH_EIO, "demo campaign: %s", msg != NULL ? msg : "failed");
+        return hush_err_set(err, HUSH_EIO, "demo campaign: %s", f.err.msg);
     }
-    json_decref(response);
-    return rc != 0 ? HUSH_EIO : 0;
+    return 0;
 }
 
 static char *sign_b64(const hush_collector *h, const char *body, size_t len)

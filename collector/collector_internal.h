@@ -20,41 +20,17 @@
 #include <sqlite3.h>
 #include <sys/types.h>
 
+#include "fail.h"
 #include "hush_buf.h"
 #include "hush_collector.h"
 #include "hush_protocol.h"
+#include "routes.h"
+#include "util.h"
 
 /* The longest line of the generator corpus (--generator-corpus). */
 #define HUSH__CORPUS_LINE_MAX ((size_t)16 << 20)
 
 /* ---- metrics ---- */
-
-enum hush__route {
-    ROUTE_HEALTHZ,
-    ROUTE_METRICS,
-    ROUTE_KEYS,
-    ROUTE_CAMPAIGNS_LIST,
-    ROUTE_CAMPAIGNS_CREATE,
-    ROUTE_CAMPAIGN_GET,
-    ROUTE_REPORTS,
-    ROUTE_ESTIMATES,
-    ROUTE_ROUNDS_LIST,
-    ROUTE_ROUNDS_CLOSE,
-    ROUTE_MODELS_LIST,
-    ROUTE_MODELS_CREATE,
-    ROUTE_MODEL_GET,
-    ROUTE_MODEL_UPDATES,
-    ROUTE_MODEL_PRIVACY,
-    ROUTE_MODEL_ROUNDS,
-    ROUTE_MODEL_CLOSE,
-    ROUTE_READYZ,
-    ROUTE_COMPACT,
-    ROUTE_CAMPAIGN_END,
-    ROUTE_CAMPAIGN_ARCHIVE,
-    ROUTE_KEYS_ROTATE,
-    ROUTE_OTHER,
-    ROUTE_COUNT
-};
 
 enum hush__reject {
     REJECT_MALFORMED, /* not JSON, wrong types, missing fields */
@@ -94,7 +70,6 @@ void hush__metrics_request(hush__metrics *m, enum hush__route r, int status);
 void hush__metrics_reject(hush__metrics *m, enum hush__reject why, uint64_t reports);
 void hush__metrics_commit(hush__metrics *m, double seconds, size_t batches);
 char *hush__metrics_render(hush_collector *h, size_t *len); /* malloc'd text */
-const char *hush__route_name(enum hush__route r);
 
 /* ---- campaigns ---- */
 
@@ -287,7 +262,6 @@ struct hush_collector {
 };
 
 /* keys.c */
-int hush__mkdir_p(const char *path, mode_t mode, hush_err *err);
 /* Signs with the current key / copies the current public key, under
  * sign_lock (a key rotation may be replacing them). */
 void hush__sign(hush_collector *h, const void *msg, size_t len,
@@ -357,13 +331,21 @@ int hush__store_archive_campaign(hush_collector *h, hush__campaign *c, int64_t w
                                  hush__compaction *out, hush_err *err);
 /* Ends a campaign now: 0, or HUSH_ESTATE if it had ended. */
 int hush__campaign_end(hush_collector *h, hush__campaign *c, hush_err *err);
+/* POST /v1/campaigns/{id}/archive: an ended campaign's batches deleted
+ * (hush__store_archive_campaign); *when is the time recorded. */
+int hush__campaign_archive(hush_collector *h, hush__campaign *c, int64_t *when,
+                           hush__compaction *out, hush__fail *f);
+/* GET /v1/campaigns: the list of every campaign, or of the active ones
+ * (cached; rebuilt when a scheduled end passes).  *body new. */
+int hush__campaigns_list(hush_collector *h, bool all, char **body, hush__fail *f);
+/* GET /v1/campaigns/{id}: the open round's publication, full or (device)
+ * the device view, and its signature.  A device view of an ended campaign
+ * is refused (HUSH_ESTATE, campaign_ended).  *body new. */
+int hush__campaign_view(hush_collector *h, hush__campaign *c, bool device, char **body,
+                        size_t *len, char sig[128], hush__fail *f);
 /* 0 if the store takes writes: the last commit worked and a write lock can
  * be taken now (GET /readyz). */
 int hush__store_probe(hush_collector *h, hush_err *err);
-/* A line on stderr (journald): "hushd: <level>: <message>".  Errors are
- * never only in the access log. */
-void hush__log(hush_collector *h, const char *level, const char *fmt, ...)
-    HUSH_PRINTF(3, 4);
 int hush__store_checkpoint(hush_collector *h, hush_err *err);
 int hush__store_rebuild(hush_collector *h, hush_err *err);
 
@@ -380,8 +362,7 @@ int hush__round_new(hush_collector *h, const char *id, uint32_t round, int64_t o
                     hush__round **out, hush_err *err);
 /* Builds and signs a publication: `cands` are {"id","text"} objects; for a
  * synthetic campaign `embedder` is a description (NULL: a new default one).
- * The mechanism follows the spec's choice for the candidates' domain.  On
- * failure, *response holds the error document and *status its HTTP status. */
+ * The mechanism follows the spec's choice for the candidates' domain. */
 typedef struct hush__pub_spec {
     const char *id, *name;
     uint32_t round;
@@ -396,9 +377,11 @@ typedef struct hush__pub_spec {
 } hush__pub_spec;
 int hush__publication_build(hush_collector *h, const hush__pub_spec *ps,
                             const json_t *cands, char **pub_body, char **sig_b64,
-                            hush_ldp_params *params, json_t **response, int *status);
-int hush__campaign_create(hush_collector *h, const char *body, size_t len,
-                          json_t **response, int *status);
+                            hush_ldp_params *params, hush__fail *f);
+/* POST /v1/campaigns: creates, stores and installs a campaign from its
+ * spec (a JSON object); *out is the answer document. */
+int hush__campaign_create(hush_collector *h, const json_t *spec, json_t **out,
+                          hush__fail *f);
 /* Builds and installs a campaign from a stored publication (at start). */
 int hush__campaign_install(hush_collector *h, const char *id, const char *name,
                            int64_t created_at, const char *spec, hush__round *round,
@@ -409,9 +392,14 @@ void hush__campaign_free(hush__campaign *c);
 char *hush__campaigns_list_json(hush_collector *h, bool all, int64_t now,
                                 int64_t *valid_until);
 int hush__campaigns_list_rebuild(hush_collector *h);
-/* The estimates response body (malloc'd); *status is the HTTP status. */
-char *hush__estimates_json(hush_collector *h, hush__campaign *c, const char *round_arg,
-                           const char *top_arg, int *status, size_t *len);
+/* estimates.c: the estimates of round `round` (0: the open round), its top
+ * `top` items (0: 100, or every candidate if fewer), as JSON text (*body
+ * new; hush_free). */
+int hush__estimates(hush_collector *h, hush__campaign *c, uint64_t round, uint64_t top,
+                    char **body, size_t *len, hush__fail *f);
+/* The n items ranked by estimate, highest first, ties by index; item i
+ * is ranked by est[by[i]] (by NULL: est[i]).  New array, or NULL. */
+uint32_t *hush__rank(const hush_ldp_estimate *est, const uint32_t *by, uint32_t n);
 json_t *hush__estimates_doc(const char *campaign, const hush__round *r, uint64_t n,
                             const hush_ldp_estimate *est, uint64_t top);
 int hush__demo_campaign(hush_collector *h, hush_err *err);
@@ -500,17 +488,15 @@ int hush__generator_output_parse_lineage(const char *text, size_t len, size_t wa
 
 /* models.c */
 hush__task *hush__task_find(hush_collector *h, const char *id);
-void hush__task_create(hush_collector *h, const char *body, size_t len, json_t **response,
-                       int *status);
-void hush__task_update(hush_collector *h, hush__task *t, const char *body, size_t len,
-                       json_t **response, int *status);
+int hush__task_create(hush_collector *h, const json_t *spec, json_t **out, hush__fail *f);
+int hush__task_update(hush_collector *h, hush__task *t, const char *body, size_t len,
+                      json_t **out, hush__fail *f);
 /* The signed publication: malloc'd body, *signature new (hush_free). */
 char *hush__task_publication(hush__task *t, char **signature, size_t *len);
 json_t *hush__task_privacy(hush__task *t);
 json_t *hush__tasks_list(hush_collector *h);
 /* POST /v1/models/{id}/rounds (admin): closes the open round now. */
-void hush__task_close_now(hush_collector *h, hush__task *t, json_t **response,
-                          int *status);
+int hush__task_close_now(hush_collector *h, hush__task *t, json_t **out, hush__fail *f);
 /* Closes rounds whose deadline passed (the refiner thread). */
 void hush__tasks_tick(hush_collector *h);
 void hush__tasks_free(hush_collector *h);
@@ -535,13 +521,15 @@ int hush__store_model_rounds(hush_collector *h, const char *id, json_t **out,
 
 /* rounds.c */
 /* Checks a "refine" policy object (campaign spec or close request). */
-int hush__refine_check(const json_t *refine, json_t **response, int *status);
+int hush__refine_check(const json_t *refine, hush__fail *f);
 /* POST /v1/campaigns/{id}/rounds: closes the open round and publishes the
- * next; *response and *status are the answer. */
-void hush__round_close(hush_collector *h, hush__campaign *c, const char *body, size_t len,
-                       json_t **response, int *status);
-/* GET /v1/campaigns/{id}/rounds: the history (malloc'd body). */
-char *hush__rounds_json(hush_collector *h, hush__campaign *c, int *status, size_t *len);
+ * next; `req` (NULL: none) may name the round and a policy; *out is the
+ * answer document. */
+int hush__round_close(hush_collector *h, hush__campaign *c, const json_t *req,
+                      json_t **out, hush__fail *f);
+/* GET /v1/campaigns/{id}/rounds: the history (*body new). */
+int hush__rounds_json(hush_collector *h, hush__campaign *c, char **body, size_t *len,
+                      hush__fail *f);
 /* The generator's public corpus (--generator-corpus). */
 int hush__corpus_load(hush_collector *h, hush_err *err);
 void hush__corpus_free(hush_collector *h);
@@ -563,11 +551,5 @@ void hush__item_free(hush__item *item);
 /* http.c */
 int hush__http_start(hush_collector *h, hush_err *err);
 void hush__http_stop(hush_collector *h);
-/* Answers an error as {"error":{"code","message"}}: malloc'd body. */
-char *hush__error_json(const char *code, const char *message, size_t *len);
-
-/* A time in seconds (CLOCK_MONOTONIC) and wall-clock seconds since 1970. */
-double hush__now(void);
-int64_t hush__wall(void);
 
 #endif

@@ -16,28 +16,6 @@
 
 #include "collector_internal.h"
 
-int hush__mkdir_p(const char *path, mode_t mode, hush_err *err)
-{
-    char buf[HUSH_PATH_MAX];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf) {
-        return hush_err_set(err, HUSH_EINVAL, "bad directory path \"%s\"", path);
-    }
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char c = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, mode) != 0 && errno != EEXIST) {
-                return hush_err_set(err, HUSH_EIO, "cannot create directory %s: %s", buf,
-                                    strerror(errno));
-            }
-            buf[i] = c;
-        }
-    }
-    return 0;
-}
-
 /* Reads exactly `len` bytes from `path`, or creates it with `fresh` bytes
  * (mode 0600) if it does not exist.  *created says which. */
 static int read_or_create(const char *path, uint8_t *buf, size_t len,

@@ -21,41 +21,26 @@ static const double commit_bounds_s[HUSH__COMMIT_BUCKETS] = {
 static const char *const reject_names[REJECT_COUNT] = {
     "malformed", "invalid_report", "unknown_campaign", "round_closed",  "duplicate",
     "too_large", "sealed",         "unavailable",      "campaign_ended"};
-static const char *const route_names[] = {"/healthz",
-                                          "/metrics",
-                                          "/v1/keys",
-                                          "/v1/campaigns",
-                                          "/v1/campaigns",
-                                          "/v1/campaigns/{id}",
-                                          "/v1/reports",
-                                          "/v1/campaigns/{id}/estimates",
-                                          "/v1/campaigns/{id}/rounds",
-                                          "/v1/campaigns/{id}/rounds",
-                                          "/v1/models",
-                                          "/v1/models",
-                                          "/v1/models/{id}",
-                                          "/v1/models/{id}/updates",
-                                          "/v1/models/{id}/privacy",
-                                          "/v1/models/{id}/rounds",
-                                          "/v1/models/{id}/rounds",
-                                          "/readyz",
-                                          "/v1/store/compact",
-                                          "/v1/campaigns/{id}/end",
-                                          "/v1/campaigns/{id}/archive",
-                                          "/v1/keys/rotate",
-                                          "other"};
-static const char *const route_methods[] = {
-    "GET",  "GET",  "GET",  "GET",  "POST", "GET",  "POST", "GET",
-    "GET",  "POST", "GET",  "POST", "GET",  "POST", "GET",  "GET",
-    "POST", "GET",  "POST", "POST", "POST", "POST", "any"};
-
-_Static_assert(sizeof route_names / sizeof route_names[0] == ROUTE_COUNT &&
-                   sizeof route_methods / sizeof route_methods[0] == ROUTE_COUNT,
-               "one name and one method per route");
+/* The labels of hush_http_requests_total, from the route table. */
+static const char *const route_names[ROUTE_COUNT] = {
+#define ROUTE_PATH(name, method, path, flags, what) path,
+    HUSH__ROUTES(ROUTE_PATH)
+#undef ROUTE_PATH
+        "other"};
+static const char *const route_methods[ROUTE_COUNT] = {
+#define ROUTE_METHOD(name, method, path, flags, what) #method,
+    HUSH__ROUTES(ROUTE_METHOD)
+#undef ROUTE_METHOD
+        "any"};
 
 const char *hush__route_name(enum hush__route r)
 {
     return (int)r >= 0 && r < ROUTE_COUNT ? route_names[r] : "other";
+}
+
+const char *hush__route_method(enum hush__route r)
+{
+    return (int)r >= 0 && r < ROUTE_COUNT ? route_methods[r] : "any";
 }
 
 void hush__metrics_init(hush__metrics *m)
@@ -103,37 +88,13 @@ void hush__metrics_commit(hush__metrics *m, double seconds, size_t batches)
     pthread_mutex_unlock(&m->lock);
 }
 
-/* A growable text buffer for the exposition. */
-struct text {
-    char *p;
-    size_t n, cap;
-};
-
-static void put(struct text *t, const char *fmt, ...) HUSH_PRINTF(2, 3);
-
-static void put(struct text *t, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int need = t->p != NULL ? vsnprintf(t->p + t->n, t->cap - t->n, fmt, ap) : -1;
-        va_end(ap);
-        if (need >= 0 && t->n + (size_t)need < t->cap) {
-            t->n += (size_t)need;
-            return;
-        }
-        size_t cap = t->cap ? t->cap * 2 : 8192;
-        char *np = hush_realloc(t->p, cap);
-        if (np == NULL) {
-            return;
-        }
-        t->p = np;
-        t->cap = cap;
-    }
-}
+/* The exposition is written into a hush__buf (capped at 64 MiB): a failed
+ * append fails the buffer, and the page is then answered 500, never sent
+ * truncated. */
+#define METRICS_MAX ((size_t)64 << 20)
 
 /* The process_* family every Prometheus client exports, from /proc. */
-static void process_metrics(struct text *t)
+static void process_metrics(hush__buf *t)
 {
     long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
     FILE *f = fopen("/proc/self/stat", "r");
@@ -166,7 +127,8 @@ static void process_metrics(struct text *t)
         if (s != NULL) {
             fclose(s);
         }
-        put(t,
+        hush__buf_addf(
+            t,
             "# HELP process_cpu_seconds_total User and system CPU time spent, seconds.\n"
             "# TYPE process_cpu_seconds_total counter\n"
             "process_cpu_seconds_total %.2f\n"
@@ -192,42 +154,47 @@ static void process_metrics(struct text *t)
     if (d != NULL) {
         closedir(d);
         struct rlimit rl;
-        put(t,
-            "# HELP process_open_fds Open file descriptors.\n"
-            "# TYPE process_open_fds gauge\n"
-            "process_open_fds %ld\n",
-            fds - 1 /* the directory's own */);
+        hush__buf_addf(t,
+                       "# HELP process_open_fds Open file descriptors.\n"
+                       "# TYPE process_open_fds gauge\n"
+                       "process_open_fds %ld\n",
+                       fds - 1 /* the directory's own */);
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-            put(t,
-                "# HELP process_max_fds Maximum open file descriptors.\n"
-                "# TYPE process_max_fds gauge\n"
-                "process_max_fds %llu\n",
-                (unsigned long long)rl.rlim_cur);
+            hush__buf_addf(t,
+                           "# HELP process_max_fds Maximum open file descriptors.\n"
+                           "# TYPE process_max_fds gauge\n"
+                           "process_max_fds %llu\n",
+                           (unsigned long long)rl.rlim_cur);
         }
     }
 }
 
 /* Per campaign: what operators ask first when devices' uploads vanish. */
-static void campaign_metrics(hush_collector *h, struct text *t)
+static void campaign_metrics(hush_collector *h, hush__buf *t)
 {
-    put(t, "# HELP hush_campaign_reports_accepted_total Reports counted, by campaign.\n"
+    hush__buf_addf(
+        t, "# HELP hush_campaign_reports_accepted_total Reports counted, by campaign.\n"
            "# TYPE hush_campaign_reports_accepted_total counter\n");
     pthread_rwlock_rdlock(&h->campaigns_lock);
     for (size_t i = 0; i < h->n_campaigns; i++) {
         const hush__campaign *c = h->campaigns[i];
-        put(t, "hush_campaign_reports_accepted_total{campaign=\"%s\"} %llu\n", c->id,
+        hush__buf_addf(
+            t, "hush_campaign_reports_accepted_total{campaign=\"%s\"} %llu\n", c->id,
             (unsigned long long)__atomic_load_n(&c->reports_accepted, __ATOMIC_RELAXED));
     }
-    put(t, "# HELP hush_campaign_batches_accepted_total Batches counted, by campaign.\n"
+    hush__buf_addf(
+        t, "# HELP hush_campaign_batches_accepted_total Batches counted, by campaign.\n"
            "# TYPE hush_campaign_batches_accepted_total counter\n");
     for (size_t i = 0; i < h->n_campaigns; i++) {
         const hush__campaign *c = h->campaigns[i];
-        put(t, "hush_campaign_batches_accepted_total{campaign=\"%s\"} %llu\n", c->id,
+        hush__buf_addf(
+            t, "hush_campaign_batches_accepted_total{campaign=\"%s\"} %llu\n", c->id,
             (unsigned long long)__atomic_load_n(&c->batches_accepted, __ATOMIC_RELAXED));
     }
     static const char *const fam[2] = {"reports", "batches"};
     for (int k = 0; k < 2; k++) {
-        put(t,
+        hush__buf_addf(
+            t,
             "# HELP hush_campaign_%s_rejected_total %s%s not counted, by campaign and "
             "reason (the rejections before a campaign is known are in "
             "hush_%s_rejected_total only).\n"
@@ -240,7 +207,8 @@ static void campaign_metrics(hush_collector *h, struct text *t)
                                                     : &c->batches_rejected[r],
                                              __ATOMIC_RELAXED);
                 if (v != 0) {
-                    put(t,
+                    hush__buf_addf(
+                        t,
                         "hush_campaign_%s_rejected_total{campaign=\"%s\",reason=\"%s\"} "
                         "%llu\n",
                         fam[k], c->id, reject_names[r], (unsigned long long)v);
@@ -254,8 +222,10 @@ static void campaign_metrics(hush_collector *h, struct text *t)
 char *hush__metrics_render(hush_collector *h, size_t *len)
 {
     hush__metrics *m = &h->metrics;
-    struct text t = {0};
-    put(&t,
+    hush__buf t;
+    hush__buf_init(&t, METRICS_MAX);
+    hush__buf_addf(
+        &t,
         "# HELP hush_build_info Versions of hushd and the libraries it runs on.\n"
         "# TYPE hush_build_info gauge\n"
         "hush_build_info{version=\"%s\",sqlite=\"%s\",microhttpd=\"%s\","
@@ -264,15 +234,17 @@ char *hush__metrics_render(hush_collector *h, size_t *len)
         sodium_version_string());
     process_metrics(&t);
     campaign_metrics(h, &t);
-    put(&t, "# HELP hush_http_requests_total HTTP requests by route and status.\n"
-            "# TYPE hush_http_requests_total counter\n");
+    hush__buf_addf(&t,
+                   "# HELP hush_http_requests_total HTTP requests by route and status.\n"
+                   "# TYPE hush_http_requests_total counter\n");
     for (int r = 0; r < ROUTE_COUNT; r++) {
         for (int s = 0; s < HUSH__N_STATUS; s++) {
             uint64_t v = __atomic_load_n(&m->requests[r][s], __ATOMIC_RELAXED);
             if (v != 0) {
                 char code[16];
                 snprintf(code, sizeof code, "%d", status_codes[s]);
-                put(&t,
+                hush__buf_addf(
+                    &t,
                     "hush_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} "
                     "%llu\n",
                     route_methods[r], route_names[r],
@@ -280,13 +252,15 @@ char *hush__metrics_render(hush_collector *h, size_t *len)
             }
         }
     }
-    put(&t,
+    hush__buf_addf(
+        &t,
         "# HELP hush_requests_timed_out_total Connections closed because a request's "
         "head and body took longer than --request-timeout.\n"
         "# TYPE hush_requests_timed_out_total counter\n"
         "hush_requests_timed_out_total %llu\n",
         (unsigned long long)__atomic_load_n(&m->requests_timed_out, __ATOMIC_RELAXED));
-    put(&t,
+    hush__buf_addf(
+        &t,
         "# HELP hush_reports_accepted_total Reports committed and counted.\n"
         "# TYPE hush_reports_accepted_total counter\n"
         "hush_reports_accepted_total %llu\n"
@@ -298,55 +272,60 @@ char *hush__metrics_render(hush_collector *h, size_t *len)
         (unsigned long long)__atomic_load_n(&m->reports_accepted, __ATOMIC_RELAXED),
         (unsigned long long)__atomic_load_n(&m->batches_accepted, __ATOMIC_RELAXED));
     for (int i = 0; i < REJECT_COUNT; i++) {
-        put(&t, "hush_reports_rejected_total{reason=\"%s\"} %llu\n", reject_names[i],
-            (unsigned long long)__atomic_load_n(&m->reports_rejected[i],
-                                                __ATOMIC_RELAXED));
+        hush__buf_addf(&t, "hush_reports_rejected_total{reason=\"%s\"} %llu\n",
+                       reject_names[i],
+                       (unsigned long long)__atomic_load_n(&m->reports_rejected[i],
+                                                           __ATOMIC_RELAXED));
     }
-    put(&t,
+    hush__buf_addf(
+        &t,
         "# HELP hush_batches_rejected_total Batches not counted, by reason (duplicates "
         "are acknowledged; the rest are refused).\n"
         "# TYPE hush_batches_rejected_total counter\n");
     for (int i = 0; i < REJECT_COUNT; i++) {
-        put(&t, "hush_batches_rejected_total{reason=\"%s\"} %llu\n", reject_names[i],
-            (unsigned long long)__atomic_load_n(&m->batches_rejected[i],
-                                                __ATOMIC_RELAXED));
+        hush__buf_addf(&t, "hush_batches_rejected_total{reason=\"%s\"} %llu\n",
+                       reject_names[i],
+                       (unsigned long long)__atomic_load_n(&m->batches_rejected[i],
+                                                           __ATOMIC_RELAXED));
     }
     pthread_mutex_lock(&m->lock);
-    put(&t, "# HELP hush_commit_duration_seconds Group commit latency (write + fsync).\n"
+    hush__buf_addf(
+        &t, "# HELP hush_commit_duration_seconds Group commit latency (write + fsync).\n"
             "# TYPE hush_commit_duration_seconds histogram\n");
     uint64_t cum = 0;
     for (int b = 0; b < HUSH__COMMIT_BUCKETS; b++) {
         cum += m->commit_bucket[b];
-        put(&t, "hush_commit_duration_seconds_bucket{le=\"%g\"} %llu\n",
-            commit_bounds_s[b], (unsigned long long)cum);
+        hush__buf_addf(&t, "hush_commit_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                       commit_bounds_s[b], (unsigned long long)cum);
     }
     cum += m->commit_bucket[HUSH__COMMIT_BUCKETS];
-    put(&t,
-        "hush_commit_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
-        "hush_commit_duration_seconds_sum %.6f\n"
-        "hush_commit_duration_seconds_count %llu\n",
-        (unsigned long long)cum, m->commit_sum_s, (unsigned long long)m->commit_count);
-    put(&t, "# HELP hush_batches_per_commit Batches sharing one commit.\n"
-            "# TYPE hush_batches_per_commit histogram\n");
+    hush__buf_addf(&t,
+                   "hush_commit_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+                   "hush_commit_duration_seconds_sum %.6f\n"
+                   "hush_commit_duration_seconds_count %llu\n",
+                   (unsigned long long)cum, m->commit_sum_s,
+                   (unsigned long long)m->commit_count);
+    hush__buf_addf(&t, "# HELP hush_batches_per_commit Batches sharing one commit.\n"
+                       "# TYPE hush_batches_per_commit histogram\n");
     cum = 0;
     for (int k = 0; k < HUSH__BATCH_BUCKETS; k++) {
         cum += m->batches_bucket[k];
-        put(&t, "hush_batches_per_commit_bucket{le=\"%d\"} %llu\n", 1 << k,
-            (unsigned long long)cum);
+        hush__buf_addf(&t, "hush_batches_per_commit_bucket{le=\"%d\"} %llu\n", 1 << k,
+                       (unsigned long long)cum);
     }
     cum += m->batches_bucket[HUSH__BATCH_BUCKETS];
-    put(&t,
-        "hush_batches_per_commit_bucket{le=\"+Inf\"} %llu\n"
-        "hush_batches_per_commit_sum %llu\n"
-        "hush_batches_per_commit_count %llu\n",
-        (unsigned long long)cum, (unsigned long long)m->batches_sum,
-        (unsigned long long)m->commit_count);
-    put(&t,
+    hush__buf_addf(&t,
+                   "hush_batches_per_commit_bucket{le=\"+Inf\"} %llu\n"
+                   "hush_batches_per_commit_sum %llu\n"
+                   "hush_batches_per_commit_count %llu\n",
+                   (unsigned long long)cum, (unsigned long long)m->batches_sum,
+                   (unsigned long long)m->commit_count);
+    hush__buf_addf(
+        &t,
         "# HELP hush_aggregate_rebuild_seconds Time to rebuild the aggregates at start.\n"
         "# TYPE hush_aggregate_rebuild_seconds gauge\n"
         "hush_aggregate_rebuild_seconds %.6f\n",
         m->rebuild_seconds);
     pthread_mutex_unlock(&m->lock);
-    *len = t.n;
-    return t.p;
+    return hush__buf_take(&t, len); /* NULL (a 500) if any append failed */
 }

@@ -65,22 +65,6 @@ struct hush__task {
     double opened;
 };
 
-static int fail(json_t **response, int *status, int http, const char *code,
-                const char *fmt, ...) HUSH_PRINTF(5, 6);
-
-static int fail(json_t **response, int *status, int http, const char *code,
-                const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    *status = http;
-    *response = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
-    return -1;
-}
-
 static void task_free(hush__task *t)
 {
     if (t == NULL) {
@@ -249,7 +233,7 @@ static const char *const create_fields[] = {"id",
  * a stored one and the state comes from the store afterwards.
  */
 static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out,
-                          json_t **response, int *status)
+                          hush__fail *f)
 {
     const char *key;
     json_t *v;
@@ -260,7 +244,8 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
             known = known || strcmp(key, create_fields[i]) == 0;
         }
         if (!known) {
-            return fail(response, status, 400, "malformed", "unknown field \"%s\"", key);
+            return hush__fail_set(f, HUSH_EINVAL, "malformed", "unknown field \"%s\"",
+                                  key);
         }
     }
     const char *id = json_string_value(json_object_get(req, "id"));
@@ -268,16 +253,16 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     if (id == NULL || strlen(id) == 0 || strlen(id) > HUSH_MODEL_ID_MAX ||
         strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
             strlen(id)) {
-        return fail(response, status, 400, "invalid_id",
-                    "\"id\" must be 1 to 64 letters, digits, '-' or '_'");
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_id",
+                              "\"id\" must be 1 to 64 letters, digits, '-' or '_'");
     }
     if (name == NULL || strlen(name) == 0 || strlen(name) > 200) {
-        return fail(response, status, 400, "invalid_name",
-                    "\"name\" must be 1 to 200 bytes");
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_name",
+                              "\"name\" must be 1 to 200 bytes");
     }
     hush__task *t = hush_calloc(1, sizeof *t);
     if (t == NULL) {
-        return fail(response, status, 500, "internal", "out of memory");
+        return hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
     }
     pthread_mutex_init(&t->lock, NULL);
     snprintf(t->id, sizeof t->id, "%s", id);
@@ -294,15 +279,15 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
                     : (desc == NULL || hush_embedder_new(desc, strlen(desc), NULL, 0,
                                                          h->wordvec, &e, &err) != 0)) {
         hush_free(desc);
-        fail(response, status, 400, "invalid_embedder", "%s",
-             err.msg[0] ? err.msg : "\"embedder\" must be a description");
+        hush__fail_set(f, HUSH_EINVAL, "invalid_embedder", "%s",
+                       err.msg[0] ? err.msg : "\"embedder\" must be a description");
         goto out;
     }
     hush_free(desc);
     char *canon = NULL;
     if (hush_embedder_describe(e, &canon, &err) != 0) {
         hush_embedder_free(e);
-        fail(response, status, 500, "internal", "%s", err.msg);
+        hush__fail_set(f, HUSH_EINTERNAL, "internal", "%s", err.msg);
         goto out;
     }
     uint32_t dim = hush_embedder_dim(e);
@@ -316,7 +301,7 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     if (hush_model_kind_parse(json_string_value(json_object_get(arch, "kind")),
                               &spec.kind, &err) != 0) {
         json_decref(emb_json);
-        fail(response, status, 400, "invalid_architecture", "%s", err.msg);
+        hush__fail_set(f, HUSH_EINVAL, "invalid_architecture", "%s", err.msg);
         goto out;
     }
     spec.hidden = (uint32_t)num(arch, "hidden", 0);
@@ -327,17 +312,17 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
         for (size_t j = 0; j < i && spec.classes != 0; j++) {
             if (json_equal(json_array_get(labels, i), json_array_get(labels, j))) {
                 json_decref(emb_json);
-                fail(response, status, 400, "invalid_architecture",
-                     "label \"%s\" appears twice: each class needs its own",
-                     json_string_value(json_array_get(labels, i)));
+                hush__fail_set(f, HUSH_EINVAL, "invalid_architecture",
+                               "label \"%s\" appears twice: each class needs its own",
+                               json_string_value(json_array_get(labels, i)));
                 goto out;
             }
         }
     }
     if (hush_model_spec_check(&spec, &err) != 0) {
         json_decref(emb_json);
-        fail(response, status, 400, "invalid_architecture",
-             "%s (labels give the classes)", err.msg);
+        hush__fail_set(f, HUSH_EINVAL, "invalid_architecture",
+                       "%s (labels give the classes)", err.msg);
         goto out;
     }
     /* sampling, noise, budget */
@@ -354,9 +339,10 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
         !(round_seconds >= 0 && round_seconds <= 1e7) ||
         !(t->delta >= 1e-300 && t->delta < 1)) {
         json_decref(emb_json);
-        fail(response, status, 400, "invalid_task",
-             "need expected_clients >= 1, population >= expected_clients, rounds >= 1, "
-             "min_clients in [1, population], round_seconds >= 0, delta in (0, 1)");
+        hush__fail_set(
+            f, HUSH_EINVAL, "invalid_task",
+            "need expected_clients >= 1, population >= expected_clients, rounds >= 1, "
+            "min_clients in [1, population], round_seconds >= 0, delta in (0, 1)");
         goto out;
     }
     t->expected = (uint32_t)expected;
@@ -370,8 +356,8 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     if (dpv != NULL &&
         (dp == NULL || (strcmp(dp, "central") != 0 && strcmp(dp, "none") != 0))) {
         json_decref(emb_json);
-        fail(response, status, 400, "invalid_privacy",
-             "\"dp\" must be \"central\" (the default) or \"none\"");
+        hush__fail_set(f, HUSH_EINVAL, "invalid_privacy",
+                       "\"dp\" must be \"central\" (the default) or \"none\"");
         goto out;
     }
     t->dp_none = dp != NULL && strcmp(dp, "none") == 0;
@@ -380,9 +366,9 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     if (t->dp_none) {
         if (te != NULL || nm != NULL) {
             json_decref(emb_json);
-            fail(response, status, 400, "invalid_privacy",
-                 "\"%s\" contradicts \"dp\": \"none\"",
-                 te != NULL ? "target_epsilon" : "noise_multiplier");
+            hush__fail_set(f, HUSH_EINVAL, "invalid_privacy",
+                           "\"%s\" contradicts \"dp\": \"none\"",
+                           te != NULL ? "target_epsilon" : "noise_multiplier");
             goto out;
         }
         t->target_eps = 0;
@@ -391,26 +377,28 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
         t->target_eps = json_is_number(te) ? json_number_value(te) : NAN;
         if (!(t->target_eps >= HUSH_LDP_EPSILON_MIN && t->target_eps <= 1e4)) {
             json_decref(emb_json);
-            fail(response, status, 400, "invalid_privacy",
-                 "\"target_epsilon\" must be a number in [%g, 1e4] (got %s); a task "
-                 "without central privacy says \"dp\": \"none\"",
-                 HUSH_LDP_EPSILON_MIN, te == NULL ? "nothing" : "another value");
+            hush__fail_set(
+                f, HUSH_EINVAL, "invalid_privacy",
+                "\"target_epsilon\" must be a number in [%g, 1e4] (got %s); a task "
+                "without central privacy says \"dp\": \"none\"",
+                HUSH_LDP_EPSILON_MIN, te == NULL ? "nothing" : "another value");
             goto out;
         }
         if (nm == NULL) {
             if (hush_rdp_noise_for_epsilon(t->q, t->max_rounds, t->delta, t->target_eps,
                                            &t->z, &err) != 0) {
                 json_decref(emb_json);
-                fail(response, status, 400, "invalid_privacy", "%s", err.msg);
+                hush__fail_set(f, HUSH_EINVAL, "invalid_privacy", "%s", err.msg);
                 goto out;
             }
         } else {
             t->z = json_is_number(nm) ? json_number_value(nm) : NAN;
             if (!(t->z >= 0.01 && t->z <= 1e4)) {
                 json_decref(emb_json);
-                fail(response, status, 400, "invalid_privacy",
-                     "\"noise_multiplier\" must be a number in [0.01, 1e4]; a task "
-                     "without central privacy says \"dp\": \"none\"");
+                hush__fail_set(
+                    f, HUSH_EINVAL, "invalid_privacy",
+                    "\"noise_multiplier\" must be a number in [0.01, 1e4]; a task "
+                    "without central privacy says \"dp\": \"none\"");
                 goto out;
             }
         }
@@ -420,9 +408,10 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     if (!(t->local_noise >= 0 && t->local_noise <= 1e4) ||
         !(lambda >= 0 && lambda <= 1e4)) {
         json_decref(emb_json);
-        fail(response, status, 400, "invalid_privacy",
-             "\"local_noise_multiplier\" and \"ditto_lambda\" must be numbers in "
-             "[0, 1e4]");
+        hush__fail_set(
+            f, HUSH_EINVAL, "invalid_privacy",
+            "\"local_noise_multiplier\" and \"ditto_lambda\" must be numbers in "
+            "[0, 1e4]");
         goto out;
     }
     /* clipping */
@@ -438,16 +427,17 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
                          !(t->clip_lr > 0 && t->clip_lr < 10) ||
                          !(t->bit_noise >= 0 && t->bit_noise <= 1e5)))) {
         json_decref(emb_json);
-        fail(response, status, 400, "invalid_clipping",
-             "need a positive \"clip_norm\", or \"adaptive_clipping\" {initial > 0, "
-             "target_quantile in (0, 1), learning_rate in (0, 10), bit_noise in [0, "
-             "1e5]}");
+        hush__fail_set(
+            f, HUSH_EINVAL, "invalid_clipping",
+            "need a positive \"clip_norm\", or \"adaptive_clipping\" {initial > 0, "
+            "target_quantile in (0, 1), learning_rate in (0, 10), bit_noise in [0, "
+            "1e5]}");
         goto out;
     }
     if (t->adaptive && t->z > 0 &&
         hush_adaptive_noise_split(t->z, t->bit_noise, &t->z_update, &err) != 0) {
         json_decref(emb_json);
-        fail(response, status, 400, "invalid_clipping", "%s", err.msg);
+        hush__fail_set(f, HUSH_EINVAL, "invalid_clipping", "%s", err.msg);
         goto out;
     }
     /* the publication's template: everything but round, clip and weights */
@@ -466,8 +456,8 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
         num(req, "local_noise_multiplier", 0), "budget", "updates_per_device_per_day",
         num(json_object_get(req, "budget"), "updates_per_device_per_day", 1));
     if (tmpl == NULL) {
-        fail(response, status, 400, "invalid_task",
-             "\"labels\" must be strings and \"local\" numbers");
+        hush__fail_set(f, HUSH_EINVAL, "invalid_task",
+                       "\"labels\" must be strings and \"local\" numbers");
         goto out;
     }
     t->template = tmpl;
@@ -476,7 +466,7 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     /* the initial model */
     uint64_t seed = (uint64_t)num(req, "seed", 1);
     if (hush_model_new(&spec, seed, &t->global, &err) != 0) {
-        fail(response, status, 400, "invalid_architecture", "%s", err.msg);
+        hush__fail_set(f, HUSH_EINVAL, "invalid_architecture", "%s", err.msg);
         goto out;
     }
     t->update_size =
@@ -485,10 +475,11 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
      * it must fit the request cap, or no device could ever send one */
     size_t update_bytes = (t->update_size * 4 + 2) / 3 * 4 + 512;
     if (update_bytes > h->cfg.max_body_bytes) {
-        fail(response, status, 400, "too_large_for_updates",
-             "an update of this model is %zu floats, about %zu bytes: more than the "
-             "collector takes in one request (--max-body-bytes %zu)",
-             t->update_size, update_bytes, h->cfg.max_body_bytes);
+        hush__fail_set(
+            f, HUSH_EINVAL, "too_large_for_updates",
+            "an update of this model is %zu floats, about %zu bytes: more than the "
+            "collector takes in one request (--max-body-bytes %zu)",
+            t->update_size, update_bytes, h->cfg.max_body_bytes);
         goto out;
     }
     const char *so = json_string_value(json_object_get(req, "server_optimizer"));
@@ -497,25 +488,26 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
                                                            : (hush_server_opt_kind)0;
     double slr = num(req, "server_lr", sk == HUSH_SERVER_FEDADAM ? 0.01 : 1.0);
     if (hush_server_opt_new(sk, t->update_size, slr, &t->opt, &err) != 0) {
-        fail(response, status, 400, "invalid_task", "%s", err.msg);
+        hush__fail_set(f, HUSH_EINVAL, "invalid_task", "%s", err.msg);
         goto out;
     }
     t->round = 1;
     if (make_aggregator(t, &err) != 0) {
-        fail(response, status, err.code == HUSH_ERANGE ? 400 : 500,
-             err.code == HUSH_ERANGE ? "invalid_privacy" : "internal", "%s", err.msg);
+        hush__fail_set(f, err.code == HUSH_ERANGE ? HUSH_EINVAL : HUSH_EINTERNAL,
+                       err.code == HUSH_ERANGE ? "invalid_privacy" : "internal", "%s",
+                       err.msg);
         goto out;
     }
     char *spec_text = hush_json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
     t->spec = spec_text != NULL ? hush_strdup(spec_text) : NULL;
     hush_free(spec_text);
     if (t->name == NULL || t->spec == NULL) {
-        fail(response, status, 500, "internal", "out of memory");
+        hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
         goto out;
     }
     /* the template must give a valid publication */
     if (publish(h, t, &err) != 0) {
-        fail(response, status, 400, "invalid_task", "%s", err.msg);
+        hush__fail_set(f, HUSH_EINVAL, "invalid_task", "%s", err.msg);
         goto out;
     }
     rc = 0;
@@ -555,50 +547,39 @@ static json_t *task_summary(const hush__task *t)
                      "sampling_rate", t->q, "epsilon_spent", isfinite(eps) ? eps : -1.0);
 }
 
-void hush__task_create(hush_collector *h, const char *body, size_t len, json_t **response,
-                       int *status)
+int hush__task_create(hush_collector *h, const json_t *req, json_t **out, hush__fail *f)
 {
-    json_error_t jerr;
-    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (req == NULL || !json_is_object(req)) {
-        json_decref(req);
-        fail(response, status, 400, "malformed", "the request is not a JSON object");
-        return;
-    }
+    *out = NULL;
     const char *id = json_string_value(json_object_get(req, "id"));
     if (id != NULL && hush__task_find(h, id) != NULL) {
-        /* the message first: id is borrowed from req */
-        fail(response, status, 409, "exists", "model task \"%s\" already exists", id);
-        json_decref(req);
-        return;
+        return hush__fail_set(f, HUSH_EEXIST, "exists",
+                              "model task \"%s\" already exists", id);
     }
     hush__task *t = NULL;
-    if (task_from_spec(h, req, &t, response, status) != 0) {
-        json_decref(req);
-        return;
+    int rc = task_from_spec(h, req, &t, f);
+    if (rc != 0) {
+        return rc;
     }
-    json_decref(req);
     if (!round_affordable(t)) {
         double order;
-        fail(response, status, 400, "invalid_privacy",
-             "one round already spends epsilon %.4g > target %.4g: raise the noise "
-             "multiplier",
-             epsilon_after(t, 1, &order), t->target_eps);
+        rc = hush__fail_set(f, HUSH_EINVAL, "invalid_privacy",
+                            "one round already spends epsilon %.4g > target %.4g: raise "
+                            "the noise multiplier",
+                            epsilon_after(t, 1, &order), t->target_eps);
         task_free(t);
-        return;
+        return rc;
     }
     t->created_at = hush__wall();
     t->opened = hush__now();
     hush_err err = {0};
-    int rc = hush__store_task_save(h, t, true, NULL, &err);
+    rc = hush__store_task_save(h, t, true, NULL, &err);
     if (rc == 0) {
         rc = install(h, t, &err);
     }
     if (rc != 0) {
-        fail(response, status, rc == HUSH_EEXIST ? 409 : 503,
-             rc == HUSH_EEXIST ? "exists" : "unavailable", "%s", err.msg);
+        rc = hush__fail_from(f, &err, rc == HUSH_EEXIST ? "exists" : "unavailable");
         task_free(t);
-        return;
+        return rc;
     }
     double order;
     json_t *doc = task_summary(t);
@@ -608,8 +589,8 @@ void hush__task_create(hush_collector *h, const char *body, size_t len, json_t *
     char url[128];
     snprintf(url, sizeof url, "/v1/models/%s", t->id);
     json_object_set_new(doc, "url", json_string(url));
-    *response = doc;
-    *status = 201;
+    *out = doc;
+    return doc != NULL ? 0 : hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
 }
 
 /* ---- rounds ---- */
@@ -722,90 +703,98 @@ static int close_round(hush_collector *h, hush__task *t, hush_err *err)
     return rc;
 }
 
-void hush__task_update(hush_collector *h, hush__task *t, const char *body, size_t len,
-                       json_t **response, int *status)
+int hush__task_update(hush_collector *h, hush__task *t, const char *body, size_t len,
+                      json_t **out, hush__fail *f)
 {
     hush_model_update u;
     hush_err err = {0};
+    *out = NULL;
     pthread_mutex_lock(&t->lock);
     if (hush_model_update_parse(body, len, t->update_size, &u, &err) != 0) {
         pthread_mutex_unlock(&t->lock);
-        fail(response, status, err.code == HUSH_ENOMEM ? 500 : 400, "invalid_update",
-             "%s", err.msg);
-        return;
+        return hush__fail_from(f, &err, "invalid_update");
     }
     if (strcmp(u.model, t->id) != 0) {
-        fail(response, status, 400, "invalid_update", "the update names model \"%s\"",
-             u.model);
+        hush__fail_set(f, HUSH_EINVAL, "invalid_update", "the update names model \"%s\"",
+                       u.model);
         goto out;
     }
     if (t->state != TASK_RUNNING) {
-        fail(response, status, 409, state_name(t->state), "task %s is %s: no more rounds",
-             t->id, state_name(t->state));
+        hush__fail_set(f, HUSH_ESTATE, state_name(t->state),
+                       "task %s is %s: no more rounds", t->id, state_name(t->state));
         goto out;
     }
     if (u.round != t->round) {
-        fail(response, status, 409, u.round < t->round ? "round_closed" : "unknown_round",
-             "the update is for round %u; round %u is open", u.round, t->round);
+        hush__fail_set(f, HUSH_ESTATE,
+                       u.round < t->round ? "round_closed" : "unknown_round",
+                       "the update is for round %u; round %u is open", u.round, t->round);
         goto out;
     }
     /* checked before anything is stored */
     double norm = hush_l2_norm(u.update, u.n);
     if (!(norm <= norm_bound(t) * (1 + 1e-6))) {
-        fail(response, status, 400, "invalid_update",
-             "the update's L2 norm %.6g exceeds the round's bound %.6g", norm,
-             norm_bound(t));
+        hush__fail_set(f, HUSH_EINVAL, "invalid_update",
+                       "the update's L2 norm %.6g exceeds the round's bound %.6g", norm,
+                       norm_bound(t));
         goto out;
     }
     bool duplicate = false;
     int rc = hush__store_task_update(h, t->id, &u, &duplicate, &err);
     if (rc != 0) {
-        fail(response, status, 503, "unavailable", "%s", err.msg);
+        hush__fail_set(f, HUSH_EIO, "unavailable", "%s", err.msg);
         goto out;
     }
     if (!duplicate && hush_fedavg_add(t->agg, u.update, u.unclipped, &err) != 0) {
         /* cannot happen after the checks above; the stored row would be
          * replayed at the next start, so say so */
-        fail(response, status, 500, "internal", "%s", err.msg);
+        hush__fail_set(f, HUSH_EINTERNAL, "internal", "%s", err.msg);
         goto out;
     }
     /* the round stays open: every sampled device's update counts until the
      * deadline or an admin closes it */
-    *response = json_pack("{s:b, s:b, s:I}", "accepted", !duplicate, "duplicate",
-                          duplicate, "round", (json_int_t)u.round);
-    *status = 200;
+    *out = json_pack("{s:b, s:b, s:I}", "accepted", !duplicate, "duplicate", duplicate,
+                     "round", (json_int_t)u.round);
+    if (*out == NULL) {
+        hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
+    }
 out:
     pthread_mutex_unlock(&t->lock);
     hush_free(u.update);
+    return *out != NULL ? 0 : f->err.code != 0 ? f->err.code : HUSH_EINTERNAL;
 }
 
-void hush__task_close_now(hush_collector *h, hush__task *t, json_t **response,
-                          int *status)
+int hush__task_close_now(hush_collector *h, hush__task *t, json_t **out, hush__fail *f)
 {
+    *out = NULL;
     pthread_mutex_lock(&t->lock);
     hush_err err = {0};
     uint32_t n = hush_fedavg_count(t->agg), round = t->round;
     if (t->state != TASK_RUNNING) {
-        fail(response, status, 409, state_name(t->state), "task %s is %s", t->id,
-             state_name(t->state));
+        hush__fail_set(f, HUSH_ESTATE, state_name(t->state), "task %s is %s", t->id,
+                       state_name(t->state));
     } else if (n == 0) {
-        fail(response, status, 409, "no_updates", "round %u of %s has no updates yet",
-             round, t->id);
+        hush__fail_set(f, HUSH_ESTATE, "no_updates", "round %u of %s has no updates yet",
+                       round, t->id);
     } else if (n < t->min_clients) {
-        fail(response, status, 409, "too_few_updates",
-             "round %u of %s has %u update(s); the task closes a round with at least "
-             "min_clients = %u",
-             round, t->id, n, t->min_clients);
+        hush__fail_set(
+            f, HUSH_ESTATE, "too_few_updates",
+            "round %u of %s has %u update(s); the task closes a round with at least "
+            "min_clients = %u",
+            round, t->id, n, t->min_clients);
     } else if (close_round(h, t, &err) != 0) {
-        fail(response, status, 503, "unavailable", "round %u stays open: %s", round,
-             err.msg);
+        hush__fail_set(f, HUSH_EIO, "unavailable", "round %u stays open: %s", round,
+                       err.msg);
     } else {
-        *response = json_pack("{s:s, s:I, s:I, s:I, s:s}", "model", t->id, "closed",
-                              (json_int_t)round, "updates", (json_int_t)n, "round",
-                              (json_int_t)t->round, "state", state_name(t->state));
-        *status = 201;
+        *out = json_pack("{s:s, s:I, s:I, s:I, s:s}", "model", t->id, "closed",
+                         (json_int_t)round, "updates", (json_int_t)n, "round",
+                         (json_int_t)t->round, "state", state_name(t->state));
+        if (*out == NULL) {
+            hush__fail_set(f, HUSH_ENOMEM, "internal", "round %u closed; out of memory",
+                           round);
+        }
     }
     pthread_mutex_unlock(&t->lock);
+    return *out != NULL ? 0 : f->err.code != 0 ? f->err.code : HUSH_EINTERNAL;
 }
 
 void hush__tasks_tick(hush_collector *h)
@@ -909,16 +898,12 @@ int hush__task_restore(hush_collector *h, const char *spec_text, int64_t created
                        size_t opt_len, hush_err *err)
 {
     json_t *req = json_loads(spec_text, 0, NULL);
-    json_t *response = NULL;
-    int status = 0;
+    hush__fail f = {0};
     hush__task *t = NULL;
-    if (req == NULL || task_from_spec(h, req, &t, &response, &status) != 0) {
-        const char *msg = json_string_value(
-            json_object_get(json_object_get(response, "error"), "message"));
+    if (req == NULL || task_from_spec(h, req, &t, &f) != 0) {
         json_decref(req);
-        json_decref(response);
         return hush_err_set(err, HUSH_ECORRUPT, "stored model task: %s",
-                            msg != NULL ? msg : "not JSON");
+                            f.err.msg[0] ? f.err.msg : "not JSON");
     }
     json_decref(req);
     hush_model *m = NULL;

@@ -48,26 +48,9 @@ typedef struct policy {
     int64_t auto_seconds;
 } policy;
 
-static int fail(json_t **response, int *status, int http, const char *code,
-                const char *fmt, ...) HUSH_PRINTF(5, 6);
-
-static int fail(json_t **response, int *status, int http, const char *code,
-                const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    *status = http;
-    *response = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
-    return -1;
-}
-
 /* Reads policy fields from `o` over `p`; `closing` allows the close
  * request's own fields, otherwise "auto" (the campaign spec's). */
-static int parse_policy(const json_t *o, policy *p, bool closing, json_t **response,
-                        int *status)
+static int parse_policy(const json_t *o, policy *p, bool closing, hush__fail *f)
 {
     const char *key;
     const json_t *v;
@@ -76,32 +59,34 @@ static int parse_policy(const json_t *o, policy *p, bool closing, json_t **respo
         if (strcmp(key, "keep") == 0) {
             if (!json_is_integer(v) || json_integer_value(v) < 1 ||
                 json_integer_value(v) > MAX_POPULATION) {
-                return fail(response, status, 400, "invalid_policy",
-                            "\"keep\" must be an integer in [1, %d]", MAX_POPULATION);
+                return hush__fail_set(f, HUSH_EINVAL, "invalid_policy",
+                                      "\"keep\" must be an integer in [1, %d]",
+                                      MAX_POPULATION);
             }
             p->keep = json_integer_value(v);
         } else if (strcmp(key, "min_z") == 0) {
             if (!json_is_number(v) || !(json_number_value(v) >= 0) ||
                 !(json_number_value(v) <= 1e6)) {
-                return fail(response, status, 400, "invalid_policy",
-                            "\"min_z\" must be a number in [0, 1e6]");
+                return hush__fail_set(f, HUSH_EINVAL, "invalid_policy",
+                                      "\"min_z\" must be a number in [0, 1e6]");
             }
             p->min_z = json_number_value(v);
         } else if (strcmp(key, "population") == 0) {
             if (!json_is_integer(v) || json_integer_value(v) < 1 ||
                 json_integer_value(v) > MAX_POPULATION) {
-                return fail(response, status, 400, "invalid_policy",
-                            "\"population\" must be an integer in [1, %d]",
-                            MAX_POPULATION);
+                return hush__fail_set(f, HUSH_EINVAL, "invalid_policy",
+                                      "\"population\" must be an integer in [1, %d]",
+                                      MAX_POPULATION);
             }
             p->population = json_integer_value(v);
         } else if (strcmp(key, "generator") == 0) {
             const char *g = json_string_value(v);
             if (g == NULL || (strcmp(g, "builtin") != 0 && strcmp(g, "external") != 0 &&
                               strcmp(g, "retrieval") != 0)) {
-                return fail(response, status, 400, "invalid_policy",
-                            "\"generator\" must be \"builtin\", \"retrieval\" or "
-                            "\"external\"");
+                return hush__fail_set(
+                    f, HUSH_EINVAL, "invalid_policy",
+                    "\"generator\" must be \"builtin\", \"retrieval\" or "
+                    "\"external\"");
             }
             p->external = strcmp(g, "external") == 0;
             p->retrieval = strcmp(g, "retrieval") == 0;
@@ -109,23 +94,23 @@ static int parse_policy(const json_t *o, policy *p, bool closing, json_t **respo
         } else if (strcmp(key, "selection") == 0) {
             const char *sv = json_string_value(v);
             if (sv == NULL || (strcmp(sv, "top") != 0 && strcmp(sv, "pe") != 0)) {
-                return fail(response, status, 400, "invalid_policy",
-                            "\"selection\" must be \"top\" or \"pe\"");
+                return hush__fail_set(f, HUSH_EINVAL, "invalid_policy",
+                                      "\"selection\" must be \"top\" or \"pe\"");
             }
             p->pe = strcmp(sv, "pe") == 0;
         } else if (strcmp(key, "pe_threshold") == 0) {
             if (!json_is_number(v) || !(json_number_value(v) >= 0) ||
                 !(json_number_value(v) <= 100)) {
-                return fail(response, status, 400, "invalid_policy",
-                            "\"pe_threshold\" must be a number in [0, 100]");
+                return hush__fail_set(f, HUSH_EINVAL, "invalid_policy",
+                                      "\"pe_threshold\" must be a number in [0, 100]");
             }
             p->pe_threshold = json_number_value(v);
             p->has_pe_threshold = true;
         } else if (strcmp(key, "substitute") == 0) {
             if (!json_is_number(v) || !(json_number_value(v) >= 0) ||
                 !(json_number_value(v) <= 0.5)) {
-                return fail(response, status, 400, "invalid_policy",
-                            "\"substitute\" must be a share in [0, 0.5]");
+                return hush__fail_set(f, HUSH_EINVAL, "invalid_policy",
+                                      "\"substitute\" must be a share in [0, 0.5]");
             }
             p->substitute = json_number_value(v);
             p->has_substitute = true;
@@ -133,8 +118,8 @@ static int parse_policy(const json_t *o, policy *p, bool closing, json_t **respo
             const char *vs = json_string_value(v);
             if (vs == NULL ||
                 (strcmp(vs, "estimates") != 0 && strcmp(vs, "shuffled") != 0)) {
-                return fail(response, status, 400, "invalid_policy",
-                            "\"votes\" must be \"estimates\" or \"shuffled\"");
+                return hush__fail_set(f, HUSH_EINVAL, "invalid_policy",
+                                      "\"votes\" must be \"estimates\" or \"shuffled\"");
             }
             p->shuffled_votes = strcmp(vs, "shuffled") == 0;
         } else if (strcmp(key, "seed") == 0) {
@@ -147,9 +132,10 @@ static int parse_policy(const json_t *o, policy *p, bool closing, json_t **respo
                           : json_is_integer(v) && json_integer_value(v) >= 0 &&
                                 json_integer_value(v) <= ((json_int_t)1 << 53);
             if (!ok) {
-                return fail(response, status, 400, "invalid_policy",
-                            "\"seed\" must be a decimal string of a 64-bit number (or "
-                            "an integer up to 2^53)");
+                return hush__fail_set(
+                    f, HUSH_EINVAL, "invalid_policy",
+                    "\"seed\" must be a decimal string of a 64-bit number (or "
+                    "an integer up to 2^53)");
             }
             p->has_seed = true;
             p->seed = json_is_string(v) ? sv : (uint64_t)json_integer_value(v);
@@ -161,9 +147,10 @@ static int parse_policy(const json_t *o, policy *p, bool closing, json_t **respo
                 (r != NULL && (!json_is_integer(r) || json_integer_value(r) < 1)) ||
                 (s != NULL && (!json_is_integer(s) || json_integer_value(s) < 1)) ||
                 (r == NULL && s == NULL)) {
-                return fail(response, status, 400, "invalid_policy",
-                            "\"auto\" must be {\"reports\": N} and/or {\"seconds\": T}, "
-                            "positive integers");
+                return hush__fail_set(
+                    f, HUSH_EINVAL, "invalid_policy",
+                    "\"auto\" must be {\"reports\": N} and/or {\"seconds\": T}, "
+                    "positive integers");
             }
             p->auto_reports = r != NULL ? json_integer_value(r) : 0;
             p->auto_seconds = s != NULL ? json_integer_value(s) : 0;
@@ -171,34 +158,34 @@ static int parse_policy(const json_t *o, policy *p, bool closing, json_t **respo
                    (strcmp(key, "metrics") == 0 || strcmp(key, "round") == 0)) {
             continue; /* read by the caller */
         } else {
-            return fail(response, status, 400, "invalid_policy", "unknown field \"%s\"",
-                        key);
+            return hush__fail_set(f, HUSH_EINVAL, "invalid_policy",
+                                  "unknown field \"%s\"", key);
         }
     }
     return 0;
 }
 
-int hush__refine_check(const json_t *refine, json_t **response, int *status)
+int hush__refine_check(const json_t *refine, hush__fail *f)
 {
     policy p = {0};
     if (!json_is_object(refine)) {
-        return fail(response, status, 400, "invalid_policy",
-                    "\"refine\" must be an object");
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_policy",
+                              "\"refine\" must be an object");
     }
-    return parse_policy(refine, &p, false, response, status);
+    return parse_policy(refine, &p, false, f);
 }
 
 /* The campaign's policy: its spec's "refine", then the request's fields. */
 static int load_policy(const hush__campaign *c, const json_t *req, policy *p,
-                       json_t **response, int *status)
+                       hush__fail *f)
 {
     memset(p, 0, sizeof *p);
     json_t *spec = json_loads(c->spec, 0, NULL);
     const json_t *refine = json_object_get(spec, "refine");
-    int rc = refine != NULL ? parse_policy(refine, p, false, response, status) : 0;
+    int rc = refine != NULL ? parse_policy(refine, p, false, f) : 0;
     json_decref(spec);
     if (rc == 0 && req != NULL) {
-        rc = parse_policy(req, p, true, response, status);
+        rc = parse_policy(req, p, true, f);
     }
     return rc;
 }
@@ -243,11 +230,11 @@ static int spec_settings(const hush__campaign *c, const hush_publication *pub,
 }
 
 static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req,
-                         json_t **response, int *status)
+                         json_t **out, hush__fail *f)
 {
     double t_start = hush__now();
     policy pol;
-    if (load_policy(c, req, &pol, response, status) != 0) {
+    if (load_policy(c, req, &pol, f) != 0) {
         return;
     }
     hush__round *r = hush__round_get(h, c);
@@ -266,13 +253,13 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     if (want_round != NULL &&
         (!json_is_integer(want_round) || json_integer_value(want_round) < 1 ||
          json_integer_value(want_round) > UINT32_MAX)) {
-        fail(response, status, 400, "invalid_round",
-             "\"round\" must be a round number (an integer from 1)");
+        hush__fail_set(f, HUSH_EINVAL, "invalid_round",
+                       "\"round\" must be a round number (an integer from 1)");
         goto out;
     }
     if (want_round != NULL && json_integer_value(want_round) != r->round) {
-        fail(response, status, 409, "round_mismatch",
-             "round %u is open, not the round the request names", r->round);
+        hush__fail_set(f, HUSH_ESTATE, "round_mismatch",
+                       "round %u is open, not the round the request names", r->round);
         goto out;
     }
     metrics = req != NULL ? json_object_get(req, "metrics") : NULL;
@@ -284,16 +271,18 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
                 : NULL;
         if (metrics_text == NULL || strlen(metrics_text) > MAX_METRICS_BYTES) {
             hush_free(metrics_text);
-            fail(response, status, 400, "invalid_metrics",
-                 "\"metrics\" must be an object of at most %d bytes", MAX_METRICS_BYTES);
+            hush__fail_set(f, HUSH_EINVAL, "invalid_metrics",
+                           "\"metrics\" must be an object of at most %d bytes",
+                           MAX_METRICS_BYTES);
             goto out;
         }
     }
     if (pub->kind != HUSH_CAMPAIGN_SYNTHETIC) {
         hush_free(metrics_text);
-        fail(response, status, 409, "not_synthetic",
-             "%s is a poll: its candidates are fixed and it has no rounds to close",
-             c->id);
+        hush__fail_set(
+            f, HUSH_ESTATE, "not_synthetic",
+            "%s is a poll: its candidates are fixed and it has no rounds to close",
+            c->id);
         goto out;
     }
     /* 1. select from the estimates as they stand */
@@ -304,7 +293,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     order = hush_malloc(d * sizeof *order);
     if (est == NULL || order == NULL) {
         hush_free(metrics_text);
-        fail(response, status, 500, "internal", "out of memory");
+        hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
         goto out;
     }
     pthread_mutex_lock(&r->lock);
@@ -314,14 +303,15 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     pthread_mutex_unlock(&r->lock);
     if (n_now < pub->min_reports || n_now == 0) {
         hush_free(metrics_text);
-        fail(response, status, 409, "too_few_reports",
-             "round %u holds %llu reports; closing needs at least %llu and one", r->round,
-             (unsigned long long)n_now, (unsigned long long)pub->min_reports);
+        hush__fail_set(f, HUSH_ESTATE, "too_few_reports",
+                       "round %u holds %llu reports; closing needs at least %llu and one",
+                       r->round, (unsigned long long)n_now,
+                       (unsigned long long)pub->min_reports);
         goto out;
     }
     if (erc != 0) {
         hush_free(metrics_text);
-        fail(response, status, 500, "internal", "%s", err.msg);
+        hush__fail_set(f, HUSH_EINTERNAL, "internal", "%s", err.msg);
         goto out;
     }
     size_t population = pol.population > 0 ? (size_t)pol.population : pub->n_candidates;
@@ -339,7 +329,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     by = hush_malloc((pub->n_candidates + 1) * sizeof *by);
     if (by == NULL) {
         hush_free(metrics_text);
-        fail(response, status, 500, "internal", "out of memory");
+        hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
         goto out;
     }
     for (uint32_t i = 0; i < pub->n_candidates; i++) {
@@ -349,7 +339,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
         hush_rng *prng = NULL;
         if (hush_rng_new_seeded_u64(seed ^ UINT64_C(0x5eed5eed5eed5eed), &prng) != 0) {
             hush_free(metrics_text);
-            fail(response, status, 500, "internal", "out of memory");
+            hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
             goto out;
         }
         for (uint32_t i = pub->n_candidates; i > 1; i--) {
@@ -373,7 +363,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     parents = hush_calloc(keep + 1, sizeof *parents);
     if (parents == NULL) {
         hush_free(metrics_text);
-        fail(response, status, 500, "internal", "out of memory");
+        hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
         goto out;
     }
     size_t kept = 0;
@@ -398,10 +388,11 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     }
     if (kept == 0) {
         hush_free(metrics_text);
-        fail(response, status, 409, "nothing_to_keep",
-             "no candidate of round %u has a positive estimate of at least %g standard "
-             "errors; lower min_z or wait for more reports",
-             r->round, pol.min_z);
+        hush__fail_set(
+            f, HUSH_ESTATE, "nothing_to_keep",
+            "no candidate of round %u has a positive estimate of at least %g standard "
+            "errors; lower min_z or wait for more reports",
+            r->round, pol.min_z);
         goto out;
     }
     double estimate_ms = ms_since(t0);
@@ -415,8 +406,9 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
         pol.substitute = have_sif ? HUSH__SUB_SHARE : 0.0;
     } else if (pol.substitute > 0.0 && !have_sif) {
         hush_free(metrics_text);
-        fail(response, status, 409, "no_word_vectors",
-             "word substitution needs a SIF word-vector table (hushd --word-vectors)");
+        hush__fail_set(
+            f, HUSH_ESTATE, "no_word_vectors",
+            "word substitution needs a SIF word-vector table (hushd --word-vectors)");
         goto out;
     }
     t0 = hush__now();
@@ -431,7 +423,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
         }
         if (hush_rng_new_seeded_u64(seed ^ UINT64_C(0x9e3779b97f4a7c15), &arng) != 0) {
             hush_free(metrics_text);
-            fail(response, status, 500, "internal", "out of memory");
+            hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
             goto out;
         }
         for (size_t draw = 0; draw < want; draw++) {
@@ -453,7 +445,7 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
         parent_of = hush_malloc((want + 1) * sizeof *parent_of);
         if (parent_of == NULL) {
             hush_free(metrics_text);
-            fail(response, status, 500, "internal", "out of memory");
+            hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
             goto out;
         }
         for (size_t i = 0; i <= want; i++) {
@@ -488,12 +480,15 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
             hush__log(h, "error",
                       "generating %s round %u failed, the round stays open: %s", c->id,
                       r->round + 1, gerr.msg);
-            fail(response, status,
-                 grc == HUSH_ENOMEM ? 500
-                 : pol.external     ? 502
-                 : pol.retrieval    ? 409
-                                    : 500,
-                 "generator_failed", "round %u stays open: %s", r->round, gerr.msg);
+            /* an external program that failed is an upstream failure (502);
+             * a corpus with nothing left to draw a conflict (409) */
+            hush__fail_set(f,
+                           grc == HUSH_ENOMEM ? HUSH_ENOMEM
+                           : pol.external     ? HUSH_EUPSTREAM
+                           : pol.retrieval    ? HUSH_ESTATE
+                                              : HUSH_EINTERNAL,
+                           "generator_failed", "round %u stays open: %s", r->round,
+                           gerr.msg);
             goto out;
         }
     }
@@ -529,21 +524,20 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     if (cands == NULL || embedder == NULL || spec_settings(c, pub, &spec, &ps) != 0) {
         json_decref(embedder);
         hush_free(metrics_text);
-        fail(response, status, 500, "internal", "out of memory");
+        hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
         goto out;
     }
-    int brc = hush__publication_build(h, &ps, cands, &pub_body, &sig, &params, response,
-                                      status);
+    int brc = hush__publication_build(h, &ps, cands, &pub_body, &sig, &params, f);
     json_decref(embedder);
     if (brc != 0) {
         hush_free(metrics_text);
-        goto out; /* *response says why (e.g. a generated text with nothing to embed) */
+        goto out; /* f says why (e.g. a generated text with nothing to embed) */
     }
     int64_t now = hush__wall();
     if (hush__round_new(h, c->id, r->round + 1, now, pub_body, strlen(pub_body), sig,
                         &next, &err) != 0) {
         hush_free(metrics_text);
-        fail(response, status, 500, "internal", "%s", err.msg);
+        hush__fail_set(f, HUSH_EINTERNAL, "internal", "%s", err.msg);
         goto out;
     }
     double publish_ms = ms_since(t0);
@@ -611,15 +605,16 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
     hush_free(policy_text);
     hush_free(metrics_text);
     if (src != 0) {
-        fail(response, status, src == HUSH_ENOMEM ? 500 : 503,
-             src == HUSH_ENOMEM ? "internal" : "unavailable", "round %u stays open: %s",
-             r->round, err.msg[0] ? err.msg : "out of memory");
+        hush__fail_set(f, src == HUSH_ENOMEM ? HUSH_ENOMEM : HUSH_EIO,
+                       src == HUSH_ENOMEM ? "internal" : "unavailable",
+                       "round %u stays open: %s", r->round,
+                       err.msg[0] ? err.msg : "out of memory");
         goto out;
     }
     double store_ms = ms_since(t0);
     char url[128];
     snprintf(url, sizeof url, "/v1/campaigns/%s", c->id);
-    *response =
+    *out =
         json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:f, s:f, s:f, s:f, s:f}, s:s}",
                   "campaign", c->id, "closed", (json_int_t)r->round, "round",
                   (json_int_t)r->round + 1, "n_reports", (json_int_t)n_final, "kept",
@@ -627,7 +622,10 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
                   (json_int_t)(survivors + n_texts), "timings", "estimate_ms",
                   estimate_ms, "generate_ms", generate_ms, "publish_ms", publish_ms,
                   "store_ms", store_ms, "total_ms", ms_since(t_start), "url", url);
-    *status = 201;
+    if (*out == NULL) {
+        hush__fail_set(f, HUSH_ENOMEM, "internal",
+                       "round %u closed; out of memory answering", r->round);
+    }
 out:
     hush__round_put(next);
     hush__round_put(r);
@@ -645,45 +643,33 @@ out:
     hush_free(sig);
 }
 
-void hush__round_close(hush_collector *h, hush__campaign *c, const char *body, size_t len,
-                       json_t **response, int *status)
+int hush__round_close(hush_collector *h, hush__campaign *c, const json_t *req,
+                      json_t **out, hush__fail *f)
 {
-    json_t *req = NULL;
+    *out = NULL;
     if (hush__campaign_ended(c, hush__wall())) {
-        fail(response, status, 409, "campaign_ended",
-             "the campaign has ended: its rounds are closed for good");
-        return;
-    }
-    if (len > 0) {
-        json_error_t jerr;
-        req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-        if (req == NULL || !json_is_object(req)) {
-            json_decref(req);
-            fail(response, status, 400, "malformed",
-                 "the request is not a JSON object%s%s", req == NULL ? ": " : "",
-                 req == NULL ? jerr.text : "");
-            return;
-        }
+        return hush__fail_set(f, HUSH_ESTATE, "campaign_ended",
+                              "the campaign has ended: its rounds are closed for good");
     }
     /* one close at a time per campaign */
     if (__atomic_exchange_n(&c->closing, true, __ATOMIC_ACQ_REL)) {
-        json_decref(req);
-        fail(response, status, 409, "close_in_progress",
-             "a round of %s is being closed; retry when it is done", c->id);
-        return;
+        return hush__fail_set(f, HUSH_ESTATE, "close_in_progress",
+                              "a round of %s is being closed; retry when it is done",
+                              c->id);
     }
-    close_locked(h, c, req, response, status);
+    close_locked(h, c, req, out, f);
     __atomic_store_n(&c->closing, false, __ATOMIC_RELEASE);
-    json_decref(req);
+    return *out != NULL ? 0 : f->err.code != 0 ? f->err.code : HUSH_EINTERNAL;
 }
 
-char *hush__rounds_json(hush_collector *h, hush__campaign *c, int *status, size_t *len)
+int hush__rounds_json(hush_collector *h, hush__campaign *c, char **body, size_t *len,
+                      hush__fail *f)
 {
     json_t *arr = NULL;
     hush_err err = {0};
+    *body = NULL;
     if (hush__store_rounds(h, c->id, &arr, &err) != 0) {
-        *status = 503;
-        return hush__error_json("unavailable", err.msg, len);
+        return hush__fail_from(f, &err, "unavailable");
     }
     /* the open round: its live report count */
     hush__round *r = hush__round_get(h, c);
@@ -701,16 +687,14 @@ char *hush__rounds_json(hush_collector *h, hush__campaign *c, int *status, size_
     json_t *doc = json_pack("{s:s, s:I, s:o}", "campaign", c->id, "round",
                             (json_int_t)r->round, "rounds", arr);
     hush__round_put(r);
-    char *body =
+    *body =
         doc != NULL ? hush_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(doc);
-    if (body == NULL) {
-        *status = 500;
-        return hush__error_json("internal", "out of memory", len);
+    if (*body == NULL) {
+        return hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
     }
-    *status = 200;
-    *len = strlen(body);
-    return body;
+    *len = strlen(*body);
+    return 0;
 }
 
 /* ---- automatic rounds ---- */
@@ -718,12 +702,9 @@ char *hush__rounds_json(hush_collector *h, hush__campaign *c, int *status, size_
 static void auto_check(hush_collector *h, hush__campaign *c)
 {
     policy pol;
-    json_t *response = NULL;
-    int status = 0;
-    if (hush__campaign_ended(c, hush__wall()) ||
-        load_policy(c, NULL, &pol, &response, &status) != 0 ||
+    hush__fail f = {0};
+    if (hush__campaign_ended(c, hush__wall()) || load_policy(c, NULL, &pol, &f) != 0 ||
         (pol.auto_reports == 0 && pol.auto_seconds == 0) || hush__now() < c->auto_retry) {
-        json_decref(response);
         return;
     }
     hush__round *r = hush__round_get(h, c);
@@ -738,18 +719,17 @@ static void auto_check(hush_collector *h, hush__campaign *c)
     if (!due) {
         return;
     }
-    hush__round_close(h, c, "", 0, &response, &status);
-    if (status != 201) {
-        const char *msg = json_string_value(
-            json_object_get(json_object_get(response, "error"), "message"));
+    json_t *out = NULL;
+    if (hush__round_close(h, c, NULL, &out, &f) != 0) {
         hush__log(h, "error",
-                  "automatic close of %s round %u failed (%d): %s; retrying in 60 s",
-                  c->id, round, status, msg != NULL ? msg : "?");
+                  "automatic close of %s round %u failed (%s): %s; retrying in 60 s",
+                  c->id, round, f.reason != NULL ? f.reason : hush_strerror(f.err.code),
+                  f.err.msg);
         c->auto_retry = hush__now() + 60;
     } else {
         hush__log(h, "info", "closed %s round %u automatically", c->id, round);
     }
-    json_decref(response);
+    json_decref(out);
 }
 
 static void *refiner_main(void *arg)

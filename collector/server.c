@@ -190,28 +190,3 @@ int hush_collector_reload(hush_collector *h, hush_err *err)
     }
     return rc;
 }
-
-void hush__log(hush_collector *h, const char *level, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    /* one write per line, so that threads' lines do not interleave; under
-     * systemd (JOURNAL_STREAM set) a "<N>" prefix gives the journal the
-     * line's priority, so that journalctl -p err finds the errors */
-    const char *prio = "";
-    if (getenv("JOURNAL_STREAM") != NULL) {
-        prio = strcmp(level, "error") == 0     ? "<3>"
-               : strcmp(level, "warning") == 0 ? "<4>"
-                                               : "<6>";
-    }
-    char line[1100];
-    int n = snprintf(line, sizeof line, "%shushd: %s: %s\n", prio, level, msg);
-    (void)h;
-    if (n > 0) {
-        fwrite(line, 1, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, stderr);
-        fflush(stderr);
-    }
-}

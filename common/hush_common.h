@@ -40,25 +40,27 @@ extern "C" {
 /* hush's version: every tool's --version and hushd's hush_build_info. */
 #define HUSH_VERSION_STRING "0.1.0"
 
-#define HUSH_ERRNO_MAP(X)                                 \
-    X(OK, 0, "success")                                   \
-    X(EINVAL, -1, "invalid argument")                     \
-    X(ENOMEM, -2, "out of memory")                        \
-    X(ERANGE, -3, "value out of range")                   \
-    X(ECORRUPT, -4, "corrupt or truncated data")          \
-    X(EVERSION, -5, "unsupported format version")         \
-    X(EMISMATCH, -6, "parameters do not match")           \
-    X(EIO, -7, "input/output error")                      \
-    X(ENOTFOUND, -8, "not found")                         \
-    X(EEXIST, -9, "already exists")                       \
-    X(EBUDGET, -10, "privacy budget exhausted")           \
-    X(ESIGNATURE, -11, "bad or missing signature")        \
-    X(ESTATE, -12, "operation not allowed in this state") \
-    X(EOVERFLOW, -13, "arithmetic overflow")              \
-    X(ETOOBIG, -14, "input too large")                    \
-    X(ETIMEOUT, -15, "timed out")                         \
-    X(EUNSUPPORTED, -16, "not supported")                 \
-    X(ESTALE, -17, "stale or replayed document")
+#define HUSH_ERRNO_MAP(X)                                      \
+    X(OK, 0, "success")                                        \
+    X(EINVAL, -1, "invalid argument")                          \
+    X(ENOMEM, -2, "out of memory")                             \
+    X(ERANGE, -3, "value out of range")                        \
+    X(ECORRUPT, -4, "corrupt or truncated data")               \
+    X(EVERSION, -5, "unsupported format version")              \
+    X(EMISMATCH, -6, "parameters do not match")                \
+    X(EIO, -7, "input/output error")                           \
+    X(ENOTFOUND, -8, "not found")                              \
+    X(EEXIST, -9, "already exists")                            \
+    X(EBUDGET, -10, "privacy budget exhausted")                \
+    X(ESIGNATURE, -11, "bad or missing signature")             \
+    X(ESTATE, -12, "operation not allowed in this state")      \
+    X(EOVERFLOW, -13, "arithmetic overflow")                   \
+    X(ETOOBIG, -14, "input too large")                         \
+    X(ETIMEOUT, -15, "timed out")                              \
+    X(EUNSUPPORTED, -16, "not supported")                      \
+    X(ESTALE, -17, "stale or replayed document")               \
+    X(EUPSTREAM, -18, "an external program or service failed") \
+    X(EINTERNAL, -19, "internal error")
 
 typedef enum hush_errno {
 #define HUSH_ERRNO_ENUM(name, value, text) HUSH_##name = (value),

@@ -1,0 +1,130 @@
+/*
+ * api_campaigns.c - the campaign routes: creating and listing campaigns,
+ * their signed publications, estimates, rounds, ending and archiving.
+ */
+#include <stdio.h>
+
+#include "api.h"
+
+enum MHD_Result hush__api_campaigns_list(hush__req *rq)
+{
+    const char *state = hush__query(rq, "state");
+    if (state != NULL && strcmp(state, "all") != 0 && strcmp(state, "active") != 0) {
+        return hush__reply_error(rq, 400, "invalid_state",
+                                 "state must be \"active\" (the default) or \"all\"");
+    }
+    char *body = NULL;
+    hush__fail f = {0};
+    if (hush__campaigns_list(rq->h, state != NULL && strcmp(state, "all") == 0, &body, &f) !=
+        0) {
+        return hush__reply_fail(rq, &f);
+    }
+    return hush__reply(rq, 200, body, strlen(body), "application/json", NULL, NULL);
+}
+
+enum MHD_Result hush__api_campaigns_create(hush__req *rq)
+{
+    json_t *out = NULL;
+    hush__fail f = {0};
+    return hush__campaign_create(rq->h, rq->doc, &out, &f) == 0
+               ? hush__reply_json(rq, 201, out)
+               : hush__reply_fail(rq, &f);
+}
+
+enum MHD_Result hush__api_campaign_get(hush__req *rq)
+{
+    const char *view = hush__query(rq, "view");
+    bool device = view != NULL && strcmp(view, "device") == 0;
+    if (view != NULL && !device && strcmp(view, "full") != 0) {
+        return hush__reply_error(rq, 400, "invalid_view",
+                                 "view must be \"full\" or \"device\"");
+    }
+    char *body = NULL, sig[128];
+    size_t len = 0;
+    hush__fail f = {0};
+    if (hush__campaign_view(rq->h, rq->campaign, device, &body, &len, sig, &f) != 0) {
+        /* a device asking for an ended campaign: gone for good (410) */
+        return f.err.code == HUSH_ESTATE
+                   ? hush__reply_error(rq, 410, f.reason, f.err.msg)
+                   : hush__reply_fail(rq, &f);
+    }
+    return hush__reply(rq, 200, body, len, "application/json", HUSH_SIGNATURE_HEADER, sig);
+}
+
+enum MHD_Result hush__api_estimates(hush__req *rq)
+{
+    hush_collector *h = rq->h;
+    if (h->cfg.estimates_admin_only && !hush__req_admin(rq)) {
+        return hush__reply_error(rq, 401, "unauthorized",
+                                 "estimates need the admin bearer token on this collector");
+    }
+    const char *round_arg = hush__query(rq, "round"), *top_arg = hush__query(rq, "top");
+    uint64_t round = 0, top = 0;
+    hush_err err = {0};
+    if (round_arg != NULL &&
+        hush_parse_u64(round_arg, 1, UINT32_MAX, "round", &round, &err) != 0) {
+        return hush__reply_error(rq, 400, "invalid_round", err.msg);
+    }
+    if (top_arg != NULL && hush_parse_u64(top_arg, 1, UINT32_MAX, "top", &top, &err) != 0) {
+        return hush__reply_error(rq, 400, "invalid_top", err.msg);
+    }
+    char *body = NULL;
+    size_t len = 0;
+    hush__fail f = {0};
+    if (hush__estimates(h, rq->campaign, round, top, &body, &len, &f) != 0) {
+        return hush__reply_fail(rq, &f);
+    }
+    return hush__reply(rq, 200, body, len, "application/json", NULL, NULL);
+}
+
+enum MHD_Result hush__api_rounds_list(hush__req *rq)
+{
+    char *body = NULL;
+    size_t len = 0;
+    hush__fail f = {0};
+    if (hush__rounds_json(rq->h, rq->campaign, &body, &len, &f) != 0) {
+        return hush__reply_fail(rq, &f);
+    }
+    return hush__reply(rq, 200, body, len, "application/json", NULL, NULL);
+}
+
+enum MHD_Result hush__api_rounds_close(hush__req *rq)
+{
+    json_t *out = NULL;
+    hush__fail f = {0};
+    return hush__round_close(rq->h, rq->campaign, rq->doc, &out, &f) == 0
+               ? hush__reply_json(rq, 201, out)
+               : hush__reply_fail(rq, &f);
+}
+
+enum MHD_Result hush__api_campaign_end(hush__req *rq)
+{
+    hush__campaign *c = rq->campaign;
+    hush_err err = {0};
+    if (hush__campaign_end(rq->h, c, &err) != 0) {
+        return hush__reply_error(rq, err.code == HUSH_ESTATE ? 409 : 503,
+                                 err.code == HUSH_ESTATE ? "campaign_ended" : "unavailable",
+                                 err.msg);
+    }
+    hush__log(rq->h, "info", "campaign %s ended", c->id);
+    return hush__reply_json(
+        rq, 200,
+        json_pack("{s:s, s:s, s:I}", "campaign", c->id, "state", "ended", "ended_at",
+                  (json_int_t)__atomic_load_n(&c->ended_at, __ATOMIC_ACQUIRE)));
+}
+
+enum MHD_Result hush__api_campaign_archive(hush__req *rq)
+{
+    hush__compaction cr = {0};
+    hush__fail f = {0};
+    int64_t when = 0;
+    if (hush__campaign_archive(rq->h, rq->campaign, &when, &cr, &f) != 0) {
+        return hush__reply_fail(rq, &f);
+    }
+    return hush__reply_json(
+        rq, 200,
+        json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "campaign", rq->campaign->id, "state",
+                  "archived", "archived_at", (json_int_t)when, "batches_deleted",
+                  (json_int_t)cr.batches, "reports_deleted", (json_int_t)cr.reports,
+                  "bytes_freed", (json_int_t)cr.bytes));
+}

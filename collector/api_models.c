@@ -1,0 +1,65 @@
+/*
+ * api_models.c - the federated-learning routes: model tasks, their signed
+ * publications, device updates, rounds and privacy accounting.
+ */
+#include <stdio.h>
+
+#include "api.h"
+
+enum MHD_Result hush__api_models_list(hush__req *rq)
+{
+    return hush__reply_json(rq, 200, hush__tasks_list(rq->h));
+}
+
+enum MHD_Result hush__api_models_create(hush__req *rq)
+{
+    json_t *out = NULL;
+    hush__fail f = {0};
+    return hush__task_create(rq->h, rq->doc, &out, &f) == 0 ? hush__reply_json(rq, 201, out)
+                                                             : hush__reply_fail(rq, &f);
+}
+
+enum MHD_Result hush__api_model_get(hush__req *rq)
+{
+    char *sig = NULL;
+    size_t len = 0;
+    char *body = hush__task_publication(rq->task, &sig, &len);
+    char hdr[128];
+    snprintf(hdr, sizeof hdr, "%s", sig != NULL ? sig : "");
+    hush_free(sig);
+    return hush__reply(rq, 200, body, len, "application/json", HUSH_SIGNATURE_HEADER, hdr);
+}
+
+enum MHD_Result hush__api_model_updates(hush__req *rq)
+{
+    json_t *out = NULL;
+    hush__fail f = {0};
+    return hush__task_update(rq->h, rq->task, rq->body.data != NULL ? rq->body.data : "",
+                             rq->body.len, &out, &f) == 0
+               ? hush__reply_json(rq, 200, out)
+               : hush__reply_fail(rq, &f);
+}
+
+enum MHD_Result hush__api_model_privacy(hush__req *rq)
+{
+    return hush__reply_json(rq, 200, hush__task_privacy(rq->task));
+}
+
+enum MHD_Result hush__api_model_rounds(hush__req *rq)
+{
+    json_t *arr = NULL;
+    hush_err err = {0};
+    if (hush__store_model_rounds(rq->h, rq->id, &arr, &err) != 0) {
+        return hush__reply_error(rq, 503, "unavailable", err.msg);
+    }
+    return hush__reply_json(rq, 200, json_pack("{s:s, s:o}", "model", rq->id, "rounds", arr));
+}
+
+enum MHD_Result hush__api_model_close(hush__req *rq)
+{
+    json_t *out = NULL;
+    hush__fail f = {0};
+    return hush__task_close_now(rq->h, rq->task, &out, &f) == 0
+               ? hush__reply_json(rq, 201, out)
+               : hush__reply_fail(rq, &f);
+}
