@@ -59,7 +59,7 @@ const char *hush__query(hush__req *rq, const char *name);
 bool hush__req_admin(hush__req *rq);
 
 /* One handler per route (routes.h). */
-#define HUSH__ROUTE_HANDLER(name, method, path, flags, what)                           \
+#define HUSH__ROUTE_HANDLER(name, method, path, flags, what) \
     enum MHD_Result hush__api_##name(hush__req *rq);
 HUSH__ROUTES(HUSH__ROUTE_HANDLER)
 #undef HUSH__ROUTE_HANDLER

@@ -15,8 +15,8 @@ enum MHD_Result hush__api_campaigns_list(hush__req *rq)
     }
     char *body = NULL;
     hush__fail f = {0};
-    if (hush__campaigns_list(rq->h, state != NULL && strcmp(state, "all") == 0, &body, &f) !=
-        0) {
+    if (hush__campaigns_list(rq->h, state != NULL && strcmp(state, "all") == 0, &body,
+                             &f) != 0) {
         return hush__reply_fail(rq, &f);
     }
     return hush__reply(rq, 200, body, strlen(body), "application/json", NULL, NULL);
@@ -44,19 +44,20 @@ enum MHD_Result hush__api_campaign_get(hush__req *rq)
     hush__fail f = {0};
     if (hush__campaign_view(rq->h, rq->campaign, device, &body, &len, sig, &f) != 0) {
         /* a device asking for an ended campaign: gone for good (410) */
-        return f.err.code == HUSH_ESTATE
-                   ? hush__reply_error(rq, 410, f.reason, f.err.msg)
-                   : hush__reply_fail(rq, &f);
+        return f.err.code == HUSH_ESTATE ? hush__reply_error(rq, 410, f.reason, f.err.msg)
+                                         : hush__reply_fail(rq, &f);
     }
-    return hush__reply(rq, 200, body, len, "application/json", HUSH_SIGNATURE_HEADER, sig);
+    return hush__reply(rq, 200, body, len, "application/json", HUSH_SIGNATURE_HEADER,
+                       sig);
 }
 
 enum MHD_Result hush__api_estimates(hush__req *rq)
 {
     hush_collector *h = rq->h;
     if (h->cfg.estimates_admin_only && !hush__req_admin(rq)) {
-        return hush__reply_error(rq, 401, "unauthorized",
-                                 "estimates need the admin bearer token on this collector");
+        return hush__reply_error(
+            rq, 401, "unauthorized",
+            "estimates need the admin bearer token on this collector");
     }
     const char *round_arg = hush__query(rq, "round"), *top_arg = hush__query(rq, "top");
     uint64_t round = 0, top = 0;
@@ -65,7 +66,8 @@ enum MHD_Result hush__api_estimates(hush__req *rq)
         hush_parse_u64(round_arg, 1, UINT32_MAX, "round", &round, &err) != 0) {
         return hush__reply_error(rq, 400, "invalid_round", err.msg);
     }
-    if (top_arg != NULL && hush_parse_u64(top_arg, 1, UINT32_MAX, "top", &top, &err) != 0) {
+    if (top_arg != NULL &&
+        hush_parse_u64(top_arg, 1, UINT32_MAX, "top", &top, &err) != 0) {
         return hush__reply_error(rq, 400, "invalid_top", err.msg);
     }
     char *body = NULL;
@@ -102,9 +104,9 @@ enum MHD_Result hush__api_campaign_end(hush__req *rq)
     hush__campaign *c = rq->campaign;
     hush_err err = {0};
     if (hush__campaign_end(rq->h, c, &err) != 0) {
-        return hush__reply_error(rq, err.code == HUSH_ESTATE ? 409 : 503,
-                                 err.code == HUSH_ESTATE ? "campaign_ended" : "unavailable",
-                                 err.msg);
+        return hush__reply_error(
+            rq, err.code == HUSH_ESTATE ? 409 : 503,
+            err.code == HUSH_ESTATE ? "campaign_ended" : "unavailable", err.msg);
     }
     hush__log(rq->h, "info", "campaign %s ended", c->id);
     return hush__reply_json(

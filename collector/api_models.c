@@ -15,8 +15,9 @@ enum MHD_Result hush__api_models_create(hush__req *rq)
 {
     json_t *out = NULL;
     hush__fail f = {0};
-    return hush__task_create(rq->h, rq->doc, &out, &f) == 0 ? hush__reply_json(rq, 201, out)
-                                                             : hush__reply_fail(rq, &f);
+    return hush__task_create(rq->h, rq->doc, &out, &f) == 0
+               ? hush__reply_json(rq, 201, out)
+               : hush__reply_fail(rq, &f);
 }
 
 enum MHD_Result hush__api_model_get(hush__req *rq)
@@ -27,7 +28,8 @@ enum MHD_Result hush__api_model_get(hush__req *rq)
     char hdr[128];
     snprintf(hdr, sizeof hdr, "%s", sig != NULL ? sig : "");
     hush_free(sig);
-    return hush__reply(rq, 200, body, len, "application/json", HUSH_SIGNATURE_HEADER, hdr);
+    return hush__reply(rq, 200, body, len, "application/json", HUSH_SIGNATURE_HEADER,
+                       hdr);
 }
 
 enum MHD_Result hush__api_model_updates(hush__req *rq)
@@ -47,12 +49,11 @@ enum MHD_Result hush__api_model_privacy(hush__req *rq)
 
 enum MHD_Result hush__api_model_rounds(hush__req *rq)
 {
-    json_t *arr = NULL;
-    hush_err err = {0};
-    if (hush__store_model_rounds(rq->h, rq->id, &arr, &err) != 0) {
-        return hush__reply_error(rq, 503, "unavailable", err.msg);
-    }
-    return hush__reply_json(rq, 200, json_pack("{s:s, s:o}", "model", rq->id, "rounds", arr));
+    json_t *out = NULL;
+    hush__fail f = {0};
+    return hush__task_rounds(rq->h, rq->task, &out, &f) == 0
+               ? hush__reply_json(rq, 200, out)
+               : hush__reply_fail(rq, &f);
 }
 
 enum MHD_Result hush__api_model_close(hush__req *rq)

@@ -16,7 +16,7 @@ enum MHD_Result hush__api_healthz(hush__req *rq)
 enum MHD_Result hush__api_readyz(hush__req *rq)
 {
     hush_err err = {0};
-    if (hush__store_probe(rq->h, &err) != 0) {
+    if (hush__ready(rq->h, &err) != 0) {
         return hush__reply_error(rq, 503, "unavailable", err.msg);
     }
     return hush__reply_copy(rq, 200, "{\"status\":\"ready\"}", "application/json");
@@ -47,7 +47,8 @@ enum MHD_Result hush__api_keys_rotate(hush__req *rq)
         hush__log(rq->h, "error", "key rotation failed: %s", err.msg);
         return hush__reply_error(rq, 500, "internal", err.msg);
     }
-    hush__log(rq->h, "info", "signing key rotated; the continuity document is in GET /v1/keys");
+    hush__log(rq->h, "info",
+              "signing key rotated; the continuity document is in GET /v1/keys");
     return hush__reply_json(rq, 200, out);
 }
 
@@ -55,7 +56,7 @@ enum MHD_Result hush__api_compact(hush__req *rq)
 {
     hush__compaction cr = {0};
     hush_err err = {0};
-    if (hush__store_compact(rq->h, &cr, &err) != 0) {
+    if (hush__compact(rq->h, &cr, &err) != 0) {
         hush__log(rq->h, "error", "compaction failed: %s", err.msg);
         return hush__reply_error(rq, 503, "unavailable", err.msg);
     }
@@ -66,6 +67,6 @@ enum MHD_Result hush__api_compact(hush__req *rq)
         rq, 200,
         json_pack("{s:I, s:I, s:I, s:I, s:I}", "rounds", (json_int_t)cr.rounds,
                   "batches_deleted", (json_int_t)cr.batches, "reports_deleted",
-                  (json_int_t)cr.reports, "bytes_freed", (json_int_t)cr.bytes, "file_bytes",
-                  (json_int_t)cr.file_bytes));
+                  (json_int_t)cr.reports, "bytes_freed", (json_int_t)cr.bytes,
+                  "file_bytes", (json_int_t)cr.file_bytes));
 }

@@ -13,8 +13,8 @@
  * counted by a counter thread (about a millisecond of work and up). */
 #define DELTA_MIN_WORK (UINT64_C(1) << 22)
 
-static enum MHD_Result reject(hush__req *rq, int status, enum hush__reject why, uint64_t n,
-                              const char *code, const char *message)
+static enum MHD_Result reject(hush__req *rq, int status, enum hush__reject why,
+                              uint64_t n, const char *code, const char *message)
 {
     hush__metrics_reject(&rq->h->metrics, why, n);
     return hush__reply_error(rq, status, code, message);
@@ -26,8 +26,8 @@ enum MHD_Result hush__api_reports(hush__req *rq)
     json_error_t jerr;
     hush_err err = {0};
     int jcode = 0;
-    json_t *doc = hush__json_loadb(rq->body.data != NULL ? rq->body.data : "", rq->body.len,
-                                   JSON_REJECT_DUPLICATES, &jerr, &jcode);
+    json_t *doc = hush__json_loadb(rq->body.data != NULL ? rq->body.data : "",
+                                   rq->body.len, JSON_REJECT_DUPLICATES, &jerr, &jcode);
     if (doc == NULL && jcode == HUSH_ENOMEM) {
         return hush__reply_error(rq, 500, "internal", "out of memory");
     }
@@ -70,8 +70,7 @@ enum MHD_Result hush__api_reports(hush__req *rq)
         char msg[128];
         snprintf(msg, sizeof msg, "no campaign \"%s\"", hdr.campaign);
         json_decref(doc);
-        return reject(rq, 404, REJECT_UNKNOWN_CAMPAIGN, n, "unknown_campaign",
-                      msg);
+        return reject(rq, 404, REJECT_UNKNOWN_CAMPAIGN, n, "unknown_campaign", msg);
     }
     if (hush__campaign_ended(c, hush__wall())) {
         json_decref(doc);
@@ -103,8 +102,8 @@ enum MHD_Result hush__api_reports(hush__req *rq)
         json_decref(doc);
         hush__item_free(item);
         hush__campaign_reject(c, REJECT_INVALID, n);
-        return reject(rq, err.code == HUSH_ENOMEM ? 500 : 400, REJECT_INVALID,
-                      n, "invalid_report", err.msg);
+        return reject(rq, err.code == HUSH_ENOMEM ? 500 : 400, REJECT_INVALID, n,
+                      "invalid_report", err.msg);
     }
     memcpy(item->batch_id, hdr.batch_id, sizeof item->batch_id);
     json_decref(doc);
@@ -152,4 +151,3 @@ enum MHD_Result hush__api_reports_done(hush__req *rq)
                             "batch_id"
                           : "internal error");
 }
-

@@ -206,9 +206,27 @@ int hush__campaign_archive(hush_collector *h, hush__campaign *c, int64_t *when,
                               "the campaign is archived already");
     }
     hush_err err = {0};
-    if (hush__store_archive_campaign(h, c, now, out, &err) != 0) {
+    /* under the write lock: no writer is between a batch's commit and its
+     * add, so the aggregate saved here holds every batch deleted here */
+    pthread_rwlock_wrlock(&h->campaigns_lock);
+    hush__round *r = c->cur;
+    uint8_t *state = NULL;
+    size_t len = 0;
+    pthread_mutex_lock(&r->lock);
+    int rc = hush_ldp_agg_serialize(r->agg, &state, &len, &err);
+    pthread_mutex_unlock(&r->lock);
+    if (rc == 0) {
+        hush__state_row final = {c->id, r->round, state, len};
+        rc = h->store->ops->campaign_archive(h->store, &final, now, out, &err);
+    }
+    if (rc == 0) {
+        __atomic_store_n(&c->archived_at, now, __ATOMIC_RELEASE);
+    }
+    pthread_rwlock_unlock(&h->campaigns_lock);
+    hush_free(state);
+    if (rc != 0) {
         hush__log(h, "error", "archiving %s failed: %s", c->id, err.msg);
-        return hush__fail_set(f, HUSH_EIO, "unavailable", "%s", err.msg);
+        return hush__fail_from(f, &err, rc == HUSH_ENOMEM ? "internal" : "unavailable");
     }
     hush__log(h, "info", "campaign %s archived: %lld batches deleted, %lld bytes freed",
               c->id, (long long)out->batches, (long long)out->bytes);
@@ -222,7 +240,7 @@ int hush__campaign_end(hush_collector *h, hush__campaign *c, hush_err *err)
     int rc = 0;
     if (hush__campaign_ended(c, now)) {
         rc = hush_err_set(err, HUSH_ESTATE, "campaign \"%s\" has ended already", c->id);
-    } else if ((rc = hush__store_end_campaign(h, c->id, now, err)) == 0) {
+    } else if ((rc = h->store->ops->campaign_end(h->store, c->id, now, err)) == 0) {
         __atomic_store_n(&c->ended_at, now, __ATOMIC_RELEASE);
         if (hush__campaigns_list_rebuild(h) != 0) {
             /* ended and stored; only the cached list is stale until the next */
@@ -725,9 +743,16 @@ int hush__campaign_create(hush_collector *h, const json_t *req, json_t **out,
         hush__fail_set(f, HUSH_EINTERNAL, "internal", "%s", err.msg);
         goto out;
     }
-    hush__campaign tmp = {.name = (char *)name, .created_at = now, .spec = spec};
-    snprintf(tmp.id, sizeof tmp.id, "%s", id);
-    int src = hush__store_save_campaign(h, &tmp, round, &err);
+    hush__campaign_row row = {.id = id,
+                              .name = name,
+                              .spec = spec,
+                              .created_at = now,
+                              .round = round->round,
+                              .publication = round->pub_body,
+                              .publication_len = round->pub_len,
+                              .signature = round->signature,
+                              .opened_at = round->opened_at};
+    int src = h->store->ops->campaign_save(h->store, &row, &err);
     if (src != 0) {
         hush__round_put(round);
         hush__fail_from(f, &err, src == HUSH_EEXIST ? "exists" : "unavailable");
@@ -885,7 +910,7 @@ int hush__resign_all(hush_collector *h, hush_err *err)
             hush_free(dev);
             return hush_err_set(err, HUSH_ENOMEM, "out of memory re-signing");
         }
-        int rc = hush__store_set_signature(h, c->id, r->round, sig, err);
+        int rc = h->store->ops->round_set_signature(h->store, c->id, r->round, sig, err);
         if (rc != 0) {
             hush_free(sig);
             hush_free(dev);

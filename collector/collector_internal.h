@@ -17,7 +17,6 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <sodium.h>
-#include <sqlite3.h>
 #include <sys/types.h>
 
 #include "fail.h"
@@ -25,6 +24,7 @@
 #include "hush_collector.h"
 #include "hush_protocol.h"
 #include "routes.h"
+#include "store.h"
 #include "util.h"
 
 /* The longest line of the generator corpus (--generator-corpus). */
@@ -170,24 +170,6 @@ typedef struct hush__item {
 
 typedef struct hush__task hush__task;
 
-/* What the store keeps of a task. */
-typedef struct hush__task_row {
-    const char *id, *name, *spec;
-    int64_t created_at;
-    uint32_t round, done;
-    int state;
-    double clip;
-    const hush_model *model;
-    const float *opt; /* optimizer state (FedAdam moments) */
-    size_t opt_n;
-} hush__task_row;
-
-/* What closing a model round records. */
-typedef struct hush__model_round {
-    uint32_t round, updates;
-    double clip, epsilon, aggregate_ms;
-} hush__model_round;
-
 /* ---- the server ---- */
 
 struct hush__conn; /* an open connection (http.c) */
@@ -203,11 +185,7 @@ struct hush_collector {
     bool reaper_started, reaper_stop;
     pthread_cond_t reaper_cond;
 
-    sqlite3 *db;
-    pthread_mutex_t db_lock;
-    int store_lock_fd;          /* flock on <store>.lock: one hushd per store */
-    bool store_ok;              /* the last commit worked (atomic) */
-    char store_error[256];      /* why it did not (under db_lock) */
+    hush__store *store;
     pthread_mutex_t admin_lock; /* admin_hash, which SIGHUP may replace */
 
     uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES];
@@ -277,58 +255,28 @@ int hush__keys_rotate(hush_collector *h, json_t **out, hush_err *err);
  * campaigns write lock. */
 int hush__resign_all(hush_collector *h, hush_err *err);
 void hush__tasks_resign(hush_collector *h);
-int hush__store_set_signature(hush_collector *h, const char *campaign, uint32_t round,
-                              const char *signature, hush_err *err);
 int hush__admin_token_load(hush_collector *h, hush_err *err);
 bool hush__admin_ok(hush_collector *h, const char *authorization);
 
-/* store.c */
-int hush__store_open(hush_collector *h, hush_err *err);
-void hush__store_close(hush_collector *h);
-int hush__store_save_campaign(hush_collector *h, const hush__campaign *c,
-                              const hush__round *r, hush_err *err);
-/* What closing a round records about it. */
-typedef struct hush__round_record {
-    uint64_t n_reports;
-    unsigned kept, generated;
-    const char *timings;   /* JSON object */
-    const char *metrics;   /* JSON object or NULL */
-    const char *estimates; /* JSON document: every item */
-    const char *policy;    /* JSON object: what the close used */
-    const char *lineage;   /* JSON object: generated id -> parent id, or NULL */
-} hush__round_record;
-/* Closes round `closing` of c and opens `next`, in one transaction. */
-int hush__store_close_round(hush_collector *h, const hush__campaign *c, uint32_t closing,
-                            const hush__round_record *rec, const hush__round *next,
-                            hush_err *err);
-/* Every round of a campaign, oldest first: a new JSON array. */
-int hush__store_rounds(hush_collector *h, const char *campaign, json_t **out,
-                       hush_err *err);
-/* A closed round's frozen estimates (malloc'd), or HUSH_ENOTFOUND. */
-int hush__store_round_estimates(hush_collector *h, const char *campaign, uint32_t round,
-                                char **out, hush_err *err);
-int hush__store_load_campaigns(hush_collector *h, hush_err *err);
-/* Commits a group of batches in one transaction; sets each item's
- * duplicate flag; returns 0 or an error (nothing committed). */
-int hush__store_commit(hush_collector *h, hush__item *items, int64_t *last_rowid);
+/* durable.c: what the domain keeps in the store, beyond single rows */
+/* At start: campaigns and model tasks from the store, then every open
+ * round's aggregate rebuilt from its checkpoint and the batches after it. */
+int hush__state_load(hush_collector *h, hush_err *err);
+/* Every open round's aggregate saved as of the last counted batch. */
+int hush__checkpoint(hush_collector *h, hush_err *err);
 /* Retention: the batches of closed rounds are needed by nothing once the
  * round is closed (its estimates are frozen in the store, a batch for it is
  * refused with 409 before any duplicate check, and the restart rebuild
- * replays the open rounds only).  hush__store_compact deletes them in one
- * transaction and says how much it freed. */
-typedef struct hush__compaction {
-    int64_t rounds, batches, reports;
-    int64_t bytes;      /* the deleted rows' payload: reports, ids, keys */
-    int64_t file_bytes; /* the store file's size (reused pages stay in it) */
-} hush__compaction;
-int hush__store_compact(hush_collector *h, hush__compaction *out, hush_err *err);
-/* Records that a campaign ended at `when` (POST /v1/campaigns/{id}/end). */
-int hush__store_end_campaign(hush_collector *h, const char *id, int64_t when,
-                             hush_err *err);
-/* Archives an ended campaign: its open round's state saved as its final
- * checkpoint and every batch of it deleted, in one transaction. */
-int hush__store_archive_campaign(hush_collector *h, hush__campaign *c, int64_t when,
-                                 hush__compaction *out, hush_err *err);
+ * replays the open rounds only).  Deletes them and says how much it freed. */
+int hush__compact(hush_collector *h, hush__compaction *out, hush_err *err);
+/* 0 if the store takes writes: the last commit worked and a write lock can
+ * be taken now (GET /readyz). */
+int hush__ready(hush_collector *h, hush_err *err);
+/* Commits a group of batches in one transaction; sets each item's
+ * duplicate flag; returns 0 or an error (nothing committed). */
+int hush__commit_items(hush_collector *h, hush__item *items, size_t n,
+                       int64_t *last_rowid, hush_err *err);
+
 /* Ends a campaign now: 0, or HUSH_ESTATE if it had ended. */
 int hush__campaign_end(hush_collector *h, hush__campaign *c, hush_err *err);
 /* POST /v1/campaigns/{id}/archive: an ended campaign's batches deleted
@@ -343,11 +291,6 @@ int hush__campaigns_list(hush_collector *h, bool all, char **body, hush__fail *f
  * is refused (HUSH_ESTATE, campaign_ended).  *body new. */
 int hush__campaign_view(hush_collector *h, hush__campaign *c, bool device, char **body,
                         size_t *len, char sig[128], hush__fail *f);
-/* 0 if the store takes writes: the last commit worked and a write lock can
- * be taken now (GET /readyz). */
-int hush__store_probe(hush_collector *h, hush_err *err);
-int hush__store_checkpoint(hush_collector *h, hush_err *err);
-int hush__store_rebuild(hush_collector *h, hush_err *err);
 
 /* campaigns.c */
 hush__campaign *hush__campaign_find(hush_collector *h, const char *id);
@@ -500,24 +443,10 @@ int hush__task_close_now(hush_collector *h, hush__task *t, json_t **out, hush__f
 /* Closes rounds whose deadline passed (the refiner thread). */
 void hush__tasks_tick(hush_collector *h);
 void hush__tasks_free(hush_collector *h);
-int hush__task_restore(hush_collector *h, const char *spec, int64_t created_at,
-                       uint32_t round, uint32_t done, int state, double clip,
-                       const void *params, size_t params_len, const void *opt,
-                       size_t opt_len, hush_err *err);
-const char *hush__task_id(const hush__task *t);
-void hush__task_state(const hush__task *t, hush__task_row *row);
-uint32_t hush__task_round(const hush__task *t);
-int hush__task_replay_one(hush__task *t, const void *update, size_t len, bool unclipped,
-                          hush_err *err);
-/* store.c, for tasks */
-int hush__store_task_save(hush_collector *h, const hush__task *t, bool fresh,
-                          const hush__model_round *closed, hush_err *err);
-int hush__store_task_update(hush_collector *h, const char *id, const hush_model_update *u,
-                            bool *duplicate, hush_err *err);
-int hush__store_task_replay(hush_collector *h, hush__task *t, hush_err *err);
-int hush__store_load_tasks(hush_collector *h, hush_err *err);
-int hush__store_model_rounds(hush_collector *h, const char *id, json_t **out,
-                             hush_err *err);
+/* The stored model tasks restored, each with its open round's updates. */
+int hush__tasks_load(hush_collector *h, hush_err *err);
+/* GET /v1/models/{id}/rounds: {"model", "rounds": [...]} */
+int hush__task_rounds(hush_collector *h, hush__task *t, json_t **out, hush__fail *f);
 
 /* rounds.c */
 /* Checks a "refine" policy object (campaign spec or close request). */

@@ -120,7 +120,8 @@ static int top_of(uint64_t top, uint64_t d, uint64_t *out, hush__fail *f)
 {
     if (top > d) {
         return hush__fail_set(f, HUSH_EINVAL, "invalid_top",
-                              "top must be an integer in [1, %llu]", (unsigned long long)d);
+                              "top must be an integer in [1, %llu]",
+                              (unsigned long long)d);
     }
     *out = top != 0 ? top : d < DEFAULT_TOP ? d : DEFAULT_TOP;
     return 0;
@@ -132,7 +133,7 @@ static int closed_estimates(hush_collector *h, hush__campaign *c, uint32_t round
 {
     char *frozen = NULL;
     hush_err err = {0};
-    int rc = hush__store_round_estimates(h, c->id, round, &frozen, &err);
+    int rc = h->store->ops->round_estimates(h->store, c->id, round, &frozen, &err);
     if (rc == HUSH_ENOTFOUND) {
         return hush__fail_set(f, HUSH_ENOTFOUND, "unknown_round",
                               "campaign %s has no closed round %u with estimates", c->id,
@@ -217,8 +218,9 @@ static int open_estimates(hush__campaign *c, hush__round *r, uint64_t top, char 
     pthread_mutex_lock(&r->lock);
     if (cache_lookup(r, top, body, len)) {
         pthread_mutex_unlock(&r->lock);
-        return *body != NULL ? 0
-                             : hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
+        return *body != NULL
+                   ? 0
+                   : hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
     }
     uint64_t version = r->version;
     uint64_t n = hush_ldp_agg_count(r->agg);
@@ -236,8 +238,8 @@ static int open_estimates(hush__campaign *c, hush__round *r, uint64_t top, char 
     }
     json_t *doc = hush__estimates_doc(c->id, r, n, est, top);
     hush_free(est);
-    *body = doc != NULL ? hush_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10))
-                        : NULL;
+    *body =
+        doc != NULL ? hush_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(doc);
     if (*body == NULL) {
         return hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");

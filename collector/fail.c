@@ -21,5 +21,6 @@ int hush__fail_set(hush__fail *f, int code, const char *reason, const char *fmt,
 int hush__fail_from(hush__fail *f, const hush_err *err, const char *reason)
 {
     int code = err->code != 0 ? err->code : HUSH_EINTERNAL;
-    return hush__fail_set(f, code, reason, "%s", err->msg[0] ? err->msg : hush_strerror(code));
+    return hush__fail_set(f, code, reason, "%s",
+                          err->msg[0] ? err->msg : hush_strerror(code));
 }

@@ -82,7 +82,7 @@ static hush__item *take(hush_collector *h, unsigned max, double deadline, bool *
 static void checkpoint(hush_collector *h)
 {
     hush_err err = {0};
-    if (hush__store_checkpoint(h, &err) != 0) {
+    if (hush__checkpoint(h, &err) != 0) {
         hush__log(h, "error", "checkpoint failed (retried in %u s): %s",
                   h->cfg.checkpoint_interval_s, err.msg);
     }
@@ -111,14 +111,15 @@ static void *writer_main(void *arg)
             for (hush__item *it = items; it != NULL; it = it->next) {
                 it->closed = it->round != it->campaign->cur;
             }
-            bool was_ok = __atomic_load_n(&h->store_ok, __ATOMIC_ACQUIRE);
-            int rc = hush__store_commit(h, items, &last);
+            bool was_ok = __atomic_load_n(&h->store->ok, __ATOMIC_ACQUIRE);
+            hush_err cerr = {0};
+            int rc = hush__commit_items(h, items, n, &last, &cerr);
             hush__metrics_commit(&h->metrics, hush__now() - t0, n);
             if (rc != 0) {
                 hush__log(h, "error",
                           "store commit failed, %zu batches answered 503 (clients retry "
                           "with the same batch ids): %s",
-                          n, h->store_error);
+                          n, cerr.msg);
             } else if (!was_ok) {
                 hush__log(h, "info", "store commits work again");
             }

@@ -12,6 +12,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "collector_internal.h"
 
 static const int status_codes[HUSH__N_STATUS] = {200, 201, 400, 401, 403, 404, 405, 409,

@@ -30,6 +30,10 @@
 
 #define TASK_FIELDS_MAX 32
 
+static int task_save(hush_collector *h, const hush__task *t, bool fresh,
+                     hush__model_round *closed, hush_err *err);
+static int task_replay(hush_collector *h, hush__task *t, hush_err *err);
+
 enum task_state { TASK_RUNNING = 0, TASK_FINISHED = 1, TASK_EXHAUSTED = 2 };
 
 static const char *state_name(int s)
@@ -572,7 +576,7 @@ int hush__task_create(hush_collector *h, const json_t *req, json_t **out, hush__
     t->created_at = hush__wall();
     t->opened = hush__now();
     hush_err err = {0};
-    rc = hush__store_task_save(h, t, true, NULL, &err);
+    rc = task_save(h, t, true, NULL, &err);
     if (rc == 0) {
         rc = install(h, t, &err);
     }
@@ -674,7 +678,7 @@ static int close_round(hush_collector *h, hush__task *t, hush_err *err)
             rc = publish(h, t, err);
         }
         if (rc == 0) {
-            rc = hush__store_task_save(h, t, false, &rec, err);
+            rc = task_save(h, t, false, &rec, err);
         }
         if (rc != 0) {
             /* back to the round as it was (its updates are still stored;
@@ -690,7 +694,7 @@ static int close_round(hush_collector *h, hush__task *t, hush_err *err)
             t->round--;
             t->state = TASK_RUNNING;
             (void)make_aggregator(t, NULL);
-            (void)hush__store_task_replay(h, t, NULL);
+            (void)task_replay(h, t, NULL);
             (void)publish(h, t, NULL);
         } else {
             t->opened = hush__now();
@@ -739,7 +743,7 @@ int hush__task_update(hush_collector *h, hush__task *t, const char *body, size_t
         goto out;
     }
     bool duplicate = false;
-    int rc = hush__store_task_update(h, t->id, &u, &duplicate, &err);
+    int rc = h->store->ops->task_update(h->store, t->id, &u, &duplicate, &err);
     if (rc != 0) {
         hush__fail_set(f, HUSH_EIO, "unavailable", "%s", err.msg);
         goto out;
@@ -892,11 +896,54 @@ json_t *hush__tasks_list(hush_collector *h)
 
 /* ---- restart ---- */
 
-int hush__task_restore(hush_collector *h, const char *spec_text, int64_t created_at,
-                       uint32_t round, uint32_t done, int state, double clip,
-                       const void *params, size_t params_len, const void *opt,
-                       size_t opt_len, hush_err *err)
+static int replay_one(void *ctx, const void *update, size_t len, bool unclipped,
+                      hush_err *err);
+
+/* The open round's stored updates added into its fresh accumulator. */
+static int task_replay(hush_collector *h, hush__task *t, hush_err *err)
 {
+    return h->store->ops->task_updates_each(h->store, t->id, t->round, replay_one, t,
+                                            err);
+}
+
+/* Saves a task's state (and a closed round's record) in the store. */
+static int task_save(hush_collector *h, const hush__task *t, bool fresh,
+                     hush__model_round *closed, hush_err *err)
+{
+    hush__task_row row = {.id = t->id,
+                          .name = t->name,
+                          .spec = t->spec,
+                          .created_at = t->created_at,
+                          .round = t->round,
+                          .done = t->done,
+                          .state = t->state,
+                          .clip = t->clip};
+    uint8_t *params = NULL;
+    int rc = hush_model_serialize(t->global, &params, &row.params_len, err);
+    if (rc != 0) {
+        return rc;
+    }
+    row.params = params;
+    row.opt_n = hush_server_opt_state(t->opt, &row.opt);
+    if (closed != NULL) {
+        closed->closed_at = hush__wall();
+    }
+    rc = h->store->ops->task_save(h->store, &row, fresh, closed, err);
+    hush_free(params);
+    return rc;
+}
+
+/* A stored task brought back (at start). */
+static int task_restore(void *ctx, const hush__task_row *row, hush_err *err)
+{
+    hush_collector *h = ctx;
+    const char *spec_text = row->spec;
+    const void *params = row->params, *opt = row->opt;
+    size_t params_len = row->params_len, opt_len = row->opt_n * sizeof(float);
+    int64_t created_at = row->created_at;
+    uint32_t round = row->round, done = row->done;
+    int state = row->state;
+    double clip = row->clip;
     json_t *req = json_loads(spec_text, 0, NULL);
     hush__fail f = {0};
     hush__task *t = NULL;
@@ -933,37 +980,22 @@ int hush__task_restore(hush_collector *h, const char *spec_text, int64_t created
     t->clip = clip;
     t->opened = hush__now();
     if ((rc = make_aggregator(t, err)) != 0 || (rc = publish(h, t, err)) != 0 ||
-        (rc = hush__store_task_replay(h, t, err)) != 0 ||
-        (rc = install(h, t, err)) != 0) {
+        (rc = task_replay(h, t, err)) != 0 || (rc = install(h, t, err)) != 0) {
         task_free(t);
         return rc;
     }
     return 0;
 }
 
-/* Accessors the store needs. */
-const char *hush__task_id(const hush__task *t)
+int hush__tasks_load(hush_collector *h, hush_err *err)
 {
-    return t->id;
+    return h->store->ops->tasks_each(h->store, task_restore, h, err);
 }
 
-void hush__task_state(const hush__task *t, hush__task_row *row)
+static int replay_one(void *ctx, const void *update, size_t len, bool unclipped,
+                      hush_err *err)
 {
-    row->id = t->id;
-    row->name = t->name;
-    row->created_at = t->created_at;
-    row->spec = t->spec;
-    row->round = t->round;
-    row->done = t->done;
-    row->state = t->state;
-    row->clip = t->clip;
-    row->model = t->global;
-    row->opt_n = hush_server_opt_state(t->opt, &row->opt);
-}
-
-int hush__task_replay_one(hush__task *t, const void *update, size_t len, bool unclipped,
-                          hush_err *err)
-{
+    hush__task *t = ctx;
     if (len != t->update_size * sizeof(float)) {
         return hush_err_set(err, HUSH_ECORRUPT,
                             "a stored update of %s has the wrong size", t->id);
@@ -978,9 +1010,15 @@ int hush__task_replay_one(hush__task *t, const void *update, size_t len, bool un
     return rc;
 }
 
-uint32_t hush__task_round(const hush__task *t)
+int hush__task_rounds(hush_collector *h, hush__task *t, json_t **out, hush__fail *f)
 {
-    return t->round;
+    hush_err err = {0};
+    json_t *arr = NULL;
+    if (h->store->ops->model_rounds(h->store, t->id, &arr, &err) != 0) {
+        return hush__fail_from(f, &err, "unavailable");
+    }
+    *out = json_pack("{s:s, s:o}", "model", t->id, "rounds", arr);
+    return *out != NULL ? 0 : hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
 }
 
 void hush__tasks_resign(hush_collector *h)

@@ -590,7 +590,9 @@ static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req
                                   .estimates = frozen_text,
                                   .policy = policy_text,
                                   .lineage = lineage_text};
-        src = hush__store_close_round(h, c, r->round, &rec, next, &err);
+        hush__round_row nr = {next->round, next->pub_body, next->pub_len, next->signature,
+                              next->opened_at};
+        src = h->store->ops->round_close(h->store, c->id, r->round, &rec, &nr, &err);
     }
     if (src == 0) {
         hush__round *old = c->cur;
@@ -668,7 +670,7 @@ int hush__rounds_json(hush_collector *h, hush__campaign *c, char **body, size_t 
     json_t *arr = NULL;
     hush_err err = {0};
     *body = NULL;
-    if (hush__store_rounds(h, c->id, &arr, &err) != 0) {
+    if (h->store->ops->rounds(h->store, c->id, &arr, &err) != 0) {
         return hush__fail_from(f, &err, "unavailable");
     }
     /* the open round: its live report count */

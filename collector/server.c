@@ -22,7 +22,9 @@ static void destroy(hush_collector *h)
     hush__http_stop(h);
     hush__counters_stop(h); /* what they hold goes to the writer */
     hush__writer_stop(h);
-    hush__store_close(h);
+    if (h->store != NULL) {
+        h->store->ops->close(h->store);
+    }
     for (size_t i = 0; i < h->n_campaigns; i++) {
         hush__campaign_free(h->campaigns[i]);
     }
@@ -41,7 +43,6 @@ static void destroy(hush_collector *h)
     sodium_memzero(h->sign_sk, sizeof h->sign_sk);
     sodium_memzero(h->seal_sk, sizeof h->seal_sk);
     pthread_rwlock_destroy(&h->campaigns_lock);
-    pthread_mutex_destroy(&h->db_lock);
     pthread_mutex_destroy(&h->queue_lock);
     pthread_cond_destroy(&h->queue_cond);
     pthread_mutex_destroy(&h->log_lock);
@@ -66,8 +67,6 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
         return hush_err_set(err, HUSH_ENOMEM, "out of memory");
     }
     h->cfg = *cfg;
-    h->store_lock_fd = -1;
-    h->store_ok = true;
     /* writers first: a round close must not wait behind a stream of
      * readers (the writer thread reads under it for every commit) */
     pthread_rwlockattr_t rwa;
@@ -75,7 +74,6 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
     pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&h->campaigns_lock, &rwa);
     pthread_rwlockattr_destroy(&rwa);
-    pthread_mutex_init(&h->db_lock, NULL);
     pthread_mutex_init(&h->queue_lock, NULL);
     pthread_mutex_init(&h->log_lock, NULL);
     pthread_mutex_init(&h->conn_lock, NULL);
@@ -106,10 +104,9 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
         (h->cfg.word_vectors[0] != '\0' &&
          (rc = hush_wordvec_load(h->cfg.word_vectors, &h->wordvec, err)) != 0) ||
         (rc = hush__admin_token_load(h, err)) != 0 ||
-        (rc = hush__store_open(h, err)) != 0 ||
-        (rc = hush__store_load_campaigns(h, err)) != 0 ||
-        (rc = hush__store_load_tasks(h, err)) != 0 ||
-        (rc = hush__store_rebuild(h, err)) != 0) {
+        (rc = hush__store_sqlite_open(cfg->store + strlen("sqlite:"), cfg->sync_full,
+                                      &h->store, err)) != 0 ||
+        (rc = hush__state_load(h, err)) != 0) {
         goto fail;
     }
     if (h->list_json == NULL && (rc = hush__campaigns_list_rebuild(h)) != 0) {

@@ -1,0 +1,192 @@
+/*
+ * store.h - what hushd keeps durably, behind one small interface.
+ *
+ * The domain (campaigns, rounds, ingest, model tasks) talks to a store only
+ * through these operations; a store hands back rows (plain values, text,
+ * blobs) and never builds or touches a domain object: the domain builds
+ * campaigns from campaign rows, adds batch rows into its aggregates, and
+ * serializes what it wants kept.  SQLite (store_sqlite.c) is the first
+ * implementation; a second (PostgreSQL) is one more file that fills the
+ * same table.
+ *
+ * Contract every implementation keeps:
+ *  - an operation is atomic: all of it is durable when it returns 0,
+ *    none of it otherwise;
+ *  - batches_commit stores each batch once (batch_id is unique: a replay is
+ *    reported as a duplicate, not stored) and gives each stored batch a row
+ *    id larger than every earlier one; an acknowledged batch is durable
+ *    (fsynced) before the call returns;
+ *  - batches_each yields batches in row-id order;
+ *  - operations are thread-safe (the store serializes them itself);
+ *  - failures are HUSH_EIO (the store cannot do it now), HUSH_EEXIST (a
+ *    primary key taken), HUSH_ENOTFOUND (no such row), HUSH_ECORRUPT (the
+ *    stored data contradicts itself) or HUSH_ENOMEM, with a message.
+ */
+#ifndef HUSH_COLLECTOR_STORE_H
+#define HUSH_COLLECTOR_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hush_common.h"
+#include "hush_learning.h"
+#include "hush_protocol.h"
+
+typedef struct hush__store hush__store;
+
+/* A campaign as stored, with its open round's publication. */
+typedef struct hush__campaign_row {
+    const char *id, *name;
+    const char *spec; /* the creation request, canonical JSON */
+    int64_t created_at;
+    uint32_t round; /* the open round */
+    const char *publication;
+    size_t publication_len;
+    const char *signature;
+    int64_t opened_at;
+    int64_t ended_at, archived_at; /* 0: not ended, not archived */
+} hush__campaign_row;
+
+/* A round being opened. */
+typedef struct hush__round_row {
+    uint32_t round;
+    const char *publication;
+    size_t publication_len;
+    const char *signature;
+    int64_t opened_at;
+} hush__round_row;
+
+/* What closing a round records about it. */
+typedef struct hush__round_record {
+    uint64_t n_reports;
+    unsigned kept, generated;
+    const char *timings;   /* JSON object */
+    const char *metrics;   /* JSON object or NULL */
+    const char *estimates; /* JSON document: every item */
+    const char *policy;    /* JSON object: what the close used */
+    const char *lineage;   /* JSON object: generated id -> parent id, or NULL */
+} hush__round_record;
+
+/* A report batch to commit. */
+typedef struct hush__batch_row {
+    const uint8_t *batch_id; /* HUSH_BATCH_ID_BYTES */
+    const char *campaign;
+    uint32_t round;
+    uint64_t n;          /* reports */
+    const void *reports; /* n fixed-size reports */
+    size_t bytes;
+    bool skip;      /* in: leave it out (its round closed while it waited) */
+    bool duplicate; /* out: its batch_id was stored before */
+} hush__batch_row;
+
+/* An aggregate's serialized state. */
+typedef struct hush__state_row {
+    const char *campaign;
+    uint32_t round;
+    const void *state;
+    size_t len;
+} hush__state_row;
+
+/* What a compaction or an archive deleted. */
+typedef struct hush__compaction {
+    int64_t rounds, batches, reports;
+    int64_t bytes;      /* the deleted rows' payload: reports, ids, keys */
+    int64_t file_bytes; /* the store's size afterwards (compaction only) */
+} hush__compaction;
+
+/* A model task as stored. */
+typedef struct hush__task_row {
+    const char *id, *name, *spec;
+    int64_t created_at;
+    uint32_t round, done;
+    int state;
+    double clip;
+    const void *params; /* the global model, serialized */
+    size_t params_len;
+    const float *opt; /* optimizer state (FedAdam moments), or NULL */
+    size_t opt_n;
+} hush__task_row;
+
+/* What closing a model round records. */
+typedef struct hush__model_round {
+    uint32_t round, updates;
+    double clip, epsilon, aggregate_ms;
+    int64_t closed_at;
+} hush__model_round;
+
+/* Row visitors: a non-zero return stops the walk and is returned. */
+typedef int (*hush__campaign_fn)(void *ctx, const hush__campaign_row *row, hush_err *err);
+typedef int (*hush__batch_fn)(void *ctx, int64_t rowid, const char *campaign,
+                              uint32_t round, const void *reports, size_t len,
+                              hush_err *err);
+typedef int (*hush__task_fn)(void *ctx, const hush__task_row *row, hush_err *err);
+typedef int (*hush__update_fn)(void *ctx, const void *update, size_t len, bool unclipped,
+                               hush_err *err);
+
+typedef struct hush__store_ops {
+    const char *kind; /* "sqlite" */
+    void (*close)(hush__store *s);
+    /* whether a write could start now, without waiting */
+    int (*probe)(hush__store *s, hush_err *err);
+
+    int (*campaign_save)(hush__store *s, const hush__campaign_row *c, hush_err *err);
+    int (*campaigns_each)(hush__store *s, hush__campaign_fn fn, void *ctx, hush_err *err);
+    int (*campaign_end)(hush__store *s, const char *id, int64_t when, hush_err *err);
+    /* the open round's final state kept as its checkpoint, every batch of
+     * the campaign deleted, the archive recorded: one transaction */
+    int (*campaign_archive)(hush__store *s, const hush__state_row *final, int64_t when,
+                            hush__compaction *out, hush_err *err);
+    /* round `closing` closed with its record, `next` opened */
+    int (*round_close)(hush__store *s, const char *campaign, uint32_t closing,
+                       const hush__round_record *rec, const hush__round_row *next,
+                       hush_err *err);
+    int (*round_set_signature)(hush__store *s, const char *campaign, uint32_t round,
+                               const char *signature, hush_err *err);
+    /* every round of a campaign, oldest first: a new JSON array of rows */
+    int (*rounds)(hush__store *s, const char *campaign, json_t **out, hush_err *err);
+    /* a closed round's frozen estimates (new text), or HUSH_ENOTFOUND */
+    int (*round_estimates)(hush__store *s, const char *campaign, uint32_t round, char **out,
+                           hush_err *err);
+
+    /* stores the batches not skipped; *last_rowid: the largest row id now */
+    int (*batches_commit)(hush__store *s, hush__batch_row *rows, size_t n,
+                          int64_t *last_rowid, hush_err *err);
+    /* the batches with row id > after, in row-id order; *max_rowid: the
+     * largest row id stored */
+    int (*batches_each)(hush__store *s, int64_t after, hush__batch_fn fn, void *ctx,
+                        int64_t *max_rowid, hush_err *err);
+    /* each row's state, as of row id last_rowid, in one transaction */
+    int (*checkpoints_save)(hush__store *s, const hush__state_row *rows, size_t n,
+                            int64_t last_rowid, hush_err *err);
+    /* a round's checkpoint (*state new), or HUSH_ENOTFOUND */
+    int (*checkpoint_load)(hush__store *s, const char *campaign, uint32_t round,
+                           void **state, size_t *len, int64_t *last_rowid, hush_err *err);
+    /* deletes the batches of closed rounds */
+    int (*compact)(hush__store *s, hush__compaction *out, hush_err *err);
+
+    int (*task_save)(hush__store *s, const hush__task_row *t, bool fresh,
+                     const hush__model_round *closed, hush_err *err);
+    int (*tasks_each)(hush__store *s, hush__task_fn fn, void *ctx, hush_err *err);
+    int (*task_update)(hush__store *s, const char *id, const hush_model_update *u,
+                       bool *duplicate, hush_err *err);
+    int (*task_updates_each)(hush__store *s, const char *id, uint32_t round,
+                             hush__update_fn fn, void *ctx, hush_err *err);
+    /* a task's closed rounds: a new JSON array of rows */
+    int (*model_rounds)(hush__store *s, const char *id, json_t **out, hush_err *err);
+} hush__store_ops;
+
+/* Every implementation's object starts with this. */
+struct hush__store {
+    const hush__store_ops *ops;
+    bool ok;         /* the last batch commit worked (atomic) */
+    char error[256]; /* why it did not */
+};
+
+/* The SQLite store at `path` (":memory:" for a private in-memory one, no
+ * lock file): created if missing, migrated, flock'ed (one hushd per
+ * store). */
+int hush__store_sqlite_open(const char *path, bool sync_full, hush__store **out,
+                            hush_err *err);
+
+#endif

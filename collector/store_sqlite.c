@@ -1,0 +1,1049 @@
+/*
+ * store_sqlite.c - the store (store.h) in SQLite: campaigns, their rounds'
+ * signed publications, every acknowledged report batch, aggregate
+ * checkpoints, model tasks and their updates, in one file.
+ *
+ * Durability: WAL with synchronous=FULL by default, so a commit is fsynced
+ * before a batch is acknowledged; batch_id is UNIQUE, so a replayed batch
+ * is stored once; row ids only grow (INTEGER PRIMARY KEY, never reused
+ * while a larger one exists), which the checkpoint rule of the domain
+ * (state = checkpoint + every batch with a larger row id) relies on.  One
+ * connection, used under the store's mutex; every multi-statement write is
+ * one BEGIN IMMEDIATE transaction (in_tx).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "hush_collector.h"
+#include "hush_json.h"
+#include "store.h"
+#include "util.h"
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS campaigns("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    "  spec TEXT NOT NULL, round INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS rounds("
+    "  campaign TEXT NOT NULL, round INTEGER NOT NULL, publication TEXT NOT NULL,"
+    "  signature TEXT NOT NULL, opened_at INTEGER NOT NULL, closed_at INTEGER,"
+    "  PRIMARY KEY(campaign, round));"
+    "CREATE TABLE IF NOT EXISTS batches("
+    "  id INTEGER PRIMARY KEY, batch_id BLOB NOT NULL UNIQUE, campaign TEXT NOT NULL,"
+    "  round INTEGER NOT NULL, n INTEGER NOT NULL, reports BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS checkpoints("
+    "  campaign TEXT NOT NULL, round INTEGER NOT NULL, last_rowid INTEGER NOT NULL,"
+    "  state BLOB NOT NULL, PRIMARY KEY(campaign, round));"
+    "CREATE TABLE IF NOT EXISTS models("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    "  spec TEXT NOT NULL, round INTEGER NOT NULL, done INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL, clip REAL NOT NULL, params BLOB NOT NULL, opt BLOB);"
+    "CREATE TABLE IF NOT EXISTS model_updates("
+    "  id INTEGER PRIMARY KEY, model TEXT NOT NULL, round INTEGER NOT NULL,"
+    "  batch_id BLOB NOT NULL UNIQUE, unclipped INTEGER NOT NULL, update_ BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS model_rounds("
+    "  model TEXT NOT NULL, round INTEGER NOT NULL, updates INTEGER NOT NULL,"
+    "  clip REAL NOT NULL, epsilon REAL, closed_at INTEGER NOT NULL,"
+    "  aggregate_ms REAL NOT NULL, PRIMARY KEY(model, round));"
+    "CREATE TABLE IF NOT EXISTS campaign_ends("
+    "  campaign TEXT PRIMARY KEY, ended_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS campaign_archives("
+    "  campaign TEXT PRIMARY KEY, archived_at INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');";
+
+/* Schema 2: what closing a round records (refinement). */
+static const char *const round_columns[] = {
+    "n_reports INTEGER", "kept INTEGER", "generated INTEGER",
+    "timings TEXT",      "metrics TEXT", "estimates TEXT",
+    "policy TEXT",       "lineage TEXT", NULL};
+
+typedef struct sq {
+    hush__store base;
+    sqlite3 *db;
+    pthread_mutex_t lock;
+    int lock_fd; /* flock on <store>.lock: one hushd per store; -1 in memory */
+} sq;
+
+static int db_error(sq *s, hush_err *err, const char *what)
+{
+    return hush_err_set(err, HUSH_EIO, "store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+/* Prepares sql, or says what could not be done. */
+static int prep(sq *s, const char *sql, sqlite3_stmt **st, const char *what, hush_err *err)
+{
+    *st = NULL;
+    return sqlite3_prepare_v2(s->db, sql, -1, st, NULL) == SQLITE_OK
+               ? 0
+               : db_error(s, err, what);
+}
+
+/* Runs body(s, ctx, err) in one BEGIN IMMEDIATE ... COMMIT under the
+ * store's lock; any failure rolls all of it back. */
+static int in_tx(sq *s, int (*body)(sq *s, void *ctx, hush_err *err), void *ctx,
+                 const char *what, hush_err *err)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
+                 ? body(s, ctx, err)
+                 : db_error(s, err, what);
+    if (rc == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_error(s, err, what);
+    }
+    if (rc != 0) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* Steps a statement that returns no row. */
+static int done(sq *s, sqlite3_stmt *st, hush_err *err, const char *what)
+{
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(s, err, what);
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int col, const char *text)
+{
+    if (text != NULL) {
+        sqlite3_bind_text(st, col, text, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(st, col);
+    }
+}
+
+/* ---- opening ---- */
+
+/* Adds the round columns a schema-1 store lacks, in one transaction. */
+static int migrate_body(sq *s, void *ctx, hush_err *err)
+{
+    const bool *have = ctx;
+    for (size_t i = 0; round_columns[i] != NULL; i++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "ALTER TABLE rounds ADD COLUMN %s", round_columns[i]);
+        if (!have[i] && sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+            return db_error(s, err, "cannot migrate the schema");
+        }
+    }
+    return sqlite3_exec(s->db, "UPDATE meta SET value = '2' WHERE key = 'schema'", NULL,
+                        NULL, NULL) == SQLITE_OK
+               ? 0
+               : db_error(s, err, "cannot migrate the schema");
+}
+
+static int migrate(sq *s, hush_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    bool have[16] = {false};
+    int rc = prep(s, "PRAGMA table_info(rounds)", &st, "cannot read the schema", err);
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        const char *col = (const char *)sqlite3_column_text(st, 1);
+        for (size_t i = 0; round_columns[i] != NULL; i++) {
+            size_t n = strcspn(round_columns[i], " ");
+            have[i] =
+                have[i] || (strlen(col) == n && strncmp(col, round_columns[i], n) == 0);
+        }
+    }
+    sqlite3_finalize(st);
+    return rc != 0 ? rc : in_tx(s, migrate_body, have, "cannot migrate the schema", err);
+}
+
+/* One store, one hushd: a second one on the same file would count apart
+ * and lose batches for rounds the first has closed.  An exclusive flock on
+ * <store>.lock, held for the process's life (the kernel drops it if the
+ * process dies), with the holder's pid in it for the message. */
+static int take_lock(sq *s, const char *path, hush_err *err)
+{
+    char lock_path[HUSH_PATH_MAX + 8];
+    snprintf(lock_path, sizeof lock_path, "%s.lock", path);
+    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->lock_fd < 0) {
+        return hush_err_set(err, HUSH_EIO, "store: cannot open %s: %s", lock_path,
+                            strerror(errno));
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(s->lock_fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(s->lock_fd);
+        s->lock_fd = -1;
+        return hush_err_set(err, HUSH_ESTATE,
+                            "store %s is in use by another hushd%s%s%s: one store, one "
+                            "hushd (stop it first)",
+                            path, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+    }
+    char pid[32];
+    int pl = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, pid, (size_t)pl, 0) != pl) {
+        /* the lock holds without the pid: only the message is poorer */
+    }
+    return 0;
+}
+
+static void sq_close(hush__store *base)
+{
+    sq *s = (sq *)base;
+    if (s == NULL) {
+        return;
+    }
+    sqlite3_close(s->db);
+    if (s->lock_fd >= 0) {
+        close(s->lock_fd); /* releases the flock */
+    }
+    pthread_mutex_destroy(&s->lock);
+    hush_free(s);
+}
+
+static const hush__store_ops sqlite_ops;
+
+int hush__store_sqlite_open(const char *path, bool sync_full, hush__store **out,
+                            hush_err *err)
+{
+    *out = NULL;
+    bool memory = strcmp(path, ":memory:") == 0;
+    sq *s = hush_calloc(1, sizeof *s);
+    if (s == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory opening the store");
+    }
+    s->base.ops = &sqlite_ops;
+    s->base.ok = true;
+    s->lock_fd = -1;
+    /* recursive: a visitor (campaigns_each, tasks_each) may call the store
+     * again, as restoring a task replays its updates */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&s->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    int rc = 0;
+    char dir[HUSH_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!memory && slash != NULL && slash != dir) {
+        *slash = '\0';
+        rc = hush__mkdir_p(dir, 0700, err);
+    }
+    if (rc == 0 && !memory) {
+        rc = take_lock(s, path, err);
+    }
+    if (rc == 0 &&
+        sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+            SQLITE_OK) {
+        rc = hush_err_set(err, HUSH_EIO, "store: cannot open %s: %s", path,
+                          s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
+    }
+    if (rc == 0) {
+        sqlite3_busy_timeout(s->db, 5000);
+        char pragmas[128];
+        snprintf(pragmas, sizeof pragmas, "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;",
+                 sync_full ? "FULL" : "NORMAL");
+        if (sqlite3_exec(s->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+            rc = db_error(s, err, "cannot set up the schema");
+        }
+    }
+    if (rc == 0) {
+        rc = migrate(s, err);
+    }
+    if (rc != 0) {
+        sq_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return 0;
+}
+
+static int sq_probe(hush__store *base, hush_err *err)
+{
+    /* whether a write could start now, without waiting for a lock (a probe
+     * must answer fast); the last commit's failure is in the message */
+    sq *s = (sq *)base;
+    pthread_mutex_lock(&s->lock);
+    int rc = 0;
+    sqlite3_busy_timeout(s->db, 0);
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        bool ok = __atomic_load_n(&s->base.ok, __ATOMIC_ACQUIRE);
+        rc = hush_err_set(err, HUSH_EIO, "the store cannot take a write lock: %s%s%s",
+                          sqlite3_errmsg(s->db), ok ? "" : "; the last commit failed: ",
+                          ok ? "" : s->base.error);
+    } else {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* ---- campaigns and rounds ---- */
+
+static int insert_round(sq *s, const char *campaign, const hush__round_row *r,
+                        hush_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s,
+                  "INSERT INTO rounds(campaign, round, publication, signature, opened_at) "
+                  "VALUES(?, ?, ?, ?, ?)",
+                  &st, "cannot save the round", err);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, campaign, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, r->round);
+        sqlite3_bind_text(st, 3, r->publication, (int)r->publication_len, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, r->signature, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, r->opened_at);
+        rc = done(s, st, err, "cannot save the round");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int campaign_save_body(sq *s, void *ctx, hush_err *err)
+{
+    const hush__campaign_row *c = ctx;
+    sqlite3_stmt *st;
+    int rc = prep(s,
+                  "INSERT INTO campaigns(id, name, created_at, spec, round) "
+                  "VALUES(?, ?, ?, ?, ?)",
+                  &st, "cannot save the campaign", err);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, c->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, c->created_at);
+        sqlite3_bind_text(st, 4, c->spec, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, c->round);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_PRIMARYKEY
+                     ? hush_err_set(err, HUSH_EEXIST, "campaign \"%s\" already exists",
+                                    c->id)
+                     : db_error(s, err, "cannot save the campaign");
+        }
+    }
+    sqlite3_finalize(st);
+    hush__round_row r = {c->round, c->publication, c->publication_len, c->signature,
+                         c->opened_at};
+    return rc != 0 ? rc : insert_round(s, c->id, &r, err);
+}
+
+static int sq_campaign_save(hush__store *base, const hush__campaign_row *c, hush_err *err)
+{
+    return in_tx((sq *)base, campaign_save_body, (void *)c, "cannot save the campaign",
+                 err);
+}
+
+static int sq_campaigns_each(hush__store *base, hush__campaign_fn fn, void *ctx,
+                             hush_err *err)
+{
+    sq *s = (sq *)base;
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&s->lock);
+    int rc = prep(s,
+                  "SELECT c.id, c.name, c.created_at, c.round, r.publication, "
+                  "r.signature, c.spec, r.opened_at, e.ended_at, a.archived_at FROM "
+                  "campaigns c JOIN rounds r ON r.campaign = c.id AND r.round = c.round "
+                  "LEFT JOIN campaign_ends e ON e.campaign = c.id LEFT JOIN "
+                  "campaign_archives a ON a.campaign = c.id ORDER BY c.created_at, c.id",
+                  &st, "cannot read campaigns", err);
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        hush__campaign_row row = {
+            .id = (const char *)sqlite3_column_text(st, 0),
+            .name = (const char *)sqlite3_column_text(st, 1),
+            .created_at = sqlite3_column_int64(st, 2),
+            .round = (uint32_t)sqlite3_column_int64(st, 3),
+            .publication = (const char *)sqlite3_column_text(st, 4),
+            .publication_len = (size_t)sqlite3_column_bytes(st, 4),
+            .signature = (const char *)sqlite3_column_text(st, 5),
+            .spec = (const char *)sqlite3_column_text(st, 6),
+            .opened_at = sqlite3_column_int64(st, 7),
+            .ended_at = sqlite3_column_int64(st, 8),    /* NULL reads as 0 */
+            .archived_at = sqlite3_column_int64(st, 9)};
+        rc = fn(ctx, &row, err);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int sq_campaign_end(hush__store *base, const char *id, int64_t when, hush_err *err)
+{
+    sq *s = (sq *)base;
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&s->lock);
+    int rc = prep(s, "INSERT INTO campaign_ends(campaign, ended_at) VALUES(?, ?)", &st,
+                  "cannot end the campaign", err);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, when);
+        rc = done(s, st, err, "cannot end the campaign");
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* What a compaction or an archive deletes: (rounds, batches, reports,
+ * bytes) in the columns of the measuring query. */
+static void read_measure(sqlite3_stmt *st, hush__compaction *out)
+{
+    out->rounds = sqlite3_column_int64(st, 0);
+    out->batches = sqlite3_column_int64(st, 1);
+    out->reports = sqlite3_column_int64(st, 2);
+    out->bytes = sqlite3_column_int64(st, 3);
+}
+
+struct archive_ctx {
+    const hush__state_row *final;
+    int64_t when;
+    hush__compaction *out;
+};
+
+static int archive_body(sq *s, void *ctx, hush_err *err)
+{
+    const struct archive_ctx *a = ctx;
+    const char *id = a->final->campaign;
+    sqlite3_stmt *st;
+    /* the open round's state, complete, as its checkpoint: a restart needs
+     * none of the batches deleted below */
+    int rc = prep(s,
+                  "INSERT OR REPLACE INTO checkpoints(campaign, round, last_rowid, state) "
+                  "VALUES(?, ?, (SELECT COALESCE(MAX(id), 0) FROM batches), ?)",
+                  &st, "cannot archive", err);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, a->final->round);
+        sqlite3_bind_blob(st, 3, a->final->state, (int)a->final->len, SQLITE_STATIC);
+        rc = done(s, st, err, "cannot save the final state");
+    }
+    sqlite3_finalize(st);
+    if (rc == 0 &&
+        (rc = prep(s,
+                   "SELECT COUNT(DISTINCT round), COUNT(*), COALESCE(SUM(n), 0), "
+                   "COALESCE(SUM(length(reports) + length(batch_id) + length(campaign) + "
+                   "24), 0) FROM batches WHERE campaign = ?",
+                   &st, "cannot archive", err)) == 0) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            read_measure(st, a->out);
+        } else {
+            rc = db_error(s, err, "cannot measure the campaign's batches");
+        }
+        sqlite3_finalize(st);
+    }
+    if (rc == 0 &&
+        (rc = prep(s, "DELETE FROM batches WHERE campaign = ?", &st, "cannot archive",
+                   err)) == 0) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        rc = done(s, st, err, "cannot delete the campaign's batches");
+        sqlite3_finalize(st);
+    }
+    if (rc == 0 &&
+        (rc = prep(s, "INSERT INTO campaign_archives(campaign, archived_at) VALUES(?, ?)",
+                   &st, "cannot archive", err)) == 0) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, a->when);
+        rc = done(s, st, err, "cannot record the archive");
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
+
+static int sq_campaign_archive(hush__store *base, const hush__state_row *final,
+                               int64_t when, hush__compaction *out, hush_err *err)
+{
+    memset(out, 0, sizeof *out);
+    struct archive_ctx a = {final, when, out};
+    return in_tx((sq *)base, archive_body, &a, "cannot archive", err);
+}
+
+struct close_ctx {
+    const char *campaign;
+    uint32_t closing;
+    const hush__round_record *rec;
+    const hush__round_row *next;
+};
+
+static int close_body(sq *s, void *ctx, hush_err *err)
+{
+    const struct close_ctx *c = ctx;
+    const hush__round_record *rec = c->rec;
+    sqlite3_stmt *st;
+    int rc = prep(s,
+                  "UPDATE rounds SET closed_at = ?, n_reports = ?, kept = ?, generated = ?, "
+                  "timings = ?, metrics = ?, estimates = ?, policy = ?, lineage = ? WHERE "
+                  "campaign = ? AND round = ? AND closed_at IS NULL",
+                  &st, "cannot close the round", err);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, c->next->opened_at);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)rec->n_reports);
+        sqlite3_bind_int64(st, 3, rec->kept);
+        sqlite3_bind_int64(st, 4, rec->generated);
+        sqlite3_bind_text(st, 5, rec->timings, -1, SQLITE_STATIC);
+        bind_text_or_null(st, 6, rec->metrics);
+        sqlite3_bind_text(st, 7, rec->estimates, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, rec->policy, -1, SQLITE_STATIC);
+        bind_text_or_null(st, 9, rec->lineage);
+        sqlite3_bind_text(st, 10, c->campaign, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 11, c->closing);
+        rc = done(s, st, err, "cannot close the round");
+        if (rc == 0 && sqlite3_changes(s->db) != 1) {
+            rc = hush_err_set(err, HUSH_ECORRUPT, "round %u of %s is not open in the store",
+                              c->closing, c->campaign);
+        }
+        sqlite3_finalize(st);
+    }
+    if (rc == 0) {
+        rc = insert_round(s, c->campaign, c->next, err);
+    }
+    if (rc == 0 && (rc = prep(s, "UPDATE campaigns SET round = ? WHERE id = ?", &st,
+                              "cannot open the next round", err)) == 0) {
+        sqlite3_bind_int64(st, 1, c->next->round);
+        sqlite3_bind_text(st, 2, c->campaign, -1, SQLITE_STATIC);
+        rc = done(s, st, err, "cannot open the next round");
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
+
+static int sq_round_close(hush__store *base, const char *campaign, uint32_t closing,
+                          const hush__round_record *rec, const hush__round_row *next,
+                          hush_err *err)
+{
+    struct close_ctx c = {campaign, closing, rec, next};
+    return in_tx((sq *)base, close_body, &c, "cannot close the round", err);
+}
+
+static int sq_round_set_signature(hush__store *base, const char *campaign, uint32_t round,
+                                  const char *signature, hush_err *err)
+{
+    sq *s = (sq *)base;
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&s->lock);
+    int rc = prep(s, "UPDATE rounds SET signature = ? WHERE campaign = ? AND round = ?",
+                  &st, "cannot store a signature", err);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, signature, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, campaign, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, round);
+        rc = done(s, st, err, "cannot store a signature");
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static json_t *json_column(sqlite3_stmt *st, int col)
+{
+    const char *text = (const char *)sqlite3_column_text(st, col);
+    json_t *v = text != NULL ? json_loads(text, 0, NULL) : NULL;
+    return v != NULL ? v : json_null();
+}
+
+static int sq_rounds(hush__store *base, const char *campaign, json_t **out, hush_err *err)
+{
+    sq *s = (sq *)base;
+    sqlite3_stmt *st = NULL;
+    json_t *arr = json_array();
+    pthread_mutex_lock(&s->lock);
+    int rc = arr == NULL ? hush_err_set(err, HUSH_ENOMEM, "out of memory")
+                         : prep(s,
+                                "SELECT round, opened_at, closed_at, n_reports, kept, "
+                                "generated, timings, metrics, policy, lineage FROM rounds "
+                                "WHERE campaign = ? ORDER BY round",
+                                &st, "cannot read rounds", err);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, campaign, -1, SQLITE_STATIC);
+    }
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        bool closed = sqlite3_column_type(st, 2) != SQLITE_NULL;
+        json_t *o =
+            json_pack("{s:I, s:I, s:o}", "round", (json_int_t)sqlite3_column_int64(st, 0),
+                      "opened_at", (json_int_t)sqlite3_column_int64(st, 1), "closed_at",
+                      closed ? json_integer(sqlite3_column_int64(st, 2)) : json_null());
+        if (o != NULL && closed) {
+            json_object_set_new(o, "n_reports", json_integer(sqlite3_column_int64(st, 3)));
+            json_object_set_new(o, "kept", json_integer(sqlite3_column_int64(st, 4)));
+            json_object_set_new(o, "generated", json_integer(sqlite3_column_int64(st, 5)));
+            json_object_set_new(o, "timings", json_column(st, 6));
+            json_object_set_new(o, "metrics", json_column(st, 7));
+            json_object_set_new(o, "policy", json_column(st, 8));
+            json_object_set_new(o, "lineage", json_column(st, 9));
+        }
+        if (o == NULL || json_array_append_new(arr, o) != 0) {
+            rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != 0) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return 0;
+}
+
+static int sq_round_estimates(hush__store *base, const char *campaign, uint32_t round,
+                              char **out, hush_err *err)
+{
+    sq *s = (sq *)base;
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&s->lock);
+    int rc = prep(s,
+                  "SELECT estimates FROM rounds WHERE campaign = ? AND round = ? AND "
+                  "closed_at IS NOT NULL AND estimates IS NOT NULL",
+                  &st, "cannot read rounds", err);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, campaign, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, round);
+        rc = HUSH_ENOTFOUND;
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const char *text = (const char *)sqlite3_column_text(st, 0);
+            *out = text != NULL ? hush_strdup(text) : NULL;
+            rc = *out != NULL ? 0 : hush_err_set(err, HUSH_ENOMEM, "out of memory");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* ---- batches and checkpoints ---- */
+
+struct commit_ctx {
+    hush__batch_row *rows;
+    size_t n;
+    int64_t last;
+};
+
+static int commit_body(sq *s, void *ctx, hush_err *err)
+{
+    struct commit_ctx *c = ctx;
+    sqlite3_stmt *st;
+    int rc = prep(s,
+                  "INSERT OR IGNORE INTO batches(batch_id, campaign, round, n, reports) "
+                  "VALUES(?, ?, ?, ?, ?)",
+                  &st, "cannot store batches", err);
+    for (size_t i = 0; rc == 0 && i < c->n; i++) {
+        hush__batch_row *b = &c->rows[i];
+        if (b->skip) {
+            continue;
+        }
+        sqlite3_bind_blob(st, 1, b->batch_id, HUSH_BATCH_ID_BYTES, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, b->campaign, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, b->round);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)b->n);
+        sqlite3_bind_blob(st, 5, b->reports, (int)b->bytes, SQLITE_STATIC);
+        if ((rc = done(s, st, err, "cannot store a batch")) != 0) {
+            break;
+        }
+        b->duplicate = sqlite3_changes(s->db) == 0;
+        if (!b->duplicate) {
+            c->last = sqlite3_last_insert_rowid(s->db);
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_batches_commit(hush__store *base, hush__batch_row *rows, size_t n,
+                             int64_t *last_rowid, hush_err *err)
+{
+    sq *s = (sq *)base;
+    struct commit_ctx c = {rows, n, *last_rowid};
+    hush_err local = {0};
+    int rc = in_tx(s, commit_body, &c, "cannot commit batches", &local);
+    if (rc != 0) {
+        /* said on stderr by the writer; /readyz answers 503 until a commit
+         * works again */
+        snprintf(s->base.error, sizeof s->base.error, "%s", local.msg);
+        hush_err_set(err, rc, "%s", local.msg);
+    } else {
+        *last_rowid = c.last;
+    }
+    __atomic_store_n(&s->base.ok, rc == 0, __ATOMIC_RELEASE);
+    return rc;
+}
+
+static int sq_batches_each(hush__store *base, int64_t after, hush__batch_fn fn, void *ctx,
+                           int64_t *max_rowid, hush_err *err)
+{
+    sq *s = (sq *)base;
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&s->lock);
+    *max_rowid = 0;
+    int rc = prep(s, "SELECT COALESCE(MAX(id), 0) FROM batches", &st, "cannot read batches",
+                  err);
+    if (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        *max_rowid = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    if (rc == 0 &&
+        (rc = prep(s,
+                   "SELECT id, campaign, round, reports FROM batches WHERE id > ? ORDER BY "
+                   "id",
+                   &st, "cannot read batches", err)) == 0) {
+        sqlite3_bind_int64(st, 1, after);
+        while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+            rc = fn(ctx, sqlite3_column_int64(st, 0),
+                    (const char *)sqlite3_column_text(st, 1),
+                    (uint32_t)sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3),
+                    (size_t)sqlite3_column_bytes(st, 3), err);
+        }
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+struct checkpoints_ctx {
+    const hush__state_row *rows;
+    size_t n;
+    int64_t last_rowid;
+};
+
+static int checkpoints_body(sq *s, void *ctx, hush_err *err)
+{
+    const struct checkpoints_ctx *c = ctx;
+    sqlite3_stmt *st;
+    int rc = prep(s,
+                  "INSERT OR REPLACE INTO checkpoints(campaign, round, last_rowid, state) "
+                  "VALUES(?, ?, ?, ?)",
+                  &st, "cannot checkpoint", err);
+    for (size_t i = 0; rc == 0 && i < c->n; i++) {
+        sqlite3_bind_text(st, 1, c->rows[i].campaign, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, c->rows[i].round);
+        sqlite3_bind_int64(st, 3, c->last_rowid);
+        sqlite3_bind_blob(st, 4, c->rows[i].state, (int)c->rows[i].len, SQLITE_STATIC);
+        rc = done(s, st, err, "cannot write a checkpoint");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_checkpoints_save(hush__store *base, const hush__state_row *rows, size_t n,
+                               int64_t last_rowid, hush_err *err)
+{
+    struct checkpoints_ctx c = {rows, n, last_rowid};
+    return in_tx((sq *)base, checkpoints_body, &c, "cannot checkpoint", err);
+}
+
+static int sq_checkpoint_load(hush__store *base, const char *campaign, uint32_t round,
+                              void **state, size_t *len, int64_t *last_rowid, hush_err *err)
+{
+    sq *s = (sq *)base;
+    sqlite3_stmt *st;
+    *state = NULL;
+    *len = 0;
+    pthread_mutex_lock(&s->lock);
+    int rc = prep(s,
+                  "SELECT last_rowid, state FROM checkpoints WHERE campaign = ? AND round = ?",
+                  &st, "cannot read checkpoints", err);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, campaign, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, round);
+        rc = HUSH_ENOTFOUND;
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            *len = (size_t)sqlite3_column_bytes(st, 1);
+            *state = hush_malloc(*len);
+            *last_rowid = sqlite3_column_int64(st, 0);
+            if (*state == NULL) {
+                rc = hush_err_set(err, HUSH_ENOMEM, "out of memory reading a checkpoint");
+            } else {
+                if (*len > 0) {
+                    memcpy(*state, sqlite3_column_blob(st, 1), *len);
+                }
+                rc = 0;
+            }
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int compact_body(sq *s, void *ctx, hush_err *err)
+{
+    hush__compaction *out = ctx;
+    sqlite3_stmt *st;
+    int rc = prep(s,
+                  "SELECT COUNT(DISTINCT b.campaign || '/' || b.round), COUNT(*), "
+                  "COALESCE(SUM(b.n), 0), COALESCE(SUM(length(b.reports) + "
+                  "length(b.batch_id) + length(b.campaign) + 24), 0) FROM batches b JOIN "
+                  "campaigns c ON c.id = b.campaign WHERE b.round < c.round",
+                  &st, "cannot measure the closed rounds' batches", err);
+    if (rc == 0) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            read_measure(st, out);
+        } else {
+            rc = db_error(s, err, "cannot measure the closed rounds' batches");
+        }
+        sqlite3_finalize(st);
+    }
+    if (rc == 0 && sqlite3_exec(s->db,
+                                "DELETE FROM batches WHERE id IN (SELECT b.id FROM batches "
+                                "b JOIN campaigns c ON c.id = b.campaign WHERE b.round < "
+                                "c.round)",
+                                NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_error(s, err, "cannot delete the closed rounds' batches");
+    }
+    return rc;
+}
+
+static int sq_compact(hush__store *base, hush__compaction *out, hush_err *err)
+{
+    sq *s = (sq *)base;
+    memset(out, 0, sizeof *out);
+    int rc = in_tx(s, compact_body, out, "cannot compact", err);
+    if (rc == 0) {
+        sqlite3_stmt *st;
+        pthread_mutex_lock(&s->lock);
+        if (prep(s, "SELECT page_count * page_size FROM pragma_page_count(), "
+                    "pragma_page_size()",
+                 &st, "cannot measure the store", NULL) == 0 &&
+            sqlite3_step(st) == SQLITE_ROW) {
+            out->file_bytes = sqlite3_column_int64(st, 0);
+        }
+        sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->lock);
+    }
+    return rc;
+}
+
+/* ---- federated learning tasks ---- */
+
+struct task_ctx {
+    const hush__task_row *t;
+    bool fresh;
+    const hush__model_round *closed;
+};
+
+static int task_save_body(sq *s, void *ctx, hush_err *err)
+{
+    const struct task_ctx *c = ctx;
+    const hush__task_row *t = c->t;
+    sqlite3_stmt *st;
+    static const char insert[] = "INSERT INTO models(id, name, created_at, spec, round, "
+                                 "done, state, clip, params, opt) "
+                                 "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    static const char update[] =
+        "UPDATE models SET round = ?5, done = ?6, state = ?7, clip = ?8, params = ?9, "
+        "opt = ?10 WHERE id = ?1 AND ?2 IS NOT NULL AND ?3 IS NOT NULL AND ?4 IS NOT "
+        "NULL";
+    int rc = prep(s, c->fresh ? insert : update, &st, "cannot save the model task", err);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, t->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, t->created_at);
+        sqlite3_bind_text(st, 4, t->spec, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, t->round);
+        sqlite3_bind_int64(st, 6, t->done);
+        sqlite3_bind_int64(st, 7, t->state);
+        sqlite3_bind_double(st, 8, t->clip);
+        sqlite3_bind_blob(st, 9, t->params, (int)t->params_len, SQLITE_STATIC);
+        if (t->opt_n > 0) {
+            sqlite3_bind_blob(st, 10, t->opt, (int)(t->opt_n * sizeof(float)),
+                              SQLITE_STATIC);
+        } else {
+            sqlite3_bind_null(st, 10);
+        }
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = c->fresh && sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_PRIMARYKEY
+                     ? hush_err_set(err, HUSH_EEXIST, "model task \"%s\" already exists",
+                                    t->id)
+                     : db_error(s, err, "cannot save the model task");
+        }
+        sqlite3_finalize(st);
+    }
+    const hush__model_round *closed = c->closed;
+    if (rc == 0 && closed != NULL &&
+        (rc = prep(s,
+                   "INSERT OR REPLACE INTO model_rounds(model, round, updates, clip, "
+                   "epsilon, closed_at, aggregate_ms) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                   &st, "cannot record the round", err)) == 0) {
+        sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, closed->round);
+        sqlite3_bind_int64(st, 3, closed->updates);
+        sqlite3_bind_double(st, 4, closed->clip);
+        if (isfinite(closed->epsilon)) {
+            sqlite3_bind_double(st, 5, closed->epsilon);
+        } else {
+            sqlite3_bind_null(st, 5);
+        }
+        sqlite3_bind_int64(st, 6, closed->closed_at);
+        sqlite3_bind_double(st, 7, closed->aggregate_ms);
+        rc = done(s, st, err, "cannot record the round");
+        sqlite3_finalize(st);
+    }
+    if (rc == 0 && closed != NULL &&
+        (rc = prep(s, "DELETE FROM model_updates WHERE model = ? AND round = ?", &st,
+                   "cannot record the round", err)) == 0) {
+        sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, closed->round);
+        rc = done(s, st, err, "cannot record the round");
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
+
+static int sq_task_save(hush__store *base, const hush__task_row *t, bool fresh,
+                        const hush__model_round *closed, hush_err *err)
+{
+    struct task_ctx c = {t, fresh, closed};
+    return in_tx((sq *)base, task_save_body, &c, "cannot save the model task", err);
+}
+
+static int sq_tasks_each(hush__store *base, hush__task_fn fn, void *ctx, hush_err *err)
+{
+    sq *s = (sq *)base;
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&s->lock);
+    int rc = prep(s,
+                  "SELECT id, name, spec, created_at, round, done, state, clip, params, "
+                  "opt FROM models ORDER BY created_at, id",
+                  &st, "cannot read model tasks", err);
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(st, 9) % (int)sizeof(float) != 0) {
+            rc = hush_err_set(err, HUSH_ECORRUPT, "stored optimizer state of %s is damaged",
+                              (const char *)sqlite3_column_text(st, 0));
+            break;
+        }
+        hush__task_row row = {
+            .id = (const char *)sqlite3_column_text(st, 0),
+            .name = (const char *)sqlite3_column_text(st, 1),
+            .spec = (const char *)sqlite3_column_text(st, 2),
+            .created_at = sqlite3_column_int64(st, 3),
+            .round = (uint32_t)sqlite3_column_int64(st, 4),
+            .done = (uint32_t)sqlite3_column_int64(st, 5),
+            .state = sqlite3_column_int(st, 6),
+            .clip = sqlite3_column_double(st, 7),
+            .params = sqlite3_column_blob(st, 8),
+            .params_len = (size_t)sqlite3_column_bytes(st, 8),
+            .opt = sqlite3_column_blob(st, 9),
+            .opt_n = (size_t)sqlite3_column_bytes(st, 9) / sizeof(float)};
+        rc = fn(ctx, &row, err);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int sq_task_update(hush__store *base, const char *id, const hush_model_update *u,
+                          bool *duplicate, hush_err *err)
+{
+    sq *s = (sq *)base;
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&s->lock);
+    int rc = prep(s,
+                  "INSERT OR IGNORE INTO model_updates(model, round, batch_id, unclipped, "
+                  "update_) VALUES(?, ?, ?, ?, ?)",
+                  &st, "cannot store the update", err);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, u->round);
+        sqlite3_bind_blob(st, 3, u->batch_id, HUSH_BATCH_ID_BYTES, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, u->unclipped);
+        /* float32 in the host's order: hush runs on little-endian hosts */
+        sqlite3_bind_blob(st, 5, u->update, (int)(u->n * sizeof(float)), SQLITE_STATIC);
+        rc = done(s, st, err, "cannot store the update");
+        if (rc == 0) {
+            *duplicate = sqlite3_changes(s->db) == 0;
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int sq_task_updates_each(hush__store *base, const char *id, uint32_t round,
+                                hush__update_fn fn, void *ctx, hush_err *err)
+{
+    sq *s = (sq *)base;
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&s->lock);
+    int rc = prep(s,
+                  "SELECT update_, unclipped FROM model_updates WHERE model = ? AND round = "
+                  "? ORDER BY id",
+                  &st, "cannot read updates", err);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, round);
+    }
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        rc = fn(ctx, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                sqlite3_column_int(st, 1) != 0, err);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int sq_model_rounds(hush__store *base, const char *id, json_t **out, hush_err *err)
+{
+    sq *s = (sq *)base;
+    sqlite3_stmt *st = NULL;
+    json_t *arr = json_array();
+    pthread_mutex_lock(&s->lock);
+    int rc = arr == NULL ? hush_err_set(err, HUSH_ENOMEM, "out of memory")
+                         : prep(s,
+                                "SELECT round, updates, clip, epsilon, closed_at, "
+                                "aggregate_ms FROM model_rounds WHERE model = ? ORDER BY "
+                                "round",
+                                &st, "cannot read model rounds", err);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    }
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        json_t *o = json_pack("{s:I, s:I, s:f, s:o, s:I, s:f}", "round",
+                              (json_int_t)sqlite3_column_int64(st, 0), "updates",
+                              (json_int_t)sqlite3_column_int64(st, 1), "clip_norm",
+                              sqlite3_column_double(st, 2), "epsilon",
+                              sqlite3_column_type(st, 3) == SQLITE_NULL
+                                  ? json_null()
+                                  : json_real(sqlite3_column_double(st, 3)),
+                              "closed_at", (json_int_t)sqlite3_column_int64(st, 4),
+                              "aggregate_ms", sqlite3_column_double(st, 5));
+        if (o == NULL || json_array_append_new(arr, o) != 0) {
+            rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != 0) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return 0;
+}
+
+static const hush__store_ops sqlite_ops = {
+    .kind = "sqlite",
+    .close = sq_close,
+    .probe = sq_probe,
+    .campaign_save = sq_campaign_save,
+    .campaigns_each = sq_campaigns_each,
+    .campaign_end = sq_campaign_end,
+    .campaign_archive = sq_campaign_archive,
+    .round_close = sq_round_close,
+    .round_set_signature = sq_round_set_signature,
+    .rounds = sq_rounds,
+    .round_estimates = sq_round_estimates,
+    .batches_commit = sq_batches_commit,
+    .batches_each = sq_batches_each,
+    .checkpoints_save = sq_checkpoints_save,
+    .checkpoint_load = sq_checkpoint_load,
+    .compact = sq_compact,
+    .task_save = sq_task_save,
+    .tasks_each = sq_tasks_each,
+    .task_update = sq_task_update,
+    .task_updates_each = sq_task_updates_each,
+    .model_rounds = sq_model_rounds,
+};
