@@ -15,7 +15,9 @@
 #ifndef HUSH_COLLECTOR_API_H
 #define HUSH_COLLECTOR_API_H
 
-#include "collector_internal.h"
+#include <microhttpd.h>
+
+#include "http.h"
 
 typedef struct hush__req {
     /* for handlers */
@@ -57,6 +59,9 @@ enum MHD_Result hush__reply_fail(hush__req *rq, const hush__fail *f);
 const char *hush__query(hush__req *rq, const char *name);
 /* Whether the request carries the admin bearer token. */
 bool hush__req_admin(hush__req *rq);
+
+/* The /metrics page (new text, or NULL: out of memory). */
+char *hush__metrics_render(hush_collector *h, size_t *len);
 
 /* One handler per route (routes.h). */
 #define HUSH__ROUTE_HANDLER(name, method, path, flags, what) \

@@ -1,6 +1,7 @@
 /*
- * api_ops.c - the operator's routes: liveness and readiness, the metrics
- * page, the signing keys and their rotation, store compaction.
+ * api_ops.c - the operator's routes: liveness and readiness, the signing
+ * keys and their rotation, store compaction (the metrics page is
+ * api_metrics.c).
  */
 #include <stdio.h>
 
@@ -20,14 +21,6 @@ enum MHD_Result hush__api_readyz(hush__req *rq)
         return hush__reply_error(rq, 503, "unavailable", err.msg);
     }
     return hush__reply_copy(rq, 200, "{\"status\":\"ready\"}", "application/json");
-}
-
-/* The page is whole or a 500: never a truncated 200. */
-enum MHD_Result hush__api_metrics(hush__req *rq)
-{
-    size_t len = 0;
-    char *text = hush__metrics_render(rq->h, &len);
-    return hush__reply(rq, 200, text, len, "text/plain; version=0.0.4", NULL, NULL);
 }
 
 enum MHD_Result hush__api_keys(hush__req *rq)

@@ -20,6 +20,13 @@ static enum MHD_Result reject(hush__req *rq, int status, enum hush__reject why,
     return hush__reply_error(rq, status, code, message);
 }
 
+/* The writer is done with the item: the handler runs again and answers
+ * (hush__api_reports_done). */
+static void resume(hush__item *item)
+{
+    MHD_resume_connection(item->waiter);
+}
+
 enum MHD_Result hush__api_reports(hush__req *rq)
 {
     hush_collector *h = rq->h;
@@ -113,7 +120,8 @@ enum MHD_Result hush__api_reports(hush__req *rq)
     const hush_ldp_params *mp = hush_ldp_get_params(round->mech);
     bool heavy = (mp->mechanism == HUSH_LDP_OLH || mp->mechanism == HUSH_LDP_OUE) &&
                  (uint64_t)item->n_reports * mp->domain >= DELTA_MIN_WORK;
-    item->conn = rq->conn;
+    item->answer = resume;
+    item->waiter = rq->conn;
     item->campaign = c;
     rq->item = item;
     MHD_suspend_connection(rq->conn);

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "collector_internal.h"
+#include "domain.h"
 
 #define NAME_MAX_LEN 200
 #define MAX_CANDIDATES 100000

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "collector_internal.h"
+#include "domain.h"
 
 void hush_collector_config_defaults(hush_collector_config *c)
 {

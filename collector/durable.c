@@ -12,7 +12,7 @@
  */
 #include <stdio.h>
 
-#include "collector_internal.h"
+#include "domain.h"
 
 /* ---- start ---- */
 
@@ -22,9 +22,8 @@ static int campaign_loaded(void *ctx, const hush__campaign_row *row, hush_err *e
     hush__round *r = NULL;
     int rc = hush__round_new(h, row->id, row->round, row->opened_at, row->publication,
                              row->publication_len, row->signature, &r, err);
-    if (rc == 0 &&
-        (rc = hush__campaign_install(h, row->id, row->name, row->created_at, row->spec, r,
-                                     err)) != 0) {
+    if (rc == 0 && (rc = hush__campaign_install(h, row->id, row->name, row->created_at,
+                                                row->spec, r, err)) != 0) {
         hush__round_put(r);
     }
     hush__campaign *c = rc == 0 ? hush__campaign_find(h, row->id) : NULL;
@@ -45,8 +44,8 @@ static int load_checkpoint(hush_collector *h, hush__campaign *c, int64_t *from,
     size_t len = 0;
     int64_t last = 0;
     *from = 0;
-    int rc = h->store->ops->checkpoint_load(h->store, c->id, r->round, &state, &len, &last,
-                                            err);
+    int rc = h->store->ops->checkpoint_load(h->store, c->id, r->round, &state, &len,
+                                            &last, err);
     if (rc == HUSH_ENOTFOUND) {
         return 0;
     }
@@ -173,8 +172,8 @@ int hush__ready(hush_collector *h, hush_err *err)
     return h->store->ops->probe(h->store, err);
 }
 
-int hush__commit_items(hush_collector *h, hush__item *items, size_t n, int64_t *last_rowid,
-                       hush_err *err)
+int hush__commit_items(hush_collector *h, hush__item *items, size_t n,
+                       int64_t *last_rowid, hush_err *err)
 {
     hush__batch_row *rows = hush_calloc(n ? n : 1, sizeof *rows);
     if (rows == NULL) {
@@ -182,14 +181,14 @@ int hush__commit_items(hush_collector *h, hush__item *items, size_t n, int64_t *
     }
     size_t i = 0;
     for (hush__item *it = items; it != NULL && i < n; it = it->next, i++) {
-        rows[i] = (hush__batch_row){
-            .batch_id = it->batch_id,
-            .campaign = it->campaign->id,
-            .round = it->round->round,
-            .n = it->n_reports,
-            .reports = it->reports,
-            .bytes = it->n_reports * hush_ldp_report_size(it->round->mech),
-            .skip = it->closed};
+        rows[i] = (hush__batch_row){.batch_id = it->batch_id,
+                                    .campaign = it->campaign->id,
+                                    .round = it->round->round,
+                                    .n = it->n_reports,
+                                    .reports = it->reports,
+                                    .bytes = it->n_reports *
+                                             hush_ldp_report_size(it->round->mech),
+                                    .skip = it->closed};
     }
     int rc = h->store->ops->batches_commit(h->store, rows, i, last_rowid, err);
     i = 0;

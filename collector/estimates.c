@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "collector_internal.h"
+#include "domain.h"
 #include "hush_json.h"
 
 #define DEFAULT_TOP 100
@@ -234,7 +234,7 @@ static int open_estimates(hush__campaign *c, hush__round *r, uint64_t top, char 
     pthread_mutex_unlock(&r->lock);
     if (rc != 0) {
         hush_free(est);
-        return hush__fail_from(f, &err, "internal");
+        return hush__fail_internal(f, &err);
     }
     json_t *doc = hush__estimates_doc(c->id, r, n, est, top);
     hush_free(est);

@@ -24,3 +24,10 @@ int hush__fail_from(hush__fail *f, const hush_err *err, const char *reason)
     return hush__fail_set(f, code, reason, "%s",
                           err->msg[0] ? err->msg : hush_strerror(code));
 }
+
+int hush__fail_internal(hush__fail *f, const hush_err *err)
+{
+    int code = err->code == HUSH_ENOMEM ? HUSH_ENOMEM : HUSH_EINTERNAL;
+    return hush__fail_set(f, code, "internal", "%s",
+                          err->msg[0] ? err->msg : hush_strerror(code));
+}

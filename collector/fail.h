@@ -25,5 +25,9 @@ int hush__fail_set(hush__fail *f, int code, const char *reason, const char *fmt,
 /* Records an error from a lower layer under `reason`, keeping its code
  * and message; returns the code. */
 int hush__fail_from(hush__fail *f, const hush_err *err, const char *reason);
+/* A lower layer's failure that is the collector's own fault, not the
+ * request's: HUSH_ENOMEM stays, any other code becomes HUSH_EINTERNAL;
+ * the reason is "internal". */
+int hush__fail_internal(hush__fail *f, const hush_err *err);
 
 #endif

@@ -31,7 +31,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "collector_internal.h"
+#include "domain.h"
 
 extern char **environ;
 

@@ -172,6 +172,17 @@ bool hush__req_admin(hush__req *rq)
                                                       MHD_HTTP_HEADER_AUTHORIZATION));
 }
 
+/* The server's own state. */
+struct hush__http {
+    struct MHD_Daemon *mhd;
+    /* open connections and the thread that enforces the request deadline */
+    pthread_mutex_t conn_lock;
+    struct hush__conn *conns;
+    pthread_t reaper;
+    bool reaper_started, reaper_stop;
+    pthread_cond_t reaper_cond;
+};
+
 /* ---- the request deadline ----
  *
  * libmicrohttpd's connection timeout counts idle time only, so a client that
@@ -234,26 +245,26 @@ static void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_co
         }
         c->fd = ci->connect_fd;
         c->since_ms = now_ms();
-        pthread_mutex_lock(&h->conn_lock);
-        c->next = h->conns;
-        if (h->conns != NULL) {
-            h->conns->prev = c;
+        pthread_mutex_lock(&h->http->conn_lock);
+        c->next = h->http->conns;
+        if (h->http->conns != NULL) {
+            h->http->conns->prev = c;
         }
-        h->conns = c;
-        pthread_mutex_unlock(&h->conn_lock);
+        h->http->conns = c;
+        pthread_mutex_unlock(&h->http->conn_lock);
         *socket_context = c;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context != NULL) {
         struct hush__conn *c = *socket_context;
-        pthread_mutex_lock(&h->conn_lock);
+        pthread_mutex_lock(&h->http->conn_lock);
         if (c->prev != NULL) {
             c->prev->next = c->next;
         } else {
-            h->conns = c->next;
+            h->http->conns = c->next;
         }
         if (c->next != NULL) {
             c->next->prev = c->prev;
         }
-        pthread_mutex_unlock(&h->conn_lock);
+        pthread_mutex_unlock(&h->http->conn_lock);
         hush_free(c);
         *socket_context = NULL;
     }
@@ -263,11 +274,11 @@ static void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_co
 static void *reaper_main(void *arg)
 {
     hush_collector *h = arg;
-    pthread_mutex_lock(&h->conn_lock);
-    while (!h->reaper_stop) {
+    pthread_mutex_lock(&h->http->conn_lock);
+    while (!h->http->reaper_stop) {
         double now = hush__now();
         int64_t deadline_ms = now_ms() - (int64_t)h->cfg.request_timeout_s * 1000;
-        for (struct hush__conn *c = h->conns; c != NULL; c = c->next) {
+        for (struct hush__conn *c = h->http->conns; c != NULL; c = c->next) {
             if (!__atomic_load_n(&c->busy, __ATOMIC_ACQUIRE) && !c->reaped &&
                 __atomic_load_n(&c->since_ms, __ATOMIC_RELAXED) < deadline_ms) {
                 shutdown(c->fd, SHUT_RDWR);
@@ -277,14 +288,14 @@ static void *reaper_main(void *arg)
         }
         /* and the access log is written out at least every second, busy or
          * idle (a request's line is otherwise flushed by the next one) */
-        pthread_mutex_unlock(&h->conn_lock);
+        pthread_mutex_unlock(&h->http->conn_lock);
         pthread_mutex_lock(&h->log_lock);
         if (h->access_log != NULL && now - h->log_flushed >= 1.0) {
             fflush(h->access_log);
             h->log_flushed = now;
         }
         pthread_mutex_unlock(&h->log_lock);
-        pthread_mutex_lock(&h->conn_lock);
+        pthread_mutex_lock(&h->http->conn_lock);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += 250 * 1000 * 1000;
@@ -292,9 +303,9 @@ static void *reaper_main(void *arg)
             until.tv_sec++;
             until.tv_nsec -= 1000000000;
         }
-        pthread_cond_timedwait(&h->reaper_cond, &h->conn_lock, &until);
+        pthread_cond_timedwait(&h->http->reaper_cond, &h->http->conn_lock, &until);
     }
-    pthread_mutex_unlock(&h->conn_lock);
+    pthread_mutex_unlock(&h->http->conn_lock);
     return NULL;
 }
 
@@ -633,6 +644,12 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 int hush__http_start(hush_collector *h, hush_err *err)
 {
+    h->http = hush_calloc(1, sizeof *h->http);
+    if (h->http == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory starting the server");
+    }
+    pthread_mutex_init(&h->http->conn_lock, NULL);
+    pthread_cond_init(&h->http->reaper_cond, NULL);
     struct sockaddr_in v4;
     struct sockaddr_in6 v6;
     struct sockaddr *addr;
@@ -663,7 +680,7 @@ int hush__http_start(hush_collector *h, hush_err *err)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
                      (addr == (struct sockaddr *)&v6 ? MHD_USE_IPv6 : 0);
-    h->mhd = MHD_start_daemon(
+    h->http->mhd = MHD_start_daemon(
         flags, h->cfg.port, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR, addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         h->cfg.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -672,35 +689,60 @@ int hush__http_start(hush_collector *h, hush_err *err)
         h, MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->cfg.connections_per_client,
         MHD_OPTION_END);
-    if (h->mhd == NULL) {
+    if (h->http->mhd == NULL) {
         return hush_err_set(err, HUSH_EIO, "cannot listen on %s:%u (address in use?)",
                             h->cfg.listen, h->cfg.port);
     }
     const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
+        MHD_get_daemon_info(h->http->mhd, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info != NULL ? info->port : h->cfg.port;
-    h->reaper_stop = false;
-    if (pthread_create(&h->reaper, NULL, reaper_main, h) != 0) {
-        MHD_stop_daemon(h->mhd);
-        h->mhd = NULL;
+    h->http->reaper_stop = false;
+    if (pthread_create(&h->http->reaper, NULL, reaper_main, h) != 0) {
+        MHD_stop_daemon(h->http->mhd);
+        h->http->mhd = NULL;
         return hush_err_set(err, HUSH_ENOMEM, "cannot start the request-deadline thread");
     }
-    h->reaper_started = true;
+    h->http->reaper_started = true;
     return 0;
 }
 
 void hush__http_stop(hush_collector *h)
 {
-    if (h->reaper_started) {
-        pthread_mutex_lock(&h->conn_lock);
-        h->reaper_stop = true;
-        pthread_cond_signal(&h->reaper_cond);
-        pthread_mutex_unlock(&h->conn_lock);
-        pthread_join(h->reaper, NULL);
-        h->reaper_started = false;
+    if (h->http == NULL) {
+        return;
     }
-    if (h->mhd != NULL) {
-        MHD_stop_daemon(h->mhd);
-        h->mhd = NULL;
+    if (h->http->reaper_started) {
+        pthread_mutex_lock(&h->http->conn_lock);
+        h->http->reaper_stop = true;
+        pthread_cond_signal(&h->http->reaper_cond);
+        pthread_mutex_unlock(&h->http->conn_lock);
+        pthread_join(h->http->reaper, NULL);
+        h->http->reaper_started = false;
     }
+    if (h->http->mhd != NULL) {
+        MHD_stop_daemon(h->http->mhd);
+        h->http->mhd = NULL;
+    }
+    pthread_mutex_destroy(&h->http->conn_lock);
+    pthread_cond_destroy(&h->http->reaper_cond);
+    hush_free(h->http);
+    h->http = NULL;
+}
+
+bool hush__http_quiesce(hush_collector *h)
+{
+    if (h->http == NULL || h->http->mhd == NULL) {
+        return false;
+    }
+    MHD_quiesce_daemon(h->http->mhd);
+    return true;
+}
+
+unsigned hush__http_connections(hush_collector *h)
+{
+    const union MHD_DaemonInfo *info =
+        h->http != NULL && h->http->mhd != NULL
+            ? MHD_get_daemon_info(h->http->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS)
+            : NULL;
+    return info != NULL ? info->num_connections : 0;
 }

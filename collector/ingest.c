@@ -18,7 +18,7 @@
 
 #include <unistd.h>
 
-#include "collector_internal.h"
+#include "domain.h"
 
 void hush__item_free(hush__item *item)
 {
@@ -172,7 +172,7 @@ static void *writer_main(void *arg)
             for (hush__item *it = items, *next; it != NULL; it = next) {
                 next = it->next;
                 __atomic_store_n(&it->done, true, __ATOMIC_RELEASE);
-                MHD_resume_connection(it->conn);
+                it->answer(it);
             }
         }
         if (hush__now() >= next_checkpoint || stop) {
@@ -255,7 +255,7 @@ static void *counter_main(void *arg)
                       it->n_reports);
             it->status = 500;
             __atomic_store_n(&it->done, true, __ATOMIC_RELEASE);
-            MHD_resume_connection(it->conn);
+            it->answer(it);
         } else {
             hush__enqueue(h, it);
         }

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "collector_internal.h"
+#include "domain.h"
 
 /* Reads exactly `len` bytes from `path`, or creates it with `fresh` bytes
  * (mode 0600) if it does not exist.  *created says which. */

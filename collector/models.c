@@ -26,7 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "collector_internal.h"
+#include "domain.h"
 
 #define TASK_FIELDS_MAX 32
 

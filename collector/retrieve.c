@@ -24,7 +24,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "collector_internal.h"
+#include "domain.h"
 
 #define TOP_PER_PARENT 256
 /* A unit this similar (cosine, campaign embedding) to a parent or to a text

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <xxhash.h>
 
-#include "collector_internal.h"
+#include "domain.h"
 
 #define DEFAULT_KEEP_SHARE 0.2
 #define MAX_POPULATION 100000
@@ -190,20 +190,6 @@ static int load_policy(const hush__campaign *c, const json_t *req, policy *p,
     return rc;
 }
 
-struct ranked {
-    uint32_t item;
-    double estimate;
-};
-
-static int by_estimate(const void *a, const void *b)
-{
-    const struct ranked *x = a, *y = b;
-    if (x->estimate != y->estimate) {
-        return x->estimate < y->estimate ? 1 : -1;
-    }
-    return (x->item > y->item) - (x->item < y->item);
-}
-
 static double ms_since(double t0)
 {
     return (hush__now() - t0) * 1e3;
@@ -229,420 +215,498 @@ static int spec_settings(const hush__campaign *c, const hush_publication *pub,
     return 0;
 }
 
-static void close_locked(hush_collector *h, hush__campaign *c, const json_t *req,
-                         json_t **out, hush__fail *f)
-{
-    double t_start = hush__now();
+/* A round close in progress: what each step leaves for the next. */
+typedef struct closing {
+    hush_collector *h;
+    hush__campaign *c;
+    hush__round *r; /* the round being closed (a reference) */
+    const hush_publication *pub;
     policy pol;
-    if (load_policy(c, req, &pol, f) != 0) {
-        return;
-    }
-    hush__round *r = hush__round_get(h, c);
-    const hush_publication *pub = r->pub;
-    json_t *spec = NULL, *cands = NULL, *metrics = NULL;
-    char **texts = NULL, *pub_body = NULL, *sig = NULL, *lineage_text = NULL;
-    size_t n_texts = 0;
-    size_t *parent_of = NULL; /* each new text's parent, where the generator knows it */
-    json_t *lineage = NULL;
-    hush_ldp_estimate *est = NULL;
-    struct ranked *order = NULL;
-    uint32_t *by = NULL;
-    hush__parent *parents = NULL;
-    hush__round *next = NULL;
+    char *metrics_text; /* the request's "metrics", kept with the round */
+    /* 1. selection */
+    hush_ldp_estimate *est;
+    uint32_t *by;    /* which candidate's estimate each is selected by */
+    uint32_t *order; /* candidates ranked by those estimates */
+    hush__parent *parents;
+    size_t population, keep, kept, survivors;
+    uint64_t seed;
+    double pe_h;
+    /* 2. generation */
+    char **texts;
+    size_t n_texts;
+    size_t *parent_of; /* each new text's parent, where the generator knows it */
+    /* 3. the next round */
+    json_t *cands, *lineage, *spec;
+    char *pub_body, *sig;
+    hush__round *next;
+    /* timings, ms */
+    double t_start, estimate_ms, generate_ms, publish_ms, store_ms;
+    uint64_t n_final;
+} closing;
+
+static void closing_free(closing *k)
+{
+    hush__round_put(k->next);
+    hush__round_put(k->r);
+    hush_free(k->metrics_text);
+    hush_free(k->est);
+    hush_free(k->by);
+    hush_free(k->order);
+    hush_free(k->parents);
+    hush__texts_free(k->texts, k->n_texts);
+    hush_free(k->parent_of);
+    json_decref(k->cands);
+    json_decref(k->lineage);
+    json_decref(k->spec);
+    hush_free(k->pub_body);
+    hush_free(k->sig);
+}
+
+/* What the request may say: the round it means to close, metrics to keep. */
+static int close_check(closing *k, const json_t *req, hush__fail *f)
+{
     const json_t *want_round = req != NULL ? json_object_get(req, "round") : NULL;
     if (want_round != NULL &&
         (!json_is_integer(want_round) || json_integer_value(want_round) < 1 ||
          json_integer_value(want_round) > UINT32_MAX)) {
-        hush__fail_set(f, HUSH_EINVAL, "invalid_round",
-                       "\"round\" must be a round number (an integer from 1)");
-        goto out;
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_round",
+                              "\"round\" must be a round number (an integer from 1)");
     }
-    if (want_round != NULL && json_integer_value(want_round) != r->round) {
-        hush__fail_set(f, HUSH_ESTATE, "round_mismatch",
-                       "round %u is open, not the round the request names", r->round);
-        goto out;
+    if (want_round != NULL && json_integer_value(want_round) != k->r->round) {
+        return hush__fail_set(f, HUSH_ESTATE, "round_mismatch",
+                              "round %u is open, not the round the request names",
+                              k->r->round);
     }
-    metrics = req != NULL ? json_object_get(req, "metrics") : NULL;
-    char *metrics_text = NULL;
+    const json_t *metrics = req != NULL ? json_object_get(req, "metrics") : NULL;
     if (metrics != NULL) {
-        metrics_text =
+        k->metrics_text =
             json_is_object(metrics)
                 ? hush_json_dumps(metrics, JSON_COMPACT | JSON_REAL_PRECISION(10))
                 : NULL;
-        if (metrics_text == NULL || strlen(metrics_text) > MAX_METRICS_BYTES) {
-            hush_free(metrics_text);
-            hush__fail_set(f, HUSH_EINVAL, "invalid_metrics",
-                           "\"metrics\" must be an object of at most %d bytes",
-                           MAX_METRICS_BYTES);
-            goto out;
+        if (k->metrics_text == NULL || strlen(k->metrics_text) > MAX_METRICS_BYTES) {
+            return hush__fail_set(f, HUSH_EINVAL, "invalid_metrics",
+                                  "\"metrics\" must be an object of at most %d bytes",
+                                  MAX_METRICS_BYTES);
         }
     }
-    if (pub->kind != HUSH_CAMPAIGN_SYNTHETIC) {
-        hush_free(metrics_text);
-        hush__fail_set(
+    if (k->pub->kind != HUSH_CAMPAIGN_SYNTHETIC) {
+        return hush__fail_set(
             f, HUSH_ESTATE, "not_synthetic",
             "%s is a poll: its candidates are fixed and it has no rounds to close",
-            c->id);
-        goto out;
+            k->c->id);
     }
-    /* 1. select from the estimates as they stand */
-    double t0 = hush__now();
-    uint32_t d = pub->params.domain;
-    hush_err err = {0};
-    est = hush_calloc(d, sizeof *est);
-    order = hush_malloc(d * sizeof *order);
-    if (est == NULL || order == NULL) {
-        hush_free(metrics_text);
-        hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
-        goto out;
+    return 0;
+}
+
+/* Which estimate each candidate is selected by: its own, or with "votes":
+ * "shuffled" another candidate's, drawn by a seeded permutation (the same
+ * vote distribution with no information in it: a control that shows what
+ * the loop does without the devices' signal). */
+static int selection_order(closing *k, hush__fail *f)
+{
+    uint32_t n = k->pub->n_candidates;
+    k->by = hush_malloc((n + 1) * sizeof *k->by);
+    if (k->by == NULL) {
+        return hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
     }
-    pthread_mutex_lock(&r->lock);
-    uint64_t n_now = hush_ldp_agg_count(r->agg);
-    int erc =
-        n_now >= pub->min_reports ? hush_ldp_agg_estimate(r->agg, 0.0, est, d, &err) : 0;
-    pthread_mutex_unlock(&r->lock);
-    if (n_now < pub->min_reports || n_now == 0) {
-        hush_free(metrics_text);
-        hush__fail_set(f, HUSH_ESTATE, "too_few_reports",
-                       "round %u holds %llu reports; closing needs at least %llu and one",
-                       r->round, (unsigned long long)n_now,
-                       (unsigned long long)pub->min_reports);
-        goto out;
+    for (uint32_t i = 0; i < n; i++) {
+        k->by[i] = i;
     }
-    if (erc != 0) {
-        hush_free(metrics_text);
-        hush__fail_set(f, HUSH_EINTERNAL, "internal", "%s", err.msg);
-        goto out;
-    }
-    size_t population = pol.population > 0 ? (size_t)pol.population : pub->n_candidates;
-    size_t keep = pol.keep > 0 ? (size_t)pol.keep
-                               : (size_t)ceil(DEFAULT_KEEP_SHARE * (double)population);
-    if (keep > population) {
-        keep = population;
-    }
-    /* which estimate each candidate is selected by: its own, or with
-     * "votes": "shuffled" another candidate's, drawn by a seeded permutation
-     * (the same vote distribution with no information in it: a control that
-     * shows what the loop does without the devices' signal) */
-    uint64_t seed =
-        pol.has_seed ? pol.seed : XXH3_64bits_withSeed(c->id, strlen(c->id), r->round);
-    by = hush_malloc((pub->n_candidates + 1) * sizeof *by);
-    if (by == NULL) {
-        hush_free(metrics_text);
-        hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
-        goto out;
-    }
-    for (uint32_t i = 0; i < pub->n_candidates; i++) {
-        by[i] = i;
-    }
-    if (pol.shuffled_votes) {
+    if (k->pol.shuffled_votes) {
         hush_rng *prng = NULL;
-        if (hush_rng_new_seeded_u64(seed ^ UINT64_C(0x5eed5eed5eed5eed), &prng) != 0) {
-            hush_free(metrics_text);
-            hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
-            goto out;
+        if (hush_rng_new_seeded_u64(k->seed ^ UINT64_C(0x5eed5eed5eed5eed), &prng) != 0) {
+            return hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
         }
-        for (uint32_t i = pub->n_candidates; i > 1; i--) {
-            uint32_t j = (uint32_t)hush_rng_uniform(prng, i), t = by[i - 1];
-            by[i - 1] = by[j];
-            by[j] = t;
+        for (uint32_t i = n; i > 1; i--) {
+            uint32_t j = (uint32_t)hush_rng_uniform(prng, i), t = k->by[i - 1];
+            k->by[i - 1] = k->by[j];
+            k->by[j] = t;
         }
         hush_rng_free(prng);
     }
-    for (uint32_t i = 0; i < pub->n_candidates; i++) {
-        order[i] = (struct ranked){i, est[by[i]].count};
+    k->order = hush__rank(k->est, k->by, n);
+    return k->order != NULL ? 0
+                            : hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
+}
+
+/* 1. The kept samples, from the estimates as they stand: the top `keep`
+ * with an estimate of at least min_z standard errors and above 0.  PE
+ * (Lin et al. 2023; Hou et al. 2024): every candidate whose count exceeds
+ * pe_threshold standard errors is a parent, weighted by the excess; none
+ * survives. */
+static int close_select(closing *k, hush__fail *f)
+{
+    const hush_publication *pub = k->pub;
+    hush__round *r = k->r;
+    uint32_t d = pub->params.domain;
+    hush_err err = {0};
+    k->est = hush_calloc(d, sizeof *k->est);
+    if (k->est == NULL) {
+        return hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
     }
-    qsort(order, pub->n_candidates, sizeof *order, by_estimate);
-    /* PE (Lin et al. 2023; Hou et al. 2024): every candidate whose count
-     * exceeds pe_threshold standard errors is a parent, weighted by the
-     * excess; none survives; the children are drawn in proportion */
-    double pe_h = pol.has_pe_threshold ? pol.pe_threshold : 3.0;
-    if (pol.pe) {
-        keep = pub->n_candidates;
+    pthread_mutex_lock(&r->lock);
+    uint64_t n_now = hush_ldp_agg_count(r->agg);
+    int erc = n_now >= pub->min_reports
+                  ? hush_ldp_agg_estimate(r->agg, 0.0, k->est, d, &err)
+                  : 0;
+    pthread_mutex_unlock(&r->lock);
+    if (n_now < pub->min_reports || n_now == 0) {
+        return hush__fail_set(
+            f, HUSH_ESTATE, "too_few_reports",
+            "round %u holds %llu reports; closing needs at least %llu and "
+            "one",
+            r->round, (unsigned long long)n_now, (unsigned long long)pub->min_reports);
     }
-    parents = hush_calloc(keep + 1, sizeof *parents);
-    if (parents == NULL) {
-        hush_free(metrics_text);
-        hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
-        goto out;
+    if (erc != 0) {
+        return hush__fail_internal(f, &err);
     }
-    size_t kept = 0;
-    for (size_t k = 0; k < pub->n_candidates && kept < keep; k++) {
-        uint32_t i = order[k].item;
-        const hush_ldp_estimate *e = &est[by[i]];
+    k->population = k->pol.population > 0 ? (size_t)k->pol.population : pub->n_candidates;
+    k->keep = k->pol.keep > 0 ? (size_t)k->pol.keep
+                              : (size_t)ceil(DEFAULT_KEEP_SHARE * (double)k->population);
+    k->keep = k->keep < k->population ? k->keep : k->population;
+    k->seed = k->pol.has_seed
+                  ? k->pol.seed
+                  : XXH3_64bits_withSeed(k->c->id, strlen(k->c->id), r->round);
+    int rc = selection_order(k, f);
+    if (rc != 0) {
+        return rc;
+    }
+    k->pe_h = k->pol.has_pe_threshold ? k->pol.pe_threshold : 3.0;
+    if (k->pol.pe) {
+        k->keep = pub->n_candidates;
+    }
+    k->parents = hush_calloc(k->keep + 1, sizeof *k->parents);
+    if (k->parents == NULL) {
+        return hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
+    }
+    for (size_t j = 0; j < pub->n_candidates && k->kept < k->keep; j++) {
+        uint32_t i = k->order[j];
+        const hush_ldp_estimate *e = &k->est[k->by[i]];
         if (!(e->count > 0)) {
             break; /* ranked by estimate: none after this is positive */
         }
-        if (e->count < pol.min_z * e->std_error) {
+        if (e->count < k->pol.min_z * e->std_error) {
             continue;
         }
-        double weight = pol.pe ? e->count - pe_h * e->std_error : e->count;
-        if (pol.pe && !(weight > 0)) {
+        double weight = k->pol.pe ? e->count - k->pe_h * e->std_error : e->count;
+        if (k->pol.pe && !(weight > 0)) {
             continue;
         }
-        parents[kept++] = (hush__parent){.id = pub->candidate_ids[i],
-                                         .text = pub->candidate_texts[i],
-                                         .estimate = weight,
-                                         .std_error = e->std_error,
-                                         .children = 0};
+        k->parents[k->kept++] = (hush__parent){.id = pub->candidate_ids[i],
+                                               .text = pub->candidate_texts[i],
+                                               .estimate = weight,
+                                               .std_error = e->std_error,
+                                               .children = 0};
     }
-    if (kept == 0) {
-        hush_free(metrics_text);
-        hush__fail_set(
-            f, HUSH_ESTATE, "nothing_to_keep",
-            "no candidate of round %u has a positive estimate of at least %g standard "
-            "errors; lower min_z or wait for more reports",
-            r->round, pol.min_z);
-        goto out;
+    if (k->kept == 0) {
+        return hush__fail_set(f, HUSH_ESTATE, "nothing_to_keep",
+                              "no candidate of round %u has a positive estimate of at "
+                              "least %g standard errors; lower min_z or wait for more "
+                              "reports",
+                              r->round, k->pol.min_z);
     }
-    double estimate_ms = ms_since(t0);
-    /* 2. generate (by default from the public corpus when there is one:
-     * recombination lengthens texts and makes near-copies; docs/generators.md) */
-    if (!pol.generator_set) {
-        pol.retrieval = h->n_corpus > 0;
+    k->survivors = k->pol.pe ? 0 : k->kept;
+    return 0;
+}
+
+/* PE: the children, `want` draws in proportion to the parents' weights. */
+static int pe_children(closing *k, size_t want, hush__fail *f)
+{
+    hush_rng *arng = NULL;
+    double total = 0;
+    for (size_t j = 0; j < k->kept; j++) {
+        total += k->parents[j].estimate;
     }
-    bool have_sif = h->wordvec != NULL && hush_wordvec_is_sif(h->wordvec);
-    if (!pol.has_substitute) {
-        pol.substitute = have_sif ? HUSH__SUB_SHARE : 0.0;
-    } else if (pol.substitute > 0.0 && !have_sif) {
-        hush_free(metrics_text);
-        hush__fail_set(
-            f, HUSH_ESTATE, "no_word_vectors",
-            "word substitution needs a SIF word-vector table (hushd --word-vectors)");
-        goto out;
+    if (hush_rng_new_seeded_u64(k->seed ^ UINT64_C(0x9e3779b97f4a7c15), &arng) != 0) {
+        return hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
     }
-    t0 = hush__now();
-    size_t survivors = pol.pe ? 0 : kept;
-    size_t want = population - survivors;
-    if (pol.pe && kept > 0) {
-        /* the children: `want` draws in proportion to the weights */
-        hush_rng *arng = NULL;
-        double total = 0;
-        for (size_t k = 0; k < kept; k++) {
-            total += parents[k].estimate;
-        }
-        if (hush_rng_new_seeded_u64(seed ^ UINT64_C(0x9e3779b97f4a7c15), &arng) != 0) {
-            hush_free(metrics_text);
-            hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
-            goto out;
-        }
-        for (size_t draw = 0; draw < want; draw++) {
-            double u = hush_rng_unit(arng) * total, acc = 0;
-            size_t k = 0;
-            for (; k + 1 < kept; k++) {
-                acc += parents[k].estimate;
-                if (u < acc) {
-                    break;
-                }
-            }
-            parents[k].children++;
-        }
-        hush_rng_free(arng);
-    }
-    int grc = 0;
-    if (want > 0) {
-        hush_err gerr = {0};
-        parent_of = hush_malloc((want + 1) * sizeof *parent_of);
-        if (parent_of == NULL) {
-            hush_free(metrics_text);
-            hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
-            goto out;
-        }
-        for (size_t i = 0; i <= want; i++) {
-            parent_of[i] = SIZE_MAX; /* unknown (an external generator's) */
-        }
-        if (pol.external) {
-            grc = hush__generate_external_lineage(
-                h->cfg.generator_cmd, h->cfg.generator_timeout_s,
-                h->cfg.generator_max_bytes, parents, kept, want, c->id, r->round, seed,
-                MAX_GENERATED_BYTES, &texts, &n_texts, parent_of, &gerr);
-        } else if (pol.retrieval) {
-            hush_embedder *emb = NULL;
-            grc = pub->embedder == NULL
-                      ? hush_err_set(&gerr, HUSH_EINVAL, "the campaign has no embedder")
-                      : hush_embedder_new(pub->embedder, strlen(pub->embedder), NULL, 0,
-                                          h->wordvec, &emb, &gerr);
-            if (grc == 0) {
-                grc = hush__generate_retrieval(
-                    parents, kept, want, r->round, seed, (const char *const *)h->corpus,
-                    h->n_corpus, (const char *const *)pub->candidate_texts,
-                    pub->n_candidates, emb, h->wordvec, pol.substitute,
-                    MAX_GENERATED_BYTES, &texts, &n_texts, parent_of, &gerr);
-            }
-            hush_embedder_free(emb);
-        } else {
-            grc = hush__generate_builtin_lineage(
-                parents, kept, want, seed, (const char *const *)h->corpus, h->n_corpus,
-                MAX_GENERATED_BYTES, &texts, &n_texts, parent_of, &gerr);
-        }
-        if (grc != 0) {
-            hush_free(metrics_text);
-            hush__log(h, "error",
-                      "generating %s round %u failed, the round stays open: %s", c->id,
-                      r->round + 1, gerr.msg);
-            /* an external program that failed is an upstream failure (502);
-             * a corpus with nothing left to draw a conflict (409) */
-            hush__fail_set(f,
-                           grc == HUSH_ENOMEM ? HUSH_ENOMEM
-                           : pol.external     ? HUSH_EUPSTREAM
-                           : pol.retrieval    ? HUSH_ESTATE
-                                              : HUSH_EINTERNAL,
-                           "generator_failed", "round %u stays open: %s", r->round,
-                           gerr.msg);
-            goto out;
-        }
-    }
-    double generate_ms = ms_since(t0);
-    /* 3. the next population: kept samples (their ids stay), then the new */
-    t0 = hush__now();
-    cands = json_array();
-    for (size_t i = 0; cands != NULL && i < survivors; i++) {
-        json_array_append_new(
-            cands, json_pack("{s:s, s:s}", "id", parents[i].id, "text", parents[i].text));
-    }
-    for (size_t i = 0; cands != NULL && i < n_texts; i++) {
-        char id[64];
-        snprintf(id, sizeof id, "r%u-%zu", r->round + 1, i);
-        for (size_t k = 0; k < kept; k++) {
-            if (strcmp(parents[k].id, id) == 0) { /* a kept sample named like ours */
-                snprintf(id, sizeof id, "r%u-%zu-n", r->round + 1, i);
+    for (size_t draw = 0; draw < want; draw++) {
+        double u = hush_rng_unit(arng) * total, acc = 0;
+        size_t j = 0;
+        for (; j + 1 < k->kept; j++) {
+            acc += k->parents[j].estimate;
+            if (u < acc) {
                 break;
             }
         }
-        json_array_append_new(cands, json_pack("{s:s, s:s}", "id", id, "text", texts[i]));
-        if (parent_of != NULL && parent_of[i] < kept) {
-            if (lineage == NULL) {
-                lineage = json_object();
+        k->parents[j].children++;
+    }
+    hush_rng_free(arng);
+    return 0;
+}
+
+/* The generator the policy names, for `want` texts. */
+static int run_generator(closing *k, size_t want, hush_err *gerr)
+{
+    hush_collector *h = k->h;
+    const hush_publication *pub = k->pub;
+    if (k->pol.external) {
+        return hush__generate_external_lineage(
+            h->cfg.generator_cmd, h->cfg.generator_timeout_s, h->cfg.generator_max_bytes,
+            k->parents, k->kept, want, k->c->id, k->r->round, k->seed,
+            MAX_GENERATED_BYTES, &k->texts, &k->n_texts, k->parent_of, gerr);
+    }
+    if (k->pol.retrieval) {
+        hush_embedder *emb = NULL;
+        int grc = pub->embedder == NULL
+                      ? hush_err_set(gerr, HUSH_EINVAL, "the campaign has no embedder")
+                      : hush_embedder_new(pub->embedder, strlen(pub->embedder), NULL, 0,
+                                          h->wordvec, &emb, gerr);
+        if (grc == 0) {
+            grc = hush__generate_retrieval(
+                k->parents, k->kept, want, k->r->round, k->seed,
+                (const char *const *)h->corpus, h->n_corpus,
+                (const char *const *)pub->candidate_texts, pub->n_candidates, emb,
+                h->wordvec, k->pol.substitute, MAX_GENERATED_BYTES, &k->texts,
+                &k->n_texts, k->parent_of, gerr);
+        }
+        hush_embedder_free(emb);
+        return grc;
+    }
+    return hush__generate_builtin_lineage(
+        k->parents, k->kept, want, k->seed, (const char *const *)h->corpus, h->n_corpus,
+        MAX_GENERATED_BYTES, &k->texts, &k->n_texts, k->parent_of, gerr);
+}
+
+/* 2. Generate (by default from the public corpus when there is one:
+ * recombination lengthens texts and makes near-copies; docs/generators.md). */
+static int close_generate(closing *k, hush__fail *f)
+{
+    hush_collector *h = k->h;
+    if (!k->pol.generator_set) {
+        k->pol.retrieval = h->n_corpus > 0;
+    }
+    bool have_sif = h->wordvec != NULL && hush_wordvec_is_sif(h->wordvec);
+    if (!k->pol.has_substitute) {
+        k->pol.substitute = have_sif ? HUSH__SUB_SHARE : 0.0;
+    } else if (k->pol.substitute > 0.0 && !have_sif) {
+        return hush__fail_set(
+            f, HUSH_ESTATE, "no_word_vectors",
+            "word substitution needs a SIF word-vector table (hushd --word-vectors)");
+    }
+    size_t want = k->population - k->survivors;
+    int rc = k->pol.pe && k->kept > 0 ? pe_children(k, want, f) : 0;
+    if (rc != 0 || want == 0) {
+        return rc;
+    }
+    k->parent_of = hush_malloc((want + 1) * sizeof *k->parent_of);
+    if (k->parent_of == NULL) {
+        return hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
+    }
+    for (size_t i = 0; i <= want; i++) {
+        k->parent_of[i] = SIZE_MAX; /* unknown (an external generator's) */
+    }
+    hush_err gerr = {0};
+    int grc = run_generator(k, want, &gerr);
+    if (grc != 0) {
+        hush__log(h, "error", "generating %s round %u failed, the round stays open: %s",
+                  k->c->id, k->r->round + 1, gerr.msg);
+        /* an external program that failed is an upstream failure (502); a
+         * corpus with nothing left to draw a conflict (409) */
+        return hush__fail_set(f,
+                              grc == HUSH_ENOMEM ? HUSH_ENOMEM
+                              : k->pol.external  ? HUSH_EUPSTREAM
+                              : k->pol.retrieval ? HUSH_ESTATE
+                                                 : HUSH_EINTERNAL,
+                              "generator_failed", "round %u stays open: %s", k->r->round,
+                              gerr.msg);
+    }
+    return 0;
+}
+
+/* 3. The next population (kept samples keep their ids, then the new),
+ * published and signed as the next round. */
+static int close_publish(closing *k, hush__fail *f)
+{
+    uint32_t next_round = k->r->round + 1;
+    k->cands = json_array();
+    for (size_t i = 0; k->cands != NULL && i < k->survivors; i++) {
+        json_array_append_new(k->cands, json_pack("{s:s, s:s}", "id", k->parents[i].id,
+                                                  "text", k->parents[i].text));
+    }
+    for (size_t i = 0; k->cands != NULL && i < k->n_texts; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "r%u-%zu", next_round, i);
+        for (size_t j = 0; j < k->kept; j++) {
+            if (strcmp(k->parents[j].id, id) == 0) { /* a kept sample named like ours */
+                snprintf(id, sizeof id, "r%u-%zu-n", next_round, i);
+                break;
             }
-            json_object_set_new(lineage, id, json_string(parents[parent_of[i]].id));
+        }
+        json_array_append_new(k->cands,
+                              json_pack("{s:s, s:s}", "id", id, "text", k->texts[i]));
+        if (k->parent_of != NULL && k->parent_of[i] < k->kept) {
+            if (k->lineage == NULL) {
+                k->lineage = json_object();
+            }
+            json_object_set_new(k->lineage, id,
+                                json_string(k->parents[k->parent_of[i]].id));
         }
     }
-    hush__pub_spec ps = {.round = r->round + 1};
-    json_t *embedder = pub->embedder != NULL ? json_loads(pub->embedder, 0, NULL) : NULL;
+    hush__pub_spec ps = {.round = next_round};
+    json_t *embedder =
+        k->pub->embedder != NULL ? json_loads(k->pub->embedder, 0, NULL) : NULL;
     ps.embedder = embedder;
     hush_ldp_params params;
-    if (cands == NULL || embedder == NULL || spec_settings(c, pub, &spec, &ps) != 0) {
-        json_decref(embedder);
-        hush_free(metrics_text);
-        hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
-        goto out;
-    }
-    int brc = hush__publication_build(h, &ps, cands, &pub_body, &sig, &params, f);
+    int rc = k->cands == NULL || embedder == NULL ||
+                     spec_settings(k->c, k->pub, &k->spec, &ps) != 0
+                 ? hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory")
+                 /* f says why (e.g. a generated text with nothing to embed) */
+                 : hush__publication_build(k->h, &ps, k->cands, &k->pub_body, &k->sig,
+                                           &params, f);
     json_decref(embedder);
-    if (brc != 0) {
-        hush_free(metrics_text);
-        goto out; /* f says why (e.g. a generated text with nothing to embed) */
+    hush_err err = {0};
+    if (rc == 0 && hush__round_new(k->h, k->c->id, next_round, hush__wall(), k->pub_body,
+                                   strlen(k->pub_body), k->sig, &k->next, &err) != 0) {
+        rc = hush__fail_internal(f, &err);
     }
-    int64_t now = hush__wall();
-    if (hush__round_new(h, c->id, r->round + 1, now, pub_body, strlen(pub_body), sig,
-                        &next, &err) != 0) {
-        hush_free(metrics_text);
-        hush__fail_set(f, HUSH_EINTERNAL, "internal", "%s", err.msg);
-        goto out;
-    }
-    double publish_ms = ms_since(t0);
-    /* 4. freeze r, store, switch */
-    t0 = hush__now();
+    return rc;
+}
+
+/* What the close used, kept with the round (text; NULL: out of memory). */
+static char *policy_text(const closing *k)
+{
+    const policy *pol = &k->pol;
     char seed_text[24];
-    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);
-    json_t *pol_doc = json_pack(
-        "{s:I, s:f, s:I, s:s, s:s, s:s}", "keep", (json_int_t)keep, "min_z", pol.min_z,
-        "population", (json_int_t)population, "generator",
-        pol.external    ? "external"
-        : pol.retrieval ? "retrieval"
-                        : "builtin",
-        "seed", seed_text, "votes", pol.shuffled_votes ? "shuffled" : "estimates");
-    if (pol_doc != NULL) {
-        json_object_set_new(pol_doc, "selection", json_string(pol.pe ? "pe" : "top"));
-        json_object_set_new(pol_doc, "parents", json_integer((json_int_t)kept));
-        if (pol.pe) {
-            json_object_set_new(pol_doc, "pe_threshold", json_real(pe_h));
+    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)k->seed);
+    json_t *doc = json_pack(
+        "{s:I, s:f, s:I, s:s, s:s, s:s}", "keep", (json_int_t)k->keep, "min_z",
+        pol->min_z, "population", (json_int_t)k->population, "generator",
+        pol->external    ? "external"
+        : pol->retrieval ? "retrieval"
+                         : "builtin",
+        "seed", seed_text, "votes", pol->shuffled_votes ? "shuffled" : "estimates");
+    if (doc != NULL) {
+        json_object_set_new(doc, "selection", json_string(pol->pe ? "pe" : "top"));
+        json_object_set_new(doc, "parents", json_integer((json_int_t)k->kept));
+        if (pol->pe) {
+            json_object_set_new(doc, "pe_threshold", json_real(k->pe_h));
         }
-        if (pol.retrieval) {
-            json_object_set_new(pol_doc, "substitute", json_real(pol.substitute));
+        if (pol->retrieval) {
+            json_object_set_new(doc, "substitute", json_real(pol->substitute));
         }
     }
-    char *policy_text = pol_doc != NULL ? hush_json_dumps(pol_doc, JSON_COMPACT) : NULL;
-    json_decref(pol_doc);
+    char *text = doc != NULL ? hush_json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    return text;
+}
+
+/* Stores the close (r's final estimates frozen, r+1 opened) in one
+ * transaction and switches to r+1; under the campaigns write lock, which
+ * the writer's commits also take, so that a batch for r is counted in
+ * the frozen estimates or refused with 409. */
+static int store_and_switch(closing *k, const char *pol_text, hush_err *err)
+{
+    hush_collector *h = k->h;
+    hush__round *r = k->r;
+    uint32_t d = k->pub->params.domain;
     pthread_rwlock_wrlock(&h->campaigns_lock);
     pthread_mutex_lock(&r->lock);
-    uint64_t n_final = hush_ldp_agg_count(r->agg);
-    erc = hush_ldp_agg_estimate(r->agg, 0.0, est, d, &err);
+    k->n_final = hush_ldp_agg_count(r->agg);
+    int erc = hush_ldp_agg_estimate(r->agg, 0.0, k->est, d, err);
     pthread_mutex_unlock(&r->lock);
-    json_t *frozen = erc == 0 ? hush__estimates_doc(c->id, r, n_final, est, d) : NULL;
+    json_t *frozen =
+        erc == 0 ? hush__estimates_doc(k->c->id, r, k->n_final, k->est, d) : NULL;
     char *frozen_text =
         frozen != NULL ? hush_json_dumps(frozen, JSON_COMPACT | JSON_REAL_PRECISION(10))
                        : NULL;
     json_decref(frozen);
-    json_t *timings = json_pack("{s:f, s:f, s:f}", "estimate_ms", estimate_ms,
-                                "generate_ms", generate_ms, "publish_ms", publish_ms);
+    json_t *timings =
+        json_pack("{s:f, s:f, s:f}", "estimate_ms", k->estimate_ms, "generate_ms",
+                  k->generate_ms, "publish_ms", k->publish_ms);
     char *timings_text = timings != NULL ? hush_json_dumps(timings, JSON_COMPACT) : NULL;
     json_decref(timings);
-    int src = HUSH_ENOMEM;
-    lineage_text = lineage != NULL ? hush_json_dumps(lineage, JSON_COMPACT) : NULL;
-    if (frozen_text != NULL && timings_text != NULL && policy_text != NULL &&
-        (lineage == NULL || lineage_text != NULL)) {
-        hush__round_record rec = {.n_reports = n_final,
-                                  .kept = (unsigned)survivors,
-                                  .generated = (unsigned)n_texts,
+    char *lineage_text =
+        k->lineage != NULL ? hush_json_dumps(k->lineage, JSON_COMPACT) : NULL;
+    int rc = HUSH_ENOMEM;
+    if (frozen_text != NULL && timings_text != NULL && pol_text != NULL &&
+        (k->lineage == NULL || lineage_text != NULL)) {
+        hush__round_record rec = {.n_reports = k->n_final,
+                                  .kept = (unsigned)k->survivors,
+                                  .generated = (unsigned)k->n_texts,
                                   .timings = timings_text,
-                                  .metrics = metrics_text,
+                                  .metrics = k->metrics_text,
                                   .estimates = frozen_text,
-                                  .policy = policy_text,
+                                  .policy = pol_text,
                                   .lineage = lineage_text};
-        hush__round_row nr = {next->round, next->pub_body, next->pub_len, next->signature,
-                              next->opened_at};
-        src = h->store->ops->round_close(h->store, c->id, r->round, &rec, &nr, &err);
+        hush__round_row nr = {k->next->round, k->next->pub_body, k->next->pub_len,
+                              k->next->signature, k->next->opened_at};
+        rc = h->store->ops->round_close(h->store, k->c->id, r->round, &rec, &nr, err);
     }
-    if (src == 0) {
-        hush__round *old = c->cur;
-        c->cur = next;
-        next = NULL;
+    if (rc == 0) {
+        hush__round *old = k->c->cur;
+        k->c->cur = k->next;
+        k->next = NULL;
         hush__campaigns_list_rebuild(h);
         hush__round_put(old); /* the campaign's reference */
     }
     pthread_rwlock_unlock(&h->campaigns_lock);
     hush_free(frozen_text);
     hush_free(timings_text);
-    hush_free(policy_text);
-    hush_free(metrics_text);
-    if (src != 0) {
-        hush__fail_set(f, src == HUSH_ENOMEM ? HUSH_ENOMEM : HUSH_EIO,
-                       src == HUSH_ENOMEM ? "internal" : "unavailable",
-                       "round %u stays open: %s", r->round,
-                       err.msg[0] ? err.msg : "out of memory");
-        goto out;
-    }
-    double store_ms = ms_since(t0);
-    char url[128];
-    snprintf(url, sizeof url, "/v1/campaigns/%s", c->id);
-    *out =
-        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:f, s:f, s:f, s:f, s:f}, s:s}",
-                  "campaign", c->id, "closed", (json_int_t)r->round, "round",
-                  (json_int_t)r->round + 1, "n_reports", (json_int_t)n_final, "kept",
-                  (json_int_t)survivors, "generated", (json_int_t)n_texts, "candidates",
-                  (json_int_t)(survivors + n_texts), "timings", "estimate_ms",
-                  estimate_ms, "generate_ms", generate_ms, "publish_ms", publish_ms,
-                  "store_ms", store_ms, "total_ms", ms_since(t_start), "url", url);
-    if (*out == NULL) {
-        hush__fail_set(f, HUSH_ENOMEM, "internal",
-                       "round %u closed; out of memory answering", r->round);
-    }
-out:
-    hush__round_put(next);
-    hush__round_put(r);
-    json_decref(spec);
-    json_decref(cands);
-    hush__texts_free(texts, n_texts);
-    hush_free(est);
-    hush_free(order);
-    hush_free(by);
-    hush_free(parents);
-    hush_free(parent_of);
-    json_decref(lineage);
     hush_free(lineage_text);
-    hush_free(pub_body);
-    hush_free(sig);
+    return rc;
+}
+
+/* 4. Freeze r, store, switch; the answer. */
+static int close_commit(closing *k, json_t **out, hush__fail *f)
+{
+    double t0 = hush__now();
+    char *pol_text = policy_text(k);
+    hush_err err = {0};
+    int rc = store_and_switch(k, pol_text, &err);
+    hush_free(pol_text);
+    if (rc != 0) {
+        return hush__fail_set(f, rc == HUSH_ENOMEM ? HUSH_ENOMEM : HUSH_EIO,
+                              rc == HUSH_ENOMEM ? "internal" : "unavailable",
+                              "round %u stays open: %s", k->r->round,
+                              err.msg[0] ? err.msg : "out of memory");
+    }
+    k->store_ms = ms_since(t0);
+    char url[128];
+    snprintf(url, sizeof url, "/v1/campaigns/%s", k->c->id);
+    *out = json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:f, s:f, s:f, s:f, s:f}, s:s}",
+        "campaign", k->c->id, "closed", (json_int_t)k->r->round, "round",
+        (json_int_t)k->r->round + 1, "n_reports", (json_int_t)k->n_final, "kept",
+        (json_int_t)k->survivors, "generated", (json_int_t)k->n_texts, "candidates",
+        (json_int_t)(k->survivors + k->n_texts), "timings", "estimate_ms", k->estimate_ms,
+        "generate_ms", k->generate_ms, "publish_ms", k->publish_ms, "store_ms",
+        k->store_ms, "total_ms", ms_since(k->t_start), "url", url);
+    return *out != NULL
+               ? 0
+               : hush__fail_set(f, HUSH_ENOMEM, "internal",
+                                "round %u closed; out of memory answering", k->r->round);
+}
+
+/* The steps of a close (see the top of the file); any failure leaves the
+ * round open and unchanged. */
+static int close_round(hush_collector *h, hush__campaign *c, const json_t *req,
+                       json_t **out, hush__fail *f)
+{
+    closing k = {.h = h, .c = c, .t_start = hush__now()};
+    int rc = load_policy(c, req, &k.pol, f);
+    if (rc != 0) {
+        return rc;
+    }
+    k.r = hush__round_get(h, c);
+    k.pub = k.r->pub;
+    double t0 = hush__now();
+    if ((rc = close_check(&k, req, f)) == 0 && (rc = close_select(&k, f)) == 0) {
+        k.estimate_ms = ms_since(t0);
+        t0 = hush__now();
+        rc = close_generate(&k, f);
+    }
+    if (rc == 0) {
+        k.generate_ms = ms_since(t0);
+        t0 = hush__now();
+        rc = close_publish(&k, f);
+    }
+    if (rc == 0) {
+        k.publish_ms = ms_since(t0);
+        rc = close_commit(&k, out, f);
+    }
+    closing_free(&k);
+    return rc;
 }
 
 int hush__round_close(hush_collector *h, hush__campaign *c, const json_t *req,
@@ -659,9 +723,9 @@ int hush__round_close(hush_collector *h, hush__campaign *c, const json_t *req,
                               "a round of %s is being closed; retry when it is done",
                               c->id);
     }
-    close_locked(h, c, req, out, f);
+    int rc = close_round(h, c, req, out, f);
     __atomic_store_n(&c->closing, false, __ATOMIC_RELEASE);
-    return *out != NULL ? 0 : f->err.code != 0 ? f->err.code : HUSH_EINTERNAL;
+    return rc;
 }
 
 int hush__rounds_json(hush_collector *h, hush__campaign *c, char **body, size_t *len,

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "collector_internal.h"
+#include "http.h"
 
 static void destroy(hush_collector *h)
 {
@@ -46,12 +46,10 @@ static void destroy(hush_collector *h)
     pthread_mutex_destroy(&h->queue_lock);
     pthread_cond_destroy(&h->queue_cond);
     pthread_mutex_destroy(&h->log_lock);
-    pthread_mutex_destroy(&h->conn_lock);
     pthread_mutex_destroy(&h->admin_lock);
     pthread_mutex_destroy(&h->sign_lock);
     pthread_mutex_destroy(&h->count_lock);
     pthread_cond_destroy(&h->count_cond);
-    pthread_cond_destroy(&h->reaper_cond);
     hush__metrics_dispose(&h->metrics);
     hush_free(h);
 }
@@ -76,12 +74,10 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
     pthread_rwlockattr_destroy(&rwa);
     pthread_mutex_init(&h->queue_lock, NULL);
     pthread_mutex_init(&h->log_lock, NULL);
-    pthread_mutex_init(&h->conn_lock, NULL);
     pthread_mutex_init(&h->admin_lock, NULL);
     pthread_mutex_init(&h->sign_lock, NULL);
     pthread_mutex_init(&h->count_lock, NULL);
     pthread_cond_init(&h->count_cond, NULL);
-    pthread_cond_init(&h->reaper_cond, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -140,19 +136,17 @@ void hush_collector_stop(hush_collector *h)
     if (h == NULL) {
         return;
     }
-    if (h->mhd != NULL) {
+    if (hush__http_quiesce(h)) {
         /* no new connections; let requests in flight be answered */
-        MHD_quiesce_daemon(h->mhd);
         for (int i = 0; i < 1000; i++) {
-            const union MHD_DaemonInfo *info =
-                MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+            unsigned open = hush__http_connections(h);
             pthread_mutex_lock(&h->queue_lock);
             bool queued = h->queue_head != NULL;
             pthread_mutex_unlock(&h->queue_lock);
             pthread_mutex_lock(&h->count_lock);
             queued = queued || h->count_head != NULL;
             pthread_mutex_unlock(&h->count_lock);
-            if (!queued && (info == NULL || info->num_connections == 0)) {
+            if (!queued && open == 0) {
                 break;
             }
             if (!queued && i >= 100) {

@@ -146,8 +146,8 @@ typedef struct hush__store_ops {
     /* every round of a campaign, oldest first: a new JSON array of rows */
     int (*rounds)(hush__store *s, const char *campaign, json_t **out, hush_err *err);
     /* a closed round's frozen estimates (new text), or HUSH_ENOTFOUND */
-    int (*round_estimates)(hush__store *s, const char *campaign, uint32_t round, char **out,
-                           hush_err *err);
+    int (*round_estimates)(hush__store *s, const char *campaign, uint32_t round,
+                           char **out, hush_err *err);
 
     /* stores the batches not skipped; *last_rowid: the largest row id now */
     int (*batches_commit)(hush__store *s, hush__batch_row *rows, size_t n,

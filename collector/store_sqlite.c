@@ -77,7 +77,8 @@ static int db_error(sq *s, hush_err *err, const char *what)
 }
 
 /* Prepares sql, or says what could not be done. */
-static int prep(sq *s, const char *sql, sqlite3_stmt **st, const char *what, hush_err *err)
+static int prep(sq *s, const char *sql, sqlite3_stmt **st, const char *what,
+                hush_err *err)
 {
     *st = NULL;
     return sqlite3_prepare_v2(s->db, sql, -1, st, NULL) == SQLITE_OK
@@ -243,7 +244,8 @@ int hush__store_sqlite_open(const char *path, bool sync_full, hush__store **out,
     if (rc == 0) {
         sqlite3_busy_timeout(s->db, 5000);
         char pragmas[128];
-        snprintf(pragmas, sizeof pragmas, "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;",
+        snprintf(pragmas, sizeof pragmas,
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;",
                  sync_full ? "FULL" : "NORMAL");
         if (sqlite3_exec(s->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
@@ -271,9 +273,10 @@ static int sq_probe(hush__store *base, hush_err *err)
     sqlite3_busy_timeout(s->db, 0);
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         bool ok = __atomic_load_n(&s->base.ok, __ATOMIC_ACQUIRE);
-        rc = hush_err_set(err, HUSH_EIO, "the store cannot take a write lock: %s%s%s",
-                          sqlite3_errmsg(s->db), ok ? "" : "; the last commit failed: ",
-                          ok ? "" : s->base.error);
+        rc =
+            hush_err_set(err, HUSH_EIO, "the store cannot take a write lock: %s%s%s",
+                         sqlite3_errmsg(s->db),
+                         ok ? "" : "; the last commit failed: ", ok ? "" : s->base.error);
     } else {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
@@ -288,10 +291,11 @@ static int insert_round(sq *s, const char *campaign, const hush__round_row *r,
                         hush_err *err)
 {
     sqlite3_stmt *st;
-    int rc = prep(s,
-                  "INSERT INTO rounds(campaign, round, publication, signature, opened_at) "
-                  "VALUES(?, ?, ?, ?, ?)",
-                  &st, "cannot save the round", err);
+    int rc =
+        prep(s,
+             "INSERT INTO rounds(campaign, round, publication, signature, opened_at) "
+             "VALUES(?, ?, ?, ?, ?)",
+             &st, "cannot save the round", err);
     if (rc == 0) {
         sqlite3_bind_text(st, 1, campaign, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, r->round);
@@ -351,18 +355,18 @@ static int sq_campaigns_each(hush__store *base, hush__campaign_fn fn, void *ctx,
                   "campaign_archives a ON a.campaign = c.id ORDER BY c.created_at, c.id",
                   &st, "cannot read campaigns", err);
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
-        hush__campaign_row row = {
-            .id = (const char *)sqlite3_column_text(st, 0),
-            .name = (const char *)sqlite3_column_text(st, 1),
-            .created_at = sqlite3_column_int64(st, 2),
-            .round = (uint32_t)sqlite3_column_int64(st, 3),
-            .publication = (const char *)sqlite3_column_text(st, 4),
-            .publication_len = (size_t)sqlite3_column_bytes(st, 4),
-            .signature = (const char *)sqlite3_column_text(st, 5),
-            .spec = (const char *)sqlite3_column_text(st, 6),
-            .opened_at = sqlite3_column_int64(st, 7),
-            .ended_at = sqlite3_column_int64(st, 8),    /* NULL reads as 0 */
-            .archived_at = sqlite3_column_int64(st, 9)};
+        hush__campaign_row row = {.id = (const char *)sqlite3_column_text(st, 0),
+                                  .name = (const char *)sqlite3_column_text(st, 1),
+                                  .created_at = sqlite3_column_int64(st, 2),
+                                  .round = (uint32_t)sqlite3_column_int64(st, 3),
+                                  .publication = (const char *)sqlite3_column_text(st, 4),
+                                  .publication_len = (size_t)sqlite3_column_bytes(st, 4),
+                                  .signature = (const char *)sqlite3_column_text(st, 5),
+                                  .spec = (const char *)sqlite3_column_text(st, 6),
+                                  .opened_at = sqlite3_column_int64(st, 7),
+                                  .ended_at =
+                                      sqlite3_column_int64(st, 8), /* NULL reads as 0 */
+                                  .archived_at = sqlite3_column_int64(st, 9)};
         rc = fn(ctx, &row, err);
     }
     sqlite3_finalize(st);
@@ -410,10 +414,11 @@ static int archive_body(sq *s, void *ctx, hush_err *err)
     sqlite3_stmt *st;
     /* the open round's state, complete, as its checkpoint: a restart needs
      * none of the batches deleted below */
-    int rc = prep(s,
-                  "INSERT OR REPLACE INTO checkpoints(campaign, round, last_rowid, state) "
-                  "VALUES(?, ?, (SELECT COALESCE(MAX(id), 0) FROM batches), ?)",
-                  &st, "cannot archive", err);
+    int rc =
+        prep(s,
+             "INSERT OR REPLACE INTO checkpoints(campaign, round, last_rowid, state) "
+             "VALUES(?, ?, (SELECT COALESCE(MAX(id), 0) FROM batches), ?)",
+             &st, "cannot archive", err);
     if (rc == 0) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, a->final->round);
@@ -435,9 +440,8 @@ static int archive_body(sq *s, void *ctx, hush_err *err)
         }
         sqlite3_finalize(st);
     }
-    if (rc == 0 &&
-        (rc = prep(s, "DELETE FROM batches WHERE campaign = ?", &st, "cannot archive",
-                   err)) == 0) {
+    if (rc == 0 && (rc = prep(s, "DELETE FROM batches WHERE campaign = ?", &st,
+                              "cannot archive", err)) == 0) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         rc = done(s, st, err, "cannot delete the campaign's batches");
         sqlite3_finalize(st);
@@ -473,11 +477,12 @@ static int close_body(sq *s, void *ctx, hush_err *err)
     const struct close_ctx *c = ctx;
     const hush__round_record *rec = c->rec;
     sqlite3_stmt *st;
-    int rc = prep(s,
-                  "UPDATE rounds SET closed_at = ?, n_reports = ?, kept = ?, generated = ?, "
-                  "timings = ?, metrics = ?, estimates = ?, policy = ?, lineage = ? WHERE "
-                  "campaign = ? AND round = ? AND closed_at IS NULL",
-                  &st, "cannot close the round", err);
+    int rc =
+        prep(s,
+             "UPDATE rounds SET closed_at = ?, n_reports = ?, kept = ?, generated = ?, "
+             "timings = ?, metrics = ?, estimates = ?, policy = ?, lineage = ? WHERE "
+             "campaign = ? AND round = ? AND closed_at IS NULL",
+             &st, "cannot close the round", err);
     if (rc == 0) {
         sqlite3_bind_int64(st, 1, c->next->opened_at);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)rec->n_reports);
@@ -492,8 +497,9 @@ static int close_body(sq *s, void *ctx, hush_err *err)
         sqlite3_bind_int64(st, 11, c->closing);
         rc = done(s, st, err, "cannot close the round");
         if (rc == 0 && sqlite3_changes(s->db) != 1) {
-            rc = hush_err_set(err, HUSH_ECORRUPT, "round %u of %s is not open in the store",
-                              c->closing, c->campaign);
+            rc = hush_err_set(err, HUSH_ECORRUPT,
+                              "round %u of %s is not open in the store", c->closing,
+                              c->campaign);
         }
         sqlite3_finalize(st);
     }
@@ -550,12 +556,13 @@ static int sq_rounds(hush__store *base, const char *campaign, json_t **out, hush
     sqlite3_stmt *st = NULL;
     json_t *arr = json_array();
     pthread_mutex_lock(&s->lock);
-    int rc = arr == NULL ? hush_err_set(err, HUSH_ENOMEM, "out of memory")
-                         : prep(s,
-                                "SELECT round, opened_at, closed_at, n_reports, kept, "
-                                "generated, timings, metrics, policy, lineage FROM rounds "
-                                "WHERE campaign = ? ORDER BY round",
-                                &st, "cannot read rounds", err);
+    int rc = arr == NULL
+                 ? hush_err_set(err, HUSH_ENOMEM, "out of memory")
+                 : prep(s,
+                        "SELECT round, opened_at, closed_at, n_reports, kept, "
+                        "generated, timings, metrics, policy, lineage FROM rounds "
+                        "WHERE campaign = ? ORDER BY round",
+                        &st, "cannot read rounds", err);
     if (rc == 0) {
         sqlite3_bind_text(st, 1, campaign, -1, SQLITE_STATIC);
     }
@@ -566,9 +573,11 @@ static int sq_rounds(hush__store *base, const char *campaign, json_t **out, hush
                       "opened_at", (json_int_t)sqlite3_column_int64(st, 1), "closed_at",
                       closed ? json_integer(sqlite3_column_int64(st, 2)) : json_null());
         if (o != NULL && closed) {
-            json_object_set_new(o, "n_reports", json_integer(sqlite3_column_int64(st, 3)));
+            json_object_set_new(o, "n_reports",
+                                json_integer(sqlite3_column_int64(st, 3)));
             json_object_set_new(o, "kept", json_integer(sqlite3_column_int64(st, 4)));
-            json_object_set_new(o, "generated", json_integer(sqlite3_column_int64(st, 5)));
+            json_object_set_new(o, "generated",
+                                json_integer(sqlite3_column_int64(st, 5)));
             json_object_set_new(o, "timings", json_column(st, 6));
             json_object_set_new(o, "metrics", json_column(st, 7));
             json_object_set_new(o, "policy", json_column(st, 8));
@@ -678,17 +687,18 @@ static int sq_batches_each(hush__store *base, int64_t after, hush__batch_fn fn, 
     sqlite3_stmt *st;
     pthread_mutex_lock(&s->lock);
     *max_rowid = 0;
-    int rc = prep(s, "SELECT COALESCE(MAX(id), 0) FROM batches", &st, "cannot read batches",
-                  err);
+    int rc = prep(s, "SELECT COALESCE(MAX(id), 0) FROM batches", &st,
+                  "cannot read batches", err);
     if (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
         *max_rowid = sqlite3_column_int64(st, 0);
     }
     sqlite3_finalize(st);
     if (rc == 0 &&
-        (rc = prep(s,
-                   "SELECT id, campaign, round, reports FROM batches WHERE id > ? ORDER BY "
-                   "id",
-                   &st, "cannot read batches", err)) == 0) {
+        (rc = prep(
+             s,
+             "SELECT id, campaign, round, reports FROM batches WHERE id > ? ORDER BY "
+             "id",
+             &st, "cannot read batches", err)) == 0) {
         sqlite3_bind_int64(st, 1, after);
         while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
             rc = fn(ctx, sqlite3_column_int64(st, 0),
@@ -712,10 +722,11 @@ static int checkpoints_body(sq *s, void *ctx, hush_err *err)
 {
     const struct checkpoints_ctx *c = ctx;
     sqlite3_stmt *st;
-    int rc = prep(s,
-                  "INSERT OR REPLACE INTO checkpoints(campaign, round, last_rowid, state) "
-                  "VALUES(?, ?, ?, ?)",
-                  &st, "cannot checkpoint", err);
+    int rc =
+        prep(s,
+             "INSERT OR REPLACE INTO checkpoints(campaign, round, last_rowid, state) "
+             "VALUES(?, ?, ?, ?)",
+             &st, "cannot checkpoint", err);
     for (size_t i = 0; rc == 0 && i < c->n; i++) {
         sqlite3_bind_text(st, 1, c->rows[i].campaign, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, c->rows[i].round);
@@ -736,16 +747,17 @@ static int sq_checkpoints_save(hush__store *base, const hush__state_row *rows, s
 }
 
 static int sq_checkpoint_load(hush__store *base, const char *campaign, uint32_t round,
-                              void **state, size_t *len, int64_t *last_rowid, hush_err *err)
+                              void **state, size_t *len, int64_t *last_rowid,
+                              hush_err *err)
 {
     sq *s = (sq *)base;
     sqlite3_stmt *st;
     *state = NULL;
     *len = 0;
     pthread_mutex_lock(&s->lock);
-    int rc = prep(s,
-                  "SELECT last_rowid, state FROM checkpoints WHERE campaign = ? AND round = ?",
-                  &st, "cannot read checkpoints", err);
+    int rc = prep(
+        s, "SELECT last_rowid, state FROM checkpoints WHERE campaign = ? AND round = ?",
+        &st, "cannot read checkpoints", err);
     if (rc == 0) {
         sqlite3_bind_text(st, 1, campaign, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, round);
@@ -787,11 +799,12 @@ static int compact_body(sq *s, void *ctx, hush_err *err)
         }
         sqlite3_finalize(st);
     }
-    if (rc == 0 && sqlite3_exec(s->db,
-                                "DELETE FROM batches WHERE id IN (SELECT b.id FROM batches "
-                                "b JOIN campaigns c ON c.id = b.campaign WHERE b.round < "
-                                "c.round)",
-                                NULL, NULL, NULL) != SQLITE_OK) {
+    if (rc == 0 &&
+        sqlite3_exec(s->db,
+                     "DELETE FROM batches WHERE id IN (SELECT b.id FROM batches "
+                     "b JOIN campaigns c ON c.id = b.campaign WHERE b.round < "
+                     "c.round)",
+                     NULL, NULL, NULL) != SQLITE_OK) {
         rc = db_error(s, err, "cannot delete the closed rounds' batches");
     }
     return rc;
@@ -805,8 +818,9 @@ static int sq_compact(hush__store *base, hush__compaction *out, hush_err *err)
     if (rc == 0) {
         sqlite3_stmt *st;
         pthread_mutex_lock(&s->lock);
-        if (prep(s, "SELECT page_count * page_size FROM pragma_page_count(), "
-                    "pragma_page_size()",
+        if (prep(s,
+                 "SELECT page_count * page_size FROM pragma_page_count(), "
+                 "pragma_page_size()",
                  &st, "cannot measure the store", NULL) == 0 &&
             sqlite3_step(st) == SQLITE_ROW) {
             out->file_bytes = sqlite3_column_int64(st, 0);
@@ -855,7 +869,8 @@ static int task_save_body(sq *s, void *ctx, hush_err *err)
             sqlite3_bind_null(st, 10);
         }
         if (sqlite3_step(st) != SQLITE_DONE) {
-            rc = c->fresh && sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_PRIMARYKEY
+            rc = c->fresh &&
+                         sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_PRIMARYKEY
                      ? hush_err_set(err, HUSH_EEXIST, "model task \"%s\" already exists",
                                     t->id)
                      : db_error(s, err, "cannot save the model task");
@@ -911,23 +926,24 @@ static int sq_tasks_each(hush__store *base, hush__task_fn fn, void *ctx, hush_er
                   &st, "cannot read model tasks", err);
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
         if (sqlite3_column_bytes(st, 9) % (int)sizeof(float) != 0) {
-            rc = hush_err_set(err, HUSH_ECORRUPT, "stored optimizer state of %s is damaged",
+            rc = hush_err_set(err, HUSH_ECORRUPT,
+                              "stored optimizer state of %s is damaged",
                               (const char *)sqlite3_column_text(st, 0));
             break;
         }
-        hush__task_row row = {
-            .id = (const char *)sqlite3_column_text(st, 0),
-            .name = (const char *)sqlite3_column_text(st, 1),
-            .spec = (const char *)sqlite3_column_text(st, 2),
-            .created_at = sqlite3_column_int64(st, 3),
-            .round = (uint32_t)sqlite3_column_int64(st, 4),
-            .done = (uint32_t)sqlite3_column_int64(st, 5),
-            .state = sqlite3_column_int(st, 6),
-            .clip = sqlite3_column_double(st, 7),
-            .params = sqlite3_column_blob(st, 8),
-            .params_len = (size_t)sqlite3_column_bytes(st, 8),
-            .opt = sqlite3_column_blob(st, 9),
-            .opt_n = (size_t)sqlite3_column_bytes(st, 9) / sizeof(float)};
+        hush__task_row row = {.id = (const char *)sqlite3_column_text(st, 0),
+                              .name = (const char *)sqlite3_column_text(st, 1),
+                              .spec = (const char *)sqlite3_column_text(st, 2),
+                              .created_at = sqlite3_column_int64(st, 3),
+                              .round = (uint32_t)sqlite3_column_int64(st, 4),
+                              .done = (uint32_t)sqlite3_column_int64(st, 5),
+                              .state = sqlite3_column_int(st, 6),
+                              .clip = sqlite3_column_double(st, 7),
+                              .params = sqlite3_column_blob(st, 8),
+                              .params_len = (size_t)sqlite3_column_bytes(st, 8),
+                              .opt = sqlite3_column_blob(st, 9),
+                              .opt_n =
+                                  (size_t)sqlite3_column_bytes(st, 9) / sizeof(float)};
         rc = fn(ctx, &row, err);
     }
     sqlite3_finalize(st);
@@ -941,10 +957,11 @@ static int sq_task_update(hush__store *base, const char *id, const hush_model_up
     sq *s = (sq *)base;
     sqlite3_stmt *st;
     pthread_mutex_lock(&s->lock);
-    int rc = prep(s,
-                  "INSERT OR IGNORE INTO model_updates(model, round, batch_id, unclipped, "
-                  "update_) VALUES(?, ?, ?, ?, ?)",
-                  &st, "cannot store the update", err);
+    int rc =
+        prep(s,
+             "INSERT OR IGNORE INTO model_updates(model, round, batch_id, unclipped, "
+             "update_) VALUES(?, ?, ?, ?, ?)",
+             &st, "cannot store the update", err);
     if (rc == 0) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, u->round);
@@ -968,10 +985,11 @@ static int sq_task_updates_each(hush__store *base, const char *id, uint32_t roun
     sq *s = (sq *)base;
     sqlite3_stmt *st;
     pthread_mutex_lock(&s->lock);
-    int rc = prep(s,
-                  "SELECT update_, unclipped FROM model_updates WHERE model = ? AND round = "
-                  "? ORDER BY id",
-                  &st, "cannot read updates", err);
+    int rc =
+        prep(s,
+             "SELECT update_, unclipped FROM model_updates WHERE model = ? AND round = "
+             "? ORDER BY id",
+             &st, "cannot read updates", err);
     if (rc == 0) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, round);

@@ -20,7 +20,7 @@
 #include <ctype.h>
 #include <string.h>
 
-#include "collector_internal.h"
+#include "domain.h"
 
 static bool is_alpha(char c)
 {

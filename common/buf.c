@@ -39,8 +39,9 @@ static int reserve(hush__buf *b, size_t more)
     while (cap < need + 1) {
         cap = cap <= SIZE_MAX / 2 ? cap * 2 : need + 1;
     }
-    if (cap > b->max + 1) {
-        cap = b->max + 1; /* never more than the cap can use */
+    if (b->max < SIZE_MAX && cap > b->max + 1) {
+        cap = b->max + 1; /* never more than the cap can use (and max + 1
+                             must not wrap around to 0) */
     }
     char *grown = hush_realloc(b->data, cap);
     if (grown == NULL) {

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "collector_internal.h"
+#include "domain.h"
 
 static const hush__parent parents[] = {
     {"s1", "Lunch meeting moved to Thursday at noon. Bring the slides! See you there.",

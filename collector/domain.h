@@ -1,7 +1,9 @@
 /*
- * collector_internal.h - what the files of collector/ share: the server
- * object, campaigns and their per-round aggregates, the ingest queue, the
- * store, metrics.
+ * domain.h - the collector's domain: the server object, campaigns and
+ * their per-round aggregates, refinement, estimates, the ingest queue,
+ * model tasks, keys, metrics.  Functions here return 0 or a HUSH_E… code
+ * with a hush__fail or hush_err; none knows HTTP (the API layer, api.h,
+ * calls down into them) or SQL (they reach the store through store.h).
  *
  * Concurrency: HTTP requests run on libmicrohttpd's thread pool; one writer
  * thread commits report batches and is the only thread that adds to
@@ -10,11 +12,10 @@
  * under the registry lock stays valid for the server's life; its published
  * fields are swapped only under the registry's write lock.
  */
-#ifndef HUSH_COLLECTOR_INTERNAL_H
-#define HUSH_COLLECTOR_INTERNAL_H
+#ifndef HUSH_COLLECTOR_DOMAIN_H
+#define HUSH_COLLECTOR_DOMAIN_H
 
 #include <jansson.h>
-#include <microhttpd.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <sys/types.h>
@@ -45,7 +46,7 @@ enum hush__reject {
     REJECT_COUNT
 };
 
-#define HUSH__N_STATUS 15
+#define HUSH__N_STATUS 16
 #define HUSH__COMMIT_BUCKETS 12
 #define HUSH__BATCH_BUCKETS 14
 
@@ -69,7 +70,11 @@ void hush__metrics_dispose(hush__metrics *m);
 void hush__metrics_request(hush__metrics *m, enum hush__route r, int status);
 void hush__metrics_reject(hush__metrics *m, enum hush__reject why, uint64_t reports);
 void hush__metrics_commit(hush__metrics *m, double seconds, size_t batches);
-char *hush__metrics_render(hush_collector *h, size_t *len); /* malloc'd text */
+/* The statuses counted one by one (the last, 0, counts the rest), the
+ * commit-latency bounds, the names of the reasons for refusals. */
+extern const int hush__status_codes[HUSH__N_STATUS];
+extern const double hush__commit_bounds_s[HUSH__COMMIT_BUCKETS];
+extern const char *const hush__reject_names[REJECT_COUNT];
 
 /* ---- campaigns ---- */
 
@@ -148,7 +153,10 @@ static inline void hush__campaign_reject(hush__campaign *c, enum hush__reject wh
 
 typedef struct hush__item {
     struct hush__item *next;
-    struct MHD_Connection *conn;
+    /* how the writer answers: called once the item is done (the HTTP layer
+     * resumes the waiting connection), with `waiter` its own */
+    void (*answer)(struct hush__item *item);
+    void *waiter;
     hush__campaign *campaign;
     hush__round *round;
     uint8_t batch_id[HUSH_BATCH_ID_BYTES];
@@ -172,18 +180,12 @@ typedef struct hush__task hush__task;
 
 /* ---- the server ---- */
 
-struct hush__conn; /* an open connection (http.c) */
+struct hush__http; /* the HTTP server's own state (http.c) */
 
 struct hush_collector {
     hush_collector_config cfg;
-    struct MHD_Daemon *mhd;
-    uint16_t port;
-    /* open connections and the thread that enforces the request deadline */
-    pthread_mutex_t conn_lock;
-    struct hush__conn *conns;
-    pthread_t reaper;
-    bool reaper_started, reaper_stop;
-    pthread_cond_t reaper_cond;
+    struct hush__http *http;
+    uint16_t port; /* the port bound (--port 0 picks one) */
 
     hush__store *store;
     pthread_mutex_t admin_lock; /* admin_hash, which SIGHUP may replace */
@@ -476,9 +478,5 @@ int hush__counters_start(hush_collector *h, hush_err *err);
 void hush__counters_stop(hush_collector *h);
 void hush__enqueue(hush_collector *h, hush__item *item);
 void hush__item_free(hush__item *item);
-
-/* http.c */
-int hush__http_start(hush_collector *h, hush_err *err);
-void hush__http_stop(hush_collector *h);
 
 #endif
