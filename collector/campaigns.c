@@ -580,205 +580,227 @@ static const char *const create_fields[] = {"id",
                                             "ends_at",
                                             NULL};
 
-int hush__campaign_create(hush_collector *h, const json_t *req, json_t **out,
-                          hush__fail *f)
+/* What a creation request says, checked. */
+typedef struct campaign_spec {
+    char id[HUSH_CAMPAIGN_ID_MAX + 1];
+    hush__pub_spec ps;
+} campaign_spec;
+
+/* Every field known; the id (or a random one), name, kind and epsilon. */
+static int read_identity(hush_collector *h, const json_t *req, campaign_spec *cs,
+                         hush__fail *f)
 {
-    json_t *cands = NULL;
-    char *pub_body = NULL, *sig_b64 = NULL, *spec = NULL;
-    int rc = -1;
-    *out = NULL;
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)req, key, val)
     {
-        (void)val;
         bool known = false;
         for (size_t i = 0; create_fields[i] != NULL; i++) {
             known = known || strcmp(key, create_fields[i]) == 0;
         }
         if (!known) {
-            hush__fail_set(f, HUSH_EINVAL, "malformed", "unknown field \"%s\"", key);
-            goto out;
+            return hush__fail_set(f, HUSH_EINVAL, "malformed", "unknown field \"%s\"",
+                                  key);
         }
     }
-    char id[HUSH_CAMPAIGN_ID_MAX + 1];
     const json_t *jid = json_object_get(req, "id");
+    if (jid != NULL && (!json_is_string(jid) || !valid_id(json_string_value(jid)))) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_id",
+                              "\"id\" must be 1 to %d letters, digits, '-' or '_'",
+                              HUSH_CAMPAIGN_ID_MAX);
+    }
     if (jid != NULL) {
-        if (!json_is_string(jid) || !valid_id(json_string_value(jid))) {
-            hush__fail_set(f, HUSH_EINVAL, "invalid_id",
-                           "\"id\" must be 1 to %d letters, digits, '-' or '_'",
-                           HUSH_CAMPAIGN_ID_MAX);
-            goto out;
-        }
-        snprintf(id, sizeof id, "%s", json_string_value(jid));
+        snprintf(cs->id, sizeof cs->id, "%s", json_string_value(jid));
     } else {
         uint8_t raw[8];
         randombytes_buf(raw, sizeof raw);
-        id[0] = 'c';
-        sodium_bin2hex(id + 1, sizeof id - 1, raw, sizeof raw);
+        cs->id[0] = 'c';
+        sodium_bin2hex(cs->id + 1, sizeof cs->id - 1, raw, sizeof raw);
     }
-    if (hush__campaign_find(h, id) != NULL) {
-        hush__fail_set(f, HUSH_EEXIST, "exists", "campaign \"%s\" already exists", id);
-        goto out;
+    cs->ps.id = cs->id;
+    if (hush__campaign_find(h, cs->id) != NULL) {
+        return hush__fail_set(f, HUSH_EEXIST, "exists", "campaign \"%s\" already exists",
+                              cs->id);
     }
     const char *name = json_string_value(json_object_get(req, "name"));
     if (name == NULL || strlen(name) == 0 || strlen(name) > NAME_MAX_LEN) {
-        hush__fail_set(f, HUSH_EINVAL, "invalid_name",
-                       "\"name\" must be a string of 1 to %d bytes", NAME_MAX_LEN);
-        goto out;
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_name",
+                              "\"name\" must be a string of 1 to %d bytes", NAME_MAX_LEN);
     }
+    cs->ps.name = name;
     const char *kind = json_string_value(json_object_get(req, "kind"));
-    bool synthetic = kind != NULL && strcmp(kind, "synthetic") == 0;
-    if (kind == NULL || (!synthetic && strcmp(kind, "poll") != 0)) {
-        hush__fail_set(f, HUSH_EINVAL, "invalid_kind",
-                       "\"kind\" must be \"poll\" or \"synthetic\"");
-        goto out;
+    cs->ps.synthetic = kind != NULL && strcmp(kind, "synthetic") == 0;
+    if (kind == NULL || (!cs->ps.synthetic && strcmp(kind, "poll") != 0)) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_kind",
+                              "\"kind\" must be \"poll\" or \"synthetic\"");
     }
     const json_t *eps = json_object_get(req, "epsilon");
     if (!json_is_number(eps) || !(json_number_value(eps) >= HUSH_LDP_EPSILON_MIN) ||
         !(json_number_value(eps) <= HUSH_LDP_EPSILON_MAX)) {
-        hush__fail_set(f, HUSH_EINVAL, "invalid_epsilon",
-                       "\"epsilon\" must be a number in [%g, %g] (got %.17g)",
-                       HUSH_LDP_EPSILON_MIN, HUSH_LDP_EPSILON_MAX,
-                       json_is_number(eps) ? json_number_value(eps) : NAN);
-        goto out;
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_epsilon",
+                              "\"epsilon\" must be a number in [%g, %g] (got %.17g)",
+                              HUSH_LDP_EPSILON_MIN, HUSH_LDP_EPSILON_MAX,
+                              json_is_number(eps) ? json_number_value(eps) : NAN);
     }
-    double epsilon = json_number_value(eps);
-    if ((cands = normalize_candidates(json_object_get(req, "candidates"), f)) == NULL) {
-        goto out;
-    }
+    cs->ps.epsilon = json_number_value(eps);
+    return 0;
+}
+
+/* The devices' budget: reports and epsilon a day.  A device can never
+ * spend more than a report's epsilon times its reports a day: a larger
+ * daily budget is a mistake (1e308 was taken). */
+static int read_budget(const json_t *req, campaign_spec *cs, hush__fail *f)
+{
     const json_t *budget = json_object_get(req, "budget");
+    const char *key;
+    json_t *val;
     json_object_foreach((json_t *)budget, key, val)
     {
         if (strcmp(key, "reports_per_device_per_day") != 0 &&
             strcmp(key, "epsilon_per_device_per_day") != 0) {
-            hush__fail_set(f, HUSH_EINVAL, "invalid_budget",
-                           "unknown field \"budget.%s\"", key);
-            goto out;
+            return hush__fail_set(f, HUSH_EINVAL, "invalid_budget",
+                                  "unknown field \"budget.%s\"", key);
         }
     }
+    double epsilon = cs->ps.epsilon;
     const json_t *rpd = json_object_get(budget, "reports_per_device_per_day");
     const json_t *epd = json_object_get(budget, "epsilon_per_device_per_day");
     json_int_t reports_per_day =
         rpd != NULL ? (json_is_integer(rpd) ? json_integer_value(rpd) : -1) : 1;
     double eps_per_day = epd != NULL ? (json_is_number(epd) ? json_number_value(epd) : -1)
                                      : epsilon * (double)reports_per_day;
-    /* a device can never spend more than a report's epsilon times its
-     * reports a day: a larger daily budget is a mistake (1e308 was taken) */
     if ((budget != NULL && !json_is_object(budget)) || reports_per_day < 1 ||
         reports_per_day > 10000 || !(eps_per_day >= epsilon) ||
         !(eps_per_day <= epsilon * (double)reports_per_day * (1 + 1e-12))) {
-        hush__fail_set(
+        return hush__fail_set(
             f, HUSH_EINVAL, "invalid_budget",
             "\"budget\" needs reports_per_device_per_day in [1, 10000] and "
             "epsilon_per_device_per_day in [epsilon, epsilon x reports a day] = [%g, %g]",
             epsilon, epsilon * (double)(reports_per_day >= 1 ? reports_per_day : 1));
-        goto out;
     }
+    cs->ps.reports_per_day = reports_per_day;
+    cs->ps.eps_per_day = eps_per_day;
+    return 0;
+}
+
+/* The end date, the reports before estimates show, and what only a
+ * synthetic campaign may say (match threshold, embedder, refinement). */
+static int read_rules(const json_t *req, campaign_spec *cs, hush__fail *f)
+{
+    bool synthetic = cs->ps.synthetic;
     const json_t *ends = json_object_get(req, "ends_at");
     if (ends != NULL &&
         (!json_is_integer(ends) || json_integer_value(ends) <= hush__wall() ||
          json_integer_value(ends) > hush__wall() + 20 * 366 * 86400LL)) {
-        hush__fail_set(
+        return hush__fail_set(
             f, HUSH_EINVAL, "invalid_ends_at",
             "\"ends_at\" must be a time in the future (seconds since 1970, within 20 "
             "years)");
-        goto out;
     }
     const json_t *minr = json_object_get(req, "min_reports");
-    json_int_t min_reports =
+    cs->ps.min_reports =
         minr != NULL ? (json_is_integer(minr) ? json_integer_value(minr) : -1) : 100;
-    if (min_reports < 0) {
-        hush__fail_set(f, HUSH_EINVAL, "invalid_min_reports",
-                       "\"min_reports\" must be a non-negative integer");
-        goto out;
+    if (cs->ps.min_reports < 0) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_min_reports",
+                              "\"min_reports\" must be a non-negative integer");
     }
     const json_t *thr = json_object_get(req, "match_threshold");
-    double threshold =
+    cs->ps.threshold =
         thr != NULL ? (json_is_number(thr) ? json_number_value(thr) : 2.0) : 0.3;
-    if (synthetic && !(threshold >= -1.0 && threshold <= 1.0)) {
-        hush__fail_set(f, HUSH_EINVAL, "invalid_threshold",
-                       "\"match_threshold\" must be a number in [-1, 1]");
-        goto out;
+    if (synthetic && !(cs->ps.threshold >= -1.0 && cs->ps.threshold <= 1.0)) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_threshold",
+                              "\"match_threshold\" must be a number in [-1, 1]");
     }
-    if (!synthetic && (thr != NULL || json_object_get(req, "embedder") != NULL)) {
-        hush__fail_set(
+    cs->ps.embedder = json_object_get(req, "embedder");
+    if (!synthetic && (thr != NULL || cs->ps.embedder != NULL)) {
+        return hush__fail_set(
             f, HUSH_EINVAL, "malformed",
             "\"match_threshold\" and \"embedder\" are for synthetic campaigns");
-        goto out;
     }
     const json_t *refine = json_object_get(req, "refine");
-    if (refine != NULL && (!synthetic || hush__refine_check(refine, f) != 0)) {
-        if (!synthetic) {
-            hush__fail_set(f, HUSH_EINVAL, "malformed",
-                           "\"refine\" is for synthetic campaigns");
-        }
-        goto out;
+    if (refine != NULL && !synthetic) {
+        return hush__fail_set(f, HUSH_EINVAL, "malformed",
+                              "\"refine\" is for synthetic campaigns");
     }
-    hush__pub_spec ps = {.id = id,
-                         .name = name,
-                         .round = 1,
-                         .synthetic = synthetic,
-                         .epsilon = epsilon,
-                         .reports_per_day = reports_per_day,
-                         .eps_per_day = eps_per_day,
-                         .min_reports = min_reports,
-                         .threshold = threshold,
-                         .spec = req,
-                         .embedder = json_object_get(req, "embedder")};
-    hush_ldp_params params;
-    if (hush__publication_build(h, &ps, cands, &pub_body, &sig_b64, &params, f) != 0) {
-        goto out;
-    }
-    spec = hush_json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    return refine != NULL ? hush__refine_check(refine, f) : 0;
+}
+
+/* Round 1: published, signed, stored with the campaign, installed. */
+static int first_round(hush_collector *h, const campaign_spec *cs, const json_t *cands,
+                       hush_ldp_params *params, hush__round **out, hush__fail *f)
+{
+    char *pub_body = NULL, *sig_b64 = NULL;
+    char *spec = hush_json_dumps(cs->ps.spec, JSON_COMPACT | JSON_REAL_PRECISION(17));
     hush__round *round = NULL;
     hush_err err = {0};
-    if (spec == NULL) {
-        hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
-        goto out;
-    }
     int64_t now = hush__wall();
-    if (hush__round_new(h, id, 1, now, pub_body, strlen(pub_body), sig_b64, &round,
-                        &err) != 0) {
-        hush__fail_set(f, HUSH_EINTERNAL, "internal", "%s", err.msg);
-        goto out;
+    int rc = spec == NULL ? hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory")
+                          : hush__publication_build(h, &cs->ps, cands, &pub_body,
+                                                    &sig_b64, params, f);
+    if (rc == 0 && hush__round_new(h, cs->id, 1, now, pub_body, strlen(pub_body), sig_b64,
+                                   &round, &err) != 0) {
+        rc = hush__fail_internal(f, &err);
     }
-    hush__campaign_row row = {.id = id,
-                              .name = name,
-                              .spec = spec,
-                              .created_at = now,
-                              .round = round->round,
-                              .publication = round->pub_body,
-                              .publication_len = round->pub_len,
-                              .signature = round->signature,
-                              .opened_at = round->opened_at};
-    int src = h->store->ops->campaign_save(h->store, &row, &err);
-    if (src != 0) {
+    if (rc == 0) {
+        hush__campaign_row row = {.id = cs->id,
+                                  .name = cs->ps.name,
+                                  .spec = spec,
+                                  .created_at = now,
+                                  .round = round->round,
+                                  .publication = round->pub_body,
+                                  .publication_len = round->pub_len,
+                                  .signature = round->signature,
+                                  .opened_at = round->opened_at};
+        int src = h->store->ops->campaign_save(h->store, &row, &err);
+        rc = src == 0 ? 0
+                      : hush__fail_from(f, &err,
+                                        src == HUSH_EEXIST ? "exists" : "unavailable");
+    }
+    if (rc == 0 &&
+        hush__campaign_install(h, cs->id, cs->ps.name, now, spec, round, &err) != 0) {
+        rc = hush__fail_internal(f, &err);
+    }
+    if (rc != 0) {
         hush__round_put(round);
-        hush__fail_from(f, &err, src == HUSH_EEXIST ? "exists" : "unavailable");
-        goto out;
+        round = NULL;
     }
-    if (hush__campaign_install(h, id, name, now, spec, round, &err) != 0) {
-        hush__round_put(round);
-        hush__fail_set(f, HUSH_EINTERNAL, "internal", "%s", err.msg);
-        goto out;
-    }
-    unsigned report_bits = hush_ldp_report_bits(round->mech);
-    char url[128];
-    snprintf(url, sizeof url, "/v1/campaigns/%s", id);
-    *out = json_pack("{s:s, s:I, s:s, s:o, s:I, s:s}", "id", id, "round", (json_int_t)1,
-                     "kind", synthetic ? "synthetic" : "poll", "mechanism",
-                     hush_wire_params_to_json(&params), "report_bits",
-                     (json_int_t)report_bits, "url", url);
-    rc = *out != NULL ? 0
-                      : hush__fail_set(f, HUSH_ENOMEM, "internal",
-                                       "out of memory answering a created campaign");
-out:
-    json_decref(cands);
     hush_free(pub_body);
-    hush_free(spec);
     hush_free(sig_b64);
-    return rc == 0 ? 0 : f->err.code != 0 ? f->err.code : HUSH_EINTERNAL;
+    hush_free(spec);
+    *out = round; /* the campaign's reference: borrowed */
+    return rc;
+}
+
+int hush__campaign_create(hush_collector *h, const json_t *req, json_t **out,
+                          hush__fail *f)
+{
+    campaign_spec cs = {.ps = {.round = 1, .spec = req}};
+    json_t *cands = NULL;
+    hush__round *round = NULL;
+    hush_ldp_params params;
+    *out = NULL;
+    int rc = read_identity(h, req, &cs, f);
+    if (rc == 0 &&
+        (cands = normalize_candidates(json_object_get(req, "candidates"), f)) == NULL) {
+        rc = f->err.code;
+    }
+    if (rc == 0 && (rc = read_budget(req, &cs, f)) == 0 &&
+        (rc = read_rules(req, &cs, f)) == 0) {
+        rc = first_round(h, &cs, cands, &params, &round, f);
+    }
+    json_decref(cands);
+    if (rc != 0) {
+        return rc;
+    }
+    char url[128];
+    snprintf(url, sizeof url, "/v1/campaigns/%s", cs.id);
+    *out = json_pack("{s:s, s:I, s:s, s:o, s:I, s:s}", "id", cs.id, "round",
+                     (json_int_t)1, "kind", cs.ps.synthetic ? "synthetic" : "poll",
+                     "mechanism", hush_wire_params_to_json(&params), "report_bits",
+                     (json_int_t)hush_ldp_report_bits(round->mech), "url", url);
+    return *out != NULL ? 0
+                        : hush__fail_set(f, HUSH_ENOMEM, "internal",
+                                         "out of memory answering a created campaign");
 }
 
 int hush__publication_build(hush_collector *h, const hush__pub_spec *ps,

@@ -20,20 +20,12 @@
  * to max_text_bytes bytes, each with a letter or digit, none equal to a
  * parent's text.  On failure nothing is returned.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <xxhash.h>
 
 #include "domain.h"
-
-extern char **environ;
+#include "hush_json.h"
 
 void hush__texts_free(char **texts, size_t n)
 {
@@ -514,87 +506,7 @@ out:
     return rc;
 }
 
-/* ---- external generator ---- */
-
-typedef struct buf {
-    char *p;
-    size_t n, cap;
-} buf;
-
-static int buf_add(buf *b, const char *p, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + n + 1) {
-            cap *= 2;
-        }
-        char *g = hush_realloc(b->p, cap);
-        if (g == NULL) {
-            return HUSH_ENOMEM;
-        }
-        b->p = g;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-    return 0;
-}
-
-/* A pipe whose ends other children do not inherit (the generator gets its
- * ends through dup2, which clears the flag). */
-static int pipe_cloexec(int p[2])
-{
-    if (pipe(p) != 0) {
-        return -1;
-    }
-    fcntl(p[0], F_SETFD, FD_CLOEXEC);
-    fcntl(p[1], F_SETFD, FD_CLOEXEC);
-    return 0;
-}
-
-/* The parents as JSON lines. */
-static int render_input(const hush__parent *parents, size_t n, buf *in)
-{
-    for (size_t i = 0; i < n; i++) {
-        json_t *o = json_pack("{s:s, s:s, s:f, s:f}", "id", parents[i].id, "text",
-                              parents[i].text, "estimate", parents[i].estimate,
-                              "std_error", parents[i].std_error);
-        char *line =
-            o != NULL ? hush_json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
-        json_decref(o);
-        int rc = line != NULL ? buf_add(in, line, strlen(line)) : HUSH_ENOMEM;
-        hush_free(line);
-        if (rc != 0 || (rc = buf_add(in, "\n", 1)) != 0) {
-            return rc;
-        }
-    }
-    return 0;
-}
-
-/* What stderr said, for the error message: its last line, printable. */
-static void stderr_tail(const buf *e, char *dst, size_t cap)
-{
-    dst[0] = '\0';
-    if (e->n == 0) {
-        return;
-    }
-    size_t end = e->n;
-    while (end > 0 && (e->p[end - 1] == '\n' || e->p[end - 1] == '\r')) {
-        end--;
-    }
-    size_t start = end;
-    while (start > 0 && e->p[start - 1] != '\n' && end - start < cap - 8) {
-        start--;
-    }
-    size_t o = 0;
-    o += (size_t)snprintf(dst, cap, "; stderr: ");
-    for (size_t i = start; i < end && o + 1 < cap; i++) {
-        unsigned char ch = (unsigned char)e->p[i];
-        dst[o++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-    }
-    dst[o] = '\0';
-}
+/* ---- what an external generator printed (external.c runs it) ---- */
 
 int hush__generator_output_parse(const char *text, size_t len, size_t want,
                                  size_t max_bytes, const hush__parent *parents,
@@ -610,8 +522,6 @@ int hush__generator_output_parse_lineage(const char *text, size_t len, size_t wa
                                          size_t n_parents, char ***out, size_t *n_out,
                                          size_t *parent_of, hush_err *err)
 {
-    const buf view = {.p = (char *)text, .n = len};
-    const buf *o = &view;
     strs result = {0};
     hashset seen = {0};
     int rc = set_init(&seen, n_parents + want);
@@ -619,19 +529,21 @@ int hush__generator_output_parse_lineage(const char *text, size_t len, size_t wa
         set_add(&seen, parents[i].text, strlen(parents[i].text));
     }
     size_t line_no = 0, pos = 0;
-    while (rc == 0 && pos < o->n) {
+    while (rc == 0 && pos < len) {
         size_t end = pos;
-        while (end < o->n && o->p[end] != '\n') {
+        while (end < len && text[end] != '\n') {
             end++;
         }
         line_no++;
         size_t line_len = end - pos;
-        if (line_len > 0 && o->p[end - 1] == '\r') {
+        if (line_len > 0 && text[end - 1] == '\r') {
             line_len--;
         }
         if (line_len > 0) {
             json_error_t jerr;
-            json_t *doc = json_loadb(o->p + pos, line_len, JSON_REJECT_DUPLICATES, &jerr);
+            int jcode = 0;
+            json_t *doc = hush__json_loadb(text + pos, line_len, JSON_REJECT_DUPLICATES,
+                                           &jerr, &jcode);
             const json_t *t = json_object_get(doc, "text");
             const char *s = json_string_value(t);
             size_t sl = json_string_length(t);
@@ -644,7 +556,9 @@ int hush__generator_output_parse_lineage(const char *text, size_t len, size_t wa
                     break;
                 }
             }
-            if (doc == NULL || !json_is_object(doc) || s == NULL) {
+            if (doc == NULL && jcode == HUSH_ENOMEM) {
+                rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
+            } else if (doc == NULL || !json_is_object(doc) || s == NULL) {
                 rc = hush_err_set(err, HUSH_EINVAL,
                                   "generator output line %zu is not {\"text\": string}",
                                   line_no);
@@ -689,225 +603,4 @@ int hush__generator_output_parse_lineage(const char *text, size_t len, size_t wa
     *out = result.v;
     *n_out = result.n;
     return 0;
-}
-
-int hush__generate_external(const char *cmd, unsigned timeout_s, size_t max_output,
-                            const hush__parent *parents, size_t n, size_t want,
-                            const char *campaign, uint32_t round, uint64_t seed,
-                            size_t max_bytes, char ***out, size_t *n_out, hush_err *err)
-{
-    return hush__generate_external_lineage(cmd, timeout_s, max_output, parents, n, want,
-                                           campaign, round, seed, max_bytes, out, n_out,
-                                           NULL, err);
-}
-
-int hush__generate_external_lineage(const char *cmd, unsigned timeout_s,
-                                    size_t max_output, const hush__parent *parents,
-                                    size_t n, size_t want, const char *campaign,
-                                    uint32_t round, uint64_t seed, size_t max_bytes,
-                                    char ***out, size_t *n_out, size_t *parent_of,
-                                    hush_err *err)
-{
-    if (cmd == NULL || cmd[0] == '\0') {
-        return hush_err_set(
-            err, HUSH_EINVAL,
-            "no external generator is configured (hushd --generator-cmd)");
-    }
-    buf in = {0}, o = {0}, e = {0};
-    int rc = render_input(parents, n, &in);
-    if (rc != 0) {
-        hush_free(in.p);
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory");
-    }
-    /* the environment: ours, plus the request */
-    size_t n_env = 0;
-    while (environ[n_env] != NULL) {
-        n_env++;
-    }
-    char vars[4][128];
-    snprintf(vars[0], sizeof vars[0], "HUSH_CAMPAIGN=%s", campaign);
-    snprintf(vars[1], sizeof vars[1], "HUSH_ROUND=%u", round);
-    snprintf(vars[2], sizeof vars[2], "HUSH_WANT=%zu", want);
-    snprintf(vars[3], sizeof vars[3], "HUSH_SEED=%llu", (unsigned long long)seed);
-    char **envp = hush_calloc(n_env + 5, sizeof *envp);
-    int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
-    pid_t pid = -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    bool fa_ok = false, attr_ok = false;
-    if (envp == NULL) {
-        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
-        goto out;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < n_env; i++) {
-        if (strncmp(environ[i], "HUSH_", 5) != 0) {
-            envp[k++] = environ[i];
-        }
-    }
-    for (int i = 0; i < 4; i++) {
-        envp[k++] = vars[i];
-    }
-    if (pipe_cloexec(pin) != 0 || pipe_cloexec(pout) != 0 || pipe_cloexec(perr) != 0) {
-        rc = hush_err_set(err, HUSH_EIO, "cannot create pipes: %s", strerror(errno));
-        goto out;
-    }
-    fa_ok = posix_spawn_file_actions_init(&fa) == 0;
-    attr_ok = posix_spawnattr_init(&attr) == 0;
-    sigset_t none;
-    sigemptyset(&none);
-    if (!fa_ok || !attr_ok || posix_spawn_file_actions_adddup2(&fa, pin[0], 0) != 0 ||
-        posix_spawn_file_actions_adddup2(&fa, pout[1], 1) != 0 ||
-        posix_spawn_file_actions_adddup2(&fa, perr[1], 2) != 0 ||
-        posix_spawnattr_setpgroup(&attr, 0) != 0 ||
-        posix_spawnattr_setsigmask(&attr, &none) != 0 ||
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK) !=
-            0) {
-        rc = hush_err_set(err, HUSH_EIO, "cannot set up the generator process");
-        goto out;
-    }
-    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
-    int sp = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, envp);
-    if (sp != 0) {
-        pid = -1;
-        rc = hush_err_set(err, HUSH_EIO, "cannot start the generator: %s", strerror(sp));
-        goto out;
-    }
-    close(pin[0]);
-    close(pout[1]);
-    close(perr[1]);
-    pin[0] = pout[1] = perr[1] = -1;
-    fcntl(pin[1], F_SETFL, O_NONBLOCK);
-    /* A generator that stops reading must not kill hushd with SIGPIPE:
-     * block it in this thread, and take any pending one before returning. */
-    sigset_t pipe_set, old_mask;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
-    double deadline = hush__now() + timeout_s;
-    size_t written = 0;
-    bool timed_out = false, too_much = false;
-    while (pout[0] >= 0 || perr[0] >= 0) {
-        struct pollfd fds[3];
-        int nf = 0, iin = -1, iout = -1, ierr = -1;
-        if (pin[1] >= 0) {
-            fds[nf] = (struct pollfd){.fd = pin[1], .events = POLLOUT};
-            iin = nf++;
-        }
-        if (pout[0] >= 0) {
-            fds[nf] = (struct pollfd){.fd = pout[0], .events = POLLIN};
-            iout = nf++;
-        }
-        if (perr[0] >= 0) {
-            fds[nf] = (struct pollfd){.fd = perr[0], .events = POLLIN};
-            ierr = nf++;
-        }
-        double left = deadline - hush__now();
-        if (left <= 0) {
-            timed_out = true;
-            break;
-        }
-        int pr = poll(fds, (nfds_t)nf, (int)(left * 1000) + 1);
-        if (pr < 0 && errno != EINTR) {
-            break;
-        }
-        if (pr <= 0) {
-            continue;
-        }
-        if (iin >= 0 && fds[iin].revents != 0) {
-            ssize_t w = write(pin[1], in.p + written, in.n - written);
-            if (w > 0) {
-                written += (size_t)w;
-            }
-            if ((w < 0 && errno != EAGAIN && errno != EINTR) || written == in.n) {
-                close(pin[1]); /* done, or the generator stopped reading */
-                pin[1] = -1;
-            }
-        }
-        int rfd[2] = {iout, ierr};
-        for (int j = 0; j < 2; j++) {
-            if (rfd[j] < 0 || fds[rfd[j]].revents == 0) {
-                continue;
-            }
-            char chunk[16384];
-            int *fd = j == 0 ? &pout[0] : &perr[0];
-            ssize_t r = read(*fd, chunk, sizeof chunk);
-            if (r > 0) {
-                buf *b = j == 0 ? &o : &e;
-                if (b->n + (size_t)r > (j == 0 ? max_output : 65536)) {
-                    too_much = j == 0;
-                    if (too_much) {
-                        break;
-                    }
-                    continue; /* stderr beyond 64 KiB is dropped */
-                }
-                if (buf_add(b, chunk, (size_t)r) != 0) {
-                    too_much = true;
-                    break;
-                }
-            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-                close(*fd);
-                *fd = -1;
-            }
-        }
-        if (too_much) {
-            break;
-        }
-    }
-    if (timed_out || too_much) {
-        kill(-pid, SIGKILL);
-    }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    pid = -1;
-    struct timespec zero = {0, 0};
-    while (sigtimedwait(&pipe_set, NULL, &zero) > 0) {
-    }
-    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
-    char tail[200];
-    stderr_tail(&e, tail, sizeof tail);
-    if (timed_out) {
-        rc = hush_err_set(err, HUSH_EIO, "the generator did not finish within %u s%s",
-                          timeout_s, tail);
-    } else if (too_much) {
-        rc = hush_err_set(err, HUSH_ETOOBIG, "the generator printed more than %zu bytes",
-                          max_output);
-    } else if (WIFSIGNALED(status)) {
-        rc = hush_err_set(err, HUSH_EIO, "the generator was killed by signal %d%s",
-                          WTERMSIG(status), tail);
-    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        rc = hush_err_set(err, HUSH_EIO, "the generator exited with status %d%s",
-                          WEXITSTATUS(status), tail);
-    } else {
-        rc = hush__generator_output_parse_lineage(o.p, o.n, want, max_bytes, parents, n,
-                                                  out, n_out, parent_of, err);
-    }
-out:
-    if (pid > 0) {
-        kill(-pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-    }
-    for (int i = 0; i < 2; i++) {
-        if (pin[i] >= 0) {
-            close(pin[i]);
-        }
-        if (pout[i] >= 0) {
-            close(pout[i]);
-        }
-        if (perr[i] >= 0) {
-            close(perr[i]);
-        }
-    }
-    if (fa_ok) {
-        posix_spawn_file_actions_destroy(&fa);
-    }
-    if (attr_ok) {
-        posix_spawnattr_destroy(&attr);
-    }
-    hush_free(envp);
-    hush_free(in.p);
-    hush_free(o.p);
-    hush_free(e.p);
-    return rc;
 }

@@ -236,8 +236,8 @@ static const char *const create_fields[] = {"id",
  * initial model and resolves the noise multiplier); otherwise the spec is
  * a stored one and the state comes from the store afterwards.
  */
-static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out,
-                          hush__fail *f)
+/* Every field of the spec is one the task knows. */
+static int spec_fields(const json_t *req, hush__fail *f)
 {
     const char *key;
     json_t *v;
@@ -252,6 +252,12 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
                                   key);
         }
     }
+    return 0;
+}
+
+/* A new task with the spec's id and name. */
+static int task_new(const json_t *req, hush__task **out, hush__fail *f)
+{
     const char *id = json_string_value(json_object_get(req, "id"));
     const char *name = json_string_value(json_object_get(req, "name"));
     if (id == NULL || strlen(id) == 0 || strlen(id) > HUSH_MODEL_ID_MAX ||
@@ -271,65 +277,81 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     pthread_mutex_init(&t->lock, NULL);
     snprintf(t->id, sizeof t->id, "%s", id);
     t->name = hush_strdup(name);
-    hush_err err = {0};
-    int rc = -1;
-    json_t *tmpl = NULL;
-    /* embedder */
+    *out = t;
+    return t->name != NULL ? 0
+                           : hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
+}
+
+/* The embedder devices embed their texts with (the default when the spec
+ * names none): its canonical description and its dimension. */
+static int spec_embedder(hush_collector *h, const json_t *req, json_t **emb_json,
+                         uint32_t *dim, hush__fail *f)
+{
     const json_t *emb = json_object_get(req, "embedder");
     hush_embedder *e = NULL;
+    hush_err err = {0};
     char *desc =
         emb != NULL ? hush_json_dumps(emb, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
-    if (emb == NULL ? hush_embedder_new_default(256, 1, &e, &err) != 0
-                    : (desc == NULL || hush_embedder_new(desc, strlen(desc), NULL, 0,
-                                                         h->wordvec, &e, &err) != 0)) {
-        hush_free(desc);
-        hush__fail_set(f, HUSH_EINVAL, "invalid_embedder", "%s",
-                       err.msg[0] ? err.msg : "\"embedder\" must be a description");
-        goto out;
-    }
+    int rc = emb == NULL ? hush_embedder_new_default(256, 1, &e, &err)
+             : desc == NULL
+                 ? HUSH_EINVAL
+                 : hush_embedder_new(desc, strlen(desc), NULL, 0, h->wordvec, &e, &err);
     hush_free(desc);
-    char *canon = NULL;
-    if (hush_embedder_describe(e, &canon, &err) != 0) {
-        hush_embedder_free(e);
-        hush__fail_set(f, HUSH_EINTERNAL, "internal", "%s", err.msg);
-        goto out;
+    if (rc != 0) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_embedder", "%s",
+                              err.msg[0] ? err.msg
+                                         : "\"embedder\" must be a description");
     }
-    uint32_t dim = hush_embedder_dim(e);
+    char *canon = NULL;
+    rc = hush_embedder_describe(e, &canon, &err);
+    *dim = hush_embedder_dim(e);
     hush_embedder_free(e);
-    json_t *emb_json = json_loads(canon, 0, NULL);
+    if (rc != 0) {
+        return hush__fail_internal(f, &err);
+    }
+    *emb_json = json_loads(canon, 0, NULL);
     hush_free(canon);
-    /* architecture */
+    return *emb_json != NULL
+               ? 0
+               : hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
+}
+
+/* The model's shape: its kind, hidden units, and one class per label. */
+static int spec_architecture(const json_t *req, hush_model_spec *spec, hush__fail *f)
+{
     const json_t *arch = json_object_get(req, "architecture");
     const json_t *labels = json_object_get(req, "labels");
-    hush_model_spec spec = {.inputs = dim, .classes = (uint32_t)json_array_size(labels)};
+    hush_err err = {0};
+    spec->classes = (uint32_t)json_array_size(labels);
     if (hush_model_kind_parse(json_string_value(json_object_get(arch, "kind")),
-                              &spec.kind, &err) != 0) {
-        json_decref(emb_json);
-        hush__fail_set(f, HUSH_EINVAL, "invalid_architecture", "%s", err.msg);
-        goto out;
+                              &spec->kind, &err) != 0) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_architecture", "%s", err.msg);
     }
-    spec.hidden = (uint32_t)num(arch, "hidden", 0);
+    spec->hidden = (uint32_t)num(arch, "hidden", 0);
     for (size_t i = 0; i < json_array_size(labels); i++) {
         if (!json_is_string(json_array_get(labels, i))) {
-            spec.classes = 0;
+            spec->classes = 0;
         }
-        for (size_t j = 0; j < i && spec.classes != 0; j++) {
+        for (size_t j = 0; j < i && spec->classes != 0; j++) {
             if (json_equal(json_array_get(labels, i), json_array_get(labels, j))) {
-                json_decref(emb_json);
-                hush__fail_set(f, HUSH_EINVAL, "invalid_architecture",
-                               "label \"%s\" appears twice: each class needs its own",
-                               json_string_value(json_array_get(labels, i)));
-                goto out;
+                return hush__fail_set(
+                    f, HUSH_EINVAL, "invalid_architecture",
+                    "label \"%s\" appears twice: each class needs its own",
+                    json_string_value(json_array_get(labels, i)));
             }
         }
     }
-    if (hush_model_spec_check(&spec, &err) != 0) {
-        json_decref(emb_json);
-        hush__fail_set(f, HUSH_EINVAL, "invalid_architecture",
-                       "%s (labels give the classes)", err.msg);
-        goto out;
+    if (hush_model_spec_check(spec, &err) != 0) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_architecture",
+                              "%s (labels give the classes)", err.msg);
     }
-    /* sampling, noise, budget */
+    return 0;
+}
+
+/* Sampling: how many clients a round expects out of the population, how
+ * many rounds, the least a round closes with, its deadline. */
+static int spec_sampling(const json_t *req, hush__task *t, hush__fail *f)
+{
     double expected = num(req, "expected_clients", NAN),
            population = num(req, "population", NAN);
     double rounds = num(req, "rounds", 100), min_clients = num(req, "min_clients", 1);
@@ -342,84 +364,80 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
           min_clients == floor(min_clients)) ||
         !(round_seconds >= 0 && round_seconds <= 1e7) ||
         !(t->delta >= 1e-300 && t->delta < 1)) {
-        json_decref(emb_json);
-        hush__fail_set(
+        return hush__fail_set(
             f, HUSH_EINVAL, "invalid_task",
             "need expected_clients >= 1, population >= expected_clients, rounds >= 1, "
             "min_clients in [1, population], round_seconds >= 0, delta in (0, 1)");
-        goto out;
     }
     t->expected = (uint32_t)expected;
     t->q = expected / population;
     t->max_rounds = (uint32_t)rounds;
     t->min_clients = (uint32_t)min_clients;
     t->round_seconds = (uint32_t)round_seconds;
-    /* No privacy must be said, never implied by a 0 or a missing number. */
+    return 0;
+}
+
+/* Central privacy: a target epsilon (the noise multiplier follows from
+ * it) or a noise multiplier; no privacy must be said ("dp": "none"),
+ * never implied by a 0 or a missing number. */
+static int spec_privacy(const json_t *req, hush__task *t, hush__fail *f)
+{
     const json_t *dpv = json_object_get(req, "dp");
     const char *dp = json_string_value(dpv);
+    hush_err err = {0};
     if (dpv != NULL &&
         (dp == NULL || (strcmp(dp, "central") != 0 && strcmp(dp, "none") != 0))) {
-        json_decref(emb_json);
-        hush__fail_set(f, HUSH_EINVAL, "invalid_privacy",
-                       "\"dp\" must be \"central\" (the default) or \"none\"");
-        goto out;
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_privacy",
+                              "\"dp\" must be \"central\" (the default) or \"none\"");
     }
     t->dp_none = dp != NULL && strcmp(dp, "none") == 0;
     const json_t *te = json_object_get(req, "target_epsilon");
     const json_t *nm = json_object_get(req, "noise_multiplier");
-    if (t->dp_none) {
-        if (te != NULL || nm != NULL) {
-            json_decref(emb_json);
-            hush__fail_set(f, HUSH_EINVAL, "invalid_privacy",
-                           "\"%s\" contradicts \"dp\": \"none\"",
-                           te != NULL ? "target_epsilon" : "noise_multiplier");
-            goto out;
-        }
-        t->target_eps = 0;
-        t->z = 0;
-    } else {
-        t->target_eps = json_is_number(te) ? json_number_value(te) : NAN;
-        if (!(t->target_eps >= HUSH_LDP_EPSILON_MIN && t->target_eps <= 1e4)) {
-            json_decref(emb_json);
-            hush__fail_set(
+    if (t->dp_none && (te != NULL || nm != NULL)) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_privacy",
+                              "\"%s\" contradicts \"dp\": \"none\"",
+                              te != NULL ? "target_epsilon" : "noise_multiplier");
+    }
+    t->target_eps = t->dp_none ? 0 : json_is_number(te) ? json_number_value(te) : NAN;
+    if (!t->dp_none && !(t->target_eps >= HUSH_LDP_EPSILON_MIN && t->target_eps <= 1e4)) {
+        return hush__fail_set(
+            f, HUSH_EINVAL, "invalid_privacy",
+            "\"target_epsilon\" must be a number in [%g, 1e4] (got %s); a task without "
+            "central privacy says \"dp\": \"none\"",
+            HUSH_LDP_EPSILON_MIN, te == NULL ? "nothing" : "another value");
+    }
+    t->z = 0;
+    if (!t->dp_none && nm == NULL &&
+        hush_rdp_noise_for_epsilon(t->q, t->max_rounds, t->delta, t->target_eps, &t->z,
+                                   &err) != 0) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_privacy", "%s", err.msg);
+    }
+    if (!t->dp_none && nm != NULL) {
+        t->z = json_is_number(nm) ? json_number_value(nm) : NAN;
+        if (!(t->z >= 0.01 && t->z <= 1e4)) {
+            return hush__fail_set(
                 f, HUSH_EINVAL, "invalid_privacy",
-                "\"target_epsilon\" must be a number in [%g, 1e4] (got %s); a task "
-                "without central privacy says \"dp\": \"none\"",
-                HUSH_LDP_EPSILON_MIN, te == NULL ? "nothing" : "another value");
-            goto out;
-        }
-        if (nm == NULL) {
-            if (hush_rdp_noise_for_epsilon(t->q, t->max_rounds, t->delta, t->target_eps,
-                                           &t->z, &err) != 0) {
-                json_decref(emb_json);
-                hush__fail_set(f, HUSH_EINVAL, "invalid_privacy", "%s", err.msg);
-                goto out;
-            }
-        } else {
-            t->z = json_is_number(nm) ? json_number_value(nm) : NAN;
-            if (!(t->z >= 0.01 && t->z <= 1e4)) {
-                json_decref(emb_json);
-                hush__fail_set(
-                    f, HUSH_EINVAL, "invalid_privacy",
-                    "\"noise_multiplier\" must be a number in [0.01, 1e4]; a task "
-                    "without central privacy says \"dp\": \"none\"");
-                goto out;
-            }
+                "\"noise_multiplier\" must be a number in [0.01, 1e4]; a "
+                "task without central privacy says \"dp\": \"none\"");
         }
     }
     t->local_noise = num(req, "local_noise_multiplier", 0);
     double lambda = num(req, "ditto_lambda", 0.1);
     if (!(t->local_noise >= 0 && t->local_noise <= 1e4) ||
         !(lambda >= 0 && lambda <= 1e4)) {
-        json_decref(emb_json);
-        hush__fail_set(
-            f, HUSH_EINVAL, "invalid_privacy",
-            "\"local_noise_multiplier\" and \"ditto_lambda\" must be numbers in "
-            "[0, 1e4]");
-        goto out;
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_privacy",
+                              "\"local_noise_multiplier\" and \"ditto_lambda\" must be "
+                              "numbers in [0, 1e4]");
     }
-    /* clipping */
+    return 0;
+}
+
+/* Clipping: a fixed norm, or adaptive clipping with its own share of the
+ * noise. */
+static int spec_clipping(const json_t *req, hush__task *t, hush__fail *f)
+{
     const json_t *ad = json_object_get(req, "adaptive_clipping");
+    hush_err err = {0};
     t->adaptive = ad != NULL;
     t->clip = t->adaptive ? num(ad, "initial", 0.1) : num(req, "clip_norm", NAN);
     t->target_quantile = num(ad, "target_quantile", 0.5);
@@ -430,61 +448,67 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
         (t->adaptive && (!(t->target_quantile > 0 && t->target_quantile < 1) ||
                          !(t->clip_lr > 0 && t->clip_lr < 10) ||
                          !(t->bit_noise >= 0 && t->bit_noise <= 1e5)))) {
-        json_decref(emb_json);
-        hush__fail_set(
+        return hush__fail_set(
             f, HUSH_EINVAL, "invalid_clipping",
             "need a positive \"clip_norm\", or \"adaptive_clipping\" {initial > 0, "
             "target_quantile in (0, 1), learning_rate in (0, 10), bit_noise in [0, "
             "1e5]}");
-        goto out;
     }
     if (t->adaptive && t->z > 0 &&
         hush_adaptive_noise_split(t->z, t->bit_noise, &t->z_update, &err) != 0) {
-        json_decref(emb_json);
-        hush__fail_set(f, HUSH_EINVAL, "invalid_clipping", "%s", err.msg);
-        goto out;
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_clipping", "%s", err.msg);
     }
-    /* the publication's template: everything but round, clip and weights */
+    return 0;
+}
+
+/* The publication's template: everything but round, clip and weights.
+ * Takes emb_json (consumed either way). */
+static int spec_template(const json_t *req, hush__task *t, const hush_model_spec *spec,
+                         json_t *emb_json, hush__fail *f)
+{
     const json_t *local = json_object_get(req, "local");
     const char *pers = json_string_value(json_object_get(req, "personalization"));
-    tmpl = json_pack(
+    t->template = json_pack(
         "{s:s, s:I, s:s, s:{s:s, s:I, s:I, s:I}, s:O, s:o, s:b, s:f, "
         "s:{s:f, s:f, s:f}, s:s, s:f, s:f, s:{s:f}}",
-        "model", t->id, "round", (json_int_t)1, "name", name, "architecture", "kind",
-        hush_model_kind_name(spec.kind), "inputs", (json_int_t)spec.inputs, "classes",
-        (json_int_t)spec.classes, "hidden", (json_int_t)spec.hidden, "labels", labels,
-        "embedder", emb_json, "adaptive_clipping", t->adaptive, "sampling_rate", t->q,
-        "local", "epochs", num(local, "epochs", 1), "batch", num(local, "batch", 16),
-        "lr", num(local, "lr", 0.1), "personalization", pers != NULL ? pers : "none",
-        "ditto_lambda", num(req, "ditto_lambda", 0.1), "local_noise_multiplier",
-        num(req, "local_noise_multiplier", 0), "budget", "updates_per_device_per_day",
+        "model", t->id, "round", (json_int_t)1, "name", t->name, "architecture", "kind",
+        hush_model_kind_name(spec->kind), "inputs", (json_int_t)spec->inputs, "classes",
+        (json_int_t)spec->classes, "hidden", (json_int_t)spec->hidden, "labels",
+        json_object_get(req, "labels"), "embedder", emb_json, "adaptive_clipping",
+        t->adaptive, "sampling_rate", t->q, "local", "epochs", num(local, "epochs", 1),
+        "batch", num(local, "batch", 16), "lr", num(local, "lr", 0.1), "personalization",
+        pers != NULL ? pers : "none", "ditto_lambda", num(req, "ditto_lambda", 0.1),
+        "local_noise_multiplier", num(req, "local_noise_multiplier", 0), "budget",
+        "updates_per_device_per_day",
         num(json_object_get(req, "budget"), "updates_per_device_per_day", 1));
-    if (tmpl == NULL) {
-        hush__fail_set(f, HUSH_EINVAL, "invalid_task",
-                       "\"labels\" must be strings and \"local\" numbers");
-        goto out;
-    }
-    t->template = tmpl;
-    tmpl = NULL;
     t->fedper = pers != NULL && strcmp(pers, "fedper") == 0;
-    /* the initial model */
+    return t->template != NULL
+               ? 0
+               : hush__fail_set(f, HUSH_EINVAL, "invalid_task",
+                                "\"labels\" must be strings and \"local\" numbers");
+}
+
+/* The initial model, the server optimizer and the round's aggregator; an
+ * update of the model must fit the request cap, or no device could ever
+ * send one. */
+static int spec_model(hush_collector *h, const json_t *req, hush__task *t,
+                      const hush_model_spec *spec, hush__fail *f)
+{
+    hush_err err = {0};
     uint64_t seed = (uint64_t)num(req, "seed", 1);
-    if (hush_model_new(&spec, seed, &t->global, &err) != 0) {
-        hush__fail_set(f, HUSH_EINVAL, "invalid_architecture", "%s", err.msg);
-        goto out;
+    if (hush_model_new(spec, seed, &t->global, &err) != 0) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_architecture", "%s", err.msg);
     }
     t->update_size =
         t->fedper ? hush_model_head_offset(t->global) : hush_model_size(t->global);
-    /* an update is its floats in base64 and about a hundred bytes of fields:
-     * it must fit the request cap, or no device could ever send one */
+    /* its floats in base64 and about a hundred bytes of fields */
     size_t update_bytes = (t->update_size * 4 + 2) / 3 * 4 + 512;
     if (update_bytes > h->cfg.max_body_bytes) {
-        hush__fail_set(
+        return hush__fail_set(
             f, HUSH_EINVAL, "too_large_for_updates",
             "an update of this model is %zu floats, about %zu bytes: more than the "
             "collector takes in one request (--max-body-bytes %zu)",
             t->update_size, update_bytes, h->cfg.max_body_bytes);
-        goto out;
     }
     const char *so = json_string_value(json_object_get(req, "server_optimizer"));
     hush_server_opt_kind sk = so == NULL || strcmp(so, "fedavg") == 0 ? HUSH_SERVER_FEDAVG
@@ -492,31 +516,53 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
                                                            : (hush_server_opt_kind)0;
     double slr = num(req, "server_lr", sk == HUSH_SERVER_FEDADAM ? 0.01 : 1.0);
     if (hush_server_opt_new(sk, t->update_size, slr, &t->opt, &err) != 0) {
-        hush__fail_set(f, HUSH_EINVAL, "invalid_task", "%s", err.msg);
-        goto out;
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_task", "%s", err.msg);
     }
     t->round = 1;
     if (make_aggregator(t, &err) != 0) {
-        hush__fail_set(f, err.code == HUSH_ERANGE ? HUSH_EINVAL : HUSH_EINTERNAL,
-                       err.code == HUSH_ERANGE ? "invalid_privacy" : "internal", "%s",
-                       err.msg);
-        goto out;
+        return hush__fail_set(f, err.code == HUSH_ERANGE ? HUSH_EINVAL : HUSH_EINTERNAL,
+                              err.code == HUSH_ERANGE ? "invalid_privacy" : "internal",
+                              "%s", err.msg);
     }
-    char *spec_text = hush_json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
-    t->spec = spec_text != NULL ? hush_strdup(spec_text) : NULL;
-    hush_free(spec_text);
-    if (t->name == NULL || t->spec == NULL) {
-        hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
-        goto out;
+    return 0;
+}
+
+/* A task from its spec (a creation request, or the stored one at start),
+ * checked part by part in the order the API documents. */
+static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out,
+                          hush__fail *f)
+{
+    hush__task *t = NULL;
+    json_t *emb_json = NULL;
+    hush_model_spec spec = {0};
+    hush_err err = {0};
+    int rc = spec_fields(req, f);
+    if (rc == 0) {
+        rc = task_new(req, &t, f);
+    }
+    if (rc == 0) {
+        rc = spec_embedder(h, req, &emb_json, &spec.inputs, f);
+    }
+    if (rc == 0 && (rc = spec_architecture(req, &spec, f)) == 0 &&
+        (rc = spec_sampling(req, t, f)) == 0 && (rc = spec_privacy(req, t, f)) == 0 &&
+        (rc = spec_clipping(req, t, f)) == 0) {
+        rc = spec_template(req, t, &spec, emb_json, f);
+        emb_json = NULL; /* consumed */
+    }
+    if (rc == 0) {
+        rc = spec_model(h, req, t, &spec, f);
+    }
+    if (rc == 0) {
+        t->spec = hush_json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        rc = t->spec != NULL
+                 ? 0
+                 : hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
     }
     /* the template must give a valid publication */
-    if (publish(h, t, &err) != 0) {
-        hush__fail_set(f, HUSH_EINVAL, "invalid_task", "%s", err.msg);
-        goto out;
+    if (rc == 0 && publish(h, t, &err) != 0) {
+        rc = hush__fail_set(f, HUSH_EINVAL, "invalid_task", "%s", err.msg);
     }
-    rc = 0;
-out:
-    json_decref(tmpl);
+    json_decref(emb_json);
     if (rc != 0) {
         task_free(t);
         return rc;

@@ -174,6 +174,226 @@ static int cmp_score(const void *a, const void *b)
     return (x->index > y->index) - (x->index < y->index);
 }
 
+/* A retrieval in progress. */
+typedef struct retrieval {
+    const hush_embedder *e;
+    uint32_t dim;
+    units u;
+    float *vec;      /* each unit embedded (unused units only) */
+    bool *used;      /* drawn, a repeat, or a text of the population */
+    uint64_t *taken; /* hashes of the population and the parents, sorted */
+    size_t n_taken;
+    scored_unit *top;
+    char **result;
+    uint64_t *out_hash; /* the hashes of result[0 .. got) */
+    size_t got, want;
+    float *chosen; /* parents and drawn units, embedded */
+    size_t n_chosen;
+    hush_rng *rng;
+    hush__subst_cache cache;
+    bool subst;
+    double substitute;
+} retrieval;
+
+static void retrieval_free(retrieval *rv)
+{
+    if (rv->result != NULL) {
+        hush__texts_free(rv->result, rv->got);
+    }
+    hush_rng_free(rv->rng);
+    hush__subst_cache_free(&rv->cache);
+    hush_free(rv->out_hash);
+    hush_free(rv->chosen);
+    hush_free(rv->u.v);
+    hush_free(rv->vec);
+    hush_free(rv->taken);
+    hush_free(rv->used);
+    hush_free(rv->top);
+}
+
+static char *unit_text(const retrieval *rv, size_t i)
+{
+    char *t = hush_malloc(rv->u.v[i].len + 1);
+    if (t != NULL) {
+        memcpy(t, rv->u.v[i].p, rv->u.v[i].len);
+        t[rv->u.v[i].len] = '\0';
+    }
+    return t;
+}
+
+/* Which units can be drawn: each distinct text once (a repeat of an earlier
+ * unit is used already), never a text the population or the parents hold;
+ * those that can are embedded. */
+static int mark_and_embed(retrieval *rv, hush_err *err)
+{
+    hash_index *byhash = hush_malloc((rv->u.n + 1) * sizeof *byhash);
+    if (byhash == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
+    }
+    for (size_t i = 0; i < rv->u.n; i++) {
+        byhash[i] = (hash_index){rv->u.v[i].hash, i};
+    }
+    qsort(byhash, rv->u.n, sizeof *byhash, cmp_hash_index);
+    for (size_t k = 1; k < rv->u.n; k++) {
+        rv->used[byhash[k].index] = byhash[k].hash == byhash[k - 1].hash;
+    }
+    hush_free(byhash);
+    for (size_t i = 0; i < rv->u.n; i++) {
+        rv->used[i] = rv->used[i] || in_sorted(rv->taken, rv->n_taken, rv->u.v[i].hash);
+        if (rv->used[i]) {
+            continue; /* never a candidate: no need to embed it */
+        }
+        char *t = unit_text(rv, i);
+        int erc = t != NULL ? hush_embed_text(rv->e, t, rv->u.v[i].len,
+                                              rv->vec + i * rv->dim, rv->dim, NULL)
+                            : HUSH_ENOMEM;
+        hush_free(t);
+        if (erc == HUSH_ENOMEM) {
+            return hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
+        }
+        rv->used[i] = erc != 0; /* nothing to embed: never a candidate */
+    }
+    return 0;
+}
+
+/* The corpus in units, the exclusions, the arrays of the draw. */
+static int prepare(retrieval *rv, const hush__parent *parents, size_t n,
+                   const char *const *corpus, size_t n_corpus,
+                   const char *const *population, size_t n_population, size_t max_bytes,
+                   uint64_t seed, hush_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n_corpus && rc == 0; i++) {
+        rc = split_units(corpus[i], max_bytes, &rv->u);
+    }
+    if (rc != 0) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
+    }
+    if (rv->u.n == 0) {
+        return hush_err_set(err, HUSH_EINVAL, "the public corpus has no usable text");
+    }
+    size_t dim = rv->dim;
+    rv->n_taken = n_population + n;
+    rv->vec = hush_calloc(rv->u.n * dim + 1, sizeof *rv->vec);
+    rv->taken = hush_malloc((rv->n_taken + 1) * sizeof *rv->taken);
+    rv->used = hush_calloc(rv->u.n + 1, sizeof *rv->used);
+    rv->top = hush_malloc((rv->u.n + 1) * sizeof *rv->top);
+    rv->result = hush_calloc(rv->want + 1, sizeof *rv->result);
+    rv->out_hash = hush_malloc((rv->want + 1) * sizeof *rv->out_hash);
+    rv->chosen = hush_malloc((n + rv->want + 1) * dim * sizeof *rv->chosen);
+    if (rv->vec == NULL || rv->taken == NULL || rv->used == NULL || rv->top == NULL ||
+        rv->result == NULL || rv->out_hash == NULL || rv->chosen == NULL ||
+        hush_rng_new_seeded_u64(seed ^ 0x7265747269657665u, &rv->rng) != 0) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
+    }
+    for (size_t i = 0; i < n_population; i++) {
+        rv->taken[i] = XXH3_64bits(population[i], strlen(population[i]));
+    }
+    for (size_t i = 0; i < n; i++) {
+        rv->taken[n_population + i] =
+            XXH3_64bits(parents[i].text, strlen(parents[i].text));
+    }
+    qsort(rv->taken, rv->n_taken, sizeof *rv->taken, cmp_hash);
+    if ((rc = mark_and_embed(rv, err)) != 0) {
+        return rc;
+    }
+    /* the parents, against which (and the texts drawn) near-copies are
+     * refused */
+    for (size_t k = 0; k < n; k++) {
+        if (hush_embed_text(rv->e, parents[k].text, strlen(parents[k].text),
+                            rv->chosen + rv->n_chosen * dim, rv->dim, NULL) == 0) {
+            rv->n_chosen++;
+        }
+    }
+    return 0;
+}
+
+/* Every unused unit of a length near the parent's (pw words), ranked by
+ * cosine to its embedding pv; how many, at most TOP_PER_PARENT. */
+static size_t rank_near(retrieval *rv, const float *pv, size_t pw)
+{
+    size_t cand = 0;
+    for (size_t i = 0; i < rv->u.n; i++) {
+        if (rv->used[i] || 2 * rv->u.v[i].words < pw ||
+            2 * rv->u.v[i].words > 3 * pw + 2) {
+            continue;
+        }
+        float s = 0;
+        const float *x = rv->vec + i * rv->dim;
+        for (uint32_t d = 0; d < rv->dim; d++) {
+            s += x[d] * pv[d];
+        }
+        rv->top[cand++] = (scored_unit){s, (uint32_t)i};
+    }
+    qsort(rv->top, cand, sizeof *rv->top, cmp_score);
+    return cand < TOP_PER_PARENT ? cand : TOP_PER_PARENT;
+}
+
+/* With substitution, the unit's words partly replaced: a variation that
+ * happens to equal a text of the population, or one returned already, is
+ * dropped for the verbatim unit.  *t may be replaced. */
+static int vary(retrieval *rv, char **t, hush_err *err)
+{
+    char *s = NULL;
+    size_t changed = 0;
+    int rc = hush__substitute(*t, rv->substitute, &rv->cache, rv->rng, &s, &changed, err);
+    if (rc != 0) {
+        return rc;
+    }
+    uint64_t sh = XXH3_64bits(s, strlen(s));
+    if (changed > 0 && !in_sorted(rv->taken, rv->n_taken, sh) &&
+        !in_list(rv->out_hash, rv->got, sh)) {
+        hush_free(*t);
+        *t = s;
+    } else {
+        hush_free(s);
+    }
+    return 0;
+}
+
+/* One text for the parent: one of the m most similar units still unused
+ * (near-copies only when nothing else near the parent is left: a small or
+ * uniform corpus still gives a round).  *none when nothing is left. */
+static int draw_one(retrieval *rv, size_t cand, size_t m, size_t parent,
+                    size_t *parent_of, bool *none, hush_err *err)
+{
+    size_t pool[16], np = 0;
+    for (int pass = 0; pass < 2 && np == 0; pass++) {
+        for (size_t i = 0; i < cand && np < m; i++) {
+            if (!rv->used[rv->top[i].index] &&
+                (pass == 1 || !near_copy(rv->vec + (size_t)rv->top[i].index * rv->dim,
+                                         rv->chosen, rv->n_chosen, rv->dim))) {
+                pool[np++] = rv->top[i].index;
+            }
+        }
+    }
+    *none = np == 0;
+    if (np == 0) {
+        return 0;
+    }
+    size_t pick = pool[hush_rng_uniform(rv->rng, np)];
+    rv->used[pick] = true;
+    char *t = unit_text(rv, pick);
+    if (t == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
+    }
+    int rc = rv->subst ? vary(rv, &t, err) : 0;
+    uint64_t th = t != NULL ? XXH3_64bits(t, strlen(t)) : 0;
+    if (rc != 0 || in_list(rv->out_hash, rv->got, th)) {
+        hush_free(t); /* an error, or equal to an earlier variation: not twice */
+        return rc;
+    }
+    rv->out_hash[rv->got] = th;
+    memcpy(rv->chosen + rv->n_chosen * rv->dim, rv->vec + pick * rv->dim,
+           rv->dim * sizeof *rv->chosen);
+    rv->n_chosen++;
+    if (parent_of != NULL) {
+        parent_of[rv->got] = parent;
+    }
+    rv->result[rv->got++] = t;
+    return 0;
+}
+
 int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
                              uint32_t round, uint64_t seed, const char *const *corpus,
                              size_t n_corpus, const char *const *population,
@@ -190,212 +410,45 @@ int hush__generate_retrieval(const hush__parent *parents, size_t n, size_t want,
                             "the retrieval generator needs a public corpus "
                             "(hushd --generator-corpus)");
     }
-    int rc = 0;
-    units u = {0};
-    uint32_t dim = hush_embedder_dim(e);
-    float *vec = NULL, *pv = NULL;
-    uint64_t *taken = NULL;
-    bool *used = NULL;
-    scored_unit *top = NULL;
-    char **result = NULL;
-    uint64_t *out_hash = NULL; /* the hashes of result[0 .. got) */
-    float *chosen = NULL;      /* parents and drawn units, embedded */
-    size_t n_chosen = 0;
-    size_t got = 0;
-    hush_rng *rng = NULL;
-    hush__subst_cache cache = {0};
-    bool subst = wv != NULL && substitute > 0.0;
-    if (subst && hush__subst_cache_init(&cache, wv) != 0) {
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
-    }
-    for (size_t i = 0; i < n_corpus && rc == 0; i++) {
-        rc = split_units(corpus[i], max_bytes, &u);
-    }
-    if (rc == 0 && u.n == 0) {
-        rc = hush_err_set(err, HUSH_EINVAL, "the public corpus has no usable text");
-        goto out;
-    }
-    size_t n_taken = n_population + n;
-    vec = rc == 0 ? hush_calloc(u.n * (size_t)dim + 1, sizeof *vec) : NULL;
-    pv = vec != NULL ? hush_calloc(dim + 1, sizeof *pv) : NULL;
-    taken = pv != NULL ? hush_malloc((n_taken + 1) * sizeof *taken) : NULL;
-    used = taken != NULL ? hush_calloc(u.n + 1, sizeof *used) : NULL;
-    top = used != NULL ? hush_malloc((u.n + 1) * sizeof *top) : NULL;
-    result = top != NULL ? hush_calloc(want + 1, sizeof *result) : NULL;
-    out_hash = result != NULL ? hush_malloc((want + 1) * sizeof *out_hash) : NULL;
-    if (out_hash == NULL ||
-        hush_rng_new_seeded_u64(seed ^ 0x7265747269657665u, &rng) != 0) {
-        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
-        goto out;
-    }
-    /* what the population already holds is never drawn */
-    for (size_t i = 0; i < n_population; i++) {
-        taken[i] = XXH3_64bits(population[i], strlen(population[i]));
-    }
-    for (size_t i = 0; i < n; i++) {
-        taken[n_population + i] = XXH3_64bits(parents[i].text, strlen(parents[i].text));
-    }
-    qsort(taken, n_taken, sizeof *taken, cmp_hash);
-    /* each distinct text once: a repeat of an earlier unit is used already */
-    hash_index *byhash = hush_malloc((u.n + 1) * sizeof *byhash);
-    if (byhash == NULL) {
-        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
-        goto out;
-    }
-    for (size_t i = 0; i < u.n; i++) {
-        byhash[i] = (hash_index){u.v[i].hash, i};
-    }
-    qsort(byhash, u.n, sizeof *byhash, cmp_hash_index);
-    for (size_t k = 1; k < u.n; k++) {
-        used[byhash[k].index] = byhash[k].hash == byhash[k - 1].hash;
-    }
-    hush_free(byhash);
-    for (size_t i = 0; i < u.n; i++) {
-        used[i] = used[i] || in_sorted(taken, n_taken, u.v[i].hash);
-        if (used[i]) {
-            continue; /* never a candidate: no need to embed it */
-        }
-        char *t = hush_malloc(u.v[i].len + 1);
-        if (t == NULL) {
-            rc = hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
-            goto out;
-        }
-        memcpy(t, u.v[i].p, u.v[i].len);
-        t[u.v[i].len] = '\0';
-        int erc = hush_embed_text(e, t, u.v[i].len, vec + i * dim, dim, NULL);
-        hush_free(t);
-        if (erc == HUSH_ENOMEM) {
-            rc = hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
-            goto out;
-        }
-        if (erc != 0) {
-            used[i] = true; /* nothing to embed: never a candidate */
-        }
-    }
-    /* the parents and the texts drawn so far, against which near-copies
-     * are refused */
-    chosen = hush_malloc((n + want + 1) * (size_t)dim * sizeof *chosen);
-    if (chosen == NULL) {
-        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
-        goto out;
-    }
-    for (size_t k = 0; k < n; k++) {
-        if (hush_embed_text(e, parents[k].text, strlen(parents[k].text),
-                            chosen + n_chosen * dim, dim, NULL) == 0) {
-            n_chosen++;
-        }
-    }
+    retrieval rv = {.e = e,
+                    .dim = hush_embedder_dim(e),
+                    .want = want,
+                    .subst = wv != NULL && substitute > 0.0,
+                    .substitute = substitute};
+    float *pv = hush_calloc(rv.dim + 1, sizeof *pv);
+    int rc = pv == NULL || (rv.subst && hush__subst_cache_init(&rv.cache, wv) != 0)
+                 ? hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving")
+                 : prepare(&rv, parents, n, corpus, n_corpus, population, n_population,
+                           max_bytes, seed, err);
     size_t m = round <= 1 ? 16 : round == 2 ? 8 : round == 3 ? 4 : 2;
     size_t per_parent = (want + n - 1) / n;
     bool allotted = false;
     for (size_t k = 0; k < n; k++) {
         allotted = allotted || parents[k].children > 0;
     }
-    for (size_t k = 0; k < n && got < want; k++) {
+    for (size_t k = 0; rc == 0 && k < n && rv.got < want; k++) {
         const hush__parent *p = &parents[k];
-        size_t plen = strlen(p->text), pw = words_of(p->text, plen);
-        if (hush_embed_text(e, p->text, plen, pv, dim, NULL) != 0) {
+        size_t plen = strlen(p->text);
+        if (hush_embed_text(e, p->text, plen, pv, rv.dim, NULL) != 0) {
             continue;
         }
-        /* every unused unit of a length near the parent's, by cosine */
-        size_t cand = 0;
-        for (size_t i = 0; i < u.n; i++) {
-            if (used[i] || 2 * u.v[i].words < pw || 2 * u.v[i].words > 3 * pw + 2) {
-                continue;
-            }
-            float s = 0;
-            const float *x = vec + i * dim;
-            for (uint32_t d = 0; d < dim; d++) {
-                s += x[d] * pv[d];
-            }
-            top[cand++] = (scored_unit){s, (uint32_t)i};
-        }
-        qsort(top, cand, sizeof *top, cmp_score);
-        if (cand > TOP_PER_PARENT) {
-            cand = TOP_PER_PARENT;
-        }
-        size_t mine = allotted ? parents[k].children : per_parent;
-        for (size_t c = 0; c < mine && got < want; c++) {
-            /* one of the m most similar units still unused */
-            /* (near-copies only when nothing else near the parent is left:
-             * a small or uniform corpus still gives a round) */
-            size_t pool[16], np = 0;
-            for (int pass = 0; pass < 2 && np == 0; pass++) {
-                for (size_t i = 0; i < cand && np < m; i++) {
-                    if (!used[top[i].index] &&
-                        (pass == 1 || !near_copy(vec + (size_t)top[i].index * dim, chosen,
-                                                 n_chosen, dim))) {
-                        pool[np++] = top[i].index;
-                    }
-                }
-            }
-            if (np == 0) {
-                break;
-            }
-            size_t pick = pool[hush_rng_uniform(rng, np)];
-            used[pick] = true;
-            char *t = hush_malloc(u.v[pick].len + 1);
-            if (t == NULL) {
-                rc = hush_err_set(err, HUSH_ENOMEM, "out of memory retrieving");
-                goto out;
-            }
-            memcpy(t, u.v[pick].p, u.v[pick].len);
-            t[u.v[pick].len] = '\0';
-            if (subst) {
-                char *s = NULL;
-                size_t changed = 0;
-                if ((rc = hush__substitute(t, substitute, &cache, rng, &s, &changed,
-                                           err)) != 0) {
-                    hush_free(t);
-                    goto out;
-                }
-                /* a variation that happens to equal a text of the
-                 * population, or one returned already, is dropped for the
-                 * verbatim unit */
-                uint64_t sh = XXH3_64bits(s, strlen(s));
-                if (changed > 0 && !in_sorted(taken, n_taken, sh) &&
-                    !in_list(out_hash, got, sh)) {
-                    hush_free(t);
-                    t = s;
-                } else {
-                    hush_free(s);
-                }
-            }
-            uint64_t th = XXH3_64bits(t, strlen(t));
-            if (in_list(out_hash, got, th)) {
-                hush_free(t); /* equals an earlier variation: not twice */
-                continue;
-            }
-            out_hash[got] = th;
-            memcpy(chosen + n_chosen * dim, vec + pick * dim, dim * sizeof *chosen);
-            n_chosen++;
-            if (parent_of != NULL) {
-                parent_of[got] = k;
-            }
-            result[got++] = t;
+        size_t cand = rank_near(&rv, pv, words_of(p->text, plen));
+        size_t mine = allotted ? p->children : per_parent;
+        bool none = false;
+        for (size_t c = 0; rc == 0 && !none && c < mine && rv.got < want; c++) {
+            rc = draw_one(&rv, cand, m, k, parent_of, &none, err);
         }
     }
-    if (got == 0) {
+    if (rc == 0 && rv.got == 0) {
         rc = hush_err_set(err, HUSH_EINVAL,
                           "no unused public text is near the kept samples' lengths");
-        goto out;
     }
-    *out = result;
-    *n_out = got;
-    result = NULL;
-out:
-    if (result != NULL) {
-        hush__texts_free(result, got);
+    if (rc == 0) {
+        *out = rv.result;
+        *n_out = rv.got;
+        rv.result = NULL;
     }
-    hush_rng_free(rng);
-    hush__subst_cache_free(&cache);
-    hush_free(out_hash);
-    hush_free(chosen);
-    hush_free(u.v);
-    hush_free(vec);
     hush_free(pv);
-    hush_free(taken);
-    hush_free(used);
-    hush_free(top);
+    retrieval_free(&rv);
     return rc;
 }
