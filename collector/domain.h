@@ -469,6 +469,16 @@ int hush__refiner_start(hush_collector *h, hush_err *err);
 void hush__refiner_stop(hush_collector *h);
 
 /* ingest.c */
+/* POST /v1/reports, as the domain sees it: the posted batch opened if
+ * sealed, checked against its campaign's open round and decoded into a new
+ * item (its campaign and round set, the round referenced); every refusal
+ * is counted under its reason.  The caller sets item->answer and submits
+ * it. */
+int hush__batch_accept(hush_collector *h, const json_t *posted, hush__item **out,
+                       hush__fail *f);
+/* Queues an accepted item for counting and commit; item->answer runs when
+ * it is done (item->status is then 200, 409, 500 or 503). */
+void hush__batch_submit(hush_collector *h, hush__item *item);
 int hush__writer_start(hush_collector *h, hush_err *err);
 void hush__writer_stop(hush_collector *h);
 /* Queues a large OLH/OUE batch for a counter thread, which counts it into

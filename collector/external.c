@@ -109,7 +109,8 @@ static int spawn(const char *cmd, char **envp, child *c, hush_err *err)
     int rc = 0;
     if (pipe_cloexec(pin) != 0 || pipe_cloexec(pout) != 0 || pipe_cloexec(perr) != 0) {
         rc = hush_err_set(err, HUSH_EIO, "cannot create pipes: %s", strerror(errno));
-    } else if (!fa_ok || !attr_ok || posix_spawn_file_actions_adddup2(&fa, pin[0], 0) != 0 ||
+    } else if (!fa_ok || !attr_ok ||
+               posix_spawn_file_actions_adddup2(&fa, pin[0], 0) != 0 ||
                posix_spawn_file_actions_adddup2(&fa, pout[1], 1) != 0 ||
                posix_spawn_file_actions_adddup2(&fa, perr[1], 2) != 0 ||
                posix_spawnattr_setpgroup(&attr, 0) != 0 ||
@@ -253,8 +254,8 @@ static int outcome(int status, bool timed_out, bool too_much, unsigned timeout_s
                             timeout_s, tail);
     }
     if (too_much) {
-        return hush_err_set(err, HUSH_ETOOBIG, "the generator printed more than %zu bytes",
-                            max_output);
+        return hush_err_set(err, HUSH_ETOOBIG,
+                            "the generator printed more than %zu bytes", max_output);
     }
     if (WIFSIGNALED(status)) {
         return hush_err_set(err, HUSH_EIO, "the generator was killed by signal %d%s",
@@ -309,8 +310,9 @@ int hush__generate_external_lineage(const char *cmd, unsigned timeout_s,
                                     hush_err *err)
 {
     if (cmd == NULL || cmd[0] == '\0') {
-        return hush_err_set(err, HUSH_EINVAL,
-                            "no external generator is configured (hushd --generator-cmd)");
+        return hush_err_set(
+            err, HUSH_EINVAL,
+            "no external generator is configured (hushd --generator-cmd)");
     }
     hush__buf in, o, e;
     hush__buf_init(&in, SIZE_MAX - 1);
@@ -326,8 +328,8 @@ int hush__generate_external_lineage(const char *cmd, unsigned timeout_s,
                  ? hush_err_set(err, HUSH_ENOMEM, "out of memory")
                  : run(cmd, envp, &in, timeout_s, max_output, &o, &e, err);
     if (rc == 0) {
-        rc = hush__generator_output_parse_lineage(o.data != NULL ? o.data : "", o.len, want,
-                                                  max_bytes, parents, n, out, n_out,
+        rc = hush__generator_output_parse_lineage(o.data != NULL ? o.data : "", o.len,
+                                                  want, max_bytes, parents, n, out, n_out,
                                                   parent_of, err);
     }
     hush_free(envp);
