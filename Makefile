@@ -387,6 +387,7 @@ format:
 lint:
 	clang-format --dry-run --Werror $(C_FILES)
 	scripts/check-banned
+	scripts/check-function-length collector
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem -Icommon -Iprivacy -Iembeddings \
 	    -Ilearning -Iprotocol -Icollector -Idevice -D__GNUC__ -D__x86_64__ \

@@ -166,9 +166,116 @@ static void campaign_metrics(hush_collector *h, hush__buf *t)
     pthread_rwlock_unlock(&h->campaigns_lock);
 }
 
+/* Requests by route, method and status. */
+static void request_metrics(const hush__metrics *m, hush__buf *t)
+{
+    hush__buf_addf(t,
+                   "# HELP hush_http_requests_total HTTP requests by route and status.\n"
+                   "# TYPE hush_http_requests_total counter\n");
+    for (int r = 0; r < ROUTE_COUNT; r++) {
+        for (int s = 0; s < HUSH__N_STATUS; s++) {
+            uint64_t v = __atomic_load_n(&m->requests[r][s], __ATOMIC_RELAXED);
+            if (v != 0) {
+                char code[16];
+                snprintf(code, sizeof code, "%d", hush__status_codes[s]);
+                hush__buf_addf(
+                    t,
+                    "hush_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} "
+                    "%llu\n",
+                    route_methods[r], route_names[r],
+                    hush__status_codes[s] != 0 ? code : "other", (unsigned long long)v);
+            }
+        }
+    }
+}
+
+/* Timeouts, and reports and batches accepted and refused by reason. */
+static void count_metrics(hush__metrics *m, hush__buf *t)
+{
+    hush__buf_addf(
+        t,
+        "# HELP hush_requests_timed_out_total Connections closed because a request's "
+        "head and body took longer than --request-timeout.\n"
+        "# TYPE hush_requests_timed_out_total counter\n"
+        "hush_requests_timed_out_total %llu\n",
+        (unsigned long long)__atomic_load_n(&m->requests_timed_out, __ATOMIC_RELAXED));
+    hush__buf_addf(
+        t,
+        "# HELP hush_reports_accepted_total Reports committed and counted.\n"
+        "# TYPE hush_reports_accepted_total counter\n"
+        "hush_reports_accepted_total %llu\n"
+        "# HELP hush_batches_accepted_total Batches committed and counted.\n"
+        "# TYPE hush_batches_accepted_total counter\n"
+        "hush_batches_accepted_total %llu\n"
+        "# HELP hush_reports_rejected_total Reports not counted, by reason.\n"
+        "# TYPE hush_reports_rejected_total counter\n",
+        (unsigned long long)__atomic_load_n(&m->reports_accepted, __ATOMIC_RELAXED),
+        (unsigned long long)__atomic_load_n(&m->batches_accepted, __ATOMIC_RELAXED));
+    for (int i = 0; i < REJECT_COUNT; i++) {
+        hush__buf_addf(t, "hush_reports_rejected_total{reason=\"%s\"} %llu\n",
+                       hush__reject_names[i],
+                       (unsigned long long)__atomic_load_n(&m->reports_rejected[i],
+                                                           __ATOMIC_RELAXED));
+    }
+    hush__buf_addf(
+        t,
+        "# HELP hush_batches_rejected_total Batches not counted, by reason (duplicates "
+        "are acknowledged; the rest are refused).\n"
+        "# TYPE hush_batches_rejected_total counter\n");
+    for (int i = 0; i < REJECT_COUNT; i++) {
+        hush__buf_addf(t, "hush_batches_rejected_total{reason=\"%s\"} %llu\n",
+                       hush__reject_names[i],
+                       (unsigned long long)__atomic_load_n(&m->batches_rejected[i],
+                                                           __ATOMIC_RELAXED));
+    }
+}
+
+/* The commit histograms and the rebuild time (under the metrics lock). */
+static void histogram_metrics(hush__metrics *m, hush__buf *t)
+{
+    pthread_mutex_lock(&m->lock);
+    hush__buf_addf(
+        t, "# HELP hush_commit_duration_seconds Group commit latency (write + fsync).\n"
+           "# TYPE hush_commit_duration_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int b = 0; b < HUSH__COMMIT_BUCKETS; b++) {
+        cum += m->commit_bucket[b];
+        hush__buf_addf(t, "hush_commit_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                       hush__commit_bounds_s[b], (unsigned long long)cum);
+    }
+    cum += m->commit_bucket[HUSH__COMMIT_BUCKETS];
+    hush__buf_addf(t,
+                   "hush_commit_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+                   "hush_commit_duration_seconds_sum %.6f\n"
+                   "hush_commit_duration_seconds_count %llu\n",
+                   (unsigned long long)cum, m->commit_sum_s,
+                   (unsigned long long)m->commit_count);
+    hush__buf_addf(t, "# HELP hush_batches_per_commit Batches sharing one commit.\n"
+                      "# TYPE hush_batches_per_commit histogram\n");
+    cum = 0;
+    for (int k = 0; k < HUSH__BATCH_BUCKETS; k++) {
+        cum += m->batches_bucket[k];
+        hush__buf_addf(t, "hush_batches_per_commit_bucket{le=\"%d\"} %llu\n", 1 << k,
+                       (unsigned long long)cum);
+    }
+    cum += m->batches_bucket[HUSH__BATCH_BUCKETS];
+    hush__buf_addf(t,
+                   "hush_batches_per_commit_bucket{le=\"+Inf\"} %llu\n"
+                   "hush_batches_per_commit_sum %llu\n"
+                   "hush_batches_per_commit_count %llu\n",
+                   (unsigned long long)cum, (unsigned long long)m->batches_sum,
+                   (unsigned long long)m->commit_count);
+    hush__buf_addf(
+        t,
+        "# HELP hush_aggregate_rebuild_seconds Time to rebuild the aggregates at start.\n"
+        "# TYPE hush_aggregate_rebuild_seconds gauge\n"
+        "hush_aggregate_rebuild_seconds %.6f\n",
+        m->rebuild_seconds);
+    pthread_mutex_unlock(&m->lock);
+}
+
 char *hush__metrics_render(hush_collector *h, size_t *len)
 {
-    hush__metrics *m = &h->metrics;
     hush__buf t;
     hush__buf_init(&t, METRICS_MAX);
     hush__buf_addf(
@@ -181,99 +288,9 @@ char *hush__metrics_render(hush_collector *h, size_t *len)
         sodium_version_string());
     process_metrics(&t);
     campaign_metrics(h, &t);
-    hush__buf_addf(&t,
-                   "# HELP hush_http_requests_total HTTP requests by route and status.\n"
-                   "# TYPE hush_http_requests_total counter\n");
-    for (int r = 0; r < ROUTE_COUNT; r++) {
-        for (int s = 0; s < HUSH__N_STATUS; s++) {
-            uint64_t v = __atomic_load_n(&m->requests[r][s], __ATOMIC_RELAXED);
-            if (v != 0) {
-                char code[16];
-                snprintf(code, sizeof code, "%d", hush__status_codes[s]);
-                hush__buf_addf(
-                    &t,
-                    "hush_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} "
-                    "%llu\n",
-                    route_methods[r], route_names[r],
-                    hush__status_codes[s] != 0 ? code : "other", (unsigned long long)v);
-            }
-        }
-    }
-    hush__buf_addf(
-        &t,
-        "# HELP hush_requests_timed_out_total Connections closed because a request's "
-        "head and body took longer than --request-timeout.\n"
-        "# TYPE hush_requests_timed_out_total counter\n"
-        "hush_requests_timed_out_total %llu\n",
-        (unsigned long long)__atomic_load_n(&m->requests_timed_out, __ATOMIC_RELAXED));
-    hush__buf_addf(
-        &t,
-        "# HELP hush_reports_accepted_total Reports committed and counted.\n"
-        "# TYPE hush_reports_accepted_total counter\n"
-        "hush_reports_accepted_total %llu\n"
-        "# HELP hush_batches_accepted_total Batches committed and counted.\n"
-        "# TYPE hush_batches_accepted_total counter\n"
-        "hush_batches_accepted_total %llu\n"
-        "# HELP hush_reports_rejected_total Reports not counted, by reason.\n"
-        "# TYPE hush_reports_rejected_total counter\n",
-        (unsigned long long)__atomic_load_n(&m->reports_accepted, __ATOMIC_RELAXED),
-        (unsigned long long)__atomic_load_n(&m->batches_accepted, __ATOMIC_RELAXED));
-    for (int i = 0; i < REJECT_COUNT; i++) {
-        hush__buf_addf(&t, "hush_reports_rejected_total{reason=\"%s\"} %llu\n",
-                       hush__reject_names[i],
-                       (unsigned long long)__atomic_load_n(&m->reports_rejected[i],
-                                                           __ATOMIC_RELAXED));
-    }
-    hush__buf_addf(
-        &t,
-        "# HELP hush_batches_rejected_total Batches not counted, by reason (duplicates "
-        "are acknowledged; the rest are refused).\n"
-        "# TYPE hush_batches_rejected_total counter\n");
-    for (int i = 0; i < REJECT_COUNT; i++) {
-        hush__buf_addf(&t, "hush_batches_rejected_total{reason=\"%s\"} %llu\n",
-                       hush__reject_names[i],
-                       (unsigned long long)__atomic_load_n(&m->batches_rejected[i],
-                                                           __ATOMIC_RELAXED));
-    }
-    pthread_mutex_lock(&m->lock);
-    hush__buf_addf(
-        &t, "# HELP hush_commit_duration_seconds Group commit latency (write + fsync).\n"
-            "# TYPE hush_commit_duration_seconds histogram\n");
-    uint64_t cum = 0;
-    for (int b = 0; b < HUSH__COMMIT_BUCKETS; b++) {
-        cum += m->commit_bucket[b];
-        hush__buf_addf(&t, "hush_commit_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                       hush__commit_bounds_s[b], (unsigned long long)cum);
-    }
-    cum += m->commit_bucket[HUSH__COMMIT_BUCKETS];
-    hush__buf_addf(&t,
-                   "hush_commit_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
-                   "hush_commit_duration_seconds_sum %.6f\n"
-                   "hush_commit_duration_seconds_count %llu\n",
-                   (unsigned long long)cum, m->commit_sum_s,
-                   (unsigned long long)m->commit_count);
-    hush__buf_addf(&t, "# HELP hush_batches_per_commit Batches sharing one commit.\n"
-                       "# TYPE hush_batches_per_commit histogram\n");
-    cum = 0;
-    for (int k = 0; k < HUSH__BATCH_BUCKETS; k++) {
-        cum += m->batches_bucket[k];
-        hush__buf_addf(&t, "hush_batches_per_commit_bucket{le=\"%d\"} %llu\n", 1 << k,
-                       (unsigned long long)cum);
-    }
-    cum += m->batches_bucket[HUSH__BATCH_BUCKETS];
-    hush__buf_addf(&t,
-                   "hush_batches_per_commit_bucket{le=\"+Inf\"} %llu\n"
-                   "hush_batches_per_commit_sum %llu\n"
-                   "hush_batches_per_commit_count %llu\n",
-                   (unsigned long long)cum, (unsigned long long)m->batches_sum,
-                   (unsigned long long)m->commit_count);
-    hush__buf_addf(
-        &t,
-        "# HELP hush_aggregate_rebuild_seconds Time to rebuild the aggregates at start.\n"
-        "# TYPE hush_aggregate_rebuild_seconds gauge\n"
-        "hush_aggregate_rebuild_seconds %.6f\n",
-        m->rebuild_seconds);
-    pthread_mutex_unlock(&m->lock);
+    request_metrics(&h->metrics, &t);
+    count_metrics(&h->metrics, &t);
+    histogram_metrics(&h->metrics, &t);
     return hush__buf_take(&t, len); /* NULL (a 500) if any append failed */
 }
 

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -94,22 +95,76 @@ static int set_path(char *dst, size_t cap, const char *name, const char *value,
     return 0;
 }
 
-static int set_uint(unsigned *dst, const char *name, const char *value, uint64_t min,
-                    uint64_t max, hush_err *err)
+/* Every setting: its name, what kind of value it takes and where it goes.
+ * A flag is one of two words (yes, no), stored as a bool. */
+enum kind { TEXT, UINT, SIZE, FLAG };
+#define AT(field) \
+    offsetof(hush_collector_config, field), sizeof(((hush_collector_config *)0)->field)
+static const struct setting {
+    const char *name;
+    enum kind kind;
+    size_t off, size;
+    uint64_t min, max;    /* UINT, SIZE */
+    const char *yes, *no; /* FLAG */
+} settings[] = {
+    {"listen", TEXT, AT(listen), 0, 0, NULL, NULL},
+    {"key-dir", TEXT, AT(key_dir), 0, 0, NULL, NULL},
+    {"admin-token-file", TEXT, AT(admin_token_file), 0, 0, NULL, NULL},
+    {"generator-cmd", TEXT, AT(generator_cmd), 0, 0, NULL, NULL},
+    {"generator-corpus", TEXT, AT(generator_corpus), 0, 0, NULL, NULL},
+    {"word-vectors", TEXT, AT(word_vectors), 0, 0, NULL, NULL},
+    {"max-body-bytes", SIZE, AT(max_body_bytes), 1024, 1u << 30, NULL, NULL},
+    {"generator-max-bytes", SIZE, AT(generator_max_bytes), 1024, 1u << 30, NULL, NULL},
+    {"connection-limit", UINT, AT(connection_limit), 1, 1u << 20, NULL, NULL},
+    {"connection-timeout", UINT, AT(connection_timeout_s), 1, 3600, NULL, NULL},
+    {"request-timeout", UINT, AT(request_timeout_s), 1, 3600, NULL, NULL},
+    {"connections-per-client", UINT, AT(connections_per_client), 0, 1u << 20, NULL, NULL},
+    {"threads", UINT, AT(threads), 0, 256, NULL, NULL},
+    {"checkpoint-interval", UINT, AT(checkpoint_interval_s), 1, 86400, NULL, NULL},
+    {"max-batches-per-commit", UINT, AT(max_batches_per_commit), 1, 1u << 20, NULL, NULL},
+    {"generator-timeout", UINT, AT(generator_timeout_s), 1, 86400, NULL, NULL},
+    {"sync", FLAG, AT(sync_full), 0, 0, "full", "normal"},
+    {"estimates", FLAG, AT(estimates_admin_only), 0, 0, "admin", "public"},
+    {"demo", FLAG, AT(demo), 0, 0, "true", "false"},
+};
+#undef AT
+
+static int set_one(hush_collector_config *c, const struct setting *st, const char *value,
+                   hush_err *err)
 {
+    char *dst = (char *)c + st->off;
     uint64_t v;
-    int rc = hush_parse_u64(value, min, max, name, &v, err);
-    if (rc == 0) {
-        *dst = (unsigned)v;
+    int rc = 0;
+    switch (st->kind) {
+    case TEXT:
+        return set_path(dst, st->size, st->name, value, err);
+    case UINT:
+    case SIZE:
+        rc = hush_parse_u64(value, st->min, st->max, st->name, &v, err);
+        if (rc == 0 && st->kind == UINT) {
+            *(unsigned *)(void *)dst = (unsigned)v;
+        } else if (rc == 0) {
+            *(size_t *)(void *)dst = (size_t)v;
+        }
+        return rc;
+    case FLAG:
+        if (strcmp(value, st->yes) != 0 && strcmp(value, st->no) != 0) {
+            return hush_err_set(err, HUSH_EINVAL, "%s must be %s or %s (got \"%s\")",
+                                st->name, st->yes, st->no, value);
+        }
+        *(bool *)(void *)dst = strcmp(value, st->yes) == 0;
+        return 0;
     }
-    return rc;
+    return hush_err_set(err, HUSH_EINVAL, "unknown setting \"%s\"", st->name);
 }
 
 int hush_collector_config_set(hush_collector_config *c, const char *name,
                               const char *value, hush_err *err)
 {
-    if (strcmp(name, "listen") == 0) {
-        return set_path(c->listen, sizeof c->listen, name, value, err);
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+        if (strcmp(name, settings[i].name) == 0) {
+            return set_one(c, &settings[i], value, err);
+        }
     }
     if (strcmp(name, "port") == 0) {
         uint64_t v;
@@ -121,97 +176,20 @@ int hush_collector_config_set(hush_collector_config *c, const char *name,
         if (strncmp(value, "sqlite:", 7) != 0 || value[7] == '\0') {
             return hush_err_set(
                 err, HUSH_EINVAL,
-                "store must be sqlite:PATH (got \"%s\"); PostgreSQL comes with "
-                "scale-out",
+                "store must be sqlite:PATH (got \"%s\"); PostgreSQL comes "
+                "with scale-out",
                 value);
         }
         return set_path(c->store, sizeof c->store, name, value, err);
-    }
-    if (strcmp(name, "key-dir") == 0) {
-        return set_path(c->key_dir, sizeof c->key_dir, name, value, err);
-    }
-    if (strcmp(name, "admin-token-file") == 0) {
-        return set_path(c->admin_token_file, sizeof c->admin_token_file, name, value,
-                        err);
     }
     if (strcmp(name, "access-log") == 0) {
         return set_path(c->access_log, sizeof c->access_log, name,
                         strcmp(value, "off") == 0 ? "" : value, err);
     }
-    if (strcmp(name, "max-body-bytes") == 0) {
-        uint64_t v;
-        int rc = hush_parse_u64(value, 1024, 1u << 30, name, &v, err);
-        c->max_body_bytes = rc == 0 ? (size_t)v : c->max_body_bytes;
-        return rc;
-    }
-    if (strcmp(name, "connection-limit") == 0) {
-        return set_uint(&c->connection_limit, name, value, 1, 1u << 20, err);
-    }
-    if (strcmp(name, "connection-timeout") == 0) {
-        return set_uint(&c->connection_timeout_s, name, value, 1, 3600, err);
-    }
-    if (strcmp(name, "request-timeout") == 0) {
-        return set_uint(&c->request_timeout_s, name, value, 1, 3600, err);
-    }
-    if (strcmp(name, "connections-per-client") == 0) {
-        return set_uint(&c->connections_per_client, name, value, 0, 1u << 20, err);
-    }
-    if (strcmp(name, "threads") == 0) {
-        return set_uint(&c->threads, name, value, 0, 256, err);
-    }
-    if (strcmp(name, "checkpoint-interval") == 0) {
-        return set_uint(&c->checkpoint_interval_s, name, value, 1, 86400, err);
-    }
-    if (strcmp(name, "max-batches-per-commit") == 0) {
-        return set_uint(&c->max_batches_per_commit, name, value, 1, 1u << 20, err);
-    }
-    if (strcmp(name, "generator-cmd") == 0) {
-        return set_path(c->generator_cmd, sizeof c->generator_cmd, name, value, err);
-    }
-    if (strcmp(name, "generator-corpus") == 0) {
-        return set_path(c->generator_corpus, sizeof c->generator_corpus, name, value,
-                        err);
-    }
-    if (strcmp(name, "word-vectors") == 0) {
-        return set_path(c->word_vectors, sizeof c->word_vectors, name, value, err);
-    }
-    if (strcmp(name, "generator-timeout") == 0) {
-        return set_uint(&c->generator_timeout_s, name, value, 1, 86400, err);
-    }
-    if (strcmp(name, "generator-max-bytes") == 0) {
-        uint64_t v;
-        int rc = hush_parse_u64(value, 1024, 1u << 30, name, &v, err);
-        c->generator_max_bytes = rc == 0 ? (size_t)v : c->generator_max_bytes;
-        return rc;
-    }
-    if (strcmp(name, "sync") == 0) {
-        if (strcmp(value, "full") != 0 && strcmp(value, "normal") != 0) {
-            return hush_err_set(err, HUSH_EINVAL,
-                                "sync must be full or normal (got \"%s\")", value);
-        }
-        c->sync_full = strcmp(value, "full") == 0;
-        return 0;
-    }
-    if (strcmp(name, "estimates") == 0) {
-        if (strcmp(value, "public") != 0 && strcmp(value, "admin") != 0) {
-            return hush_err_set(err, HUSH_EINVAL,
-                                "estimates must be public or admin (got \"%s\")", value);
-        }
-        c->estimates_admin_only = strcmp(value, "admin") == 0;
-        return 0;
-    }
     if (strcmp(name, "test-noise-seed") == 0) {
         int rc = hush_parse_u64(value, 0, UINT64_MAX, name, &c->test_noise_seed, err);
         c->has_test_noise_seed = rc == 0;
         return rc;
-    }
-    if (strcmp(name, "demo") == 0) {
-        if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
-            return hush_err_set(err, HUSH_EINVAL,
-                                "demo must be true or false (got \"%s\")", value);
-        }
-        c->demo = strcmp(value, "true") == 0;
-        return 0;
     }
     return hush_err_set(err, HUSH_EINVAL, "unknown setting \"%s\"", name);
 }

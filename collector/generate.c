@@ -395,6 +395,51 @@ int hush__generate_builtin(const hush__parent *parents, size_t n, size_t want,
                                           max_bytes, out, n_out, NULL, err);
 }
 
+/* What the children are made of: each parent's weight (its vote
+ * estimate, floored so every kept sample can be a parent) and sentences,
+ * the vocabulary (each parent's words once per tenth of its share of the
+ * votes, and the corpus's words) and the corpus's sentences.  The parents'
+ * texts go into `seen`. */
+static int gen_material(gen *g, const hush__parent *parents, size_t n,
+                        const char *const *corpus, size_t n_corpus, hashset *seen)
+{
+    double total = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        double w = parents[i].estimate > 1.0 ? parents[i].estimate : 1.0;
+        total += w;
+        g->cum[i] = total;
+        set_add(seen, parents[i].text, strlen(parents[i].text));
+        rc = split_sentences(parents[i].text, &g->sent[i]);
+        if (rc == 0 && g->sent[i].n == 0) {
+            rc = strs_push(&g->sent[i], parents[i].text, strlen(parents[i].text));
+        }
+        strs words = {0};
+        if (rc == 0) {
+            rc = split_words(parents[i].text, &words);
+        }
+        unsigned copies = 1 + (unsigned)(9.0 * w / (w + 10.0));
+        for (size_t k = 0; rc == 0 && k < words.n; k++) {
+            for (unsigned c = 0; rc == 0 && c < copies; c++) {
+                rc = strs_push(&g->vocab, words.v[k], strlen(words.v[k]));
+            }
+        }
+        strs_free(&words);
+    }
+    for (size_t i = 0; i < n_corpus && rc == 0; i++) {
+        rc = split_sentences(corpus[i], &g->phrases);
+        strs words = {0};
+        if (rc == 0) {
+            rc = split_words(corpus[i], &words);
+        }
+        for (size_t k = 0; rc == 0 && k < words.n; k++) {
+            rc = strs_push(&g->vocab, words.v[k], strlen(words.v[k]));
+        }
+        strs_free(&words);
+    }
+    return rc;
+}
+
 int hush__generate_builtin_lineage(const hush__parent *parents, size_t n, size_t want,
                                    uint64_t seed, const char *const *corpus,
                                    size_t n_corpus, size_t max_bytes, char ***out,
@@ -423,42 +468,7 @@ int hush__generate_builtin_lineage(const hush__parent *parents, size_t n, size_t
         rc = hush_err_set(err, HUSH_ENOMEM, "out of memory generating");
         goto out;
     }
-    double total = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        /* weights: the vote estimate, floored so every kept sample can
-         * be a parent */
-        double w = parents[i].estimate > 1.0 ? parents[i].estimate : 1.0;
-        total += w;
-        g.cum[i] = total;
-        set_add(&seen, parents[i].text, strlen(parents[i].text));
-        rc = split_sentences(parents[i].text, &g.sent[i]);
-        if (rc == 0 && g.sent[i].n == 0) {
-            rc = strs_push(&g.sent[i], parents[i].text, strlen(parents[i].text));
-        }
-        /* the parent's words, once per tenth of its share of the votes */
-        strs words = {0};
-        if (rc == 0) {
-            rc = split_words(parents[i].text, &words);
-        }
-        unsigned copies = 1 + (unsigned)(9.0 * w / (w + 10.0));
-        for (size_t k = 0; rc == 0 && k < words.n; k++) {
-            for (unsigned c = 0; rc == 0 && c < copies; c++) {
-                rc = strs_push(&g.vocab, words.v[k], strlen(words.v[k]));
-            }
-        }
-        strs_free(&words);
-    }
-    for (size_t i = 0; i < n_corpus && rc == 0; i++) {
-        rc = split_sentences(corpus[i], &g.phrases);
-        strs words = {0};
-        if (rc == 0) {
-            rc = split_words(corpus[i], &words);
-        }
-        for (size_t k = 0; rc == 0 && k < words.n; k++) {
-            rc = strs_push(&g.vocab, words.v[k], strlen(words.v[k]));
-        }
-        strs_free(&words);
-    }
+    rc = rc != 0 ? rc : gen_material(&g, parents, n, corpus, n_corpus, &seen);
     if (rc != 0) {
         rc = hush_err_set(err, HUSH_ENOMEM, "out of memory generating");
         goto out;
@@ -517,16 +527,83 @@ int hush__generator_output_parse(const char *text, size_t len, size_t want,
                                                 n_parents, out, n_out, NULL, err);
 }
 
+/* What the lines read so far gave. */
+typedef struct parsed {
+    strs result;
+    hashset seen; /* the parents' texts and every text taken */
+    size_t want, max_bytes;
+    const hush__parent *parents;
+    size_t n_parents;
+    size_t *parent_of;
+} parsed;
+
+/* The kept sample a line names as its "parent" (optional): its index,
+ * SIZE_MAX when the line names none or names no kept sample. */
+static size_t parent_named(const parsed *ps, const json_t *pj)
+{
+    for (size_t k = 0; pj != NULL && json_is_string(pj) && k < ps->n_parents; k++) {
+        if (strcmp(ps->parents[k].id, json_string_value(pj)) == 0) {
+            return k;
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* One line {"text", "parent"?}: checked; a new text taken, a repeat (of a
+ * parent or an earlier line) skipped. */
+static int parse_line(parsed *ps, const char *line, size_t len, size_t line_no,
+                      hush_err *err)
+{
+    json_error_t jerr;
+    int jcode = 0;
+    json_t *doc = hush__json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr, &jcode);
+    const json_t *t = json_object_get(doc, "text"), *pj = json_object_get(doc, "parent");
+    const char *s = json_string_value(t);
+    size_t sl = json_string_length(t), parent = parent_named(ps, pj);
+    int rc = 0;
+    if (doc == NULL && jcode == HUSH_ENOMEM) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
+    } else if (doc == NULL || !json_is_object(doc) || s == NULL) {
+        rc = hush_err_set(err, HUSH_EINVAL,
+                          "generator output line %zu is not {\"text\": string}", line_no);
+    } else if (pj != NULL && parent == SIZE_MAX) {
+        rc = hush_err_set(err, HUSH_EINVAL,
+                          "generator output line %zu: \"parent\" names no kept sample",
+                          line_no);
+    } else if (sl == 0 || sl > ps->max_bytes || !has_alnum(s, sl) || !clean_utf8(s, sl)) {
+        rc = hush_err_set(err, HUSH_EINVAL,
+                          "generator output line %zu: a text must be 1 to %zu bytes of "
+                          "UTF-8 with a letter or digit and no control characters",
+                          line_no, ps->max_bytes);
+    } else if (ps->result.n == ps->want) {
+        rc = hush_err_set(err, HUSH_EINVAL,
+                          "the generator printed more than the %zu texts asked for",
+                          ps->want);
+    } else if (set_add(&ps->seen, s, sl)) {
+        if (ps->parent_of != NULL) {
+            ps->parent_of[ps->result.n] = parent;
+        }
+        if (strs_push(&ps->result, s, sl) != 0) {
+            rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
+        }
+    }
+    json_decref(doc);
+    return rc;
+}
+
 int hush__generator_output_parse_lineage(const char *text, size_t len, size_t want,
                                          size_t max_bytes, const hush__parent *parents,
                                          size_t n_parents, char ***out, size_t *n_out,
                                          size_t *parent_of, hush_err *err)
 {
-    strs result = {0};
-    hashset seen = {0};
-    int rc = set_init(&seen, n_parents + want);
+    parsed ps = {.want = want,
+                 .max_bytes = max_bytes,
+                 .parents = parents,
+                 .n_parents = n_parents,
+                 .parent_of = parent_of};
+    int rc = set_init(&ps.seen, n_parents + want);
     for (size_t i = 0; rc == 0 && i < n_parents; i++) {
-        set_add(&seen, parents[i].text, strlen(parents[i].text));
+        set_add(&ps.seen, parents[i].text, strlen(parents[i].text));
     }
     size_t line_no = 0, pos = 0;
     while (rc == 0 && pos < len) {
@@ -540,67 +617,19 @@ int hush__generator_output_parse_lineage(const char *text, size_t len, size_t wa
             line_len--;
         }
         if (line_len > 0) {
-            json_error_t jerr;
-            int jcode = 0;
-            json_t *doc = hush__json_loadb(text + pos, line_len, JSON_REJECT_DUPLICATES,
-                                           &jerr, &jcode);
-            const json_t *t = json_object_get(doc, "text");
-            const char *s = json_string_value(t);
-            size_t sl = json_string_length(t);
-            /* optional: the id of the kept sample the text was made from */
-            const json_t *pj = json_object_get(doc, "parent");
-            size_t parent = SIZE_MAX;
-            for (size_t k = 0; pj != NULL && json_is_string(pj) && k < n_parents; k++) {
-                if (strcmp(parents[k].id, json_string_value(pj)) == 0) {
-                    parent = k;
-                    break;
-                }
-            }
-            if (doc == NULL && jcode == HUSH_ENOMEM) {
-                rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
-            } else if (doc == NULL || !json_is_object(doc) || s == NULL) {
-                rc = hush_err_set(err, HUSH_EINVAL,
-                                  "generator output line %zu is not {\"text\": string}",
-                                  line_no);
-            } else if (pj != NULL && parent == SIZE_MAX) {
-                rc = hush_err_set(err, HUSH_EINVAL,
-                                  "generator output line %zu: \"parent\" names no kept "
-                                  "sample",
-                                  line_no);
-            } else if (sl == 0 || sl > max_bytes || !has_alnum(s, sl) ||
-                       !clean_utf8(s, sl)) {
-                rc = hush_err_set(
-                    err, HUSH_EINVAL,
-                    "generator output line %zu: a text must be 1 to %zu bytes "
-                    "of UTF-8 with a letter or digit and no control "
-                    "characters",
-                    line_no, max_bytes);
-            } else if (result.n == want) {
-                rc = hush_err_set(
-                    err, HUSH_EINVAL,
-                    "the generator printed more than the %zu texts asked for", want);
-            } else if (set_add(&seen, s, sl)) {
-                /* a repeat (of a parent or an earlier line) is skipped */
-                if (parent_of != NULL) {
-                    parent_of[result.n] = parent;
-                }
-                if (strs_push(&result, s, sl) != 0) {
-                    rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
-                }
-            }
-            json_decref(doc);
+            rc = parse_line(&ps, text + pos, line_len, line_no, err);
         }
         pos = end + 1;
     }
-    if (rc == 0 && result.n == 0) {
+    if (rc == 0 && ps.result.n == 0) {
         rc = hush_err_set(err, HUSH_EINVAL, "the generator printed no new texts");
     }
-    hush_free(seen.slot);
+    hush_free(ps.seen.slot);
     if (rc != 0) {
-        strs_free(&result);
+        strs_free(&ps.result);
         return rc;
     }
-    *out = result.v;
-    *n_out = result.n;
+    *out = ps.result.v;
+    *n_out = ps.result.n;
     return 0;
 }

@@ -13,7 +13,9 @@
 
 #include "hush_collector.h"
 
-int main(int argc, char **argv)
+/* The settings from the arguments (--version and --check-config are
+ * hushd's own); -1 to go on, else the exit status. */
+static int configure(int argc, char **argv, hush_collector_config *cfg)
 {
     bool check = false;
     int kept = 1;
@@ -28,12 +30,10 @@ int main(int argc, char **argv)
             argv[kept++] = argv[i];
         }
     }
-    argc = kept;
-    hush_collector_config cfg;
-    hush_collector_config_defaults(&cfg);
+    hush_collector_config_defaults(cfg);
     hush_err err = {0};
     bool help = false;
-    if (hush_collector_config_args(&cfg, argc, argv, &help, &err) != 0) {
+    if (hush_collector_config_args(cfg, kept, argv, &help, &err) != 0) {
         fprintf(stderr, "hushd: %s\n%s", err.msg, hush_collector_usage());
         return 2;
     }
@@ -41,39 +41,23 @@ int main(int argc, char **argv)
         fputs(hush_collector_usage(), stdout);
         return 0;
     }
-    if (check) {
-        if (hush_collector_config_check(&cfg, &err) != 0) {
-            fprintf(stderr, "hushd: configuration: %s\n", err.msg);
-            return 1;
-        }
-        printf("hushd: configuration OK (listen %s:%u, store %s, keys in %s)\n",
-               cfg.listen, cfg.port, cfg.store, cfg.key_dir);
-        return 0;
+    if (!check) {
+        return -1;
     }
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    hush_collector *h = NULL;
-    if (hush_collector_start(&cfg, &h, &err) != 0) {
-        fprintf(stderr, "hushd: %s\n", err.msg);
+    if (hush_collector_config_check(cfg, &err) != 0) {
+        fprintf(stderr, "hushd: configuration: %s\n", err.msg);
         return 1;
     }
-    unsigned port = hush_collector_port(h);
-    if (cfg.has_test_noise_seed) {
-        fprintf(stderr, "hushd: WARNING: --test-noise-seed makes the central DP noise of "
-                        "federated rounds predictable; it is for tests only and voids "
-                        "every central privacy guarantee\n");
-    }
-    fprintf(stderr, "hushd: listening on http://%s:%u (store %s, keys in %s)\n",
-            cfg.listen, port, cfg.store, cfg.key_dir);
-    if (cfg.demo) {
-        fprintf(
-            stderr,
+    printf("hushd: configuration OK (listen %s:%u, store %s, keys in %s)\n", cfg->listen,
+           cfg->port, cfg->store, cfg->key_dir);
+    return 0;
+}
+
+/* What a first-time user can paste (--demo). */
+static void print_tour(const hush_collector_config *cfg, unsigned port)
+{
+    const char *l = cfg->listen;
+    fprintf(stderr,
             "\nTry it:\n"
             "  curl -s http://%s:%u/healthz\n"
             "  curl -s http://%s:%u/v1/campaigns\n"
@@ -92,15 +76,18 @@ int main(int argc, char **argv)
             "http://%s:%u/v1/campaigns\n"
             "  curl -s http://%s:%u/metrics | head\n\n"
             "Ctrl-C stops the collector (gracefully).\n",
-            cfg.listen, port, cfg.listen, port, cfg.listen, port, cfg.listen, port,
-            cfg.listen, port, cfg.listen, port, cfg.admin_token_file, cfg.listen, port,
-            cfg.listen, port);
-    }
+            l, port, l, port, l, port, l, port, l, port, l, port, cfg->admin_token_file,
+            l, port, l, port);
+}
+
+/* Serves until SIGTERM or SIGINT; SIGHUP reloads. */
+static int wait_for_stop(hush_collector *h, const sigset_t *set)
+{
     int sig = 0;
     for (;;) {
-        sigwait(&set, &sig);
+        sigwait(set, &sig);
         if (sig != SIGHUP) {
-            break;
+            return sig;
         }
         hush_err rerr = {0};
         if (hush_collector_reload(h, &rerr) != 0) {
@@ -110,6 +97,40 @@ int main(int argc, char **argv)
             fprintf(stderr, "hushd: SIGHUP: access log reopened, admin token re-read\n");
         }
     }
+}
+
+int main(int argc, char **argv)
+{
+    hush_collector_config cfg;
+    int status = configure(argc, argv, &cfg);
+    if (status >= 0) {
+        return status;
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    hush_collector *h = NULL;
+    hush_err err = {0};
+    if (hush_collector_start(&cfg, &h, &err) != 0) {
+        fprintf(stderr, "hushd: %s\n", err.msg);
+        return 1;
+    }
+    unsigned port = hush_collector_port(h);
+    if (cfg.has_test_noise_seed) {
+        fprintf(stderr, "hushd: WARNING: --test-noise-seed makes the central DP noise of "
+                        "federated rounds predictable; it is for tests only and voids "
+                        "every central privacy guarantee\n");
+    }
+    fprintf(stderr, "hushd: listening on http://%s:%u (store %s, keys in %s)\n",
+            cfg.listen, port, cfg.store, cfg.key_dir);
+    if (cfg.demo) {
+        print_tour(&cfg, port);
+    }
+    int sig = wait_for_stop(h, &set);
     fprintf(stderr, "hushd: %s received, stopping\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
     hush_collector_stop(h);

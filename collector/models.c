@@ -665,89 +665,102 @@ static int noise_rng(const hush_collector *h, const hush__task *t, hush_rng **ou
     return rc;
 }
 
+/* What a round close may have to undo: the model and the optimizer state
+ * as they were. */
+typedef struct task_snapshot {
+    hush_model *model;
+    float *opt;
+    size_t opt_n;
+    double clip;
+} task_snapshot;
+
+static int snapshot_take(const hush__task *t, task_snapshot *sn, hush_err *err)
+{
+    const float *opt_state = NULL;
+    sn->clip = t->clip;
+    sn->opt_n = hush_server_opt_state(t->opt, &opt_state);
+    sn->opt = sn->opt_n > 0 ? hush_malloc(sn->opt_n * sizeof *sn->opt) : NULL;
+    if (sn->opt_n > 0 && sn->opt == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory closing a round");
+    }
+    if (sn->opt_n > 0) {
+        memcpy(sn->opt, opt_state, sn->opt_n * sizeof *sn->opt);
+    }
+    return hush_model_clone(t->global, &sn->model, err);
+}
+
+/* Back to the round as it was (its updates are still stored; the
+ * accumulator is rebuilt from them). */
+static void snapshot_restore(hush_collector *h, hush__task *t, const task_snapshot *sn)
+{
+    memcpy(hush_model_params(t->global), hush_model_cparams(sn->model),
+           hush_model_size(sn->model) * sizeof(float));
+    if (sn->opt_n > 0) {
+        int orc = hush_server_opt_restore(t->opt, sn->opt, sn->opt_n, NULL);
+        (void)orc; /* the size it was saved with: cannot fail */
+    }
+    t->clip = sn->clip;
+    t->done--;
+    t->round--;
+    t->state = TASK_RUNNING;
+    (void)make_aggregator(t, NULL);
+    (void)task_replay(h, t, NULL);
+    (void)publish(h, t, NULL);
+}
+
+/* The averaged, noised update applied; the clip adapted; the next round
+ * opened (or the task finished or out of budget), published and stored. */
+static int advance(hush_collector *h, hush__task *t, const float *mean, double share,
+                   uint32_t n, double agg_ms, hush_err *err)
+{
+    double clip_before = t->clip;
+    hush_server_opt_step(t->opt, hush_model_params(t->global), mean);
+    if (t->adaptive) {
+        t->clip = hush_adaptive_clip_next(t->clip, share, t->target_quantile, t->clip_lr);
+    }
+    t->done++;
+    t->round++;
+    if (t->done >= t->max_rounds) {
+        t->state = TASK_FINISHED;
+    } else if (!round_affordable(t)) {
+        t->state = TASK_EXHAUSTED;
+    }
+    double order;
+    hush__model_round rec = {.round = t->round - 1,
+                             .updates = n,
+                             .clip = clip_before,
+                             .epsilon = epsilon_after(t, t->done, &order),
+                             .aggregate_ms = agg_ms};
+    int rc = make_aggregator(t, err);
+    if (rc == 0) {
+        rc = publish(h, t, err);
+    }
+    return rc != 0 ? rc : task_save(h, t, false, &rec, err);
+}
+
 /* Closes the open round: noise, average, optimizer, clip; the next round.
- * Called with t->lock held. */
+ * Called with t->lock held; on failure the round is as it was. */
 static int close_round(hush_collector *h, hush__task *t, hush_err *err)
 {
     double t0 = hush__now();
     uint32_t n = hush_fedavg_count(t->agg);
     float *mean = hush_malloc(t->update_size * sizeof *mean);
     hush_rng *rng = NULL;
-    int rc = 0;
-    if (mean == NULL || noise_rng(h, t, &rng) != 0) {
-        hush_free(mean);
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory closing a round");
-    }
-    /* keep the previous state to restore if the store fails */
-    hush_model *before = NULL;
-    if ((rc = hush_model_clone(t->global, &before, err)) != 0) {
-        hush_free(mean);
-        hush_rng_free(rng);
-        return rc;
-    }
-    const float *opt_state = NULL;
-    size_t opt_n = hush_server_opt_state(t->opt, &opt_state);
-    float *opt_before = opt_n > 0 ? hush_malloc(opt_n * sizeof *opt_before) : NULL;
-    if (opt_n > 0 && opt_before == NULL) {
-        hush_model_free(before);
-        hush_free(mean);
-        hush_rng_free(rng);
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory closing a round");
-    }
-    if (opt_n > 0) {
-        memcpy(opt_before, opt_state, opt_n * sizeof *opt_before);
-    }
-    double share = NAN, clip_before = t->clip;
-    rc = hush_fedavg_finish(t->agg, rng, mean, &share, err);
-    double agg_ms = (hush__now() - t0) * 1e3;
-    if (rc == 0) {
-        hush_server_opt_step(t->opt, hush_model_params(t->global), mean);
-        if (t->adaptive) {
-            t->clip =
-                hush_adaptive_clip_next(t->clip, share, t->target_quantile, t->clip_lr);
-        }
-        t->done++;
-        t->round++;
-        if (t->done >= t->max_rounds) {
-            t->state = TASK_FINISHED;
-        } else if (!round_affordable(t)) {
-            t->state = TASK_EXHAUSTED;
-        }
-        double order;
-        hush__model_round rec = {.round = t->round - 1,
-                                 .updates = n,
-                                 .clip = clip_before,
-                                 .epsilon = epsilon_after(t, t->done, &order),
-                                 .aggregate_ms = agg_ms};
-        rc = make_aggregator(t, err);
-        if (rc == 0) {
-            rc = publish(h, t, err);
-        }
-        if (rc == 0) {
-            rc = task_save(h, t, false, &rec, err);
-        }
+    task_snapshot sn = {0};
+    int rc = mean == NULL || noise_rng(h, t, &rng) != 0
+                 ? hush_err_set(err, HUSH_ENOMEM, "out of memory closing a round")
+                 : snapshot_take(t, &sn, err);
+    double share = NAN;
+    if (rc == 0 && (rc = hush_fedavg_finish(t->agg, rng, mean, &share, err)) == 0) {
+        rc = advance(h, t, mean, share, n, (hush__now() - t0) * 1e3, err);
         if (rc != 0) {
-            /* back to the round as it was (its updates are still stored;
-             * the accumulator is rebuilt from them) */
-            memcpy(hush_model_params(t->global), hush_model_cparams(before),
-                   hush_model_size(before) * sizeof(float));
-            if (opt_n > 0) {
-                int orc = hush_server_opt_restore(t->opt, opt_before, opt_n, NULL);
-                (void)orc; /* the size it was saved with: cannot fail */
-            }
-            t->clip = clip_before;
-            t->done--;
-            t->round--;
-            t->state = TASK_RUNNING;
-            (void)make_aggregator(t, NULL);
-            (void)task_replay(h, t, NULL);
-            (void)publish(h, t, NULL);
+            snapshot_restore(h, t, &sn);
         } else {
             t->opened = hush__now();
         }
     }
-    hush_free(opt_before);
-    hush_model_free(before);
+    hush_free(sn.opt);
+    hush_model_free(sn.model);
     hush_free(mean);
     hush_rng_free(rng);
     return rc;
