@@ -42,9 +42,16 @@ CFLAGS  ?= $(OPT) -g
 # (gcc only: clang vectorizes these at -O2 anyway and does not know the flag)
 VECT_FLAGS := $(shell $(CC) -fvect-cost-model=dynamic -E -x c /dev/null >/dev/null 2>&1 \
                 && echo -fvect-cost-model=dynamic)
-ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE $(WARNINGS) $(VECT_FLAGS) \
-              -fvisibility=hidden -fPIC -MMD -MP $(CFLAGS) $(PKG_CFLAGS) \
-              -Icommon -Iprivacy -Iembeddings -Ilearning -Iprotocol -Icollector -Idevice
+ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE $(WARNINGS) $(VECT_FLAGS) \
+             -fvisibility=hidden -fPIC -MMD -MP $(CFLAGS) $(PKG_CFLAGS) $(INC)
+# Boundaries the compiler enforces: every public header is in include/hush/
+# (the installed layout); a component sees those and its own folder, so it
+# cannot include another component's internals.  Tests are white-box and
+# see every folder.  scripts/check-deps (make lint) checks which public
+# headers each component may include: the architecture's arrows.
+INC := -Iinclude/hush
+ALL_DIRS := -Iinclude/hush -Icommon -Iprivacy -Iembeddings -Ilearning -Iprotocol \
+            -Icollector -Idevice
 LDLIBS  := -Wl,--as-needed $(PKG_LIBS) -lm -lpthread
 
 ifneq ($(SANITIZE),)
@@ -98,6 +105,9 @@ all: $(LIBS) $(SHARED_LIBS) $(TOOLS) $(TEST_BIN) $(BENCHES) $(FUZZ_REPLAY)
 deps:
 	@scripts/install-deps
 
+$(foreach c,common privacy embeddings learning protocol collector device tools bench,\
+  $(eval $(BUILD)/obj/$(c)/%.o: INC := -Iinclude/hush -I$(c)))
+$(BUILD)/obj/tests/%.o: INC := $(ALL_DIRS) -Itools
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$@)
@@ -208,6 +218,7 @@ $(BUILD)/obj/tools/%.o: ALL_CFLAGS += -Itools
 
 # Slow tier: the same sources compiled with HUSH_TEST_SLOW, which enables the
 # long property runs.
+$(BUILD)/obj-slow/%.o: INC := $(ALL_DIRS)
 $(BUILD)/obj-slow/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$@)
@@ -315,13 +326,12 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PRIVACY_SRC) $(EMBED_SRC) $(LEAR
                  $(PROTO_SRC) $(DEV_SRC) $(COLL_SRC) tools/llm_answer.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -DHUSH_NO_MULTIVERSION -Icommon -Iprivacy -Iembeddings -Iprotocol \
-	    -Ilearning -Idevice -Icollector -Itools \
+	    -fno-sanitize-recover=all -DHUSH_NO_MULTIVERSION $(ALL_DIRS) -Itools \
 	    $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 # ---- install ------------------------------------------------------------
 VERSION    := $(shell sed -n 's/^\#define HUSH_DEVICE_VERSION_STRING "\(.*\)"/\1/p' \
-                device/hush_device.h)
+                include/hush/hush_device.h)
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 LIBDIR     ?= $(PREFIX)/lib
@@ -332,9 +342,10 @@ MANDIR     ?= $(PREFIX)/share/man
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 MAN_PAGES  := man/hushd.8 man/hush-agent.1 man/hush-embed.1 man/hush-privacy.1 \
               man/hush-generate-llm.1
-PUBLIC_HEADERS := common/hush_common.h privacy/hush_privacy.h embeddings/hush_embed.h \
-                  learning/hush_learning.h protocol/hush_protocol.h device/hush_device.h \
-                  device/hush_transport.h
+# (include/hush/ also holds hush_buf.h and hush_json.h, which components
+# share but apps do not get: not installed, not exported)
+PUBLIC_HEADERS := $(addprefix include/hush/,hush_common.h hush_privacy.h hush_embed.h \
+                  hush_learning.h hush_protocol.h hush_device.h hush_transport.h)
 INSTALL_TOOLS  := $(BUILD)/bin/hushd $(BUILD)/bin/hush-agent $(BUILD)/bin/hush-privacy \
                   $(BUILD)/bin/hush-embed $(BUILD)/bin/hush-generate-llm
 
@@ -388,13 +399,13 @@ lint:
 	clang-format --dry-run --Werror $(C_FILES)
 	scripts/check-banned
 	scripts/check-function-length collector
+	scripts/check-deps
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
-	    --inline-suppr --suppress=missingIncludeSystem -Icommon -Iprivacy -Iembeddings \
-	    -Ilearning -Iprotocol -Icollector -Idevice -D__GNUC__ -D__x86_64__ \
+	    --inline-suppr --suppress=missingIncludeSystem $(ALL_DIRS) -D__GNUC__ -D__x86_64__ \
 	    common privacy embeddings learning protocol collector device tools bench tests/fuzz
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem --suppress=unknownMacro \
-	    -Icommon -Iprivacy -Iembeddings -Ilearning -Iprotocol -Icollector -Idevice -Itests \
+	    $(ALL_DIRS) -Itests \
 	    tests/common tests/privacy tests/embeddings tests/learning tests/protocol \
 	    tests/collector tests/device
 
