@@ -1,0 +1,376 @@
+/*
+ * test_store.c - the store contract of store.h, on the SQLite store in
+ * memory: atomic operations, batches stored once in growing row-id order,
+ * checkpoints, the round close, compaction and archive, model tasks.
+ * Every implementation must pass the same checks (a PostgreSQL store will
+ * run them too).
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "store.h"
+
+static hush__store *s;
+
+static void open_store(void)
+{
+    hush_err err = {0};
+    cr_assert_eq(hush__store_sqlite_open(":memory:", true, &s, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(s->ops->kind, "sqlite");
+}
+
+static void close_store(void)
+{
+    s->ops->close(s);
+    s = NULL;
+}
+
+TestSuite(store, .init = open_store, .fini = close_store);
+
+static const char pub1[] = "{\"round\":1}";
+
+static int save_campaign(const char *id, hush_err *err)
+{
+    hush__campaign_row c = {.id = id,
+                            .name = "a campaign",
+                            .spec = "{}",
+                            .created_at = 1000,
+                            .round = 1,
+                            .publication = pub1,
+                            .publication_len = sizeof pub1 - 1,
+                            .signature = "sig1",
+                            .opened_at = 1000};
+    return s->ops->campaign_save(s, &c, err);
+}
+
+struct seen {
+    char ids[8][32];
+    int n;
+    int64_t ended[8], archived[8];
+    uint32_t round[8];
+};
+
+static int note_campaign(void *ctx, const hush__campaign_row *row, hush_err *err)
+{
+    (void)err;
+    struct seen *sn = ctx;
+    cr_assert_lt(sn->n, 8);
+    snprintf(sn->ids[sn->n], sizeof sn->ids[0], "%s", row->id);
+    sn->ended[sn->n] = row->ended_at;
+    sn->archived[sn->n] = row->archived_at;
+    sn->round[sn->n] = row->round;
+    cr_assert_eq(row->publication_len, strlen(row->publication));
+    sn->n++;
+    return 0;
+}
+
+Test(store, a_campaign_is_saved_once_and_read_back)
+{
+    hush_err err = {0};
+    cr_assert_eq(save_campaign("c1", &err), 0, "%s", err.msg);
+    hush_err_clear(&err);
+    cr_assert_eq(save_campaign("c1", &err), HUSH_EEXIST);
+    cr_assert_eq(save_campaign("c2", &err), 0);
+    struct seen sn = {0};
+    cr_assert_eq(s->ops->campaigns_each(s, note_campaign, &sn, &err), 0);
+    cr_assert_eq(sn.n, 2);
+    cr_assert_str_eq(sn.ids[0], "c1");
+    cr_assert_eq(sn.ended[0], 0);
+    cr_assert_eq(sn.archived[0], 0);
+    /* ending is recorded; ending twice is refused (a key) */
+    cr_assert_eq(s->ops->campaign_end(s, "c1", 2000, &err), 0);
+    hush_err_clear(&err);
+    cr_assert_neq(s->ops->campaign_end(s, "c1", 2001, &err), 0);
+    sn = (struct seen){0};
+    cr_assert_eq(s->ops->campaigns_each(s, note_campaign, &sn, &err), 0);
+    cr_assert_eq(sn.ended[0], 2000);
+}
+
+static int stop_at_first(void *ctx, const hush__campaign_row *row, hush_err *err)
+{
+    (void)ctx;
+    (void)row;
+    return hush_err_set(err, HUSH_ECORRUPT, "stop");
+}
+
+Test(store, a_visitor_error_stops_the_walk_and_is_returned)
+{
+    hush_err err = {0};
+    cr_assert_eq(save_campaign("c1", &err), 0);
+    cr_assert_eq(s->ops->campaigns_each(s, stop_at_first, NULL, &err), HUSH_ECORRUPT);
+}
+
+static hush__batch_row batch(uint8_t tag, const char *campaign, uint32_t round,
+                             const uint8_t *reports, size_t n)
+{
+    static uint8_t ids[256][HUSH_BATCH_ID_BYTES];
+    memset(ids[tag], tag, HUSH_BATCH_ID_BYTES);
+    return (hush__batch_row){.batch_id = ids[tag],
+                             .campaign = campaign,
+                             .round = round,
+                             .n = n,
+                             .reports = reports,
+                             .bytes = n};
+}
+
+struct replayed {
+    int64_t rowids[16];
+    uint8_t first[16];
+    int n;
+};
+
+static int note_batch(void *ctx, int64_t rowid, const char *campaign, uint32_t round,
+                      const void *reports, size_t len, hush_err *err)
+{
+    (void)campaign;
+    (void)round;
+    (void)err;
+    struct replayed *r = ctx;
+    r->rowids[r->n] = rowid;
+    r->first[r->n] = len > 0 ? ((const uint8_t *)reports)[0] : 0;
+    r->n++;
+    return 0;
+}
+
+Test(store, batches_are_stored_once_in_growing_row_order)
+{
+    hush_err err = {0};
+    cr_assert_eq(save_campaign("c1", &err), 0);
+    uint8_t r1[] = {1, 2, 3}, r2[] = {4}, r3[] = {5, 6};
+    hush__batch_row rows[3] = {batch(1, "c1", 1, r1, 3), batch(2, "c1", 1, r2, 1),
+                               batch(3, "c1", 1, r3, 2)};
+    rows[2].skip = true; /* its round closed while it waited */
+    int64_t last = 0;
+    cr_assert_eq(s->ops->batches_commit(s, rows, 3, &last, &err), 0, "%s", err.msg);
+    cr_assert(!rows[0].duplicate && !rows[1].duplicate);
+    cr_assert(s->ok);
+    /* the same batch id again: acknowledged as a duplicate, not stored */
+    hush__batch_row again[2] = {batch(2, "c1", 1, r2, 1), batch(4, "c1", 1, r3, 2)};
+    int64_t last2 = last;
+    cr_assert_eq(s->ops->batches_commit(s, again, 2, &last2, &err), 0);
+    cr_assert(again[0].duplicate);
+    cr_assert(!again[1].duplicate);
+    cr_assert_gt(last2, last);
+    struct replayed rp = {0};
+    int64_t max = 0;
+    cr_assert_eq(s->ops->batches_each(s, 0, note_batch, &rp, &max, &err), 0);
+    cr_assert_eq(rp.n, 3, "stored: the two, then the new one (not the skipped)");
+    cr_assert_eq(rp.first[0], 1);
+    cr_assert_eq(rp.first[1], 4);
+    cr_assert_eq(rp.first[2], 5);
+    cr_assert(rp.rowids[0] < rp.rowids[1] && rp.rowids[1] < rp.rowids[2]);
+    cr_assert_eq(max, rp.rowids[2]);
+    cr_assert_eq(last2, max);
+    /* after a row id: only what came later */
+    int64_t second = rp.rowids[1];
+    rp = (struct replayed){0};
+    cr_assert_eq(s->ops->batches_each(s, second, note_batch, &rp, &max, &err), 0);
+    cr_assert_eq(rp.n, 1);
+}
+
+Test(store, checkpoints_replace_and_load_or_are_not_found)
+{
+    hush_err err = {0};
+    void *state = NULL;
+    size_t len = 0;
+    int64_t last = 0;
+    cr_assert_eq(s->ops->checkpoint_load(s, "c1", 1, &state, &len, &last, &err),
+                 HUSH_ENOTFOUND);
+    hush__state_row rows[2] = {{"c1", 1, "abc", 3}, {"c2", 4, "", 0}};
+    cr_assert_eq(s->ops->checkpoints_save(s, rows, 2, 17, &err), 0, "%s", err.msg);
+    rows[0].state = "abcd";
+    rows[0].len = 4;
+    cr_assert_eq(s->ops->checkpoints_save(s, rows, 1, 20, &err), 0);
+    cr_assert_eq(s->ops->checkpoint_load(s, "c1", 1, &state, &len, &last, &err), 0);
+    cr_assert_eq(len, 4);
+    cr_assert_eq(memcmp(state, "abcd", 4), 0);
+    cr_assert_eq(last, 20);
+    hush_free(state);
+    cr_assert_eq(s->ops->checkpoint_load(s, "c2", 4, &state, &len, &last, &err), 0);
+    cr_assert_eq(len, 0);
+    cr_assert_eq(last, 17);
+    hush_free(state);
+}
+
+Test(store, a_round_close_is_all_or_nothing)
+{
+    hush_err err = {0};
+    cr_assert_eq(save_campaign("c1", &err), 0);
+    hush__round_record rec = {.n_reports = 5,
+                              .kept = 1,
+                              .generated = 2,
+                              .timings = "{\"total_ms\":1.0}",
+                              .metrics = NULL,
+                              .estimates = "{\"items\":[]}",
+                              .policy = "{}",
+                              .lineage = NULL};
+    static const char pub2[] = "{\"round\":2}";
+    hush__round_row next = {2, pub2, sizeof pub2 - 1, "sig2", 3000};
+    cr_assert_eq(s->ops->round_close(s, "c1", 1, &rec, &next, &err), 0, "%s", err.msg);
+    /* closing round 1 again: it is not open, and nothing changes */
+    hush__round_row next3 = {3, pub2, sizeof pub2 - 1, "sig3", 4000};
+    hush_err_clear(&err);
+    cr_assert_eq(s->ops->round_close(s, "c1", 1, &rec, &next3, &err), HUSH_ECORRUPT);
+    json_t *rounds = NULL;
+    cr_assert_eq(s->ops->rounds(s, "c1", &rounds, &err), 0);
+    cr_assert_eq(json_array_size(rounds), 2, "round 3 was not opened");
+    json_t *r1 = json_array_get(rounds, 0);
+    cr_assert_eq(json_integer_value(json_object_get(r1, "closed_at")), 3000);
+    cr_assert_eq(json_integer_value(json_object_get(r1, "n_reports")), 5);
+    cr_assert(json_is_null(json_object_get(json_array_get(rounds, 1), "closed_at")));
+    json_decref(rounds);
+    char *frozen = NULL;
+    cr_assert_eq(s->ops->round_estimates(s, "c1", 1, &frozen, &err), 0);
+    cr_assert_str_eq(frozen, "{\"items\":[]}");
+    hush_free(frozen);
+    cr_assert_eq(s->ops->round_estimates(s, "c1", 2, &frozen, &err), HUSH_ENOTFOUND,
+                 "the open round has no frozen estimates");
+    struct seen sn = {0};
+    cr_assert_eq(s->ops->campaigns_each(s, note_campaign, &sn, &err), 0);
+    cr_assert_eq(sn.round[0], 2);
+}
+
+Test(store, compaction_deletes_closed_rounds_batches_only)
+{
+    hush_err err = {0};
+    cr_assert_eq(save_campaign("c1", &err), 0);
+    uint8_t r[] = {1, 2, 3, 4};
+    hush__batch_row rows[2] = {batch(10, "c1", 1, r, 4), batch(11, "c1", 1, r, 2)};
+    int64_t last = 0;
+    cr_assert_eq(s->ops->batches_commit(s, rows, 2, &last, &err), 0);
+    hush__round_record rec = {.timings = "{}", .estimates = "{}", .policy = "{}"};
+    hush__round_row next = {2, pub1, sizeof pub1 - 1, "s", 2000};
+    cr_assert_eq(s->ops->round_close(s, "c1", 1, &rec, &next, &err), 0);
+    hush__batch_row open_round[1] = {batch(12, "c1", 2, r, 1)};
+    cr_assert_eq(s->ops->batches_commit(s, open_round, 1, &last, &err), 0);
+    hush__compaction out = {0};
+    cr_assert_eq(s->ops->compact(s, &out, &err), 0, "%s", err.msg);
+    cr_assert_eq(out.rounds, 1);
+    cr_assert_eq(out.batches, 2);
+    cr_assert_eq(out.reports, 6);
+    cr_assert_gt(out.bytes, 6);
+    struct replayed rp = {0};
+    int64_t max = 0;
+    cr_assert_eq(s->ops->batches_each(s, 0, note_batch, &rp, &max, &err), 0);
+    cr_assert_eq(rp.n, 1, "the open round's batch stays");
+}
+
+Test(store, an_archive_keeps_the_final_state_and_deletes_every_batch)
+{
+    hush_err err = {0};
+    cr_assert_eq(save_campaign("c1", &err), 0);
+    uint8_t r[] = {7, 7};
+    hush__batch_row rows[1] = {batch(20, "c1", 1, r, 2)};
+    int64_t last = 0;
+    cr_assert_eq(s->ops->batches_commit(s, rows, 1, &last, &err), 0);
+    hush__state_row final = {"c1", 1, "FINAL", 5};
+    hush__compaction out = {0};
+    cr_assert_eq(s->ops->campaign_archive(s, &final, 5000, &out, &err), 0, "%s", err.msg);
+    cr_assert_eq(out.batches, 1);
+    void *state = NULL;
+    size_t len = 0;
+    int64_t at = 0;
+    cr_assert_eq(s->ops->checkpoint_load(s, "c1", 1, &state, &len, &at, &err), 0);
+    cr_assert_eq(len, 5);
+    cr_assert_eq(at, last, "the checkpoint holds every batch deleted");
+    hush_free(state);
+    struct seen sn = {0};
+    cr_assert_eq(s->ops->campaigns_each(s, note_campaign, &sn, &err), 0);
+    cr_assert_eq(sn.archived[0], 5000);
+    /* archiving twice is refused, and the first archive stands */
+    hush_err_clear(&err);
+    cr_assert_neq(s->ops->campaign_archive(s, &final, 6000, &out, &err), 0);
+}
+
+static int note_task(void *ctx, const hush__task_row *row, hush_err *err)
+{
+    (void)err;
+    hush__task_row *seen = ctx;
+    cr_assert_str_eq(row->id, "m1");
+    seen->round = row->round;
+    seen->done = row->done;
+    seen->opt_n = row->opt_n;
+    seen->params_len = row->params_len;
+    return 0;
+}
+
+static int note_update(void *ctx, const void *update, size_t len, bool unclipped,
+                       hush_err *err)
+{
+    (void)update;
+    (void)unclipped;
+    (void)err;
+    *(size_t *)ctx += len;
+    return 0;
+}
+
+Test(store, model_tasks_their_updates_and_rounds)
+{
+    hush_err err = {0};
+    float opt[3] = {1, 2, 3};
+    hush__task_row t = {.id = "m1",
+                        .name = "m",
+                        .spec = "{}",
+                        .created_at = 1,
+                        .round = 1,
+                        .params = "PPPP",
+                        .params_len = 4,
+                        .opt = opt,
+                        .opt_n = 3};
+    cr_assert_eq(s->ops->task_save(s, &t, true, NULL, &err), 0, "%s", err.msg);
+    hush_err_clear(&err);
+    cr_assert_eq(s->ops->task_save(s, &t, true, NULL, &err), HUSH_EEXIST);
+    float u1[2] = {0.5f, 0.25f};
+    hush_model_update u = {.round = 1, .update = u1, .n = 2};
+    memset(u.batch_id, 9, sizeof u.batch_id);
+    bool dup = true;
+    cr_assert_eq(s->ops->task_update(s, "m1", &u, &dup, &err), 0);
+    cr_assert(!dup);
+    cr_assert_eq(s->ops->task_update(s, "m1", &u, &dup, &err), 0);
+    cr_assert(dup, "an update's batch id is stored once");
+    size_t bytes = 0;
+    cr_assert_eq(s->ops->task_updates_each(s, "m1", 1, note_update, &bytes, &err), 0);
+    cr_assert_eq(bytes, sizeof u1);
+    /* closing round 1: the record kept, its updates gone */
+    t.round = 2;
+    t.done = 1;
+    hush__model_round closed = {.round = 1, .updates = 1, .clip = 1.0, .epsilon = 0.5,
+                                .aggregate_ms = 2.0, .closed_at = 77};
+    cr_assert_eq(s->ops->task_save(s, &t, false, &closed, &err), 0, "%s", err.msg);
+    bytes = 0;
+    cr_assert_eq(s->ops->task_updates_each(s, "m1", 1, note_update, &bytes, &err), 0);
+    cr_assert_eq(bytes, 0);
+    hush__task_row back = {0};
+    cr_assert_eq(s->ops->tasks_each(s, note_task, &back, &err), 0);
+    cr_assert_eq(back.round, 2);
+    cr_assert_eq(back.done, 1);
+    cr_assert_eq(back.opt_n, 3);
+    cr_assert_eq(back.params_len, 4);
+    json_t *rounds = NULL;
+    cr_assert_eq(s->ops->model_rounds(s, "m1", &rounds, &err), 0);
+    cr_assert_eq(json_array_size(rounds), 1);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(rounds, 0), "closed_at")),
+                 77);
+    json_decref(rounds);
+}
+
+Test(store, a_store_file_is_locked_to_one_process_object)
+{
+    char dir[] = "/tmp/hush-store-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/db/hush.db", dir);
+    hush__store *a = NULL, *b = NULL;
+    hush_err err = {0};
+    cr_assert_eq(hush__store_sqlite_open(path, false, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(hush__store_sqlite_open(path, false, &b, &err), HUSH_ESTATE,
+                 "a second open of one store file is refused");
+    cr_assert(strstr(err.msg, "in use") != NULL, "%s", err.msg);
+    a->ops->close(a);
+    hush_err_clear(&err);
+    cr_assert_eq(hush__store_sqlite_open(path, false, &b, &err), 0, "%s", err.msg);
+    b->ops->close(b);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
