@@ -24,6 +24,25 @@
 
 static const char grr3[] = "{\"name\":\"grr\",\"domain\":3,\"epsilon\":1}";
 
+/* What most tests start from: the collector's keys (seed 1), a fresh state
+ * directory, and the clock at T0 (tests move `now` forward). */
+static fx_keys agent_keys;
+static char *agent_dir;
+static int64_t agent_now;
+
+static void agent_setup(void)
+{
+    fx_keys_make(&agent_keys, 1);
+    agent_dir = fx_tmpdir();
+    agent_now = T0;
+}
+
+static void agent_teardown(void)
+{
+    fx_rmdir(agent_dir);
+    agent_dir = NULL;
+}
+
 static hush_agent *open_ok(const hush_agent_config *cfg)
 {
     hush_agent *a = NULL;
@@ -74,48 +93,43 @@ static long grr_report(const char *batch)
     return v;
 }
 
-Test(agent, version_and_open_errors)
+Test(agent, version_and_open_errors, .init = agent_setup, .fini = agent_teardown)
 {
     cr_assert_str_eq(hush_device_version(), HUSH_DEVICE_VERSION_STRING);
-    fx_keys k;
-    fx_keys_make(&k, 1);
-    char *dir = fx_tmpdir();
-    int64_t now = T0;
     hush_agent *a = NULL;
     hush_err err = {0};
-    hush_agent_config cfg = fx_config(NULL, &k, &now, NULL);
+    hush_agent_config cfg = fx_config(NULL, &agent_keys, &agent_now, NULL);
     hush_err_clear(&err);
     cr_assert_eq(hush_agent_open(&cfg, &a, &err), HUSH_EINVAL);
     cr_assert(strstr(err.msg, "state directory") != NULL, "%s", err.msg);
-    cfg = fx_config(dir, &k, &now, NULL);
+    cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     memset(cfg.collector_key, 0, 32);
     hush_err_clear(&err);
     cr_assert_eq(hush_agent_open(&cfg, &a, &err), HUSH_EINVAL);
     cr_assert(strstr(err.msg, "signing key") != NULL, "%s", err.msg);
-    cfg = fx_config(dir, &k, &now, NULL);
+    cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     cfg.max_epsilon_per_day = -1;
     hush_err_clear(&err);
     cr_assert_eq(hush_agent_open(&cfg, &a, &err), HUSH_ERANGE);
     cfg.max_epsilon_per_day = NAN;
     hush_err_clear(&err);
     cr_assert_eq(hush_agent_open(&cfg, &a, &err), HUSH_ERANGE);
-    cfg = fx_config(dir, &k, &now, NULL);
+    cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     cfg.max_samples = 1u << 30;
     hush_err_clear(&err);
     cr_assert_eq(hush_agent_open(&cfg, &a, &err), HUSH_ERANGE);
     /* a state "directory" that is a file */
     char file[1100];
-    snprintf(file, sizeof file, "%s/plain", dir);
+    snprintf(file, sizeof file, "%s/plain", agent_dir);
     FILE *f = fopen(file, "w");
     cr_assert_not_null(f);
     fclose(f);
-    cfg = fx_config(file, &k, &now, NULL);
+    cfg = fx_config(file, &agent_keys, &agent_now, NULL);
     hush_err_clear(&err);
     cr_assert_eq(hush_agent_open(&cfg, &a, &err), HUSH_EIO, "%s", err.msg);
     cr_assert_null(a);
     hush_agent_close(NULL);
     hush_campaign_free(NULL);
-    fx_rmdir(dir);
 }
 
 Test(agent, signature_checks_reject_and_report_nothing)
@@ -209,16 +223,12 @@ static void refused_doc(hush_agent *a, const fx_keys *k, const char *body,
     fx_pub_free(&p);
 }
 
-Test(agent, bad_campaign_documents_are_refused)
+Test(agent, bad_campaign_documents_are_refused, .init = agent_setup, .fini = agent_teardown)
 {
-    fx_keys k;
-    fx_keys_make(&k, 1);
-    char *dir = fx_tmpdir();
-    int64_t now = T0;
-    hush_agent_config cfg = fx_config(dir, &k, &now, NULL);
+    hush_agent_config cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     hush_agent *a = open_ok(&cfg);
     fx_pub good;
-    fx_poll(&good, &k, grr3, 3, 3.0);
+    fx_poll(&good, &agent_keys, grr3, 3, 3.0);
     struct {
         const char *from, *to, *fragment;
     } cases[] = {
@@ -243,36 +253,31 @@ Test(agent, bad_campaign_documents_are_refused)
         char doc[4096];
         snprintf(doc, sizeof doc, "%.*s%s%s", (int)(at - good.body), good.body,
                  cases[i].to, at + strlen(cases[i].from));
-        refused_doc(a, &k, doc, cases[i].fragment);
+        refused_doc(a, &agent_keys, doc, cases[i].fragment);
     }
-    refused_doc(a, &k, "", "JSON");
-    refused_doc(a, &k, "{}", "campaign");
+    refused_doc(a, &agent_keys, "", "JSON");
+    refused_doc(a, &agent_keys, "{}", "campaign");
     /* a synthetic document whose matrix does not fit its candidates */
     fx_pub syn;
-    fx_synthetic(&syn, &k, 1.0, 0.2, 1, 1.0, false);
+    fx_synthetic(&syn, &agent_keys, 1.0, 0.2, 1, 1.0, false);
     char *doc = strdup(syn.body);
     char *cc = strstr(doc, "\"domain\":5");
     cr_assert_not_null(cc);
     cc[9] = '4';
-    refused_doc(a, &k, doc, "domain");
+    refused_doc(a, &agent_keys, doc, "domain");
     free(doc);
     cr_assert_eq(spent_reports(a, NULL), 0);
     fx_pub_free(&syn);
     fx_pub_free(&good);
     hush_agent_close(a);
-    fx_rmdir(dir);
 }
 
-Test(agent, budget_holds_across_restarts_and_days)
+Test(agent, budget_holds_across_restarts_and_days, .init = agent_setup, .fini = agent_teardown)
 {
-    fx_keys k;
-    fx_keys_make(&k, 1);
-    char *dir = fx_tmpdir();
-    int64_t now = T0;
-    hush_agent_config cfg = fx_config(dir, &k, &now, NULL);
+    hush_agent_config cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     fx_pub p;
     /* 3 reports a day by count, but epsilon 2.5 a day allows 2 of epsilon 1 */
-    fx_poll(&p, &k, grr3, 3, 2.5);
+    fx_poll(&p, &agent_keys, grr3, 3, 2.5);
     hush_err err = {0};
     char *b = NULL;
     for (int i = 0; i < 2; i++) {
@@ -305,7 +310,7 @@ Test(agent, budget_holds_across_restarts_and_days)
     cr_assert_eq(n, 2);
     cr_assert_float_eq(eps, 2.0, 1e-12);
     /* the next UTC day starts afresh */
-    now += DAY;
+    agent_now += DAY;
     cr_assert_eq(spent_reports(a, "emoji"), 0);
     cr_assert_eq(hush_agent_reports_allowed(a, c, &allowed, NULL), 0);
     cr_assert_eq(allowed, 2, "epsilon 2.5 a day allows two reports of epsilon 1");
@@ -316,7 +321,7 @@ Test(agent, budget_holds_across_restarts_and_days)
     hush_agent_close(a);
     /* the report count binds when epsilon does not */
     fx_pub q;
-    fx_poll(&q, &k, grr3, 1, 10.0);
+    fx_poll(&q, &agent_keys, grr3, 1, 10.0);
     a = open_ok(&cfg);
     c = accept_ok(a, &q);
     cr_assert_eq(spent_reports(a, "emoji"), 1);
@@ -328,19 +333,14 @@ Test(agent, budget_holds_across_restarts_and_days)
     hush_agent_close(a);
     fx_pub_free(&p);
     fx_pub_free(&q);
-    fx_rmdir(dir);
 }
 
-Test(agent, app_policy_caps_the_device)
+Test(agent, app_policy_caps_the_device, .init = agent_setup, .fini = agent_teardown)
 {
-    fx_keys k;
-    fx_keys_make(&k, 1);
-    char *dir = fx_tmpdir();
-    int64_t now = T0;
-    hush_agent_config cfg = fx_config(dir, &k, &now, NULL);
+    hush_agent_config cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     cfg.max_reports_per_day = 1;
     fx_pub p;
-    fx_poll(&p, &k, grr3, 100, 100.0);
+    fx_poll(&p, &agent_keys, grr3, 100, 100.0);
     hush_agent *a = open_ok(&cfg);
     hush_campaign *c = accept_ok(a, &p);
     hush_err err = {0};
@@ -361,7 +361,6 @@ Test(agent, app_policy_caps_the_device)
     hush_campaign_free(c);
     hush_agent_close(a);
     fx_pub_free(&p);
-    fx_rmdir(dir);
 }
 
 /*
@@ -369,15 +368,11 @@ Test(agent, app_policy_caps_the_device)
  * (charged on disk before it is returned) and dies before sending it.  The
  * report is lost; the charge is not.
  */
-Test(agent, crash_after_the_charge_keeps_the_charge)
+Test(agent, crash_after_the_charge_keeps_the_charge, .init = agent_setup, .fini = agent_teardown)
 {
-    fx_keys k;
-    fx_keys_make(&k, 1);
-    char *dir = fx_tmpdir();
-    int64_t now = T0;
-    hush_agent_config cfg = fx_config(dir, &k, &now, NULL);
+    hush_agent_config cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     fx_pub p;
-    fx_poll(&p, &k, grr3, 2, 2.0);
+    fx_poll(&p, &agent_keys, grr3, 2, 2.0);
     hush_agent_close(open_ok(&cfg)); /* the ledger exists */
     for (int crash = 0; crash < 2; crash++) {
         fflush(NULL);
@@ -419,20 +414,15 @@ Test(agent, crash_after_the_charge_keeps_the_charge)
     hush_campaign_free(c);
     hush_agent_close(a);
     fx_pub_free(&p);
-    fx_rmdir(dir);
 }
 
 /* A crash while the ledger was being written leaves a torn temporary file:
  * it is ignored, and the last complete ledger stands. */
-Test(agent, torn_temporary_ledger_is_ignored)
+Test(agent, torn_temporary_ledger_is_ignored, .init = agent_setup, .fini = agent_teardown)
 {
-    fx_keys k;
-    fx_keys_make(&k, 1);
-    char *dir = fx_tmpdir();
-    int64_t now = T0;
-    hush_agent_config cfg = fx_config(dir, &k, &now, NULL);
+    hush_agent_config cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     fx_pub p;
-    fx_poll(&p, &k, grr3, 5, 5.0);
+    fx_poll(&p, &agent_keys, grr3, 5, 5.0);
     hush_agent *a = open_ok(&cfg);
     hush_campaign *c = accept_ok(a, &p);
     hush_err err = {0};
@@ -442,7 +432,7 @@ Test(agent, torn_temporary_ledger_is_ignored)
     hush_free(b);
     hush_agent_close(a);
     char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s/ledger.tmp", dir);
+    snprintf(tmp, sizeof tmp, "%s/ledger.tmp", agent_dir);
     FILE *f = fopen(tmp, "w");
     cr_assert_not_null(f);
     fputs("hush-ledger 1\nday 20000\ndevice 00000", f); /* cut mid-line */
@@ -459,7 +449,6 @@ Test(agent, torn_temporary_ledger_is_ignored)
     hush_campaign_free(c);
     hush_agent_close(a);
     fx_pub_free(&p);
-    fx_rmdir(dir);
 }
 
 static void expect_fails_closed(const hush_agent_config *cfg, const char *fragment)
@@ -474,15 +463,11 @@ static void expect_fails_closed(const hush_agent_config *cfg, const char *fragme
               "%s", err.msg);
 }
 
-Test(agent, corrupt_or_missing_ledger_fails_closed)
+Test(agent, corrupt_or_missing_ledger_fails_closed, .init = agent_setup, .fini = agent_teardown)
 {
-    fx_keys k;
-    fx_keys_make(&k, 1);
-    char *dir = fx_tmpdir();
-    int64_t now = T0;
-    hush_agent_config cfg = fx_config(dir, &k, &now, NULL);
+    hush_agent_config cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     fx_pub p;
-    fx_poll(&p, &k, grr3, 5, 5.0);
+    fx_poll(&p, &agent_keys, grr3, 5, 5.0);
     hush_agent *a = open_ok(&cfg);
     hush_campaign *c = accept_ok(a, &p);
     hush_err err = {0};
@@ -493,7 +478,7 @@ Test(agent, corrupt_or_missing_ledger_fails_closed)
     hush_campaign_free(c);
     hush_agent_close(a);
     char path[1100];
-    snprintf(path, sizeof path, "%s/ledger", dir);
+    snprintf(path, sizeof path, "%s/ledger", agent_dir);
     size_t len = 0;
     char *good = fx_read(path, &len);
     cr_assert_not_null(good);
@@ -533,7 +518,6 @@ Test(agent, corrupt_or_missing_ledger_fails_closed)
     free(bad);
     free(good);
     fx_pub_free(&p);
-    fx_rmdir(dir);
 }
 
 static const char *const local_texts[] = {
@@ -632,19 +616,15 @@ static void assert_no_local_text(const char *what, const char *hay, size_t len)
     }
 }
 
-Test(agent, no_local_text_in_any_output)
+Test(agent, no_local_text_in_any_output, .init = agent_setup, .fini = agent_teardown)
 {
-    fx_keys k;
-    fx_keys_make(&k, 1);
-    char *dir = fx_tmpdir();
-    int64_t now = T0;
-    hush_agent_config cfg = fx_config(dir, &k, &now, NULL);
+    hush_agent_config cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     hush_agent *a = open_ok(&cfg);
     add_local(a);
     fx_pub syn, poll, sketch;
-    fx_synthetic(&syn, &k, 2.0, 0.2, 10, 20.0, true);
-    fx_poll(&poll, &k, grr3, 10, 10.0);
-    fx_poll(&sketch, &k,
+    fx_synthetic(&syn, &agent_keys, 2.0, 0.2, 10, 20.0, true);
+    fx_poll(&poll, &agent_keys, grr3, 10, 10.0);
+    fx_poll(&sketch, &agent_keys,
             "{\"name\":\"cms\",\"domain\":3,\"epsilon\":2,\"sketch_rows\":4,"
             "\"sketch_cols\":32,\"hash_seed\":\"9\"}",
             10, 20.0);
@@ -683,7 +663,7 @@ Test(agent, no_local_text_in_any_output)
                            "device-secret"};
     for (size_t i = 0; i < 5; i++) {
         char path[1100];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        snprintf(path, sizeof path, "%s/%s", agent_dir, names[i]);
         size_t len = 0;
         char *text = fx_read(path, &len);
         if (text != NULL) {
@@ -692,7 +672,7 @@ Test(agent, no_local_text_in_any_output)
         }
     }
     char cmd[1200];
-    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 4", dir);
+    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 4", agent_dir);
     cr_assert_eq(system(cmd), 0,
                  "the state directory holds the ledger, its marker, the lock and the "
                  "device secret only");
@@ -703,7 +683,6 @@ Test(agent, no_local_text_in_any_output)
     fx_pub_free(&syn);
     fx_pub_free(&poll);
     fx_pub_free(&sketch);
-    fx_rmdir(dir);
 }
 
 /* With epsilon 20, GRR keeps the true value with probability
@@ -748,17 +727,13 @@ Test(agent, synthetic_votes_go_to_the_nearest_candidate_or_none)
                  "an unrelated text votes for \"none\" (the last item)");
 }
 
-Test(agent, poll_values_by_text_id_or_key)
+Test(agent, poll_values_by_text_id_or_key, .init = agent_setup, .fini = agent_teardown)
 {
-    fx_keys k;
-    fx_keys_make(&k, 1);
-    char *dir = fx_tmpdir();
-    int64_t now = T0;
-    hush_agent_config cfg = fx_config(dir, &k, &now, NULL);
+    hush_agent_config cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     hush_agent *a = open_ok(&cfg);
     fx_pub p, syn;
-    fx_poll(&p, &k, "{\"name\":\"grr\",\"domain\":3,\"epsilon\":20}", 10, 200.0);
-    fx_synthetic(&syn, &k, 1.0, 0.2, 1, 1.0, true);
+    fx_poll(&p, &agent_keys, "{\"name\":\"grr\",\"domain\":3,\"epsilon\":20}", 10, 200.0);
+    fx_synthetic(&syn, &agent_keys, 1.0, 0.2, 1, 1.0, true);
     hush_campaign *c = accept_ok(a, &p), *cs = accept_ok(a, &syn);
     hush_err err = {0};
     char *b = NULL;
@@ -790,7 +765,6 @@ Test(agent, poll_values_by_text_id_or_key)
     hush_agent_close(a);
     fx_pub_free(&p);
     fx_pub_free(&syn);
-    fx_rmdir(dir);
 }
 
 Test(agent, sealed_batches_open_with_the_collectors_key)
@@ -859,15 +833,11 @@ Test(agent, sealed_batches_open_with_the_collectors_key)
  * capacity / N.  Over R runs the number of runs that kept text i is
  * Binomial(R, p): the test allows 5 standard deviations per text.
  */
-Test(agent, reservoir_keeps_a_bounded_uniform_sample)
+Test(agent, reservoir_keeps_a_bounded_uniform_sample, .init = agent_setup, .fini = agent_teardown)
 {
     enum { CAP = 10, N = 100, R = 2000 };
-    fx_keys k;
-    fx_keys_make(&k, 1);
-    char *dir = fx_tmpdir();
-    int64_t now = T0;
     uint8_t seed[32] = {11};
-    hush_agent_config cfg = fx_config(dir, &k, &now, seed);
+    hush_agent_config cfg = fx_config(agent_dir, &agent_keys, &agent_now, seed);
     cfg.max_samples = CAP;
     hush_agent *a = open_ok(&cfg);
     static unsigned kept[N];
@@ -897,28 +867,23 @@ Test(agent, reservoir_keeps_a_bounded_uniform_sample)
     hush_err_clear(&err);
     cr_assert_eq(hush_agent_add_sample(a, "", 0, &err), HUSH_EINVAL);
     hush_agent_close(a);
-    fx_rmdir(dir);
 }
 
 /* Campaign ids are free text to the ledger: one named like its own
  * keywords must not confuse it. */
-Test(agent, ledger_takes_campaign_ids_that_look_like_its_keywords)
+Test(agent, ledger_takes_campaign_ids_that_look_like_its_keywords, .init = agent_setup, .fini = agent_teardown)
 {
-    fx_keys k;
-    fx_keys_make(&k, 1);
-    char *dir = fx_tmpdir();
-    int64_t now = T0;
-    hush_agent_config cfg = fx_config(dir, &k, &now, NULL);
+    hush_agent_config cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     const char *ids[] = {"checksum", "device", "day", "campaign"};
     fx_pub base;
-    fx_poll(&base, &k, grr3, 5, 5.0);
+    fx_poll(&base, &agent_keys, grr3, 5, 5.0);
     for (size_t i = 0; i < 4; i++) {
         char body[2048];
         const char *at = strstr(base.body, "\"emoji\"");
         snprintf(body, sizeof body, "%.*s\"%s\"%s", (int)(at - base.body), base.body,
                  ids[i], at + 7);
         fx_pub p;
-        fx_pub_sign(&p, &k, body, strlen(body));
+        fx_pub_sign(&p, &agent_keys, body, strlen(body));
         hush_agent *a = open_ok(&cfg);
         hush_campaign *c = accept_ok(a, &p);
         char *b = NULL;
@@ -934,7 +899,6 @@ Test(agent, ledger_takes_campaign_ids_that_look_like_its_keywords)
         fx_pub_free(&p);
     }
     fx_pub_free(&base);
-    fx_rmdir(dir);
 }
 
 /* A copy of `src` with the first `from` replaced by `to`, signed by k. */
@@ -960,19 +924,15 @@ static void resign(fx_pub *dst, const fx_keys *k, const fx_pub *src, const char 
  * charged for a refused document.  (Before the fix: accepted, and a vote
  * for the wrong campaign or a stale round was charged.)
  */
-Test(agent, swapped_and_replayed_campaigns_are_refused)
+Test(agent, swapped_and_replayed_campaigns_are_refused, .init = agent_setup, .fini = agent_teardown)
 {
-    fx_keys k;
-    fx_keys_make(&k, 1);
-    char *dir = fx_tmpdir();
-    int64_t now = T0;
-    hush_agent_config cfg = fx_config(dir, &k, &now, NULL);
+    hush_agent_config cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     hush_agent *a = open_ok(&cfg);
     fx_pub poll1, poll2, other, syn;
-    fx_poll(&poll1, &k, grr3, 5, 5.0);
-    resign(&poll2, &k, &poll1, "\"round\":1", "\"round\":2");
-    resign(&other, &k, &poll1, "\"campaign\":\"emoji\"", "\"campaign\":\"flags\"");
-    fx_synthetic(&syn, &k, 1.0, 0.1, 5, 5.0, true);
+    fx_poll(&poll1, &agent_keys, grr3, 5, 5.0);
+    resign(&poll2, &agent_keys, &poll1, "\"round\":1", "\"round\":2");
+    resign(&other, &agent_keys, &poll1, "\"campaign\":\"emoji\"", "\"campaign\":\"flags\"");
+    fx_synthetic(&syn, &agent_keys, 1.0, 0.1, 5, 5.0, true);
     hush_campaign *c = NULL;
     hush_err err = {0};
     /* swap: asked for "emoji", served "flags" */
@@ -996,7 +956,7 @@ Test(agent, swapped_and_replayed_campaigns_are_refused)
     cr_assert_eq(hush_agent_accept_campaign(a, NULL, poll1.body, poll1.len,
                                             poll1.signature, &c, &err),
                  HUSH_EINVAL);
-    /* replay: round 1 accepted, then round 2; round 1 is refused now */
+    /* replay: round 1 accepted, then round 2; round 1 is refused agent_now */
     hush_campaign *r1 = accept_ok(a, &poll1);
     hush_campaign *r2 = accept_ok(a, &poll2);
     hush_err_clear(&err);
@@ -1012,7 +972,7 @@ Test(agent, swapped_and_replayed_campaigns_are_refused)
     cr_assert_eq(spent_reports(a, NULL), 0, "nothing charged for refused documents");
     /* a restart (and a new day) keeps the highest round */
     hush_agent_close(a);
-    now += DAY;
+    agent_now += DAY;
     a = open_ok(&cfg);
     hush_err_clear(&err);
     cr_assert_eq(hush_agent_accept_campaign(a, "emoji", poll1.body, poll1.len,
@@ -1026,7 +986,7 @@ Test(agent, swapped_and_replayed_campaigns_are_refused)
     cr_assert_eq(spent_reports(a, "emoji"), 1);
     /* a synthetic campaign's rounds: the same */
     fx_pub syn2;
-    resign(&syn2, &k, &syn, "\"round\":1", "\"round\":2");
+    resign(&syn2, &agent_keys, &syn, "\"round\":1", "\"round\":2");
     hush_campaign *s2 = accept_ok(a, &syn2);
     hush_err_clear(&err);
     cr_assert_eq(
@@ -1043,7 +1003,6 @@ Test(agent, swapped_and_replayed_campaigns_are_refused)
     fx_pub_free(&poll2);
     fx_pub_free(&other);
     fx_pub_free(&syn);
-    fx_rmdir(dir);
 }
 
 /*
