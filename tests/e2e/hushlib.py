@@ -168,17 +168,21 @@ class Suite:
         self.name = name
         self.results = []
 
+    def run(self, name, fn, *args):
+        """Runs fn(*args) as the test `name` (also for tests made in a loop);
+        a failure is recorded and printed, never raised."""
+        t0 = time.time()
+        try:
+            fn(*args)
+            self.results.append(True)
+            print("[PASS] e2e::%s (%.2fs)" % (name, time.time() - t0), flush=True)
+        except Exception:  # noqa: BLE001 - every failure is a result
+            self.results.append(False)
+            print("[FAIL] e2e::%s\n%s" % (name, traceback.format_exc()), flush=True)
+
     def test(self, fn):
         def run():
-            t0 = time.time()
-            try:
-                fn()
-                self.results.append(True)
-                print("[PASS] e2e::%s (%.2fs)" % (fn.__name__, time.time() - t0), flush=True)
-            except Exception:
-                self.results.append(False)
-                print("[FAIL] e2e::%s\n%s" % (fn.__name__, traceback.format_exc()),
-                      flush=True)
+            self.run(fn.__name__, fn)
         run.__name__ = fn.__name__
         return run
 

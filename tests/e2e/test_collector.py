@@ -26,35 +26,16 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 import jsonschema
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hushlib import REPO, SCHEMAS, Hushd, Sodium, batch_id, validate  # noqa: E402
+from hushlib import REPO, SCHEMAS, Hushd, Sodium, Suite, batch_id, expect, validate  # noqa: E402,E501
 
 HUSHD = None
-RESULTS = []
-
-
-def test(fn):
-    def run():
-        t0 = time.time()
-        try:
-            fn()
-            RESULTS.append((fn.__name__, True, time.time() - t0, ""))
-            print("[PASS] e2e::%s (%.2fs)" % (fn.__name__, time.time() - t0), flush=True)
-        except Exception:  # noqa: BLE001 - report every failure
-            RESULTS.append((fn.__name__, False, time.time() - t0, traceback.format_exc()))
-            print("[FAIL] e2e::%s\n%s" % (fn.__name__, traceback.format_exc()), flush=True)
-    run.__name__ = fn.__name__
-    return run
-
-
-def expect(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
+SUITE = Suite("collector")
+test = SUITE.test
 
 
 def n_reports(h, cid):
@@ -927,10 +908,7 @@ def main():
               large_olh_batches_are_counted_alike_outside_the_writer, kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
               sigterm_under_load_answers_in_flight_and_exits_0]:
         t()
-    failed = sum(1 for r in RESULTS if not r[1])
-    print("[====] e2e: Tested: %d | Passing: %d | Failing: %d" %
-          (len(RESULTS), len(RESULTS) - failed, failed), flush=True)
-    sys.exit(1 if failed else 0)
+    SUITE.finish()
 
 
 if __name__ == "__main__":

@@ -30,11 +30,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hushlib import Hushd  # noqa: E402
+from hushlib import Hushd, Suite, expect  # noqa: E402
 
 R = 10            # reports per device per day
 EPSILON = 4.0     # per report
@@ -48,25 +47,8 @@ DEVICES = [18, 13, 9, 6]   # devices per candidate; then the private ones
 PRIVATE = 4
 PRIVATE_TEXTS = ["zebra quokka xylophone %d owes me 4921 kroner" % i for i in range(5)]
 POLL = ["red heart", "fire", "rocket"]
-RESULTS = []
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def test(fn):
-    def run():
-        try:
-            fn()
-            RESULTS.append((fn.__name__, True))
-            print("[PASS] e2e::%s" % fn.__name__, flush=True)
-        except Exception:
-            RESULTS.append((fn.__name__, False))
-            print("[FAIL] e2e::%s\n%s" % (fn.__name__, traceback.format_exc()), flush=True)
-    run.__name__ = fn.__name__
-    return run
+SUITE = Suite("devices")
+test = SUITE.test
 
 
 def grr_pq(epsilon, d):
@@ -211,10 +193,7 @@ def main():
     HUSHD = os.path.join(BUILD, "bin", "hushd")
     for t in [fifty_devices_give_estimates_that_cover_the_truth]:
         t()
-    failed = sum(1 for r in RESULTS if not r[1])
-    print("[====] e2e devices: Tested: %d | Passing: %d | Failing: %d" %
-          (len(RESULTS), len(RESULTS) - failed, failed), flush=True)
-    sys.exit(1 if failed else 0)
+    SUITE.finish()
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hushlib import Suite  # noqa: E402
+
 HAM = "meeting agenda invoice flight review patch dinner garden notes team build".split()
 SPAM = "offer free click money winner prize deal subscribe discount casino cash".split()
 FILLER = "the a and of to in for with on this that we you it is be".split()
@@ -50,50 +53,49 @@ def dpfedavg(build, q, z, rounds, delta):
     return json.loads(out)["epsilon"]
 
 
+def participation(build, work, path, k):
+    """k calls of the participation coin per round: the share taking part
+    is q within 4 standard errors, and /privacy's epsilon is the
+    accountant's for the same q, z, rounds and delta."""
+    sd = math.sqrt(RATE * (1 - RATE) / (DEVICES * ROUNDS))
+    p = subprocess.run(
+        [os.path.join(build, "bin", "hush-sim"), "fl", "--corpus", path,
+         "--devices", str(DEVICES), "--rounds", str(ROUNDS), "--rate", str(RATE),
+         "--epsilon", "8", "--only", "dp-fedavg", "--calls", str(k),
+         "--seed", str(10 + k), "--local-epochs", "1",
+         "--out", os.path.join(work, "out%d" % k), "--json"],
+        capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        raise AssertionError("hush-sim fl failed:\n%s%s" % (p.stdout, p.stderr))
+    rows = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+    row = [r for r in rows if r.get("setting") == "dp-fedavg"][0]
+    part = row["participation"]
+    if abs(part - RATE) > 4 * sd:
+        raise AssertionError("k = %d calls: participation %.4f, q = %g +- %.4f"
+                             % (k, part, RATE, 4 * sd))
+    want = dpfedavg(build, row["sampling_rate"], row["noise_multiplier"],
+                    row["rounds"], row["delta"])
+    got = row["epsilon_spent"]
+    if abs(got - want) > 1e-6 * want:
+        raise AssertionError("k = %d: /privacy epsilon %r, accountant %r" % (k, got, want))
+    print("  participation %.4f (q %g), epsilon %.6f" % (part, RATE, got), flush=True)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: test_fl_privacy.py BUILD_DIR")
     build = os.path.abspath(sys.argv[1])
     work = tempfile.mkdtemp(prefix="hush-e2e-flp-")
-    failed = 0
+    suite = Suite("fl privacy")
     try:
         path = os.path.join(work, "corpus.jsonl")
         corpus(path, random.Random(3))
-        sd = math.sqrt(RATE * (1 - RATE) / (DEVICES * ROUNDS))
         for k in (1, 2, 5, 24):
-            p = subprocess.run(
-                [os.path.join(build, "bin", "hush-sim"), "fl", "--corpus", path,
-                 "--devices", str(DEVICES), "--rounds", str(ROUNDS), "--rate", str(RATE),
-                 "--epsilon", "8", "--only", "dp-fedavg", "--calls", str(k),
-                 "--seed", str(10 + k), "--local-epochs", "1",
-                 "--out", os.path.join(work, "out%d" % k), "--json"],
-                capture_output=True, text=True, timeout=900)
-            try:
-                if p.returncode != 0:
-                    raise AssertionError("hush-sim fl failed:\n%s%s" % (p.stdout, p.stderr))
-                rows = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
-                row = [r for r in rows if r.get("setting") == "dp-fedavg"][0]
-                part = row["participation"]
-                if abs(part - RATE) > 4 * sd:
-                    raise AssertionError("k = %d calls: participation %.4f, q = %g +- %.4f"
-                                         % (k, part, RATE, 4 * sd))
-                want = dpfedavg(build, row["sampling_rate"], row["noise_multiplier"],
-                                row["rounds"], row["delta"])
-                got = row["epsilon_spent"]
-                if abs(got - want) > 1e-6 * want:
-                    raise AssertionError("k = %d: /privacy epsilon %r, accountant %r"
-                                         % (k, got, want))
-                print("[PASS] e2e::participation_with_%d_calls_per_round: %.4f (q %g), "
-                      "epsilon %.6f" % (k, part, RATE, got), flush=True)
-            except AssertionError as e:
-                failed += 1
-                print("[FAIL] e2e::participation_with_%d_calls_per_round\n%s" % (k, e),
-                      flush=True)
+            suite.run("participation_with_%d_calls_per_round" % k, participation, build,
+                      work, path, k)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("[====] e2e fl privacy: Tested: 4 | Passing: %d | Failing: %d" % (4 - failed, failed),
-          flush=True)
-    sys.exit(1 if failed else 0)
+    suite.finish()
 
 
 if __name__ == "__main__":

@@ -17,17 +17,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hushlib import REPO, Hushd  # noqa: E402
+from hushlib import REPO, Hushd, Suite, expect  # noqa: E402
 
-RESULTS = []
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
+SUITE = Suite("integration")
 
 
 def run(cmd, env=None, **kw):
@@ -134,18 +128,9 @@ def main():
     BUILD = os.path.abspath(sys.argv[1])
     HUSHD = os.path.join(BUILD, "bin", "hushd")
     SANITIZE = sys.argv[2] if len(sys.argv) == 3 else ""
-    for t in [example_builds_from_an_install_and_takes_part]:
-        try:
-            t()
-            RESULTS.append(True)
-            print("[PASS] e2e::%s" % t.__name__, flush=True)
-        except Exception:
-            RESULTS.append(False)
-            print("[FAIL] e2e::%s\n%s" % (t.__name__, traceback.format_exc()), flush=True)
-    failed = RESULTS.count(False)
-    print("[====] e2e integration: Tested: %d | Passing: %d | Failing: %d" %
-          (len(RESULTS), len(RESULTS) - failed, failed), flush=True)
-    sys.exit(1 if failed else 0)
+    SUITE.run("example_builds_from_an_install_and_takes_part",
+              example_builds_from_an_install_and_takes_part)
+    SUITE.finish()
 
 
 if __name__ == "__main__":

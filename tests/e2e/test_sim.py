@@ -17,7 +17,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hushlib import Suite  # noqa: E402
 
 TOPICS = {
     "meeting": "meeting agenda tuesday room slides notes minutes calendar invite team".split(),
@@ -34,96 +36,94 @@ def sentence(rng, words, n):
     return " ".join(rng.choice(words + FILLER) for _ in range(n)).capitalize() + "."
 
 
+def loop_end_to_end(build, rng, work):
+    corpus = os.path.join(work, "corpus.jsonl")
+    with open(corpus, "w") as f:
+        for i in range(240):
+            topic = list(TOPICS)[i % 5]
+            text = " ".join(sentence(rng, TOPICS[topic], rng.randint(6, 12))
+                            for _ in range(rng.randint(2, 4)))
+            f.write(json.dumps({"id": "p%d" % i, "group": "easy-ham-1", "text": text}) + "\n")
+        for i in range(120):
+            text = " ".join(sentence(rng, PUBLIC, rng.randint(6, 10)) for _ in range(3))
+            f.write(json.dumps({"id": "s%d" % i, "group": "spam-1", "text": text}) + "\n")
+    # the word vectors of the default "sif" embedder: made up too, the
+    # frequent words first, each topic along its own axis
+    vectors = os.path.join(work, "vectors.txt")
+    with open(vectors, "w") as f:
+        axes = {w: t for t, ws in enumerate(list(TOPICS.values()) + [PUBLIC]) for w in ws}
+        words = FILLER + ["zq%s%s" % (chr(97 + i // 26), chr(97 + i % 26))
+                          for i in range(100 - len(FILLER))] + list(axes)
+        for w in words:
+            v = [rng.gauss(0, 0.3) for _ in range(16)]
+            if w in axes:
+                v[axes[w]] += 3.0
+            else:
+                v[15] += 2.0  # what every text shares
+            f.write(w + " " + " ".join("%.4f" % x for x in v) + "\n")
+    table = os.path.join(work, "table.hsif")
+    subprocess.run([os.path.join(build, "bin", "hush-embed"), "sif-table", "--out", table,
+                    vectors], check=True, capture_output=True)
+    out = os.path.join(work, "out")
+    p = subprocess.run([os.path.join(build, "bin", "hush-sim"), "--corpus", corpus,
+                        "--devices", "3000", "--candidates", "60", "--rounds", "3",
+                        "--epsilon", "2,inf", "--real-devices", "20", "--out", out,
+                        "--json", "--no-plot", "--word-vectors", table],
+                       capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise AssertionError("hush-sim failed:\n%s%s" % (p.stdout, p.stderr))
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    assert len(rows) == 24, \
+        "two epsilons x (loop, shuffled votes, concat) x rounds 0..3: %d lines" % len(rows)
+    keys = {"bench", "split", "seed", "epsilon", "control", "round", "fd", "fd_oracle",
+            "gap", "fd_judge2", "gap_judge2", "ncov", "ovl", "precision", "auc", "words",
+            "words_private", "pairwise", "twins", "coverage", "info"}
+    for r in rows:
+        assert keys <= set(r), "fields %s" % r
+        assert r["bench"] == "refine" and r["split"] == "default" and r["seed"] == 1, r
+        for k in ("ncov", "ovl", "precision", "auc", "twins"):
+            assert 0 <= r[k] <= 1, "%s out of [0, 1]: %s" % (k, r)
+        assert r["fd"] >= -1e-9 and r["fd_oracle"] >= -1e-9 and r["words"] > 0, r
+        assert (r["info"] is None) == (r["control"] != "none"), "info: %s" % r
+        if r["control"] == "concat":
+            assert r["lineages"] == -1, "concat has no lineage: %s" % r
+        else:
+            assert 1 <= r["lineages"] <= 60, "lineages: %s" % r
+    for control in ("none", "shuffled-votes", "concat"):
+        assert len([r for r in rows if r["control"] == control]) == 8, control
+    # the oracle is closer to the private emails than the initial set
+    first = [r for r in rows if r["round"] == 0 and r["control"] == "none"][0]
+    assert first["fd_oracle"] < first["fd"], "oracle %s" % first
+    exact = [r for r in rows if r["epsilon"] == "inf" and r["control"] == "none"]
+    assert exact[0]["lineages"] == 60 and \
+        all(b["lineages"] <= a["lineages"] for a, b in zip(exact, exact[1:])), \
+        "lineages only die out: %s" % [r["lineages"] for r in exact]
+    assert [r["round"] for r in exact] == [0, 1, 2, 3], exact
+    cov = [r["coverage"] for r in exact]
+    assert all(b >= a - 1e-9 for a, b in zip(cov, cov[1:])), "coverage fell: %s" % cov
+    assert cov[-1] > cov[0] + 0.02, "the loop moved the set toward the data: %s" % cov
+    with open(os.path.join(out, "refine.csv")) as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 24 and table[-1]["epsilon"] == "inf", "CSV %s" % table[-1]
+    last = [t for t in table if t["control"] == "none"][-1]
+    assert int(last["n_reports"]) == 3000 and int(last["kept"]) >= 1, last
+    leftovers = [d for d in os.listdir(out) if d.startswith("hushd-")]
+    assert leftovers == [], "hushd directories left: %s" % leftovers
+    print("  coverage at eps inf by round: %s" % " ".join("%.4f" % c for c in cov))
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: test_sim.py BUILD_DIR")
     build = os.path.abspath(sys.argv[1])
     rng = random.Random(5)
     work = tempfile.mkdtemp(prefix="hush-e2e-sim-")
-    ok = False
+    suite = Suite("sim")
     try:
-        corpus = os.path.join(work, "corpus.jsonl")
-        with open(corpus, "w") as f:
-            for i in range(240):
-                topic = list(TOPICS)[i % 5]
-                text = " ".join(sentence(rng, TOPICS[topic], rng.randint(6, 12))
-                                for _ in range(rng.randint(2, 4)))
-                f.write(json.dumps({"id": "p%d" % i, "group": "easy-ham-1", "text": text}) + "\n")
-            for i in range(120):
-                text = " ".join(sentence(rng, PUBLIC, rng.randint(6, 10)) for _ in range(3))
-                f.write(json.dumps({"id": "s%d" % i, "group": "spam-1", "text": text}) + "\n")
-        # the word vectors of the default "sif" embedder: made up too, the
-        # frequent words first, each topic along its own axis
-        vectors = os.path.join(work, "vectors.txt")
-        with open(vectors, "w") as f:
-            axes = {w: t for t, ws in enumerate(list(TOPICS.values()) + [PUBLIC]) for w in ws}
-            words = FILLER + ["zq%s%s" % (chr(97 + i // 26), chr(97 + i % 26))
-                              for i in range(100 - len(FILLER))] + list(axes)
-            for w in words:
-                v = [rng.gauss(0, 0.3) for _ in range(16)]
-                if w in axes:
-                    v[axes[w]] += 3.0
-                else:
-                    v[15] += 2.0  # what every text shares
-                f.write(w + " " + " ".join("%.4f" % x for x in v) + "\n")
-        table = os.path.join(work, "table.hsif")
-        subprocess.run([os.path.join(build, "bin", "hush-embed"), "sif-table", "--out", table,
-                        vectors], check=True, capture_output=True)
-        out = os.path.join(work, "out")
-        p = subprocess.run([os.path.join(build, "bin", "hush-sim"), "--corpus", corpus,
-                            "--devices", "3000", "--candidates", "60", "--rounds", "3",
-                            "--epsilon", "2,inf", "--real-devices", "20", "--out", out,
-                            "--json", "--no-plot", "--word-vectors", table],
-                           capture_output=True, text=True, timeout=600)
-        if p.returncode != 0:
-            raise AssertionError("hush-sim failed:\n%s%s" % (p.stdout, p.stderr))
-        rows = [json.loads(line) for line in p.stdout.splitlines()]
-        assert len(rows) == 24, \
-            "two epsilons x (loop, shuffled votes, concat) x rounds 0..3: %d lines" % len(rows)
-        keys = {"bench", "split", "seed", "epsilon", "control", "round", "fd", "fd_oracle",
-                "gap", "fd_judge2", "gap_judge2", "ncov", "ovl", "precision", "auc", "words",
-                "words_private", "pairwise", "twins", "coverage", "info"}
-        for r in rows:
-            assert keys <= set(r), "fields %s" % r
-            assert r["bench"] == "refine" and r["split"] == "default" and r["seed"] == 1, r
-            for k in ("ncov", "ovl", "precision", "auc", "twins"):
-                assert 0 <= r[k] <= 1, "%s out of [0, 1]: %s" % (k, r)
-            assert r["fd"] >= -1e-9 and r["fd_oracle"] >= -1e-9 and r["words"] > 0, r
-            assert (r["info"] is None) == (r["control"] != "none"), "info: %s" % r
-            if r["control"] == "concat":
-                assert r["lineages"] == -1, "concat has no lineage: %s" % r
-            else:
-                assert 1 <= r["lineages"] <= 60, "lineages: %s" % r
-        for control in ("none", "shuffled-votes", "concat"):
-            assert len([r for r in rows if r["control"] == control]) == 8, control
-        # the oracle is closer to the private emails than the initial set
-        first = [r for r in rows if r["round"] == 0 and r["control"] == "none"][0]
-        assert first["fd_oracle"] < first["fd"], "oracle %s" % first
-        exact = [r for r in rows if r["epsilon"] == "inf" and r["control"] == "none"]
-        assert exact[0]["lineages"] == 60 and \
-            all(b["lineages"] <= a["lineages"] for a, b in zip(exact, exact[1:])), \
-            "lineages only die out: %s" % [r["lineages"] for r in exact]
-        assert [r["round"] for r in exact] == [0, 1, 2, 3], exact
-        cov = [r["coverage"] for r in exact]
-        assert all(b >= a - 1e-9 for a, b in zip(cov, cov[1:])), "coverage fell: %s" % cov
-        assert cov[-1] > cov[0] + 0.02, "the loop moved the set toward the data: %s" % cov
-        with open(os.path.join(out, "refine.csv")) as f:
-            table = list(csv.DictReader(f))
-        assert len(table) == 24 and table[-1]["epsilon"] == "inf", "CSV %s" % table[-1]
-        last = [t for t in table if t["control"] == "none"][-1]
-        assert int(last["n_reports"]) == 3000 and int(last["kept"]) >= 1, last
-        leftovers = [d for d in os.listdir(out) if d.startswith("hushd-")]
-        assert leftovers == [], "hushd directories left: %s" % leftovers
-        print("  coverage at eps inf by round: %s" % " ".join("%.4f" % c for c in cov))
-        ok = True
-    except AssertionError as e:
-        print("[FAIL] e2e::hush_sim_runs_the_loop_end_to_end\n%s" % (str(e) or traceback.format_exc()), flush=True)
+        suite.run("hush_sim_runs_the_loop_end_to_end", loop_end_to_end, build, rng, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if ok:
-        print("[PASS] e2e::hush_sim_runs_the_loop_end_to_end", flush=True)
-    print("[====] e2e sim: Tested: 1 | Passing: %d | Failing: %d" % (ok, not ok), flush=True)
-    sys.exit(0 if ok else 1)
+    suite.finish()
 
 
 if __name__ == "__main__":
