@@ -51,7 +51,7 @@ ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE $(WARNINGS) $(VECT_FLAGS) \
 # headers each component may include: the architecture's arrows.
 INC := -Iinclude/hush
 ALL_DIRS := -Iinclude/hush -Icommon -Iprivacy -Iembeddings -Ilearning -Iprotocol \
-            -Icollector -Idevice
+            -Icollector -Idevice -Isim
 LDLIBS  := -Wl,--as-needed $(PKG_LIBS) -lm -lpthread
 
 ifneq ($(SANITIZE),)
@@ -93,7 +93,7 @@ BENCHES := $(BUILD)/bench/ldp $(BUILD)/bench/embed $(BUILD)/bench/embed-quality 
            $(BUILD)/bench/device
 
 TEST_SRC := $(filter-out tests/fuzz/%,$(wildcard tests/*/*.c))
-SIM_METRICS := $(BUILD)/obj/tools/sim/metrics.o
+SIM_METRICS := $(BUILD)/obj/sim/metrics.o
 TEST_BIN := $(BUILD)/tests/hush-tests
 TEST_SLOW_BIN := $(BUILD)/tests/hush-tests-slow
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -105,7 +105,7 @@ all: $(LIBS) $(SHARED_LIBS) $(TOOLS) $(TEST_BIN) $(BENCHES) $(FUZZ_REPLAY)
 deps:
 	@scripts/install-deps
 
-$(foreach c,common privacy embeddings learning protocol collector device tools bench,\
+$(foreach c,common privacy embeddings learning protocol collector device tools bench sim,\
   $(eval $(BUILD)/obj/$(c)/%.o: INC := -Iinclude/hush -I$(c)))
 $(BUILD)/obj/tests/%.o: INC := $(ALL_DIRS) -Itools
 $(BUILD)/obj/%.o: %.c
@@ -178,8 +178,9 @@ $(BUILD)/bin/hushd: $(BUILD)/obj/collector/main.o $(LIBS)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
-$(BUILD)/bin/hush-sim: $(BUILD)/obj/tools/hush-sim.o $(BUILD)/obj/tools/sim/common.o \
-                      $(BUILD)/obj/tools/sim/fl.o $(SIM_METRICS) $(LIBS)
+# hush-sim, the simulator: a program of its own in sim/ (sim/sim.h).
+SIM_SRC := $(wildcard sim/*.c)
+$(BUILD)/bin/hush-sim: $(call obj,$(SIM_SRC)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(LDLIBS)
@@ -402,7 +403,7 @@ lint:
 	scripts/check-deps
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem $(ALL_DIRS) -D__GNUC__ -D__x86_64__ \
-	    common privacy embeddings learning protocol collector device tools bench tests/fuzz
+	    common privacy embeddings learning protocol collector device tools sim bench tests/fuzz
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem --suppress=unknownMacro \
 	    $(ALL_DIRS) -Itests \

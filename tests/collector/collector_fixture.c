@@ -46,8 +46,10 @@ hush__campaign *fixture_campaign(hush_collector *h, const char *spec)
 {
     json_t *req = fixture_json(spec), *out = NULL;
     hush__fail f = {0};
-    cr_assert_eq(hush__campaign_create(h, req, &out, &f), 0, "%s: %s", f.reason, f.err.msg);
-    hush__campaign *c = hush__campaign_find(h, json_string_value(json_object_get(out, "id")));
+    cr_assert_eq(hush__campaign_create(h, req, &out, &f), 0, "%s: %s", f.reason,
+                 f.err.msg);
+    hush__campaign *c =
+        hush__campaign_find(h, json_string_value(json_object_get(out, "id")));
     cr_assert_not_null(c);
     json_decref(req);
     json_decref(out);

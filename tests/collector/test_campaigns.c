@@ -70,13 +70,14 @@ Test(campaigns, a_refusal_names_its_reason_and_changes_nothing)
         {"{\"name\":\"x\",\"kind\":\"poll\",\"candidates\":[\"a\"],\"epsilon\":1,"
          "\"colour\":1}",
          HUSH_EINVAL, "malformed"},
-        {"{\"name\":\"x\",\"kind\":\"poll\",\"candidates\":[],\"epsilon\":1}", HUSH_EINVAL,
-         "invalid_candidates"},
+        {"{\"name\":\"x\",\"kind\":\"poll\",\"candidates\":[],\"epsilon\":1}",
+         HUSH_EINVAL, "invalid_candidates"},
         {"{\"name\":\"x\",\"kind\":\"poll\",\"candidates\":[\"a\"],\"epsilon\":1,"
          "\"refine\":{}}",
          HUSH_EINVAL, "malformed"},
         {"{\"name\":\"x\",\"kind\":\"poll\",\"candidates\":[\"a\"],\"epsilon\":1,"
-         "\"budget\":{\"reports_per_device_per_day\":2,\"epsilon_per_device_per_day\":9}}",
+         "\"budget\":{\"reports_per_device_per_day\":2,\"epsilon_per_device_per_day\":9}"
+         "}",
          HUSH_EINVAL, "invalid_budget"},
         {"{\"id\":\"bad id\",\"name\":\"x\",\"kind\":\"poll\",\"candidates\":[\"a\"],"
          "\"epsilon\":1}",

@@ -12,10 +12,10 @@ Test(http, every_failure_code_has_one_status)
 {
     static const struct {
         int code, status;
-    } want[] = {{HUSH_EINVAL, 400},   {HUSH_ERANGE, 400},    {HUSH_ENOTFOUND, 404},
-                {HUSH_EEXIST, 409},   {HUSH_ESTATE, 409},    {HUSH_ETOOBIG, 413},
-                {HUSH_ENOMEM, 500},   {HUSH_EINTERNAL, 500}, {HUSH_EUPSTREAM, 502},
-                {HUSH_EIO, 503},      {HUSH_ETIMEOUT, 504}};
+    } want[] = {{HUSH_EINVAL, 400}, {HUSH_ERANGE, 400},    {HUSH_ENOTFOUND, 404},
+                {HUSH_EEXIST, 409}, {HUSH_ESTATE, 409},    {HUSH_ETOOBIG, 413},
+                {HUSH_ENOMEM, 500}, {HUSH_EINTERNAL, 500}, {HUSH_EUPSTREAM, 502},
+                {HUSH_EIO, 503},    {HUSH_ETIMEOUT, 504}};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         cr_assert_eq(hush__status_of(want[i].code), want[i].status, "code %d",
                      want[i].code);

@@ -35,7 +35,8 @@ static void batch(char *out, size_t cap, const char *campaign, unsigned round, i
     uint8_t raw[16];
     memset(raw, (uint8_t)tag, sizeof raw);
     char *b64 = hush_b64_encode(raw, sizeof raw);
-    snprintf(out, cap, "{\"campaign\":\"%s\",\"round\":%u,\"batch_id\":\"%s\",\"reports\":%s}",
+    snprintf(out, cap,
+             "{\"campaign\":\"%s\",\"round\":%u,\"batch_id\":\"%s\",\"reports\":%s}",
              campaign, round, b64, reports);
     hush_free(b64);
 }

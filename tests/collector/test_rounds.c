@@ -95,7 +95,8 @@ Test(rounds, a_close_keeps_the_voted_sample_and_opens_the_next_round)
     cr_assert_eq(pub->n_candidates, 4);
     bool kept = false;
     for (size_t i = 0; i < pub->n_candidates; i++) {
-        kept = kept || strcmp(pub->candidate_texts[i], "your parcel is waiting at the depot") == 0;
+        kept = kept || strcmp(pub->candidate_texts[i],
+                              "your parcel is waiting at the depot") == 0;
     }
     cr_assert(kept, "the sample the votes chose is in round 2");
     char *hist = NULL;
@@ -105,8 +106,9 @@ Test(rounds, a_close_keeps_the_voted_sample_and_opens_the_next_round)
     json_t *r1 = json_array_get(json_object_get(doc, "rounds"), 0);
     cr_assert_eq(json_integer_value(json_object_get(r1, "n_reports")), 20);
     cr_assert_eq(json_integer_value(json_object_get(r1, "kept")), 1);
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r1, "metrics"), "note")),
-                     "test");
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(r1, "metrics"), "note")),
+        "test");
     json_decref(doc);
     hush_free(hist);
     /* round 1's estimates are frozen; round 1's batches are refused now */

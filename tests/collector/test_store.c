@@ -334,8 +334,12 @@ Test(store, model_tasks_their_updates_and_rounds)
     /* closing round 1: the record kept, its updates gone */
     t.round = 2;
     t.done = 1;
-    hush__model_round closed = {.round = 1, .updates = 1, .clip = 1.0, .epsilon = 0.5,
-                                .aggregate_ms = 2.0, .closed_at = 77};
+    hush__model_round closed = {.round = 1,
+                                .updates = 1,
+                                .clip = 1.0,
+                                .epsilon = 0.5,
+                                .aggregate_ms = 2.0,
+                                .closed_at = 77};
     cr_assert_eq(s->ops->task_save(s, &t, false, &closed, &err), 0, "%s", err.msg);
     bytes = 0;
     cr_assert_eq(s->ops->task_updates_each(s, "m1", 1, note_update, &bytes, &err), 0);
@@ -349,8 +353,8 @@ Test(store, model_tasks_their_updates_and_rounds)
     json_t *rounds = NULL;
     cr_assert_eq(s->ops->model_rounds(s, "m1", &rounds, &err), 0);
     cr_assert_eq(json_array_size(rounds), 1);
-    cr_assert_eq(json_integer_value(json_object_get(json_array_get(rounds, 0), "closed_at")),
-                 77);
+    cr_assert_eq(
+        json_integer_value(json_object_get(json_array_get(rounds, 0), "closed_at")), 77);
     json_decref(rounds);
 }
 

@@ -223,7 +223,8 @@ static void refused_doc(hush_agent *a, const fx_keys *k, const char *body,
     fx_pub_free(&p);
 }
 
-Test(agent, bad_campaign_documents_are_refused, .init = agent_setup, .fini = agent_teardown)
+Test(agent, bad_campaign_documents_are_refused, .init = agent_setup,
+     .fini = agent_teardown)
 {
     hush_agent_config cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     hush_agent *a = open_ok(&cfg);
@@ -272,7 +273,8 @@ Test(agent, bad_campaign_documents_are_refused, .init = agent_setup, .fini = age
     hush_agent_close(a);
 }
 
-Test(agent, budget_holds_across_restarts_and_days, .init = agent_setup, .fini = agent_teardown)
+Test(agent, budget_holds_across_restarts_and_days, .init = agent_setup,
+     .fini = agent_teardown)
 {
     hush_agent_config cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     fx_pub p;
@@ -368,7 +370,8 @@ Test(agent, app_policy_caps_the_device, .init = agent_setup, .fini = agent_teard
  * (charged on disk before it is returned) and dies before sending it.  The
  * report is lost; the charge is not.
  */
-Test(agent, crash_after_the_charge_keeps_the_charge, .init = agent_setup, .fini = agent_teardown)
+Test(agent, crash_after_the_charge_keeps_the_charge, .init = agent_setup,
+     .fini = agent_teardown)
 {
     hush_agent_config cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     fx_pub p;
@@ -463,7 +466,8 @@ static void expect_fails_closed(const hush_agent_config *cfg, const char *fragme
               "%s", err.msg);
 }
 
-Test(agent, corrupt_or_missing_ledger_fails_closed, .init = agent_setup, .fini = agent_teardown)
+Test(agent, corrupt_or_missing_ledger_fails_closed, .init = agent_setup,
+     .fini = agent_teardown)
 {
     hush_agent_config cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     fx_pub p;
@@ -833,7 +837,8 @@ Test(agent, sealed_batches_open_with_the_collectors_key)
  * capacity / N.  Over R runs the number of runs that kept text i is
  * Binomial(R, p): the test allows 5 standard deviations per text.
  */
-Test(agent, reservoir_keeps_a_bounded_uniform_sample, .init = agent_setup, .fini = agent_teardown)
+Test(agent, reservoir_keeps_a_bounded_uniform_sample, .init = agent_setup,
+     .fini = agent_teardown)
 {
     enum { CAP = 10, N = 100, R = 2000 };
     uint8_t seed[32] = {11};
@@ -871,7 +876,8 @@ Test(agent, reservoir_keeps_a_bounded_uniform_sample, .init = agent_setup, .fini
 
 /* Campaign ids are free text to the ledger: one named like its own
  * keywords must not confuse it. */
-Test(agent, ledger_takes_campaign_ids_that_look_like_its_keywords, .init = agent_setup, .fini = agent_teardown)
+Test(agent, ledger_takes_campaign_ids_that_look_like_its_keywords, .init = agent_setup,
+     .fini = agent_teardown)
 {
     hush_agent_config cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     const char *ids[] = {"checksum", "device", "day", "campaign"};
@@ -924,14 +930,16 @@ static void resign(fx_pub *dst, const fx_keys *k, const fx_pub *src, const char 
  * charged for a refused document.  (Before the fix: accepted, and a vote
  * for the wrong campaign or a stale round was charged.)
  */
-Test(agent, swapped_and_replayed_campaigns_are_refused, .init = agent_setup, .fini = agent_teardown)
+Test(agent, swapped_and_replayed_campaigns_are_refused, .init = agent_setup,
+     .fini = agent_teardown)
 {
     hush_agent_config cfg = fx_config(agent_dir, &agent_keys, &agent_now, NULL);
     hush_agent *a = open_ok(&cfg);
     fx_pub poll1, poll2, other, syn;
     fx_poll(&poll1, &agent_keys, grr3, 5, 5.0);
     resign(&poll2, &agent_keys, &poll1, "\"round\":1", "\"round\":2");
-    resign(&other, &agent_keys, &poll1, "\"campaign\":\"emoji\"", "\"campaign\":\"flags\"");
+    resign(&other, &agent_keys, &poll1, "\"campaign\":\"emoji\"",
+           "\"campaign\":\"flags\"");
     fx_synthetic(&syn, &agent_keys, 1.0, 0.1, 5, 5.0, true);
     hush_campaign *c = NULL;
     hush_err err = {0};

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim/metrics.h"
+#include "metrics.h"
 
 static hush_rng *seeded(uint64_t s)
 {

@@ -101,7 +101,7 @@ static void load(const fl_opts *o, world *w)
 {
     FILE *f = fopen(o->corpus, "r");
     if (f == NULL) {
-        die("%s is missing: run scripts/fetch-corpus first", o->corpus);
+        sim_die("%s is missing: run scripts/fetch-corpus first", o->corpus);
     }
     char *line = NULL;
     size_t cap = 0, mcap = 0;
@@ -115,7 +115,7 @@ static void load(const fl_opts *o, world *w)
                 mcap = mcap ? mcap * 2 : 4096;
                 w->mail = realloc(w->mail, mcap * sizeof *w->mail);
                 if (w->mail == NULL) {
-                    die("out of memory");
+                    sim_die("out of memory");
                 }
             }
             w->mail[w->n++] = (email){.text = strdup(json_string_value(t)),
@@ -126,7 +126,7 @@ static void load(const fl_opts *o, world *w)
     free(line);
     fclose(f);
     if (w->n < o->devices) {
-        die("%zu emails for %zu devices", w->n, o->devices);
+        sim_die("%zu emails for %zu devices", w->n, o->devices);
     }
 }
 
@@ -215,12 +215,12 @@ static double centralized(const fl_opts *o, const world *w)
         hush_rng *rng = NULL;
         if (hush_model_new(&spec, o->seed, &m, NULL) != 0 ||
             hush_rng_new_seeded_u64(o->seed + 7, &rng) != 0) {
-            die("model");
+            sim_die("model");
         }
         hush_train_options t = {.epochs = 100, .batch = 32, .lr = rates[k]};
         if (hush_model_train(m, w->x_train, w->y_train, w->n_train, &t, rng, NULL,
                              NULL) != 0) {
-            die("training");
+            sim_die("training");
         }
         double acc = hush_model_accuracy(m, w->x_test, w->y_test, w->n_test);
         best = acc > best ? acc : best;
@@ -246,24 +246,16 @@ typedef struct setting {
 /* Runs one federated setting through a fresh hushd; prints its line. */
 static void federated(const fl_opts *o, const world *w, const setting *st)
 {
-    http h = {.c = curl_easy_init()};
-    server srv = {0};
+    sim_http h = {.c = curl_easy_init()};
+    sim_server srv = {0};
     /* the server's DP noise from the run's seed: a benchmark row replays */
     char noise_seed[32];
     snprintf(noise_seed, sizeof noise_seed, "%llu", (unsigned long long)o->seed);
     const char *extra[] = {"--test-noise-seed", noise_seed, NULL};
-    server_start(&srv, o->hushd, o->out, extra, &h);
-    buf b = {0};
-    request(&h, "GET", "/v1/keys", NULL, 0, false, &b);
-    json_t *keys = json_loads(b.p, 0, NULL);
-    const char *k64 = json_string_value(json_object_get(keys, "signing_key"));
+    sim_start(&srv, o->hushd, o->out, extra, &h);
+    sim_buf b = {0};
     uint8_t pk[32];
-    size_t klen = 0;
-    if (k64 == NULL || hush_b64_decode(k64, strlen(k64), pk, 32, &klen) != 0 ||
-        klen != 32) {
-        die("no signing key");
-    }
-    json_decref(keys);
+    sim_pin_key(&h, pk);
     size_t expected = (size_t)fmax(1, round(o->rate * (double)o->devices));
     json_t *task = json_pack(
         "{s:s, s:s, s:{s:s}, s:o, s:[s, s], s:f, s:I, s:I, s:I, s:I, s:{s:i, "
@@ -285,10 +277,10 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
     }
     char *body = json_dumps(task, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(task);
-    long status = request(&h, "POST", "/v1/models", body, strlen(body), true, &b);
+    long status = sim_call(&h, "POST", "/v1/models", body, strlen(body), true, &b);
     free(body);
     if (status != 201) {
-        die("creating the task: HTTP %ld %s", status, b.p);
+        sim_die("creating the task: HTTP %ld %s", status, b.p);
     }
     json_t *created = json_loads(b.p, 0, NULL);
     double z = json_real_value(json_object_get(created, "noise_multiplier"));
@@ -312,23 +304,23 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
                                  .max_sample_bytes = 16u << 20};
         memcpy(cfg.collector_key, pk, 32);
         if (hush_agent_open(&cfg, &agents[d], &err) != 0) {
-            die("agent: %s", err.msg);
+            sim_die("agent: %s", err.msg);
         }
     }
     for (size_t i = 0; i < w->n; i++) {
         const email *e = &w->mail[i];
         if (!e->test && hush_agent_add_example(agents[e->device], e->text,
                                                strlen(e->text), e->label, &err) != 0) {
-            die("example: %s", err.msg);
+            sim_die("example: %s", err.msg);
         }
     }
     hush_transport *t = NULL;
     if (hush_transport_new(h.base, NULL, &t, &err) != 0) {
-        die("transport: %s", err.msg);
+        sim_die("transport: %s", err.msg);
     }
     size_t updates = 0, rounds_done = 0, part_n = 0;
     double part_sum = 0;
-    double t0 = now_s();
+    double t0 = sim_now();
     hush_fl_model *model = NULL;
     for (size_t r = 0; r < o->rounds; r++) {
         long st_code = 0;
@@ -337,13 +329,13 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
         if (hush_transport_get(t, "/v1/models/spam", &st_code, &pub, &len, &sig, &err) !=
                 0 ||
             st_code != 200) {
-            die("fetching the model: %s", err.msg);
+            sim_die("fetching the model: %s", err.msg);
         }
         hush_fl_model_free(model);
         model = NULL;
         if (hush_agent_accept_model(agents[0], "spam", pub, len, sig, &model, &err) !=
             0) {
-            die("accepting the model: %s", err.msg);
+            sim_die("accepting the model: %s", err.msg);
         }
         hush_free(pub);
         hush_free(sig);
@@ -361,13 +353,13 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
                 sampled = sampled || rk != HUSH_ENOTFOUND;
                 if (rk == 0) {
                     if (upd != NULL) {
-                        die("device %zu sent twice in one round", d);
+                        sim_die("device %zu sent twice in one round", d);
                     }
                     upd = doc;
                     ulen = dl;
                 } else if (rk != HUSH_ENOTFOUND && rk != HUSH_ESTATE &&
                            !(rk == HUSH_EBUDGET && upd != NULL)) {
-                    die("device %zu, call %zu: %s", d, k + 1, err.msg);
+                    sim_die("device %zu, call %zu: %s", d, k + 1, err.msg);
                 }
             }
             in_sample += sampled;
@@ -377,8 +369,8 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
             if (hush_transport_post(t, "/v1/models/spam/updates", upd, ulen, &st_code,
                                     &resp, &err) != 0 ||
                 st_code != 200) {
-                die("posting an update: HTTP %ld %s", st_code,
-                    resp != NULL ? resp : err.msg);
+                sim_die("posting an update: HTTP %ld %s", st_code,
+                        resp != NULL ? resp : err.msg);
             }
             hush_free(upd);
             hush_free(resp);
@@ -388,7 +380,7 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
         updates += sent;
         part_sum += (double)in_sample / (double)o->devices;
         part_n++;
-        status = request(&h, "POST", "/v1/models/spam/rounds", "", 0, true, &b);
+        status = sim_call(&h, "POST", "/v1/models/spam/rounds", "", 0, true, &b);
         if (status == 201) {
             rounds_done++;
             json_t *c = json_loads(b.p, 0, NULL);
@@ -399,21 +391,21 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
                 break;
             }
         } else if (status != 409) {
-            die("closing a round: HTTP %ld %s", status, b.p);
+            sim_die("closing a round: HTTP %ld %s", status, b.p);
         }
     }
-    double seconds = now_s() - t0;
+    double seconds = sim_now() - t0;
     /* the final global model */
     long st_code = 0;
     char *pub = NULL, *sig = NULL;
     size_t len = 0;
     if (hush_transport_get(t, "/v1/models/spam", &st_code, &pub, &len, &sig, &err) != 0) {
-        die("fetching the model: %s", err.msg);
+        sim_die("fetching the model: %s", err.msg);
     }
     hush_fl_model_free(model);
     model = NULL;
     if (hush_agent_accept_model(agents[0], "spam", pub, len, sig, &model, &err) != 0) {
-        die("accepting the model: %s", err.msg);
+        sim_die("accepting the model: %s", err.msg);
     }
     hush_free(pub);
     hush_free(sig);
@@ -434,7 +426,7 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
         right += (probs[1] > probs[0] ? 1u : 0u) == e->label;
         total++;
     }
-    request(&h, "GET", "/v1/models/spam/privacy", NULL, 0, false, &b);
+    sim_call(&h, "GET", "/v1/models/spam/privacy", NULL, 0, false, &b);
     json_t *priv = json_loads(b.p, 0, NULL);
     json_t *out = json_pack(
         "{s:s, s:s, s:f, s:I, s:I, s:I, s:f, s:f, s:I, s:f, s:f}", "bench", "fl",
@@ -465,7 +457,7 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
     free(agents);
     hush_transport_free(t);
     free(b.p);
-    server_stop(&srv);
+    sim_server_stop(&srv);
     curl_easy_cleanup(h.c);
 }
 
@@ -475,7 +467,7 @@ static void aggregation(const fl_opts *o)
     enum { DIM = 10000, UPDATES = 1000, RUNS = 5 };
     hush_rng *rng = NULL;
     if (hush_rng_new_seeded_u64(o->seed, &rng) != 0) {
-        die("rng");
+        sim_die("rng");
     }
     float *u = malloc((size_t)UPDATES * DIM * sizeof *u),
           *mean = malloc(DIM * sizeof *mean);
@@ -493,18 +485,18 @@ static void aggregation(const fl_opts *o)
                                   .noise_multiplier = 1.0,
                                   .expected_clients = UPDATES};
         if (hush_fedavg_new(&cfg, &a, NULL) != 0) {
-            die("aggregator");
+            sim_die("aggregator");
         }
-        double t0 = now_s();
+        double t0 = sim_now();
         for (size_t k = 0; k < UPDATES; k++) {
             if (hush_fedavg_add(a, u + k * DIM, true, NULL) != 0) {
-                die("aggregating");
+                sim_die("aggregating");
             }
         }
         if (hush_fedavg_finish(a, rng, mean, NULL, NULL) != 0) {
-            die("aggregating");
+            sim_die("aggregating");
         }
-        ms[r] = (now_s() - t0) * 1e3;
+        ms[r] = (sim_now() - t0) * 1e3;
         hush_fedavg_free(a);
     }
     for (int i = 1; i < RUNS; i++) { /* insertion sort for the median */
@@ -546,7 +538,8 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
             continue;
         }
         if (i + 1 >= argc) {
-            die("usage: hush-sim fl [--corpus FILE] [--devices N] [--rounds R] [--rate "
+            sim_die(
+                "usage: hush-sim fl [--corpus FILE] [--devices N] [--rounds R] [--rate "
                 "Q] "
                 "[--epsilon LIST] [--seed S] [--calls K] [--out DIR] [--hushd PATH] "
                 "[--json]");
@@ -585,25 +578,26 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
                 o.eps[o.n_eps++] = strtod(p, &end);
                 p = *end == ',' ? end + 1 : end;
                 if (end == p && *p != '\0') {
-                    die("--epsilon is a list of numbers");
+                    sim_die("--epsilon is a list of numbers");
                 }
             }
             end = (char *)"";
         } else {
-            die("unknown option %s", f);
+            sim_die("unknown option %s", f);
         }
         if (*end != '\0' || (end == v && *v != '\0')) {
-            die("%s: bad value \"%s\"", f, v);
+            sim_die("%s: bad value \"%s\"", f, v);
         }
     }
     if (o.devices < 2 || o.rounds < 1 || !(o.rate > 0 && o.rate <= 1) || o.calls < 1 ||
         o.calls > 1000) {
-        die("need --devices >= 2, --rounds >= 1, --rate in (0, 1], --calls in [1, 1000]");
+        sim_die(
+            "need --devices >= 2, --rounds >= 1, --rate in (0, 1], --calls in [1, 1000]");
     }
     mkdir(o.out, 0755);
     char *out_abs = realpath(o.out, NULL);
     if (out_abs == NULL) {
-        die("cannot use %s", o.out);
+        sim_die("cannot use %s", o.out);
     }
     o.out = out_abs;
     world w = {0};
@@ -612,7 +606,7 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
     if (hush_rng_new_seeded_u64(o.seed, &rng) != 0 ||
         hush_embedder_new_default(256, o.seed, &w.embedder, &err) != 0 ||
         hush_embedder_describe(w.embedder, &w.embedder_desc, &err) != 0) {
-        die("setup: %s", err.msg);
+        sim_die("setup: %s", err.msg);
     }
     load(&o, &w);
     deal(&o, &w, rng);

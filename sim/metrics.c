@@ -1,5 +1,5 @@
 /*
- * metrics.c - the evaluation space and the measures of tools/sim/metrics.h.
+ * metrics.c - the evaluation space and the measures of sim/metrics.h.
  *
  * Everything is in doubles and deterministic under a seed.  The linear
  * algebra is small (the evaluation space has about 100 dimensions), so it is

@@ -1,6 +1,6 @@
 /*
  * metrics.h - how hush-sim judges a synthetic set against the private data,
- * as pure functions (tools/sim/metrics.c, tested in tests/sim/).
+ * as pure functions (sim/metrics.c, tested in tests/sim/).
  *
  * The loop optimizes votes in the campaign's embedding space, so it must be
  * judged in a space it does not optimize: a TF-IDF space reduced to k

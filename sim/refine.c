@@ -28,7 +28,7 @@
  *
  * The simulator alone sees the private emails, and after every round it
  * measures the synthetic set against them in a space the loop does not
- * optimize (tools/sim/metrics.h): TF-IDF reduced to 100 dimensions by SVD,
+ * optimize (sim/metrics.h): TF-IDF reduced to 100 dimensions by SVD,
  * fitted on the corpus's emails that are neither private nor held out (the
  * other groups).  Per round:
  *   fd          Frechet distance to the private emails; fd_oracle that of
@@ -87,8 +87,8 @@
 #include "hush_privacy.h"
 #include "hush_protocol.h"
 #include "hush_transport.h"
-#include "sim/metrics.h"
-#include "sim/sim.h"
+#include "metrics.h"
+#include "sim.h"
 
 extern char **environ;
 
@@ -161,7 +161,7 @@ static size_t words_in(const char *s, size_t len)
 }
 
 /* Sentences of 5 to 60 words (at most 300 bytes) from a text. */
-static void sentences_of(const char *t, texts *out)
+static void sentences_of(const char *t, sim_texts *out)
 {
     size_t len = strlen(t), start = 0;
     for (size_t i = 0; i <= len; i++) {
@@ -177,7 +177,7 @@ static void sentences_of(const char *t, texts *out)
         }
         size_t n = stop - a, w = words_in(t + a, n);
         if (n <= 300 && w >= 5 && w <= 60) {
-            texts_push(out, t + a, n);
+            sim_texts_push(out, t + a, n);
         }
         start = stop;
     }
@@ -188,17 +188,17 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void load_corpus(const opts *o, texts *private_, texts *initial, texts *others,
-                        texts *public_docs, hush_rng *rng)
+static void load_corpus(const opts *o, sim_texts *private_, sim_texts *initial,
+                        sim_texts *others, sim_texts *public_docs, hush_rng *rng)
 {
     FILE *f = fopen(o->corpus, "r");
     if (f == NULL) {
-        die("%s is missing: run scripts/fetch-corpus first", o->corpus);
+        sim_die("%s is missing: run scripts/fetch-corpus first", o->corpus);
     }
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
-    texts init_sent = {0};
+    sim_texts init_sent = {0};
     while ((got = getline(&line, &cap, f)) > 0) {
         json_t *doc = json_loadb(line, (size_t)got, 0, NULL);
         const char *group = json_string_value(json_object_get(doc, "group"));
@@ -206,19 +206,19 @@ static void load_corpus(const opts *o, texts *private_, texts *initial, texts *o
         if (group != NULL && json_is_string(t)) {
             if (strncmp(group, o->private_prefix, strlen(o->private_prefix)) == 0) {
                 if (json_string_length(t) > 0) {
-                    texts_push(private_, json_string_value(t), json_string_length(t));
+                    sim_texts_push(private_, json_string_value(t), json_string_length(t));
                 }
             } else {
                 /* neither private nor held out: what the judge's space is
                  * fitted on */
                 if (json_string_length(t) > 0) {
-                    texts_push(others, json_string_value(t), json_string_length(t));
+                    sim_texts_push(others, json_string_value(t), json_string_length(t));
                 }
                 if (strncmp(group, o->initial_prefix, strlen(o->initial_prefix)) == 0) {
                     sentences_of(json_string_value(t), &init_sent);
                     if (json_string_length(t) > 0) {
-                        texts_push(public_docs, json_string_value(t),
-                                   json_string_length(t));
+                        sim_texts_push(public_docs, json_string_value(t),
+                                       json_string_length(t));
                     }
                 }
             }
@@ -228,16 +228,17 @@ static void load_corpus(const opts *o, texts *private_, texts *initial, texts *o
     free(line);
     fclose(f);
     if (private_->n < 20) {
-        die("the corpus has %zu emails in groups %s*", private_->n, o->private_prefix);
+        sim_die("the corpus has %zu emails in groups %s*", private_->n,
+                o->private_prefix);
     }
     /* distinct initial sentences, in a seeded order */
     qsort(init_sent.v, init_sent.n, sizeof *init_sent.v, cmp_str);
     for (size_t i = 0; i < init_sent.n; i++) {
         if (i == 0 || strcmp(init_sent.v[i - 1], init_sent.v[i]) != 0) {
-            texts_push(initial, init_sent.v[i], strlen(init_sent.v[i]));
+            sim_texts_push(initial, init_sent.v[i], strlen(init_sent.v[i]));
         }
     }
-    texts_free(&init_sent);
+    sim_texts_free(&init_sent);
     shuffle(initial->v, initial->n, rng);
     shuffle(private_->v, private_->n, rng);
 }
@@ -256,13 +257,13 @@ static void embed_all(const hush_embedder *e, char *const *t, size_t n, fmat *m)
     m->n = n;
     m->v = calloc(n * m->dim + 1, sizeof *m->v);
     if (m->v == NULL) {
-        die("out of memory");
+        sim_die("out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         hush_err err = {0};
         int rc = hush_embed_text(e, t[i], strlen(t[i]), m->v + i * m->dim, m->dim, &err);
         if (rc != 0 && rc != HUSH_EINVAL) {
-            die("embedding: %s", err.msg);
+            sim_die("embedding: %s", err.msg);
         }
     }
 }
@@ -325,7 +326,7 @@ static quality measure(const fmat *P, const float *p_knn, const fmat *S)
     float *ss = malloc(S->n * S->n * sizeof *ss + 1);
     float *s_knn = malloc(S->n * sizeof *s_knn + 1);
     if (ps == NULL || ss == NULL || s_knn == NULL) {
-        die("out of memory");
+        sim_die("out of memory");
     }
     dots(P, S, ps);
     dots(S, S, ss);
@@ -382,9 +383,9 @@ static void progress(const opts *o, const char *eps, size_t round, size_t rounds
 /* ---- one run: one epsilon ------------------------------------------------ */
 
 typedef struct world {
-    texts device_emails; /* the half devices hold */
-    texts oracle_emails;
-    texts initial;
+    sim_texts device_emails; /* the half devices hold */
+    sim_texts oracle_emails;
+    sim_texts initial;
     uint32_t *holds; /* devices x emails_per_device indices into device_emails */
     fmat P;          /* device_emails embedded (float) */
     float *p_knn;
@@ -394,7 +395,7 @@ typedef struct world {
     hush_wordvec *wordvec; /* the SIF table (--embedder sif) */
     char wordvec_path[4096];
     /* the judges: spaces the loop does not optimize */
-    texts public_sentences; /* every initial-group sentence: the concat pool */
+    sim_texts public_sentences; /* every initial-group sentence: the concat pool */
     sim_space *eval, *judge2;
     double *pe, *pj; /* device emails in each space */
     /* what every measurement compares against, computed once: the private
@@ -413,13 +414,13 @@ typedef struct judged {
     double fd, fd_j, ncov, precision, ovl, auc, words, pairwise, twins, coverage;
 } judged;
 
-/* Rows of n texts in a space (new, free). */
+/* Rows of n sim_texts in a space (new, free). */
 static double *embed_space(const sim_space *sp, char *const *t, size_t n)
 {
     uint32_t d = sim_space_dims(sp);
     double *x = malloc((n * d + 1) * sizeof *x);
     if (x == NULL) {
-        die("out of memory");
+        sim_die("out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         sim_space_embed(sp, t[i], x + i * d);
@@ -427,7 +428,7 @@ static double *embed_space(const sim_space *sp, char *const *t, size_t n)
     return x;
 }
 
-/* Every measure of a set of texts against the private emails. */
+/* Every measure of a set of sim_texts against the private emails. */
 static void judge_set(const world *w, char *const *t, size_t n, uint64_t seed,
                       judged *out)
 {
@@ -440,7 +441,7 @@ static void judge_set(const world *w, char *const *t, size_t n, uint64_t seed,
         sim_frechet_to(sj, n, dj, w->pj_mean, w->pj_cov, &out->fd_j) != 0 ||
         sim_c2st_auc(se, n, w->pe, np, d, 5, rng, &out->auc) != 0 ||
         sim_pairwise(se, n, d, 0.9, &out->pairwise, &out->twins) != 0) {
-        die("out of memory measuring");
+        sim_die("out of memory measuring");
     }
     out->ncov = sim_ncov(w->pe, w->pe_radii, np, se, n, d);
     out->precision = sim_precision(w->pe, w->pe_radii, np, se, n, d);
@@ -460,10 +461,10 @@ static void judge_set(const world *w, char *const *t, size_t n, uint64_t seed,
 }
 
 /* Length-matched concatenations of public sentences: for each text of the
- * set, sentences drawn at random until as many words (new texts). */
-static texts concat_control(const world *w, char *const *t, size_t n, hush_rng *rng)
+ * set, sentences drawn at random until as many words (new sim_texts). */
+static sim_texts concat_control(const world *w, char *const *t, size_t n, hush_rng *rng)
 {
-    texts out = {0};
+    sim_texts out = {0};
     for (size_t i = 0; i < n; i++) {
         size_t want = sim_words(t[i]), have = 0;
         char *acc = NULL;
@@ -474,7 +475,7 @@ static texts concat_control(const world *w, char *const *t, size_t n, hush_rng *
             size_t sl = strlen(sent);
             char *g = realloc(acc, len + sl + 2);
             if (g == NULL) {
-                die("out of memory");
+                sim_die("out of memory");
             }
             acc = g;
             if (len > 0) {
@@ -484,7 +485,7 @@ static texts concat_control(const world *w, char *const *t, size_t n, hush_rng *
             len += sl;
             have += sim_words(sent);
         }
-        texts_push(&out, acc, len);
+        sim_texts_push(&out, acc, len);
         free(acc);
     }
     return out;
@@ -559,33 +560,12 @@ static void emit(const opts *o, const world *w, const row *r, FILE *csv)
     fflush(csv);
 }
 
-/* Fetches a view of the campaign; verifies it with the pinned key. */
-static hush_publication *fetch(http *h, const uint8_t pk[32], bool device, buf *body,
-                               char **sig_out)
+/* Fetches a view of the campaign, verified with the pinned key. */
+static hush_publication *fetch(sim_http *h, const uint8_t pk[32], bool device,
+                               sim_buf *body, char **sig_out)
 {
-    char path[128];
-    snprintf(path, sizeof path, "/v1/campaigns/mail%s", device ? "?view=device" : "");
-    /* the signature header, through a header callback */
-    request(h, "GET", path, NULL, 0, false, body);
-    /* curl_easy_header is 7.83+: use it for the Hush-Signature value */
-    struct curl_header *hd = NULL;
-    if (curl_easy_header(h->c, HUSH_SIGNATURE_HEADER, 0, CURLH_HEADER, -1, &hd) !=
-        CURLHE_OK) {
-        die("GET %s: no %s header", path, HUSH_SIGNATURE_HEADER);
-    }
-    hush_err err = {0};
-    if (hush_publication_verify(body->p, body->n, hd->value, pk, &err) != 0) {
-        die("GET %s: %s", path, err.msg);
-    }
-    if (sig_out != NULL) {
-        *sig_out = strdup(hd->value);
-    }
-    hush_publication *p = NULL;
-    if (hush_publication_parse_flags(
-            body->p, body->n, device ? HUSH_PUBLICATION_DEVICE : 0, &p, &err) != 0) {
-        die("GET %s: %s", path, err.msg);
-    }
-    return p;
+    return sim_fetch(h, device ? "/v1/campaigns/mail?view=device" : "/v1/campaigns/mail",
+                     pk, device, body, sig_out);
 }
 
 /* One loop at one epsilon.  shuffled: the shuffled-votes control, which
@@ -597,8 +577,8 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
 {
     char en[16];
     eps_name(eps, en, sizeof en);
-    http h = {.c = curl_easy_init()};
-    server srv = {0};
+    sim_http h = {.c = curl_easy_init()};
+    sim_server srv = {0};
     const char *extra[10] = {"--generator-corpus", corpus_file, NULL};
     size_t ne = 2;
     if (o->generator_cmd != NULL) {
@@ -611,19 +591,10 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
         extra[ne++] = "--word-vectors";
         extra[ne++] = w->wordvec_path;
     }
-    server_start(&srv, o->hushd, o->out, extra, &h);
-    buf b = {0};
-    /* the pinned key */
-    request(&h, "GET", "/v1/keys", NULL, 0, false, &b);
-    json_t *keys = json_loads(b.p, 0, NULL);
-    const char *k64 = json_string_value(json_object_get(keys, "signing_key"));
+    sim_start(&srv, o->hushd, o->out, extra, &h);
+    sim_buf b = {0};
     uint8_t pk[32];
-    size_t klen = 0;
-    if (k64 == NULL || hush_b64_decode(k64, strlen(k64), pk, 32, &klen) != 0 ||
-        klen != 32) {
-        die("GET /v1/keys: no signing key");
-    }
-    json_decref(keys);
+    sim_pin_key(&h, pk);
     /* the campaign */
     json_t *cands = json_array();
     for (size_t i = 0; i < o->candidates; i++) {
@@ -646,10 +617,10 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
                         json_string(o->selection));
     char *body = json_dumps(create, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(create);
-    long st = request(&h, "POST", "/v1/campaigns", body, strlen(body), true, &b);
+    long st = sim_call(&h, "POST", "/v1/campaigns", body, strlen(body), true, &b);
     free(body);
     if (st != 201) {
-        die("creating the campaign: HTTP %ld %s", st, b.p);
+        sim_die("creating the campaign: HTTP %ld %s", st, b.p);
     }
     /* the real devices: agents with their own state, on a simulated clock */
     int64_t clock_now = 20000LL * DAY;
@@ -659,17 +630,17 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
     hush_transport *t = NULL;
     hush_err err = {0};
     if (o->real_devices > 0 && hush_transport_new(h.base, NULL, &t, &err) != 0) {
-        die("transport: %s", err.msg);
+        sim_die("transport: %s", err.msg);
     }
     hush_rng *rng = NULL;
     if (hush_rng_new_seeded_u64(o->seed * 1000003 + run_index, &rng) != 0) {
-        die("rng");
+        sim_die("rng");
     }
     double fd0 = 0, fd0_j = 0;
     json_t *roots = json_object(); /* sample id -> the initial sample it descends from */
     hush_rng *crng = NULL;         /* the concat control's draws */
     if (hush_rng_new_seeded_u64(o->seed * 2654435761u + run_index, &crng) != 0) {
-        die("rng");
+        sim_die("rng");
     }
     uint32_t *match = malloc(w->device_emails.n * sizeof *match + 1);
     for (size_t round = 0;; round++) {
@@ -698,7 +669,7 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
         }
         if (round > 0) {
             /* the previous close's record */
-            request(&h, "GET", "/v1/campaigns/mail/rounds", NULL, 0, false, &b);
+            sim_call(&h, "GET", "/v1/campaigns/mail/rounds", NULL, 0, false, &b);
             json_t *hist = json_loads(b.p, 0, NULL);
             json_t *prev = json_array_get(json_object_get(hist, "rounds"), round - 1);
             r.n_reports =
@@ -739,7 +710,8 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
         }
         emit(o, w, &r, csv);
         if (!shuffled && o->controls) {
-            texts ct = concat_control(w, full->candidate_texts, full->n_candidates, crng);
+            sim_texts ct =
+                concat_control(w, full->candidate_texts, full->n_candidates, crng);
             row rc = {.eps = eps,
                       .round = round,
                       .control = "concat",
@@ -751,13 +723,13 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
                            ? (fd0_j - rc.j.fd_j) / (fd0_j - w->fd_oracle_j)
                            : 0;
             emit(o, w, &rc, csv);
-            texts_free(&ct);
+            sim_texts_free(&ct);
         }
         hush_publication_free(full);
         if (round == o->rounds) {
             break;
         }
-        /* the devices' view: signed, no texts */
+        /* the devices' view: signed, no sim_texts */
         char *sig = NULL;
         hush_publication *dev = fetch(&h, pk, true, &b, &sig);
         char *dev_body = malloc(b.n + 1);
@@ -765,24 +737,24 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
         size_t dev_len = b.n;
         hush_ldp *mech = NULL;
         if (hush_ldp_new(&dev->params, &mech, &err) != 0) {
-            die("mechanism: %s", err.msg);
+            sim_die("mechanism: %s", err.msg);
         }
         /* every private email's match, as a device computes it */
         hush_matrix *q = NULL;
         if (hush_matrix_new(HUSH_MATRIX_I8, (uint32_t)w->device_emails.n, w->P.dim, &q,
                             &err) != 0) {
-            die("matrix: %s", err.msg);
+            sim_die("matrix: %s", err.msg);
         }
         for (size_t i = 0; i < w->device_emails.n; i++) {
             if (hush_matrix_set_row(q, (uint32_t)i, w->P.v + i * w->P.dim, w->P.dim,
                                     &err) != 0) {
-                die("matrix: %s", err.msg);
+                sim_die("matrix: %s", err.msg);
             }
         }
         hush_match *best = malloc(w->device_emails.n * sizeof *best);
         if (hush_nearest(dev->matrix, q, 1, (float)dev->match_threshold, best,
                          w->device_emails.n, &err) != 0) {
-            die("nearest: %s", err.msg);
+            sim_die("nearest: %s", err.msg);
         }
         uint32_t none = dev->params.domain - 1;
         for (size_t i = 0; i < w->device_emails.n; i++) {
@@ -810,13 +782,13 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
             size_t blen = 0;
             long pst = 0;
             if (hush_agent_open(&cfg, &a, &err) != 0) {
-                die("agent: %s", err.msg);
+                sim_die("agent: %s", err.msg);
             }
             for (size_t k = 0; k < o->emails_per_device; k++) {
                 const char *tx =
                     w->device_emails.v[w->holds[d * o->emails_per_device + k]];
                 if (hush_agent_add_sample(a, tx, strlen(tx), &err) != 0) {
-                    die("agent sample: %s", err.msg);
+                    sim_die("agent sample: %s", err.msg);
                 }
             }
             if (hush_agent_accept_campaign(a, "mail", dev_body, dev_len, sig, &c, &err) !=
@@ -824,10 +796,10 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
                 hush_agent_make_report_batch(a, c, NULL, &batch, &blen, &err) != 0 ||
                 hush_transport_post(t, "/v1/reports", batch, blen, &pst, &resp, &err) !=
                     0) {
-                die("real device %zu: %s", d, err.msg);
+                sim_die("real device %zu: %s", d, err.msg);
             }
             if (pst != 200) {
-                die("real device %zu: HTTP %ld %s", d, pst, resp);
+                sim_die("real device %zu: HTTP %ld %s", d, pst, resp);
             }
             hush_free(batch);
             hush_free(resp);
@@ -847,7 +819,7 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
                                       hush_rng_uniform(rng, o->emails_per_device)];
                 if (hush_ldp_encode(mech, match[e], rng, reports + i * rs, rs, &err) !=
                     0) {
-                    die("encode: %s", err.msg);
+                    sim_die("encode: %s", err.msg);
                 }
             }
             uint8_t id[HUSH_BATCH_ID_BYTES];
@@ -855,10 +827,10 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
             json_t *bd = hush_batch_build(mech, "mail", dev->round, id, reports, n);
             char *bj = json_dumps(bd, JSON_COMPACT);
             json_decref(bd);
-            st = request(&h, "POST", "/v1/reports", bj, strlen(bj), false, &b);
+            st = sim_call(&h, "POST", "/v1/reports", bj, strlen(bj), false, &b);
             free(bj);
             if (st != 200) {
-                die("posting reports: HTTP %ld %s", st, b.p);
+                sim_die("posting reports: HTTP %ld %s", st, b.p);
             }
             d += n;
             progress(o, en, round, o->rounds, (double)d / (double)o->devices, "voting");
@@ -876,10 +848,10 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
         }
         char *cj = json_dumps(close, JSON_COMPACT | JSON_REAL_PRECISION(10));
         json_decref(close);
-        st = request(&h, "POST", "/v1/campaigns/mail/rounds", cj, strlen(cj), true, &b);
+        st = sim_call(&h, "POST", "/v1/campaigns/mail/rounds", cj, strlen(cj), true, &b);
         free(cj);
         if (st != 201) {
-            die("closing round %u: HTTP %ld %s", dev->round, st, b.p);
+            sim_die("closing round %u: HTTP %ld %s", dev->round, st, b.p);
         }
         hush_publication_free(dev);
         free(dev_body);
@@ -891,7 +863,7 @@ static void run(const opts *o, world *w, double eps, FILE *csv, const char *corp
     hush_rng_free(crng);
     hush_transport_free(t);
     free(b.p);
-    server_stop(&srv);
+    sim_server_stop(&srv);
     curl_easy_cleanup(h.c);
 }
 
@@ -956,7 +928,8 @@ static void plot(const opts *o)
 static void usage(FILE *f)
 {
     fputs(
-        "usage: hush-sim [--corpus FILE] [--hushd PATH] [--devices N] [--candidates N]\n"
+        "usage: hush-sim [refine] [--corpus FILE] [--hushd PATH] [--devices N] "
+        "[--candidates N]\n"
         "                [--rounds R] [--epsilon LIST] [--private PREFIX] [--initial "
         "PREFIX]\n"
         "                [--emails-per-device K] [--keep SHARE] [--dim D] [--seed S]\n"
@@ -982,17 +955,13 @@ static size_t parse_size(const char *flag, const char *v, uint64_t min, uint64_t
     uint64_t x;
     hush_err err = {0};
     if (hush_parse_u64(v, min, max, flag, &x, &err) != 0) {
-        die("%s", err.msg);
+        sim_die("%s", err.msg);
     }
     return (size_t)x;
 }
 
-int main(int argc, char **argv)
+int sim_refine_main(int argc, char **argv, const char *hushd)
 {
-    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-        printf("hush-sim %s\n", HUSH_VERSION_STRING);
-        return 0;
-    }
     opts o = {.corpus = "data/spamassassin.jsonl",
               .out = "hush-sim-out",
               .private_prefix = "easy-ham",
@@ -1014,22 +983,7 @@ int main(int argc, char **argv)
               .seed = 1,
               .plot = true,
               .controls = true};
-    static char hushd[4096];
-    ssize_t self = readlink("/proc/self/exe", hushd, sizeof hushd - 16);
-    if (self > 0) {
-        hushd[self] = '\0';
-        char *slash = strrchr(hushd, '/');
-        snprintf(slash + 1, sizeof hushd - (size_t)(slash + 1 - hushd), "hushd");
-        o.hushd = hushd;
-    }
-    if (argc > 1 && strcmp(argv[1], "fl") == 0) {
-        if (hush_global_init() != 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-            die("initialisation failed");
-        }
-        int rc = sim_fl_main(argc - 1, argv + 1, o.hushd);
-        curl_global_cleanup();
-        return rc;
-    }
+    o.hushd = hushd;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         if (strcmp(f, "--help") == 0) {
@@ -1066,24 +1020,24 @@ int main(int argc, char **argv)
         } else if (strcmp(f, "--generator") == 0) {
             if (strcmp(v, "builtin") != 0 && strcmp(v, "external") != 0 &&
                 strcmp(v, "retrieval") != 0) {
-                die("--generator is builtin, retrieval or external");
+                sim_die("--generator is builtin, retrieval or external");
             }
             o.generator = v;
         } else if (strcmp(f, "--selection") == 0) {
             if (strcmp(v, "top") != 0 && strcmp(v, "pe") != 0) {
-                die("--selection is top or pe");
+                sim_die("--selection is top or pe");
             }
             o.selection = v;
         } else if (strcmp(f, "--embedder") == 0) {
             if (strcmp(v, "sif") != 0 && strcmp(v, "hashed") != 0) {
-                die("--embedder is sif or hashed");
+                sim_die("--embedder is sif or hashed");
             }
             o.embedder = v;
         } else if (strcmp(f, "--word-vectors") == 0) {
             o.word_vectors = v;
         } else if (strcmp(f, "--common") == 0) {
             if (strcmp(v, "pool") != 0 && strcmp(v, "table") != 0) {
-                die("--common is pool or table");
+                sim_die("--common is pool or table");
             }
             o.common_from_pool = strcmp(v, "pool") == 0;
         } else if (strcmp(f, "--generator-cmd") == 0) {
@@ -1106,7 +1060,7 @@ int main(int argc, char **argv)
             char *end = NULL;
             o.keep = strtod(v, &end);
             if (end == v || *end != '\0' || !(o.keep > 0 && o.keep <= 1)) {
-                die("--keep is a share in (0, 1]");
+                sim_die("--keep is a share in (0, 1]");
             }
         } else if (strcmp(f, "--epsilon") == 0) {
             o.n_eps = 0;
@@ -1120,14 +1074,14 @@ int main(int argc, char **argv)
                 double e = strcmp(item, "inf") == 0 ? INFINITY : strtod(item, &end);
                 if ((!isinf(e) && (end == item || *end != '\0')) || !(e > 0) ||
                     (!isinf(e) && e > HUSH_LDP_EPSILON_MAX)) {
-                    die("--epsilon: \"%s\" is not in (0, %g] or inf", item,
-                        HUSH_LDP_EPSILON_MAX);
+                    sim_die("--epsilon: \"%s\" is not in (0, %g] or inf", item,
+                            HUSH_LDP_EPSILON_MAX);
                 }
                 o.eps[o.n_eps++] = e;
                 p += n + (p[n] == ',');
             }
             if (o.n_eps == 0) {
-                die("--epsilon needs a value");
+                sim_die("--epsilon needs a value");
             }
         } else {
             usage(stderr);
@@ -1135,39 +1089,40 @@ int main(int argc, char **argv)
         }
     }
     if (o.hushd == NULL || access(o.hushd, X_OK) != 0) {
-        die("cannot run hushd at %s (--hushd PATH)", o.hushd != NULL ? o.hushd : "?");
+        sim_die("cannot run hushd at %s (--hushd PATH)", o.hushd != NULL ? o.hushd : "?");
     }
     o.progress = !o.json && isatty(STDERR_FILENO);
     if (hush_global_init() != 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-        die("initialisation failed");
+        sim_die("initialisation failed");
     }
     mkdir(o.out, 0755);
     /* absolute: hushd runs in a directory of its own */
     char *out_abs = realpath(o.out, NULL);
     if (out_abs == NULL) {
-        die("cannot use %s: %s", o.out, strerror(errno));
+        sim_die("cannot use %s: %s", o.out, strerror(errno));
     }
     o.out = out_abs;
-    double t0 = now_s();
+    double t0 = sim_now();
     world w = {0};
     hush_rng *rng = NULL;
     if (hush_rng_new_seeded_u64(o.seed, &rng) != 0) {
-        die("rng");
+        sim_die("rng");
     }
-    texts private_ = {0}, others = {0}, public_docs = {0};
+    sim_texts private_ = {0}, others = {0}, public_docs = {0};
     load_corpus(&o, &private_, &w.initial, &others, &public_docs, rng);
     if (w.initial.n < o.candidates) {
-        die("only %zu initial sentences in groups %s*", w.initial.n, o.initial_prefix);
+        sim_die("only %zu initial sentences in groups %s*", w.initial.n,
+                o.initial_prefix);
     }
     /* halves: devices hold the even ones, the oracle draws from the odd */
     for (size_t i = 0; i < private_.n; i++) {
-        texts_push(i % 2 == 0 ? &w.device_emails : &w.oracle_emails, private_.v[i],
-                   strlen(private_.v[i]));
+        sim_texts_push(i % 2 == 0 ? &w.device_emails : &w.oracle_emails, private_.v[i],
+                       strlen(private_.v[i]));
     }
-    texts_free(&private_);
+    sim_texts_free(&private_);
     w.holds = malloc(o.devices * o.emails_per_device * sizeof *w.holds);
     if (w.holds == NULL) {
-        die("out of memory");
+        sim_die("out of memory");
     }
     for (size_t i = 0; i < o.devices * o.emails_per_device; i++) {
         w.holds[i] = (uint32_t)hush_rng_uniform(rng, w.device_emails.n);
@@ -1177,8 +1132,8 @@ int main(int argc, char **argv)
     if (strcmp(o.embedder, "sif") == 0) {
         char *abs_wv = realpath(o.word_vectors, NULL);
         if (abs_wv == NULL || hush_wordvec_load(abs_wv, &w.wordvec, &err) != 0) {
-            die("%s: %s (scripts/fetch-wordvec builds it)", o.word_vectors,
-                abs_wv == NULL ? strerror(errno) : err.msg);
+            sim_die("%s: %s (scripts/fetch-wordvec builds it)", o.word_vectors,
+                    abs_wv == NULL ? strerror(errno) : err.msg);
         }
         snprintf(w.wordvec_path, sizeof w.wordvec_path, "%s", abs_wv);
         free(abs_wv);
@@ -1195,12 +1150,12 @@ int main(int argc, char **argv)
             if (tbuf == NULL ||
                 hush_sif_table_recommon(tbuf, tlen, (const char *const *)public_docs.v,
                                         lens, public_docs.n, &nbuf, &nlen, &err) != 0) {
-                die("fitting the common component: %s", err.msg);
+                sim_die("fitting the common component: %s", err.msg);
             }
             snprintf(w.wordvec_path, sizeof w.wordvec_path, "%s/public-sif.hsif", o.out);
             FILE *tf = fopen(w.wordvec_path, "wb");
             if (tf == NULL || fwrite(nbuf, 1, nlen, tf) != nlen || fclose(tf) != 0) {
-                die("cannot write %s", w.wordvec_path);
+                sim_die("cannot write %s", w.wordvec_path);
             }
             char *abs_new = realpath(w.wordvec_path, NULL);
             snprintf(w.wordvec_path, sizeof w.wordvec_path, "%s", abs_new);
@@ -1208,21 +1163,21 @@ int main(int argc, char **argv)
             hush_wordvec_free(w.wordvec);
             w.wordvec = NULL;
             if (hush_wordvec_read(nbuf, nlen, &w.wordvec, &err) != 0) {
-                die("%s", err.msg);
+                sim_die("%s", err.msg);
             }
             free(tbuf);
             hush_free(nbuf);
             free(lens);
         }
         if (hush_embedder_new_sif(w.wordvec, o.seed, &w.embedder, &err) != 0) {
-            die("embedder: %s", err.msg);
+            sim_die("embedder: %s", err.msg);
         }
         o.dim = hush_embedder_dim(w.embedder);
     } else if (hush_embedder_new_default(o.dim, o.seed, &w.embedder, &err) != 0) {
-        die("embedder: %s", err.msg);
+        sim_die("embedder: %s", err.msg);
     }
     if (hush_embedder_describe(w.embedder, &w.embedder_desc, &err) != 0) {
-        die("embedder: %s", err.msg);
+        sim_die("embedder: %s", err.msg);
     }
     /* initial samples must embed (some sentences are all symbols) */
     size_t keep_n = 0;
@@ -1238,32 +1193,32 @@ int main(int argc, char **argv)
     free(probe);
     w.initial.n = keep_n;
     if (w.initial.n < o.candidates) {
-        die("only %zu usable initial sentences in groups %s*", w.initial.n,
-            o.initial_prefix);
+        sim_die("only %zu usable initial sentences in groups %s*", w.initial.n,
+                o.initial_prefix);
     }
     for (size_t i = 0; i < w.initial.n; i++) {
-        texts_push(&w.public_sentences, w.initial.v[i], strlen(w.initial.v[i]));
+        sim_texts_push(&w.public_sentences, w.initial.v[i], strlen(w.initial.v[i]));
     }
     /* the judges: a space fitted on the other groups' emails, and a second
      * one fitted on the held-out private-group emails */
     if (others.n < 2 ||
         sim_space_fit(others.v, others.n, EVAL_VOCAB, EVAL_DIMS, o.seed, &w.eval) != 0) {
-        die("cannot fit the evaluation space on %zu emails outside %s*", others.n,
-            o.private_prefix);
+        sim_die("cannot fit the evaluation space on %zu emails outside %s*", others.n,
+                o.private_prefix);
     }
     if (sim_space_fit(w.oracle_emails.v, w.oracle_emails.n, EVAL_VOCAB, EVAL_DIMS,
                       o.seed + 1, &w.judge2) != 0) {
-        die("cannot fit the second judge's space on %zu held-out emails",
-            w.oracle_emails.n);
+        sim_die("cannot fit the second judge's space on %zu held-out emails",
+                w.oracle_emails.n);
     }
-    texts_free(&others);
+    sim_texts_free(&others);
     w.pe = embed_space(w.eval, w.device_emails.v, w.device_emails.n);
     w.pj = embed_space(w.judge2, w.device_emails.v, w.device_emails.n);
     w.centroids = malloc(CLUSTERS * sim_space_dims(w.eval) * sizeof *w.centroids);
     if (w.centroids == NULL || w.device_emails.n < CLUSTERS ||
         sim_kmeans(w.pe, w.device_emails.n, sim_space_dims(w.eval), CLUSTERS, rng,
                    w.centroids) != 0) {
-        die("k-means of the private emails failed");
+        sim_die("k-means of the private emails failed");
     }
     double wp = 0;
     for (size_t i = 0; i < w.device_emails.n; i++) {
@@ -1278,7 +1233,7 @@ int main(int argc, char **argv)
     float *pp = malloc(w.P.n * w.P.n * sizeof *pp);
     w.p_knn = malloc(w.P.n * sizeof *w.p_knn);
     if (pp == NULL || w.p_knn == NULL) {
-        die("out of memory");
+        sim_die("out of memory");
     }
     dots(&w.P, &w.P, pp);
     for (size_t i = 0; i < w.P.n; i++) {
@@ -1307,7 +1262,7 @@ int main(int argc, char **argv)
             sim_knn_radii(w.pe, np, de, KNN, &w.pe_radii) != 0 ||
             sim_frechet_to(oe, n_oracle, de, w.pe_mean, w.pe_cov, &w.fd_oracle) != 0 ||
             sim_frechet_to(oj, n_oracle, dj, w.pj_mean, w.pj_cov, &w.fd_oracle_j) != 0) {
-            die("out of memory");
+            sim_die("out of memory");
         }
         free(oe);
         free(oj);
@@ -1317,12 +1272,12 @@ int main(int argc, char **argv)
     snprintf(corpus_file, sizeof corpus_file, "%s/public-corpus.jsonl", o.out);
     FILE *cf = fopen(corpus_file, "w");
     if (cf == NULL) {
-        die("cannot write %s", corpus_file);
+        sim_die("cannot write %s", corpus_file);
     }
     /* the retrieval generator draws documents, paragraphs and sentences
      * from whole public emails; the built-in one recombines sentences */
     bool docs = strcmp(o.generator, "retrieval") == 0;
-    const texts *pool = docs ? &public_docs : &w.initial;
+    const sim_texts *pool = docs ? &public_docs : &w.initial;
     for (size_t i = 0; i < pool->n; i++) {
         json_t *line = json_pack("{s:s}", "text", pool->v[i]);
         char *s = json_dumps(line, JSON_COMPACT);
@@ -1331,13 +1286,13 @@ int main(int argc, char **argv)
         json_decref(line);
     }
     fclose(cf);
-    texts_free(&public_docs);
+    sim_texts_free(&public_docs);
     char *abs_corpus = realpath(corpus_file, NULL);
     char csv_path[1100];
     snprintf(csv_path, sizeof csv_path, "%s/refine.csv", o.out);
     FILE *csv = fopen(csv_path, "w");
     if (csv == NULL) {
-        die("cannot write %s", csv_path);
+        sim_die("cannot write %s", csv_path);
     }
     fprintf(csv, "epsilon,control,round,fd,fd_oracle,gap,fd_judge2,gap_judge2,ncov,ovl,"
                  "precision,auc,words,words_private,pairwise,twins,coverage,info,"
@@ -1352,7 +1307,7 @@ int main(int argc, char **argv)
     }
     double *fd_shuffled = calloc(o.rounds + 1, sizeof *fd_shuffled);
     if (fd_shuffled == NULL) {
-        die("out of memory");
+        sim_die("out of memory");
     }
     for (size_t i = 0; i < o.n_eps; i++) {
         if (o.controls) {
@@ -1367,17 +1322,17 @@ int main(int argc, char **argv)
         plot(&o);
     }
     if (!o.json) {
-        printf("hush-sim: %.0f s; CSV %s%s%s%s\n", now_s() - t0, csv_path,
+        printf("hush-sim: %.0f s; CSV %s%s%s%s\n", sim_now() - t0, csv_path,
                o.plot ? ", plot " : "", o.plot ? o.out : "",
                o.plot ? "/refine.png and .svg" : "");
     }
-    texts_free(&w.device_emails);
-    texts_free(&w.oracle_emails);
-    texts_free(&w.initial);
+    sim_texts_free(&w.device_emails);
+    sim_texts_free(&w.oracle_emails);
+    sim_texts_free(&w.initial);
     free(w.holds);
     free(w.P.v);
     free(w.p_knn);
-    texts_free(&w.public_sentences);
+    sim_texts_free(&w.public_sentences);
     sim_space_free(w.eval);
     sim_space_free(w.judge2);
     free(w.pe);
