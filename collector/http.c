@@ -326,26 +326,45 @@ static const struct route {
 };
 _Static_assert(sizeof routes / sizeof routes[0] == ROUTE_OTHER, "one row per route");
 
-/* Whether url matches the pattern; a {id} segment is copied into id
- * (at most id_cap - 1 bytes, else no match). */
-static bool path_match(const char *pattern, const char *url, char *id, size_t id_cap)
+/* Each pattern split once at its {id} slot: the part before it (all of
+ * it when there is none) and the part after; matching a request is then
+ * two memcmp and a strchr per candidate route. */
+static struct pattern {
+    size_t head_len; /* bytes before "{id}", or the whole length */
+    const char *tail; /* after "{id}", or NULL: no slot */
+    size_t tail_len;
+    bool post;
+} patterns[ROUTE_OTHER];
+static pthread_once_t patterns_once = PTHREAD_ONCE_INIT;
+
+static void patterns_init(void)
 {
     static const char slot[] = "{id}";
-    const char *brace = strstr(pattern, slot);
-    if (brace == NULL) {
-        return strcmp(pattern, url) == 0;
+    for (size_t r = 0; r < ROUTE_OTHER; r++) {
+        const char *p = routes[r].path, *brace = strstr(p, slot);
+        patterns[r].head_len = brace != NULL ? (size_t)(brace - p) : strlen(p);
+        patterns[r].tail = brace != NULL ? brace + sizeof slot - 1 : NULL;
+        patterns[r].tail_len = brace != NULL ? strlen(patterns[r].tail) : 0;
+        patterns[r].post = strcmp(routes[r].method, "POST") == 0;
     }
-    size_t head = (size_t)(brace - pattern);
-    if (strncmp(pattern, url, head) != 0) {
+}
+
+/* Whether url (of length len) matches route r; a {id} segment is copied
+ * into id (at most id_cap - 1 bytes, else no match). */
+static bool path_match(size_t r, const char *url, size_t len, char *id, size_t id_cap)
+{
+    const struct pattern *pt = &patterns[r];
+    if (len < pt->head_len || memcmp(routes[r].path, url, pt->head_len) != 0) {
         return false;
     }
-    const char *seg = url + head, *end = strchr(seg, '/');
-    size_t n = end != NULL ? (size_t)(end - seg) : strlen(seg);
-    if (n == 0 || n >= id_cap) {
-        return false;
+    if (pt->tail == NULL) {
+        return len == pt->head_len;
     }
-    if (strcmp(brace + sizeof slot - 1, seg + n) != 0) {
-        return false; /* the rest of the pattern after {id} */
+    const char *seg = url + pt->head_len, *end = strchr(seg, '/');
+    size_t n = end != NULL ? (size_t)(end - seg) : len - pt->head_len;
+    if (n == 0 || n >= id_cap || len - pt->head_len - n != pt->tail_len ||
+        memcmp(seg + n, pt->tail, pt->tail_len) != 0) {
+        return false; /* no id, too long an id, or not the rest of the pattern */
     }
     memcpy(id, seg, n);
     id[n] = '\0';
@@ -356,13 +375,15 @@ static bool path_match(const char *pattern, const char *url, char *id, size_t id
 static enum hush__route route_of(const char *method, const char *url, char *id,
                                  size_t id_cap)
 {
-    if (strcmp(method, "HEAD") == 0) {
-        method = "GET";
+    pthread_once(&patterns_once, patterns_init);
+    bool post = strcmp(method, "POST") == 0;
+    if (!post && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        id[0] = '\0';
+        return ROUTE_OTHER;
     }
-    id[0] = '\0';
+    size_t len = strlen(url);
     for (size_t r = 0; r < ROUTE_OTHER; r++) {
-        if (strcmp(routes[r].method, method) == 0 &&
-            path_match(routes[r].path, url, id, id_cap)) {
+        if (patterns[r].post == post && path_match(r, url, len, id, id_cap)) {
             return (enum hush__route)r;
         }
     }
