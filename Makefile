@@ -161,11 +161,13 @@ $(LIB_CURL): $(call obj,$(DEVCURL_SRC))
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(LIB_CURL_SO): $(call obj,$(DEVCURL_SRC)) $(LIB_DEV_SO)
+# (the capped buffer, hidden in libhush-device.so, is linked in again:
+# internal helpers are never exported)
+$(LIB_CURL_SO): $(call obj,$(DEVCURL_SRC) common/buf.c) $(LIB_DEV_SO)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,libhush-device-curl.so.0 -Wl,--no-undefined \
-	    -o $@ $(call obj,$(DEVCURL_SRC)) -L$(BUILD)/lib -lhush-device $(LDLIBS)
+	    -o $@ $(call obj,$(DEVCURL_SRC) common/buf.c) -L$(BUILD)/lib -lhush-device $(LDLIBS)
 	@ln -sf libhush-device-curl.so.0 $(BUILD)/lib/libhush-device-curl.so
 
 $(LIB_COLL): $(call obj,$(COLL_SRC))

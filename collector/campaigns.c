@@ -652,6 +652,8 @@ static int read_identity(hush_collector *h, const json_t *req, campaign_spec *cs
 static int read_budget(const json_t *req, campaign_spec *cs, hush__fail *f)
 {
     const json_t *budget = json_object_get(req, "budget");
+    /* a field the budget does not know is refused by name, not ignored
+     * (json_unpack_ex's JSON_STRICT would refuse it too, but not name it) */
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)budget, key, val)

@@ -330,7 +330,7 @@ _Static_assert(sizeof routes / sizeof routes[0] == ROUTE_OTHER, "one row per rou
  * it when there is none) and the part after; matching a request is then
  * two memcmp and a strchr per candidate route. */
 static struct pattern {
-    size_t head_len; /* bytes before "{id}", or the whole length */
+    size_t head_len;  /* bytes before "{id}", or the whole length */
     const char *tail; /* after "{id}", or NULL: no slot */
     size_t tail_len;
     bool post;

@@ -178,8 +178,11 @@ static int field_seed(const json_t *v, policy *p, hush__fail *f)
 
 static int field_auto(const json_t *v, policy *p, hush__fail *f)
 {
-    const json_t *r = json_object_get(v, "reports"), *s = json_object_get(v, "seconds");
-    if (!json_is_object(v) || json_object_size(v) != (size_t)(r != NULL) + (s != NULL) ||
+    json_t *r = NULL, *s = NULL;
+    json_error_t jerr;
+    if (!json_is_object(v) ||
+        json_unpack_ex((json_t *)v, &jerr, JSON_STRICT, "{s?o, s?o}", "reports", &r,
+                       "seconds", &s) != 0 ||
         (r != NULL && (!json_is_integer(r) || json_integer_value(r) < 1)) ||
         (s != NULL && (!json_is_integer(s) || json_integer_value(s) < 1)) ||
         (r == NULL && s == NULL)) {

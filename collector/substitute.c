@@ -115,12 +115,10 @@ int hush__substitute(const char *text, double share, hush__subst_cache *c, hush_
                      char **out, size_t *n_changed, hush_err *err)
 {
     size_t len = strlen(text);
-    /* a replacement may be longer than the word: grow as needed */
-    size_t cap = len + 64, o = 0;
-    char *res = hush_malloc(cap);
-    if (res == NULL) {
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory substituting words");
-    }
+    /* a replacement may be longer than the word: the buffer grows */
+    hush__buf res;
+    hush__buf_init(&res, SIZE_MAX - 1);
+    (void)hush__buf_reserve(&res, len + 64);
     *n_changed = 0;
     for (size_t i = 0; i < len;) {
         const char *piece = text + i;
@@ -145,7 +143,7 @@ int hush__substitute(const char *text, double share, hush__subst_cache *c, hush_
                     size_t nn;
                     int rc = neighbours(c, (size_t)r, &nb, &nn, err);
                     if (rc != 0) {
-                        hush_free(res);
+                        hush__buf_free(&res);
                         return rc;
                     }
                     if (nn > 0) {
@@ -173,20 +171,10 @@ int hush__substitute(const char *text, double share, hush__subst_cache *c, hush_
         }
         i += plen;
     emit:
-        if (o + plen + 1 > cap) {
-            size_t ncap = 2 * cap + plen;
-            char *g = hush_realloc(res, ncap);
-            if (g == NULL) {
-                hush_free(res);
-                return hush_err_set(err, HUSH_ENOMEM, "out of memory substituting words");
-            }
-            res = g;
-            cap = ncap;
-        }
-        memcpy(res + o, piece, plen);
-        o += plen;
+        (void)hush__buf_add(&res, piece, plen);
     }
-    res[o] = '\0';
-    *out = res;
-    return 0;
+    *out = hush__buf_take(&res, NULL);
+    return *out != NULL
+               ? 0
+               : hush_err_set(err, HUSH_ENOMEM, "out of memory substituting words");
 }

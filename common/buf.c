@@ -52,6 +52,18 @@ static int reserve(hush__buf *b, size_t more)
     return 0;
 }
 
+void hush__buf_fail(hush__buf *b, int code)
+{
+    if (code != 0 && b->error == 0) {
+        fail(b, code);
+    }
+}
+
+int hush__buf_reserve(hush__buf *b, size_t more)
+{
+    return reserve(b, more);
+}
+
 int hush__buf_add(hush__buf *b, const void *p, size_t n)
 {
     int rc = reserve(b, n);

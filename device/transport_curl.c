@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "device_internal.h"
+#include "hush_buf.h"
 #include "hush_transport.h"
 
 #define RESPONSE_MAX HUSH_PUBLICATION_DEVICE_MAX
@@ -27,10 +28,10 @@ struct hush_transport {
     hush_rng *rng; /* jitter */
 };
 
+/* A response body: a hush__buf capped at RESPONSE_MAX (past it, the
+ * transfer stops and the answer is HUSH_ETOOBIG). */
 typedef struct buffer {
-    char *p;
-    size_t n, cap;
-    bool too_big;
+    hush__buf body;
     CURL *easy; /* for the announced length */
 } buffer;
 
@@ -38,40 +39,18 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 {
     buffer *b = userdata;
     size_t n = size * nmemb;
-    if (b->n + n > RESPONSE_MAX) {
-        b->too_big = true;
-        return 0; /* aborts the transfer */
-    }
-    if (b->cap == 0) {
+    if (b->body.cap == 0) {
         /* a publication is megabytes: size the buffer once from the
          * announced length rather than doubling (which peaks at 1.5x) */
         curl_off_t announced = -1;
         if (curl_easy_getinfo(b->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced) ==
                 CURLE_OK &&
             announced > 0 && announced <= (curl_off_t)RESPONSE_MAX) {
-            b->p = hush_malloc((size_t)announced + 1);
-            if (b->p == NULL) {
-                return 0;
-            }
-            b->cap = (size_t)announced + 1;
+            (void)hush__buf_reserve(&b->body, (size_t)announced);
         }
     }
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + n + 1) {
-            cap *= 2;
-        }
-        char *p = hush_realloc(b->p, cap);
-        if (p == NULL) {
-            return 0;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, data, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-    return n;
+    /* 0 aborts the transfer: too big, or out of memory */
+    return hush__buf_add(&b->body, data, n) == 0 ? n : 0;
 }
 
 typedef struct headers {
@@ -189,6 +168,7 @@ static int perform(hush_transport *t, const char *path, const char *body, size_t
             break;
         }
         buffer b = {.easy = c};
+        hush__buf_init(&b.body, RESPONSE_MAX);
         headers h = {0};
         struct curl_slist *hl = NULL;
         char errbuf[CURL_ERROR_SIZE] = "";
@@ -214,8 +194,7 @@ static int perform(hush_transport *t, const char *path, const char *body, size_t
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
         curl_slist_free_all(hl);
         curl_easy_cleanup(c);
-        if (b.too_big) {
-            hush_free(b.p);
+        if (hush__buf_error(&b.body) == HUSH_ETOOBIG) {
             hush_free(h.signature);
             rc = hush_err_set(err, HUSH_ETOOBIG, "the response from %s exceeds %u bytes",
                               url, RESPONSE_MAX);
@@ -223,9 +202,10 @@ static int perform(hush_transport *t, const char *path, const char *body, size_t
         }
         if (cc == CURLE_OK && code < 500) {
             *status = code;
-            *resp = b.p != NULL ? b.p : hush_strdup("");
+            size_t n = 0;
+            *resp = hush__buf_take(&b.body, &n);
             if (resp_len != NULL) {
-                *resp_len = b.n;
+                *resp_len = n;
             }
             if (signature != NULL) {
                 *signature = h.signature;
@@ -238,7 +218,7 @@ static int perform(hush_transport *t, const char *path, const char *body, size_t
         snprintf(last, sizeof last, "%s",
                  cc != CURLE_OK ? (errbuf[0] ? errbuf : curl_easy_strerror(cc))
                                 : "a 5xx status");
-        hush_free(b.p);
+        hush__buf_free(&b.body);
         hush_free(h.signature);
     }
     if (rc == HUSH_EIO) {

@@ -18,44 +18,26 @@
 #include <strings.h>
 
 #include "embed_internal.h"
+#include "hush_buf.h"
 
 #define MAX_DEPTH 8
 #define MAX_PARTS 256
 
-typedef struct buf {
-    char *p;
-    size_t n, cap, limit;
-    bool failed;
-} buf;
+/* Text being written: a capped hush__buf; its first failure sticks and
+ * fails the extraction. */
+typedef hush__buf buf;
 
 static void buf_put(buf *b, const char *s, size_t len)
 {
-    if (b->failed || len == 0) {
-        return;
-    }
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + len + 1) {
-            cap *= 2;
-        }
-        if (cap > b->limit) {
-            cap = b->limit;
-        }
-        if (b->n + len + 1 > cap) {
-            b->failed = true;
-            return;
-        }
-        char *np = hush_realloc(b->p, cap);
-        if (np == NULL) {
-            b->failed = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = '\0';
+    (void)hush__buf_add(b, s, len);
+}
+
+/* A buffer of at most `limit` bytes. */
+static buf buf_of(size_t limit)
+{
+    buf b;
+    hush__buf_init(&b, limit);
+    return b;
 }
 
 static void buf_putc(buf *b, char c)
@@ -353,16 +335,16 @@ static void decode_header_words(const char *v, buf *out)
                 size_t clen = (size_t)(q1 - cs) < sizeof charset - 1 ? (size_t)(q1 - cs)
                                                                      : sizeof charset - 1;
                 memcpy(charset, cs, clen);
-                buf raw = {.limit = 1u << 16};
+                buf raw = buf_of(1u << 16);
                 char enc = (char)toupper((unsigned char)q1[1]);
                 if (enc == 'B') {
                     decode_b64(q2 + 1, e, &raw);
                 } else {
                     decode_qp(q2 + 1, e, true, &raw);
                 }
-                to_utf8(raw.p != NULL ? raw.p : "", raw.n, charset, out);
-                out->failed |= raw.failed;
-                hush_free(raw.p);
+                to_utf8(raw.data != NULL ? raw.data : "", raw.len, charset, out);
+                hush__buf_fail(out, hush__buf_error(&raw));
+                hush__buf_free(&raw);
                 s = e + 2;
                 last_was_word = true;
                 continue;
@@ -490,7 +472,7 @@ static void decode_part(header_view h, const char *body, const char *end, buf *o
     if (get_header(h, "Content-Type", ctype, sizeof ctype)) {
         get_param(ctype, "charset", charset, sizeof charset);
     }
-    buf raw = {.limit = HUSH_EMBED_TEXT_MAX};
+    buf raw = buf_of(HUSH_EMBED_TEXT_MAX);
     if (strncasecmp(cte, "base64", 6) == 0) {
         decode_b64(body, end, &raw);
     } else if (strncasecmp(cte, "quoted-printable", 16) == 0) {
@@ -498,9 +480,9 @@ static void decode_part(header_view h, const char *body, const char *end, buf *o
     } else {
         buf_put(&raw, body, (size_t)(end - body));
     }
-    to_utf8(raw.p != NULL ? raw.p : "", raw.n, charset, out);
-    out->failed |= raw.failed;
-    hush_free(raw.p);
+    to_utf8(raw.data != NULL ? raw.data : "", raw.len, charset, out);
+    hush__buf_fail(out, hush__buf_error(&raw));
+    hush__buf_free(&raw);
 }
 
 static void walk(const char *p, const char *end, int depth, collected *col)
@@ -548,21 +530,21 @@ static void walk(const char *p, const char *end, int depth, collected *col)
         char disp[128] = "";
         get_header(h, "Content-Disposition", disp, sizeof disp);
         if (strncasecmp(disp, "attachment", 10) != 0) {
-            if (col->plain.n > 0) {
+            if (col->plain.len > 0) {
                 buf_putc(&col->plain, '\n');
             }
             decode_part(h, body, end, &col->plain);
         }
     } else if (strncasecmp(ctype, "text/html", 9) == 0) {
-        buf decoded = {.limit = HUSH_EMBED_TEXT_MAX};
+        buf decoded = buf_of(HUSH_EMBED_TEXT_MAX);
         decode_part(h, body, end, &decoded);
-        if (col->html.n > 0) {
+        if (col->html.len > 0) {
             buf_putc(&col->html, '\n');
         }
-        strip_html(decoded.p != NULL ? decoded.p : "",
-                   (decoded.p != NULL ? decoded.p : "") + decoded.n, &col->html);
-        col->html.failed |= decoded.failed;
-        hush_free(decoded.p);
+        strip_html(decoded.data != NULL ? decoded.data : "",
+                   (decoded.data != NULL ? decoded.data : "") + decoded.len, &col->html);
+        hush__buf_fail(&col->html, hush__buf_error(&decoded));
+        hush__buf_free(&decoded);
     }
 }
 
@@ -634,8 +616,8 @@ int hush_email_to_text(const char *raw, size_t len, char **out, size_t *out_len,
         p = nl != NULL ? nl + 1 : end;
     }
     size_t limit = 3 * len + 64;
-    collected col = {.plain = {.limit = limit}, .html = {.limit = limit}};
-    buf result = {.limit = limit};
+    collected col = {.plain = buf_of(limit), .html = buf_of(limit)};
+    buf result = buf_of(limit);
     const char *body;
     header_view h = split_headers(p, end, &body);
     char subject[1024] = "";
@@ -643,17 +625,21 @@ int hush_email_to_text(const char *raw, size_t len, char **out, size_t *out_len,
     decode_header_words(subject, &result);
     buf_put(&result, "\n\n", 2);
     walk(p, end, 0, &col);
-    buf *text = col.plain.n > 0 ? &col.plain : &col.html;
-    drop_quotes_and_signature(text->p != NULL ? text->p : "",
-                              (text->p != NULL ? text->p : "") + text->n, &result);
-    bool failed = result.failed || col.plain.failed || col.html.failed;
-    hush_free(col.plain.p);
-    hush_free(col.html.p);
+    buf *text = col.plain.len > 0 ? &col.plain : &col.html;
+    drop_quotes_and_signature(text->data != NULL ? text->data : "",
+                              (text->data != NULL ? text->data : "") + text->len,
+                              &result);
+    bool failed = hush__buf_error(&result) != 0 || hush__buf_error(&col.plain) != 0 ||
+                  hush__buf_error(&col.html) != 0;
+    hush__buf_free(&col.plain);
+    hush__buf_free(&col.html);
     if (failed) {
-        hush_free(result.p);
+        hush__buf_free(&result);
         return hush_err_set(err, HUSH_ENOMEM, "out of memory extracting email text");
     }
-    *out = result.p;
-    *out_len = result.n;
+    *out = hush__buf_take(&result, out_len);
+    if (*out == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory extracting email text");
+    }
     return 0;
 }

@@ -49,6 +49,14 @@ int hush__buf_error(const hush__buf *b);
 char *hush__buf_take(hush__buf *b, size_t *len);
 /* Frees the contents; the buffer may be used again (cap and error reset). */
 void hush__buf_free(hush__buf *b);
+/* Fails the buffer as a failed append would (freed, `code` sticks): for a
+ * caller whose own failure must carry into it.  A failed buffer keeps its
+ * first error; code 0 does nothing (so another buffer's hush__buf_error can
+ * be passed as it is). */
+void hush__buf_fail(hush__buf *b, int code);
+/* Makes room for `more` bytes now (one allocation when the size is known
+ * in advance); the buffer's error if that passes the cap or memory. */
+int hush__buf_reserve(hush__buf *b, size_t more);
 /* Empties the buffer but keeps its memory (and any error). */
 void hush__buf_reset(hush__buf *b);
 /* Reads the next line of f into b (replacing what it held; the '\n' and a

@@ -113,3 +113,34 @@ Test(buf, every_allocation_failure_is_enomem_and_leaks_nothing)
     long n = alloc_fail_sweep(fill_op, fill_cleanup, &f);
     cr_assert_gt(n, 3); /* it grew several times */
 }
+
+Test(buf, a_failure_carried_over_sticks_and_no_failure_changes_nothing)
+{
+    hush__buf a, b;
+    hush__buf_init(&a, 2);
+    hush__buf_init(&b, 100);
+    cr_assert_eq(hush__buf_adds(&b, "kept"), 0);
+    hush__buf_fail(&b, hush__buf_error(&a)); /* a has not failed: nothing */
+    cr_assert_str_eq(b.data, "kept");
+    cr_assert_eq(hush__buf_adds(&a, "too long"), HUSH_ETOOBIG);
+    hush__buf_fail(&b, hush__buf_error(&a));
+    cr_assert_eq(hush__buf_error(&b), HUSH_ETOOBIG);
+    cr_assert_null(b.data);
+    hush__buf_fail(&b, HUSH_ENOMEM);
+    cr_assert_eq(hush__buf_error(&b), HUSH_ETOOBIG, "the first failure is kept");
+}
+
+Test(buf, reserving_allocates_once_for_a_known_size)
+{
+    hush__buf b;
+    hush__buf_init(&b, 1 << 20);
+    cr_assert_eq(hush__buf_reserve(&b, 5000), 0);
+    size_t cap = b.cap;
+    cr_assert_geq(cap, 5001);
+    for (int i = 0; i < 50; i++) {
+        cr_assert_eq(hush__buf_add(&b, "0123456789", 10), 0);
+    }
+    cr_assert_eq(b.cap, cap, "no growth within what was reserved");
+    cr_assert_eq(hush__buf_reserve(&b, 1 << 21), HUSH_ETOOBIG);
+    hush__buf_free(&b);
+}
