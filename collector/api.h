@@ -39,8 +39,12 @@ typedef struct hush__req {
     size_t bytes;
 } hush__req;
 
+/* reply.c */
 /* The HTTP status of a failure's code (the one table). */
 int hush__status_of(int code);
+/* The error document {"error":{"code","message"}} (new; hush_free), or
+ * NULL: out of memory. */
+char *hush__error_json(const char *code, const char *message, size_t *len);
 
 /* Answers; each returns what libmicrohttpd's handler returns.  `body`
  * passed to hush__reply is owned by the reply (hush_free; NULL: a 500). */

@@ -13,28 +13,6 @@
 
 #include "api.h"
 
-/* The labels of hush_http_requests_total, from the route table. */
-static const char *const route_names[ROUTE_COUNT] = {
-#define ROUTE_PATH(name, method, path, flags, what) path,
-    HUSH__ROUTES(ROUTE_PATH)
-#undef ROUTE_PATH
-        "other"};
-static const char *const route_methods[ROUTE_COUNT] = {
-#define ROUTE_METHOD(name, method, path, flags, what) #method,
-    HUSH__ROUTES(ROUTE_METHOD)
-#undef ROUTE_METHOD
-        "any"};
-
-const char *hush__route_name(enum hush__route r)
-{
-    return (int)r >= 0 && r < ROUTE_COUNT ? route_names[r] : "other";
-}
-
-const char *hush__route_method(enum hush__route r)
-{
-    return (int)r >= 0 && r < ROUTE_COUNT ? route_methods[r] : "any";
-}
-
 /* The exposition is written into a hush__buf (capped at 64 MiB): a failed
  * append fails the buffer, and the page is then answered 500, never sent
  * truncated. */
@@ -182,7 +160,8 @@ static void request_metrics(const hush__metrics *m, hush__buf *t)
                     t,
                     "hush_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} "
                     "%llu\n",
-                    route_methods[r], route_names[r],
+                    hush__route_method((enum hush__route)r),
+                    hush__route_name((enum hush__route)r),
                     hush__status_codes[s] != 0 ? code : "other", (unsigned long long)v);
             }
         }

@@ -922,7 +922,7 @@ static char *sign_b64(const hush_collector *h, const char *body, size_t len)
     return hush_b64_encode(sig, sizeof sig);
 }
 
-int hush__resign_all(hush_collector *h, hush_err *err)
+int hush__campaigns_resign(hush_collector *h, hush_err *err)
 {
     for (size_t i = 0; i < h->n_campaigns; i++) {
         hush__campaign *c = h->campaigns[i];
@@ -952,6 +952,5 @@ int hush__resign_all(hush_collector *h, hush_err *err)
             hush_free(old_dev);
         }
     }
-    hush__tasks_resign(h);
     return 0;
 }

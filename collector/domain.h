@@ -248,15 +248,21 @@ void hush__sign(hush_collector *h, const void *msg, size_t len,
                 uint8_t sig[crypto_sign_BYTES]);
 void hush__sign_pk(hush_collector *h, uint8_t pk[crypto_sign_PUBLICKEYBYTES]);
 int hush__keys_load(hush_collector *h, hush_err *err);
-/* POST /v1/keys/rotate: a new signing key, its continuity document (signed
- * by the old and the new key), every open publication re-signed; *out is
- * the answer {"signing_key", "document"}. */
+/* rotation.c: POST /v1/keys/rotate: a new signing key, its continuity
+ * document (signed by the old and the new key), every open publication
+ * re-signed; *out is the answer {"signing_key", "document"}. */
 int hush__keys_rotate(hush_collector *h, json_t **out, hush_err *err);
-/* Re-signs every campaign's open round (both views; the store's copy too)
- * and every model task's publication with the current key.  Under the
- * campaigns write lock. */
-int hush__resign_all(hush_collector *h, hush_err *err);
+/* campaigns.c: re-signs every campaign's open round (both views; the store's copy too)
+ * with the current key.  Under the campaigns write lock. */
+int hush__campaigns_resign(hush_collector *h, hush_err *err);
+/* models.c: ... and every model task's publication. */
 void hush__tasks_resign(hush_collector *h);
+/* keys.c, for rotation.c: the continuity file, the signing key saved and
+ * switched to, GET /v1/keys rebuilt. */
+int hush__keys_append_continuity(hush_collector *h, const char *line, hush_err *err);
+int hush__keys_save_signing(hush_collector *h, const uint8_t seed[32], hush_err *err);
+void hush__keys_use(hush_collector *h, const uint8_t *pk, const uint8_t *sk);
+int hush__keys_json_rebuild(hush_collector *h, hush_err *err);
 int hush__admin_token_load(hush_collector *h, hush_err *err);
 bool hush__admin_ok(hush_collector *h, const char *authorization);
 
@@ -450,9 +456,34 @@ int hush__tasks_load(hush_collector *h, hush_err *err);
 /* GET /v1/models/{id}/rounds: {"model", "rounds": [...]} */
 int hush__task_rounds(hush_collector *h, hush__task *t, json_t **out, hush__fail *f);
 
-/* rounds.c */
-/* Checks a "refine" policy object (campaign spec or close request). */
+/* policy.c: the refinement policy. */
+typedef struct hush__policy {
+    int64_t keep; /* 0: DEFAULT_KEEP_SHARE of the population */
+    double min_z;
+    int64_t population; /* 0: the current number of candidates */
+    bool external;
+    bool retrieval;
+    bool generator_set;  /* else: retrieval with a public corpus, builtin without */
+    bool shuffled_votes; /* a control for measuring the loop: no signal */
+    bool pe;             /* Private Evolution selection: no survivors, children
+                            drawn in proportion to the thresholded votes */
+    bool has_pe_threshold;
+    double pe_threshold; /* PE: standard errors subtracted from each count */
+    bool has_substitute;
+    double substitute; /* retrieval: share of content words replaced */
+    bool has_seed;
+    uint64_t seed;
+    int64_t auto_reports; /* automatic rounds (campaign spec only) */
+    int64_t auto_seconds;
+} hush__policy;
+/* Checks a campaign spec's "refine" object. */
 int hush__refine_check(const json_t *refine, hush__fail *f);
+/* The policy a close uses: the spec's "refine", then the request's fields
+ * (req may be NULL). */
+int hush__policy_load(const hush__campaign *c, const json_t *req, hush__policy *p,
+                      hush__fail *f);
+
+/* rounds.c */
 /* POST /v1/campaigns/{id}/rounds: closes the open round and publishes the
  * next; `req` (NULL: none) may name the round and a policy; *out is the
  * answer document. */

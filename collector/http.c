@@ -1,9 +1,9 @@
 /*
  * http.c - hushd's HTTP server on libmicrohttpd: the request's life from
  * its first byte to its access-log line, routing by the table of
- * routes.h, the checks a route's flags ask for, the answers, and the one
- * table from HUSH_E… codes to HTTP statuses.  What each route does is in
- * its handler (api_*.c).
+ * routes.h, the checks a route's flags ask for.  What each route does is
+ * in its handler (api_*.c); how an answer is made, and the one table from
+ * HUSH_E… codes to HTTP statuses, is reply.c.
  *
  * The access handler is called several times per request (STYLE.md): the
  * first call matches the route and refuses an oversize Content-Length with
@@ -29,148 +29,6 @@
 /* How much of a body past --max-body-bytes is read and dropped before the
  * 413 is sent and the connection closed. */
 #define DISCARD_MAX (1u << 20)
-
-/* ---- answers ---- */
-
-/* The one table: what each failure code is over HTTP. */
-static const struct {
-    int code, status;
-    const char *name; /* "code" of the error document when the domain names none */
-} status_table[] = {
-    {HUSH_EINVAL, 400, "invalid"},
-    {HUSH_ERANGE, 400, "invalid"},
-    {HUSH_EOVERFLOW, 400, "invalid"},
-    {HUSH_EVERSION, 400, "unsupported_version"},
-    {HUSH_EUNSUPPORTED, 400, "unsupported"},
-    {HUSH_ENOTFOUND, 404, "not_found"},
-    {HUSH_EEXIST, 409, "exists"},
-    {HUSH_ESTATE, 409, "conflict"},
-    {HUSH_EMISMATCH, 409, "mismatch"},
-    {HUSH_ESTALE, 409, "stale"},
-    {HUSH_EBUDGET, 409, "budget"},
-    {HUSH_ETOOBIG, 413, "too_large"},
-    {HUSH_ENOMEM, 500, "internal"},
-    {HUSH_EINTERNAL, 500, "internal"},
-    {HUSH_ECORRUPT, 500, "internal"},
-    {HUSH_ESIGNATURE, 500, "internal"},
-    {HUSH_EUPSTREAM, 502, "upstream_failed"},
-    {HUSH_EIO, 503, "unavailable"},
-    {HUSH_ETIMEOUT, 504, "timeout"},
-};
-
-static size_t status_index(int code)
-{
-    for (size_t i = 0; i < sizeof status_table / sizeof status_table[0]; i++) {
-        if (status_table[i].code == code) {
-            return i;
-        }
-    }
-    return SIZE_MAX;
-}
-
-int hush__status_of(int code)
-{
-    size_t i = status_index(code);
-    return i != SIZE_MAX ? status_table[i].status : 500;
-}
-
-/* The error document {"error":{"code","message"}} (hush_free). */
-static char *error_json(const char *code, const char *message, size_t *len)
-{
-    json_t *doc = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
-    char *s = doc != NULL ? hush_json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    if (s == NULL) {
-        static const char oom[] =
-            "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
-        s = hush_malloc(sizeof oom);
-        if (s != NULL) {
-            memcpy(s, oom, sizeof oom);
-        }
-    }
-    *len = s != NULL ? strlen(s) : 0;
-    return s;
-}
-
-enum MHD_Result hush__reply(hush__req *rq, int status, char *body, size_t len,
-                            const char *content_type, const char *hname,
-                            const char *hvalue)
-{
-    if (body == NULL) {
-        status = 500;
-        body = error_json("internal", "out of memory", &len);
-        content_type = "application/json";
-        hname = NULL;
-    }
-    struct MHD_Response *resp =
-        body != NULL
-            ? MHD_create_response_from_buffer_with_free_callback(len, body, hush_free)
-            : NULL;
-    if (resp == NULL) {
-        hush_free(body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    if (hname != NULL) {
-        MHD_add_response_header(resp, hname, hvalue);
-    }
-    rq->status = status;
-    rq->bytes = len;
-    enum MHD_Result r = MHD_queue_response(rq->conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return r;
-}
-
-enum MHD_Result hush__reply_error(hush__req *rq, int status, const char *code,
-                                  const char *message)
-{
-    size_t len = 0;
-    char *body = error_json(code, message, &len);
-    return hush__reply(rq, status, body, len, "application/json", NULL, NULL);
-}
-
-enum MHD_Result hush__reply_fail(hush__req *rq, const hush__fail *f)
-{
-    int code = f->err.code != 0 ? f->err.code : HUSH_EINTERNAL;
-    size_t i = status_index(code);
-    const char *name = f->reason != NULL ? f->reason
-                       : i != SIZE_MAX   ? status_table[i].name
-                                         : "internal";
-    return hush__reply_error(rq, hush__status_of(code), name,
-                             f->err.msg[0] ? f->err.msg : hush_strerror(code));
-}
-
-enum MHD_Result hush__reply_copy(hush__req *rq, int status, const char *text,
-                                 const char *content_type)
-{
-    size_t len = strlen(text);
-    char *copy = hush_malloc(len + 1);
-    if (copy != NULL) {
-        memcpy(copy, text, len + 1);
-    }
-    return hush__reply(rq, status, copy, len, content_type, NULL, NULL);
-}
-
-enum MHD_Result hush__reply_json(hush__req *rq, int status, json_t *doc)
-{
-    char *body =
-        doc != NULL ? hush_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
-    json_decref(doc);
-    return hush__reply(rq, status, body, body != NULL ? strlen(body) : 0,
-                       "application/json", NULL, NULL);
-}
-
-const char *hush__query(hush__req *rq, const char *name)
-{
-    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-bool hush__req_admin(hush__req *rq)
-{
-    return hush__admin_ok(rq->h,
-                          MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
-                                                      MHD_HTTP_HEADER_AUTHORIZATION));
-}
 
 /* The server's own state. */
 struct hush__http {
@@ -405,7 +263,7 @@ static enum MHD_Result not_routed(hush__req *rq, const char *url)
     size_t len = 0;
     char msg[64];
     snprintf(msg, sizeof msg, "this route allows %s", allow);
-    char *body = error_json("method_not_allowed", msg, &len);
+    char *body = hush__error_json("method_not_allowed", msg, &len);
     return hush__reply(rq, 405, body, len, "application/json", MHD_HTTP_HEADER_ALLOW,
                        allow);
 }

@@ -159,44 +159,8 @@ static int write_atomic(const char *dir, const char *path, const void *data, siz
 
 /* The continuity document (old key -> new key, text in *body) and its line
  * for continuity.jsonl, signed by both keys (*line); both new. */
-static int continuity_entry(hush_collector *h, const uint8_t *pk, const uint8_t *sk,
-                            char **body, char **line)
-{
-    uint8_t old_pk[crypto_sign_PUBLICKEYBYTES];
-    hush__sign_pk(h, old_pk);
-    char *old_b64 = hush_b64_encode(old_pk, sizeof old_pk);
-    char *new_b64 = hush_b64_encode(pk, crypto_sign_PUBLICKEYBYTES);
-    json_t *d = old_b64 != NULL && new_b64 != NULL
-                    ? json_pack("{s:s, s:i, s:s, s:s, s:I}", "kind",
-                                "hush-key-continuity", "version", 1, "old_key", old_b64,
-                                "new_key", new_b64, "issued_at", (json_int_t)hush__wall())
-                    : NULL;
-    hush_free(old_b64);
-    hush_free(new_b64);
-    *body = d != NULL ? hush_json_dumps(d, JSON_COMPACT) : NULL;
-    json_decref(d);
-    *line = NULL;
-    if (*body == NULL) {
-        return HUSH_ENOMEM;
-    }
-    uint8_t s_old[crypto_sign_BYTES], s_new[crypto_sign_BYTES];
-    hush__sign(h, *body, strlen(*body), s_old);
-    crypto_sign_detached(s_new, NULL, (const uint8_t *)*body, strlen(*body), sk);
-    char *so = hush_b64_encode(s_old, sizeof s_old),
-         *sn = hush_b64_encode(s_new, sizeof s_new);
-    json_t *entry = so != NULL && sn != NULL
-                        ? json_pack("{s:s, s:s, s:s}", "document", *body, "old_signature",
-                                    so, "new_signature", sn)
-                        : NULL;
-    hush_free(so);
-    hush_free(sn);
-    *line = entry != NULL ? hush_json_dumps(entry, JSON_COMPACT) : NULL;
-    json_decref(entry);
-    return *line != NULL ? 0 : HUSH_ENOMEM;
-}
-
 /* Appends a line to continuity.jsonl, fsynced. */
-static int append_line(hush_collector *h, const char *line, hush_err *err)
+int hush__keys_append_continuity(hush_collector *h, const char *line, hush_err *err)
 {
     char path[HUSH_PATH_MAX + 32];
     int fd = open(continuity_path(h, path, sizeof path),
@@ -210,50 +174,24 @@ static int append_line(hush_collector *h, const char *line, hush_err *err)
     return ok ? 0 : hush_err_set(err, HUSH_EIO, "cannot append to %s", path);
 }
 
-int hush__keys_rotate(hush_collector *h, json_t **out, hush_err *err)
+int hush__keys_save_signing(hush_collector *h, const uint8_t seed[32], hush_err *err)
 {
-    uint8_t seed[crypto_sign_SEEDBYTES], pk[crypto_sign_PUBLICKEYBYTES],
-        sk[crypto_sign_SECRETKEYBYTES];
-    randombytes_buf(seed, sizeof seed);
-    crypto_sign_seed_keypair(pk, sk, seed);
-    char *body = NULL, *line = NULL;
-    int rc = continuity_entry(h, pk, sk, &body, &line) != 0
-                 ? hush_err_set(err, HUSH_ENOMEM, "out of memory rotating keys")
-                 : 0;
-    /* the document first (devices that fetch it before the switch can
-     * already follow), then the key, then everything signed with it */
-    if (rc == 0) {
-        rc = append_line(h, line, err);
-    }
     char keypath[HUSH_PATH_MAX + 32];
     snprintf(keypath, sizeof keypath, "%s/signing.key", h->cfg.key_dir);
-    if (rc == 0) {
-        rc = write_atomic(h->cfg.key_dir, keypath, seed, sizeof seed, err);
-    }
-    if (rc == 0) {
-        pthread_rwlock_wrlock(&h->campaigns_lock);
-        pthread_mutex_lock(&h->sign_lock);
-        memcpy(h->sign_pk, pk, sizeof pk);
-        memcpy(h->sign_sk, sk, sizeof sk);
-        pthread_mutex_unlock(&h->sign_lock);
-        rc = hush__resign_all(h, err);
-        if (rc == 0) {
-            rc = keys_json_build(h, err);
-        }
-        pthread_rwlock_unlock(&h->campaigns_lock);
-    }
-    char *new_b64 = rc == 0 ? hush_b64_encode(pk, sizeof pk) : NULL;
-    if (rc == 0) {
-        *out = new_b64 != NULL
-                   ? json_pack("{s:s, s:s}", "signing_key", new_b64, "document", body)
-                   : NULL;
-    }
-    sodium_memzero(seed, sizeof seed);
-    sodium_memzero(sk, sizeof sk);
-    hush_free(new_b64);
-    hush_free(body);
-    hush_free(line);
-    return rc;
+    return write_atomic(h->cfg.key_dir, keypath, seed, 32, err);
+}
+
+void hush__keys_use(hush_collector *h, const uint8_t *pk, const uint8_t *sk)
+{
+    pthread_mutex_lock(&h->sign_lock);
+    memcpy(h->sign_pk, pk, sizeof h->sign_pk);
+    memcpy(h->sign_sk, sk, sizeof h->sign_sk);
+    pthread_mutex_unlock(&h->sign_lock);
+}
+
+int hush__keys_json_rebuild(hush_collector *h, hush_err *err)
+{
+    return keys_json_build(h, err);
 }
 
 int hush__keys_load(hush_collector *h, hush_err *err)
