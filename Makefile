@@ -29,7 +29,7 @@ Q :=
 say = @true
 endif
 
-PKGS := libsodium libxxhash jansson libmicrohttpd sqlite3 libcurl
+PKGS := libsodium libxxhash jansson libmicrohttpd sqlite3 libcurl libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CRITERION_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
@@ -264,6 +264,7 @@ check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS)
 	@/usr/bin/python3 tests/e2e/test_fl_privacy.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_llm_generator.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_install.py $(BUILD)
+	@/usr/bin/python3 tests/e2e/test_postgres.py $(BUILD)
 
 # `check-clang`: everything built with clang (what Android's NDK and Xcode
 # use), -Werror clean, and its unit tests and fuzz replays run.

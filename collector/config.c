@@ -45,7 +45,8 @@ const char *hush_collector_usage(void)
            "  --listen ADDR               address to bind (default 127.0.0.1)\n"
            "  --port N                    port (default 8080; 0 = any free port)\n"
            "  --store sqlite:PATH         where batches and campaigns live\n"
-           "                              (default sqlite:./var/hush.db)\n"
+           "                              (default sqlite:./var/hush.db), or\n"
+           "  --store postgres://...      a PostgreSQL database (a libpq URI)\n"
            "  --key-dir DIR               signing and sealing keys, created on first "
            "start\n"
            "                              (default ./var/keys)\n"
@@ -173,11 +174,13 @@ int hush_collector_config_set(hush_collector_config *c, const char *name,
         return rc;
     }
     if (strcmp(name, "store") == 0) {
-        if (strncmp(value, "sqlite:", 7) != 0 || value[7] == '\0') {
+        bool pg = strncmp(value, "postgres://", 11) == 0 ||
+                  strncmp(value, "postgresql://", 13) == 0;
+        if (!pg && (strncmp(value, "sqlite:", 7) != 0 || value[7] == '\0')) {
             return hush_err_set(
                 err, HUSH_EINVAL,
-                "store must be sqlite:PATH (got \"%s\"); PostgreSQL comes "
-                "with scale-out",
+                "store must be sqlite:PATH or postgres://... (a libpq URI; "
+                "got \"%s\")",
                 value);
         }
         return set_path(c->store, sizeof c->store, name, value, err);
@@ -331,7 +334,8 @@ int hush_collector_config_check(const hush_collector_config *c, hush_err *err)
                             c->listen);
     }
     int rc;
-    if ((rc = dir_ok("store", c->store + strlen("sqlite:"), false, err)) != 0 ||
+    if ((strncmp(c->store, "sqlite:", 7) == 0 &&
+         (rc = dir_ok("store", c->store + strlen("sqlite:"), false, err)) != 0) ||
         (rc = dir_ok("key-dir", c->key_dir, true, err)) != 0 ||
         (rc = dir_ok("admin-token-file", c->admin_token_file, false, err)) != 0) {
         return rc;

@@ -228,4 +228,3 @@ int hush__policy_load(const hush__campaign *c, const json_t *req, hush__policy *
     }
     return rc;
 }
-

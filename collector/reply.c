@@ -148,4 +148,3 @@ bool hush__req_admin(hush__req *rq)
                           MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_AUTHORIZATION));
 }
-

@@ -188,5 +188,8 @@ struct hush__store {
  * store). */
 int hush__store_sqlite_open(const char *path, bool sync_full, hush__store **out,
                             hush_err *err);
+/* The PostgreSQL store at `conninfo` (a libpq URI or key=value string):
+ * connected, its schema created or migrated under an advisory lock. */
+int hush__store_pg_open(const char *conninfo, hush__store **out, hush_err *err);
 
 #endif

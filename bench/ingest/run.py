@@ -72,6 +72,8 @@ def main():
     ap.add_argument("--hushd", default="build/bin/hushd")
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=128)
+    ap.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite",
+                    help="postgres: a throw-away PostgreSQL server (tests/e2e/hushlib.py)")
     a = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/ingest: wrk is missing (scripts/install-deps installs it)")
@@ -79,7 +81,14 @@ def main():
     work = tempfile.mkdtemp(prefix="hush-ingest-")
     port = free_port()
     base = "http://127.0.0.1:%d" % port
-    proc = subprocess.Popen([hushd, "--port", str(port), "--access-log", "access.log"],
+    pg = None
+    store = []
+    if a.store == "postgres":
+        sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "e2e"))
+        from hushlib import Postgres  # noqa: E402
+        pg = Postgres(durable=True)
+        store = ["--store", pg.uri]
+    proc = subprocess.Popen([hushd, "--port", str(port), "--access-log", "access.log"] + store,
                             cwd=work, stderr=subprocess.PIPE)
     try:
         for _ in range(100):
@@ -102,7 +111,8 @@ def main():
 
         def report(what, r, extra):
             rate = r["requests"] / r["seconds"]
-            row = {"bench": "ingest", "what": what, "seconds": r["seconds"],
+            row = {"bench": "ingest", "what": what, "store": a.store, "nodes": 1,
+                   "seconds": r["seconds"],
                    "requests": r["requests"], "rate": round(rate), "non2xx": r["non2xx"],
                    "socket_errors": r["socket_errors"], "p50_ms": r["p50_ms"],
                    "p90_ms": r["p90_ms"], "p99_ms": r["p99_ms"], "max_ms": r["max_ms"]}
@@ -171,6 +181,8 @@ def main():
         except subprocess.TimeoutExpired:
             proc.kill()
         shutil.rmtree(work, ignore_errors=True)
+        if pg is not None:
+            pg.stop()
     if proc.returncode != 0:
         sys.exit("bench/ingest: hushd exited with %d" % proc.returncode)
 

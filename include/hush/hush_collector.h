@@ -28,7 +28,8 @@ extern "C" {
 typedef struct hush_collector_config {
     char listen[64];             /* address to bind, default 127.0.0.1 */
     uint16_t port;               /* default 8080; 0 = any free port */
-    char store[HUSH_PATH_MAX];   /* "sqlite:PATH", default sqlite:./var/hush.db */
+    char store[HUSH_PATH_MAX];   /* "sqlite:PATH" (default sqlite:./var/hush.db) or
+                                    a PostgreSQL URI "postgres://..." */
     char key_dir[HUSH_PATH_MAX]; /* default ./var/keys */
     char admin_token_file[HUSH_PATH_MAX]; /* default ./var/admin-token */
     char access_log[HUSH_PATH_MAX];       /* "-" stderr (default), "" off, or a file */

@@ -6,6 +6,8 @@
  * run them too).
  */
 #include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store.h"
@@ -26,6 +28,45 @@ static void close_store(void)
 }
 
 TestSuite(store, .init = open_store, .fini = close_store);
+
+/* A PostgreSQL database, emptied first (HUSH_TEST_PG: a libpq URI). */
+static void open_pg(void)
+{
+    const char *uri = getenv("HUSH_TEST_PG");
+    s = NULL;
+    if (uri == NULL || uri[0] == '\0') {
+        return;
+    }
+    PGconn *c = PQconnectdb(uri);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    PGresult *r =
+        PQexec(c, "SET client_min_messages = warning; DROP SCHEMA public CASCADE; "
+                  "CREATE SCHEMA public");
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    hush_err err = {0};
+    cr_assert_eq(hush__store_pg_open(uri, &s, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(s->ops->kind, "postgres");
+}
+
+static void close_pg(void)
+{
+    if (s != NULL) {
+        s->ops->close(s);
+        s = NULL;
+    }
+}
+
+static void skip_without_pg(void)
+{
+    if (s == NULL) {
+        cr_skip_test("HUSH_TEST_PG is not set: tests/e2e/test_postgres.py runs these "
+                     "against a real PostgreSQL");
+    }
+}
+
+TestSuite(store_pg, .init = open_pg, .fini = close_pg);
 
 static const char pub1[] = "{\"round\":1}";
 
@@ -64,7 +105,7 @@ static int note_campaign(void *ctx, const hush__campaign_row *row, hush_err *err
     return 0;
 }
 
-Test(store, a_campaign_is_saved_once_and_read_back)
+static void check_a_campaign_is_saved_once_and_read_back(void)
 {
     hush_err err = {0};
     cr_assert_eq(save_campaign("c1", &err), 0, "%s", err.msg);
@@ -93,7 +134,7 @@ static int stop_at_first(void *ctx, const hush__campaign_row *row, hush_err *err
     return hush_err_set(err, HUSH_ECORRUPT, "stop");
 }
 
-Test(store, a_visitor_error_stops_the_walk_and_is_returned)
+static void check_a_visitor_error_stops_the_walk_and_is_returned(void)
 {
     hush_err err = {0};
     cr_assert_eq(save_campaign("c1", &err), 0);
@@ -132,7 +173,7 @@ static int note_batch(void *ctx, int64_t rowid, const char *campaign, uint32_t r
     return 0;
 }
 
-Test(store, batches_are_stored_once_in_growing_row_order)
+static void check_batches_are_stored_once_in_growing_row_order(void)
 {
     hush_err err = {0};
     cr_assert_eq(save_campaign("c1", &err), 0);
@@ -168,7 +209,7 @@ Test(store, batches_are_stored_once_in_growing_row_order)
     cr_assert_eq(rp.n, 1);
 }
 
-Test(store, checkpoints_replace_and_load_or_are_not_found)
+static void check_checkpoints_replace_and_load_or_are_not_found(void)
 {
     hush_err err = {0};
     void *state = NULL;
@@ -192,7 +233,7 @@ Test(store, checkpoints_replace_and_load_or_are_not_found)
     hush_free(state);
 }
 
-Test(store, a_round_close_is_all_or_nothing)
+static void check_a_round_close_is_all_or_nothing(void)
 {
     hush_err err = {0};
     cr_assert_eq(save_campaign("c1", &err), 0);
@@ -230,7 +271,7 @@ Test(store, a_round_close_is_all_or_nothing)
     cr_assert_eq(sn.round[0], 2);
 }
 
-Test(store, compaction_deletes_closed_rounds_batches_only)
+static void check_compaction_deletes_closed_rounds_batches_only(void)
 {
     hush_err err = {0};
     cr_assert_eq(save_campaign("c1", &err), 0);
@@ -255,7 +296,7 @@ Test(store, compaction_deletes_closed_rounds_batches_only)
     cr_assert_eq(rp.n, 1, "the open round's batch stays");
 }
 
-Test(store, an_archive_keeps_the_final_state_and_deletes_every_batch)
+static void check_an_archive_keeps_the_final_state_and_deletes_every_batch(void)
 {
     hush_err err = {0};
     cr_assert_eq(save_campaign("c1", &err), 0);
@@ -304,7 +345,7 @@ static int note_update(void *ctx, const void *update, size_t len, bool unclipped
     return 0;
 }
 
-Test(store, model_tasks_their_updates_and_rounds)
+static void check_model_tasks_their_updates_and_rounds(void)
 {
     hush_err err = {0};
     float opt[3] = {1, 2, 3};
@@ -377,4 +418,95 @@ Test(store, a_store_file_is_locked_to_one_process_object)
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
+}
+
+/* Every check runs on both stores: SQLite in memory, and PostgreSQL when
+ * HUSH_TEST_PG names a database (tests/e2e/test_postgres.py starts a
+ * throw-away server and runs these with it). */
+Test(store, a_campaign_is_saved_once_and_read_back)
+{
+    check_a_campaign_is_saved_once_and_read_back();
+}
+
+Test(store_pg, a_campaign_is_saved_once_and_read_back)
+{
+    skip_without_pg();
+    check_a_campaign_is_saved_once_and_read_back();
+}
+
+Test(store, a_visitor_error_stops_the_walk_and_is_returned)
+{
+    check_a_visitor_error_stops_the_walk_and_is_returned();
+}
+
+Test(store_pg, a_visitor_error_stops_the_walk_and_is_returned)
+{
+    skip_without_pg();
+    check_a_visitor_error_stops_the_walk_and_is_returned();
+}
+
+Test(store, batches_are_stored_once_in_growing_row_order)
+{
+    check_batches_are_stored_once_in_growing_row_order();
+}
+
+Test(store_pg, batches_are_stored_once_in_growing_row_order)
+{
+    skip_without_pg();
+    check_batches_are_stored_once_in_growing_row_order();
+}
+
+Test(store, checkpoints_replace_and_load_or_are_not_found)
+{
+    check_checkpoints_replace_and_load_or_are_not_found();
+}
+
+Test(store_pg, checkpoints_replace_and_load_or_are_not_found)
+{
+    skip_without_pg();
+    check_checkpoints_replace_and_load_or_are_not_found();
+}
+
+Test(store, a_round_close_is_all_or_nothing)
+{
+    check_a_round_close_is_all_or_nothing();
+}
+
+Test(store_pg, a_round_close_is_all_or_nothing)
+{
+    skip_without_pg();
+    check_a_round_close_is_all_or_nothing();
+}
+
+Test(store, compaction_deletes_closed_rounds_batches_only)
+{
+    check_compaction_deletes_closed_rounds_batches_only();
+}
+
+Test(store_pg, compaction_deletes_closed_rounds_batches_only)
+{
+    skip_without_pg();
+    check_compaction_deletes_closed_rounds_batches_only();
+}
+
+Test(store, an_archive_keeps_the_final_state_and_deletes_every_batch)
+{
+    check_an_archive_keeps_the_final_state_and_deletes_every_batch();
+}
+
+Test(store_pg, an_archive_keeps_the_final_state_and_deletes_every_batch)
+{
+    skip_without_pg();
+    check_an_archive_keeps_the_final_state_and_deletes_every_batch();
+}
+
+Test(store, model_tasks_their_updates_and_rounds)
+{
+    check_model_tasks_their_updates_and_rounds();
+}
+
+Test(store_pg, model_tasks_their_updates_and_rounds)
+{
+    skip_without_pg();
+    check_model_tasks_their_updates_and_rounds();
 }

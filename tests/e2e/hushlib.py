@@ -127,6 +127,52 @@ class Hushd:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class Postgres:
+    """A throw-away PostgreSQL server (Debian's postgresql package): initdb
+    in a temporary directory, pg_ctl on a free loopback port, one database
+    `hush` owned by a superuser `hush` with trust authentication; stop()
+    stops it and removes everything.  As root, the server runs as the
+    `postgres` system user (initdb refuses root).  fsync is off unless
+    durable: the tests kill hushd, not the machine; benchmarks want the
+    server's real commit cost."""
+
+    def __init__(self, durable=False):
+        self.durable = durable
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not bins:
+            raise RuntimeError("PostgreSQL is missing (scripts/install-deps installs it)")
+        self.bin = os.path.dirname(bins[-1])
+        self.dir = tempfile.mkdtemp(prefix="hush-pg-")
+        self.as_user = []
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.port = free_port()
+        self.data = os.path.join(self.dir, "data")
+        self._run("initdb", "-D", self.data, "-U", "hush", "--auth=trust", "-E", "UTF8",
+                  "--no-sync")
+        self.start()
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "hush", "hush")
+        self.uri = "postgres://hush@127.0.0.1:%d/hush" % self.port
+
+    def _run(self, tool, *args):
+        subprocess.run(self.as_user + [os.path.join(self.bin, tool)] + list(args),
+                       check=True, capture_output=True, cwd=self.dir)
+
+    def start(self):
+        self._run("pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "log"), "-w",
+                  "-o", "-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=%s "
+                  "-c max_connections=200" % (self.port, self.dir,
+                                              "on" if self.durable else "off"), "start")
+
+    def stop(self, cleanup=True):
+        try:
+            self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+        finally:
+            if cleanup:
+                shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def batch_id():
     return base64.b64encode(os.urandom(16)).decode()
 
