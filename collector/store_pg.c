@@ -58,10 +58,12 @@ static const char schema[] =
     "  opt BYTEA);"
     "CREATE TABLE IF NOT EXISTS model_updates("
     "  id BIGSERIAL PRIMARY KEY, model TEXT NOT NULL, round BIGINT NOT NULL,"
-    "  batch_id BYTEA NOT NULL UNIQUE, unclipped BOOLEAN NOT NULL, update_ BYTEA NOT NULL);"
+    "  batch_id BYTEA NOT NULL UNIQUE, unclipped BOOLEAN NOT NULL, update_ BYTEA NOT "
+    "NULL);"
     "CREATE TABLE IF NOT EXISTS model_rounds("
     "  model TEXT NOT NULL, round BIGINT NOT NULL, updates BIGINT NOT NULL,"
-    "  clip DOUBLE PRECISION NOT NULL, epsilon DOUBLE PRECISION, closed_at BIGINT NOT NULL,"
+    "  clip DOUBLE PRECISION NOT NULL, epsilon DOUBLE PRECISION, closed_at BIGINT NOT "
+    "NULL,"
     "  aggregate_ms DOUBLE PRECISION NOT NULL, PRIMARY KEY(model, round));"
     "CREATE TABLE IF NOT EXISTS campaign_ends("
     "  campaign TEXT PRIMARY KEY, ended_at BIGINT NOT NULL);"
@@ -139,8 +141,9 @@ static int run(pg *s, const char *sql, const params *p, PGresult **out, hush_err
                const char *what)
 {
     /* without parameters: PQexec, which also runs several statements */
-    PGresult *r = p == NULL ? PQexec(s->conn, sql)
-                            : PQexecParams(s->conn, sql, p->n, NULL, p->v, p->len, p->fmt, 0);
+    PGresult *r = p == NULL
+                      ? PQexec(s->conn, sql)
+                      : PQexecParams(s->conn, sql, p->n, NULL, p->v, p->len, p->fmt, 0);
     ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         int rc = pg_error(s, r, err, what);
@@ -364,13 +367,14 @@ static int pg_campaigns_each(hush__store *base, hush__campaign_fn fn, void *ctx,
     pg *s = (pg *)base;
     PGresult *r = NULL;
     pthread_mutex_lock(&s->lock);
-    int rc = run(s,
-                 "SELECT c.id, c.name, c.created_at, c.round, r.publication, r.signature, "
-                 "c.spec, r.opened_at, e.ended_at, a.archived_at FROM campaigns c JOIN "
-                 "rounds r ON r.campaign = c.id AND r.round = c.round LEFT JOIN "
-                 "campaign_ends e ON e.campaign = c.id LEFT JOIN campaign_archives a ON "
-                 "a.campaign = c.id ORDER BY c.created_at, c.id",
-                 NULL, &r, err, "cannot read campaigns");
+    int rc =
+        run(s,
+            "SELECT c.id, c.name, c.created_at, c.round, r.publication, r.signature, "
+            "c.spec, r.opened_at, e.ended_at, a.archived_at FROM campaigns c JOIN "
+            "rounds r ON r.campaign = c.id AND r.round = c.round LEFT JOIN "
+            "campaign_ends e ON e.campaign = c.id LEFT JOIN campaign_archives a ON "
+            "a.campaign = c.id ORDER BY c.created_at, c.id",
+            NULL, &r, err, "cannot read campaigns");
     for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
         hush__campaign_row row = {.id = PQgetvalue(r, i, 0),
                                   .name = PQgetvalue(r, i, 1),
@@ -395,8 +399,9 @@ static int pg_campaign_end(hush__store *base, const char *id, int64_t when, hush
     params p = {0};
     p_text(&p, id);
     p_int(&p, when);
-    return once((pg *)base, "INSERT INTO campaign_ends(campaign, ended_at) VALUES($1, $2)",
-                &p, NULL, err, "cannot end the campaign");
+    return once((pg *)base,
+                "INSERT INTO campaign_ends(campaign, ended_at) VALUES($1, $2)", &p, NULL,
+                err, "cannot end the campaign");
 }
 
 static void read_measure(const PGresult *r, hush__compaction *out)
@@ -420,12 +425,13 @@ static int archive_body(pg *s, void *ctx, hush_err *err)
     p_text(&p, a->final->campaign);
     p_int(&p, a->final->round);
     p_blob(&p, a->final->state, a->final->len);
-    int rc = run(s,
-                 "INSERT INTO checkpoints(campaign, round, last_rowid, state) VALUES($1, $2, "
-                 "(SELECT COALESCE(MAX(id), 0) FROM batches), $3) ON CONFLICT (campaign, "
-                 "round) DO UPDATE SET last_rowid = excluded.last_rowid, state = "
-                 "excluded.state",
-                 &p, NULL, err, "cannot save the final state");
+    int rc =
+        run(s,
+            "INSERT INTO checkpoints(campaign, round, last_rowid, state) VALUES($1, $2, "
+            "(SELECT COALESCE(MAX(id), 0) FROM batches), $3) ON CONFLICT (campaign, "
+            "round) DO UPDATE SET last_rowid = excluded.last_rowid, state = "
+            "excluded.state",
+            &p, NULL, err, "cannot save the final state");
     params c = {0};
     p_text(&c, a->final->campaign);
     PGresult *r = NULL;
@@ -445,11 +451,12 @@ static int archive_body(pg *s, void *ctx, hush_err *err)
     params w = {0};
     p_text(&w, a->final->campaign);
     p_int(&w, a->when);
-    return rc != 0 ? rc
-                   : run(s,
-                         "INSERT INTO campaign_archives(campaign, archived_at) VALUES($1, "
-                         "$2)",
-                         &w, NULL, err, "cannot record the archive");
+    return rc != 0
+               ? rc
+               : run(s,
+                     "INSERT INTO campaign_archives(campaign, archived_at) VALUES($1, "
+                     "$2)",
+                     &w, NULL, err, "cannot record the archive");
 }
 
 static int pg_campaign_archive(hush__store *base, const hush__state_row *final,
@@ -484,17 +491,19 @@ static int close_body(pg *s, void *ctx, hush_err *err)
     p_text(&p, c->campaign);
     p_int(&p, c->closing);
     PGresult *r = NULL;
-    int rc = run(s,
-                 "UPDATE rounds SET closed_at = $1, n_reports = $2, kept = $3, generated = "
-                 "$4, timings = $5, metrics = $6, estimates = $7, policy = $8, lineage = $9 "
-                 "WHERE campaign = $10 AND round = $11 AND closed_at IS NULL",
-                 &p, &r, err, "cannot close the round");
+    int rc =
+        run(s,
+            "UPDATE rounds SET closed_at = $1, n_reports = $2, kept = $3, generated = "
+            "$4, timings = $5, metrics = $6, estimates = $7, policy = $8, lineage = $9 "
+            "WHERE campaign = $10 AND round = $11 AND closed_at IS NULL",
+            &p, &r, err, "cannot close the round");
     if (rc == 0) {
         bool one = strcmp(PQcmdTuples(r), "1") == 0;
         PQclear(r);
         if (!one) {
-            return hush_err_set(err, HUSH_ECORRUPT, "round %u of %s is not open in the store",
-                                c->closing, c->campaign);
+            return hush_err_set(err, HUSH_ECORRUPT,
+                                "round %u of %s is not open in the store", c->closing,
+                                c->campaign);
         }
     }
     if (rc == 0) {
@@ -504,8 +513,8 @@ static int close_body(pg *s, void *ctx, hush_err *err)
     p_int(&u, c->next->round);
     p_text(&u, c->campaign);
     return rc != 0 ? rc
-                   : run(s, "UPDATE campaigns SET round = $1 WHERE id = $2", &u, NULL, err,
-                         "cannot open the next round");
+                   : run(s, "UPDATE campaigns SET round = $1 WHERE id = $2", &u, NULL,
+                         err, "cannot open the next round");
 }
 
 static int pg_round_close(hush__store *base, const char *campaign, uint32_t closing,
@@ -530,7 +539,8 @@ static int pg_round_set_signature(hush__store *base, const char *campaign, uint3
 
 static json_t *json_col(const PGresult *r, int row, int col)
 {
-    json_t *v = PQgetisnull(r, row, col) ? NULL : json_loads(PQgetvalue(r, row, col), 0, NULL);
+    json_t *v =
+        PQgetisnull(r, row, col) ? NULL : json_loads(PQgetvalue(r, row, col), 0, NULL);
     return v != NULL ? v : json_null();
 }
 
@@ -539,10 +549,11 @@ static int pg_rounds(hush__store *base, const char *campaign, json_t **out, hush
     params p = {0};
     p_text(&p, campaign);
     PGresult *r = NULL;
-    int rc = once((pg *)base,
-                  "SELECT round, opened_at, closed_at, n_reports, kept, generated, timings, "
-                  "metrics, policy, lineage FROM rounds WHERE campaign = $1 ORDER BY round",
-                  &p, &r, err, "cannot read rounds");
+    int rc =
+        once((pg *)base,
+             "SELECT round, opened_at, closed_at, n_reports, kept, generated, timings, "
+             "metrics, policy, lineage FROM rounds WHERE campaign = $1 ORDER BY round",
+             &p, &r, err, "cannot read rounds");
     json_t *arr = rc == 0 ? json_array() : NULL;
     if (rc == 0 && arr == NULL) {
         rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
@@ -604,9 +615,9 @@ struct commit_ctx {
     int64_t last;
 };
 
-static const char insert_batch[] =
-    "INSERT INTO batches(batch_id, campaign, round, n, reports) VALUES($1, $2, $3, $4, $5) "
-    "ON CONFLICT (batch_id) DO NOTHING RETURNING id";
+static const char insert_batch[] = "INSERT INTO batches(batch_id, campaign, round, n, "
+                                   "reports) VALUES($1, $2, $3, $4, $5) "
+                                   "ON CONFLICT (batch_id) DO NOTHING RETURNING id";
 
 /* One batch's INSERT, sent without waiting (pipeline mode). */
 static int send_batch(pg *s, const hush__batch_row *b)
@@ -724,9 +735,10 @@ static int pg_batches_each(hush__store *base, int64_t after, hush__batch_fn fn, 
     params p = {0};
     p_int(&p, after);
     if (rc == 0) {
-        rc = run(s,
-                 "SELECT id, campaign, round, reports FROM batches WHERE id > $1 ORDER BY id",
-                 &p, &r, err, "cannot read batches");
+        rc = run(
+            s,
+            "SELECT id, campaign, round, reports FROM batches WHERE id > $1 ORDER BY id",
+            &p, &r, err, "cannot read batches");
     }
     for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
         size_t len = 0;
@@ -757,11 +769,12 @@ static int checkpoints_body(pg *s, void *ctx, hush_err *err)
         p_int(&p, c->rows[i].round);
         p_int(&p, c->last_rowid);
         p_blob(&p, c->rows[i].state, c->rows[i].len);
-        rc = run(s,
-                 "INSERT INTO checkpoints(campaign, round, last_rowid, state) VALUES($1, $2, "
-                 "$3, $4) ON CONFLICT (campaign, round) DO UPDATE SET last_rowid = "
-                 "excluded.last_rowid, state = excluded.state",
-                 &p, NULL, err, "cannot write a checkpoint");
+        rc = run(
+            s,
+            "INSERT INTO checkpoints(campaign, round, last_rowid, state) VALUES($1, $2, "
+            "$3, $4) ON CONFLICT (campaign, round) DO UPDATE SET last_rowid = "
+            "excluded.last_rowid, state = excluded.state",
+            &p, NULL, err, "cannot write a checkpoint");
     }
     return rc;
 }
@@ -774,7 +787,8 @@ static int pg_checkpoints_save(hush__store *base, const hush__state_row *rows, s
 }
 
 static int pg_checkpoint_load(hush__store *base, const char *campaign, uint32_t round,
-                              void **state, size_t *len, int64_t *last_rowid, hush_err *err)
+                              void **state, size_t *len, int64_t *last_rowid,
+                              hush_err *err)
 {
     params p = {0};
     p_text(&p, campaign);
@@ -782,10 +796,11 @@ static int pg_checkpoint_load(hush__store *base, const char *campaign, uint32_t 
     PGresult *r = NULL;
     *state = NULL;
     *len = 0;
-    int rc = once((pg *)base,
-                  "SELECT last_rowid, state FROM checkpoints WHERE campaign = $1 AND round = "
-                  "$2",
-                  &p, &r, err, "cannot read checkpoints");
+    int rc =
+        once((pg *)base,
+             "SELECT last_rowid, state FROM checkpoints WHERE campaign = $1 AND round = "
+             "$2",
+             &p, &r, err, "cannot read checkpoints");
     if (rc == 0 && PQntuples(r) == 0) {
         rc = HUSH_ENOTFOUND;
     } else if (rc == 0) {
@@ -809,19 +824,21 @@ static int compact_body(pg *s, void *ctx, hush_err *err)
 {
     hush__compaction *out = ctx;
     PGresult *r = NULL;
-    int rc = run(s,
-                 "SELECT COUNT(DISTINCT b.campaign || '/' || b.round), COUNT(*), "
-                 "COALESCE(SUM(b.n), 0), COALESCE(SUM(length(b.reports) + length(b.batch_id) "
-                 "+ length(b.campaign) + 24), 0) FROM batches b JOIN campaigns c ON c.id = "
-                 "b.campaign WHERE b.round < c.round",
-                 NULL, &r, err, "cannot measure the closed rounds' batches");
+    int rc =
+        run(s,
+            "SELECT COUNT(DISTINCT b.campaign || '/' || b.round), COUNT(*), "
+            "COALESCE(SUM(b.n), 0), COALESCE(SUM(length(b.reports) + length(b.batch_id) "
+            "+ length(b.campaign) + 24), 0) FROM batches b JOIN campaigns c ON c.id = "
+            "b.campaign WHERE b.round < c.round",
+            NULL, &r, err, "cannot measure the closed rounds' batches");
     if (rc == 0) {
         read_measure(r, out);
         PQclear(r);
     }
     return rc != 0 ? rc
                    : run(s,
-                         "DELETE FROM batches b USING campaigns c WHERE c.id = b.campaign AND "
+                         "DELETE FROM batches b USING campaigns c WHERE c.id = "
+                         "b.campaign AND "
                          "b.round < c.round",
                          NULL, NULL, err, "cannot delete the closed rounds' batches");
 }
@@ -867,13 +884,14 @@ static int task_save_body(pg *s, void *ctx, hush_err *err)
     } else {
         p_null(&p);
     }
-    int rc = run(s,
-                 c->fresh ? "INSERT INTO models(id, name, created_at, spec, round, done, state, "
-                            "clip, params, opt) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-                          : "UPDATE models SET round = $5, done = $6, state = $7, clip = $8, "
-                            "params = $9, opt = $10 WHERE id = $1 AND $2::text IS NOT NULL AND "
-                            "$3::bigint IS NOT NULL AND $4::text IS NOT NULL",
-                 &p, NULL, err, "cannot save the model task");
+    int rc = run(
+        s,
+        c->fresh ? "INSERT INTO models(id, name, created_at, spec, round, done, state, "
+                   "clip, params, opt) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                 : "UPDATE models SET round = $5, done = $6, state = $7, clip = $8, "
+                   "params = $9, opt = $10 WHERE id = $1 AND $2::text IS NOT NULL AND "
+                   "$3::bigint IS NOT NULL AND $4::text IS NOT NULL",
+        &p, NULL, err, "cannot save the model task");
     if (rc == HUSH_EEXIST) {
         hush_err_clear(err);
         return hush_err_set(err, HUSH_EEXIST, "model task \"%s\" already exists", t->id);
@@ -892,19 +910,20 @@ static int task_save_body(pg *s, void *ctx, hush_err *err)
         }
         p_int(&q, cl->closed_at);
         p_real(&q, cl->aggregate_ms);
-        rc = run(s,
-                 "INSERT INTO model_rounds(model, round, updates, clip, epsilon, closed_at, "
-                 "aggregate_ms) VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (model, round) "
-                 "DO UPDATE SET updates = excluded.updates, clip = excluded.clip, epsilon = "
-                 "excluded.epsilon, closed_at = excluded.closed_at, aggregate_ms = "
-                 "excluded.aggregate_ms",
-                 &q, NULL, err, "cannot record the round");
+        rc = run(
+            s,
+            "INSERT INTO model_rounds(model, round, updates, clip, epsilon, closed_at, "
+            "aggregate_ms) VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (model, round) "
+            "DO UPDATE SET updates = excluded.updates, clip = excluded.clip, epsilon = "
+            "excluded.epsilon, closed_at = excluded.closed_at, aggregate_ms = "
+            "excluded.aggregate_ms",
+            &q, NULL, err, "cannot record the round");
         params d = {0};
         p_text(&d, t->id);
         p_int(&d, cl->round);
         if (rc == 0) {
-            rc = run(s, "DELETE FROM model_updates WHERE model = $1 AND round = $2", &d, NULL,
-                     err, "cannot record the round");
+            rc = run(s, "DELETE FROM model_updates WHERE model = $1 AND round = $2", &d,
+                     NULL, err, "cannot record the round");
         }
     }
     return rc;
@@ -922,10 +941,11 @@ static int pg_tasks_each(hush__store *base, hush__task_fn fn, void *ctx, hush_er
     pg *s = (pg *)base;
     PGresult *r = NULL;
     pthread_mutex_lock(&s->lock);
-    int rc = run(s,
-                 "SELECT id, name, spec, created_at, round, done, state, clip, params, opt "
-                 "FROM models ORDER BY created_at, id",
-                 NULL, &r, err, "cannot read model tasks");
+    int rc =
+        run(s,
+            "SELECT id, name, spec, created_at, round, done, state, clip, params, opt "
+            "FROM models ORDER BY created_at, id",
+            NULL, &r, err, "cannot read model tasks");
     for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
         size_t plen = 0, olen = 0;
         unsigned char *pblob = col_blob(r, i, 8, &plen);
@@ -933,7 +953,8 @@ static int pg_tasks_each(hush__store *base, hush__task_fn fn, void *ctx, hush_er
         if (pblob == NULL || (!PQgetisnull(r, i, 9) && opt == NULL)) {
             rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
         } else if (olen % sizeof(float) != 0) {
-            rc = hush_err_set(err, HUSH_ECORRUPT, "stored optimizer state of %s is damaged",
+            rc = hush_err_set(err, HUSH_ECORRUPT,
+                              "stored optimizer state of %s is damaged",
                               PQgetvalue(r, i, 0));
         } else {
             hush__task_row row = {.id = PQgetvalue(r, i, 0),
@@ -969,10 +990,11 @@ static int pg_task_update(hush__store *base, const char *id, const hush_model_up
     /* float32 in the host's order: hush runs on little-endian hosts */
     p_blob(&p, u->update, u->n * sizeof(float));
     PGresult *r = NULL;
-    int rc = once((pg *)base,
-                  "INSERT INTO model_updates(model, round, batch_id, unclipped, update_) "
-                  "VALUES($1, $2, $3, $4, $5) ON CONFLICT (batch_id) DO NOTHING RETURNING id",
-                  &p, &r, err, "cannot store the update");
+    int rc =
+        once((pg *)base,
+             "INSERT INTO model_updates(model, round, batch_id, unclipped, update_) "
+             "VALUES($1, $2, $3, $4, $5) ON CONFLICT (batch_id) DO NOTHING RETURNING id",
+             &p, &r, err, "cannot store the update");
     if (rc == 0) {
         *duplicate = PQntuples(r) == 0;
         PQclear(r);
@@ -989,10 +1011,11 @@ static int pg_task_updates_each(hush__store *base, const char *id, uint32_t roun
     p_int(&p, round);
     PGresult *r = NULL;
     pthread_mutex_lock(&s->lock);
-    int rc = run(s,
-                 "SELECT update_, unclipped FROM model_updates WHERE model = $1 AND round = "
-                 "$2 ORDER BY id",
-                 &p, &r, err, "cannot read updates");
+    int rc =
+        run(s,
+            "SELECT update_, unclipped FROM model_updates WHERE model = $1 AND round = "
+            "$2 ORDER BY id",
+            &p, &r, err, "cannot read updates");
     for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
         size_t len = 0;
         unsigned char *u = col_blob(r, i, 0, &len);
@@ -1023,7 +1046,8 @@ static int pg_model_rounds(hush__store *base, const char *id, json_t **out, hush
             "{s:I, s:I, s:f, s:o, s:I, s:f}", "round", (json_int_t)col_int(r, i, 0),
             "updates", (json_int_t)col_int(r, i, 1), "clip_norm",
             strtod(PQgetvalue(r, i, 2), NULL), "epsilon",
-            PQgetisnull(r, i, 3) ? json_null() : json_real(strtod(PQgetvalue(r, i, 3), NULL)),
+            PQgetisnull(r, i, 3) ? json_null()
+                                 : json_real(strtod(PQgetvalue(r, i, 3), NULL)),
             "closed_at", (json_int_t)col_int(r, i, 4), "aggregate_ms",
             strtod(PQgetvalue(r, i, 5), NULL));
         if (o == NULL || json_array_append_new(arr, o) != 0) {

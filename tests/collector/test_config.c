@@ -44,7 +44,7 @@ Test(config, errors_name_the_setting)
         const char *fragment;
     } cases[] = {
         {{"hushd", "--port", "70000"}, "port"},
-        {{"hushd", "--store", "postgres://x"}, "sqlite:PATH"},
+        {{"hushd", "--store", "mysql://x"}, "sqlite:PATH or postgres://"},
         {{"hushd", "--sync", "sometimes"}, "sync"},
         {{"hushd", "--colour", "red"}, "unknown setting \"colour\""},
         {{"hushd", "--estimates", "secret"}, "estimates"},
