@@ -270,6 +270,19 @@ char *hush__metrics_render(hush_collector *h, size_t *len)
     request_metrics(&h->metrics, &t);
     count_metrics(&h->metrics, &t);
     histogram_metrics(&h->metrics, &t);
+    uint64_t retries = 0, reconnects = 0;
+    const char *kind = hush__store_kind(h, &retries, &reconnects);
+    hush__buf_addf(&t,
+                   "# HELP hush_store_retries_total Store transactions retried after a "
+                   "serialization failure or deadlock.\n"
+                   "# TYPE hush_store_retries_total counter\n"
+                   "hush_store_retries_total{store=\"%s\"} %llu\n"
+                   "# HELP hush_store_reconnects_total Store connections re-established "
+                   "after they were lost.\n"
+                   "# TYPE hush_store_reconnects_total counter\n"
+                   "hush_store_reconnects_total{store=\"%s\"} %llu\n",
+                   kind, (unsigned long long)retries, kind,
+                   (unsigned long long)reconnects);
     return hush__buf_take(&t, len); /* NULL (a 500) if any append failed */
 }
 

@@ -280,6 +280,9 @@ int hush__compact(hush_collector *h, hush__compaction *out, hush_err *err);
 /* 0 if the store takes writes: the last commit worked and a write lock can
  * be taken now (GET /readyz). */
 int hush__ready(hush_collector *h, hush_err *err);
+/* The store's kind ("sqlite", "postgres") and its counters since the
+ * start: transactions retried, connections re-established. */
+const char *hush__store_kind(hush_collector *h, uint64_t *retries, uint64_t *reconnects);
 /* Commits a group of batches in one transaction; sets each item's
  * duplicate flag; returns 0 or an error (nothing committed). */
 int hush__commit_items(hush_collector *h, hush__item *items, size_t n,

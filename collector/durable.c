@@ -167,6 +167,13 @@ int hush__compact(hush_collector *h, hush__compaction *out, hush_err *err)
     return rc;
 }
 
+const char *hush__store_kind(hush_collector *h, uint64_t *retries, uint64_t *reconnects)
+{
+    *retries = __atomic_load_n(&h->store->retries, __ATOMIC_RELAXED);
+    *reconnects = __atomic_load_n(&h->store->reconnects, __ATOMIC_RELAXED);
+    return h->store->ops->kind;
+}
+
 int hush__ready(hush_collector *h, hush_err *err)
 {
     return h->store->ops->probe(h->store, err);

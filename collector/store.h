@@ -181,6 +181,9 @@ struct hush__store {
     const hush__store_ops *ops;
     bool ok;         /* the last batch commit worked (atomic) */
     char error[256]; /* why it did not */
+    /* since the start (atomic): transactions retried after a serialization
+     * failure or deadlock, connections re-established */
+    uint64_t retries, reconnects;
 };
 
 /* The SQLite store at `path` (":memory:" for a private in-memory one, no

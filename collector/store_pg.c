@@ -174,6 +174,9 @@ static void check_connection(pg *s)
 {
     if (PQstatus(s->conn) != CONNECTION_OK) {
         PQreset(s->conn);
+        if (PQstatus(s->conn) == CONNECTION_OK) {
+            __atomic_add_fetch(&s->base.reconnects, 1, __ATOMIC_RELAXED);
+        }
     }
 }
 
@@ -205,6 +208,7 @@ static int in_tx(pg *s, int (*body)(pg *s, void *ctx, hush_err *err), void *ctx,
             check_connection(s);
             break;
         }
+        __atomic_add_fetch(&s->base.retries, 1, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&s->lock);
     return rc;

@@ -171,6 +171,11 @@ def kill_9_and_a_database_restart_lose_nothing_acknowledged():
                % (n_reports(h, "p"), total))
         s, doc, _ = h.json("GET", "/readyz")
         expect(s == 200, "ready again: %s %s" % (s, doc))
+        s, page, _ = h.request("GET", "/metrics")
+        line = [x for x in page.decode().splitlines()
+                if x.startswith('hush_store_reconnects_total{store="postgres"}')]
+        expect(line and int(line[0].split()[-1]) >= 1,
+               "the reconnect is counted: %s" % line)
         expect(h.stop() == 0, "hushd stops cleanly")
         h.start()
         expect(n_reports(h, "p") == 4 * total, "and after a restart")
