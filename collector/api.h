@@ -59,6 +59,10 @@ enum MHD_Result hush__reply_error(hush__req *rq, int status, const char *code,
                                   const char *message);
 /* A domain failure: status from its code, "code" from its reason. */
 enum MHD_Result hush__reply_fail(hush__req *rq, const hush__fail *f);
+/* A domain call's outcome: its document with `status` when rc is 0, else
+ * its failure. */
+enum MHD_Result hush__reply_outcome(hush__req *rq, int rc, int status, json_t *doc,
+                                    const hush__fail *f);
 /* A query argument, or NULL. */
 const char *hush__query(hush__req *rq, const char *name);
 /* Whether the request carries the admin bearer token. */

@@ -26,9 +26,8 @@ enum MHD_Result hush__api_campaigns_create(hush__req *rq)
 {
     json_t *out = NULL;
     hush__fail f = {0};
-    return hush__campaign_create(rq->h, rq->doc, &out, &f) == 0
-               ? hush__reply_json(rq, 201, out)
-               : hush__reply_fail(rq, &f);
+    int rc = hush__campaign_create(rq->h, rq->doc, &out, &f);
+    return hush__reply_outcome(rq, rc, 201, out, &f);
 }
 
 enum MHD_Result hush__api_campaign_get(hush__req *rq)
@@ -94,9 +93,8 @@ enum MHD_Result hush__api_rounds_close(hush__req *rq)
 {
     json_t *out = NULL;
     hush__fail f = {0};
-    return hush__round_close(rq->h, rq->campaign, rq->doc, &out, &f) == 0
-               ? hush__reply_json(rq, 201, out)
-               : hush__reply_fail(rq, &f);
+    int rc = hush__round_close(rq->h, rq->campaign, rq->doc, &out, &f);
+    return hush__reply_outcome(rq, rc, 201, out, &f);
 }
 
 enum MHD_Result hush__api_campaign_end(hush__req *rq)

@@ -15,9 +15,8 @@ enum MHD_Result hush__api_models_create(hush__req *rq)
 {
     json_t *out = NULL;
     hush__fail f = {0};
-    return hush__task_create(rq->h, rq->doc, &out, &f) == 0
-               ? hush__reply_json(rq, 201, out)
-               : hush__reply_fail(rq, &f);
+    int rc = hush__task_create(rq->h, rq->doc, &out, &f);
+    return hush__reply_outcome(rq, rc, 201, out, &f);
 }
 
 enum MHD_Result hush__api_model_get(hush__req *rq)
@@ -36,10 +35,10 @@ enum MHD_Result hush__api_model_updates(hush__req *rq)
 {
     json_t *out = NULL;
     hush__fail f = {0};
-    return hush__task_update(rq->h, rq->task, rq->body.data != NULL ? rq->body.data : "",
-                             rq->body.len, &out, &f) == 0
-               ? hush__reply_json(rq, 200, out)
-               : hush__reply_fail(rq, &f);
+    int rc =
+        hush__task_update(rq->h, rq->task, rq->body.data != NULL ? rq->body.data : "",
+                          rq->body.len, &out, &f);
+    return hush__reply_outcome(rq, rc, 200, out, &f);
 }
 
 enum MHD_Result hush__api_model_privacy(hush__req *rq)
@@ -51,16 +50,14 @@ enum MHD_Result hush__api_model_rounds(hush__req *rq)
 {
     json_t *out = NULL;
     hush__fail f = {0};
-    return hush__task_rounds(rq->h, rq->task, &out, &f) == 0
-               ? hush__reply_json(rq, 200, out)
-               : hush__reply_fail(rq, &f);
+    int rc = hush__task_rounds(rq->h, rq->task, &out, &f);
+    return hush__reply_outcome(rq, rc, 200, out, &f);
 }
 
 enum MHD_Result hush__api_model_close(hush__req *rq)
 {
     json_t *out = NULL;
     hush__fail f = {0};
-    return hush__task_close_now(rq->h, rq->task, &out, &f) == 0
-               ? hush__reply_json(rq, 201, out)
-               : hush__reply_fail(rq, &f);
+    int rc = hush__task_close_now(rq->h, rq->task, &out, &f);
+    return hush__reply_outcome(rq, rc, 201, out, &f);
 }

@@ -197,7 +197,16 @@ int hush__commit_items(hush_collector *h, hush__item *items, size_t n,
                                              hush_ldp_report_size(it->round->mech),
                                     .skip = it->closed};
     }
-    int rc = h->store->ops->batches_commit(h->store, rows, i, last_rowid, err);
+    hush_err local = {0};
+    int rc = h->store->ops->batches_commit(h->store, rows, i, last_rowid, &local);
+    hush__store *s = h->store;
+    if (rc != 0) {
+        /* said on stderr by the writer; /readyz answers 503 until a commit
+         * works again (s->error is read by the store's probe) */
+        snprintf(s->error, sizeof s->error, "%s", local.msg);
+        hush_err_set(err, rc, "%s", local.msg);
+    }
+    __atomic_store_n(&s->ok, rc == 0, __ATOMIC_RELEASE);
     i = 0;
     for (hush__item *it = items; rc == 0 && it != NULL && i < n; it = it->next, i++) {
         it->duplicate = rows[i].duplicate;

@@ -1069,12 +1069,30 @@ static int replay_one(void *ctx, const void *update, size_t len, bool unclipped,
     return rc;
 }
 
+/* One closed round of a task as its document, appended to the array. */
+static int model_round_row(void *ctx, const hush__model_round *row, hush_err *err)
+{
+    json_t *o = json_pack(
+        "{s:I, s:I, s:f, s:o, s:I, s:f}", "round", (json_int_t)row->round, "updates",
+        (json_int_t)row->updates, "clip_norm", row->clip, "epsilon",
+        isfinite(row->epsilon) ? json_real(row->epsilon) : json_null(), "closed_at",
+        (json_int_t)row->closed_at, "aggregate_ms", row->aggregate_ms);
+    return o != NULL && json_array_append_new(ctx, o) == 0
+               ? 0
+               : hush_err_set(err, HUSH_ENOMEM, "out of memory");
+}
+
 int hush__task_rounds(hush_collector *h, hush__task *t, json_t **out, hush__fail *f)
 {
     hush_err err = {0};
-    json_t *arr = NULL;
-    if (h->store->ops->model_rounds(h->store, t->id, &arr, &err) != 0) {
-        return hush__fail_from(f, &err, "unavailable");
+    json_t *arr = json_array();
+    if (arr == NULL || h->store->ops->model_rounds_each(h->store, t->id, model_round_row,
+                                                        arr, &err) != 0) {
+        json_decref(arr);
+        return arr == NULL
+                   ? hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory")
+                   : hush__fail_from(
+                         f, &err, err.code == HUSH_ENOMEM ? "internal" : "unavailable");
     }
     *out = json_pack("{s:s, s:o}", "model", t->id, "rounds", arr);
     return *out != NULL ? 0 : hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");

@@ -148,3 +148,13 @@ bool hush__req_admin(hush__req *rq)
                           MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_AUTHORIZATION));
 }
+
+enum MHD_Result hush__reply_outcome(hush__req *rq, int rc, int status, json_t *doc,
+                                    const hush__fail *f)
+{
+    if (rc != 0) {
+        json_decref(doc);
+        return hush__reply_fail(rq, f);
+    }
+    return hush__reply_json(rq, status, doc);
+}

@@ -567,14 +567,47 @@ int hush__round_close(hush_collector *h, hush__campaign *c, const json_t *req,
     return rc;
 }
 
+/* A stored JSON text as a value (null when absent or unreadable). */
+static json_t *stored_json(const char *text)
+{
+    json_t *v = text != NULL ? json_loads(text, 0, NULL) : NULL;
+    return v != NULL ? v : json_null();
+}
+
+/* One round of the history as its document, appended to the array. */
+static int history_row(void *ctx, const hush__round_history *row, hush_err *err)
+{
+    json_t *o =
+        json_pack("{s:I, s:I, s:o}", "round", (json_int_t)row->round, "opened_at",
+                  (json_int_t)row->opened_at, "closed_at",
+                  row->closed ? json_integer((json_int_t)row->closed_at) : json_null());
+    if (o != NULL && row->closed) {
+        json_object_set_new(o, "n_reports", json_integer((json_int_t)row->n_reports));
+        json_object_set_new(o, "kept", json_integer((json_int_t)row->kept));
+        json_object_set_new(o, "generated", json_integer((json_int_t)row->generated));
+        json_object_set_new(o, "timings", stored_json(row->timings));
+        json_object_set_new(o, "metrics", stored_json(row->metrics));
+        json_object_set_new(o, "policy", stored_json(row->policy));
+        json_object_set_new(o, "lineage", stored_json(row->lineage));
+    }
+    return o != NULL && json_array_append_new(ctx, o) == 0
+               ? 0
+               : hush_err_set(err, HUSH_ENOMEM, "out of memory");
+}
+
 int hush__rounds_json(hush_collector *h, hush__campaign *c, char **body, size_t *len,
                       hush__fail *f)
 {
-    json_t *arr = NULL;
+    json_t *arr = json_array();
     hush_err err = {0};
     *body = NULL;
-    if (h->store->ops->rounds(h->store, c->id, &arr, &err) != 0) {
-        return hush__fail_from(f, &err, "unavailable");
+    if (arr == NULL) {
+        return hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
+    }
+    if (h->store->ops->rounds_each(h->store, c->id, history_row, arr, &err) != 0) {
+        json_decref(arr);
+        return hush__fail_from(f, &err,
+                               err.code == HUSH_ENOMEM ? "internal" : "unavailable");
     }
     /* the open round: its live report count */
     hush__round *r = hush__round_get(h, c);

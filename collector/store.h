@@ -108,12 +108,22 @@ typedef struct hush__task_row {
     size_t opt_n;
 } hush__task_row;
 
-/* What closing a model round records. */
+/* What closing a model round records (epsilon NAN: no central privacy). */
 typedef struct hush__model_round {
     uint32_t round, updates;
     double clip, epsilon, aggregate_ms;
     int64_t closed_at;
 } hush__model_round;
+
+/* A round of a campaign's history: its record once closed (the JSON texts
+ * may be NULL). */
+typedef struct hush__round_history {
+    uint32_t round;
+    int64_t opened_at;
+    bool closed;
+    int64_t closed_at, n_reports, kept, generated;
+    const char *timings, *metrics, *policy, *lineage;
+} hush__round_history;
 
 /* Row visitors: a non-zero return stops the walk and is returned. */
 typedef int (*hush__campaign_fn)(void *ctx, const hush__campaign_row *row, hush_err *err);
@@ -123,6 +133,9 @@ typedef int (*hush__batch_fn)(void *ctx, int64_t rowid, const char *campaign,
 typedef int (*hush__task_fn)(void *ctx, const hush__task_row *row, hush_err *err);
 typedef int (*hush__update_fn)(void *ctx, const void *update, size_t len, bool unclipped,
                                hush_err *err);
+typedef int (*hush__round_fn)(void *ctx, const hush__round_history *row, hush_err *err);
+typedef int (*hush__model_round_fn)(void *ctx, const hush__model_round *row,
+                                    hush_err *err);
 
 typedef struct hush__store_ops {
     const char *kind; /* "sqlite" */
@@ -143,8 +156,9 @@ typedef struct hush__store_ops {
                        hush_err *err);
     int (*round_set_signature)(hush__store *s, const char *campaign, uint32_t round,
                                const char *signature, hush_err *err);
-    /* every round of a campaign, oldest first: a new JSON array of rows */
-    int (*rounds)(hush__store *s, const char *campaign, json_t **out, hush_err *err);
+    /* every round of a campaign, oldest first */
+    int (*rounds_each)(hush__store *s, const char *campaign, hush__round_fn fn, void *ctx,
+                       hush_err *err);
     /* a closed round's frozen estimates (new text), or HUSH_ENOTFOUND */
     int (*round_estimates)(hush__store *s, const char *campaign, uint32_t round,
                            char **out, hush_err *err);
@@ -172,15 +186,16 @@ typedef struct hush__store_ops {
                        bool *duplicate, hush_err *err);
     int (*task_updates_each)(hush__store *s, const char *id, uint32_t round,
                              hush__update_fn fn, void *ctx, hush_err *err);
-    /* a task's closed rounds: a new JSON array of rows */
-    int (*model_rounds)(hush__store *s, const char *id, json_t **out, hush_err *err);
+    /* a task's closed rounds, oldest first */
+    int (*model_rounds_each)(hush__store *s, const char *id, hush__model_round_fn fn,
+                             void *ctx, hush_err *err);
 } hush__store_ops;
 
 /* Every implementation's object starts with this. */
 struct hush__store {
     const hush__store_ops *ops;
-    bool ok;         /* the last batch commit worked (atomic) */
-    char error[256]; /* why it did not */
+    bool ok;         /* the last batch commit worked (atomic; the domain sets it) */
+    char error[256]; /* why it did not (the probe says it) */
     /* since the start (atomic): transactions retried after a serialization
      * failure or deadlock, connections re-established */
     uint64_t retries, reconnects;

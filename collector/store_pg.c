@@ -541,54 +541,42 @@ static int pg_round_set_signature(hush__store *base, const char *campaign, uint3
                 NULL, err, "cannot store a signature");
 }
 
-static json_t *json_col(const PGresult *r, int row, int col)
+static const char *text_or_null(const PGresult *r, int row, int col)
 {
-    json_t *v =
-        PQgetisnull(r, row, col) ? NULL : json_loads(PQgetvalue(r, row, col), 0, NULL);
-    return v != NULL ? v : json_null();
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
-static int pg_rounds(hush__store *base, const char *campaign, json_t **out, hush_err *err)
+static int pg_rounds_each(hush__store *base, const char *campaign, hush__round_fn fn,
+                          void *ctx, hush_err *err)
 {
+    pg *s = (pg *)base;
     params p = {0};
     p_text(&p, campaign);
     PGresult *r = NULL;
+    pthread_mutex_lock(&s->lock);
     int rc =
-        once((pg *)base,
-             "SELECT round, opened_at, closed_at, n_reports, kept, generated, timings, "
-             "metrics, policy, lineage FROM rounds WHERE campaign = $1 ORDER BY round",
-             &p, &r, err, "cannot read rounds");
-    json_t *arr = rc == 0 ? json_array() : NULL;
-    if (rc == 0 && arr == NULL) {
-        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
-    }
+        run(s,
+            "SELECT round, opened_at, closed_at, n_reports, kept, generated, timings, "
+            "metrics, policy, lineage FROM rounds WHERE campaign = $1 ORDER BY round",
+            &p, &r, err, "cannot read rounds");
     for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
-        bool closed = !PQgetisnull(r, i, 2);
-        json_t *o = json_pack("{s:I, s:I, s:o}", "round", (json_int_t)col_int(r, i, 0),
-                              "opened_at", (json_int_t)col_int(r, i, 1), "closed_at",
-                              closed ? json_integer(col_int(r, i, 2)) : json_null());
-        if (o != NULL && closed) {
-            json_object_set_new(o, "n_reports", json_integer(col_int(r, i, 3)));
-            json_object_set_new(o, "kept", json_integer(col_int(r, i, 4)));
-            json_object_set_new(o, "generated", json_integer(col_int(r, i, 5)));
-            json_object_set_new(o, "timings", json_col(r, i, 6));
-            json_object_set_new(o, "metrics", json_col(r, i, 7));
-            json_object_set_new(o, "policy", json_col(r, i, 8));
-            json_object_set_new(o, "lineage", json_col(r, i, 9));
-        }
-        if (o == NULL || json_array_append_new(arr, o) != 0) {
-            rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
-        }
+        hush__round_history row = {.round = (uint32_t)col_int(r, i, 0),
+                                   .opened_at = col_int(r, i, 1),
+                                   .closed = !PQgetisnull(r, i, 2),
+                                   .closed_at = col_int(r, i, 2),
+                                   .n_reports = col_int(r, i, 3),
+                                   .kept = col_int(r, i, 4),
+                                   .generated = col_int(r, i, 5),
+                                   .timings = text_or_null(r, i, 6),
+                                   .metrics = text_or_null(r, i, 7),
+                                   .policy = text_or_null(r, i, 8),
+                                   .lineage = text_or_null(r, i, 9)};
+        rc = fn(ctx, &row, err);
     }
     PQclear(r);
-    if (rc != 0) {
-        json_decref(arr);
-        return rc;
-    }
-    *out = arr;
-    return 0;
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }
-
 static int pg_round_estimates(hush__store *base, const char *campaign, uint32_t round,
                               char **out, hush_err *err)
 {
@@ -711,17 +699,11 @@ static int commit_body(pg *s, void *ctx, hush_err *err)
 static int pg_batches_commit(hush__store *base, hush__batch_row *rows, size_t n,
                              int64_t *last_rowid, hush_err *err)
 {
-    pg *s = (pg *)base;
     struct commit_ctx c = {rows, n, *last_rowid};
-    hush_err local = {0};
-    int rc = in_tx(s, commit_body, &c, "cannot commit batches", &local);
-    if (rc != 0) {
-        snprintf(s->base.error, sizeof s->base.error, "%s", local.msg);
-        hush_err_set(err, rc, "%s", local.msg);
-    } else {
+    int rc = in_tx((pg *)base, commit_body, &c, "cannot commit batches", err);
+    if (rc == 0) {
         *last_rowid = c.last;
     }
-    __atomic_store_n(&s->base.ok, rc == 0, __ATOMIC_RELEASE);
     return rc;
 }
 
@@ -1032,41 +1014,32 @@ static int pg_task_updates_each(hush__store *base, const char *id, uint32_t roun
     return rc;
 }
 
-static int pg_model_rounds(hush__store *base, const char *id, json_t **out, hush_err *err)
+static int pg_model_rounds_each(hush__store *base, const char *id,
+                                hush__model_round_fn fn, void *ctx, hush_err *err)
 {
+    pg *s = (pg *)base;
     params p = {0};
     p_text(&p, id);
     PGresult *r = NULL;
-    int rc = once((pg *)base,
-                  "SELECT round, updates, clip, epsilon, closed_at, aggregate_ms FROM "
-                  "model_rounds WHERE model = $1 ORDER BY round",
-                  &p, &r, err, "cannot read model rounds");
-    json_t *arr = rc == 0 ? json_array() : NULL;
-    if (rc == 0 && arr == NULL) {
-        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
-    }
+    pthread_mutex_lock(&s->lock);
+    int rc = run(s,
+                 "SELECT round, updates, clip, epsilon, closed_at, aggregate_ms FROM "
+                 "model_rounds WHERE model = $1 ORDER BY round",
+                 &p, &r, err, "cannot read model rounds");
     for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
-        json_t *o = json_pack(
-            "{s:I, s:I, s:f, s:o, s:I, s:f}", "round", (json_int_t)col_int(r, i, 0),
-            "updates", (json_int_t)col_int(r, i, 1), "clip_norm",
-            strtod(PQgetvalue(r, i, 2), NULL), "epsilon",
-            PQgetisnull(r, i, 3) ? json_null()
-                                 : json_real(strtod(PQgetvalue(r, i, 3), NULL)),
-            "closed_at", (json_int_t)col_int(r, i, 4), "aggregate_ms",
-            strtod(PQgetvalue(r, i, 5), NULL));
-        if (o == NULL || json_array_append_new(arr, o) != 0) {
-            rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
-        }
+        hush__model_round row = {
+            .round = (uint32_t)col_int(r, i, 0),
+            .updates = (uint32_t)col_int(r, i, 1),
+            .clip = strtod(PQgetvalue(r, i, 2), NULL),
+            .epsilon = PQgetisnull(r, i, 3) ? NAN : strtod(PQgetvalue(r, i, 3), NULL),
+            .closed_at = col_int(r, i, 4),
+            .aggregate_ms = strtod(PQgetvalue(r, i, 5), NULL)};
+        rc = fn(ctx, &row, err);
     }
     PQclear(r);
-    if (rc != 0) {
-        json_decref(arr);
-        return rc;
-    }
-    *out = arr;
-    return 0;
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }
-
 static const hush__store_ops pg_ops = {
     .kind = "postgres",
     .close = pg_close,
@@ -1077,7 +1050,7 @@ static const hush__store_ops pg_ops = {
     .campaign_archive = pg_campaign_archive,
     .round_close = pg_round_close,
     .round_set_signature = pg_round_set_signature,
-    .rounds = pg_rounds,
+    .rounds_each = pg_rounds_each,
     .round_estimates = pg_round_estimates,
     .batches_commit = pg_batches_commit,
     .batches_each = pg_batches_each,
@@ -1088,5 +1061,5 @@ static const hush__store_ops pg_ops = {
     .tasks_each = pg_tasks_each,
     .task_update = pg_task_update,
     .task_updates_each = pg_task_updates_each,
-    .model_rounds = pg_model_rounds,
+    .model_rounds_each = pg_model_rounds_each,
 };

@@ -543,60 +543,43 @@ static int sq_round_set_signature(hush__store *base, const char *campaign, uint3
     return rc;
 }
 
-static json_t *json_column(sqlite3_stmt *st, int col)
+static const char *text_or_null(sqlite3_stmt *st, int col)
 {
-    const char *text = (const char *)sqlite3_column_text(st, col);
-    json_t *v = text != NULL ? json_loads(text, 0, NULL) : NULL;
-    return v != NULL ? v : json_null();
+    return (const char *)sqlite3_column_text(st, col);
 }
 
-static int sq_rounds(hush__store *base, const char *campaign, json_t **out, hush_err *err)
+static int sq_rounds_each(hush__store *base, const char *campaign, hush__round_fn fn,
+                          void *ctx, hush_err *err)
 {
     sq *s = (sq *)base;
-    sqlite3_stmt *st = NULL;
-    json_t *arr = json_array();
+    sqlite3_stmt *st;
     pthread_mutex_lock(&s->lock);
-    int rc = arr == NULL
-                 ? hush_err_set(err, HUSH_ENOMEM, "out of memory")
-                 : prep(s,
-                        "SELECT round, opened_at, closed_at, n_reports, kept, "
-                        "generated, timings, metrics, policy, lineage FROM rounds "
-                        "WHERE campaign = ? ORDER BY round",
-                        &st, "cannot read rounds", err);
+    int rc =
+        prep(s,
+             "SELECT round, opened_at, closed_at, n_reports, kept, generated, timings, "
+             "metrics, policy, lineage FROM rounds WHERE campaign = ? ORDER BY round",
+             &st, "cannot read rounds", err);
     if (rc == 0) {
         sqlite3_bind_text(st, 1, campaign, -1, SQLITE_STATIC);
     }
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
-        bool closed = sqlite3_column_type(st, 2) != SQLITE_NULL;
-        json_t *o =
-            json_pack("{s:I, s:I, s:o}", "round", (json_int_t)sqlite3_column_int64(st, 0),
-                      "opened_at", (json_int_t)sqlite3_column_int64(st, 1), "closed_at",
-                      closed ? json_integer(sqlite3_column_int64(st, 2)) : json_null());
-        if (o != NULL && closed) {
-            json_object_set_new(o, "n_reports",
-                                json_integer(sqlite3_column_int64(st, 3)));
-            json_object_set_new(o, "kept", json_integer(sqlite3_column_int64(st, 4)));
-            json_object_set_new(o, "generated",
-                                json_integer(sqlite3_column_int64(st, 5)));
-            json_object_set_new(o, "timings", json_column(st, 6));
-            json_object_set_new(o, "metrics", json_column(st, 7));
-            json_object_set_new(o, "policy", json_column(st, 8));
-            json_object_set_new(o, "lineage", json_column(st, 9));
-        }
-        if (o == NULL || json_array_append_new(arr, o) != 0) {
-            rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
-        }
+        hush__round_history row = {.round = (uint32_t)sqlite3_column_int64(st, 0),
+                                   .opened_at = sqlite3_column_int64(st, 1),
+                                   .closed = sqlite3_column_type(st, 2) != SQLITE_NULL,
+                                   .closed_at = sqlite3_column_int64(st, 2),
+                                   .n_reports = sqlite3_column_int64(st, 3),
+                                   .kept = sqlite3_column_int64(st, 4),
+                                   .generated = sqlite3_column_int64(st, 5),
+                                   .timings = text_or_null(st, 6),
+                                   .metrics = text_or_null(st, 7),
+                                   .policy = text_or_null(st, 8),
+                                   .lineage = text_or_null(st, 9)};
+        rc = fn(ctx, &row, err);
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->lock);
-    if (rc != 0) {
-        json_decref(arr);
-        return rc;
-    }
-    *out = arr;
-    return 0;
+    return rc;
 }
-
 static int sq_round_estimates(hush__store *base, const char *campaign, uint32_t round,
                               char **out, hush_err *err)
 {
@@ -664,19 +647,11 @@ static int commit_body(sq *s, void *ctx, hush_err *err)
 static int sq_batches_commit(hush__store *base, hush__batch_row *rows, size_t n,
                              int64_t *last_rowid, hush_err *err)
 {
-    sq *s = (sq *)base;
     struct commit_ctx c = {rows, n, *last_rowid};
-    hush_err local = {0};
-    int rc = in_tx(s, commit_body, &c, "cannot commit batches", &local);
-    if (rc != 0) {
-        /* said on stderr by the writer; /readyz answers 503 until a commit
-         * works again */
-        snprintf(s->base.error, sizeof s->base.error, "%s", local.msg);
-        hush_err_set(err, rc, "%s", local.msg);
-    } else {
+    int rc = in_tx((sq *)base, commit_body, &c, "cannot commit batches", err);
+    if (rc == 0) {
         *last_rowid = c.last;
     }
-    __atomic_store_n(&s->base.ok, rc == 0, __ATOMIC_RELEASE);
     return rc;
 }
 
@@ -1003,45 +978,34 @@ static int sq_task_updates_each(hush__store *base, const char *id, uint32_t roun
     return rc;
 }
 
-static int sq_model_rounds(hush__store *base, const char *id, json_t **out, hush_err *err)
+static int sq_model_rounds_each(hush__store *base, const char *id,
+                                hush__model_round_fn fn, void *ctx, hush_err *err)
 {
     sq *s = (sq *)base;
-    sqlite3_stmt *st = NULL;
-    json_t *arr = json_array();
+    sqlite3_stmt *st;
     pthread_mutex_lock(&s->lock);
-    int rc = arr == NULL ? hush_err_set(err, HUSH_ENOMEM, "out of memory")
-                         : prep(s,
-                                "SELECT round, updates, clip, epsilon, closed_at, "
-                                "aggregate_ms FROM model_rounds WHERE model = ? ORDER BY "
-                                "round",
-                                &st, "cannot read model rounds", err);
+    int rc = prep(s,
+                  "SELECT round, updates, clip, epsilon, closed_at, aggregate_ms FROM "
+                  "model_rounds WHERE model = ? ORDER BY round",
+                  &st, "cannot read model rounds", err);
     if (rc == 0) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     }
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
-        json_t *o = json_pack("{s:I, s:I, s:f, s:o, s:I, s:f}", "round",
-                              (json_int_t)sqlite3_column_int64(st, 0), "updates",
-                              (json_int_t)sqlite3_column_int64(st, 1), "clip_norm",
-                              sqlite3_column_double(st, 2), "epsilon",
-                              sqlite3_column_type(st, 3) == SQLITE_NULL
-                                  ? json_null()
-                                  : json_real(sqlite3_column_double(st, 3)),
-                              "closed_at", (json_int_t)sqlite3_column_int64(st, 4),
-                              "aggregate_ms", sqlite3_column_double(st, 5));
-        if (o == NULL || json_array_append_new(arr, o) != 0) {
-            rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
-        }
+        hush__model_round row = {.round = (uint32_t)sqlite3_column_int64(st, 0),
+                                 .updates = (uint32_t)sqlite3_column_int64(st, 1),
+                                 .clip = sqlite3_column_double(st, 2),
+                                 .epsilon = sqlite3_column_type(st, 3) == SQLITE_NULL
+                                                ? NAN
+                                                : sqlite3_column_double(st, 3),
+                                 .closed_at = sqlite3_column_int64(st, 4),
+                                 .aggregate_ms = sqlite3_column_double(st, 5)};
+        rc = fn(ctx, &row, err);
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->lock);
-    if (rc != 0) {
-        json_decref(arr);
-        return rc;
-    }
-    *out = arr;
-    return 0;
+    return rc;
 }
-
 static const hush__store_ops sqlite_ops = {
     .kind = "sqlite",
     .close = sq_close,
@@ -1052,7 +1016,7 @@ static const hush__store_ops sqlite_ops = {
     .campaign_archive = sq_campaign_archive,
     .round_close = sq_round_close,
     .round_set_signature = sq_round_set_signature,
-    .rounds = sq_rounds,
+    .rounds_each = sq_rounds_each,
     .round_estimates = sq_round_estimates,
     .batches_commit = sq_batches_commit,
     .batches_each = sq_batches_each,
@@ -1063,5 +1027,5 @@ static const hush__store_ops sqlite_ops = {
     .tasks_each = sq_tasks_each,
     .task_update = sq_task_update,
     .task_updates_each = sq_task_updates_each,
-    .model_rounds = sq_model_rounds,
+    .model_rounds_each = sq_model_rounds_each,
 };

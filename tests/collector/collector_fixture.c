@@ -34,6 +34,20 @@ void fixture_stop(hush_collector *h, const char *dir)
     cr_assert_eq(system(cmd), 0);
 }
 
+hush_collector *fixture_h;
+static char fixture_dir[64];
+
+void fixture_init(void)
+{
+    fixture_h = fixture_start(fixture_dir);
+}
+
+void fixture_fini(void)
+{
+    fixture_stop(fixture_h, fixture_dir);
+    fixture_h = NULL;
+}
+
 json_t *fixture_json(const char *text)
 {
     json_error_t jerr;

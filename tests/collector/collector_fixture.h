@@ -12,6 +12,10 @@
 /* Starts one; dir (room for 64) gets the directory. */
 hush_collector *fixture_start(char *dir);
 void fixture_stop(hush_collector *h, const char *dir);
+/* A suite's .init and .fini: one collector per test, in fixture_h. */
+extern hush_collector *fixture_h;
+void fixture_init(void);
+void fixture_fini(void);
 /* A JSON value from text (asserts that it parses). */
 json_t *fixture_json(const char *text);
 /* Creates a campaign from a spec text; asserts success; its id. */

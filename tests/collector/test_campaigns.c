@@ -7,20 +7,7 @@
 
 #include "collector_fixture.h"
 
-static hush_collector *h;
-static char dir[64];
-
-static void setup(void)
-{
-    h = fixture_start(dir);
-}
-
-static void teardown(void)
-{
-    fixture_stop(h, dir);
-}
-
-TestSuite(campaigns, .init = setup, .fini = teardown);
+TestSuite(campaigns, .init = fixture_init, .fini = fixture_fini);
 
 static const char poll_spec[] =
     "{\"id\":\"colours\",\"name\":\"Colours\",\"kind\":\"poll\","
@@ -30,7 +17,7 @@ static const char poll_spec[] =
 static int create(const char *spec, hush__fail *f)
 {
     json_t *req = fixture_json(spec), *out = NULL;
-    int rc = hush__campaign_create(h, req, &out, f);
+    int rc = hush__campaign_create(fixture_h, req, &out, f);
     cr_assert(rc == 0 ? out != NULL : out == NULL);
     json_decref(req);
     json_decref(out);
@@ -39,18 +26,18 @@ static int create(const char *spec, hush__fail *f)
 
 Test(campaigns, a_poll_is_created_listed_and_viewed)
 {
-    hush__campaign *c = fixture_campaign(h, poll_spec);
+    hush__campaign *c = fixture_campaign(fixture_h, poll_spec);
     cr_assert_str_eq(c->id, "colours");
     char *list = NULL;
     hush__fail f = {0};
-    cr_assert_eq(hush__campaigns_list(h, false, &list, &f), 0);
+    cr_assert_eq(hush__campaigns_list(fixture_h, false, &list, &f), 0);
     json_t *doc = fixture_json(list);
     cr_assert_eq(json_array_size(json_object_get(doc, "campaigns")), 1, "%s", list);
     json_decref(doc);
     hush_free(list);
     char *body = NULL, sig[128];
     size_t len = 0;
-    cr_assert_eq(hush__campaign_view(h, c, false, &body, &len, sig, &f), 0);
+    cr_assert_eq(hush__campaign_view(fixture_h, c, false, &body, &len, sig, &f), 0);
     cr_assert_eq(strlen(body), len);
     cr_assert_gt(strlen(sig), 40, "the publication is signed");
     hush_free(body);
@@ -90,38 +77,40 @@ Test(campaigns, a_refusal_names_its_reason_and_changes_nothing)
         cr_assert_str_eq(f.reason, cases[i].reason, "case %zu: %s", i, f.err.msg);
         cr_assert_gt(strlen(f.err.msg), 10, "a message a person can act on");
     }
-    cr_assert_eq(h->n_campaigns, 0, "no refused spec left a campaign");
-    fixture_campaign(h, poll_spec);
+    cr_assert_eq(fixture_h->n_campaigns, 0, "no refused spec left a campaign");
+    fixture_campaign(fixture_h, poll_spec);
     hush__fail f = {0};
     cr_assert_eq(create(poll_spec, &f), HUSH_EEXIST);
     cr_assert_str_eq(f.reason, "exists");
-    cr_assert_eq(h->n_campaigns, 1);
+    cr_assert_eq(fixture_h->n_campaigns, 1);
 }
 
 Test(campaigns, ending_and_archiving_in_that_order)
 {
-    hush__campaign *c = fixture_campaign(h, poll_spec);
+    hush__campaign *c = fixture_campaign(fixture_h, poll_spec);
     hush__compaction cr = {0};
     hush__fail f = {0};
     int64_t when = 0;
-    cr_assert_eq(hush__campaign_archive(h, c, &when, &cr, &f), HUSH_ESTATE);
+    cr_assert_eq(hush__campaign_archive(fixture_h, c, &when, &cr, &f), HUSH_ESTATE);
     cr_assert_str_eq(f.reason, "campaign_active");
     hush_err err = {0};
-    cr_assert_eq(hush__campaign_end(h, c, &err), 0, "%s", err.msg);
+    cr_assert_eq(hush__campaign_end(fixture_h, c, &err), 0, "%s", err.msg);
     cr_assert(hush__campaign_ended(c, hush__wall()));
-    cr_assert_eq(hush__campaign_end(h, c, &err), HUSH_ESTATE, "ending twice");
+    cr_assert_eq(hush__campaign_end(fixture_h, c, &err), HUSH_ESTATE, "ending twice");
     /* devices no longer get it; analysts still do */
     char *body = NULL, sig[128];
     size_t len = 0;
     f = (hush__fail){0};
-    cr_assert_eq(hush__campaign_view(h, c, true, &body, &len, sig, &f), HUSH_ESTATE);
+    cr_assert_eq(hush__campaign_view(fixture_h, c, true, &body, &len, sig, &f),
+                 HUSH_ESTATE);
     cr_assert_str_eq(f.reason, "campaign_ended");
-    cr_assert_eq(hush__campaign_view(h, c, false, &body, &len, sig, &f), 0);
+    cr_assert_eq(hush__campaign_view(fixture_h, c, false, &body, &len, sig, &f), 0);
     hush_free(body);
     f = (hush__fail){0};
-    cr_assert_eq(hush__campaign_archive(h, c, &when, &cr, &f), 0, "%s", f.err.msg);
+    cr_assert_eq(hush__campaign_archive(fixture_h, c, &when, &cr, &f), 0, "%s",
+                 f.err.msg);
     cr_assert_gt(when, 0);
     f = (hush__fail){0};
-    cr_assert_eq(hush__campaign_archive(h, c, &when, &cr, &f), HUSH_ESTATE);
+    cr_assert_eq(hush__campaign_archive(fixture_h, c, &when, &cr, &f), HUSH_ESTATE);
     cr_assert_str_eq(f.reason, "campaign_archived");
 }

@@ -8,20 +8,7 @@
 
 #include "collector_fixture.h"
 
-static hush_collector *h;
-static char dir[64];
-
-static void setup(void)
-{
-    h = fixture_start(dir);
-}
-
-static void teardown(void)
-{
-    fixture_stop(h, dir);
-}
-
-TestSuite(ingest, .init = setup, .fini = teardown);
+TestSuite(ingest, .init = fixture_init, .fini = fixture_fini);
 
 /* GRR on 3 candidates (+ nothing else: a poll), no minimum. */
 static const char poll_spec[] =
@@ -43,20 +30,21 @@ static void batch(char *out, size_t cap, const char *campaign, unsigned round, i
 
 Test(ingest, a_batch_is_counted_once)
 {
-    hush__campaign *c = fixture_campaign(h, poll_spec);
+    hush__campaign *c = fixture_campaign(fixture_h, poll_spec);
     char b[512];
     batch(b, sizeof b, "p", 1, 1, "[0,0,1]");
     bool dup = true;
     hush__fail f = {0};
-    cr_assert_eq(fixture_post(h, b, &dup, &f), 200, "%s", f.err.msg);
+    cr_assert_eq(fixture_post(fixture_h, b, &dup, &f), 200, "%s", f.err.msg);
     cr_assert(!dup);
-    cr_assert_eq(fixture_post(h, b, &dup, &f), 200);
+    cr_assert_eq(fixture_post(fixture_h, b, &dup, &f), 200);
     cr_assert(dup, "the same batch id again: acknowledged, not counted");
     cr_assert_eq(c->reports_accepted, 3);
     cr_assert_eq(c->batches_rejected[REJECT_DUPLICATE], 1);
     char *body = NULL;
     size_t len = 0;
-    cr_assert_eq(hush__estimates(h, c, 0, 0, &body, &len, &f), 0, "%s", f.err.msg);
+    cr_assert_eq(hush__estimates(fixture_h, c, 0, 0, &body, &len, &f), 0, "%s",
+                 f.err.msg);
     json_t *doc = fixture_json(body);
     cr_assert_eq(json_integer_value(json_object_get(doc, "n_reports")), 3);
     cr_assert_eq(json_array_size(json_object_get(doc, "items")), 3);
@@ -66,28 +54,28 @@ Test(ingest, a_batch_is_counted_once)
 
 Test(ingest, refusals_are_named_and_counted)
 {
-    hush__campaign *c = fixture_campaign(h, poll_spec);
+    hush__campaign *c = fixture_campaign(fixture_h, poll_spec);
     char b[512];
     hush__fail f = {0};
     batch(b, sizeof b, "nope", 1, 2, "[0]");
-    cr_assert_eq(fixture_post(h, b, NULL, &f), -HUSH_ENOTFOUND);
+    cr_assert_eq(fixture_post(fixture_h, b, NULL, &f), -HUSH_ENOTFOUND);
     cr_assert_str_eq(f.reason, "unknown_campaign");
-    cr_assert_eq(h->metrics.batches_rejected[REJECT_UNKNOWN_CAMPAIGN], 1);
+    cr_assert_eq(fixture_h->metrics.batches_rejected[REJECT_UNKNOWN_CAMPAIGN], 1);
     f = (hush__fail){0};
     batch(b, sizeof b, "p", 2, 3, "[0]");
-    cr_assert_eq(fixture_post(h, b, NULL, &f), -HUSH_ESTATE);
+    cr_assert_eq(fixture_post(fixture_h, b, NULL, &f), -HUSH_ESTATE);
     cr_assert_str_eq(f.reason, "round_closed");
     cr_assert_eq(c->batches_rejected[REJECT_ROUND], 1);
     f = (hush__fail){0};
     batch(b, sizeof b, "p", 1, 4, "[7]");
-    cr_assert_eq(fixture_post(h, b, NULL, &f), -HUSH_EINVAL);
+    cr_assert_eq(fixture_post(fixture_h, b, NULL, &f), -HUSH_EINVAL);
     cr_assert_str_eq(f.reason, "invalid_report");
     cr_assert_eq(c->batches_rejected[REJECT_INVALID], 1);
     f = (hush__fail){0};
-    cr_assert_eq(fixture_post(h, "{\"campaign\":\"p\"}", NULL, &f), -HUSH_EINVAL);
+    cr_assert_eq(fixture_post(fixture_h, "{\"campaign\":\"p\"}", NULL, &f), -HUSH_EINVAL);
     cr_assert_str_eq(f.reason, "malformed");
     f = (hush__fail){0};
-    cr_assert_eq(fixture_post(h, "{\"sealed\":\"bm90IHNlYWxlZA==\"}", NULL, &f),
+    cr_assert_eq(fixture_post(fixture_h, "{\"sealed\":\"bm90IHNlYWxlZA==\"}", NULL, &f),
                  -HUSH_EINVAL);
     cr_assert_str_eq(f.reason, "sealed");
     cr_assert_eq(c->reports_accepted, 0, "nothing refused was counted");
@@ -95,27 +83,27 @@ Test(ingest, refusals_are_named_and_counted)
 
 Test(ingest, estimates_of_rounds_that_do_not_exist_and_tops_too_large)
 {
-    hush__campaign *c = fixture_campaign(h, poll_spec);
+    hush__campaign *c = fixture_campaign(fixture_h, poll_spec);
     char *body = NULL;
     size_t len = 0;
     hush__fail f = {0};
-    cr_assert_eq(hush__estimates(h, c, 5, 0, &body, &len, &f), HUSH_ENOTFOUND);
+    cr_assert_eq(hush__estimates(fixture_h, c, 5, 0, &body, &len, &f), HUSH_ENOTFOUND);
     cr_assert_str_eq(f.reason, "unknown_round");
     f = (hush__fail){0};
-    cr_assert_eq(hush__estimates(h, c, 0, 4, &body, &len, &f), HUSH_EINVAL);
+    cr_assert_eq(hush__estimates(fixture_h, c, 0, 4, &body, &len, &f), HUSH_EINVAL);
     cr_assert_str_eq(f.reason, "invalid_top");
     cr_assert_null(body);
 }
 
 Test(ingest, an_ended_campaign_takes_no_reports)
 {
-    hush__campaign *c = fixture_campaign(h, poll_spec);
+    hush__campaign *c = fixture_campaign(fixture_h, poll_spec);
     hush_err err = {0};
-    cr_assert_eq(hush__campaign_end(h, c, &err), 0);
+    cr_assert_eq(hush__campaign_end(fixture_h, c, &err), 0);
     char b[512];
     batch(b, sizeof b, "p", 1, 5, "[0]");
     hush__fail f = {0};
-    cr_assert_eq(fixture_post(h, b, NULL, &f), -HUSH_ESTATE);
+    cr_assert_eq(fixture_post(fixture_h, b, NULL, &f), -HUSH_ESTATE);
     cr_assert_str_eq(f.reason, "campaign_ended");
     cr_assert_eq(c->batches_rejected[REJECT_ENDED], 1);
 }

@@ -8,20 +8,7 @@
 
 #include "collector_fixture.h"
 
-static hush_collector *h;
-static char dir[64];
-
-static void setup(void)
-{
-    h = fixture_start(dir);
-}
-
-static void teardown(void)
-{
-    fixture_stop(h, dir);
-}
-
-TestSuite(rounds, .init = setup, .fini = teardown);
+TestSuite(rounds, .init = fixture_init, .fini = fixture_fini);
 
 static const char synthetic_spec[] =
     "{\"id\":\"s\",\"name\":\"S\",\"kind\":\"synthetic\",\"epsilon\":8,"
@@ -34,7 +21,7 @@ static const char synthetic_spec[] =
 static int close_round(hush__campaign *c, const char *req_text, hush__fail *f)
 {
     json_t *req = req_text != NULL ? fixture_json(req_text) : NULL, *out = NULL;
-    int rc = hush__round_close(h, c, req, &out, f);
+    int rc = hush__round_close(fixture_h, c, req, &out, f);
     cr_assert(rc == 0 ? out != NULL : out == NULL);
     json_decref(req);
     json_decref(out);
@@ -52,12 +39,12 @@ static void post_votes(int tag, const char *reports)
              reports);
     hush_free(b64);
     hush__fail f = {0};
-    cr_assert_eq(fixture_post(h, b, NULL, &f), 200, "%s", f.err.msg);
+    cr_assert_eq(fixture_post(fixture_h, b, NULL, &f), 200, "%s", f.err.msg);
 }
 
 Test(rounds, a_round_without_enough_reports_stays_open)
 {
-    hush__campaign *c = fixture_campaign(h, synthetic_spec);
+    hush__campaign *c = fixture_campaign(fixture_h, synthetic_spec);
     hush__fail f = {0};
     cr_assert_eq(close_round(c, NULL, &f), HUSH_ESTATE);
     cr_assert_str_eq(f.reason, "too_few_reports");
@@ -66,7 +53,7 @@ Test(rounds, a_round_without_enough_reports_stays_open)
 
 Test(rounds, a_request_that_names_another_round_or_bad_metrics_is_refused)
 {
-    hush__campaign *c = fixture_campaign(h, synthetic_spec);
+    hush__campaign *c = fixture_campaign(fixture_h, synthetic_spec);
     hush__fail f = {0};
     cr_assert_eq(close_round(c, "{\"round\":2}", &f), HUSH_ESTATE);
     cr_assert_str_eq(f.reason, "round_mismatch");
@@ -84,7 +71,7 @@ Test(rounds, a_request_that_names_another_round_or_bad_metrics_is_refused)
 
 Test(rounds, a_close_keeps_the_voted_sample_and_opens_the_next_round)
 {
-    hush__campaign *c = fixture_campaign(h, synthetic_spec);
+    hush__campaign *c = fixture_campaign(fixture_h, synthetic_spec);
     /* candidate 1 gets almost every vote (GRR at epsilon 8 keeps ~99.9%) */
     post_votes(1, "[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,0]");
     hush__fail f = {0};
@@ -101,7 +88,7 @@ Test(rounds, a_close_keeps_the_voted_sample_and_opens_the_next_round)
     cr_assert(kept, "the sample the votes chose is in round 2");
     char *hist = NULL;
     size_t len = 0;
-    cr_assert_eq(hush__rounds_json(h, c, &hist, &len, &f), 0);
+    cr_assert_eq(hush__rounds_json(fixture_h, c, &hist, &len, &f), 0);
     json_t *doc = fixture_json(hist);
     json_t *r1 = json_array_get(json_object_get(doc, "rounds"), 0);
     cr_assert_eq(json_integer_value(json_object_get(r1, "n_reports")), 20);
@@ -113,15 +100,16 @@ Test(rounds, a_close_keeps_the_voted_sample_and_opens_the_next_round)
     hush_free(hist);
     /* round 1's estimates are frozen; round 1's batches are refused now */
     char *frozen = NULL;
-    cr_assert_eq(hush__estimates(h, c, 1, 0, &frozen, &len, &f), 0);
+    cr_assert_eq(hush__estimates(fixture_h, c, 1, 0, &frozen, &len, &f), 0);
     hush_free(frozen);
 }
 
 Test(rounds, a_poll_has_no_rounds_to_close)
 {
     hush__campaign *c = fixture_campaign(
-        h, "{\"id\":\"p\",\"name\":\"P\",\"kind\":\"poll\",\"candidates\":[\"a\",\"b\"],"
-           "\"epsilon\":1,\"min_reports\":0}");
+        fixture_h,
+        "{\"id\":\"p\",\"name\":\"P\",\"kind\":\"poll\",\"candidates\":[\"a\",\"b\"],"
+        "\"epsilon\":1,\"min_reports\":0}");
     hush__fail f = {0};
     cr_assert_eq(close_round(c, NULL, &f), HUSH_ESTATE);
     cr_assert_str_eq(f.reason, "not_synthetic");
