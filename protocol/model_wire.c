@@ -226,9 +226,8 @@ char *hush_model_update_build(const char *model, uint32_t round,
                                   (json_int_t)round, "batch_id", id, "update", vec,
                                   "unclipped", unclipped)
                       : NULL;
-    char *s = doc != NULL ? hush_json_dumps(doc, JSON_COMPACT) : NULL;
-    char *out = s != NULL ? hush_strdup(s) : NULL;
-    hush_free(s);
+    /* hush_json_dumps allocates with hush's allocator: the text is the answer */
+    char *out = doc != NULL ? hush_json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     hush_free(vec);
     hush_free(id);

@@ -357,10 +357,8 @@ int hush_seal(const uint8_t *msg, size_t len, const uint8_t public_key[32], char
     }
     json_t *doc = json_pack("{s:s}", "sealed", b64);
     hush_free(b64);
-    char *s = doc != NULL ? hush_json_dumps(doc, JSON_COMPACT) : NULL;
+    *out = doc != NULL ? hush_json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
-    *out = s != NULL ? hush_strdup(s) : NULL;
-    hush_free(s);
     return *out != NULL ? 0 : hush_err_set(err, HUSH_ENOMEM, "out of memory sealing");
 }
 
