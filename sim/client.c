@@ -121,10 +121,14 @@ static int spawn_hushd(sim_server *s, const char *hushd, const char *const *extr
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    /* hushd runs in its directory: a relative path to it is resolved first */
+    char *abs = realpath(hushd, NULL);
     char *cwd = getcwd(NULL, 0);
-    int rc = cwd == NULL || chdir(s->dir) != 0
+    int rc = abs == NULL ? hush_err_set(err, HUSH_EIO, "no hushd at %s", hushd)
+             : cwd == NULL || chdir(s->dir) != 0
                  ? hush_err_set(err, HUSH_EIO, "chdir %s", s->dir)
-                 : posix_spawn(&s->pid, hushd, &fa, NULL, (char *const *)argv, environ);
+                 : posix_spawn(&s->pid, abs, &fa, NULL, (char *const *)argv, environ);
+    free(abs);
     if (cwd != NULL && chdir(cwd) != 0 && rc == 0) {
         rc = hush_err_set(err, HUSH_EIO, "chdir back to %s", cwd);
     }
