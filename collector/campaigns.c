@@ -41,6 +41,8 @@ static void round_free(hush__round *r)
         return;
     }
     hush_ldp_agg_free(r->agg);
+    hush_ldp_agg_free(r->peers);
+    json_decref(r->peer_nodes);
     for (unsigned i = 0; i < HUSH__EST_CACHE; i++) {
         hush_free(r->cache[i].json);
     }
@@ -192,6 +194,22 @@ int hush__campaign_view(hush_collector *h, hush__campaign *c, bool device, char 
                          : hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
 }
 
+/* An archive's final state: every node's share, serialized. */
+struct archived {
+    hush__state_row final;
+};
+
+static int archive_final(void *ctx, const hush_ldp_agg *sum, hush_err *err)
+{
+    struct archived *a = ctx;
+    uint8_t *state = NULL;
+    hush_free((void *)a->final.state); /* a retried transaction's */
+    a->final.state = NULL;
+    int rc = hush_ldp_agg_serialize(sum, &state, &a->final.len, err);
+    a->final.state = state;
+    return rc;
+}
+
 int hush__campaign_archive(hush_collector *h, hush__campaign *c, int64_t *when,
                            hush__compaction *out, hush__fail *f)
 {
@@ -207,23 +225,36 @@ int hush__campaign_archive(hush_collector *h, hush__campaign *c, int64_t *when,
     }
     hush_err err = {0};
     /* under the write lock: no writer is between a batch's commit and its
-     * add, so the aggregate saved here holds every batch deleted here */
+     * add, so the aggregate saved here holds every batch of this node's
+     * deleted here; the store adds the other nodes' (gathered with the
+     * campaign locked against their commits) */
     pthread_rwlock_wrlock(&h->campaigns_lock);
     hush__round *r = c->cur;
-    uint8_t *state = NULL;
-    size_t len = 0;
-    pthread_mutex_lock(&r->lock);
-    int rc = hush_ldp_agg_serialize(r->agg, &state, &len, &err);
-    pthread_mutex_unlock(&r->lock);
-    if (rc == 0) {
-        hush__state_row final = {c->id, r->round, state, len};
-        rc = h->store->ops->campaign_archive(h->store, &final, now, out, &err);
-    }
+    struct archived a = {.final = {c->id, r->round, NULL, 0}};
+    hush__gathered ga;
+    hush__gathered_init(&ga, r, archive_final, &a);
+    int rc = h->store->ops->campaign_archive(h->store, c->id, r->round, &ga.g, &a.final,
+                                             now, out, &err);
     if (rc == 0) {
         __atomic_store_n(&c->archived_at, now, __ATOMIC_RELEASE);
+        pthread_mutex_lock(&r->lock);
+        /* this node's aggregate now is the final one, every node's share:
+         * no peers (their checkpoints are gone from the store too) */
+        if (ga.sum != NULL) {
+            hush_ldp_agg_free(r->agg);
+            r->agg = ga.sum;
+            ga.sum = NULL;
+            hush_ldp_agg_free(r->peers);
+            r->peers = NULL;
+            json_decref(r->peer_nodes);
+            r->peer_nodes = NULL;
+            r->version++;
+        }
+        pthread_mutex_unlock(&r->lock);
     }
     pthread_rwlock_unlock(&h->campaigns_lock);
-    hush_free(state);
+    hush__gathered_fini(&ga);
+    hush_free((void *)a.final.state);
     if (rc != 0) {
         hush__log(h, "error", "archiving %s failed: %s", c->id, err.msg);
         return hush__fail_from(f, &err, rc == HUSH_ENOMEM ? "internal" : "unavailable");

@@ -32,6 +32,16 @@ void hush_collector_config_defaults(hush_collector_config *c)
     c->threads = 0;
     c->sync_full = true;
     c->checkpoint_interval_s = 30;
+    c->poll_interval_s = 1;
+    if (gethostname(c->node_id, sizeof c->node_id) != 0 || c->node_id[0] == '\0') {
+        snprintf(c->node_id, sizeof c->node_id, "hushd");
+    }
+    c->node_id[sizeof c->node_id - 1] = '\0';
+    for (char *p = c->node_id; *p != '\0'; p++) {
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.';
+        *p = ok ? *p : '-';
+    }
     c->max_batches_per_commit = 4096;
     c->estimates_admin_only = false;
     c->demo = false;
@@ -65,6 +75,13 @@ const char *hush_collector_usage(void)
            "  --sync full|normal          SQLite durability (default full: fsync per "
            "commit)\n"
            "  --checkpoint-interval S     aggregate checkpoints (default 30)\n"
+           "  --node-id ID                this node's id among several on one "
+           "PostgreSQL\n"
+           "                              store: stable, unique (default: the host "
+           "name)\n"
+           "  --poll-interval S           how often a node reads what the others "
+           "changed\n"
+           "                              (default 1)\n"
            "  --max-batches-per-commit N  group commit size cap (default 4096)\n"
            "  --estimates public|admin    who may read estimates (default public)\n"
            "  --demo                      create a demo campaign if there is none\n"
@@ -122,6 +139,7 @@ static const struct setting {
     {"connections-per-client", UINT, AT(connections_per_client), 0, 1u << 20, NULL, NULL},
     {"threads", UINT, AT(threads), 0, 256, NULL, NULL},
     {"checkpoint-interval", UINT, AT(checkpoint_interval_s), 1, 86400, NULL, NULL},
+    {"poll-interval", UINT, AT(poll_interval_s), 1, 3600, NULL, NULL},
     {"max-batches-per-commit", UINT, AT(max_batches_per_commit), 1, 1u << 20, NULL, NULL},
     {"generator-timeout", UINT, AT(generator_timeout_s), 1, 86400, NULL, NULL},
     {"sync", FLAG, AT(sync_full), 0, 0, "full", "normal"},
@@ -184,6 +202,23 @@ int hush_collector_config_set(hush_collector_config *c, const char *name,
                 value);
         }
         return set_path(c->store, sizeof c->store, name, value, err);
+    }
+    if (strcmp(name, "node-id") == 0) {
+        size_t n = strlen(value);
+        bool ok = n > 0 && n < sizeof c->node_id;
+        for (size_t i = 0; ok && i < n; i++) {
+            char ch = value[i];
+            ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                 (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
+        }
+        if (!ok) {
+            return hush_err_set(err, HUSH_EINVAL,
+                                "node-id must be 1 to %zu letters, digits, '-', '_' or "
+                                "'.' (got \"%s\")",
+                                sizeof c->node_id - 1, value);
+        }
+        memcpy(c->node_id, value, n + 1);
+        return 0;
     }
     if (strcmp(name, "access-log") == 0) {
         return set_path(c->access_log, sizeof c->access_log, name,

@@ -102,10 +102,15 @@ typedef struct hush__round {
     char *dev_signature;
     hush_publication *pub;
     hush_ldp *mech;
-    /* the aggregate */
+    /* the aggregate: this node's batches */
     hush_ldp_agg *agg;
+    /* the other nodes' shares as of their last checkpoints (NULL: none; a
+     * node sharing a PostgreSQL store with others), and who they are:
+     * [{"node", "as_of"}] (peers.c) */
+    hush_ldp_agg *peers;
+    json_t *peer_nodes;
     pthread_mutex_t lock;
-    uint64_t version; /* bumped by every add */
+    uint64_t version; /* bumped by every add and every change of peers */
     struct {
         uint64_t version;
         uint32_t top;
@@ -239,7 +244,53 @@ struct hush_collector {
     pthread_mutex_t refiner_lock;
     pthread_cond_t refiner_cond;
     bool refiner_stop;
+
+    /* several nodes on one store (cluster.c): the poller that reads what the
+     * other nodes changed */
+    bool clustered; /* the store is shared (PostgreSQL) */
+    pthread_t poller;
+    bool poller_started;
+    pthread_mutex_t poller_lock;
+    pthread_cond_t poller_cond;
+    bool poller_stop;
 };
+
+/* peers.c: the other nodes' shares of a round */
+/* The round's whole aggregate: r->agg itself when no other node has a share
+ * (*tmp NULL), else their sum in a new *tmp (the caller frees it).  Under
+ * r->lock; NULL on ENOMEM. */
+const hush_ldp_agg *hush__round_total(const hush__round *r, hush_ldp_agg **tmp);
+/* The reports in the round's whole aggregate (takes r->lock). */
+uint64_t hush__round_count(hush__round *r);
+/* The other nodes' checkpoints of round r of the campaign read from the
+ * store and installed as r's peers (the version bumped if they changed). */
+int hush__peers_refresh(hush_collector *h, const char *campaign, hush__round *r,
+                        hush_err *err);
+/* The estimates document's account of whose reports it holds (NULL: one
+ * node): {"node", "peers": [{"node", "as_of"}], "complete_as_of"}.  Under
+ * r->lock. */
+json_t *hush__peers_doc(const hush_collector *h, const hush__round *r);
+/* A gather (store.h) that sums this node's aggregate of r with every other
+ * node's share, then calls done(ctx, sum). */
+typedef struct hush__gathered {
+    hush__gather g;
+    hush__round *r;
+    hush_ldp_agg *sum;
+    int (*done)(void *ctx, const hush_ldp_agg *sum, hush_err *err);
+    void *ctx;
+} hush__gathered;
+void hush__gathered_init(hush__gathered *ga, hush__round *r,
+                         int (*done)(void *ctx, const hush_ldp_agg *sum, hush_err *err),
+                         void *ctx);
+void hush__gathered_fini(hush__gathered *ga);
+
+/* cluster.c: a node among several on one store */
+/* Reads what other nodes changed: new campaigns, rounds they closed,
+ * campaigns they ended or archived, and every open round's peers. */
+int hush__cluster_sync(hush_collector *h, hush_err *err);
+/* The poller thread (every --poll-interval seconds), for a shared store. */
+int hush__poller_start(hush_collector *h, hush_err *err);
+void hush__poller_stop(hush_collector *h);
 
 /* keys.c */
 /* Signs with the current key / copies the current public key, under

@@ -210,6 +210,7 @@ int hush__commit_items(hush_collector *h, hush__item *items, size_t n,
     i = 0;
     for (hush__item *it = items; rc == 0 && it != NULL && i < n; it = it->next, i++) {
         it->duplicate = rows[i].duplicate;
+        it->closed = it->closed || rows[i].closed; /* another node closed or ended it */
     }
     hush_free(rows);
     return rc;

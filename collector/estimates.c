@@ -207,8 +207,8 @@ static void cache_store(hush__round *r, uint64_t version, uint64_t top, const ch
 }
 
 /* The open round's estimates as they stand. */
-static int open_estimates(hush__campaign *c, hush__round *r, uint64_t top, char **body,
-                          size_t *len, hush__fail *f)
+static int open_estimates(const hush_collector *h, hush__campaign *c, hush__round *r,
+                          uint64_t top, char **body, size_t *len, hush__fail *f)
 {
     uint32_t d = r->pub->params.domain;
     int rc = top_of(top, d, &top, f);
@@ -223,21 +223,33 @@ static int open_estimates(hush__campaign *c, hush__round *r, uint64_t top, char 
                    : hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
     }
     uint64_t version = r->version;
-    uint64_t n = hush_ldp_agg_count(r->agg);
+    hush_ldp_agg *tmp = NULL;
+    const hush_ldp_agg *all = hush__round_total(r, &tmp); /* with other nodes' */
+    uint64_t n = all != NULL ? hush_ldp_agg_count(all) : 0;
     hush_ldp_estimate *est = NULL;
     hush_err err = {0};
-    if (n >= r->pub->min_reports) {
+    if (all == NULL) {
+        rc = hush_err_set(&err, HUSH_ENOMEM, "out of memory");
+    } else if (n >= r->pub->min_reports) {
         est = hush_calloc(d, sizeof *est);
-        rc = est != NULL ? hush_ldp_agg_estimate(r->agg, 0.0, est, d, &err)
+        rc = est != NULL ? hush_ldp_agg_estimate(all, 0.0, est, d, &err)
                          : hush_err_set(&err, HUSH_ENOMEM, "out of memory");
     }
+    json_t *nodes = hush__peers_doc(h, r);
     pthread_mutex_unlock(&r->lock);
+    hush_ldp_agg_free(tmp);
     if (rc != 0) {
         hush_free(est);
+        json_decref(nodes);
         return hush__fail_internal(f, &err);
     }
     json_t *doc = hush__estimates_doc(c->id, r, n, est, top);
     hush_free(est);
+    if (doc != NULL && nodes != NULL) {
+        json_object_set_new(doc, "nodes", nodes);
+    } else {
+        json_decref(nodes);
+    }
     *body =
         doc != NULL ? hush_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(doc);
@@ -258,7 +270,7 @@ int hush__estimates(hush_collector *h, hush__campaign *c, uint64_t round, uint64
     uint32_t current = r->round;
     int rc;
     if (round == 0 || round == current) {
-        rc = open_estimates(c, r, top, body, len, f);
+        rc = open_estimates(h, c, r, top, body, len, f);
         hush__round_put(r);
         return rc;
     }

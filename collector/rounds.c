@@ -184,11 +184,18 @@ static int close_select(closing *k, hush__fail *f)
         return hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
     }
     pthread_mutex_lock(&r->lock);
-    uint64_t n_now = hush_ldp_agg_count(r->agg);
-    int erc = n_now >= pub->min_reports
-                  ? hush_ldp_agg_estimate(r->agg, 0.0, k->est, d, &err)
+    hush_ldp_agg *tmp = NULL;
+    const hush_ldp_agg *all = hush__round_total(r, &tmp); /* with other nodes' */
+    uint64_t n_now = all != NULL ? hush_ldp_agg_count(all) : 0;
+    int erc = all == NULL ? hush_err_set(&err, HUSH_ENOMEM, "out of memory")
+              : n_now >= pub->min_reports
+                  ? hush_ldp_agg_estimate(all, 0.0, k->est, d, &err)
                   : 0;
     pthread_mutex_unlock(&r->lock);
+    hush_ldp_agg_free(tmp);
+    if (erc == HUSH_ENOMEM) {
+        return hush__fail_internal(f, &err);
+    }
     if (n_now < pub->min_reports || n_now == 0) {
         return hush__fail_set(
             f, HUSH_ESTATE, "too_few_reports",
@@ -430,26 +437,47 @@ static char *policy_text(const closing *k)
     return text;
 }
 
+/* What the close stores about r, completed by close_final once every
+ * node's share is in. */
+struct frozen {
+    closing *k;
+    hush__round_record rec;
+    char *estimates; /* the frozen estimates document */
+};
+
+/* r's final estimates from every node's share (the store's gather). */
+static int close_final(void *ctx, const hush_ldp_agg *sum, hush_err *err)
+{
+    struct frozen *fz = ctx;
+    closing *k = fz->k;
+    uint32_t d = k->pub->params.domain;
+    hush_free(fz->estimates); /* a retried transaction's */
+    fz->estimates = NULL;
+    k->n_final = hush_ldp_agg_count(sum);
+    int rc = hush_ldp_agg_estimate(sum, 0.0, k->est, d, err);
+    json_t *doc =
+        rc == 0 ? hush__estimates_doc(k->c->id, k->r, k->n_final, k->est, d) : NULL;
+    fz->estimates =
+        doc != NULL ? hush_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(doc);
+    if (rc == 0 && fz->estimates == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
+    }
+    fz->rec.n_reports = k->n_final;
+    fz->rec.estimates = fz->estimates;
+    return rc;
+}
+
 /* Stores the close (r's final estimates frozen, r+1 opened) in one
  * transaction and switches to r+1; under the campaigns write lock, which
  * the writer's commits also take, so that a batch for r is counted in
- * the frozen estimates or refused with 409. */
+ * the frozen estimates or refused with 409.  With other nodes on the store,
+ * the store gathers their shares with the campaign locked against their
+ * commits, so the same holds for a batch that reached any node. */
 static int store_and_switch(closing *k, const char *pol_text, hush_err *err)
 {
     hush_collector *h = k->h;
     hush__round *r = k->r;
-    uint32_t d = k->pub->params.domain;
-    pthread_rwlock_wrlock(&h->campaigns_lock);
-    pthread_mutex_lock(&r->lock);
-    k->n_final = hush_ldp_agg_count(r->agg);
-    int erc = hush_ldp_agg_estimate(r->agg, 0.0, k->est, d, err);
-    pthread_mutex_unlock(&r->lock);
-    json_t *frozen =
-        erc == 0 ? hush__estimates_doc(k->c->id, r, k->n_final, k->est, d) : NULL;
-    char *frozen_text =
-        frozen != NULL ? hush_json_dumps(frozen, JSON_COMPACT | JSON_REAL_PRECISION(10))
-                       : NULL;
-    json_decref(frozen);
     json_t *timings =
         json_pack("{s:f, s:f, s:f}", "estimate_ms", k->estimate_ms, "generate_ms",
                   k->generate_ms, "publish_ms", k->publish_ms);
@@ -457,20 +485,25 @@ static int store_and_switch(closing *k, const char *pol_text, hush_err *err)
     json_decref(timings);
     char *lineage_text =
         k->lineage != NULL ? hush_json_dumps(k->lineage, JSON_COMPACT) : NULL;
+    struct frozen fz = {.k = k,
+                        .rec = {.kept = (unsigned)k->survivors,
+                                .generated = (unsigned)k->n_texts,
+                                .timings = timings_text,
+                                .metrics = k->metrics_text,
+                                .policy = pol_text,
+                                .lineage = lineage_text}};
+    hush__gathered ga;
+    hush__gathered_init(&ga, r, close_final, &fz);
+    pthread_rwlock_wrlock(&h->campaigns_lock);
     int rc = HUSH_ENOMEM;
-    if (frozen_text != NULL && timings_text != NULL && pol_text != NULL &&
+    if (timings_text != NULL && pol_text != NULL &&
         (k->lineage == NULL || lineage_text != NULL)) {
-        hush__round_record rec = {.n_reports = k->n_final,
-                                  .kept = (unsigned)k->survivors,
-                                  .generated = (unsigned)k->n_texts,
-                                  .timings = timings_text,
-                                  .metrics = k->metrics_text,
-                                  .estimates = frozen_text,
-                                  .policy = pol_text,
-                                  .lineage = lineage_text};
         hush__round_row nr = {k->next->round, k->next->pub_body, k->next->pub_len,
                               k->next->signature, k->next->opened_at};
-        rc = h->store->ops->round_close(h->store, k->c->id, r->round, &rec, &nr, err);
+        rc = h->store->ops->round_close(h->store, k->c->id, r->round, &ga.g, &fz.rec, &nr,
+                                        err);
+    } else {
+        hush_err_set(err, HUSH_ENOMEM, "out of memory");
     }
     if (rc == 0) {
         hush__round *old = k->c->cur;
@@ -480,7 +513,8 @@ static int store_and_switch(closing *k, const char *pol_text, hush_err *err)
         hush__round_put(old); /* the campaign's reference */
     }
     pthread_rwlock_unlock(&h->campaigns_lock);
-    hush_free(frozen_text);
+    hush__gathered_fini(&ga);
+    hush_free(fz.estimates);
     hush_free(timings_text);
     hush_free(lineage_text);
     return rc;
@@ -494,6 +528,9 @@ static int close_commit(closing *k, json_t **out, hush__fail *f)
     hush_err err = {0};
     int rc = store_and_switch(k, pol_text, &err);
     hush_free(pol_text);
+    if (rc == HUSH_ESTATE) { /* another node closed it first */
+        return hush__fail_set(f, HUSH_ESTATE, "round_closed", "%s", err.msg);
+    }
     if (rc != 0) {
         return hush__fail_set(f, rc == HUSH_ENOMEM ? HUSH_ENOMEM : HUSH_EIO,
                               rc == HUSH_ENOMEM ? "internal" : "unavailable",
@@ -609,11 +646,9 @@ int hush__rounds_json(hush_collector *h, hush__campaign *c, char **body, size_t 
         return hush__fail_from(f, &err,
                                err.code == HUSH_ENOMEM ? "internal" : "unavailable");
     }
-    /* the open round: its live report count */
+    /* the open round: its live report count (every node's) */
     hush__round *r = hush__round_get(h, c);
-    pthread_mutex_lock(&r->lock);
-    uint64_t n = hush_ldp_agg_count(r->agg);
-    pthread_mutex_unlock(&r->lock);
+    uint64_t n = hush__round_count(r);
     for (size_t i = 0; i < json_array_size(arr); i++) {
         json_t *o = json_array_get(arr, i);
         if (json_integer_value(json_object_get(o, "round")) == r->round) {
@@ -647,9 +682,7 @@ static void auto_check(hush_collector *h, hush__campaign *c)
         return;
     }
     hush__round *r = hush__round_get(h, c);
-    pthread_mutex_lock(&r->lock);
-    uint64_t n = hush_ldp_agg_count(r->agg);
-    pthread_mutex_unlock(&r->lock);
+    uint64_t n = hush__round_count(r);
     bool due = (pol.auto_reports > 0 && n >= (uint64_t)pol.auto_reports) ||
                (pol.auto_seconds > 0 &&
                 hush__now() - r->opened_mono >= (double)pol.auto_seconds);
@@ -659,7 +692,12 @@ static void auto_check(hush_collector *h, hush__campaign *c)
         return;
     }
     json_t *out = NULL;
-    if (hush__round_close(h, c, NULL, &out, &f) != 0) {
+    if (hush__round_close(h, c, NULL, &out, &f) != 0 && f.reason != NULL &&
+        strcmp(f.reason, "round_closed") == 0) {
+        /* another node was first; the poller switches this one over */
+        hush__log(h, "info", "%s round %u was closed by another node", c->id, round);
+        c->auto_retry = hush__now() + 2.0 * h->cfg.poll_interval_s;
+    } else if (out == NULL) {
         hush__log(h, "error",
                   "automatic close of %s round %u failed (%s): %s; retrying in 60 s",
                   c->id, round, f.reason != NULL ? f.reason : hush_strerror(f.err.code),

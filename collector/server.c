@@ -18,6 +18,7 @@
 
 static void destroy(hush_collector *h)
 {
+    hush__poller_stop(h);
     hush__refiner_stop(h);
     hush__http_stop(h);
     hush__counters_stop(h); /* what they hold goes to the writer */
@@ -103,8 +104,15 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
         (rc = strncmp(cfg->store, "sqlite:", 7) == 0
                   ? hush__store_sqlite_open(cfg->store + strlen("sqlite:"),
                                             cfg->sync_full, &h->store, err)
-                  : hush__store_pg_open(cfg->store, &h->store, err)) != 0 ||
+                  : hush__store_pg_open(cfg->store, cfg->node_id, &h->store, err)) != 0 ||
         (rc = hush__state_load(h, err)) != 0) {
+        goto fail;
+    }
+    /* a PostgreSQL store may be shared: read what the other nodes hold now,
+     * then every poll interval */
+    h->clustered = strcmp(h->store->ops->kind, "postgres") == 0;
+    if (h->clustered && ((rc = hush__cluster_sync(h, err)) != 0 ||
+                         (rc = hush__poller_start(h, err)) != 0)) {
         goto fail;
     }
     if (h->list_json == NULL && (rc = hush__campaigns_list_rebuild(h)) != 0) {
@@ -157,6 +165,7 @@ void hush_collector_stop(hush_collector *h)
             usleep(10000);
         }
     }
+    hush__poller_stop(h);
     hush__refiner_stop(h);
     hush__writer_stop(h);
     destroy(h);

@@ -13,10 +13,17 @@
  *  - an operation is atomic: all of it is durable when it returns 0,
  *    none of it otherwise;
  *  - batches_commit stores each batch once (batch_id is unique: a replay is
- *    reported as a duplicate, not stored) and gives each stored batch a row
- *    id larger than every earlier one; an acknowledged batch is durable
- *    (fsynced) before the call returns;
- *  - batches_each yields batches in row-id order;
+ *    reported as a duplicate, not stored), only while its round is the
+ *    campaign's open round in the store and the campaign has not ended
+ *    (else it reports the batch closed), and gives each stored batch a row
+ *    id larger than every earlier one of this node; an acknowledged batch is
+ *    durable (fsynced) before the call returns;
+ *  - batches_each yields this node's batches in row-id order;
+ *  - several nodes (hushd processes) may share one store (PostgreSQL; an
+ *    SQLite store has one): each has a node id, batches and checkpoints
+ *    belong to the node that wrote them, a round close and an archive
+ *    gather every other node's share (hush__gather) inside their
+ *    transaction, with the campaign locked against every node's commits;
  *  - operations are thread-safe (the store serializes them itself);
  *  - failures are HUSH_EIO (the store cannot do it now), HUSH_EEXIST (a
  *    primary key taken), HUSH_ENOTFOUND (no such row), HUSH_ECORRUPT (the
@@ -78,7 +85,31 @@ typedef struct hush__batch_row {
     size_t bytes;
     bool skip;      /* in: leave it out (its round closed while it waited) */
     bool duplicate; /* out: its batch_id was stored before */
+    bool closed;    /* out: not stored: the store's open round of the campaign is
+                       another, or the campaign has ended (another node closed
+                       or ended it) */
 } hush__batch_row;
+
+/* What the other nodes hold of a campaign's open round, handed to a round
+ * close or an archive inside its transaction, while no node can commit a
+ * batch of that campaign: begin (at the start of every attempt: a retried
+ * transaction visits again), each other node's checkpoint of the round
+ * (state), each of its batches of the round after that checkpoint (batch),
+ * then finish, which fills in what the operation stores (the round's record,
+ * or the archive's final state). */
+typedef struct hush__gather {
+    void *ctx;
+    int (*begin)(void *ctx, hush_err *err);
+    int (*state)(void *ctx, const char *node, const void *state, size_t len,
+                 hush_err *err);
+    int (*batch)(void *ctx, const void *reports, size_t len, hush_err *err);
+    int (*finish)(void *ctx, hush_err *err);
+} hush__gather;
+
+/* Another node's checkpoint of a round: its node id, state and when it was
+ * saved (wall clock, seconds). */
+typedef int (*hush__peer_fn)(void *ctx, const char *node, const void *state, size_t len,
+                             int64_t saved_at, hush_err *err);
 
 /* An aggregate's serialized state. */
 typedef struct hush__state_row {
@@ -146,14 +177,19 @@ typedef struct hush__store_ops {
     int (*campaign_save)(hush__store *s, const hush__campaign_row *c, hush_err *err);
     int (*campaigns_each)(hush__store *s, hush__campaign_fn fn, void *ctx, hush_err *err);
     int (*campaign_end)(hush__store *s, const char *id, int64_t when, hush_err *err);
-    /* the open round's final state kept as its checkpoint, every batch of
-     * the campaign deleted, the archive recorded: one transaction */
-    int (*campaign_archive)(hush__store *s, const hush__state_row *final, int64_t when,
-                            hush__compaction *out, hush_err *err);
-    /* round `closing` closed with its record, `next` opened */
+    /* the open round's final state (*final, filled in by g->finish after
+     * every other node's share is gathered) kept as this node's checkpoint,
+     * the other nodes' checkpoints of the campaign and every batch of it
+     * deleted, the archive recorded: one transaction */
+    int (*campaign_archive)(hush__store *s, const char *campaign, uint32_t round,
+                            const hush__gather *g, const hush__state_row *final,
+                            int64_t when, hush__compaction *out, hush_err *err);
+    /* round `closing` closed with its record (*rec, filled in by g->finish
+     * after every other node's share is gathered), `next` opened; HUSH_ESTATE
+     * if `closing` is no longer the open round (another node closed it) */
     int (*round_close)(hush__store *s, const char *campaign, uint32_t closing,
-                       const hush__round_record *rec, const hush__round_row *next,
-                       hush_err *err);
+                       const hush__gather *g, const hush__round_record *rec,
+                       const hush__round_row *next, hush_err *err);
     int (*round_set_signature)(hush__store *s, const char *campaign, uint32_t round,
                                const char *signature, hush_err *err);
     /* every round of a campaign, oldest first */
@@ -166,21 +202,26 @@ typedef struct hush__store_ops {
     /* stores the batches not skipped; *last_rowid: the largest row id now */
     int (*batches_commit)(hush__store *s, hush__batch_row *rows, size_t n,
                           int64_t *last_rowid, hush_err *err);
-    /* the batches with row id > after, in row-id order; *max_rowid: the
-     * largest row id stored */
+    /* this node's batches with row id > after, in row-id order; *max_rowid:
+     * the largest row id of this node's */
     int (*batches_each)(hush__store *s, int64_t after, hush__batch_fn fn, void *ctx,
                         int64_t *max_rowid, hush_err *err);
-    /* each row's state, as of row id last_rowid, in one transaction */
+    /* each row's state, as of this node's row id last_rowid, in one
+     * transaction (saved_at: now) */
     int (*checkpoints_save)(hush__store *s, const hush__state_row *rows, size_t n,
                             int64_t last_rowid, hush_err *err);
-    /* a round's checkpoint (*state new), or HUSH_ENOTFOUND */
+    /* this node's checkpoint of a round (*state new), or HUSH_ENOTFOUND */
     int (*checkpoint_load)(hush__store *s, const char *campaign, uint32_t round,
                            void **state, size_t *len, int64_t *last_rowid, hush_err *err);
+    /* the other nodes' checkpoints of a round (none in a one-node store) */
+    int (*peers_each)(hush__store *s, const char *campaign, uint32_t round,
+                      hush__peer_fn fn, void *ctx, hush_err *err);
     /* deletes the batches of closed rounds */
     int (*compact)(hush__store *s, hush__compaction *out, hush_err *err);
 
     int (*task_save)(hush__store *s, const hush__task_row *t, bool fresh,
                      const hush__model_round *closed, hush_err *err);
+    /* this node's tasks (a model task is served by the node that made it) */
     int (*tasks_each)(hush__store *s, hush__task_fn fn, void *ctx, hush_err *err);
     int (*task_update)(hush__store *s, const char *id, const hush_model_update *u,
                        bool *duplicate, hush_err *err);
@@ -206,8 +247,11 @@ struct hush__store {
  * store). */
 int hush__store_sqlite_open(const char *path, bool sync_full, hush__store **out,
                             hush_err *err);
-/* The PostgreSQL store at `conninfo` (a libpq URI or key=value string):
- * connected, its schema created or migrated under an advisory lock. */
-int hush__store_pg_open(const char *conninfo, hush__store **out, hush_err *err);
+/* The PostgreSQL store at `conninfo` (a libpq URI or key=value string) for
+ * node `node`: connected, its schema created or migrated under an advisory
+ * lock, the node id held (a session advisory lock: HUSH_ESTATE if another
+ * hushd holds it). */
+int hush__store_pg_open(const char *conninfo, const char *node, hush__store **out,
+                        hush_err *err);
 
 #endif

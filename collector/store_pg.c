@@ -13,8 +13,26 @@
  * migrated at open under an advisory lock, so that nodes starting together
  * do not race.
  *
- * Row ids come from a sequence (batches.id BIGSERIAL).  With one node
- * writing they grow in commit order, which the checkpoint rule needs.
+ * Several nodes (hushd processes) may share the database.  Each has a node
+ * id, held for the life of its connection by a session advisory lock, so
+ * that two processes never write as one node.  Batches, checkpoints and
+ * model tasks carry the node that wrote them.  Row ids come from one
+ * sequence (batches.id BIGSERIAL); a node's own batches are committed by
+ * one writer thread, one transaction after the other, so they grow in that
+ * node's commit order, which the checkpoint rule needs: a node's aggregate
+ * is its checkpoint plus its batches with larger row ids.  Row ids of
+ * different nodes are never compared.
+ *
+ * Batch commits and round closes meet on the campaign's row: a commit reads
+ * it FOR SHARE first (and stores a batch only while its round is the open
+ * one and the campaign has not ended); a close, an end and an archive
+ * change it, in a transaction that locks it FOR UPDATE first.  A commit
+ * that reaches the row after a close is either blocked until the close
+ * commits and then fails to serialize (40001: retried, it sees the new
+ * round and refuses the batch), or was there first and is committed before
+ * the close reads anything.  The close runs at READ COMMITTED, so that its
+ * reads after the lock see every commit that finished while it waited (a
+ * REPEATABLE READ snapshot would be taken before the wait and miss them).
  *
  * bytea travels as binary parameters and comes back in text (hex) form,
  * unescaped with PQunescapeBytea.
@@ -30,10 +48,12 @@
 #include "store.h"
 #include "util.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define TX_RETRIES 8
 /* pg_advisory_lock key: "hush" */
 #define MIGRATION_LOCK 0x68757368
+/* a node id's lock: (this, hashtext(node)) */
+#define HUSH__PG_NODE_LOCK_TEXT "1752462185"
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS hush_schema(version INTEGER NOT NULL);"
@@ -70,11 +90,28 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS campaign_archives("
     "  campaign TEXT PRIMARY KEY, archived_at BIGINT NOT NULL);";
 
+/* Version 2: rows carry their node; a node's checkpoint is its own; the rows
+ * of a version-1 database (one node) become the migrating node's ($1). */
+static const char *const schema_v2[] = {
+    "ALTER TABLE batches ADD COLUMN IF NOT EXISTS node TEXT NOT NULL DEFAULT ''",
+    "CREATE INDEX IF NOT EXISTS batches_node ON batches(node, id)",
+    "ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS node TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE checkpoints ADD COLUMN IF NOT EXISTS saved_at BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE checkpoints DROP CONSTRAINT IF EXISTS checkpoints_pkey",
+    "ALTER TABLE checkpoints ADD PRIMARY KEY (campaign, round, node)",
+    "ALTER TABLE models ADD COLUMN IF NOT EXISTS node TEXT NOT NULL DEFAULT ''",
+    "UPDATE batches SET node = $1 WHERE node = ''",
+    "UPDATE checkpoints SET node = $1 WHERE node = ''",
+    "UPDATE models SET node = $1 WHERE node = ''",
+};
+
 typedef struct pg {
     hush__store base;
     PGconn *conn;
     pthread_mutex_t lock;
     char conninfo[HUSH_PATH_MAX];
+    char node[64];
+    bool node_lost; /* after a reconnect, another process holds the node id */
 } pg;
 
 /* ---- statements ---- */
@@ -169,27 +206,55 @@ static unsigned char *col_blob(const PGresult *r, int row, int col, size_t *len)
     return PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), len);
 }
 
-/* Whether the connection was lost: reset it for the next operation. */
+/* Takes the node id's session lock on this connection: 1 taken, 0 held by
+ * another session, -1 the database did not answer. */
+static int hold_node(pg *s)
+{
+    const char *v[1] = {s->node};
+    PGresult *r = PQexecParams(
+        s->conn, "SELECT pg_try_advisory_lock(" HUSH__PG_NODE_LOCK_TEXT ", hashtext($1))",
+        1, NULL, v, NULL, NULL, 0);
+    int got = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
+                  ? strcmp(PQgetvalue(r, 0, 0), "t") == 0
+                  : -1;
+    PQclear(r);
+    return got;
+}
+
+/* Whether the connection was lost: reset it for the next operation (and
+ * take the node id again: the lock went with the old session). */
 static void check_connection(pg *s)
 {
     if (PQstatus(s->conn) != CONNECTION_OK) {
         PQreset(s->conn);
         if (PQstatus(s->conn) == CONNECTION_OK) {
             __atomic_add_fetch(&s->base.reconnects, 1, __ATOMIC_RELAXED);
+            PGresult *r = PQexec(s->conn, "SET client_min_messages = warning");
+            PQclear(r);
+            s->node_lost = hold_node(s) == 0;
         }
     }
 }
 
-/* Runs body in one REPEATABLE READ transaction under the store's lock,
- * retrying on serialization failures and deadlocks. */
-static int in_tx(pg *s, int (*body)(pg *s, void *ctx, hush_err *err), void *ctx,
-                 const char *what, hush_err *err)
+typedef int (*tx_body)(pg *s, void *ctx, hush_err *err);
+
+/* Runs body in one transaction at `begin`'s isolation under the store's
+ * lock, retrying on serialization failures and deadlocks. */
+static int in_tx_at(pg *s, const char *begin, tx_body body, void *ctx, const char *what,
+                    hush_err *err)
 {
     pthread_mutex_lock(&s->lock);
     int rc = 0;
+    if (s->node_lost) {
+        pthread_mutex_unlock(&s->lock);
+        return hush_err_set(err, HUSH_EIO,
+                            "store: node id %s is held by another hushd since the "
+                            "connection was reset; restart this one with its own id",
+                            s->node);
+    }
     for (int attempt = 0; attempt < TX_RETRIES; attempt++) {
         hush_err local = {0};
-        rc = run(s, "BEGIN ISOLATION LEVEL REPEATABLE READ", NULL, NULL, &local, what);
+        rc = run(s, begin, NULL, NULL, &local, what);
         if (rc == 0) {
             rc = body(s, ctx, &local);
         }
@@ -214,12 +279,27 @@ static int in_tx(pg *s, int (*body)(pg *s, void *ctx, hush_err *err), void *ctx,
     return rc;
 }
 
+static int in_tx(pg *s, tx_body body, void *ctx, const char *what, hush_err *err)
+{
+    return in_tx_at(s, "BEGIN ISOLATION LEVEL REPEATABLE READ", body, ctx, what, err);
+}
+
+/* The operations that lock a campaign's row FOR UPDATE before reading what
+ * other nodes committed (see the top of the file). */
+static int in_tx_locking(pg *s, tx_body body, void *ctx, const char *what, hush_err *err)
+{
+    return in_tx_at(s, "BEGIN ISOLATION LEVEL READ COMMITTED", body, ctx, what, err);
+}
+
 /* One statement under the store's lock (no transaction of its own). */
 static int once(pg *s, const char *sql, const params *p, PGresult **out, hush_err *err,
                 const char *what)
 {
     pthread_mutex_lock(&s->lock);
-    int rc = run(s, sql, p, out, err, what);
+    int rc = s->node_lost
+                 ? hush_err_set(err, HUSH_EIO,
+                                "store: node id %s is held by another hushd", s->node)
+                 : run(s, sql, p, out, err, what);
     if (rc != 0) {
         check_connection(s);
     }
@@ -228,6 +308,19 @@ static int once(pg *s, const char *sql, const params *p, PGresult **out, hush_er
 }
 
 /* ---- opening ---- */
+
+/* From version 1 to 2 (see schema_v2). */
+static int migrate_v2(pg *s, hush_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof schema_v2 / sizeof *schema_v2; i++) {
+        params p = {0};
+        p_text(&p, s->node);
+        rc = run(s, schema_v2[i], strstr(schema_v2[i], "$1") != NULL ? &p : NULL, NULL,
+                 err, "cannot migrate to schema version 2");
+    }
+    return rc;
+}
 
 static int migrate_body(pg *s, void *ctx, hush_err *err)
 {
@@ -249,6 +342,9 @@ static int migrate_body(pg *s, void *ctx, hush_err *err)
         return hush_err_set(err, HUSH_EVERSION,
                             "store: schema version %lld is newer than this hushd's (%d)",
                             (long long)have, SCHEMA_VERSION);
+    }
+    if (rc == 0 && have < 2) {
+        rc = migrate_v2(s, err);
     }
     if (rc == 0 && have < SCHEMA_VERSION) {
         params v = {0};
@@ -272,9 +368,14 @@ static void pg_close(hush__store *base)
 
 static const hush__store_ops pg_ops;
 
-int hush__store_pg_open(const char *conninfo, hush__store **out, hush_err *err)
+int hush__store_pg_open(const char *conninfo, const char *node, hush__store **out,
+                        hush_err *err)
 {
     *out = NULL;
+    if (node == NULL || node[0] == '\0' || strlen(node) >= sizeof((pg *)0)->node) {
+        return hush_err_set(err, HUSH_EINVAL, "store: a node id of 1 to %zu bytes",
+                            sizeof((pg *)0)->node - 1);
+    }
     pg *s = hush_calloc(1, sizeof *s);
     if (s == NULL) {
         return hush_err_set(err, HUSH_ENOMEM, "out of memory opening the store");
@@ -282,6 +383,7 @@ int hush__store_pg_open(const char *conninfo, hush__store **out, hush_err *err)
     s->base.ops = &pg_ops;
     s->base.ok = true;
     snprintf(s->conninfo, sizeof s->conninfo, "%s", conninfo);
+    snprintf(s->node, sizeof s->node, "%s", node);
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
@@ -299,7 +401,19 @@ int hush__store_pg_open(const char *conninfo, hush__store **out, hush_err *err)
     if (rc == 0) {
         PGresult *r = PQexec(s->conn, "SET client_min_messages = warning");
         PQclear(r);
-        rc = in_tx(s, migrate_body, NULL, "cannot migrate", err);
+        int held = hold_node(s);
+        rc = held == 1 ? 0
+             : held == 0
+                 ? hush_err_set(err, HUSH_ESTATE,
+                                "store: node id %s is in use by another hushd on this "
+                                "database (give each node its own --node-id)",
+                                node)
+                 : pg_error(s, NULL, err, "cannot take the node id");
+    }
+    if (rc == 0) {
+        /* READ COMMITTED: a node that waited for the lock reads the version
+         * the first one wrote */
+        rc = in_tx_locking(s, migrate_body, NULL, "cannot migrate", err);
     }
     if (rc != 0) {
         pg_close(&s->base);
@@ -398,15 +512,36 @@ static int pg_campaigns_each(hush__store *base, hush__campaign_fn fn, void *ctx,
     return rc;
 }
 
+struct end_ctx {
+    const char *id;
+    int64_t when;
+};
+
+static int end_body(pg *s, void *ctx, hush_err *err)
+{
+    const struct end_ctx *e = ctx;
+    params p = {0};
+    p_text(&p, e->id);
+    /* a new version of the campaign's row: a commit that read it before is
+     * refused a serialization (and, retried, sees the end) */
+    int rc = run(s, "UPDATE campaigns SET round = round WHERE id = $1", &p, NULL, err,
+                 "cannot end the campaign");
+    p_int(&p, e->when);
+    return rc != 0
+               ? rc
+               : run(s, "INSERT INTO campaign_ends(campaign, ended_at) VALUES($1, $2)",
+                     &p, NULL, err, "cannot end the campaign");
+}
+
 static int pg_campaign_end(hush__store *base, const char *id, int64_t when, hush_err *err)
 {
-    params p = {0};
-    p_text(&p, id);
-    p_int(&p, when);
-    return once((pg *)base,
-                "INSERT INTO campaign_ends(campaign, ended_at) VALUES($1, $2)", &p, NULL,
-                err, "cannot end the campaign");
+    struct end_ctx e = {id, when};
+    return in_tx((pg *)base, end_body, &e, "cannot end the campaign", err);
 }
+
+static int lock_for_update(pg *s, const char *campaign, uint32_t *round, hush_err *err);
+static int gather_peers(pg *s, const char *campaign, uint32_t round,
+                        const hush__gather *g, hush_err *err);
 
 static void read_measure(const PGresult *r, hush__compaction *out)
 {
@@ -417,27 +552,65 @@ static void read_measure(const PGresult *r, hush__compaction *out)
 }
 
 struct archive_ctx {
+    const char *campaign;
+    uint32_t round;
+    const hush__gather *g;
     const hush__state_row *final;
     int64_t when;
     hush__compaction *out;
 };
 
+/* The final state, which holds every node's share, as this node's
+ * checkpoint; the other nodes' checkpoints of the campaign dropped (their
+ * shares are in it). */
+static int archive_state(pg *s, const struct archive_ctx *a, hush_err *err)
+{
+    params p = {0};
+    p_text(&p, a->campaign);
+    p_int(&p, a->round);
+    p_blob(&p, a->final->state, a->final->len);
+    p_text(&p, s->node);
+    p_int(&p, a->when);
+    int rc = run(s,
+                 "INSERT INTO checkpoints(campaign, round, last_rowid, state, node, "
+                 "saved_at) VALUES($1, $2, (SELECT COALESCE(MAX(id), 0) FROM batches "
+                 "WHERE node = $4), $3, $4, $5) ON CONFLICT (campaign, round, node) DO "
+                 "UPDATE SET last_rowid = excluded.last_rowid, state = excluded.state, "
+                 "saved_at = excluded.saved_at",
+                 &p, NULL, err, "cannot save the final state");
+    params d = {0};
+    p_text(&d, a->campaign);
+    p_text(&d, s->node);
+    return rc != 0 ? rc
+                   : run(s, "DELETE FROM checkpoints WHERE campaign = $1 AND node <> $2",
+                         &d, NULL, err, "cannot save the final state");
+}
+
 static int archive_body(pg *s, void *ctx, hush_err *err)
 {
     const struct archive_ctx *a = ctx;
-    params p = {0};
-    p_text(&p, a->final->campaign);
-    p_int(&p, a->final->round);
-    p_blob(&p, a->final->state, a->final->len);
-    int rc =
-        run(s,
-            "INSERT INTO checkpoints(campaign, round, last_rowid, state) VALUES($1, $2, "
-            "(SELECT COALESCE(MAX(id), 0) FROM batches), $3) ON CONFLICT (campaign, "
-            "round) DO UPDATE SET last_rowid = excluded.last_rowid, state = "
-            "excluded.state",
-            &p, NULL, err, "cannot save the final state");
+    uint32_t open = 0;
+    int rc = lock_for_update(s, a->campaign, &open, err);
+    if (rc == 0 && open != a->round) {
+        return hush_err_set(err, HUSH_ESTATE, "round %u of %s is no longer open",
+                            a->round, a->campaign);
+    }
+    params u = {0};
+    p_text(&u, a->campaign);
+    /* a new version of the row: a checkpoint that read it before the archive
+     * fails to serialize and, retried, sees the archive and skips it */
+    if (rc == 0) {
+        rc = run(s, "UPDATE campaigns SET round = round WHERE id = $1", &u, NULL, err,
+                 "cannot archive");
+    }
+    if (rc == 0) {
+        rc = gather_peers(s, a->campaign, a->round, a->g, err);
+    }
+    if (rc == 0) {
+        rc = archive_state(s, a, err);
+    }
     params c = {0};
-    p_text(&c, a->final->campaign);
+    p_text(&c, a->campaign);
     PGresult *r = NULL;
     if (rc == 0 &&
         (rc = run(s,
@@ -453,7 +626,7 @@ static int archive_body(pg *s, void *ctx, hush_err *err)
                  "cannot delete the campaign's batches");
     }
     params w = {0};
-    p_text(&w, a->final->campaign);
+    p_text(&w, a->campaign);
     p_int(&w, a->when);
     return rc != 0
                ? rc
@@ -463,17 +636,170 @@ static int archive_body(pg *s, void *ctx, hush_err *err)
                      &w, NULL, err, "cannot record the archive");
 }
 
-static int pg_campaign_archive(hush__store *base, const hush__state_row *final,
+static int pg_campaign_archive(hush__store *base, const char *campaign, uint32_t round,
+                               const hush__gather *g, const hush__state_row *final,
                                int64_t when, hush__compaction *out, hush_err *err)
 {
     memset(out, 0, sizeof *out);
-    struct archive_ctx a = {final, when, out};
-    return in_tx((pg *)base, archive_body, &a, "cannot archive", err);
+    struct archive_ctx a = {campaign, round, g, final, when, out};
+    return in_tx_locking((pg *)base, archive_body, &a, "cannot archive", err);
+}
+
+/* Locks the campaign's row against every node's batch commits (which read
+ * it FOR SHARE) until the transaction ends: its open round. */
+static int lock_for_update(pg *s, const char *campaign, uint32_t *round, hush_err *err)
+{
+    params p = {0};
+    p_text(&p, campaign);
+    PGresult *r = NULL;
+    int rc = run(s, "SELECT round FROM campaigns WHERE id = $1 FOR UPDATE", &p, &r, err,
+                 "cannot lock the campaign");
+    if (rc == 0 && PQntuples(r) != 1) {
+        rc = hush_err_set(err, HUSH_ENOTFOUND, "store: no campaign %s", campaign);
+    } else if (rc == 0) {
+        *round = (uint32_t)col_int(r, 0, 0);
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* The other nodes' checkpoints of a round, as read once: each node and the
+ * last row id its state holds. */
+struct peer_mark {
+    char node[64];
+    int64_t last_rowid;
+};
+
+static int peer_checkpoints(pg *s, const char *campaign, uint32_t round,
+                            const hush__gather *g, struct peer_mark **marks, int *n,
+                            hush_err *err)
+{
+    params p = {0};
+    p_text(&p, campaign);
+    p_int(&p, round);
+    p_text(&p, s->node);
+    PGresult *r = NULL;
+    int rc =
+        run(s,
+            "SELECT node, last_rowid, state FROM checkpoints WHERE campaign = $1 AND "
+            "round = $2 AND node <> $3",
+            &p, &r, err, "cannot read the other nodes' checkpoints");
+    *n = rc == 0 ? PQntuples(r) : 0;
+    *marks = rc == 0 ? hush_calloc((size_t)*n + 1, sizeof **marks) : NULL;
+    if (rc == 0 && *marks == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
+    }
+    for (int i = 0; rc == 0 && i < *n; i++) {
+        snprintf((*marks)[i].node, sizeof(*marks)[i].node, "%s", PQgetvalue(r, i, 0));
+        (*marks)[i].last_rowid = col_int(r, i, 1);
+        size_t len = 0;
+        unsigned char *state = col_blob(r, i, 2, &len);
+        rc = state == NULL ? hush_err_set(err, HUSH_ENOMEM, "out of memory")
+                           : g->state(g->ctx, PQgetvalue(r, i, 0), state, len, err);
+        PQfreemem(state);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int64_t mark_of(const struct peer_mark *marks, int n, const char *node)
+{
+    for (int i = 0; i < n; i++) {
+        if (strcmp(marks[i].node, node) == 0) {
+            return marks[i].last_rowid;
+        }
+    }
+    return 0; /* no checkpoint: every batch of the round */
+}
+
+/* The other nodes' batches of the round after their checkpoints, one row
+ * at a time (single-row mode: a checkpoint interval of batches may be
+ * large). */
+static int peer_batches(pg *s, const char *campaign, uint32_t round,
+                        const hush__gather *g, const struct peer_mark *marks, int n,
+                        hush_err *err)
+{
+    params p = {0};
+    p_text(&p, campaign);
+    p_int(&p, round);
+    p_text(&p, s->node);
+    if (PQsendQueryParams(s->conn,
+                          "SELECT node, id, reports FROM batches WHERE campaign = $1 AND "
+                          "round = $2 AND node <> $3",
+                          p.n, NULL, p.v, p.len, p.fmt, 0) != 1 ||
+        PQsetSingleRowMode(s->conn) != 1) {
+        return pg_error(s, NULL, err, "cannot read the other nodes' batches");
+    }
+    int rc = 0;
+    PGresult *r;
+    while ((r = PQgetResult(s->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_SINGLE_TUPLE && rc == 0 &&
+            col_int(r, 0, 1) > mark_of(marks, n, PQgetvalue(r, 0, 0))) {
+            size_t len = 0;
+            unsigned char *reports = col_blob(r, 0, 2, &len);
+            rc = reports == NULL ? hush_err_set(err, HUSH_ENOMEM, "out of memory")
+                                 : g->batch(g->ctx, reports, len, err);
+            PQfreemem(reports);
+        } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == 0) {
+            rc = pg_error(s, r, err, "cannot read the other nodes' batches");
+        }
+        PQclear(r);
+    }
+    return rc;
+}
+
+/* Every other node's share of the round, to g (the campaign's row locked). */
+static int gather_peers(pg *s, const char *campaign, uint32_t round,
+                        const hush__gather *g, hush_err *err)
+{
+    struct peer_mark *marks = NULL;
+    int n = 0;
+    int rc = g->begin(g->ctx, err);
+    if (rc == 0) {
+        rc = peer_checkpoints(s, campaign, round, g, &marks, &n, err);
+    }
+    if (rc == 0) {
+        rc = peer_batches(s, campaign, round, g, marks, n, err);
+    }
+    hush_free(marks);
+    return rc == 0 ? g->finish(g->ctx, err) : rc;
+}
+
+static int pg_peers_each(hush__store *base, const char *campaign, uint32_t round,
+                         hush__peer_fn fn, void *ctx, hush_err *err)
+{
+    pg *s = (pg *)base;
+    params p = {0};
+    p_text(&p, campaign);
+    p_int(&p, round);
+    p_text(&p, s->node);
+    PGresult *r = NULL;
+    pthread_mutex_lock(&s->lock);
+    int rc = run(s,
+                 "SELECT node, state, saved_at FROM checkpoints WHERE campaign = $1 AND "
+                 "round = $2 AND node <> $3 ORDER BY node",
+                 &p, &r, err, "cannot read the other nodes' checkpoints");
+    if (rc != 0) {
+        check_connection(s);
+    }
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        size_t len = 0;
+        unsigned char *state = col_blob(r, i, 1, &len);
+        rc = state == NULL
+                 ? hush_err_set(err, HUSH_ENOMEM, "out of memory")
+                 : fn(ctx, PQgetvalue(r, i, 0), state, len, col_int(r, i, 2), err);
+        PQfreemem(state);
+    }
+    PQclear(r);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }
 
 struct close_ctx {
     const char *campaign;
     uint32_t closing;
+    const hush__gather *g;
     const hush__round_record *rec;
     const hush__round_row *next;
 };
@@ -482,6 +808,20 @@ static int close_body(pg *s, void *ctx, hush_err *err)
 {
     const struct close_ctx *c = ctx;
     const hush__round_record *rec = c->rec;
+    uint32_t open = 0;
+    int rc = lock_for_update(s, c->campaign, &open, err);
+    if (rc == 0 && open != c->closing) {
+        return hush_err_set(err, HUSH_ESTATE,
+                            "round %u of %s is no longer open (round %u is: another node "
+                            "closed it)",
+                            c->closing, c->campaign, open);
+    }
+    if (rc == 0) {
+        rc = gather_peers(s, c->campaign, c->closing, c->g, err);
+    }
+    if (rc != 0) {
+        return rc;
+    }
     params p = {0};
     p_int(&p, c->next->opened_at);
     p_int(&p, (int64_t)rec->n_reports);
@@ -495,12 +835,11 @@ static int close_body(pg *s, void *ctx, hush_err *err)
     p_text(&p, c->campaign);
     p_int(&p, c->closing);
     PGresult *r = NULL;
-    int rc =
-        run(s,
-            "UPDATE rounds SET closed_at = $1, n_reports = $2, kept = $3, generated = "
-            "$4, timings = $5, metrics = $6, estimates = $7, policy = $8, lineage = $9 "
-            "WHERE campaign = $10 AND round = $11 AND closed_at IS NULL",
-            &p, &r, err, "cannot close the round");
+    rc = run(s,
+             "UPDATE rounds SET closed_at = $1, n_reports = $2, kept = $3, generated = "
+             "$4, timings = $5, metrics = $6, estimates = $7, policy = $8, lineage = $9 "
+             "WHERE campaign = $10 AND round = $11 AND closed_at IS NULL",
+             &p, &r, err, "cannot close the round");
     if (rc == 0) {
         bool one = strcmp(PQcmdTuples(r), "1") == 0;
         PQclear(r);
@@ -522,11 +861,11 @@ static int close_body(pg *s, void *ctx, hush_err *err)
 }
 
 static int pg_round_close(hush__store *base, const char *campaign, uint32_t closing,
-                          const hush__round_record *rec, const hush__round_row *next,
-                          hush_err *err)
+                          const hush__gather *g, const hush__round_record *rec,
+                          const hush__round_row *next, hush_err *err)
 {
-    struct close_ctx c = {campaign, closing, rec, next};
-    return in_tx((pg *)base, close_body, &c, "cannot close the round", err);
+    struct close_ctx c = {campaign, closing, g, rec, next};
+    return in_tx_locking((pg *)base, close_body, &c, "cannot close the round", err);
 }
 
 static int pg_round_set_signature(hush__store *base, const char *campaign, uint32_t round,
@@ -601,15 +940,20 @@ static int pg_round_estimates(hush__store *base, const char *campaign, uint32_t 
 
 /* ---- batches and checkpoints ---- */
 
-struct commit_ctx {
-    hush__batch_row *rows;
-    size_t n;
-    int64_t last;
-};
+/* The campaign's row, locked against a close or an end until the commit:
+ * its open round, and whether it has ended. */
+static const char lock_campaign[] =
+    "SELECT c.round, EXISTS(SELECT 1 FROM campaign_ends e WHERE e.campaign = c.id) "
+    "FROM campaigns c WHERE c.id = $1 FOR SHARE OF c";
 
-static const char insert_batch[] = "INSERT INTO batches(batch_id, campaign, round, n, "
-                                   "reports) VALUES($1, $2, $3, $4, $5) "
-                                   "ON CONFLICT (batch_id) DO NOTHING RETURNING id";
+/* A batch stored only if its round is open and its campaign has not ended
+ * (no row back: a duplicate, or closed; lock_campaign's answer tells which). */
+static const char insert_batch[] =
+    "INSERT INTO batches(batch_id, campaign, round, n, reports, node) "
+    "SELECT $1::bytea, $2::text, $3::bigint, $4::bigint, $5::bytea, $6::text "
+    "WHERE EXISTS(SELECT 1 FROM campaigns c WHERE c.id = $2 AND c.round = $3 AND NOT "
+    "EXISTS(SELECT 1 FROM campaign_ends e WHERE e.campaign = c.id)) "
+    "ON CONFLICT (batch_id) DO NOTHING RETURNING id";
 
 /* One batch's INSERT, sent without waiting (pipeline mode). */
 static int send_batch(pg *s, const hush__batch_row *b)
@@ -620,10 +964,26 @@ static int send_batch(pg *s, const hush__batch_row *b)
     p_int(&p, b->round);
     p_int(&p, (int64_t)b->n);
     p_blob(&p, b->reports, b->bytes);
+    p_text(&p, s->node);
     return PQsendQueryParams(s->conn, insert_batch, p.n, NULL, p.v, p.len, p.fmt, 0) == 1
                ? 0
                : HUSH_EIO;
 }
+
+/* A distinct campaign of a group and its lock's answer. */
+struct group_campaign {
+    const char *id;
+    uint32_t round;
+    bool open; /* exists and has not ended */
+};
+
+struct commit_ctx {
+    hush__batch_row *rows;
+    size_t n;
+    int64_t last;
+    struct group_campaign *camp; /* n entries of room */
+    size_t n_camp;
+};
 
 /* The next statement's result in a pipeline: its rows, or the error. */
 static int pipeline_result(pg *s, PGresult **out, hush_err *err)
@@ -643,42 +1003,94 @@ static int pipeline_result(pg *s, PGresult **out, hush_err *err)
     return 0;
 }
 
-/* The group's batches in one round trip: every INSERT sent in pipeline
- * mode, then a sync, then the results in order (the transaction around
- * them is in_tx's). */
-static int commit_body(pg *s, void *ctx, hush_err *err)
+static struct group_campaign *campaign_of(struct commit_ctx *c, const char *id)
 {
-    struct commit_ctx *c = ctx;
-    if (PQenterPipelineMode(s->conn) != 1) {
-        return pg_error(s, NULL, err, "cannot enter pipeline mode");
+    for (size_t k = 0; k < c->n_camp; k++) {
+        if (strcmp(c->camp[k].id, id) == 0) {
+            return &c->camp[k];
+        }
     }
+    return NULL;
+}
+
+/* Sends, without waiting: each distinct campaign's lock, then each batch's
+ * INSERT, then a sync.  How many statements went out: *sent. */
+static int send_group(pg *s, struct commit_ctx *c, size_t *sent)
+{
     int rc = 0;
-    size_t sent = 0;
+    c->n_camp = 0;
+    for (size_t i = 0; rc == 0 && i < c->n; i++) {
+        if (c->rows[i].skip || campaign_of(c, c->rows[i].campaign) != NULL) {
+            continue;
+        }
+        c->camp[c->n_camp++] = (struct group_campaign){c->rows[i].campaign, 0, false};
+        const char *v[1] = {c->rows[i].campaign};
+        rc = PQsendQueryParams(s->conn, lock_campaign, 1, NULL, v, NULL, NULL, 0) == 1
+                 ? 0
+                 : HUSH_EIO;
+        *sent += rc == 0;
+    }
     for (size_t i = 0; rc == 0 && i < c->n; i++) {
         if (!c->rows[i].skip) {
             rc = send_batch(s, &c->rows[i]);
-            sent += rc == 0;
+            *sent += rc == 0;
         }
     }
-    if (rc == 0 && PQpipelineSync(s->conn) != 1) {
-        rc = HUSH_EIO;
+    return rc == 0 && PQpipelineSync(s->conn) == 1 ? 0 : HUSH_EIO;
+}
+
+/* Reads the answers of send_group's statements, in order. */
+static int read_group(pg *s, struct commit_ctx *c, size_t sent, hush_err *err)
+{
+    int rc = 0;
+    size_t got = 0;
+    for (size_t k = 0; k < c->n_camp && got < sent; k++, got++) {
+        PGresult *r = NULL;
+        int qrc = pipeline_result(s, &r, err);
+        if (qrc == 0 && PQntuples(r) == 1) {
+            c->camp[k].round = (uint32_t)col_int(r, 0, 0);
+            c->camp[k].open = strcmp(PQgetvalue(r, 0, 1), "f") == 0;
+        }
+        PQclear(r);
+        rc = rc != 0 ? rc : qrc;
     }
-    for (size_t i = 0, got = 0; i < c->n && got < sent; i++) {
-        if (c->rows[i].skip) {
+    for (size_t i = 0; i < c->n && got < sent; i++) {
+        hush__batch_row *b = &c->rows[i];
+        if (b->skip) {
             continue;
         }
         got++;
         PGresult *r = NULL;
         int qrc = pipeline_result(s, &r, err);
-        if (qrc == 0) {
-            c->rows[i].duplicate = PQntuples(r) == 0;
-            if (!c->rows[i].duplicate) {
-                c->last = col_int(r, 0, 0);
-            }
-            PQclear(r);
+        if (qrc == 0 && PQntuples(r) == 1) {
+            c->last = col_int(r, 0, 0);
+        } else if (qrc == 0) {
+            const struct group_campaign *g = campaign_of(c, b->campaign);
+            b->closed = g == NULL || !g->open || g->round != b->round;
+            b->duplicate = !b->closed;
         }
+        PQclear(r);
         rc = rc != 0 ? rc : qrc;
     }
+    return rc;
+}
+
+/* The group's batches in one round trip: every campaign's lock and every
+ * INSERT sent in pipeline mode, then a sync, then the results in order (the
+ * transaction around them is in_tx's). */
+static int commit_body(pg *s, void *ctx, hush_err *err)
+{
+    struct commit_ctx *c = ctx;
+    for (size_t i = 0; i < c->n; i++) {
+        c->rows[i].closed = c->rows[i].duplicate = false; /* a retry starts afresh */
+    }
+    if (PQenterPipelineMode(s->conn) != 1) {
+        return pg_error(s, NULL, err, "cannot enter pipeline mode");
+    }
+    size_t sent = 0;
+    int rc = send_group(s, c, &sent);
+    int qrc = read_group(s, c, sent, err);
+    rc = rc != 0 ? rc : qrc;
     /* the sync's own result, then back to one statement at a time */
     PGresult *r;
     while ((r = PQgetResult(s->conn)) != NULL) {
@@ -699,11 +1111,16 @@ static int commit_body(pg *s, void *ctx, hush_err *err)
 static int pg_batches_commit(hush__store *base, hush__batch_row *rows, size_t n,
                              int64_t *last_rowid, hush_err *err)
 {
-    struct commit_ctx c = {rows, n, *last_rowid};
+    struct commit_ctx c = {rows, n, *last_rowid, hush_calloc(n ? n : 1, sizeof *c.camp),
+                           0};
+    if (c.camp == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory committing batches");
+    }
     int rc = in_tx((pg *)base, commit_body, &c, "cannot commit batches", err);
     if (rc == 0) {
         *last_rowid = c.last;
     }
+    hush_free(c.camp);
     return rc;
 }
 
@@ -713,18 +1130,22 @@ static int pg_batches_each(hush__store *base, int64_t after, hush__batch_fn fn, 
     pg *s = (pg *)base;
     PGresult *r = NULL;
     pthread_mutex_lock(&s->lock);
-    int rc = run(s, "SELECT COALESCE(MAX(id), 0) FROM batches", NULL, &r, err,
-                 "cannot read batches");
+    params me = {0};
+    p_text(&me, s->node);
+    int rc = run(s, "SELECT COALESCE(MAX(id), 0) FROM batches WHERE node = $1", &me, &r,
+                 err, "cannot read batches");
     *max_rowid = rc == 0 ? col_int(r, 0, 0) : 0;
     PQclear(r);
     r = NULL;
     params p = {0};
     p_int(&p, after);
+    p_text(&p, s->node);
     if (rc == 0) {
-        rc = run(
-            s,
-            "SELECT id, campaign, round, reports FROM batches WHERE id > $1 ORDER BY id",
-            &p, &r, err, "cannot read batches");
+        rc =
+            run(s,
+                "SELECT id, campaign, round, reports FROM batches WHERE id > $1 AND node "
+                "= $2 ORDER BY id",
+                &p, &r, err, "cannot read batches");
     }
     for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
         size_t len = 0;
@@ -750,17 +1171,33 @@ static int checkpoints_body(pg *s, void *ctx, hush_err *err)
     const struct checkpoints_ctx *c = ctx;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < c->n; i++) {
+        /* not for an archived campaign: the archive's final state holds this
+         * node's share already (the lock orders it against the archive) */
+        params q = {0};
+        p_text(&q, c->rows[i].campaign);
+        PGresult *r = NULL;
+        rc = run(s,
+                 "SELECT 1 FROM campaigns c WHERE c.id = $1 AND NOT EXISTS(SELECT 1 FROM "
+                 "campaign_archives a WHERE a.campaign = c.id) FOR SHARE OF c",
+                 &q, &r, err, "cannot write a checkpoint");
+        bool live = rc == 0 && PQntuples(r) == 1;
+        PQclear(r);
+        if (rc != 0 || !live) {
+            continue;
+        }
         params p = {0};
         p_text(&p, c->rows[i].campaign);
         p_int(&p, c->rows[i].round);
         p_int(&p, c->last_rowid);
         p_blob(&p, c->rows[i].state, c->rows[i].len);
-        rc = run(
-            s,
-            "INSERT INTO checkpoints(campaign, round, last_rowid, state) VALUES($1, $2, "
-            "$3, $4) ON CONFLICT (campaign, round) DO UPDATE SET last_rowid = "
-            "excluded.last_rowid, state = excluded.state",
-            &p, NULL, err, "cannot write a checkpoint");
+        p_text(&p, s->node);
+        p_int(&p, hush__wall());
+        rc = run(s,
+                 "INSERT INTO checkpoints(campaign, round, last_rowid, state, node, "
+                 "saved_at) VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT (campaign, round, "
+                 "node) DO UPDATE SET last_rowid = excluded.last_rowid, state = "
+                 "excluded.state, saved_at = excluded.saved_at",
+                 &p, NULL, err, "cannot write a checkpoint");
     }
     return rc;
 }
@@ -779,13 +1216,14 @@ static int pg_checkpoint_load(hush__store *base, const char *campaign, uint32_t 
     params p = {0};
     p_text(&p, campaign);
     p_int(&p, round);
+    p_text(&p, ((pg *)base)->node);
     PGresult *r = NULL;
     *state = NULL;
     *len = 0;
     int rc =
         once((pg *)base,
              "SELECT last_rowid, state FROM checkpoints WHERE campaign = $1 AND round = "
-             "$2",
+             "$2 AND node = $3",
              &p, &r, err, "cannot read checkpoints");
     if (rc == 0 && PQntuples(r) == 0) {
         rc = HUSH_ENOTFOUND;
@@ -870,13 +1308,15 @@ static int task_save_body(pg *s, void *ctx, hush_err *err)
     } else {
         p_null(&p);
     }
+    p_text(&p, s->node);
     int rc = run(
         s,
         c->fresh ? "INSERT INTO models(id, name, created_at, spec, round, done, state, "
-                   "clip, params, opt) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                   "clip, params, opt, node) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                   "$10, $11)"
                  : "UPDATE models SET round = $5, done = $6, state = $7, clip = $8, "
                    "params = $9, opt = $10 WHERE id = $1 AND $2::text IS NOT NULL AND "
-                   "$3::bigint IS NOT NULL AND $4::text IS NOT NULL",
+                   "$3::bigint IS NOT NULL AND $4::text IS NOT NULL AND node = $11",
         &p, NULL, err, "cannot save the model task");
     if (rc == HUSH_EEXIST) {
         hush_err_clear(err);
@@ -926,12 +1366,14 @@ static int pg_tasks_each(hush__store *base, hush__task_fn fn, void *ctx, hush_er
 {
     pg *s = (pg *)base;
     PGresult *r = NULL;
+    params me = {0};
+    p_text(&me, s->node);
     pthread_mutex_lock(&s->lock);
     int rc =
         run(s,
             "SELECT id, name, spec, created_at, round, done, state, clip, params, opt "
-            "FROM models ORDER BY created_at, id",
-            NULL, &r, err, "cannot read model tasks");
+            "FROM models WHERE node = $1 ORDER BY created_at, id",
+            &me, &r, err, "cannot read model tasks");
     for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
         size_t plen = 0, olen = 0;
         unsigned char *pblob = col_blob(r, i, 8, &plen);
@@ -1056,6 +1498,7 @@ static const hush__store_ops pg_ops = {
     .batches_each = pg_batches_each,
     .checkpoints_save = pg_checkpoints_save,
     .checkpoint_load = pg_checkpoint_load,
+    .peers_each = pg_peers_each,
     .compact = pg_compact,
     .task_save = pg_task_save,
     .tasks_each = pg_tasks_each,

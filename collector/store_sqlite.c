@@ -401,7 +401,51 @@ static void read_measure(sqlite3_stmt *st, hush__compaction *out)
     out->bytes = sqlite3_column_int64(st, 3);
 }
 
+static const char open_round_sql[] =
+    "SELECT c.round, e.ended_at IS NOT NULL FROM campaigns c LEFT JOIN "
+    "campaign_ends e ON e.campaign = c.id WHERE c.id = ?";
+
+/* The campaign's open round in the store, and whether it has ended
+ * (HUSH_ENOTFOUND: no such campaign), through st (open_round_sql). */
+static int open_round_step(sq *s, sqlite3_stmt *st, const char *campaign, uint32_t *round,
+                           bool *ended, hush_err *err)
+{
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, campaign, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *round = (uint32_t)sqlite3_column_int64(st, 0);
+        *ended = sqlite3_column_int(st, 1) != 0;
+        return 0;
+    }
+    return step == SQLITE_DONE
+               ? hush_err_set(err, HUSH_ENOTFOUND, "store: no campaign %s", campaign)
+               : db_error(s, err, "cannot read the campaign");
+}
+
+static int open_round_of(sq *s, const char *campaign, uint32_t *round, bool *ended,
+                         hush_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s, open_round_sql, &st, "cannot read the campaign", err);
+    if (rc == 0) {
+        rc = open_round_step(s, st, campaign, round, ended, err);
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
+
+/* A gather in a one-node store: nobody else's share, only the finish. */
+static int gather_alone(const hush__gather *g, hush_err *err)
+{
+    int rc = g->begin != NULL ? g->begin(g->ctx, err) : 0;
+    return rc == 0 && g->finish != NULL ? g->finish(g->ctx, err) : rc;
+}
+
 struct archive_ctx {
+    const char *campaign;
+    uint32_t round;
+    const hush__gather *g;
     const hush__state_row *final;
     int64_t when;
     hush__compaction *out;
@@ -410,18 +454,21 @@ struct archive_ctx {
 static int archive_body(sq *s, void *ctx, hush_err *err)
 {
     const struct archive_ctx *a = ctx;
-    const char *id = a->final->campaign;
+    const char *id = a->campaign;
     sqlite3_stmt *st;
+    int rc = gather_alone(a->g, err);
+    if (rc != 0) {
+        return rc;
+    }
     /* the open round's state, complete, as its checkpoint: a restart needs
      * none of the batches deleted below */
-    int rc =
-        prep(s,
-             "INSERT OR REPLACE INTO checkpoints(campaign, round, last_rowid, state) "
-             "VALUES(?, ?, (SELECT COALESCE(MAX(id), 0) FROM batches), ?)",
-             &st, "cannot archive", err);
+    rc = prep(s,
+              "INSERT OR REPLACE INTO checkpoints(campaign, round, last_rowid, state) "
+              "VALUES(?, ?, (SELECT COALESCE(MAX(id), 0) FROM batches), ?)",
+              &st, "cannot archive", err);
     if (rc == 0) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, a->final->round);
+        sqlite3_bind_int64(st, 2, a->round);
         sqlite3_bind_blob(st, 3, a->final->state, (int)a->final->len, SQLITE_STATIC);
         rc = done(s, st, err, "cannot save the final state");
     }
@@ -457,17 +504,19 @@ static int archive_body(sq *s, void *ctx, hush_err *err)
     return rc;
 }
 
-static int sq_campaign_archive(hush__store *base, const hush__state_row *final,
+static int sq_campaign_archive(hush__store *base, const char *campaign, uint32_t round,
+                               const hush__gather *g, const hush__state_row *final,
                                int64_t when, hush__compaction *out, hush_err *err)
 {
     memset(out, 0, sizeof *out);
-    struct archive_ctx a = {final, when, out};
+    struct archive_ctx a = {campaign, round, g, final, when, out};
     return in_tx((sq *)base, archive_body, &a, "cannot archive", err);
 }
 
 struct close_ctx {
     const char *campaign;
     uint32_t closing;
+    const hush__gather *g;
     const hush__round_record *rec;
     const hush__round_row *next;
 };
@@ -477,12 +526,25 @@ static int close_body(sq *s, void *ctx, hush_err *err)
     const struct close_ctx *c = ctx;
     const hush__round_record *rec = c->rec;
     sqlite3_stmt *st;
-    int rc =
-        prep(s,
-             "UPDATE rounds SET closed_at = ?, n_reports = ?, kept = ?, generated = ?, "
-             "timings = ?, metrics = ?, estimates = ?, policy = ?, lineage = ? WHERE "
-             "campaign = ? AND round = ? AND closed_at IS NULL",
-             &st, "cannot close the round", err);
+    uint32_t open = 0;
+    bool ended = false;
+    int rc = open_round_of(s, c->campaign, &open, &ended, err);
+    if (rc == 0 && open != c->closing) {
+        return hush_err_set(err, HUSH_ESTATE,
+                            "round %u of %s is no longer open (round %u is)", c->closing,
+                            c->campaign, open);
+    }
+    if (rc == 0) {
+        rc = gather_alone(c->g, err);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    rc = prep(s,
+              "UPDATE rounds SET closed_at = ?, n_reports = ?, kept = ?, generated = ?, "
+              "timings = ?, metrics = ?, estimates = ?, policy = ?, lineage = ? WHERE "
+              "campaign = ? AND round = ? AND closed_at IS NULL",
+              &st, "cannot close the round", err);
     if (rc == 0) {
         sqlite3_bind_int64(st, 1, c->next->opened_at);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)rec->n_reports);
@@ -517,10 +579,10 @@ static int close_body(sq *s, void *ctx, hush_err *err)
 }
 
 static int sq_round_close(hush__store *base, const char *campaign, uint32_t closing,
-                          const hush__round_record *rec, const hush__round_row *next,
-                          hush_err *err)
+                          const hush__gather *g, const hush__round_record *rec,
+                          const hush__round_row *next, hush_err *err)
 {
-    struct close_ctx c = {campaign, closing, rec, next};
+    struct close_ctx c = {campaign, closing, g, rec, next};
     return in_tx((sq *)base, close_body, &c, "cannot close the round", err);
 }
 
@@ -617,13 +679,37 @@ static int commit_body(sq *s, void *ctx, hush_err *err)
 {
     struct commit_ctx *c = ctx;
     sqlite3_stmt *st;
+    sqlite3_stmt *chk = NULL;
+    const char *last = NULL;
+    uint32_t open = 0;
+    bool ended = false, missing = false;
     int rc = prep(s,
                   "INSERT OR IGNORE INTO batches(batch_id, campaign, round, n, reports) "
                   "VALUES(?, ?, ?, ?, ?)",
                   &st, "cannot store batches", err);
+    if (rc == 0 &&
+        (rc = prep(s, open_round_sql, &chk, "cannot store batches", err)) != 0) {
+        sqlite3_finalize(st);
+        return rc;
+    }
     for (size_t i = 0; rc == 0 && i < c->n; i++) {
         hush__batch_row *b = &c->rows[i];
         if (b->skip) {
+            continue;
+        }
+        /* the campaign's state, read once per run of its batches */
+        if (last == NULL || strcmp(last, b->campaign) != 0) {
+            last = b->campaign;
+            rc = open_round_step(s, chk, b->campaign, &open, &ended, err);
+            missing = rc == HUSH_ENOTFOUND;
+            if (missing) {
+                rc = 0;
+            } else if (rc != 0) {
+                break;
+            }
+        }
+        if (missing || ended || open != b->round) {
+            b->closed = true;
             continue;
         }
         sqlite3_bind_blob(st, 1, b->batch_id, HUSH_BATCH_ID_BYTES, SQLITE_STATIC);
@@ -641,6 +727,7 @@ static int commit_body(sq *s, void *ctx, hush_err *err)
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
+    sqlite3_finalize(chk);
     return rc;
 }
 
@@ -1006,6 +1093,14 @@ static int sq_model_rounds_each(hush__store *base, const char *id,
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
+/* One node per SQLite store: no other node's checkpoints. */
+static int sq_peers_each(hush__store *base, const char *campaign, uint32_t round,
+                         hush__peer_fn fn, void *ctx, hush_err *err)
+{
+    (void)base, (void)campaign, (void)round, (void)fn, (void)ctx, (void)err;
+    return 0;
+}
+
 static const hush__store_ops sqlite_ops = {
     .kind = "sqlite",
     .close = sq_close,
@@ -1022,6 +1117,7 @@ static const hush__store_ops sqlite_ops = {
     .batches_each = sq_batches_each,
     .checkpoints_save = sq_checkpoints_save,
     .checkpoint_load = sq_checkpoint_load,
+    .peers_each = sq_peers_each,
     .compact = sq_compact,
     .task_save = sq_task_save,
     .tasks_each = sq_tasks_each,

@@ -42,6 +42,11 @@ typedef struct hush_collector_config {
                                         one address cannot take every slot; 0 = no cap */
     unsigned threads;                /* HTTP threads; 0 = one per core */
     bool sync_full;                  /* SQLite synchronous=FULL (default) or NORMAL */
+    /* several nodes on one PostgreSQL store: this node's id (stable across
+     * restarts, unique among the nodes; default: the host name) and how
+     * often it reads what the others changed (default 1 s) */
+    char node_id[64];
+    unsigned poll_interval_s;
     unsigned checkpoint_interval_s;  /* default 30 */
     unsigned max_batches_per_commit; /* default 4096 */
     bool estimates_admin_only;       /* default false: estimates are public */

@@ -7,8 +7,10 @@
  */
 #include <criterion/criterion.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store.h"
 
@@ -46,7 +48,7 @@ static void open_pg(void)
     PQclear(r);
     PQfinish(c);
     hush_err err = {0};
-    cr_assert_eq(hush__store_pg_open(uri, &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(hush__store_pg_open(uri, "node-a", &s, &err), 0, "%s", err.msg);
     cr_assert_str_eq(s->ops->kind, "postgres");
 }
 
@@ -69,6 +71,63 @@ static void skip_without_pg(void)
 TestSuite(store_pg, .init = open_pg, .fini = close_pg);
 
 static const char pub1[] = "{\"round\":1}";
+
+/* A gather that counts what it is given (the record or final state is the
+ * test's, filled in beforehand). */
+struct counted {
+    int begins, states, batches, finishes;
+    size_t state_bytes, batch_bytes;
+};
+
+static int c_begin(void *ctx, hush_err *err)
+{
+    (void)err;
+    struct counted *c = ctx;
+    int begins = c->begins + 1;
+    *c = (struct counted){.begins = begins};
+    return 0;
+}
+
+static int c_state(void *ctx, const char *node, const void *state, size_t len,
+                   hush_err *err)
+{
+    (void)node, (void)state, (void)err;
+    struct counted *c = ctx;
+    c->states++;
+    c->state_bytes += len;
+    return 0;
+}
+
+static int c_batch(void *ctx, const void *reports, size_t len, hush_err *err)
+{
+    (void)reports, (void)err;
+    struct counted *c = ctx;
+    c->batches++;
+    c->batch_bytes += len;
+    return 0;
+}
+
+static int c_finish(void *ctx, hush_err *err)
+{
+    (void)err;
+    ((struct counted *)ctx)->finishes++;
+    return 0;
+}
+
+static hush__gather counting(struct counted *c)
+{
+    *c = (struct counted){0};
+    return (hush__gather){c, c_begin, c_state, c_batch, c_finish};
+}
+
+static int close_round(hush__store *st, const char *campaign, uint32_t closing,
+                       const hush__round_record *rec, const hush__round_row *next,
+                       struct counted *got, hush_err *err)
+{
+    struct counted local;
+    hush__gather g = counting(got != NULL ? got : &local);
+    return st->ops->round_close(st, campaign, closing, &g, rec, next, err);
+}
 
 static int save_campaign(const char *id, hush_err *err)
 {
@@ -212,6 +271,8 @@ static void check_batches_are_stored_once_in_growing_row_order(void)
 static void check_checkpoints_replace_and_load_or_are_not_found(void)
 {
     hush_err err = {0};
+    cr_assert_eq(save_campaign("c1", &err), 0);
+    cr_assert_eq(save_campaign("c2", &err), 0);
     void *state = NULL;
     size_t len = 0;
     int64_t last = 0;
@@ -279,11 +340,15 @@ static void check_a_round_close_is_all_or_nothing(void)
                               .lineage = NULL};
     static const char pub2[] = "{\"round\":2}";
     hush__round_row next = {2, pub2, sizeof pub2 - 1, "sig2", 3000};
-    cr_assert_eq(s->ops->round_close(s, "c1", 1, &rec, &next, &err), 0, "%s", err.msg);
-    /* closing round 1 again: it is not open, and nothing changes */
+    struct counted got;
+    cr_assert_eq(close_round(s, "c1", 1, &rec, &next, &got, &err), 0, "%s", err.msg);
+    cr_assert_eq(got.finishes, 1, "the record is completed inside the close");
+    cr_assert_eq(got.states + got.batches, 0, "no other node");
+    /* closing round 1 again: it is not open (HUSH_ESTATE: another node
+     * closed it, for a node that did not know), and nothing changes */
     hush__round_row next3 = {3, pub2, sizeof pub2 - 1, "sig3", 4000};
     hush_err_clear(&err);
-    cr_assert_eq(s->ops->round_close(s, "c1", 1, &rec, &next3, &err), HUSH_ECORRUPT);
+    cr_assert_eq(close_round(s, "c1", 1, &rec, &next3, NULL, &err), HUSH_ESTATE);
     struct history hist = {0};
     cr_assert_eq(s->ops->rounds_each(s, "c1", note_round, &hist, &err), 0);
     cr_assert_eq(hist.n, 2, "round 3 was not opened");
@@ -314,7 +379,7 @@ static void check_compaction_deletes_closed_rounds_batches_only(void)
     cr_assert_eq(s->ops->batches_commit(s, rows, 2, &last, &err), 0);
     hush__round_record rec = {.timings = "{}", .estimates = "{}", .policy = "{}"};
     hush__round_row next = {2, pub1, sizeof pub1 - 1, "s", 2000};
-    cr_assert_eq(s->ops->round_close(s, "c1", 1, &rec, &next, &err), 0);
+    cr_assert_eq(close_round(s, "c1", 1, &rec, &next, NULL, &err), 0);
     hush__batch_row open_round[1] = {batch(12, "c1", 2, r, 1)};
     cr_assert_eq(s->ops->batches_commit(s, open_round, 1, &last, &err), 0);
     hush__compaction out = {0};
@@ -339,7 +404,11 @@ static void check_an_archive_keeps_the_final_state_and_deletes_every_batch(void)
     cr_assert_eq(s->ops->batches_commit(s, rows, 1, &last, &err), 0);
     hush__state_row final = {"c1", 1, "FINAL", 5};
     hush__compaction out = {0};
-    cr_assert_eq(s->ops->campaign_archive(s, &final, 5000, &out, &err), 0, "%s", err.msg);
+    struct counted got;
+    hush__gather g = counting(&got);
+    cr_assert_eq(s->ops->campaign_archive(s, "c1", 1, &g, &final, 5000, &out, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(got.finishes, 1);
     cr_assert_eq(out.batches, 1);
     void *state = NULL;
     size_t len = 0;
@@ -353,7 +422,7 @@ static void check_an_archive_keeps_the_final_state_and_deletes_every_batch(void)
     cr_assert_eq(sn.archived[0], 5000);
     /* archiving twice is refused, and the first archive stands */
     hush_err_clear(&err);
-    cr_assert_neq(s->ops->campaign_archive(s, &final, 6000, &out, &err), 0);
+    cr_assert_neq(s->ops->campaign_archive(s, "c1", 1, &g, &final, 6000, &out, &err), 0);
 }
 
 static int note_task(void *ctx, const hush__task_row *row, hush_err *err)
@@ -543,4 +612,257 @@ Test(store_pg, model_tasks_their_updates_and_rounds)
 {
     skip_without_pg();
     check_model_tasks_their_updates_and_rounds();
+}
+
+static void check_batches_of_a_round_not_open_are_refused_as_closed(void)
+{
+    hush_err err = {0};
+    cr_assert_eq(save_campaign("c1", &err), 0);
+    uint8_t r[] = {1};
+    hush__batch_row early[2] = {batch(30, "c1", 2, r, 1), batch(31, "nope", 1, r, 1)};
+    int64_t last = 0;
+    cr_assert_eq(s->ops->batches_commit(s, early, 2, &last, &err), 0, "%s", err.msg);
+    cr_assert(early[0].closed, "round 2 is not open yet");
+    cr_assert(early[1].closed, "no such campaign");
+    hush__round_record rec = {.timings = "{}", .estimates = "{}", .policy = "{}"};
+    hush__round_row next = {2, pub1, sizeof pub1 - 1, "s", 2000};
+    cr_assert_eq(close_round(s, "c1", 1, &rec, &next, NULL, &err), 0, "%s", err.msg);
+    hush__batch_row late[2] = {batch(32, "c1", 1, r, 1), batch(33, "c1", 2, r, 1)};
+    cr_assert_eq(s->ops->batches_commit(s, late, 2, &last, &err), 0);
+    cr_assert(late[0].closed && !late[0].duplicate, "round 1 closed");
+    cr_assert(!late[1].closed && !late[1].duplicate);
+    cr_assert_eq(s->ops->campaign_end(s, "c1", 3000, &err), 0);
+    hush__batch_row ended[1] = {batch(34, "c1", 2, r, 1)};
+    cr_assert_eq(s->ops->batches_commit(s, ended, 1, &last, &err), 0);
+    cr_assert(ended[0].closed, "the campaign has ended");
+    struct replayed rp = {0};
+    int64_t max = 0;
+    cr_assert_eq(s->ops->batches_each(s, 0, note_batch, &rp, &max, &err), 0);
+    cr_assert_eq(rp.n, 1, "only the batch of the open round was stored");
+}
+
+Test(store, batches_of_a_round_not_open_are_refused_as_closed)
+{
+    check_batches_of_a_round_not_open_are_refused_as_closed();
+}
+
+Test(store_pg, batches_of_a_round_not_open_are_refused_as_closed)
+{
+    skip_without_pg();
+    check_batches_of_a_round_not_open_are_refused_as_closed();
+}
+
+/* ---- several nodes on one PostgreSQL database ---- */
+
+static hush__store *open_node(const char *node, int want, hush_err *err)
+{
+    hush__store *n = NULL;
+    cr_assert_eq(hush__store_pg_open(getenv("HUSH_TEST_PG"), node, &n, err), want, "%s",
+                 err->msg);
+    return n;
+}
+
+Test(store_pg, a_node_id_is_held_by_one_process_at_a_time)
+{
+    skip_without_pg();
+    hush_err err = {0};
+    open_node("node-a", HUSH_ESTATE, &err);
+    cr_assert(strstr(err.msg, "in use") != NULL, "%s", err.msg);
+    hush_err_clear(&err);
+    hush__store *b = open_node("node-b", 0, &err);
+    b->ops->close(b);
+    hush_err_clear(&err);
+    b = open_node("node-b", 0, &err); /* free again once closed */
+    b->ops->close(b);
+}
+
+struct peers_seen {
+    int n;
+    char node[32];
+    size_t len;
+    int64_t saved_at;
+};
+
+static int note_peer(void *ctx, const char *node, const void *state, size_t len,
+                     int64_t saved_at, hush_err *err)
+{
+    (void)state, (void)err;
+    struct peers_seen *p = ctx;
+    snprintf(p->node, sizeof p->node, "%s", node);
+    p->len = len;
+    p->saved_at = saved_at;
+    p->n++;
+    return 0;
+}
+
+Test(store_pg, each_node_has_its_own_batches_and_checkpoints_and_a_close_gathers_all)
+{
+    skip_without_pg();
+    hush_err err = {0};
+    hush__store *b = open_node("node-b", 0, &err);
+    cr_assert_eq(save_campaign("c1", &err), 0);
+    uint8_t r[] = {1, 2, 3};
+    hush__batch_row mine[2] = {batch(40, "c1", 1, r, 1), batch(41, "c1", 1, r, 1)};
+    hush__batch_row theirs[3] = {batch(42, "c1", 1, r, 2), batch(43, "c1", 1, r, 3),
+                                 batch(44, "c1", 1, r, 3)};
+    int64_t last_a = 0, last_b = 0;
+    cr_assert_eq(s->ops->batches_commit(s, mine, 2, &last_a, &err), 0, "%s", err.msg);
+    cr_assert_eq(b->ops->batches_commit(b, theirs, 1, &last_b, &err), 0, "%s", err.msg);
+    int64_t b_first = last_b;
+    cr_assert_eq(b->ops->batches_commit(b, theirs + 1, 2, &last_b, &err), 0);
+    /* a resend of B's batch to A is a duplicate: one store, one batch id */
+    hush__batch_row resent[1] = {batch(42, "c1", 1, r, 2)};
+    cr_assert_eq(s->ops->batches_commit(s, resent, 1, &last_a, &err), 0);
+    cr_assert(resent[0].duplicate);
+    struct replayed ra = {0}, rb = {0};
+    int64_t max = 0;
+    cr_assert_eq(s->ops->batches_each(s, 0, note_batch, &ra, &max, &err), 0);
+    cr_assert_eq(ra.n, 2, "A replays its own batches only");
+    cr_assert_eq(max, last_a);
+    cr_assert_eq(b->ops->batches_each(b, 0, note_batch, &rb, &max, &err), 0);
+    cr_assert_eq(rb.n, 3);
+    cr_assert_eq(max, last_b);
+    /* B's checkpoint holds its first batch; A sees it as a peer's */
+    hush__state_row cp = {"c1", 1, "BB", 2};
+    cr_assert_eq(b->ops->checkpoints_save(b, &cp, 1, b_first, &err), 0, "%s", err.msg);
+    struct peers_seen pa = {0}, pb = {0};
+    cr_assert_eq(s->ops->peers_each(s, "c1", 1, note_peer, &pa, &err), 0, "%s", err.msg);
+    cr_assert_eq(pa.n, 1);
+    cr_assert_str_eq(pa.node, "node-b");
+    cr_assert_eq(pa.len, 2);
+    cr_assert_gt(pa.saved_at, 1700000000);
+    cr_assert_eq(b->ops->peers_each(b, "c1", 1, note_peer, &pb, &err), 0);
+    cr_assert_eq(pb.n, 0, "a node's own checkpoint is not a peer's");
+    void *state = NULL;
+    size_t len = 0;
+    int64_t at = 0;
+    cr_assert_eq(s->ops->checkpoint_load(s, "c1", 1, &state, &len, &at, &err),
+                 HUSH_ENOTFOUND, "B's checkpoint is not A's");
+    /* A closes: B's checkpoint and B's two batches after it are gathered */
+    hush__round_record rec = {.timings = "{}", .estimates = "{}", .policy = "{}"};
+    hush__round_row next = {2, pub1, sizeof pub1 - 1, "s", 2000};
+    struct counted got;
+    cr_assert_eq(close_round(s, "c1", 1, &rec, &next, &got, &err), 0, "%s", err.msg);
+    cr_assert_eq(got.states, 1);
+    cr_assert_eq(got.state_bytes, 2);
+    cr_assert_eq(got.batches, 2);
+    cr_assert_eq(got.batch_bytes, 6);
+    /* B, not told yet, commits for round 1: refused as closed */
+    hush__batch_row late[1] = {batch(45, "c1", 1, r, 1)};
+    cr_assert_eq(b->ops->batches_commit(b, late, 1, &last_b, &err), 0);
+    cr_assert(late[0].closed);
+    hush_err_clear(&err);
+    cr_assert_eq(close_round(b, "c1", 1, &rec, &next, NULL, &err), HUSH_ESTATE,
+                 "B's close of the same round is refused");
+    b->ops->close(b);
+}
+
+struct committer {
+    hush__store *st;
+    uint8_t base;
+    int acked, closed;
+};
+
+static void *commit_until_closed(void *arg)
+{
+    struct committer *cm = arg;
+    static const uint8_t rep[1] = {1};
+    for (int i = 0; i < 100000; i++) {
+        uint8_t id[HUSH_BATCH_ID_BYTES];
+        memset(id, cm->base, sizeof id);
+        memcpy(id, &i, sizeof i);
+        hush__batch_row row = {.batch_id = id,
+                               .campaign = "c1",
+                               .round = 1,
+                               .n = 1,
+                               .reports = rep,
+                               .bytes = 1};
+        int64_t last = 0;
+        hush_err err = {0};
+        if (cm->st->ops->batches_commit(cm->st, &row, 1, &last, &err) != 0) {
+            continue; /* a serialization failure past the retries: resent */
+        }
+        if (row.closed) {
+            cm->closed++;
+            break;
+        }
+        cm->acked += !row.duplicate;
+    }
+    return NULL;
+}
+
+Test(store_pg, a_close_gathers_exactly_what_another_node_acknowledged_before_it)
+{
+    skip_without_pg();
+    hush_err err = {0};
+    hush__store *b = open_node("node-b", 0, &err);
+    cr_assert_eq(save_campaign("c1", &err), 0);
+    struct committer cm = {b, 0xb0, 0, 0};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, commit_until_closed, &cm), 0);
+    usleep(200000); /* B commits one batch after the other meanwhile */
+    hush__round_record rec = {.timings = "{}", .estimates = "{}", .policy = "{}"};
+    hush__round_row next = {2, pub1, sizeof pub1 - 1, "s", 2000};
+    struct counted got;
+    cr_assert_eq(close_round(s, "c1", 1, &rec, &next, &got, &err), 0, "%s", err.msg);
+    pthread_join(t, NULL);
+    cr_assert_eq(cm.closed, 1, "B's commits end with a refusal");
+    cr_assert_gt(cm.acked, 10, "B committed while A closed");
+    cr_assert_eq(got.batches, cm.acked,
+                 "every batch B acknowledged is in the close, nothing after it");
+    b->ops->close(b);
+}
+
+Test(store_pg, an_archive_takes_every_share_and_later_checkpoints_are_left_out)
+{
+    skip_without_pg();
+    hush_err err = {0};
+    hush__store *b = open_node("node-b", 0, &err);
+    cr_assert_eq(save_campaign("c1", &err), 0);
+    uint8_t r[] = {1, 2};
+    hush__batch_row theirs[2] = {batch(50, "c1", 1, r, 2), batch(51, "c1", 1, r, 1)};
+    int64_t last_b = 0;
+    cr_assert_eq(b->ops->batches_commit(b, theirs, 1, &last_b, &err), 0);
+    hush__state_row cp = {"c1", 1, "B", 1};
+    cr_assert_eq(b->ops->checkpoints_save(b, &cp, 1, last_b, &err), 0);
+    cr_assert_eq(b->ops->batches_commit(b, theirs + 1, 1, &last_b, &err), 0);
+    cr_assert_eq(s->ops->campaign_end(s, "c1", 3000, &err), 0);
+    hush__state_row final = {"c1", 1, "ALL", 3};
+    hush__compaction out = {0};
+    struct counted got;
+    hush__gather g = counting(&got);
+    cr_assert_eq(s->ops->campaign_archive(s, "c1", 1, &g, &final, 4000, &out, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(got.states, 1);
+    cr_assert_eq(got.batches, 1);
+    cr_assert_eq(out.batches, 2);
+    /* B's checkpoint is gone (its share is in the final state) and B's next
+     * one is left out */
+    cr_assert_eq(b->ops->checkpoints_save(b, &cp, 1, last_b, &err), 0);
+    struct peers_seen pa = {0};
+    cr_assert_eq(s->ops->peers_each(s, "c1", 1, note_peer, &pa, &err), 0);
+    cr_assert_eq(pa.n, 0);
+    void *state = NULL;
+    size_t len = 0;
+    int64_t at = 0;
+    cr_assert_eq(s->ops->checkpoint_load(s, "c1", 1, &state, &len, &at, &err), 0);
+    cr_assert_eq(len, 3);
+    hush_free(state);
+    b->ops->close(b);
+}
+
+Test(store_pg, a_model_task_belongs_to_the_node_that_made_it)
+{
+    skip_without_pg();
+    hush_err err = {0};
+    hush__store *b = open_node("node-b", 0, &err);
+    hush__task_row t = {
+        .id = "m1", .name = "m", .spec = "{}", .params = "P", .params_len = 1};
+    cr_assert_eq(s->ops->task_save(s, &t, true, NULL, &err), 0, "%s", err.msg);
+    hush__task_row seen = {0};
+    cr_assert_eq(b->ops->tasks_each(b, note_task, &seen, &err), 0);
+    cr_assert_eq(seen.params_len, 0, "B does not serve A's task");
+    cr_assert_eq(s->ops->tasks_each(s, note_task, &seen, &err), 0);
+    cr_assert_eq(seen.params_len, 1);
+    b->ops->close(b);
 }

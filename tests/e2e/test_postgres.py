@@ -57,7 +57,7 @@ def the_store_contract_holds_on_postgres():
                         "--jobs", "1"], env=env, capture_output=True, text=True)
     tail = (p.stdout + p.stderr).strip().splitlines()[-1:]
     expect(p.returncode == 0, "store_pg: %s" % (p.stdout + p.stderr)[-3000:])
-    expect(tail and "Passing: 8" in tail[0] and "Failing: 0" in tail[0], "store_pg: %s" % tail)
+    expect(tail and "Passing: 14" in tail[0] and "Failing: 0" in tail[0], "store_pg: %s" % tail)
 
 
 @SUITE.test
