@@ -265,6 +265,7 @@ check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS)
 	@/usr/bin/python3 tests/e2e/test_llm_generator.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_install.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_postgres.py $(BUILD)
+	@/usr/bin/python3 tests/e2e/test_cluster.py $(BUILD)
 
 # `check-clang`: everything built with clang (what Android's NDK and Xcode
 # use), -Werror clean, and its unit tests and fuzz replays run.

@@ -169,7 +169,10 @@ static void *writer_main(void *arg)
 {
     hush_collector *h = arg;
     double next_checkpoint = hush__now() + h->cfg.checkpoint_interval_s;
-    int64_t checkpointed = h->last_rowid;
+    /* one checkpoint after the start even without new batches: the rebuild
+     * may have replayed batches its stored checkpoint lacked, which other
+     * nodes read only from a checkpoint */
+    int64_t checkpointed = -1;
     for (;;) {
         bool stop = false;
         hush__item *items =
