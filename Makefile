@@ -99,7 +99,7 @@ TEST_SLOW_BIN := $(BUILD)/tests/hush-tests-slow
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRC))
 
-.PHONY: all deps run test check check-clang check-unit test-slow bench demo fuzz fuzz-run format lint clean install uninstall
+.PHONY: all deps run run-cluster test check check-clang check-unit test-slow bench demo fuzz fuzz-run format lint clean install uninstall
 all: $(LIBS) $(SHARED_LIBS) $(TOOLS) $(TEST_BIN) $(BENCHES) $(FUZZ_REPLAY)
 
 deps:
@@ -245,6 +245,12 @@ $(BUILD)/fuzz-replay/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/repl
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bin/hushd
 	@exec $(BUILD)/bin/hushd --demo
+
+# `run-cluster`: scale-out on one machine: a private PostgreSQL and three
+# nodes (ports 8081-8083) in var/cluster/ (docs/operations.md).
+run-cluster: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bin/hushd
+	@exec scripts/run-cluster $(BUILD)
 
 # `check` builds and runs one configuration; `test` runs both.
 check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS)

@@ -99,6 +99,23 @@ static int wait_for_stop(hush_collector *h, const sigset_t *set)
     }
 }
 
+/* The store as the log may show it: a PostgreSQL URI's password masked, a
+ * key=value string that holds one not shown at all. */
+static void store_for_log(const char *store, char *out, size_t cap)
+{
+    const char *scheme = strstr(store, "://");
+    const char *at = scheme != NULL ? strchr(scheme + 3, '@') : NULL;
+    const char *colon =
+        at != NULL ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+    if (colon != NULL) {
+        snprintf(out, cap, "%.*s:***%s", (int)(colon - store), store, at);
+    } else if (strstr(store, "password") != NULL) {
+        snprintf(out, cap, "a PostgreSQL database (its conninfo holds a password)");
+    } else {
+        snprintf(out, cap, "%s", store);
+    }
+}
+
 int main(int argc, char **argv)
 {
     hush_collector_config cfg;
@@ -125,8 +142,12 @@ int main(int argc, char **argv)
                         "federated rounds predictable; it is for tests only and voids "
                         "every central privacy guarantee\n");
     }
-    fprintf(stderr, "hushd: listening on http://%s:%u (store %s, keys in %s)\n",
-            cfg.listen, port, cfg.store, cfg.key_dir);
+    char store[sizeof cfg.store + 64];
+    store_for_log(cfg.store, store, sizeof store);
+    bool sqlite = strncmp(cfg.store, "sqlite:", 7) == 0;
+    fprintf(stderr, "hushd: listening on http://%s:%u (store %s%s%s, keys in %s)\n",
+            cfg.listen, port, store, sqlite ? "" : ", node ", sqlite ? "" : cfg.node_id,
+            cfg.key_dir);
     if (cfg.demo) {
         print_tour(&cfg, port);
     }

@@ -58,6 +58,19 @@ class Cluster:
         return self.nodes[i].json(method, path, body,
                                   headers={"Authorization": "Bearer " + token})
 
+    def stop(self):
+        """Stops every running node cleanly: exit 0, no sanitizer report, and
+        the database's password never in a log."""
+        for i, h in enumerate(self.nodes):
+            if h.proc is None or h.proc.poll() is not None:
+                continue
+            code = h.stop()
+            log = h.stderr()
+            expect(code == 0, "node %d exits 0 (%s): %s" % (i, code, log[-2000:]))
+            expect("Sanitizer" not in log and "runtime error" not in log,
+                   "node %d: %s" % (i, log[-3000:]))
+            expect("node node-%d" % i in log, "node %d names its id in its log" % i)
+
     def cleanup(self):
         for h in self.nodes:
             h.cleanup()
@@ -199,6 +212,7 @@ def batches_spread_and_resent_across_nodes_count_once():
                "the estimates say whose reports they hold: %s" % nodes)
         print("  %d batches acknowledged across 3 nodes, %d answered only on a resend"
               % (len(load.acked), len(load.unanswered)), flush=True)
+        c.stop()
     finally:
         c.cleanup()
 
@@ -223,6 +237,7 @@ def a_node_killed_under_load_and_restarted_loses_nothing():
         every_node_counts(c, "p", 4 * len(load.acked))
         print("  %d acknowledged, %d resent to another node around the kill"
               % (len(load.acked), len(load.unanswered)), flush=True)
+        c.stop()
     finally:
         c.cleanup()
 
@@ -264,6 +279,7 @@ def a_round_closed_while_three_nodes_ingest_counts_each_batch_once_or_refuses_it
             expect(s == 409, "node %d refuses round 1: %s %s" % (i, s, doc))
         print("  %d batches counted in round 1, %d refused after the close"
               % (len(load.acked), len(load.refused)), flush=True)
+        c.stop()
     finally:
         c.cleanup()
 
@@ -287,6 +303,7 @@ def a_node_that_never_comes_back_is_counted_by_the_close():
         expect(s == 201 and doc["n_reports"] == 4 * len(load.acked),
                "the close holds every acknowledged batch: %s vs %d" %
                (doc, 4 * len(load.acked)))
+        c.stop()
     finally:
         c.cleanup()
 
@@ -309,6 +326,7 @@ def a_database_restart_under_load_loses_nothing():
               % (len(load.acked), len(load.unanswered)), flush=True)
         for h in c.nodes:
             wait_for("ready again", lambda: h.json("GET", "/readyz")[0] == 200)
+        c.stop()
     finally:
         c.cleanup()
 
