@@ -112,6 +112,7 @@ typedef struct pg {
     char conninfo[HUSH_PATH_MAX];
     char node[64];
     bool node_lost; /* after a reconnect, another process holds the node id */
+    bool prepared;  /* the batch commit's statements, on this connection */
 } pg;
 
 /* ---- statements ---- */
@@ -229,6 +230,7 @@ static void check_connection(pg *s)
         PQreset(s->conn);
         if (PQstatus(s->conn) == CONNECTION_OK) {
             __atomic_add_fetch(&s->base.reconnects, 1, __ATOMIC_RELAXED);
+            s->prepared = false; /* a new session has none */
             PGresult *r = PQexec(s->conn, "SET client_min_messages = warning");
             PQclear(r);
             s->node_lost = hold_node(s) == 0;
@@ -965,9 +967,28 @@ static int send_batch(pg *s, const hush__batch_row *b)
     p_int(&p, (int64_t)b->n);
     p_blob(&p, b->reports, b->bytes);
     p_text(&p, s->node);
-    return PQsendQueryParams(s->conn, insert_batch, p.n, NULL, p.v, p.len, p.fmt, 0) == 1
+    return PQsendQueryPrepared(s->conn, "hush_insert_batch", p.n, p.v, p.len, p.fmt, 0) ==
+                   1
                ? 0
                : HUSH_EIO;
+}
+
+/* The commit's two statements, parsed and planned once per connection
+ * (a batch's INSERT is most of a commit's work in the database). */
+static int prepare_commit(pg *s, hush_err *err)
+{
+    if (s->prepared) {
+        return 0;
+    }
+    PGresult *a = PQprepare(s->conn, "hush_insert_batch", insert_batch, 0, NULL);
+    PGresult *b = PQprepare(s->conn, "hush_lock_campaign", lock_campaign, 0, NULL);
+    int rc = PQresultStatus(a) != PGRES_COMMAND_OK ? pg_error(s, a, err, "cannot prepare")
+             : PQresultStatus(b) != PGRES_COMMAND_OK ? pg_error(s, b, err, "cannot prepare")
+                                                     : 0;
+    PQclear(a);
+    PQclear(b);
+    s->prepared = rc == 0;
+    return rc;
 }
 
 /* A distinct campaign of a group and its lock's answer. */
@@ -1025,7 +1046,7 @@ static int send_group(pg *s, struct commit_ctx *c, size_t *sent)
         }
         c->camp[c->n_camp++] = (struct group_campaign){c->rows[i].campaign, 0, false};
         const char *v[1] = {c->rows[i].campaign};
-        rc = PQsendQueryParams(s->conn, lock_campaign, 1, NULL, v, NULL, NULL, 0) == 1
+        rc = PQsendQueryPrepared(s->conn, "hush_lock_campaign", 1, v, NULL, NULL, 0) == 1
                  ? 0
                  : HUSH_EIO;
         *sent += rc == 0;
@@ -1083,6 +1104,10 @@ static int commit_body(pg *s, void *ctx, hush_err *err)
     struct commit_ctx *c = ctx;
     for (size_t i = 0; i < c->n; i++) {
         c->rows[i].closed = c->rows[i].duplicate = false; /* a retry starts afresh */
+    }
+    int prc = prepare_commit(s, err);
+    if (prc != 0) {
+        return prc;
     }
     if (PQenterPipelineMode(s->conn) != 1) {
         return pg_error(s, NULL, err, "cannot enter pipeline mode");
