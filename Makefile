@@ -309,6 +309,7 @@ bench: $(BENCHES) $(BUILD)/bin/hushd $(BUILD)/bin/hush-sim
 	@for b in $(BENCHES); do $$b || exit 1; done
 	@$(BUILD)/bench/device --word-vectors data/glove-sif-50k.hsif
 	@/usr/bin/python3 bench/ingest/run.py --hushd $(BUILD)/bin/hushd
+	@/usr/bin/python3 bench/ingest/scale.py --hushd $(BUILD)/bin/hushd
 	@bench/refine/run $(BUILD)
 	@bench/fl/run $(BUILD)
 

@@ -25,7 +25,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hushlib import Hushd, Postgres, Suite, batch_id, expect  # noqa: E402
+from hushlib import Hushd, Postgres, Suite, batch_id, expect, validate  # noqa: E402
 
 BUILD = None
 SUITE = Suite("cluster")
@@ -205,6 +205,7 @@ def batches_spread_and_resent_across_nodes_count_once():
         expect(len(load.acked) > 100, "the load was acknowledged (%d)" % len(load.acked))
         every_node_counts(c, "p", 4 * len(load.acked))
         s, doc, _ = c.nodes[1].json("GET", "/v1/campaigns/p/estimates")
+        validate(doc, "estimates")
         nodes = doc.get("nodes") or {}
         peers = sorted(p["node"] for p in nodes.get("peers", []))
         expect(nodes.get("node") == "node-1" and peers == ["node-0", "node-2"] and
