@@ -78,7 +78,8 @@ int hush__peers_refresh(hush_collector *h, const char *campaign, hush__round *r,
     struct peers_read pr = {r, NULL, json_array()};
     int rc = pr.nodes != NULL ? 0 : hush_err_set(err, HUSH_ENOMEM, "out of memory");
     if (rc == 0) {
-        rc = h->store->ops->peers_each(h->store, campaign, r->round, peer_state, &pr, err);
+        rc =
+            h->store->ops->peers_each(h->store, campaign, r->round, peer_state, &pr, err);
     }
     if (rc == 0) {
         pthread_mutex_lock(&r->lock);

@@ -983,8 +983,9 @@ static int prepare_commit(pg *s, hush_err *err)
     PGresult *a = PQprepare(s->conn, "hush_insert_batch", insert_batch, 0, NULL);
     PGresult *b = PQprepare(s->conn, "hush_lock_campaign", lock_campaign, 0, NULL);
     int rc = PQresultStatus(a) != PGRES_COMMAND_OK ? pg_error(s, a, err, "cannot prepare")
-             : PQresultStatus(b) != PGRES_COMMAND_OK ? pg_error(s, b, err, "cannot prepare")
-                                                     : 0;
+             : PQresultStatus(b) != PGRES_COMMAND_OK
+                 ? pg_error(s, b, err, "cannot prepare")
+                 : 0;
     PQclear(a);
     PQclear(b);
     s->prepared = rc == 0;
