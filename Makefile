@@ -90,7 +90,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 TOOLS := $(BUILD)/bin/hushd $(BUILD)/bin/hush-agent $(BUILD)/bin/hush-privacy $(BUILD)/bin/hush-demo \
          $(BUILD)/bin/hush-embed $(BUILD)/bin/hush-sim $(BUILD)/bin/hush-generate-llm
 BENCHES := $(BUILD)/bench/ldp $(BUILD)/bench/embed $(BUILD)/bench/embed-quality \
-           $(BUILD)/bench/device
+           $(BUILD)/bench/device $(BUILD)/bench/secagg
 
 TEST_SRC := $(filter-out tests/fuzz/%,$(wildcard tests/*/*.c))
 SIM_METRICS := $(BUILD)/obj/sim/metrics.o

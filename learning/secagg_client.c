@@ -421,7 +421,7 @@ static int check_sigs(hush_secagg_client *c, const hush_secagg_sig *sigs, size_t
         return hush_err_set(err, HUSH_ENOMEM, "out of memory");
     }
     uint32_t good = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && good < c->p.q; i++) { /* q are enough */
         uint32_t f = sigs[i].from;
         if (f >= c->p.n || seen[f] || !signed_holds(c, f)) {
             continue;

@@ -267,7 +267,7 @@ int hush_secagg_server_unmask_request(hush_secagg_server *s, const hush_secagg_s
                             s->p.q);
     }
     *sigs = s->sigs;
-    *n_sigs = s->n_sigs;
+    *n_sigs = s->p.q; /* a device needs q; more only cost bandwidth */
     *dropped = s->dropped;
     *n_dropped = s->n_dropped;
     return 0;

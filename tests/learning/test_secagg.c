@@ -355,3 +355,292 @@ Test(secagg, beyond_the_tolerance_the_round_fails_and_releases_nothing)
     cr_assert_eq(r.rc, HUSH_ESTATE);
     result_free(&r);
 }
+
+/* ---- a dishonest collector ---- */
+
+/* n honest devices and their key list, at stage 1. */
+struct honest {
+    uint32_t n;
+    hush_secagg_params p;
+    hush_secagg_client **c;
+    hush_secagg_keys *keys;
+};
+
+static void honest_init(struct honest *h, uint32_t n, uint32_t k, uint32_t t, uint32_t q)
+{
+    hush_err err = {0};
+    h->n = n;
+    h->p = (hush_secagg_params){
+        .n = n, .k = k, .t = t, .q = q, .bits = 32, .length = 8, .round = 3};
+    h->c = calloc(n, sizeof *h->c);
+    h->keys = calloc(n, sizeof *h->keys);
+    for (uint32_t i = 0; i < n; i++) {
+        cr_assert_eq(hush_secagg_client_new(NULL, &h->c[i], &h->keys[i], &err), 0);
+    }
+}
+
+static void honest_fini(struct honest *h)
+{
+    for (uint32_t i = 0; i < h->n; i++) {
+        hush_secagg_client_free(h->c[i]);
+    }
+    free(h->c);
+    free(h->keys);
+}
+
+static void assert_aborts(int rc, hush_err *err, const char *why)
+{
+    cr_assert_eq(rc, HUSH_ESTATE, "refused: %s", why);
+    cr_assert(strstr(err->msg, why) != NULL, "\"%s\" in \"%s\"", why, err->msg);
+    hush_err_clear(err); /* (an error keeps its first message) */
+}
+
+Test(secagg, a_key_list_without_the_device_or_with_it_twice_is_refused)
+{
+    struct honest h;
+    honest_init(&h, 6, 5, 3, 4);
+    hush_err err = {0};
+    hush_secagg_box *b = NULL;
+    size_t nb = 0;
+    hush_secagg_keys list[6];
+    memcpy(list, h.keys, sizeof list);
+    list[2] = list[1]; /* device 2 left out, device 1 twice */
+    assert_aborts(hush_secagg_client_share(h.c[2], &h.p, list, &b, &nb, &err), &err,
+                  "not in the key list");
+    assert_aborts(hush_secagg_client_share(h.c[1], &h.p, list, &b, &nb, &err), &err,
+                  "twice");
+    /* another device's encryption key copied into a slot: the collector
+     * posing as a neighbour */
+    memcpy(list, h.keys, sizeof list);
+    memcpy(list[4].enc_pk, list[3].enc_pk, 32);
+    assert_aborts(hush_secagg_client_share(h.c[0], &h.p, list, &b, &nb, &err), &err,
+                  "appears twice");
+    /* an aborted device stays aborted */
+    cr_assert_eq(hush_secagg_client_share(h.c[0], &h.p, h.keys, &b, &nb, &err),
+                 HUSH_ESTATE);
+    honest_fini(&h);
+}
+
+Test(secagg, parameters_below_the_devices_policy_are_refused)
+{
+    hush_err err = {0};
+    hush_secagg_policy pol = {
+        .min_devices = 10, .min_threshold = 3, .max_dishonest = 0.2};
+    hush_secagg_client *c = NULL;
+    hush_secagg_keys keys[6];
+    cr_assert_eq(hush_secagg_client_new(&pol, &c, &keys[0], &err), 0);
+    for (int i = 1; i < 6; i++) {
+        hush_secagg_client *o = NULL;
+        cr_assert_eq(hush_secagg_client_new(NULL, &o, &keys[i], &err), 0);
+        hush_secagg_client_free(o);
+    }
+    hush_secagg_params p = {.n = 6, .k = 5, .t = 3, .q = 4, .bits = 32, .length = 4};
+    hush_secagg_box *b = NULL;
+    size_t nb = 0;
+    assert_aborts(hush_secagg_client_share(c, &p, keys, &b, &nb, &err), &err,
+                  "below this device's policy");
+    hush_secagg_client_free(c);
+}
+
+/* Stage 1 for every device; the collector's boxes for each in inbox. */
+static void share_all(struct honest *h, hush_secagg_server **s)
+{
+    hush_err err = {0};
+    cr_assert_eq(hush_secagg_server_new(&h->p, h->keys, s, &err), 0, "%s", err.msg);
+    for (uint32_t i = 0; i < h->n; i++) {
+        hush_secagg_box *b = NULL;
+        size_t nb = 0;
+        cr_assert_eq(hush_secagg_client_share(h->c[i], &h->p, h->keys, &b, &nb, &err), 0,
+                     "%s", err.msg);
+        cr_assert_eq(hush_secagg_server_add_boxes(*s, i, b, nb, &err), 0, "%s", err.msg);
+        hush_free(b);
+    }
+}
+
+static void mask_one(struct honest *h, hush_secagg_server *s, uint32_t i)
+{
+    hush_err err = {0};
+    const hush_secagg_box *in = NULL;
+    size_t n_in = 0;
+    uint32_t x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, *y = NULL;
+    cr_assert_eq(hush_secagg_server_boxes_for(s, i, &in, &n_in, &err), 0);
+    cr_assert_eq(hush_secagg_client_mask(h->c[i], in, n_in, x, &y, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(hush_secagg_server_add_masked(s, i, y, &err), 0);
+    hush_free(y);
+}
+
+Test(secagg, a_different_key_list_for_one_device_is_found_out)
+{
+    struct honest h;
+    honest_init(&h, 8, 7, 4, 5);
+    hush_err err = {0};
+    hush_secagg_server *s = NULL;
+    cr_assert_eq(hush_secagg_server_new(&h.p, h.keys, &s, &err), 0);
+    /* device 0 is shown a list in which device 7's keys are the
+     * collector's own */
+    hush_secagg_keys forged[8];
+    memcpy(forged, h.keys, sizeof forged);
+    hush_secagg_client *fake = NULL;
+    cr_assert_eq(hush_secagg_client_new(NULL, &fake, &forged[7], &err), 0);
+    for (uint32_t i = 0; i < 8; i++) {
+        hush_secagg_box *b = NULL;
+        size_t nb = 0;
+        cr_assert_eq(hush_secagg_client_share(h.c[i], &h.p, i == 0 ? forged : h.keys, &b,
+                                              &nb, &err),
+                     0);
+        cr_assert_eq(hush_secagg_server_add_boxes(s, i, b, nb, &err), 0);
+        hush_free(b);
+    }
+    const hush_secagg_box *in = NULL;
+    size_t n_in = 0;
+    uint32_t x[8] = {0}, *y = NULL;
+    /* device 0's boxes were sealed in another session: nobody opens them,
+     * and device 0 opens nobody's */
+    cr_assert_eq(hush_secagg_server_boxes_for(s, 0, &in, &n_in, &err), 0);
+    assert_aborts(hush_secagg_client_mask(h.c[0], in, n_in, x, &y, &err), &err,
+                  "does not open");
+    cr_assert_eq(hush_secagg_server_boxes_for(s, 3, &in, &n_in, &err), 0);
+    assert_aborts(hush_secagg_client_mask(h.c[3], in, n_in, x, &y, &err), &err,
+                  "does not open");
+    hush_secagg_client_free(fake);
+    hush_secagg_server_free(s);
+    honest_fini(&h);
+}
+
+Test(secagg, survivor_lists_the_device_cannot_vouch_for_are_refused)
+{
+    struct honest h;
+    honest_init(&h, 8, 7, 4, 5);
+    hush_secagg_server *s = NULL;
+    hush_err err = {0};
+    /* device 6 never shares; the others mask */
+    cr_assert_eq(hush_secagg_server_new(&h.p, h.keys, &s, &err), 0);
+    for (uint32_t i = 0; i < 6; i++) {
+        hush_secagg_box *b = NULL;
+        size_t nb = 0;
+        cr_assert_eq(hush_secagg_client_share(h.c[i], &h.p, h.keys, &b, &nb, &err), 0);
+        cr_assert_eq(hush_secagg_server_add_boxes(s, i, b, nb, &err), 0);
+        hush_free(b);
+    }
+    hush_secagg_box *b7 = NULL;
+    size_t n7 = 0;
+    cr_assert_eq(hush_secagg_client_share(h.c[7], &h.p, h.keys, &b7, &n7, &err), 0);
+    cr_assert_eq(hush_secagg_server_add_boxes(s, 7, b7, n7, &err), 0);
+    hush_free(b7);
+    for (uint32_t i = 0; i < 8; i++) {
+        if (i != 6) {
+            mask_one(&h, s, i);
+        }
+    }
+    uint8_t sig[64];
+    uint32_t with_6[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    assert_aborts(hush_secagg_client_sign(h.c[0], with_6, 8, sig, &err), &err,
+                  "never sent this device its shares");
+    uint32_t without_self[6] = {2, 3, 4, 5, 7};
+    assert_aborts(hush_secagg_client_sign(h.c[1], without_self, 5, sig, &err), &err,
+                  "leaves out this device");
+    uint32_t unsorted[7] = {2, 1, 3, 4, 5, 7};
+    assert_aborts(hush_secagg_client_sign(h.c[2], unsorted, 6, sig, &err), &err,
+                  "not ascending");
+    uint32_t few[4] = {3, 4, 5, 7};
+    assert_aborts(hush_secagg_client_sign(h.c[3], few, 4, sig, &err), &err,
+                  "fewer survivors");
+    hush_secagg_server_free(s);
+    honest_fini(&h);
+}
+
+/* Every device through stage 3 on the honest survivor list; sigs out. */
+static void sign_all(struct honest *h, hush_secagg_server **s, hush_secagg_sig *sigs)
+{
+    hush_err err = {0};
+    share_all(h, s);
+    for (uint32_t i = 0; i < h->n; i++) {
+        mask_one(h, *s, i);
+    }
+    const uint32_t *surv = NULL;
+    size_t ns = 0;
+    cr_assert_eq(hush_secagg_server_survivors(*s, &surv, &ns, &err), 0);
+    for (uint32_t i = 0; i < h->n; i++) {
+        sigs[i].from = i;
+        cr_assert_eq(hush_secagg_client_sign(h->c[i], surv, ns, sigs[i].sig, &err), 0,
+                     "%s", err.msg);
+        cr_assert_eq(hush_secagg_server_add_sig(*s, i, sigs[i].sig, &err), 0);
+    }
+}
+
+Test(secagg, a_device_never_reveals_both_shares_of_a_neighbour)
+{
+    struct honest h;
+    honest_init(&h, 8, 7, 4, 5);
+    hush_secagg_server *s = NULL;
+    hush_secagg_sig sigs[8];
+    sign_all(&h, &s, sigs);
+    hush_err err = {0};
+    hush_secagg_reveal *r = NULL;
+    size_t nr = 0;
+    /* Flower's flaw: list a survivor as dropped too, and collect both of
+     * its shares */
+    uint32_t dropped[1] = {5};
+    assert_aborts(hush_secagg_client_unmask(h.c[0], sigs, 8, dropped, 1, &r, &nr, &err),
+                  &err, "alive and as dropped");
+    /* an honest request: every neighbour survived, self-mask shares only */
+    cr_assert_eq(hush_secagg_client_unmask(h.c[1], sigs, 8, NULL, 0, &r, &nr, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(nr, 7);
+    for (size_t i = 0; i < nr; i++) {
+        cr_assert_eq(r[i].kind, HUSH_SECAGG_SELF_SHARE);
+    }
+    hush_free(r);
+    /* asked again, now with device 5 dropped: refused */
+    assert_aborts(hush_secagg_client_unmask(h.c[1], sigs, 8, dropped, 1, &r, &nr, &err),
+                  &err, "second unmask");
+    hush_secagg_server_free(s);
+    honest_fini(&h);
+}
+
+Test(secagg, too_few_or_foreign_signatures_are_refused)
+{
+    struct honest h;
+    honest_init(&h, 8, 7, 4, 5);
+    hush_secagg_server *s = NULL;
+    hush_secagg_sig sigs[8];
+    sign_all(&h, &s, sigs);
+    hush_err err = {0};
+    hush_secagg_reveal *r = NULL;
+    size_t nr = 0;
+    /* q = 5: four signatures are not enough */
+    assert_aborts(hush_secagg_client_unmask(h.c[0], sigs, 4, NULL, 0, &r, &nr, &err),
+                  &err, "fewer than q");
+    /* five, but one signed by another key and two repeated */
+    hush_secagg_sig bad[7];
+    memcpy(bad, sigs, 5 * sizeof *sigs);
+    bad[4].sig[0] ^= 1;
+    bad[5] = sigs[1];
+    bad[6] = sigs[2];
+    assert_aborts(hush_secagg_client_unmask(h.c[1], bad, 7, NULL, 0, &r, &nr, &err), &err,
+                  "fewer than q");
+    /* signatures by keys outside the list (the collector's own) on the
+     * right message do not count either */
+    hush_secagg_sig forged[8];
+    const uint32_t *surv = NULL;
+    size_t ns = 0, len = 0;
+    cr_assert_eq(hush_secagg_server_survivors(s, &surv, &ns, &err), 0);
+    uint8_t session[32];
+    hush_secagg_session(&h.p, h.keys, session);
+    uint8_t *msg = hush__sa_survivors_message(session, surv, ns, &len);
+    for (int i = 0; i < 8; i++) {
+        uint8_t pk[32], sk[64];
+        crypto_sign_keypair(pk, sk);
+        forged[i].from = (uint32_t)i;
+        crypto_sign_detached(forged[i].sig, NULL, msg, len, sk);
+    }
+    hush_free(msg);
+    assert_aborts(hush_secagg_client_unmask(h.c[3], forged, 8, NULL, 0, &r, &nr, &err),
+                  &err, "fewer than q");
+    cr_assert_eq(hush_secagg_client_unmask(h.c[2], sigs, 8, NULL, 0, &r, &nr, &err), 0,
+                 "the real ones still do: %s", err.msg);
+    hush_free(r);
+    hush_secagg_server_free(s);
+    honest_fini(&h);
+}
