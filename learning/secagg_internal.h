@@ -39,6 +39,10 @@ int hush__shamir_split(const uint8_t secret[HUSH__SECRET_BYTES], uint32_t t,
 int hush__shamir_join(const uint32_t *xs, const uint8_t *shares, uint32_t t,
                       uint8_t secret[HUSH__SECRET_BYTES], hush_err *err);
 
+/* ddg.c: the Rényi bound of a sum of n discrete Gaussians of scale sigma
+ * (real: the tests check it against exact sums at small sigma) */
+double hush__ddg_rdp_at(double alpha, double delta2, uint32_t n, double sigma, double d);
+
 /* secagg.c, shared by the device's and the collector's sides */
 void hush__sa_put32(uint8_t *b, uint32_t x);
 /* every device's k neighbours, n rows, each ascending */

@@ -8,6 +8,7 @@
  * through all of them; only the large-stride passes stream the whole array.
  */
 #include "privacy_internal.h"
+#include <math.h>
 
 #define FWHT_BLOCK 2048 /* doubles: 16 KiB, half of a small L1 */
 
@@ -33,4 +34,17 @@ void hush__fwht(double *x, size_t n)
         passes(x + i, block, 1, block);
     }
     passes(x, n, block, n);
+}
+
+int hush_hadamard(double *x, size_t n)
+{
+    if (n == 0 || (n & (n - 1)) != 0) {
+        return HUSH_EINVAL;
+    }
+    hush__fwht(x, n);
+    double scale = 1.0 / sqrt((double)n);
+    for (size_t i = 0; i < n; i++) {
+        x[i] *= scale;
+    }
+    return 0;
 }

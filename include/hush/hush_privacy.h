@@ -392,6 +392,13 @@ HUSH_API int hush_ldp_recommend(uint32_t domain, double epsilon, unsigned max_re
 /* ------------------------------------------------------------------------ */
 
 /**
+ * The orthonormal Walsh-Hadamard transform in place: x <- H x / sqrt(n),
+ * n a power of two (HUSH_EINVAL otherwise).  Its own inverse; what the
+ * distributed discrete Gaussian rotates updates with (hush_secagg.h).
+ */
+HUSH_API int hush_hadamard(double *x, size_t n);
+
+/**
  * One draw of the discrete Gaussian N_Z(0, sigma^2) over the integers,
  * sigma a positive integer of at most 2^20 (larger values are clamped).
  * Exact: integer arithmetic on uniform bits only (Canonne, Kamath, Steinke

@@ -49,6 +49,7 @@
 #include <stdint.h>
 
 #include "hush_common.h"
+#include "hush_privacy.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -226,6 +227,78 @@ HUSH_API int hush_secagg_server_add_reveals(hush_secagg_server *s, uint32_t from
  * HUSH_ESTATE (nothing released) if a secret cannot be reconstructed. */
 HUSH_API int hush_secagg_server_finish(hush_secagg_server *s, uint32_t *sum,
                                        hush_err *err);
+
+/* ---- distributed DP: the distributed discrete Gaussian ---- */
+
+/*
+ * So that even the sum the collector unmasks is private, each device adds
+ * its share of the noise before masking (Kairouz, Liu, Steinke 2021, "The
+ * Distributed Discrete Gaussian Mechanism for Federated Learning with
+ * Secure Aggregation"): it clips its update to L2 norm `clip`, rotates it
+ * (random signs from the round's public seed, then the orthonormal
+ * Walsh-Hadamard transform, so that no coordinate carries much of the
+ * norm), scales by 1/gamma, rounds each coordinate up or down at random
+ * (unbiased), redrawing until the rounded vector's norm is at most delta2,
+ * adds N_Z(0, sigma^2) to every coordinate and reduces mod 2^bits.  The
+ * collector decodes the unmasked sum: centred mod 2^bits, times gamma,
+ * rotated back.
+ *
+ * Privacy: with at least n_min devices' noise in the sum, one device's
+ * contribution (L2 sensitivity delta2 in lattice units) has Rényi
+ * divergence at order a at most
+ *     a delta2^2 / (2 n_min sigma^2) + tau d,
+ *     tau = 10 sum_{k=1}^{n_min - 1} exp(-2 pi^2 sigma^2 k / (k + 1))
+ * (KLS21, Theorem 1: a sum of discrete Gaussians is close to one, not one),
+ * d the rotated length.  The sum's noise has standard deviation
+ * sqrt(m) sigma gamma per coordinate for m >= n_min contributors.
+ */
+typedef struct hush_ddg {
+    uint32_t dim;     /* the update's length */
+    uint32_t padded;  /* the rotated length: the power of two >= dim (secagg length) */
+    uint32_t bits;    /* the sum is mod 2^bits */
+    uint32_t n_min;   /* the fewest contributors whose noise the guarantee counts */
+    uint32_t n_max;   /* the most contributors a sum may hold (wrap-around budget) */
+    uint32_t sigma;   /* each device's noise, lattice units */
+    double clip;      /* L2 bound of an update, real units */
+    double gamma;     /* real units per lattice unit */
+    double delta2;    /* L2 bound of a rounded update, lattice units */
+    double beta;      /* the rounding bound's slack: exp(-1/2) as in KLS21 */
+    uint8_t seed[32]; /* the rotation's signs: public, one per round */
+} hush_ddg;
+
+/*
+ * A plan for updates of `dim` values clipped to `clip`, summed mod 2^bits
+ * over n_min..n_max devices, with the total noise z * delta2 (z the noise
+ * multiplier relative to the sensitivity, as in DP-FedAvg) when n_min
+ * contribute.  gamma is the finest lattice at which the sum of n_max
+ * aligned updates plus its noise stays inside (-2^(bits-1), 2^(bits-1))
+ * with probability >= 1 - 1e-9 per coordinate (after the rotation each
+ * coordinate of an update is at most clip sqrt(2 ln(2 d n / 1e-9) / d)
+ * with that probability).
+ */
+HUSH_API int hush_ddg_plan(uint32_t dim, double clip, uint32_t n_min, uint32_t n_max,
+                           uint32_t bits, double z, const uint8_t seed[32], hush_ddg *out,
+                           hush_err *err);
+
+/* One device's contribution: `update` (dim values) clipped, rotated,
+ * rounded, noised (rng: the device's own randomness), mod 2^bits into
+ * out (padded values). */
+HUSH_API int hush_ddg_encode(const hush_ddg *g, const float *update, hush_rng *rng,
+                             uint32_t *out, hush_err *err);
+
+/* The sum of the devices' real updates (plus the noise) from the unmasked
+ * sum (padded values mod 2^bits) into out (dim values). */
+HUSH_API int hush_ddg_decode(const hush_ddg *g, const uint32_t *sum, double *out,
+                             hush_err *err);
+
+/* Rényi DP at order alpha (> 1) of one round (see above). */
+HUSH_API double hush_ddg_rdp(const hush_ddg *g, double alpha);
+
+/* (epsilon, delta) of a device that contributes to `rounds` rounds (the
+ * collector sees who takes part: no amplification by sampling), with the
+ * conversion of Balle et al. 2020 over the accountant's orders. */
+HUSH_API int hush_ddg_epsilon(const hush_ddg *g, uint64_t rounds, double delta,
+                              double *epsilon, hush_err *err);
 
 #ifdef __cplusplus
 }

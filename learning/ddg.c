@@ -1,0 +1,211 @@
+/*
+ * ddg.c - the distributed discrete Gaussian (hush_secagg.h): a device's
+ * update encoded as integers mod 2^bits with its share of the noise, the
+ * collector's decoding of the unmasked sum, and the privacy it gives
+ * (Kairouz, Liu, Steinke 2021).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "hush_secagg.h"
+#include "secagg_internal.h"
+
+#define WRAP_FAILURE 1e-9 /* per coordinate: the sum leaves the modulus */
+#define ROUNDING_TRIES 1000
+
+static uint32_t pow2_at_least(uint32_t d)
+{
+    uint32_t p = 1;
+    while (p < d) {
+        p <<= 1;
+    }
+    return p;
+}
+
+/* The rounded vector's norm bound (KLS21, conditional randomized rounding):
+ * ||round(y)||^2 <= ||y||^2 + d/4 + sqrt(2 ln(1/beta)) (||y|| + sqrt(d)/2)
+ * with probability >= 1 - beta; here ||y|| <= clip / gamma. */
+static double rounded_bound(double c_over_gamma, uint32_t d, double beta)
+{
+    double sd = sqrt((double)d);
+    return sqrt(c_over_gamma * c_over_gamma + d / 4.0 +
+                sqrt(2.0 * log(1.0 / beta)) * (c_over_gamma + sd / 2.0));
+}
+
+int hush_ddg_plan(uint32_t dim, double clip, uint32_t n_min, uint32_t n_max,
+                  uint32_t bits, double z, const uint8_t seed[32], hush_ddg *out,
+                  hush_err *err)
+{
+    if (dim < 1 || dim > HUSH_SECAGG_MAX_LENGTH / 2 || !(clip > 0) || n_min < 1 ||
+        n_max < n_min || bits < 8 || bits > 32 || !(z > 0) || !isfinite(z)) {
+        return hush_err_set(err, HUSH_EINVAL,
+                            "ddg: dim in [1, 2^23], clip > 0, 1 <= n_min <= n_max, bits "
+                            "in [8, 32], z > 0");
+    }
+    hush_ddg g = {.dim = dim,
+                  .padded = pow2_at_least(dim),
+                  .bits = bits,
+                  .n_min = n_min,
+                  .n_max = n_max,
+                  .clip = clip,
+                  .beta = exp(-0.5)};
+    memcpy(g.seed, seed, sizeof g.seed);
+    double d = g.padded;
+    /* per coordinate of the sum, in units of clip/gamma: n_max aligned
+     * rotated updates, then the noise's tail (its sd ~ z sqrt(n_max/n_min)
+     * in the same units), then one unit of rounding per device */
+    double r = sqrt(2.0 * log(2.0 * d * n_max / WRAP_FAILURE) / d);
+    double k = sqrt(2.0 * log(2.0 * d / WRAP_FAILURE));
+    double per = n_max * r + k * z * sqrt((double)n_max / n_min) * 1.02;
+    double half = ldexp(1.0, (int)bits - 1) - n_max;
+    if (half <= per) {
+        return hush_err_set(err, HUSH_EINVAL,
+                            "ddg: %u bits cannot hold the sum of %u updates; use more",
+                            bits, n_max);
+    }
+    double c_over_gamma = half / per;
+    g.gamma = clip / c_over_gamma;
+    g.delta2 = rounded_bound(c_over_gamma, g.padded, g.beta);
+    double sigma = ceil(z * g.delta2 / sqrt((double)n_min));
+    if (sigma > (double)(1u << 20)) {
+        return hush_err_set(err, HUSH_EINVAL,
+                            "ddg: the noise needs sigma %.0f lattice units, above the "
+                            "sampler's 2^20: fewer bits",
+                            sigma);
+    }
+    g.sigma = (uint32_t)sigma;
+    *out = g;
+    return 0;
+}
+
+/* The round's random signs, from its public seed. */
+static int signs(const hush_ddg *g, double *x, hush_err *err)
+{
+    hush_rng *rng = NULL;
+    if (hush_rng_new_seeded(g->seed, &rng) != 0) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory");
+    }
+    for (uint32_t i = 0; i < g->padded; i += 64) {
+        uint64_t bitsv = hush_rng_u64(rng);
+        for (uint32_t j = 0; j < 64 && i + j < g->padded; j++) {
+            if ((bitsv >> j) & 1) {
+                x[i + j] = -x[i + j];
+            }
+        }
+    }
+    hush_rng_free(rng);
+    return 0;
+}
+
+int hush_ddg_encode(const hush_ddg *g, const float *update, hush_rng *rng, uint32_t *out,
+                    hush_err *err)
+{
+    double *y = hush_calloc(g->padded, sizeof *y);
+    int64_t *v = hush_malloc((size_t)g->padded * sizeof *v);
+    if (y == NULL || v == NULL) {
+        hush_free(y);
+        hush_free(v);
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory");
+    }
+    double norm = 0;
+    for (uint32_t i = 0; i < g->dim; i++) {
+        y[i] = isfinite(update[i]) ? update[i] : 0.0;
+        norm += y[i] * y[i];
+    }
+    norm = sqrt(norm);
+    double scale = (norm > g->clip ? g->clip / norm : 1.0) / g->gamma;
+    int rc = signs(g, y, err);
+    if (rc == 0) {
+        hush_hadamard(y, g->padded);
+    }
+    for (uint32_t i = 0; i < g->padded; i++) {
+        y[i] *= scale;
+    }
+    /* conditional randomized rounding: unbiased per coordinate, redrawn
+     * until the norm bound the privacy analysis uses holds */
+    int tries = 0;
+    for (; rc == 0 && tries < ROUNDING_TRIES; tries++) {
+        double sq = 0;
+        for (uint32_t i = 0; i < g->padded; i++) {
+            double f = floor(y[i]), frac = y[i] - f;
+            v[i] = (int64_t)f + (hush_rng_unit(rng) < frac ? 1 : 0);
+            sq += (double)v[i] * (double)v[i];
+        }
+        if (sq <= g->delta2 * g->delta2) {
+            break;
+        }
+    }
+    if (rc == 0 && tries == ROUNDING_TRIES) {
+        rc = hush_err_set(err, HUSH_EINTERNAL, "ddg: the rounding bound never held");
+    }
+    uint32_t mask = g->bits == 32 ? UINT32_MAX : (1u << g->bits) - 1;
+    for (uint32_t i = 0; rc == 0 && i < g->padded; i++) {
+        int64_t noisy = v[i] + hush_discrete_gaussian(rng, g->sigma);
+        out[i] = (uint32_t)((uint64_t)noisy & mask);
+    }
+    hush_free(y);
+    hush_free(v);
+    return rc;
+}
+
+int hush_ddg_decode(const hush_ddg *g, const uint32_t *sum, double *out, hush_err *err)
+{
+    double *y = hush_malloc((size_t)g->padded * sizeof *y);
+    if (y == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory");
+    }
+    uint64_t mod = (uint64_t)1 << g->bits, half = mod / 2;
+    for (uint32_t i = 0; i < g->padded; i++) {
+        uint64_t v = sum[i] & (mod - 1);
+        double centred = v >= half ? (double)v - (double)mod : (double)v;
+        y[i] = centred * g->gamma;
+    }
+    hush_hadamard(y, g->padded); /* H is its own inverse, then the signs */
+    int rc = signs(g, y, err);
+    if (rc == 0) {
+        memcpy(out, y, (size_t)g->dim * sizeof *out);
+    }
+    hush_free(y);
+    return rc;
+}
+
+double hush__ddg_rdp_at(double alpha, double delta2, uint32_t n, double sigma, double d)
+{
+    if (!(alpha > 1) || !(sigma > 0) || n == 0) {
+        return NAN;
+    }
+    double s2 = sigma * sigma, tau = 0;
+    for (uint32_t k = 1; k < n; k++) {
+        double term = exp(-2.0 * M_PI * M_PI * s2 * k / (k + 1.0));
+        tau += term;
+        if (term < 1e-300) {
+            break; /* the terms only shrink further */
+        }
+    }
+    tau *= 10.0;
+    return alpha * delta2 * delta2 / (2.0 * n * s2) + tau * d;
+}
+
+double hush_ddg_rdp(const hush_ddg *g, double alpha)
+{
+    return hush__ddg_rdp_at(alpha, g->delta2, g->n_min, g->sigma, g->padded);
+}
+
+int hush_ddg_epsilon(const hush_ddg *g, uint64_t rounds, double delta, double *epsilon,
+                     hush_err *err)
+{
+    if (!(delta > 0 && delta < 1) || rounds == 0) {
+        return hush_err_set(err, HUSH_EINVAL, "ddg: delta in (0, 1), rounds >= 1");
+    }
+    const double *orders = NULL;
+    size_t n = hush_rdp_default_orders(&orders);
+    double best = INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        double a = orders[i];
+        double e = (double)rounds * hush_ddg_rdp(g, a) + log1p(-1.0 / a) -
+                   (log(delta) + log(a)) / (a - 1);
+        best = e < best ? e : best;
+    }
+    *epsilon = best > 0 ? best : 0;
+    return isfinite(best) ? 0 : hush_err_set(err, HUSH_ERANGE, "ddg: no finite epsilon");
+}
