@@ -22,6 +22,7 @@
 #include "hush_embed.h"
 #include "hush_learning.h"
 #include "hush_privacy.h"
+#include "hush_secagg.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -267,6 +268,61 @@ typedef struct hush_model_update {
 HUSH_API int hush_model_update_parse(const char *body, size_t len, size_t n,
                                      hush_model_update *out,
                                      hush_err *err) HUSH_WARN_UNUSED;
+
+/* ---- secure aggregation: the stage documents ---- */
+
+/*
+ * Every message of a secure-aggregation round (hush_secagg.h) as one JSON
+ * document, {"stage": ..., ...}, binary fields in base64:
+ *   keys       {"enc_pk", "mask_pk", "sign_pk"}                 device -> collector
+ *   list       {"params": {"n", "k", "t", "q", "bits", "length", "round"},
+ *               "keys": [{"enc_pk", "mask_pk", "sign_pk"}, ...]}  collector -> device
+ *   boxes      {"boxes": [{"from", "to", "box"}, ...]}            both ways
+ *   masked     {"from", "y": base64 of length little-endian uint32}
+ *   survivors  {"survivors": [index, ...]}
+ *   signature  {"from", "sig"}
+ *   unmask     {"sigs": [{"from", "sig"}, ...], "dropped": [index, ...]}
+ *   reveals    {"reveals": [{"from", "about", "kind": "self"|"key", "share"}, ...]}
+ * The parser checks shapes and sizes only; the protocol's own checks (that
+ * a box is for a neighbour, a list is ascending, ...) are the client's and
+ * the server's.
+ */
+typedef enum hush_secagg_stage {
+    HUSH_SECAGG_KEYS = 1,
+    HUSH_SECAGG_LIST,
+    HUSH_SECAGG_BOXES,
+    HUSH_SECAGG_MASKED,
+    HUSH_SECAGG_SURVIVORS,
+    HUSH_SECAGG_SIGNATURE,
+    HUSH_SECAGG_UNMASK,
+    HUSH_SECAGG_REVEALS,
+} hush_secagg_stage;
+
+typedef struct hush_secagg_msg {
+    hush_secagg_stage stage;
+    uint32_t from;             /* masked, signature */
+    hush_secagg_keys keys;     /* keys */
+    hush_secagg_params params; /* list */
+    hush_secagg_keys *list;    /* list: params.n entries */
+    hush_secagg_box *boxes;    /* boxes */
+    size_t n_boxes;
+    uint32_t *y; /* masked: `length` values */
+    uint32_t length;
+    uint32_t *indices; /* survivors; unmask: the dropped */
+    size_t n_indices;
+    hush_secagg_sig *sigs; /* signature (one), unmask */
+    size_t n_sigs;
+    hush_secagg_reveal *reveals; /* reveals */
+    size_t n_reveals;
+} hush_secagg_msg;
+
+/** Parses a stage document (HUSH_EINVAL with the reason; ENOMEM). */
+HUSH_API int hush_secagg_msg_parse(const char *body, size_t len, hush_secagg_msg **out,
+                                   hush_err *err) HUSH_WARN_UNUSED;
+/** The document of a message (new text; NULL: out of memory). */
+HUSH_API char *hush_secagg_msg_json(const hush_secagg_msg *m);
+/** Frees a parsed message (NULL does nothing). */
+HUSH_API void hush_secagg_msg_free(hush_secagg_msg *m);
 
 #ifdef __cplusplus
 }
