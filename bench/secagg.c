@@ -136,18 +136,19 @@ static void stage_mask(struct run *r)
             r->truth[j] = (r->truth[j] + x[j]) & top;
         }
         uint32_t *y = NULL;
+        uint8_t commit[HUSH_SECAGG_SESSION_BYTES];
         t0 = now();
-        if (hush_secagg_client_mask(r->c[i], in, n_in, x, &y, &err) != 0) {
+        if (hush_secagg_client_mask(r->c[i], in, n_in, x, &y, commit, &err) != 0) {
             die("mask", &err);
         }
         double dt = now() - t0;
         r->dev_s[i] += dt;
         r->stage_s[2] += dt;
         r->stage_runs[2]++;
-        r->stage_bytes[2] +=
-            (double)n_in * (8 + HUSH_SECAGG_BOX_BYTES) + (double)r->m * r->bits / 8.0;
+        r->stage_bytes[2] += (double)n_in * (8 + HUSH_SECAGG_BOX_BYTES) +
+                             (double)r->m * r->bits / 8.0 + HUSH_SECAGG_SESSION_BYTES;
         t0 = now();
-        if (hush_secagg_server_add_masked(r->s, i, y, &err) != 0) {
+        if (hush_secagg_server_add_masked(r->s, i, y, commit, &err) != 0) {
             die("server masked", &err);
         }
         r->collector_s += now() - t0;

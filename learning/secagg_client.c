@@ -294,7 +294,8 @@ static int open_box(hush_secagg_client *c, const hush_secagg_box *b, hush_err *e
 }
 
 int hush_secagg_client_mask(hush_secagg_client *c, const hush_secagg_box *in, size_t n_in,
-                            const uint32_t *input, uint32_t **y, hush_err *err)
+                            const uint32_t *input, uint32_t **y,
+                            uint8_t commit[HUSH_SECAGG_SESSION_BYTES], hush_err *err)
 {
     *y = NULL;
     int rc = at(c, SHARED, err);
@@ -349,6 +350,8 @@ int hush_secagg_client_mask(hush_secagg_client *c, const hush_secagg_box *in, si
     for (uint32_t i = 0; i < len; i++) {
         acc[i] &= top;
     }
+    hush__sa_derive(commit, "self-commit", c->session, c->sec->self_secret,
+                    HUSH__SECRET_BYTES, NULL, 0);
     c->stage = MASKED;
     *y = acc;
     return 0;

@@ -32,7 +32,9 @@ struct hush_secagg_server {
     uint32_t *inbox_n;
     uint8_t *state; /* U2 | U3 bits */
     uint32_t **y;
-    bool fixed; /* the survivors are fixed */
+    uint8_t (
+        *commit)[HUSH_SECAGG_SESSION_BYTES]; /* each survivor's self-mask commitment */
+    bool fixed;                              /* the survivors are fixed */
     uint32_t *survivors, *dropped;
     size_t n_survivors, n_dropped;
     uint8_t *msg; /* the survivor list's signed message */
@@ -61,14 +63,15 @@ int hush_secagg_server_new(const hush_secagg_params *p, const hush_secagg_keys *
         s->from = hush_calloc(n, sizeof *s->from);
         s->state = hush_calloc(n, 1);
         s->y = hush_calloc(n, sizeof *s->y);
+        s->commit = hush_calloc(n, sizeof *s->commit);
         s->sigs = hush_calloc(n, sizeof *s->sigs);
         s->signed_by = hush_calloc(n, sizeof *s->signed_by);
         s->revealed_by = hush_calloc(n, sizeof *s->revealed_by);
         s->rev = hush_calloc(n, sizeof *s->rev);
     }
     if (s == NULL || s->keys == NULL || s->nb == NULL || s->from == NULL ||
-        s->state == NULL || s->y == NULL || s->sigs == NULL || s->signed_by == NULL ||
-        s->revealed_by == NULL || s->rev == NULL) {
+        s->state == NULL || s->y == NULL || s->commit == NULL || s->sigs == NULL ||
+        s->signed_by == NULL || s->revealed_by == NULL || s->rev == NULL) {
         hush_secagg_server_free(s);
         return hush_err_set(err, HUSH_ENOMEM, "out of memory");
     }
@@ -107,6 +110,7 @@ void hush_secagg_server_free(hush_secagg_server *s)
     hush_free(s->inbox_n);
     hush_free(s->state);
     hush_free(s->y);
+    hush_free(s->commit);
     hush_free(s->survivors);
     hush_free(s->dropped);
     hush_free(s->msg);
@@ -191,6 +195,7 @@ int hush_secagg_server_boxes_for(hush_secagg_server *s, uint32_t to,
 }
 
 int hush_secagg_server_add_masked(hush_secagg_server *s, uint32_t from, const uint32_t *y,
+                                  const uint8_t commit[HUSH_SECAGG_SESSION_BYTES],
                                   hush_err *err)
 {
     if (s->fixed) {
@@ -206,6 +211,7 @@ int hush_secagg_server_add_masked(hush_secagg_server *s, uint32_t from, const ui
         return hush_err_set(err, HUSH_ENOMEM, "out of memory");
     }
     memcpy(s->y[from], y, (size_t)s->p.length * sizeof *y);
+    memcpy(s->commit[from], commit, HUSH_SECAGG_SESSION_BYTES);
     s->state[from] |= U3;
     return 0;
 }
@@ -312,18 +318,73 @@ int hush_secagg_server_add_reveals(hush_secagg_server *s, uint32_t from,
     return 0;
 }
 
-/* A secret reconstructed from the shares revealed about device i. */
+/* Whether a secret rebuilt for device i is the one it committed to: its
+ * self-mask commitment (a survivor) or its public masking key (dropped). */
+static bool genuine(const hush_secagg_server *s, uint32_t i,
+                    const uint8_t secret[HUSH__SECRET_BYTES])
+{
+    uint8_t h[32], sk[32];
+    if (s->state[i] & U3) {
+        hush__sa_derive(h, "self-commit", s->session, secret, HUSH__SECRET_BYTES, NULL,
+                        0);
+        return sodium_memcmp(h, s->commit[i], 32) == 0;
+    }
+    hush__sa_mask_keypair(secret, h, sk);
+    sodium_memzero(sk, sizeof sk);
+    return sodium_memcmp(h, s->keys[i].mask_pk, 32) == 0;
+}
+
+/* The secret of device i from the shares revealed about it: the first t,
+ * or (if they do not rebuild the committed secret) the first t without
+ * share `skip`, for each share in turn -- one bad share is found when more
+ * than t were revealed.  HUSH_ESTATE if none rebuilds it. */
 static int join(hush_secagg_server *s, uint32_t i, uint8_t secret[HUSH__SECRET_BYTES],
                 hush_err *err)
 {
     const struct revealed *rv = &s->rev[i];
-    if (rv->n < s->p.t) {
+    uint32_t t = s->p.t;
+    if (rv->n < t) {
         return hush_err_set(err, HUSH_ESTATE,
                             "secagg: %u shares about device %u; %u are needed: the round "
                             "fails and releases nothing",
-                            rv->n, i, s->p.t);
+                            rv->n, i, t);
     }
-    return hush__shamir_join(rv->xs, rv->shares, s->p.t, secret, err);
+    uint32_t *px = hush_malloc((size_t)t * sizeof *px);
+    uint8_t *ps = hush_malloc((size_t)t * HUSH_SECAGG_SHARE_BYTES);
+    int rc = px != NULL && ps != NULL ? HUSH_ESTATE
+                                      : hush_err_set(err, HUSH_ENOMEM, "out of memory");
+    /* attempt 0 skips nothing; attempt a > 0 skips share a - 1 */
+    uint32_t attempts = rv->n > t ? rv->n + 1 : 1;
+    for (uint32_t a = 0; rc == HUSH_ESTATE && a < attempts; a++) {
+        uint32_t skip = a == 0 ? UINT32_MAX : a - 1;
+        for (uint32_t j = 0, m = 0; m < t; j++) {
+            if (j != skip) {
+                px[m] = rv->xs[j];
+                memcpy(ps + (size_t)m * HUSH_SECAGG_SHARE_BYTES,
+                       rv->shares + (size_t)j * HUSH_SECAGG_SHARE_BYTES,
+                       HUSH_SECAGG_SHARE_BYTES);
+                m++;
+            }
+        }
+        if (hush__shamir_join(px, ps, t, secret, err) == 0 && genuine(s, i, secret)) {
+            rc = 0;
+        }
+    }
+    if (ps != NULL) {
+        sodium_memzero(ps, (size_t)t * HUSH_SECAGG_SHARE_BYTES);
+    }
+    hush_free(px);
+    hush_free(ps);
+    if (rc == HUSH_ESTATE) {
+        sodium_memzero(secret, HUSH__SECRET_BYTES);
+        hush_err_clear(err);
+        return hush_err_set(
+            err, HUSH_ESTATE,
+            "secagg: the shares revealed about device %u do not rebuild the "
+            "secret it committed to: the round fails and releases nothing",
+            i);
+    }
+    return rc;
 }
 
 /* Removes dropped device v's pairwise masks from the sum: each surviving
@@ -336,15 +397,8 @@ static int remove_dropped(hush_secagg_server *s, uint32_t v, uint32_t *sum, uint
     if (rc != 0) {
         return rc;
     }
-    hush__sa_mask_keypair(secret, pk, sk);
+    hush__sa_mask_keypair(secret, pk, sk); /* join checked pk against the key list */
     sodium_memzero(secret, sizeof secret);
-    if (sodium_memcmp(pk, s->keys[v].mask_pk, 32) != 0) {
-        sodium_memzero(sk, sizeof sk);
-        return hush_err_set(err, HUSH_ESTATE,
-                            "secagg: device %u's masking key does not reconstruct (bad "
-                            "shares): the round fails",
-                            v);
-    }
     const uint32_t *row = s->nb + (size_t)v * s->p.k;
     for (uint32_t j = 0; rc == 0 && j < s->p.k; j++) {
         uint32_t w = row[j];

@@ -139,9 +139,11 @@ static int read_masked(const json_t *doc, hush_secagg_msg *m, hush_err *err)
 {
     const json_t *y = json_object_get(doc, "y");
     size_t cap = json_is_string(y) ? json_string_length(y) / 4 * 3 + 3 : 0, got = 0;
-    if (json_object_size(doc) != 3 || !index_of(doc, "from", &m->from) || cap == 0 ||
-        cap / 4 > HUSH_SECAGG_MAX_LENGTH + 1) {
-        return bad(err, "masked is {\"stage\", \"from\", \"y\": base64 uint32s}");
+    if (json_object_size(doc) != 4 || !index_of(doc, "from", &m->from) || cap == 0 ||
+        cap / 4 > HUSH_SECAGG_MAX_LENGTH + 1 ||
+        !blob(doc, "commit", m->commit, HUSH_SECAGG_SESSION_BYTES)) {
+        return bad(err, "masked is {\"stage\", \"from\", \"y\": base64 uint32s, "
+                        "\"commit\": base64 of 32 bytes}");
     }
     uint8_t *raw = hush_malloc(cap);
     if (raw == NULL) {
@@ -409,7 +411,8 @@ static bool write_masked(json_t *doc, const hush_secagg_msg *m)
     }
     bool ok = raw != NULL &&
               json_object_set_new(doc, "from", json_integer((json_int_t)m->from)) == 0 &&
-              put_blob(doc, "y", raw, (size_t)m->length * 4);
+              put_blob(doc, "y", raw, (size_t)m->length * 4) &&
+              put_blob(doc, "commit", m->commit, HUSH_SECAGG_SESSION_BYTES);
     hush_free(raw);
     return ok;
 }

@@ -278,7 +278,8 @@ HUSH_API int hush_model_update_parse(const char *body, size_t len, size_t n,
  *   list       {"params": {"n", "k", "t", "q", "bits", "length", "round"},
  *               "keys": [{"enc_pk", "mask_pk", "sign_pk"}, ...]}  collector -> device
  *   boxes      {"boxes": [{"from", "to", "box"}, ...]}            both ways
- *   masked     {"from", "y": base64 of length little-endian uint32}
+ *   masked     {"from", "y": base64 of length little-endian uint32,
+ *               "commit": base64 of 32 bytes}
  *   survivors  {"survivors": [index, ...]}
  *   signature  {"from", "sig"}
  *   unmask     {"sigs": [{"from", "sig"}, ...], "dropped": [index, ...]}
@@ -306,7 +307,8 @@ typedef struct hush_secagg_msg {
     hush_secagg_keys *list;    /* list: params.n entries */
     hush_secagg_box *boxes;    /* boxes */
     size_t n_boxes;
-    uint32_t *y; /* masked: `length` values */
+    uint32_t *y;                               /* masked: `length` values */
+    uint8_t commit[HUSH_SECAGG_SESSION_BYTES]; /* masked: the self-mask commitment */
     uint32_t length;
     uint32_t *indices; /* survivors; unmask: the dropped */
     size_t n_indices;

@@ -166,9 +166,12 @@ HUSH_API int hush_secagg_client_share(hush_secagg_client *c, const hush_secagg_p
                                       size_t *n_out, hush_err *err);
 
 /* Stage 2: the boxes addressed to this device; its input (length values
- * < 2^bits); *y (new, length values) is what it sends. */
+ * < 2^bits); *y (new, length values) and commit (a hash of its self-mask
+ * seed, which lets the collector tell a reconstruction from bad shares)
+ * are what it sends. */
 HUSH_API int hush_secagg_client_mask(hush_secagg_client *c, const hush_secagg_box *in,
                                      size_t n_in, const uint32_t *input, uint32_t **y,
+                                     uint8_t commit[HUSH_SECAGG_SESSION_BYTES],
                                      hush_err *err);
 
 /* Stage 3: the survivor list (ascending indices); its signature. */
@@ -205,9 +208,11 @@ HUSH_API int hush_secagg_server_add_boxes(hush_secagg_server *s, uint32_t from,
 HUSH_API int hush_secagg_server_boxes_for(hush_secagg_server *s, uint32_t to,
                                           const hush_secagg_box **out, size_t *n,
                                           hush_err *err);
-/* Stage 2: a device's masked vector. */
-HUSH_API int hush_secagg_server_add_masked(hush_secagg_server *s, uint32_t from,
-                                           const uint32_t *y, hush_err *err);
+/* Stage 2: a device's masked vector and its self-mask commitment. */
+HUSH_API int
+hush_secagg_server_add_masked(hush_secagg_server *s, uint32_t from, const uint32_t *y,
+                              const uint8_t commit[HUSH_SECAGG_SESSION_BYTES],
+                              hush_err *err);
 /* Stage 3: the survivors (ascending; the server's), fixed from here on. */
 HUSH_API int hush_secagg_server_survivors(hush_secagg_server *s, const uint32_t **list,
                                           size_t *n, hush_err *err);
@@ -224,7 +229,10 @@ HUSH_API int hush_secagg_server_add_reveals(hush_secagg_server *s, uint32_t from
                                             const hush_secagg_reveal *r, size_t n,
                                             hush_err *err);
 /* The sum mod 2^bits over the survivors (sum: length values), or
- * HUSH_ESTATE (nothing released) if a secret cannot be reconstructed. */
+ * HUSH_ESTATE (nothing released) if a secret cannot be reconstructed: too
+ * few shares, or shares that do not rebuild the committed seed (a device's
+ * self-mask commitment, a dropped device's public masking key).  With more
+ * than t shares, one bad share is found and left out. */
 HUSH_API int hush_secagg_server_finish(hush_secagg_server *s, uint32_t *sum,
                                        hush_err *err);
 

@@ -183,6 +183,9 @@ struct round_result {
     int device_aborts; /* devices that refused something */
 };
 
+/* The device whose first revealed share is corrupted (-1: none). */
+static int corrupt_from = -1;
+
 static void run_round(const struct round_plan *rp, struct round_result *out)
 {
     hush_err err = {0};
@@ -218,6 +221,7 @@ static void run_round(const struct round_plan *rp, struct round_result *out)
         hush_free(boxes);
     }
     uint32_t *x = malloc(len * sizeof *x);
+    uint8_t commit[32];
     for (uint32_t i = 0; i < n; i++) {
         if (rp->drop[i] == 1 || rp->drop[i] == 2) {
             continue;
@@ -229,14 +233,15 @@ static void run_round(const struct round_plan *rp, struct round_result *out)
             x[j] = (i * 7919u + j * 104729u) & top;
         }
         uint32_t *y = NULL;
-        if (hush_secagg_client_mask(c[i], in, n_in, x, &y, &err) != 0) {
+        if (hush_secagg_client_mask(c[i], in, n_in, x, &y, commit, &err) != 0) {
             out->device_aborts++;
             continue;
         }
         for (uint32_t j = 0; j < len; j++) {
             out->truth[j] = (out->truth[j] + x[j]) & top;
         }
-        cr_assert_eq(hush_secagg_server_add_masked(s, i, y, &err), 0, "%s", err.msg);
+        cr_assert_eq(hush_secagg_server_add_masked(s, i, y, commit, &err), 0, "%s",
+                     err.msg);
         hush_free(y);
     }
     const uint32_t *surv = NULL;
@@ -272,6 +277,9 @@ static void run_round(const struct round_plan *rp, struct round_result *out)
                                           &err) != 0) {
                 out->device_aborts++;
                 continue;
+            }
+            if ((int)u == corrupt_from && nr > 0) {
+                r[0].share[3] ^= 0x40; /* a device lying about one share */
             }
             cr_assert_eq(hush_secagg_server_add_reveals(s, u, r, nr, &err), 0, "%s",
                          err.msg);
@@ -354,6 +362,34 @@ Test(secagg, beyond_the_tolerance_the_round_fails_and_releases_nothing)
     run_round(&rp, &r);
     cr_assert_eq(r.rc, HUSH_ESTATE);
     result_free(&r);
+}
+
+Test(secagg, one_bad_share_is_left_out_when_more_than_t_were_revealed)
+{
+    uint8_t drop[20] = {0};
+    struct round_plan rp = {20, 19, 5, 11, 64, 32, drop};
+    struct round_result r;
+    corrupt_from = 3;
+    run_round(&rp, &r);
+    cr_assert_eq(r.rc, 0, "19 shares about each device: the bad one is found");
+    cr_assert_eq(memcmp(r.sum, r.truth, 64 * sizeof *r.sum), 0, "and the sum is exact");
+    result_free(&r);
+    /* only devices 0..5 reveal (t + 1): about device 0 there are exactly t
+     * shares, device 3's bad one among them: the round fails, no sum */
+    for (int i = 6; i < 20; i++) {
+        drop[i] = 4;
+    }
+    corrupt_from = -1;
+    run_round(&rp, &r);
+    cr_assert_eq(r.rc, 0, "with honest shares the same plan recovers the sum");
+    result_free(&r);
+    corrupt_from = 3;
+    run_round(&rp, &r);
+    cr_assert_eq(r.rc, HUSH_ESTATE, "a wrong sum is never released");
+    uint32_t zero[64] = {0};
+    cr_assert_eq(memcmp(r.sum, zero, sizeof zero), 0);
+    result_free(&r);
+    corrupt_from = -1;
 }
 
 /* ---- a dishonest collector ---- */
@@ -463,10 +499,11 @@ static void mask_one(struct honest *h, hush_secagg_server *s, uint32_t i)
     const hush_secagg_box *in = NULL;
     size_t n_in = 0;
     uint32_t x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, *y = NULL;
+    uint8_t commit[32];
     cr_assert_eq(hush_secagg_server_boxes_for(s, i, &in, &n_in, &err), 0);
-    cr_assert_eq(hush_secagg_client_mask(h->c[i], in, n_in, x, &y, &err), 0, "%s",
+    cr_assert_eq(hush_secagg_client_mask(h->c[i], in, n_in, x, &y, commit, &err), 0, "%s",
                  err.msg);
-    cr_assert_eq(hush_secagg_server_add_masked(s, i, y, &err), 0);
+    cr_assert_eq(hush_secagg_server_add_masked(s, i, y, commit, &err), 0);
     hush_free(y);
 }
 
@@ -495,13 +532,14 @@ Test(secagg, a_different_key_list_for_one_device_is_found_out)
     const hush_secagg_box *in = NULL;
     size_t n_in = 0;
     uint32_t x[8] = {0}, *y = NULL;
+    uint8_t commit[32];
     /* device 0's boxes were sealed in another session: nobody opens them,
      * and device 0 opens nobody's */
     cr_assert_eq(hush_secagg_server_boxes_for(s, 0, &in, &n_in, &err), 0);
-    assert_aborts(hush_secagg_client_mask(h.c[0], in, n_in, x, &y, &err), &err,
+    assert_aborts(hush_secagg_client_mask(h.c[0], in, n_in, x, &y, commit, &err), &err,
                   "does not open");
     cr_assert_eq(hush_secagg_server_boxes_for(s, 3, &in, &n_in, &err), 0);
-    assert_aborts(hush_secagg_client_mask(h.c[3], in, n_in, x, &y, &err), &err,
+    assert_aborts(hush_secagg_client_mask(h.c[3], in, n_in, x, &y, commit, &err), &err,
                   "does not open");
     hush_secagg_client_free(fake);
     hush_secagg_server_free(s);

@@ -66,18 +66,22 @@ Test(secagg_wire, a_round_over_json_gives_the_exact_sum)
             .stage = HUSH_SECAGG_BOXES, .boxes = (hush_secagg_box *)in, .n_boxes = n_in};
         hush_secagg_msg *inbox = wire(&im);
         uint32_t x[LEN], *y = NULL;
+        uint8_t commit[32];
         for (int j = 0; j < LEN; j++) {
             x[j] = (uint32_t)(i * 1000 + j * 7 + 0xfffffff0u);
             truth[j] += x[j];
         }
-        cr_assert_eq(
-            hush_secagg_client_mask(c[i], inbox->boxes, inbox->n_boxes, x, &y, &err), 0,
-            "%s", err.msg);
+        cr_assert_eq(hush_secagg_client_mask(c[i], inbox->boxes, inbox->n_boxes, x, &y,
+                                             commit, &err),
+                     0, "%s", err.msg);
         hush_secagg_msg mm = {
             .stage = HUSH_SECAGG_MASKED, .from = (uint32_t)i, .y = y, .length = LEN};
+        memcpy(mm.commit, commit, sizeof commit);
         hush_secagg_msg *masked = wire(&mm);
         cr_assert_eq(masked->length, LEN);
-        cr_assert_eq(hush_secagg_server_add_masked(s, masked->from, masked->y, &err), 0);
+        cr_assert_eq(hush_secagg_server_add_masked(s, masked->from, masked->y,
+                                                   masked->commit, &err),
+                     0);
         hush_secagg_msg_free(masked);
         hush_secagg_msg_free(inbox);
         hush_free(y);
@@ -148,7 +152,9 @@ Test(secagg_wire, malformed_documents_are_refused_with_a_reason)
          "keys are"},
         {"{\"stage\":\"survivors\",\"survivors\":[1,-2]}", "device index"},
         {"{\"stage\":\"survivors\",\"survivors\":[1],\"x\":1}", "survivors"},
-        {"{\"stage\":\"masked\",\"from\":1,\"y\":\"AAAAAAA=\"}", "\"y\""},
+        {"{\"stage\":\"masked\",\"from\":1,\"y\":\"AAAAAAA=\",\"commit\":"
+         "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}",
+         "\"y\""},
         {"{\"stage\":\"masked\",\"from\":1,\"from\":2,\"y\":\"AAAAAA==\"}", "not JSON"},
         {"{\"stage\":\"reveals\",\"reveals\":[{\"from\":0,\"about\":1,\"kind\":\"both\","
          "\"share\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}]}",
