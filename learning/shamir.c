@@ -126,9 +126,14 @@ int hush__shamir_split(const uint8_t secret[HUSH__SECRET_BYTES], uint32_t t,
     int rc = 0;
     for (int half = 0; half < 2 && rc == 0; half++) {
         hush__fe *c = coef + (size_t)half * t;
-        if (hush__fe_load(secret + 16 * half, &c[0]) != 0) {
-            rc = hush_err_set(err, HUSH_EINVAL, "shamir: a secret half is not < p");
+        /* no test on the secret (it would branch on it): a half is < p by
+         * construction (hush__secret_random); reduce() keeps it in the field */
+        hush__fe raw = 0;
+        for (int i = 15; i >= 0; i--) {
+            raw = (raw << 8) | secret[16 * half + i];
         }
+        c[0] = reduce(raw);
+        sodium_memzero(&raw, sizeof raw);
         for (uint32_t j = 1; j < t; j++) {
             c[j] = fe_random();
         }
