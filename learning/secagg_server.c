@@ -54,6 +54,9 @@ int hush_secagg_server_new(const hush_secagg_params *p, const hush_secagg_keys *
     if (rc != 0) {
         return rc;
     }
+    if (sodium_init() < 0) { /* (it also selects libsodium's SIMD ChaCha20) */
+        return hush_err_set(err, HUSH_EIO, "libsodium failed to initialise");
+    }
     hush_secagg_server *s = hush_calloc(1, sizeof *s);
     size_t n = p->n;
     if (s != NULL) {

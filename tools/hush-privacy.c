@@ -13,6 +13,18 @@
  * shrinks slightly for frequent items), plus the same figures for every other
  * mechanism so the choice can be checked.
  *
+ *   hush-privacy secagg --devices N --dropout F --dishonest F [--bits B]
+ *                    [--length M]
+ *   hush-privacy ddg --dim D --clip C --min-devices M --max-devices N
+ *                    --bits B --participations R --delta D
+ *                    (--noise-multiplier Z | --target-epsilon E)
+ *
+ * secagg prints a secure-aggregation round's graph degree, threshold and
+ * signature quorum (hush_secagg_choose).  ddg plans distributed DP: the
+ * lattice, each device's noise, the rounding's cost and the epsilon a
+ * device spends over R participations (no amplification: the collector
+ * sees who takes part), or the noise a target epsilon needs.
+ *
  * dpfedavg plans a federated learning task: with a noise multiplier it
  * prints the (epsilon, delta) spent after T rounds of Poisson sampling at
  * rate Q (RDP accountant, docs/privacy.md) and the best order; with a
@@ -27,6 +39,7 @@
 #include <string.h>
 
 #include "hush_privacy.h"
+#include "hush_secagg.h"
 
 static void usage(FILE *out)
 {
@@ -37,12 +50,25 @@ static void usage(FILE *out)
           "       hush-privacy dpfedavg --sampling-rate Q --rounds T --delta D\n"
           "                        (--noise-multiplier Z | --target-epsilon E)\n"
           "\n"
+          "       hush-privacy secagg --devices N --dropout F --dishonest F\n"
+          "                        [--bits B] [--length M]\n"
+          "\n"
+          "       hush-privacy ddg --dim D --clip C --min-devices M --max-devices N\n"
+          "                        --bits B --participations R --delta D\n"
+          "                        (--noise-multiplier Z | --target-epsilon E)\n"
+          "\n"
           "ldp: the local-DP mechanism for a domain of D values at epsilon E per\n"
           "report, its report size, and the expected standard error of each count\n"
           "and each frequency after N reports.\n"
           "dpfedavg: the epsilon a DP-FedAvg task spends after T rounds sampling a\n"
           "share Q of the devices with noise multiplier Z, or the noise multiplier\n"
-          "a target epsilon needs.  JSON on stdout.\n",
+          "a target epsilon needs.\n"
+          "secagg: a secure-aggregation round's graph degree k, threshold t and\n"
+          "signature quorum q for N devices, a dropout and a dishonest share.\n"
+          "ddg: distributed DP (the distributed discrete Gaussian) for updates of\n"
+          "D values clipped to C, summed mod 2^B over M..N devices: the lattice,\n"
+          "each device's noise and the epsilon over R participations.  JSON on\n"
+          "stdout.\n",
           out);
 }
 
@@ -240,6 +266,137 @@ static int cmd_dpfedavg(int argc, char **argv)
     return 0;
 }
 
+/* --flag value pairs into the named slots (NAN: not given). */
+static int flags(int argc, char **argv, const char *const *names, double *slots, size_t n,
+                 const char *cmd)
+{
+    for (size_t j = 0; j < n; j++) {
+        slots[j] = NAN;
+    }
+    for (int i = 0; i < argc; i += 2) {
+        if (i + 1 >= argc) {
+            return fail_usage("every option needs a value");
+        }
+        size_t j = 0;
+        while (j < n && strcmp(argv[i], names[j]) != 0) {
+            j++;
+        }
+        if (j == n) {
+            fprintf(stderr, "hush-privacy: unknown option %s for %s\n", argv[i], cmd);
+            return 2;
+        }
+        if (number(argv[i], argv[i + 1], &slots[j]) != 0) {
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static void print_doc(json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    printf("%s\n", text);
+    free(text);
+    json_decref(doc);
+}
+
+static int cmd_secagg(int argc, char **argv)
+{
+    static const char *const names[] = {"--devices", "--dropout", "--dishonest", "--bits",
+                                        "--length"};
+    double v[5];
+    if (flags(argc, argv, names, v, 5, "secagg") != 0) {
+        return 2;
+    }
+    if (isnan(v[0]) || isnan(v[1]) || isnan(v[2]) || !(v[0] >= 3 && v[0] <= 1e5)) {
+        return fail_usage("secagg needs --devices (3 to 100000), --dropout, --dishonest");
+    }
+    hush_secagg_params p;
+    hush_err err = {0};
+    if (hush_secagg_choose((uint32_t)v[0], v[1], v[2], 40, 20,
+                           isnan(v[3]) ? 32 : (uint32_t)v[3],
+                           isnan(v[4]) ? 1 : (uint32_t)v[4], &p, &err) != 0) {
+        fprintf(stderr, "hush-privacy: %s\n", err.msg);
+        return 2;
+    }
+    print_doc(json_pack("{s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:s}", "devices",
+                        (json_int_t)p.n, "dropout", v[1], "dishonest", v[2], "k",
+                        (json_int_t)p.k, "t", (json_int_t)p.t, "q", (json_int_t)p.q,
+                        "security_bits", (json_int_t)40, "correctness_bits",
+                        (json_int_t)20, "graph", p.k == p.n - 1 ? "complete" : "harary"));
+    return 0;
+}
+
+/* The plan at noise multiplier z and its epsilon over `rounds`. */
+static int ddg_at(const double *v, double z, hush_ddg *g, double *eps, hush_err *err)
+{
+    static const uint8_t seed[32] = {0}; /* the lattice does not depend on it */
+    int rc = hush_ddg_plan((uint32_t)v[0], v[1], (uint32_t)v[2], (uint32_t)v[3],
+                           (uint32_t)v[4], z, seed, g, err);
+    return rc != 0 ? rc : hush_ddg_epsilon(g, (uint64_t)v[5], v[6], eps, err);
+}
+
+static int cmd_ddg(int argc, char **argv)
+{
+    static const char *const names[] = {
+        "--dim",           "--clip",           "--min-devices", "--max-devices",
+        "--bits",          "--participations", "--delta",       "--noise-multiplier",
+        "--target-epsilon"};
+    double v[9];
+    if (flags(argc, argv, names, v, 9, "ddg") != 0) {
+        return 2;
+    }
+    for (int i = 0; i < 7; i++) {
+        if (isnan(v[i]) || v[i] <= 0) {
+            return fail_usage("ddg needs --dim, --clip, --min-devices, --max-devices, "
+                              "--bits, --participations, --delta (all positive)");
+        }
+    }
+    if (isnan(v[7]) == isnan(v[8])) {
+        return fail_usage("ddg needs one of --noise-multiplier or --target-epsilon");
+    }
+    hush_ddg g;
+    hush_err err = {0};
+    double eps = 0, z = v[7];
+    if (isnan(z)) { /* bisect the smallest z whose epsilon meets the target */
+        double lo = 1e-3, hi = 1.0;
+        while (ddg_at(v, hi, &g, &eps, &err) == 0 && eps > v[8] && hi < 1e4) {
+            hi *= 2;
+        }
+        for (int it = 0; it < 60 && err.code == 0; it++) {
+            double mid = 0.5 * (lo + hi);
+            if (ddg_at(v, mid, &g, &eps, &err) == 0 && eps > v[8]) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        z = hi;
+    }
+    if (ddg_at(v, z, &g, &eps, &err) != 0) {
+        fprintf(stderr, "hush-privacy: %s\n", err.msg);
+        return 2;
+    }
+    double z_real = g.sigma * sqrt((double)g.n_min) / g.delta2;
+    json_t *doc = json_pack(
+        "{s:s, s:I, s:I, s:f, s:I, s:I, s:I, s:f, s:f, s:I, s:f, s:f, s:f, s:f, s:I, "
+        "s:f}",
+        "accountant", "distributed-discrete-gaussian (KLS21), per participation", "dim",
+        (json_int_t)g.dim, "padded", (json_int_t)g.padded, "clip", g.clip, "min_devices",
+        (json_int_t)g.n_min, "max_devices", (json_int_t)g.n_max, "bits",
+        (json_int_t)g.bits, "gamma", g.gamma, "delta2", g.delta2, "sigma",
+        (json_int_t)g.sigma, "noise_multiplier", z_real, "rounding_overhead",
+        g.delta2 * g.gamma / g.clip - 1.0, "device_noise_sd", g.sigma * g.gamma,
+        "sum_noise_sd_at_min_devices", g.sigma * g.gamma * sqrt((double)g.n_min),
+        "participations", (json_int_t)v[5], "delta", v[6]);
+    json_object_set_new(doc, "epsilon", json_real(eps));
+    if (!isnan(v[8])) {
+        json_object_set_new(doc, "target_epsilon", json_real(v[8]));
+    }
+    print_doc(doc);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -259,6 +416,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "dpfedavg") == 0) {
         return cmd_dpfedavg(argc - 2, argv + 2);
+    }
+    if (strcmp(argv[1], "secagg") == 0) {
+        return cmd_secagg(argc - 2, argv + 2);
+    }
+    if (strcmp(argv[1], "ddg") == 0) {
+        return cmd_ddg(argc - 2, argv + 2);
     }
     fprintf(stderr, "hush-privacy: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
