@@ -1,0 +1,240 @@
+/*
+ * test_secagg_round.c - the collector's secure-aggregation round engine:
+ * devices (hush_secagg_client) talk to it only through stage documents;
+ * stages end when everyone expected has posted or at their deadline; the
+ * sum is exact over the survivors; a round that cannot finish fails and
+ * releases nothing.
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "secagg_round.h"
+
+enum { LEN = 16 };
+
+struct dev {
+    hush_secagg_client *c;
+    hush_secagg_keys keys;
+    uint32_t index;
+    uint32_t x[LEN];
+};
+
+static int post_msg(hush__sa_round *r, const hush_secagg_msg *m, double now,
+                    hush__fail *f)
+{
+    char *doc = hush_secagg_msg_json(m);
+    cr_assert_not_null(doc);
+    int rc = hush__sa_round_post(r, doc, strlen(doc), now, f);
+    hush_free(doc);
+    return rc;
+}
+
+static hush_secagg_msg *get_msg(hush__sa_round *r, uint32_t index, double now)
+{
+    char *doc = NULL;
+    hush__fail f = {0};
+    cr_assert_eq(hush__sa_round_get(r, index, now, &doc, &f), 0, "%s", f.err.msg);
+    hush_secagg_msg *m = NULL;
+    hush_err err = {0};
+    cr_assert_eq(hush_secagg_msg_parse(doc, strlen(doc), &m, &err), 0, "%s", err.msg);
+    hush_free(doc);
+    return m;
+}
+
+/* n devices through the keys stage (all post). */
+static hush__sa_round *start(struct dev *d, uint32_t n, double *now)
+{
+    hush__sa_config cfg = {.min_devices = 5,
+                           .max_devices = n,
+                           .dropout = 0.2,
+                           .dishonest = 0.0,
+                           .bits = 32,
+                           .length = LEN,
+                           .round = 1,
+                           .stage_seconds = 10};
+    hush__sa_round *r = NULL;
+    hush__fail f = {0};
+    cr_assert_eq(hush__sa_round_new(&cfg, *now, &r, &f), 0, "%s", f.err.msg);
+    for (uint32_t i = 0; i < n; i++) {
+        cr_assert_eq(hush_secagg_client_new(NULL, &d[i].c, &d[i].keys, &f.err), 0);
+        hush_secagg_msg m = {.stage = HUSH_SECAGG_KEYS, .keys = d[i].keys};
+        cr_assert_eq(post_msg(r, &m, *now, &f), 0, "%s", f.err.msg);
+    }
+    cr_assert_eq(hush__sa_round_stage(r, *now), HUSH__SA_SHARES, "every device came");
+    return r;
+}
+
+/* The remaining stages; devices in `silent_at` (stage number 2 masked, 3
+ * sign, 4 unmask; 0 never) stop there. */
+static void finish(hush__sa_round *r, struct dev *d, uint32_t n, const int *silent_at,
+                   double *now, uint32_t *truth)
+{
+    hush__fail f = {0};
+    hush_secagg_msg *list = get_msg(r, 0, *now);
+    for (uint32_t i = 0; i < n; i++) {
+        hush_secagg_box *b = NULL;
+        size_t nb = 0;
+        cr_assert_eq(
+            hush_secagg_client_share(d[i].c, &list->params, list->list, &b, &nb, &f.err),
+            0);
+        d[i].index = hush_secagg_client_index(d[i].c);
+        hush_secagg_msg m = {.stage = HUSH_SECAGG_BOXES, .boxes = b, .n_boxes = nb};
+        cr_assert_eq(post_msg(r, &m, *now, &f), 0, "%s", f.err.msg);
+        hush_free(b);
+    }
+    hush_secagg_msg_free(list);
+    cr_assert_eq(hush__sa_round_stage(r, *now), HUSH__SA_MASKED);
+    for (uint32_t i = 0; i < n; i++) {
+        if (silent_at[i] == 2) {
+            continue;
+        }
+        hush_secagg_msg *in = get_msg(r, d[i].index, *now);
+        uint32_t *y = NULL;
+        hush_secagg_msg m = {
+            .stage = HUSH_SECAGG_MASKED, .from = d[i].index, .length = LEN};
+        for (int j = 0; j < LEN; j++) {
+            d[i].x[j] = i * 100 + (uint32_t)j;
+            truth[j] += d[i].x[j];
+        }
+        cr_assert_eq(hush_secagg_client_mask(d[i].c, in->boxes, in->n_boxes, d[i].x, &y,
+                                             m.commit, &f.err),
+                     0, "%s", f.err.msg);
+        m.y = y;
+        cr_assert_eq(post_msg(r, &m, *now, &f), 0, "%s", f.err.msg);
+        hush_free(y);
+        hush_secagg_msg_free(in);
+    }
+    if (hush__sa_round_stage(r, *now) == HUSH__SA_MASKED) {
+        *now += 11; /* the silent ones are waited for until the deadline */
+    }
+    cr_assert_eq(hush__sa_round_stage(r, *now), HUSH__SA_SIGN);
+    hush_secagg_msg *surv = get_msg(r, 0, *now);
+    for (uint32_t i = 0; i < n; i++) {
+        if (silent_at[i] == 2 || silent_at[i] == 3) {
+            continue;
+        }
+        hush_secagg_sig sig = {.from = d[i].index};
+        cr_assert_eq(hush_secagg_client_sign(d[i].c, surv->indices, surv->n_indices,
+                                             sig.sig, &f.err),
+                     0, "%s", f.err.msg);
+        hush_secagg_msg m = {.stage = HUSH_SECAGG_SIGNATURE, .sigs = &sig, .n_sigs = 1};
+        cr_assert_eq(post_msg(r, &m, *now, &f), 0, "%s", f.err.msg);
+    }
+    hush_secagg_msg_free(surv);
+    if (hush__sa_round_stage(r, *now) == HUSH__SA_SIGN) {
+        *now += 11;
+    }
+    cr_assert_eq(hush__sa_round_stage(r, *now), HUSH__SA_UNMASK);
+    hush_secagg_msg *req = get_msg(r, 0, *now);
+    for (uint32_t i = 0; i < n; i++) {
+        if (silent_at[i] >= 2) {
+            continue;
+        }
+        hush_secagg_reveal *rv = NULL;
+        size_t nr = 0;
+        cr_assert_eq(hush_secagg_client_unmask(d[i].c, req->sigs, req->n_sigs,
+                                               req->indices, req->n_indices, &rv, &nr,
+                                               &f.err),
+                     0, "%s", f.err.msg);
+        hush_secagg_msg m = {
+            .stage = HUSH_SECAGG_REVEALS, .reveals = rv, .n_reveals = nr};
+        cr_assert_eq(post_msg(r, &m, *now, &f), 0, "%s", f.err.msg);
+        hush_free(rv);
+    }
+    hush_secagg_msg_free(req);
+    if (hush__sa_round_stage(r, *now) == HUSH__SA_UNMASK) {
+        *now += 11;
+    }
+}
+
+Test(secagg_round, a_round_through_documents_gives_the_exact_sum_of_the_survivors)
+{
+    enum { N = 14 };
+    struct dev d[N];
+    double now = 1000;
+    hush__sa_round *r = start(d, N, &now);
+    int silent[N] = {0};
+    silent[3] = 2; /* two never send a masked vector */
+    silent[9] = 2;
+    silent[5] = 4; /* one signs and then reveals nothing */
+    uint32_t truth[LEN] = {0};
+    finish(r, d, N, silent, &now, truth);
+    cr_assert_eq(hush__sa_round_stage(r, now), HUSH__SA_DONE, "%s",
+                 hush__sa_round_reason(r));
+    uint32_t len = 0, surv = 0;
+    const uint32_t *sum = hush__sa_round_sum(r, &len, &surv);
+    cr_assert_eq(len, LEN);
+    cr_assert_eq(surv, N - 2);
+    cr_assert_eq(memcmp(sum, truth, sizeof truth), 0);
+    /* a posted document once the round is over */
+    hush__fail f = {0};
+    hush_secagg_msg m = {.stage = HUSH_SECAGG_KEYS, .keys = d[0].keys};
+    cr_assert_eq(post_msg(r, &m, now, &f), HUSH_ESTATE);
+    for (int i = 0; i < N; i++) {
+        hush_secagg_client_free(d[i].c);
+    }
+    hush__sa_round_free(r);
+}
+
+Test(secagg_round, too_few_devices_by_the_deadline_fail_the_round)
+{
+    hush__sa_config cfg = {.min_devices = 5,
+                           .max_devices = 20,
+                           .dropout = 0.2,
+                           .bits = 32,
+                           .length = LEN,
+                           .round = 1,
+                           .stage_seconds = 10};
+    hush__sa_round *r = NULL;
+    hush__fail f = {0};
+    cr_assert_eq(hush__sa_round_new(&cfg, 0, &r, &f), 0);
+    struct dev d[4];
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(hush_secagg_client_new(NULL, &d[i].c, &d[i].keys, &f.err), 0);
+        hush_secagg_msg m = {.stage = HUSH_SECAGG_KEYS, .keys = d[i].keys};
+        cr_assert_eq(post_msg(r, &m, 1, &f), 0);
+    }
+    /* the same keys twice are refused */
+    hush_secagg_msg again = {.stage = HUSH_SECAGG_KEYS, .keys = d[0].keys};
+    cr_assert_eq(post_msg(r, &again, 1, &f), HUSH_EINVAL);
+    cr_assert_str_eq(f.reason, "secagg_refused");
+    cr_assert_eq(hush__sa_round_stage(r, 5), HUSH__SA_KEYS, "still collecting");
+    cr_assert_eq(hush__sa_round_stage(r, 10.5), HUSH__SA_FAILED);
+    cr_assert(strstr(hush__sa_round_reason(r), "4 devices") != NULL, "%s",
+              hush__sa_round_reason(r));
+    char *body = NULL;
+    f = (hush__fail){0};
+    cr_assert_eq(hush__sa_round_get(r, 0, 11, &body, &f), HUSH_ESTATE);
+    uint32_t len = 1, surv = 0;
+    cr_assert_null(hush__sa_round_sum(r, &len, &surv), "nothing released");
+    for (int i = 0; i < 4; i++) {
+        hush_secagg_client_free(d[i].c);
+    }
+    hush__sa_round_free(r);
+}
+
+Test(secagg_round, documents_of_another_stage_or_malformed_are_refused)
+{
+    enum { N = 14 };
+    struct dev d[N];
+    double now = 0;
+    hush__sa_round *r = start(d, N, &now);
+    hush__fail f = {0};
+    hush_secagg_msg k = {.stage = HUSH_SECAGG_KEYS, .keys = d[0].keys};
+    cr_assert_eq(post_msg(r, &k, now, &f), HUSH_ESTATE, "keys after the list is fixed");
+    cr_assert_str_eq(f.reason, "secagg_stage");
+    f = (hush__fail){0};
+    cr_assert_eq(hush__sa_round_post(r, "{\"stage\":", 9, now, &f), HUSH_EINVAL);
+    cr_assert_str_eq(f.reason, "invalid_document");
+    f = (hush__fail){0};
+    /* boxes claiming to be from another device than their neighbours say */
+    hush_secagg_box fake[2] = {{.from = 0, .to = 1}, {.from = 0, .to = 2}};
+    hush_secagg_msg b = {.stage = HUSH_SECAGG_BOXES, .boxes = fake, .n_boxes = 2};
+    cr_assert_eq(post_msg(r, &b, now, &f), HUSH_EINVAL);
+    cr_assert_str_eq(f.reason, "secagg_refused");
+    for (int i = 0; i < N; i++) {
+        hush_secagg_client_free(d[i].c);
+    }
+    hush__sa_round_free(r);
+}
