@@ -60,6 +60,9 @@ def schema_examples_validate():
         "report-ack": "report-ack", "estimates": "estimates",
         "estimates.withheld": "estimates", "keys": "keys", "health": "health", "error": "error",
     }
+    for stage in ("keys", "list", "boxes", "masked", "survivors", "signature", "unmask",
+                  "reveals"):
+        pairs["secagg-" + stage] = "secagg-message"
     examples = sorted(glob.glob(os.path.join(SCHEMAS, "examples", "*.json")))
     expect(len(examples) == len(pairs), "every example is listed: %s" % examples)
     for path in examples:
