@@ -14,7 +14,9 @@
  * (hush__api_reports_done). */
 static void resume(hush__item *item)
 {
+    hush_collector *h = item->owner;
     MHD_resume_connection(item->waiter);
+    __atomic_sub_fetch(&h->waiting, 1, __ATOMIC_SEQ_CST);
 }
 
 enum MHD_Result hush__api_reports(hush__req *rq)
@@ -33,14 +35,26 @@ enum MHD_Result hush__api_reports(hush__req *rq)
         hush__metrics_reject(&h->metrics, REJECT_MALFORMED, 0);
         return hush__reply_error(rq, 400, "malformed", msg);
     }
+    /* counted before looking at draining, so that a graceful stop either
+     * waits for this batch or this batch sees the stop */
+    __atomic_add_fetch(&h->waiting, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&h->draining, __ATOMIC_SEQ_CST)) {
+        __atomic_sub_fetch(&h->waiting, 1, __ATOMIC_SEQ_CST);
+        json_decref(doc);
+        return hush__reply_error(
+            rq, 503, "unavailable",
+            "the collector is stopping; retry with the same batch_id");
+    }
     hush__item *item = NULL;
     hush__fail f = {0};
     int rc = hush__batch_accept(h, doc, &item, &f);
     json_decref(doc);
     if (rc != 0) {
+        __atomic_sub_fetch(&h->waiting, 1, __ATOMIC_SEQ_CST);
         return hush__reply_fail(rq, &f);
     }
     item->answer = resume;
+    item->owner = h;
     item->waiter = rq->conn;
     rq->item = item;
     MHD_suspend_connection(rq->conn);

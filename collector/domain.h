@@ -162,6 +162,7 @@ typedef struct hush__item {
      * resumes the waiting connection), with `waiter` its own */
     void (*answer)(struct hush__item *item);
     void *waiter;
+    struct hush_collector *owner; /* for the answer's bookkeeping */
     hush__campaign *campaign;
     hush__round *round;
     uint8_t batch_id[HUSH_BATCH_ID_BYTES];
@@ -222,6 +223,11 @@ struct hush_collector {
     pthread_cond_t queue_cond;
     hush__item *queue_head, *queue_tail;
     bool stopping;
+    /* a graceful stop: once draining, a new batch is answered 503 instead
+     * of being queued; `waiting` counts connections suspended for a batch
+     * (both atomic; a handler counts itself before it looks at draining) */
+    bool draining;
+    unsigned waiting;
     int64_t last_rowid; /* highest batch row added to the aggregates */
 
     FILE *access_log;

@@ -119,6 +119,9 @@ class Hushd:
         self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout=60)
         self.log.close()
+        if code != 0:  # what it said before it died, for the failing test's report
+            print("---- hushd exited %s; the end of its stderr:\n%s" % (code, self.stderr()[-4000:]),
+                  flush=True)
         return code
 
     def cleanup(self):

@@ -16,6 +16,7 @@ Usage: test_collector.py path/to/hushd
 """
 import base64
 import glob
+import http.client
 import json
 import math
 import os
@@ -895,6 +896,57 @@ def sigterm_under_load_answers_in_flight_and_exits_0():
         h.cleanup()
 
 
+@test
+def sigterm_under_continuous_load_strands_no_batch():
+    """Clients that keep posting on their keep-alive connections while
+    hushd stops: every batch is either committed and answered or refused
+    with 503 -- none waits for a writer that has stopped (libmicrohttpd
+    aborts the process if a connection is still suspended when it stops).
+    HUSH_TEST_STOP_PAUSE_MS widens the window between the writer's end and
+    the HTTP daemon's; before the fix the process died of SIGABRT there."""
+    os.environ["HUSH_TEST_STOP_PAUSE_MS"] = "400"
+    try:
+        h = Hushd(HUSHD)
+    finally:
+        del os.environ["HUSH_TEST_STOP_PAUSE_MS"]
+    try:
+        h.json("POST", "/v1/campaigns", admin=True, body={
+            "id": "t", "name": "t", "kind": "poll", "candidates": ["a", "b"], "epsilon": 1,
+            "mechanism": "grr", "min_reports": 0})
+        acked, refused, stop = [], [], threading.Event()
+
+        def post_forever():
+            # one keep-alive connection, as devices and load balancers keep
+            # (urllib opens one per request, which the stop refuses early)
+            conn = http.client.HTTPConnection("127.0.0.1", h.port, timeout=30)
+            while not stop.is_set():
+                b = {"campaign": "t", "round": 1, "batch_id": batch_id(), "reports": [0, 1]}
+                try:
+                    conn.request("POST", "/v1/reports", body=json.dumps(b),
+                                 headers={"Content-Type": "application/json"})
+                    r = conn.getresponse()
+                    r.read()
+                except Exception:  # noqa: BLE001 - the daemon closed the connection
+                    return
+                (acked if r.status == 200 else refused).append(r.status)
+
+        threads = [threading.Thread(target=post_forever) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        code = h.stop()  # the clients keep posting throughout
+        stop.set()
+        for t in threads:
+            t.join()
+        expect(code == 0, "exit status %s" % code)
+        expect(len(acked) > 50, "the load ran (%d acknowledged)" % len(acked))
+        expect(set(refused) <= {503}, "refused only with 503: %s" % set(refused))
+        h.start()
+        expect(n_reports(h, "t") >= 2 * len(acked), "every acknowledged batch survives")
+    finally:
+        h.cleanup()
+
+
 def main():
     global HUSHD
     if len(sys.argv) != 2:
@@ -909,7 +961,8 @@ def main():
               metrics_answer_operators_questions,
               backup_and_restore_serve_the_same_estimates,
               large_olh_batches_are_counted_alike_outside_the_writer, kill_9_loses_nothing_acknowledged_and_counts_each_batch_once,
-              sigterm_under_load_answers_in_flight_and_exits_0]:
+              sigterm_under_load_answers_in_flight_and_exits_0,
+              sigterm_under_continuous_load_strands_no_batch]:
         t()
     SUITE.finish()
 
