@@ -2,6 +2,7 @@
  * secagg_round.c - one secure-aggregation round on the collector
  * (secagg_round.h): stages, deadlines, and the documents in and out.
  */
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,7 +12,8 @@ struct hush__sa_round {
     hush__sa_config cfg;
     hush__sa_stage stage;
     double deadline;
-    hush_secagg_keys *keys; /* the keys that came, in order */
+    hush_secagg_keys *keys;    /* the keys that came, in order */
+    uint8_t (*token_hash)[32]; /* per key: a hash of the device's token */
     size_t n_keys;
     hush_secagg_params params;
     hush_secagg_server *server;
@@ -51,9 +53,10 @@ int hush__sa_round_new(const hush__sa_config *cfg, double now, hush__sa_round **
     hush__sa_round *r = hush_calloc(1, sizeof *r);
     if (r != NULL) {
         r->keys = hush_calloc(cfg->max_devices, sizeof *r->keys);
+        r->token_hash = hush_calloc(cfg->max_devices, sizeof *r->token_hash);
         r->posted = hush_calloc(cfg->max_devices, 1);
     }
-    if (r == NULL || r->keys == NULL || r->posted == NULL) {
+    if (r == NULL || r->keys == NULL || r->token_hash == NULL || r->posted == NULL) {
         hush__sa_round_free(r);
         return hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
     }
@@ -72,6 +75,7 @@ void hush__sa_round_free(hush__sa_round *r)
     }
     hush_secagg_server_free(r->server);
     hush_free(r->keys);
+    hush_free(r->token_hash);
     hush_free(r->posted);
     hush_free(r->sum);
     hush_free(r);
@@ -186,38 +190,72 @@ hush__sa_stage hush__sa_round_stage(hush__sa_round *r, double now)
     return r->stage;
 }
 
+/* Whether token is the one device `from` got with its keys. */
+static bool token_ok(const hush__sa_round *r, uint32_t from, const uint8_t *token)
+{
+    uint8_t h[32];
+    if (token == NULL || from >= r->n_keys) {
+        return false;
+    }
+    crypto_generichash(h, sizeof h, token, HUSH__SA_TOKEN_BYTES, NULL, 0);
+    return sodium_memcmp(h, r->token_hash[from], sizeof h) == 0;
+}
+
+/* The device a document speaks for (its boxes', reveals' or own "from"). */
+static uint32_t sender(const hush_secagg_msg *m)
+{
+    switch (m->stage) {
+    case HUSH_SECAGG_BOXES:
+        return m->n_boxes > 0 ? m->boxes[0].from : UINT32_MAX;
+    case HUSH_SECAGG_REVEALS:
+        return m->n_reveals > 0 ? m->reveals[0].from : UINT32_MAX;
+    default:
+        return m->from;
+    }
+}
+
 /* One device's document of the current stage, to the protocol's server. */
-static int accept(hush__sa_round *r, const hush_secagg_msg *m, hush_err *err)
+static int accept(hush__sa_round *r, const hush_secagg_msg *m, uint8_t *token,
+                  hush_err *err)
 {
     uint32_t from = 0;
     int rc = 0;
-    switch (m->stage) {
-    case HUSH_SECAGG_KEYS:
+    if (m->stage == HUSH_SECAGG_KEYS) {
         for (size_t i = 0; i < r->n_keys; i++) {
             if (memcmp(&r->keys[i], &m->keys, sizeof m->keys) == 0) {
                 return hush_err_set(err, HUSH_EINVAL, "these keys were sent already");
             }
         }
+        if (token == NULL) {
+            return hush_err_set(err, HUSH_EINVAL, "no room for the device's token");
+        }
+        randombytes_buf(token, HUSH__SA_TOKEN_BYTES);
+        crypto_generichash(r->token_hash[r->n_keys], 32, token, HUSH__SA_TOKEN_BYTES,
+                           NULL, 0);
         r->keys[r->n_keys++] = m->keys;
         r->n_posted++;
         return 0;
+    }
+    if (!token_ok(r, sender(m), token)) {
+        return hush_err_set(err, HUSH_EINVAL,
+                            "the document does not carry the token of the device it "
+                            "speaks for");
+    }
+    from = sender(m);
+    switch (m->stage) {
     case HUSH_SECAGG_BOXES:
-        from = m->n_boxes > 0 ? m->boxes[0].from : 0;
         rc = hush_secagg_server_add_boxes(r->server, from, m->boxes, m->n_boxes, err);
         break;
     case HUSH_SECAGG_MASKED:
-        from = m->from;
         rc = m->length != r->params.length
                  ? hush_err_set(err, HUSH_EINVAL, "a masked vector of %u values, not %u",
                                 m->length, r->params.length)
                  : hush_secagg_server_add_masked(r->server, from, m->y, m->commit, err);
         break;
     case HUSH_SECAGG_SIGNATURE:
-        from = m->from;
         rc = hush_secagg_server_add_sig(r->server, from, m->sigs[0].sig, err);
         break;
     case HUSH_SECAGG_REVEALS:
-        from = m->n_reveals > 0 ? m->reveals[0].from : 0;
         rc = hush_secagg_server_add_reveals(r->server, from, m->reveals, m->n_reveals,
                                             err);
         break;
@@ -231,8 +269,8 @@ static int accept(hush__sa_round *r, const hush_secagg_msg *m, hush_err *err)
     return rc;
 }
 
-int hush__sa_round_post(hush__sa_round *r, const char *body, size_t len, double now,
-                        hush__fail *f)
+int hush__sa_round_post(hush__sa_round *r, const char *body, size_t len,
+                        uint8_t token[HUSH__SA_TOKEN_BYTES], double now, hush__fail *f)
 {
     hush__sa_stage s = hush__sa_round_stage(r, now);
     if (s >= HUSH__SA_DONE) {
@@ -252,7 +290,7 @@ int hush__sa_round_post(hush__sa_round *r, const char *body, size_t len, double 
     if (m->stage != want[s]) {
         rc = hush__fail_set(f, HUSH_ESTATE, "secagg_stage",
                             "the round takes \"%s\" documents now", stage_doc[s]);
-    } else if ((rc = accept(r, m, &err)) != 0) {
+    } else if ((rc = accept(r, m, token, &err)) != 0) {
         rc = hush__fail_set(f, rc, rc == HUSH_ENOMEM ? "internal" : "secagg_refused",
                             "%s", err.msg);
     }

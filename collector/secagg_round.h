@@ -54,11 +54,17 @@ hush__sa_stage hush__sa_round_stage(hush__sa_round *r, double now);
 /* Why the round failed (HUSH__SA_FAILED), "" otherwise. */
 const char *hush__sa_round_reason(const hush__sa_round *r);
 
+/* A device's token: its keys document gets one, and every later document
+ * must carry it, so that nobody posts in another device's name (a forged
+ * masked vector or reveal would fail the round for everyone). */
+#define HUSH__SA_TOKEN_BYTES 16
+
 /* A device's document for the current stage (keys, boxes, masked,
- * signature, reveals).  HUSH_ESTATE "secagg_stage" if it is not this
- * stage's; HUSH_EINVAL for a document the protocol refuses. */
-int hush__sa_round_post(hush__sa_round *r, const char *body, size_t len, double now,
-                        hush__fail *f);
+ * signature, reveals) with its token (for keys: *token is filled with a
+ * new one).  HUSH_ESTATE "secagg_stage" if it is not this stage's;
+ * HUSH_EINVAL for a document the protocol refuses or a wrong token. */
+int hush__sa_round_post(hush__sa_round *r, const char *body, size_t len,
+                        uint8_t token[HUSH__SA_TOKEN_BYTES], double now, hush__fail *f);
 
 /* What device `index` fetches now: the key list (shares), its inbox
  * (masked), the survivors (sign), the unmask request (unmask).  *body new.

@@ -15,17 +15,18 @@ enum { LEN = 16 };
 
 struct dev {
     hush_secagg_client *c;
+    uint8_t token[HUSH__SA_TOKEN_BYTES];
     hush_secagg_keys keys;
     uint32_t index;
     uint32_t x[LEN];
 };
 
-static int post_msg(hush__sa_round *r, const hush_secagg_msg *m, double now,
-                    hush__fail *f)
+static int post_msg(hush__sa_round *r, const hush_secagg_msg *m, uint8_t *token,
+                    double now, hush__fail *f)
 {
     char *doc = hush_secagg_msg_json(m);
     cr_assert_not_null(doc);
-    int rc = hush__sa_round_post(r, doc, strlen(doc), now, f);
+    int rc = hush__sa_round_post(r, doc, strlen(doc), token, now, f);
     hush_free(doc);
     return rc;
 }
@@ -59,7 +60,7 @@ static hush__sa_round *start(struct dev *d, uint32_t n, double *now)
     for (uint32_t i = 0; i < n; i++) {
         cr_assert_eq(hush_secagg_client_new(NULL, &d[i].c, &d[i].keys, &f.err), 0);
         hush_secagg_msg m = {.stage = HUSH_SECAGG_KEYS, .keys = d[i].keys};
-        cr_assert_eq(post_msg(r, &m, *now, &f), 0, "%s", f.err.msg);
+        cr_assert_eq(post_msg(r, &m, d[i].token, *now, &f), 0, "%s", f.err.msg);
     }
     cr_assert_eq(hush__sa_round_stage(r, *now), HUSH__SA_SHARES, "every device came");
     return r;
@@ -80,7 +81,7 @@ static void finish(hush__sa_round *r, struct dev *d, uint32_t n, const int *sile
             0);
         d[i].index = hush_secagg_client_index(d[i].c);
         hush_secagg_msg m = {.stage = HUSH_SECAGG_BOXES, .boxes = b, .n_boxes = nb};
-        cr_assert_eq(post_msg(r, &m, *now, &f), 0, "%s", f.err.msg);
+        cr_assert_eq(post_msg(r, &m, d[i].token, *now, &f), 0, "%s", f.err.msg);
         hush_free(b);
     }
     hush_secagg_msg_free(list);
@@ -101,7 +102,7 @@ static void finish(hush__sa_round *r, struct dev *d, uint32_t n, const int *sile
                                              m.commit, &f.err),
                      0, "%s", f.err.msg);
         m.y = y;
-        cr_assert_eq(post_msg(r, &m, *now, &f), 0, "%s", f.err.msg);
+        cr_assert_eq(post_msg(r, &m, d[i].token, *now, &f), 0, "%s", f.err.msg);
         hush_free(y);
         hush_secagg_msg_free(in);
     }
@@ -119,7 +120,7 @@ static void finish(hush__sa_round *r, struct dev *d, uint32_t n, const int *sile
                                              sig.sig, &f.err),
                      0, "%s", f.err.msg);
         hush_secagg_msg m = {.stage = HUSH_SECAGG_SIGNATURE, .sigs = &sig, .n_sigs = 1};
-        cr_assert_eq(post_msg(r, &m, *now, &f), 0, "%s", f.err.msg);
+        cr_assert_eq(post_msg(r, &m, d[i].token, *now, &f), 0, "%s", f.err.msg);
     }
     hush_secagg_msg_free(surv);
     if (hush__sa_round_stage(r, *now) == HUSH__SA_SIGN) {
@@ -139,7 +140,7 @@ static void finish(hush__sa_round *r, struct dev *d, uint32_t n, const int *sile
                      0, "%s", f.err.msg);
         hush_secagg_msg m = {
             .stage = HUSH_SECAGG_REVEALS, .reveals = rv, .n_reveals = nr};
-        cr_assert_eq(post_msg(r, &m, *now, &f), 0, "%s", f.err.msg);
+        cr_assert_eq(post_msg(r, &m, d[i].token, *now, &f), 0, "%s", f.err.msg);
         hush_free(rv);
     }
     hush_secagg_msg_free(req);
@@ -170,7 +171,7 @@ Test(secagg_round, a_round_through_documents_gives_the_exact_sum_of_the_survivor
     /* a posted document once the round is over */
     hush__fail f = {0};
     hush_secagg_msg m = {.stage = HUSH_SECAGG_KEYS, .keys = d[0].keys};
-    cr_assert_eq(post_msg(r, &m, now, &f), HUSH_ESTATE);
+    cr_assert_eq(post_msg(r, &m, d[0].token, now, &f), HUSH_ESTATE);
     for (int i = 0; i < N; i++) {
         hush_secagg_client_free(d[i].c);
     }
@@ -193,11 +194,11 @@ Test(secagg_round, too_few_devices_by_the_deadline_fail_the_round)
     for (int i = 0; i < 4; i++) {
         cr_assert_eq(hush_secagg_client_new(NULL, &d[i].c, &d[i].keys, &f.err), 0);
         hush_secagg_msg m = {.stage = HUSH_SECAGG_KEYS, .keys = d[i].keys};
-        cr_assert_eq(post_msg(r, &m, 1, &f), 0);
+        cr_assert_eq(post_msg(r, &m, d[i].token, 1, &f), 0);
     }
     /* the same keys twice are refused */
     hush_secagg_msg again = {.stage = HUSH_SECAGG_KEYS, .keys = d[0].keys};
-    cr_assert_eq(post_msg(r, &again, 1, &f), HUSH_EINVAL);
+    cr_assert_eq(post_msg(r, &again, d[0].token, 1, &f), HUSH_EINVAL);
     cr_assert_str_eq(f.reason, "secagg_refused");
     cr_assert_eq(hush__sa_round_stage(r, 5), HUSH__SA_KEYS, "still collecting");
     cr_assert_eq(hush__sa_round_stage(r, 10.5), HUSH__SA_FAILED);
@@ -222,17 +223,38 @@ Test(secagg_round, documents_of_another_stage_or_malformed_are_refused)
     hush__sa_round *r = start(d, N, &now);
     hush__fail f = {0};
     hush_secagg_msg k = {.stage = HUSH_SECAGG_KEYS, .keys = d[0].keys};
-    cr_assert_eq(post_msg(r, &k, now, &f), HUSH_ESTATE, "keys after the list is fixed");
+    cr_assert_eq(post_msg(r, &k, d[0].token, now, &f), HUSH_ESTATE,
+                 "keys after the list is fixed");
     cr_assert_str_eq(f.reason, "secagg_stage");
     f = (hush__fail){0};
-    cr_assert_eq(hush__sa_round_post(r, "{\"stage\":", 9, now, &f), HUSH_EINVAL);
+    cr_assert_eq(hush__sa_round_post(r, "{\"stage\":", 9, d[0].token, now, &f),
+                 HUSH_EINVAL);
     cr_assert_str_eq(f.reason, "invalid_document");
     f = (hush__fail){0};
     /* boxes claiming to be from another device than their neighbours say */
     hush_secagg_box fake[2] = {{.from = 0, .to = 1}, {.from = 0, .to = 2}};
     hush_secagg_msg b = {.stage = HUSH_SECAGG_BOXES, .boxes = fake, .n_boxes = 2};
-    cr_assert_eq(post_msg(r, &b, now, &f), HUSH_EINVAL);
+    cr_assert_eq(post_msg(r, &b, d[0].token, now, &f), HUSH_EINVAL);
     cr_assert_str_eq(f.reason, "secagg_refused");
+    /* device 1's real boxes, posted with device 2's token: nobody speaks for
+     * another device (its index in the list is its place among the keys) */
+    f = (hush__fail){0};
+    hush_secagg_msg *list = get_msg(r, 0, now);
+    hush_secagg_box *real = NULL;
+    size_t n_real = 0;
+    cr_assert_eq(hush_secagg_client_share(d[1].c, &list->params, list->list, &real,
+                                          &n_real, &f.err),
+                 0);
+    hush_secagg_msg rb = {.stage = HUSH_SECAGG_BOXES, .boxes = real, .n_boxes = n_real};
+    cr_assert_eq(post_msg(r, &rb, d[2].token, now, &f), HUSH_EINVAL);
+    cr_assert(strstr(f.err.msg, "token") != NULL, "%s", f.err.msg);
+    f = (hush__fail){0};
+    cr_assert_eq(post_msg(r, &rb, NULL, now, &f), HUSH_EINVAL, "no token at all");
+    f = (hush__fail){0};
+    cr_assert_eq(post_msg(r, &rb, d[1].token, now, &f), 0, "its own token: %s",
+                 f.err.msg);
+    hush_free(real);
+    hush_secagg_msg_free(list);
     for (int i = 0; i < N; i++) {
         hush_secagg_client_free(d[i].c);
     }

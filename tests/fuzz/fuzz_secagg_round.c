@@ -32,6 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (hush__sa_round_new(&cfg, 0, &r, NULL) != 0) {
         abort();
     }
+    uint8_t tokens[8][HUSH__SA_TOKEN_BYTES];
     for (int i = 0; i < 8; i++) {
         hush_secagg_client *c = NULL;
         hush_secagg_msg m = {.stage = HUSH_SECAGG_KEYS};
@@ -39,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
         char *doc = hush_secagg_msg_json(&m);
-        hush__sa_round_post(r, doc, strlen(doc), 0, NULL);
+        hush__sa_round_post(r, doc, strlen(doc), tokens[i], 0, NULL);
         hush_free(doc);
         hush_secagg_client_free(c);
     }
@@ -50,7 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const uint8_t *nl = memchr(data + at, '\n', size - at);
         size_t len = nl != NULL ? (size_t)(nl - (data + at)) : size - at;
         now += len > 0 ? data[at] % 7 : 1;
-        hush__sa_round_post(r, (const char *)data + at, len, now, NULL);
+        /* with some device's token: the token check passes, what follows
+         * is the protocol's */
+        hush__sa_round_post(r, (const char *)data + at, len, tokens[len % 8], now, NULL);
         char *body = NULL;
         if (hush__sa_round_get(r, (uint32_t)(len % 12), now, &body, NULL) == 0 &&
             body == NULL) {
