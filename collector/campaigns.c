@@ -384,6 +384,15 @@ int hush__campaign_install(hush_collector *h, const char *id, const char *name,
         return hush_err_set(err, HUSH_ENOMEM, "out of memory installing a campaign");
     }
     pthread_rwlock_wrlock(&h->campaigns_lock);
+    for (size_t i = 0; i < h->n_campaigns; i++) {
+        if (strcmp(h->campaigns[i]->id, id) == 0) {
+            /* installed meanwhile (on a shared store, by this node's poller
+             * from the row its creation had just saved) */
+            pthread_rwlock_unlock(&h->campaigns_lock);
+            hush__campaign_free(c);
+            return hush_err_set(err, HUSH_EEXIST, "campaign %s is installed already", id);
+        }
+    }
     if (h->n_campaigns == h->cap_campaigns) {
         size_t cap = h->cap_campaigns ? h->cap_campaigns * 2 : 16;
         hush__campaign **grown = hush_realloc(h->campaigns, cap * sizeof *grown);
@@ -789,8 +798,17 @@ static int first_round(hush_collector *h, const campaign_spec *cs, const json_t 
                       : hush__fail_from(f, &err,
                                         src == HUSH_EEXIST ? "exists" : "unavailable");
     }
-    if (rc == 0 &&
-        hush__campaign_install(h, cs->id, cs->ps.name, now, spec, round, &err) != 0) {
+    int irc = rc == 0
+                  ? hush__campaign_install(h, cs->id, cs->ps.name, now, spec, round, &err)
+                  : 0;
+    if (irc == HUSH_EEXIST) {
+        /* saved by this request, installed from the store by the poller
+         * meanwhile: created all the same; answer with the installed round */
+        hush__round_put(round);
+        hush__campaign *c = hush__campaign_find(h, cs->id);
+        round = c != NULL ? c->cur : NULL;
+        rc = round != NULL ? 0 : hush__fail_internal(f, &err);
+    } else if (irc != 0) {
         rc = hush__fail_internal(f, &err);
     }
     if (rc != 0) {

@@ -24,21 +24,12 @@
  * reports are the other nodes' and reach this one as peers). */
 static int install_new(hush_collector *h, const hush__campaign_row *row, hush_err *err)
 {
-    hush__round *r = NULL;
-    int rc = hush__round_new(h, row->id, row->round, row->opened_at, row->publication,
-                             row->publication_len, row->signature, &r, err);
-    if (rc == 0 && (rc = hush__campaign_install(h, row->id, row->name, row->created_at,
-                                                row->spec, r, err)) != 0) {
-        hush__round_put(r);
-    }
-    if (rc == HUSH_EEXIST) { /* created here meanwhile */
+    int rc = hush__campaign_from_row(h, row, err);
+    if (rc == HUSH_EEXIST) { /* created by this node meanwhile */
         hush_err_clear(err);
         return 0;
     }
-    hush__campaign *c = rc == 0 ? hush__campaign_find(h, row->id) : NULL;
-    if (c != NULL) {
-        __atomic_store_n(&c->ended_at, row->ended_at, __ATOMIC_RELEASE);
-        __atomic_store_n(&c->archived_at, row->archived_at, __ATOMIC_RELEASE);
+    if (rc == 0) {
         hush__log(h, "info", "campaign %s (created by another node) installed", row->id);
     }
     return rc;

@@ -324,6 +324,10 @@ int hush__admin_token_load(hush_collector *h, hush_err *err);
 bool hush__admin_ok(hush_collector *h, const char *authorization);
 
 /* durable.c: what the domain keeps in the store, beyond single rows */
+/* A stored campaign installed with its open round (empty aggregate);
+ * HUSH_EEXIST if one with its id is installed already. */
+int hush__campaign_from_row(hush_collector *h, const hush__campaign_row *row,
+                            hush_err *err);
 /* At start: campaigns and model tasks from the store, then every open
  * round's aggregate rebuilt from its checkpoint and the batches after it. */
 int hush__state_load(hush_collector *h, hush_err *err);

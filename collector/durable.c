@@ -16,9 +16,9 @@
 
 /* ---- start ---- */
 
-static int campaign_loaded(void *ctx, const hush__campaign_row *row, hush_err *err)
+int hush__campaign_from_row(hush_collector *h, const hush__campaign_row *row,
+                            hush_err *err)
 {
-    hush_collector *h = ctx;
     hush__round *r = NULL;
     int rc = hush__round_new(h, row->id, row->round, row->opened_at, row->publication,
                              row->publication_len, row->signature, &r, err);
@@ -28,10 +28,15 @@ static int campaign_loaded(void *ctx, const hush__campaign_row *row, hush_err *e
     }
     hush__campaign *c = rc == 0 ? hush__campaign_find(h, row->id) : NULL;
     if (c != NULL) {
-        c->ended_at = row->ended_at;
-        c->archived_at = row->archived_at;
+        __atomic_store_n(&c->ended_at, row->ended_at, __ATOMIC_RELEASE);
+        __atomic_store_n(&c->archived_at, row->archived_at, __ATOMIC_RELEASE);
     }
     return rc;
+}
+
+static int campaign_loaded(void *ctx, const hush__campaign_row *row, hush_err *err)
+{
+    return hush__campaign_from_row(ctx, row, err);
 }
 
 /* Per campaign: its checkpoint installed as the open round's aggregate, and

@@ -114,3 +114,28 @@ Test(campaigns, ending_and_archiving_in_that_order)
     cr_assert_eq(hush__campaign_archive(fixture_h, c, &when, &cr, &f), HUSH_ESTATE);
     cr_assert_str_eq(f.reason, "campaign_archived");
 }
+
+/* (called under the store's lock, which hushd never holds while taking the
+ * campaigns lock; one thread here, so the order cannot deadlock) */
+static int install_row_again(void *ctx, const hush__campaign_row *row, hush_err *err)
+{
+    int *rc = ctx;
+    *rc = hush__campaign_from_row(fixture_h, row, err);
+    return 0;
+}
+
+/* On a shared store a node's poller may read the row of a campaign this
+ * node is creating and install it first: the second install is refused,
+ * never a second campaign with the same id. */
+Test(campaigns, a_campaign_is_installed_once_whoever_comes_second)
+{
+    fixture_campaign(fixture_h, poll_spec);
+    cr_assert_eq(fixture_h->n_campaigns, 1);
+    int rc = 0;
+    hush_err err = {0};
+    cr_assert_eq(fixture_h->store->ops->campaigns_each(fixture_h->store,
+                                                       install_row_again, &rc, &err),
+                 0);
+    cr_assert_eq(rc, HUSH_EEXIST, "%s", err.msg);
+    cr_assert_eq(fixture_h->n_campaigns, 1, "still one campaign with that id");
+}

@@ -102,6 +102,18 @@ def create_poll(c, cid):
         h.json("GET", "/v1/campaigns/" + cid)[0] == 200 for h in c.nodes))
 
 
+def create_mail(c):
+    """A synthetic campaign (rounds can be closed) every node knows."""
+    s, doc, _ = c.admin(0, "POST", "/v1/campaigns", {
+        "id": "mail", "name": "Mail", "kind": "synthetic", "candidates": TEXTS,
+        "epsilon": 8, "mechanism": "grr", "match_threshold": 0.1,
+        "embedder": {"kind": "hashed-ngram", "version": 1, "dim": 64, "seed": 3},
+        "min_reports": 0, "refine": {"keep": 2, "population": 4}})
+    expect(s == 201, "create: %s %s" % (s, doc))
+    wait_for("every node to know mail", lambda: all(
+        h.json("GET", "/v1/campaigns/mail")[0] == 200 for h in c.nodes))
+
+
 def n_reports(h, cid, rnd=None):
     path = "/v1/campaigns/%s/estimates" % cid + ("?round=%d" % rnd if rnd else "")
     s, doc, _ = h.json("GET", path)
@@ -248,14 +260,7 @@ def a_round_closed_while_three_nodes_ingest_counts_each_batch_once_or_refuses_it
     reset_db()
     c = Cluster()
     try:
-        s, doc, _ = c.admin(0, "POST", "/v1/campaigns", {
-            "id": "mail", "name": "Mail", "kind": "synthetic", "candidates": TEXTS,
-            "epsilon": 8, "mechanism": "grr", "match_threshold": 0.1,
-            "embedder": {"kind": "hashed-ngram", "version": 1, "dim": 64, "seed": 3},
-            "min_reports": 0, "refine": {"keep": 2, "population": 4}})
-        expect(s == 201, "create: %s %s" % (s, doc))
-        wait_for("every node to know mail", lambda: all(
-            h.json("GET", "/v1/campaigns/mail")[0] == 200 for h in c.nodes))
+        create_mail(c)
         load = Load(c, "mail")
         closed = {}
 
@@ -290,14 +295,7 @@ def a_node_that_never_comes_back_is_counted_by_the_close():
     reset_db()
     c = Cluster()
     try:
-        s, doc, _ = c.admin(0, "POST", "/v1/campaigns", {
-            "id": "mail", "name": "Mail", "kind": "synthetic", "candidates": TEXTS,
-            "epsilon": 8, "mechanism": "grr", "match_threshold": 0.1,
-            "embedder": {"kind": "hashed-ngram", "version": 1, "dim": 64, "seed": 3},
-            "min_reports": 0, "refine": {"keep": 2, "population": 4}})
-        expect(s == 201, "create: %s %s" % (s, doc))
-        wait_for("every node to know mail", lambda: all(
-            h.json("GET", "/v1/campaigns/mail")[0] == 200 for h in c.nodes))
+        create_mail(c)
         load = Load(c, "mail").run(1.0)
         c.nodes[2].kill()  # its last batches may be after its last checkpoint
         s, doc, _ = c.admin(0, "POST", "/v1/campaigns/mail/rounds", {"round": 1})
