@@ -184,65 +184,28 @@ int hush__cluster_sync(hush_collector *h, hush_err *err)
     return rc;
 }
 
-static void *poller_main(void *arg)
+/* Every poll interval: the other nodes' changes (said once when reading
+ * them fails, and once when it works again). */
+static void poller_tick(void *ctx)
 {
-    hush_collector *h = arg;
-    bool failing = false;
-    pthread_mutex_lock(&h->poller_lock);
-    while (!h->poller_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += h->cfg.poll_interval_s;
-        pthread_cond_timedwait(&h->poller_cond, &h->poller_lock, &ts);
-        if (h->poller_stop) {
-            break;
-        }
-        pthread_mutex_unlock(&h->poller_lock);
-        hush_err err = {0};
-        int rc = hush__cluster_sync(h, &err);
-        if (rc != 0 && !failing) {
-            hush__log(h, "error", "reading the other nodes' changes failed: %s", err.msg);
-        } else if (rc == 0 && failing) {
-            hush__log(h, "info", "reading the other nodes' changes works again");
-        }
-        failing = rc != 0;
-        pthread_mutex_lock(&h->poller_lock);
+    hush_collector *h = ctx;
+    hush_err err = {0};
+    int rc = hush__cluster_sync(h, &err);
+    if (rc != 0 && !h->poller_failing) {
+        hush__log(h, "error", "reading the other nodes' changes failed: %s", err.msg);
+    } else if (rc == 0 && h->poller_failing) {
+        hush__log(h, "info", "reading the other nodes' changes works again");
     }
-    pthread_mutex_unlock(&h->poller_lock);
-    return NULL;
+    h->poller_failing = rc != 0;
 }
 
 int hush__poller_start(hush_collector *h, hush_err *err)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&h->poller_cond, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&h->poller_lock, NULL);
-    h->poller_stop = false;
-    int rc = pthread_create(&h->poller, NULL, poller_main, h);
-    if (rc != 0) {
-        pthread_cond_destroy(&h->poller_cond);
-        pthread_mutex_destroy(&h->poller_lock);
-        return hush_err_set(err, HUSH_EIO, "cannot start the poller thread: %s",
-                            strerror(rc));
-    }
-    h->poller_started = true;
-    return 0;
+    return hush__ticker_start(&h->poller, h->cfg.poll_interval_s, poller_tick, h,
+                              "poller", err);
 }
 
 void hush__poller_stop(hush_collector *h)
 {
-    if (!h->poller_started) {
-        return;
-    }
-    pthread_mutex_lock(&h->poller_lock);
-    h->poller_stop = true;
-    pthread_cond_broadcast(&h->poller_cond);
-    pthread_mutex_unlock(&h->poller_lock);
-    pthread_join(h->poller, NULL);
-    pthread_cond_destroy(&h->poller_cond);
-    pthread_mutex_destroy(&h->poller_lock);
-    h->poller_started = false;
+    hush__ticker_stop(&h->poller);
 }

@@ -245,20 +245,13 @@ struct hush_collector {
     hush_wordvec *wordvec; /* --word-vectors, or NULL */
     char **corpus;         /* the public generator corpus, one text each */
     size_t n_corpus;
-    pthread_t refiner;
-    bool refiner_started;
-    pthread_mutex_t refiner_lock;
-    pthread_cond_t refiner_cond;
-    bool refiner_stop;
+    hush__ticker refiner; /* automatic rounds, model round deadlines */
 
     /* several nodes on one store (cluster.c): the poller that reads what the
      * other nodes changed */
     bool clustered; /* the store is shared (PostgreSQL) */
-    pthread_t poller;
-    bool poller_started;
-    pthread_mutex_t poller_lock;
-    pthread_cond_t poller_cond;
-    bool poller_stop;
+    hush__ticker poller;
+    bool poller_failing; /* (the poller thread's own) */
 };
 
 /* peers.c: the other nodes' shares of a round */

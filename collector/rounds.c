@@ -709,66 +709,31 @@ static void auto_check(hush_collector *h, hush__campaign *c)
     json_decref(out);
 }
 
-static void *refiner_main(void *arg)
+/* Once a second: automatic closes that are due, model rounds past their
+ * deadline. */
+static void refiner_tick(void *ctx)
 {
-    hush_collector *h = arg;
-    pthread_mutex_lock(&h->refiner_lock);
-    while (!h->refiner_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += 1;
-        pthread_cond_timedwait(&h->refiner_cond, &h->refiner_lock, &ts);
-        if (h->refiner_stop) {
-            break;
-        }
-        pthread_mutex_unlock(&h->refiner_lock);
+    hush_collector *h = ctx;
+    pthread_rwlock_rdlock(&h->campaigns_lock);
+    size_t n = h->n_campaigns;
+    pthread_rwlock_unlock(&h->campaigns_lock);
+    for (size_t i = 0; i < n; i++) {
         pthread_rwlock_rdlock(&h->campaigns_lock);
-        size_t n = h->n_campaigns;
+        hush__campaign *c = h->campaigns[i];
         pthread_rwlock_unlock(&h->campaigns_lock);
-        for (size_t i = 0; i < n; i++) {
-            pthread_rwlock_rdlock(&h->campaigns_lock);
-            hush__campaign *c = h->campaigns[i];
-            pthread_rwlock_unlock(&h->campaigns_lock);
-            auto_check(h, c);
-        }
-        hush__tasks_tick(h); /* model rounds past their deadline */
-        pthread_mutex_lock(&h->refiner_lock);
+        auto_check(h, c);
     }
-    pthread_mutex_unlock(&h->refiner_lock);
-    return NULL;
+    hush__tasks_tick(h); /* model rounds past their deadline */
 }
 
 int hush__refiner_start(hush_collector *h, hush_err *err)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&h->refiner_cond, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&h->refiner_lock, NULL);
-    h->refiner_stop = false;
-    int rc = pthread_create(&h->refiner, NULL, refiner_main, h);
-    if (rc != 0) {
-        return hush_err_set(err, HUSH_EIO, "cannot start the refiner thread: %s",
-                            strerror(rc));
-    }
-    h->refiner_started = true;
-    return 0;
+    return hush__ticker_start(&h->refiner, 1, refiner_tick, h, "refiner", err);
 }
 
 void hush__refiner_stop(hush_collector *h)
 {
-    if (!h->refiner_started) {
-        return;
-    }
-    pthread_mutex_lock(&h->refiner_lock);
-    h->refiner_stop = true;
-    pthread_cond_broadcast(&h->refiner_cond);
-    pthread_mutex_unlock(&h->refiner_lock);
-    pthread_join(h->refiner, NULL);
-    pthread_cond_destroy(&h->refiner_cond);
-    pthread_mutex_destroy(&h->refiner_lock);
-    h->refiner_started = false;
+    hush__ticker_stop(&h->refiner);
 }
 
 /* ---- the public corpus ---- */

@@ -70,3 +70,64 @@ void hush__log(hush_collector *h, const char *level, const char *fmt, ...)
         fflush(stderr);
     }
 }
+
+/* ---- periodic threads ---- */
+
+static void *ticker_main(void *arg)
+{
+    hush__ticker *t = arg;
+    pthread_mutex_lock(&t->lock);
+    while (!t->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += t->interval;
+        pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+        if (t->stop) {
+            break;
+        }
+        pthread_mutex_unlock(&t->lock);
+        t->fn(t->ctx);
+        pthread_mutex_lock(&t->lock);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+int hush__ticker_start(hush__ticker *t, unsigned interval, void (*fn)(void *ctx),
+                       void *ctx, const char *what, hush_err *err)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&t->lock, NULL);
+    t->stop = false;
+    t->interval = interval;
+    t->fn = fn;
+    t->ctx = ctx;
+    int rc = pthread_create(&t->thread, NULL, ticker_main, t);
+    if (rc != 0) {
+        pthread_cond_destroy(&t->cond);
+        pthread_mutex_destroy(&t->lock);
+        return hush_err_set(err, HUSH_EIO, "cannot start the %s thread: %s", what,
+                            strerror(rc));
+    }
+    t->started = true;
+    return 0;
+}
+
+void hush__ticker_stop(hush__ticker *t)
+{
+    if (!t->started) {
+        return;
+    }
+    pthread_mutex_lock(&t->lock);
+    t->stop = true;
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->thread, NULL);
+    pthread_cond_destroy(&t->cond);
+    pthread_mutex_destroy(&t->lock);
+    t->started = false;
+}

@@ -5,6 +5,8 @@
 #ifndef HUSH_COLLECTOR_UTIL_H
 #define HUSH_COLLECTOR_UTIL_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -21,5 +23,23 @@ int hush__mkdir_p(const char *path, mode_t mode, hush_err *err);
  * never only in the access log. */
 void hush__log(hush_collector *h, const char *level, const char *fmt, ...)
     HUSH_PRINTF(3, 4);
+
+/* A thread that calls fn(ctx) every `interval` seconds until stopped (the
+ * automatic rounds, the poller of a node among several). */
+typedef struct hush__ticker {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stop, started;
+    unsigned interval;
+    void (*fn)(void *ctx);
+    void *ctx;
+} hush__ticker;
+
+int hush__ticker_start(hush__ticker *t, unsigned interval, void (*fn)(void *ctx),
+                       void *ctx, const char *what, hush_err *err);
+/* Stops and joins it (waits for a call in progress); a ticker never
+ * started is left alone. */
+void hush__ticker_stop(hush__ticker *t);
 
 #endif
