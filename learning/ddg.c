@@ -51,19 +51,32 @@ int hush_ddg_plan(uint32_t dim, double clip, uint32_t n_min, uint32_t n_max,
                   .beta = exp(-0.5)};
     memcpy(g.seed, seed, sizeof g.seed);
     double d = g.padded;
-    /* per coordinate of the sum, in units of clip/gamma: n_max aligned
-     * rotated updates, then the noise's tail (its sd ~ z sqrt(n_max/n_min)
-     * in the same units), then one unit of rounding per device */
+    /* a coordinate of the sum, in lattice units, must stay below `half`:
+     * n_max aligned rotated updates (each at most c/gamma * r), the noise's
+     * tail (k sd; the sd is sigma sqrt(n_max), sigma = z delta2 / sqrt(n_min),
+     * plus one for sigma's rounding up) and one unit of rounding per device
+     * (in `half`).  delta2 grows with c/gamma, so c/gamma is shrunk until
+     * the bound holds with the delta2 it implies. */
     double r = sqrt(2.0 * log(2.0 * d * n_max / WRAP_FAILURE) / d);
     double k = sqrt(2.0 * log(2.0 * d / WRAP_FAILURE));
-    double per = n_max * r + k * z * sqrt((double)n_max / n_min) * 1.02;
-    double half = ldexp(1.0, (int)bits - 1) - n_max;
-    if (half <= per) {
+    double spread = sqrt((double)n_max / n_min), half = ldexp(1.0, (int)bits - 1) - n_max;
+    double c_over_gamma = half > 0 ? half / (n_max * r + k * z * spread) : 0;
+    for (int it = 0; it < 60 && c_over_gamma > 0; it++) {
+        double need =
+            c_over_gamma * n_max * r +
+            k * sqrt((double)n_max) *
+                (z * rounded_bound(c_over_gamma, g.padded, g.beta) / sqrt((double)n_min) +
+                 1.0);
+        if (need <= half) {
+            break;
+        }
+        c_over_gamma *= 0.99 * half / need;
+    }
+    if (!(c_over_gamma >= 1.0)) {
         return hush_err_set(err, HUSH_EINVAL,
                             "ddg: %u bits cannot hold the sum of %u updates; use more",
                             bits, n_max);
     }
-    double c_over_gamma = half / per;
     g.gamma = clip / c_over_gamma;
     g.delta2 = rounded_bound(c_over_gamma, g.padded, g.beta);
     double sigma = ceil(z * g.delta2 / sqrt((double)n_min));

@@ -251,9 +251,7 @@ int hush_secagg_client_share(hush_secagg_client *c, const hush_secagg_params *p,
     hush_free(all);
     if (rc != 0) {
         hush_free(boxes);
-        if (c->stage != ABORTED) {
-            c->stage = ABORTED;
-        }
+        c->stage = ABORTED;
         return rc;
     }
     c->stage = SHARED;
