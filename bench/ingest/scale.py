@@ -38,6 +38,7 @@ from run import free_port, post, run_env  # noqa: E402
 from hushlib import Postgres  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
+LEGACY = [False]  # --legacy: a hushd from before --node-id (one node only)
 TARGET = 10_000_000  # reports/s the projection is for
 
 
@@ -92,7 +93,9 @@ def start_nodes(hushd, store, n, shared):
                 "--key-dir", os.path.join(shared, "keys"),
                 "--admin-token-file", os.path.join(shared, "admin-token")]
         if store != "sqlite":
-            args += ["--store", store, "--node-id", "bench-%d" % i]
+            args += ["--store", store]
+            if n > 1 or not LEGACY[0]:
+                args += ["--node-id", "bench-%d" % i]
         proc = subprocess.Popen(args, cwd=work, stderr=subprocess.DEVNULL)
         base = "http://127.0.0.1:%d" % port
         for _ in range(200):
@@ -181,10 +184,18 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=128)
     ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--only-postgres-one", action="store_true",
+                    help="only one node on PostgreSQL (to compare two hushd builds)")
+    ap.add_argument("--legacy", action="store_true",
+                    help="the hushd predates --node-id (with --only-postgres-one)")
     a = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/ingest: wrk is missing (scripts/install-deps installs it)")
     hushd = os.path.abspath(a.hushd)
+    LEGACY[0] = a.legacy
+    if a.only_postgres_one:
+        one(hushd, "postgres", 1, a.seconds, a.connections)
+        return
     one(hushd, "sqlite", 1, a.seconds, a.connections)
     single = one(hushd, "postgres", 1, a.seconds, a.connections)
     multi = one(hushd, "postgres", a.nodes, a.seconds, a.connections)
