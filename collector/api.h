@@ -65,6 +65,8 @@ enum MHD_Result hush__reply_outcome(hush__req *rq, int rc, int status, json_t *d
                                     const hush__fail *f);
 /* A query argument, or NULL. */
 const char *hush__query(hush__req *rq, const char *name);
+/* A request header's value, or NULL. */
+const char *hush__header(hush__req *rq, const char *name);
 /* Whether the request carries the admin bearer token. */
 bool hush__req_admin(hush__req *rq);
 

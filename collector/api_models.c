@@ -61,3 +61,34 @@ enum MHD_Result hush__api_model_close(hush__req *rq)
     int rc = hush__task_close_now(rq->h, rq->task, &out, &f);
     return hush__reply_outcome(rq, rc, 201, out, &f);
 }
+
+/* Secure aggregation: GET answers the attempt's status, or with
+ * ?session=S&index=I that device's stage document; POST takes a device's
+ * stage document (its keys without a session; later ones with ?session=S
+ * and the Hush-Secagg-Token its keys got). */
+enum MHD_Result hush__api_model_secagg_get(hush__req *rq)
+{
+    char *body = NULL;
+    json_t *status = NULL;
+    hush__fail f = {0};
+    int rc = hush__task_secagg_get(rq->h, rq->task, hush__query(rq, "session"),
+                                   hush__query(rq, "index"), &body, &status, &f);
+    if (rc != 0) {
+        return hush__reply_fail(rq, &f);
+    }
+    if (status != NULL) {
+        return hush__reply_json(rq, 200, status);
+    }
+    return hush__reply(rq, 200, body, strlen(body), "application/json", NULL, NULL);
+}
+
+enum MHD_Result hush__api_model_secagg_post(hush__req *rq)
+{
+    json_t *out = NULL;
+    hush__fail f = {0};
+    const char *session = hush__query(rq, "session");
+    int rc = hush__task_secagg_post(
+        rq->h, rq->task, session, hush__header(rq, HUSH_SECAGG_TOKEN_HEADER),
+        rq->body.data != NULL ? rq->body.data : "", rq->body.len, &out, &f);
+    return hush__reply_outcome(rq, rc, session == NULL ? 201 : 200, out, &f);
+}

@@ -507,6 +507,14 @@ json_t *hush__tasks_list(hush_collector *h);
 int hush__task_close_now(hush_collector *h, hush__task *t, json_t **out, hush__fail *f);
 /* Closes rounds whose deadline passed (the refiner thread). */
 void hush__tasks_tick(hush_collector *h);
+/* Secure aggregation (models_secagg.h): a device's stage document (session
+ * NULL: its keys), and what it fetches (session and index NULL: the
+ * attempt's status in *status, else its stage document in *body). */
+int hush__task_secagg_post(hush_collector *h, hush__task *t, const char *session,
+                           const char *token, const char *body, size_t len, json_t **out,
+                           hush__fail *f);
+int hush__task_secagg_get(hush_collector *h, hush__task *t, const char *session,
+                          const char *index, char **body, json_t **status, hush__fail *f);
 void hush__tasks_free(hush_collector *h);
 /* The stored model tasks restored, each with its open round's updates. */
 int hush__tasks_load(hush_collector *h, hush_err *err);

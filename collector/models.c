@@ -27,6 +27,7 @@
 #include <stdlib.h>
 
 #include "domain.h"
+#include "models_secagg.h"
 
 #define TASK_FIELDS_MAX 32
 
@@ -54,7 +55,10 @@ struct hush__task {
     double q, z, z_update, delta, target_eps, bit_noise, clip_lr, target_quantile;
     double local_noise; /* devices noise their own updates (local DP) */
     bool adaptive, fedper;
-    bool dp_none; /* "dp": "none": explicitly no central privacy */
+    bool dp_none;     /* "dp": "none": explicitly no central privacy */
+    bool distributed; /* "dp": "distributed": devices add the noise */
+    /* "aggregation": "secagg" with "dp": "distributed"; NULL: plain */
+    hush__task_sa *sa;
     uint32_t expected, min_clients, max_rounds, round_seconds;
     size_t update_size;
     /* state */
@@ -80,6 +84,7 @@ static void task_free(hush__task *t)
     hush_model_free(t->global);
     hush_fedavg_free(t->agg);
     hush_server_opt_free(t->opt);
+    hush__task_sa_free(t->sa);
     hush_free(t->pub_body);
     hush_free(t->signature);
     pthread_mutex_destroy(&t->lock);
@@ -114,6 +119,9 @@ static double epsilon_after(const hush__task *t, uint32_t rounds, double *order)
 {
     double eps = 0;
     *order = NAN;
+    if (t->sa != NULL) { /* per device, over the participations it allows */
+        return hush__task_sa_epsilon(t->sa, rounds, t->delta);
+    }
     if (t->z <= 0 || rounds == 0) {
         return t->z <= 0 && rounds > 0 ? INFINITY : 0;
     }
@@ -163,6 +171,10 @@ static int publish(hush_collector *h, hush__task *t, hush_err *err)
         return rc;
     }
     json_t *doc = json_deep_copy(t->template);
+    if (doc != NULL && t->sa != NULL) {
+        json_object_set_new(doc, "aggregation", json_string("secagg"));
+        json_object_set_new(doc, "secagg", hush__task_sa_publication(t->sa, t->delta));
+    }
     if (doc == NULL || json_object_set_new(doc, "round", json_integer(t->round)) != 0 ||
         json_object_set_new(doc, "clip_norm", json_real(t->clip)) != 0 ||
         json_object_set_new(doc, "weights", json_string(weights)) != 0) {
@@ -229,6 +241,8 @@ static const char *const create_fields[] = {"id",
                                             "budget",
                                             "seed",
                                             "dp",
+                                            "aggregation",
+                                            "secure_aggregation",
                                             NULL};
 
 /*
@@ -382,15 +396,31 @@ static int spec_sampling(const json_t *req, hush__task *t, hush__fail *f)
  * never implied by a 0 or a missing number. */
 static int spec_privacy(const json_t *req, hush__task *t, hush__fail *f)
 {
-    const json_t *dpv = json_object_get(req, "dp");
-    const char *dp = json_string_value(dpv);
+    const json_t *dpv = json_object_get(req, "dp"),
+                 *aggv = json_object_get(req, "aggregation");
+    const char *dp = json_string_value(dpv), *agg = json_string_value(aggv);
     hush_err err = {0};
     if (dpv != NULL &&
-        (dp == NULL || (strcmp(dp, "central") != 0 && strcmp(dp, "none") != 0))) {
-        return hush__fail_set(f, HUSH_EINVAL, "invalid_privacy",
-                              "\"dp\" must be \"central\" (the default) or \"none\"");
+        (dp == NULL || (strcmp(dp, "central") != 0 && strcmp(dp, "none") != 0 &&
+                        strcmp(dp, "distributed") != 0))) {
+        return hush__fail_set(
+            f, HUSH_EINVAL, "invalid_privacy",
+            "\"dp\" must be \"central\" (the default), \"distributed\" or \"none\"");
+    }
+    if (aggv != NULL &&
+        (agg == NULL || (strcmp(agg, "plain") != 0 && strcmp(agg, "secagg") != 0))) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_task",
+                              "\"aggregation\" must be \"plain\" (the default) or "
+                              "\"secagg\"");
     }
     t->dp_none = dp != NULL && strcmp(dp, "none") == 0;
+    t->distributed = dp != NULL && strcmp(dp, "distributed") == 0;
+    if (t->distributed != (agg != NULL && strcmp(agg, "secagg") == 0)) {
+        return hush__fail_set(
+            f, HUSH_EINVAL, "invalid_privacy",
+            "\"aggregation\": \"secagg\" goes with \"dp\": \"distributed\" (the devices "
+            "add the noise, the collector sees only the sum), and only with it");
+    }
     const json_t *te = json_object_get(req, "target_epsilon");
     const json_t *nm = json_object_get(req, "noise_multiplier");
     if (t->dp_none && (te != NULL || nm != NULL)) {
@@ -407,7 +437,7 @@ static int spec_privacy(const json_t *req, hush__task *t, hush__fail *f)
             HUSH_LDP_EPSILON_MIN, te == NULL ? "nothing" : "another value");
     }
     t->z = 0;
-    if (!t->dp_none && nm == NULL &&
+    if (!t->dp_none && !t->distributed && nm == NULL &&
         hush_rdp_noise_for_epsilon(t->q, t->max_rounds, t->delta, t->target_eps, &t->z,
                                    &err) != 0) {
         return hush__fail_set(f, HUSH_EINVAL, "invalid_privacy", "%s", err.msg);
@@ -422,6 +452,12 @@ static int spec_privacy(const json_t *req, hush__task *t, hush__fail *f)
         }
     }
     t->local_noise = num(req, "local_noise_multiplier", 0);
+    if (t->distributed &&
+        (t->local_noise != 0 || json_object_get(req, "adaptive_clipping"))) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_privacy",
+                              "distributed DP takes neither local noise nor adaptive "
+                              "clipping (the collector sees no single update)");
+    }
     double lambda = num(req, "ditto_lambda", 0.1);
     if (!(t->local_noise >= 0 && t->local_noise <= 1e4) ||
         !(lambda >= 0 && lambda <= 1e4)) {
@@ -527,6 +563,50 @@ static int spec_model(hush_collector *h, const json_t *req, hush__task *t,
     return 0;
 }
 
+/* Secure aggregation with distributed DP: the plan for this update size
+ * (the noise multiplier solved for the target epsilon) and the first
+ * attempt, whose plan the publication carries. */
+static int spec_secagg(hush_collector *h, const json_t *req, hush__task *t, hush__fail *f)
+{
+    if (!t->distributed) {
+        return json_object_get(req, "secure_aggregation") == NULL
+                   ? 0
+                   : hush__fail_set(f, HUSH_EINVAL, "invalid_secagg",
+                                    "\"secure_aggregation\" needs \"aggregation\": "
+                                    "\"secagg\"");
+    }
+    hush__sa_spec sp = {0};
+    hush_err err = {0};
+    int rc = hush__sa_spec_read(
+        req, (uint32_t)t->update_size, t->clip, t->max_rounds, t->delta,
+        json_object_get(req, "noise_multiplier") != NULL ? 0 : t->target_eps, t->z, &sp,
+        f);
+    if (rc != 0) {
+        return rc;
+    }
+    /* a masked vector (the padded length, 4 bytes a value, in base64) in one
+     * request */
+    size_t padded = 1;
+    while (padded < t->update_size) {
+        padded *= 2;
+    }
+    if ((padded * 4 + 2) / 3 * 4 + 512 > h->cfg.max_body_bytes) {
+        return hush__fail_set(f, HUSH_EINVAL, "too_large_for_updates",
+                              "a masked update of this model is %zu bytes: more than "
+                              "--max-body-bytes %zu",
+                              (padded * 4 + 2) / 3 * 4 + 512, h->cfg.max_body_bytes);
+    }
+    t->z = t->z_update = sp.z;
+    if ((rc = hush__task_sa_new(&sp, (uint32_t)t->update_size, t->clip, &t->sa, f)) !=
+        0) {
+        return rc;
+    }
+    if (hush__task_sa_open(t->sa, t->round, true, hush__now(), &err) != 0) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_secagg", "%s", err.msg);
+    }
+    return 0;
+}
+
 /* A task from its spec (a creation request, or the stored one at start),
  * checked part by part in the order the API documents. */
 static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out,
@@ -551,6 +631,9 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     }
     if (rc == 0) {
         rc = spec_model(h, req, t, &spec, f);
+    }
+    if (rc == 0) {
+        rc = spec_secagg(h, req, t, f);
     }
     if (rc == 0) {
         t->spec = hush_json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
@@ -705,6 +788,9 @@ static void snapshot_restore(hush_collector *h, hush__task *t, const task_snapsh
     t->state = TASK_RUNNING;
     (void)make_aggregator(t, NULL);
     (void)task_replay(h, t, NULL);
+    if (t->sa != NULL) { /* the released sum is lost: the round runs again */
+        (void)hush__task_sa_open(t->sa, t->round, true, hush__now(), NULL);
+    }
     (void)publish(h, t, NULL);
 }
 
@@ -732,10 +818,60 @@ static int advance(hush_collector *h, hush__task *t, const float *mean, double s
                              .epsilon = epsilon_after(t, t->done, &order),
                              .aggregate_ms = agg_ms};
     int rc = make_aggregator(t, err);
+    if (rc == 0 && t->sa != NULL && t->state == TASK_RUNNING) {
+        rc = hush__task_sa_open(t->sa, t->round, true, hush__now(), err);
+    }
     if (rc == 0) {
         rc = publish(h, t, err);
     }
     return rc != 0 ? rc : task_save(h, t, false, &rec, err);
+}
+
+/* A securely aggregated round's sum (its mean over `n` survivors) applied:
+ * the next round.  Called with t->lock held; on failure the model is as
+ * it was and the round runs again. */
+static int apply_secagg(hush_collector *h, hush__task *t, const float *mean, uint32_t n,
+                        double t0, hush_err *err)
+{
+    task_snapshot sn = {0};
+    int rc = snapshot_take(t, &sn, err);
+    if (rc == 0 &&
+        (rc = advance(h, t, mean, NAN, n, (hush__now() - t0) * 1e3, err)) != 0) {
+        snapshot_restore(h, t, &sn);
+    }
+    t->opened = hush__now();
+    hush_free(sn.opt);
+    hush_model_free(sn.model);
+    return rc;
+}
+
+/* Moves a secure-aggregation task's attempt on (t->lock held): a failed
+ * attempt logged and the next one opened; a released sum applied. */
+static void settle_secagg(hush_collector *h, hush__task *t)
+{
+    if (t->sa == NULL || t->state != TASK_RUNNING) {
+        return;
+    }
+    double t0 = hush__now();
+    float *mean = hush_malloc(t->update_size * sizeof *mean);
+    const char *failed = NULL;
+    uint32_t n = 0;
+    hush_err err = {0};
+    int rc = mean == NULL ? hush_err_set(&err, HUSH_ENOMEM, "out of memory")
+                          : hush__task_sa_settle(t->sa, t0, mean, &n, &failed, &err);
+    if (failed != NULL) {
+        hush__log(h, "warn", "model %s: secure aggregation failed, nothing released: %s",
+                  t->id, failed);
+    }
+    uint32_t round = t->round;
+    if (rc == 1 && (rc = apply_secagg(h, t, mean, n, t0, &err)) == 0) {
+        hush__log(h, "info", "model %s: round %u closed with the sum of %u devices",
+                  t->id, round, n);
+    }
+    if (rc != 0) {
+        hush__log(h, "error", "model %s round %u: %s", t->id, round, err.msg);
+    }
+    hush_free(mean);
 }
 
 /* Closes the open round: noise, average, optimizer, clip; the next round.
@@ -780,6 +916,13 @@ int hush__task_update(hush_collector *h, hush__task *t, const char *body, size_t
     if (strcmp(u.model, t->id) != 0) {
         hush__fail_set(f, HUSH_EINVAL, "invalid_update", "the update names model \"%s\"",
                        u.model);
+        goto out;
+    }
+    if (t->sa != NULL) {
+        hush__fail_set(f, HUSH_ESTATE, "secagg_only",
+                       "task %s takes updates only through secure aggregation "
+                       "(/v1/models/%s/secagg)",
+                       t->id, t->id);
         goto out;
     }
     if (t->state != TASK_RUNNING) {
@@ -835,6 +978,11 @@ int hush__task_close_now(hush_collector *h, hush__task *t, json_t **out, hush__f
     if (t->state != TASK_RUNNING) {
         hush__fail_set(f, HUSH_ESTATE, state_name(t->state), "task %s is %s", t->id,
                        state_name(t->state));
+    } else if (t->sa != NULL) {
+        hush__fail_set(f, HUSH_ESTATE, "secagg_only",
+                       "a secure-aggregation round closes when its protocol ends "
+                       "(GET /v1/models/%s/secagg)",
+                       t->id);
     } else if (n == 0) {
         hush__fail_set(f, HUSH_ESTATE, "no_updates", "round %u of %s has no updates yet",
                        round, t->id);
@@ -870,7 +1018,8 @@ void hush__tasks_tick(hush_collector *h)
         hush__task *t = h->tasks[i];
         pthread_rwlock_unlock(&h->campaigns_lock);
         pthread_mutex_lock(&t->lock);
-        if (t->state == TASK_RUNNING && t->round_seconds > 0 &&
+        settle_secagg(h, t);
+        if (t->sa == NULL && t->state == TASK_RUNNING && t->round_seconds > 0 &&
             hush__now() - t->opened >= t->round_seconds &&
             hush_fedavg_count(t->agg) >= t->min_clients) {
             hush_err err = {0};
@@ -878,6 +1027,65 @@ void hush__tasks_tick(hush_collector *h)
         }
         pthread_mutex_unlock(&t->lock);
     }
+}
+
+/* Whether the task runs secure aggregation now (t->lock held). */
+static int secagg_open(hush__task *t, hush__fail *f)
+{
+    if (t->sa == NULL) {
+        return hush__fail_set(f, HUSH_ENOTFOUND, "not_secagg",
+                              "task %s aggregates plain updates (POST "
+                              "/v1/models/%s/updates)",
+                              t->id, t->id);
+    }
+    if (t->state != TASK_RUNNING) {
+        return hush__fail_set(f, HUSH_ESTATE, state_name(t->state),
+                              "task %s is %s: no more rounds", t->id,
+                              state_name(t->state));
+    }
+    return 0;
+}
+
+int hush__task_secagg_post(hush_collector *h, hush__task *t, const char *session,
+                           const char *token, const char *body, size_t len, json_t **out,
+                           hush__fail *f)
+{
+    *out = NULL;
+    pthread_mutex_lock(&t->lock);
+    int rc = secagg_open(t, f);
+    if (rc == 0) {
+        rc = hush__task_sa_post(t->sa, session, token, body, len, hush__now(), out, f);
+        settle_secagg(h, t); /* it may have been the last document a stage waited for */
+    }
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+int hush__task_secagg_get(hush_collector *h, hush__task *t, const char *session,
+                          const char *index, char **body, json_t **status, hush__fail *f)
+{
+    *body = NULL;
+    *status = NULL;
+    pthread_mutex_lock(&t->lock);
+    settle_secagg(h, t);
+    int rc = secagg_open(t, f);
+    char *end = NULL;
+    unsigned long i = index != NULL ? strtoul(index, &end, 10) : 0;
+    if (rc == 0 && session == NULL && index == NULL) {
+        *status = hush__task_sa_status(t->sa, hush__now());
+        rc = *status != NULL
+                 ? 0
+                 : hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
+    } else if (rc == 0 && (index == NULL || session == NULL || end == index ||
+                           *end != '\0' || i >= HUSH_SECAGG_MAX_DEVICES)) {
+        rc = hush__fail_set(
+            f, HUSH_EINVAL, "invalid_query",
+            "a stage document needs ?session=S&index=I (the keys' answer)");
+    } else if (rc == 0) {
+        rc = hush__task_sa_get(t->sa, session, (uint32_t)i, hush__now(), body, f);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return rc;
 }
 
 char *hush__task_publication(hush__task *t, char **signature, size_t *len)
@@ -894,6 +1102,31 @@ char *hush__task_publication(hush__task *t, char **signature, size_t *len)
     return body;
 }
 
+/* The privacy document of a secure-aggregation task: distributed DP. */
+static void privacy_secagg(const hush__task *t, json_t *doc)
+{
+    uint32_t p = t->done;
+    double eps = epsilon_after(t, p, &(double){0});
+    json_object_set_new(doc, "dp", json_string("distributed"));
+    json_object_set_new(doc, "aggregation", json_string("secagg"));
+    json_object_set_new(doc, "accountant",
+                        json_string("distributed-discrete-gaussian (KLS21), per "
+                                    "participation, no amplification"));
+    json_object_set_new(doc, "epsilon", json_real(eps));
+    json_object_set_new(doc, "epsilon_at_most",
+                        json_real(epsilon_after(t, UINT32_MAX, &(double){0})));
+    json_object_set_new(
+        doc, "guarantee",
+        json_string("distributed (epsilon, delta)-DP per device over at most "
+                    "max_participations rounds, which each device enforces: the "
+                    "collector sees only sums of at least min_devices devices' noised "
+                    "updates, as long as no more than the dishonest fraction of the "
+                    "devices in a round are its own"));
+    json_object_set_new(doc, "sampling",
+                        json_string("none counted: the collector sees who takes part"));
+    hush__task_sa_privacy(t->sa, doc);
+}
+
 json_t *hush__task_privacy(hush__task *t)
 {
     pthread_mutex_lock(&t->lock);
@@ -905,7 +1138,9 @@ json_t *hush__task_privacy(hush__task *t)
                   "accountant", "rdp-sampled-gaussian", "noise_multiplier", t->z,
                   "sampling_rate", t->q, "max_rounds", (json_int_t)t->max_rounds, "delta",
                   t->delta, "target_epsilon", t->target_eps, "clip_norm", t->clip);
-    if (doc != NULL) {
+    if (doc != NULL && t->sa != NULL) {
+        privacy_secagg(t, doc);
+    } else if (doc != NULL) {
         json_object_set_new(doc, "dp", json_string(t->dp_none ? "none" : "central"));
         json_object_set_new(doc, "epsilon", t->z > 0 ? json_real(eps) : json_null());
         json_object_set_new(doc, "best_order",
@@ -1038,6 +1273,13 @@ static int task_restore(void *ctx, const hush__task_row *row, hush_err *err)
     t->state = state;
     t->clip = clip;
     t->opened = hush__now();
+    /* an attempt in flight at the stop is lost (nothing of it was stored):
+     * the round starts again with a fresh one */
+    if (t->sa != NULL && state == TASK_RUNNING &&
+        (rc = hush__task_sa_open(t->sa, round, true, t->opened, err)) != 0) {
+        task_free(t);
+        return rc;
+    }
     if ((rc = make_aggregator(t, err)) != 0 || (rc = publish(h, t, err)) != 0 ||
         (rc = task_replay(h, t, err)) != 0 || (rc = install(h, t, err)) != 0) {
         task_free(t);

@@ -142,6 +142,11 @@ const char *hush__query(hush__req *rq, const char *name)
     return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+const char *hush__header(hush__req *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
 bool hush__req_admin(hush__req *rq)
 {
     return hush__admin_ok(rq->h,

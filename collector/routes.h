@@ -29,34 +29,36 @@
 #define ROUTE_OBJECT 32u
 
 /* X(name, method, path, flags, admin_what) */
-#define HUSH__ROUTES(X)                                                                 \
-    X(healthz, GET, "/healthz", 0, NULL)                                                \
-    X(readyz, GET, "/readyz", 0, NULL)                                                  \
-    X(metrics, GET, "/metrics", 0, NULL)                                                \
-    X(keys, GET, "/v1/keys", 0, NULL)                                                   \
-    X(keys_rotate, POST, "/v1/keys/rotate", ROUTE_ADMIN, "rotating the signing key")    \
-    X(compact, POST, "/v1/store/compact", ROUTE_ADMIN, "compacting the store")          \
-    X(reports, POST, "/v1/reports", ROUTE_JSON, NULL)                                   \
-    X(campaigns_list, GET, "/v1/campaigns", 0, NULL)                                    \
-    X(campaigns_create, POST, "/v1/campaigns", ROUTE_ADMIN | ROUTE_JSON | ROUTE_OBJECT, \
-      "creating a campaign")                                                            \
-    X(campaign_get, GET, "/v1/campaigns/{id}", ROUTE_CAMPAIGN, NULL)                    \
-    X(estimates, GET, "/v1/campaigns/{id}/estimates", ROUTE_CAMPAIGN, NULL)             \
-    X(rounds_list, GET, "/v1/campaigns/{id}/rounds", ROUTE_CAMPAIGN, NULL)              \
-    X(rounds_close, POST, "/v1/campaigns/{id}/rounds",                                  \
-      ROUTE_ADMIN | ROUTE_CAMPAIGN | ROUTE_JSON_OPT | ROUTE_OBJECT, "closing a round")  \
-    X(campaign_end, POST, "/v1/campaigns/{id}/end", ROUTE_ADMIN | ROUTE_CAMPAIGN,       \
-      "ending a campaign")                                                              \
-    X(campaign_archive, POST, "/v1/campaigns/{id}/archive",                             \
-      ROUTE_ADMIN | ROUTE_CAMPAIGN, "archiving a campaign")                             \
-    X(models_list, GET, "/v1/models", 0, NULL)                                          \
-    X(models_create, POST, "/v1/models", ROUTE_ADMIN | ROUTE_JSON | ROUTE_OBJECT,       \
-      "creating a model task")                                                          \
-    X(model_get, GET, "/v1/models/{id}", ROUTE_MODEL, NULL)                             \
-    X(model_updates, POST, "/v1/models/{id}/updates", ROUTE_MODEL | ROUTE_JSON, NULL)   \
-    X(model_privacy, GET, "/v1/models/{id}/privacy", ROUTE_MODEL, NULL)                 \
-    X(model_rounds, GET, "/v1/models/{id}/rounds", ROUTE_MODEL, NULL)                   \
-    X(model_close, POST, "/v1/models/{id}/rounds", ROUTE_ADMIN | ROUTE_MODEL,           \
+#define HUSH__ROUTES(X)                                                                  \
+    X(healthz, GET, "/healthz", 0, NULL)                                                 \
+    X(readyz, GET, "/readyz", 0, NULL)                                                   \
+    X(metrics, GET, "/metrics", 0, NULL)                                                 \
+    X(keys, GET, "/v1/keys", 0, NULL)                                                    \
+    X(keys_rotate, POST, "/v1/keys/rotate", ROUTE_ADMIN, "rotating the signing key")     \
+    X(compact, POST, "/v1/store/compact", ROUTE_ADMIN, "compacting the store")           \
+    X(reports, POST, "/v1/reports", ROUTE_JSON, NULL)                                    \
+    X(campaigns_list, GET, "/v1/campaigns", 0, NULL)                                     \
+    X(campaigns_create, POST, "/v1/campaigns", ROUTE_ADMIN | ROUTE_JSON | ROUTE_OBJECT,  \
+      "creating a campaign")                                                             \
+    X(campaign_get, GET, "/v1/campaigns/{id}", ROUTE_CAMPAIGN, NULL)                     \
+    X(estimates, GET, "/v1/campaigns/{id}/estimates", ROUTE_CAMPAIGN, NULL)              \
+    X(rounds_list, GET, "/v1/campaigns/{id}/rounds", ROUTE_CAMPAIGN, NULL)               \
+    X(rounds_close, POST, "/v1/campaigns/{id}/rounds",                                   \
+      ROUTE_ADMIN | ROUTE_CAMPAIGN | ROUTE_JSON_OPT | ROUTE_OBJECT, "closing a round")   \
+    X(campaign_end, POST, "/v1/campaigns/{id}/end", ROUTE_ADMIN | ROUTE_CAMPAIGN,        \
+      "ending a campaign")                                                               \
+    X(campaign_archive, POST, "/v1/campaigns/{id}/archive",                              \
+      ROUTE_ADMIN | ROUTE_CAMPAIGN, "archiving a campaign")                              \
+    X(models_list, GET, "/v1/models", 0, NULL)                                           \
+    X(models_create, POST, "/v1/models", ROUTE_ADMIN | ROUTE_JSON | ROUTE_OBJECT,        \
+      "creating a model task")                                                           \
+    X(model_get, GET, "/v1/models/{id}", ROUTE_MODEL, NULL)                              \
+    X(model_updates, POST, "/v1/models/{id}/updates", ROUTE_MODEL | ROUTE_JSON, NULL)    \
+    X(model_privacy, GET, "/v1/models/{id}/privacy", ROUTE_MODEL, NULL)                  \
+    X(model_secagg_get, GET, "/v1/models/{id}/secagg", ROUTE_MODEL, NULL)                \
+    X(model_secagg_post, POST, "/v1/models/{id}/secagg", ROUTE_MODEL | ROUTE_JSON, NULL) \
+    X(model_rounds, GET, "/v1/models/{id}/rounds", ROUTE_MODEL, NULL)                    \
+    X(model_close, POST, "/v1/models/{id}/rounds", ROUTE_ADMIN | ROUTE_MODEL,            \
       "closing a model round")
 
 enum hush__route {

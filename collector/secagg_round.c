@@ -137,16 +137,19 @@ static void end_stage(hush__sa_round *r, double now)
         end_keys(r, now);
         return;
     case HUSH__SA_SHARES:
-        if (r->n_posted < r->params.q) {
-            fail_round(r, "fewer devices shared their keys than the round's quorum q");
+        if (r->n_posted < r->params.q || r->n_posted < r->cfg.min_devices) {
+            fail_round(r, "fewer devices shared their keys than the round needs");
             return;
         }
         begin(r, HUSH__SA_MASKED, r->n_posted, now);
         return;
     case HUSH__SA_MASKED:
+        /* min_devices: the fewest whose noise a released sum may hold */
         if (hush_secagg_server_survivors(r->server, &list, &n, &err) != 0 ||
-            n < r->params.q) {
-            fail_round(r, err.msg[0] ? err.msg : "fewer survivors than the quorum q");
+            n < r->params.q || n < r->cfg.min_devices) {
+            fail_round(r, err.msg[0] ? err.msg
+                                     : "fewer survivors than the round needs (its "
+                                       "quorum q, and min_devices)");
             return;
         }
         r->survivors = n;
@@ -215,33 +218,42 @@ static uint32_t sender(const hush_secagg_msg *m)
 }
 
 /* One device's document of the current stage, to the protocol's server. */
-static int accept(hush__sa_round *r, const hush_secagg_msg *m, uint8_t *token,
+static int accept(hush__sa_round *r, const hush_secagg_msg *m, hush__sa_post *io,
                   hush_err *err)
 {
     uint32_t from = 0;
     int rc = 0;
     if (m->stage == HUSH_SECAGG_KEYS) {
+        /* the same keys again: the device's retry (nobody else knows them
+         * before the list is served), which gets a new token */
+        size_t at = r->n_keys;
         for (size_t i = 0; i < r->n_keys; i++) {
             if (memcmp(&r->keys[i], &m->keys, sizeof m->keys) == 0) {
-                return hush_err_set(err, HUSH_EINVAL, "these keys were sent already");
+                at = i;
             }
         }
-        if (token == NULL) {
-            return hush_err_set(err, HUSH_EINVAL, "no room for the device's token");
+        io->duplicate = at < r->n_keys;
+        io->index = (uint32_t)at;
+        randombytes_buf(io->token, HUSH__SA_TOKEN_BYTES);
+        crypto_generichash(r->token_hash[at], 32, io->token, HUSH__SA_TOKEN_BYTES, NULL,
+                           0);
+        if (!io->duplicate) {
+            r->keys[r->n_keys++] = m->keys;
+            r->n_posted++;
         }
-        randombytes_buf(token, HUSH__SA_TOKEN_BYTES);
-        crypto_generichash(r->token_hash[r->n_keys], 32, token, HUSH__SA_TOKEN_BYTES,
-                           NULL, 0);
-        r->keys[r->n_keys++] = m->keys;
-        r->n_posted++;
         return 0;
     }
-    if (!token_ok(r, sender(m), token)) {
+    if (!token_ok(r, sender(m), io->token)) {
         return hush_err_set(err, HUSH_EINVAL,
                             "the document does not carry the token of the device it "
                             "speaks for");
     }
     from = sender(m);
+    io->index = from;
+    if (r->posted[from]) { /* a retry: the first one counts */
+        io->duplicate = true;
+        return 0;
+    }
     switch (m->stage) {
     case HUSH_SECAGG_BOXES:
         rc = hush_secagg_server_add_boxes(r->server, from, m->boxes, m->n_boxes, err);
@@ -262,7 +274,7 @@ static int accept(hush__sa_round *r, const hush_secagg_msg *m, uint8_t *token,
     default:
         return hush_err_set(err, HUSH_EINVAL, "not a device's document");
     }
-    if (rc == 0 && from < r->cfg.max_devices && !r->posted[from]) {
+    if (rc == 0) {
         r->posted[from] = 1;
         r->n_posted++;
     }
@@ -270,8 +282,9 @@ static int accept(hush__sa_round *r, const hush_secagg_msg *m, uint8_t *token,
 }
 
 int hush__sa_round_post(hush__sa_round *r, const char *body, size_t len,
-                        uint8_t token[HUSH__SA_TOKEN_BYTES], double now, hush__fail *f)
+                        hush__sa_post *io, double now, hush__fail *f)
 {
+    io->duplicate = false;
     hush__sa_stage s = hush__sa_round_stage(r, now);
     if (s >= HUSH__SA_DONE) {
         return hush__fail_set(f, HUSH_ESTATE, "secagg_stage", "the round is %s",
@@ -290,7 +303,7 @@ int hush__sa_round_post(hush__sa_round *r, const char *body, size_t len,
     if (m->stage != want[s]) {
         rc = hush__fail_set(f, HUSH_ESTATE, "secagg_stage",
                             "the round takes \"%s\" documents now", stage_doc[s]);
-    } else if ((rc = accept(r, m, token, &err)) != 0) {
+    } else if ((rc = accept(r, m, io, &err)) != 0) {
         rc = hush__fail_set(f, rc, rc == HUSH_ENOMEM ? "internal" : "secagg_refused",
                             "%s", err.msg);
     }

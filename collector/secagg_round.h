@@ -1,8 +1,8 @@
 /*
  * secagg_round.h - one secure-aggregation round on the collector: the
  * stages of hush_secagg.h with their deadlines, driven by the stage
- * documents devices post and fetch (hush_secagg_msg).  Not yet offered by
- * model tasks: the engine they will run (issue 15).
+ * documents devices post and fetch (hush_secagg_msg).  Model tasks with
+ * "aggregation": "secagg" run one per attempt at a round (models_secagg.c).
  *
  *   keys      devices post their keys until max_devices or the deadline;
  *             fewer than max(min_devices, 3): the round fails;
@@ -15,11 +15,14 @@
  *             that releases nothing.
  * A stage ends when every device expected in it has posted, or at its
  * deadline (`stage_seconds` after it began).  A stage that ends with fewer
- * devices than the protocol needs fails the round.
+ * devices than the protocol needs fails the round; so does one that ends
+ * with fewer than min_devices survivors (the fewest whose noise a released
+ * sum may hold, under distributed DP).
  */
 #ifndef HUSH_COLLECTOR_SECAGG_ROUND_H
 #define HUSH_COLLECTOR_SECAGG_ROUND_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "fail.h"
@@ -59,12 +62,22 @@ const char *hush__sa_round_reason(const hush__sa_round *r);
  * masked vector or reveal would fail the round for everyone). */
 #define HUSH__SA_TOKEN_BYTES 16
 
+/* A post's token (in: the device's; out, for keys: a new one), the
+ * device's index in the key list (out), and whether it repeated a post the
+ * round already has (out; the first one counts: a retry is answered the
+ * same way, and for keys with a new token). */
+typedef struct hush__sa_post {
+    uint8_t token[HUSH__SA_TOKEN_BYTES];
+    uint32_t index;
+    bool duplicate;
+} hush__sa_post;
+
 /* A device's document for the current stage (keys, boxes, masked,
- * signature, reveals) with its token (for keys: *token is filled with a
- * new one).  HUSH_ESTATE "secagg_stage" if it is not this stage's;
- * HUSH_EINVAL for a document the protocol refuses or a wrong token. */
+ * signature, reveals).  HUSH_ESTATE "secagg_stage" if it is not this
+ * stage's; HUSH_EINVAL for a document the protocol refuses or a wrong
+ * token. */
 int hush__sa_round_post(hush__sa_round *r, const char *body, size_t len,
-                        uint8_t token[HUSH__SA_TOKEN_BYTES], double now, hush__fail *f);
+                        hush__sa_post *io, double now, hush__fail *f);
 
 /* What device `index` fetches now: the key list (shares), its inbox
  * (masked), the survivors (sign), the unmask request (unmask).  *body new.

@@ -222,3 +222,50 @@ int hush_ddg_epsilon(const hush_ddg *g, uint64_t rounds, double delta, double *e
     *epsilon = best > 0 ? best : 0;
     return isfinite(best) ? 0 : hush_err_set(err, HUSH_ERANGE, "ddg: no finite epsilon");
 }
+
+/* The plan at noise multiplier z and its epsilon over `rounds`. */
+static int plan_at(uint32_t dim, double clip, uint32_t n_min, uint32_t n_max,
+                   uint32_t bits, uint64_t rounds, double delta, double z,
+                   const uint8_t seed[32], hush_ddg *g, double *eps, hush_err *err)
+{
+    int rc = hush_ddg_plan(dim, clip, n_min, n_max, bits, z, seed, g, err);
+    return rc != 0 ? rc : hush_ddg_epsilon(g, rounds, delta, eps, err);
+}
+
+int hush_ddg_plan_for_epsilon(uint32_t dim, double clip, uint32_t n_min, uint32_t n_max,
+                              uint32_t bits, uint64_t rounds, double delta, double target,
+                              const uint8_t seed[32], hush_ddg *out, double *z,
+                              hush_err *err)
+{
+    double eps = INFINITY, lo = 1e-3, hi = 1.0;
+    if (!(target > 0 && target <= 1e4)) {
+        return hush_err_set(err, HUSH_EINVAL, "ddg: target epsilon in (0, 1e4]");
+    }
+    int rc = 0;
+    while ((rc = plan_at(dim, clip, n_min, n_max, bits, rounds, delta, hi, seed, out,
+                         &eps, err)) == 0 &&
+           eps > target && hi < 1e4) {
+        hi *= 2;
+    }
+    if (rc != 0 || eps > target) {
+        return rc != 0 ? rc
+                       : hush_err_set(err, HUSH_ERANGE,
+                                      "ddg: no noise multiplier up to 1e4 reaches "
+                                      "epsilon %g over %llu participations",
+                                      target, (unsigned long long)rounds);
+    }
+    for (int it = 0; it < 60; it++) { /* the smallest z that meets the target */
+        double mid = 0.5 * (lo + hi);
+        hush_err e2 = {0};
+        if (plan_at(dim, clip, n_min, n_max, bits, rounds, delta, mid, seed, out, &eps,
+                    &e2) == 0 &&
+            eps > target) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    *z = hi;
+    return plan_at(dim, clip, n_min, n_max, bits, rounds, delta, hi, seed, out, &eps,
+                   err);
+}

@@ -373,6 +373,11 @@ int hush_secagg_client_sign(hush_secagg_client *c, const uint32_t *survivors,
     if (n_survivors < c->p.q) {
         return abort_with(c, err, "fewer survivors than the signatures a round needs");
     }
+    if (n_survivors < c->policy.min_survivors) {
+        return abort_with(c, err,
+                          "fewer survivors than the devices whose noise this device's "
+                          "privacy counts on");
+    }
     /* a survivor must have sent shares: every neighbour on the list that
      * this device did not hear from is a contradiction */
     for (uint32_t j = 0; j < c->p.k; j++) {

@@ -46,6 +46,73 @@ static bool number_in(const json_t *v, double lo, double hi, double *out)
     return true;
 }
 
+/* "secagg": the round's secure aggregation and distributed DP; the plan is
+ * computed here from its inputs and must be the one published. */
+static int read_secagg(const json_t *doc, hush_model_pub *p, hush_err *err)
+{
+    const char *agg = json_string_value(json_object_get(doc, "aggregation"));
+    const json_t *sa = json_object_get(doc, "secagg");
+    if (json_object_get(doc, "aggregation") != NULL &&
+        (agg == NULL || (strcmp(agg, "plain") != 0 && strcmp(agg, "secagg") != 0))) {
+        return bad(err, "\"aggregation\" is plain or secagg");
+    }
+    p->secagg = agg != NULL && strcmp(agg, "secagg") == 0;
+    if (!p->secagg) {
+        return sa == NULL ? 0
+                          : bad(err, "\"secagg\" without \"aggregation\": \"secagg\"");
+    }
+    double v[7];
+    static const char *const names[] = {
+        "min_devices",      "max_devices", "max_participations", "bits",
+        "noise_multiplier", "delta",       "stage_seconds"};
+    static const double
+        lo[] = {2, 3, 1, 8, 1e-3, 1e-300, 1e-3},
+        hi[] = {HUSH_SECAGG_MAX_DEVICES, HUSH_SECAGG_MAX_DEVICES, 1e6, 32, 1e4, 0.5, 1e6};
+    for (int i = 0; i < 7; i++) {
+        if (!number_in(json_object_get(sa, names[i]), lo[i], hi[i], &v[i]) ||
+            (i < 4 && v[i] != floor(v[i]))) {
+            return hush_err_set(err, HUSH_EINVAL,
+                                "model publication: \"secagg\".%s must be a number in "
+                                "[%g, %g]",
+                                names[i], lo[i], hi[i]);
+        }
+    }
+    if (!number_in(json_object_get(sa, "dropout"), 0, 0.9, &p->sa.dropout) ||
+        !number_in(json_object_get(sa, "dishonest"), 0, 0.5, &p->sa.dishonest)) {
+        return bad(err, "\"secagg\" needs dropout in [0, 0.9] and dishonest in [0, 0.5]");
+    }
+    p->sa.min_devices = (uint32_t)v[0];
+    p->sa.max_devices = (uint32_t)v[1];
+    p->sa.max_participations = (uint32_t)v[2];
+    p->sa.noise_multiplier = v[4];
+    p->sa.delta = v[5];
+    p->sa.stage_seconds = v[6];
+    const json_t *ddg = json_object_get(sa, "ddg");
+    uint8_t seed[32];
+    size_t got = 0;
+    const json_t *sv = json_object_get(ddg, "seed");
+    if (!json_is_string(sv) ||
+        hush_b64_decode(json_string_value(sv), json_string_length(sv), seed, sizeof seed,
+                        &got) != 0 ||
+        got != sizeof seed) {
+        return bad(err, "\"secagg\".ddg.seed must be 32 bytes in base64");
+    }
+    int rc =
+        hush_ddg_plan((uint32_t)hush_model_pub_update_size(p), p->clip, p->sa.min_devices,
+                      p->sa.max_devices, (uint32_t)v[3], v[4], seed, &p->sa.plan, err);
+    if (rc != 0) {
+        return rc;
+    }
+    double gamma = json_number_value(json_object_get(ddg, "gamma")),
+           sigma = json_number_value(json_object_get(ddg, "sigma"));
+    if (!(fabs(gamma - p->sa.plan.gamma) <= 1e-9 * p->sa.plan.gamma) ||
+        sigma != p->sa.plan.sigma) {
+        return bad(err, "the published distributed-DP plan is not the one its inputs "
+                        "give");
+    }
+    return 0;
+}
+
 int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out,
                          hush_err *err)
 {
@@ -195,6 +262,9 @@ int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out,
             goto out;
         }
         p->updates_per_device_per_day = (uint32_t)x;
+    }
+    if ((rc = read_secagg(doc, p, err)) != 0) {
+        goto out;
     }
     if (p->labels == NULL || p->labels[spec->classes - 1] == NULL) {
         rc = hush_err_set(err, HUSH_ENOMEM, "out of memory for a model publication");

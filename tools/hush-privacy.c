@@ -358,20 +358,13 @@ static int cmd_ddg(int argc, char **argv)
     hush_ddg g;
     hush_err err = {0};
     double eps = 0, z = v[7];
-    if (isnan(z)) { /* bisect the smallest z whose epsilon meets the target */
-        double lo = 1e-3, hi = 1.0;
-        while (ddg_at(v, hi, &g, &eps, &err) == 0 && eps > v[8] && hi < 1e4) {
-            hi *= 2;
-        }
-        for (int it = 0; it < 60 && err.code == 0; it++) {
-            double mid = 0.5 * (lo + hi);
-            if (ddg_at(v, mid, &g, &eps, &err) == 0 && eps > v[8]) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        z = hi;
+    static const uint8_t seed[32] = {0}; /* the lattice does not depend on it */
+    if (isnan(z) &&
+        hush_ddg_plan_for_epsilon((uint32_t)v[0], v[1], (uint32_t)v[2], (uint32_t)v[3],
+                                  (uint32_t)v[4], (uint64_t)v[5], v[6], v[8], seed, &g,
+                                  &z, &err) != 0) {
+        fprintf(stderr, "hush-privacy: %s\n", err.msg);
+        return 2;
     }
     if (ddg_at(v, z, &g, &eps, &err) != 0) {
         fprintf(stderr, "hush-privacy: %s\n", err.msg);

@@ -32,6 +32,8 @@ extern "C" {
 #define HUSH_BATCH_MAX_REPORTS 10000
 #define HUSH_CAMPAIGN_ID_MAX 64
 #define HUSH_SIGNATURE_HEADER "Hush-Signature"
+/* a secure-aggregation device's token (base64), on its stage documents */
+#define HUSH_SECAGG_TOKEN_HEADER "Hush-Secagg-Token"
 
 /* ---- mechanism parameters ---- */
 
@@ -235,6 +237,20 @@ typedef struct hush_model_pub {
     double ditto_lambda;
     double local_noise; /* local DP noise multiplier; 0 = none */
     uint32_t updates_per_device_per_day;
+    /* "aggregation": "secagg": updates go through secure aggregation with
+     * distributed DP; the plan below is the one the device computes itself
+     * from the published inputs (and the published figures must agree) */
+    bool secagg;
+    struct {
+        uint32_t min_devices;        /* the fewest survivors a released sum holds */
+        uint32_t max_devices;        /* the most devices a round takes */
+        uint32_t max_participations; /* a device takes part in at most this many */
+        double dropout, dishonest;   /* what the parameters are chosen for */
+        double noise_multiplier;     /* z: the sum's noise is z delta2 at min_devices */
+        double delta;
+        double stage_seconds;
+        hush_ddg plan;
+    } sa;
 } hush_model_pub;
 
 HUSH_API void hush_model_pub_free(hush_model_pub *p);

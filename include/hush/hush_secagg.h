@@ -151,6 +151,10 @@ typedef struct hush_secagg_policy {
     uint32_t min_devices;   /* fewer in the key list: refuse (default 2) */
     uint32_t min_threshold; /* t below this: refuse (default 2) */
     double max_dishonest;   /* q must exceed (n + this n) / 2 (default 0) */
+    /* a survivor list shorter than this: refuse to sign it (under
+     * distributed DP, the fewest devices whose noise its privacy counts on;
+     * default 0: only the quorum q) */
+    uint32_t min_survivors;
 } hush_secagg_policy;
 
 /* Stage 0: a device with fresh keys (*keys: what it advertises). */
@@ -298,6 +302,15 @@ HUSH_API int hush_ddg_encode(const hush_ddg *g, const float *update, hush_rng *r
  * sum (padded values mod 2^bits) into out (dim values). */
 HUSH_API int hush_ddg_decode(const hush_ddg *g, const uint32_t *sum, double *out,
                              hush_err *err);
+
+/* The plan (as hush_ddg_plan) with the smallest noise multiplier *z whose
+ * epsilon over `rounds` participations is at most `target` (bisection to
+ * 2^-60 of the bracket).  HUSH_ERANGE if even z = 1e4 does not reach it. */
+HUSH_API int hush_ddg_plan_for_epsilon(uint32_t dim, double clip, uint32_t n_min,
+                                       uint32_t n_max, uint32_t bits, uint64_t rounds,
+                                       double delta, double target,
+                                       const uint8_t seed[32], hush_ddg *out, double *z,
+                                       hush_err *err);
 
 /* Rényi DP at order alpha (> 1) of one round (see above). */
 HUSH_API double hush_ddg_rdp(const hush_ddg *g, double alpha);

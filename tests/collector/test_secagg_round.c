@@ -21,12 +21,22 @@ struct dev {
     uint32_t x[LEN];
 };
 
+static hush__sa_post last_post; /* what the last post_msg answered */
+
 static int post_msg(hush__sa_round *r, const hush_secagg_msg *m, uint8_t *token,
                     double now, hush__fail *f)
 {
     char *doc = hush_secagg_msg_json(m);
     cr_assert_not_null(doc);
-    int rc = hush__sa_round_post(r, doc, strlen(doc), token, now, f);
+    hush__sa_post io = {0}; /* no token: all zero, as without the header */
+    if (token != NULL && m->stage != HUSH_SECAGG_KEYS) {
+        memcpy(io.token, token, sizeof io.token);
+    }
+    int rc = hush__sa_round_post(r, doc, strlen(doc), &io, now, f);
+    if (rc == 0 && token != NULL && m->stage == HUSH_SECAGG_KEYS) {
+        memcpy(token, io.token, sizeof io.token);
+    }
+    last_post = io;
     hush_free(doc);
     return rc;
 }
@@ -196,10 +206,15 @@ Test(secagg_round, too_few_devices_by_the_deadline_fail_the_round)
         hush_secagg_msg m = {.stage = HUSH_SECAGG_KEYS, .keys = d[i].keys};
         cr_assert_eq(post_msg(r, &m, d[i].token, 1, &f), 0);
     }
-    /* the same keys twice are refused */
+    /* the same keys twice: the device's retry, the same place in the list
+     * and a new token (the old one no longer speaks for it) */
+    uint8_t old[HUSH__SA_TOKEN_BYTES];
+    memcpy(old, d[0].token, sizeof old);
     hush_secagg_msg again = {.stage = HUSH_SECAGG_KEYS, .keys = d[0].keys};
-    cr_assert_eq(post_msg(r, &again, d[0].token, 1, &f), HUSH_EINVAL);
-    cr_assert_str_eq(f.reason, "secagg_refused");
+    cr_assert_eq(post_msg(r, &again, d[0].token, 1, &f), 0);
+    cr_assert(last_post.duplicate);
+    cr_assert_eq(last_post.index, 0);
+    cr_assert_neq(memcmp(old, d[0].token, sizeof old), 0);
     cr_assert_eq(hush__sa_round_stage(r, 5), HUSH__SA_KEYS, "still collecting");
     cr_assert_eq(hush__sa_round_stage(r, 10.5), HUSH__SA_FAILED);
     cr_assert(strstr(hush__sa_round_reason(r), "4 devices") != NULL, "%s",
@@ -227,8 +242,9 @@ Test(secagg_round, documents_of_another_stage_or_malformed_are_refused)
                  "keys after the list is fixed");
     cr_assert_str_eq(f.reason, "secagg_stage");
     f = (hush__fail){0};
-    cr_assert_eq(hush__sa_round_post(r, "{\"stage\":", 9, d[0].token, now, &f),
-                 HUSH_EINVAL);
+    hush__sa_post io = {0};
+    memcpy(io.token, d[0].token, sizeof io.token);
+    cr_assert_eq(hush__sa_round_post(r, "{\"stage\":", 9, &io, now, &f), HUSH_EINVAL);
     cr_assert_str_eq(f.reason, "invalid_document");
     f = (hush__fail){0};
     /* boxes claiming to be from another device than their neighbours say */
@@ -253,6 +269,11 @@ Test(secagg_round, documents_of_another_stage_or_malformed_are_refused)
     f = (hush__fail){0};
     cr_assert_eq(post_msg(r, &rb, d[1].token, now, &f), 0, "its own token: %s",
                  f.err.msg);
+    cr_assert(!last_post.duplicate);
+    cr_assert_eq(last_post.index, 1);
+    /* its retry is answered the same way and counted once */
+    cr_assert_eq(post_msg(r, &rb, d[1].token, now, &f), 0, "a retry: %s", f.err.msg);
+    cr_assert(last_post.duplicate);
     hush_free(real);
     hush_secagg_msg_free(list);
     for (int i = 0; i < N; i++) {

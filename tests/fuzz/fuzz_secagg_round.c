@@ -40,7 +40,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
         char *doc = hush_secagg_msg_json(&m);
-        hush__sa_round_post(r, doc, strlen(doc), tokens[i], 0, NULL);
+        hush__sa_post io = {0};
+        hush__sa_round_post(r, doc, strlen(doc), &io, 0, NULL);
+        memcpy(tokens[i], io.token, sizeof io.token);
         hush_free(doc);
         hush_secagg_client_free(c);
     }
@@ -53,7 +55,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         now += len > 0 ? data[at] % 7 : 1;
         /* with some device's token: the token check passes, what follows
          * is the protocol's */
-        hush__sa_round_post(r, (const char *)data + at, len, tokens[len % 8], now, NULL);
+        hush__sa_post io = {0};
+        memcpy(io.token, tokens[len % 8], sizeof io.token);
+        hush__sa_round_post(r, (const char *)data + at, len, &io, now, NULL);
         char *body = NULL;
         if (hush__sa_round_get(r, (uint32_t)(len % 12), now, &body, NULL) == 0 &&
             body == NULL) {

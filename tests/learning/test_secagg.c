@@ -588,6 +588,41 @@ Test(secagg, survivor_lists_the_device_cannot_vouch_for_are_refused)
     honest_fini(&h);
 }
 
+/* Under distributed DP a device's privacy counts on the noise of at least
+ * n_min devices: a survivor list shorter than that is refused even when
+ * it meets the quorum (the collector could otherwise release a sum with
+ * too little noise in it). */
+Test(secagg, a_survivor_list_below_the_devices_noise_floor_is_refused)
+{
+    struct honest h;
+    honest_init(&h, 8, 7, 4, 5);
+    hush_err err = {0};
+    hush_secagg_policy strict = {.min_survivors = 7};
+    hush_secagg_client_free(h.c[0]);
+    cr_assert_eq(hush_secagg_client_new(&strict, &h.c[0], &h.keys[0], &err), 0);
+    hush_secagg_server *s = NULL;
+    cr_assert_eq(hush_secagg_server_new(&h.p, h.keys, &s, &err), 0);
+    for (uint32_t i = 0; i < 8; i++) {
+        hush_secagg_box *b = NULL;
+        size_t nb = 0;
+        cr_assert_eq(hush_secagg_client_share(h.c[i], &h.p, h.keys, &b, &nb, &err), 0,
+                     "%s", err.msg);
+        cr_assert_eq(hush_secagg_server_add_boxes(s, i, b, nb, &err), 0);
+        hush_free(b);
+    }
+    for (uint32_t i = 0; i < 8; i++) {
+        mask_one(&h, s, i);
+    }
+    uint8_t sig[64];
+    uint32_t six[6] = {0, 1, 2, 3, 4, 5}; /* q = 5 is met; 7 are not */
+    cr_assert_eq(hush_secagg_client_sign(h.c[1], six, 6, sig, &err), 0,
+                 "the default policy signs it: %s", err.msg);
+    assert_aborts(hush_secagg_client_sign(h.c[0], six, 6, sig, &err), &err,
+                  "privacy counts on");
+    hush_secagg_server_free(s);
+    honest_fini(&h);
+}
+
 /* Every device through stage 3 on the honest survivor list; sigs out. */
 static void sign_all(struct honest *h, hush_secagg_server **s, hush_secagg_sig *sigs)
 {
