@@ -864,6 +864,16 @@ static void settle_secagg(hush_collector *h, hush__task *t)
                   t->id, failed);
     }
     uint32_t round = t->round;
+    if (rc == 2) { /* given up: the next round, the same model */
+        t->round++;
+        t->opened = hush__now();
+        rc = hush__task_sa_open(t->sa, t->round, true, t->opened, &err);
+        if (rc == 0 && (rc = publish(h, t, &err)) == 0) {
+            rc = task_save(h, t, false, NULL, &err);
+        }
+        hush__log(h, "warn", "model %s: round %u given up after failed attempts", t->id,
+                  round);
+    }
     if (rc == 1 && (rc = apply_secagg(h, t, mean, n, t0, &err)) == 0) {
         hush__log(h, "info", "model %s: round %u closed with the sum of %u devices",
                   t->id, round, n);

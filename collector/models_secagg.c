@@ -38,7 +38,7 @@ int hush__sa_spec_read(const json_t *req, uint32_t dim, double clip, uint32_t ro
     const json_t *sa = json_object_get(req, "secure_aggregation");
     static const char *const known[] = {
         "min_devices", "max_devices", "max_participations", "bits",
-        "dropout",     "dishonest",   "stage_seconds"};
+        "dropout",     "dishonest",   "stage_seconds",      "max_attempts"};
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)sa, key, v)
@@ -57,6 +57,12 @@ int hush__sa_spec_read(const json_t *req, uint32_t dim, double clip, uint32_t ro
     out->dropout = num(sa, "dropout", 0.1);
     out->dishonest = num(sa, "dishonest", 0.05);
     out->stage_seconds = num(sa, "stage_seconds", 30);
+    double attempts = num(sa, "max_attempts", 3);
+    if (!(attempts >= 1 && attempts <= 100 && attempts == floor(attempts))) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_secagg",
+                              "\"secure_aggregation\".max_attempts must be 1 to 100");
+    }
+    out->max_attempts = (uint32_t)attempts;
     if (!json_is_object(sa) || !(mn >= 3 && mn == floor(mn)) ||
         !(mx >= mn && mx <= HUSH_SECAGG_MAX_DEVICES && mx == floor(mx)) ||
         !(mp >= 1 && mp <= rounds && mp == floor(mp)) ||
@@ -304,6 +310,11 @@ int hush__task_sa_settle(hush__task_sa *s, double now, float *mean, uint32_t *su
                  s->attempts, s->round, hush__sa_round_reason(s->attempt));
         s->failures++;
         *failed = s->last_failure;
+        if (s->failures >= s->spec.max_attempts) {
+            hush__sa_round_free(s->attempt);
+            s->attempt = NULL;
+            return 2; /* the caller gives the round up */
+        }
         int rc = hush__task_sa_open(s, s->round, false, now, err);
         return rc != 0 ? rc : 0;
     }

@@ -25,6 +25,7 @@ typedef struct hush__task_sa hush__task_sa;
 /* What a task's spec says about secure aggregation and its privacy. */
 typedef struct hush__sa_spec {
     uint32_t min_devices, max_devices, max_participations, bits;
+    uint32_t max_attempts; /* failed attempts before a round is given up */
     double dropout, dishonest, stage_seconds;
     double z; /* the noise multiplier (given, or from target_epsilon) */
 } hush__sa_spec;
@@ -68,7 +69,10 @@ json_t *hush__task_sa_status(hush__task_sa *s, double now);
 /* Moves the attempt on: 1 if a sum was released (*mean: dim values, the
  * decoded sum over *survivors devices), 0 if not (yet); a failed attempt
  * is recorded (*failed set to its reason, static until the next call) and
- * the next one opened. */
+ * the next one opened, or after max_attempts failures 2: the round is
+ * given up (its sampled devices are the same in every attempt, and those
+ * that sent a masked update were charged and take no further part, so
+ * more attempts would fail alike) and the caller opens the next one. */
 int hush__task_sa_settle(hush__task_sa *s, double now, float *mean, uint32_t *survivors,
                          const char **failed, hush_err *err);
 

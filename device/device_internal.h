@@ -34,6 +34,7 @@ typedef struct hush__ledger_round {
     char key[HUSH__LEDGER_KEY_MAX + 1];
     uint32_t seen;
     uint32_t sent;
+    uint32_t count; /* rounds it sent for: a secure-aggregation task's participations */
 } hush__ledger_round;
 
 /* Today's spending: per campaign and for the whole device.  Days are UTC
@@ -134,6 +135,11 @@ struct hush_agent {
 };
 
 int64_t hush__agent_now(const hush_agent *a);
+/* secagg.c: a secure-aggregation session for task publication `pub`
+ * (ledger key `key`, `eps` charged per participation) with the encoded
+ * input (pub->sa.plan.padded values; taken, wiped and freed either way). */
+int hush__fl_secagg_new(hush_agent *a, const hush_model_pub *pub, const char *key,
+                        double eps, uint32_t *input, hush_fl_secagg **out, hush_err *err);
 /* keys.c: loads the followed keys; verifies a publication against every
  * trusted key. */
 int hush__trusted_keys_load(hush_agent *a, hush_err *err);

@@ -306,17 +306,12 @@ static int personal_step(hush_agent *a, const hush_fl_model *m, const float *x,
     return rc;
 }
 
-static int train_round_locked(hush_agent *a, const hush_fl_model *m,
-                              const hush_train_budget *budget, char **out,
-                              size_t *out_len, hush_err *err)
+/* The checks before a round's work, under the ledger lock: not an older
+ * round, nothing sent for this one yet, the task's and the device's daily
+ * budgets, the sampling coin, examples to learn from. */
+static int round_checks(hush_agent *a, const hush_model_pub *pub, const char *key,
+                        double eps, hush_err *err)
 {
-    const hush_model_pub *pub = m->pub;
-    hush_train_budget b = budget != NULL ? *budget : (hush_train_budget){0};
-    char key[HUSH__LEDGER_KEY_MAX + 1];
-    model_key(pub->model, key, sizeof key);
-    double eps = pub->local_noise > 0
-                     ? hush_local_dp_epsilon(pub->local_noise, LOCAL_DP_DELTA)
-                     : 0.0;
     /* never an older round than one accepted; at most one update a round */
     int rc = hush__check_round(a, key, pub->model, pub->round, err);
     if (rc != 0) {
@@ -327,6 +322,12 @@ static int train_round_locked(hush_agent *a, const hush_fl_model *m,
         return hush_err_set(err, HUSH_EBUDGET,
                             "model %s: this device already sent its update for round %u",
                             pub->model, pub->round);
+    }
+    if (pub->secagg && r != NULL && r->count >= pub->sa.max_participations) {
+        return hush_err_set(err, HUSH_EBUDGET,
+                            "model %s: this device took part in %u rounds, the most its "
+                            "privacy accounting allows",
+                            pub->model, r->count);
     }
     /* the ledger's rules, then the sampling coin, then the work */
     const hush__ledger_entry *e = hush__ledger_find(&a->ledger, key);
@@ -352,13 +353,25 @@ static int train_round_locked(hush_agent *a, const hush_fl_model *m,
     if (a->n_examples == 0) {
         return hush_err_set(err, HUSH_ESTATE, "the agent holds no labelled examples");
     }
+    return 0;
+}
+
+/* Local training on the examples: the update (local - global, the body
+ * only under FedPer), clipped, with local noise if the task asks; the
+ * personal part saved on the device before anything leaves.  *delta is
+ * new (*n floats). */
+static int local_update(hush_agent *a, const hush_fl_model *m,
+                        const hush_train_budget *budget, float **delta_out, size_t *n_out,
+                        bool *unclipped, hush_err *err)
+{
+    const hush_model_pub *pub = m->pub;
+    hush_train_budget b = budget != NULL ? *budget : (hush_train_budget){0};
     float *x = NULL;
     uint32_t *y = NULL;
     size_t n = 0;
     hush_model *local = NULL, *personal = NULL;
     float *delta = NULL;
-    char *doc = NULL;
-    rc = embed_examples(a, m, b.max_examples, &x, &y, &n, err);
+    int rc = embed_examples(a, m, b.max_examples, &x, &y, &n, err);
     if (rc == 0 && n == 0) {
         rc = hush_err_set(err, HUSH_ESTATE,
                           "no example has a label of this model and text to "
@@ -387,12 +400,11 @@ static int train_round_locked(hush_agent *a, const hush_fl_model *m,
     if (rc == 0 && delta == NULL) {
         rc = hush_err_set(err, HUSH_ENOMEM, "out of memory for the update");
     }
-    bool unclipped = false;
     if (rc == 0) {
         hush_update_delta(hush_model_cparams(local), hush_model_cparams(pub->global),
                           delta, un);
         double norm = hush_clip_l2(delta, un, pub->clip);
-        unclipped = norm <= pub->clip;
+        *unclipped = norm <= pub->clip;
         if (pub->local_noise > 0) {
             hush_local_dp_noise(delta, un, pub->clip, pub->local_noise, a->rng);
         }
@@ -403,9 +415,49 @@ static int train_round_locked(hush_agent *a, const hush_fl_model *m,
     } else if (rc == 0 && pub->personalization == HUSH_PERSONAL_DITTO) {
         rc = personal_step(a, m, x, y, n, &o, err);
     }
-    uint8_t batch_id[HUSH_BATCH_ID_BYTES];
-    hush_rng_bytes(a->rng, batch_id, sizeof batch_id);
+    if (x != NULL) {
+        sodium_memzero(x, n * hush_embedder_dim(m->embedder) * sizeof *x);
+    }
+    hush_free(x);
+    hush_free(y);
+    hush_model_free(local);
+    hush_model_free(personal);
+    if (rc != 0) {
+        hush_free(delta);
+        return rc;
+    }
+    *delta_out = delta;
+    *n_out = un;
+    return 0;
+}
+
+static int train_round_locked(hush_agent *a, const hush_fl_model *m,
+                              const hush_train_budget *budget, char **out,
+                              size_t *out_len, hush_err *err)
+{
+    const hush_model_pub *pub = m->pub;
+    char key[HUSH__LEDGER_KEY_MAX + 1];
+    model_key(pub->model, key, sizeof key);
+    double eps = pub->local_noise > 0
+                     ? hush_local_dp_epsilon(pub->local_noise, LOCAL_DP_DELTA)
+                     : 0.0;
+    if (pub->secagg) {
+        return hush_err_set(err, HUSH_EUNSUPPORTED,
+                            "model %s takes updates only through secure aggregation "
+                            "(hush_agent_secagg_begin)",
+                            pub->model);
+    }
+    int rc = round_checks(a, pub, key, eps, err);
+    float *delta = NULL;
+    size_t un = 0;
+    bool unclipped = false;
+    char *doc = NULL;
     if (rc == 0) {
+        rc = local_update(a, m, budget, &delta, &un, &unclipped, err);
+    }
+    uint8_t batch_id[HUSH_BATCH_ID_BYTES];
+    if (rc == 0) {
+        hush_rng_bytes(a->rng, batch_id, sizeof batch_id);
         doc = hush_model_update_build(pub->model, pub->round, batch_id, delta, un,
                                       unclipped);
         if (doc == NULL) {
@@ -421,15 +473,8 @@ static int train_round_locked(hush_agent *a, const hush_fl_model *m,
         *out_len = strlen(doc);
         doc = NULL;
     }
-    if (x != NULL) {
-        sodium_memzero(x, n * hush_embedder_dim(m->embedder) * sizeof *x);
-    }
-    hush_free(x);
-    hush_free(y);
     hush_free(delta);
     hush_free(doc);
-    hush_model_free(local);
-    hush_model_free(personal);
     return rc;
 }
 
@@ -517,5 +562,52 @@ int hush_agent_predict(hush_agent *a, const hush_fl_model *m, const char *text,
     sodium_memzero(x, dim * sizeof *x);
     hush_free(x);
     hush_model_free(use);
+    return rc;
+}
+
+int hush_agent_secagg_begin(hush_agent *a, const hush_fl_model *m,
+                            const hush_train_budget *budget, hush_fl_secagg **out,
+                            hush_err *err)
+{
+    *out = NULL;
+    const hush_model_pub *pub = m->pub;
+    if (!pub->secagg) {
+        return hush_err_set(err, HUSH_EUNSUPPORTED,
+                            "model %s aggregates plain updates (hush_agent_train_round)",
+                            pub->model);
+    }
+    char key[HUSH__LEDGER_KEY_MAX + 1];
+    model_key(pub->model, key, sizeof key);
+    /* one participation's epsilon, charged to the daily budget when the
+     * masked update leaves (composition over participations is the task's
+     * accountant's; the count is capped at max_participations) */
+    double eps = 0;
+    int rc = hush_ddg_epsilon(&pub->sa.plan, 1, pub->sa.delta, &eps, err);
+    float *delta = NULL;
+    size_t un = 0;
+    bool unclipped = false;
+    if (rc == 0 && (rc = hush__ledger_lock(&a->ledger, hush__agent_now(a), err)) == 0) {
+        rc = round_checks(a, pub, key, eps, err);
+        if (rc == 0) {
+            rc = local_update(a, m, budget, &delta, &un, &unclipped, err);
+        }
+        hush__ledger_unlock(&a->ledger);
+    }
+    uint32_t *input =
+        rc == 0 ? hush_malloc((size_t)pub->sa.plan.padded * sizeof *input) : NULL;
+    if (rc == 0 && input == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory for the update");
+    }
+    if (rc == 0) {
+        rc = hush_ddg_encode(&pub->sa.plan, delta, a->rng, input, err);
+    }
+    if (delta != NULL) {
+        sodium_memzero(delta, un * sizeof *delta);
+    }
+    hush_free(delta);
+    if (rc == 0) {
+        return hush__fl_secagg_new(a, pub, key, eps, input, out, err); /* takes input */
+    }
+    hush_free(input);
     return rc;
 }

@@ -13,14 +13,17 @@
  * agents on one directory cannot both spend the same budget.
  *
  * Format (text, one record per line, numbers without locale):
- *   hush-ledger 2
+ *   hush-ledger 3
  *   day <UTC day number>
  *   device <epsilon as 16 hex digits of its IEEE-754 bits> <reports>
  *   campaign <id> <epsilon bits> <reports>        (zero or more; today's)
  *   round <id> <highest round accepted> <last round sent, 0 = none>
- *                                                 (zero or more; kept for good)
+ *         <rounds sent for>                       (zero or more; kept for good)
  *   checksum <XXH3-64 of every byte before this line, 16 hex digits>
- * Version 1 files (no round records) are read and rewritten as version 2.
+ * Version 1 files (no round records) and version 2 files (no count of the
+ * rounds sent for: taken as 1 if a round was sent, which only tasks
+ * without secure aggregation, which cap no participations, can have done)
+ * are read and rewritten as version 3.
  *
  * The device secret (32 random bytes in `device-secret`, mode 0600) keys the
  * participation coin of federated rounds; it never leaves the device.  It is
@@ -45,7 +48,7 @@
 #define LOCK_FILE "lock"
 #define SECRET_FILE "device-secret"
 #define LEDGER_MAX_BYTES (1u << 20)
-#define LEDGER_VERSION 2u
+#define LEDGER_VERSION 3u
 
 void hush__ledger_dispose(hush__ledger *l)
 {
@@ -118,8 +121,9 @@ char *hush__ledger_render(const hush__ledger *l, size_t *len)
             l->entries[i].reports);
     }
     for (size_t i = 0; i < l->n_rounds; i++) {
-        o += (size_t)snprintf(buf + o, cap - o, "round %s %" PRIu32 " %" PRIu32 "\n",
-                              l->rounds[i].key, l->rounds[i].seen, l->rounds[i].sent);
+        o += (size_t)snprintf(
+            buf + o, cap - o, "round %s %" PRIu32 " %" PRIu32 " %" PRIu32 "\n",
+            l->rounds[i].key, l->rounds[i].seen, l->rounds[i].sent, l->rounds[i].count);
     }
     o += (size_t)snprintf(buf + o, cap - o, "checksum %016" PRIx64 "\n",
                           XXH3_64bits(buf, o));
@@ -212,7 +216,8 @@ static int add_entry(hush__ledger *l, const char *campaign, double eps, uint32_t
     return 0;
 }
 
-static int add_round(hush__ledger *l, const char *key, uint32_t seen, uint32_t sent)
+static int add_round(hush__ledger *l, const char *key, uint32_t seen, uint32_t sent,
+                     uint32_t count)
 {
     if (l->n_rounds == l->cap_rounds) {
         size_t cap = l->cap_rounds ? l->cap_rounds * 2 : 8;
@@ -227,6 +232,7 @@ static int add_round(hush__ledger *l, const char *key, uint32_t seen, uint32_t s
     snprintf(r->key, sizeof r->key, "%s", key);
     r->seen = seen;
     r->sent = sent;
+    r->count = count;
     return 0;
 }
 
@@ -239,7 +245,7 @@ int hush__ledger_note_round(hush__ledger *l, const char *key, uint32_t seen,
         if (l->n_rounds >= HUSH__LEDGER_ROUNDS_MAX) {
             return HUSH_ETOOBIG;
         }
-        if (add_round(l, key, seen > sent ? seen : sent, sent) != 0) {
+        if (add_round(l, key, seen > sent ? seen : sent, sent, sent != 0) != 0) {
             return HUSH_ENOMEM;
         }
         *changed = true;
@@ -251,10 +257,30 @@ int hush__ledger_note_round(hush__ledger *l, const char *key, uint32_t seen,
     }
     if (sent != 0 && sent != r->sent) {
         r->sent = sent;
+        r->count++;
         r->seen = sent > r->seen ? sent : r->seen;
         *changed = true;
     }
     return 0;
+}
+
+/* A round record of the file's version: id, seen, sent and (version 3) the
+ * count of rounds sent for, at least 1 once a round was sent. */
+static bool round_line(const hush__ledger *l, const char *s, char *id, uint32_t *seen,
+                       uint32_t *sent, uint32_t *count)
+{
+    int used = 0;
+    bool ok = l->version == 2
+                  ? sscanf(s, "round %81s %" SCNu32 " %" SCNu32 "%n", id, seen, sent,
+                           &used) == 3
+                  : sscanf(s, "round %81s %" SCNu32 " %" SCNu32 " %" SCNu32 "%n", id,
+                           seen, sent, count, &used) == 4;
+    if (ok && l->version == 2) {
+        *count = *sent != 0;
+    }
+    return ok && s[used] == '\0' && strlen(id) <= HUSH__LEDGER_KEY_MAX &&
+           hush__ledger_round_find(l, id) == NULL && *sent <= *seen &&
+           (*count > 0) == (*sent > 0) && l->n_rounds < HUSH__LEDGER_ROUNDS_MAX;
 }
 
 int hush__ledger_parse(hush__ledger *l, char *text, size_t len, hush_err *err)
@@ -283,15 +309,16 @@ int hush__ledger_parse(hush__ledger *l, char *text, size_t len, hush_err *err)
         line++;
         char id[HUSH__LEDGER_KEY_MAX + 2];
         uint64_t bits;
-        uint32_t reports, seen, sent;
+        uint32_t reports, seen, sent, count;
         int64_t day;
         double eps;
-        int used = 0;
         if (line == 1) {
             if (strcmp(s, "hush-ledger 1") == 0) {
                 l->version = 1;
             } else if (strcmp(s, "hush-ledger 2") == 0) {
                 l->version = 2;
+            } else if (strcmp(s, "hush-ledger 3") == 0) {
+                l->version = 3;
             } else {
                 return corrupt(err, l->path, "of an unknown version");
             }
@@ -312,13 +339,9 @@ int hush__ledger_parse(hush__ledger *l, char *text, size_t len, hush_err *err)
                 return hush_err_set(err, HUSH_ENOMEM, "out of memory reading the ledger");
             }
         } else if (line > 3 && l->version >= 2 &&
-                   sscanf(s, "round %81s %" SCNu32 " %" SCNu32 "%n", id, &seen, &sent,
-                          &used) == 3 &&
-                   s[used] == '\0' && strlen(id) <= HUSH__LEDGER_KEY_MAX &&
-                   hush__ledger_round_find(l, id) == NULL && sent <= seen &&
-                   l->n_rounds < HUSH__LEDGER_ROUNDS_MAX) {
+                   round_line(l, s, id, &seen, &sent, &count)) {
             in_rounds = true;
-            if (add_round(l, id, seen, sent) != 0) {
+            if (add_round(l, id, seen, sent, count) != 0) {
                 return hush_err_set(err, HUSH_ENOMEM, "out of memory reading the ledger");
             }
         } else {

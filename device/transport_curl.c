@@ -146,9 +146,9 @@ static void back_off(hush_transport *t, unsigned k)
     nanosleep(&ts, NULL);
 }
 
-static int perform(hush_transport *t, const char *path, const char *body, size_t len,
-                   long *status, char **resp, size_t *resp_len, char **signature,
-                   hush_err *err)
+static int perform(hush_transport *t, const char *path, const char *header,
+                   const char *body, size_t len, long *status, char **resp,
+                   size_t *resp_len, char **signature, hush_err *err)
 {
     size_t ulen = strlen(t->base) + strlen(path) + 1;
     char *url = hush_malloc(ulen);
@@ -183,9 +183,16 @@ static int perform(hush_transport *t, const char *path, const char *body, size_t
         curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
         curl_easy_setopt(c, CURLOPT_USERAGENT,
                          "libhush-device/" HUSH_DEVICE_VERSION_STRING);
+        if (header != NULL) {
+            hl = curl_slist_append(hl, header);
+        }
         if (body != NULL) {
             hl = curl_slist_append(hl, "Content-Type: application/json");
+        }
+        if (hl != NULL) {
             curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+        }
+        if (body != NULL) {
             curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
             curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
         }
@@ -235,11 +242,78 @@ int hush_transport_get(hush_transport *t, const char *path, long *status, char *
     if (signature != NULL) {
         *signature = NULL;
     }
-    return perform(t, path, NULL, 0, status, body, len, signature, err);
+    return perform(t, path, NULL, NULL, 0, status, body, len, signature, err);
 }
 
 int hush_transport_post(hush_transport *t, const char *path, const char *body, size_t len,
                         long *status, char **response, hush_err *err)
 {
-    return perform(t, path, body, len, status, response, NULL, NULL, err);
+    return perform(t, path, NULL, body, len, status, response, NULL, NULL, err);
+}
+
+int hush_transport_post_header(hush_transport *t, const char *path, const char *header,
+                               const char *body, size_t len, long *status,
+                               char **response, hush_err *err)
+{
+    if (header != NULL && (strchr(header, '\r') != NULL || strchr(header, '\n') != NULL ||
+                           strchr(header, ':') == NULL)) {
+        return hush_err_set(err, HUSH_EINVAL, "a header is one \"Name: value\" line");
+    }
+    return perform(t, path, header, body, len, status, response, NULL, NULL, err);
+}
+
+static void sleep_s(double s)
+{
+    if (s > 0) {
+        struct timespec ts = {.tv_sec = (time_t)s,
+                              .tv_nsec = (long)((s - floor(s)) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int hush_fl_secagg_run(hush_fl_secagg *s, hush_transport *t, double timeout_s,
+                       hush_err *err)
+{
+    double deadline = now_s() + (timeout_s > 0 ? timeout_s : 600);
+    hush_secagg_request req;
+    while (hush_fl_secagg_next(s, &req, NULL) == 0) {
+        if (now_s() + req.wait > deadline) {
+            return hush_err_set(err, HUSH_ETIMEOUT,
+                                "secure aggregation did not finish within %.0f s",
+                                timeout_s);
+        }
+        sleep_s(req.wait);
+        long status = 0;
+        char *body = NULL;
+        size_t len = 0;
+        char header[128];
+        int rc = 0;
+        if (req.post) {
+            snprintf(header, sizeof header, HUSH_SECAGG_TOKEN_HEADER ": %s",
+                     req.token != NULL ? req.token : "");
+            rc =
+                hush_transport_post_header(t, req.path, req.token != NULL ? header : NULL,
+                                           req.body, req.len, &status, &body, err);
+            len = body != NULL ? strlen(body) : 0;
+        } else {
+            rc = hush_transport_get(t, req.path, &status, &body, &len, NULL, err);
+        }
+        if (rc == 0) {
+            rc = hush_fl_secagg_handle(s, status, body, len, err);
+        }
+        hush_free(body);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return hush_fl_secagg_state(s) == HUSH_FL_SECAGG_DONE
+               ? 0
+               : hush_err_set(err, HUSH_ESTATE, "the session aborted");
 }

@@ -27,7 +27,16 @@
  *   dp-fedavg      DP-FedAvg at each target epsilon (delta 1e-5): clipped
  *                  updates, discrete Gaussian noise, the noise multiplier
  *                  chosen by hushd's accountant for the rounds and q;
- *   local-dp       each device noising its own update (per-update epsilon 8).
+ *   local-dp       each device noising its own update (per-update epsilon 8);
+ *   secagg-dp      secure aggregation with distributed DP at each target
+ *                  epsilon: each sampled device runs the protocol's stages
+ *                  (sans I/O, all devices in lock step over HTTP) with its
+ *                  share of the discrete Gaussian noise; the collector sees
+ *                  only the sum of at least --sa-min-devices (60) updates;
+ *                  each device takes part at most --sa-participations (10)
+ *                  times, which is what the accountant counts (no
+ *                  amplification: the collector sees who takes part);
+ *                  --sa-max-devices (200) bounds a round.
  *
  * Accuracy is on the union of the devices' test emails (the global model),
  * or each device's own test emails with its own model (personalized).  A
@@ -61,7 +70,8 @@ typedef struct fl_opts {
     bool json;
     double dp_clip, server_lr, local_lr;
     uint32_t local_epochs;
-    size_t calls;     /* train_round calls per device per round */
+    size_t calls;                             /* train_round calls per device per round */
+    size_t sa_min, sa_max, sa_participations; /* the secagg setting's */
     const char *only; /* comma-separated settings to run; NULL = all */
 } fl_opts;
 
@@ -241,7 +251,115 @@ typedef struct setting {
     double target_eps;           /* 0: no central DP */
     double clip;
     double local_noise;
+    bool secagg; /* secure aggregation with distributed DP at target_eps */
 } setting;
+
+/* Every device's secure-aggregation session through to its end, in lock
+ * step over one transport (sans I/O: the sessions say what to send): a
+ * pass makes each running session's next request, skipping those that
+ * asked to wait; a pass with no progress sleeps 50 ms.  Returns how many
+ * sessions completed their part. */
+static size_t drive_sessions(hush_transport *t, hush_fl_secagg **s, size_t n)
+{
+    size_t running = n, done = 0;
+    double deadline = sim_now() + 600;
+    while (running > 0) {
+        if (sim_now() > deadline) {
+            sim_die("secure aggregation did not finish in 600 s");
+        }
+        bool progress = false;
+        running = 0;
+        for (size_t i = 0; i < n; i++) {
+            hush_secagg_request req;
+            if (hush_fl_secagg_next(s[i], &req, NULL) != 0) {
+                continue;
+            }
+            running++;
+            long status = 0;
+            char *body = NULL;
+            size_t len = 0;
+            hush_err err = {0};
+            char header[128];
+            snprintf(header, sizeof header, HUSH_SECAGG_TOKEN_HEADER ": %s",
+                     req.token != NULL ? req.token : "");
+            int rc =
+                req.post
+                    ? hush_transport_post_header(t, req.path,
+                                                 req.token != NULL ? header : NULL,
+                                                 req.body, req.len, &status, &body, &err)
+                    : hush_transport_get(t, req.path, &status, &body, &len, NULL, &err);
+            if (rc != 0) {
+                sim_die("secure aggregation: %s", err.msg);
+            }
+            len = req.post && body != NULL ? strlen(body) : len;
+            if (hush_fl_secagg_handle(s[i], status, body, len, &err) != 0 && i == 0) {
+                fprintf(stderr, "hush-sim: a device left the round: %s\n", err.msg);
+            }
+            hush_free(body);
+            hush_secagg_request after;
+            progress = progress || hush_fl_secagg_next(s[i], &after, NULL) != 0 ||
+                       after.wait == 0;
+        }
+        if (!progress) {
+            sim_sleep(0.05);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        done += hush_fl_secagg_state(s[i]) == HUSH_FL_SECAGG_DONE;
+    }
+    return done;
+}
+
+/* The devices' part of one secure-aggregation round: sessions for those
+ * sampled (and under their participation cap), driven to the end. */
+static size_t secagg_round(hush_agent **agents, size_t n_agents,
+                           const hush_fl_model *model, hush_transport *t,
+                           size_t *in_sample)
+{
+    hush_fl_secagg **s = calloc(n_agents, sizeof *s);
+    size_t n = 0;
+    for (size_t d = 0; d < n_agents; d++) {
+        hush_err err = {0};
+        int rc = hush_agent_secagg_begin(agents[d], model, NULL, &s[n], &err);
+        *in_sample += rc != HUSH_ENOTFOUND;
+        if (rc == 0) {
+            n++;
+        } else if (rc != HUSH_ENOTFOUND && rc != HUSH_ESTATE && rc != HUSH_EBUDGET) {
+            sim_die("device %zu: %s", d, err.msg);
+        }
+    }
+    size_t done = drive_sessions(t, s, n);
+    for (size_t i = 0; i < n; i++) {
+        hush_fl_secagg_free(s[i]);
+    }
+    free(s);
+    return done;
+}
+
+/* Waits until the task has moved past round `round` (the last reveal
+ * releases the sum; a failed attempt retries, then gives the round up):
+ * the rounds completed, or SIZE_MAX once the task stopped running. */
+static size_t secagg_wait(sim_http *h, sim_buf *b, size_t round)
+{
+    for (int i = 0; i < 600; i++) {
+        long status = sim_call(h, "GET", "/v1/models", NULL, 0, false, b);
+        json_t *doc = status == 200 ? json_loads(b->p, 0, NULL) : NULL;
+        json_t *m = json_array_get(json_object_get(doc, "models"), 0);
+        size_t now_round = (size_t)json_integer_value(json_object_get(m, "round"));
+        size_t done = (size_t)json_integer_value(json_object_get(m, "rounds_completed"));
+        const char *state = json_string_value(json_object_get(m, "state"));
+        bool over = state != NULL && strcmp(state, "running") != 0;
+        json_decref(doc);
+        if (over) {
+            return SIZE_MAX;
+        }
+        if (now_round > round) {
+            return done;
+        }
+        sim_sleep(0.1);
+    }
+    sim_die("round %zu did not end", round);
+}
 
 /* Runs one federated setting through a fresh hushd; prints its line. */
 static void federated(const fl_opts *o, const world *w, const setting *st)
@@ -272,7 +390,19 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
     if (st->target_eps > 0) {
         json_object_set_new(task, "target_epsilon", json_real(st->target_eps));
         json_object_set_new(task, "delta", json_real(1e-5));
-    } else {
+    }
+    if (st->secagg) {
+        json_object_set_new(task, "dp", json_string("distributed"));
+        json_object_set_new(task, "aggregation", json_string("secagg"));
+        json_object_set_new(
+            task, "secure_aggregation",
+            json_pack("{s:I, s:I, s:I, s:f, s:f, s:f}", "min_devices",
+                      (json_int_t)o->sa_min, "max_devices", (json_int_t)o->sa_max,
+                      "max_participations",
+                      (json_int_t)(o->sa_participations < o->rounds ? o->sa_participations
+                                                                    : o->rounds),
+                      "dropout", 0.0, "dishonest", 0.0, "stage_seconds", 1.0));
+    } else if (st->target_eps <= 0) {
         json_object_set_new(task, "dp", json_string("none"));
     }
     char *body = json_dumps(task, JSON_COMPACT | JSON_REAL_PRECISION(17));
@@ -341,6 +471,18 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
         hush_free(sig);
         clock += DAY;
         size_t sent = 0, in_sample = 0;
+        if (st->secagg) {
+            updates += secagg_round(agents, o->devices, model, t, &in_sample);
+            part_sum += (double)in_sample / (double)o->devices;
+            part_n++;
+            size_t got = secagg_wait(&h, &b, r + 1);
+            if (got == SIZE_MAX) {
+                rounds_done = o->rounds;
+                break; /* the task is over */
+            }
+            rounds_done = got;
+            continue;
+        }
         for (size_t d = 0; d < o->devices; d++) {
             char *upd = NULL;
             size_t ulen = 0;
@@ -428,6 +570,10 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
     }
     sim_call(&h, "GET", "/v1/models/spam/privacy", NULL, 0, false, &b);
     json_t *priv = json_loads(b.p, 0, NULL);
+    if (st->secagg) { /* given-up rounds complete nothing */
+        rounds_done =
+            (size_t)json_integer_value(json_object_get(priv, "rounds_completed"));
+    }
     json_t *out = json_pack(
         "{s:s, s:s, s:f, s:I, s:I, s:I, s:f, s:f, s:I, s:f, s:f}", "bench", "fl",
         "setting", st->name, "accuracy", (double)right / (double)(total ? total : 1),
@@ -442,6 +588,12 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
         json_object_set_new(out, "delta", json_real(1e-5));
         json_object_set_new(out, "noise_multiplier", json_real(z));
         json_object_set(out, "epsilon_spent", json_object_get(priv, "epsilon"));
+    }
+    if (st->secagg) {
+        json_object_set_new(out, "min_devices", json_integer((json_int_t)o->sa_min));
+        json_object_set_new(out, "max_participations",
+                            json_integer((json_int_t)o->sa_participations));
+        json_object_set(out, "distributed", json_object_get(priv, "distributed"));
     }
     if (st->local_noise > 0) {
         json_object_set_new(out, "local_noise_multiplier", json_real(st->local_noise));
@@ -530,7 +682,10 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
                  .server_lr = 2.0,
                  .local_lr = 3.0,
                  .local_epochs = 10,
-                 .calls = 1};
+                 .calls = 1,
+                 .sa_min = 60,
+                 .sa_max = 200,
+                 .sa_participations = 10};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         if (strcmp(f, "--json") == 0) {
@@ -570,6 +725,12 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
             o.local_epochs = (uint32_t)strtoul(v, &end, 10);
         } else if (strcmp(f, "--only") == 0) {
             o.only = v;
+        } else if (strcmp(f, "--sa-min-devices") == 0) {
+            o.sa_min = strtoul(v, &end, 10);
+        } else if (strcmp(f, "--sa-max-devices") == 0) {
+            o.sa_max = strtoul(v, &end, 10);
+        } else if (strcmp(f, "--sa-participations") == 0) {
+            o.sa_participations = strtoul(v, &end, 10);
         } else if (strcmp(f, "--calls") == 0) {
             o.calls = strtoul(v, &end, 10);
         } else if (strcmp(f, "--epsilon") == 0) {
@@ -622,16 +783,20 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
                            "centralized", "accuracy", centralized(&o, &w), "examples",
                            (json_int_t)w.n_train));
     }
-    setting plain = {"fedavg", "none", 0, 100.0, 0};
+    setting plain = {"fedavg", "none", 0, 100.0, 0, false};
     if (wanted(&o, "fedavg")) {
         federated(&o, &w, &plain);
     }
-    setting personal = {"personalized", "ditto", 0, 100.0, 0};
+    setting personal = {"personalized", "ditto", 0, 100.0, 0, false};
     if (wanted(&o, "personalized")) {
         federated(&o, &w, &personal);
     }
+    for (size_t i = 0; i < o.n_eps && wanted(&o, "secagg-dp"); i++) {
+        setting sa = {"secagg-dp", "none", o.eps[i], o.dp_clip, 0, true};
+        federated(&o, &w, &sa);
+    }
     for (size_t i = 0; i < o.n_eps && wanted(&o, "dp-fedavg"); i++) {
-        setting dp = {"dp-fedavg", "none", o.eps[i], o.dp_clip, 0};
+        setting dp = {"dp-fedavg", "none", o.eps[i], o.dp_clip, 0, false};
         federated(&o, &w, &dp);
     }
     /* local DP: the noise multiplier that gives each update epsilon 8 */
@@ -644,7 +809,7 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
             hi = mid;
         }
     }
-    setting ldp = {"local-dp", "none", 0, o.dp_clip, hi};
+    setting ldp = {"local-dp", "none", 0, o.dp_clip, hi, false};
     if (wanted(&o, "local-dp")) {
         federated(&o, &w, &ldp);
     }

@@ -75,6 +75,7 @@ int sim_fetch_publication(sim_http *h, const char *path, const uint8_t pk[32],
 /* Prints "hush-sim: ..." and exits 1, stopping a hushd it started. */
 void sim_die(const char *fmt, ...) HUSH_PRINTF(1, 2) __attribute__((noreturn));
 double sim_now(void);
+void sim_sleep(double seconds);
 
 typedef struct sim_texts {
     char **v;

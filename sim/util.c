@@ -30,6 +30,13 @@ double sim_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+void sim_sleep(double seconds)
+{
+    struct timespec ts = {.tv_sec = (time_t)seconds,
+                          .tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
 void sim_texts_push(sim_texts *t, const char *s, size_t len)
 {
     if (t->n == t->cap) {

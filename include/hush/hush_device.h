@@ -281,6 +281,66 @@ HUSH_API int hush_agent_train_round(hush_agent *agent, const hush_fl_model *mode
                                     const hush_train_budget *budget, char **out,
                                     size_t *out_len, hush_err *err) HUSH_WARN_UNUSED;
 
+/* ---- secure aggregation with distributed DP ---- */
+
+typedef struct hush_fl_secagg hush_fl_secagg;
+
+/**
+ * One participation in the open round of a task whose publication says
+ * "aggregation": "secagg" (hush_agent_train_round refuses those with
+ * HUSH_EUNSUPPORTED).  The same checks and training as
+ * hush_agent_train_round, plus the task's cap on participations (a device
+ * takes part in at most max_participations rounds of it, for good: the
+ * accountant's figure counts on it); then the clipped update is encoded
+ * for distributed DP (rotated, rounded onto the round's lattice, with this
+ * device's share of the discrete Gaussian noise, the plan computed here
+ * from the publication's inputs) and a secure-aggregation client made with
+ * this device's policy: the round must tolerate the publication's
+ * dishonest fraction, and a survivor list shorter than min_devices is
+ * never signed.  Nothing is sent or charged yet: *out drives the protocol
+ * (hush_fl_secagg_next / _handle, or hush_fl_secagg_run in the curl
+ * library) and charges the ledger once, just before the masked update
+ * leaves.  The agent must outlive *out, used by one thread at a time.
+ * Returns as hush_agent_train_round; HUSH_EUNSUPPORTED for a plain task.
+ */
+HUSH_API int hush_agent_secagg_begin(hush_agent *agent, const hush_fl_model *model,
+                                     const hush_train_budget *budget,
+                                     hush_fl_secagg **out,
+                                     hush_err *err) HUSH_WARN_UNUSED;
+HUSH_API void hush_fl_secagg_free(hush_fl_secagg *s);
+
+/** A request the protocol needs made (sans I/O: the app carries it). */
+typedef struct hush_secagg_request {
+    int post;         /* 1: POST the body; 0: GET */
+    char path[192];   /* relative to the collector's base URL, with its query */
+    const char *body; /* POST: the document (owned by the session) */
+    size_t len;
+    const char *token; /* the Hush-Secagg-Token header's value, or NULL */
+    double wait;       /* seconds to wait before making it (the next stage) */
+} hush_secagg_request;
+
+enum {
+    HUSH_FL_SECAGG_RUNNING = 0,
+    HUSH_FL_SECAGG_DONE = 1,    /* its part done: the reveals were sent */
+    HUSH_FL_SECAGG_ABORTED = 2, /* refused or left behind: see the message */
+};
+
+/** The next request to make (0), or HUSH_ESTATE when the session is over. */
+HUSH_API int hush_fl_secagg_next(hush_fl_secagg *s, hush_secagg_request *req,
+                                 hush_err *err) HUSH_WARN_UNUSED;
+/**
+ * The answer to the request next gave (HTTP status and body).  Returns 0
+ * while the session goes on or is done; HUSH_ESTATE (with the reason)
+ * when it aborted: the collector refused a document, the attempt ended
+ * without this device, or a check of the protocol failed (a dishonest
+ * collector).  Errors of the ledger (HUSH_EIO, HUSH_EBUDGET) abort too:
+ * nothing leaves uncharged.
+ */
+HUSH_API int hush_fl_secagg_handle(hush_fl_secagg *s, long status, const char *body,
+                                   size_t len, hush_err *err) HUSH_WARN_UNUSED;
+/** HUSH_FL_SECAGG_RUNNING, _DONE or _ABORTED. */
+HUSH_API int hush_fl_secagg_state(const hush_fl_secagg *s);
+
 /**
  * Trains only the device's personal model of a personalized task (Ditto's
  * model, or the FedPer head on the current global body) on the local

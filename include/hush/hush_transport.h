@@ -15,6 +15,7 @@
 #define HUSH_TRANSPORT_H
 
 #include "hush_common.h"
+#include "hush_device.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -54,6 +55,25 @@ HUSH_API int hush_transport_get(hush_transport *t, const char *path, long *statu
 HUSH_API int hush_transport_post(hush_transport *t, const char *path, const char *body,
                                  size_t len, long *status, char **response,
                                  hush_err *err) HUSH_WARN_UNUSED;
+
+/**
+ * POST as hush_transport_post, with one more request header ("Name:
+ * value", or NULL).
+ */
+HUSH_API int hush_transport_post_header(hush_transport *t, const char *path,
+                                        const char *header, const char *body, size_t len,
+                                        long *status, char **response,
+                                        hush_err *err) HUSH_WARN_UNUSED;
+
+/**
+ * Runs a secure-aggregation session (hush_agent_secagg_begin) to its end
+ * over this transport: each request the session asks for, after the wait
+ * it asks for.  Returns 0 when this device's part is done, HUSH_ESTATE if
+ * the session aborted (the reason in err), HUSH_ETIMEOUT after timeout_s
+ * (0: 600), HUSH_EIO when the collector cannot be reached.
+ */
+HUSH_API int hush_fl_secagg_run(hush_fl_secagg *s, hush_transport *t, double timeout_s,
+                                hush_err *err) HUSH_WARN_UNUSED;
 
 #ifdef __cplusplus
 }

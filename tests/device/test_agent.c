@@ -1146,6 +1146,53 @@ Test(agent, device_secret_fails_closed_and_old_ledgers_upgrade)
     fx_rmdir(dir);
 }
 
+/* A task's participations are counted for good (secure-aggregation tasks
+ * cap them): each new round sent for adds one, a repeat of the same round
+ * does not, the count survives the file, and a version-2 record (which
+ * had no count) reads as 1 once a round was sent. */
+Test(agent, the_ledger_counts_each_tasks_participations_for_good)
+{
+    hush__ledger l;
+    memset(&l, 0, sizeof l);
+    bool changed = false;
+    cr_assert_eq(hush__ledger_note_round(&l, "model/sa", 1, 1, &changed), 0);
+    cr_assert_eq(hush__ledger_note_round(&l, "model/sa", 1, 1, &changed), 0);
+    cr_assert_eq(hush__ledger_note_round(&l, "model/sa", 4, 0, &changed), 0);
+    cr_assert_eq(hush__ledger_note_round(&l, "model/sa", 4, 4, &changed), 0);
+    cr_assert_eq(hush__ledger_round_find(&l, "model/sa")->count, 2);
+    size_t len = 0;
+    char *text = hush__ledger_render(&l, &len);
+    cr_assert(strstr(text, "round model/sa 4 4 2\n") != NULL, "%s", text);
+    hush__ledger back;
+    memset(&back, 0, sizeof back);
+    cr_assert_eq(hush__ledger_parse(&back, text, len, NULL), 0);
+    cr_assert_eq(hush__ledger_round_find(&back, "model/sa")->count, 2);
+    hush__ledger_dispose(&back);
+    hush_free(text);
+    hush__ledger_dispose(&l);
+    /* version 2 */
+    char v2[256];
+    int o = snprintf(v2, sizeof v2,
+                     "hush-ledger 2\nday 1\ndevice 0000000000000000 0\n"
+                     "round model/a 3 3\nround model/b 5 0\n");
+    o += snprintf(v2 + o, sizeof v2 - (size_t)o, "checksum %016llx\n",
+                  (unsigned long long)XXH3_64bits(v2, (size_t)o));
+    memset(&back, 0, sizeof back);
+    cr_assert_eq(hush__ledger_parse(&back, v2, (size_t)o, NULL), 0);
+    cr_assert_eq(hush__ledger_round_find(&back, "model/a")->count, 1);
+    cr_assert_eq(hush__ledger_round_find(&back, "model/b")->count, 0);
+    hush__ledger_dispose(&back);
+    /* version 3 with a count that contradicts its sent round */
+    o = snprintf(v2, sizeof v2,
+                 "hush-ledger 3\nday 1\ndevice 0000000000000000 0\n"
+                 "round model/a 3 3 0\n");
+    o += snprintf(v2 + o, sizeof v2 - (size_t)o, "checksum %016llx\n",
+                  (unsigned long long)XXH3_64bits(v2, (size_t)o));
+    memset(&back, 0, sizeof back);
+    cr_assert_eq(hush__ledger_parse(&back, v2, (size_t)o, NULL), HUSH_ECORRUPT);
+    hush__ledger_dispose(&back);
+}
+
 /* Round records are kept for good, so their number is bounded: the ledger
  * must stay well under the 1 MiB it is read with, or the agent would fail
  * closed for ever.  The 4,097th campaign is refused instead. */
