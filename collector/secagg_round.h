@@ -4,8 +4,10 @@
  * documents devices post and fetch (hush_secagg_msg).  Model tasks with
  * "aggregation": "secagg" run one per attempt at a round (models_secagg.c).
  *
- *   keys      devices post their keys until max_devices or the deadline;
- *             fewer than max(min_devices, 3): the round fails;
+ *   keys      devices post their keys until max_devices or the deadline
+ *             (a deadline that passes with no keys at all starts again:
+ *             nobody is waiting); fewer than max(min_devices, 3): the
+ *             round fails;
  *   shares    the key list and parameters (hush_secagg_choose for the
  *             count that came) are served; devices post their boxes;
  *   masked    each device fetches its inbox and posts its masked vector;

@@ -43,7 +43,7 @@ struct hush_fl_secagg {
     hush_agent *agent;
     char model[HUSH_MODEL_ID_MAX + 1];
     char key[HUSH__LEDGER_KEY_MAX + 1];
-    uint32_t round, padded, max_participations;
+    uint32_t round, padded, bits, max_participations;
     double eps, wait;
     hush_secagg_client *client;
     hush_secagg_keys keys;
@@ -83,6 +83,7 @@ int hush__fl_secagg_new(hush_agent *a, const hush_model_pub *pub, const char *ke
     s->agent = a;
     s->input = input;
     s->padded = pub->sa.plan.padded;
+    s->bits = pub->sa.plan.bits;
     s->round = pub->round;
     s->max_participations = pub->sa.max_participations;
     s->eps = eps;
@@ -280,8 +281,17 @@ static int on_document(hush_fl_secagg *s, const hush_secagg_msg *m, hush_err *er
     size_t nr = 0;
     switch (s->step) {
     case ST_LIST:
-        rc =
-            hush_secagg_client_share(s->client, &m->params, m->list, &boxes, &nb, &local);
+        /* the round's vectors are this device's encoded update: a list
+         * with another length, modulus or round is not this round's */
+        rc = m->params.length != s->padded || m->params.bits != s->bits ||
+                     m->params.round != s->round
+                 ? hush_err_set(&local, HUSH_ESTATE,
+                                "the key list's parameters (length %u, %u bits, round "
+                                "%u) are not the publication's (%u, %u, %u)",
+                                m->params.length, m->params.bits, m->params.round,
+                                s->padded, s->bits, s->round)
+                 : hush_secagg_client_share(s->client, &m->params, m->list, &boxes, &nb,
+                                            &local);
         if (rc == 0 && hush_secagg_client_index(s->client) != s->index) {
             rc = hush_err_set(&local, HUSH_ESTATE,
                               "the key list puts this device elsewhere than the "
