@@ -416,6 +416,209 @@ def central_noise_replays_under_a_test_seed():
     expect(models[0] != models[2], "another seed, other noise")
 
 
+def sa_task(h, expect_status=201, **over):
+    """A secure-aggregation task with distributed DP (small: three devices
+    and no dropout or dishonest fraction, so a complete graph works)."""
+    sa = {"min_devices": 3, "max_devices": 8, "max_participations": 2, "dropout": 0,
+          "dishonest": 0, "stage_seconds": 1, "max_attempts": 2}
+    sa.update(over.pop("sa", {}))
+    body = {"id": "sa", "name": "SA", "architecture": {"kind": "logistic"},
+            "embedder": {"kind": "hashed-ngram", "version": 1, "dim": DIM, "seed": 2},
+            "labels": ["ham", "spam"], "clip_norm": 1.0, "expected_clients": 5,
+            "population": 10, "rounds": 4, "target_epsilon": 8, "dp": "distributed",
+            "aggregation": "secagg", "secure_aggregation": sa,
+            "local": {"epochs": 1, "batch": 4, "lr": 0.1}}
+    body.update(over)
+    body = {k: v for k, v in body.items() if v is not None}
+    if expect_status == 201:
+        validate(body, "model-create")
+    s, doc, _ = h.json("POST", "/v1/models", admin=True, body=body)
+    expect(s == expect_status, "create: %s %s" % (s, doc))
+    if s == 201:
+        validate(doc, "model-created")
+    return doc
+
+
+def b64(n):
+    return base64.b64encode(os.urandom(n)).decode()
+
+
+def keys_doc():
+    return {"stage": "keys", "enc_pk": b64(32), "mask_pk": b64(32), "sign_pk": b64(32)}
+
+
+def sa_status(h):
+    s, d, _ = h.json("GET", "/v1/models/sa/secagg")
+    expect(s == 200, "status %s %s" % (s, d))
+    validate(d, "secagg-status")
+    return d
+
+
+@test
+def a_secagg_task_publishes_its_plan_and_takes_no_plain_updates():
+    h = Hushd(os.path.join(BUILD, "bin", "hushd"))
+    try:
+        created = sa_task(h)
+        s, body, hdrs = h.request("GET", "/v1/models/sa")
+        pub = json.loads(body)
+        validate(pub, "model-publication")
+        sa = pub["secagg"]
+        expect(pub["aggregation"] == "secagg" and sa["min_devices"] == 3 and
+               sa["max_participations"] == 2 and sa["ddg"]["dim"] == N and
+               sa["ddg"]["padded"] == 32 and sa["noise_multiplier"] ==
+               created["noise_multiplier"], "the plan is published: %s" % sa)
+        s, priv, _ = h.json("GET", "/v1/models/sa/privacy")
+        validate(priv, "model-privacy")
+        expect(priv["dp"] == "distributed" and priv["epsilon"] == 0 and
+               7.9 < priv["epsilon_at_most"] <= 8 and
+               priv["distributed"]["min_devices"] == 3, "privacy: %s" % priv)
+        # the accountant's figure, reproduced by the planning tool
+        p = subprocess.run([os.path.join(BUILD, "bin", "hush-privacy"), "ddg", "--dim", str(N),
+                            "--clip", "1", "--min-devices", "3", "--max-devices", "8",
+                            "--bits", "20", "--participations", "2", "--delta", "1e-5",
+                            "--noise-multiplier", repr(created["noise_multiplier"])],
+                           capture_output=True, text=True, check=True)
+        tool = json.loads(p.stdout)
+        expect(abs(tool["epsilon"] - priv["epsilon_at_most"]) < 1e-9 * 8 and
+               tool["sigma"] == sa["ddg"]["sigma"], "tool %s" % tool)
+        s, d, _ = h.json("POST", "/v1/models/sa/updates",
+                         body={"model": "sa", "round": 1, "batch_id": batch_id(),
+                               "update": vec([0.0] * N), "unclipped": True})
+        expect(s == 409 and d["error"]["code"] == "secagg_only", "plain update %s %s" % (s, d))
+        s, d, _ = h.json("POST", "/v1/models/sa/rounds", admin=True)
+        expect(s == 409 and d["error"]["code"] == "secagg_only", "admin close %s %s" % (s, d))
+        # specs that do not hold together
+        bad = [dict(dp=None), dict(aggregation=None), dict(aggregation="plain"),
+               dict(sa={"min_devices": 2}), dict(sa={"colour": 1}),
+               dict(adaptive_clipping={"initial": 0.1}), dict(local_noise_multiplier=1.0),
+               dict(sa={"max_participations": 9}), dict(sa={"bits": 4}),
+               dict(sa={"dishonest": 0.05})]  # no graph for 3 devices at 5%
+        for over in bad:
+            over["id"] = "sb"
+            d = sa_task(h, expect_status=400, **over)
+            expect(d["error"]["code"] in ("invalid_privacy", "invalid_secagg", "invalid_task"),
+                   "%s: %s" % (over, d))
+        task(h)  # a plain task has no secure aggregation
+        s, d, _ = h.json("GET", "/v1/models/spam/secagg")
+        expect(s == 404 and d["error"]["code"] == "not_secagg", "%s %s" % (s, d))
+    finally:
+        h.cleanup()
+
+
+@test
+def secagg_stage_documents_are_checked_over_http():
+    h = Hushd(os.path.join(BUILD, "bin", "hushd"))
+    try:
+        sa_task(h, sa={"stage_seconds": 60})
+        st = sa_status(h)
+        expect(st["stage"] == "keys" and st["round"] == 1 and st["attempt"] == 1, "%s" % st)
+        k = keys_doc()
+        validate(k, "secagg-message")
+        s, j, _ = h.json("POST", "/v1/models/sa/secagg", body=k)
+        expect(s == 201, "keys %s %s" % (s, j))
+        validate(j, "secagg-joined")
+        expect(j["session"] == st["session"] and j["index"] == 0 and not j["duplicate"], j)
+        s, j2, _ = h.json("POST", "/v1/models/sa/secagg", body=k)
+        expect(s == 201 and j2["index"] == 0 and j2["duplicate"] and
+               j2["token"] != j["token"], "a retry: same place, new token: %s" % j2)
+        sess = j["session"]
+        s, d, _ = h.json("GET", "/v1/models/sa/secagg?session=%s&index=0" % sess)
+        expect(s == 409 and d["error"]["code"] == "secagg_stage", "nothing yet: %s" % d)
+        s, d, _ = h.json("GET", "/v1/models/sa/secagg?session=1.0000000000000000&index=0")
+        expect(s == 409 and d["error"]["code"] == "secagg_session_over", "%s" % d)
+        s, d, _ = h.json("GET", "/v1/models/sa/secagg?session=%s" % sess)
+        expect(s == 400 and d["error"]["code"] == "invalid_query", "no index: %s" % d)
+        s, d, _ = h.json("GET", "/v1/models/sa/secagg?session=%s&index=x1" % sess)
+        expect(s == 400, "a bad index: %s" % d)
+        boxes = {"stage": "boxes", "boxes": [{"from": 0, "to": 1, "box": b64(80)}]}
+        s, d, _ = h.json("POST", "/v1/models/sa/secagg?session=%s" % sess, body=boxes)
+        expect(s == 400 and d["error"]["code"] == "secagg_refused", "no token: %s" % d)
+        s, d, _ = h.json("POST", "/v1/models/sa/secagg?session=%s" % sess, body=boxes,
+                         headers={"Hush-Secagg-Token": j2["token"]})
+        expect(s == 409 and d["error"]["code"] == "secagg_stage", "keys stage: %s" % d)
+        s, d, _ = h.json("POST", "/v1/models/sa/secagg?session=9.%s" % ("0" * 16), body=boxes,
+                         headers={"Hush-Secagg-Token": j2["token"]})
+        expect(s == 409 and d["error"]["code"] == "secagg_session_over", "%s" % d)
+        s, d, _ = h.json("POST", "/v1/models/sa/secagg?session=%s" % sess, raw=b"{\"stage\":",
+                         headers={"Hush-Secagg-Token": j2["token"]})
+        expect(s == 400, "garbage: %s %s" % (s, d))
+        s, d, _ = h.json("POST", "/v1/models/sa/secagg?session=%s" % sess, body=boxes,
+                         headers={"Hush-Secagg-Token": "not base64!"})
+        expect(s == 400 and d["error"]["code"] == "secagg_refused", "bad token: %s" % d)
+        # the status is unchanged by all of it
+        st2 = sa_status(h)
+        expect(st2["session"] == sess and st2["stage"] == "keys", "%s" % st2)
+    finally:
+        h.cleanup()
+
+
+@test
+def an_attempt_short_of_devices_fails_and_the_round_is_given_up():
+    """One device's keys where three are needed: the attempt fails at its
+    deadline and releases nothing; a second attempt likewise; after
+    max_attempts (2) the round is given up and the next one opens with
+    the same model."""
+    h = Hushd(os.path.join(BUILD, "bin", "hushd"))
+    try:
+        sa_task(h)
+        _, _, w0, _ = weights_of(h, "sa")
+        first = sa_status(h)["session"]
+        s, j, _ = h.json("POST", "/v1/models/sa/secagg", body=keys_doc())
+        expect(s == 201, "%s" % j)
+        deadline = time.time() + 20
+        st = sa_status(h)
+        while st["failed_attempts"] == 0 and time.time() < deadline:
+            time.sleep(0.2)
+            st = sa_status(h)
+        expect(st["failed_attempts"] == 1 and st["session"] != first and
+               "1 devices sent keys; the round needs 3" in st["last_failure"], "%s" % st)
+        s, d, _ = h.json("GET", "/v1/models/sa/secagg?session=%s&index=0" % first)
+        expect(s == 409 and d["error"]["code"] == "secagg_session_over", "%s" % d)
+        s, j, _ = h.json("POST", "/v1/models/sa/secagg", body=keys_doc())
+        expect(s == 201, "%s" % j)
+        while sa_status(h)["round"] == 1 and time.time() < deadline:
+            time.sleep(0.2)
+        st = sa_status(h)
+        expect(st["round"] == 2 and st["failed_attempts"] == 0, "given up: %s" % st)
+        pub, _, w1, _ = weights_of(h, "sa")
+        expect(pub["round"] == 2 and w1 == w0, "the next round, the same model")
+        s, r, _ = h.json("GET", "/v1/models/sa/rounds")
+        expect(s == 200 and r["rounds"] == [], "nothing completed: %s" % r)
+        s, priv, _ = h.json("GET", "/v1/models/sa/privacy")
+        expect(priv["rounds_completed"] == 0 and priv["epsilon"] == 0, "%s" % priv)
+        expect("given up" in h.stderr(), "hushd says so")
+    finally:
+        h.cleanup()
+
+
+@test
+def a_restart_fails_the_attempt_in_flight_cleanly():
+    h = Hushd(os.path.join(BUILD, "bin", "hushd"))
+    try:
+        sa_task(h, sa={"stage_seconds": 60})
+        s, j, _ = h.json("POST", "/v1/models/sa/secagg", body=keys_doc())
+        expect(s == 201, "%s" % j)
+        h.kill()
+        h.start()
+        st = sa_status(h)
+        expect(st["round"] == 1 and st["stage"] == "keys" and st["session"] != j["session"],
+               "a fresh attempt of the same round: %s" % st)
+        s, d, _ = h.json("GET", "/v1/models/sa/secagg?session=%s&index=0" % j["session"])
+        expect(s == 409 and d["error"]["code"] == "secagg_session_over", "%s" % d)
+        pub, _, _, _ = weights_of(h, "sa")
+        expect(pub["aggregation"] == "secagg" and pub["round"] == 1, "republished")
+    finally:
+        h.cleanup()
+
+
+def weights_of(h, model):
+    s, body, hdrs = h.request("GET", "/v1/models/%s" % model)
+    expect(s == 200, "publication %s" % s)
+    pub = json.loads(body)
+    validate(pub, "model-publication")
+    return pub, None, pub["weights"], hdrs
+
+
 def main():
     global BUILD
     if len(sys.argv) != 2:
@@ -428,7 +631,11 @@ def main():
               rounds_count_every_update_until_the_deadline,
               no_privacy_must_be_said_and_bad_epsilons_are_refused,
               an_adaptive_task_reports_the_epsilon_of_both_mechanisms,
-              central_noise_replays_under_a_test_seed]:
+              central_noise_replays_under_a_test_seed,
+              a_secagg_task_publishes_its_plan_and_takes_no_plain_updates,
+              secagg_stage_documents_are_checked_over_http,
+              an_attempt_short_of_devices_fails_and_the_round_is_given_up,
+              a_restart_fails_the_attempt_in_flight_cleanly]:
         t()
     SUITE.finish()
 
