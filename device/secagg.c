@@ -161,7 +161,7 @@ int hush_fl_secagg_next(hush_fl_secagg *s, hush_secagg_request *req, hush_err *e
 /* The error document's message, for an abort's reason. */
 static void error_message(const char *body, size_t len, char *out, size_t cap)
 {
-    json_t *doc = json_loadb(body != NULL ? body : "", len, 0, NULL);
+    json_t *doc = json_loadb(body != NULL ? body : "", body != NULL ? len : 0, 0, NULL);
     const char *msg =
         json_string_value(json_object_get(json_object_get(doc, "error"), "message"));
     const char *code =
@@ -169,6 +169,17 @@ static void error_message(const char *body, size_t len, char *out, size_t cap)
     snprintf(out, cap, "%s%s%s", code != NULL ? code : "an error",
              msg != NULL ? ": " : "", msg != NULL ? msg : "");
     json_decref(doc);
+}
+
+/* Whether an error document (len bytes, not NUL-terminated) has this code. */
+static bool error_is(const char *body, size_t len, const char *code)
+{
+    json_t *doc = json_loadb(body != NULL ? body : "", body != NULL ? len : 0, 0, NULL);
+    const char *c =
+        json_string_value(json_object_get(json_object_get(doc, "error"), "code"));
+    bool is = c != NULL && strcmp(c, code) == 0;
+    json_decref(doc);
+    return is;
 }
 
 /* The next document to post, made from `m` (rendered, then freed). */
@@ -188,7 +199,7 @@ static int next_doc(hush_fl_secagg *s, const hush_secagg_msg *m, enum step step,
 /* The keys' answer: the session, this device's index and its token. */
 static int keys_answer(hush_fl_secagg *s, const char *body, size_t len, hush_err *err)
 {
-    json_t *doc = json_loadb(body, len, 0, NULL);
+    json_t *doc = body != NULL ? json_loadb(body, len, 0, NULL) : NULL;
     const char *session = json_string_value(json_object_get(doc, "session"));
     const char *token = json_string_value(json_object_get(doc, "token"));
     json_t *index = json_object_get(doc, "index");
@@ -351,8 +362,7 @@ int hush_fl_secagg_handle(hush_fl_secagg *s, long status, const char *body, size
     bool posted = s->step == ST_KEYS || s->step == ST_BOXES || s->step == ST_MASKED ||
                   s->step == ST_SIGNATURE || s->step == ST_REVEALS;
     char why[HUSH_ERR_MSG_MAX + 1];
-    if (status == 409 && s->step == ST_LIST && body != NULL &&
-        strstr(body, "\"secagg_stage\"") != NULL) {
+    if (status == 409 && s->step == ST_LIST && error_is(body, len, "secagg_stage")) {
         s->wait = s->wait < 0.1 ? 0.1 : s->wait < 2 ? 2 * s->wait : 2;
         return 0; /* the collector still takes keys */
     }
@@ -381,7 +391,8 @@ int hush_fl_secagg_handle(hush_fl_secagg *s, long status, const char *body, size
     }
     hush_secagg_msg *m = NULL;
     hush_err local = {0};
-    if (hush_secagg_msg_parse(body, len, &m, &local) != 0) {
+    if (hush_secagg_msg_parse(body != NULL ? body : "", body != NULL ? len : 0, &m,
+                              &local) != 0) {
         return abort_session(s, err, local.msg);
     }
     int rc = on_document(s, m, err);
