@@ -143,7 +143,11 @@ int hush__task_sa_open(hush__task_sa *s, uint32_t round, bool new_round, double 
                            .bits = s->plan.bits,
                            .length = s->plan.padded,
                            .round = round,
-                           .stage_seconds = s->spec.stage_seconds};
+                           .stage_seconds = s->spec.stage_seconds,
+                           /* a round's first attempt waits for devices; a
+                            * retry nobody comes back to fails, so that a
+                            * round too small to succeed is given up */
+                           .wait_for_keys = s->failures == 0};
     hush__sa_round *r = NULL;
     hush__fail f = {0};
     if (hush__sa_round_new(&cfg, now, &r, &f) != 0) {

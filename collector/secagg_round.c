@@ -110,7 +110,7 @@ static void end_keys(hush__sa_round *r, double now)
     hush_err err = {0};
     uint32_t n = (uint32_t)r->n_keys;
     uint32_t need = r->cfg.min_devices > 3 ? r->cfg.min_devices : 3;
-    if (n == 0) { /* nobody came yet, nobody is kept waiting: wait on */
+    if (n == 0 && r->cfg.wait_for_keys) { /* nobody is kept waiting: wait on */
         r->deadline = now + r->cfg.stage_seconds;
         return;
     }

@@ -5,9 +5,9 @@
  * "aggregation": "secagg" run one per attempt at a round (models_secagg.c).
  *
  *   keys      devices post their keys until max_devices or the deadline
- *             (a deadline that passes with no keys at all starts again:
- *             nobody is waiting); fewer than max(min_devices, 3): the
- *             round fails;
+ *             (with wait_for_keys, a deadline that passes with no keys at
+ *             all starts again: nobody is waiting); fewer than
+ *             max(min_devices, 3): the round fails;
  *   shares    the key list and parameters (hush_secagg_choose for the
  *             count that came) are served; devices post their boxes;
  *   masked    each device fetches its inbox and posts its masked vector;
@@ -36,6 +36,9 @@ typedef struct hush__sa_config {
     double dropout, dishonest; /* for the parameters (hush_secagg_choose) */
     uint32_t bits, length, round;
     double stage_seconds;
+    /* a keys stage that ends with no keys at all starts again (the first
+     * attempt of a round: nobody is waiting); false: it fails */
+    bool wait_for_keys;
 } hush__sa_config;
 
 typedef enum hush__sa_stage {

@@ -336,25 +336,45 @@ static size_t secagg_round(hush_agent **agents, size_t n_agents,
     return done;
 }
 
+/* The open attempt's session (into `out`) and round. */
+static size_t secagg_session(sim_http *h, sim_buf *b, char *out, size_t cap)
+{
+    long status = sim_call(h, "GET", "/v1/models/spam/secagg", NULL, 0, false, b);
+    json_t *doc = status == 200 ? json_loads(b->p, 0, NULL) : NULL;
+    snprintf(out, cap, "%s",
+             doc != NULL ? json_string_value(json_object_get(doc, "session")) : "");
+    size_t round = (size_t)json_integer_value(json_object_get(doc, "round"));
+    json_decref(doc);
+    return round;
+}
+
+enum { SA_OVER = -1, SA_RETRY = -2 };
+
 /* Waits until the task has moved past round `round` (the last reveal
- * releases the sum; a failed attempt retries, then gives the round up):
- * the rounds completed, or SIZE_MAX once the task stopped running. */
-static size_t secagg_wait(sim_http *h, sim_buf *b, size_t round)
+ * releases the sum) or a new attempt of it opened (the joined one,
+ * `session`, failed): the rounds completed, SA_RETRY, or SA_OVER once the
+ * task stopped running. */
+static long secagg_wait(sim_http *h, sim_buf *b, size_t round, const char *session)
 {
     for (int i = 0; i < 600; i++) {
         long status = sim_call(h, "GET", "/v1/models", NULL, 0, false, b);
         json_t *doc = status == 200 ? json_loads(b->p, 0, NULL) : NULL;
         json_t *m = json_array_get(json_object_get(doc, "models"), 0);
         size_t now_round = (size_t)json_integer_value(json_object_get(m, "round"));
-        size_t done = (size_t)json_integer_value(json_object_get(m, "rounds_completed"));
+        long done = (long)json_integer_value(json_object_get(m, "rounds_completed"));
         const char *state = json_string_value(json_object_get(m, "state"));
         bool over = state != NULL && strcmp(state, "running") != 0;
         json_decref(doc);
         if (over) {
-            return SIZE_MAX;
+            return SA_OVER;
         }
         if (now_round > round) {
             return done;
+        }
+        char now_session[64];
+        if (secagg_session(h, b, now_session, sizeof now_session) == round &&
+            strcmp(now_session, session) != 0) {
+            return SA_RETRY;
         }
         sim_sleep(0.1);
     }
@@ -472,15 +492,21 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
         clock += DAY;
         size_t sent = 0, in_sample = 0;
         if (st->secagg) {
-            updates += secagg_round(agents, o->devices, model, t, &in_sample);
+            /* devices not charged in a failed attempt try the next one */
+            long got = SA_RETRY;
+            for (int attempt = 0; attempt < 10 && got == SA_RETRY; attempt++) {
+                char session[64];
+                size_t sampled = 0;
+                secagg_session(&h, &b, session, sizeof session);
+                updates += secagg_round(agents, o->devices, model, t, &sampled);
+                in_sample = attempt == 0 ? sampled : in_sample;
+                got = secagg_wait(&h, &b, r + 1, session);
+            }
             part_sum += (double)in_sample / (double)o->devices;
             part_n++;
-            size_t got = secagg_wait(&h, &b, r + 1);
-            if (got == SIZE_MAX) {
-                rounds_done = o->rounds;
+            if (got == SA_OVER) {
                 break; /* the task is over */
             }
-            rounds_done = got;
             continue;
         }
         for (size_t d = 0; d < o->devices; d++) {

@@ -196,7 +196,8 @@ Test(secagg_round, too_few_devices_by_the_deadline_fail_the_round)
                            .bits = 32,
                            .length = LEN,
                            .round = 1,
-                           .stage_seconds = 10};
+                           .stage_seconds = 10,
+                           .wait_for_keys = true};
     hush__sa_round *r = NULL;
     hush__fail f = {0};
     cr_assert_eq(hush__sa_round_new(&cfg, -20, &r, &f), 0);
@@ -222,6 +223,14 @@ Test(secagg_round, too_few_devices_by_the_deadline_fail_the_round)
     cr_assert_eq(hush__sa_round_stage(r, 5.5), HUSH__SA_FAILED);
     cr_assert(strstr(hush__sa_round_reason(r), "4 devices") != NULL, "%s",
               hush__sa_round_reason(r));
+    /* a retry that nobody comes back to fails at its deadline */
+    hush__sa_round *retry = NULL;
+    cfg.wait_for_keys = false;
+    cr_assert_eq(hush__sa_round_new(&cfg, 0, &retry, &f), 0);
+    cr_assert_eq(hush__sa_round_stage(retry, 10.5), HUSH__SA_FAILED);
+    cr_assert(strstr(hush__sa_round_reason(retry), "0 devices") != NULL, "%s",
+              hush__sa_round_reason(retry));
+    hush__sa_round_free(retry);
     char *body = NULL;
     f = (hush__fail){0};
     cr_assert_eq(hush__sa_round_get(r, 0, 11, &body, &f), HUSH_ESTATE);
