@@ -180,6 +180,18 @@ static void count_metrics(hush__metrics *m, hush__buf *t)
         (unsigned long long)__atomic_load_n(&m->requests_timed_out, __ATOMIC_RELAXED));
     hush__buf_addf(
         t,
+        "# HELP hush_secagg_attempts_total Secure-aggregation attempts of model "
+        "rounds by outcome: released (a sum), failed (nothing released; the round "
+        "tried again), given_up (the round's last failure: the next round opened).\n"
+        "# TYPE hush_secagg_attempts_total counter\n"
+        "hush_secagg_attempts_total{outcome=\"released\"} %llu\n"
+        "hush_secagg_attempts_total{outcome=\"failed\"} %llu\n"
+        "hush_secagg_attempts_total{outcome=\"given_up\"} %llu\n",
+        (unsigned long long)__atomic_load_n(&m->secagg_released, __ATOMIC_RELAXED),
+        (unsigned long long)__atomic_load_n(&m->secagg_failed, __ATOMIC_RELAXED),
+        (unsigned long long)__atomic_load_n(&m->secagg_given_up, __ATOMIC_RELAXED));
+    hush__buf_addf(
+        t,
         "# HELP hush_reports_accepted_total Reports committed and counted.\n"
         "# TYPE hush_reports_accepted_total counter\n"
         "hush_reports_accepted_total %llu\n"

@@ -62,7 +62,9 @@ typedef struct hush__metrics {
     uint64_t batches_sum;
     double rebuild_seconds;
     uint64_t requests_timed_out; /* closed by the request deadline */
-    pthread_mutex_t lock;        /* for the histograms' sums */
+    /* secure aggregation: sums released, attempts failed, rounds given up */
+    uint64_t secagg_released, secagg_failed, secagg_given_up;
+    pthread_mutex_t lock; /* for the histograms' sums */
 } hush__metrics;
 
 void hush__metrics_init(hush__metrics *m);

@@ -860,6 +860,9 @@ static void settle_secagg(hush_collector *h, hush__task *t)
     int rc = mean == NULL ? hush_err_set(&err, HUSH_ENOMEM, "out of memory")
                           : hush__task_sa_settle(t->sa, t0, mean, &n, &failed, &err);
     if (failed != NULL) {
+        __atomic_add_fetch(rc == 2 ? &h->metrics.secagg_given_up
+                                   : &h->metrics.secagg_failed,
+                           1, __ATOMIC_RELAXED);
         hush__log(h, "warn", "model %s: secure aggregation failed, nothing released: %s",
                   t->id, failed);
     }
@@ -873,6 +876,9 @@ static void settle_secagg(hush_collector *h, hush__task *t)
         }
         hush__log(h, "warn", "model %s: round %u given up after failed attempts", t->id,
                   round);
+    }
+    if (rc == 1) {
+        __atomic_add_fetch(&h->metrics.secagg_released, 1, __ATOMIC_RELAXED);
     }
     if (rc == 1 && (rc = apply_secagg(h, t, mean, n, t0, &err)) == 0) {
         hush__log(h, "info", "model %s: round %u closed with the sum of %u devices",

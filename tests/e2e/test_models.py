@@ -587,6 +587,12 @@ def an_attempt_short_of_devices_fails_and_the_round_is_given_up():
         s, priv, _ = h.json("GET", "/v1/models/sa/privacy")
         expect(priv["rounds_completed"] == 0 and priv["epsilon"] == 0, "%s" % priv)
         expect("given up" in h.stderr(), "hushd says so")
+        s, body, _ = h.request("GET", "/metrics")
+        text = body.decode()
+        expect('hush_secagg_attempts_total{outcome="failed"} 1' in text and
+               'hush_secagg_attempts_total{outcome="given_up"} 1' in text and
+               'hush_secagg_attempts_total{outcome="released"} 0' in text,
+               "metrics: %s" % [l for l in text.splitlines() if "secagg" in l])
     finally:
         h.cleanup()
 
