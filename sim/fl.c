@@ -36,7 +36,12 @@
  *                  each device takes part at most --sa-participations (10)
  *                  times, which is what the accountant counts (no
  *                  amplification: the collector sees who takes part);
- *                  --sa-max-devices (200) bounds a round.
+ *                  --sa-max-devices (200) bounds a round;
+ *   secagg-matched the same at each --sa-noise-multiplier (e.g. central
+ *                  DP-FedAvg's): the distributed mechanism's own cost
+ *                  (lattice, rounding, noise sized for min_devices) at the
+ *                  noise central DP uses; its epsilon against the collector
+ *                  is what that noise gives without amplification.
  *
  * Accuracy is on the union of the devices' test emails (the global model),
  * or each device's own test emails with its own model (personalized).  A
@@ -72,6 +77,8 @@ typedef struct fl_opts {
     uint32_t local_epochs;
     size_t calls;                             /* train_round calls per device per round */
     size_t sa_min, sa_max, sa_participations; /* the secagg setting's */
+    double sa_noise[MAX_EPS]; /* secagg-matched: noise multipliers to run at */
+    size_t n_sa_noise;
     const char *only; /* comma-separated settings to run; NULL = all */
 } fl_opts;
 
@@ -251,7 +258,8 @@ typedef struct setting {
     double target_eps;           /* 0: no central DP */
     double clip;
     double local_noise;
-    bool secagg; /* secure aggregation with distributed DP at target_eps */
+    bool secagg;  /* secure aggregation with distributed DP at target_eps */
+    double noise; /* secagg: this noise multiplier instead of a target */
 } setting;
 
 /* Every device's secure-aggregation session through to its end, in lock
@@ -407,7 +415,11 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
         "lr", o->local_lr, "personalization", st->personalization, "ditto_lambda", 0.1,
         "local_noise_multiplier", st->local_noise, "seed", (json_int_t)o->seed);
     json_object_set_new(task, "server_lr", json_real(o->server_lr));
-    if (st->target_eps > 0) {
+    if (st->secagg && st->noise > 0) { /* a given noise; epsilon as it comes */
+        json_object_set_new(task, "noise_multiplier", json_real(st->noise));
+        json_object_set_new(task, "target_epsilon", json_real(1e4));
+        json_object_set_new(task, "delta", json_real(1e-5));
+    } else if (st->target_eps > 0) {
         json_object_set_new(task, "target_epsilon", json_real(st->target_eps));
         json_object_set_new(task, "delta", json_real(1e-5));
     }
@@ -616,6 +628,7 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
         json_object_set(out, "epsilon_spent", json_object_get(priv, "epsilon"));
     }
     if (st->secagg) {
+        json_object_set(out, "epsilon_at_most", json_object_get(priv, "epsilon_at_most"));
         json_object_set_new(out, "min_devices", json_integer((json_int_t)o->sa_min));
         json_object_set_new(out, "max_participations",
                             json_integer((json_int_t)o->sa_participations));
@@ -755,6 +768,16 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
             o.sa_min = strtoul(v, &end, 10);
         } else if (strcmp(f, "--sa-max-devices") == 0) {
             o.sa_max = strtoul(v, &end, 10);
+        } else if (strcmp(f, "--sa-noise-multiplier") == 0) {
+            o.n_sa_noise = 0;
+            for (const char *p = v; *p != '\0' && o.n_sa_noise < MAX_EPS;) {
+                o.sa_noise[o.n_sa_noise++] = strtod(p, &end);
+                p = *end == ',' ? end + 1 : end;
+                if (end == p && *p != '\0') {
+                    sim_die("--sa-noise-multiplier is a list of numbers");
+                }
+            }
+            end = (char *)"";
         } else if (strcmp(f, "--sa-participations") == 0) {
             o.sa_participations = strtoul(v, &end, 10);
         } else if (strcmp(f, "--calls") == 0) {
@@ -809,20 +832,24 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
                            "centralized", "accuracy", centralized(&o, &w), "examples",
                            (json_int_t)w.n_train));
     }
-    setting plain = {"fedavg", "none", 0, 100.0, 0, false};
+    setting plain = {"fedavg", "none", 0, 100.0, 0, false, 0};
     if (wanted(&o, "fedavg")) {
         federated(&o, &w, &plain);
     }
-    setting personal = {"personalized", "ditto", 0, 100.0, 0, false};
+    setting personal = {"personalized", "ditto", 0, 100.0, 0, false, 0};
     if (wanted(&o, "personalized")) {
         federated(&o, &w, &personal);
     }
     for (size_t i = 0; i < o.n_eps && wanted(&o, "secagg-dp"); i++) {
-        setting sa = {"secagg-dp", "none", o.eps[i], o.dp_clip, 0, true};
+        setting sa = {"secagg-dp", "none", o.eps[i], o.dp_clip, 0, true, 0};
+        federated(&o, &w, &sa);
+    }
+    for (size_t i = 0; i < o.n_sa_noise && wanted(&o, "secagg-matched"); i++) {
+        setting sa = {"secagg-matched", "none", 0, o.dp_clip, 0, true, o.sa_noise[i]};
         federated(&o, &w, &sa);
     }
     for (size_t i = 0; i < o.n_eps && wanted(&o, "dp-fedavg"); i++) {
-        setting dp = {"dp-fedavg", "none", o.eps[i], o.dp_clip, 0, false};
+        setting dp = {"dp-fedavg", "none", o.eps[i], o.dp_clip, 0, false, 0};
         federated(&o, &w, &dp);
     }
     /* local DP: the noise multiplier that gives each update epsilon 8 */
@@ -835,7 +862,7 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
             hi = mid;
         }
     }
-    setting ldp = {"local-dp", "none", 0, o.dp_clip, hi, false};
+    setting ldp = {"local-dp", "none", 0, o.dp_clip, hi, false, 0};
     if (wanted(&o, "local-dp")) {
         federated(&o, &w, &ldp);
     }
