@@ -82,6 +82,21 @@ typedef struct fl_opts {
     const char *only; /* comma-separated settings to run; NULL = all */
 } fl_opts;
 
+/* A flag's comma-separated numbers (at most MAX_EPS) into out: how many. */
+static size_t number_list(const char *flag, const char *v, double *out)
+{
+    size_t n = 0;
+    char *end = NULL;
+    for (const char *p = v; *p != '\0' && n < MAX_EPS;) {
+        out[n++] = strtod(p, &end);
+        p = *end == ',' ? end + 1 : end;
+        if (end == p && *p != '\0') {
+            sim_die("%s is a list of numbers", flag);
+        }
+    }
+    return n;
+}
+
 static bool wanted(const fl_opts *o, const char *name)
 {
     if (o->only == NULL) {
@@ -769,28 +784,14 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
         } else if (strcmp(f, "--sa-max-devices") == 0) {
             o.sa_max = strtoul(v, &end, 10);
         } else if (strcmp(f, "--sa-noise-multiplier") == 0) {
-            o.n_sa_noise = 0;
-            for (const char *p = v; *p != '\0' && o.n_sa_noise < MAX_EPS;) {
-                o.sa_noise[o.n_sa_noise++] = strtod(p, &end);
-                p = *end == ',' ? end + 1 : end;
-                if (end == p && *p != '\0') {
-                    sim_die("--sa-noise-multiplier is a list of numbers");
-                }
-            }
+            o.n_sa_noise = number_list(f, v, o.sa_noise);
             end = (char *)"";
         } else if (strcmp(f, "--sa-participations") == 0) {
             o.sa_participations = strtoul(v, &end, 10);
         } else if (strcmp(f, "--calls") == 0) {
             o.calls = strtoul(v, &end, 10);
         } else if (strcmp(f, "--epsilon") == 0) {
-            o.n_eps = 0;
-            for (const char *p = v; *p != '\0' && o.n_eps < MAX_EPS;) {
-                o.eps[o.n_eps++] = strtod(p, &end);
-                p = *end == ',' ? end + 1 : end;
-                if (end == p && *p != '\0') {
-                    sim_die("--epsilon is a list of numbers");
-                }
-            }
+            o.n_eps = number_list(f, v, o.eps);
             end = (char *)"";
         } else {
             sim_die("unknown option %s", f);
