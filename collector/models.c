@@ -601,6 +601,13 @@ static int spec_secagg(hush_collector *h, const json_t *req, hush__task *t, hush
         0) {
         return rc;
     }
+    if (h->cfg.has_test_noise_seed) { /* the rotations replay too */
+        uint8_t msg[8 + HUSH_MODEL_ID_MAX], key[32];
+        hush_store_le64(msg, h->cfg.test_noise_seed);
+        memcpy(msg + 8, t->id, strlen(t->id));
+        crypto_generichash(key, sizeof key, msg, 8 + strlen(t->id), NULL, 0);
+        hush__task_sa_seed(t->sa, key);
+    }
     if (hush__task_sa_open(t->sa, t->round, true, hush__now(), &err) != 0) {
         return hush__fail_set(f, HUSH_EINVAL, "invalid_secagg", "%s", err.msg);
     }

@@ -22,6 +22,8 @@ struct hush__task_sa {
     char session[SESSION_MAX];
     hush__sa_round *attempt;
     uint32_t attempts, failures; /* of the open round */
+    bool seeded;                 /* rotation seeds from test_key (replays) */
+    uint8_t test_key[32];
     char last_failure[HUSH_ERR_MSG_MAX + 1];
 };
 
@@ -114,6 +116,12 @@ int hush__task_sa_new(const hush__sa_spec *spec, uint32_t dim, double clip,
     return 0;
 }
 
+void hush__task_sa_seed(hush__task_sa *s, const uint8_t key[32])
+{
+    memcpy(s->test_key, key, sizeof s->test_key);
+    s->seeded = true;
+}
+
 void hush__task_sa_free(hush__task_sa *s)
 {
     if (s != NULL) {
@@ -126,8 +134,14 @@ int hush__task_sa_open(hush__task_sa *s, uint32_t round, bool new_round, double 
                        hush_err *err)
 {
     if (new_round || s->round != round) {
-        uint8_t seed[32];
-        randombytes_buf(seed, sizeof seed);
+        uint8_t seed[32], r[4];
+        hush_store_le32(r, round);
+        if (s->seeded) {
+            crypto_generichash(seed, sizeof seed, r, sizeof r, s->test_key,
+                               sizeof s->test_key);
+        } else {
+            randombytes_buf(seed, sizeof seed);
+        }
         int rc = hush_ddg_plan(s->dim, s->clip, s->spec.min_devices, s->spec.max_devices,
                                s->spec.bits, s->spec.z, seed, &s->plan, err);
         if (rc != 0) {

@@ -40,6 +40,10 @@ int hush__sa_spec_read(const json_t *req, uint32_t dim, double clip, uint32_t ro
 int hush__task_sa_new(const hush__sa_spec *spec, uint32_t dim, double clip,
                       hush__task_sa **out, hush__fail *f);
 void hush__task_sa_free(hush__task_sa *s);
+/* For tests and benchmarks (--test-noise-seed): each round's rotation seed
+ * from `key` and the round, not the system's randomness, so that a run
+ * replays.  The rotation is public either way. */
+void hush__task_sa_seed(hush__task_sa *s, const uint8_t key[32]);
 
 /* A new attempt at `round` (the plan's rotation seed is the round's,
  * drawn when the round first opens). */

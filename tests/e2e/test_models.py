@@ -617,6 +617,25 @@ def a_restart_fails_the_attempt_in_flight_cleanly():
         h.cleanup()
 
 
+@test
+def secagg_rotations_replay_under_a_test_seed():
+    """The rotation seed of each round of a secure-aggregation task comes
+    from --test-noise-seed when one is given (so hush-sim fl's secagg rows
+    replay), and from the system otherwise."""
+    seeds = []
+    for extra in (["--test-noise-seed", "5"], ["--test-noise-seed", "5"],
+                  ["--test-noise-seed", "6"], []):
+        h = Hushd(os.path.join(BUILD, "bin", "hushd"), extra=extra)
+        try:
+            sa_task(h)
+            pub, _, _, _ = weights_of(h, "sa")
+            seeds.append(pub["secagg"]["ddg"]["seed"])
+        finally:
+            h.cleanup()
+    expect(seeds[0] == seeds[1] and seeds[2] != seeds[0] and seeds[3] not in seeds[:3],
+           "rotation seeds %s" % seeds)
+
+
 def weights_of(h, model):
     s, body, hdrs = h.request("GET", "/v1/models/%s" % model)
     expect(s == 200, "publication %s" % s)
@@ -641,7 +660,8 @@ def main():
               a_secagg_task_publishes_its_plan_and_takes_no_plain_updates,
               secagg_stage_documents_are_checked_over_http,
               an_attempt_short_of_devices_fails_and_the_round_is_given_up,
-              a_restart_fails_the_attempt_in_flight_cleanly]:
+              a_restart_fails_the_attempt_in_flight_cleanly,
+              secagg_rotations_replay_under_a_test_seed]:
         t()
     SUITE.finish()
 
