@@ -36,7 +36,9 @@
  *                  each device takes part at most --sa-participations (10)
  *                  times, which is what the accountant counts (no
  *                  amplification: the collector sees who takes part);
- *                  --sa-max-devices (200) bounds a round;
+ *                  --sa-max-devices (200) bounds a round; each stage's
+ *                  deadline is --sa-stage-seconds (1: the keys stage of a
+ *                  round waits that long for the sampled devices);
  *   secagg-matched the same at each --sa-noise-multiplier (e.g. central
  *                  DP-FedAvg's): the distributed mechanism's own cost
  *                  (lattice, rounding, noise sized for min_devices) at the
@@ -77,6 +79,7 @@ typedef struct fl_opts {
     uint32_t local_epochs;
     size_t calls;                             /* train_round calls per device per round */
     size_t sa_min, sa_max, sa_participations; /* the secagg setting's */
+    double sa_stage_seconds;
     double sa_noise[MAX_EPS]; /* secagg-matched: noise multipliers to run at */
     size_t n_sa_noise;
     const char *only; /* comma-separated settings to run; NULL = all */
@@ -443,12 +446,12 @@ static void federated(const fl_opts *o, const world *w, const setting *st)
         json_object_set_new(task, "aggregation", json_string("secagg"));
         json_object_set_new(
             task, "secure_aggregation",
-            json_pack("{s:I, s:I, s:I, s:f, s:f, s:f}", "min_devices",
-                      (json_int_t)o->sa_min, "max_devices", (json_int_t)o->sa_max,
-                      "max_participations",
-                      (json_int_t)(o->sa_participations < o->rounds ? o->sa_participations
-                                                                    : o->rounds),
-                      "dropout", 0.0, "dishonest", 0.0, "stage_seconds", 1.0));
+            json_pack(
+                "{s:I, s:I, s:I, s:f, s:f, s:f}", "min_devices", (json_int_t)o->sa_min,
+                "max_devices", (json_int_t)o->sa_max, "max_participations",
+                (json_int_t)(o->sa_participations < o->rounds ? o->sa_participations
+                                                              : o->rounds),
+                "dropout", 0.0, "dishonest", 0.0, "stage_seconds", o->sa_stage_seconds));
     } else if (st->target_eps <= 0) {
         json_object_set_new(task, "dp", json_string("none"));
     }
@@ -739,7 +742,8 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
                  .calls = 1,
                  .sa_min = 60,
                  .sa_max = 200,
-                 .sa_participations = 10};
+                 .sa_participations = 10,
+                 .sa_stage_seconds = 1};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         if (strcmp(f, "--json") == 0) {
@@ -786,6 +790,8 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
         } else if (strcmp(f, "--sa-noise-multiplier") == 0) {
             o.n_sa_noise = number_list(f, v, o.sa_noise);
             end = (char *)"";
+        } else if (strcmp(f, "--sa-stage-seconds") == 0) {
+            o.sa_stage_seconds = strtod(v, &end);
         } else if (strcmp(f, "--sa-participations") == 0) {
             o.sa_participations = strtoul(v, &end, 10);
         } else if (strcmp(f, "--calls") == 0) {

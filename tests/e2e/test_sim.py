@@ -131,6 +131,9 @@ def fl_secagg_end_to_end(build, rng, work):
                         "--devices", "60", "--rounds", "3", "--rate", "0.5",
                         "--only", "secagg-dp", "--epsilon", "8", "--sa-min-devices", "12",
                         "--sa-max-devices", "60", "--sa-participations", "2",
+                        # a keys stage long enough for every sampled device
+                        # to post under a sanitizer build on a loaded machine
+                        "--sa-stage-seconds", "3",
                         "--out", out, "--json"],
                        capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
