@@ -14,11 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+#include <stdio.h>
+
 #include "api.h"
+#include "collector/collector_fixture.h"
 #include "device/device_fixture.h"
 #include "hush_device.h"
 #include "hush_embed.h"
 #include "hush_learning.h"
+#include "hush_transport.h"
 #include "models_secagg.h"
 
 enum { N = 6, DIM = 32, SIZE = DIM + 1 }; /* logistic, two classes: one output */
@@ -448,4 +453,94 @@ Test(secagg_task, a_key_list_for_other_vectors_is_refused)
     hush__task_sa_free(sa);
     fx_pub_free(&p);
     world_close(&w);
+}
+
+/* The curl driver (hush_fl_secagg_run) against a real collector over HTTP:
+ * six devices, each on its own thread with its own transport, run a round
+ * of a task created through the API; the round closes with the sum of all
+ * six and each device is charged once.  (The Hush-Secagg-Token header and
+ * the polling back-off are what this covers beyond the tests above.) */
+struct runner {
+    hush_agent *a;
+    hush_fl_model *m;
+    char base[64];
+    int rc;
+    char why[HUSH_ERR_MSG_MAX + 1];
+};
+
+static void *run_device(void *arg)
+{
+    struct runner *r = arg;
+    hush_transport *t = NULL;
+    hush_fl_secagg *s = NULL;
+    hush_err err = {0};
+    r->rc = hush_transport_new(r->base, NULL, &t, &err);
+    if (r->rc == 0) {
+        r->rc = hush_agent_secagg_begin(r->a, r->m, NULL, &s, &err);
+    }
+    if (r->rc == 0) {
+        r->rc = hush_fl_secagg_run(s, t, 60, &err);
+    }
+    snprintf(r->why, sizeof r->why, "%s", err.msg);
+    hush_fl_secagg_free(s);
+    hush_transport_free(t);
+    return NULL;
+}
+
+Test(secagg_task, six_devices_run_a_round_over_http_with_the_curl_driver)
+{
+    char dir[64];
+    hush_collector *h = fixture_start(dir);
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%u", hush_collector_port(h));
+    json_t *spec = fixture_json(
+        "{\"id\":\"spam\",\"name\":\"S\",\"architecture\":{\"kind\":\"logistic\"},"
+        "\"embedder\":{\"kind\":\"hashed-ngram\",\"version\":1,\"dim\":32,\"seed\":4},"
+        "\"labels\":[\"ham\",\"spam\"],\"clip_norm\":0.5,\"expected_clients\":6,"
+        "\"population\":6,\"rounds\":3,\"target_epsilon\":8,\"dp\":\"distributed\","
+        "\"aggregation\":\"secagg\",\"local\":{\"epochs\":1,\"batch\":4,\"lr\":0.5},"
+        "\"secure_aggregation\":{\"min_devices\":6,\"max_devices\":6,\"dropout\":0,"
+        "\"dishonest\":0,\"stage_seconds\":20}}");
+    json_t *out = NULL;
+    hush__fail f = {0};
+    cr_assert_eq(hush__task_create(h, spec, &out, &f), 0, "%s", f.err.msg);
+    json_decref(out);
+    json_decref(spec);
+    hush__task *task = hush__task_find(h, "spam");
+    char *sig = NULL;
+    size_t len = 0;
+    char *pub = hush__task_publication(task, &sig, &len);
+    fx_keys k = {0};
+    hush__sign_pk(h, k.sign_pk);
+    struct world w;
+    w.clock = 20000LL * 86400;
+    struct runner r[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        w.dir[i] = fx_tmpdir();
+        w.a[i] = device(w.dir[i], &k, &w.clock, i);
+        hush_err err = {0};
+        r[i] = (struct runner){.a = w.a[i]};
+        snprintf(r[i].base, sizeof r[i].base, "%s", base);
+        cr_assert_eq(
+            hush_agent_accept_model(w.a[i], "spam", pub, len, sig, &r[i].m, &err), 0,
+            "%s", err.msg);
+    }
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(pthread_create(&th[i], NULL, run_device, &r[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(r[i].rc, 0, "device %d: %s", i, r[i].why);
+        cr_assert_eq(spent(w.a[i]), 1);
+        hush_fl_model_free(r[i].m);
+    }
+    json_t *priv = hush__task_privacy(task);
+    cr_assert_eq(json_integer_value(json_object_get(priv, "rounds_completed")), 1,
+                 "the round closed with the six devices' sum");
+    json_decref(priv);
+    hush_free(pub);
+    hush_free(sig);
+    world_close(&w);
+    fixture_stop(h, dir);
 }
