@@ -207,6 +207,10 @@ static int keys_answer(hush_fl_secagg *s, const char *body, size_t len, hush_err
     if (session == NULL || token == NULL || !json_is_integer(index) ||
         strlen(session) >= sizeof s->session || strlen(token) >= sizeof s->token ||
         strspn(session, "0123456789abcdef.") != strlen(session) ||
+        /* it goes back in a header: base64 only */
+        strspn(token,
+               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") !=
+            strlen(token) ||
         json_integer_value(index) < 0 ||
         json_integer_value(index) >= HUSH_SECAGG_MAX_DEVICES) {
         rc = abort_session(s, err, "the collector's answer to the keys is malformed");

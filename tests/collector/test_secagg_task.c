@@ -414,6 +414,15 @@ Test(secagg_task, a_device_aborts_when_its_attempt_is_gone)
     cr_assert(strstr(err.msg, "not the open one") != NULL, "%s", err.msg);
     cr_assert_eq(spent(w.a[0]), 0);
     hush_fl_secagg_free(s);
+    /* a token that is not base64 (it would go back in a header) */
+    static const char evil[] = "{\"session\":\"3.0011223344556677\",\"index\":0,"
+                               "\"token\":\"AA\\r\\nX-Evil: 1\",\"duplicate\":false}";
+    cr_assert_eq(hush_agent_secagg_begin(w.a[0], m, NULL, &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(hush_fl_secagg_next(s, &req, NULL), 0);
+    hush_err_clear(&err);
+    cr_assert_eq(hush_fl_secagg_handle(s, 201, evil, sizeof evil - 1, &err), HUSH_ESTATE);
+    cr_assert(strstr(err.msg, "malformed") != NULL, "%s", err.msg);
+    hush_fl_secagg_free(s);
     hush_fl_model_free(m);
     hush__task_sa_free(sa);
     fx_pub_free(&p);
