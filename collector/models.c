@@ -535,6 +535,14 @@ static int spec_model(hush_collector *h, const json_t *req, hush__task *t,
     if (hush_model_new(spec, seed, &t->global, &err) != 0) {
         return hush__fail_set(f, HUSH_EINVAL, "invalid_architecture", "%s", err.msg);
     }
+    if (t->fedper && hush_model_head_offset(t->global) == 0) {
+        return hush__fail_set(
+            f, HUSH_EINVAL, "invalid_architecture",
+            "personalization \"fedper\" trains the model's body federatedly and keeps "
+            "its "
+            "head on the device: it needs an \"mlp\" (a %s model is all head)",
+            hush_model_kind_name(spec->kind));
+    }
     t->update_size =
         t->fedper ? hush_model_head_offset(t->global) : hush_model_size(t->global);
     /* its floats in base64 and about a hundred bytes of fields */

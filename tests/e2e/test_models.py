@@ -618,6 +618,29 @@ def a_restart_fails_the_attempt_in_flight_cleanly():
 
 
 @test
+def fedper_without_a_body_is_refused_for_what_it_is():
+    """FedPer keeps the head on the device and averages the body: a
+    logistic model has no body.  The refusal says so (before: "a server
+    optimizer is fedavg or fedadam with a positive learning rate", from an
+    optimizer made for zero parameters)."""
+    h = Hushd(os.path.join(BUILD, "bin", "hushd"))
+    try:
+        body = {"id": "fp", "name": "fp", "architecture": {"kind": "logistic"},
+                "embedder": {"kind": "hashed-ngram", "version": 1, "dim": DIM, "seed": 2},
+                "labels": ["ham", "spam"], "clip_norm": 1.0, "expected_clients": 3,
+                "population": 30, "rounds": 10, "dp": "none", "personalization": "fedper"}
+        s, d, _ = h.json("POST", "/v1/models", admin=True, body=body)
+        expect(s == 400 and d["error"]["code"] == "invalid_architecture" and
+               "mlp" in d["error"]["message"], "%s %s" % (s, d))
+        body["architecture"] = {"kind": "mlp", "hidden": 8}
+        s, d, _ = h.json("POST", "/v1/models", admin=True, body=body)
+        expect(s == 201 and d["update_size"] < d["parameters"],
+               "an MLP's body only: %s %s" % (s, d))
+    finally:
+        h.cleanup()
+
+
+@test
 def secagg_rotations_replay_under_a_test_seed():
     """The rotation seed of each round of a secure-aggregation task comes
     from --test-noise-seed when one is given (so hush-sim fl's secagg rows
@@ -661,7 +684,8 @@ def main():
               secagg_stage_documents_are_checked_over_http,
               an_attempt_short_of_devices_fails_and_the_round_is_given_up,
               a_restart_fails_the_attempt_in_flight_cleanly,
-              secagg_rotations_replay_under_a_test_seed]:
+              secagg_rotations_replay_under_a_test_seed,
+              fedper_without_a_body_is_refused_for_what_it_is]:
         t()
     SUITE.finish()
 
