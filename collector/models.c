@@ -868,12 +868,11 @@ static void settle_secagg(hush_collector *h, hush__task *t)
         return;
     }
     double t0 = hush__now();
-    float *mean = hush_malloc(t->update_size * sizeof *mean);
+    float *mean = NULL; /* made only when a sum is released */
     const char *failed = NULL;
     uint32_t n = 0;
     hush_err err = {0};
-    int rc = mean == NULL ? hush_err_set(&err, HUSH_ENOMEM, "out of memory")
-                          : hush__task_sa_settle(t->sa, t0, mean, &n, &failed, &err);
+    int rc = hush__task_sa_settle(t->sa, t0, &mean, &n, &failed, &err);
     if (failed != NULL) {
         __atomic_add_fetch(rc == 2 ? &h->metrics.secagg_given_up
                                    : &h->metrics.secagg_failed,

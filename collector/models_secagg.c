@@ -315,10 +315,11 @@ json_t *hush__task_sa_status(hush__task_sa *s, double now)
     return o;
 }
 
-int hush__task_sa_settle(hush__task_sa *s, double now, float *mean, uint32_t *survivors,
+int hush__task_sa_settle(hush__task_sa *s, double now, float **mean, uint32_t *survivors,
                          const char **failed, hush_err *err)
 {
     *failed = NULL;
+    *mean = NULL;
     if (s->attempt == NULL) {
         return hush__task_sa_open(s, s->round, false, now, err);
     }
@@ -342,13 +343,18 @@ int hush__task_sa_settle(hush__task_sa *s, double now, float *mean, uint32_t *su
     uint32_t length = 0;
     const uint32_t *sum = hush__sa_round_sum(s->attempt, &length, survivors);
     double *dec = hush_malloc((size_t)s->dim * sizeof *dec);
-    if (dec == NULL) {
-        return hush_err_set(err, HUSH_ENOMEM, "out of memory decoding a sum");
-    }
-    int rc = hush_ddg_decode(&s->plan, sum, dec, err);
+    float *m = hush_malloc((size_t)s->dim * sizeof *m);
+    int rc = dec == NULL || m == NULL
+                 ? hush_err_set(err, HUSH_ENOMEM, "out of memory decoding a sum")
+                 : hush_ddg_decode(&s->plan, sum, dec, err);
     for (uint32_t i = 0; rc == 0 && i < s->dim; i++) {
-        mean[i] = (float)(dec[i] / *survivors);
+        m[i] = (float)(dec[i] / *survivors);
     }
     hush_free(dec);
-    return rc == 0 ? 1 : rc;
+    if (rc != 0) {
+        hush_free(m);
+        return rc;
+    }
+    *mean = m;
+    return 1;
 }

@@ -70,14 +70,15 @@ int hush__task_sa_get(hush__task_sa *s, const char *session, uint32_t index, dou
 /* The attempt's state: round, session, stage, devices, deadline. */
 json_t *hush__task_sa_status(hush__task_sa *s, double now);
 
-/* Moves the attempt on: 1 if a sum was released (*mean: dim values, the
- * decoded sum over *survivors devices), 0 if not (yet); a failed attempt
+/* Moves the attempt on (cheap while nothing ends: every request calls it):
+ * 1 if a sum was released (*mean new, dim values: the decoded sum over
+ * *survivors devices), 0 if not (yet); a failed attempt
  * is recorded (*failed set to its reason, static until the next call) and
  * the next one opened, or after max_attempts failures 2: the round is
  * given up (its sampled devices are the same in every attempt, and those
  * that sent a masked update were charged and take no further part, so
  * more attempts would fail alike) and the caller opens the next one. */
-int hush__task_sa_settle(hush__task_sa *s, double now, float *mean, uint32_t *survivors,
+int hush__task_sa_settle(hush__task_sa *s, double now, float **mean, uint32_t *survivors,
                          const char **failed, hush_err *err);
 
 #endif
