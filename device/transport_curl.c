@@ -278,6 +278,30 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+int hush_fl_secagg_step(hush_fl_secagg *s, hush_transport *t, hush_err *err)
+{
+    hush_secagg_request req;
+    int rc = hush_fl_secagg_next(s, &req, err);
+    long status = 0;
+    char *body = NULL;
+    size_t len = 0;
+    char header[128];
+    if (rc == 0 && req.post) {
+        snprintf(header, sizeof header, HUSH_SECAGG_TOKEN_HEADER ": %s",
+                 req.token != NULL ? req.token : "");
+        rc = hush_transport_post_header(t, req.path, req.token != NULL ? header : NULL,
+                                        req.body, req.len, &status, &body, err);
+        len = body != NULL ? strlen(body) : 0;
+    } else if (rc == 0) {
+        rc = hush_transport_get(t, req.path, &status, &body, &len, NULL, err);
+    }
+    if (rc == 0) {
+        rc = hush_fl_secagg_handle(s, status, body, len, err);
+    }
+    hush_free(body);
+    return rc;
+}
+
 int hush_fl_secagg_run(hush_fl_secagg *s, hush_transport *t, double timeout_s,
                        hush_err *err)
 {
@@ -290,25 +314,7 @@ int hush_fl_secagg_run(hush_fl_secagg *s, hush_transport *t, double timeout_s,
                                 timeout_s);
         }
         sleep_s(req.wait);
-        long status = 0;
-        char *body = NULL;
-        size_t len = 0;
-        char header[128];
-        int rc = 0;
-        if (req.post) {
-            snprintf(header, sizeof header, HUSH_SECAGG_TOKEN_HEADER ": %s",
-                     req.token != NULL ? req.token : "");
-            rc =
-                hush_transport_post_header(t, req.path, req.token != NULL ? header : NULL,
-                                           req.body, req.len, &status, &body, err);
-            len = body != NULL ? strlen(body) : 0;
-        } else {
-            rc = hush_transport_get(t, req.path, &status, &body, &len, NULL, err);
-        }
-        if (rc == 0) {
-            rc = hush_fl_secagg_handle(s, status, body, len, err);
-        }
-        hush_free(body);
+        int rc = hush_fl_secagg_step(s, t, err);
         if (rc != 0) {
             return rc;
         }

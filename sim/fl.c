@@ -301,27 +301,14 @@ static size_t drive_sessions(hush_transport *t, hush_fl_secagg **s, size_t n)
                 continue;
             }
             running++;
-            long status = 0;
-            char *body = NULL;
-            size_t len = 0;
             hush_err err = {0};
-            char header[128];
-            snprintf(header, sizeof header, HUSH_SECAGG_TOKEN_HEADER ": %s",
-                     req.token != NULL ? req.token : "");
-            int rc =
-                req.post
-                    ? hush_transport_post_header(t, req.path,
-                                                 req.token != NULL ? header : NULL,
-                                                 req.body, req.len, &status, &body, &err)
-                    : hush_transport_get(t, req.path, &status, &body, &len, NULL, &err);
-            if (rc != 0) {
+            int rc = hush_fl_secagg_step(s[i], t, &err);
+            if (rc == HUSH_EIO) {
                 sim_die("secure aggregation: %s", err.msg);
             }
-            len = req.post && body != NULL ? strlen(body) : len;
-            if (hush_fl_secagg_handle(s[i], status, body, len, &err) != 0 && i == 0) {
+            if (rc != 0 && i == 0) {
                 fprintf(stderr, "hush-sim: a device left the round: %s\n", err.msg);
             }
-            hush_free(body);
             hush_secagg_request after;
             progress = progress || hush_fl_secagg_next(s[i], &after, NULL) != 0 ||
                        after.wait == 0;

@@ -66,6 +66,15 @@ HUSH_API int hush_transport_post_header(hush_transport *t, const char *path,
                                         hush_err *err) HUSH_WARN_UNUSED;
 
 /**
+ * Makes a secure-aggregation session's next request now (ignoring the
+ * wait it asks for: the caller's to honour) and hands it the answer.
+ * Returns as hush_fl_secagg_handle; HUSH_ESTATE when the session is over,
+ * HUSH_EIO when the collector cannot be reached.
+ */
+HUSH_API int hush_fl_secagg_step(hush_fl_secagg *s, hush_transport *t,
+                                 hush_err *err) HUSH_WARN_UNUSED;
+
+/**
  * Runs a secure-aggregation session (hush_agent_secagg_begin) to its end
  * over this transport: each request the session asks for, after the wait
  * it asks for.  Returns 0 when this device's part is done, HUSH_ESTATE if
