@@ -158,28 +158,25 @@ int hush_fl_secagg_next(hush_fl_secagg *s, hush_secagg_request *req, hush_err *e
     return 0;
 }
 
-/* The error document's message, for an abort's reason. */
-static void error_message(const char *body, size_t len, char *out, size_t cap)
+/* An error document (len bytes, not NUL-terminated): its code into `code`
+ * ("" if none) and "code: message" into `why`. */
+static void read_error(const char *body, size_t len, char *code, size_t ccap, char *why,
+                       size_t wcap)
 {
     json_t *doc = json_loadb(body != NULL ? body : "", body != NULL ? len : 0, 0, NULL);
-    const char *msg =
-        json_string_value(json_object_get(json_object_get(doc, "error"), "message"));
-    const char *code =
-        json_string_value(json_object_get(json_object_get(doc, "error"), "code"));
-    snprintf(out, cap, "%s%s%s", code != NULL ? code : "an error",
-             msg != NULL ? ": " : "", msg != NULL ? msg : "");
+    const json_t *e = json_object_get(doc, "error");
+    const char *c = json_string_value(json_object_get(e, "code"));
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    snprintf(code, ccap, "%s", c != NULL ? c : "");
+    snprintf(why, wcap, "%s%s%s", c != NULL ? c : "an error", msg != NULL ? ": " : "",
+             msg != NULL ? msg : "");
     json_decref(doc);
 }
 
-/* Whether an error document (len bytes, not NUL-terminated) has this code. */
-static bool error_is(const char *body, size_t len, const char *code)
+/* The polling back-off: 0.1 s, doubled up to 2 s. */
+static void back_off(hush_fl_secagg *s)
 {
-    json_t *doc = json_loadb(body != NULL ? body : "", body != NULL ? len : 0, 0, NULL);
-    const char *c =
-        json_string_value(json_object_get(json_object_get(doc, "error"), "code"));
-    bool is = c != NULL && strcmp(c, code) == 0;
-    json_decref(doc);
-    return is;
+    s->wait = s->wait < 0.1 ? 0.1 : s->wait < 2 ? 2 * s->wait : 2;
 }
 
 /* The next document to post, made from `m` (rendered, then freed). */
@@ -281,7 +278,7 @@ static int on_document(hush_fl_secagg *s, const hush_secagg_msg *m, hush_err *er
                                                [ST_SURVIVORS] = HUSH_SECAGG_BOXES,
                                                [ST_UNMASK] = HUSH_SECAGG_SURVIVORS};
     if (s->step != ST_LIST && m->stage == before[s->step]) {
-        s->wait = s->wait < 0.1 ? 0.1 : s->wait < 2 ? 2 * s->wait : 2;
+        back_off(s);
         return 0; /* not yet */
     }
     if (m->stage != awaits[s->step]) {
@@ -365,14 +362,13 @@ int hush_fl_secagg_handle(hush_fl_secagg *s, long status, const char *body, size
     }
     bool posted = s->step == ST_KEYS || s->step == ST_BOXES || s->step == ST_MASKED ||
                   s->step == ST_SIGNATURE || s->step == ST_REVEALS;
-    char why[HUSH_ERR_MSG_MAX + 1];
-    if (status == 409 && s->step == ST_LIST && error_is(body, len, "secagg_stage")) {
-        s->wait = s->wait < 0.1 ? 0.1 : s->wait < 2 ? 2 * s->wait : 2;
-        return 0; /* the collector still takes keys */
-    }
     if (status != (s->step == ST_KEYS ? 201 : 200)) {
-        char msg[HUSH_ERR_MSG_MAX + 32];
-        error_message(body, len, why, sizeof why);
+        char code[32], why[HUSH_ERR_MSG_MAX + 1], msg[HUSH_ERR_MSG_MAX + 32];
+        read_error(body, len, code, sizeof code, why, sizeof why);
+        if (status == 409 && s->step == ST_LIST && strcmp(code, "secagg_stage") == 0) {
+            back_off(s);
+            return 0; /* the collector still takes keys */
+        }
         snprintf(msg, sizeof msg, "the collector answered %s", why);
         return abort_session(s, err, msg);
     }
