@@ -93,7 +93,7 @@ BENCHES := $(BUILD)/bench/ldp $(BUILD)/bench/embed $(BUILD)/bench/embed-quality 
            $(BUILD)/bench/device $(BUILD)/bench/secagg
 
 TEST_SRC := $(filter-out tests/fuzz/% tests/ct/%,$(wildcard tests/*/*.c))
-SIM_METRICS := $(BUILD)/obj/sim/metrics.o
+SIM_METRICS := $(BUILD)/obj/sim/metrics.o $(BUILD)/obj/sim/split.o
 TEST_BIN := $(BUILD)/tests/hush-tests
 TEST_SLOW_BIN := $(BUILD)/tests/hush-tests-slow
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
