@@ -147,15 +147,14 @@ static sim_held draw(const sim_split *s, const sim_corpus *c, const pool *p, dou
 }
 
 /* Every email to one device at random; every fifth of a device's is a test
- * email. */
+ * email.  The unusable ones are dealt too and then dropped, so a deal is
+ * the one the benchmark made before the splits (its figures replay). */
 static int deal_each_once(const sim_corpus *c, size_t devices, hush_rng *rng,
                           sim_held *h, size_t *n_out)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < c->n; i++) {
-        if (c->usable[i]) {
-            h[n++] = (sim_held){.mail = (uint32_t)i, .label = c->label[i] != 0};
-        }
+    size_t n = c->n;
+    for (size_t i = 0; i < n; i++) {
+        h[i] = (sim_held){.mail = (uint32_t)i, .label = c->label[i] != 0};
     }
     for (size_t i = n; i > 1; i--) {
         size_t j = (size_t)hush_rng_uniform(rng, i);
@@ -172,7 +171,13 @@ static int deal_each_once(const sim_corpus *c, size_t devices, hush_rng *rng,
         h[i].test = seen[h[i].device]++ % 5 == 4;
     }
     free(seen);
-    *n_out = n;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (c->usable[h[i].mail]) {
+            h[kept++] = h[i];
+        }
+    }
+    *n_out = kept;
     return 0;
 }
 
