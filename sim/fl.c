@@ -134,7 +134,7 @@ typedef struct world {
     size_t n;
     hush_embedder *embedder;
     char *embedder_desc;
-    float *x; /* every email embedded (n x dim) */
+    float *x;     /* every email embedded (n x dim) */
     bool *usable; /* it had text to embed */
     uint32_t dim;
     sim_held *held; /* who holds which email, labelled as its user sees it */
@@ -212,9 +212,9 @@ static void embed_world(world *w)
         sim_die("out of memory");
     }
     for (size_t i = 0; i < w->n; i++) {
-        w->usable[i] = hush_embed_text(w->embedder, w->mail[i].text,
-                                       strlen(w->mail[i].text), w->x + i * w->dim,
-                                       w->dim, NULL) == 0;
+        w->usable[i] =
+            hush_embed_text(w->embedder, w->mail[i].text, strlen(w->mail[i].text),
+                            w->x + i * w->dim, w->dim, NULL) == 0;
     }
 }
 
@@ -233,8 +233,8 @@ static void deal(const fl_opts *o, world *w, hush_rng *rng)
     }
     sim_corpus c = {label, nl, w->usable, w->n};
     hush_err err = {0};
-    if (sim_split_deal(&o->split, &c, o->devices, rng, &w->held, &w->n_held, NULL, &err) !=
-        0) {
+    if (sim_split_deal(&o->split, &c, o->devices, rng, &w->held, &w->n_held, NULL,
+                       &err) != 0) {
         sim_die("dealing the corpus: %s", err.msg);
     }
     /* an index by device, for the per-device figures */
@@ -536,8 +536,8 @@ static double device_accuracies(const fl_opts *o, const world *w, hush_agent **a
             const char *text = w->mail[h->mail].text;
             float probs[2], pg[2];
             hush_err err = {0};
-            if (hush_agent_predict(agents[d], model, text, strlen(text), probs, 2, &err) !=
-                0) {
+            if (hush_agent_predict(agents[d], model, text, strlen(text), probs, 2,
+                                   &err) != 0) {
                 sim_die("predicting: %s", err.msg);
             }
             hush_model_predict(global, w->x + (size_t)h->mail * w->dim, pg);
@@ -578,17 +578,18 @@ static json_t *federated(const fl_opts *o, const world *w, const setting *st,
     if (o->model.kind == HUSH_MODEL_MLP) {
         json_object_set_new(arch, "hidden", json_integer(o->model.hidden));
     }
-    json_t *task = json_pack(
-        "{s:s, s:s, s:o, s:o, s:[s, s], s:f, s:I, s:I, s:I, s:I, s:{s:i, "
-        "s:i, s:f}, s:s, "
-        "s:f, s:f, s:I}",
-        "id", "spam", "name", "Spam filter (hush-sim)", "architecture", arch,
-        "embedder", json_loads(w->embedder_desc, 0, NULL), "labels", "ham",
-        "spam", "clip_norm", st->clip, "expected_clients", (json_int_t)expected,
-        "population", (json_int_t)o->devices, "rounds", (json_int_t)o->rounds,
-        "min_clients", (json_int_t)1, "local", "epochs", (int)o->local_epochs, "batch", 8,
-        "lr", o->local_lr, "personalization", st->personalization, "ditto_lambda", o->ditto_lambda,
-        "local_noise_multiplier", st->local_noise, "seed", (json_int_t)o->seed);
+    json_t *task =
+        json_pack("{s:s, s:s, s:o, s:o, s:[s, s], s:f, s:I, s:I, s:I, s:I, s:{s:i, "
+                  "s:i, s:f}, s:s, "
+                  "s:f, s:f, s:I}",
+                  "id", "spam", "name", "Spam filter (hush-sim)", "architecture", arch,
+                  "embedder", json_loads(w->embedder_desc, 0, NULL), "labels", "ham",
+                  "spam", "clip_norm", st->clip, "expected_clients", (json_int_t)expected,
+                  "population", (json_int_t)o->devices, "rounds", (json_int_t)o->rounds,
+                  "min_clients", (json_int_t)1, "local", "epochs", (int)o->local_epochs,
+                  "batch", 8, "lr", o->local_lr, "personalization", st->personalization,
+                  "ditto_lambda", o->ditto_lambda, "local_noise_multiplier",
+                  st->local_noise, "seed", (json_int_t)o->seed);
     json_object_set_new(task, "server_lr", json_real(o->server_lr));
     if (st->secagg && st->noise > 0) { /* a given noise; epsilon as it comes */
         json_object_set_new(task, "noise_multiplier", json_real(st->noise));
@@ -795,11 +796,10 @@ static json_t *federated(const fl_opts *o, const world *w, const setting *st,
     }
     json_t *out = json_pack(
         "{s:s, s:s, s:f, s:I, s:I, s:I, s:f, s:f, s:I, s:f, s:f}", "bench", "fl",
-        "setting", st->name, "accuracy", accuracy,
-        "devices", (json_int_t)o->devices, "rounds", (json_int_t)rounds_done, "updates",
-        (json_int_t)updates, "clip_norm", st->clip, "seconds", seconds, "calls_per_round",
-        (json_int_t)o->calls, "participation",
-        part_n > 0 ? part_sum / (double)part_n : 0.0, "sampling_rate",
+        "setting", st->name, "accuracy", accuracy, "devices", (json_int_t)o->devices,
+        "rounds", (json_int_t)rounds_done, "updates", (json_int_t)updates, "clip_norm",
+        st->clip, "seconds", seconds, "calls_per_round", (json_int_t)o->calls,
+        "participation", part_n > 0 ? part_sum / (double)part_n : 0.0, "sampling_rate",
         (double)(size_t)fmax(1, round(o->rate * (double)o->devices)) /
             (double)o->devices);
     if (st->target_eps > 0) {
@@ -969,9 +969,9 @@ static void personal_row(const fl_opts *o, const char *name, double eps,
 {
     sim_paired p;
     sim_paired_gain(acc, base != NULL ? base : acc, o->devices, &p);
-    json_t *row = json_pack("{s:s, s:s, s:s, s:I, s:s}", "bench", "fl", "split",
-                            o->split_name, "model", o->model_name, "seed",
-                            (json_int_t)o->seed, "setting", name);
+    json_t *row =
+        json_pack("{s:s, s:s, s:s, s:I, s:s}", "bench", "fl", "split", o->split_name,
+                  "model", o->model_name, "seed", (json_int_t)o->seed, "setting", name);
     if (eps > 0) {
         json_object_set_new(row, "epsilon", json_real(eps));
     }
@@ -985,8 +985,8 @@ static void personal_row(const fl_opts *o, const char *name, double eps,
     json_object_set_new(row, "devices", json_integer((json_int_t)o->devices));
     json_object_set_new(row, "test_per_device",
                         json_integer((json_int_t)o->split.test_per_device));
-    static const char *carried[] = {"rounds", "updates", "seconds", "epsilon_spent",
-                                    "noise_multiplier", "ditto_lambda"};
+    static const char *carried[] = {"rounds",        "updates",          "seconds",
+                                    "epsilon_spent", "noise_multiplier", "ditto_lambda"};
     for (size_t i = 0; run != NULL && i < sizeof carried / sizeof carried[0]; i++) {
         json_t *v = json_object_get(run, carried[i]);
         if (v != NULL) {
@@ -1013,10 +1013,10 @@ static void personalization(const fl_opts *o, const world *w)
         sim_die("out of memory");
     }
     if (wanted(o, "centralized")) {
-        json_t *row = json_pack("{s:s, s:s, s:s, s:I, s:s, s:f}", "bench", "fl", "split",
-                                o->split_name, "model", o->model_name, "seed",
-                                (json_int_t)o->seed, "setting", "centralized",
-                                "accuracy", centralized(o, w));
+        json_t *row =
+            json_pack("{s:s, s:s, s:s, s:I, s:s, s:f}", "bench", "fl", "split",
+                      o->split_name, "model", o->model_name, "seed", (json_int_t)o->seed,
+                      "setting", "centralized", "accuracy", centralized(o, w));
         line(o, row);
     }
     setting ditto = {"ditto", "ditto", 0, 100.0, 0, false, 0};
@@ -1051,30 +1051,30 @@ static void personalization(const fl_opts *o, const world *w)
 
 int sim_fl_main(int argc, char **argv, const char *hushd)
 {
-    fl_opts o = {.corpus = "data/spamassassin.jsonl",
-                 .hushd = hushd,
-                 .out = "hush-sim-out",
-                 .devices = 1000,
-                 .rounds = 60,
-                 .rate = 0.1,
-                 .eps = {1, 4, 8},
-                 .n_eps = 3,
-                 .seed = 1,
-                 .dp_clip = 2.0,
-                 .server_lr = 2.0,
-                 .local_lr = 3.0,
-                 .local_epochs = 10,
-                 .calls = 1,
-                 .sa_min = 60,
-                 .sa_max = 200,
-                 .sa_participations = 10,
-                 .sa_stage_seconds = 1,
-                 .split = {.kind = SIM_SPLIT_DEAL, .train_per_device = 10,
-                           .test_per_device = 10},
-                 .model = {.kind = HUSH_MODEL_LOGISTIC, .classes = 2},
-                 .ditto_lambda = 0.1,
-                 .personal_rate = 1,
-                 .local_only_epochs = 100};
+    fl_opts o = {
+        .corpus = "data/spamassassin.jsonl",
+        .hushd = hushd,
+        .out = "hush-sim-out",
+        .devices = 1000,
+        .rounds = 60,
+        .rate = 0.1,
+        .eps = {1, 4, 8},
+        .n_eps = 3,
+        .seed = 1,
+        .dp_clip = 2.0,
+        .server_lr = 2.0,
+        .local_lr = 3.0,
+        .local_epochs = 10,
+        .calls = 1,
+        .sa_min = 60,
+        .sa_max = 200,
+        .sa_participations = 10,
+        .sa_stage_seconds = 1,
+        .split = {.kind = SIM_SPLIT_DEAL, .train_per_device = 10, .test_per_device = 10},
+        .model = {.kind = HUSH_MODEL_LOGISTIC, .classes = 2},
+        .ditto_lambda = 0.1,
+        .personal_rate = 1,
+        .local_only_epochs = 100};
     hush_err err = {0};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];

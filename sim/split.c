@@ -149,8 +149,8 @@ static sim_held draw(const sim_split *s, const sim_corpus *c, const pool *p, dou
 /* Every email to one device at random; every fifth of a device's is a test
  * email.  The unusable ones are dealt too and then dropped, so a deal is
  * the one the benchmark made before the splits (its figures replay). */
-static int deal_each_once(const sim_corpus *c, size_t devices, hush_rng *rng,
-                          sim_held *h, size_t *n_out)
+static int deal_each_once(const sim_corpus *c, size_t devices, hush_rng *rng, sim_held *h,
+                          size_t *n_out)
 {
     size_t n = c->n;
     for (size_t i = 0; i < n; i++) {
@@ -211,8 +211,8 @@ int sim_split_deal(const sim_split *s, const sim_corpus *c, size_t devices, hush
     }
     size_t n = 0;
     for (size_t d = 0; d < devices && rc == 0; d++) {
-        double spam = s->kind == SIM_SPLIT_LABEL_SKEW ? sim_beta(rng, s->param, s->param)
-                                                      : 0;
+        double spam =
+            s->kind == SIM_SPLIT_LABEL_SKEW ? sim_beta(rng, s->param, s->param) : 0;
         bool st = s->kind == SIM_SPLIT_PREFERENCE && hush_rng_unit(rng) < s->param;
         if (strict != NULL) {
             strict[d] = st;

@@ -41,7 +41,7 @@ typedef enum sim_split_kind {
 
 typedef struct sim_split {
     sim_split_kind kind;
-    double param;           /* ALPHA or SHARE */
+    double param;            /* ALPHA or SHARE */
     size_t train_per_device; /* drawn splits: training emails a device holds */
     size_t test_per_device;  /* drawn splits: test emails a device holds */
 } sim_split;
@@ -54,9 +54,9 @@ void sim_split_name(const sim_split *s, char *out, size_t cap);
 
 /* An email a device holds, and the label its user gives it. */
 typedef struct sim_held {
-    uint32_t mail;   /* index into the corpus */
+    uint32_t mail; /* index into the corpus */
     uint32_t device;
-    uint32_t label;  /* 0 ham, 1 spam, as this device's user sees it */
+    uint32_t label; /* 0 ham, 1 spam, as this device's user sees it */
     bool test;
 } sim_held;
 

@@ -27,8 +27,9 @@ Test(sim_split, names_parse_and_print_back)
         sim_split_name(&s, name, sizeof name);
         cr_assert_str_eq(name, good[i]);
     }
-    static const char *bad[] = {"label-skew:0", "label-skew:", "preference:1.5",
-                                "preference:x", "skew", "iid:1", "label-skew:nan"};
+    static const char *bad[] = {"label-skew:0",  "label-skew:", "preference:1.5",
+                                "preference:x",  "skew",        "iid:1",
+                                "label-skew:nan"};
     for (size_t i = 0; i < 7; i++) {
         hush_err err = {0};
         cr_assert_eq(sim_split_parse(bad[i], &s, &err), HUSH_EINVAL, "%s", bad[i]);
@@ -55,8 +56,8 @@ static void beta_moments(double a)
      * (2a + 3) */
     double m4 = 3 * var * var * (2 * a + 1) / (2 * a + 3);
     cr_assert(fabs(sum / N - 0.5) < 5 * sqrt(var / N), "a %g mean %g", a, sum / N);
-    cr_assert(fabs(ss / N - var) < 5 * sqrt((m4 - var * var) / N), "a %g var %g vs %g",
-              a, ss / N, var);
+    cr_assert(fabs(ss / N - var) < 5 * sqrt((m4 - var * var) / N), "a %g var %g vs %g", a,
+              ss / N, var);
     hush_rng_free(rng);
 }
 
@@ -117,7 +118,9 @@ Test(sim_split, label_skew_gives_devices_their_own_spam_share)
 {
     static fake f;
     fake_corpus(&f);
-    sim_split s = {.kind = SIM_SPLIT_LABEL_SKEW, .param = 0.1, .train_per_device = 10,
+    sim_split s = {.kind = SIM_SPLIT_LABEL_SKEW,
+                   .param = 0.1,
+                   .train_per_device = 10,
                    .test_per_device = 10};
     hush_rng *rng = seeded(3);
     sim_held *h = NULL;
@@ -154,7 +157,9 @@ Test(sim_split, preference_relabels_newsletters_for_strict_users_only)
 {
     static fake f;
     fake_corpus(&f);
-    sim_split s = {.kind = SIM_SPLIT_PREFERENCE, .param = 0.3, .train_per_device = 10,
+    sim_split s = {.kind = SIM_SPLIT_PREFERENCE,
+                   .param = 0.3,
+                   .train_per_device = 10,
                    .test_per_device = 10};
     hush_rng *rng = seeded(5);
     sim_held *h = NULL;
@@ -196,8 +201,8 @@ Test(sim_split, the_old_deal_gives_each_email_to_one_device)
         seen[h[i].mail] = true;
         tests += h[i].test;
     }
-    /* 2,940 emails: 40 devices hold 30 (6 tests), 60 hold 29 (5 tests) */
-    cr_assert_eq(tests, 40 * 6 + 60 * 5);
+    /* 3,000 dealt, 30 a device, 6 of them tests; the 60 unusable dropped */
+    cr_assert(tests <= 600 && tests >= 600 - 60, "%zu tests", tests);
     free(h);
     hush_rng_free(rng);
 }
