@@ -100,13 +100,14 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRC))
 
 .PHONY: all deps run run-cluster test check check-clang check-unit test-slow bench demo fuzz fuzz-run format lint clean install uninstall
-all: $(LIBS) $(SHARED_LIBS) $(TOOLS) $(TEST_BIN) $(BENCHES) $(FUZZ_REPLAY)
+all: $(LIBS) $(SHARED_LIBS) $(TOOLS) $(TEST_BIN) $(BENCHES) $(FUZZ_REPLAY) $(EXAMPLES)
 
 deps:
 	@scripts/install-deps
 
 $(foreach c,common privacy embeddings learning protocol collector device tools bench sim,\
   $(eval $(BUILD)/obj/$(c)/%.o: INC := -Iinclude/hush -I$(c)))
+$(BUILD)/obj/examples/%.o: INC := -Iinclude/hush
 $(BUILD)/obj/tests/%.o: INC := $(ALL_DIRS) -Itools
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -198,6 +199,15 @@ $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBS)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
+# examples/: programs an app developer can copy (public headers only; the
+# device libraries, as an app links them).
+EXAMPLES := $(BUILD)/examples/inbox-rank
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_CURL_SO) $(LIB_DEV_SO)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< -L$(BUILD)/lib -lhush-device-curl -lhush-device \
+	    -Wl,-rpath,'$$ORIGIN/../lib' $(LDLIBS)
+
 $(BUILD)/bench/embed-quality: $(BUILD)/obj/bench/embed_quality.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
@@ -260,7 +270,8 @@ run-cluster: deps
 	@exec scripts/run-cluster $(BUILD)
 
 # `check` builds and runs one configuration; `test` runs both.
-check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS) $(BUILD)/ct/ct_secagg
+check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS) $(BUILD)/ct/ct_secagg \
+       $(EXAMPLES)
 	@if [ -z "$(SANITIZE)" ]; then scripts/check-vectorized $(BUILD); fi
 	@if [ -z "$(SANITIZE)" ]; then scripts/check-ct $(BUILD); fi
 	@scripts/check-exports $(BUILD)
@@ -275,6 +286,7 @@ check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS) $(BUILD)/ct/ct
 	@/usr/bin/python3 tests/e2e/test_device.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_integration.py $(BUILD) $(SANITIZE)
 	@/usr/bin/python3 tests/e2e/test_sim.py $(BUILD)
+	@/usr/bin/python3 tests/e2e/test_examples.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_fl_privacy.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_llm_generator.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_install.py $(BUILD)

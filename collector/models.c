@@ -176,6 +176,7 @@ static int publish(hush_collector *h, hush__task *t, hush_err *err)
         json_object_set_new(doc, "secagg", hush__task_sa_publication(t->sa, t->delta));
     }
     if (doc == NULL || json_object_set_new(doc, "round", json_integer(t->round)) != 0 ||
+        json_object_set_new(doc, "state", json_string(state_name(t->state))) != 0 ||
         json_object_set_new(doc, "clip_norm", json_real(t->clip)) != 0 ||
         json_object_set_new(doc, "weights", json_string(weights)) != 0) {
         json_decref(doc);

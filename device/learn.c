@@ -329,6 +329,11 @@ static int round_checks(hush_agent *a, const hush_model_pub *pub, const char *ke
                             "privacy accounting allows",
                             pub->model, r->count);
     }
+    if (!pub->open) { /* nothing to send to: never charge for it */
+        return hush_err_set(err, HUSH_ESTATE,
+                            "model %s takes no more updates (the task is over)",
+                            pub->model);
+    }
     /* the ledger's rules, then the sampling coin, then the work */
     const hush__ledger_entry *e = hush__ledger_find(&a->ledger, key);
     if (e != NULL && e->reports >= pub->updates_per_device_per_day) {

@@ -226,6 +226,15 @@ int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out,
         goto out;
     }
     p->local.lr = (float)x;
+    const json_t *state = json_object_get(doc, "state");
+    const char *st = json_string_value(state);
+    p->open = state == NULL || (st != NULL && strcmp(st, "running") == 0);
+    if (state != NULL && !p->open &&
+        (st == NULL ||
+         (strcmp(st, "finished") != 0 && strcmp(st, "budget_exhausted") != 0))) {
+        rc = bad(err, "\"state\" is running, finished or budget_exhausted");
+        goto out;
+    }
     const char *pers = json_string_value(json_object_get(doc, "personalization"));
     if (pers == NULL || strcmp(pers, "none") == 0) {
         p->personalization = HUSH_PERSONAL_NONE;

@@ -275,7 +275,8 @@ typedef struct hush_train_budget {
  * directory and never leave the device.  Returns 0, HUSH_ENOTFOUND (not
  * sampled this round: nothing done, nothing charged), HUSH_EBUDGET,
  * HUSH_ESTALE (an older round than one accepted), HUSH_ESTATE (no
- * examples), HUSH_EIO, HUSH_ENOMEM.
+ * examples, or the publication says the task takes no more updates:
+ * nothing done, nothing charged), HUSH_EIO, HUSH_ENOMEM.
  */
 HUSH_API int hush_agent_train_round(hush_agent *agent, const hush_fl_model *model,
                                     const hush_train_budget *budget, char **out,

@@ -237,6 +237,11 @@ typedef struct hush_model_pub {
     double ditto_lambda;
     double local_noise; /* local DP noise multiplier; 0 = none */
     uint32_t updates_per_device_per_day;
+    /* "state": "running" (or absent, as before tasks said it): the round
+     * takes updates; "finished" or "budget_exhausted": the task takes no
+     * more, and a device neither trains for it nor is charged (the
+     * weights stay usable for prediction and personal training) */
+    bool open;
     /* "aggregation": "secagg": updates go through secure aggregation with
      * distributed DP; the plan below is the one the device computes itself
      * from the published inputs (and the published figures must agree) */

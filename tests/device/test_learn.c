@@ -17,6 +17,10 @@
 #define DAY 86400
 #define T0 (20000 * (int64_t)DAY)
 
+/* The "state" the next publication says (NULL: none, as before tasks said
+ * it). */
+static const char *pub_state;
+
 /* A signed model publication (what hushd serves): logistic or MLP over a
  * dim-32 embedder, labels ham/spam. */
 static void model_pub_full(fx_pub *p, const fx_keys *k, const char *id, int round,
@@ -46,6 +50,9 @@ static void model_pub_full(fx_pub *p, const fx_keys *k, const char *id, int roun
         "epochs", 5, "batch", 4, "lr", lr, "personalization", personalization,
         "ditto_lambda", lambda, "local_noise_multiplier", local_noise, "budget",
         "updates_per_device_per_day", 1, "weights", w);
+    if (pub_state != NULL) {
+        json_object_set_new(doc, "state", json_string(pub_state));
+    }
     char *body = json_dumps(doc, JSON_COMPACT);
     fx_pub_sign(p, k, body, strlen(body));
     free(body);
@@ -500,6 +507,64 @@ Test(learn, personal_training_needs_no_sampling)
     hush_fl_model *m = accept(a, &p);
     cr_assert_eq(hush_agent_train_personal(a, m, NULL, NULL), HUSH_EUNSUPPORTED);
     hush_fl_model_free(m);
+    hush_agent_close(a);
+    fx_pub_free(&p);
+    fx_rmdir(dir);
+}
+
+Test(learn, a_task_that_is_over_gets_no_update_and_charges_nothing)
+{
+    static const char *states[] = {"finished", "budget_exhausted", "running"};
+    for (int i = 0; i < 3; i++) {
+        fx_keys k;
+        fx_keys_make(&k, 1);
+        char *dir = fx_tmpdir();
+        int64_t now = T0;
+        hush_agent *a = agent_with_examples(dir, &k, &now, 6);
+        fx_pub p;
+        pub_state = states[i];
+        model_pub(&p, &k, "ditto", 1.0, 0, HUSH_MODEL_LOGISTIC);
+        pub_state = NULL;
+        hush_fl_model *m = accept(a, &p);
+        char *out = NULL;
+        size_t len = 0;
+        hush_err err = {0};
+        int rc = hush_agent_train_round(a, m, NULL, &out, &len, &err);
+        double eps = 0;
+        uint32_t reports = 9;
+        cr_assert_eq(hush_agent_spent_today(a, NULL, &eps, &reports), 0);
+        if (i < 2) {
+            cr_assert_eq(rc, HUSH_ESTATE, "%s: %d", states[i], rc);
+            cr_assert(contains(err.msg, "no more updates"), "%s", err.msg);
+            cr_assert_null(out);
+            cr_assert_eq(reports, 0, "nothing charged for a task that is over");
+            /* its weights still serve personal training and prediction */
+            cr_assert_eq(hush_agent_train_personal(a, m, NULL, &err), 0, "%s", err.msg);
+        } else {
+            cr_assert_eq(rc, 0, "%s", err.msg);
+            cr_assert_eq(reports, 1);
+            hush_free(out);
+        }
+        hush_fl_model_free(m);
+        hush_agent_close(a);
+        fx_pub_free(&p);
+        fx_rmdir(dir);
+    }
+    /* a state nobody defined is refused with the publication */
+    fx_keys k;
+    fx_keys_make(&k, 1);
+    char *dir = fx_tmpdir();
+    int64_t now = T0;
+    hush_agent *a = agent_with_examples(dir, &k, &now, 6);
+    fx_pub p;
+    pub_state = "paused";
+    model_pub(&p, &k, "none", 1.0, 0, HUSH_MODEL_LOGISTIC);
+    pub_state = NULL;
+    hush_fl_model *m = NULL;
+    hush_err err = {0};
+    cr_assert_eq(hush_agent_accept_model(a, p.id, p.body, p.len, p.signature, &m, &err),
+                 HUSH_EINVAL);
+    cr_assert(contains(err.msg, "\"state\""), "%s", err.msg);
     hush_agent_close(a);
     fx_pub_free(&p);
     fx_rmdir(dir);

@@ -206,6 +206,10 @@ def the_accountant_stops_a_task_at_its_budget():
                "stopped within the target: %s" % priv)
         s, d, _ = update(h, 3, [0.01] * N)
         expect(s == 409 and d["error"]["code"] == "budget_exhausted", "refused: %s" % d)
+        # the signed publication says so, so that devices neither train for
+        # it nor are charged (the weights stay usable)
+        pub, _, _, _ = weights(h)
+        expect(pub["state"] == "budget_exhausted", "publication state: %s" % pub.get("state"))
         # a task that cannot afford one round is refused at creation
         s, d, _ = h.json("POST", "/v1/models", admin=True, body={
             "id": "tight", "name": "t", "architecture": {"kind": "logistic"},
