@@ -124,6 +124,48 @@ uint32_t hush_fedavg_count(const hush_fedavg *a)
     return a->count;
 }
 
+double hush_fedavg_lattice_step(double z, double clip, size_t dim)
+{
+    if (!(z > 0) || dim == 0) {
+        return 0;
+    }
+    return z * clip / lattice_sigma(z, dim);
+}
+
+int hush_fedavg_add_lattice(hush_fedavg *a, const int32_t *k, uint32_t shift,
+                            bool unclipped, hush_err *err)
+{
+    const size_t n = a->cfg.dim;
+    if (a->isum == NULL) {
+        return hush_err_set(err, HUSH_EINVAL,
+                            "lattice integers need DP aggregation (a noise multiplier)");
+    }
+    if (shift > HUSH_LATTICE_SHIFT_MAX) {
+        return hush_err_set(err, HUSH_ERANGE, "a lattice shift is 0 to %u, not %u",
+                            HUSH_LATTICE_SHIFT_MAX, shift);
+    }
+    /* the norm in real units, from the integers themselves (exact in a
+     * double: each square is below 2^62 and the sum's relative error is
+     * far inside the slack) */
+    double step = a->gamma * (double)(1u << shift), norm2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = (double)k[i] * step;
+        norm2 += v * v;
+    }
+    double norm = sqrt(norm2);
+    if (norm > a->cfg.clip * (1 + 1e-6)) {
+        return hush_err_set(err, HUSH_ERANGE,
+                            "the update's L2 norm %.6g exceeds the clip norm %.6g", norm,
+                            a->cfg.clip);
+    }
+    for (size_t i = 0; i < n; i++) {
+        a->isum[i] += (int64_t)k[i] * ((int64_t)1 << shift);
+    }
+    a->count++;
+    a->unclipped += unclipped;
+    return 0;
+}
+
 int hush_fedavg_add(hush_fedavg *a, const float *u, bool unclipped, hush_err *err)
 {
     const size_t n = a->cfg.dim;

@@ -180,6 +180,63 @@ HUSH_API int hush_fedavg_add(hush_fedavg *a, const float *update, bool unclipped
                              hush_err *err) HUSH_WARN_UNUSED;
 HUSH_API uint32_t hush_fedavg_count(const hush_fedavg *a);
 
+/** The lattice step of DP aggregation, gamma = z S / L with L as above (0
+ * without noise): what a device needs to send its update as lattice
+ * integers (hush_lattice_quantize). */
+HUSH_API double hush_fedavg_lattice_step(double z, double clip, size_t dim);
+
+/**
+ * Adds one update sent as lattice integers: coordinate i is k[i] 2^shift
+ * lattice steps (hush_lattice_quantize).  With shift 0 the sum is exactly
+ * the one hush_fedavg_add makes of the floats the integers came from.
+ * Refused without touching the sum: an aggregator without DP (no lattice),
+ * shift above HUSH_LATTICE_SHIFT_MAX, or a norm gamma 2^shift |k| above the
+ * clip (HUSH_ERANGE, the same slack as hush_fedavg_add): the sensitivity
+ * the noise is sized for holds whatever the device sent.
+ */
+HUSH_API int hush_fedavg_add_lattice(hush_fedavg *a, const int32_t *k, uint32_t shift,
+                                     bool unclipped, hush_err *err) HUSH_WARN_UNUSED;
+
+/* ------------------------------------------------------------------------ */
+/* Updates as lattice integers (the upload of DP-FedAvg)                    */
+/* ------------------------------------------------------------------------ */
+
+#define HUSH_LATTICE_SHIFT_MAX 16
+
+/**
+ * A clipped update as integers on the server's lattice (step gamma, from
+ * hush_fedavg_lattice_step), 2^shift steps per unit:
+ *   shift 0: truncation toward zero, exactly what the server does to a
+ *            float update, so the server's sum is bit-identical (lossless
+ *            with respect to what the server keeps); `rng` is unused;
+ *   shift s: unbiased randomized rounding to multiples of 2^s steps, the
+ *            update first clipped to S - gamma 2^s sqrt(n) so that no draw
+ *            can leave the clip S: the noise, the sensitivity and the
+ *            accountant are unchanged; the rounding adds variance of at most
+ *            (gamma 2^s)^2 / 4 per coordinate and update, and the tighter
+ *            clip is the accuracy it costs.
+ * `u` (n floats, norm at most clip) is not changed.  Returns 0, HUSH_ERANGE
+ * (shift too coarse for the clip, or a coordinate beyond int32).
+ */
+HUSH_API int hush_lattice_quantize(const float *u, size_t n, double clip, double gamma,
+                                   uint32_t shift, hush_rng *rng, int32_t *k,
+                                   hush_err *err) HUSH_WARN_UNUSED;
+
+/**
+ * Lattice integers as bytes: a version byte (1), the Rice parameter r,
+ * the count (u32 LE), then per integer its zigzag value z as a Rice code
+ * (z >> r in unary, up to 31 ones, then a zero and the low r bits; 31 ones
+ * escape to the full 32 bits), LSB first, zero-padded to a byte.  r is the
+ * one that makes the stream shortest.  *out is new (hush_free).
+ */
+HUSH_API int hush_lattice_pack(const int32_t *k, size_t n, uint8_t **out, size_t *len,
+                               hush_err *err) HUSH_WARN_UNUSED;
+/** The reverse, for exactly n integers; anything else (another version or
+ * count, a truncated or over-long stream, non-zero padding, an escape that
+ * a shorter code would have held) is HUSH_EINVAL. */
+HUSH_API int hush_lattice_unpack(const uint8_t *in, size_t len, size_t n, int32_t *k,
+                                 hush_err *err) HUSH_WARN_UNUSED;
+
 /**
  * The round's mean update: (sum + noise) / denominator into `mean` (dim
  * floats), and the share of unclipped updates (for adaptive clipping):
