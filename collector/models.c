@@ -61,6 +61,8 @@ struct hush__task {
     hush__task_sa *sa;
     uint32_t expected, min_clients, max_rounds, round_seconds;
     size_t update_size;
+    bool lattice; /* devices send lattice integers ("upload") */
+    uint32_t lattice_shift;
     /* state */
     uint32_t round, done;
     int state;
@@ -171,6 +173,13 @@ static int publish(hush_collector *h, hush__task *t, hush_err *err)
         return rc;
     }
     json_t *doc = json_deep_copy(t->template);
+    if (doc != NULL && t->lattice) { /* the round's lattice, at its clip */
+        json_object_set_new(doc, "upload",
+                            json_pack("{s:s, s:I, s:f}", "encoding", "lattice", "shift",
+                                      (json_int_t)t->lattice_shift, "step",
+                                      hush_fedavg_lattice_step(t->z_update, norm_bound(t),
+                                                               t->update_size)));
+    }
     if (doc != NULL && t->sa != NULL) {
         json_object_set_new(doc, "aggregation", json_string("secagg"));
         json_object_set_new(doc, "secagg", hush__task_sa_publication(t->sa, t->delta));
@@ -219,6 +228,7 @@ static double num(const json_t *o, const char *key, double dflt)
 }
 
 static const char *const create_fields[] = {"id",
+                                            "upload",
                                             "name",
                                             "architecture",
                                             "embedder",
@@ -623,6 +633,51 @@ static int spec_secagg(hush_collector *h, const json_t *req, hush__task *t, hush
     return 0;
 }
 
+/* "upload": lattice integers by default where the server keeps an update
+ * on its lattice (central DP on plain aggregation without local noise),
+ * float32 otherwise or when asked; a shift that would tighten the clip by
+ * more than half is refused. */
+static int spec_upload(const json_t *req, hush__task *t, hush__fail *f)
+{
+    const json_t *up = json_object_get(req, "upload");
+    bool can = t->z_update > 0 && t->local_noise == 0 && t->sa == NULL;
+    const char *enc = json_string_value(json_object_get(up, "encoding"));
+    const json_t *shift = json_object_get(up, "shift");
+    t->lattice = can;
+    t->lattice_shift = 0;
+    if (up == NULL) {
+        return 0;
+    }
+    if (!json_is_object(up) || enc == NULL ||
+        (strcmp(enc, "float32") == 0 && json_object_size(up) != 1) ||
+        (strcmp(enc, "lattice") == 0 &&
+         json_object_size(up) != (shift != NULL ? 2u : 1u)) ||
+        (strcmp(enc, "float32") != 0 && strcmp(enc, "lattice") != 0) ||
+        (shift != NULL && (!json_is_integer(shift) || json_integer_value(shift) < 0 ||
+                           json_integer_value(shift) > HUSH_LATTICE_SHIFT_MAX))) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_task",
+                              "\"upload\" is {\"encoding\": \"float32\"} or "
+                              "{\"encoding\": \"lattice\", \"shift\": 0 to %u}",
+                              HUSH_LATTICE_SHIFT_MAX);
+    }
+    t->lattice = strcmp(enc, "lattice") == 0;
+    if (t->lattice && !can) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_task",
+                              "lattice uploads need central DP (a noise multiplier) on "
+                              "plain aggregation without local noise");
+    }
+    t->lattice_shift = shift != NULL ? (uint32_t)json_integer_value(shift) : 0;
+    double step = hush_fedavg_lattice_step(t->z_update, 1.0, t->update_size) *
+                  (double)(1u << t->lattice_shift) * sqrt((double)t->update_size);
+    if (t->lattice && step > 0.5) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_task",
+                              "a lattice shift of %u would tighten the clip by %.0f%%: "
+                              "use a smaller one",
+                              t->lattice_shift, 100 * step);
+    }
+    return 0;
+}
+
 /* A task from its spec (a creation request, or the stored one at start),
  * checked part by part in the order the API documents. */
 static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out,
@@ -650,6 +705,9 @@ static int task_from_spec(hush_collector *h, const json_t *req, hush__task **out
     }
     if (rc == 0) {
         rc = spec_secagg(h, req, t, f);
+    }
+    if (rc == 0) {
+        rc = spec_upload(req, t, f);
     }
     if (rc == 0) {
         t->spec = hush_json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
@@ -933,6 +991,35 @@ static int close_round(hush_collector *h, hush__task *t, hush_err *err)
     return rc;
 }
 
+/* Lattice integers as the floats the store keeps (k 2^shift gamma; the
+ * aggregator takes the integers themselves): refused where the task has no
+ * lattice.  A restart replays the floats, which truncate back to k 2^shift
+ * or one step nearer zero: the replayed sum can differ by that, never in
+ * norm upward. */
+static int lattice_floats(const hush__task *t, hush_model_update *u, double *norm,
+                          hush__fail *f)
+{
+    if (!t->lattice) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_update",
+                              "task %s takes float32 updates (its publication says so)",
+                              t->id);
+    }
+    double step = hush_fedavg_lattice_step(t->z_update, norm_bound(t), t->update_size) *
+                  (double)(1u << u->shift);
+    u->update = hush_malloc(u->n * sizeof *u->update + 1);
+    if (u->update == NULL) {
+        return hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
+    }
+    double norm2 = 0; /* from the integers, as the aggregator checks it */
+    for (size_t i = 0; i < u->n; i++) {
+        double v = (double)u->lattice[i] * step;
+        norm2 += v * v;
+        u->update[i] = (float)v;
+    }
+    *norm = sqrt(norm2);
+    return 0;
+}
+
 int hush__task_update(hush_collector *h, hush__task *t, const char *body, size_t len,
                       json_t **out, hush__fail *f)
 {
@@ -967,8 +1054,12 @@ int hush__task_update(hush_collector *h, hush__task *t, const char *body, size_t
                        "the update is for round %u; round %u is open", u.round, t->round);
         goto out;
     }
+    double norm = 0;
+    if (u.lattice != NULL && lattice_floats(t, &u, &norm, f) != 0) {
+        goto out;
+    }
     /* checked before anything is stored */
-    double norm = hush_l2_norm(u.update, u.n);
+    norm = u.lattice != NULL ? norm : hush_l2_norm(u.update, u.n);
     if (!(norm <= norm_bound(t) * (1 + 1e-6))) {
         hush__fail_set(f, HUSH_EINVAL, "invalid_update",
                        "the update's L2 norm %.6g exceeds the round's bound %.6g", norm,
@@ -981,7 +1072,10 @@ int hush__task_update(hush_collector *h, hush__task *t, const char *body, size_t
         hush__fail_set(f, HUSH_EIO, "unavailable", "%s", err.msg);
         goto out;
     }
-    if (!duplicate && hush_fedavg_add(t->agg, u.update, u.unclipped, &err) != 0) {
+    if (!duplicate &&
+        (u.lattice != NULL
+             ? hush_fedavg_add_lattice(t->agg, u.lattice, u.shift, u.unclipped, &err)
+             : hush_fedavg_add(t->agg, u.update, u.unclipped, &err)) != 0) {
         /* cannot happen after the checks above; the stored row would be
          * replayed at the next start, so say so */
         hush__fail_set(f, HUSH_EINTERNAL, "internal", "%s", err.msg);
@@ -997,6 +1091,7 @@ int hush__task_update(hush_collector *h, hush__task *t, const char *body, size_t
 out:
     pthread_mutex_unlock(&t->lock);
     hush_free(u.update);
+    hush_free(u.lattice);
     return *out != NULL ? 0 : f->err.code != 0 ? f->err.code : HUSH_EINTERNAL;
 }
 

@@ -436,6 +436,27 @@ static int local_update(hush_agent *a, const hush_fl_model *m,
     return 0;
 }
 
+/* The update as integers on the round's lattice, Rice-coded: what the
+ * server keeps of it in a fraction of the bytes. */
+static int lattice_doc(hush_agent *a, const hush_model_pub *pub, const uint8_t *batch_id,
+                       const float *delta, size_t n, bool unclipped, char **doc,
+                       hush_err *err)
+{
+    int32_t *k = hush_malloc(n * sizeof *k + 1);
+    if (k == NULL) {
+        return hush_err_set(err, HUSH_ENOMEM, "out of memory for the update");
+    }
+    int rc = hush_lattice_quantize(delta, n, pub->clip, pub->upload.step,
+                                   pub->upload.shift, a->rng, k, err);
+    if (rc == 0) {
+        *doc = hush_model_update_build_lattice(pub->model, pub->round, batch_id, k, n,
+                                               pub->upload.shift, unclipped);
+    }
+    sodium_memzero(k, n * sizeof *k);
+    hush_free(k);
+    return rc;
+}
+
 static int train_round_locked(hush_agent *a, const hush_fl_model *m,
                               const hush_train_budget *budget, char **out,
                               size_t *out_len, hush_err *err)
@@ -463,9 +484,13 @@ static int train_round_locked(hush_agent *a, const hush_fl_model *m,
     uint8_t batch_id[HUSH_BATCH_ID_BYTES];
     if (rc == 0) {
         hush_rng_bytes(a->rng, batch_id, sizeof batch_id);
-        doc = hush_model_update_build(pub->model, pub->round, batch_id, delta, un,
-                                      unclipped);
-        if (doc == NULL) {
+        if (pub->upload.lattice) {
+            rc = lattice_doc(a, pub, batch_id, delta, un, unclipped, &doc, err);
+        } else {
+            doc = hush_model_update_build(pub->model, pub->round, batch_id, delta, un,
+                                          unclipped);
+        }
+        if (rc == 0 && doc == NULL) {
             rc = hush_err_set(err, HUSH_ENOMEM, "out of memory rendering the update");
         }
     }

@@ -113,6 +113,30 @@ static int read_secagg(const json_t *doc, hush_model_pub *p, hush_err *err)
     return 0;
 }
 
+/* "upload": how the device sends its update (absent: float32). */
+static int read_upload(const json_t *doc, hush_model_pub *p, hush_err *err)
+{
+    const json_t *up = json_object_get(doc, "upload");
+    if (up == NULL) {
+        return 0;
+    }
+    const char *enc = json_string_value(json_object_get(up, "encoding"));
+    if (enc != NULL && strcmp(enc, "float32") == 0 && json_object_size(up) == 1) {
+        return 0;
+    }
+    double shift = -1;
+    if (enc == NULL || strcmp(enc, "lattice") != 0 || json_object_size(up) != 3 ||
+        !number_in(json_object_get(up, "shift"), 0, HUSH_LATTICE_SHIFT_MAX, &shift) ||
+        shift != floor(shift) ||
+        !number_in(json_object_get(up, "step"), 1e-300, 1e300, &p->upload.step)) {
+        return bad(err, "\"upload\" is {\"encoding\": \"float32\"} or {\"encoding\": "
+                        "\"lattice\", \"shift\": 0 to 16, \"step\": a positive number}");
+    }
+    p->upload.lattice = true;
+    p->upload.shift = (uint32_t)shift;
+    return 0;
+}
+
 int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out,
                          hush_err *err)
 {
@@ -272,7 +296,7 @@ int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out,
         }
         p->updates_per_device_per_day = (uint32_t)x;
     }
-    if ((rc = read_secagg(doc, p, err)) != 0) {
+    if ((rc = read_secagg(doc, p, err)) != 0 || (rc = read_upload(doc, p, err)) != 0) {
         goto out;
     }
     if (p->labels == NULL || p->labels[spec->classes - 1] == NULL) {
@@ -313,6 +337,59 @@ char *hush_model_update_build(const char *model, uint32_t round,
     return out;
 }
 
+char *hush_model_update_build_lattice(const char *model, uint32_t round,
+                                      const uint8_t batch_id[HUSH_BATCH_ID_BYTES],
+                                      const int32_t *k, size_t n, uint32_t shift,
+                                      bool unclipped)
+{
+    uint8_t *packed = NULL;
+    size_t plen = 0;
+    if (hush_lattice_pack(k, n, &packed, &plen, NULL) != 0) {
+        return NULL;
+    }
+    char *vec = hush_b64_encode(packed, plen);
+    char *id = hush_b64_encode(batch_id, HUSH_BATCH_ID_BYTES);
+    json_t *doc =
+        vec != NULL && id != NULL
+            ? json_pack("{s:s, s:I, s:s, s:s, s:I, s:s, s:b}", "model", model, "round",
+                        (json_int_t)round, "batch_id", id, "encoding", "lattice", "shift",
+                        (json_int_t)shift, "update", vec, "unclipped", unclipped)
+            : NULL;
+    char *out = doc != NULL ? hush_json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    hush_free(packed);
+    hush_free(vec);
+    hush_free(id);
+    return out;
+}
+
+/* "update" as Rice-coded lattice integers (base64) into out->lattice. */
+static int read_lattice(const json_t *vec, const json_t *shift, size_t n,
+                        hush_model_update *out, hush_err *err)
+{
+    double s = -1;
+    if (!number_in(shift, 0, HUSH_LATTICE_SHIFT_MAX, &s) || s != floor(s)) {
+        return hush_err_set(err, HUSH_EINVAL,
+                            "lattice integers need a \"shift\" of 0 to %u",
+                            HUSH_LATTICE_SHIFT_MAX);
+    }
+    size_t cap = json_string_length(vec) / 4 * 3 + 3, got = 0;
+    uint8_t *bytes = hush_malloc(cap);
+    out->lattice = hush_malloc(n * sizeof *out->lattice + 1);
+    int rc = 0;
+    if (bytes == NULL || out->lattice == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory for an update");
+    } else if (hush_b64_decode(json_string_value(vec), json_string_length(vec), bytes,
+                               cap, &got) != 0) {
+        rc = hush_err_set(err, HUSH_EINVAL, "the update is not base64");
+    } else {
+        rc = hush_lattice_unpack(bytes, got, n, out->lattice, err);
+    }
+    hush_free(bytes);
+    out->shift = (uint32_t)s;
+    return rc;
+}
+
 int hush_model_update_parse(const char *body, size_t len, size_t n,
                             hush_model_update *out, hush_err *err)
 {
@@ -332,7 +409,8 @@ int hush_model_update_parse(const char *body, size_t len, size_t n,
     {
         if (strcmp(key, "model") != 0 && strcmp(key, "round") != 0 &&
             strcmp(key, "batch_id") != 0 && strcmp(key, "update") != 0 &&
-            strcmp(key, "unclipped") != 0) {
+            strcmp(key, "unclipped") != 0 && strcmp(key, "encoding") != 0 &&
+            strcmp(key, "shift") != 0) {
             rc =
                 hush_err_set(err, HUSH_EINVAL, "unknown field \"%s\" in the update", key);
             goto out;
@@ -343,6 +421,8 @@ int hush_model_update_parse(const char *body, size_t len, size_t n,
     const json_t *id = json_object_get(doc, "batch_id");
     const json_t *vec = json_object_get(doc, "update");
     const json_t *unclipped = json_object_get(doc, "unclipped");
+    const json_t *encoding = json_object_get(doc, "encoding");
+    const char *enc = json_string_value(encoding);
     size_t got = 0;
     if (model == NULL || !hush__valid_id(model) || !json_is_integer(round) ||
         json_integer_value(round) < 1 ||
@@ -350,16 +430,27 @@ int hush_model_update_parse(const char *body, size_t len, size_t n,
         hush_b64_decode(json_string_value(id), json_string_length(id), out->batch_id,
                         sizeof out->batch_id, &got) != 0 ||
         got != HUSH_BATCH_ID_BYTES || !json_is_string(vec) ||
-        (unclipped != NULL && !json_is_boolean(unclipped))) {
+        (unclipped != NULL && !json_is_boolean(unclipped)) ||
+        (encoding != NULL &&
+         (enc == NULL || (strcmp(enc, "float32") != 0 && strcmp(enc, "lattice") != 0))) ||
+        ((enc == NULL || strcmp(enc, "lattice") != 0) &&
+         json_object_get(doc, "shift") != NULL)) {
         rc = hush_err_set(
             err, HUSH_EINVAL,
             "an update is {\"model\": id, \"round\": n, \"batch_id\": 16 bytes "
-            "base64, \"update\": base64 float32, \"unclipped\": bool}");
+            "base64, \"update\": base64 float32, \"unclipped\": bool}, or with "
+            "\"encoding\": \"lattice\" and \"shift\", the update as lattice "
+            "integers");
         goto out;
     }
     snprintf(out->model, sizeof out->model, "%s", model);
     out->round = (uint32_t)json_integer_value(round);
     out->unclipped = json_is_true(unclipped);
+    out->n = n;
+    if (enc != NULL && strcmp(enc, "lattice") == 0) {
+        rc = read_lattice(vec, json_object_get(doc, "shift"), n, out, err);
+        goto out;
+    }
     out->update = hush_malloc(n * sizeof *out->update + 1);
     if (out->update == NULL) {
         rc = hush_err_set(err, HUSH_ENOMEM, "out of memory for an update");
@@ -372,7 +463,9 @@ out:
     json_decref(doc);
     if (rc != 0) {
         hush_free(out->update);
+        hush_free(out->lattice);
         out->update = NULL;
+        out->lattice = NULL;
     }
     return rc;
 }

@@ -92,6 +92,8 @@ typedef struct fl_opts {
     double ditto_lambda;
     double personal_rate; /* chance the app allows a personal step in a round */
     uint32_t local_only_epochs;
+    int upload_shift; /* -1: float32; else lattice integers at this shift */
+    bool upload_set;  /* --upload given (else the task's default) */
 } fl_opts;
 
 /* A flag's comma-separated numbers (at most MAX_EPS) into out: how many. */
@@ -613,6 +615,13 @@ static json_t *federated(const fl_opts *o, const world *w, const setting *st,
     } else if (st->target_eps <= 0) {
         json_object_set_new(task, "dp", json_string("none"));
     }
+    if (o->upload_set && st->target_eps > 0 && !st->secagg) {
+        json_object_set_new(task, "upload",
+                            o->upload_shift < 0
+                                ? json_pack("{s:s}", "encoding", "float32")
+                                : json_pack("{s:s, s:i}", "encoding", "lattice", "shift",
+                                            o->upload_shift));
+    }
     char *body = json_dumps(task, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(task);
     long status = sim_call(&h, "POST", "/v1/models", body, strlen(body), true, &b);
@@ -658,7 +667,7 @@ static json_t *federated(const fl_opts *o, const world *w, const setting *st,
         sim_die("transport: %s", err.msg);
     }
     size_t updates = 0, rounds_done = 0, part_n = 0;
-    double part_sum = 0;
+    double part_sum = 0, upload_bytes = 0;
     bool personal = strcmp(st->personalization, "none") != 0;
     hush_rng *coin = NULL; /* when the app allows a personal step */
     if (hush_rng_new_seeded_u64(o->seed + 13, &coin) != 0) {
@@ -747,6 +756,7 @@ static json_t *federated(const fl_opts *o, const world *w, const setting *st,
             hush_free(resp);
             resp = NULL;
             sent++;
+            upload_bytes += (double)ulen;
         }
         updates += sent;
         part_sum += (double)in_sample / (double)o->devices;
@@ -802,6 +812,10 @@ static json_t *federated(const fl_opts *o, const world *w, const setting *st,
         "participation", part_n > 0 ? part_sum / (double)part_n : 0.0, "sampling_rate",
         (double)(size_t)fmax(1, round(o->rate * (double)o->devices)) /
             (double)o->devices);
+    if (updates > 0 && !st->secagg) {
+        json_object_set_new(out, "bytes_per_update",
+                            json_real(upload_bytes / (double)updates));
+    }
     if (st->target_eps > 0) {
         json_object_set_new(out, "target_epsilon", json_real(st->target_eps));
         json_object_set_new(out, "delta", json_real(1e-5));
@@ -1121,6 +1135,14 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
             }
         } else if (strcmp(f, "--model") == 0) {
             parse_model(v, &o.model);
+        } else if (strcmp(f, "--upload") == 0) {
+            o.upload_set = true;
+            o.upload_shift = strcmp(v, "float32") == 0 ? -1 : 0;
+            if (strncmp(v, "lattice:", 8) == 0) {
+                o.upload_shift = (int)strtol(v + 8, &end, 10);
+            } else if (strcmp(v, "float32") != 0) {
+                sim_die("--upload is float32 or lattice:SHIFT");
+            }
         } else if (strcmp(f, "--ditto-lambda") == 0) {
             o.ditto_lambda = strtod(v, &end);
         } else if (strcmp(f, "--personal-rate") == 0) {

@@ -242,6 +242,14 @@ typedef struct hush_model_pub {
      * more, and a device neither trains for it nor is charged (the
      * weights stay usable for prediction and personal training) */
     bool open;
+    /* "upload": {"encoding": "lattice", "shift": s, "step": gamma}: send the
+     * update as integers on the server's lattice (hush_lattice_quantize),
+     * Rice-coded; absent or "float32": base64 float32 */
+    struct {
+        bool lattice;
+        uint32_t shift;
+        double step;
+    } upload;
     /* "aggregation": "secagg": updates go through secure aggregation with
      * distributed DP; the plan below is the one the device computes itself
      * from the published inputs (and the published figures must agree) */
@@ -275,17 +283,27 @@ HUSH_API char *hush_model_update_build(const char *model, uint32_t round,
                                        const uint8_t batch_id[HUSH_BATCH_ID_BYTES],
                                        const float *update, size_t n, bool unclipped);
 
+/** The same update as lattice integers (hush_lattice_quantize at `shift`):
+ * "encoding": "lattice", "shift", and "update" the Rice-coded integers
+ * (hush_lattice_pack) in base64. */
+HUSH_API char *hush_model_update_build_lattice(
+    const char *model, uint32_t round, const uint8_t batch_id[HUSH_BATCH_ID_BYTES],
+    const int32_t *k, size_t n, uint32_t shift, bool unclipped);
+
 typedef struct hush_model_update {
     char model[HUSH_MODEL_ID_MAX + 1];
     uint32_t round;
     uint8_t batch_id[HUSH_BATCH_ID_BYTES];
     bool unclipped;
-    float *update; /* n floats, hush_free */
+    float *update;    /* n floats, hush_free; NULL for lattice integers */
+    int32_t *lattice; /* n integers, hush_free; NULL for floats */
+    uint32_t shift;   /* the lattice integers' */
     size_t n;
 } hush_model_update;
 
-/** Parses an update of exactly `n` floats (finite).  On success out->update
- * is new (hush_free).  HUSH_EINVAL / HUSH_ERANGE with a message. */
+/** Parses an update of exactly `n` floats (finite) or lattice integers.
+ * On success out->update or out->lattice is new (hush_free).  HUSH_EINVAL
+ * / HUSH_ERANGE with a message. */
 HUSH_API int hush_model_update_parse(const char *body, size_t len, size_t n,
                                      hush_model_update *out,
                                      hush_err *err) HUSH_WARN_UNUSED;

@@ -17,6 +17,7 @@ import base64
 import json
 import math
 import os
+import random
 import struct
 import subprocess
 import sys
@@ -420,6 +421,109 @@ def central_noise_replays_under_a_test_seed():
     expect(models[0] != models[2], "another seed, other noise")
 
 
+def rice_pack(ks):
+    """Lattice integers as bytes, written from the format's description
+    (docs/learning.md) independently of learning/lattice.c: version 1, the
+    Rice parameter, the count, then zigzag Rice codes LSB first, the
+    parameter chosen by trying every one."""
+    zs = [((k << 1) ^ (k >> 31)) & 0xffffffff for k in ks]
+
+    def cost(r):
+        return sum((z >> r) + 1 + r if (z >> r) < 31 else 31 + 32 for z in zs)
+    r = min(range(32), key=cost)
+    bits = []
+    for z in zs:
+        q = z >> r
+        if q < 31:
+            bits += [1] * q + [0] + [(z >> i) & 1 for i in range(r)]
+        else:
+            bits += [1] * 31 + [(z >> i) & 1 for i in range(32)]
+    bits += [0] * (-len(bits) % 8)
+    body = bytes(sum(bits[i + j] << j for j in range(8)) for i in range(0, len(bits), 8))
+    return bytes([1, r]) + struct.pack("<I", len(ks)) + body
+
+
+def lattice_update(h, rnd, ks, shift=0, bid=None, raw=None):
+    body = {"model": "spam", "round": rnd, "batch_id": bid or batch_id(),
+            "encoding": "lattice", "shift": shift,
+            "update": base64.b64encode(raw if raw is not None else rice_pack(ks)).decode(),
+            "unclipped": True}
+    validate(body, "model-update")
+    return h.json("POST", "/v1/models/spam/updates", body=body)
+
+
+@test
+def lattice_uploads_give_the_collector_the_same_sum():
+    """Two collectors with the same noise seed: one is sent three float32
+    updates, the other the same updates as lattice integers (truncated
+    toward zero on the step its publication states, Rice-coded by an
+    independent encoder).  They publish the same model, bit for bit; the
+    step is z S / L with L = max(1024, ceil(1024 z sqrt(d))); lattice
+    integers past the clip, for a float32 task, or malformed are refused
+    and change nothing."""
+    rng = random.Random(4)
+    ups = []
+    for _ in range(3):
+        v = [rng.gauss(0, 1) for _ in range(N)]
+        norm = math.sqrt(sum(x * x for x in v))
+        # float32, as a device sends it, clipped inside the clip of 1
+        ups.append(list(struct.unpack("<%df" % N, struct.pack("<%df" % N,
+                                                              *[0.9 * x / norm for x in v]))))
+    models = []
+    for lattice in (False, True):
+        h = Hushd(os.path.join(BUILD, "bin", "hushd"), extra=["--test-noise-seed", "5"])
+        try:
+            task(h, noise_multiplier=1.0, target_epsilon=50, min_clients=1)
+            pub = weights(h)[0]
+            L = max(1024, math.ceil(1024 * 1.0 * math.sqrt(N)))
+            step = pub["upload"]["step"]
+            expect(pub["upload"]["encoding"] == "lattice" and pub["upload"]["shift"] == 0 and
+                   abs(step - 1.0 * 1.0 / L) <= 1e-15, "published lattice: %s" % pub["upload"])
+            for u in ups:
+                if lattice:
+                    inv = 1.0 / step
+                    s, d, _ = lattice_update(h, 1, [int(x * inv) for x in u])
+                else:
+                    s, d, _ = update(h, 1, u)
+                expect(s == 200 and d["accepted"], "update: %s %s" % (s, d))
+            if lattice:
+                over = [int(1.01 / step)] + [0] * (N - 1)
+                s, d, _ = lattice_update(h, 1, over)
+                expect(s == 400 and "exceeds" in d["error"]["message"], "%s" % d)
+                s, d, _ = lattice_update(h, 1, [0] * N, raw=rice_pack([0] * N)[:-1] + b"\x80")
+                expect(s == 400 and d["error"]["code"] == "invalid_update", "%s" % d)
+                s, d, _ = lattice_update(h, 1, [0] * (N - 1))
+                expect(s == 400 and "count of %d" % N in d["error"]["message"], "%s" % d)
+            s, d, _ = h.json("POST", "/v1/models/spam/rounds", admin=True)
+            expect(s == 201 and d["updates"] == 3, "close: %s" % d)
+            models.append(weights(h)[1])
+        finally:
+            h.cleanup()
+    expect(models[0] == models[1], "the same sum, bit for bit")
+    # a float32 task refuses lattice integers; a task without central DP
+    # cannot ask for them
+    h = Hushd(os.path.join(BUILD, "bin", "hushd"))
+    try:
+        task(h, noise_multiplier=1.0, target_epsilon=50, min_clients=1,
+             upload={"encoding": "float32"})
+        expect("upload" not in weights(h)[0], "float32 is said by saying nothing")
+        s, d, _ = lattice_update(h, 1, [0] * N)
+        expect(s == 400 and "float32" in d["error"]["message"], "%s" % d)
+        s, d, _ = h.json("POST", "/v1/models", admin=True, body={
+            "id": "plain", "name": "p", "architecture": {"kind": "logistic"},
+            "labels": ["a", "b"], "clip_norm": 1, "expected_clients": 3, "population": 30,
+            "dp": "none", "upload": {"encoding": "lattice"}})
+        expect(s == 400 and "central DP" in d["error"]["message"], "%s" % d)
+        s, d, _ = h.json("POST", "/v1/models", admin=True, body={
+            "id": "coarse", "name": "c", "architecture": {"kind": "logistic"},
+            "labels": ["a", "b"], "clip_norm": 1, "expected_clients": 3, "population": 30,
+            "noise_multiplier": 1.0, "target_epsilon": 50,
+            "upload": {"encoding": "lattice", "shift": 12}})
+        expect(s == 400 and "tighten the clip" in d["error"]["message"], "%s" % d)
+    finally:
+        h.cleanup()
+
+
 def sa_task(h, expect_status=201, **over):
     """A secure-aggregation task with distributed DP (small: three devices
     and no dropout or dishonest fraction, so a complete graph works)."""
@@ -689,7 +793,8 @@ def main():
               an_attempt_short_of_devices_fails_and_the_round_is_given_up,
               a_restart_fails_the_attempt_in_flight_cleanly,
               secagg_rotations_replay_under_a_test_seed,
-              fedper_without_a_body_is_refused_for_what_it_is]:
+              fedper_without_a_body_is_refused_for_what_it_is,
+              lattice_uploads_give_the_collector_the_same_sum]:
         t()
     SUITE.finish()
 

@@ -1,10 +1,11 @@
 /*
  * fuzz_model.c - libFuzzer target for the federated learning documents a
  * device or the collector parses: the model file (from a publication or the
- * device's own state directory), a model publication, and an update.
- * Properties: no crash, no leak; an accepted model has finite parameters
- * and round-trips byte for byte; an accepted update has the asked length and
- * finite coordinates.
+ * device's own state directory), a model publication, and an update
+ * (float32 or lattice integers).  Properties: no crash, no leak; an
+ * accepted model has finite parameters and round-trips byte for byte; an
+ * accepted update has the asked length and finite coordinates, or lattice
+ * integers with a shift in range.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -44,15 +45,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     hush_model_update u;
     if (hush_model_update_parse((const char *)data, size, 5, &u, NULL) == 0) {
-        if (u.n != 5) {
+        if (u.n != 5 || (u.update == NULL) == (u.lattice == NULL) ||
+            u.shift > HUSH_LATTICE_SHIFT_MAX) {
             abort();
         }
-        for (size_t i = 0; i < u.n; i++) {
+        for (size_t i = 0; u.update != NULL && i < u.n; i++) {
             if (!isfinite(u.update[i])) {
                 abort();
             }
         }
         hush_free(u.update);
+        hush_free(u.lattice);
     }
     return 0;
 }
