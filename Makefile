@@ -90,7 +90,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 TOOLS := $(BUILD)/bin/hushd $(BUILD)/bin/hush-agent $(BUILD)/bin/hush-privacy $(BUILD)/bin/hush-demo \
          $(BUILD)/bin/hush-embed $(BUILD)/bin/hush-sim $(BUILD)/bin/hush-generate-llm
 BENCHES := $(BUILD)/bench/ldp $(BUILD)/bench/embed $(BUILD)/bench/embed-quality \
-           $(BUILD)/bench/device $(BUILD)/bench/secagg
+           $(BUILD)/bench/device $(BUILD)/bench/secagg $(BUILD)/bench/fl-memory
 
 TEST_SRC := $(filter-out tests/fuzz/% tests/ct/%,$(wildcard tests/*/*.c))
 SIM_METRICS := $(BUILD)/obj/sim/metrics.o $(BUILD)/obj/sim/split.o
@@ -207,6 +207,11 @@ $(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_CURL_SO) $(LIB_DEV_SO)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< -L$(BUILD)/lib -lhush-device-curl -lhush-device \
 	    -Wl,-rpath,'$$ORIGIN/../lib' $(LDLIBS)
+
+$(BUILD)/bench/fl-memory: $(BUILD)/obj/bench/fl_memory.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
 $(BUILD)/bench/embed-quality: $(BUILD)/obj/bench/embed_quality.o $(LIBS)
 	@mkdir -p $(dir $@)

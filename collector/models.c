@@ -469,12 +469,20 @@ static int spec_privacy(const json_t *req, hush__task *t, hush__fail *f)
                               "distributed DP takes neither local noise nor adaptive "
                               "clipping (the collector sees no single update)");
     }
-    double lambda = num(req, "ditto_lambda", 0.1);
-    if (!(t->local_noise >= 0 && t->local_noise <= 1e4) ||
-        !(lambda >= 0 && lambda <= 1e4)) {
+    const json_t *lj = json_object_get(req, "ditto_lambda");
+    size_t nl = json_is_array(lj) ? json_array_size(lj) : 1;
+    bool ok = t->local_noise >= 0 && t->local_noise <= 1e4 && nl >= 1 && nl <= 8;
+    for (size_t i = 0; ok && lj != NULL && i < nl; i++) {
+        const json_t *v = json_is_array(lj) ? json_array_get(lj, i) : lj;
+        double l = json_is_number(v) ? json_number_value(v) : -1;
+        ok = l >= 0 && l <= 1e4 &&
+             (i == 0 || l > json_number_value(json_array_get(lj, i - 1)));
+    }
+    if (!ok) {
         return hush__fail_set(f, HUSH_EINVAL, "invalid_privacy",
-                              "\"local_noise_multiplier\" and \"ditto_lambda\" must be "
-                              "numbers in [0, 1e4]");
+                              "\"local_noise_multiplier\" must be a number in [0, 1e4] "
+                              "and \"ditto_lambda\" one, or 1 to 8 increasing ones for "
+                              "each device to choose from");
     }
     return 0;
 }
@@ -515,19 +523,23 @@ static int spec_template(const json_t *req, hush__task *t, const hush_model_spec
 {
     const json_t *local = json_object_get(req, "local");
     const char *pers = json_string_value(json_object_get(req, "personalization"));
+    json_t *lambda_json = json_object_get(req, "ditto_lambda");
+    json_t *lambda_default = json_real(0.1);
+    lambda_json = lambda_json != NULL ? lambda_json : lambda_default;
     t->template = json_pack(
         "{s:s, s:I, s:s, s:{s:s, s:I, s:I, s:I}, s:O, s:o, s:b, s:f, "
-        "s:{s:f, s:f, s:f}, s:s, s:f, s:f, s:{s:f}}",
+        "s:{s:f, s:f, s:f}, s:s, s:O, s:f, s:{s:f}}",
         "model", t->id, "round", (json_int_t)1, "name", t->name, "architecture", "kind",
         hush_model_kind_name(spec->kind), "inputs", (json_int_t)spec->inputs, "classes",
         (json_int_t)spec->classes, "hidden", (json_int_t)spec->hidden, "labels",
         json_object_get(req, "labels"), "embedder", emb_json, "adaptive_clipping",
         t->adaptive, "sampling_rate", t->q, "local", "epochs", num(local, "epochs", 1),
         "batch", num(local, "batch", 16), "lr", num(local, "lr", 0.1), "personalization",
-        pers != NULL ? pers : "none", "ditto_lambda", num(req, "ditto_lambda", 0.1),
+        pers != NULL ? pers : "none", "ditto_lambda", lambda_json,
         "local_noise_multiplier", num(req, "local_noise_multiplier", 0), "budget",
         "updates_per_device_per_day",
         num(json_object_get(req, "budget"), "updates_per_device_per_day", 1));
+    json_decref(lambda_default);
     t->fedper = pers != NULL && strcmp(pers, "fedper") == 0;
     return t->template != NULL
                ? 0

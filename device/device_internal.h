@@ -132,6 +132,14 @@ struct hush_agent {
     hush__example *examples;
     size_t n_examples;
     uint64_t examples_seen;
+    /* Ditto's pull this device chose by validation (learn.c), in memory:
+     * for task `task`, at round `round`, with `examples` examples */
+    struct {
+        char task[HUSH_MODEL_ID_MAX + 1];
+        uint32_t round;
+        size_t examples;
+        double lambda;
+    } ditto;
 };
 
 int64_t hush__agent_now(const hush_agent *a);

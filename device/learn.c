@@ -270,6 +270,112 @@ bool hush__participates(const hush_agent *a, const char *task, uint32_t round, d
     return u < hush_prob_threshold(q, false);
 }
 
+#define DITTO_FOLDS 5
+#define DITTO_MIN_EXAMPLES 6     /* fewer: the largest candidate, unvalidated */
+#define DITTO_RESELECT_ROUNDS 10 /* the global model moves: choose again */
+
+/* The mean held-out cross-entropy of each of the K folds for Ditto at
+ * pull `lambda`: a model started at the global one, trained on the other
+ * folds with the pull, scored on the fold.  fold_loss gets K values. */
+static int ditto_folds(hush_agent *a, const hush_model_pub *pub, const float *x,
+                       const uint32_t *y, size_t n, const hush_train_options *o,
+                       double lambda, float *xt, uint32_t *yt, double *fold_loss,
+                       hush_err *err)
+{
+    size_t dim = hush_model_get_spec(pub->global)->inputs;
+    for (size_t f = 0; f < DITTO_FOLDS; f++) {
+        size_t nt = 0, nv = 0;
+        for (size_t i = 0; i < n; i++) { /* training rows first, held-out last */
+            size_t at = i % DITTO_FOLDS == f ? n - 1 - nv++ : nt++;
+            memcpy(xt + at * dim, x + i * dim, dim * sizeof *xt);
+            yt[at] = y[i];
+        }
+        hush_model *m = NULL;
+        hush_train_options po = *o;
+        po.prox = hush_model_cparams(pub->global);
+        po.prox_mu = (float)lambda;
+        int rc = hush_model_clone(pub->global, &m, err);
+        if (rc == 0) {
+            rc = hush_model_train(m, xt, yt, nt, &po, a->rng, NULL, err);
+        }
+        if (rc == 0) {
+            fold_loss[f] = hush_model_loss_grad(m, xt + nt * dim, yt + nt, nv, NULL);
+        }
+        hush_model_free(m);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Ditto's pull for this device: the task's one value, or when the
+ * publication lists candidates, the device's own choice by K-fold
+ * cross-validation of the held-out cross-entropy on its own examples (as
+ * Li et al. 2021 select lambda per device), with the one-standard-error
+ * rule: the largest pull whose loss is within one standard error (over
+ * the folds) of the best -- a device whose data looks like everyone's
+ * stays near the global model, one whose data differs moves away.  Chosen
+ * again when the examples change or every DITTO_RESELECT_ROUNDS rounds;
+ * with fewer than DITTO_MIN_EXAMPLES examples, the largest candidate.
+ * Nothing of it leaves the device.
+ */
+static double ditto_lambda(hush_agent *a, const hush_model_pub *pub, const float *x,
+                           const uint32_t *y, size_t n, const hush_train_options *o)
+{
+    size_t nc = pub->n_ditto_lambdas;
+    if (nc <= 1 || n < DITTO_MIN_EXAMPLES) {
+        return pub->ditto_lambdas[nc - 1];
+    }
+    if (strcmp(a->ditto.task, pub->model) == 0 && a->ditto.examples == n &&
+        pub->round >= a->ditto.round &&
+        pub->round < a->ditto.round + DITTO_RESELECT_ROUNDS) {
+        return a->ditto.lambda;
+    }
+    size_t dim = hush_model_get_spec(pub->global)->inputs;
+    float *xt = hush_malloc(n * dim * sizeof *xt);
+    uint32_t *yt = hush_malloc(n * sizeof *yt);
+    double mean[8], se[8], loss[DITTO_FOLDS];
+    size_t best = nc; /* none yet */
+    for (size_t c = 0; xt != NULL && yt != NULL && c < nc; c++) {
+        if (ditto_folds(a, pub, x, y, n, o, pub->ditto_lambdas[c], xt, yt, loss, NULL) !=
+            0) {
+            best = nc;
+            break;
+        }
+        double s = 0, ss = 0;
+        for (size_t f = 0; f < DITTO_FOLDS; f++) {
+            s += loss[f];
+        }
+        mean[c] = s / DITTO_FOLDS;
+        for (size_t f = 0; f < DITTO_FOLDS; f++) {
+            ss += (loss[f] - mean[c]) * (loss[f] - mean[c]);
+        }
+        se[c] = sqrt(ss / (DITTO_FOLDS - 1) / DITTO_FOLDS);
+        best = best == nc || mean[c] < mean[best] ? c : best;
+    }
+    double lambda = pub->ditto_lambdas[nc - 1];
+    if (best < nc) { /* the largest pull within one standard error of the best */
+        for (size_t c = nc; c-- > best;) {
+            if (mean[c] <= mean[best] + se[best]) {
+                lambda = pub->ditto_lambdas[c];
+                break;
+            }
+        }
+        snprintf(a->ditto.task, sizeof a->ditto.task, "%s", pub->model);
+        a->ditto.round = pub->round;
+        a->ditto.examples = n;
+        a->ditto.lambda = lambda;
+    }
+    if (xt != NULL) {
+        sodium_memzero(xt, n * dim * sizeof *xt);
+    }
+    hush_free(xt);
+    hush_free(yt);
+    return lambda;
+}
+
 /* Trains the device's personal model of a personalized task on the
  * embedded examples and saves it in the state directory: Ditto's model
  * with its proximal pull toward the global one; under FedPer the device's
@@ -292,7 +398,7 @@ static int personal_step(hush_agent *a, const hush_fl_model *m, const float *x,
     hush_train_options po = *o;
     if (pub->personalization == HUSH_PERSONAL_DITTO) {
         po.prox = hush_model_cparams(pub->global);
-        po.prox_mu = (float)pub->ditto_lambda;
+        po.prox_mu = (float)ditto_lambda(a, pub, x, y, n, o);
     } else {
         po.head_only = true;
     }
@@ -436,6 +542,145 @@ static int local_update(hush_agent *a, const hush_fl_model *m,
     return 0;
 }
 
+/* Bytes a round's training holds beyond the publication and the embedded
+ * examples: training the whole model (its clone and gradient, the update
+ * and its lattice integers; Ditto's personal model and gradient), or its
+ * head only (the update's integers or floats, the head's model and
+ * gradient, the examples' features). */
+static void round_memory(const hush_model_pub *pub, size_t examples, size_t *full,
+                         size_t *head)
+{
+    const hush_model_spec *s = hush_model_get_spec(pub->global);
+    size_t n = hush_model_size(pub->global), un = hush_model_pub_update_size(pub),
+           hn = n - hush_model_head_offset(pub->global);
+    *full = sizeof(float) *
+            (2 * n + 2 * un + (pub->personalization == HUSH_PERSONAL_DITTO ? 2 * n : 0));
+    *head =
+        s->hidden == 0 ? SIZE_MAX : sizeof(float) * (un + 3 * hn + examples * s->hidden);
+}
+
+/* Whether the round trains the whole model or, to fit the app's memory
+ * budget, the head only; HUSH_ETOOBIG when neither fits (nothing done). */
+static int memory_plan(const hush_agent *a, const hush_model_pub *pub,
+                       const hush_train_budget *b, bool *head_only, hush_err *err)
+{
+    *head_only = false;
+    if (b == NULL || b->max_memory_bytes == 0) {
+        return 0;
+    }
+    size_t full = 0, head = 0;
+    round_memory(pub, a->n_examples, &full, &head);
+    if (full <= b->max_memory_bytes) {
+        return 0;
+    }
+    if (head <= b->max_memory_bytes && pub->personalization != HUSH_PERSONAL_FEDPER &&
+        pub->local_noise == 0) {
+        *head_only = true;
+        return 0;
+    }
+    return hush_err_set(err, HUSH_ETOOBIG,
+                        "a round of model %s needs about %zu bytes (%s); the memory "
+                        "budget is %zu",
+                        pub->model, head < full ? head : full,
+                        head == SIZE_MAX ? "a model without a body trains whole"
+                        : pub->personalization == HUSH_PERSONAL_FEDPER
+                            ? "FedPer sends the body, which a head-only round leaves"
+                        : pub->local_noise > 0 ? "local DP noises the whole update"
+                                               : "training the head only",
+                        b->max_memory_bytes);
+}
+
+/* The head's features of the examples (the global body's hidden
+ * activations): *f is new (n x hidden), the embedded examples are wiped. */
+static int head_features(hush_agent *a, const hush_fl_model *m, uint32_t max_examples,
+                         float **f, uint32_t **y, size_t *n, hush_err *err)
+{
+    const hush_model_pub *pub = m->pub;
+    uint32_t dim = hush_embedder_dim(m->embedder),
+             hd = hush_model_get_spec(pub->global)->hidden;
+    float *x = NULL;
+    int rc = embed_examples(a, m, max_examples, &x, y, n, err);
+    if (rc == 0 && *n == 0) {
+        rc = hush_err_set(err, HUSH_ESTATE,
+                          "no example has a label of this model and text to embed");
+    }
+    *f = rc == 0 ? hush_malloc(*n * hd * sizeof **f + 1) : NULL;
+    if (rc == 0 && *f == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory for the examples' features");
+    }
+    for (size_t i = 0; rc == 0 && i < *n; i++) {
+        (void)hush_model_hidden(pub->global, x + i * dim, *f + i * hd);
+    }
+    if (x != NULL) {
+        sodium_memzero(x, *n * dim * sizeof *x);
+    }
+    hush_free(x);
+    return rc;
+}
+
+/* A round that trains the head only (the memory budget): the head as a
+ * softmax model of its own on the body's features, its change clipped to
+ * the round's norm (the update is zero elsewhere, so the norm is the
+ * head's), and the update document built around it. */
+static int head_round(hush_agent *a, const hush_fl_model *m, const hush_train_budget *b,
+                      const uint8_t *batch_id, char **doc, hush_err *err)
+{
+    const hush_model_pub *pub = m->pub;
+    const hush_model_spec *s = hush_model_get_spec(pub->global);
+    size_t n = hush_model_size(pub->global), off = hush_model_head_offset(pub->global),
+           hn = n - off, k = 0;
+    float *f = NULL, *dh = NULL;
+    uint32_t *y = NULL;
+    hush_model *head = NULL;
+    hush_model_spec hs = {
+        .kind = HUSH_MODEL_SOFTMAX, .inputs = s->hidden, .classes = s->classes};
+    int rc = head_features(a, m, b->max_examples, &f, &y, &k, err);
+    if (rc == 0 && (rc = hush_model_new(&hs, 0, &head, err)) == 0) {
+        memcpy(hush_model_params(head), hush_model_cparams(pub->global) + off,
+               hn * sizeof(float));
+        hush_train_options o = pub->local;
+        o.max_seconds = b->max_seconds;
+        o.max_steps = b->max_steps;
+        rc = hush_model_train(head, f, y, k, &o, a->rng, NULL, err);
+    }
+    if (rc == 0 && (dh = hush_malloc(hn * sizeof *dh)) == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory for the update");
+    }
+    bool unclipped = false;
+    if (rc == 0) {
+        hush_update_delta(hush_model_cparams(head), hush_model_cparams(pub->global) + off,
+                          dh, hn);
+        unclipped = hush_clip_l2(dh, hn, pub->clip) <= pub->clip;
+    }
+    if (rc == 0 && pub->upload.lattice) {
+        int32_t *kk = hush_calloc(n + 1, sizeof *kk);
+        rc = kk == NULL ? hush_err_set(err, HUSH_ENOMEM, "out of memory for the update")
+                        : hush_lattice_quantize(dh, hn, pub->clip, pub->upload.step,
+                                                pub->upload.shift, a->rng, kk + off, err);
+        *doc = rc == 0
+                   ? hush_model_update_build_lattice(pub->model, pub->round, batch_id, kk,
+                                                     n, pub->upload.shift, unclipped)
+                   : NULL;
+        hush_free(kk);
+    } else if (rc == 0) {
+        float *full = hush_calloc(n + 1, sizeof *full);
+        if (full != NULL) {
+            memcpy(full + off, dh, hn * sizeof *dh);
+            *doc = hush_model_update_build(pub->model, pub->round, batch_id, full, n,
+                                           unclipped);
+        }
+        hush_free(full);
+    }
+    if (f != NULL) {
+        sodium_memzero(f, k * s->hidden * sizeof *f);
+    }
+    hush_free(f);
+    hush_free(y);
+    hush_free(dh);
+    hush_model_free(head);
+    return rc;
+}
+
 /* The update as integers on the round's lattice, Rice-coded: what the
  * server keeps of it in a fraction of the bytes. */
 static int lattice_doc(hush_agent *a, const hush_model_pub *pub, const uint8_t *batch_id,
@@ -457,6 +702,40 @@ static int lattice_doc(hush_agent *a, const hush_model_pub *pub, const uint8_t *
     return rc;
 }
 
+/* The round's update document: the whole model trained, or its head only
+ * when that is what fits the app's memory budget. */
+static int update_doc(hush_agent *a, const hush_fl_model *m,
+                      const hush_train_budget *budget, char **doc, hush_err *err)
+{
+    const hush_model_pub *pub = m->pub;
+    uint8_t batch_id[HUSH_BATCH_ID_BYTES];
+    bool head_only = false;
+    int rc = memory_plan(a, pub, budget, &head_only, err);
+    if (rc == 0 && head_only) {
+        hush_rng_bytes(a->rng, batch_id, sizeof batch_id);
+        rc = head_round(a, m, budget, batch_id, doc, err);
+    } else if (rc == 0) {
+        float *delta = NULL;
+        size_t un = 0;
+        bool unclipped = false;
+        rc = local_update(a, m, budget, &delta, &un, &unclipped, err);
+        if (rc == 0) {
+            hush_rng_bytes(a->rng, batch_id, sizeof batch_id);
+        }
+        if (rc == 0 && pub->upload.lattice) {
+            rc = lattice_doc(a, pub, batch_id, delta, un, unclipped, doc, err);
+        } else if (rc == 0) {
+            *doc = hush_model_update_build(pub->model, pub->round, batch_id, delta, un,
+                                           unclipped);
+        }
+        hush_free(delta);
+    }
+    if (rc == 0 && *doc == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory rendering the update");
+    }
+    return rc;
+}
+
 static int train_round_locked(hush_agent *a, const hush_fl_model *m,
                               const hush_train_budget *budget, char **out,
                               size_t *out_len, hush_err *err)
@@ -473,26 +752,10 @@ static int train_round_locked(hush_agent *a, const hush_fl_model *m,
                             "(hush_agent_secagg_begin)",
                             pub->model);
     }
-    int rc = round_checks(a, pub, key, eps, err);
-    float *delta = NULL;
-    size_t un = 0;
-    bool unclipped = false;
     char *doc = NULL;
+    int rc = round_checks(a, pub, key, eps, err);
     if (rc == 0) {
-        rc = local_update(a, m, budget, &delta, &un, &unclipped, err);
-    }
-    uint8_t batch_id[HUSH_BATCH_ID_BYTES];
-    if (rc == 0) {
-        hush_rng_bytes(a->rng, batch_id, sizeof batch_id);
-        if (pub->upload.lattice) {
-            rc = lattice_doc(a, pub, batch_id, delta, un, unclipped, &doc, err);
-        } else {
-            doc = hush_model_update_build(pub->model, pub->round, batch_id, delta, un,
-                                          unclipped);
-        }
-        if (rc == 0 && doc == NULL) {
-            rc = hush_err_set(err, HUSH_ENOMEM, "out of memory rendering the update");
-        }
+        rc = update_doc(a, m, budget, &doc, err);
     }
     if (rc == 0) {
         /* charged, with the round it is for, before it is handed out */
@@ -503,7 +766,6 @@ static int train_round_locked(hush_agent *a, const hush_fl_model *m,
         *out_len = strlen(doc);
         doc = NULL;
     }
-    hush_free(delta);
     hush_free(doc);
     return rc;
 }

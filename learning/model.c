@@ -312,6 +312,20 @@ static double example(hush_model *m, const float *x, uint32_t y, float *acc)
     return loss;
 }
 
+int hush_model_hidden(const hush_model *m, const float *x, float *h)
+{
+    const hush_model_spec *s = &m->spec;
+    if (s->kind != HUSH_MODEL_MLP) {
+        return HUSH_EINVAL;
+    }
+    const float *w1 = m->p, *b1 = m->p + (size_t)s->hidden * s->inputs;
+    for (size_t j = 0; j < s->hidden; j++) {
+        float a = dot(w1 + j * s->inputs, x, s->inputs) + b1[j];
+        h[j] = a > 0 ? a : 0;
+    }
+    return 0;
+}
+
 void hush_model_predict(hush_model *m, const float *x, float *probs)
 {
     const hush_model_spec *s = &m->spec;

@@ -113,6 +113,31 @@ static int read_secagg(const json_t *doc, hush_model_pub *p, hush_err *err)
     return 0;
 }
 
+/* "ditto_lambda": a number in [0, 1e6], or 1 to 8 increasing ones for
+ * each device to choose from (absent: 0.1). */
+static int read_lambdas(const json_t *lam, hush_model_pub *p, hush_err *err)
+{
+    p->ditto_lambdas[0] = p->ditto_lambda = 0.1;
+    p->n_ditto_lambdas = 1;
+    if (lam == NULL) {
+        return 0;
+    }
+    size_t n = json_is_array(lam) ? json_array_size(lam) : 1;
+    bool ok = n >= 1 && n <= 8;
+    for (size_t i = 0; ok && i < n; i++) {
+        const json_t *v = json_is_array(lam) ? json_array_get(lam, i) : lam;
+        ok = number_in(v, 0, 1e6, &p->ditto_lambdas[i]) &&
+             (i == 0 || p->ditto_lambdas[i] > p->ditto_lambdas[i - 1]);
+    }
+    if (!ok) {
+        return bad(err, "\"ditto_lambda\" is a number in [0, 1e6] or 1 to 8 increasing "
+                        "ones");
+    }
+    p->n_ditto_lambdas = n;
+    p->ditto_lambda = p->ditto_lambdas[0];
+    return 0;
+}
+
 /* "upload": how the device sends its update (absent: float32). */
 static int read_upload(const json_t *doc, hush_model_pub *p, hush_err *err)
 {
@@ -275,10 +300,7 @@ int hush_model_pub_parse(const char *body, size_t len, hush_model_pub **out,
         rc = bad(err, "fedper needs a model with a body (an MLP)");
         goto out;
     }
-    p->ditto_lambda = 0.1;
-    const json_t *lam = json_object_get(doc, "ditto_lambda");
-    if (lam != NULL && !number_in(lam, 0, 1e6, &p->ditto_lambda)) {
-        rc = bad(err, "\"ditto_lambda\" must be a number in [0, 1e6]");
+    if ((rc = read_lambdas(json_object_get(doc, "ditto_lambda"), p, err)) != 0) {
         goto out;
     }
     const json_t *ln = json_object_get(doc, "local_noise_multiplier");

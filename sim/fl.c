@@ -89,11 +89,13 @@ typedef struct fl_opts {
     char split_name[48];
     hush_model_spec model; /* the task's architecture (inputs set from the embedder) */
     char model_name[32];
-    double ditto_lambda;
+    double ditto_lambda[MAX_EPS]; /* one, or the candidates devices choose from */
+    size_t n_ditto_lambda;
     double personal_rate; /* chance the app allows a personal step in a round */
     uint32_t local_only_epochs;
-    int upload_shift; /* -1: float32; else lattice integers at this shift */
-    bool upload_set;  /* --upload given (else the task's default) */
+    size_t memory_budget; /* hush_train_budget.max_memory_bytes; 0 = none */
+    int upload_shift;     /* -1: float32; else lattice integers at this shift */
+    bool upload_set;      /* --upload given (else the task's default) */
 } fl_opts;
 
 /* A flag's comma-separated numbers (at most MAX_EPS) into out: how many. */
@@ -518,6 +520,19 @@ static long secagg_wait(sim_http *h, sim_buf *b, size_t round, const char *sessi
     sim_die("round %zu did not end", round);
 }
 
+/* Ditto's pull as the task says it: one number, or the candidates. */
+static json_t *lambdas(const fl_opts *o)
+{
+    if (o->n_ditto_lambda == 1) {
+        return json_real(o->ditto_lambda[0]);
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; i < o->n_ditto_lambda; i++) {
+        json_array_append_new(a, json_real(o->ditto_lambda[i]));
+    }
+    return a;
+}
+
 /* The accuracy of each device on its own test emails: with the global
  * model (acc_global, may be NULL), and with what the device itself predicts
  * through hush_agent_predict -- its personal model when the task has one,
@@ -580,19 +595,19 @@ static json_t *federated(const fl_opts *o, const world *w, const setting *st,
     if (o->model.kind == HUSH_MODEL_MLP) {
         json_object_set_new(arch, "hidden", json_integer(o->model.hidden));
     }
-    json_t *task =
-        json_pack("{s:s, s:s, s:o, s:o, s:[s, s], s:f, s:I, s:I, s:I, s:I, s:{s:i, "
-                  "s:i, s:f}, s:s, "
-                  "s:f, s:f, s:I}",
-                  "id", "spam", "name", "Spam filter (hush-sim)", "architecture", arch,
-                  "embedder", json_loads(w->embedder_desc, 0, NULL), "labels", "ham",
-                  "spam", "clip_norm", st->clip, "expected_clients", (json_int_t)expected,
-                  "population", (json_int_t)o->devices, "rounds", (json_int_t)o->rounds,
-                  "min_clients", (json_int_t)1, "local", "epochs", (int)o->local_epochs,
-                  "batch", 8, "lr", o->local_lr, "personalization", st->personalization,
-                  "ditto_lambda", o->ditto_lambda, "local_noise_multiplier",
-                  st->local_noise, "seed", (json_int_t)o->seed);
+    json_t *task = json_pack(
+        "{s:s, s:s, s:o, s:o, s:[s, s], s:f, s:I, s:I, s:I, s:I, s:{s:i, "
+        "s:i, s:f}, s:s, "
+        "s:f, s:f, s:I}",
+        "id", "spam", "name", "Spam filter (hush-sim)", "architecture", arch, "embedder",
+        json_loads(w->embedder_desc, 0, NULL), "labels", "ham", "spam", "clip_norm",
+        st->clip, "expected_clients", (json_int_t)expected, "population",
+        (json_int_t)o->devices, "rounds", (json_int_t)o->rounds, "min_clients",
+        (json_int_t)1, "local", "epochs", (int)o->local_epochs, "batch", 8, "lr",
+        o->local_lr, "personalization", st->personalization, "ditto_lambda", 0.0,
+        "local_noise_multiplier", st->local_noise, "seed", (json_int_t)o->seed);
     json_object_set_new(task, "server_lr", json_real(o->server_lr));
+    json_object_set_new(task, "ditto_lambda", lambdas(o));
     if (st->secagg && st->noise > 0) { /* a given noise; epsilon as it comes */
         json_object_set_new(task, "noise_multiplier", json_real(st->noise));
         json_object_set_new(task, "target_epsilon", json_real(1e4));
@@ -720,7 +735,8 @@ static json_t *federated(const fl_opts *o, const world *w, const setting *st,
                 char *doc = NULL;
                 size_t dl = 0;
                 hush_err_clear(&err);
-                int rk = hush_agent_train_round(agents[d], model, NULL, &doc, &dl, &err);
+                hush_train_budget tb = {.max_memory_bytes = o->memory_budget};
+                int rk = hush_agent_train_round(agents[d], model, &tb, &doc, &dl, &err);
                 sampled = sampled || rk != HUSH_ENOTFOUND;
                 if (rk == 0) {
                     if (upd != NULL) {
@@ -1035,7 +1051,7 @@ static void personalization(const fl_opts *o, const world *w)
     }
     setting ditto = {"ditto", "ditto", 0, 100.0, 0, false, 0};
     json_t *run = federated(o, w, &ditto, global, own);
-    json_object_set_new(run, "ditto_lambda", json_real(o->ditto_lambda));
+    json_object_set_new(run, "ditto_lambda", lambdas(o));
     if (wanted(o, "fedavg")) {
         personal_row(o, "fedavg", 0, global, NULL, run);
     }
@@ -1086,7 +1102,8 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
         .sa_stage_seconds = 1,
         .split = {.kind = SIM_SPLIT_DEAL, .train_per_device = 10, .test_per_device = 10},
         .model = {.kind = HUSH_MODEL_LOGISTIC, .classes = 2},
-        .ditto_lambda = 0.1,
+        .ditto_lambda = {0.1},
+        .n_ditto_lambda = 1,
         .personal_rate = 1,
         .local_only_epochs = 100};
     hush_err err = {0};
@@ -1135,6 +1152,8 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
             }
         } else if (strcmp(f, "--model") == 0) {
             parse_model(v, &o.model);
+        } else if (strcmp(f, "--memory-budget") == 0) {
+            o.memory_budget = strtoul(v, &end, 10);
         } else if (strcmp(f, "--upload") == 0) {
             o.upload_set = true;
             o.upload_shift = strcmp(v, "float32") == 0 ? -1 : 0;
@@ -1144,7 +1163,8 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
                 sim_die("--upload is float32 or lattice:SHIFT");
             }
         } else if (strcmp(f, "--ditto-lambda") == 0) {
-            o.ditto_lambda = strtod(v, &end);
+            o.n_ditto_lambda = number_list(f, v, o.ditto_lambda);
+            end = (char *)"";
         } else if (strcmp(f, "--personal-rate") == 0) {
             o.personal_rate = strtod(v, &end);
         } else if (strcmp(f, "--train-emails") == 0) {
@@ -1183,7 +1203,7 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
     }
     if (o.split.train_per_device < 1 || o.split.test_per_device < 1 ||
         o.split.train_per_device + o.split.test_per_device > 10000 ||
-        !(o.personal_rate >= 0 && o.personal_rate <= 1) || !(o.ditto_lambda >= 0)) {
+        !(o.personal_rate >= 0 && o.personal_rate <= 1) || o.n_ditto_lambda < 1) {
         sim_die("need --train-emails and --test-emails >= 1, --personal-rate in [0, 1], "
                 "--ditto-lambda >= 0");
     }

@@ -255,6 +255,13 @@ typedef struct hush_train_budget {
     double max_seconds;    /* the app's compute budget for local training; 0 = none */
     uint32_t max_steps;    /* minibatch steps; 0 = none */
     uint32_t max_examples; /* examples used; 0 = all */
+    /* the app's memory budget for a round's training, in bytes (0 = none):
+     * when the whole model's training does not fit and the model has a
+     * body (an MLP), only its head is trained -- on the body's features of
+     * the examples, computed once -- and the update is the head's change
+     * (zeros elsewhere), clipped to the same norm: the privacy accounting
+     * is unchanged (see hush_agent_train_round) */
+    size_t max_memory_bytes;
 } hush_train_budget;
 
 /**

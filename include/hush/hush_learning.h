@@ -77,6 +77,11 @@ HUSH_API const float *hush_model_cparams(const hush_model *m);
 /** Class probabilities of one input (`probs` holds `classes` floats). */
 HUSH_API void hush_model_predict(hush_model *m, const float *x, float *probs);
 
+/** An MLP's hidden activations (after the ReLU) of one input, `hidden`
+ * floats into h: the features its head sees.  HUSH_EINVAL for a model
+ * without a body. */
+HUSH_API int hush_model_hidden(const hush_model *m, const float *x, float *h);
+
 /** Mean cross-entropy over n examples (row-major x: n x inputs) and, if
  * `grad` is not NULL, its gradient (size floats). */
 HUSH_API double hush_model_loss_grad(hush_model *m, const float *x, const uint32_t *y,

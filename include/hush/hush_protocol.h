@@ -234,7 +234,12 @@ typedef struct hush_model_pub {
     double sampling_rate; /* q: each device takes part in a round with this probability */
     hush_train_options local; /* epochs, batch, lr (prox is set by the device) */
     hush_personalization personalization;
-    double ditto_lambda;
+    double ditto_lambda; /* the pull toward the global model (the first candidate) */
+    /* "ditto_lambda" as a list: each device picks its own from these by
+     * validation on its own examples (Li et al. 2021 select lambda per
+     * device the same way); one value: every device uses it */
+    double ditto_lambdas[8];
+    size_t n_ditto_lambdas;
     double local_noise; /* local DP noise multiplier; 0 = none */
     uint32_t updates_per_device_per_day;
     /* "state": "running" (or absent, as before tasks said it): the round

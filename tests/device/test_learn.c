@@ -20,6 +20,8 @@
 /* The "state" the next publication says (NULL: none, as before tasks said
  * it). */
 static const char *pub_state;
+/* Fields the next publication has besides (NULL: none). */
+static const char *pub_extra;
 
 /* A signed model publication (what hushd serves): logistic or MLP over a
  * dim-32 embedder, labels ham/spam. */
@@ -52,6 +54,12 @@ static void model_pub_full(fx_pub *p, const fx_keys *k, const char *id, int roun
         "updates_per_device_per_day", 1, "weights", w);
     if (pub_state != NULL) {
         json_object_set_new(doc, "state", json_string(pub_state));
+    }
+    if (pub_extra != NULL) {
+        json_t *extra = json_loads(pub_extra, 0, NULL);
+        cr_assert_not_null(extra);
+        json_object_update(doc, extra);
+        json_decref(extra);
     }
     char *body = json_dumps(doc, JSON_COMPACT);
     fx_pub_sign(p, k, body, strlen(body));
@@ -568,4 +576,156 @@ Test(learn, a_task_that_is_over_gets_no_update_and_charges_nothing)
     hush_agent_close(a);
     fx_pub_free(&p);
     fx_rmdir(dir);
+}
+
+/* One round under a memory budget: MLP 32-8-2 (282 parameters, head 18).
+ * Returns train_round's code; *body_zero and *head_zero say which part of
+ * the update is all zero. */
+static int budget_round(const char *extra, hush_model_kind kind, size_t budget,
+                        bool *body_zero, bool *head_zero, uint32_t *charged)
+{
+    fx_keys k;
+    fx_keys_make(&k, 1);
+    char *dir = fx_tmpdir();
+    int64_t now = T0;
+    hush_agent *a = agent_with_examples(dir, &k, &now, 7);
+    fx_pub p;
+    pub_extra = extra;
+    model_pub(&p, &k, "none", 1.0, 0, kind);
+    pub_extra = NULL;
+    hush_fl_model *m = accept(a, &p);
+    char *out = NULL;
+    size_t len = 0;
+    hush_err err = {0};
+    hush_train_budget tb = {.max_memory_bytes = budget};
+    int rc = hush_agent_train_round(a, m, &tb, &out, &len, &err);
+    size_t n = kind == HUSH_MODEL_MLP ? 282 : 33, head = kind == HUSH_MODEL_MLP ? 264 : 0;
+    if (rc == 0) {
+        hush_model_update u;
+        cr_assert_eq(hush_model_update_parse(out, len, n, &u, &err), 0, "%s", err.msg);
+        *body_zero = *head_zero = true;
+        double norm2 = 0, step = extra != NULL ? 1e-4 : 1;
+        for (size_t i = 0; i < n; i++) {
+            double v = u.lattice != NULL ? u.lattice[i] * step : u.update[i];
+            norm2 += v * v;
+            *(i < head ? body_zero : head_zero) &= v == 0;
+        }
+        cr_assert_leq(sqrt(norm2), 0.5 * (1 + 1e-6), "clipped to the round's norm");
+        cr_assert_eq(u.lattice != NULL, extra != NULL);
+        hush_free(u.update);
+        hush_free(u.lattice);
+        hush_free(out);
+    } else {
+        cr_assert_eq(rc, HUSH_ETOOBIG, "%d %s", rc, err.msg);
+        cr_assert(contains(err.msg, "memory budget"), "%s", err.msg);
+    }
+    double eps = 0;
+    cr_assert_eq(hush_agent_spent_today(a, "model/spam", &eps, charged), 0);
+    hush_fl_model_free(m);
+    hush_agent_close(a);
+    fx_pub_free(&p);
+    fx_rmdir(dir);
+    return rc;
+}
+
+Test(learn, a_memory_budget_trains_the_head_only_and_charges_the_same)
+{
+    static const char lattice[] =
+        "{\"upload\":{\"encoding\":\"lattice\",\"shift\":0,\"step\":1e-4}}";
+    bool body_zero = false, head_zero = false;
+    uint32_t charged = 0;
+    /* no budget, or one the whole model fits: everything trains */
+    cr_assert_eq(budget_round(NULL, HUSH_MODEL_MLP, 0, &body_zero, &head_zero, &charged),
+                 0);
+    cr_assert(!body_zero && !head_zero && charged == 1);
+    cr_assert_eq(
+        budget_round(NULL, HUSH_MODEL_MLP, 1 << 20, &body_zero, &head_zero, &charged), 0);
+    cr_assert(!body_zero && !head_zero);
+    /* 2,000 bytes: the whole model needs 4 x 4 x 282, the head about 1,600:
+     * the head trains, the body's coordinates are zero, float32 and lattice */
+    for (int lat = 0; lat < 2; lat++) {
+        const char *extra = lat ? lattice : NULL;
+        cr_assert_eq(
+            budget_round(extra, HUSH_MODEL_MLP, 2000, &body_zero, &head_zero, &charged),
+            0);
+        cr_assert(body_zero && !head_zero, "lattice %d: the head only", lat);
+        cr_assert_eq(charged, 1, "charged as any round");
+    }
+    /* too small for either, or a model without a body: refused, nothing
+     * charged */
+    cr_assert_eq(
+        budget_round(NULL, HUSH_MODEL_MLP, 500, &body_zero, &head_zero, &charged),
+        HUSH_ETOOBIG);
+    cr_assert_eq(charged, 0);
+    cr_assert_eq(
+        budget_round(NULL, HUSH_MODEL_LOGISTIC, 100, &body_zero, &head_zero, &charged),
+        HUSH_ETOOBIG);
+    cr_assert_eq(charged, 0);
+}
+
+/* Ditto with candidate pulls: after one personal step, how far the
+ * device's spam probability of a spam text moved from the global model's. */
+static double ditto_moved(const char *lambdas, bool *accepted)
+{
+    fx_keys k;
+    fx_keys_make(&k, 1);
+    char *dir = fx_tmpdir();
+    int64_t now = T0;
+    hush_agent *a = agent_with_examples(dir, &k, &now, 8);
+    /* and ten that resemble each other: held-out ones are predictable */
+    static const char *more[] = {"free casino money bonus now", "casino bonus free money",
+                                 "money bonus casino free win", "free money casino bonus",
+                                 "bonus free casino money today"};
+    static const char *more_ham[] = {
+        "project meeting agenda review", "review the project agenda",
+        "agenda for the project meeting", "meeting review project",
+        "project agenda meeting notes"};
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(hush_agent_add_example(a, more[i], strlen(more[i]), 1, NULL), 0);
+        cr_assert_eq(hush_agent_add_example(a, more_ham[i], strlen(more_ham[i]), 0, NULL),
+                     0);
+    }
+    char extra[200];
+    snprintf(extra, sizeof extra, "{\"ditto_lambda\":%s}", lambdas);
+    fx_pub p;
+    pub_extra = extra;
+    model_pub(&p, &k, "ditto", 1e-9, 0, HUSH_MODEL_LOGISTIC);
+    pub_extra = NULL;
+    hush_fl_model *m = NULL;
+    double moved = -1;
+    *accepted =
+        hush_agent_accept_model(a, p.id, p.body, p.len, p.signature, &m, NULL) == 0;
+    if (*accepted) {
+        double before = spam_probability(a, m, "free casino money bonus");
+        hush_err err = {0};
+        cr_assert_eq(hush_agent_train_personal(a, m, NULL, &err), 0, "%s", err.msg);
+        moved = fabs(spam_probability(a, m, "free casino money bonus") - before);
+    }
+    hush_fl_model_free(m);
+    hush_agent_close(a);
+    fx_pub_free(&p);
+    fx_rmdir(dir);
+    return moved;
+}
+
+Test(learn, ditto_candidates_let_each_device_choose_its_pull)
+{
+    bool ok = false;
+    /* the global model is a random start: held-out examples say "move"
+     * (a pull of 0 beats 1e4 by far), so the device picks 0 from the list
+     * and its model moves as far as with 0 alone; with 1e4 alone it stays */
+    double chosen = ditto_moved("[0, 10000]", &ok);
+    cr_assert(ok);
+    double free_ = ditto_moved("0", &ok);
+    double held = ditto_moved("10000", &ok);
+    cr_assert_gt(chosen, 0.1, "moved %g", chosen);
+    cr_assert_lt(held, 0.01, "held %g", held);
+    cr_assert_float_eq(chosen, free_, 0.05, "chosen %g, free %g", chosen, free_);
+    /* lists are 1 to 8 increasing numbers */
+    static const char *bad[] = {
+        "[]", "[0.1, 0.01]", "[0.1, 0.1]", "[1,2,3,4,5,6,7,8,9]", "[-1]", "[\"x\"]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        (void)ditto_moved(bad[i], &ok);
+        cr_assert(!ok, "%s accepted", bad[i]);
+    }
 }
