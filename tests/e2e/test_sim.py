@@ -152,6 +152,50 @@ def fl_secagg_end_to_end(build, rng, work):
     assert leftovers == [], "hushd directories left: %s" % leftovers
 
 
+def fl_personalization_rows(build, rng, work):
+    """hush-sim fl --split label-skew:0.1 --model mlp:8 on made-up spam:
+    every setting's row (global, Ditto with per-device lambda, FedPer,
+    local-only, DP-FedAvg) for the same devices, each device holding 10
+    test emails of its own; gains are paired against the global model, with
+    the interval around them; a skewed split makes personal models pay."""
+    corpus = os.path.join(work, "spam-split.jsonl")
+    with open(corpus, "w") as f:
+        for i in range(400):
+            spam = i % 2 == 0
+            words = PUBLIC if spam else TOPICS[list(TOPICS)[i % 5]]
+            text = " ".join(sentence(rng, words, rng.randint(6, 10)) for _ in range(2))
+            f.write(json.dumps({"group": "spam-1" if spam else "easy-ham-1",
+                                "text": text}) + "\n")
+    out = os.path.join(work, "fl-split-out")
+    p = subprocess.run([os.path.join(build, "bin", "hush-sim"), "fl", "--corpus", corpus,
+                        "--devices", "40", "--rounds", "4", "--rate", "0.5",
+                        "--split", "label-skew:0.1", "--model", "mlp:8",
+                        "--ditto-lambda", "0.01,0.1,1", "--epsilon", "8",
+                        "--local-lr", "0.3", "--out", out, "--json"],
+                       capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise AssertionError("hush-sim fl failed:\n%s%s" % (p.stdout, p.stderr))
+    rows = {r["setting"]: r for r in
+            (json.loads(line) for line in p.stdout.splitlines() if line.startswith("{"))}
+    assert set(rows) == {"centralized", "fedavg", "ditto", "fedper", "local", "dp-fedavg"}, rows
+    for name, r in rows.items():
+        assert r["split"] == "label-skew:0.1" and r["model"] == "mlp:8", r
+        assert 0 <= r["accuracy"] <= 1, r
+        if name not in ("centralized", "fedavg"):
+            assert r["gain_ci_low"] <= r["gain"] <= r["gain_ci_high"], r
+            assert 0 <= r["worse_share"] <= 1, r
+            # the gain is paired against the global model's accuracy
+            assert abs(r["accuracy"] - r["gain"] - rows["fedavg"]["accuracy"]) < 1e-9, r
+    assert rows["fedavg"]["test_per_device"] == 10 and rows["ditto"]["devices"] == 40
+    assert rows["ditto"]["ditto_lambda"] == [0.01, 0.1, 1], rows["ditto"]
+    assert rows["dp-fedavg"]["epsilon"] == 8 and rows["dp-fedavg"]["epsilon_spent"] <= 8
+    # inboxes nearly all spam or all ham: a personal model learns the prior
+    assert rows["ditto"]["gain"] > 0 and rows["local"]["gain"] > 0, rows
+    print("  ditto gain %+.3f [%+.3f, %+.3f], local %+.3f" % (
+        rows["ditto"]["gain"], rows["ditto"]["gain_ci_low"], rows["ditto"]["gain_ci_high"],
+        rows["local"]["gain"]))
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: test_sim.py BUILD_DIR")
@@ -162,6 +206,8 @@ def main():
     try:
         suite.run("hush_sim_runs_the_loop_end_to_end", loop_end_to_end, build, rng, work)
         suite.run("hush_sim_fl_runs_secure_aggregation_end_to_end", fl_secagg_end_to_end,
+                  build, rng, work)
+        suite.run("hush_sim_fl_reports_paired_personal_gains", fl_personalization_rows,
                   build, rng, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
