@@ -4,6 +4,22 @@
  *
  *   hush-sim fl [--corpus FILE] [--devices 1000] [--rounds 60] [--rate 0.1]
  *               [--epsilon 1,4,8] [--seed 1] [--calls 1] [--out DIR] [--json]
+ *               [--split deal|iid|label-skew:ALPHA|preference:SHARE]
+ *               [--model logistic|mlp:H] [--ditto-lambda L | L1,L2,...]
+ *               [--train-emails 10] [--test-emails 10] [--personal-rate 1]
+ *               [--local-only-epochs 100] [--upload float32|lattice:SHIFT]
+ *               [--memory-budget BYTES] [--only SETTINGS]
+ *
+ * --split (sim/split.h): without it (or "deal") the benchmark below; with
+ * a drawn split the personalization benchmark: per device, on its own
+ * test emails, the global model (fedavg), Ditto (a list for --ditto-lambda
+ * lets each device choose), FedPer (MLP only), local-only training and
+ * DP-FedAvg, each with the paired gain over the global model, its 95% CI
+ * and the share of devices made worse.  Personal steps run on every device
+ * each round with probability --personal-rate (the app allowing local
+ * work), sampled or not.  --upload sets the DP tasks' upload encoding and
+ * the rows say bytes_per_update; --memory-budget is each device's
+ * hush_train_budget.max_memory_bytes.
  *
  * hushd runs with --test-noise-seed SEED, so a DP row replays exactly.
  *
