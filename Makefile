@@ -337,6 +337,8 @@ bench: $(BENCHES) $(BUILD)/bin/hushd $(BUILD)/bin/hush-sim
 	@/usr/bin/python3 bench/ingest/scale.py --hushd $(BUILD)/bin/hushd
 	@bench/refine/run $(BUILD)
 	@bench/fl/run $(BUILD)
+	@bench/fl/personal $(BUILD)
+	@bench/fl/upload $(BUILD)
 
 # The synthetic-data loop on the SpamAssassin corpus: about a minute.
 demo: deps
