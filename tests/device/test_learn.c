@@ -520,89 +520,104 @@ Test(learn, personal_training_needs_no_sampling)
     fx_rmdir(dir);
 }
 
+/* One device with the usual six examples and an accepted publication
+ * (its "state" and extra fields as given), torn down by learn_close. */
+typedef struct learn_fx {
+    fx_keys k;
+    char *dir;
+    int64_t now;
+    hush_agent *a;
+    fx_pub p;
+    hush_fl_model *m; /* NULL when the publication was refused */
+    int accept_rc;
+    hush_err err;
+} learn_fx;
+
+static void learn_open(learn_fx *f, uint8_t seed, const char *personalization, double q,
+                       hush_model_kind kind, const char *state, const char *extra)
+{
+    memset(f, 0, sizeof *f);
+    fx_keys_make(&f->k, 1);
+    f->dir = fx_tmpdir();
+    f->now = T0;
+    f->a = agent_with_examples(f->dir, &f->k, &f->now, seed);
+    pub_state = state;
+    pub_extra = extra;
+    model_pub(&f->p, &f->k, personalization, q, 0, kind);
+    pub_state = pub_extra = NULL;
+    f->accept_rc = hush_agent_accept_model(f->a, f->p.id, f->p.body, f->p.len,
+                                           f->p.signature, &f->m, &f->err);
+}
+
+static void learn_close(learn_fx *f)
+{
+    hush_fl_model_free(f->m);
+    hush_agent_close(f->a);
+    fx_pub_free(&f->p);
+    fx_rmdir(f->dir);
+}
+
+/* What the device has been charged today for the task. */
+static uint32_t charged_today(const learn_fx *f)
+{
+    double eps = 0;
+    uint32_t reports = 9;
+    cr_assert_eq(hush_agent_spent_today(f->a, NULL, &eps, &reports), 0);
+    return reports;
+}
+
 Test(learn, a_task_that_is_over_gets_no_update_and_charges_nothing)
 {
     static const char *states[] = {"finished", "budget_exhausted", "running"};
     for (int i = 0; i < 3; i++) {
-        fx_keys k;
-        fx_keys_make(&k, 1);
-        char *dir = fx_tmpdir();
-        int64_t now = T0;
-        hush_agent *a = agent_with_examples(dir, &k, &now, 6);
-        fx_pub p;
-        pub_state = states[i];
-        model_pub(&p, &k, "ditto", 1.0, 0, HUSH_MODEL_LOGISTIC);
-        pub_state = NULL;
-        hush_fl_model *m = accept(a, &p);
+        learn_fx f;
+        learn_open(&f, 6, "ditto", 1.0, HUSH_MODEL_LOGISTIC, states[i], NULL);
+        cr_assert_eq(f.accept_rc, 0, "%s", f.err.msg);
         char *out = NULL;
         size_t len = 0;
-        hush_err err = {0};
-        int rc = hush_agent_train_round(a, m, NULL, &out, &len, &err);
-        double eps = 0;
-        uint32_t reports = 9;
-        cr_assert_eq(hush_agent_spent_today(a, NULL, &eps, &reports), 0);
+        int rc = hush_agent_train_round(f.a, f.m, NULL, &out, &len, &f.err);
         if (i < 2) {
             cr_assert_eq(rc, HUSH_ESTATE, "%s: %d", states[i], rc);
-            cr_assert(contains(err.msg, "no more updates"), "%s", err.msg);
+            cr_assert(contains(f.err.msg, "no more updates"), "%s", f.err.msg);
             cr_assert_null(out);
-            cr_assert_eq(reports, 0, "nothing charged for a task that is over");
+            cr_assert_eq(charged_today(&f), 0, "nothing charged for a task that is over");
             /* its weights still serve personal training and prediction */
-            cr_assert_eq(hush_agent_train_personal(a, m, NULL, &err), 0, "%s", err.msg);
+            hush_err_clear(&f.err);
+            cr_assert_eq(hush_agent_train_personal(f.a, f.m, NULL, &f.err), 0, "%s",
+                         f.err.msg);
         } else {
-            cr_assert_eq(rc, 0, "%s", err.msg);
-            cr_assert_eq(reports, 1);
+            cr_assert_eq(rc, 0, "%s", f.err.msg);
+            cr_assert_eq(charged_today(&f), 1);
             hush_free(out);
         }
-        hush_fl_model_free(m);
-        hush_agent_close(a);
-        fx_pub_free(&p);
-        fx_rmdir(dir);
+        learn_close(&f);
     }
     /* a state nobody defined is refused with the publication */
-    fx_keys k;
-    fx_keys_make(&k, 1);
-    char *dir = fx_tmpdir();
-    int64_t now = T0;
-    hush_agent *a = agent_with_examples(dir, &k, &now, 6);
-    fx_pub p;
-    pub_state = "paused";
-    model_pub(&p, &k, "none", 1.0, 0, HUSH_MODEL_LOGISTIC);
-    pub_state = NULL;
-    hush_fl_model *m = NULL;
-    hush_err err = {0};
-    cr_assert_eq(hush_agent_accept_model(a, p.id, p.body, p.len, p.signature, &m, &err),
-                 HUSH_EINVAL);
-    cr_assert(contains(err.msg, "\"state\""), "%s", err.msg);
-    hush_agent_close(a);
-    fx_pub_free(&p);
-    fx_rmdir(dir);
+    learn_fx f;
+    learn_open(&f, 6, "none", 1.0, HUSH_MODEL_LOGISTIC, "paused", NULL);
+    cr_assert_eq(f.accept_rc, HUSH_EINVAL);
+    cr_assert(contains(f.err.msg, "\"state\""), "%s", f.err.msg);
+    learn_close(&f);
 }
 
 /* One round under a memory budget: MLP 32-8-2 (282 parameters, head 18).
  * Returns train_round's code; *body_zero and *head_zero say which part of
- * the update is all zero. */
+ * the update is all zero; *charged what the ledger holds after. */
 static int budget_round(const char *extra, hush_model_kind kind, size_t budget,
                         bool *body_zero, bool *head_zero, uint32_t *charged)
 {
-    fx_keys k;
-    fx_keys_make(&k, 1);
-    char *dir = fx_tmpdir();
-    int64_t now = T0;
-    hush_agent *a = agent_with_examples(dir, &k, &now, 7);
-    fx_pub p;
-    pub_extra = extra;
-    model_pub(&p, &k, "none", 1.0, 0, kind);
-    pub_extra = NULL;
-    hush_fl_model *m = accept(a, &p);
+    learn_fx f;
+    learn_open(&f, 7, "none", 1.0, kind, NULL, extra);
+    cr_assert_eq(f.accept_rc, 0, "%s", f.err.msg);
     char *out = NULL;
     size_t len = 0;
-    hush_err err = {0};
     hush_train_budget tb = {.max_memory_bytes = budget};
-    int rc = hush_agent_train_round(a, m, &tb, &out, &len, &err);
+    int rc = hush_agent_train_round(f.a, f.m, &tb, &out, &len, &f.err);
     size_t n = kind == HUSH_MODEL_MLP ? 282 : 33, head = kind == HUSH_MODEL_MLP ? 264 : 0;
     if (rc == 0) {
         hush_model_update u;
-        cr_assert_eq(hush_model_update_parse(out, len, n, &u, &err), 0, "%s", err.msg);
+        cr_assert_eq(hush_model_update_parse(out, len, n, &u, &f.err), 0, "%s",
+                     f.err.msg);
         *body_zero = *head_zero = true;
         double norm2 = 0, step = extra != NULL ? 1e-4 : 1;
         for (size_t i = 0; i < n; i++) {
@@ -616,15 +631,11 @@ static int budget_round(const char *extra, hush_model_kind kind, size_t budget,
         hush_free(u.lattice);
         hush_free(out);
     } else {
-        cr_assert_eq(rc, HUSH_ETOOBIG, "%d %s", rc, err.msg);
-        cr_assert(contains(err.msg, "memory budget"), "%s", err.msg);
+        cr_assert_eq(rc, HUSH_ETOOBIG, "%d %s", rc, f.err.msg);
+        cr_assert(contains(f.err.msg, "memory budget"), "%s", f.err.msg);
     }
-    double eps = 0;
-    cr_assert_eq(hush_agent_spent_today(a, "model/spam", &eps, charged), 0);
-    hush_fl_model_free(m);
-    hush_agent_close(a);
-    fx_pub_free(&p);
-    fx_rmdir(dir);
+    *charged = charged_today(&f);
+    learn_close(&f);
     return rc;
 }
 
@@ -664,15 +675,16 @@ Test(learn, a_memory_budget_trains_the_head_only_and_charges_the_same)
 }
 
 /* Ditto with candidate pulls: after one personal step, how far the
- * device's spam probability of a spam text moved from the global model's. */
-static double ditto_moved(const char *lambdas, bool *accepted)
+ * device's spam probability of a spam text moved from the global model's
+ * (-1 when the publication was refused). */
+static double ditto_moved(const char *lambdas)
 {
-    fx_keys k;
-    fx_keys_make(&k, 1);
-    char *dir = fx_tmpdir();
-    int64_t now = T0;
-    hush_agent *a = agent_with_examples(dir, &k, &now, 8);
-    /* and ten that resemble each other: held-out ones are predictable */
+    char extra[200];
+    snprintf(extra, sizeof extra, "{\"ditto_lambda\":%s}", lambdas);
+    learn_fx f;
+    learn_open(&f, 8, "ditto", 1e-9, HUSH_MODEL_LOGISTIC, NULL, extra);
+    /* ten more examples that resemble each other: held-out ones are
+     * predictable */
     static const char *more[] = {"free casino money bonus now", "casino bonus free money",
                                  "money bonus casino free win", "free money casino bonus",
                                  "bonus free casino money today"};
@@ -681,43 +693,28 @@ static double ditto_moved(const char *lambdas, bool *accepted)
         "agenda for the project meeting", "meeting review project",
         "project agenda meeting notes"};
     for (int i = 0; i < 5; i++) {
-        cr_assert_eq(hush_agent_add_example(a, more[i], strlen(more[i]), 1, NULL), 0);
-        cr_assert_eq(hush_agent_add_example(a, more_ham[i], strlen(more_ham[i]), 0, NULL),
-                     0);
+        cr_assert_eq(hush_agent_add_example(f.a, more[i], strlen(more[i]), 1, NULL), 0);
+        cr_assert_eq(
+            hush_agent_add_example(f.a, more_ham[i], strlen(more_ham[i]), 0, NULL), 0);
     }
-    char extra[200];
-    snprintf(extra, sizeof extra, "{\"ditto_lambda\":%s}", lambdas);
-    fx_pub p;
-    pub_extra = extra;
-    model_pub(&p, &k, "ditto", 1e-9, 0, HUSH_MODEL_LOGISTIC);
-    pub_extra = NULL;
-    hush_fl_model *m = NULL;
     double moved = -1;
-    *accepted =
-        hush_agent_accept_model(a, p.id, p.body, p.len, p.signature, &m, NULL) == 0;
-    if (*accepted) {
-        double before = spam_probability(a, m, "free casino money bonus");
-        hush_err err = {0};
-        cr_assert_eq(hush_agent_train_personal(a, m, NULL, &err), 0, "%s", err.msg);
-        moved = fabs(spam_probability(a, m, "free casino money bonus") - before);
+    if (f.accept_rc == 0) {
+        double before = spam_probability(f.a, f.m, "free casino money bonus");
+        cr_assert_eq(hush_agent_train_personal(f.a, f.m, NULL, &f.err), 0, "%s",
+                     f.err.msg);
+        moved = fabs(spam_probability(f.a, f.m, "free casino money bonus") - before);
     }
-    hush_fl_model_free(m);
-    hush_agent_close(a);
-    fx_pub_free(&p);
-    fx_rmdir(dir);
+    learn_close(&f);
     return moved;
 }
 
 Test(learn, ditto_candidates_let_each_device_choose_its_pull)
 {
-    bool ok = false;
     /* the global model is a random start: held-out examples say "move"
      * (a pull of 0 beats 1e4 by far), so the device picks 0 from the list
      * and its model moves as far as with 0 alone; with 1e4 alone it stays */
-    double chosen = ditto_moved("[0, 10000]", &ok);
-    cr_assert(ok);
-    double free_ = ditto_moved("0", &ok);
-    double held = ditto_moved("10000", &ok);
+    double chosen = ditto_moved("[0, 10000]");
+    double free_ = ditto_moved("0"), held = ditto_moved("10000");
     cr_assert_gt(chosen, 0.1, "moved %g", chosen);
     cr_assert_lt(held, 0.01, "held %g", held);
     cr_assert_float_eq(chosen, free_, 0.05, "chosen %g, free %g", chosen, free_);
@@ -725,7 +722,6 @@ Test(learn, ditto_candidates_let_each_device_choose_its_pull)
     static const char *bad[] = {
         "[]", "[0.1, 0.01]", "[0.1, 0.1]", "[1,2,3,4,5,6,7,8,9]", "[-1]", "[\"x\"]"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        (void)ditto_moved(bad[i], &ok);
-        cr_assert(!ok, "%s accepted", bad[i]);
+        cr_assert_eq(ditto_moved(bad[i]), -1, "%s accepted", bad[i]);
     }
 }
