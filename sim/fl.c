@@ -8,7 +8,7 @@
  *               [--model logistic|mlp:H] [--ditto-lambda L | L1,L2,...]
  *               [--train-emails 10] [--test-emails 10] [--personal-rate 1]
  *               [--local-only-epochs 100] [--upload float32|lattice:SHIFT]
- *               [--memory-budget BYTES] [--only SETTINGS]
+ *               [--memory-budget BYTES] [--memory-share 1] [--only SETTINGS]
  *
  * --split (sim/split.h): without it (or "deal") the benchmark below; with
  * a drawn split the personalization benchmark: per device, on its own
@@ -18,8 +18,8 @@
  * and the share of devices made worse.  Personal steps run on every device
  * each round with probability --personal-rate (the app allowing local
  * work), sampled or not.  --upload sets the DP tasks' upload encoding and
- * the rows say bytes_per_update; --memory-budget is each device's
- * hush_train_budget.max_memory_bytes.
+ * the rows say bytes_per_update; --memory-budget is the
+ * hush_train_budget.max_memory_bytes of a --memory-share of the devices.
  *
  * hushd runs with --test-noise-seed SEED, so a DP row replays exactly.
  *
@@ -110,6 +110,7 @@ typedef struct fl_opts {
     double personal_rate; /* chance the app allows a personal step in a round */
     uint32_t local_only_epochs;
     size_t memory_budget; /* hush_train_budget.max_memory_bytes; 0 = none */
+    double memory_share;  /* the share of devices with that budget (1 = all) */
     int upload_shift;     /* -1: float32; else lattice integers at this shift */
     bool upload_set;      /* --upload given (else the task's default) */
 } fl_opts;
@@ -751,7 +752,9 @@ static json_t *federated(const fl_opts *o, const world *w, const setting *st,
                 char *doc = NULL;
                 size_t dl = 0;
                 hush_err_clear(&err);
-                hush_train_budget tb = {.max_memory_bytes = o->memory_budget};
+                /* devices d with d mod 1000 < share x 1000 have the budget */
+                bool small = (double)(d % 1000) < o->memory_share * 1000;
+                hush_train_budget tb = {.max_memory_bytes = small ? o->memory_budget : 0};
                 int rk = hush_agent_train_round(agents[d], model, &tb, &doc, &dl, &err);
                 sampled = sampled || rk != HUSH_ENOTFOUND;
                 if (rk == 0) {
@@ -1121,7 +1124,8 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
         .ditto_lambda = {0.1},
         .n_ditto_lambda = 1,
         .personal_rate = 1,
-        .local_only_epochs = 100};
+        .local_only_epochs = 100,
+        .memory_share = 1};
     hush_err err = {0};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
@@ -1168,6 +1172,8 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
             }
         } else if (strcmp(f, "--model") == 0) {
             parse_model(v, &o.model);
+        } else if (strcmp(f, "--memory-share") == 0) {
+            o.memory_share = strtod(v, &end);
         } else if (strcmp(f, "--memory-budget") == 0) {
             o.memory_budget = strtoul(v, &end, 10);
         } else if (strcmp(f, "--upload") == 0) {
