@@ -194,7 +194,7 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--examples") == 0) {
             examples = strtoul(argv[i + 1], NULL, 10);
         } else if (strcmp(argv[i], "--runs") == 0) {
-            runs = atoi(argv[i + 1]);
+            runs = (int)strtol(argv[i + 1], NULL, 10);
         }
     }
     corpus c = {0};
