@@ -1138,7 +1138,11 @@ int sim_fl_main(int argc, char **argv, const char *hushd)
                 "usage: hush-sim fl [--corpus FILE] [--devices N] [--rounds R] [--rate "
                 "Q] "
                 "[--epsilon LIST] [--seed S] [--calls K] [--out DIR] [--hushd PATH] "
-                "[--json]");
+                "[--json] [--only SETTINGS] [--split iid|label-skew:A|preference:S] "
+                "[--model logistic|mlp:H] [--ditto-lambda L[,L...]] [--train-emails N] "
+                "[--test-emails N] [--personal-rate P] [--local-only-epochs E] "
+                "[--upload float32|lattice:S] [--memory-budget BYTES] "
+                "[--memory-share P] (sim/fl.c says what each does)");
         }
         const char *v = argv[++i];
         char *end = (char *)""; /* numbers set it to where parsing stopped */
