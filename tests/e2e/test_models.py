@@ -524,6 +524,30 @@ def lattice_uploads_give_the_collector_the_same_sum():
         h.cleanup()
 
 
+@test
+def ditto_candidates_are_published_and_bad_lists_refused():
+    """A Ditto task may list candidate pulls for each device to choose from:
+    the publication carries the list as given; a list that is empty, not
+    increasing, too long or not numbers is refused and creates nothing."""
+    h = Hushd(os.path.join(BUILD, "bin", "hushd"))
+    try:
+        task(h, personalization="ditto", ditto_lambda=[0.01, 0.1, 1])
+        pub = weights(h)[0]
+        expect(pub["ditto_lambda"] == [0.01, 0.1, 1], "published: %s" % pub["ditto_lambda"])
+        for bad in ([], [0.1, 0.01], [0.1, 0.1], list(range(1, 10)), ["x"], [-1]):
+            body = {"id": "bad", "name": "b", "architecture": {"kind": "logistic"},
+                    "labels": ["a", "b"], "clip_norm": 1, "expected_clients": 3,
+                    "population": 30, "dp": "none", "personalization": "ditto",
+                    "ditto_lambda": bad}
+            s, d, _ = h.json("POST", "/v1/models", admin=True, body=body)
+            expect(s == 400 and d["error"]["code"] == "invalid_privacy",
+                   "%s: %s %s" % (bad, s, d))
+        s, lst, _ = h.json("GET", "/v1/models")
+        expect([m["id"] for m in lst["models"]] == ["spam"], "nothing else created: %s" % lst)
+    finally:
+        h.cleanup()
+
+
 def sa_task(h, expect_status=201, **over):
     """A secure-aggregation task with distributed DP (small: three devices
     and no dropout or dishonest fraction, so a complete graph works)."""
@@ -794,7 +818,8 @@ def main():
               a_restart_fails_the_attempt_in_flight_cleanly,
               secagg_rotations_replay_under_a_test_seed,
               fedper_without_a_body_is_refused_for_what_it_is,
-              lattice_uploads_give_the_collector_the_same_sum]:
+              lattice_uploads_give_the_collector_the_same_sum,
+              ditto_candidates_are_published_and_bad_lists_refused]:
         t()
     SUITE.finish()
 
