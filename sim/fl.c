@@ -363,6 +363,28 @@ static double centralized(const fl_opts *o, const world *w)
     return best;
 }
 
+/* The no-signal control: each device predicts, for every test email, the
+ * label most of its own training emails have (ham on a tie), reading no
+ * text -- what a personal model gets by learning its user's prior alone. */
+static void majority_label(const fl_opts *o, const world *w, double *acc)
+{
+    for (size_t d = 0; d < o->devices; d++) {
+        size_t spam = 0, train = 0, right = 0, total = 0;
+        for (size_t k = w->first[d]; k < w->first[d + 1]; k++) {
+            const sim_held *h = &w->held[w->order[k]];
+            spam += !h->test && h->label == 1;
+            train += !h->test;
+        }
+        uint32_t guess = 2 * spam > train ? 1u : 0u;
+        for (size_t k = w->first[d]; k < w->first[d + 1]; k++) {
+            const sim_held *h = &w->held[w->order[k]];
+            right += h->test && h->label == guess;
+            total += h->test;
+        }
+        acc[d] = total > 0 ? (double)right / (double)total : 0;
+    }
+}
+
 /* Each device's accuracy on its own test emails with a model of its own,
  * trained on its own training emails only (local-only training: the
  * baseline that shares nothing). */
@@ -1067,6 +1089,15 @@ static void personalization(const fl_opts *o, const world *w)
                       o->split_name, "model", o->model_name, "seed", (json_int_t)o->seed,
                       "setting", "centralized", "accuracy", centralized(o, w));
         line(o, row);
+    }
+    if (wanted(o, "majority")) { /* the no-signal control: no text read */
+        majority_label(o, w, own);
+        personal_row(o, "majority", 0, own, NULL, NULL);
+    }
+    if (o->only != NULL && strcmp(o->only, "majority") == 0) {
+        free(global);
+        free(own);
+        return;
     }
     setting ditto = {"ditto", "ditto", 0, 100.0, 0, false, 0};
     json_t *run = federated(o, w, &ditto, global, own);
