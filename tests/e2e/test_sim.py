@@ -112,20 +112,26 @@ def loop_end_to_end(build, rng, work):
     print("  coverage at eps inf by round: %s" % " ".join("%.4f" % c for c in cov))
 
 
+def spam_corpus(path, rng, n, spam_every):
+    """n made-up emails in the corpus's JSON lines, every spam_every-th spam
+    (public words), the rest ham on five topics."""
+    with open(path, "w") as f:
+        for i in range(n):
+            spam = i % spam_every == 0
+            words = PUBLIC if spam else TOPICS[list(TOPICS)[i % 5]]
+            text = " ".join(sentence(rng, words, rng.randint(6, 10)) for _ in range(2))
+            f.write(json.dumps({"group": "spam-1" if spam else "easy-ham-1",
+                                "text": text}) + "\n")
+    return path
+
+
 def fl_secagg_end_to_end(build, rng, work):
     """hush-sim fl's secagg-dp setting on made-up spam: real devices run
     every stage of secure aggregation over HTTP against a real hushd,
     which releases each round's sum; the accountant's epsilon stays within
     the target, and a device takes part at most --sa-participations times
     (here 2 of 3 rounds at q = 0.5: some devices are turned away)."""
-    corpus = os.path.join(work, "spam.jsonl")
-    with open(corpus, "w") as f:
-        for i in range(300):
-            spam = i % 3 == 0
-            words = PUBLIC if spam else TOPICS[list(TOPICS)[i % 5]]
-            text = " ".join(sentence(rng, words, rng.randint(6, 10)) for _ in range(2))
-            f.write(json.dumps({"group": "spam-1" if spam else "easy-ham-1",
-                                "text": text}) + "\n")
+    corpus = spam_corpus(os.path.join(work, "spam.jsonl"), rng, 300, 3)
     out = os.path.join(work, "fl-out")
     p = subprocess.run([os.path.join(build, "bin", "hush-sim"), "fl", "--corpus", corpus,
                         "--devices", "60", "--rounds", "3", "--rate", "0.5",
@@ -158,14 +164,7 @@ def fl_personalization_rows(build, rng, work):
     local-only, DP-FedAvg) for the same devices, each device holding 10
     test emails of its own; gains are paired against the global model, with
     the interval around them; a skewed split makes personal models pay."""
-    corpus = os.path.join(work, "spam-split.jsonl")
-    with open(corpus, "w") as f:
-        for i in range(400):
-            spam = i % 2 == 0
-            words = PUBLIC if spam else TOPICS[list(TOPICS)[i % 5]]
-            text = " ".join(sentence(rng, words, rng.randint(6, 10)) for _ in range(2))
-            f.write(json.dumps({"group": "spam-1" if spam else "easy-ham-1",
-                                "text": text}) + "\n")
+    corpus = spam_corpus(os.path.join(work, "spam-split.jsonl"), rng, 400, 2)
     out = os.path.join(work, "fl-split-out")
     p = subprocess.run([os.path.join(build, "bin", "hush-sim"), "fl", "--corpus", corpus,
                         "--devices", "40", "--rounds", "4", "--rate", "0.5",
