@@ -171,7 +171,19 @@ $(LIB_CURL_SO): $(call obj,$(DEVCURL_SRC) common/buf.c) $(LIB_DEV_SO)
 	    -o $@ $(call obj,$(DEVCURL_SRC) common/buf.c) -L$(BUILD)/lib -lhush-device $(LDLIBS)
 	@ln -sf libhush-device-curl.so.0 $(BUILD)/lib/libhush-device-curl.so
 
-$(LIB_COLL): $(call obj,$(COLL_SRC))
+# The files hushd serves from memory: the dashboard and the API description.
+UI_FILES := $(sort $(wildcard ui/*.html ui/*.js ui/*.css ui/*.svg))
+ASSETS_C := $(BUILD)/gen/assets.c
+$(ASSETS_C): scripts/embed-assets $(UI_FILES) schemas/openapi.yaml
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)
+	$(Q)scripts/embed-assets $@ $(foreach f,$(UI_FILES),$(f)=$(f)) openapi.yaml=schemas/openapi.yaml
+$(BUILD)/obj/gen/assets.o: $(ASSETS_C)
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Icollector -c $< -o $@
+
+$(LIB_COLL): $(call obj,$(COLL_SRC)) $(BUILD)/obj/gen/assets.o
 	@mkdir -p $(dir $@)
 	$(call say,AR,$@)
 	$(Q)$(AR) rcs $@ $^
@@ -362,7 +374,7 @@ fuzz-run: $(BUILD)/fuzz/$(FUZZ)
 	    $(BUILD)/fuzz-corpus/$(FUZZ) tests/fuzz/corpus/$(FUZZ)
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PRIVACY_SRC) $(EMBED_SRC) $(LEARN_SRC) \
-                 $(PROTO_SRC) $(DEV_SRC) $(COLL_SRC) tools/llm_answer.c
+                 $(PROTO_SRC) $(DEV_SRC) $(COLL_SRC) tools/llm_answer.c $(ASSETS_C)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all -DHUSH_NO_MULTIVERSION $(ALL_DIRS) -Itools \

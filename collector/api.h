@@ -51,6 +51,18 @@ char *hush__error_json(const char *code, const char *message, size_t *len);
 enum MHD_Result hush__reply(hush__req *rq, int status, char *body, size_t len,
                             const char *content_type, const char *hname,
                             const char *hvalue);
+/* The same with any number of extra headers (a NULL name or value is
+ * skipped). */
+typedef struct hush__header_kv {
+    const char *name, *value;
+} hush__header_kv;
+enum MHD_Result hush__reply_headers(hush__req *rq, int status, char *body, size_t len,
+                                    const char *content_type,
+                                    const hush__header_kv *headers, size_t n_headers);
+/* Bytes that outlive every response (an embedded asset; an empty 304). */
+enum MHD_Result hush__reply_static(hush__req *rq, int status, const void *data,
+                                   size_t len, const char *content_type,
+                                   const hush__header_kv *headers, size_t n_headers);
 enum MHD_Result hush__reply_copy(hush__req *rq, int status, const char *text,
                                  const char *content_type);
 /* A document (consumed; NULL: a 500), as compact JSON. */
@@ -67,6 +79,8 @@ enum MHD_Result hush__reply_outcome(hush__req *rq, int rc, int status, json_t *d
 const char *hush__query(hush__req *rq, const char *name);
 /* A request header's value, or NULL. */
 const char *hush__header(hush__req *rq, const char *name);
+/* Whether the request's route is one anyone may GET (what CORS opens). */
+bool hush__route_public_get(const hush__req *rq);
 /* Whether the request carries the admin bearer token. */
 bool hush__req_admin(hush__req *rq);
 

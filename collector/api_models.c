@@ -5,6 +5,8 @@
 #include <stdio.h>
 
 #include "api.h"
+#include "csv.h"
+#include "negotiate.h"
 
 enum MHD_Result hush__api_models_list(hush__req *rq)
 {
@@ -48,10 +50,21 @@ enum MHD_Result hush__api_model_privacy(hush__req *rq)
 
 enum MHD_Result hush__api_model_rounds(hush__req *rq)
 {
+    enum hush__format fmt;
+    if (!hush__choose_format(hush__query(rq, "format"), hush__header(rq, "Accept"), &fmt)) {
+        return hush__reply_error(rq, 400, "invalid_format", "format must be json or csv");
+    }
     json_t *out = NULL;
     hush__fail f = {0};
     int rc = hush__task_rounds(rq->h, rq->task, &out, &f);
-    return hush__reply_outcome(rq, rc, 200, out, &f);
+    if (rc != 0 || fmt == HUSH__FORMAT_JSON) {
+        return hush__reply_outcome(rq, rc, 200, out, &f);
+    }
+    static const char *const leads[] = {"model", NULL};
+    size_t len = 0;
+    char *csv = hush__csv_table(out, "rounds", leads, NULL, &len);
+    json_decref(out);
+    return hush__reply(rq, 200, csv, len, HUSH__CSV_TYPE, NULL, NULL);
 }
 
 enum MHD_Result hush__api_model_close(hush__req *rq)

@@ -84,7 +84,12 @@ const char *hush_collector_usage(void)
            "                              (default 1)\n"
            "  --max-batches-per-commit N  group commit size cap (default 4096)\n"
            "  --estimates public|admin    who may read estimates (default public)\n"
-           "  --demo                      create a demo campaign if there is none\n"
+           "  --demo                      create a demo campaign (with simulated\n"
+           "                              reports) if there is none\n"
+           "  --ui on|off                 the read-only dashboard at /ui/ (default on)\n"
+           "  --cors-origin LIST          origins (scheme://host[:port], comma-separated,\n"
+           "                              or *) whose pages may read the public GET\n"
+           "                              routes (default: none)\n"
            "  --generator-cmd CMD         external generator for refinement rounds\n"
            "                              (run with /bin/sh -c; docs/generators.md)\n"
            "  --generator-timeout S       its time limit per round (default 60)\n"
@@ -145,6 +150,7 @@ static const struct setting {
     {"sync", FLAG, AT(sync_full), 0, 0, "full", "normal"},
     {"estimates", FLAG, AT(estimates_admin_only), 0, 0, "admin", "public"},
     {"demo", FLAG, AT(demo), 0, 0, "true", "false"},
+    {"ui", FLAG, AT(ui_off), 0, 0, "off", "on"},
 };
 #undef AT
 
@@ -177,6 +183,38 @@ static int set_one(hush_collector_config *c, const struct setting *st, const cha
     return hush_err_set(err, HUSH_EINVAL, "unknown setting \"%s\"", st->name);
 }
 
+/* --cors-origin: "*", or origins "scheme://host[:port]" (http or https, no
+ * path, no credentials, no spaces inside), comma-separated. */
+static int set_cors(hush_collector_config *c, const char *value, hush_err *err)
+{
+    const char *p = value;
+    while (*p != '\0') {
+        while (*p == ',' || *p == ' ') {
+            p++;
+        }
+        size_t n = strcspn(p, ", ");
+        if (n == 0) {
+            break;
+        }
+        bool any = n == 1 && *p == '*';
+        size_t scheme = strncmp(p, "https://", 8) == 0 ? 8
+                        : strncmp(p, "http://", 7) == 0 ? 7
+                                                         : 0;
+        bool clean = scheme > 0 && n > scheme;
+        for (size_t i = scheme; clean && i < n; i++) {
+            clean = strchr("/@?#\\", p[i]) == NULL;
+        }
+        if (!any && !clean) {
+            return hush_err_set(err, HUSH_EINVAL,
+                                "cors-origin must be * or origins like "
+                                "https://dash.example:8443, comma-separated (got \"%.*s\")",
+                                (int)n, p);
+        }
+        p += n;
+    }
+    return set_path(c->cors_origin, sizeof c->cors_origin, "cors-origin", value, err);
+}
+
 int hush_collector_config_set(hush_collector_config *c, const char *name,
                               const char *value, hush_err *err)
 {
@@ -184,6 +222,9 @@ int hush_collector_config_set(hush_collector_config *c, const char *name,
         if (strcmp(name, settings[i].name) == 0) {
             return set_one(c, &settings[i], value, err);
         }
+    }
+    if (strcmp(name, "cors-origin") == 0) {
+        return set_cors(c, value, err);
     }
     if (strcmp(name, "port") == 0) {
         uint64_t v;

@@ -194,6 +194,7 @@ struct hush_collector {
     hush_collector_config cfg;
     struct hush__http *http;
     uint16_t port; /* the port bound (--port 0 picks one) */
+    uint32_t boot_id; /* random per start: in ETags, whose versions restart */
 
     hush__store *store;
     pthread_mutex_t admin_lock; /* admin_hash, which SIGHUP may replace */
@@ -404,9 +405,21 @@ char *hush__campaigns_list_json(hush_collector *h, bool all, int64_t now,
 int hush__campaigns_list_rebuild(hush_collector *h);
 /* estimates.c: the estimates of round `round` (0: the open round), its top
  * `top` items (0: 100, or every candidate if fewer), as JSON text (*body
- * new; hush_free). */
+ * new; hush_free), and the state of the aggregate they were computed at:
+ * the round's number and its aggregate's version (HUSH__EST_FROZEN for a
+ * closed round, whose estimates were frozen when it closed). */
+#define HUSH__EST_FROZEN UINT64_MAX
+typedef struct hush__est_state {
+    uint32_t round;
+    uint64_t version;
+} hush__est_state;
 int hush__estimates(hush_collector *h, hush__campaign *c, uint64_t round, uint64_t top,
-                    char **body, size_t *len, hush__fail *f);
+                    char **body, size_t *len, hush__est_state *state, hush__fail *f);
+/* The state round `round` (0: the open round) stands at now, without
+ * computing anything: estimates change only when it does (round 0: a
+ * round not open yet). */
+void hush__estimates_state(hush_collector *h, hush__campaign *c, uint64_t round,
+                           hush__est_state *state);
 /* The n items ranked by estimate, highest first, ties by index; item i
  * is ranked by est[by[i]] (by NULL: est[i]).  New array, or NULL. */
 uint32_t *hush__rank(const hush_ldp_estimate *est, const uint32_t *by, uint32_t n);

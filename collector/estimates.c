@@ -208,7 +208,8 @@ static void cache_store(hush__round *r, uint64_t version, uint64_t top, const ch
 
 /* The open round's estimates as they stand. */
 static int open_estimates(const hush_collector *h, hush__campaign *c, hush__round *r,
-                          uint64_t top, char **body, size_t *len, hush__fail *f)
+                          uint64_t top, char **body, size_t *len, uint64_t *at,
+                          hush__fail *f)
 {
     uint32_t d = r->pub->params.domain;
     int rc = top_of(top, d, &top, f);
@@ -216,6 +217,7 @@ static int open_estimates(const hush_collector *h, hush__campaign *c, hush__roun
         return rc;
     }
     pthread_mutex_lock(&r->lock);
+    *at = r->version;
     if (cache_lookup(r, top, body, len)) {
         pthread_mutex_unlock(&r->lock);
         return *body != NULL
@@ -261,16 +263,33 @@ static int open_estimates(const hush_collector *h, hush__campaign *c, hush__roun
     return 0;
 }
 
+void hush__estimates_state(hush_collector *h, hush__campaign *c, uint64_t round,
+                           hush__est_state *state)
+{
+    hush__round *r = hush__round_get(h, c);
+    state->round = round == 0 ? r->round : round <= r->round ? (uint32_t)round : 0;
+    if (round == 0 || round == r->round) {
+        pthread_mutex_lock(&r->lock);
+        state->version = r->version;
+        pthread_mutex_unlock(&r->lock);
+    } else {
+        state->version = HUSH__EST_FROZEN;
+    }
+    hush__round_put(r);
+}
+
 int hush__estimates(hush_collector *h, hush__campaign *c, uint64_t round, uint64_t top,
-                    char **body, size_t *len, hush__fail *f)
+                    char **body, size_t *len, hush__est_state *state, hush__fail *f)
 {
     *body = NULL;
     *len = 0;
     hush__round *r = hush__round_get(h, c);
     uint32_t current = r->round;
     int rc;
+    state->round = round == 0 ? current : (uint32_t)round;
+    state->version = HUSH__EST_FROZEN;
     if (round == 0 || round == current) {
-        rc = open_estimates(h, c, r, top, body, len, f);
+        rc = open_estimates(h, c, r, top, body, len, &state->version, f);
         hush__round_put(r);
         return rc;
     }

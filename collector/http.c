@@ -25,6 +25,7 @@
 
 #include "api.h"
 #include "hush_json.h"
+#include "negotiate.h"
 
 /* How much of a body past --max-body-bytes is read and dropped before the
  * 413 is sent and the connection closed. */
@@ -249,13 +250,44 @@ static enum hush__route route_of(const char *method, const char *url, char *id,
     return ROUTE_OTHER;
 }
 
+bool hush__route_public_get(const hush__req *rq)
+{
+    pthread_once(&patterns_once, patterns_init);
+    return rq->route < ROUTE_OTHER && !patterns[rq->route].post &&
+           (routes[rq->route].flags & ROUTE_ADMIN) == 0;
+}
+
+/* OPTIONS on a path anyone may GET: 204 with Allow, and for an Origin of
+ * --cors-origin the CORS preflight answer (GET and HEAD, with the two
+ * request headers a dashboard sends; no credentials). */
+static enum MHD_Result preflight(hush__req *rq, enum hush__route get)
+{
+    const char *allowed = rq->h->cfg.cors_origin, *origin = hush__header(rq, "Origin");
+    bool cors = (routes[get].flags & ROUTE_ADMIN) == 0 &&
+                hush__origin_allowed(allowed, origin);
+    bool any = strcmp(allowed, "*") == 0;
+    hush__header_kv hs[] = {
+        {MHD_HTTP_HEADER_ALLOW, "GET, HEAD, OPTIONS"},
+        {"Access-Control-Allow-Origin", cors ? (any ? "*" : origin) : NULL},
+        {MHD_HTTP_HEADER_VARY, cors && !any ? "Origin" : NULL},
+        {"Access-Control-Allow-Methods", cors ? "GET, HEAD" : NULL},
+        {"Access-Control-Allow-Headers", cors ? "Accept, If-None-Match" : NULL},
+        {"Access-Control-Max-Age", cors ? "600" : NULL},
+    };
+    return hush__reply_static(rq, 204, "", 0, NULL, hs, sizeof hs / sizeof hs[0]);
+}
+
 /* Known path, wrong method: 405 with Allow (the methods the same path is
- * routed for); any other path: 404. */
+ * routed for); OPTIONS on a GET path: its preflight; any other path: 404. */
 static enum MHD_Result not_routed(hush__req *rq, const char *url)
 {
     char id[HUSH_CAMPAIGN_ID_MAX + 2];
-    bool get = route_of("GET", url, id, sizeof id) != ROUTE_OTHER;
+    enum hush__route get_route = route_of("GET", url, id, sizeof id);
+    bool get = get_route != ROUTE_OTHER;
     bool post = route_of("POST", url, id, sizeof id) != ROUTE_OTHER;
+    if (get && strcmp(rq->method, "OPTIONS") == 0) {
+        return preflight(rq, get_route);
+    }
     const char *allow = get && post ? "GET, POST" : get ? "GET" : post ? "POST" : NULL;
     if (allow == NULL) {
         return hush__reply_error(rq, 404, "not_found", "no such route");
@@ -359,7 +391,8 @@ static enum MHD_Result request_begins(hush__req *rq, const char *url, const char
     rq->method = strcmp(method, "GET") == 0    ? "GET"
                  : strcmp(method, "POST") == 0 ? "POST"
                  : strcmp(method, "HEAD") == 0 ? "HEAD"
-                                               : "OTHER";
+                 : strcmp(method, "OPTIONS") == 0 ? "OPTIONS"
+                                                  : "OTHER";
     rq->route = route_of(method, url, rq->id, sizeof rq->id);
     hush__buf_init(&rq->body, rq->h->cfg.max_body_bytes);
     if (rq->bad_uri) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "api.h"
+#include "negotiate.h"
 
 /* The one table: what each failure code is over HTTP. */
 static const struct {
@@ -69,15 +70,56 @@ char *hush__error_json(const char *code, const char *message, size_t *len)
     return s;
 }
 
-enum MHD_Result hush__reply(hush__req *rq, int status, char *body, size_t len,
-                            const char *content_type, const char *hname,
-                            const char *hvalue)
+/* The CORS headers of an answer to a page of another origin: only for the
+ * routes anyone may GET, only for an Origin of --cors-origin. */
+static void add_cors(hush__req *rq, struct MHD_Response *resp)
+{
+    const char *allowed = rq->h->cfg.cors_origin;
+    if (allowed[0] == '\0' || !hush__route_public_get(rq)) {
+        return;
+    }
+    const char *origin = hush__header(rq, "Origin");
+    if (!hush__origin_allowed(allowed, origin)) {
+        return;
+    }
+    bool any = strcmp(allowed, "*") == 0;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", any ? "*" : origin);
+    if (!any) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
+    }
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "ETag, Hush-Signature");
+}
+
+/* Queues resp (consumed) with its type, extra headers and CORS. */
+static enum MHD_Result queue(hush__req *rq, int status, struct MHD_Response *resp,
+                             size_t len, const char *content_type,
+                             const hush__header_kv *headers, size_t n_headers)
+{
+    if (content_type != NULL) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    }
+    for (size_t i = 0; i < n_headers; i++) {
+        if (headers[i].name != NULL && headers[i].value != NULL) {
+            MHD_add_response_header(resp, headers[i].name, headers[i].value);
+        }
+    }
+    add_cors(rq, resp);
+    rq->status = status;
+    rq->bytes = len;
+    enum MHD_Result r = MHD_queue_response(rq->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+enum MHD_Result hush__reply_headers(hush__req *rq, int status, char *body, size_t len,
+                                    const char *content_type,
+                                    const hush__header_kv *headers, size_t n_headers)
 {
     if (body == NULL) {
         status = 500;
         body = hush__error_json("internal", "out of memory", &len);
         content_type = "application/json";
-        hname = NULL;
+        n_headers = 0;
     }
     struct MHD_Response *resp =
         body != NULL
@@ -87,15 +129,27 @@ enum MHD_Result hush__reply(hush__req *rq, int status, char *body, size_t len,
         hush_free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    if (hname != NULL) {
-        MHD_add_response_header(resp, hname, hvalue);
+    return queue(rq, status, resp, len, content_type, headers, n_headers);
+}
+
+enum MHD_Result hush__reply_static(hush__req *rq, int status, const void *data,
+                                   size_t len, const char *content_type,
+                                   const hush__header_kv *headers, size_t n_headers)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        return MHD_NO;
     }
-    rq->status = status;
-    rq->bytes = len;
-    enum MHD_Result r = MHD_queue_response(rq->conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    return r;
+    return queue(rq, status, resp, len, content_type, headers, n_headers);
+}
+
+enum MHD_Result hush__reply(hush__req *rq, int status, char *body, size_t len,
+                            const char *content_type, const char *hname,
+                            const char *hvalue)
+{
+    hush__header_kv h = {hname, hvalue};
+    return hush__reply_headers(rq, status, body, len, content_type, &h, hname != NULL);
 }
 
 enum MHD_Result hush__reply_error(hush__req *rq, int status, const char *code,

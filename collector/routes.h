@@ -13,6 +13,8 @@
  *   ROUTE_ADMIN     the admin bearer token (401)
  *   ROUTE_CAMPAIGN  {id} names a campaign (404 unknown_campaign)
  *   ROUTE_MODEL     {id} names a model task (404 unknown_model)
+ *                   (without either flag {id} is only a path segment:
+ *                   /ui/{id} is a file of the dashboard)
  *   ROUTE_JSON      Content-Type: application/json (415)
  *   ROUTE_JSON_OPT  the same, only when there is a body
  *   ROUTE_OBJECT    the body parsed as a JSON object (400 malformed);
@@ -30,6 +32,11 @@
 
 /* X(name, method, path, flags, admin_what) */
 #define HUSH__ROUTES(X)                                                                  \
+    X(root, GET, "/", 0, NULL)                                                           \
+    X(ui_root, GET, "/ui", 0, NULL)                                                      \
+    X(ui_index, GET, "/ui/", 0, NULL)                                                    \
+    X(ui_asset, GET, "/ui/{id}", 0, NULL)                                                \
+    X(openapi, GET, "/openapi.yaml", 0, NULL)                                            \
     X(healthz, GET, "/healthz", 0, NULL)                                                 \
     X(readyz, GET, "/readyz", 0, NULL)                                                   \
     X(metrics, GET, "/metrics", 0, NULL)                                                 \

@@ -66,6 +66,7 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
         return hush_err_set(err, HUSH_ENOMEM, "out of memory");
     }
     h->cfg = *cfg;
+    h->boot_id = randombytes_random();
     /* writers first: a round close must not wait behind a stream of
      * readers (the writer thread reads under it for every commit) */
     pthread_rwlockattr_t rwa;

@@ -51,6 +51,11 @@ typedef struct hush_collector_config {
     unsigned max_batches_per_commit; /* default 4096 */
     bool estimates_admin_only;       /* default false: estimates are public */
     bool demo;                       /* create a demo campaign if none exists */
+    bool ui_off;                     /* --ui off: no dashboard at /ui/ (default on) */
+    /* origins other dashboards may read the public GET routes from
+     * (Access-Control-Allow-Origin): comma-separated "scheme://host[:port]",
+     * or "*"; "" (the default) allows none */
+    char cors_origin[512];
     /* refinement: an external generator command (run with /bin/sh -c; ""
      * = none, only the built-in generator), its time limit and output cap,
      * and a public corpus (JSON lines {"text": ...} or plain lines) the

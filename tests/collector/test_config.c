@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "hush_collector.h"
@@ -63,4 +64,32 @@ Test(config, errors_name_the_setting)
     cr_assert_eq(hush_collector_config_args(&c, 2, h, &help, NULL), 0);
     cr_assert(help);
     cr_assert(strstr(hush_collector_usage(), "--store") != NULL);
+}
+
+Test(config, ui_and_cors_origins)
+{
+    hush_collector_config c;
+    hush_collector_config_defaults(&c);
+    cr_assert(!c.ui_off, "the dashboard is on by default");
+    cr_assert_str_eq(c.cors_origin, "", "no other origin by default");
+    hush_err err = {0};
+    cr_assert_eq(hush_collector_config_set(&c, "ui", "off", &err), 0, "%s", err.msg);
+    cr_assert(c.ui_off);
+    cr_assert_neq(hush_collector_config_set(&c, "ui", "no", &err), 0);
+    cr_assert(c.ui_off, "a refused value changes nothing");
+    hush_err_clear(&err);
+    cr_assert_eq(hush_collector_config_set(&c, "cors-origin",
+                                           "https://dash.example:8443, http://localhost:3000",
+                                           &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(hush_collector_config_set(&c, "cors-origin", "*", &err), 0);
+    const char *bad[] = {"dash.example", "https://", "https://a.example/path",
+                         "ftp://a.example", "https://u@a.example", "https://a.example, x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        hush_err_clear(&err);
+        cr_assert_neq(hush_collector_config_set(&c, "cors-origin", bad[i], &err), 0, "%s",
+                      bad[i]);
+        cr_assert(strstr(err.msg, "cors-origin") != NULL, "%s", err.msg);
+        cr_assert_str_eq(c.cors_origin, "*", "a refused list changes nothing");
+    }
 }

@@ -43,13 +43,23 @@ Test(ingest, a_batch_is_counted_once)
     cr_assert_eq(c->batches_rejected[REJECT_DUPLICATE], 1);
     char *body = NULL;
     size_t len = 0;
-    cr_assert_eq(hush__estimates(fixture_h, c, 0, 0, &body, &len, &f), 0, "%s",
+    hush__est_state st, now;
+    cr_assert_eq(hush__estimates(fixture_h, c, 0, 0, &body, &len, &st, &f), 0, "%s",
                  f.err.msg);
     json_t *doc = fixture_json(body);
     cr_assert_eq(json_integer_value(json_object_get(doc, "n_reports")), 3);
     cr_assert_eq(json_array_size(json_object_get(doc, "items")), 3);
     json_decref(doc);
     hush_free(body);
+    /* the state the ETag names: unchanged by a duplicate, moved by a batch */
+    hush__estimates_state(fixture_h, c, 0, &now);
+    cr_assert(now.round == 1 && st.round == 1 && now.version == st.version);
+    batch(b, sizeof b, "p", 1, 2, "[1]");
+    cr_assert_eq(fixture_post(fixture_h, b, &dup, &f), 200, "%s", f.err.msg);
+    hush__estimates_state(fixture_h, c, 0, &now);
+    cr_assert_neq(now.version, st.version, "a counted batch changes the version");
+    hush__estimates_state(fixture_h, c, 2, &now);
+    cr_assert_eq(now.round, 0, "a round not open yet has no state");
 }
 
 Test(ingest, refusals_are_named_and_counted)
@@ -87,10 +97,11 @@ Test(ingest, estimates_of_rounds_that_do_not_exist_and_tops_too_large)
     char *body = NULL;
     size_t len = 0;
     hush__fail f = {0};
-    cr_assert_eq(hush__estimates(fixture_h, c, 5, 0, &body, &len, &f), HUSH_ENOTFOUND);
+    hush__est_state st;
+    cr_assert_eq(hush__estimates(fixture_h, c, 5, 0, &body, &len, &st, &f), HUSH_ENOTFOUND);
     cr_assert_str_eq(f.reason, "unknown_round");
     f = (hush__fail){0};
-    cr_assert_eq(hush__estimates(fixture_h, c, 0, 4, &body, &len, &f), HUSH_EINVAL);
+    cr_assert_eq(hush__estimates(fixture_h, c, 0, 4, &body, &len, &st, &f), HUSH_EINVAL);
     cr_assert_str_eq(f.reason, "invalid_top");
     cr_assert_null(body);
 }
