@@ -46,7 +46,7 @@ enum hush__reject {
     REJECT_COUNT
 };
 
-#define HUSH__N_STATUS 16
+#define HUSH__N_STATUS 20
 #define HUSH__COMMIT_BUCKETS 12
 #define HUSH__BATCH_BUCKETS 14
 

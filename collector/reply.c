@@ -84,8 +84,15 @@ static void add_cors(hush__req *rq, struct MHD_Response *resp)
     }
     bool any = strcmp(allowed, "*") == 0;
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", any ? "*" : origin);
-    if (!any) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
+    if (!any) { /* one Vary that names every header the answer depends on */
+        const char *vary = MHD_get_response_header(resp, MHD_HTTP_HEADER_VARY);
+        char both[128];
+        snprintf(both, sizeof both, "%s%sOrigin", vary != NULL ? vary : "",
+                 vary != NULL ? ", " : "");
+        if (vary != NULL) {
+            MHD_del_response_header(resp, MHD_HTTP_HEADER_VARY, vary);
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, both);
     }
     MHD_add_response_header(resp, "Access-Control-Expose-Headers", "ETag, Hush-Signature");
 }
