@@ -943,36 +943,6 @@ out:
     return rc;
 }
 
-/* ---- the demo campaign ---- */
-
-int hush__demo_campaign(hush_collector *h, hush_err *err)
-{
-    pthread_rwlock_rdlock(&h->campaigns_lock);
-    size_t n = h->n_campaigns;
-    pthread_rwlock_unlock(&h->campaigns_lock);
-    if (n > 0) {
-        return 0;
-    }
-    static const char demo[] =
-        "{\"id\":\"demo-emoji\",\"name\":\"Favourite emoji (demo)\",\"kind\":\"poll\","
-        "\"candidates\":[\"face with tears of joy\",\"red heart\",\"thumbs up\","
-        "\"loudly crying face\",\"folded hands\",\"fire\",\"sparkles\",\"party popper\","
-        "\"thinking face\",\"rocket\",\"pizza\",\"rainbow\"],"
-        "\"epsilon\":4,\"mechanism\":\"auto\","
-        "\"budget\":{\"reports_per_device_per_day\":1,\"epsilon_per_device_per_day\":4},"
-        "\"min_reports\":10}";
-    json_t *req = json_loads(demo, 0, NULL), *out = NULL;
-    hush__fail f = {0};
-    int rc = req != NULL ? hush__campaign_create(h, req, &out, &f)
-                         : hush__fail_set(&f, HUSH_ENOMEM, "internal", "out of memory");
-    json_decref(req);
-    json_decref(out);
-    if (rc != 0) {
-        return hush_err_set(err, HUSH_EIO, "demo campaign: %s", f.err.msg);
-    }
-    return 0;
-}
-
 static char *sign_b64(const hush_collector *h, const char *body, size_t len)
 {
     uint8_t sig[crypto_sign_BYTES];

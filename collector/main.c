@@ -58,6 +58,8 @@ static void print_tour(const hush_collector_config *cfg, unsigned port)
 {
     const char *l = cfg->listen;
     fprintf(stderr,
+            "\nOpen the dashboard: http://%s:%u/ui/\n"
+            "demo-emoji holds 20,000 reports from simulated devices.\n"
             "\nTry it:\n"
             "  curl -s http://%s:%u/healthz\n"
             "  curl -s http://%s:%u/v1/campaigns\n"
@@ -76,7 +78,7 @@ static void print_tour(const hush_collector_config *cfg, unsigned port)
             "http://%s:%u/v1/campaigns\n"
             "  curl -s http://%s:%u/metrics | head\n\n"
             "Ctrl-C stops the collector (gracefully).\n",
-            l, port, l, port, l, port, l, port, l, port, l, port, cfg->admin_token_file,
+            l, port, l, port, l, port, l, port, l, port, l, port, l, port, cfg->admin_token_file,
             l, port, l, port);
 }
 

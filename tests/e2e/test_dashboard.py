@@ -308,6 +308,31 @@ def the_api_description_and_the_pages_are_served_from_the_binary():
         h.cleanup()
 
 
+@SUITE.test
+def the_demo_has_reports_to_show():
+    h = hushd("--demo")
+    try:
+        s, est, _ = h.json("GET", "/v1/campaigns/demo-emoji/estimates")
+        expect(s == 200 and est["n_reports"] == 20000 and not est["withheld"], "demo %s" % s)
+        # the simulated favourites are Zipf(1.1) over 12: each estimate within
+        # 4.5 standard errors of its share (12 checks; a false alarm ~1e-4)
+        z = sum((i + 1) ** -1.1 for i in range(12))
+        for it in est["items"]:
+            k = int(it["candidate_id"][1:])
+            truth = 20000 * (k + 1) ** -1.1 / z
+            expect(abs(it["estimate"] - truth) <= 4.5 * it["std_error"],
+                   "%s: %.0f vs %.0f (se %.1f)" % (it["candidate_id"], it["estimate"], truth,
+                                                   it["std_error"]))
+        expect("simulated devices" in h.stderr(), "the log says the reports are made up")
+        h.stop()
+        h.start()  # --demo again: nothing new
+        s, est2, _ = h.json("GET", "/v1/campaigns/demo-emoji/estimates")
+        s, lst, _ = h.json("GET", "/v1/campaigns")
+        expect(est2["n_reports"] == 20000 and len(lst["campaigns"]) == 1, "idempotent")
+    finally:
+        h.cleanup()
+
+
 # ---- the browser ----
 
 def browser_tools():
@@ -463,6 +488,7 @@ def main():
     estimates_etags_change_only_with_the_aggregate()
     cors_is_off_unless_an_origin_is_listed()
     the_api_description_and_the_pages_are_served_from_the_binary()
+    the_demo_has_reports_to_show()
     the_dashboard_shows_what_the_api_answers()
     SUITE.finish()
 
