@@ -348,6 +348,7 @@ bench: $(BENCHES) $(BUILD)/bin/hushd $(BUILD)/bin/hush-sim
 	@$(BUILD)/bench/device --word-vectors data/glove-sif-50k.hsif
 	@/usr/bin/python3 bench/ingest/run.py --hushd $(BUILD)/bin/hushd
 	@/usr/bin/python3 bench/ingest/scale.py --hushd $(BUILD)/bin/hushd
+	@/usr/bin/python3 bench/ui/run.py --hushd $(BUILD)/bin/hushd
 	@bench/refine/run $(BUILD)
 	@bench/fl/run $(BUILD)
 	@bench/fl/personal $(BUILD)

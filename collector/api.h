@@ -79,8 +79,6 @@ enum MHD_Result hush__reply_outcome(hush__req *rq, int rc, int status, json_t *d
 const char *hush__query(hush__req *rq, const char *name);
 /* A request header's value, or NULL. */
 const char *hush__header(hush__req *rq, const char *name);
-/* Whether the request's route is one anyone may GET (what CORS opens). */
-bool hush__route_public_get(const hush__req *rq);
 /* Whether the request carries the admin bearer token. */
 bool hush__req_admin(hush__req *rq);
 

@@ -88,7 +88,8 @@ enum MHD_Result hush__api_estimates(hush__req *rq)
         return hush__reply_error(rq, 400, "invalid_top", err.msg);
     }
     enum hush__format fmt;
-    if (!hush__choose_format(hush__query(rq, "format"), hush__header(rq, "Accept"), &fmt)) {
+    if (!hush__choose_format(hush__query(rq, "format"), hush__header(rq, "Accept"),
+                             &fmt)) {
         return hush__reply_error(rq, 400, "invalid_format", "format must be json or csv");
     }
     /* the ETag names the aggregate's state, so a poll that finds it
@@ -115,8 +116,8 @@ enum MHD_Result hush__api_estimates(hush__req *rq)
     if (fmt == HUSH__FORMAT_JSON) {
         return hush__reply_headers(rq, 200, body, len, "application/json", hs, nh);
     }
-    static const char *const leads[] = {"campaign", "round", "n_reports", "epsilon",
-                                        "mechanism", NULL};
+    static const char *const leads[] = {"campaign", "round",     "n_reports",
+                                        "epsilon",  "mechanism", NULL};
     json_t *doc = hush__json_loadb(body, len, 0, NULL, NULL);
     hush_free(body);
     hs[3].value = json_is_true(json_object_get(doc, "withheld"))
@@ -130,8 +131,8 @@ enum MHD_Result hush__api_estimates(hush__req *rq)
 
 /* A JSON body (consumed) as it is, or as CSV: the table under `rows`. */
 static enum MHD_Result reply_table(hush__req *rq, enum hush__format fmt, char *body,
-                                   size_t len, const char *rows,
-                                   const char *const *leads, const char *const *whole)
+                                   size_t len, const char *rows, const char *const *leads,
+                                   const char *const *whole)
 {
     if (fmt == HUSH__FORMAT_JSON || body == NULL) {
         return hush__reply(rq, 200, body, len, "application/json", NULL, NULL);
@@ -146,7 +147,8 @@ static enum MHD_Result reply_table(hush__req *rq, enum hush__format fmt, char *b
 enum MHD_Result hush__api_rounds_list(hush__req *rq)
 {
     enum hush__format fmt;
-    if (!hush__choose_format(hush__query(rq, "format"), hush__header(rq, "Accept"), &fmt)) {
+    if (!hush__choose_format(hush__query(rq, "format"), hush__header(rq, "Accept"),
+                             &fmt)) {
         return hush__reply_error(rq, 400, "invalid_format", "format must be json or csv");
     }
     char *body = NULL;
@@ -155,7 +157,8 @@ enum MHD_Result hush__api_rounds_list(hush__req *rq)
     if (hush__rounds_json(rq->h, rq->campaign, &body, &len, &f) != 0) {
         return hush__reply_fail(rq, &f);
     }
-    static const char *const leads[] = {"campaign", NULL}, *const whole[] = {"lineage", NULL};
+    static const char *const leads[] = {"campaign", NULL}, *const whole[] = {"lineage",
+                                                                             NULL};
     return reply_table(rq, fmt, body, len, "rounds", leads, whole);
 }
 

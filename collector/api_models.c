@@ -51,7 +51,8 @@ enum MHD_Result hush__api_model_privacy(hush__req *rq)
 enum MHD_Result hush__api_model_rounds(hush__req *rq)
 {
     enum hush__format fmt;
-    if (!hush__choose_format(hush__query(rq, "format"), hush__header(rq, "Accept"), &fmt)) {
+    if (!hush__choose_format(hush__query(rq, "format"), hush__header(rq, "Accept"),
+                             &fmt)) {
         return hush__reply_error(rq, 400, "invalid_format", "format must be json or csv");
     }
     json_t *out = NULL;

@@ -13,8 +13,8 @@
 #include "assets.h"
 #include "negotiate.h"
 
-#define CSP                                                                              \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "   \
+#define CSP                                                                           \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 const hush__asset *hush__asset_find(const char *name)
@@ -92,13 +92,15 @@ enum MHD_Result hush__api_ui_asset(hush__req *rq)
     char name[sizeof rq->id + 4];
     snprintf(name, sizeof name, "ui/%s", rq->id);
     const hush__asset *a = hush__asset_find(name);
-    return a != NULL ? serve(rq, a)
-                     : hush__reply_error(rq, 404, "not_found", "no such file in the dashboard");
+    return a != NULL
+               ? serve(rq, a)
+               : hush__reply_error(rq, 404, "not_found", "no such file in the dashboard");
 }
 
 enum MHD_Result hush__api_openapi(hush__req *rq)
 {
     const hush__asset *a = hush__asset_find("openapi.yaml");
-    return a != NULL ? serve(rq, a)
-                     : hush__reply_error(rq, 404, "not_found", "no API description built in");
+    return a != NULL
+               ? serve(rq, a)
+               : hush__reply_error(rq, 404, "not_found", "no API description built in");
 }

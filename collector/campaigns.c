@@ -108,12 +108,13 @@ char *hush__campaigns_list_json(hush_collector *h, bool all, int64_t now,
             ended ? "ended" : "active");
         if (o != NULL) { /* what a device is charged, and when estimates show */
             json_object_set_new(o, "epsilon", json_real(p->params.epsilon));
-            json_object_set_new(
-                o, "budget",
-                json_pack("{s:I, s:f}", "reports_per_device_per_day",
-                          (json_int_t)p->reports_per_device_per_day,
-                          "epsilon_per_device_per_day", p->epsilon_per_device_per_day));
-            json_object_set_new(o, "min_reports", json_integer((json_int_t)p->min_reports));
+            json_object_set_new(o, "budget",
+                                json_pack("{s:I, s:f}", "reports_per_device_per_day",
+                                          (json_int_t)p->reports_per_device_per_day,
+                                          "epsilon_per_device_per_day",
+                                          p->epsilon_per_device_per_day));
+            json_object_set_new(o, "min_reports",
+                                json_integer((json_int_t)p->min_reports));
         }
         int64_t ended_at = __atomic_load_n(&c->ended_at, __ATOMIC_ACQUIRE);
         if (o != NULL && c->ends_at != 0) {

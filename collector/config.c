@@ -87,7 +87,8 @@ const char *hush_collector_usage(void)
            "  --demo                      create a demo campaign (with simulated\n"
            "                              reports) if there is none\n"
            "  --ui on|off                 the read-only dashboard at /ui/ (default on)\n"
-           "  --cors-origin LIST          origins (scheme://host[:port], comma-separated,\n"
+           "  --cors-origin LIST          origins (scheme://host[:port], "
+           "comma-separated,\n"
            "                              or *) whose pages may read the public GET\n"
            "                              routes (default: none)\n"
            "  --generator-cmd CMD         external generator for refinement rounds\n"
@@ -197,18 +198,19 @@ static int set_cors(hush_collector_config *c, const char *value, hush_err *err)
             break;
         }
         bool any = n == 1 && *p == '*';
-        size_t scheme = strncmp(p, "https://", 8) == 0 ? 8
+        size_t scheme = strncmp(p, "https://", 8) == 0  ? 8
                         : strncmp(p, "http://", 7) == 0 ? 7
-                                                         : 0;
+                                                        : 0;
         bool clean = scheme > 0 && n > scheme;
         for (size_t i = scheme; clean && i < n; i++) {
             clean = strchr("/@?#\\", p[i]) == NULL;
         }
         if (!any && !clean) {
-            return hush_err_set(err, HUSH_EINVAL,
-                                "cors-origin must be * or origins like "
-                                "https://dash.example:8443, comma-separated (got \"%.*s\")",
-                                (int)n, p);
+            return hush_err_set(
+                err, HUSH_EINVAL,
+                "cors-origin must be * or origins like "
+                "https://dash.example:8443, comma-separated (got \"%.*s\")",
+                (int)n, p);
         }
         p += n;
     }

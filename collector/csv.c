@@ -16,7 +16,7 @@
 struct column {
     char name[160];
     const char *key, *sub;
-    int end;  /* -1, or 0 (low), 1 (high) */
+    int end;   /* -1, or 0 (low), 1 (high) */
     bool lead; /* a field of the document, not of a row */
 };
 

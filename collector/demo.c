@@ -100,13 +100,14 @@ static int simulate(hush_collector *h, hush__campaign *c, hush_err *err)
     }
     for (unsigned b = 0; rc == 0 && b < DEMO_DEVICES / DEMO_BATCH; b++) {
         for (unsigned k = 0; rc == 0 && k < DEMO_BATCH; k++) {
-            rc = hush_ldp_encode(m, zipf(rng, cdf, d), rng, reports + k * size, size, err);
+            rc =
+                hush_ldp_encode(m, zipf(rng, cdf, d), rng, reports + k * size, size, err);
         }
         uint8_t id[HUSH_BATCH_ID_BYTES];
         randombytes_buf(id, sizeof id);
-        json_t *doc = rc == 0 ? hush_batch_build(m, c->id, c->cur->round, id, reports,
-                                                 DEMO_BATCH)
-                              : NULL;
+        json_t *doc =
+            rc == 0 ? hush_batch_build(m, c->id, c->cur->round, id, reports, DEMO_BATCH)
+                    : NULL;
         if (rc == 0) {
             rc = doc != NULL ? post(h, doc, err)
                              : hush_err_set(err, HUSH_ENOMEM, "out of memory");
@@ -146,7 +147,8 @@ int hush__demo_campaign(hush_collector *h, hush_err *err)
     }
     hush__campaign *c = hush__campaign_find(h, "demo-emoji");
     if (c == NULL || (rc = simulate(h, c, err)) != 0) {
-        return c == NULL ? hush_err_set(err, HUSH_EINTERNAL, "demo campaign vanished") : rc;
+        return c == NULL ? hush_err_set(err, HUSH_EINTERNAL, "demo campaign vanished")
+                         : rc;
     }
     hush__log(h, "info",
               "demo: %u simulated devices reported to demo-emoji (seeded, made up: no "

@@ -193,7 +193,7 @@ struct hush__http; /* the HTTP server's own state (http.c) */
 struct hush_collector {
     hush_collector_config cfg;
     struct hush__http *http;
-    uint16_t port; /* the port bound (--port 0 picks one) */
+    uint16_t port;    /* the port bound (--port 0 picks one) */
     uint32_t boot_id; /* random per start: in ETags, whose versions restart */
 
     hush__store *store;

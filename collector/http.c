@@ -250,21 +250,13 @@ static enum hush__route route_of(const char *method, const char *url, char *id,
     return ROUTE_OTHER;
 }
 
-bool hush__route_public_get(const hush__req *rq)
-{
-    pthread_once(&patterns_once, patterns_init);
-    return rq->route < ROUTE_OTHER && !patterns[rq->route].post &&
-           (routes[rq->route].flags & ROUTE_ADMIN) == 0;
-}
-
 /* OPTIONS on a path anyone may GET: 204 with Allow, and for an Origin of
  * --cors-origin the CORS preflight answer (GET and HEAD, with the two
  * request headers a dashboard sends; no credentials). */
 static enum MHD_Result preflight(hush__req *rq, enum hush__route get)
 {
     const char *allowed = rq->h->cfg.cors_origin, *origin = hush__header(rq, "Origin");
-    bool cors = (routes[get].flags & ROUTE_ADMIN) == 0 &&
-                hush__origin_allowed(allowed, origin);
+    bool cors = hush__route_public_get(get) && hush__origin_allowed(allowed, origin);
     bool any = strcmp(allowed, "*") == 0;
     hush__header_kv hs[] = {
         {MHD_HTTP_HEADER_ALLOW, "GET, HEAD, OPTIONS"},
@@ -388,9 +380,9 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
 static enum MHD_Result request_begins(hush__req *rq, const char *url, const char *method)
 {
     rq->started = true;
-    rq->method = strcmp(method, "GET") == 0    ? "GET"
-                 : strcmp(method, "POST") == 0 ? "POST"
-                 : strcmp(method, "HEAD") == 0 ? "HEAD"
+    rq->method = strcmp(method, "GET") == 0       ? "GET"
+                 : strcmp(method, "POST") == 0    ? "POST"
+                 : strcmp(method, "HEAD") == 0    ? "HEAD"
                  : strcmp(method, "OPTIONS") == 0 ? "OPTIONS"
                                                   : "OTHER";
     rq->route = route_of(method, url, rq->id, sizeof rq->id);

@@ -78,8 +78,8 @@ static void print_tour(const hush_collector_config *cfg, unsigned port)
             "http://%s:%u/v1/campaigns\n"
             "  curl -s http://%s:%u/metrics | head\n\n"
             "Ctrl-C stops the collector (gracefully).\n",
-            l, port, l, port, l, port, l, port, l, port, l, port, l, port, cfg->admin_token_file,
-            l, port, l, port);
+            l, port, l, port, l, port, l, port, l, port, l, port, l, port,
+            cfg->admin_token_file, l, port, l, port);
 }
 
 /* Serves until SIGTERM or SIGINT; SIGHUP reloads. */

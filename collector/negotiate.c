@@ -106,7 +106,10 @@ static int accept_q(const char *accept, const char *type, const char *sub)
     while (next_element(&p, &s, &e)) {
         const char *ve;
         int q = element_q(s, e, &ve);
-        int rank = equals(s, ve, full) ? 2 : equals(s, ve, family) ? 1 : equals(s, ve, "*/*") ? 0 : -1;
+        int rank = equals(s, ve, full)     ? 2
+                   : equals(s, ve, family) ? 1
+                   : equals(s, ve, "*/*")  ? 0
+                                           : -1;
         if (q >= 0 && rank > best_rank) {
             best_rank = rank;
             best_q = q;
@@ -128,8 +131,8 @@ bool hush__choose_format(const char *format_arg, const char *accept,
         }
         return true;
     }
-    *out = accept != NULL &&
-                   accept_q(accept, "text", "csv") > accept_q(accept, "application", "json")
+    *out = accept != NULL && accept_q(accept, "text", "csv") >
+                                 accept_q(accept, "application", "json")
                ? HUSH__FORMAT_CSV
                : HUSH__FORMAT_JSON;
     return true;
@@ -182,8 +185,8 @@ bool hush__origin_allowed(const char *allowed, const char *origin)
     }
     const char *p = allowed, *s, *e;
     while (next_element(&p, &s, &e)) {
-        if ((e - s == 1 && *s == '*') ||
-            ((size_t)(e - s) == strlen(origin) && memcmp(s, origin, (size_t)(e - s)) == 0)) {
+        if ((e - s == 1 && *s == '*') || ((size_t)(e - s) == strlen(origin) &&
+                                          memcmp(s, origin, (size_t)(e - s)) == 0)) {
             return true;
         }
     }

@@ -17,8 +17,8 @@ enum hush__format { HUSH__FORMAT_JSON, HUSH__FORMAT_CSV };
 /* The format of a document that has a CSV form: ?format= (json or csv)
  * when given, else CSV when Accept prefers text/csv to application/json
  * (by q-value; of the ranges that match a type, the most specific one
- * counts: the full type, then its family, then any), else JSON.  Returns false for a ?format= value it does not
- * know (the caller answers 400). */
+ * counts: the full type, then its family, then any), else JSON.  Returns false for a
+ * ?format= value it does not know (the caller answers 400). */
 bool hush__choose_format(const char *format_arg, const char *accept,
                          enum hush__format *out);
 

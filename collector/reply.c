@@ -75,7 +75,7 @@ char *hush__error_json(const char *code, const char *message, size_t *len)
 static void add_cors(hush__req *rq, struct MHD_Response *resp)
 {
     const char *allowed = rq->h->cfg.cors_origin;
-    if (allowed[0] == '\0' || !hush__route_public_get(rq)) {
+    if (allowed[0] == '\0' || !hush__route_public_get(rq->route)) {
         return;
     }
     const char *origin = hush__header(rq, "Origin");
@@ -94,7 +94,8 @@ static void add_cors(hush__req *rq, struct MHD_Response *resp)
         }
         MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, both);
     }
-    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "ETag, Hush-Signature");
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                            "ETag, Hush-Signature");
 }
 
 /* Queues resp (consumed) with its type, extra headers and CORS. */
@@ -143,8 +144,8 @@ enum MHD_Result hush__reply_static(hush__req *rq, int status, const void *data,
                                    size_t len, const char *content_type,
                                    const hush__header_kv *headers, size_t n_headers)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, (void *)(uintptr_t)data, MHD_RESPMEM_PERSISTENT);
     if (resp == NULL) {
         return MHD_NO;
     }

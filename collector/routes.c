@@ -16,6 +16,21 @@ static const char *const route_methods[ROUTE_COUNT] = {
 #undef ROUTE_METHOD
         "any"};
 
+/* Which routes anyone may GET, from the table. */
+#define ROUTE_IS_GET 1
+#define ROUTE_IS_POST 0
+static const bool route_public_get[ROUTE_COUNT] = {
+#define ROUTE_PUBLIC(name, method, path, flags, what) \
+    ROUTE_IS_##method && ((flags)&ROUTE_ADMIN) == 0,
+    HUSH__ROUTES(ROUTE_PUBLIC)
+#undef ROUTE_PUBLIC
+        false};
+
+bool hush__route_public_get(enum hush__route r)
+{
+    return (int)r >= 0 && r < ROUTE_COUNT && route_public_get[r];
+}
+
 const char *hush__route_name(enum hush__route r)
 {
     return (int)r >= 0 && r < ROUTE_COUNT ? route_names[r] : "other";

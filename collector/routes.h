@@ -23,6 +23,8 @@
 #ifndef HUSH_COLLECTOR_ROUTES_H
 #define HUSH_COLLECTOR_ROUTES_H
 
+#include <stdbool.h>
+
 #define ROUTE_ADMIN 1u
 #define ROUTE_CAMPAIGN 2u
 #define ROUTE_MODEL 4u
@@ -80,5 +82,8 @@ enum hush__route {
  * the labels of hush_http_requests_total. */
 const char *hush__route_name(enum hush__route r);
 const char *hush__route_method(enum hush__route r);
+/* Whether anyone may GET the route: no admin token (what --cors-origin
+ * opens to other origins). */
+bool hush__route_public_get(enum hush__route r);
 
 #endif

@@ -78,13 +78,14 @@ Test(config, ui_and_cors_origins)
     cr_assert_neq(hush_collector_config_set(&c, "ui", "no", &err), 0);
     cr_assert(c.ui_off, "a refused value changes nothing");
     hush_err_clear(&err);
-    cr_assert_eq(hush_collector_config_set(&c, "cors-origin",
-                                           "https://dash.example:8443, http://localhost:3000",
-                                           &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(
+        hush_collector_config_set(
+            &c, "cors-origin", "https://dash.example:8443, http://localhost:3000", &err),
+        0, "%s", err.msg);
     cr_assert_eq(hush_collector_config_set(&c, "cors-origin", "*", &err), 0);
-    const char *bad[] = {"dash.example", "https://", "https://a.example/path",
-                         "ftp://a.example", "https://u@a.example", "https://a.example, x"};
+    const char *bad[] = {"dash.example",           "https://",
+                         "https://a.example/path", "ftp://a.example",
+                         "https://u@a.example",    "https://a.example, x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         hush_err_clear(&err);
         cr_assert_neq(hush_collector_config_set(&c, "cors-origin", bad[i], &err), 0, "%s",

@@ -98,7 +98,8 @@ Test(ingest, estimates_of_rounds_that_do_not_exist_and_tops_too_large)
     size_t len = 0;
     hush__fail f = {0};
     hush__est_state st;
-    cr_assert_eq(hush__estimates(fixture_h, c, 5, 0, &body, &len, &st, &f), HUSH_ENOTFOUND);
+    cr_assert_eq(hush__estimates(fixture_h, c, 5, 0, &body, &len, &st, &f),
+                 HUSH_ENOTFOUND);
     cr_assert_str_eq(f.reason, "unknown_round");
     f = (hush__fail){0};
     cr_assert_eq(hush__estimates(fixture_h, c, 0, 4, &body, &len, &st, &f), HUSH_EINVAL);

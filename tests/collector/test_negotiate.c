@@ -12,7 +12,7 @@
 
 static enum hush__format fmt_of(const char *arg, const char *accept)
 {
-    enum hush__format f = (enum hush__format)-1;
+    enum hush__format f = (enum hush__format) - 1;
     cr_assert(hush__choose_format(arg, accept, &f), "%s / %s", arg, accept);
     return f;
 }
@@ -36,8 +36,7 @@ Test(negotiate, format_from_the_query_then_accept)
     cr_assert_eq(fmt_of(NULL, "text/csv;q=0, text/*, */*;q=0.1"), HUSH__FORMAT_JSON);
     cr_assert_eq(fmt_of(NULL, "text/csv;q=0.001"), HUSH__FORMAT_CSV);
     /* a q that does not parse drops its element, nothing else */
-    cr_assert_eq(fmt_of(NULL, "text/csv;q=2, application/json;q=0.1"),
-                 HUSH__FORMAT_JSON);
+    cr_assert_eq(fmt_of(NULL, "text/csv;q=2, application/json;q=0.1"), HUSH__FORMAT_JSON);
     cr_assert_eq(fmt_of(NULL, "text/csv;q=0.5x"), HUSH__FORMAT_JSON);
     cr_assert_eq(fmt_of(NULL, "text/csv;q=1.000"), HUSH__FORMAT_CSV);
     cr_assert_eq(fmt_of(NULL, ",,, ;;, text/csv ;  q=0.7 ,"), HUSH__FORMAT_CSV);
@@ -106,15 +105,17 @@ Test(csv, the_columns_are_the_documents_own)
         "{\"id\":\"a\",\"estimate\":1.5,\"ci95\":[1,2.25],\"significant\":true},"
         "{\"id\":\"b\",\"estimate\":-3,\"ci95\":[-4,0],\"significant\":null,\"x\":7}]}",
         "items", leads, NULL);
-    cr_assert_str_eq(csv, "campaign,round,id,estimate,ci95_low,ci95_high,significant,x\r\n"
-                          "c,2,a,1.5,1,2.25,true,\r\n"
-                          "c,2,b,-3,-4,0,,7\r\n");
+    cr_assert_str_eq(csv,
+                     "campaign,round,id,estimate,ci95_low,ci95_high,significant,x\r\n"
+                     "c,2,a,1.5,1,2.25,true,\r\n"
+                     "c,2,b,-3,-4,0,,7\r\n");
     hush_free(csv);
 }
 
 Test(csv, objects_flatten_one_level_and_maps_stay_json)
 {
-    static const char *const leads[] = {"campaign", NULL}, *const whole[] = {"lineage", NULL};
+    static const char *const leads[] = {"campaign", NULL}, *const whole[] = {"lineage",
+                                                                             NULL};
     char *csv = csv_of("{\"campaign\":\"m\",\"rounds\":["
                        "{\"round\":1,\"metrics\":{\"fd\":0.5,\"deep\":{\"a\":1}},"
                        "\"lineage\":{\"r2-0\":\"c0\"}},"
@@ -129,9 +130,10 @@ Test(csv, objects_flatten_one_level_and_maps_stay_json)
 Test(csv, text_is_quoted_and_formulas_are_defused)
 {
     static const char *const leads[] = {NULL};
-    char *csv = csv_of("{\"items\":[{\"text\":\"a, \\\"b\\\"\\r\\nc\"},{\"text\":\"=1+1\"},"
-                       "{\"text\":\"-2\"},{\"text\":\"@x,y\"},{\"text\":\"<b>ok</b>\"}]}",
-                       "items", leads, NULL);
+    char *csv =
+        csv_of("{\"items\":[{\"text\":\"a, \\\"b\\\"\\r\\nc\"},{\"text\":\"=1+1\"},"
+               "{\"text\":\"-2\"},{\"text\":\"@x,y\"},{\"text\":\"<b>ok</b>\"}]}",
+               "items", leads, NULL);
     cr_assert_str_eq(csv, "text\r\n"
                           "\"a, \"\"b\"\"\r\nc\"\r\n"
                           "'=1+1\r\n"

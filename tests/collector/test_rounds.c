@@ -102,7 +102,8 @@ Test(rounds, a_close_keeps_the_voted_sample_and_opens_the_next_round)
     char *frozen = NULL;
     hush__est_state st;
     cr_assert_eq(hush__estimates(fixture_h, c, 1, 0, &frozen, &len, &st, &f), 0);
-    cr_assert(st.round == 1 && st.version == HUSH__EST_FROZEN, "a closed round is frozen");
+    cr_assert(st.round == 1 && st.version == HUSH__EST_FROZEN,
+              "a closed round is frozen");
     hush_free(frozen);
 }
 

@@ -24,8 +24,8 @@ static void check_csv(const char *text, size_t len)
         json_decref(doc);
         return;
     }
-    static const char *const leads[] = {"campaign", "round", NULL},
-                             *const whole[] = {"lineage", NULL};
+    static const char *const leads[] = {"campaign", "round", NULL}, *const whole[] = {
+                                                                        "lineage", NULL};
     size_t out_len = 0;
     char *csv = hush__csv_table(doc, "rows", leads, whole, &out_len);
     if (csv == NULL) {
