@@ -76,6 +76,14 @@ enum MHD_Result hush__api_model_close(hush__req *rq)
     return hush__reply_outcome(rq, rc, 201, out, &f);
 }
 
+enum MHD_Result hush__api_model_metrics(hush__req *rq)
+{
+    json_t *out = NULL;
+    hush__fail f = {0};
+    int rc = hush__task_round_metrics(rq->h, rq->task, rq->doc, &out, &f);
+    return hush__reply_outcome(rq, rc, 200, out, &f);
+}
+
 /* Secure aggregation: GET answers the attempt's status, or with
  * ?session=S&index=I that device's stage document; POST takes a device's
  * stage document (its keys without a session; later ones with ?session=S

@@ -534,6 +534,10 @@ void hush__tasks_free(hush_collector *h);
 /* The stored model tasks restored, each with its open round's updates. */
 int hush__tasks_load(hush_collector *h, hush_err *err);
 /* GET /v1/models/{id}/rounds: {"model", "rounds": [...]} */
+/* POST /v1/models/{id}/metrics: an evaluator's figures of a closed round
+ * ({"round", "metrics"}; replaces earlier ones), stored with its history. */
+int hush__task_round_metrics(hush_collector *h, hush__task *t, const json_t *doc,
+                             json_t **out, hush__fail *f);
 int hush__task_rounds(hush_collector *h, hush__task *t, json_t **out, hush__fail *f);
 
 /* policy.c: the refinement policy. */

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 
 #include "domain.h"
+#include "hush_json.h"
 #include "models_secagg.h"
 
 #define TASK_FIELDS_MAX 32
@@ -1452,11 +1453,16 @@ static int replay_one(void *ctx, const void *update, size_t len, bool unclipped,
 /* One closed round of a task as its document, appended to the array. */
 static int model_round_row(void *ctx, const hush__model_round *row, hush_err *err)
 {
-    json_t *o = json_pack(
-        "{s:I, s:I, s:f, s:o, s:I, s:f}", "round", (json_int_t)row->round, "updates",
-        (json_int_t)row->updates, "clip_norm", row->clip, "epsilon",
-        isfinite(row->epsilon) ? json_real(row->epsilon) : json_null(), "closed_at",
-        (json_int_t)row->closed_at, "aggregate_ms", row->aggregate_ms);
+    json_t *metrics =
+        row->metrics != NULL
+            ? hush__json_loadb(row->metrics, strlen(row->metrics), 0, NULL, NULL)
+            : NULL;
+    json_t *o =
+        json_pack("{s:I, s:I, s:f, s:o, s:I, s:f, s:o}", "round", (json_int_t)row->round,
+                  "updates", (json_int_t)row->updates, "clip_norm", row->clip, "epsilon",
+                  isfinite(row->epsilon) ? json_real(row->epsilon) : json_null(),
+                  "closed_at", (json_int_t)row->closed_at, "aggregate_ms",
+                  row->aggregate_ms, "metrics", metrics != NULL ? metrics : json_null());
     return o != NULL && json_array_append_new(ctx, o) == 0
                ? 0
                : hush_err_set(err, HUSH_ENOMEM, "out of memory");
@@ -1475,6 +1481,52 @@ int hush__task_rounds(hush_collector *h, hush__task *t, json_t **out, hush__fail
                          f, &err, err.code == HUSH_ENOMEM ? "internal" : "unavailable");
     }
     *out = json_pack("{s:s, s:o}", "model", t->id, "rounds", arr);
+    return *out != NULL ? 0 : hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
+}
+
+#define MAX_MODEL_METRICS_BYTES 16384
+
+int hush__task_round_metrics(hush_collector *h, hush__task *t, const json_t *doc,
+                             json_t **out, hush__fail *f)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)doc, key, v)
+    {
+        if (strcmp(key, "round") != 0 && strcmp(key, "metrics") != 0) {
+            return hush__fail_set(f, HUSH_EINVAL, "invalid", "unknown field \"%s\"", key);
+        }
+    }
+    const json_t *round = json_object_get(doc, "round"),
+                 *metrics = json_object_get(doc, "metrics");
+    if (!json_is_integer(round) || json_integer_value(round) < 1 ||
+        json_integer_value(round) > UINT32_MAX) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_round",
+                              "\"round\" must be the number of a closed round");
+    }
+    char *text = json_is_object(metrics)
+                     ? hush_json_dumps(metrics, JSON_COMPACT | JSON_REAL_PRECISION(17))
+                     : NULL;
+    if (text == NULL || strlen(text) > MAX_MODEL_METRICS_BYTES) {
+        hush_free(text);
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_metrics",
+                              "\"metrics\" must be an object of at most %d bytes",
+                              MAX_MODEL_METRICS_BYTES);
+    }
+    uint32_t r = (uint32_t)json_integer_value(round);
+    hush_err err = {0};
+    int rc = h->store->ops->model_round_metrics(h->store, t->id, r, text, &err);
+    hush_free(text);
+    if (rc == HUSH_ENOTFOUND) {
+        return hush__fail_set(f, HUSH_ENOTFOUND, "unknown_round",
+                              "model %s has no closed round %u", t->id, r);
+    }
+    if (rc != 0) {
+        return hush__fail_from(f, &err,
+                               err.code == HUSH_ENOMEM ? "internal" : "unavailable");
+    }
+    *out = json_pack("{s:s, s:I, s:O}", "model", t->id, "round", (json_int_t)r, "metrics",
+                     metrics);
     return *out != NULL ? 0 : hush__fail_set(f, HUSH_ENOMEM, "internal", "out of memory");
 }
 

@@ -68,7 +68,10 @@
     X(model_secagg_post, POST, "/v1/models/{id}/secagg", ROUTE_MODEL | ROUTE_JSON, NULL) \
     X(model_rounds, GET, "/v1/models/{id}/rounds", ROUTE_MODEL, NULL)                    \
     X(model_close, POST, "/v1/models/{id}/rounds", ROUTE_ADMIN | ROUTE_MODEL,            \
-      "closing a model round")
+      "closing a model round")                                                           \
+    X(model_metrics, POST, "/v1/models/{id}/metrics",                                    \
+      ROUTE_ADMIN | ROUTE_MODEL | ROUTE_JSON | ROUTE_OBJECT,                             \
+      "recording a model round's metrics")
 
 enum hush__route {
 #define HUSH__ROUTE_ENUM(name, method, path, flags, what) ROUTE_##name,

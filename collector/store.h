@@ -139,11 +139,14 @@ typedef struct hush__task_row {
     size_t opt_n;
 } hush__task_row;
 
-/* What closing a model round records (epsilon NAN: no central privacy). */
+/* What closing a model round records (epsilon NAN: no central privacy),
+ * and what an evaluator later recorded of it (metrics: JSON text, or NULL;
+ * read only: saving a round never writes it). */
 typedef struct hush__model_round {
     uint32_t round, updates;
     double clip, epsilon, aggregate_ms;
     int64_t closed_at;
+    const char *metrics;
 } hush__model_round;
 
 /* A round of a campaign's history: its record once closed (the JSON texts
@@ -230,6 +233,10 @@ typedef struct hush__store_ops {
     /* a task's closed rounds, oldest first */
     int (*model_rounds_each)(hush__store *s, const char *id, hush__model_round_fn fn,
                              void *ctx, hush_err *err);
+    /* sets (replaces) a closed round's metrics (JSON text); HUSH_ENOTFOUND
+     * when the task has no such closed round */
+    int (*model_round_metrics)(hush__store *s, const char *id, uint32_t round,
+                               const char *metrics, hush_err *err);
 } hush__store_ops;
 
 /* Every implementation's object starts with this. */

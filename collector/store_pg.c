@@ -88,7 +88,9 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS campaign_ends("
     "  campaign TEXT PRIMARY KEY, ended_at BIGINT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS campaign_archives("
-    "  campaign TEXT PRIMARY KEY, archived_at BIGINT NOT NULL);";
+    "  campaign TEXT PRIMARY KEY, archived_at BIGINT NOT NULL);"
+    /* added since: an evaluator's figures of a closed model round */
+    "ALTER TABLE model_rounds ADD COLUMN IF NOT EXISTS metrics TEXT;";
 
 /* Version 2: rows carry their node; a node's checkpoint is its own; the rows
  * of a version-1 database (one node) become the migrating node's ($1). */
@@ -1491,8 +1493,8 @@ static int pg_model_rounds_each(hush__store *base, const char *id,
     PGresult *r = NULL;
     pthread_mutex_lock(&s->lock);
     int rc = run(s,
-                 "SELECT round, updates, clip, epsilon, closed_at, aggregate_ms FROM "
-                 "model_rounds WHERE model = $1 ORDER BY round",
+                 "SELECT round, updates, clip, epsilon, closed_at, aggregate_ms, metrics "
+                 "FROM model_rounds WHERE model = $1 ORDER BY round",
                  &p, &r, err, "cannot read model rounds");
     for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
         hush__model_round row = {
@@ -1501,13 +1503,34 @@ static int pg_model_rounds_each(hush__store *base, const char *id,
             .clip = strtod(PQgetvalue(r, i, 2), NULL),
             .epsilon = PQgetisnull(r, i, 3) ? NAN : strtod(PQgetvalue(r, i, 3), NULL),
             .closed_at = col_int(r, i, 4),
-            .aggregate_ms = strtod(PQgetvalue(r, i, 5), NULL)};
+            .aggregate_ms = strtod(PQgetvalue(r, i, 5), NULL),
+            .metrics = PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6)};
         rc = fn(ctx, &row, err);
     }
     PQclear(r);
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
+static int pg_model_round_metrics(hush__store *base, const char *id, uint32_t round,
+                                  const char *metrics, hush_err *err)
+{
+    pg *s = (pg *)base;
+    params p = {0};
+    p_text(&p, metrics);
+    p_text(&p, id);
+    p_int(&p, round);
+    PGresult *r = NULL;
+    int rc =
+        once(s, "UPDATE model_rounds SET metrics = $1 WHERE model = $2 AND round = $3",
+             &p, &r, err, "cannot record the metrics");
+    if (rc == 0 && strcmp(PQcmdTuples(r), "0") == 0) {
+        rc = hush_err_set(err, HUSH_ENOTFOUND, "model %s has no closed round %u", id,
+                          round);
+    }
+    PQclear(r);
+    return rc;
+}
+
 static const hush__store_ops pg_ops = {
     .kind = "postgres",
     .close = pg_close,
@@ -1531,4 +1554,5 @@ static const hush__store_ops pg_ops = {
     .task_update = pg_task_update,
     .task_updates_each = pg_task_updates_each,
     .model_rounds_each = pg_model_rounds_each,
+    .model_round_metrics = pg_model_round_metrics,
 };

@@ -59,10 +59,14 @@ static const char schema[] =
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');";
 
 /* Schema 2: what closing a round records (refinement). */
-static const char *const round_columns[] = {
-    "n_reports INTEGER", "kept INTEGER", "generated INTEGER",
-    "timings TEXT",      "metrics TEXT", "estimates TEXT",
-    "policy TEXT",       "lineage TEXT", NULL};
+/* Columns added since schema 1 (a store made before gets them at open). */
+static const struct {
+    const char *table, *column;
+} added_columns[] = {{"rounds", "n_reports INTEGER"},  {"rounds", "kept INTEGER"},
+                     {"rounds", "generated INTEGER"},  {"rounds", "timings TEXT"},
+                     {"rounds", "metrics TEXT"},       {"rounds", "estimates TEXT"},
+                     {"rounds", "policy TEXT"},        {"rounds", "lineage TEXT"},
+                     {"model_rounds", "metrics TEXT"}, {NULL, NULL}};
 
 typedef struct sq {
     hush__store base;
@@ -122,37 +126,51 @@ static void bind_text_or_null(sqlite3_stmt *st, int col, const char *text)
 
 /* ---- opening ---- */
 
-/* Adds the round columns a schema-1 store lacks, in one transaction. */
+/* Adds the columns an older store lacks, in one transaction. */
 static int migrate_body(sq *s, void *ctx, hush_err *err)
 {
     const bool *have = ctx;
-    for (size_t i = 0; round_columns[i] != NULL; i++) {
+    for (size_t i = 0; added_columns[i].table != NULL; i++) {
         char sql[128];
-        snprintf(sql, sizeof sql, "ALTER TABLE rounds ADD COLUMN %s", round_columns[i]);
+        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s", added_columns[i].table,
+                 added_columns[i].column);
         if (!have[i] && sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
             return db_error(s, err, "cannot migrate the schema");
         }
     }
-    return sqlite3_exec(s->db, "UPDATE meta SET value = '2' WHERE key = 'schema'", NULL,
+    return sqlite3_exec(s->db, "UPDATE meta SET value = '3' WHERE key = 'schema'", NULL,
                         NULL, NULL) == SQLITE_OK
                ? 0
                : db_error(s, err, "cannot migrate the schema");
 }
 
-static int migrate(sq *s, hush_err *err)
+/* Marks in have[] the added columns table already holds. */
+static int columns_of(sq *s, const char *table, bool *have, hush_err *err)
 {
     sqlite3_stmt *st = NULL;
-    bool have[16] = {false};
-    int rc = prep(s, "PRAGMA table_info(rounds)", &st, "cannot read the schema", err);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA table_info(%s)", table);
+    int rc = prep(s, sql, &st, "cannot read the schema", err);
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
         const char *col = (const char *)sqlite3_column_text(st, 1);
-        for (size_t i = 0; round_columns[i] != NULL; i++) {
-            size_t n = strcspn(round_columns[i], " ");
-            have[i] =
-                have[i] || (strlen(col) == n && strncmp(col, round_columns[i], n) == 0);
+        for (size_t i = 0; added_columns[i].table != NULL; i++) {
+            size_t n = strcspn(added_columns[i].column, " ");
+            have[i] = have[i] ||
+                      (strcmp(added_columns[i].table, table) == 0 && strlen(col) == n &&
+                       strncmp(col, added_columns[i].column, n) == 0);
         }
     }
     sqlite3_finalize(st);
+    return rc;
+}
+
+static int migrate(sq *s, hush_err *err)
+{
+    bool have[16] = {false};
+    int rc = columns_of(s, "rounds", have, err);
+    if (rc == 0) {
+        rc = columns_of(s, "model_rounds", have, err);
+    }
     return rc != 0 ? rc : in_tx(s, migrate_body, have, "cannot migrate the schema", err);
 }
 
@@ -1071,10 +1089,11 @@ static int sq_model_rounds_each(hush__store *base, const char *id,
     sq *s = (sq *)base;
     sqlite3_stmt *st;
     pthread_mutex_lock(&s->lock);
-    int rc = prep(s,
-                  "SELECT round, updates, clip, epsilon, closed_at, aggregate_ms FROM "
-                  "model_rounds WHERE model = ? ORDER BY round",
-                  &st, "cannot read model rounds", err);
+    int rc =
+        prep(s,
+             "SELECT round, updates, clip, epsilon, closed_at, aggregate_ms, metrics "
+             "FROM model_rounds WHERE model = ? ORDER BY round",
+             &st, "cannot read model rounds", err);
     if (rc == 0) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     }
@@ -1086,13 +1105,37 @@ static int sq_model_rounds_each(hush__store *base, const char *id,
                                                 ? NAN
                                                 : sqlite3_column_double(st, 3),
                                  .closed_at = sqlite3_column_int64(st, 4),
-                                 .aggregate_ms = sqlite3_column_double(st, 5)};
+                                 .aggregate_ms = sqlite3_column_double(st, 5),
+                                 .metrics = (const char *)sqlite3_column_text(st, 6)};
         rc = fn(ctx, &row, err);
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
+static int sq_model_round_metrics(hush__store *base, const char *id, uint32_t round,
+                                  const char *metrics, hush_err *err)
+{
+    sq *s = (sq *)base;
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&s->lock);
+    int rc = prep(s, "UPDATE model_rounds SET metrics = ? WHERE model = ? AND round = ?",
+                  &st, "cannot record the metrics", err);
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, metrics, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, round);
+        rc = done(s, st, err, "cannot record the metrics");
+        sqlite3_finalize(st);
+    }
+    if (rc == 0 && sqlite3_changes(s->db) == 0) {
+        rc = hush_err_set(err, HUSH_ENOTFOUND, "model %s has no closed round %u", id,
+                          round);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 /* One node per SQLite store: no other node's checkpoints. */
 static int sq_peers_each(hush__store *base, const char *campaign, uint32_t round,
                          hush__peer_fn fn, void *ctx, hush_err *err)
@@ -1124,4 +1167,5 @@ static const hush__store_ops sqlite_ops = {
     .task_update = sq_task_update,
     .task_updates_each = sq_task_updates_each,
     .model_rounds_each = sq_model_rounds_each,
+    .model_round_metrics = sq_model_round_metrics,
 };

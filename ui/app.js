@@ -434,7 +434,11 @@
     const m = list.models.find((x) => x.id === id);
     if (!m) throw new ApiError(404, 'unknown_model', 'no such task: ' + id);
     const rs = hist.rounds;
-    const acc = rs.map((r) => [r.round, r.accuracy ?? r.metrics?.accuracy]).filter((p) => typeof p[1] === 'number');
+    const mkeys = []; /* what an evaluator recorded: accuracy first */
+    for (const r of rs) {
+      for (const [k, v] of Object.entries(r.metrics || {})) if (typeof v === 'number' && !mkeys.includes(k)) mkeys.push(k);
+    }
+    mkeys.sort((a, b) => (b === 'accuracy') - (a === 'accuracy'));
     const target = priv.target_epsilon;
     const charts = [
       chartBox([{ name: 'ε spent', points: rs.filter((r) => typeof r.epsilon === 'number').map((r) => [r.round, r.epsilon]) }],
@@ -445,10 +449,14 @@
       chartBox([{ name: 'updates', points: rs.map((r) => [r.round, r.updates]) }],
         { title: 'participation: updates per round', integerX: true, id: 'updates' }),
     ];
-    if (acc.length) charts.push(chartBox([{ name: 'accuracy', points: acc }], { title: 'accuracy by round', integerX: true, zero: false, id: 'accuracy' }));
+    for (const k of mkeys) {
+      charts.push(chartBox([{ name: k, points: rs.filter((r) => typeof r.metrics?.[k] === 'number').map((r) => [r.round, r.metrics[k]]) }],
+        { title: `${k} by round (reported)`, integerX: true, zero: false, id: 'metric-' + k }));
+    }
     const rows = rs.slice().reverse().map((r) => h('tr', {}, h('td', { class: 'num' }, r.round),
       h('td', { class: 'num' }, num(r.updates)), h('td', { class: 'num' }, num(r.clip_norm)),
-      h('td', { class: 'num' }, num(r.epsilon)), h('td', {}, when(r.closed_at))));
+      h('td', { class: 'num' }, num(r.epsilon)), h('td', {}, when(r.closed_at)),
+      h('td', {}, Object.entries(r.metrics || {}).map(([k, v]) => `${k} ${num(v)}`).join(', ') || '–')));
     return [h('h2', {}, m.name, ' ', h('code', {}, m.id)),
       panel(null, facts([['state', m.state], ['round', num(m.round)], ['rounds done', num(m.rounds_completed)],
         ['guarantee', priv.guarantee || priv.dp], ['accountant', priv.accountant],
@@ -458,9 +466,11 @@
       h('div', { class: 'controls' }, m.state === 'running' ? adminButton('Close round', `Close round ${m.round} of ${id}?`,
         () => post(`/v1/models/${enc(id)}/rounds`), false) : null)),
       panel('Rounds', h('div', { class: 'charts', id: 'model-charts' }, charts),
-        acc.length ? null : h('p', { class: 'note' }, 'No accuracy reported: the collector never sees the devices\' data, so accuracy appears only where a round\'s record carries one.'),
+        h('p', { class: 'note' }, mkeys.includes('accuracy')
+          ? 'Accuracy is what an evaluator of the operator\'s measured on data of its own and recorded; the collector never sees the devices\' data and does not compute it.'
+          : 'No accuracy reported: the collector never sees the devices\' data; an evaluator that tests the published model on data of its own can record it (POST /v1/models/{id}/metrics).'),
         table([{ label: 'round', num: 1 }, { label: 'updates', num: 1 }, { label: 'clip norm', num: 1 },
-          { label: 'ε after the round', num: 1 }, 'closed'], rows, { id: 'model-rounds-table' }),
+          { label: 'ε after the round', num: 1 }, 'closed', 'reported metrics'], rows, { id: 'model-rounds-table' }),
         h('a', { href: `/v1/models/${enc(id)}/rounds?format=csv`, download: `${id}-rounds.csv` }, 'CSV'))];
   }
 

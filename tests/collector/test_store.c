@@ -7,7 +7,9 @@
  */
 #include <criterion/criterion.h>
 #include <libpq-fe.h>
+#include <math.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -316,12 +318,15 @@ static int note_round(void *ctx, const hush__round_history *row, hush_err *err)
 struct model_history {
     hush__model_round *rows;
     int n;
+    char metrics[4][64]; /* the rows' metrics, copied (borrowed in the visit) */
 };
 
 static int note_model_round(void *ctx, const hush__model_round *row, hush_err *err)
 {
     (void)err;
     struct model_history *mh = ctx;
+    snprintf(mh->metrics[mh->n], sizeof mh->metrics[0], "%s",
+             row->metrics != NULL ? row->metrics : "(null)");
     mh->rows[mh->n++] = *row;
     return 0;
 }
@@ -494,12 +499,63 @@ static void check_model_tasks_their_updates_and_rounds(void)
     cr_assert_eq(back.opt_n, 3);
     cr_assert_eq(back.params_len, 4);
     hush__model_round got[2];
-    struct model_history mh = {got, 0};
+    struct model_history mh = {got, 0, {{0}}};
     cr_assert_eq(s->ops->model_rounds_each(s, "m1", note_model_round, &mh, &err), 0);
     cr_assert_eq(mh.n, 1);
     cr_assert_eq(got[0].closed_at, 77);
     cr_assert_eq(got[0].updates, 1);
     cr_assert_float_eq(got[0].epsilon, 0.5, 1e-12);
+    cr_assert_str_eq(mh.metrics[0], "(null)",
+                     "no metrics until an evaluator records some");
+    /* an evaluator's metrics: set, replaced, only for a closed round */
+    cr_assert_eq(s->ops->model_round_metrics(s, "m1", 1, "{\"accuracy\":0.5}", &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(s->ops->model_round_metrics(s, "m1", 1, "{\"accuracy\":0.9}", &err), 0);
+    cr_assert_eq(s->ops->model_round_metrics(s, "m1", 2, "{}", &err), HUSH_ENOTFOUND,
+                 "round 2 is open");
+    hush_err_clear(&err);
+    cr_assert_eq(s->ops->model_round_metrics(s, "nope", 1, "{}", &err), HUSH_ENOTFOUND);
+    hush_err_clear(&err);
+    mh.n = 0;
+    cr_assert_eq(s->ops->model_rounds_each(s, "m1", note_model_round, &mh, &err), 0);
+    cr_assert_eq(mh.n, 1);
+    cr_assert_str_eq(mh.metrics[0], "{\"accuracy\":0.9}");
+}
+
+/* A store made before a column was added gets it when opened. */
+Test(store, an_older_store_gains_the_new_columns)
+{
+    char dir[] = "/tmp/hush-store-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/hush.db", dir);
+    hush__store *a = NULL;
+    hush_err err = {0};
+    cr_assert_eq(hush__store_sqlite_open(path, true, &a, &err), 0, "%s", err.msg);
+    a->ops->close(a);
+    sqlite3 *db = NULL; /* as schema 2 made it: model_rounds without metrics */
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db,
+                              "ALTER TABLE model_rounds DROP COLUMN metrics; "
+                              "UPDATE meta SET value = '2' WHERE key = 'schema'",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    cr_assert_eq(hush__store_sqlite_open(path, true, &a, &err), 0, "%s", err.msg);
+    hush__task_row t = {
+        .id = "m", .name = "m", .spec = "{}", .round = 2, .params = "P", .params_len = 1};
+    hush__model_round closed = {.round = 1, .clip = 1, .epsilon = NAN, .closed_at = 5};
+    cr_assert_eq(a->ops->task_save(a, &t, true, &closed, &err), 0, "%s", err.msg);
+    cr_assert_eq(a->ops->model_round_metrics(a, "m", 1, "{\"accuracy\":1}", &err), 0,
+                 "%s", err.msg);
+    a->ops->close(a);
+    unlink(path);
+    char wal[300];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    unlink(wal);
+    snprintf(wal, sizeof wal, "%s-shm", path);
+    unlink(wal);
+    rmdir(dir);
 }
 
 Test(store, a_store_file_is_locked_to_one_process_object)

@@ -101,6 +101,10 @@ def populate(h, rng):
             expect(s == 200, "update: %s" % d)
         s, d, _ = h.json("POST", "/v1/models/spam/rounds", admin=True)
         expect(s == 201, "model close: %s" % d)
+        # an evaluator of the operator's records what it measured
+        s, d, _ = h.json("POST", "/v1/models/spam/metrics", admin=True, body={
+            "round": rnd, "metrics": {"accuracy": round(0.8 + 0.03 * rnd, 2), "test_emails": 500}})
+        expect(s == 200, "metrics: %s" % d)
 
 
 def hushd(*extra):
@@ -219,6 +223,47 @@ def estimates_etags_change_only_with_the_aggregate():
         h.start()
         s, _, hd4 = h.request("GET", path, headers={"If-None-Match": hd3["ETag"]})
         expect(s == 200 and hd4["ETag"] != hd3["ETag"], "after a restart: %s" % s)
+    finally:
+        h.cleanup()
+
+
+@SUITE.test
+def an_evaluator_records_a_closed_rounds_metrics():
+    h = hushd()
+    try:
+        populate(h, random.Random(6))
+        s, hist, _ = h.json("GET", "/v1/models/spam/rounds")
+        validate(hist, "model-rounds")
+        expect([r["metrics"]["accuracy"] for r in hist["rounds"]] == [0.83, 0.86, 0.89],
+               "history %s" % hist)
+        rows = read_csv(h.request("GET", "/v1/models/spam/rounds?format=csv")[1])
+        expect([r["metrics.accuracy"] for r in rows] == ["0.83", "0.86", "0.89"], "CSV %s" % rows)
+        body = {"round": 2, "metrics": {"accuracy": 0.5}}
+        validate(body, "model-round-metrics")
+        s, doc, _ = h.json("POST", "/v1/models/spam/metrics", body=body)
+        expect(s == 401, "needs the token: %s" % s)
+        for bad, status, code in [
+                ({"round": 4, "metrics": {}}, 404, "unknown_round"),  # open
+                ({"round": 9, "metrics": {}}, 404, "unknown_round"),
+                ({"round": 0, "metrics": {}}, 400, "invalid_round"),
+                ({"round": "1", "metrics": {}}, 400, "invalid_round"),
+                ({"round": 1}, 400, "invalid_metrics"),
+                ({"round": 1, "metrics": [0.9]}, 400, "invalid_metrics"),
+                ({"round": 1, "metrics": {"x": "y" * 17000}}, 400, "invalid_metrics"),
+                ({"round": 1, "metrics": {}, "note": 1}, 400, "invalid")]:
+            s, doc, _ = h.json("POST", "/v1/models/spam/metrics", admin=True, body=bad)
+            expect(s == status and doc["error"]["code"] == code, "%s: %s %s" % (bad, s, doc))
+        s, doc, _ = h.json("POST", "/v1/models/nope/metrics", admin=True, body=body)
+        expect(s == 404 and doc["error"]["code"] == "unknown_model", "unknown model")
+        expect(h.json("GET", "/v1/models/spam/rounds")[1] == hist, "refusals change nothing")
+        s, doc, _ = h.json("POST", "/v1/models/spam/metrics", admin=True, body=body)
+        expect(s == 200 and doc == {"model": "spam", "round": 2, "metrics": {"accuracy": 0.5}},
+               "replaced: %s" % doc)
+        h.stop()
+        h.start()
+        s, hist2, _ = h.json("GET", "/v1/models/spam/rounds")
+        expect([r["metrics"]["accuracy"] for r in hist2["rounds"]] == [0.83, 0.5, 0.89],
+               "kept across a restart: %s" % hist2)
     finally:
         h.cleanup()
 
@@ -442,9 +487,9 @@ def the_dashboard_shows_what_the_api_answers():
                all(t in sample for t, sample in zip(texts, syn["samples"])), "samples")
         # the federated task: epsilon, clip norm, participation by round
         model = pages["model"]
-        expect(len(model["charts"]) == 3 and
+        expect(len(model["charts"]) == 5 and
                all(c["circles"] == len(mrounds["rounds"]) for c in model["charts"]),
-               "model charts %s" % model["charts"])
+               "epsilon, clip, updates, accuracy, test_emails: %s" % model["charts"])
         expect(len(model["rows"]) == len(mrounds["rounds"]), "model table")
         ops = pages["ops"]
         total = h.request("GET", "/metrics")[1].decode()
@@ -486,6 +531,7 @@ def main():
     BUILD = os.path.abspath(sys.argv[1])
     estimates_and_rounds_as_csv_carry_the_jsons_columns()
     estimates_etags_change_only_with_the_aggregate()
+    an_evaluator_records_a_closed_rounds_metrics()
     cors_is_off_unless_an_origin_is_listed()
     the_api_description_and_the_pages_are_served_from_the_binary()
     the_demo_has_reports_to_show()
