@@ -19,6 +19,7 @@
     busy: false,
     timer: null,
     notice: null,
+    unchanged: 0,          /* answers that were 304: reused */
   };
 
   /* ---- DOM ---- */
@@ -100,7 +101,11 @@
     const headers = { Accept: text ? 'text/plain' : 'application/json' };
     if (hit) headers['If-None-Match'] = hit.etag;
     const r = await fetch(path, { headers, cache: 'no-store', credentials: 'omit' });
-    if (r.status === 304 && hit) return hit.data;
+    if (r.status === 304 && hit) {
+      S.unchanged++; /* the collector computed nothing: the ETag matched */
+      document.body.dataset.unchanged = String(S.unchanged);
+      return hit.data;
+    }
     if (!r.ok) throw await failure(r);
     const data = text ? await r.text() : await r.json();
     const etag = r.headers.get('ETag');
@@ -373,7 +378,8 @@
       h('td', { class: 'num', 'data-value': it.frequency }, num(it.frequency, 4)),
       h('td', {}, it.significant === null ? '–' : it.significant ? 'yes' : 'no')));
     kids.push(table(['#', 'candidate', 'text', { label: 'estimate', num: 1 }, { label: 'std. error', num: 1 },
-      { label: '95% CI', num: 1 }, { label: 'frequency', num: 1 }, 'significant'], rows, { id: 'estimates-table' }));
+      { label: '95% CI', num: 1 }, { label: 'frequency', num: 1 }, 'significant'], rows,
+    { id: 'estimates-table', 'data-round': est.round, 'data-n-reports': est.n_reports }));
     return panel('Popular items', kids);
   }
 
@@ -593,7 +599,8 @@
       const notice = S.notice ? h('p', { class: S.notice.ok ? 'ok' : 'error', id: 'notice' }, S.notice.text) : null;
       main.replaceChildren(put(document.createDocumentFragment(), [notice, kids]));
       window.scrollTo(0, y);
-      status.textContent = 'updated ' + new Date().toISOString().slice(11, 19) + ' UTC';
+      status.textContent = 'updated ' + new Date().toISOString().slice(11, 19) + ' UTC' +
+        (S.unchanged ? ` · ${S.unchanged} answers unchanged (304)` : '');
       document.body.dataset.ready = '1';
     } catch (e) {
       main.replaceChildren(h('p', { class: 'error', id: 'error' }, e instanceof ApiError ? `${e.message} (${e.code}, HTTP ${e.status})` : String(e)));

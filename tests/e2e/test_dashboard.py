@@ -431,8 +431,12 @@ def the_dashboard_shows_what_the_api_answers():
         s, hist, _ = h.json("GET", "/v1/campaigns/mail/rounds")
         s, pub, _ = h.json("GET", "/v1/campaigns/mail")
         s, mrounds, _ = h.json("GET", "/v1/models/spam/rounds")
+        s, d, _ = h.json("POST", "/v1/campaigns", admin=True, body={
+            "id": "soon", "name": "Soon", "kind": "poll", "candidates": ["a", "b"],
+            "epsilon": 2, "min_reports": 100})
+        post_reports(h, "soon", 1, [0] * 10)
         config = {"poll": "emoji", "synthetic": "mail", "frozen": 2, "model": "spam",
-                  "token": h.token}
+                  "withheld": "soon", "more": 400, "token": h.token}
         r = subprocess.run(["node", "dashboard.mjs", h.base, shots, json.dumps(config)],
                            cwd=npm_dir, capture_output=True, text=True, timeout=300,
                            env=dict(os.environ, CHROMIUM=chromium))
@@ -451,7 +455,22 @@ def the_dashboard_shows_what_the_api_answers():
                "first load %s" % seen["firstLoad"])
         # campaigns: both listed, reports as the API counts them
         listed = {row["key"]: row for row in pages["campaigns"]["rows"]}
-        expect(set(listed) == {"emoji", "mail"}, "listed %s" % list(listed))
+        expect(set(listed) == {"emoji", "mail", "soon"}, "listed %s" % list(listed))
+        # a client of the public API: GETs without credentials until the token
+        early = seen["requests"][:seen["beforeToken"]]
+        paths = {urllib.parse.urlparse(q["url"]).path for q in early}
+        expect(all(q["method"] == "GET" and not q["auth"] for q in early) and
+               all(p.startswith(("/ui/", "/v1/", "/metrics")) for p in paths),
+               "requests before the token: %s" % sorted(paths))
+        # a 304 to fetch() shows in DevTools as net::ERR_ABORTED (no body to
+        # read); the page counts the 304s it reused
+        done = [q for q in early if q["failed"] is None]
+        aborted = [q for q in early if q["failed"] is not None]
+        expect(all(q["status"] in (200, 304) for q in done),
+               "every request answered: %s" % [q for q in done if q["status"] not in (200, 304)])
+        expect(seen["unchanged"] >= 1 and len(aborted) == seen["unchanged"] and
+               all("/estimates" in q["url"] for q in aborted),
+               "the page revalidates with ETags: %d reused, %s" % (seen["unchanged"], aborted))
         expect(shown(listed["emoji"]["cells"][5]) == api_poll["n_reports"], "reports column")
 
         def same_table(rows, api, what):
@@ -470,7 +489,16 @@ def the_dashboard_shows_what_the_api_answers():
         expect(len(pizza) == 1 and "&lt;b&gt;" in pizza[0]["markup"], "text stays text")
         chart = pages["poll"]["chart"]
         expect(len(chart) == 1 and chart[0]["rects"] == len(api_poll["items"]) and
-               chart[0]["width"] > 100, "bar chart %s" % chart)
+               chart[0]["significant"] == sum(i["significant"] is True for i in api_poll["items"])
+               and chart[0]["width"] > 100, "bar chart %s" % chart)
+        # new reports reached the page by itself, and the table is the API's again
+        ref = pages["refresh"]
+        expect(ref["posted"] == 200 and ref["after"] == ref["before"] + 400 and
+               ref["navigations"] == 1, "refresh %s" % {k: ref[k] for k in ref if k != "rows"})
+        s, api_now, _ = h.json("GET", "/v1/campaigns/emoji/estimates?top=8")
+        same_table(ref["rows"], api_now, "after the refresh")
+        expect("withheld until the round holds 100 reports (it holds 10)" in
+               pages["withheld"]["text"], "withheld: %s" % pages["withheld"]["text"])
         # the round selector: the open round, then the frozen round 2
         syn = pages["synthetic"]
         expect(syn["options"] == [4, 3, 2, 1] and syn["selected"] == "2", "rounds %s" % syn)

@@ -47,6 +47,7 @@ async function rows(page, selector) {
 async function marks(page, selector) {
   return page.$$eval(`${selector} svg`, (svgs) => svgs.map((g) => ({
     rects: g.querySelectorAll('rect').length,
+    significant: g.querySelectorAll('rect.sig').length,
     circles: g.querySelectorAll('circle').length,
     lines: g.querySelectorAll('polyline').length,
     width: g.getBoundingClientRect().width,
@@ -65,13 +66,17 @@ const page = await context.newPage();
 page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') out.console.push(m.text()); });
 page.on('pageerror', (e) => out.console.push('pageerror: ' + e.message));
 page.on('dialog', (d) => d.accept());
-page.on('requestfinished', async (req) => {
-  const sizes = await req.sizes().catch(() => null);
-  const resp = await req.response().catch(() => null);
-  out.requests.push({ url: req.url(), status: resp ? resp.status() : null,
+async function note(req, failed) {
+  const resp = failed ? null : await req.response().catch(() => null);
+  const sizes = failed ? null : await req.sizes().catch(() => null);
+  const headers = await req.allHeaders().catch(() => req.headers());
+  out.requests.push({ url: req.url(), method: req.method(), failed: failed ? req.failure()?.errorText || 'failed' : null,
+    status: resp ? resp.status() : null, auth: 'authorization' in headers,
     bytes: sizes ? sizes.responseBodySize + sizes.responseHeadersSize : null,
-    encoding: resp ? (await resp.allHeaders())['content-encoding'] || null : null });
-});
+    encoding: resp ? (await resp.allHeaders().catch(() => ({})))['content-encoding'] || null : null });
+}
+page.on('requestfinished', (req) => note(req, false));
+page.on('requestfailed', (req) => note(req, true));
 
 // first load: the campaigns list
 await page.goto(base + '/ui/');
@@ -87,6 +92,29 @@ out.pages.poll = {
   chart: await marks(page, '#estimates-chart'),
   shot: await shot(page, 'dashboard-estimates'),
 };
+
+// new reports arrive: the page shows them within a refresh, without a reload
+const nReports = () => page.$eval('#estimates-table', (t) => Number(t.dataset.nReports));
+const before = await nReports();
+const id = Buffer.from(Array.from({ length: 16 }, () => Math.floor(Math.random() * 256))).toString('base64');
+const posted = await fetch(base + '/v1/reports', {
+  method: 'POST', headers: { 'Content-Type': 'application/json' },
+  body: JSON.stringify({ campaign: cfg.poll, round: 1, batch_id: id, reports: Array(cfg.more).fill(0) }),
+});
+await page.waitForFunction((n) => Number(document.querySelector('#estimates-table')?.dataset.nReports) > n,
+  before, { timeout: 15000 });
+out.pages.refresh = {
+  posted: posted.status, before, after: await nReports(),
+  navigations: await page.evaluate(() => performance.getEntriesByType('navigation').length),
+  rows: await rows(page, '#estimates-table'),
+};
+// one more refresh with nothing new: the estimates answer 304 (ETag)
+await page.evaluate(() => { delete document.body.dataset.ready; });
+await ready(page);
+
+// a round below min_reports: withheld, and why
+await show(page, `#/campaign/${cfg.withheld}`, '#withheld');
+out.pages.withheld = { text: await page.$eval('#withheld', (p) => p.textContent) };
 
 // a synthetic campaign: the open round, then a frozen one picked in the selector
 await show(page, `#/campaign/${cfg.synthetic}`, '#round-select');
@@ -123,12 +151,11 @@ out.pages.ops = {
   shot: await shot(page, 'dashboard-ops'),
 };
 
-// auto-refresh: new reports show without a reload
-out.pages.refresh = { before: await page.evaluate(() => performance.getEntriesByType('navigation').length) };
-
 // the admin token: entered, used for one action, never in the URL or storage
+out.beforeToken = out.requests.length;
+out.unchanged = await page.evaluate(() => Number(document.body.dataset.unchanged || 0));
 await show(page, `#/campaign/${cfg.synthetic}`, '#round-select');
-const before = await page.$$eval('button', (bs) => bs.map((b) => b.textContent));
+const buttons = await page.$$eval('button', (bs) => bs.map((b) => b.textContent));
 await page.click('#admin summary');
 await page.fill('#admin-token', cfg.token);
 await page.evaluate(() => { delete document.body.dataset.ready; });
@@ -144,7 +171,7 @@ if (close) {
   closed = await page.$eval('#notice', (n) => ({ text: n.textContent, ok: n.className }));
 }
 out.admin = {
-  before, after, closed,
+  before: buttons, after, closed,
   url: page.url(),
   storage: await page.evaluate(() => JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage }, cookie: document.cookie })),
   history: await page.evaluate(() => history.length),
