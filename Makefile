@@ -324,6 +324,7 @@ check-unit: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS)
 	@$(TEST_BIN) $(TEST_ARGS)
 
 test: deps
+	@scripts/install-deps --test
 	@scripts/lint-openapi
 	@$(MAKE) --no-print-directory check BUILD=build
 	@$(MAKE) --no-print-directory check BUILD=build-asan SANITIZE=address,undefined \

@@ -384,7 +384,7 @@ def browser_tools():
     """Chromium and playwright-core, or the reason there are none."""
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     if not os.access(chromium, os.X_OK):
-        return None, "no Chromium at %s (scripts/install-deps installs Debian's chromium)" % chromium
+        return None, "no Chromium at %s (scripts/install-deps --test installs Debian's chromium; set CHROMIUM to use another)" % chromium
     if shutil.which("npm") is None or shutil.which("node") is None:
         return None, "no node/npm to install playwright-core with"
     npm_dir = os.path.join(BUILD, "npm-browser")
