@@ -399,7 +399,8 @@ MAN_PAGES  := man/hushd.8 man/hush-agent.1 man/hush-embed.1 man/hush-privacy.1 \
 # (include/hush/ also holds hush_buf.h and hush_json.h, which components
 # share but apps do not get: not installed, not exported)
 PUBLIC_HEADERS := $(addprefix include/hush/,hush_common.h hush_privacy.h hush_embed.h \
-                  hush_learning.h hush_secagg.h hush_protocol.h hush_device.h hush_transport.h)
+                  hush_learning.h hush_secagg.h hush_protocol.h hush_token.h hush_device.h \
+                  hush_transport.h)
 INSTALL_TOOLS  := $(BUILD)/bin/hushd $(BUILD)/bin/hush-agent $(BUILD)/bin/hush-privacy \
                   $(BUILD)/bin/hush-embed $(BUILD)/bin/hush-generate-llm
 
