@@ -148,6 +148,13 @@ static inline bool hush__padding_clear(const uint8_t *bits, size_t nbits)
  * Clopper-Pearson interval of a binomial proportion (c successes of n) at
  * confidence 1 - alpha. */
 double hush__binom_upper(uint64_t n, double q, uint64_t k);
+/* shuffle.c, for tests: one divergence of the reduction given c clones;
+ * delta over blocks of `step` values of c (0: the default), and with
+ * q_one_end the Q side read at one end of each block only (the reference
+ * code's typo); *q_side (may be NULL) gets the Q side's delta alone. */
+double hush__shuffle_divergence(uint64_t c, double eps, double eps0, bool q_side);
+double hush__shuffle_delta_blocks(uint64_t n, double eps0, double eps, bool upper,
+                                  uint64_t step, bool q_one_end, double *q_side);
 uint64_t hush__binom_critical(uint64_t n, double q, double level);
 void hush__clopper_pearson(uint64_t n, uint64_t c, double alpha, double *lo, double *hi);
 

@@ -57,6 +57,8 @@ static void usage(FILE *out)
           "                        --bits B --participations R --delta D\n"
           "                        (--noise-multiplier Z | --target-epsilon E)\n"
           "\n"
+          "       hush-privacy shuffle --reports N --epsilon0 E --delta D\n"
+          "\n"
           "ldp: the local-DP mechanism for a domain of D values at epsilon E per\n"
           "report, its report size, and the expected standard error of each count\n"
           "and each frequency after N reports.\n"
@@ -67,8 +69,11 @@ static void usage(FILE *out)
           "signature quorum q for N devices, a dropout and a dishonest share.\n"
           "ddg: distributed DP (the distributed discrete Gaussian) for updates of\n"
           "D values clipped to C, summed mod 2^B over M..N devices: the lattice,\n"
-          "each device's noise and the epsilon over R participations.  JSON on\n"
-          "stdout.\n",
+          "each device's noise and the epsilon over R participations.\n"
+          "shuffle: the central (epsilon, delta) of N reports, each E-LDP, shuffled\n"
+          "by a party that does not collude with the collector (Feldman, McMillan,\n"
+          "Talwar 2021): the closed form where it is valid, and the numerical\n"
+          "bounds.  JSON on stdout.\n",
           out);
 }
 
@@ -327,6 +332,32 @@ static int cmd_secagg(int argc, char **argv)
     return 0;
 }
 
+static int cmd_shuffle(int argc, char **argv)
+{
+    static const char *const names[] = {"--reports", "--epsilon0", "--delta"};
+    double v[3];
+    if (flags(argc, argv, names, v, 3, "shuffle") != 0) {
+        return 2;
+    }
+    if (!(v[0] >= 2 && v[0] <= 1e12) || !(v[1] > 0 && v[1] <= 30) ||
+        !(v[2] > 0 && v[2] < 1)) {
+        return fail_usage("shuffle needs --reports (2 to 1e12), --epsilon0 (0 to 30] and "
+                          "--delta in (0, 1)");
+    }
+    uint64_t n = (uint64_t)v[0];
+    double closed = hush_shuffle_closed_form(n, v[1], v[2]);
+    double up = hush_shuffle_numerical(n, v[1], v[2], true);
+    double lo = hush_shuffle_numerical(n, v[1], v[2], false);
+    print_doc(json_pack("{s:I, s:f, s:f, s:o, s:f, s:f, s:b, s:s}", "reports",
+                        (json_int_t)n, "epsilon0", v[1], "delta", v[2], "closed_form",
+                        isnan(closed) ? json_null() : json_real(closed),
+                        "numerical_upper", up, "numerical_lower", lo, "amplified",
+                        up < v[1] - 0.01, "assumes",
+                        "a uniform shuffle by a party that does not collude with the "
+                        "collector; one report per device per shuffled batch"));
+    return 0;
+}
+
 /* The plan at noise multiplier z and its epsilon over `rounds`. */
 static int ddg_at(const double *v, double z, hush_ddg *g, double *eps, hush_err *err)
 {
@@ -412,6 +443,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "secagg") == 0) {
         return cmd_secagg(argc - 2, argv + 2);
+    }
+    if (strcmp(argv[1], "shuffle") == 0) {
+        return cmd_shuffle(argc - 2, argv + 2);
     }
     if (strcmp(argv[1], "ddg") == 0) {
         return cmd_ddg(argc - 2, argv + 2);
