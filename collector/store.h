@@ -233,6 +233,19 @@ typedef struct hush__store_ops {
     /* a task's closed rounds, oldest first */
     int (*model_rounds_each)(hush__store *s, const char *id, hush__model_round_fn fn,
                              void *ctx, hush_err *err);
+    /* anonymous tokens: counts n more tokens issued on `day` to the
+     * attestation whose keyed hash is `who` (32 bytes), atomically, unless
+     * that would pass `limit` (HUSH_EBUDGET, nothing counted) */
+    int (*token_issue)(hush__store *s, int64_t day, const uint8_t *who, uint32_t n,
+                       uint32_t limit, hush_err *err);
+    /* records n tokens spent (ids: 32 bytes each, their key epochs), all or
+     * none: HUSH_EEXIST (nothing recorded) when one was spent before, on
+     * this node or any other */
+    int (*tokens_spend)(hush__store *s, const uint8_t *ids, const uint64_t *epochs,
+                        size_t n, hush_err *err);
+    /* forgets spent tokens of epochs before `epoch` and issuance counts of
+     * days before `day` (they can no longer be presented) */
+    int (*tokens_expire)(hush__store *s, uint64_t epoch, int64_t day, hush_err *err);
     /* sets (replaces) a closed round's metrics (JSON text); HUSH_ENOTFOUND
      * when the task has no such closed round */
     int (*model_round_metrics)(hush__store *s, const char *id, uint32_t round,

@@ -90,7 +90,13 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS campaign_archives("
     "  campaign TEXT PRIMARY KEY, archived_at BIGINT NOT NULL);"
     /* added since: an evaluator's figures of a closed model round */
-    "ALTER TABLE model_rounds ADD COLUMN IF NOT EXISTS metrics TEXT;";
+    "ALTER TABLE model_rounds ADD COLUMN IF NOT EXISTS metrics TEXT;"
+    "CREATE TABLE IF NOT EXISTS token_issuance("
+    "  day BIGINT NOT NULL, who BYTEA NOT NULL, count BIGINT NOT NULL,"
+    "  PRIMARY KEY(day, who));"
+    "CREATE TABLE IF NOT EXISTS spent_tokens(id BYTEA PRIMARY KEY, epoch BIGINT NOT "
+    "NULL);"
+    "CREATE INDEX IF NOT EXISTS spent_tokens_epoch ON spent_tokens(epoch);";
 
 /* Version 2: rows carry their node; a node's checkpoint is its own; the rows
  * of a version-1 database (one node) become the migrating node's ($1). */
@@ -1531,6 +1537,79 @@ static int pg_model_round_metrics(hush__store *base, const char *id, uint32_t ro
     return rc;
 }
 
+static int pg_token_issue(hush__store *base, int64_t day, const uint8_t *who, uint32_t n,
+                          uint32_t limit, hush_err *err)
+{
+    pg *s = (pg *)base;
+    if (n > limit) {
+        return hush_err_set(err, HUSH_EBUDGET, "%u tokens exceed the day's %u", n, limit);
+    }
+    params p = {0};
+    p_int(&p, day);
+    p_blob(&p, who, 32);
+    p_int(&p, n);
+    p_int(&p, limit);
+    PGresult *r = NULL;
+    int rc = once(s,
+                  "INSERT INTO token_issuance(day, who, count) VALUES($1, $2, $3) "
+                  "ON CONFLICT (day, who) DO UPDATE SET count = token_issuance.count + "
+                  "EXCLUDED.count WHERE token_issuance.count + EXCLUDED.count <= $4 "
+                  "RETURNING count",
+                  &p, &r, err, "cannot count tokens");
+    if (rc == 0 && PQntuples(r) == 0) {
+        rc = hush_err_set(err, HUSH_EBUDGET, "the day's %u tokens are issued", limit);
+    }
+    PQclear(r);
+    return rc;
+}
+
+struct token_spend {
+    const uint8_t *ids;
+    const uint64_t *epochs;
+    size_t n;
+};
+
+static int tokens_spend_body(pg *s, void *ctx, hush_err *err)
+{
+    const struct token_spend *t = ctx;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < t->n; i++) {
+        params p = {0};
+        p_blob(&p, t->ids + 32 * i, 32);
+        p_int(&p, (int64_t)t->epochs[i]);
+        PGresult *r = NULL;
+        rc = run(
+            s,
+            "INSERT INTO spent_tokens(id, epoch) VALUES($1, $2) ON CONFLICT DO NOTHING",
+            &p, &r, err, "cannot spend tokens");
+        if (rc == 0 && strcmp(PQcmdTuples(r), "1") != 0) {
+            rc = hush_err_set(err, HUSH_EEXIST, "token %zu was spent before", i);
+        }
+        PQclear(r);
+    }
+    return rc;
+}
+
+static int pg_tokens_spend(hush__store *base, const uint8_t *ids, const uint64_t *epochs,
+                           size_t n, hush_err *err)
+{
+    struct token_spend t = {ids, epochs, n};
+    return in_tx_locking((pg *)base, tokens_spend_body, &t, "cannot spend tokens", err);
+}
+
+static int pg_tokens_expire(hush__store *base, uint64_t epoch, int64_t day, hush_err *err)
+{
+    pg *s = (pg *)base;
+    params a = {0}, b = {0};
+    p_int(&a, (int64_t)epoch);
+    p_int(&b, day);
+    int rc = once(s, "DELETE FROM spent_tokens WHERE epoch < $1", &a, NULL, err,
+                  "cannot expire tokens");
+    return rc != 0 ? rc
+                   : once(s, "DELETE FROM token_issuance WHERE day < $1", &b, NULL, err,
+                          "cannot expire tokens");
+}
+
 static const hush__store_ops pg_ops = {
     .kind = "postgres",
     .close = pg_close,
@@ -1555,4 +1634,7 @@ static const hush__store_ops pg_ops = {
     .task_updates_each = pg_task_updates_each,
     .model_rounds_each = pg_model_rounds_each,
     .model_round_metrics = pg_model_round_metrics,
+    .token_issue = pg_token_issue,
+    .tokens_spend = pg_tokens_spend,
+    .tokens_expire = pg_tokens_expire,
 };

@@ -56,6 +56,12 @@ static const char schema[] =
     "  campaign TEXT PRIMARY KEY, ended_at INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS campaign_archives("
     "  campaign TEXT PRIMARY KEY, archived_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS token_issuance("
+    "  day INTEGER NOT NULL, who BLOB NOT NULL, count INTEGER NOT NULL,"
+    "  PRIMARY KEY(day, who));"
+    "CREATE TABLE IF NOT EXISTS spent_tokens(id BLOB PRIMARY KEY, epoch INTEGER NOT "
+    "NULL);"
+    "CREATE INDEX IF NOT EXISTS spent_tokens_epoch ON spent_tokens(epoch);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');";
 
 /* Schema 2: what closing a round records (refinement). */
@@ -1136,6 +1142,105 @@ static int sq_model_round_metrics(hush__store *base, const char *id, uint32_t ro
     return rc;
 }
 
+struct token_issue {
+    int64_t day;
+    const uint8_t *who;
+    uint32_t n, limit;
+};
+
+static int token_issue_body(sq *s, void *ctx, hush_err *err)
+{
+    const struct token_issue *t = ctx;
+    sqlite3_stmt *st;
+    int rc = prep(s, "SELECT count FROM token_issuance WHERE day = ? AND who = ?", &st,
+                  "cannot count tokens", err);
+    if (rc != 0) {
+        return rc;
+    }
+    sqlite3_bind_int64(st, 1, t->day);
+    sqlite3_bind_blob(st, 2, t->who, 32, SQLITE_STATIC);
+    int64_t have = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (have + t->n > t->limit) {
+        return hush_err_set(err, HUSH_EBUDGET, "%lld of %u tokens issued today",
+                            (long long)have, t->limit);
+    }
+    if ((rc = prep(s,
+                   "INSERT INTO token_issuance(day, who, count) VALUES(?, ?, ?) "
+                   "ON CONFLICT(day, who) DO UPDATE SET count = count + excluded.count",
+                   &st, "cannot count tokens", err)) == 0) {
+        sqlite3_bind_int64(st, 1, t->day);
+        sqlite3_bind_blob(st, 2, t->who, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, t->n);
+        rc = done(s, st, err, "cannot count tokens");
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
+
+static int sq_token_issue(hush__store *base, int64_t day, const uint8_t *who, uint32_t n,
+                          uint32_t limit, hush_err *err)
+{
+    struct token_issue t = {day, who, n, limit};
+    return in_tx((sq *)base, token_issue_body, &t, "cannot count tokens", err);
+}
+
+struct token_spend {
+    const uint8_t *ids;
+    const uint64_t *epochs;
+    size_t n;
+};
+
+static int tokens_spend_body(sq *s, void *ctx, hush_err *err)
+{
+    const struct token_spend *t = ctx;
+    sqlite3_stmt *st;
+    int rc = prep(s, "INSERT INTO spent_tokens(id, epoch) VALUES(?, ?)", &st,
+                  "cannot spend tokens", err);
+    for (size_t i = 0; rc == 0 && i < t->n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_blob(st, 1, t->ids + 32 * i, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)t->epochs[i]);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_CONSTRAINT) {
+            rc = hush_err_set(err, HUSH_EEXIST, "token %zu was spent before", i);
+        } else if (step != SQLITE_DONE) {
+            rc = db_error(s, err, "cannot spend tokens");
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_tokens_spend(hush__store *base, const uint8_t *ids, const uint64_t *epochs,
+                           size_t n, hush_err *err)
+{
+    struct token_spend t = {ids, epochs, n};
+    return in_tx((sq *)base, tokens_spend_body, &t, "cannot spend tokens", err);
+}
+
+static int sq_tokens_expire(hush__store *base, uint64_t epoch, int64_t day, hush_err *err)
+{
+    sq *s = (sq *)base;
+    sqlite3_stmt *a = NULL, *b = NULL;
+    pthread_mutex_lock(&s->lock);
+    int rc = prep(s, "DELETE FROM spent_tokens WHERE epoch < ?", &a,
+                  "cannot expire tokens", err);
+    if (rc == 0) {
+        sqlite3_bind_int64(a, 1, (sqlite3_int64)epoch);
+        rc = done(s, a, err, "cannot expire tokens");
+    }
+    if (rc == 0 && (rc = prep(s, "DELETE FROM token_issuance WHERE day < ?", &b,
+                              "cannot expire tokens", err)) == 0) {
+        sqlite3_bind_int64(b, 1, day);
+        rc = done(s, b, err, "cannot expire tokens");
+    }
+    sqlite3_finalize(a);
+    sqlite3_finalize(b);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 /* One node per SQLite store: no other node's checkpoints. */
 static int sq_peers_each(hush__store *base, const char *campaign, uint32_t round,
                          hush__peer_fn fn, void *ctx, hush_err *err)
@@ -1168,4 +1273,7 @@ static const hush__store_ops sqlite_ops = {
     .task_updates_each = sq_task_updates_each,
     .model_rounds_each = sq_model_rounds_each,
     .model_round_metrics = sq_model_round_metrics,
+    .token_issue = sq_token_issue,
+    .tokens_spend = sq_tokens_spend,
+    .tokens_expire = sq_tokens_expire,
 };

@@ -172,8 +172,9 @@ static int composites(const uint8_t b[NE], const uint8_t *c, const uint8_t *d, s
     static const uint8_t composite[] = "Composite";
     for (size_t i = 0; i < n; i++) {
         i2osp2(ci, i);
-        struct part t[] = {{slen, 2}, {seed, 64},     {ci, 2},
-                           {blen, 2}, {c + i * NE, NE}, {blen, 2},
+        struct part t[] = {{slen, 2},        {seed, 64},
+                           {ci, 2},          {blen, 2},
+                           {c + i * NE, NE}, {blen, 2},
                            {d + i * NE, NE}, {composite, sizeof composite - 1}};
         hash_to_scalar(t, 8, "HashToScalar-", di);
         if (crypto_scalarmult_ristretto255(term, di, c + i * NE) != 0) {
@@ -206,8 +207,17 @@ static void challenge(const uint8_t b[NE], const uint8_t m[NE], const uint8_t z[
     uint8_t len[2];
     i2osp2(len, NE);
     static const uint8_t label[] = "Challenge";
-    struct part t[] = {{len, 2}, {b, NE},  {len, 2}, {m, NE},  {len, 2}, {z, NE},
-                       {len, 2}, {t2, NE}, {len, 2}, {t3, NE}, {label, sizeof label - 1}};
+    struct part t[] = {{len, 2},
+                       {b, NE},
+                       {len, 2},
+                       {m, NE},
+                       {len, 2},
+                       {z, NE},
+                       {len, 2},
+                       {t2, NE},
+                       {len, 2},
+                       {t3, NE},
+                       {label, sizeof label - 1}};
     hash_to_scalar(t, 11, "HashToScalar-", c);
 }
 
@@ -222,7 +232,8 @@ int hush_voprf_blind_evaluate(const uint8_t sk[NS], const uint8_t pk[NE],
     }
     for (size_t i = 0; i < n; i++) {
         if (!element_ok(blinded + i * NE) ||
-            crypto_scalarmult_ristretto255(evaluated + i * NE, sk, blinded + i * NE) != 0) {
+            crypto_scalarmult_ristretto255(evaluated + i * NE, sk, blinded + i * NE) !=
+                0) {
             return hush_err_set(err, HUSH_EINVAL,
                                 "voprf: blinded element %zu is not a valid element", i);
         }
@@ -255,7 +266,8 @@ static bool proof_ok(const uint8_t pk[NE], const uint8_t *c_el, const uint8_t *d
 {
     const uint8_t *c = proof, *s = proof + NS;
     uint8_t m[NE], z[NE], t2[NE], t3[NE], a[NE], b[NE], expect[NS];
-    if (is_zero(c, NS) || is_zero(s, NS) || composites(pk, c_el, d_el, n, NULL, m, z) != 0 ||
+    if (is_zero(c, NS) || is_zero(s, NS) ||
+        composites(pk, c_el, d_el, n, NULL, m, z) != 0 ||
         crypto_scalarmult_ristretto255_base(a, s) != 0 ||
         crypto_scalarmult_ristretto255(b, c, pk) != 0 ||
         crypto_core_ristretto255_add(t2, a, b) != 0 ||
@@ -277,8 +289,8 @@ static void output_of(const uint8_t *input, size_t len, const uint8_t n_el[NE],
     i2osp2(ilen, len);
     i2osp2(elen, NE);
     static const uint8_t label[] = "Finalize";
-    struct part t[] = {{ilen, 2}, {input, len}, {elen, 2}, {n_el, NE},
-                       {label, sizeof label - 1}};
+    struct part t[] = {
+        {ilen, 2}, {input, len}, {elen, 2}, {n_el, NE}, {label, sizeof label - 1}};
     crypto_hash_sha512_state st;
     crypto_hash_sha512_init(&st);
     update_parts(&st, t, 5);
@@ -293,13 +305,14 @@ int hush_voprf_finalize(const uint8_t pk[NE], const uint8_t *const *inputs,
 {
     if (n == 0 || n > HUSH_VOPRF_BATCH_MAX || !element_ok(pk)) {
         return hush_err_set(err, HUSH_EINVAL, "voprf: %s",
-                            n == 0 || n > HUSH_VOPRF_BATCH_MAX ? "a batch of no size"
-                                                               : "the public key is invalid");
+                            n == 0 || n > HUSH_VOPRF_BATCH_MAX
+                                ? "a batch of no size"
+                                : "the public key is invalid");
     }
     for (size_t i = 0; i < n; i++) {
         if (!element_ok(evaluated + i * NE) || lens[i] > HUSH_VOPRF_INPUT_MAX) {
-            return hush_err_set(err, HUSH_EINVAL, "voprf: evaluated element %zu is invalid",
-                                i);
+            return hush_err_set(err, HUSH_EINVAL,
+                                "voprf: evaluated element %zu is invalid", i);
         }
     }
     if (!proof_ok(pk, blinded, evaluated, n, proof)) {

@@ -270,13 +270,15 @@ int hush_batch_read_header(const json_t *doc, hush_batch_header *out, hush_err *
                             HUSH_BATCH_MAX_REPORTS);
     }
     out->reports = reports;
+    out->tokens = json_object_get(doc, "tokens");
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)doc, key, val)
     {
         (void)val;
         if (strcmp(key, "campaign") != 0 && strcmp(key, "round") != 0 &&
-            strcmp(key, "batch_id") != 0 && strcmp(key, "reports") != 0) {
+            strcmp(key, "batch_id") != 0 && strcmp(key, "reports") != 0 &&
+            strcmp(key, "tokens") != 0) {
             return hush_err_set(err, HUSH_EINVAL, "unknown batch field \"%s\"", key);
         }
     }

@@ -85,6 +85,7 @@ typedef struct hush_batch_header {
     uint32_t round;
     uint8_t batch_id[HUSH_BATCH_ID_BYTES];
     const json_t *reports; /* borrowed from the parsed document */
+    const json_t *tokens;  /* the same, or NULL: anonymous tokens (hush_token.h) */
 } hush_batch_header;
 
 /**

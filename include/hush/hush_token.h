@@ -21,6 +21,7 @@
 #ifndef HUSH_TOKEN_H
 #define HUSH_TOKEN_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,8 +71,8 @@ HUSH_API int hush_voprf_blind(const uint8_t *input, size_t len,
  */
 HUSH_API int hush_voprf_blind_evaluate(const uint8_t sk[HUSH_VOPRF_SCALAR],
                                        const uint8_t pk[HUSH_VOPRF_ELEMENT],
-                                       const uint8_t *blinded, size_t n,
-                                       const uint8_t *r, uint8_t *evaluated,
+                                       const uint8_t *blinded, size_t n, const uint8_t *r,
+                                       uint8_t *evaluated,
                                        uint8_t proof[HUSH_VOPRF_PROOF],
                                        hush_err *err) HUSH_WARN_UNUSED;
 
@@ -92,9 +93,54 @@ HUSH_API int hush_voprf_finalize(const uint8_t pk[HUSH_VOPRF_ELEMENT],
  * Server: the PRF's output on `input`, computed directly (Evaluate,
  * 3.3.2): what a token's output must equal.
  */
-HUSH_API int hush_voprf_evaluate(const uint8_t sk[HUSH_VOPRF_SCALAR], const uint8_t *input,
-                                 size_t len, uint8_t out[HUSH_VOPRF_OUTPUT],
+HUSH_API int hush_voprf_evaluate(const uint8_t sk[HUSH_VOPRF_SCALAR],
+                                 const uint8_t *input, size_t len,
+                                 uint8_t out[HUSH_VOPRF_OUTPUT],
                                  hush_err *err) HUSH_WARN_UNUSED;
+
+/* ---- anonymous tokens ---- */
+
+/*
+ * A token is the pair (input, output) of one VOPRF evaluation: its input
+ * "hush-token-v1" || big-endian 64-bit key epoch || a 32-byte nonce the
+ * device drew, its authenticator the 64-byte output.  The issuer's key of
+ * an epoch is derived from a master secret only the collector holds
+ * (hush_token_epoch_key), so keys rotate by epoch with nothing stored.
+ * On the wire (a report batch's "tokens"): {"epoch": e, "nonce": base64,
+ * "authenticator": base64}.
+ */
+#define HUSH_TOKEN_NONCE_BYTES 32
+#define HUSH_TOKEN_INPUT_BYTES (13 + 8 + HUSH_TOKEN_NONCE_BYTES)
+
+typedef struct hush_token {
+    uint64_t epoch;
+    uint8_t nonce[HUSH_TOKEN_NONCE_BYTES];
+    uint8_t authenticator[HUSH_VOPRF_OUTPUT];
+} hush_token;
+
+/** The VOPRF input of a token. */
+HUSH_API void hush_token_input(uint64_t epoch,
+                               const uint8_t nonce[HUSH_TOKEN_NONCE_BYTES],
+                               uint8_t out[HUSH_TOKEN_INPUT_BYTES]);
+
+/** The issuer's key pair of an epoch: DeriveKeyPair(master, "hush token
+ * epoch <decimal epoch>"). */
+HUSH_API int hush_token_epoch_key(const uint8_t master[32], uint64_t epoch,
+                                  uint8_t sk[HUSH_VOPRF_SCALAR],
+                                  uint8_t pk[HUSH_VOPRF_ELEMENT],
+                                  hush_err *err) HUSH_WARN_UNUSED;
+
+/** Tokens as a JSON array (new reference, NULL: out of memory). */
+HUSH_API json_t *hush_tokens_to_json(const hush_token *tokens, size_t n);
+
+/**
+ * Reads a JSON array of at most `max` tokens: *out is new (hush_free), *n
+ * its length.  Every field is checked (epoch an integer >= 0 below 2^53,
+ * nonce 32 and authenticator 64 bytes of base64, nothing else).  Returns 0
+ * or HUSH_EINVAL naming the bad token.
+ */
+HUSH_API int hush_tokens_from_json(const json_t *arr, size_t max, hush_token **out,
+                                   size_t *n, hush_err *err) HUSH_WARN_UNUSED;
 
 #ifdef __cplusplus
 }

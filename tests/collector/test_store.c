@@ -522,6 +522,54 @@ static void check_model_tasks_their_updates_and_rounds(void)
     cr_assert_str_eq(mh.metrics[0], "{\"accuracy\":0.9}");
 }
 
+static void check_tokens_are_counted_and_spent_once(void)
+{
+    hush_err err = {0};
+    uint8_t who[32] = {1}, other[32] = {2};
+    cr_assert_eq(s->ops->token_issue(s, 100, who, 6, 10, &err), 0, "%s", err.msg);
+    cr_assert_eq(s->ops->token_issue(s, 100, who, 5, 10, &err), HUSH_EBUDGET,
+                 "6 + 5 passes the day's 10");
+    hush_err_clear(&err);
+    cr_assert_eq(s->ops->token_issue(s, 100, who, 4, 10, &err), 0, "%s", err.msg);
+    cr_assert_eq(s->ops->token_issue(s, 100, who, 1, 10, &err), HUSH_EBUDGET);
+    hush_err_clear(&err);
+    cr_assert_eq(s->ops->token_issue(s, 100, other, 10, 10, &err), 0,
+                 "another attestation");
+    cr_assert_eq(s->ops->token_issue(s, 101, who, 10, 10, &err), 0, "another day");
+    uint8_t ids[3 * 32];
+    uint64_t epochs[3] = {7, 7, 8};
+    for (int i = 0; i < 3; i++) {
+        memset(ids + 32 * i, 0x10 + i, 32);
+    }
+    cr_assert_eq(s->ops->tokens_spend(s, ids, epochs, 2, &err), 0, "%s", err.msg);
+    /* one spent before among new ones: none is recorded */
+    cr_assert_eq(s->ops->tokens_spend(s, ids + 32, epochs + 1, 2, &err), HUSH_EEXIST);
+    hush_err_clear(&err);
+    cr_assert_eq(s->ops->tokens_spend(s, ids + 64, epochs + 2, 1, &err), 0,
+                 "the third was not recorded by the refused call: %s", err.msg);
+    cr_assert_eq(s->ops->tokens_spend(s, ids, epochs, 1, &err), HUSH_EEXIST);
+    hush_err_clear(&err);
+    /* expired epochs and days are forgotten */
+    cr_assert_eq(s->ops->tokens_expire(s, 8, 101, &err), 0, "%s", err.msg);
+    cr_assert_eq(s->ops->tokens_spend(s, ids, epochs, 1, &err), 0, "epoch 7 forgotten");
+    cr_assert_eq(s->ops->tokens_spend(s, ids + 64, epochs + 2, 1, &err), HUSH_EEXIST,
+                 "epoch 8 kept");
+    hush_err_clear(&err);
+    cr_assert_eq(s->ops->token_issue(s, 100, who, 10, 10, &err), 0, "day 100 forgotten");
+    cr_assert_eq(s->ops->token_issue(s, 101, who, 1, 10, &err), HUSH_EBUDGET,
+                 "day 101 kept");
+}
+
+Test(store, tokens_are_counted_and_spent_once)
+{
+    check_tokens_are_counted_and_spent_once();
+}
+
+Test(store_pg, tokens_are_counted_and_spent_once)
+{
+    check_tokens_are_counted_and_spent_once();
+}
+
 /* A store made before a column was added gets it when opened. */
 Test(store, an_older_store_gains_the_new_columns)
 {

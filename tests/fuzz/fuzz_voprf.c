@@ -59,8 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         uint8_t ev[32], proof[64];
         if (hush_voprf_blind_evaluate(sk, pk, blinded, 1, NULL, ev, proof, &err) != 0 ||
-            hush_voprf_finalize(pk, inputs, lens, blind, blinded, ev, 1, proof, out, &err) !=
-                0) {
+            hush_voprf_finalize(pk, inputs, lens, blind, blinded, ev, 1, proof, out,
+                                &err) != 0) {
             abort(); /* the honest issuer refused */
         }
     }

@@ -13,7 +13,8 @@
 
 Test(shuffle, the_published_figures)
 {
-    cr_assert_float_eq(hush_shuffle_closed_form(100000, 4.0, 1e-6), 0.5378040242374512, 1e-12);
+    cr_assert_float_eq(hush_shuffle_closed_form(100000, 4.0, 1e-6), 0.5378040242374512,
+                       1e-12);
     double up = hush_shuffle_numerical(100000, 4.0, 1e-6, true);
     double lo = hush_shuffle_numerical(100000, 4.0, 1e-6, false);
     cr_assert(lo <= up + 1e-12, "%g <= %g", lo, up);
@@ -51,8 +52,9 @@ static double brute(uint64_t n, double eps0, double eps, bool q_side)
 {
     double p = exp(-eps0), alpha = exp(eps0) / (exp(eps0) + 1.0), total = 0.0;
     for (uint64_t c = 0; c < n; c++) {
-        double wc = exp(lgamma((double)n) - lgamma((double)c + 1) - lgamma((double)(n - c)) +
-                        (double)c * log(p) + (double)(n - 1 - c) * log1p(-p));
+        double wc =
+            exp(lgamma((double)n) - lgamma((double)c + 1) - lgamma((double)(n - c)) +
+                (double)c * log(p) + (double)(n - 1 - c) * log1p(-p));
         double d = 0.0;
         for (uint64_t x = 0; x <= c + 1; x++) {
             double bx = x <= c ? exp(lgamma((double)c + 1) - lgamma((double)x + 1) -
