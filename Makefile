@@ -304,6 +304,7 @@ check: $(TEST_BIN) $(FUZZ_REPLAY) $(LIBS) $(SHARED_LIBS) $(TOOLS) $(BUILD)/ct/ct
 	@/usr/bin/python3 tests/e2e/test_integration.py $(BUILD) $(SANITIZE)
 	@/usr/bin/python3 tests/e2e/test_sim.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_examples.py $(BUILD)
+	@/usr/bin/python3 tests/e2e/test_tokens.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_dashboard.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_fl_privacy.py $(BUILD)
 	@/usr/bin/python3 tests/e2e/test_llm_generator.py $(BUILD)

@@ -386,6 +386,7 @@ int hush__campaign_install(hush_collector *h, const char *id, const char *name,
     json_t *sj = json_loads(spec, 0, NULL);
     const json_t *ends = json_object_get(sj, "ends_at");
     c->ends_at = json_is_integer(ends) ? (int64_t)json_integer_value(ends) : 0;
+    c->require_tokens = json_is_true(json_object_get(sj, "require_tokens"));
     json_decref(sj);
     c->name = hush_strdup(name);
     c->spec = hush_strdup(spec);
@@ -628,6 +629,7 @@ static const char *const create_fields[] = {"id",
                                             "min_reports",
                                             "refine",
                                             "ends_at",
+                                            "require_tokens",
                                             NULL};
 
 /* What a creation request says, checked. */
@@ -748,6 +750,11 @@ static int read_rules(const json_t *req, campaign_spec *cs, hush__fail *f)
             f, HUSH_EINVAL, "invalid_ends_at",
             "\"ends_at\" must be a time in the future (seconds since 1970, within 20 "
             "years)");
+    }
+    const json_t *tokens = json_object_get(req, "require_tokens");
+    if (tokens != NULL && !json_is_boolean(tokens)) {
+        return hush__fail_set(f, HUSH_EINVAL, "invalid_require_tokens",
+                              "\"require_tokens\" must be true or false");
     }
     const json_t *minr = json_object_get(req, "min_reports");
     cs->ps.min_reports =

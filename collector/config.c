@@ -47,6 +47,8 @@ void hush_collector_config_defaults(hush_collector_config *c)
     c->demo = false;
     c->generator_timeout_s = 60;
     c->generator_max_bytes = 16u << 20;
+    c->token_epoch_hours = 168;
+    c->tokens_per_day = 16;
 }
 
 const char *hush_collector_usage(void)
@@ -87,6 +89,14 @@ const char *hush_collector_usage(void)
            "  --demo                      create a demo campaign (with simulated\n"
            "                              reports) if there is none\n"
            "  --ui on|off                 the read-only dashboard at /ui/ (default on)\n"
+           "  --token-attestation hmac:FILE|cmd:COMMAND\n"
+           "                              how devices prove they are legitimate "
+           "installs\n"
+           "                              to get anonymous tokens (default: no "
+           "issuance)\n"
+           "  --token-epoch-hours H       the token key's epoch (default 168)\n"
+           "  --tokens-per-day N          tokens one attestation may get a day (default "
+           "16)\n"
            "  --cors-origin LIST          origins (scheme://host[:port], "
            "comma-separated,\n"
            "                              or *) whose pages may read the public GET\n"
@@ -152,6 +162,8 @@ static const struct setting {
     {"estimates", FLAG, AT(estimates_admin_only), 0, 0, "admin", "public"},
     {"demo", FLAG, AT(demo), 0, 0, "true", "false"},
     {"ui", FLAG, AT(ui_off), 0, 0, "off", "on"},
+    {"token-epoch-hours", UINT, AT(token_epoch_hours), 1, 24 * 366, NULL, NULL},
+    {"tokens-per-day", UINT, AT(tokens_per_day), 1, HUSH_VOPRF_BATCH_MAX, NULL, NULL},
 };
 #undef AT
 
@@ -227,6 +239,18 @@ int hush_collector_config_set(hush_collector_config *c, const char *name,
     }
     if (strcmp(name, "cors-origin") == 0) {
         return set_cors(c, value, err);
+    }
+    if (strcmp(name, "token-attestation") == 0) {
+        bool ok = value[0] == '\0' ||
+                  (strncmp(value, "hmac:", 5) == 0 && value[5] != '\0') ||
+                  (strncmp(value, "cmd:", 4) == 0 && value[4] != '\0');
+        return ok ? set_path(c->token_attestation, sizeof c->token_attestation,
+                             "token-attestation", value, err)
+                  : hush_err_set(
+                        err, HUSH_EINVAL,
+                        "token-attestation must be hmac:FILE or cmd:COMMAND (got "
+                        "\"%s\")",
+                        value);
     }
     if (strcmp(name, "port") == 0) {
         uint64_t v;

@@ -24,6 +24,7 @@
 #include "hush_buf.h"
 #include "hush_collector.h"
 #include "hush_protocol.h"
+#include "hush_token.h"
 #include "routes.h"
 #include "store.h"
 #include "util.h"
@@ -43,6 +44,7 @@ enum hush__reject {
     REJECT_SEALED,      /* a sealed batch that does not open */
     REJECT_UNAVAILABLE, /* the store failed */
     REJECT_ENDED,       /* the campaign has ended */
+    REJECT_TOKEN,       /* missing, invalid, expired or spent anonymous tokens */
     REJECT_COUNT
 };
 
@@ -136,6 +138,7 @@ typedef struct hush__campaign {
     int64_t ends_at;
     int64_t ended_at;    /* atomic */
     int64_t archived_at; /* its batches deleted (POST .../archive; 0 = not) */
+    bool require_tokens; /* each report must come with an anonymous token */
     /* per campaign, for operators (GET /metrics; atomic, since the start) */
     uint64_t reports_accepted, batches_accepted;
     uint64_t reports_rejected[REJECT_COUNT], batches_rejected[REJECT_COUNT];
@@ -205,6 +208,18 @@ struct hush_collector {
     uint8_t seal_pk[crypto_box_PUBLICKEYBYTES];
     uint8_t seal_sk[crypto_box_SECRETKEYBYTES];
     uint8_t admin_hash[crypto_generichash_BYTES];
+    /* anonymous tokens (tokens.c): the master secret of the issuer keys,
+     * a cache of epoch keys, the attestation scheme's secret */
+    uint8_t token_master[32];
+    pthread_mutex_t token_lock;
+    struct hush__token_key {
+        uint64_t epoch;
+        bool set;
+        uint8_t sk[32], pk[32];
+    } token_keys[4];
+    uint64_t token_expired_epoch; /* spent tokens before it are forgotten */
+    uint8_t attest_secret[64];
+    size_t attest_secret_len;
     char *keys_json; /* GET /v1/keys body */
 
     hush__campaign **campaigns;
@@ -534,6 +549,20 @@ void hush__tasks_free(hush_collector *h);
 /* The stored model tasks restored, each with its open round's updates. */
 int hush__tasks_load(hush_collector *h, hush_err *err);
 /* GET /v1/models/{id}/rounds: {"model", "rounds": [...]} */
+/* external.c: runs cmd (/bin/sh -c) with `input` on stdin; its stdout
+ * (new, NUL-terminated) if it exits 0 within timeout_s and max_output. */
+int hush__external_run(const char *cmd, const char *input, size_t len, unsigned timeout_s,
+                       size_t max_output, char **out, size_t *out_len, hush_err *err);
+/* tokens.c: anonymous tokens (issuer keys by epoch, issuance, redemption) */
+int hush__tokens_init(hush_collector *h, hush_err *err);
+/* GET /v1/tokens/keys: the current and next epochs' keys (to be signed) */
+int hush__tokens_keys(hush_collector *h, json_t **out, hush__fail *f);
+/* POST /v1/tokens: {"attestation", "blinded": [...], "epoch"?} */
+int hush__tokens_issue(hush_collector *h, const json_t *req, json_t **out, hush__fail *f);
+/* A batch's tokens (NULL: none sent) for n_reports reports: each valid
+ * and unspent, then all spent at once. */
+int hush__tokens_redeem(hush_collector *h, const json_t *tokens, size_t n_reports,
+                        const uint8_t *batch_id, hush__fail *f);
 /* POST /v1/models/{id}/metrics: an evaluator's figures of a closed round
  * ({"round", "metrics"}; replaces earlier ones), stored with its history. */
 int hush__task_round_metrics(hush_collector *h, hush__task *t, const json_t *doc,

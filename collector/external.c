@@ -89,7 +89,7 @@ static char **child_env(char vars[4][128])
             envp[k++] = environ[i];
         }
     }
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 4 && vars[i][0] != '\0'; i++) { /* an empty one ends them */
         envp[k++] = vars[i];
     }
     return envp;
@@ -347,4 +347,27 @@ int hush__generate_external(const char *cmd, unsigned timeout_s, size_t max_outp
     return hush__generate_external_lineage(cmd, timeout_s, max_output, parents, n, want,
                                            campaign, round, seed, max_bytes, out, n_out,
                                            NULL, err);
+}
+
+int hush__external_run(const char *cmd, const char *input, size_t len, unsigned timeout_s,
+                       size_t max_output, char **out, size_t *out_len, hush_err *err)
+{
+    hush__buf in, o, e;
+    hush__buf_init(&in, SIZE_MAX - 1);
+    hush__buf_init(&o, max_output);
+    hush__buf_init(&e, STDERR_MAX);
+    char vars[4][128] = {"HUSH_CHECK=token-attestation", "", "", ""};
+    char **envp = child_env(vars);
+    int rc = envp == NULL || hush__buf_add(&in, input, len) != 0
+                 ? hush_err_set(err, HUSH_ENOMEM, "out of memory")
+                 : run(cmd, envp, &in, timeout_s, max_output, &o, &e, err);
+    *out = rc == 0 ? hush__buf_take(&o, out_len) : NULL;
+    if (rc == 0 && *out == NULL) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
+    }
+    hush_free(envp);
+    hush__buf_free(&in);
+    hush__buf_free(&o);
+    hush__buf_free(&e);
+    return rc;
 }

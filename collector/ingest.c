@@ -423,6 +423,19 @@ int hush__batch_accept(hush_collector *h, const json_t *posted, hush__item **out
             memcpy(item->batch_id, hdr.batch_id, sizeof item->batch_id);
         }
     }
+    /* tokens last: a batch refused for anything else spends none */
+    if (rc == 0 && (c->require_tokens || hdr.tokens != NULL)) {
+        rc = c->require_tokens
+                 ? hush__tokens_redeem(h, hdr.tokens, n, hdr.batch_id, f)
+                 : hush__fail_set(f, HUSH_EINVAL, "invalid_token",
+                                  "this campaign takes no tokens: keep them");
+        if (rc != 0) {
+            hush__metrics_reject(&h->metrics, REJECT_TOKEN, n);
+            hush__campaign_reject(c, REJECT_TOKEN, n);
+            hush__item_free(item);
+            item = NULL;
+        }
+    }
     json_decref(doc);
     *out = item;
     return rc;

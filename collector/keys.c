@@ -220,6 +220,16 @@ int hush__keys_load(hush_collector *h, hush_err *err)
         return rc;
     }
     crypto_scalarmult_base(h->seal_pk, h->seal_sk);
+    /* the anonymous tokens' master secret: every epoch's issuer key is
+     * derived from it (tokens.c) */
+    randombytes_buf(fresh, sizeof fresh);
+    snprintf(path, sizeof path, "%s/token.key", h->cfg.key_dir);
+    rc = read_or_create(path, h->token_master, sizeof h->token_master, fresh, &created,
+                        err);
+    sodium_memzero(fresh, sizeof fresh);
+    if (rc != 0) {
+        return rc;
+    }
     return keys_json_build(h, err);
 }
 

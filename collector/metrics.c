@@ -17,8 +17,8 @@ const int hush__status_codes[HUSH__N_STATUS] = {200, 201, 204, 301, 302, 304, 40
 const double hush__commit_bounds_s[HUSH__COMMIT_BUCKETS] = {
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
 const char *const hush__reject_names[REJECT_COUNT] = {
-    "malformed", "invalid_report", "unknown_campaign", "round_closed",  "duplicate",
-    "too_large", "sealed",         "unavailable",      "campaign_ended"};
+    "malformed", "invalid_report", "unknown_campaign", "round_closed",   "duplicate",
+    "too_large", "sealed",         "unavailable",      "campaign_ended", "token"};
 void hush__metrics_init(hush__metrics *m)
 {
     memset(m, 0, sizeof *m);

@@ -27,6 +27,8 @@ static const struct {
     {HUSH_ESTALE, 409, "stale"},
     {HUSH_EBUDGET, 409, "budget"},
     {HUSH_ETOOBIG, 413, "too_large"},
+    {HUSH_EPERM, 403, "forbidden"},
+    {HUSH_ELIMIT, 429, "rate_limited"},
     {HUSH_ENOMEM, 500, "internal"},
     {HUSH_EINTERNAL, 500, "internal"},
     {HUSH_ECORRUPT, 500, "internal"},

@@ -43,6 +43,8 @@
     X(readyz, GET, "/readyz", 0, NULL)                                                   \
     X(metrics, GET, "/metrics", 0, NULL)                                                 \
     X(keys, GET, "/v1/keys", 0, NULL)                                                    \
+    X(token_keys, GET, "/v1/tokens/keys", 0, NULL)                                       \
+    X(tokens_issue, POST, "/v1/tokens", ROUTE_JSON | ROUTE_OBJECT, NULL)                 \
     X(keys_rotate, POST, "/v1/keys/rotate", ROUTE_ADMIN, "rotating the signing key")     \
     X(compact, POST, "/v1/store/compact", ROUTE_ADMIN, "compacting the store")           \
     X(reports, POST, "/v1/reports", ROUTE_JSON, NULL)                                    \

@@ -102,6 +102,7 @@ int hush_collector_start(const hush_collector_config *cfg, hush_collector **out,
         (h->cfg.word_vectors[0] != '\0' &&
          (rc = hush_wordvec_load(h->cfg.word_vectors, &h->wordvec, err)) != 0) ||
         (rc = hush__admin_token_load(h, err)) != 0 ||
+        (rc = hush__tokens_init(h, err)) != 0 ||
         (rc = strncmp(cfg->store, "sqlite:", 7) == 0
                   ? hush__store_sqlite_open(cfg->store + strlen("sqlite:"),
                                             cfg->sync_full, &h->store, err)

@@ -238,11 +238,12 @@ typedef struct hush__store_ops {
      * that would pass `limit` (HUSH_EBUDGET, nothing counted) */
     int (*token_issue)(hush__store *s, int64_t day, const uint8_t *who, uint32_t n,
                        uint32_t limit, hush_err *err);
-    /* records n tokens spent (ids: 32 bytes each, their key epochs), all or
-     * none: HUSH_EEXIST (nothing recorded) when one was spent before, on
-     * this node or any other */
+    /* records n tokens spent by a batch (ids: 32 bytes each, their key
+     * epochs), all or none: HUSH_EEXIST (nothing recorded) when one was
+     * spent before by another batch, on this node or any other; a token
+     * spent before by this same batch (a resend) is fine */
     int (*tokens_spend)(hush__store *s, const uint8_t *ids, const uint64_t *epochs,
-                        size_t n, hush_err *err);
+                        size_t n, const uint8_t *batch_id, hush_err *err);
     /* forgets spent tokens of epochs before `epoch` and issuance counts of
      * days before `day` (they can no longer be presented) */
     int (*tokens_expire)(hush__store *s, uint64_t epoch, int64_t day, hush_err *err);

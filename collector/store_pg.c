@@ -94,8 +94,8 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS token_issuance("
     "  day BIGINT NOT NULL, who BYTEA NOT NULL, count BIGINT NOT NULL,"
     "  PRIMARY KEY(day, who));"
-    "CREATE TABLE IF NOT EXISTS spent_tokens(id BYTEA PRIMARY KEY, epoch BIGINT NOT "
-    "NULL);"
+    "CREATE TABLE IF NOT EXISTS spent_tokens("
+    "  id BYTEA PRIMARY KEY, epoch BIGINT NOT NULL, batch BYTEA NOT NULL);"
     "CREATE INDEX IF NOT EXISTS spent_tokens_epoch ON spent_tokens(epoch);";
 
 /* Version 2: rows carry their node; a node's checkpoint is its own; the rows
@@ -1567,6 +1567,7 @@ struct token_spend {
     const uint8_t *ids;
     const uint64_t *epochs;
     size_t n;
+    const uint8_t *batch;
 };
 
 static int tokens_spend_body(pg *s, void *ctx, hush_err *err)
@@ -1577,12 +1578,15 @@ static int tokens_spend_body(pg *s, void *ctx, hush_err *err)
         params p = {0};
         p_blob(&p, t->ids + 32 * i, 32);
         p_int(&p, (int64_t)t->epochs[i]);
+        p_blob(&p, t->batch, HUSH_BATCH_ID_BYTES);
         PGresult *r = NULL;
-        rc = run(
-            s,
-            "INSERT INTO spent_tokens(id, epoch) VALUES($1, $2) ON CONFLICT DO NOTHING",
-            &p, &r, err, "cannot spend tokens");
-        if (rc == 0 && strcmp(PQcmdTuples(r), "1") != 0) {
+        /* a row this same batch spent before (a resend) comes back too */
+        rc = run(s,
+                 "INSERT INTO spent_tokens(id, epoch, batch) VALUES($1, $2, $3) "
+                 "ON CONFLICT (id) DO UPDATE SET epoch = spent_tokens.epoch "
+                 "WHERE spent_tokens.batch = $3 RETURNING id",
+                 &p, &r, err, "cannot spend tokens");
+        if (rc == 0 && PQntuples(r) != 1) {
             rc = hush_err_set(err, HUSH_EEXIST, "token %zu was spent before", i);
         }
         PQclear(r);
@@ -1591,9 +1595,9 @@ static int tokens_spend_body(pg *s, void *ctx, hush_err *err)
 }
 
 static int pg_tokens_spend(hush__store *base, const uint8_t *ids, const uint64_t *epochs,
-                           size_t n, hush_err *err)
+                           size_t n, const uint8_t *batch_id, hush_err *err)
 {
-    struct token_spend t = {ids, epochs, n};
+    struct token_spend t = {ids, epochs, n, batch_id};
     return in_tx_locking((pg *)base, tokens_spend_body, &t, "cannot spend tokens", err);
 }
 

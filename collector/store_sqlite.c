@@ -59,8 +59,8 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS token_issuance("
     "  day INTEGER NOT NULL, who BLOB NOT NULL, count INTEGER NOT NULL,"
     "  PRIMARY KEY(day, who));"
-    "CREATE TABLE IF NOT EXISTS spent_tokens(id BLOB PRIMARY KEY, epoch INTEGER NOT "
-    "NULL);"
+    "CREATE TABLE IF NOT EXISTS spent_tokens("
+    "  id BLOB PRIMARY KEY, epoch INTEGER NOT NULL, batch BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS spent_tokens_epoch ON spent_tokens(epoch);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');";
 
@@ -1189,23 +1189,43 @@ struct token_spend {
     const uint8_t *ids;
     const uint64_t *epochs;
     size_t n;
+    const uint8_t *batch;
 };
+
+/* Whether token i was spent by another batch than t->batch. */
+static int spent_elsewhere(sq *s, const struct token_spend *t, size_t i, hush_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s, "SELECT batch FROM spent_tokens WHERE id = ?", &st,
+                  "cannot spend tokens", err);
+    if (rc != 0) {
+        return rc;
+    }
+    sqlite3_bind_blob(st, 1, t->ids + 32 * i, 32, SQLITE_STATIC);
+    bool same = sqlite3_step(st) == SQLITE_ROW &&
+                sqlite3_column_bytes(st, 0) == HUSH_BATCH_ID_BYTES &&
+                memcmp(sqlite3_column_blob(st, 0), t->batch, HUSH_BATCH_ID_BYTES) == 0;
+    sqlite3_finalize(st);
+    return same ? 0 : hush_err_set(err, HUSH_EEXIST, "token %zu was spent before", i);
+}
 
 static int tokens_spend_body(sq *s, void *ctx, hush_err *err)
 {
     const struct token_spend *t = ctx;
     sqlite3_stmt *st;
-    int rc = prep(s, "INSERT INTO spent_tokens(id, epoch) VALUES(?, ?)", &st,
-                  "cannot spend tokens", err);
+    int rc = prep(s,
+                  "INSERT INTO spent_tokens(id, epoch, batch) VALUES(?, ?, ?) "
+                  "ON CONFLICT(id) DO NOTHING",
+                  &st, "cannot spend tokens", err);
     for (size_t i = 0; rc == 0 && i < t->n; i++) {
         sqlite3_reset(st);
         sqlite3_bind_blob(st, 1, t->ids + 32 * i, 32, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)t->epochs[i]);
-        int step = sqlite3_step(st);
-        if (step == SQLITE_CONSTRAINT) {
-            rc = hush_err_set(err, HUSH_EEXIST, "token %zu was spent before", i);
-        } else if (step != SQLITE_DONE) {
+        sqlite3_bind_blob(st, 3, t->batch, HUSH_BATCH_ID_BYTES, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
             rc = db_error(s, err, "cannot spend tokens");
+        } else if (sqlite3_changes(s->db) == 0) {
+            rc = spent_elsewhere(s, t, i, err);
         }
     }
     sqlite3_finalize(st);
@@ -1213,9 +1233,9 @@ static int tokens_spend_body(sq *s, void *ctx, hush_err *err)
 }
 
 static int sq_tokens_spend(hush__store *base, const uint8_t *ids, const uint64_t *epochs,
-                           size_t n, hush_err *err)
+                           size_t n, const uint8_t *batch_id, hush_err *err)
 {
-    struct token_spend t = {ids, epochs, n};
+    struct token_spend t = {ids, epochs, n, batch_id};
     return in_tx((sq *)base, tokens_spend_body, &t, "cannot spend tokens", err);
 }
 

@@ -78,7 +78,8 @@ static double divergence(uint64_t c, double eps, double eps0, bool q_side)
 /* P[Bin(m, p) in [lo, hi]]. */
 static double mass(uint64_t m, double p, uint64_t lo, uint64_t hi)
 {
-    return hush__binom_upper(m, p, lo) - (hi >= m ? 0.0 : hush__binom_upper(m, p, hi + 1));
+    return hush__binom_upper(m, p, lo) -
+           (hi >= m ? 0.0 : hush__binom_upper(m, p, hi + 1));
 }
 
 double hush__shuffle_divergence(uint64_t c, double eps, double eps0, bool q_side)

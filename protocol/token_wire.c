@@ -24,7 +24,8 @@ int hush_token_epoch_key(const uint8_t master[32], uint64_t epoch, uint8_t sk[32
                          uint8_t pk[32], hush_err *err)
 {
     char info[48];
-    int len = snprintf(info, sizeof info, "hush token epoch %llu", (unsigned long long)epoch);
+    int len =
+        snprintf(info, sizeof info, "hush token epoch %llu", (unsigned long long)epoch);
     return hush_voprf_derive_key(master, (const uint8_t *)info, (size_t)len, sk, pk, err);
 }
 
@@ -33,11 +34,13 @@ json_t *hush_tokens_to_json(const hush_token *tokens, size_t n)
     json_t *arr = json_array();
     for (size_t i = 0; arr != NULL && i < n; i++) {
         char *nonce = hush_b64_encode(tokens[i].nonce, sizeof tokens[i].nonce);
-        char *auth = hush_b64_encode(tokens[i].authenticator, sizeof tokens[i].authenticator);
-        json_t *o = nonce != NULL && auth != NULL
-                        ? json_pack("{s:I, s:s, s:s}", "epoch", (json_int_t)tokens[i].epoch,
-                                    "nonce", nonce, "authenticator", auth)
-                        : NULL;
+        char *auth =
+            hush_b64_encode(tokens[i].authenticator, sizeof tokens[i].authenticator);
+        json_t *o =
+            nonce != NULL && auth != NULL
+                ? json_pack("{s:I, s:s, s:s}", "epoch", (json_int_t)tokens[i].epoch,
+                            "nonce", nonce, "authenticator", auth)
+                : NULL;
         hush_free(nonce);
         hush_free(auth);
         if (o == NULL || json_array_append_new(arr, o) != 0) {
@@ -54,7 +57,8 @@ static bool b64_field(const json_t *o, const char *name, uint8_t *out, size_t le
     const json_t *v = json_object_get(o, name);
     size_t got = 0;
     return json_is_string(v) &&
-           hush_b64_decode(json_string_value(v), json_string_length(v), out, len, &got) == 0 &&
+           hush_b64_decode(json_string_value(v), json_string_length(v), out, len, &got) ==
+               0 &&
            got == len;
 }
 
@@ -81,8 +85,8 @@ int hush_tokens_from_json(const json_t *arr, size_t max, hush_token **out, size_
     *out = NULL;
     *n = 0;
     if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > max) {
-        return hush_err_set(err, HUSH_EINVAL, "\"tokens\" must be an array of 1 to %zu tokens",
-                            max);
+        return hush_err_set(err, HUSH_EINVAL,
+                            "\"tokens\" must be an array of 1 to %zu tokens", max);
     }
     size_t count = json_array_size(arr);
     hush_token *t = hush_calloc(count, sizeof *t);

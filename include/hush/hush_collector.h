@@ -52,6 +52,13 @@ typedef struct hush_collector_config {
     bool estimates_admin_only;       /* default false: estimates are public */
     bool demo;                       /* create a demo campaign if none exists */
     bool ui_off;                     /* --ui off: no dashboard at /ui/ (default on) */
+    /* anonymous tokens: how devices prove they are legitimate installs
+     * ("" = no issuance; "hmac:FILE" a shared secret with the attester;
+     * "cmd:COMMAND" the operator's check), the key epoch's length and
+     * the tokens one attestation may get a day */
+    char token_attestation[HUSH_PATH_MAX];
+    unsigned token_epoch_hours; /* default 168 */
+    unsigned tokens_per_day;    /* default 16 */
     /* origins other dashboards may read the public GET routes from
      * (Access-Control-Allow-Origin): comma-separated "scheme://host[:port]",
      * or "*"; "" (the default) allows none */

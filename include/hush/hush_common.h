@@ -60,7 +60,9 @@ extern "C" {
     X(EUNSUPPORTED, -16, "not supported")                      \
     X(ESTALE, -17, "stale or replayed document")               \
     X(EUPSTREAM, -18, "an external program or service failed") \
-    X(EINTERNAL, -19, "internal error")
+    X(EINTERNAL, -19, "internal error")                        \
+    X(EPERM, -20, "not permitted")                             \
+    X(ELIMIT, -21, "rate limit reached")
 
 typedef enum hush_errno {
 #define HUSH_ERRNO_ENUM(name, value, text) HUSH_##name = (value),

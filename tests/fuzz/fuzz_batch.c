@@ -3,11 +3,34 @@
  * receives them: JSON envelope, then every report decoded for a mechanism
  * (the first input byte picks one).  Properties: no crash; a batch that
  * decodes adds to a state without error (the collector adds after commit
- * and must never fail there), and re-encodes to the same reports.
+ * and must never fail there), and re-encodes to the same reports; its
+ * anonymous tokens, when it has any and they read, write and read back to
+ * the same tokens.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "hush_protocol.h"
+#include "hush_token.h"
+
+static void check_tokens(const json_t *arr)
+{
+    hush_token *t = NULL, *t2 = NULL;
+    size_t n = 0, n2 = 0;
+    if (arr == NULL ||
+        hush_tokens_from_json(arr, HUSH_BATCH_MAX_REPORTS, &t, &n, NULL) != 0) {
+        return;
+    }
+    json_t *again = hush_tokens_to_json(t, n);
+    if (again == NULL ||
+        hush_tokens_from_json(again, HUSH_BATCH_MAX_REPORTS, &t2, &n2, NULL) != 0 ||
+        n2 != n || memcmp(t, t2, n * sizeof *t) != 0) {
+        abort();
+    }
+    json_decref(again);
+    hush_free(t);
+    hush_free(t2);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -40,6 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_decref(doc);
         return 0;
     }
+    check_tokens(hdr.tokens);
     hush_ldp *m = NULL;
     hush_ldp_agg *agg = NULL;
     if (hush_ldp_new(&instances[data[0] % 6], &m, NULL) != 0 ||

@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""Anonymous tokens against a real hushd, with a device side written apart
+from hush's C code (voprf.py: hashlib and libsodium through ctypes).
+
+The issuer keys are signed and pinned; issuance sits behind an attestation
+(here the shared-secret scheme an attester and hushd agree on) with a
+daily limit; a campaign with require_tokens takes each report only with a
+token of its own, checked against its epoch's key and spent once; a resend
+of the same batch stays idempotent.  Everything refused changes nothing.
+
+Usage: test_tokens.py BUILD_DIR
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hushlib import Hushd, Sodium, batch_id, validate, Suite, expect  # noqa: E402
+import voprf  # noqa: E402
+
+SUITE = Suite("tokens")
+BUILD = None
+SECRET = b"attester and collector share this secret"
+
+
+def b64(b):
+    return base64.b64encode(b).decode()
+
+
+def unb64(s):
+    return base64.b64decode(s)
+
+
+def hushd(*extra):
+    h = Hushd(os.path.join(BUILD, "bin", "hushd"), extra=list(extra))
+    return h
+
+
+def with_secret(*extra):
+    """A hushd with the hmac attestation, its secret in its directory."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="hush-e2e-")
+    with open(os.path.join(d, "attest.secret"), "wb") as f:
+        f.write(SECRET)
+    return Hushd(os.path.join(BUILD, "bin", "hushd"), workdir=d,
+                 extra=["--token-attestation", "hmac:attest.secret"] + list(extra))
+
+
+def attestation(device):
+    return {"id": device, "mac": hmac.new(SECRET, device.encode(), hashlib.sha256).hexdigest()}
+
+
+def pinned_keys(h):
+    """The token keys, their signature checked with the pinned signing key."""
+    s, body, hdrs = h.request("GET", "/v1/tokens/keys")
+    expect(s == 200, "keys %s" % s)
+    pk = unb64(h.json("GET", "/v1/keys")[1]["signing_key"])
+    expect(Sodium().verify(unb64(hdrs["Hush-Signature"]), body, pk), "the keys are signed")
+    validate(json.loads(body), "token-keys")
+    return json.loads(body)
+
+
+def get_tokens(h, device, n, att=None):
+    """A device's n tokens, its proof checked: [(epoch, nonce, authenticator)]."""
+    keys = pinned_keys(h)
+    epoch = keys["current_epoch"]
+    pk = unb64([k for k in keys["keys"] if k["epoch"] == epoch][0]["public_key"])
+    nonces = [voprf.new_nonce() for _ in range(n)]
+    blinds = [voprf.blind(voprf.token_input(epoch, nonce)) for nonce in nonces]
+    req = {"attestation": att or attestation(device), "blinded": [b64(b) for _, b in blinds]}
+    if isinstance(req["attestation"], dict):
+        validate(req, "token-request")
+    s, doc, _ = h.json("POST", "/v1/tokens", body=req)
+    if s != 200:
+        return s, doc
+    validate(doc, "token-issued")
+    expect(doc["epoch"] == epoch and unb64(doc["public_key"]) == pk, "the pinned key")
+    evaluated = [unb64(e) for e in doc["evaluated"]]
+    expect(voprf.verify_proof(pk, [b for _, b in blinds], evaluated, unb64(doc["proof"])),
+           "the issuer's proof verifies against the pinned key")
+    return s, [(epoch, nonce, voprf.finalize(voprf.token_input(epoch, nonce), r, ev))
+               for nonce, (r, _), ev in zip(nonces, blinds, evaluated)]
+
+
+def wire(tokens):
+    return [{"epoch": e, "nonce": b64(n), "authenticator": b64(a)} for e, n, a in tokens]
+
+
+def post(h, cid, reports, tokens=None, bid=None):
+    body = {"campaign": cid, "round": 1, "batch_id": bid or batch_id(), "reports": reports}
+    if tokens is not None:
+        body["tokens"] = tokens
+        if tokens and all(set(t) == {"epoch", "nonce", "authenticator"} for t in tokens):
+            validate(body, "report-batch")
+    return h.json("POST", "/v1/reports", body=body)
+
+
+def counted(h, cid):
+    return h.json("GET", "/v1/campaigns/%s/estimates" % cid)[1]["n_reports"]
+
+
+@SUITE.test
+def tokens_are_issued_behind_attestation_and_spent_once():
+    h = with_secret("--tokens-per-day", "8")
+    try:
+        body = {"id": "poll", "name": "P", "kind": "poll", "candidates": ["a", "b", "c"],
+                "epsilon": 2, "mechanism": "grr", "min_reports": 0, "require_tokens": True}
+        validate(body, "campaign-create")
+        s, d, _ = h.json("POST", "/v1/campaigns", admin=True, body=body)
+        expect(s == 201, "create %s" % d)
+        h.json("POST", "/v1/campaigns", admin=True, body={
+            "id": "open", "name": "O", "kind": "poll", "candidates": ["a", "b"], "epsilon": 2,
+            "min_reports": 0})
+        keys = pinned_keys(h)
+        expect(keys["suite"] == "VOPRF(ristretto255, SHA-512)" and len(keys["keys"]) == 2 and
+               keys["tokens_per_day"] == 8 and keys["attestation"] == "hmac", "keys %s" % keys)
+        s, toks = get_tokens(h, "device-1", 5)
+        expect(s == 200 and len(toks) == 5, "issued %s %s" % (s, toks))
+        # spent with the reports, once
+        bid = batch_id()
+        s, d, _ = post(h, "poll", [0, 1], wire(toks[:2]), bid)
+        expect(s == 200 and d["accepted"] == 2, "redeemed %s %s" % (s, d))
+        s, d, _ = post(h, "poll", [0, 1], wire(toks[:2]), bid)
+        expect(s == 200 and d["duplicate"], "a resend stays idempotent: %s %s" % (s, d))
+        s, d, _ = post(h, "poll", [2], wire(toks[1:2]))
+        expect(s == 409 and d["error"]["code"] == "token_spent", "spent twice: %s %s" % (s, d))
+        expect(counted(h, "poll") == 2, "counted once")
+        # every refusal, and nothing counted or spent by one
+        forged = [(e, n, bytes(64)) for e, n, _ in toks[2:3]]
+        other_epoch = [(e + 5, n, a) for e, n, a in toks[2:3]]
+        for reports, tokens, status, code in [
+                ([0], None, 403, "tokens_required"),
+                ([0], wire(forged), 403, "invalid_token"),
+                ([0], wire(other_epoch), 403, "token_expired"),
+                ([0, 1], wire(toks[2:3]), 400, "invalid_token"),      # one for two
+                ([0], wire(toks[2:3]) * 2, 400, "invalid_token"),     # two for one
+                ([0, 1], wire(toks[2:3]) * 2, 409, "token_spent"),    # the same twice
+                ([0], [{"epoch": 1, "nonce": "x"}], 400, "invalid_token"),
+                ([9], wire(toks[2:3]), 400, "invalid_report")]:
+            s, d, _ = post(h, "poll", reports, tokens)
+            expect(s == status and d["error"]["code"] == code,
+                   "%s: %s %s (want %s %s)" % (tokens and len(tokens), s, d, status, code))
+        s, d, _ = post(h, "open", [0], wire(toks[2:3]))
+        expect(s == 400 and d["error"]["code"] == "invalid_token", "tokens where none are taken")
+        expect(counted(h, "poll") == 2, "nothing more counted")
+        s, d, _ = post(h, "poll", [2, 2, 2], wire(toks[2:5]))
+        expect(s == 200 and d["accepted"] == 3, "the unspent ones still work: %s %s" % (s, d))
+        metrics = h.request("GET", "/metrics")[1].decode()
+        expect('hush_batches_rejected_total{reason="token"} 9' in metrics,
+               "refusals counted under token")
+        # the daily limit: 5 issued, 3 left
+        s, d = get_tokens(h, "device-1", 4)
+        expect(s == 429 and d["error"]["code"] == "token_limit", "limit %s %s" % (s, d))
+        s, d = get_tokens(h, "device-1", 3)
+        expect(s == 200, "the rest of the day's %s" % (d,))
+        s, d = get_tokens(h, "device-2", 8)
+        expect(s == 200, "another attestation has its own %s" % (d,))
+        # attestations that do not verify
+        for att in ({"id": "device-3", "mac": "00" * 32}, {"id": "device-3"}, "device-3",
+                    {"id": "", "mac": attestation("")["mac"]}):
+            s, d = get_tokens(h, "device-3", 1, att)
+            expect(s in (400, 403) and d["error"]["code"] in ("attestation_refused", "invalid"),
+                   "%s: %s %s" % (att, s, d))
+        for bad in ({"attestation": attestation("d4"), "blinded": []},
+                    {"attestation": attestation("d4"), "blinded": [b64(bytes(32))]},
+                    {"attestation": attestation("d4"), "blinded": ["not base64"]},
+                    {"attestation": attestation("d4"), "blinded": [b64(bytes(31))]},
+                    {"attestation": attestation("d4"), "blinded": [b64(bytes(32))] * 9},
+                    {"attestation": attestation("d4"), "blinded": [b64(os.urandom(32))],
+                     "epoch": 3},
+                    {"attestation": attestation("d4"), "blinded": [], "x": 1}):
+            s, d, _ = h.json("POST", "/v1/tokens", body=bad)
+            expect(s == 400, "%s: %s %s" % (list(bad), s, d))
+        s, d = get_tokens(h, "d4", 8)
+        expect(s == 200, "refused requests counted nothing against d4's day: %s" % (d,))
+        # spent tokens survive a restart
+        h.stop()
+        h.start()
+        s, d, _ = post(h, "poll", [1], wire(toks[4:5]))
+        expect(s == 409 and d["error"]["code"] == "token_spent", "after a restart: %s" % (d,))
+    finally:
+        h.cleanup()
+
+
+@SUITE.test
+def a_collector_without_attestation_issues_nothing():
+    h = hushd()
+    try:
+        keys = pinned_keys(h)
+        expect(keys["attestation"] == "none", "keys %s" % keys)
+        s, d = get_tokens(h, "device-1", 1)
+        expect(s == 400 and d["error"]["code"] == "tokens_off", "%s %s" % (s, d))
+    finally:
+        h.cleanup()
+
+
+@SUITE.test
+def a_command_attests():
+    """The operator's check: gets the attestation on stdin, prints an identity."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="hush-e2e-")
+    script = os.path.join(d, "attest.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\nread doc\ncase \"$doc\" in\n"
+                "  *'\"ticket\":\"ok-'*) echo \"$doc\" | sed 's/.*ok-\\([a-z0-9]*\\).*/\\1/' ;;\n"
+                "  *) echo refused >&2; exit 1 ;;\nesac\n")
+    os.chmod(script, 0o755)
+    h = Hushd(os.path.join(BUILD, "bin", "hushd"), workdir=d,
+              extra=["--token-attestation", "cmd:" + script, "--tokens-per-day", "2"])
+    try:
+        s, toks = get_tokens(h, "x", 2, {"ticket": "ok-abc"})
+        expect(s == 200 and len(toks) == 2, "attested %s" % (toks,))
+        s, d = get_tokens(h, "x", 1, {"ticket": "ok-abc"})
+        expect(s == 429, "the same identity's day is used: %s %s" % (s, d))
+        s, d = get_tokens(h, "x", 1, {"ticket": "bad"})
+        expect(s == 403 and d["error"]["code"] == "attestation_refused", "%s %s" % (s, d))
+        expect("token attestation refused" in h.stderr(), "the log says why")
+    finally:
+        h.cleanup()
+
+
+def main():
+    global BUILD
+    if len(sys.argv) != 2:
+        sys.exit("usage: test_tokens.py BUILD_DIR")
+    BUILD = os.path.abspath(sys.argv[1])
+    tokens_are_issued_behind_attestation_and_spent_once()
+    a_collector_without_attestation_issues_nothing()
+    a_command_attests()
+    SUITE.finish()
+
+
+if __name__ == "__main__":
+    main()
