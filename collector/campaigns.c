@@ -909,6 +909,10 @@ int hush__publication_build(hush_collector *h, const hush__pub_spec *ps,
         json_object_set_new(pub, "sealing_key",
                             seal != NULL ? json_string(seal) : json_null());
         hush_free(seal);
+        if (json_is_true(json_object_get(ps->spec, "require_tokens"))) {
+            /* devices attach a token to each report (signed with the rest) */
+            json_object_set_new(pub, "require_tokens", json_true());
+        }
     }
     if (pub != NULL && ps->synthetic) {
         json_object_set_new(pub, "match_threshold", json_real(ps->threshold));

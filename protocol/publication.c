@@ -294,6 +294,12 @@ int hush_publication_parse_flags(const char *body, size_t len, unsigned flags,
         }
         p->has_sealing_key = true;
     }
+    const json_t *tokens = json_object_get(doc, "require_tokens");
+    if (tokens != NULL && !json_is_boolean(tokens)) {
+        rc = bad(err, "\"require_tokens\" must be true or false");
+        goto out;
+    }
+    p->require_tokens = json_is_true(tokens);
     if (p->kind == HUSH_CAMPAIGN_SYNTHETIC) {
         rc = parse_synthetic(doc, p, err);
     }

@@ -114,6 +114,10 @@ def tokens_are_issued_behind_attestation_and_spent_once():
         h.json("POST", "/v1/campaigns", admin=True, body={
             "id": "open", "name": "O", "kind": "poll", "candidates": ["a", "b"], "epsilon": 2,
             "min_reports": 0})
+        for cid, want in (("poll", True), ("open", None)):
+            s, pub, _ = h.json("GET", "/v1/campaigns/" + cid)
+            validate(pub, "publication")
+            expect(pub.get("require_tokens") is want, "%s says %s" % (cid, pub.get("require_tokens")))
         keys = pinned_keys(h)
         expect(keys["suite"] == "VOPRF(ristretto255, SHA-512)" and len(keys["keys"]) == 2 and
                keys["tokens_per_day"] == 8 and keys["attestation"] == "hmac", "keys %s" % keys)
