@@ -65,7 +65,8 @@ PRIVACY_SRC := $(wildcard privacy/*.c)
 EMBED_SRC   := $(wildcard embeddings/*.c)
 PROTO_SRC   := $(wildcard protocol/*.c)
 LEARN_SRC   := $(wildcard learning/*.c)
-DEV_SRC     := device/agent.c device/ledger.c device/learn.c device/keys.c device/secagg.c
+DEV_SRC     := device/agent.c device/ledger.c device/learn.c device/keys.c device/secagg.c \
+               device/tokens.c
 DEVCURL_SRC := device/transport_curl.c
 COLL_SRC    := $(filter-out collector/main.c,$(wildcard collector/*.c))
 

@@ -94,11 +94,11 @@ int hush__tokens_keys(hush_collector *h, json_t **out, hush__fail *f)
         }
         sodium_memzero(sk, sizeof sk);
         char *b64 = hush_b64_encode(pk, sizeof pk);
-        json_t *o = b64 != NULL ? json_pack("{s:I, s:s, s:I, s:I}", "epoch", (json_int_t)e,
-                                            "public_key", b64, "not_before",
-                                            (json_int_t)(e * es), "valid_until",
-                                            (json_int_t)((e + EPOCHS_VALID) * es))
-                                : NULL;
+        json_t *o = b64 != NULL
+                        ? json_pack("{s:I, s:s, s:I, s:I}", "epoch", (json_int_t)e,
+                                    "public_key", b64, "not_before", (json_int_t)(e * es),
+                                    "valid_until", (json_int_t)((e + EPOCHS_VALID) * es))
+                        : NULL;
         hush_free(b64);
         if (o == NULL || json_array_append_new(keys, o) != 0) {
             json_decref(keys);
@@ -108,10 +108,10 @@ int hush__tokens_keys(hush_collector *h, json_t **out, hush__fail *f)
     const char *a = h->cfg.token_attestation;
     *out = keys != NULL ? json_pack("{s:s, s:I, s:I, s:o, s:I, s:s}", "suite",
                                     "VOPRF(ristretto255, SHA-512)", "epoch_seconds",
-                                    (json_int_t)es, "current_epoch", (json_int_t)now, "keys",
-                                    keys, "tokens_per_day", (json_int_t)h->cfg.tokens_per_day,
-                                    "attestation",
-                                    a[0] == '\0'                 ? "none"
+                                    (json_int_t)es, "current_epoch", (json_int_t)now,
+                                    "keys", keys, "tokens_per_day",
+                                    (json_int_t)h->cfg.tokens_per_day, "attestation",
+                                    a[0] == '\0'                  ? "none"
                                     : strncmp(a, "hmac:", 5) == 0 ? "hmac"
                                                                   : "command")
                         : NULL;
@@ -124,24 +124,29 @@ static int attest(hush_collector *h, const json_t *att, char id[ATTEST_ID_MAX + 
 {
     const char *scheme = h->cfg.token_attestation;
     if (scheme[0] == '\0') {
-        return hush__fail_set(f, HUSH_EUNSUPPORTED, "tokens_off",
-                              "this collector issues no tokens (hushd --token-attestation)");
+        return hush__fail_set(
+            f, HUSH_EUNSUPPORTED, "tokens_off",
+            "this collector issues no tokens (hushd --token-attestation)");
     }
     if (!json_is_object(att)) {
-        return hush__fail_set(f, HUSH_EINVAL, "invalid", "\"attestation\" must be an object");
+        return hush__fail_set(f, HUSH_EINVAL, "invalid",
+                              "\"attestation\" must be an object");
     }
     if (strncmp(scheme, "hmac:", 5) == 0) {
         const char *who = json_string_value(json_object_get(att, "id"));
         const char *mac = json_string_value(json_object_get(att, "mac"));
         uint8_t want[crypto_auth_hmacsha256_BYTES], got[crypto_auth_hmacsha256_BYTES];
         size_t got_len = 0;
-        if (who == NULL || mac == NULL || strlen(who) == 0 || strlen(who) > ATTEST_ID_MAX ||
-            sodium_hex2bin(got, sizeof got, mac, strlen(mac), NULL, &got_len, NULL) != 0 ||
+        if (who == NULL || mac == NULL || strlen(who) == 0 ||
+            strlen(who) > ATTEST_ID_MAX ||
+            sodium_hex2bin(got, sizeof got, mac, strlen(mac), NULL, &got_len, NULL) !=
+                0 ||
             got_len != sizeof got) {
-            return hush__fail_set(f, HUSH_EINVAL, "invalid",
-                                  "an hmac attestation is {\"id\": 1 to %d bytes, \"mac\": "
-                                  "64 hex digits}",
-                                  ATTEST_ID_MAX);
+            return hush__fail_set(
+                f, HUSH_EINVAL, "invalid",
+                "an hmac attestation is {\"id\": 1 to %d bytes, \"mac\": "
+                "64 hex digits}",
+                ATTEST_ID_MAX);
         }
         crypto_auth_hmacsha256_state st;
         crypto_auth_hmacsha256_init(&st, h->attest_secret, h->attest_secret_len);
@@ -158,9 +163,10 @@ static int attest(hush_collector *h, const json_t *att, char id[ATTEST_ID_MAX + 
     char *answer = NULL;
     size_t len = 0;
     hush_err err = {0};
-    int rc = doc != NULL ? hush__external_run(scheme + 4, doc, strlen(doc), ATTEST_TIMEOUT_S,
-                                              ATTEST_ID_MAX + 2, &answer, &len, &err)
-                         : hush_err_set(&err, HUSH_ENOMEM, "out of memory");
+    int rc = doc != NULL
+                 ? hush__external_run(scheme + 4, doc, strlen(doc), ATTEST_TIMEOUT_S,
+                                      ATTEST_ID_MAX + 2, &answer, &len, &err)
+                 : hush_err_set(&err, HUSH_ENOMEM, "out of memory");
     hush_free(doc);
     size_t n = answer != NULL ? strcspn(answer, "\r\n") : 0;
     if (rc != 0 || n == 0 || n > ATTEST_ID_MAX) {
@@ -223,8 +229,8 @@ static void who_of(const hush_collector *h, int64_t day, const char *id, uint8_t
 }
 
 /* The answer: {"epoch", "public_key", "evaluated": [...], "proof"}. */
-static json_t *issued_doc(uint64_t epoch, const uint8_t pk[32], const uint8_t *ev, size_t n,
-                          const uint8_t proof[64])
+static json_t *issued_doc(uint64_t epoch, const uint8_t pk[32], const uint8_t *ev,
+                          size_t n, const uint8_t proof[64])
 {
     json_t *arr = json_array();
     for (size_t i = 0; arr != NULL && i < n; i++) {
@@ -273,8 +279,8 @@ int hush__tokens_issue(hush_collector *h, const json_t *req, json_t **out, hush_
     char id[ATTEST_ID_MAX + 1];
     uint8_t *blinded = NULL;
     size_t n = 0;
-    int rc = read_blinded(json_object_get(req, "blinded"), h->cfg.tokens_per_day, &blinded,
-                          &n, f);
+    int rc = read_blinded(json_object_get(req, "blinded"), h->cfg.tokens_per_day,
+                          &blinded, &n, f);
     if (rc == 0) {
         rc = attest(h, json_object_get(req, "attestation"), id, f);
     }
@@ -288,7 +294,8 @@ int hush__tokens_issue(hush_collector *h, const json_t *req, json_t **out, hush_
         rc = hush__fail_internal(f, &err);
     }
     /* check the elements before counting them against the day */
-    if (rc == 0 && hush_voprf_blind_evaluate(sk, pk, blinded, n, NULL, ev, proof, &err) != 0) {
+    if (rc == 0 &&
+        hush_voprf_blind_evaluate(sk, pk, blinded, n, NULL, ev, proof, &err) != 0) {
         rc = hush__fail_set(f, HUSH_EINVAL, "invalid", "%s", err.msg);
     }
     int64_t day = hush__wall() / 86400;
@@ -325,11 +332,11 @@ static int token_ok(hush_collector *h, const hush_token *t, uint64_t now, size_t
                     hush__fail *f)
 {
     if (t->epoch + EPOCHS_VALID <= now || t->epoch > now + 1) {
-        return hush__fail_set(f, HUSH_EPERM, "token_expired",
-                              "token %zu is of epoch %llu; the collector takes %llu to %llu",
-                              i, (unsigned long long)t->epoch,
-                              (unsigned long long)(now + 1 - EPOCHS_VALID),
-                              (unsigned long long)(now + 1));
+        return hush__fail_set(
+            f, HUSH_EPERM, "token_expired",
+            "token %zu is of epoch %llu; the collector takes %llu to %llu", i,
+            (unsigned long long)t->epoch, (unsigned long long)(now + 1 - EPOCHS_VALID),
+            (unsigned long long)(now + 1));
     }
     uint8_t sk[32], pk[32], input[HUSH_TOKEN_INPUT_BYTES], want[64];
     hush_err err = {0};
@@ -391,7 +398,8 @@ int hush__tokens_redeem(hush_collector *h, const json_t *arr, size_t n_reports,
                                 : 0;
     }
     if (rc == 0 && now >= EPOCHS_VALID &&
-        __atomic_load_n(&h->token_expired_epoch, __ATOMIC_RELAXED) < now + 1 - EPOCHS_VALID) {
+        __atomic_load_n(&h->token_expired_epoch, __ATOMIC_RELAXED) <
+            now + 1 - EPOCHS_VALID) {
         hush_err ignored = {0}; /* forgetting late costs room, never a double spend */
         if (h->store->ops->tokens_expire(h->store, now + 1 - EPOCHS_VALID,
                                          hush__wall() / 86400, &ignored) == 0) {

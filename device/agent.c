@@ -121,6 +121,7 @@ void hush_agent_close(hush_agent *a)
     if (a->examples != NULL) {
         hush_agent_clear_examples(a);
     }
+    hush__tokens_pending_free(a);
     hush_free(a->examples);
     hush_free(a->samples);
     hush_free(a->sample_len);
@@ -367,6 +368,36 @@ int hush_agent_reports_allowed(hush_agent *a, const hush_campaign *c, uint32_t *
 
 /* ---- batches ---- */
 
+/* One token a report, taken out of the wallet (saved) before the batch
+ * can leave. */
+static int attach_tokens(hush_agent *a, json_t *doc, uint32_t n, hush_err *err)
+{
+    hush_token *t = hush_calloc(n, sizeof *t);
+    int rc = t != NULL ? hush__wallet_take_locked(a, n, t, err)
+                       : hush_err_set(err, HUSH_ENOMEM, "out of memory");
+    json_t *arr = rc == 0 ? hush_tokens_to_json(t, n) : NULL;
+    if (rc == 0 && (arr == NULL || json_object_set_new(doc, "tokens", arr) != 0)) {
+        rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
+    }
+    if (t != NULL) {
+        sodium_memzero(t, n * sizeof *t);
+    }
+    hush_free(t);
+    return rc;
+}
+
+/* How many reports the wallet pays for (all when none is needed). */
+static uint32_t tokens_allow(hush_agent *a, const hush_campaign *c, uint32_t n)
+{
+    uint32_t have = 0;
+    if (!c->pub->require_tokens) {
+        return n;
+    }
+    return hush__wallet_count_locked(a, &have, NULL) == 0 && have < n ? have
+           : have >= n                                                ? n
+                                                                      : 0;
+}
+
 /* Encodes the chosen values, charges the ledger, and renders the batch. */
 static int finish_batch(hush_agent *a, const hush_campaign *c, const uint64_t *values,
                         const bool *by_key, uint32_t n, const hush_batch_options *opt,
@@ -398,6 +429,10 @@ static int finish_batch(hush_agent *a, const hush_campaign *c, const uint64_t *v
     hush_rng_bytes(a->rng, batch_id, sizeof batch_id);
     doc =
         hush_batch_build(c->mech, c->pub->campaign, c->pub->round, batch_id, reports, n);
+    if (doc != NULL && c->pub->require_tokens &&
+        (rc = attach_tokens(a, doc, n, err)) != 0) {
+        goto out;
+    }
     json = doc != NULL ? hush__json_dumps(doc, JSON_COMPACT, NULL) : NULL;
     if (json == NULL) {
         rc = hush_err_set(err, HUSH_ENOMEM, "out of memory rendering the batch");
@@ -446,6 +481,9 @@ static int report_batch_locked(hush_agent *a, const hush_campaign *c,
     }
     const char *why = NULL;
     uint32_t n = allowed_reports(a, c, opt != NULL ? opt->max_reports : 0, &why);
+    if (n > 0 && (n = tokens_allow(a, c, n)) == 0) {
+        why = "the anonymous tokens this campaign requires (none held)";
+    }
     if (n == 0) {
         return hush_err_set(err, HUSH_EBUDGET, "no report allowed now by %s", why);
     }
@@ -542,6 +580,11 @@ static int poll_batch_locked(hush_agent *a, const hush_campaign *c, const char *
     const char *why = NULL;
     if (allowed_reports(a, c, 1, &why) == 0) {
         return hush_err_set(err, HUSH_EBUDGET, "no report allowed now by %s", why);
+    }
+    if (tokens_allow(a, c, 1) == 0) {
+        return hush_err_set(err, HUSH_EBUDGET,
+                            "%s requires an anonymous token a report, and none is held",
+                            c->pub->campaign);
     }
     return finish_batch(a, c, &item, &by_key, 1, opt, out, out_len, err);
 }

@@ -10,6 +10,7 @@
 #include "hush_learning.h"
 #include "hush_privacy.h"
 #include "hush_protocol.h"
+#include "hush_token.h"
 
 #define HUSH__STATE_PATH_MAX 1024
 /* ledger keys: a campaign id, or "model/" and a model id */
@@ -132,6 +133,8 @@ struct hush_agent {
     hush__example *examples;
     size_t n_examples;
     uint64_t examples_seen;
+    /* an anonymous-token request waiting for its answer (tokens.c) */
+    struct hush__token_pending *pending;
     /* Ditto's pull this device chose by validation (learn.c), in memory:
      * for task `task`, at round `round`, with `examples` examples */
     struct {
@@ -143,6 +146,17 @@ struct hush_agent {
 };
 
 int64_t hush__agent_now(const hush_agent *a);
+/* tokens.c: the wallet (under the ledger's lock: *_locked) and parsers of
+ * what comes from outside (fuzzed) */
+void hush__tokens_pending_free(hush_agent *a);
+int hush__wallet_count_locked(hush_agent *a, uint32_t *n, hush_err *err);
+/* takes n tokens out of the wallet (saved without them) into out */
+int hush__wallet_take_locked(hush_agent *a, uint32_t n, hush_token *out, hush_err *err);
+int hush__wallet_parse(const char *text, size_t len, void **out, size_t *n,
+                       hush_err *err);
+int hush__token_response_parse(const char *body, size_t len, uint64_t epoch,
+                               const uint8_t pk[32], uint32_t n, uint8_t *evaluated,
+                               uint8_t proof[64], hush_err *err);
 /* secagg.c: a secure-aggregation session for task publication `pub`
  * (ledger key `key`, `eps` charged per participation) with the encoded
  * input (pub->sa.plan.padded values; taken, wiped and freed either way). */

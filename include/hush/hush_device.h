@@ -218,6 +218,45 @@ HUSH_API int hush_agent_spent_today(const hush_agent *agent, const char *campaig
                                     double *epsilon, uint32_t *reports) HUSH_WARN_UNUSED;
 
 /* ------------------------------------------------------------------------ */
+/* Anonymous tokens                                                         */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A campaign whose publication says "require_tokens" takes each report
+ * only with an anonymous token (RFC 9576 style; hush_token.h).  The agent
+ * keeps tokens in its state directory (`tokens`, never in the ledger) and
+ * spends one per report when it makes a batch for such a campaign: the
+ * tokens leave the wallet file before the batch leaves the library, so a
+ * lost batch loses its tokens, never reuses them.  Getting tokens is
+ * sans-I/O, two calls around one POST /v1/tokens.
+ */
+
+/**
+ * Starts a request for n tokens: checks the keys document (the body and
+ * Hush-Signature of GET /v1/tokens/keys) against the pinned collector key,
+ * blinds n fresh token inputs for its current epoch and returns the body
+ * to POST to /v1/tokens.  `attestation` is the JSON object the operator's
+ * attester gave the app.  The blinds stay in the agent until the answer.
+ */
+HUSH_API int hush_agent_tokens_request(hush_agent *agent, const char *keys_body,
+                                       size_t keys_len, const char *keys_signature,
+                                       const char *attestation, uint32_t n, char **out,
+                                       size_t *out_len, hush_err *err) HUSH_WARN_UNUSED;
+
+/**
+ * Takes the answer to the pending request: checks the issuer's proof
+ * against the signed key (HUSH_ESIGNATURE: the issuer did not use the key
+ * every device pins, e.g. to tag this one), unblinds and saves the tokens.
+ * The pending request is over either way.
+ */
+HUSH_API int hush_agent_tokens_accept(hush_agent *agent, const char *body, size_t len,
+                                      uint32_t *added, hush_err *err) HUSH_WARN_UNUSED;
+
+/** Tokens held that the collector still takes. */
+HUSH_API int hush_agent_tokens_count(hush_agent *agent, uint32_t *n,
+                                     hush_err *err) HUSH_WARN_UNUSED;
+
+/* ------------------------------------------------------------------------ */
 /* Federated learning                                                       */
 /* ------------------------------------------------------------------------ */
 

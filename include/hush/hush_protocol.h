@@ -168,7 +168,7 @@ typedef struct hush_publication {
     char *embedder;      /* synthetic: the description, canonical JSON */
     hush_matrix *matrix; /* synthetic: int8, n_candidates x dim */
     bool has_sealing_key;
-    bool require_tokens; /* each report needs an anonymous token (hush_token.h) */
+    bool require_tokens;     /* each report needs an anonymous token (hush_token.h) */
     uint8_t sealing_key[32]; /* the collector's X25519 key, signed with the rest */
 } hush_publication;
 
