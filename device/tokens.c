@@ -16,10 +16,10 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sodium.h>
 #include <xxhash.h>
 
 #include "device_internal.h"
@@ -67,12 +67,14 @@ static int parse_line(const char *s, wallet_token *t)
     unsigned long long epoch;
     long long until;
     int used = 0;
-    if (sscanf(s, "token %llu %lld %65s %129s%n", &epoch, &until, nonce, auth, &used) != 4 ||
+    if (sscanf(s, "token %llu %lld %65s %129s%n", &epoch, &until, nonce, auth, &used) !=
+            4 ||
         s[used] != '\n' || strlen(nonce) != 2 * HUSH_TOKEN_NONCE_BYTES ||
         strlen(auth) != 2 * HUSH_VOPRF_OUTPUT ||
-        sodium_hex2bin(t->nonce, sizeof t->nonce, nonce, strlen(nonce), NULL, NULL, NULL) !=
-            0 ||
-        sodium_hex2bin(t->auth, sizeof t->auth, auth, strlen(auth), NULL, NULL, NULL) != 0) {
+        sodium_hex2bin(t->nonce, sizeof t->nonce, nonce, strlen(nonce), NULL, NULL,
+                       NULL) != 0 ||
+        sodium_hex2bin(t->auth, sizeof t->auth, auth, strlen(auth), NULL, NULL, NULL) !=
+            0) {
         return -1;
     }
     t->epoch = epoch;
@@ -108,8 +110,8 @@ int hush__wallet_parse(const char *text, size_t len, void **out, size_t *n, hush
     for (const char *p = text + sizeof head - 1; p < sum; p = strchr(p, '\n') + 1, i++) {
         if (parse_line(p, &w[i]) != 0) {
             hush_free(w);
-            return hush_err_set(err, HUSH_ECORRUPT, "the token wallet's line %zu is damaged",
-                                i + 2);
+            return hush_err_set(err, HUSH_ECORRUPT,
+                                "the token wallet's line %zu is damaged", i + 2);
         }
     }
     *out = w;
@@ -138,14 +140,16 @@ static int wallet_load(const hush_agent *a, wallet_token **w, size_t *n, hush_er
     }
     bool bad = ferror(f) != 0;
     fclose(f);
-    int rc = bad || hush__buf_error(&b) != 0
-                 ? hush_err_set(err, HUSH_EIO, "cannot read %s", path)
-                 : hush__wallet_parse(b.data != NULL ? b.data : "", b.len, (void **)w, n, err);
+    int rc =
+        bad || hush__buf_error(&b) != 0
+            ? hush_err_set(err, HUSH_EIO, "cannot read %s", path)
+            : hush__wallet_parse(b.data != NULL ? b.data : "", b.len, (void **)w, n, err);
     hush__buf_free(&b);
     return rc;
 }
 
-static int wallet_save(const hush_agent *a, const wallet_token *w, size_t n, hush_err *err)
+static int wallet_save(const hush_agent *a, const wallet_token *w, size_t n,
+                       hush_err *err)
 {
     hush__buf b;
     hush__buf_init(&b, (size_t)(n + 2) * LINE_MAX_BYTES);
@@ -178,21 +182,24 @@ static int wallet_save(const hush_agent *a, const wallet_token *w, size_t n, hus
 static int read_keys(const json_t *doc, uint64_t *epoch, uint8_t pk[32], int64_t *until,
                      hush_err *err)
 {
-    const json_t *cur = json_object_get(doc, "current_epoch"), *keys = json_object_get(doc, "keys");
+    const json_t *cur = json_object_get(doc, "current_epoch"),
+                 *keys = json_object_get(doc, "keys");
     const char *suite = json_string_value(json_object_get(doc, "suite"));
     if (suite == NULL || strcmp(suite, "VOPRF(ristretto255, SHA-512)") != 0 ||
         !json_is_integer(cur) || json_integer_value(cur) < 0 || !json_is_array(keys)) {
-        return hush_err_set(err, HUSH_EINVAL, "the token keys document is not one hush reads");
+        return hush_err_set(err, HUSH_EINVAL,
+                            "the token keys document is not one hush reads");
     }
     *epoch = (uint64_t)json_integer_value(cur);
     for (size_t i = 0; i < json_array_size(keys); i++) {
-        const json_t *k = json_array_get(keys, i), *pkj = json_object_get(k, "public_key");
+        const json_t *k = json_array_get(keys, i),
+                     *pkj = json_object_get(k, "public_key");
         const json_t *vu = json_object_get(k, "valid_until");
         size_t got = 0;
         if (json_integer_value(json_object_get(k, "epoch")) == (json_int_t)*epoch &&
             json_is_string(pkj) && json_is_integer(vu) &&
-            hush_b64_decode(json_string_value(pkj), json_string_length(pkj), pk, 32, &got) ==
-                0 &&
+            hush_b64_decode(json_string_value(pkj), json_string_length(pkj), pk, 32,
+                            &got) == 0 &&
             got == 32) {
             *until = (int64_t)json_integer_value(vu);
             return 0;
@@ -221,7 +228,8 @@ int hush_agent_tokens_request(hush_agent *a, const char *keys_body, size_t keys_
 {
     *out = NULL;
     if (n == 0 || n > HUSH_VOPRF_BATCH_MAX) {
-        return hush_err_set(err, HUSH_EINVAL, "ask for 1 to %d tokens", HUSH_VOPRF_BATCH_MAX);
+        return hush_err_set(err, HUSH_EINVAL, "ask for 1 to %d tokens",
+                            HUSH_VOPRF_BATCH_MAX);
     }
     struct hush__token_pending *p = hush_calloc(1, sizeof *p);
     if (p == NULL) {
@@ -229,8 +237,9 @@ int hush_agent_tokens_request(hush_agent *a, const char *keys_body, size_t keys_
     }
     int rc = hush__verify_trusted(a, keys_body, keys_len, keys_signature, err);
     json_t *keys = rc == 0 ? hush__json_loadb(keys_body, keys_len, 0, NULL, NULL) : NULL;
-    json_t *att = rc == 0 ? hush__json_loadb(attestation, strlen(attestation), 0, NULL, NULL)
-                          : NULL;
+    json_t *att = rc == 0
+                      ? hush__json_loadb(attestation, strlen(attestation), 0, NULL, NULL)
+                      : NULL;
     if (rc == 0 && (keys == NULL || !json_is_object(att))) {
         rc = hush_err_set(err, HUSH_EINVAL, "%s",
                           keys == NULL ? "the token keys document is not JSON"
@@ -243,14 +252,15 @@ int hush_agent_tokens_request(hush_agent *a, const char *keys_body, size_t keys_
         uint8_t input[HUSH_TOKEN_INPUT_BYTES];
         hush_rng_bytes(a->rng, p->nonces[i], HUSH_TOKEN_NONCE_BYTES);
         hush_token_input(p->epoch, p->nonces[i], input);
-        rc = hush_voprf_blind(input, sizeof input, p->blinds + 32 * i, 0, p->blinded + 32 * i,
-                              err);
+        rc = hush_voprf_blind(input, sizeof input, p->blinds + 32 * i, 0,
+                              p->blinded + 32 * i, err);
         p->n = i + 1;
     }
     json_t *req = rc == 0 ? json_pack("{s:O, s:o, s:I}", "attestation", att, "blinded",
                                       blinded_json(p), "epoch", (json_int_t)p->epoch)
                           : NULL;
-    if (rc == 0 && (req == NULL || (*out = hush__json_dumps(req, JSON_COMPACT, out_len)) == NULL)) {
+    if (rc == 0 &&
+        (req == NULL || (*out = hush__json_dumps(req, JSON_COMPACT, out_len)) == NULL)) {
         rc = hush_err_set(err, HUSH_ENOMEM, "out of memory");
     }
     json_decref(req);
@@ -273,7 +283,8 @@ int hush__token_response_parse(const char *body, size_t len, uint64_t epoch,
                                uint8_t proof[64], hush_err *err)
 {
     json_t *doc = hush__json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL, NULL);
-    const json_t *ev = json_object_get(doc, "evaluated"), *pr = json_object_get(doc, "proof");
+    const json_t *ev = json_object_get(doc, "evaluated"),
+                 *pr = json_object_get(doc, "proof");
     const json_t *pkj = json_object_get(doc, "public_key");
     uint8_t got_pk[32];
     size_t got = 0;
@@ -281,22 +292,25 @@ int hush__token_response_parse(const char *body, size_t len, uint64_t epoch,
     if (!json_is_object(doc) ||
         json_integer_value(json_object_get(doc, "epoch")) != (json_int_t)epoch ||
         !json_is_string(pkj) ||
-        hush_b64_decode(json_string_value(pkj), json_string_length(pkj), got_pk, 32, &got) !=
-            0 ||
+        hush_b64_decode(json_string_value(pkj), json_string_length(pkj), got_pk, 32,
+                        &got) != 0 ||
         got != 32 || sodium_memcmp(got_pk, pk, 32) != 0 || !json_is_array(ev) ||
         json_array_size(ev) != n || !json_is_string(pr) ||
-        hush_b64_decode(json_string_value(pr), json_string_length(pr), proof, 64, &got) != 0 ||
+        hush_b64_decode(json_string_value(pr), json_string_length(pr), proof, 64, &got) !=
+            0 ||
         got != 64) {
-        rc = hush_err_set(err, HUSH_EINVAL,
-                          "the issuer's answer is not for this request (epoch, key, count)");
+        rc = hush_err_set(
+            err, HUSH_EINVAL,
+            "the issuer's answer is not for this request (epoch, key, count)");
     }
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
         const json_t *e = json_array_get(ev, i);
         if (!json_is_string(e) ||
-            hush_b64_decode(json_string_value(e), json_string_length(e), evaluated + 32 * i,
-                            32, &got) != 0 ||
+            hush_b64_decode(json_string_value(e), json_string_length(e),
+                            evaluated + 32 * i, 32, &got) != 0 ||
             got != 32) {
-            rc = hush_err_set(err, HUSH_EINVAL, "evaluated element %u is not 32 bytes", i);
+            rc =
+                hush_err_set(err, HUSH_EINVAL, "evaluated element %u is not 32 bytes", i);
         }
     }
     json_decref(doc);
@@ -309,7 +323,8 @@ int hush_agent_tokens_accept(hush_agent *a, const char *body, size_t len, uint32
     *added = 0;
     struct hush__token_pending *p = a->pending;
     if (p == NULL) {
-        return hush_err_set(err, HUSH_ESTATE, "no token request is waiting for its answer");
+        return hush_err_set(err, HUSH_ESTATE,
+                            "no token request is waiting for its answer");
     }
     uint8_t *ev = hush_malloc((size_t)p->n * 32), proof[64];
     uint8_t(*inputs)[HUSH_TOKEN_INPUT_BYTES] = hush_malloc((size_t)p->n * sizeof *inputs);
@@ -318,15 +333,16 @@ int hush_agent_tokens_accept(hush_agent *a, const char *body, size_t len, uint32
     uint8_t *outs = hush_malloc((size_t)p->n * 64);
     int rc = ev == NULL || inputs == NULL || in == NULL || lens == NULL || outs == NULL
                  ? hush_err_set(err, HUSH_ENOMEM, "out of memory")
-                 : hush__token_response_parse(body, len, p->epoch, p->pk, p->n, ev, proof, err);
+                 : hush__token_response_parse(body, len, p->epoch, p->pk, p->n, ev, proof,
+                                              err);
     for (uint32_t i = 0; rc == 0 && i < p->n; i++) {
         hush_token_input(p->epoch, p->nonces[i], inputs[i]);
         in[i] = inputs[i];
         lens[i] = HUSH_TOKEN_INPUT_BYTES;
     }
     if (rc == 0) {
-        rc = hush_voprf_finalize(p->pk, in, lens, p->blinds, p->blinded, ev, p->n, proof, outs,
-                                 err);
+        rc = hush_voprf_finalize(p->pk, in, lens, p->blinds, p->blinded, ev, p->n, proof,
+                                 outs, err);
     }
     wallet_token *w = NULL;
     size_t have = 0;
@@ -406,7 +422,8 @@ int hush__wallet_take_locked(hush_agent *a, uint32_t n, hush_token *out, hush_er
         have = drop_expired(w, have, hush__agent_now(a));
         if (have < n) {
             rc = hush_err_set(err, HUSH_EBUDGET,
-                              "%u anonymous tokens needed, %zu held: get more first", n, have);
+                              "%u anonymous tokens needed, %zu held: get more first", n,
+                              have);
         }
     }
     for (uint32_t i = 0; rc == 0 && i < n; i++) {

@@ -32,6 +32,7 @@
 #include "hush_device.h"
 #include "hush_embed.h"
 #include "hush_protocol.h"
+#include "hush_token.h"
 #include "hush_transport.h"
 
 static void usage(FILE *f)
@@ -39,7 +40,8 @@ static void usage(FILE *f)
     fputs("usage: hush-agent run --collector URL --key SIGNING_KEY --samples FILE.jsonl\n"
           "                      --state DIR [--value TEXT] [--campaign ID] [--seal]\n"
           "                      [--max-reports N] [--dry-run] [--seed N]\n"
-          "                      [--word-vectors TABLE]\n",
+          "                      [--word-vectors TABLE]\n"
+          "                      [--attestation JSON [--tokens N]]\n",
           f);
 }
 
@@ -94,10 +96,57 @@ static void print_line(json_t *o)
 
 struct opts {
     const char *collector, *key, *samples, *state, *value, *only;
-    const char *word_vectors;
+    const char *word_vectors, *attestation;
     bool seal, dry_run, seeded;
-    uint64_t max_reports, seed;
+    uint64_t max_reports, seed, tokens;
 };
+
+/* Tops the wallet up to o->tokens anonymous tokens (default 4) with the
+ * app's attestation: keys (signed), request, POST /v1/tokens, accept. */
+static int refill_tokens(hush_agent *a, hush_transport *t, const struct opts *o)
+{
+    uint32_t have = 0, want = o->tokens != 0 ? (uint32_t)o->tokens : 4, added = 0;
+    hush_err err = {0};
+    long status = 0;
+    char *keys = NULL, *sig = NULL, *req = NULL, *resp = NULL;
+    size_t klen = 0, rlen = 0;
+    if (hush_agent_tokens_count(a, &have, &err) != 0 || have >= want) {
+        return err.code != 0 ? (fprintf(stderr, "hush-agent: %s\n", err.msg), 1) : 0;
+    }
+    int rc = hush_transport_get(t, "/v1/tokens/keys", &status, &keys, &klen, &sig,
+                                &err) != 0 ||
+                     status != 200 || sig == NULL
+                 ? 1
+                 : 0;
+    if (rc == 0 && hush_agent_tokens_request(a, keys, klen, sig, o->attestation,
+                                             want - have, &req, &rlen, &err) != 0) {
+        rc = 1;
+    }
+    hush_free(resp);
+    resp = NULL;
+    if (rc == 0 &&
+        (hush_transport_post(t, "/v1/tokens", req, rlen, &status, &resp, &err) != 0 ||
+         status != 200)) {
+        print_line(json_pack("{s:s, s:I, s:s}", "tokens", "refused", "status",
+                             (json_int_t)status, "message",
+                             resp != NULL ? resp : err.msg));
+        rc = 1;
+    } else if (rc == 0 &&
+               hush_agent_tokens_accept(a, resp, strlen(resp), &added, &err) != 0) {
+        rc = 1;
+    }
+    if (rc == 0) {
+        print_line(json_pack("{s:I, s:I}", "tokens_added", (json_int_t)added,
+                             "tokens_held", (json_int_t)(have + added)));
+    } else if (err.msg[0] != '\0') {
+        fprintf(stderr, "hush-agent: tokens: %s\n", err.msg);
+    }
+    hush_free(keys);
+    hush_free(sig);
+    hush_free(req);
+    hush_free(resp);
+    return rc;
+}
 
 /* One campaign: fetch, verify, make, post. 0 = handled, 1 = failed. */
 static int participate(hush_agent *a, hush_transport *t, const struct opts *o,
@@ -237,6 +286,10 @@ int main(int argc, char **argv)
             o.word_vectors = v;
         } else if (strcmp(f, "--campaign") == 0) {
             o.only = v;
+        } else if (strcmp(f, "--attestation") == 0) {
+            o.attestation = v;
+        } else if (strcmp(f, "--tokens") == 0) {
+            rc = hush_parse_u64(v, 1, HUSH_VOPRF_BATCH_MAX, "--tokens", &o.tokens, &err);
         } else if (strcmp(f, "--max-reports") == 0) {
             rc = hush_parse_u64(v, 1, 10000, "--max-reports", &o.max_reports, &err);
         } else if (strcmp(f, "--seed") == 0) {
@@ -321,6 +374,9 @@ int main(int argc, char **argv)
     }
     hush_free(keys);
     hush_err_clear(&err);
+    /* a refused refill fails the run, but the campaigns that need no
+     * tokens (or have enough already) still run */
+    int trc = o.attestation != NULL && !o.dry_run ? refill_tokens(a, t, &o) : 0;
     if (hush_transport_get(t, "/v1/campaigns", &status, &list, &len, NULL, &err) != 0 ||
         status != 200 || (doc = json_loadb(list, len, 0, NULL)) == NULL) {
         fprintf(stderr, "hush-agent: cannot list campaigns: %s\n",
@@ -339,5 +395,5 @@ int main(int argc, char **argv)
     hush_free(list);
     hush_transport_free(t);
     hush_agent_close(a);
-    return rc;
+    return rc | trc;
 }

@@ -25,12 +25,13 @@ static void keys_doc(fx_pub *p, const fx_keys *k, int64_t until)
     uint8_t sk[32], pk[32];
     cr_assert_eq(hush_token_epoch_key(MASTER, EPOCH, sk, pk, NULL), 0);
     char *b64 = hush_b64_encode(pk, 32), body[512];
-    int n = snprintf(body, sizeof body,
-                     "{\"suite\":\"VOPRF(ristretto255, SHA-512)\",\"epoch_seconds\":604800,"
-                     "\"current_epoch\":%d,\"keys\":[{\"epoch\":%d,\"public_key\":\"%s\","
-                     "\"not_before\":0,\"valid_until\":%lld}],\"tokens_per_day\":16,"
-                     "\"attestation\":\"hmac\"}",
-                     EPOCH, EPOCH, b64, (long long)until);
+    int n =
+        snprintf(body, sizeof body,
+                 "{\"suite\":\"VOPRF(ristretto255, SHA-512)\",\"epoch_seconds\":604800,"
+                 "\"current_epoch\":%d,\"keys\":[{\"epoch\":%d,\"public_key\":\"%s\","
+                 "\"not_before\":0,\"valid_until\":%lld}],\"tokens_per_day\":16,"
+                 "\"attestation\":\"hmac\"}",
+                 EPOCH, EPOCH, b64, (long long)until);
     hush_free(b64);
     fx_pub_sign(p, k, body, (size_t)n);
 }
@@ -86,15 +87,16 @@ static void setup(struct world *w)
     keys_doc(&w->keys, &w->k, w->now + 86400);
     /* a poll that requires tokens */
     char *seal = hush_b64_encode(w->k.seal_pk, 32), body[1024];
-    int n = snprintf(body, sizeof body,
-                     "{\"campaign\":\"emoji\",\"round\":1,\"kind\":\"poll\",\"name\":\"E\","
-                     "\"mechanism\":{\"name\":\"grr\",\"domain\":3,\"epsilon\":1},"
-                     "\"budget\":{\"reports_per_device_per_day\":5,"
-                     "\"epsilon_per_device_per_day\":5},\"min_reports\":0,"
-                     "\"candidates\":[{\"id\":\"a\",\"text\":\"red heart\"},"
-                     "{\"id\":\"b\",\"text\":\"fire\"},{\"id\":\"c\",\"text\":\"rocket\"}],"
-                     "\"sealing_key\":\"%s\",\"require_tokens\":true}",
-                     seal);
+    int n =
+        snprintf(body, sizeof body,
+                 "{\"campaign\":\"emoji\",\"round\":1,\"kind\":\"poll\",\"name\":\"E\","
+                 "\"mechanism\":{\"name\":\"grr\",\"domain\":3,\"epsilon\":1},"
+                 "\"budget\":{\"reports_per_device_per_day\":5,"
+                 "\"epsilon_per_device_per_day\":5},\"min_reports\":0,"
+                 "\"candidates\":[{\"id\":\"a\",\"text\":\"red heart\"},"
+                 "{\"id\":\"b\",\"text\":\"fire\"},{\"id\":\"c\",\"text\":\"rocket\"}],"
+                 "\"sealing_key\":\"%s\",\"require_tokens\":true}",
+                 seal);
     hush_free(seal);
     fx_pub_sign(&w->poll, &w->k, body, (size_t)n);
     w->dir = fx_tmpdir();
@@ -116,10 +118,10 @@ static uint32_t get(struct world *w, uint32_t n, const uint8_t master[32], int *
     char *req = NULL;
     size_t len = 0;
     hush_err err = {0};
-    cr_assert_eq(hush_agent_tokens_request(w->a, w->keys.body, w->keys.len, w->keys.signature,
-                                           "{\"id\":\"d\",\"mac\":\"00\"}", n, &req, &len,
-                                           &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(
+        hush_agent_tokens_request(w->a, w->keys.body, w->keys.len, w->keys.signature,
+                                  "{\"id\":\"d\",\"mac\":\"00\"}", n, &req, &len, &err),
+        0, "%s", err.msg);
     char *ans = issue(req, master);
     uint32_t added = 0;
     *rc = hush_agent_tokens_accept(w->a, ans, strlen(ans), &added, &err);
@@ -145,12 +147,13 @@ Test(tokens, a_device_gets_tokens_and_spends_one_a_report)
                  0, "%s", err.msg);
     char *batch = NULL;
     size_t len = 0;
-    cr_assert_eq(hush_agent_make_poll_batch(w.a, c, "fire", 4, NULL, &batch, &len, &err), 0,
-                 "%s", err.msg);
+    cr_assert_eq(hush_agent_make_poll_batch(w.a, c, "fire", 4, NULL, &batch, &len, &err),
+                 0, "%s", err.msg);
     json_t *doc = json_loads(batch, 0, NULL);
     hush_token *t = NULL;
     size_t nt = 0;
-    cr_assert_eq(hush_tokens_from_json(json_object_get(doc, "tokens"), 10, &t, &nt, NULL), 0);
+    cr_assert_eq(hush_tokens_from_json(json_object_get(doc, "tokens"), 10, &t, &nt, NULL),
+                 0);
     cr_assert_eq(nt, 1, "one token for one report");
     /* the token is the issuer's: its direct evaluation agrees */
     uint8_t sk[32], pk[32], input[HUSH_TOKEN_INPUT_BYTES], want[64];
@@ -227,7 +230,8 @@ Test(tokens, a_damaged_wallet_spends_nothing)
                                             w.poll.signature, &c, NULL),
                  0);
     char *batch = NULL;
-    cr_assert_neq(hush_agent_make_poll_batch(w.a, c, "fire", 4, NULL, &batch, &len, NULL), 0);
+    cr_assert_neq(hush_agent_make_poll_batch(w.a, c, "fire", 4, NULL, &batch, &len, NULL),
+                  0);
     hush_campaign_free(c);
     teardown(&w);
 }
@@ -236,7 +240,8 @@ Test(tokens, a_wallet_line_with_an_overlong_field_is_damage)
 {
     /* 66 hex digits of nonce where 64 belong: refused, not copied */
     char text[600];
-    int n = snprintf(text, sizeof text, "hush-tokens 1\ntoken 1 2 %0*d %0*d\n", 66, 0, 128, 0);
+    int n = snprintf(text, sizeof text, "hush-tokens 1\ntoken 1 2 %0*d %0*d\n", 66, 0,
+                     128, 0);
     uint64_t sum = XXH3_64bits(text, (size_t)n);
     n += snprintf(text + n, sizeof text - (size_t)n, "checksum %016llx\n",
                   (unsigned long long)sum);

@@ -226,6 +226,112 @@ def a_command_attests():
         h.cleanup()
 
 
+def grr(rng, v, d, eps):
+    import math
+    if rng.random() < math.exp(eps) / (math.exp(eps) + d - 1):
+        return v
+    o = rng.randrange(d - 1)
+    return o if o < v else o + 1
+
+
+@SUITE.test
+def a_poisoner_moves_an_estimate_by_at_most_its_tokens():
+    """The issue's attack: three requests of 1,000 reports for item-19
+    against a 5,000-report campaign.  With require_tokens the requests are
+    refused whole, and what the attacker's one attestation buys (T tokens
+    a day) moves item-19 by exactly T (1 - q)/(p - q), the documented
+    bound, and the top item stays where it is."""
+    import math
+    import random
+    h = with_secret()  # the defaults: 16 tokens a day
+    try:
+        d, eps = 20, 4.0
+        cands = ["item-%02d" % i for i in range(d)]
+        s, doc, _ = h.json("POST", "/v1/campaigns", admin=True, body={
+            "id": "emoji", "name": "E", "kind": "poll", "candidates": cands, "epsilon": eps,
+            "mechanism": "grr", "min_reports": 0, "require_tokens": True})
+        expect(s == 201, "create %s" % doc)
+        rng = random.Random(11)
+        w = [1 / (i + 1) ** 1.1 for i in range(d)]
+        honest = [grr(rng, rng.choices(range(d), w)[0], d, eps) for _ in range(5000)]
+        wallet = []
+        for dev in range(313):  # 16 tokens each, as the day allows
+            s, toks = get_tokens(h, "honest-%d" % dev, 16)
+            expect(s == 200, "honest issuance %s" % (toks,))
+            wallet += toks
+        for i in range(0, 5000, 500):
+            s, dd, _ = post(h, "emoji", honest[i:i + 500], wire(wallet[i:i + 500]))
+            expect(s == 200, "honest batch %s" % dd)
+        s, before, _ = h.json("GET", "/v1/campaigns/emoji/estimates?top=20")
+        est0 = {it["candidate_id"]: it["estimate"] for it in before["items"]}
+        top0 = before["items"][0]["candidate_id"]
+        # the attack of the issue: three unauthenticated requests
+        for _ in range(3):
+            s, dd, _ = post(h, "emoji", [19] * 1000)
+            expect(s == 403 and dd["error"]["code"] == "tokens_required", "%s %s" % (s, dd))
+        # a stolen or forged attestation gets nothing
+        s, dd = get_tokens(h, "attacker", 16, {"id": "attacker", "mac": "ab" * 32})
+        expect(s == 403, "forged attestation %s" % (dd,))
+        # what one real attestation buys, spent on item-19
+        s, toks = get_tokens(h, "attacker", 16)
+        expect(s == 200, "attacker's day %s" % (toks,))
+        s, dd = get_tokens(h, "attacker", 1)
+        expect(s == 429, "and no more today")
+        s, dd, _ = post(h, "emoji", [19] * 16, wire(toks))
+        expect(s == 200, "the attacker's tokens are valid: %s" % dd)
+        s, after, _ = h.json("GET", "/v1/campaigns/emoji/estimates?top=20")
+        est1 = {it["candidate_id"]: it["estimate"] for it in after["items"]}
+        p = math.exp(eps) / (math.exp(eps) + d - 1)
+        q = 1 / (math.exp(eps) + d - 1)
+        bound = 16 * (1 - q) / (p - q)
+        moved = est1["c19"] - est0["c19"]
+        expect(abs(moved - bound) < 1e-6 * bound,
+               "item-19 moved by %.3f, the bound is %.3f" % (moved, bound))
+        expect(after["items"][0]["candidate_id"] == top0, "the top item stays")
+        print("  5,000 honest reports; the attack: 3 x 1,000 refused; 16 tokens moved item-19 "
+              "by %.1f (bound %.1f; without tokens 3,000 reports would move it by %.0f)"
+              % (moved, bound, 3000 * (1 - q) / (p - q)), flush=True)
+    finally:
+        h.cleanup()
+
+
+@SUITE.test
+def the_device_library_gets_and_spends_tokens():
+    """hush-agent (libhush-device) against a real hushd: the wallet fills
+    from the attestation, one token leaves with each report."""
+    import subprocess
+    import tempfile
+    h = with_secret()
+    state = tempfile.mkdtemp(prefix="hush-agent-")
+    try:
+        h.json("POST", "/v1/campaigns", admin=True, body={
+            "id": "emoji", "name": "E", "kind": "poll", "candidates": ["a", "b", "c"],
+            "epsilon": 2, "mechanism": "grr", "min_reports": 0, "require_tokens": True,
+            "budget": {"reports_per_device_per_day": 3, "epsilon_per_device_per_day": 6}})
+        key = h.json("GET", "/v1/keys")[1]["signing_key"]
+        agent = os.path.join(BUILD, "bin", "hush-agent")
+        att = json.dumps(attestation("phone-1"))
+        for run in range(2):
+            r = subprocess.run([agent, "run", "--collector", h.base, "--key", key, "--state", state,
+                                "--value", "b", "--attestation", att, "--tokens", "2"],
+                               capture_output=True, text=True, timeout=60)
+            lines = [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
+            expect(r.returncode == 0, "run %d: %s %s" % (run, r.stdout, r.stderr))
+            sent = [ln for ln in lines if ln.get("campaign") == "emoji"]
+            expect(sent and sent[0]["status"] == 200 and sent[0]["accepted"] == 1,
+                   "run %d: %s" % (run, lines))
+            got = [ln for ln in lines if "tokens_added" in ln]
+            expect(got and got[0]["tokens_added"] == (2 if run == 0 else 1),
+                   "run %d tops up to 2: %s" % (run, got))
+        expect(counted(h, "emoji") == 2, "two reports, one token each")
+        with open(os.path.join(state, "tokens")) as f:
+            expect(f.read().count("\ntoken ") == 1, "one token left in the wallet")
+    finally:
+        h.cleanup()
+        import shutil
+        shutil.rmtree(state, ignore_errors=True)
+
+
 def main():
     global BUILD
     if len(sys.argv) != 2:
@@ -234,6 +340,8 @@ def main():
     tokens_are_issued_behind_attestation_and_spent_once()
     a_collector_without_attestation_issues_nothing()
     a_command_attests()
+    a_poisoner_moves_an_estimate_by_at_most_its_tokens()
+    the_device_library_gets_and_spends_tokens()
     SUITE.finish()
 
 
