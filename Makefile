@@ -352,6 +352,7 @@ bench: $(BENCHES) $(BUILD)/bin/hushd $(BUILD)/bin/hush-sim
 	@/usr/bin/python3 bench/ingest/run.py --hushd $(BUILD)/bin/hushd
 	@/usr/bin/python3 bench/ingest/scale.py --hushd $(BUILD)/bin/hushd
 	@/usr/bin/python3 bench/ui/run.py --hushd $(BUILD)/bin/hushd
+	@/usr/bin/python3 bench/ingest/tokens.py --hushd $(BUILD)/bin/hushd
 	@bench/refine/run $(BUILD)
 	@bench/fl/run $(BUILD)
 	@bench/fl/personal $(BUILD)
