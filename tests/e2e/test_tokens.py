@@ -226,6 +226,60 @@ def a_command_attests():
         h.cleanup()
 
 
+@SUITE.test
+def the_collector_cannot_link_a_redemption_to_its_issuance():
+    """What the collector keeps of an issuance (a day, a rekeyed hash of the
+    attestation, a count) and of a redemption (a hash of the token's input,
+    its epoch, the batch id) share nothing: no attestation identity and no
+    blinded or evaluated element reaches the store or the log, and the
+    blinded element a device sent is unrelated to the token it spends."""
+    import sqlite3
+    h = with_secret()
+    try:
+        h.json("POST", "/v1/campaigns", admin=True, body={
+            "id": "p", "name": "P", "kind": "poll", "candidates": ["a", "b"], "epsilon": 2,
+            "mechanism": "grr", "min_reports": 0, "require_tokens": True})
+        keys = pinned_keys(h)
+        epoch = keys["current_epoch"]
+        pk = unb64(keys["keys"][0]["public_key"])
+        nonce = voprf.new_nonce()
+        data = voprf.token_input(epoch, nonce)
+        r, blinded = voprf.blind(data)
+        s, doc, _ = h.json("POST", "/v1/tokens", body={
+            "attestation": attestation("alice-phone"), "blinded": [b64(blinded)]})
+        expect(s == 200, "issued %s" % doc)
+        evaluated = unb64(doc["evaluated"][0])
+        expect(voprf.verify_proof(pk, [blinded], [evaluated], unb64(doc["proof"])), "proof")
+        auth = voprf.finalize(data, r, evaluated)
+        s, d, _ = post(h, "p", [1], wire([(epoch, nonce, auth)]))
+        expect(s == 200, "redeemed %s" % d)
+        h.stop()
+        db = sqlite3.connect(os.path.join(h.dir, "var", "hush.db"))
+        issued = db.execute("SELECT day, who, count FROM token_issuance").fetchall()
+        spent = db.execute("SELECT id, epoch, batch FROM spent_tokens").fetchall()
+        db.close()
+        expect(len(issued) == 1 and issued[0][2] == 1 and len(spent) == 1, "%s %s" % (issued, spent))
+        expect(issued[0][1] != hashlib.sha256(b"alice-phone").digest(), "the who is keyed")
+        expect(spent[0][0] == hashlib.sha256(data).digest(), "a spent token is its input's hash")
+        files = []
+        for root, _, names in os.walk(h.dir):
+            for name in names:
+                with open(os.path.join(root, name), "rb") as f:
+                    files.append((name, f.read()))
+        for needle, what in ((b"alice-phone", "the attestation identity"),
+                             (blinded, "the blinded element"), (evaluated, "the evaluated element"),
+                             (b64(blinded).encode(), "the blinded element (base64)"),
+                             (b64(evaluated).encode(), "the evaluated element (base64)")):
+            expect(not any(needle in content for _, content in files),
+                   "%s is kept: %s" % (what, [n for n, c in files if needle in c]))
+        # the only link the protocol has is the token itself: the same
+        # input blinded again gives an unrelated element
+        _, again = voprf.blind(data)
+        expect(again != blinded, "blinding is fresh every time")
+    finally:
+        h.cleanup()
+
+
 def grr(rng, v, d, eps):
     import math
     if rng.random() < math.exp(eps) / (math.exp(eps) + d - 1):
@@ -340,6 +394,7 @@ def main():
     tokens_are_issued_behind_attestation_and_spent_once()
     a_collector_without_attestation_issues_nothing()
     a_command_attests()
+    the_collector_cannot_link_a_redemption_to_its_issuance()
     a_poisoner_moves_an_estimate_by_at_most_its_tokens()
     the_device_library_gets_and_spends_tokens()
     SUITE.finish()
