@@ -51,7 +51,7 @@ ALL_CFLAGS = -std=c11 -D_DEFAULT_SOURCE $(WARNINGS) $(VECT_FLAGS) \
 # headers each component may include: the architecture's arrows.
 INC := -Iinclude/hush
 ALL_DIRS := -Iinclude/hush -Icommon -Iprivacy -Iembeddings -Ilearning -Iprotocol \
-            -Icollector -Idevice -Isim
+            -Icollector -Idevice -Isim -Ishuffler
 LDLIBS  := -Wl,--as-needed $(PKG_LIBS) -lm -lpthread
 
 ifneq ($(SANITIZE),)
@@ -106,7 +106,7 @@ all: $(LIBS) $(SHARED_LIBS) $(TOOLS) $(TEST_BIN) $(BENCHES) $(FUZZ_REPLAY) $(EXA
 deps:
 	@scripts/install-deps
 
-$(foreach c,common privacy embeddings learning protocol collector device tools bench sim,\
+$(foreach c,common privacy embeddings learning protocol collector device tools bench sim shuffler,\
   $(eval $(BUILD)/obj/$(c)/%.o: INC := -Iinclude/hush -I$(c)))
 $(BUILD)/obj/examples/%.o: INC := -Iinclude/hush
 $(BUILD)/obj/tests/%.o: INC := $(ALL_DIRS) -Itools
@@ -196,6 +196,8 @@ $(BUILD)/bin/hushd: $(BUILD)/obj/collector/main.o $(LIBS)
 
 # hush-sim, the simulator: a program of its own in sim/ (sim/sim.h).
 SIM_SRC := $(wildcard sim/*.c)
+# the shuffler (a separate party's process; its pool is tested with the rest)
+SHUF_SRC := $(wildcard shuffler/*.c)
 $(BUILD)/bin/hush-sim: $(call obj,$(SIM_SRC)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
@@ -245,10 +247,10 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBS)
 
 # Unit tests: every tests/<component>/test_<module>.c in one Criterion binary
 # (hush-sim's metrics are pure functions tested there too).
-$(TEST_BIN): $(call obj,$(TEST_SRC)) $(SIM_METRICS) $(LIBS)
+$(TEST_BIN): $(call obj,$(TEST_SRC)) $(SIM_METRICS) $(call obj,$(SHUF_SRC)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(call obj,$(TEST_SRC)) $(SIM_METRICS) $(LIBS) \
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(call obj,$(TEST_SRC)) $(SIM_METRICS) $(call obj,$(SHUF_SRC)) $(LIBS) \
 	    $(CRITERION_LIBS) $(LDLIBS)
 
 $(BUILD)/obj/tests/%.o: ALL_CFLAGS += -Itests -Itools
@@ -262,11 +264,12 @@ $(BUILD)/obj-slow/%.o: %.c
 	$(call say,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests -Itools -DHUSH_TEST_SLOW -c $< -o $@
 
-$(TEST_SLOW_BIN): $(patsubst %.c,$(BUILD)/obj-slow/%.o,$(TEST_SRC)) $(SIM_METRICS) $(LIBS)
+$(TEST_SLOW_BIN): $(patsubst %.c,$(BUILD)/obj-slow/%.o,$(TEST_SRC)) $(SIM_METRICS) \
+                  $(call obj,$(SHUF_SRC)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(patsubst %.c,$(BUILD)/obj-slow/%.o,$(TEST_SRC)) \
-	    $(SIM_METRICS) $(LIBS) $(CRITERION_LIBS) $(LDLIBS)
+	    $(SIM_METRICS) $(call obj,$(SHUF_SRC)) $(LIBS) $(CRITERION_LIBS) $(LDLIBS)
 
 # Fuzz targets are also built with a replay driver and run over their seed
 # corpus in every test run, so a crash found once stays fixed.
@@ -460,12 +463,13 @@ lint:
 	scripts/check-deps
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem $(ALL_DIRS) -D__GNUC__ -D__x86_64__ \
-	    common privacy embeddings learning protocol collector device tools sim bench tests/fuzz
+	    common privacy embeddings learning protocol collector device tools sim bench shuffler \
+	    tests/fuzz
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem --suppress=unknownMacro \
 	    $(ALL_DIRS) -Itests \
 	    tests/common tests/privacy tests/embeddings tests/learning tests/protocol \
-	    tests/collector tests/device
+	    tests/collector tests/device tests/shuffler
 
 clean:
 	rm -rf build build-asan
