@@ -192,6 +192,27 @@ static void count_metrics(hush__metrics *m, hush__buf *t)
         (unsigned long long)__atomic_load_n(&m->secagg_given_up, __ATOMIC_RELAXED));
     hush__buf_addf(
         t,
+        "# HELP hush_tokens_issued_total Anonymous tokens issued (POST /v1/tokens).\n"
+        "# TYPE hush_tokens_issued_total counter\n"
+        "hush_tokens_issued_total %llu\n"
+        "# HELP hush_token_requests_refused_total Token issuance requests refused, by "
+        "reason.\n"
+        "# TYPE hush_token_requests_refused_total counter\n"
+        "hush_token_requests_refused_total{reason=\"attestation\"} %llu\n"
+        "hush_token_requests_refused_total{reason=\"limit\"} %llu\n"
+        "hush_token_requests_refused_total{reason=\"invalid\"} %llu\n"
+        "hush_token_requests_refused_total{reason=\"off\"} %llu\n",
+        (unsigned long long)__atomic_load_n(&m->tokens_issued, __ATOMIC_RELAXED),
+        (unsigned long long)__atomic_load_n(&m->token_requests_refused[0],
+                                            __ATOMIC_RELAXED),
+        (unsigned long long)__atomic_load_n(&m->token_requests_refused[1],
+                                            __ATOMIC_RELAXED),
+        (unsigned long long)__atomic_load_n(&m->token_requests_refused[2],
+                                            __ATOMIC_RELAXED),
+        (unsigned long long)__atomic_load_n(&m->token_requests_refused[3],
+                                            __ATOMIC_RELAXED));
+    hush__buf_addf(
+        t,
         "# HELP hush_reports_accepted_total Reports committed and counted.\n"
         "# TYPE hush_reports_accepted_total counter\n"
         "hush_reports_accepted_total %llu\n"

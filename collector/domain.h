@@ -48,7 +48,7 @@ enum hush__reject {
     REJECT_COUNT
 };
 
-#define HUSH__N_STATUS 20
+#define HUSH__N_STATUS 21
 #define HUSH__COMMIT_BUCKETS 12
 #define HUSH__BATCH_BUCKETS 14
 
@@ -66,6 +66,9 @@ typedef struct hush__metrics {
     uint64_t requests_timed_out; /* closed by the request deadline */
     /* secure aggregation: sums released, attempts failed, rounds given up */
     uint64_t secagg_released, secagg_failed, secagg_given_up;
+    /* anonymous tokens issued, and issuance requests refused by reason
+     * (attestation, limit, invalid, off) */
+    uint64_t tokens_issued, token_requests_refused[4];
     pthread_mutex_t lock; /* for the histograms' sums */
 } hush__metrics;
 

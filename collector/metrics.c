@@ -13,7 +13,7 @@
 
 const int hush__status_codes[HUSH__N_STATUS] = {200, 201, 204, 301, 302, 304, 400,
                                                 401, 403, 404, 405, 409, 410, 413,
-                                                415, 422, 500, 502, 503, 0};
+                                                415, 422, 429, 500, 502, 503, 0};
 const double hush__commit_bounds_s[HUSH__COMMIT_BUCKETS] = {
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
 const char *const hush__reject_names[REJECT_COUNT] = {

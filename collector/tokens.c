@@ -254,7 +254,22 @@ static json_t *issued_doc(uint64_t epoch, const uint8_t pk[32], const uint8_t *e
     return doc;
 }
 
-int hush__tokens_issue(hush_collector *h, const json_t *req, json_t **out, hush__fail *f)
+/* The issuance counters of /metrics. */
+static void count_issuance(hush__metrics *m, int rc, const hush__fail *f, size_t n)
+{
+    if (rc == 0) {
+        __atomic_add_fetch(&m->tokens_issued, n, __ATOMIC_RELAXED);
+        return;
+    }
+    const char *why = f->reason != NULL ? f->reason : "";
+    int k = strcmp(why, "attestation_refused") == 0 ? 0
+            : strcmp(why, "token_limit") == 0       ? 1
+            : strcmp(why, "tokens_off") == 0        ? 3
+                                                    : 2;
+    __atomic_add_fetch(&m->token_requests_refused[k], 1, __ATOMIC_RELAXED);
+}
+
+static int issue(hush_collector *h, const json_t *req, json_t **out, hush__fail *f)
 {
     const char *key;
     json_t *v;
@@ -316,6 +331,14 @@ int hush__tokens_issue(hush_collector *h, const json_t *req, json_t **out, hush_
     }
     hush_free(blinded);
     hush_free(ev);
+    return rc;
+}
+
+int hush__tokens_issue(hush_collector *h, const json_t *req, json_t **out, hush__fail *f)
+{
+    int rc = issue(h, req, out, f);
+    count_issuance(&h->metrics, rc, f,
+                   rc == 0 ? json_array_size(json_object_get(*out, "evaluated")) : 0);
     return rc;
 }
 

@@ -180,6 +180,14 @@ def tokens_are_issued_behind_attestation_and_spent_once():
             expect(s == 400, "%s: %s %s" % (list(bad), s, d))
         s, d = get_tokens(h, "d4", 8)
         expect(s == 200, "refused requests counted nothing against d4's day: %s" % (d,))
+        metrics = h.request("GET", "/metrics")[1].decode()
+        for line in ("hush_tokens_issued_total 24",  # device-1 5 + 3, device-2 8, d4 8
+                     'hush_token_requests_refused_total{reason="limit"} 1',
+                     'hush_token_requests_refused_total{reason="attestation"} 1',
+                     'hush_token_requests_refused_total{reason="invalid"} 10',
+                     'route="/v1/tokens",status="429"} 1'):
+            expect(line in metrics, "metrics: %s in %s" % (line, [ln for ln in metrics.splitlines()
+                                                                 if "token" in ln]))
         # spent tokens survive a restart
         h.stop()
         h.start()
