@@ -66,6 +66,30 @@ def tool(build, *args):
     return json.loads(out)
 
 
+def the_shuffle_planner_prints_the_published_figures(build):
+    """hush-privacy shuffle: Feldman, McMillan and Talwar's example (closed
+    form 0.5378040242, numerical between 0.16754 and 0.17279), nothing
+    claimed outside the closed form's regime, bad arguments refused."""
+    doc = tool(build, "shuffle", "--reports", "100000", "--epsilon0", "4", "--delta", "1e-6")
+    if not (abs(doc["closed_form"] - 0.5378040242) < 1e-9 and
+            0.16754 <= doc["numerical_lower"] <= doc["numerical_upper"] <= 0.17279 and
+            doc["amplified"] and "collude" in doc["assumes"]):
+        raise AssertionError("shuffle: %r" % doc)
+    small = tool(build, "shuffle", "--reports", "1000", "--epsilon0", "4", "--delta", "1e-6")
+    if small["closed_form"] is not None:
+        raise AssertionError("a closed form outside its regime: %r" % small)
+    few = tool(build, "shuffle", "--reports", "3", "--epsilon0", "4", "--delta", "1e-9")
+    if few["amplified"]:
+        raise AssertionError("3 reports amplify nothing: %r" % few)
+    for bad in (["--reports", "1"], ["--epsilon0", "0"], ["--delta", "1"]):
+        args = {"--reports": "100", "--epsilon0": "2", "--delta": "1e-6"}
+        args[bad[0]] = bad[1]
+        r = subprocess.run([os.path.join(build, "bin", "hush-privacy"), "shuffle"] +
+                           [x for kv in args.items() for x in kv], capture_output=True, text=True)
+        if r.returncode != 2 or "shuffle needs" not in r.stderr:
+            raise AssertionError("%s: %s %s" % (bad, r.returncode, r.stderr))
+
+
 def planning_tools_agree_with_the_accountant(build):
     for target in (8.0, 4.0):
         plan = tool(build, "ddg", "--dim", "257", "--clip", "2", "--min-devices", "60",
@@ -124,6 +148,8 @@ def main():
         corpus(path, random.Random(3))
         suite.run("planning_tools_agree_with_the_accountant",
                   planning_tools_agree_with_the_accountant, build)
+        suite.run("the_shuffle_planner_prints_the_published_figures",
+                  the_shuffle_planner_prints_the_published_figures, build)
         for k in (1, 2, 5, 24):
             suite.run("participation_with_%d_calls_per_round" % k, participation, build,
                       work, path, k)
