@@ -91,7 +91,8 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 TOOLS := $(BUILD)/bin/hushd $(BUILD)/bin/hush-agent $(BUILD)/bin/hush-privacy $(BUILD)/bin/hush-demo \
          $(BUILD)/bin/hush-embed $(BUILD)/bin/hush-sim $(BUILD)/bin/hush-generate-llm
 BENCHES := $(BUILD)/bench/ldp $(BUILD)/bench/embed $(BUILD)/bench/embed-quality \
-           $(BUILD)/bench/device $(BUILD)/bench/secagg $(BUILD)/bench/fl-memory
+           $(BUILD)/bench/device $(BUILD)/bench/secagg $(BUILD)/bench/fl-memory \
+           $(BUILD)/bench/token
 
 TEST_SRC := $(filter-out tests/fuzz/% tests/ct/%,$(wildcard tests/*/*.c))
 SIM_METRICS := $(BUILD)/obj/sim/metrics.o $(BUILD)/obj/sim/split.o

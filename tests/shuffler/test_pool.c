@@ -79,6 +79,31 @@ Test(pool, holds_below_its_threshold_and_never_forwards_fewer_than_n_min)
     hush_rng_free(r);
 }
 
+/* The rank of a permutation of 0..4 among the 120 (its Lehmer code). */
+static int rank_of(const int order[5])
+{
+    static const int fact[5] = {24, 6, 2, 1, 1};
+    int rank = 0;
+    for (int i = 0; i < 5; i++) {
+        int smaller = 0;
+        for (int j = i + 1; j < 5; j++) {
+            smaller += order[j] < order[i];
+        }
+        rank += smaller * fact[i];
+    }
+    return rank;
+}
+
+/* Chi-square of 120 counts against 1,000 each. */
+static double chi2_of(const long count[120])
+{
+    double chi2 = 0;
+    for (int k = 0; k < 120; k++) {
+        chi2 += (count[k] - 1000.0) * (count[k] - 1000.0) / 1000.0;
+    }
+    return chi2;
+}
+
 Test(pool, every_order_is_equally_likely)
 {
     hush_rng *r = seeded(2);
@@ -94,21 +119,9 @@ Test(pool, every_order_is_equally_likely)
         int order[5];
         size_t n = 0;
         take_all(p, &n, order, 5);
-        /* the permutation's rank (Lehmer code) */
-        int rank = 0, fact[5] = {24, 6, 2, 1, 1};
-        for (int i = 0; i < 5; i++) {
-            int smaller = 0;
-            for (int j = i + 1; j < 5; j++) {
-                smaller += order[j] < order[i];
-            }
-            rank += smaller * fact[i];
-        }
-        count[rank]++;
+        count[rank_of(order)]++;
     }
-    double chi2 = 0;
-    for (int k = 0; k < 120; k++) {
-        chi2 += (count[k] - 1000.0) * (count[k] - 1000.0) / 1000.0;
-    }
+    double chi2 = chi2_of(count);
     /* 119 degrees of freedom: P[chi2 > 173.6] = 0.001 */
     cr_assert(chi2 < 173.6, "chi-square %g over 119 df", chi2);
     /* and a biased shuffle (swap with any position, a classic mistake)
@@ -121,20 +134,9 @@ Test(pool, every_order_is_equally_likely)
             a[i] = a[j];
             a[j] = x;
         }
-        int rank = 0, fact[5] = {24, 6, 2, 1, 1};
-        for (int i = 0; i < 5; i++) {
-            int smaller = 0;
-            for (int j = i + 1; j < 5; j++) {
-                smaller += a[j] < a[i];
-            }
-            rank += smaller * fact[i];
-        }
-        bad[rank]++;
+        bad[rank_of(a)]++;
     }
-    double chi2_bad = 0;
-    for (int k = 0; k < 120; k++) {
-        chi2_bad += (bad[k] - 1000.0) * (bad[k] - 1000.0) / 1000.0;
-    }
+    double chi2_bad = chi2_of(bad);
     cr_assert(chi2_bad > 173.6, "the biased shuffle's chi-square %g", chi2_bad);
     hush__pool_free(p);
     hush_rng_free(r);
